@@ -12,6 +12,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 # command name -> (module under explorer.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -40,12 +41,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        _command_module(module_name).add_arguments(command_parser)
+        module = _command_module(module_name)
+        if module is not None:
+            module.add_arguments(command_parser)
     return parser
 
 
-def _command_module(module_name: str):  # type: ignore[no-untyped-def]
-    return importlib.import_module(f"explorer.commands.{module_name}")
+def _command_module(module_name: str) -> ModuleType | None:
+    """The command's module; None when this build does not include it.
+
+    Command modules import torch and other heavy packages inside `run`, so building the
+    parser stays fast.
+    """
+    full_name = f"explorer.commands.{module_name}"
+    try:
+        return importlib.import_module(full_name)
+    except ModuleNotFoundError as error:
+        if error.name != full_name:
+            raise
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,9 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    module_name = COMMANDS[args.command][0]
+    module = _command_module(COMMANDS[args.command][0])
+    if module is None:
+        print(
+            f"error: the {args.command!r} command is not available in this build", file=sys.stderr
+        )
+        return EXIT_FAILURE
     try:
-        return int(_command_module(module_name).run(args))
+        return int(module.run(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_FAILURE

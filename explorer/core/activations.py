@@ -1,0 +1,141 @@
+"""The activation functions the vocabulary offers, each declared once.
+
+Torch is imported inside the factories so the editor can analyse specs before torch loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ActivationType:
+    """One activation function: its help text, how to build it, and its trainable parameters."""
+
+    name: str
+    help: str
+    factory: Callable[[float | None], Any]
+    trainable_params: int = 0
+    default_alpha: float | None = None
+
+
+def _relu(alpha: float | None) -> Any:
+    from torch import nn
+
+    return nn.ReLU()
+
+
+def _leaky_relu(alpha: float | None) -> Any:
+    from torch import nn
+
+    return nn.LeakyReLU(0.01 if alpha is None else alpha)
+
+
+def _prelu(alpha: float | None) -> Any:
+    from torch import nn
+
+    return nn.PReLU(num_parameters=1, init=0.25 if alpha is None else alpha)
+
+
+def _rrelu(alpha: float | None) -> Any:
+    from torch import nn
+
+    return nn.RReLU()
+
+
+def _elu(alpha: float | None) -> Any:
+    from torch import nn
+
+    return nn.ELU(1.0 if alpha is None else alpha)
+
+
+def _simple(class_name: str) -> Callable[[float | None], Any]:
+    def factory(alpha: float | None) -> Any:
+        from torch import nn
+
+        return getattr(nn, class_name)()
+
+    return factory
+
+
+def _softmax(alpha: float | None) -> Any:
+    from torch import nn
+
+    return nn.Softmax(dim=1)
+
+
+_ALL = (
+    ActivationType(
+        "linear", "No activation: the output is passed through unchanged.", _simple("Identity")
+    ),
+    ActivationType(
+        "relu",
+        "max(0, x): the default for hidden layers; cheap and does not "
+        "saturate for positive inputs.",
+        _relu,
+    ),
+    ActivationType(
+        "leaky_relu",
+        "x for x > 0, alpha·x otherwise (alpha 0.01): keeps a small "
+        "gradient for negative inputs so units do not die.",
+        _leaky_relu,
+        default_alpha=0.01,
+    ),
+    ActivationType(
+        "prelu",
+        "Leaky ReLU whose negative slope is learned (one parameter, starting at 0.25).",
+        _prelu,
+        trainable_params=1,
+        default_alpha=0.25,
+    ),
+    ActivationType(
+        "rrelu",
+        "Leaky ReLU with a random negative slope in [1/8, 1/3] while "
+        "training and their mean at inference.",
+        _rrelu,
+    ),
+    ActivationType(
+        "elu",
+        "x for x > 0, alpha·(eˣ − 1) otherwise: smooth, with negative "
+        "outputs that push mean activations towards zero.",
+        _elu,
+        default_alpha=1.0,
+    ),
+    ActivationType(
+        "selu",
+        "Scaled ELU with fixed constants that keep activations "
+        "self-normalising in deep dense stacks.",
+        _simple("SELU"),
+    ),
+    ActivationType("gelu", "x·Φ(x): a smooth ReLU used by transformers.", _simple("GELU")),
+    ActivationType(
+        "sigmoid",
+        "1/(1 + e⁻ˣ): squashes to (0, 1); saturates, so stacks of it learn slowly.",
+        _simple("Sigmoid"),
+    ),
+    ActivationType(
+        "tanh", "Squashes to (−1, 1), zero-centred; the classic LeNet choice.", _simple("Tanh")
+    ),
+    ActivationType("softplus", "log(1 + eˣ): a smooth approximation of ReLU.", _simple("Softplus")),
+    ActivationType(
+        "softsign",
+        "x/(1 + |x|): like tanh but approaches its limits more slowly.",
+        _simple("Softsign"),
+    ),
+    ActivationType(
+        "softmax",
+        "Turns scores into probabilities over channels that sum to 1; "
+        "use it on the output layer only.",
+        _softmax,
+    ),
+)
+
+ACTIVATIONS: dict[str, ActivationType] = {a.name: a for a in _ALL}
+ACTIVATION_NAMES: tuple[str, ...] = tuple(ACTIVATIONS)
+
+
+def build_activation(name: str, alpha: float | None = None) -> Any:
+    """A fresh torch module for the named activation."""
+    return ACTIVATIONS[name].factory(alpha)

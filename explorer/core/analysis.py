@@ -1,0 +1,356 @@
+"""Static analysis of a network spec: shapes, parameters, cost, receptive fields, diagnostics.
+
+`analyze` is pure and fast (no torch) so the editor can run it on every edit. Shapes are
+(C, H, W) or (N,) without the batch dimension; memory is float32 bytes for one image.
+After the first error, later layers are unknown (shapes None) rather than guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
+from explorer.core.layers import Shape
+from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name
+
+BYTES_PER_ELEMENT = 4  # float32
+# Extra float32 copies of each trainable weight an optimizer keeps (momentum, moments).
+_OPTIMIZER_STATE = {"sgd": 0, "adam": 2, "adamw": 2, "rmsprop": 1}
+_HUGE_DENSE_WEIGHTS = 1_000_000
+_SQUASHING = ("sigmoid",)
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """How much of the input one output position sees, in input pixels (h, w).
+
+    `jump` is the input-pixel distance between neighbouring output positions; it is None
+    once a layer sees the whole input (after Flatten, Dense or global pooling).
+    """
+
+    size: tuple[int, int]
+    jump: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class LayerAnalysis:
+    index: int
+    name: str
+    type: str
+    description: str
+    input_shape: Shape | None
+    output_shape: Shape | None
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+    activation_elements: int
+    receptive_field: ReceptiveField | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+    @property
+    def activation_bytes(self) -> int:
+        """Bytes of this layer's float32 output for one image."""
+        return self.activation_elements * BYTES_PER_ELEMENT
+
+    @property
+    def known(self) -> bool:
+        return self.output_shape is not None
+
+    @property
+    def error(self) -> Diagnostic | None:
+        return next((d for d in self.diagnostics if d.is_error), None)
+
+    @property
+    def diagnostic(self) -> Diagnostic | None:
+        """The most severe diagnostic (the first error, else the first warning)."""
+        return self.error or (self.diagnostics[0] if self.diagnostics else None)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    input_shape: Shape
+    layers: tuple[LayerAnalysis, ...]
+    network_diagnostics: tuple[Diagnostic, ...]
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+    forward_bytes: int
+
+    @property
+    def params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+    @property
+    def param_bytes(self) -> int:
+        return self.params * BYTES_PER_ELEMENT
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        per_layer = tuple(d for layer in self.layers for d in layer.diagnostics)
+        return self.network_diagnostics + per_layer
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.is_error)
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if not d.is_error)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.layers[-1].output_shape if self.layers else self.input_shape
+
+    def training_memory_bytes(
+        self, batch_size: int, optimizer: str = "sgd", momentum: float = 0.0
+    ) -> int:
+        """Estimated memory to train with this batch size: weights, gradients, optimizer
+        state, and every activation kept for the backward pass plus its gradient."""
+        state = _OPTIMIZER_STATE.get(optimizer, 2)
+        if optimizer in ("sgd", "rmsprop") and momentum > 0:
+            state += 1
+        weights = self.param_bytes + self.trainable_params * BYTES_PER_ELEMENT * (1 + state)
+        return weights + batch_size * self.forward_bytes * 2
+
+
+def analyze(spec: NetworkSpec) -> Analysis:
+    """Analyse every layer of `spec`; never raises for a well-formed spec."""
+    input_shape: Shape = spec.input.shape
+    image_size = (spec.input.height, spec.input.width)
+    names = spec.layer_names()
+    last = len(spec.layers) - 1
+    results: list[LayerAnalysis] = []
+    shape: Shape | None = input_shape
+    rf: ReceptiveField | None = ReceptiveField((1, 1), (1, 1))
+    downsampled = False
+    previous_activation: str | None = None
+    seen_names: dict[str, int] = {}
+
+    for index, layer in enumerate(spec.layers):
+        entry = layer.entry
+        p = layer.resolved()
+        diagnostics: list[Diagnostic] = []
+        name = names[index]
+        name_problem = _name_problem(name, index, layer, seen_names)
+        if name_problem:
+            diagnostics.append(name_problem)
+        seen_names.setdefault(name, index)
+
+        if shape is None or rf is None:
+            results.append(_unknown(index, name, layer, tuple(diagnostics)))
+            continue
+        try:
+            out = entry.shape(shape, p)
+        except ShapeError as error:
+            fix = error.fix.at(index) if error.fix else None
+            diagnostics.append(Diagnostic(Severity.ERROR, error.message, fix, index))
+            results.append(_unknown(index, name, layer, tuple(diagnostics), shape))
+            shape, rf = None, None
+            continue
+
+        trainable, frozen = entry.count(shape, p)
+        window = entry.window(p)
+        if window is None or rf.jump is None:
+            rf = ReceptiveField(image_size, None)
+            downsampled = downsampled or window is None
+        else:
+            size = (
+                rf.size[0] + (window.kernel[0] - 1) * rf.jump[0],
+                rf.size[1] + (window.kernel[1] - 1) * rf.jump[1],
+            )
+            rf = ReceptiveField(
+                size, (rf.jump[0] * window.stride[0], rf.jump[1] * window.stride[1])
+            )
+
+        activation = p[entry.activation_key] if entry.activation_key else None
+        diagnostics.extend(
+            _warnings(
+                spec, index, layer, shape, out, activation, previous_activation, downsampled, last
+            )
+        )
+        if window is not None and window.stride != (1, 1):
+            downsampled = True
+        if activation is not None and activation != "linear":
+            previous_activation = activation
+
+        results.append(
+            LayerAnalysis(
+                index=index,
+                name=name,
+                type=layer.type,
+                description=layer.describe(),
+                input_shape=shape,
+                output_shape=out,
+                trainable_params=trainable,
+                non_trainable_params=frozen,
+                macs=entry.macs(shape, out, p),
+                activation_elements=math.prod(out),
+                receptive_field=rf,
+                diagnostics=tuple(diagnostics),
+            )
+        )
+        shape = out
+
+    network: list[Diagnostic] = []
+    if not spec.layers:
+        network.append(
+            Diagnostic(
+                Severity.ERROR,
+                "the network has no layers: drag layers from the palette or start from a template",
+            )
+        )
+    elif shape is not None:
+        output_problem = _output_problem(spec, shape)
+        if output_problem:
+            results[-1] = replace(
+                results[-1], diagnostics=(*results[-1].diagnostics, output_problem)
+            )
+
+    known = [r for r in results if r.known]
+    return Analysis(
+        input_shape=input_shape,
+        layers=tuple(results),
+        network_diagnostics=tuple(network),
+        trainable_params=sum(r.trainable_params for r in known),
+        non_trainable_params=sum(r.non_trainable_params for r in known),
+        macs=sum(r.macs for r in known),
+        forward_bytes=(math.prod(input_shape) + sum(r.activation_elements for r in known))
+        * BYTES_PER_ELEMENT,
+    )
+
+
+def _unknown(
+    index: int,
+    name: str,
+    layer: LayerSpec,
+    diagnostics: tuple[Diagnostic, ...],
+    input_shape: Shape | None = None,
+) -> LayerAnalysis:
+    return LayerAnalysis(
+        index, name, layer.type, layer.describe(), input_shape, None, 0, 0, 0, 0, None, diagnostics
+    )
+
+
+def _name_problem(
+    name: str, index: int, layer: LayerSpec, seen: dict[str, int]
+) -> Diagnostic | None:
+    if layer.name is None:
+        return None
+    problem = check_layer_name(name)
+    if problem:
+        return Diagnostic(
+            Severity.ERROR,
+            f"name {name!r} {problem}",
+            Fix("use the automatic name", (), layer_index=index),
+            index,
+        )
+    if name in seen:
+        return Diagnostic(
+            Severity.ERROR,
+            f"name {name!r} is already used by layer {seen[name]}",
+            Fix("use the automatic name", (), layer_index=index),
+            index,
+        )
+    return None
+
+
+def _warnings(
+    spec: NetworkSpec,
+    index: int,
+    layer: LayerSpec,
+    shape: Shape,
+    out: Shape,
+    activation: str | None,
+    previous_activation: str | None,
+    downsampled: bool,
+    last: int,
+) -> list[Diagnostic]:
+    """Legal but suspicious choices on one layer."""
+    found: list[Diagnostic] = []
+    entry = layer.entry
+    key = entry.activation_key
+
+    def warn(message: str, fix: Fix | None = None) -> None:
+        found.append(Diagnostic(Severity.WARNING, message, fix.at(index) if fix else None, index))
+
+    if key and activation == "softmax" and index != last:
+        warn(
+            "softmax before the last layer squashes features into probabilities: use relu "
+            "here and softmax only on the output",
+            Fix("use relu", ((key, "relu"),)),
+        )
+    if key and index != last and activation in _SQUASHING and previous_activation in _SQUASHING:
+        warn(
+            "stacked sigmoids saturate and learn slowly (vanishing gradients): use relu",
+            Fix("use relu", ((key, "relu"),)),
+        )
+    if key and index == last and activation not in ("linear", "softmax"):
+        warn(
+            f"the loss expects raw class scores; {activation} on the output layer distorts "
+            "them: use softmax (or linear)",
+            Fix("use softmax", ((key, "softmax"),)),
+        )
+    if layer.type == "Dense" and not downsampled:
+        weights = shape[0] * out[0]
+        if weights > _HUGE_DENSE_WEIGHTS:
+            warn(
+                f"Dense on {shape[0]:,} features has {weights / 1e6:.1f}M weights and nothing "
+                "before it shrinks the maps: add pooling or a strided convolution"
+            )
+    if layer.type == "Flatten" and len(shape) == 1:
+        warn(
+            "the input is already a vector, so this Flatten does nothing",
+            Fix("remove this layer", remove=True),
+        )
+    if layer.type == "Dropout" and layer.get("rate") >= 0.8:
+        warn(
+            f"dropping {layer.get('rate'):.0%} of inputs makes training slow and noisy; "
+            "0.2–0.5 is usual",
+            Fix("use rate 0.5", (("rate", 0.5),)),
+        )
+    return found
+
+
+def _output_problem(spec: NetworkSpec, shape: Shape) -> Diagnostic | None:
+    """The last layer must give one score per class."""
+    last = len(spec.layers) - 1
+    n = spec.num_classes
+    if len(shape) != 1:
+        return Diagnostic(
+            Severity.ERROR,
+            f"the network must end in {n} class scores but ends "
+            f"in maps of shape {shape}: add Flatten and Dense {n}",
+            None,
+            last,
+        )
+    if shape[0] == n:
+        return None
+    dense = next((i for i in range(last, -1, -1) if spec.layers[i].type == "Dense"), None)
+    fix = (
+        Fix(f"set units to {n}", (("units", n),), layer_index=dense) if dense is not None else None
+    )
+    return Diagnostic(
+        Severity.ERROR, f"the output has {shape[0]} values but there are {n} classes", fix, last
+    )
+
+
+def apply_fix(spec: NetworkSpec, fix: Fix) -> NetworkSpec:
+    """The spec with a diagnostic's fix applied."""
+    index = fix.layer_index
+    if fix.remove:
+        return spec.remove([index])
+    if fix.insert_type is not None:
+        return spec.insert(index, LayerSpec.new(fix.insert_type))
+    layer = spec.layers[index]
+    if not fix.changes:  # "use the automatic name"
+        return spec.replace_layer(index, layer.with_name(None))
+    return spec.replace_layer(index, layer.with_values(**dict(fix.changes)))

@@ -1,0 +1,171 @@
+"""Keras-style summary table of an analysis, as text or as the JSON of DESIGN.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from explorer.core.analysis import Analysis, LayerAnalysis, ReceptiveField
+from explorer.core.spec import NetworkSpec
+
+
+def format_bytes(count: float) -> str:
+    """Bytes with a binary unit, e.g. '243.54 KB' (1 KB = 1024 B, as Keras prints)."""
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(value) < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    return f"{value:.2f} GB"
+
+
+def format_count(count: int) -> str:
+    """Large counts shortened: 460,800 -> '460.8K', 15,470,264,320 -> '15.47G'."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if count >= limit:
+            return f"{count / limit:.{2 if suffix != 'K' else 1}f}{suffix}"
+    return str(count)
+
+
+def format_shape(shape: tuple[int, ...] | None) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def format_receptive_field(rf: ReceptiveField | None) -> str:
+    if rf is None:
+        return "?"
+    size = str(rf.size[0]) if rf.size[0] == rf.size[1] else f"{rf.size[0]}×{rf.size[1]}"
+    if rf.jump is None:
+        return f"{size} (all)"
+    jump = str(rf.jump[0]) if rf.jump[0] == rf.jump[1] else f"{rf.jump[0]}×{rf.jump[1]}"
+    return f"{size} /{jump}"
+
+
+COLUMNS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Memory", "RF /jump")
+
+
+def table_rows(analysis: Analysis) -> list[tuple[str, ...]]:
+    """One tuple of cell texts per layer, in COLUMNS order (input row first)."""
+    rows: list[tuple[str, ...]] = [
+        (
+            "input",
+            format_shape(analysis.input_shape),
+            "0",
+            "0",
+            format_bytes(_elements(analysis.input_shape) * 4),
+            "1 /1",
+        )
+    ]
+    for layer in analysis.layers:
+        rows.append(_row(layer))
+    return rows
+
+
+def _elements(shape: tuple[int, ...]) -> int:
+    total = 1
+    for n in shape:
+        total *= n
+    return total
+
+
+def _row(layer: LayerAnalysis) -> tuple[str, ...]:
+    if not layer.known:
+        return (f"{layer.name} ({layer.type})", "?", "?", "?", "?", "?")
+    return (
+        f"{layer.name} ({layer.type})",
+        format_shape(layer.output_shape),
+        f"{layer.params:,}",
+        format_count(layer.macs),
+        format_bytes(layer.activation_bytes),
+        format_receptive_field(layer.receptive_field),
+    )
+
+
+def summary_text(spec: NetworkSpec, analysis: Analysis) -> str:
+    """The whole summary as Keras prints it, plus cost columns, totals and diagnostics."""
+    rows = table_rows(analysis)
+    widths = [max(len(COLUMNS[i]), *(len(row[i]) for row in rows)) for i in range(len(COLUMNS))]
+    right = {2, 3, 4}
+
+    def line(cells: tuple[str, ...]) -> str:
+        return " " + "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    rule = "_" * (sum(widths) + 2 * len(widths) + 1)
+    out = [f'Model: "{spec.name}"', rule, line(COLUMNS), "=" * len(rule)]
+    diagnostics_by_row = {layer.index: layer.diagnostics for layer in analysis.layers}
+    for index, row in enumerate(rows):
+        out.append(line(row).rstrip())
+        for diagnostic in diagnostics_by_row.get(index - 1, ()):
+            marker = "ERROR" if diagnostic.is_error else "warning"
+            out.append(f"   ^ {marker}: {diagnostic.text()}")
+    out.append("=" * len(rule))
+    training = spec.training
+    batch = training.batch_size
+    training_bytes = analysis.training_memory_bytes(batch, training.optimizer, training.momentum)
+    out += [
+        f"Total params: {analysis.params:,} ({format_bytes(analysis.param_bytes)})",
+        f"Trainable params: {analysis.trainable_params:,} "
+        f"({format_bytes(analysis.trainable_params * 4)})",
+        f"Non-trainable params: {analysis.non_trainable_params:,} "
+        f"({format_bytes(analysis.non_trainable_params * 4)})",
+        f"Multiply-adds per image: {analysis.macs:,} ({format_count(analysis.macs)})",
+        f"Forward memory per image: {format_bytes(analysis.forward_bytes)} (input and every "
+        "layer output, float32)",
+        f"Estimated training memory (batch {batch}, {training.optimizer}): "
+        f"{format_bytes(training_bytes)}",
+    ]
+    for diagnostic in analysis.network_diagnostics:
+        out.append(f"ERROR: {diagnostic.text()}")
+    errors = len(analysis.errors)
+    out.append(
+        f"{errors} error{'s' if errors != 1 else ''}, {len(analysis.warnings)} "
+        f"warning{'s' if len(analysis.warnings) != 1 else ''}"
+    )
+    out.append(rule)
+    return "\n".join(out)
+
+
+def summary_json(spec: NetworkSpec, analysis: Analysis) -> dict[str, Any]:
+    """The `summary --json` object of DESIGN.md (shapes as lists in (C, H, W) order)."""
+    layers = []
+    for layer in analysis.layers:
+        rf = layer.receptive_field
+        diagnostic = layer.diagnostic
+        layers.append(
+            {
+                "name": layer.name,
+                "type": layer.type,
+                "input_shape": list(layer.input_shape) if layer.input_shape else None,
+                "output_shape": list(layer.output_shape) if layer.output_shape else None,
+                "params": layer.params,
+                "trainable_params": layer.trainable_params,
+                "non_trainable_params": layer.non_trainable_params,
+                "macs": layer.macs,
+                "activation_bytes": layer.activation_bytes,
+                "receptive_field": None
+                if rf is None
+                else {"size": list(rf.size), "jump": list(rf.jump) if rf.jump else None},
+                "diagnostic": None
+                if diagnostic is None
+                else {"severity": diagnostic.severity.value, "message": diagnostic.text()},
+            }
+        )
+    return {
+        "name": spec.name,
+        "input_shape": list(analysis.input_shape),
+        "layers": layers,
+        "total_params": analysis.params,
+        "trainable_params": analysis.trainable_params,
+        "non_trainable_params": analysis.non_trainable_params,
+        "macs": analysis.macs,
+        "forward_bytes": analysis.forward_bytes,
+        "training_bytes": analysis.training_memory_bytes(
+            spec.training.batch_size, spec.training.optimizer, spec.training.momentum
+        ),
+        "errors": [{"layer": d.layer_index, "message": d.text()} for d in analysis.errors],
+        "warnings": [{"layer": d.layer_index, "message": d.text()} for d in analysis.warnings],
+    }
