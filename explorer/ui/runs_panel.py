@@ -1,0 +1,233 @@
+"""The Runs list: every training run's folder with its outcome; ticked runs are overlaid on the
+curves, and a run's network can be restored into the editor (an undoable edit).
+
+Run folders use the layout of `explorer.core.training.runs` (project.json, metrics.jsonl,
+checkpoint.pt), the same the `train` command writes, so command-line runs show up too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.project import ProjectError, load_project
+from explorer.core.spec import NetworkSpec
+from explorer.ui.document import ProjectDocument
+from explorer.ui.training_curves import RunCurves, TrainingCurves
+
+log = logging.getLogger(__name__)
+
+PROJECT_FILE = "project.json"  # the names runs.py uses; repeated so listing needs no torch
+METRICS_FILE = "metrics.jsonl"
+_STATUS = {"finished": "finished", "stopped": "stopped", "failed": "failed"}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the list shows about one run folder."""
+
+    path: Path
+    status: str  # finished, stopped, failed or incomplete
+    test_accuracy: float | None
+    message: str
+    curves: RunCurves
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def read_run(path: str | Path) -> RunRecord:
+    """Read a run folder's metrics.jsonl (lines that do not parse are skipped: a run that
+    was cut off mid-write is still listed with what it has)."""
+    folder = Path(path)
+    step_x: list[float] = []
+    loss: list[float] = []
+    accuracy: list[float] = []
+    epoch_x: list[float] = []
+    val_loss: list[float] = []
+    val_accuracy: list[float] = []
+    status, test_accuracy, message = "incomplete", None, ""
+    metrics = folder / METRICS_FILE
+    lines = metrics.read_text(encoding="utf-8").splitlines() if metrics.is_file() else []
+    for line in lines:
+        try:
+            event: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            log.warning("skipping an unreadable line in %s", metrics)
+            continue
+        kind = event.get("event")
+        if kind == "progress":
+            step_x.append(event["epoch"] - 1 + event["epoch_fraction"])
+            loss.append(_number(event["train_loss"]))
+            accuracy.append(_number(event["train_accuracy"]))
+        elif kind == "epoch":
+            epoch_x.append(float(event["epoch"]))
+            val_loss.append(_number(event.get("validation_loss")))
+            val_accuracy.append(_number(event.get("validation_accuracy")))
+        elif kind in _STATUS:
+            status = _STATUS[kind]
+            message = event.get("message", "")
+            if kind == "finished":
+                test_accuracy = event.get("test_accuracy")
+    curves = RunCurves(
+        folder.name,
+        np.asarray(step_x, float),
+        np.asarray(loss, float),
+        np.asarray(accuracy, float),
+        np.asarray(epoch_x, float),
+        np.asarray(val_loss, float),
+        np.asarray(val_accuracy, float),
+    )
+    return RunRecord(folder, status, test_accuracy, message, curves)
+
+
+def list_runs(root: str | Path) -> list[RunRecord]:
+    """Every run folder under `root`, newest first (folder names start with a time stamp)."""
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    folders = [p for p in base.iterdir() if (p / METRICS_FILE).is_file()]
+    return [read_run(p) for p in sorted(folders, key=lambda p: p.name, reverse=True)]
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+class RunsPanel(QWidget):
+    """Runs with their final accuracy; tick to compare, restore a run's network."""
+
+    overlays_changed = Signal(list)  # list[RunRecord]
+    network_restored = Signal(str)
+
+    def __init__(
+        self,
+        document: ProjectDocument,
+        curves: TrainingCurves,
+        root: Path,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.curves = curves
+        self.root = root
+        self.records: list[RunRecord] = []
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Run", "Status", "Test accuracy"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.itemChanged.connect(self._on_tree_item_changed)
+        self.tree.currentItemChanged.connect(self._on_tree_current_item_changed)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.restore_button = QPushButton("Restore Network")
+        self.restore_button.setToolTip("Put the selected run's network into the editor (undoable)")
+        self.restore_button.setEnabled(False)
+        self.restore_button.clicked.connect(self._on_restore_button_clicked)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.refresh_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.restore_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.tree, 1)
+        layout.addLayout(buttons)
+        self.refresh()
+
+    @Slot()
+    def refresh(self) -> None:
+        """Re-read the run folders, keeping ticks on runs still listed."""
+        ticked = {r.path for r in self.ticked_runs()}
+        self.records = list_runs(self.root)
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        for record in self.records:
+            accuracy = "" if record.test_accuracy is None else f"{100 * record.test_accuracy:.2f}%"
+            item = QTreeWidgetItem([record.name, record.status, accuracy])
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            checked = record.path in ticked
+            item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+            item.setData(0, Qt.ItemDataRole.UserRole, str(record.path))
+            item.setToolTip(0, record.message or str(record.path))
+            item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.tree.addTopLevelItem(item)
+        self.tree.blockSignals(False)
+        for column in range(3):
+            self.tree.resizeColumnToContents(column)
+        self._update_overlays()
+
+    @Slot(str)
+    def add_run(self, path: str) -> None:
+        """A run just ended: list it."""
+        self.refresh()
+
+    def set_ticked(self, path: Path, ticked: bool) -> None:
+        for index in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(index)
+            if Path(item.data(0, Qt.ItemDataRole.UserRole)) == Path(path):
+                state = Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked
+                item.setCheckState(0, state)
+
+    def ticked_runs(self) -> list[RunRecord]:
+        ticked = []
+        for index in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(index)
+            if item.checkState(0) == Qt.CheckState.Checked:
+                ticked.append(self.records[index])
+        return ticked
+
+    @Slot(QTreeWidgetItem, int)
+    def _on_tree_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if column == 0:
+            self._update_overlays()
+
+    def _update_overlays(self) -> None:
+        runs = self.ticked_runs()
+        self.curves.set_overlays([r.curves for r in runs])
+        self.overlays_changed.emit(runs)
+
+    @Slot(QTreeWidgetItem, QTreeWidgetItem)
+    def _on_tree_current_item_changed(
+        self, current: QTreeWidgetItem | None, previous: QTreeWidgetItem | None
+    ) -> None:
+        self.restore_button.setEnabled(current is not None)
+
+    def selected_run(self) -> RunRecord | None:
+        item = self.tree.currentItem()
+        if item is None:
+            return None
+        return self.records[self.tree.indexOfTopLevelItem(item)]
+
+    @Slot()
+    def _on_restore_button_clicked(self) -> None:
+        record = self.selected_run()
+        if record is not None:
+            self.restore(record)
+
+    def restore(self, record: RunRecord) -> bool:
+        """Replace the editor's network by the run's (one undo step); False when refused."""
+        try:
+            spec: NetworkSpec = load_project(record.path / PROJECT_FILE)
+        except ProjectError as error:
+            log.warning("cannot restore %s: %s", record.path, error)
+            return False
+        restored = self.document.edit(spec, f"Restore network from run {record.name}")
+        if restored:
+            self.network_restored.emit(str(record.path))
+        return restored

@@ -1,0 +1,357 @@
+"""Live loss and accuracy curves (pyqtgraph), with runs overlaid for comparison.
+
+Points go into growable numpy buffers as events arrive; a 50 ms timer pushes the buffers to
+the plot items with `setData` only when something changed, so a fast run costs the GUI one
+redraw per tick, never one item per point. The x axis is in epochs (fractional within an
+epoch), which lines up runs with different batch sizes.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+#: Weight of a new point in the smoothed training loss (exponential moving average).
+SMOOTHING = 0.1
+REDRAW_INTERVAL_MS = 50
+OVERLAY_COLOURS = ("#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+
+class SeriesBuffer:
+    """x/y float64 arrays that grow by doubling; `data()` returns views of the filled part."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._x = np.empty(capacity)
+        self._y = np.empty(capacity)
+        self.count = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.count == len(self._x):
+            self._x = np.concatenate([self._x, np.empty_like(self._x)])
+            self._y = np.concatenate([self._y, np.empty_like(self._y)])
+        self._x[self.count] = x
+        self._y[self.count] = y
+        self.count += 1
+
+    def clear(self) -> None:
+        self.count = 0
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._x[: self.count], self._y[: self.count]
+
+
+def ema(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
+    """Exponential moving average with bias correction (the first points are not dragged
+    towards zero), as TensorBoard smooths its curves."""
+    out = np.empty_like(values, dtype=float)
+    average, correction = 0.0, 1.0
+    for i, value in enumerate(values):
+        average = (1 - weight) * average + weight * value
+        correction *= 1 - weight
+        out[i] = average / (1 - correction)
+    return out
+
+
+@dataclass(frozen=True)
+class RunCurves:
+    """The curves of one (finished or saved) run, x in epochs."""
+
+    name: str
+    step_x: np.ndarray
+    train_loss: np.ndarray
+    train_accuracy: np.ndarray
+    epoch_x: np.ndarray
+    validation_loss: np.ndarray  # NaN where there is no validation split
+    validation_accuracy: np.ndarray
+
+
+class TrainingCurves(QWidget):
+    """Loss (top) and accuracy (bottom) plots sharing the epoch axis."""
+
+    log_scale_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.loss_plot = self.graphics.addPlot(row=0, col=0)
+        self.accuracy_plot = self.graphics.addPlot(row=1, col=0)
+        self.accuracy_plot.setXLink(self.loss_plot)
+        for plot, label in ((self.loss_plot, "loss"), (self.accuracy_plot, "accuracy (%)")):
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setLabel("left", label)
+            plot.setLabel("bottom", "epoch")
+            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+            plot.setClipToView(True)
+        self.loss_plot.setDownsampling(auto=True, mode="peak")
+        self.accuracy_plot.setYRange(0, 100, padding=0.02)
+
+        self._raw_loss = SeriesBuffer()
+        self._raw_accuracy = SeriesBuffer()
+        self._smooth_loss = SeriesBuffer()
+        self._smooth_accuracy = SeriesBuffer()
+        self._val_loss = SeriesBuffer(32)
+        self._val_accuracy = SeriesBuffer(32)
+        self._rows: list[dict[str, Any]] = []
+        self._loss_average = self._accuracy_average = 0.0
+        self._correction = 1.0
+
+        faint = pg.mkPen(color=(70, 130, 230, 70), width=1)
+        self.raw_loss_item = self.loss_plot.plot(pen=faint, name="train loss")
+        self.smooth_loss_item = self.loss_plot.plot(
+            pen=pg.mkPen("#1f5fbf", width=2), name="train loss (smoothed)"
+        )
+        self.val_loss_item = self.loss_plot.plot(
+            pen=pg.mkPen("#ff7f0e", width=2), symbol="o", symbolSize=6,
+            symbolBrush="#ff7f0e", name="validation loss",
+        )  # fmt: skip
+        self.accuracy_item = self.accuracy_plot.plot(
+            pen=pg.mkPen("#1f5fbf", width=2), name="train accuracy (smoothed)"
+        )
+        self.val_accuracy_item = self.accuracy_plot.plot(
+            pen=pg.mkPen("#ff7f0e", width=2), symbol="o", symbolSize=6,
+            symbolBrush="#ff7f0e", name="validation accuracy",
+        )  # fmt: skip
+        self._overlay_items: list[pg.PlotDataItem] = []
+        self.overlays: tuple[RunCurves, ...] = ()
+
+        self._crosshairs = []
+        for plot in (self.loss_plot, self.accuracy_plot):
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((120, 120, 120), width=1))
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+            self._crosshairs.append(line)
+        self.readout = QLabel(" ")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._mouse_proxy = pg.SignalProxy(
+            self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_scene_mouse_moved
+        )
+
+        self.log_check = QCheckBox("Log-scale loss")
+        self.log_check.toggled.connect(self._on_log_check_toggled)
+        controls = QHBoxLayout()
+        controls.addWidget(self.log_check)
+        controls.addStretch(1)
+        controls.addWidget(self.readout)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(controls)
+        layout.addWidget(self.graphics, 1)
+
+        self._dirty = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_INTERVAL_MS)
+        self.timer.timeout.connect(self._on_timer_timeout)
+        self.timer.start()
+
+    # ---- live run -------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        for buffer in self._buffers():
+            buffer.clear()
+        self._rows.clear()
+        self._loss_average = self._accuracy_average = 0.0
+        self._correction = 1.0
+        self._dirty = True
+        self.redraw()
+
+    def add_progress(self, event: Any) -> None:
+        """Add a `Progress` event (training metrics averaged since the previous one)."""
+        x = event.epoch - 1 + event.epoch_fraction
+        accuracy = 100 * event.train_accuracy
+        self._raw_loss.append(x, event.train_loss)
+        self._raw_accuracy.append(x, accuracy)
+        weight = SMOOTHING
+        self._loss_average = (1 - weight) * self._loss_average + weight * event.train_loss
+        self._accuracy_average = (1 - weight) * self._accuracy_average + weight * accuracy
+        self._correction *= 1 - weight
+        smoothed_loss = self._loss_average / (1 - self._correction)
+        self._smooth_loss.append(x, smoothed_loss)
+        self._smooth_accuracy.append(x, self._accuracy_average / (1 - self._correction))
+        self._rows.append(
+            {
+                "kind": "step",
+                "epoch": x,
+                "step": event.step,
+                "train_loss": event.train_loss,
+                "train_loss_smoothed": smoothed_loss,
+                "train_accuracy": event.train_accuracy,
+                "learning_rate": event.learning_rate,
+            }
+        )
+        self._dirty = True
+
+    def add_epoch(self, event: Any) -> None:
+        """Add an `EpochEnded` event (validation metrics, when there is a validation split)."""
+        self._rows.append(
+            {
+                "kind": "epoch",
+                "epoch": float(event.epoch),
+                "step": event.step,
+                "train_loss": event.train_loss,
+                "train_accuracy": event.train_accuracy,
+                "validation_loss": event.validation_loss,
+                "validation_accuracy": event.validation_accuracy,
+                "learning_rate": event.learning_rate,
+            }
+        )
+        if event.validation_loss is not None:
+            self._val_loss.append(event.epoch, event.validation_loss)
+        if event.validation_accuracy is not None:
+            self._val_accuracy.append(event.epoch, 100 * event.validation_accuracy)
+        self._dirty = True
+
+    def _buffers(self) -> tuple[SeriesBuffer, ...]:
+        return (
+            self._raw_loss,
+            self._raw_accuracy,
+            self._smooth_loss,
+            self._smooth_accuracy,
+            self._val_loss,
+            self._val_accuracy,
+        )
+
+    @property
+    def point_count(self) -> int:
+        """Training-loss points received for the live run."""
+        return self._raw_loss.count
+
+    @property
+    def validation_point_count(self) -> int:
+        return self._val_loss.count
+
+    @Slot()
+    def _on_timer_timeout(self) -> None:
+        if self._dirty:
+            self.redraw()
+
+    def redraw(self) -> None:
+        self._dirty = False
+        self.raw_loss_item.setData(*self._raw_loss.data())
+        self.smooth_loss_item.setData(*self._smooth_loss.data())
+        self.accuracy_item.setData(*self._smooth_accuracy.data())
+        self.val_loss_item.setData(*self._val_loss.data())
+        self.val_accuracy_item.setData(*self._val_accuracy.data())
+
+    # ---- overlays -------------------------------------------------------------------------
+
+    def set_overlays(self, runs: Sequence[RunCurves]) -> None:
+        """Show these saved runs beside the live one, one colour each, named in the legends."""
+        for item in self._overlay_items:
+            for plot in (self.loss_plot, self.accuracy_plot):
+                if item in plot.listDataItems():
+                    plot.removeItem(item)
+        self._overlay_items = []
+        self.overlays = tuple(runs)
+        for index, run in enumerate(runs):
+            colour = OVERLAY_COLOURS[index % len(OVERLAY_COLOURS)]
+            solid = pg.mkPen(colour, width=2)
+            dashed = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine)
+            smooth_loss = ema(run.train_loss) if len(run.train_loss) else run.train_loss
+            smooth_accuracy = ema(100 * run.train_accuracy) if len(run.train_accuracy) else None
+            items = [
+                self.loss_plot.plot(run.step_x, smooth_loss, pen=solid, name=run.name),
+                self.loss_plot.plot(run.epoch_x, run.validation_loss, pen=dashed, connect="finite"),
+                self.accuracy_plot.plot(
+                    run.step_x,
+                    smooth_accuracy if smooth_accuracy is not None else run.train_accuracy,
+                    pen=solid,
+                    name=run.name,
+                ),
+                self.accuracy_plot.plot(
+                    run.epoch_x, 100 * run.validation_accuracy, pen=dashed, connect="finite"
+                ),
+            ]
+            self._overlay_items.extend(items)
+
+    def legend_names(self, plot: pg.PlotItem | None = None) -> list[str]:
+        """The names shown in a plot's legend (the loss plot by default)."""
+        legend = (plot or self.loss_plot).legend
+        return [label.text for _, label in legend.items]
+
+    # ---- interaction ----------------------------------------------------------------------
+
+    @Slot(bool)
+    def _on_log_check_toggled(self, checked: bool) -> None:
+        self.loss_plot.setLogMode(y=checked)
+        self.log_scale_changed.emit(checked)
+
+    def _on_scene_mouse_moved(self, args: tuple[Any, ...]) -> None:
+        position = args[0]
+        for plot in (self.loss_plot, self.accuracy_plot):
+            if plot.sceneBoundingRect().contains(position):
+                x = plot.vb.mapSceneToView(position).x()
+                for line in self._crosshairs:
+                    line.setPos(x)
+                    line.setVisible(True)
+                self.readout.setText(self.describe_at(x))
+                return
+        for line in self._crosshairs:
+            line.setVisible(False)
+
+    def describe_at(self, x: float) -> str:
+        """The live run's values nearest to epoch `x`, for the crosshair read-out."""
+        parts = [f"epoch {x:.2f}"]
+        xs, loss = self._raw_loss.data()
+        if len(xs):
+            i = _nearest(xs, x)
+            smoothed = self._smooth_loss.data()[1][i]
+            parts.append(f"loss {loss[i]:.4f} (smoothed {smoothed:.4f})")
+            parts.append(f"accuracy {self._smooth_accuracy.data()[1][i]:.1f}%")
+        vx, vloss = self._val_loss.data()
+        if len(vx):
+            i = _nearest(vx, x)
+            text = f"val loss {vloss[i]:.4f} @ {vx[i]:g}"
+            ax, acc = self._val_accuracy.data()
+            if len(ax) > i:
+                text += f", val acc {acc[i]:.1f}%"
+            parts.append(text)
+        return "  ·  ".join(parts)
+
+    # ---- export ---------------------------------------------------------------------------
+
+    def export_png(self, path: str | Path) -> bool:
+        return self.graphics.grab().save(str(path), "PNG")
+
+    def export_csv(self, path: str | Path) -> None:
+        """One row per progress point (kind 'step') and per epoch (kind 'epoch')."""
+        columns = [
+            "kind",
+            "epoch",
+            "step",
+            "train_loss",
+            "train_loss_smoothed",
+            "train_accuracy",
+            "validation_loss",
+            "validation_accuracy",
+            "learning_rate",
+        ]
+        with Path(path).open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.DictWriter(stream, columns, restval="")
+            writer.writeheader()
+            for row in self._rows:
+                writer.writerow({k: _csv_value(v) for k, v in row.items()})
+
+
+def _nearest(xs: np.ndarray, x: float) -> int:
+    i = int(np.searchsorted(xs, x))
+    if i >= len(xs):
+        return len(xs) - 1
+    if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
+        return i - 1
+    return i
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return value

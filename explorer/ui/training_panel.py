@@ -1,0 +1,502 @@
+"""The Training dock: dataset, hyperparameters, device, Train/Pause/Stop, progress, results.
+
+Hyperparameter editors are generated from `TRAINING_PARAMS`, and every change is an
+undoable edit of the document's `spec.training`. The panel only draws what the controller
+relays; the work happens on the controller's thread. `install_training(window)` adds the
+Training, Curves and Runs docks and the Training menu to a main window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.spec import TRAINING_PARAMS, SpecError
+from explorer.ui.dataset_download import DatasetDownloader
+from explorer.ui.param_editors import ParamEditor, make_editor
+from explorer.ui.training_controller import IDLE, PAUSED, TRAINING, WARMING, TrainingController
+from explorer.ui.training_curves import TrainingCurves
+from explorer.ui.training_results import MessageBar, ResultsView, TrainingLog
+
+log = logging.getLogger(__name__)
+
+FOLDER_ITEM = "folder…"
+
+
+class TrainingPanel(QWidget):
+    """Settings and controls for training the document's network."""
+
+    def __init__(
+        self,
+        controller: TrainingController,
+        curves: TrainingCurves,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.document = controller.document
+        self.curves = curves
+        self.downloader = DatasetDownloader(controller.data_dir, self)
+        self._epochs = 0
+
+        self.train_action = QAction("&Train", self)
+        self.train_action.setShortcut(QKeySequence("F5"))
+        self.train_action.setToolTip("Train the network (F5)")
+        self.train_action.triggered.connect(controller.start)
+        self.pause_action = QAction("&Pause", self)
+        self.pause_action.setShortcut(QKeySequence("F6"))
+        self.pause_action.setToolTip("Pause or resume training (F6)")
+        self.pause_action.triggered.connect(controller.toggle_pause)
+        self.stop_action = QAction("&Stop", self)
+        self.stop_action.setShortcut(QKeySequence("Shift+F5"))
+        self.stop_action.setToolTip("Stop training before the next batch (Shift+F5)")
+        self.stop_action.triggered.connect(controller.stop)
+        self.train_button, self.pause_button, self.stop_button = (
+            self._button(a) for a in (self.train_action, self.pause_action, self.stop_action)
+        )
+
+        self.message_bar = MessageBar()
+        self.message_bar.action_triggered.connect(self._on_message_bar_action_triggered)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat("%p%")
+        self.epoch_label = QLabel("Not trained yet")
+        self.speed_label = QLabel(" ")
+        self.results = ResultsView()
+        self.log_view = TrainingLog()
+
+        buttons = QHBoxLayout()
+        for button in (self.train_button, self.pause_button, self.stop_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._settings_page(), "Settings")
+        self.tabs.addTab(self.results, "Results")
+        self.tabs.addTab(self.log_view, "Log")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.message_bar)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.epoch_label)
+        layout.addWidget(self.speed_label)
+        layout.addWidget(self.tabs, 1)
+
+        controller.state_changed.connect(self._on_controller_state_changed)
+        controller.device_detected.connect(self._on_controller_device_detected)
+        controller.loading_reported.connect(self._on_controller_loading_reported)
+        controller.training_started.connect(self._on_controller_training_started)
+        controller.progress_reported.connect(self._on_controller_progress_reported)
+        controller.epoch_ended.connect(self._on_controller_epoch_ended)
+        controller.training_finished.connect(self._on_controller_training_finished)
+        controller.training_stopped.connect(self._on_controller_training_stopped)
+        controller.training_failed.connect(self._on_controller_training_failed)
+        controller.warm_up_finished.connect(self.populate_datasets)
+        self.document.spec_changed.connect(self._on_document_spec_changed)
+        self.document.edit_refused.connect(self._on_document_edit_refused)
+        self.downloader.progressed.connect(self._on_downloader_progressed)
+        self.downloader.finished.connect(self._on_downloader_finished)
+        self._on_document_spec_changed()
+        self._on_controller_state_changed(controller.state)
+
+    def _button(self, action: QAction) -> QToolButton:
+        button = QToolButton()
+        button.setDefaultAction(action)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        button.setMinimumWidth(72)
+        return button
+
+    # ---- the settings page ----------------------------------------------------------------
+
+    def _settings_page(self) -> QWidget:
+        data = QGroupBox("Dataset")
+        self.dataset_combo = QComboBox()
+        self.dataset_combo.setMinimumContentsLength(14)
+        self.dataset_combo.activated.connect(self._on_dataset_combo_activated)
+        self.dataset_status = QLabel(" ")
+        self.dataset_status.setWordWrap(True)
+        self.download_button = QPushButton("Download")
+        self.download_button.clicked.connect(self._on_download_button_clicked)
+        self.cancel_download_button = QPushButton("Cancel")
+        self.cancel_download_button.clicked.connect(self.downloader.cancel)
+        self.download_progress = QProgressBar()
+        row = QHBoxLayout()
+        row.addWidget(self.dataset_combo, 1)
+        row.addWidget(self.download_button)
+        row.addWidget(self.cancel_download_button)
+        data_layout = QVBoxLayout(data)
+        data_layout.addLayout(row)
+        data_layout.addWidget(self.dataset_status)
+        data_layout.addWidget(self.download_progress)
+        self._show_download(False)
+
+        self.device_label = QLabel("detected when training starts")
+        self.device_label.setWordWrap(True)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.editors: dict[str, ParamEditor] = {}
+        for key, param in TRAINING_PARAMS.items():
+            if key == "dataset":
+                continue
+            editor = make_editor(param)
+            editor.value_edited.connect(self._on_editor_value_edited)
+            editor.editing_finished.connect(self.document.end_merge)
+            self.editors[key] = editor
+            form.addRow(key.replace("_", " ").capitalize(), editor)
+            if key == "device":
+                form.addRow("Detected", self.device_label)
+        settings = QGroupBox("Hyperparameters")
+        settings.setLayout(form)
+        page = QWidget()
+        page_layout = QVBoxLayout(page)
+        page_layout.setContentsMargins(0, 0, 0, 0)
+        page_layout.addWidget(data)
+        page_layout.addWidget(settings)
+        page_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(page)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        return scroll
+
+    @Slot()
+    def populate_datasets(self) -> None:
+        """Fill the dataset list from the catalogue, with each dataset's cache state.
+
+        Deferred until torch is loaded (the data package imports it), so opening the window
+        stays fast.
+        """
+        from explorer.core.data import list_datasets
+
+        current = self.document.spec.training.dataset
+        self.dataset_combo.blockSignals(True)
+        self.dataset_combo.clear()
+        for entry in list_datasets():
+            if entry.kind == "folder":
+                continue
+            self.dataset_combo.addItem(self._dataset_text(entry.name, entry.title), entry.name)
+        if current.startswith("folder:"):
+            self.dataset_combo.addItem(current, current)
+        self.dataset_combo.addItem(FOLDER_ITEM, FOLDER_ITEM)
+        self.dataset_combo.blockSignals(False)
+        self._show_dataset(current)
+
+    def _dataset_text(self, name: str, title: str) -> str:
+        from explorer.core.data import dataset_status
+
+        status = dataset_status(name, self.controller.data_dir)
+        state = "built in" if status.source == "built-in" else (
+            "cached" if status.available else "not downloaded"
+        )  # fmt: skip
+        return f"{title} ({state})"
+
+    def _show_dataset(self, name: str) -> None:
+        index = self.dataset_combo.findData(name)
+        if index < 0:
+            self.dataset_combo.addItem(name, name)
+            index = self.dataset_combo.count() - 1
+        self.dataset_combo.setCurrentIndex(index)
+        try:
+            from explorer.core.data import DatasetError, dataset_status
+
+            status = dataset_status(name, self.controller.data_dir)
+        except DatasetError as error:
+            self.dataset_status.setText(str(error))
+            self.download_button.setVisible(False)
+            return
+        self.dataset_status.setText(status.message)
+        downloadable = not status.available and status.source in ("missing", "damaged")
+        self.download_button.setVisible(downloadable and not self.downloader.busy)
+
+    @Slot(int)
+    def _on_dataset_combo_activated(self, index: int) -> None:
+        name = self.dataset_combo.itemData(index)
+        if name == FOLDER_ITEM:
+            folder = QFileDialog.getExistingDirectory(
+                self, "Image Folder (one sub-folder per class)"
+            )
+            if not folder:
+                self._show_dataset(self.document.spec.training.dataset)
+                return
+            name = f"folder:{folder}"
+        self._set_training(dataset=name)
+
+    def _set_training(self, **values: Any) -> bool:
+        spec = self.document.spec
+        try:
+            training = spec.training.with_values(**values)
+        except SpecError as error:
+            self.message_bar.show_message(error.message, "warning")
+            return False
+        key = ",".join(sorted(values))
+        return self.document.edit(
+            replace(spec, training=training), f"Change {key}", merge_key=("training", key)
+        )
+
+    @Slot(object)
+    def _on_editor_value_edited(self, value: object) -> None:
+        editor = self.sender()
+        for key, candidate in self.editors.items():
+            if candidate is editor:
+                param = TRAINING_PARAMS[key]
+                self._set_training(**{key: param.default if value is None else value})
+                return
+
+    @Slot()
+    def _on_document_spec_changed(self) -> None:
+        training = self.document.spec.training
+        for key, editor in self.editors.items():
+            editor.set_value(getattr(training, key))
+        if self.dataset_combo.count():
+            self._show_dataset(training.dataset)
+        else:
+            self.dataset_combo.addItem(training.dataset, training.dataset)
+
+    # ---- downloads ------------------------------------------------------------------------
+
+    def _show_download(self, busy: bool) -> None:
+        self.download_progress.setVisible(busy)
+        self.cancel_download_button.setVisible(busy)
+        if busy:
+            self.download_button.setVisible(False)
+
+    @Slot()
+    def _on_download_button_clicked(self) -> None:
+        name = self.document.spec.training.dataset
+        if self.downloader.start(name):
+            self.download_progress.setRange(0, 0)
+            self._show_download(True)
+            self.log_view.add(f"downloading {name}")
+
+    @Slot(float, str)
+    def _on_downloader_progressed(self, fraction: float, text: str) -> None:
+        if fraction >= 0:
+            self.download_progress.setRange(0, 1000)
+            self.download_progress.setValue(round(1000 * fraction))
+        self.dataset_status.setText(text)
+
+    @Slot(str, str)
+    def _on_downloader_finished(self, name: str, error: str) -> None:
+        self._show_download(False)
+        if error == "cancelled":
+            self.log_view.add(f"download of {name} cancelled (it resumes next time)")
+        elif error:
+            self.message_bar.show_message(f"Download of {name} failed: {error}", "error")
+            self.log_view.add(f"download of {name} failed: {error}")
+        else:
+            self.log_view.add(f"{name} downloaded")
+        self.populate_datasets()
+
+    # ---- training state -------------------------------------------------------------------
+
+    @Slot(str)
+    def _on_controller_state_changed(self, state: str) -> None:
+        idle = state in (IDLE, WARMING) and not self.controller.is_running
+        self.train_action.setEnabled(idle)
+        self.pause_action.setEnabled(state in (TRAINING, PAUSED))
+        self.pause_action.setText("&Resume" if state == PAUSED else "&Pause")
+        self.stop_action.setEnabled(not idle)
+        self.tabs.widget(0).setEnabled(idle)
+        if state == PAUSED:
+            self.epoch_label.setText(self.epoch_label.text().split(" — ")[0] + " — paused")
+        if not idle and self.message_bar.level == "warning":
+            self.message_bar.hide()
+
+    @Slot(str)
+    def _on_controller_device_detected(self, text: str) -> None:
+        self.device_label.setText(text)
+
+    @Slot(str)
+    def _on_controller_loading_reported(self, text: str) -> None:
+        if self.controller.is_running:
+            self.epoch_label.setText(text[:1].upper() + text[1:])
+        self.log_view.add(text)
+
+    @Slot(object)
+    def _on_controller_training_started(self, event: Any) -> None:
+        self._epochs = event.epochs
+        self.message_bar.hide()
+        self.curves.clear()
+        self.results.clear()
+        self.progress_bar.setValue(0)
+        self.log_view.add(
+            f"training on {event.device}: {event.train_size:,} train / "
+            f"{event.validation_size:,} validation / {event.test_size:,} test images, "
+            f"{event.steps_per_epoch} steps per epoch"
+        )
+
+    @Slot(object)
+    def _on_controller_progress_reported(self, event: Any) -> None:
+        self.curves.add_progress(event)
+        done = (event.epoch - 1 + event.epoch_fraction) / max(self._epochs, 1)
+        self.progress_bar.setValue(round(1000 * done))
+        self.epoch_label.setText(
+            f"Epoch {event.epoch}/{self._epochs} · step {event.step:,} · "
+            f"loss {event.train_loss:.4f} · accuracy {100 * event.train_accuracy:.1f}%"
+        )
+        eta = "—" if not math.isfinite(event.eta) else _clock(event.eta)
+        self.speed_label.setText(
+            f"{event.images_per_second:,.0f} images/s · elapsed {_clock(event.elapsed)} · ETA {eta}"
+        )
+
+    @Slot(object)
+    def _on_controller_epoch_ended(self, event: Any) -> None:
+        self.curves.add_epoch(event)
+        text = (
+            f"epoch {event.epoch}: loss {event.train_loss:.4f}, "
+            f"acc {100 * event.train_accuracy:.2f}%"
+        )
+        if event.validation_loss is not None and event.validation_accuracy is not None:
+            text += (
+                f", val loss {event.validation_loss:.4f}, "
+                f"val acc {100 * event.validation_accuracy:.2f}%"
+            )
+        self.log_view.add(text)
+
+    @Slot(object)
+    def _on_controller_training_finished(self, event: Any) -> None:
+        self.progress_bar.setValue(1000)
+        note = f" · stopped early after epoch {event.epoch}" if event.early_stopped else ""
+        names = self.controller.class_names or self.document.spec.class_names
+        self.results.show_result(
+            event.test_accuracy, event.test_loss, event.per_class_accuracy, names, note
+        )
+        self.tabs.setCurrentWidget(self.results)
+        self.epoch_label.setText(f"Finished: test accuracy {100 * event.test_accuracy:.2f}%")
+        self.log_view.add(f"finished: test accuracy {100 * event.test_accuracy:.2f}%")
+
+    @Slot(object)
+    def _on_controller_training_stopped(self, event: Any) -> None:
+        self.epoch_label.setText(f"Stopped at epoch {event.epoch}, step {event.step:,}")
+        self.log_view.add(f"stopped at step {event.step} (checkpoint kept in the run folder)")
+
+    @Slot(object)
+    def _on_controller_training_failed(self, event: Any) -> None:
+        self.message_bar.show_message(f"Training failed: {event.message}", "error")
+        self.epoch_label.setText("Failed — the curves so far are kept")
+        self.log_view.add(f"FAILED at step {event.step}: {event.message}")
+
+    @Slot()
+    def export_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export Curves", "curves.png", "PNG (*.png)")
+        if path and not self.curves.export_png(path):
+            self.message_bar.show_message(f"Could not write {path}", "error")
+
+    @Slot()
+    def export_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export Curves", "curves.csv", "CSV (*.csv)")
+        if path:
+            try:
+                self.curves.export_csv(path)
+            except OSError as error:
+                self.message_bar.show_message(f"Could not write {path}: {error}", "error")
+
+    @Slot()
+    def _on_document_edit_refused(self) -> None:
+        if self.controller.is_running:
+            self.message_bar.show_message(
+                "The network is locked while it trains.", "warning", "Stop Training and Edit"
+            )
+
+    @Slot()
+    def _on_message_bar_action_triggered(self) -> None:
+        self.controller.stop()
+        self.message_bar.hide()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class _CloseGuard(QObject):
+    """Stops training (and downloads) once the window has agreed to close, before it goes:
+    the close event is handed to the window first, so a cancelled "save changes?" keeps
+    training running."""
+
+    def __init__(self, controller: TrainingController, panel: TrainingPanel) -> None:
+        super().__init__(panel)
+        self.controller = controller
+        self.panel = panel
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.Close or not isinstance(watched, QWidget):
+            return False
+        watched.event(event)  # the window's own closeEvent decides
+        if event.isAccepted():
+            self.controller.shutdown()
+            self.panel.downloader.shutdown()
+        return True
+
+
+def install_training(
+    window: QMainWindow,
+    *,
+    runs_root: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    warm_up: bool = True,
+) -> TrainingController:
+    """Add the Training, Training Curves and Runs docks and a Training menu to `window`
+    (a MainWindow: `add_dock`, `document`). With `warm_up`, torch, the dataset and the
+    first training step are prepared in the background shortly after the window shows."""
+    from explorer.ui.runs_panel import RunsPanel
+
+    document = window.document  # type: ignore[attr-defined]
+    controller = TrainingController(document, runs_root=runs_root, data_dir=data_dir, parent=window)
+    curves = TrainingCurves()
+    panel = TrainingPanel(controller, curves)
+    runs = RunsPanel(document, curves, controller.runs_root)
+    controller.run_ended.connect(runs.add_run)
+    right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+    add_dock = window.add_dock  # type: ignore[attr-defined]
+    training_dock = add_dock("Training", panel, right, "trainingDock")
+    curves_dock = add_dock("Training Curves", curves, bottom, "trainingCurvesDock")
+    window.resizeDocks([curves_dock], [340], Qt.Orientation.Vertical)
+    runs_dock = add_dock("Runs", runs, right, "runsDock")
+    window.tabifyDockWidget(training_dock, runs_dock)
+    training_dock.raise_()
+
+    menu = window.menuBar().addMenu("&Training")
+    menu.addActions([panel.train_action, panel.pause_action, panel.stop_action])
+    menu.addSeparator()
+    export_png = menu.addAction("Export Curves as &PNG…")
+    export_png.triggered.connect(panel.export_png)
+    export_csv = menu.addAction("Export Curves as &CSV…")
+    export_csv.triggered.connect(panel.export_csv)
+    toolbar = getattr(window, "toolbar", None)
+    if toolbar is not None:
+        toolbar.addSeparator()
+        toolbar.addActions([panel.train_action, panel.pause_action, panel.stop_action])
+    window.installEventFilter(_CloseGuard(controller, panel))
+    app = QCoreApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(controller.shutdown)
+    if warm_up:
+        QTimer.singleShot(300, controller.warm_up)
+    else:
+        QTimer.singleShot(0, panel.populate_datasets)
+    return controller

@@ -1,0 +1,239 @@
+"""The object that trains on a background QThread: loads the data, drives the core trainer's
+generator and relays its frozen events as signals.
+
+The worker never touches a widget. Everything it emits is either a frozen event from
+`explorer.core.training.events`, a string, or a CPU copy of the weights, so the GUI thread
+can keep what it receives. Stopping never goes through a queued slot (the worker's event loop
+is busy inside `run`): `request_stop()` is called directly from the GUI thread and sets a
+`threading.Event` plus the trainer's own stop flag, both checked before every batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from explorer.core.spec import NetworkSpec
+
+if TYPE_CHECKING:
+    from explorer.core.data import DeviceDataset
+    from explorer.core.training import Trainer
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two weight snapshots sent to the feature-map view during training.
+SNAPSHOT_INTERVAL = 0.5
+
+
+class _Cancelled(Exception):
+    """Raised from the download progress callback to abandon a download on Stop."""
+
+
+@dataclass(frozen=True)
+class DatasetKey:
+    """What a loaded dataset depends on; equal keys can share one resident dataset."""
+
+    name: str
+    data_dir: str
+    device: str
+    validation_split: float
+    seed: int
+    input_shape: tuple[int, int, int]
+
+
+def dataset_key(spec: NetworkSpec, data_dir: Path | None, device: str) -> DatasetKey:
+    training = spec.training
+    return DatasetKey(
+        training.dataset,
+        str(data_dir or ""),
+        device,
+        training.validation_split,
+        training.seed,
+        (spec.input.channels, spec.input.height, spec.input.width),
+    )
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One piece of background work: train `spec` into `run_dir`, or only warm up.
+
+    `dataset` is a resident dataset kept from an earlier job with the same key (None: load
+    it). A warm-up job never downloads: it only prepares what is already on disk.
+    """
+
+    spec: NetworkSpec
+    run_dir: Path | None
+    data_dir: Path | None = None
+    dataset: DeviceDataset | None = None
+    warm_only: bool = False
+    snapshot_interval: float = SNAPSHOT_INTERVAL
+    #: CPU cores left to the GUI thread when the thread count is automatic.
+    reserve_threads: int = 1
+
+
+class TrainingWorker(QObject):
+    """Runs one `TrainingJob` when its thread starts; emits `finished` when done."""
+
+    device_detected = Signal(str)  # e.g. "CUDA: NVIDIA H100", "CPU (2 threads)"
+    loading_reported = Signal(str)
+    download_reported = Signal(object)  # explorer.core.data.DownloadProgress
+    event_emitted = Signal(object)  # a frozen training event
+    weights_updated = Signal(object)  # dict[str, torch.Tensor] on the CPU
+    dataset_ready = Signal(object, object)  # DatasetKey, DeviceDataset (kept for the next run)
+    finished = Signal()
+
+    def __init__(self, job: TrainingJob) -> None:
+        super().__init__()
+        self.job = job
+        self._stop = threading.Event()
+        self._trainer: Trainer | None = None
+
+    # ---- control from the GUI thread (plain calls, thread-safe) ---------------------------
+
+    def request_stop(self) -> None:
+        """Stop before the next batch (or abandon loading)."""
+        self._stop.set()
+        trainer = self._trainer
+        if trainer is not None:
+            trainer.stop()
+
+    def set_paused(self, paused: bool) -> bool:
+        """Pause or resume the trainer; False while there is no trainer yet."""
+        trainer = self._trainer
+        if trainer is None:
+            return False
+        if paused:
+            trainer.pause()
+        else:
+            trainer.resume()
+        return True
+
+    # ---- the work, in the worker thread -------------------------------------------------
+
+    @Slot()
+    def run(self) -> None:
+        from explorer.core.training import TrainingFailed
+
+        try:
+            self._run()
+        except Exception as error:
+            # The loop boundary: whatever escaped becomes a failed run, never a dead thread.
+            log.exception("training worker failed")
+            self.event_emitted.emit(TrainingFailed(f"{type(error).__name__}: {error}", 0))
+        finally:
+            self._trainer = None
+            self.finished.emit()
+
+    def _run(self) -> None:
+        from explorer.core.data import DatasetError
+        from explorer.core.training import Trainer, TrainingFailed, TrainingStopped
+        from explorer.core.training.devices import DeviceError, apply_threads, resolve_device
+
+        job, spec = self.job, self.job.spec
+        settings = spec.training
+        try:
+            choice = resolve_device(settings.device, threads=settings.threads)
+        except DeviceError as error:
+            self.event_emitted.emit(TrainingFailed(str(error), 0))
+            return
+        threads = apply_threads(choice, settings.threads, reserve=job.reserve_threads)
+        detail = f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+        self.device_detected.emit(detail if choice.type == "cpu" else choice.description)
+        key = dataset_key(spec, job.data_dir, str(choice.device))
+        dataset = job.dataset
+        if dataset is None:
+            try:
+                dataset = self._load(spec, choice.device)
+            except _Cancelled:
+                self.event_emitted.emit(TrainingStopped(0, 0, 0.0))
+                return
+            except DatasetError as error:
+                if not job.warm_only:
+                    self.event_emitted.emit(TrainingFailed(str(error), 0))
+                log.info("dataset not loaded: %s", error)
+                return
+            if dataset is None:
+                return
+            self.dataset_ready.emit(key, dataset)
+        if dataset.info.num_classes != spec.num_classes:
+            self.event_emitted.emit(
+                TrainingFailed(
+                    f"dataset {settings.dataset!r} has {dataset.info.num_classes} classes but "
+                    f"the network ends in {spec.num_classes}: set the number of classes to "
+                    f"{dataset.info.num_classes}",
+                    0,
+                )
+            )
+            return
+        if self._stop.is_set():
+            self.event_emitted.emit(TrainingStopped(0, 0, 0.0))
+            return
+        if job.warm_only:
+            self.loading_reported.emit("warming up")
+            Trainer(spec, dataset).warm_up()
+            self.loading_reported.emit("ready")
+            return
+        self._train(Trainer, spec, dataset)
+
+    def _load(self, spec: NetworkSpec, device: Any) -> DeviceDataset | None:
+        from explorer.core.data import DownloadProgress, dataset_status, load_dataset
+
+        job, settings = self.job, spec.training
+        status = dataset_status(settings.dataset, job.data_dir)
+        if job.warm_only and not status.available:
+            return None  # warming up never downloads
+        verb = "loading" if status.available else "downloading"
+        self.loading_reported.emit(f"{verb} {settings.dataset}…")
+
+        def progress(report: DownloadProgress) -> None:
+            if self._stop.is_set():
+                raise _Cancelled
+            self.download_reported.emit(report)
+
+        dataset = load_dataset(
+            settings.dataset,
+            data_dir=job.data_dir,
+            device=device,
+            validation_fraction=settings.validation_split,
+            seed=settings.seed,
+            progress=progress,
+            input_size=(spec.input.height, spec.input.width),
+            grayscale=spec.input.channels == 1,
+        )
+        for warning in dataset.warnings:
+            self.loading_reported.emit(warning)
+        return dataset
+
+    def _train(self, trainer_class: Any, spec: NetworkSpec, dataset: DeviceDataset) -> None:
+        from explorer.core.training.runs import RunFolder
+
+        job = self.job
+        folder = RunFolder(job.run_dir) if job.run_dir is not None else None
+        if folder is not None:
+            folder.create(spec)
+        trainer = trainer_class(
+            spec, dataset, checkpoint_path=folder.checkpoint_path if folder else None
+        )
+        self._trainer = trainer
+        if self._stop.is_set():  # Stop pressed while the trainer was being built
+            trainer.stop()
+        last_snapshot = time.perf_counter()
+        try:
+            for event in trainer.run():
+                if folder is not None:
+                    folder.append(event)
+                self.event_emitted.emit(event)
+                now = time.perf_counter()
+                if now - last_snapshot >= job.snapshot_interval:
+                    self.weights_updated.emit(trainer.weights_snapshot())
+                    last_snapshot = now
+            self.weights_updated.emit(trainer.weights_snapshot())
+        finally:
+            if folder is not None:
+                folder.close()
