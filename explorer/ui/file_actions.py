@@ -120,7 +120,9 @@ class FileActions(QObject):
 
     @Slot()
     def save_as(self) -> bool:
-        suggested = self.document.path or str(Path(self._folder()) / f"{_slug(self.document.spec.name)}.json")
+        suggested = self.document.path or str(
+            Path(self._folder()) / f"{_slug(self.document.spec.name)}.json"
+        )
         path, _ = QFileDialog.getSaveFileName(self.window, "Save Project", suggested, _FILTER)
         if not path:
             return False
@@ -132,7 +134,9 @@ class FileActions(QObject):
         try:
             save_project(self.document.spec, path)
         except OSError as error:
-            QMessageBox.critical(self.window, "Cannot Save Project", f"{path}: {error.strerror or error}")
+            QMessageBox.critical(
+                self.window, "Cannot Save Project", f"{path}: {error.strerror or error}"
+            )
             return False
         resolved = str(Path(path).resolve())
         self.document.mark_saved(resolved)
@@ -171,7 +175,9 @@ class FileActions(QObject):
             self.recent_menu.addAction("No recent files").setEnabled(False)
         else:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear Menu").triggered.connect(self._on_clear_recent_triggered)
+            self.recent_menu.addAction("Clear Menu").triggered.connect(
+                self._on_clear_recent_triggered
+            )
 
     @Slot()
     def _on_clear_recent_triggered(self) -> None:

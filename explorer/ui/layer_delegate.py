@@ -48,12 +48,16 @@ class LayerRowDelegate(QStyledItemDelegate):
         elif index.row() % 2:
             painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
         type_name = index.data(TYPE_ROLE) or ""
-        painter.fillRect(QRect(rect.left(), rect.top(), _BAND, rect.height()), type_colour(type_name))
+        painter.fillRect(
+            QRect(rect.left(), rect.top(), _BAND, rect.height()), type_colour(type_name)
+        )
         painter.setPen(palette.color(QPalette.ColorRole.Mid))
         painter.drawLine(rect.bottomLeft(), rect.bottomRight())
 
         badge_top = rect.top() + (rect.height() - _BADGE) / 2
-        paint_badge(painter, QRectF(rect.left() + _BAND + _MARGIN, badge_top, _BADGE, _BADGE), type_name)
+        paint_badge(
+            painter, QRectF(rect.left() + _BAND + _MARGIN, badge_top, _BADGE, _BADGE), type_name
+        )
 
         text_colour = palette.color(
             group, QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
@@ -66,12 +70,16 @@ class LayerRowDelegate(QStyledItemDelegate):
         shape_text = index.data(SHAPE_ROLE) or "?"
         bold = QFont(option.font)
         bold.setBold(True)
-        shape_width = max(metrics.horizontalAdvance(shape_text), metrics.horizontalAdvance("(64, 24, 24)"))
+        shape_width = max(
+            metrics.horizontalAdvance(shape_text), metrics.horizontalAdvance("(64, 24, 24)")
+        )
         right = rect.right() - _MARGIN
         severity = index.data(SEVERITY_ROLE)
         if severity:
             diameter = min(18, line + 2)
-            circle = QRectF(right - diameter, rect.center().y() - diameter / 2 + 1, diameter, diameter)
+            circle = QRectF(
+                right - diameter, rect.center().y() - diameter / 2 + 1, diameter, diameter
+            )
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(ERROR_COLOUR if severity == "error" else WARNING_COLOUR)
@@ -87,7 +95,9 @@ class LayerRowDelegate(QStyledItemDelegate):
         painter.setFont(bold)
         painter.setPen(text_colour)
         title = painter.fontMetrics().elidedText(
-            str(index.data(Qt.ItemDataRole.DisplayRole) or ""), Qt.TextElideMode.ElideRight, text_width
+            str(index.data(Qt.ItemDataRole.DisplayRole) or ""),
+            Qt.TextElideMode.ElideRight,
+            text_width,
         )
         painter.drawText(QRect(left, top, text_width, line), Qt.AlignmentFlag.AlignVCenter, title)
         painter.setFont(option.font)
@@ -95,10 +105,14 @@ class LayerRowDelegate(QStyledItemDelegate):
         params = index.data(PARAMS_ROLE)
         detail = f"{index.data(NAME_ROLE)}  ·  {params} params"
         detail = metrics.elidedText(detail, Qt.TextElideMode.ElideRight, text_width)
-        painter.drawText(QRect(left, top + line, text_width, line), Qt.AlignmentFlag.AlignVCenter, detail)
+        painter.drawText(
+            QRect(left, top + line, text_width, line), Qt.AlignmentFlag.AlignVCenter, detail
+        )
 
         unknown = shape_text == "?"
-        painter.setPen(ERROR_COLOUR if unknown and severity == "error" else (dim if unknown else text_colour))
+        painter.setPen(
+            ERROR_COLOUR if unknown and severity == "error" else (dim if unknown else text_colour)
+        )
         painter.drawText(
             shape_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, shape_text
         )

@@ -53,7 +53,9 @@ class LayerStackView(QListView):
             painter.setPen(self.palette().placeholderText().color())
             painter.drawText(
                 self.viewport().rect().adjusted(12, 12, -12, -12),
-                Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+                Qt.AlignmentFlag.AlignHCenter
+                | Qt.AlignmentFlag.AlignTop
+                | Qt.TextFlag.TextWordWrap,
                 "No layers yet.\nDrag layers here from the palette, double-click one, "
                 "or pick a template.",
             )
@@ -87,7 +89,9 @@ class LayerStackPanel(QWidget):
         self.cut_action.triggered.connect(self._on_cut_action_triggered)
         self.paste_action = self._action("&Paste Layers", QKeySequence.StandardKey.Paste)
         self.paste_action.triggered.connect(self._on_paste_action_triggered)
-        self.select_all_action = self._action("Select &All Layers", QKeySequence.StandardKey.SelectAll)
+        self.select_all_action = self._action(
+            "Select &All Layers", QKeySequence.StandardKey.SelectAll
+        )
         self.select_all_action.triggered.connect(self.view.selectAll)
         self.view.addActions(
             [
@@ -135,7 +139,12 @@ class LayerStackPanel(QWidget):
     @Slot()
     def _on_selection_changed(self) -> None:
         has = bool(self.selected_rows())
-        for action in (self.delete_action, self.duplicate_action, self.copy_action, self.cut_action):
+        for action in (
+            self.delete_action,
+            self.duplicate_action,
+            self.copy_action,
+            self.cut_action,
+        ):
             action.setEnabled(has)
 
     def _insert_row(self) -> int:

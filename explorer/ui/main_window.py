@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.summary import format_bytes
 from explorer.ui.document import ProjectDocument
@@ -46,6 +47,7 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self._history: QUndoView | None = None
         self._layout_restored = False
+        self._saved_docks: set[str] = set()
 
         self.stack = LayerStackPanel(self.document)
         self.palette_view = LayerPalette(self.document, self.stack_insert_row)
@@ -91,12 +93,16 @@ class MainWindow(QMainWindow):
         self.stack.model.modelReset.connect(self._on_stack_current_changed)
         self._on_document_spec_changed()
         self._on_document_path_changed("")
+        if self.document.spec.layers:
+            self.stack.select_rows([0])
         self.restore_layout()
         self.recovery.start()
 
     # ---- public API for other panels ----------------------------------------------------
 
-    def add_dock(self, title: str, widget: QWidget, area: DockArea, object_name: str) -> QDockWidget:
+    def add_dock(
+        self, title: str, widget: QWidget, area: DockArea, object_name: str
+    ) -> QDockWidget:
         """Add a movable, hideable panel; it is listed in the View menu and its place is
         saved with the window layout."""
         dock = QDockWidget(title, self)
@@ -105,8 +111,12 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         self.view_menu.insertAction(self._view_separator, dock.toggleViewAction())
         self.docks[object_name] = dock
+        # A panel added after start-up goes back where the user last left it, else shows.
         if self._layout_restored:
-            self.restoreDockWidget(dock)
+            if object_name in self._saved_docks:
+                self.restoreDockWidget(dock)
+            else:
+                dock.show()
         return dock
 
     def stack_insert_row(self) -> int:
@@ -138,7 +148,13 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         panel = self.stack
         edit_menu.addActions(
-            [panel.cut_action, panel.copy_action, panel.paste_action, panel.duplicate_action, panel.delete_action]
+            [
+                panel.cut_action,
+                panel.copy_action,
+                panel.paste_action,
+                panel.duplicate_action,
+                panel.delete_action,
+            ]
         )
         edit_menu.addSeparator()
         edit_menu.addAction(panel.select_all_action)
@@ -186,12 +202,15 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.restoreState(state, _STATE_VERSION)
+            saved = settings.value("window/docks", [])
+            self._saved_docks = {saved} if isinstance(saved, str) else set(saved or [])
         self._layout_restored = True
 
     def save_layout(self) -> None:
         settings = app_settings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState(_STATE_VERSION))
+        settings.setValue("window/docks", sorted(self.docks))
         settings.sync()
 
     @Slot()
@@ -210,7 +229,8 @@ class MainWindow(QMainWindow):
         self._status_params.setText(f"Params: {analysis.params:,}")
         self._status_memory.setText(f"Forward memory/image: {format_bytes(analysis.forward_bytes)}")
         if errors:
-            text = f"<span style='color:#d93025'><b>{errors} error{'s' if errors != 1 else ''}</b></span>"
+            plural = "s" if errors != 1 else ""
+            text = f"<span style='color:#d93025'><b>{errors} error{plural}</b></span>"
         else:
             text = "No errors"
         if warnings:
@@ -230,7 +250,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_document_edit_refused(self) -> None:
-        self.statusBar().showMessage("The network cannot change while it trains: stop training to edit it.", 5000)
+        self.statusBar().showMessage(
+            "The network cannot change while it trains: stop training to edit it.", 5000
+        )
 
     @Slot()
     def _on_stack_current_changed(self) -> None:
@@ -285,6 +307,12 @@ class MainWindow(QMainWindow):
             self.recovery.discard()
             return False
         # Restored work is unsaved: an edit from the file's state, so the window shows [*].
-        self.document.reset(self.document.spec, path)
+        base = self.document.spec
+        if path:
+            try:
+                base = load_project(path)
+            except ProjectError:
+                path = None
+        self.document.reset(base, path)
         self.document.edit(spec, "Recover unsaved changes")
         return True

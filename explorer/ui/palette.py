@@ -55,9 +55,7 @@ class LayerPalette(QTreeWidget):
         self.itemDoubleClicked.connect(self._on_item_double_clicked)
 
     def _populate(self) -> None:
-        families = list(FAMILIES) + sorted(
-            {t.family for t in LAYER_TYPES.values()} - set(FAMILIES)
-        )
+        families = list(FAMILIES) + sorted({t.family for t in LAYER_TYPES.values()} - set(FAMILIES))
         for family in families:
             types = [t for t in LAYER_TYPES.values() if t.family == family]
             if not types:
@@ -69,7 +67,11 @@ class LayerPalette(QTreeWidget):
                 item.setIcon(0, type_icon(entry.name))
                 item.setToolTip(0, entry.summary)
                 item.setData(0, _TYPE_ROLE, entry.name)
-                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
+                item.setFlags(
+                    Qt.ItemFlag.ItemIsEnabled
+                    | Qt.ItemFlag.ItemIsSelectable
+                    | Qt.ItemFlag.ItemIsDragEnabled
+                )
         group = self._group(BLOCKS_GROUP)
         for index, block in enumerate(BLOCKS):
             item = QTreeWidgetItem(group, [block.name])
@@ -79,7 +81,11 @@ class LayerPalette(QTreeWidget):
                 tip += " Double-click asks for N; a drag uses the last N."
             item.setToolTip(0, tip)
             item.setData(0, _BLOCK_ROLE, index)
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
+            item.setFlags(
+                Qt.ItemFlag.ItemIsEnabled
+                | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemIsDragEnabled
+            )
 
     def _group(self, title: str) -> QTreeWidgetItem:
         group = QTreeWidgetItem(self, [title])
@@ -93,7 +99,9 @@ class LayerPalette(QTreeWidget):
         """The palette item for a layer type or block name (for tests and automation)."""
         matches = [
             item
-            for item in self.findItems(name, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+            for item in self.findItems(
+                name, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive
+            )
             if item.parent() is not None
         ]
         if not matches:

@@ -48,6 +48,11 @@ class ParamEditor(QWidget):
     def _show(self, value: Any) -> None:
         raise NotImplementedError
 
+    @Slot(int)
+    @Slot(float)
+    def _on_box_value_changed(self, value: float) -> None:
+        self.value_edited.emit(value)
+
     def _int_box(self, minimum: float | None, maximum: float | None) -> QSpinBox:
         box = QSpinBox(self)
         low = int(minimum) if minimum is not None else -_INT_MAX
@@ -61,7 +66,7 @@ class IntEditor(ParamEditor):
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
         self.box = self._int_box(param.minimum, param.maximum)
-        self.box.valueChanged.connect(self.value_edited)
+        self.box.valueChanged.connect(self._on_box_value_changed)
         self._layout.addWidget(self.box)
 
     def _show(self, value: Any) -> None:
@@ -69,8 +74,14 @@ class IntEditor(ParamEditor):
 
 
 class FloatEditor(ParamEditor):
+    """A number box; optional keys (an activation's alpha) get an "auto" box."""
+
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
+        self._optional = param.default is None and not param.required
+        self.auto = QCheckBox("auto", self)
+        self.auto.setToolTip("Use the default: " + param.help)
+        self.auto.toggled.connect(self._on_auto_toggled)
         self.box = QDoubleSpinBox(self)
         self.box.setDecimals(6)
         # The core owns the exact (possibly exclusive) bounds; the box only keeps values sane.
@@ -80,12 +91,27 @@ class FloatEditor(ParamEditor):
         )
         self.box.setSingleStep(0.05 if (param.maximum or 10) <= 1 else 0.1)
         self.box.setKeyboardTracking(False)
-        self.box.valueChanged.connect(self.value_edited)
+        self.box.valueChanged.connect(self._on_box_value_changed)
         self.box.editingFinished.connect(self.editing_finished)
-        self._layout.addWidget(self.box)
+        if self._optional:
+            self._layout.addWidget(self.auto)
+        else:
+            self.auto.hide()
+        self._layout.addWidget(self.box, 1)
+
+    @Slot(bool)
+    def _on_auto_toggled(self, automatic: bool) -> None:
+        self.box.setEnabled(not automatic)
+        self.value_edited.emit(None if automatic else self.box.value())
+        self.editing_finished.emit()
 
     def _show(self, value: Any) -> None:
-        self.box.setValue(float(value))
+        self.auto.blockSignals(True)
+        self.auto.setChecked(value is None)
+        self.auto.blockSignals(False)
+        self.box.setEnabled(value is not None)
+        if value is not None:
+            self.box.setValue(float(value))
 
 
 class BoolEditor(ParamEditor):
@@ -196,7 +222,9 @@ class PaddingEditor(ParamEditor):
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
         self.mode = QComboBox(self)
-        modes = ["valid", "same", "explicit"] if param.kind is Kind.PADDING else ["valid", "explicit"]
+        modes = (
+            ["valid", "same", "explicit"] if param.kind is Kind.PADDING else ["valid", "explicit"]
+        )
         self.mode.addItems(modes)
         self.mode.textActivated.connect(self._on_changed)
         self.amount = PairEditor(param, self)

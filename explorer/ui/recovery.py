@@ -19,7 +19,9 @@ AUTOSAVE_INTERVAL_MS = 60_000
 
 
 class RecoveryStore(QObject):
-    def __init__(self, document: ProjectDocument, folder: Path, parent: QObject | None = None) -> None:
+    def __init__(
+        self, document: ProjectDocument, folder: Path, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.document = document
         self.path = folder / "recovery.json"
@@ -39,7 +41,10 @@ class RecoveryStore(QObject):
         if self.document.is_clean:
             self.path.unlink(missing_ok=True)
             return
-        payload = {"path": self.document.path, "project": json.loads(dumps_project(self.document.spec))}
+        payload = {
+            "path": self.document.path,
+            "project": json.loads(dumps_project(self.document.spec)),
+        }
         try:
             write_text_atomic(self.path, json.dumps(payload, indent=1))
         except OSError:

@@ -48,14 +48,20 @@ class SummaryTableModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if not index.isValid():
             return None
         row, column = index.row(), index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._rows[row][column]
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            horizontal = Qt.AlignmentFlag.AlignRight if column in _RIGHT_ALIGNED else Qt.AlignmentFlag.AlignLeft
+            horizontal = (
+                Qt.AlignmentFlag.AlignRight
+                if column in _RIGHT_ALIGNED
+                else Qt.AlignmentFlag.AlignLeft
+            )
             return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
         if row == 0:
             return None
@@ -66,7 +72,9 @@ class SummaryTableModel(QAbstractTableModel):
             return diagnostic.text()
         return None
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         return None
@@ -99,7 +107,9 @@ class SummaryPanel(QWidget):
         self.diagnostics.setWordWrap(True)
         self.diagnostics.setTextFormat(Qt.TextFormat.RichText)
         self.copy_button = QPushButton("Copy as Text", self)
-        self.copy_button.setToolTip("Copy the summary as Keras prints it, for a notebook or a chat.")
+        self.copy_button.setToolTip(
+            "Copy the summary as Keras prints it, for a notebook or a chat."
+        )
         self.copy_button.clicked.connect(self.copy_as_text)
 
         below = QHBoxLayout()
@@ -141,7 +151,8 @@ class SummaryPanel(QWidget):
             colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
             where = (
                 f"{analysis.layers[diagnostic.layer_index].name}: "
-                if diagnostic.layer_index is not None and diagnostic.layer_index < len(analysis.layers)
+                if diagnostic.layer_index is not None
+                and diagnostic.layer_index < len(analysis.layers)
                 else ""
             )
             items.append(f"<span style='color:{colour.name()}'>● {where}{diagnostic.text()}</span>")
@@ -149,4 +160,6 @@ class SummaryPanel(QWidget):
 
     @Slot()
     def copy_as_text(self) -> None:
-        QGuiApplication.clipboard().setText(summary_text(self.document.spec, self.document.analysis))
+        QGuiApplication.clipboard().setText(
+            summary_text(self.document.spec, self.document.analysis)
+        )
