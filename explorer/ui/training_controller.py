@@ -189,7 +189,7 @@ class TrainingController(QObject):
 
         spec = self.document.spec
         dataset = self._cached_dataset(spec)
-        run_dir = None if warm_only else default_run_dir(spec.name, self.runs_root)
+        run_dir = None if warm_only else _unused(default_run_dir(spec.name, self.runs_root))
         job = TrainingJob(spec, run_dir, self.data_dir, dataset, warm_only=warm_only)
         thread = QThread(self)
         thread.setObjectName("training" if not warm_only else "warm-up")
@@ -297,6 +297,15 @@ class TrainingController(QObject):
         self._set_state(IDLE)
         if self.run_dir is not None:
             self.run_ended.emit(str(self.run_dir))
+
+
+def _unused(path: Path) -> Path:
+    # Folder names have a one-second time stamp: two runs in one second get -2, -3...
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.name}-{number}")
+    return candidate
 
 
 def _device_matches(requested: str, resolved: str) -> bool:

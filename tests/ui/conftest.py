@@ -66,3 +66,30 @@ def window(qtbot: Any, message_boxes: MessageBoxes) -> Iterator[MainWindow]:
     yield main
     main.recovery.timer.stop()
     main.document.undo_stack.setClean()
+
+
+@pytest.fixture(autouse=True)
+def no_running_threads() -> Iterator[None]:
+    """Fail a test that leaves a QThread running (it would outlive its objects and crash
+    with "QThread: Destroyed while thread is still running")."""
+    yield
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QThread
+    from shiboken6 import isValid
+
+    app = QCoreApplication.instance()
+    main = app.thread() if app is not None else None
+    gc.collect()
+    running = [
+        t
+        for t in gc.get_objects()
+        if issubclass(type(t), QThread) and t is not main and isValid(t) and t.isRunning()
+    ]
+    for thread in running:  # end them so later tests are not affected, then fail this one
+        thread.requestInterruption()
+        thread.quit()
+        thread.wait(10_000)
+    if running:
+        names = ", ".join(t.objectName() or type(t).__name__ for t in running)
+        pytest.fail(f"{len(running)} QThread(s) left running: {names}")

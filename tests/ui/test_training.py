@@ -1,0 +1,342 @@
+"""Training from the GUI: real Train button, real worker thread, real trainer on `shapes`."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Slot
+
+from explorer.core.builder import build_model
+from explorer.core.data import DeviceDataset, load_dataset
+from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.ui.main_window import MainWindow
+from explorer.ui.runs_panel import RunsPanel, read_run
+from explorer.ui.training_controller import TrainingController
+from explorer.ui.training_curves import TrainingCurves
+from explorer.ui.training_panel import TrainingPanel, install_training
+from explorer.ui.training_worker import dataset_key
+
+TIMEOUT_MS = 60_000
+
+
+def tiny_spec(**training: Any) -> NetworkSpec:
+    """A small CNN (no BatchNorm) for the 28×28 grey `shapes` set."""
+    layers = (
+        LayerSpec.create("Conv2D", {"filters": 4, "kernel_size": 3, "activation": "relu"}),
+        LayerSpec.create("MaxPool2D", {"pool_size": 2}),
+        LayerSpec.create("Flatten", {}),
+        LayerSpec.create("Dense", {"units": 10, "activation": "softmax"}),
+    )
+    settings = {
+        "dataset": "shapes",
+        "optimizer": "adam",
+        "learning_rate": 0.01,
+        "batch_size": 200,
+        "epochs": 1,
+        "validation_split": 0.1,
+        "threads": 1,
+        **training,
+    }
+    spec = NetworkSpec(name="tiny", layers=layers)
+    return replace(spec, training=spec.training.with_values(**settings))
+
+
+@pytest.fixture(scope="session")
+def shapes_dataset() -> DeviceDataset:
+    """`shapes` as the worker loads it for tiny_spec(), loaded once for the session."""
+    torch.set_num_threads(1)
+    return load_dataset(
+        "shapes",
+        device="cpu",
+        validation_fraction=0.1,
+        seed=0,
+        input_size=(28, 28),
+        grayscale=True,
+    )
+
+
+@dataclass
+class Gui:
+    window: MainWindow
+    controller: TrainingController
+    panel: TrainingPanel
+    curves: TrainingCurves
+    runs: RunsPanel
+
+    def use(self, spec: NetworkSpec, dataset: DeviceDataset | None = None) -> None:
+        self.window.document.reset(spec)
+        if dataset is not None:
+            self.controller.remember_dataset(dataset_key(spec, None, "cpu"), dataset)
+
+
+@pytest.fixture
+def gui(qtbot: Any, tmp_path: Path, message_boxes: Any) -> Iterator[Gui]:
+    window = MainWindow(tiny_spec())
+    qtbot.addWidget(window)
+    controller = install_training(window, runs_root=tmp_path / "runs", warm_up=False)
+    window.show()
+    qtbot.waitExposed(window)
+    yield Gui(
+        window,
+        controller,
+        window.docks["trainingDock"].widget(),
+        window.docks["trainingCurvesDock"].widget(),
+        window.docks["runsDock"].widget(),
+    )
+    controller.shutdown()
+    window.recovery.timer.stop()
+    window.document.undo_stack.setClean()
+
+
+def wait_idle(qtbot: Any, controller: TrainingController) -> None:
+    qtbot.waitUntil(lambda: controller.state == "idle", timeout=TIMEOUT_MS)
+
+
+def test_pressing_train_draws_curves_and_shows_the_test_accuracy(qtbot: Any, gui: Gui) -> None:
+    gui.use(tiny_spec(epochs=2))  # no cached dataset: the worker loads it
+    epochs: list[int] = []
+    gui.controller.epoch_ended.connect(lambda e: epochs.append(e.epoch))
+    with qtbot.waitSignal(gui.controller.training_finished, timeout=TIMEOUT_MS) as finished:
+        qtbot.mouseClick(gui.panel.train_button, _left())
+        assert gui.window.document.locked
+    result = finished.args[0]
+    wait_idle(qtbot, gui.controller)
+    gui.curves.redraw()
+
+    assert epochs == [1, 2]
+    assert gui.curves.point_count > 2
+    assert gui.curves.validation_point_count == 2
+    x, y = gui.curves.smooth_loss_item.getData()
+    assert all(math.isfinite(v) for v in y)
+    assert len(x) == gui.curves.point_count and x[-1] <= 2.0
+    assert result.test_accuracy > 0.2  # 10 classes: well above chance after two epochs
+    assert f"{100 * result.test_accuracy:.2f}%" in gui.panel.results.accuracy_label.text()
+    table = gui.panel.results.table
+    assert table.rowCount() == 10
+    assert table.item(0, 0).text() == "circle"
+    assert table.item(0, 1).text() == f"{100 * result.per_class_accuracy[0]:.1f}%"
+    assert not gui.window.document.locked
+    assert gui.panel.train_action.isEnabled()
+
+    run_dir = gui.controller.run_dir
+    assert run_dir is not None
+    for name in ("project.json", "metrics.jsonl", "checkpoint.pt"):
+        assert (run_dir / name).is_file()
+    assert [r.status for r in gui.runs.records] == ["finished"]
+    assert gui.runs.records[0].test_accuracy == pytest.approx(result.test_accuracy)
+
+
+class _ThreadRecorder(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[bool] = []
+        self.snapshots: list[dict[str, torch.Tensor]] = []
+
+    @Slot(object)
+    def on_progress(self, event: object) -> None:
+        self.threads.append(QThread.currentThread() is QCoreApplication.instance().thread())
+
+    @Slot(object)
+    def on_weights(self, state: dict[str, torch.Tensor]) -> None:
+        self.threads.append(QThread.currentThread() is QCoreApplication.instance().thread())
+        self.snapshots.append(state)
+
+
+def test_worker_signals_arrive_on_the_gui_thread(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    spec = tiny_spec()
+    gui.use(spec, shapes_dataset)
+    recorder = _ThreadRecorder()
+    gui.controller.progress_reported.connect(recorder.on_progress)
+    gui.controller.weights_updated.connect(recorder.on_weights)
+    with qtbot.waitSignal(gui.controller.training_finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(gui.panel.train_button, _left())
+    wait_idle(qtbot, gui.controller)
+    assert recorder.threads and all(recorder.threads)
+    final = recorder.snapshots[-1]
+    assert set(final) == set(build_model(spec).state_dict())
+    assert all(t.device.type == "cpu" for t in final.values())
+
+
+def test_stop_mid_epoch_ends_the_run_within_one_batch(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    gui.use(tiny_spec(batch_size=10, epochs=3), shapes_dataset)
+    started: list[Any] = []
+    gui.controller.training_started.connect(started.append)
+    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS) as progress:
+        gui.panel.train_button.click()
+    qtbot.wait(200)
+    seconds_per_step = progress.args[0].elapsed / max(progress.args[0].step, 1)
+    with qtbot.waitSignal(gui.controller.training_stopped, timeout=TIMEOUT_MS) as stopped:
+        clicked = time.perf_counter()
+        qtbot.mouseClick(gui.panel.stop_button, _left())
+    latency = time.perf_counter() - clicked
+    wait_idle(qtbot, gui.controller)
+    event = stopped.args[0]
+    assert event.epoch == 1 and 0 < event.step < started[0].steps_per_epoch
+    # One batch in flight plus the signal's trip through the event loop.
+    assert latency < 0.25 + 2 * seconds_per_step
+    assert not gui.window.document.locked
+    assert (gui.controller.run_dir / "checkpoint.pt").is_file()
+    assert "Stopped" in gui.panel.epoch_label.text()
+
+
+def test_pause_holds_the_run_and_resume_continues_it(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    gui.use(tiny_spec(batch_size=10, epochs=3), shapes_dataset)
+    steps: list[int] = []
+    gui.controller.progress_reported.connect(lambda e: steps.append(e.step))
+    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
+        gui.panel.train_button.click()
+    qtbot.mouseClick(gui.panel.pause_button, _left())
+    assert gui.controller.state == "paused"
+    assert gui.panel.pause_action.text() == "&Resume"
+    qtbot.wait(150)  # events already on their way drain
+    held = len(steps)
+    qtbot.wait(400)
+    assert len(steps) == held
+    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(gui.panel.pause_button, _left())
+    assert gui.controller.state == "training"
+    assert steps[-1] > steps[held - 1]
+    gui.panel.stop_action.trigger()
+    wait_idle(qtbot, gui.controller)
+
+
+def test_closing_the_window_mid_run_stops_the_thread(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
+    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
+        gui.panel.train_button.click()
+    thread = gui.controller.worker_thread
+    assert thread is not None and thread.isRunning()
+    assert gui.window.close()
+    assert gui.controller.worker_thread is None
+    assert not thread.isRunning()  # the no_running_threads fixture checks every QThread too
+
+
+def test_a_diverging_run_shows_the_advice_and_the_app_keeps_going(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    gui.use(tiny_spec(optimizer="sgd", learning_rate=10.0, epochs=2), shapes_dataset)
+    with qtbot.waitSignal(gui.controller.training_failed, timeout=TIMEOUT_MS) as failed:
+        gui.panel.train_button.click()
+    wait_idle(qtbot, gui.controller)
+    message = failed.args[0].message
+    assert "non-finite" in message and "learning rate" in message
+    assert gui.panel.message_bar.isVisible()
+    assert message in gui.panel.message_bar.text
+    assert message in gui.panel.log_view.toPlainText()
+    assert gui.panel.train_action.isEnabled() and not gui.window.document.locked
+    assert [r.status for r in gui.runs.records] == ["failed"]
+    # The app is alive: a sane run afterwards works.
+    gui.use(tiny_spec(), shapes_dataset)
+    with qtbot.waitSignal(gui.controller.training_finished, timeout=TIMEOUT_MS):
+        gui.panel.train_button.click()
+    wait_idle(qtbot, gui.controller)
+
+
+def test_ticking_two_runs_overlays_both_in_the_legend(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    for rate in (0.01, 0.002):
+        gui.use(tiny_spec(learning_rate=rate), shapes_dataset)
+        with qtbot.waitSignal(gui.controller.training_finished, timeout=TIMEOUT_MS):
+            gui.panel.train_button.click()
+        wait_idle(qtbot, gui.controller)
+    records = gui.runs.records
+    assert len(records) == 2 and records[0].name != records[1].name
+    for record in records:
+        gui.runs.set_ticked(record.path, True)
+    names = gui.curves.legend_names()
+    assert records[0].name in names and records[1].name in names
+    assert len(gui.curves.overlays) == 2
+    gui.runs.set_ticked(records[0].path, False)
+    assert records[0].name not in gui.curves.legend_names()
+    assert records[1].name in gui.curves.legend_names()
+
+
+def test_restoring_a_run_puts_its_network_back_as_one_undo_step(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    trained = tiny_spec()
+    gui.use(trained, shapes_dataset)
+    with qtbot.waitSignal(gui.controller.training_finished, timeout=TIMEOUT_MS):
+        gui.panel.train_button.click()
+    wait_idle(qtbot, gui.controller)
+    document = gui.window.document
+    assert document.remove_layers([1])
+    edited = document.spec
+    gui.runs.tree.setCurrentItem(gui.runs.tree.topLevelItem(0))
+    gui.runs.restore_button.click()
+    assert document.spec == trained
+    document.undo_stack.undo()
+    assert document.spec == edited
+
+
+def test_an_edit_refused_while_training_offers_to_stop(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
+    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
+        gui.panel.train_button.click()
+    before = gui.window.document.spec
+    assert not gui.window.document.remove_layers([0])
+    assert gui.window.document.spec == before
+    bar = gui.panel.message_bar
+    assert bar.isVisible() and bar.action_button.text() == "Stop Training and Edit"
+    with qtbot.waitSignal(gui.controller.training_stopped, timeout=TIMEOUT_MS):
+        bar.action_button.click()
+    wait_idle(qtbot, gui.controller)
+    assert gui.window.document.remove_layers([0])
+
+
+def test_hyperparameter_editors_edit_the_training_settings_undoably(gui: Gui) -> None:
+    document = gui.window.document
+    editor = gui.panel.editors["epochs"]
+    editor.box.setValue(7)
+    assert document.spec.training.epochs == 7
+    choice = gui.panel.editors["optimizer"].box
+    choice.setCurrentText("rmsprop")
+    choice.textActivated.emit("rmsprop")
+    assert document.spec.training.optimizer == "rmsprop"
+    document.undo_stack.undo()
+    document.undo_stack.undo()
+    assert document.spec.training.epochs == 1 and document.spec.training.optimizer == "adam"
+    assert editor.box.value() == 1
+
+
+def test_curves_export_to_csv_and_png(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset, tmp_path: Path
+) -> None:
+    gui.use(tiny_spec(epochs=2), shapes_dataset)
+    with qtbot.waitSignal(gui.controller.training_finished, timeout=TIMEOUT_MS):
+        gui.panel.train_button.click()
+    wait_idle(qtbot, gui.controller)
+    csv_path, png_path = tmp_path / "curves.csv", tmp_path / "curves.png"
+    gui.curves.export_csv(csv_path)
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith("kind,epoch,step,train_loss")
+    assert sum(line.startswith("step,") for line in lines) == gui.curves.point_count
+    assert sum(line.startswith("epoch,") for line in lines) == 2
+    assert gui.curves.export_png(png_path) and png_path.stat().st_size > 1000
+    saved = read_run(gui.controller.run_dir)
+    assert len(saved.curves.train_loss) == gui.curves.point_count
+    assert all(math.isfinite(v) for v in saved.curves.validation_loss)
+
+
+def _left() -> Any:
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
