@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 #: Weight of a new point in the smoothed training loss (exponential moving average).
 SMOOTHING = 0.1
-REDRAW_INTERVAL_MS = 50
+#: 10 redraws a second look continuous, and leave the event loop free between them.
+REDRAW_INTERVAL_MS = 100
 OVERLAY_COLOURS = ("#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
@@ -41,6 +42,12 @@ class SeriesBuffer:
         self._x[self.count] = x
         self._y[self.count] = y
         self.count += 1
+
+    def begin_run(self, epochs: int) -> None:
+        """A new live run of `epochs` epochs: empty curves, x axis from 0 to `epochs`."""
+        self._epochs = max(1, epochs)
+        self._managed = True
+        self.clear()
 
     def clear(self) -> None:
         self.count = 0
@@ -93,7 +100,19 @@ class TrainingCurves(QWidget):
             plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
             plot.setClipToView(True)
         self.loss_plot.setDownsampling(auto=True, mode="peak")
+        # The plots' ranges are set here, in steps, not auto-ranged on every new point: an
+        # axis whose range moves is laid out and repainted again, which costs far more than
+        # the curves (tens of milliseconds a frame in software rendering).
+        self._epochs = 1
+        self._loss_top = 0.0
+        self._x_end = 0.0
+        self._managed = True
+        for plot in (self.loss_plot, self.accuracy_plot):
+            plot.disableAutoRange()
+            plot.vb.sigRangeChangedManually.connect(self._on_view_range_changed_manually)
         self.accuracy_plot.setYRange(0, 100, padding=0.02)
+        self.loss_plot.setYRange(0, 1, padding=0)
+        self.loss_plot.setXRange(0, 1, padding=0.01)
 
         self._raw_loss = SeriesBuffer()
         self._raw_accuracy = SeriesBuffer()
@@ -154,6 +173,12 @@ class TrainingCurves(QWidget):
         self.timer.start()
 
     # ---- live run -------------------------------------------------------------------------
+
+    def begin_run(self, epochs: int) -> None:
+        """A new live run of `epochs` epochs: empty curves, x axis from 0 to `epochs`."""
+        self._epochs = max(1, epochs)
+        self._managed = True
+        self.clear()
 
     def clear(self) -> None:
         for buffer in self._buffers():
@@ -241,6 +266,37 @@ class TrainingCurves(QWidget):
         self.accuracy_item.setData(*self._smooth_accuracy.data())
         self.val_loss_item.setData(*self._val_loss.data())
         self.val_accuracy_item.setData(*self._val_accuracy.data())
+        self._update_ranges()
+
+    def _update_ranges(self) -> None:
+        if not self._managed:
+            return
+        ends = [float(self._epochs)] + [
+            float(run.step_x[-1]) for run in self.overlays if len(run.step_x)
+        ]
+        x_end = max(ends)
+        if x_end != self._x_end:
+            self._x_end = x_end
+            self.loss_plot.setXRange(0, x_end, padding=0.01)
+        if self.log_check.isChecked():
+            return
+        highest = [
+            float(np.nanmax(y)) for y in self._loss_series() if len(y) and np.isfinite(y).any()
+        ]
+        top = _nice_ceiling(max(highest, default=1.0))
+        if top != self._loss_top:
+            self._loss_top = top
+            self.loss_plot.setYRange(0, top, padding=0)
+
+    def _loss_series(self) -> list[np.ndarray]:
+        series = [self._raw_loss.data()[1], self._val_loss.data()[1]]
+        for run in self.overlays:
+            series += [run.train_loss, run.validation_loss]
+        return series
+
+    @Slot()
+    def _on_view_range_changed_manually(self) -> None:
+        self._managed = False  # the user zoomed or panned: leave the view alone
 
     # ---- overlays -------------------------------------------------------------------------
 
@@ -252,6 +308,7 @@ class TrainingCurves(QWidget):
                     plot.removeItem(item)
         self._overlay_items = []
         self.overlays = tuple(runs)
+        self._x_end = self._loss_top = 0.0  # recompute the ranges with these runs
         for index, run in enumerate(runs):
             colour = OVERLAY_COLOURS[index % len(OVERLAY_COLOURS)]
             solid = pg.mkPen(colour, width=2)
@@ -272,6 +329,7 @@ class TrainingCurves(QWidget):
                 ),
             ]
             self._overlay_items.extend(items)
+        self._update_ranges()
 
     def legend_names(self, plot: pg.PlotItem | None = None) -> list[str]:
         """The names shown in a plot's legend (the loss plot by default)."""
@@ -283,6 +341,12 @@ class TrainingCurves(QWidget):
     @Slot(bool)
     def _on_log_check_toggled(self, checked: bool) -> None:
         self.loss_plot.setLogMode(y=checked)
+        if checked:
+            self.loss_plot.enableAutoRange(y=True)
+        else:
+            self.loss_plot.disableAutoRange()
+            self._loss_top = 0.0
+            self._update_ranges()
         self.log_scale_changed.emit(checked)
 
     def _on_scene_mouse_moved(self, args: tuple[Any, ...]) -> None:
@@ -340,6 +404,17 @@ class TrainingCurves(QWidget):
             writer.writeheader()
             for row in self._rows:
                 writer.writerow({k: _csv_value(v) for k, v in row.items()})
+
+
+def _nice_ceiling(value: float) -> float:
+    """The smallest of 1, 1.5, 2, 3, 5, 7 × 10^k at or above `value` (the loss axis top)."""
+    if not math.isfinite(value) or value <= 0:
+        return 1.0
+    scale = 10 ** math.floor(math.log10(value))
+    for step in (1, 1.5, 2, 3, 5, 7, 10):
+        if step * scale >= value:
+            return step * scale
+    return 10 * scale
 
 
 def _nearest(xs: np.ndarray, x: float) -> int:

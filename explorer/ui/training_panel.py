@@ -339,7 +339,7 @@ class TrainingPanel(QWidget):
     def _on_controller_training_started(self, event: Any) -> None:
         self._epochs = event.epochs
         self.message_bar.hide()
-        self.curves.clear()
+        self.curves.begin_run(event.epochs)
         self.results.clear()
         self.progress_bar.setValue(0)
         self.log_view.add(
