@@ -1,4 +1,4 @@
-"""Downloads a dataset on a background QThread, with progress and cancel.
+"""The dataset picker, and downloads on a background QThread with progress and cancel.
 
 The core's downloader calls a progress callback for every chunk; raising from that callback
 abandons the download and keeps the partial file, so Cancel is a flag checked there and the
@@ -12,6 +12,17 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +131,138 @@ class DatasetDownloader(QObject):
         self._thread = self._worker = None
         worker.deleteLater()
         thread.deleteLater()
+
+
+FOLDER_ITEM = "folder…"
+
+
+class DatasetPicker(QGroupBox):
+    """The dataset list with each one's cache state, and Download/Cancel for missing ones.
+
+    Picking emits `dataset_chosen(name)`; the panel turns it into an undoable edit. Messages
+    for the log go out as `logged(text)`, failures as `failed(text)`.
+    """
+
+    dataset_chosen = Signal(str)
+    logged = Signal(str)
+    failed = Signal(str)
+
+    def __init__(self, data_dir: Path | None, parent: QWidget | None = None) -> None:
+        super().__init__("Dataset", parent)
+        self.data_dir = data_dir
+        self.current = ""
+        self.downloader = DatasetDownloader(data_dir, self)
+        self.combo = QComboBox()
+        self.combo.setMinimumContentsLength(14)
+        self.combo.activated.connect(self._on_combo_activated)
+        self.status = QLabel(" ")
+        self.status.setWordWrap(True)
+        self.download_button = QPushButton("Download")
+        self.download_button.clicked.connect(self._on_download_button_clicked)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.downloader.cancel)
+        self.progress = QProgressBar()
+        row = QHBoxLayout()
+        row.addWidget(self.combo, 1)
+        row.addWidget(self.download_button)
+        row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.progress)
+        self._show_download(False)
+        self.downloader.progressed.connect(self._on_downloader_progressed)
+        self.downloader.finished.connect(self._on_downloader_finished)
+
+    @Slot()
+    def populate(self) -> None:
+        """Fill the list from the catalogue. Deferred until torch is loaded (the data
+        package imports it), so opening the window stays fast."""
+        from explorer.core.data import list_datasets
+
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        for entry in list_datasets():
+            if entry.kind != "folder":
+                self.combo.addItem(self._text(entry.name, entry.title), entry.name)
+        self.combo.addItem(FOLDER_ITEM, FOLDER_ITEM)
+        self.combo.blockSignals(False)
+        self.show_dataset(self.current)
+
+    def _text(self, name: str, title: str) -> str:
+        from explorer.core.data import dataset_status
+
+        status = dataset_status(name, self.data_dir)
+        if status.source == "built-in":
+            return f"{title} (built in)"
+        return f"{title} ({'cached' if status.available else 'not downloaded'})"
+
+    def show_dataset(self, name: str) -> None:
+        """Select `name` and show where it loads from (or that it needs a download)."""
+        self.current = name
+        if not name:
+            return
+        if self.combo.count() == 0:  # not populated yet: show the name alone
+            self.combo.addItem(name, name)
+            return
+        index = self.combo.findData(name)
+        if index < 0:
+            self.combo.insertItem(self.combo.count() - 1, name, name)
+            index = self.combo.findData(name)
+        self.combo.setCurrentIndex(index)
+        from explorer.core.data import DatasetError, dataset_status
+
+        try:
+            status = dataset_status(name, self.data_dir)
+        except DatasetError as error:
+            self.status.setText(str(error))
+            self.download_button.setVisible(False)
+            return
+        self.status.setText(status.message)
+        missing = not status.available and status.source in ("missing", "damaged")
+        self.download_button.setVisible(missing and not self.downloader.busy)
+
+    @Slot(int)
+    def _on_combo_activated(self, index: int) -> None:
+        name = self.combo.itemData(index)
+        if name == FOLDER_ITEM:
+            folder = QFileDialog.getExistingDirectory(
+                self, "Image Folder (one sub-folder per class)"
+            )
+            if not folder:
+                self.show_dataset(self.current)
+                return
+            name = f"folder:{folder}"
+        self.dataset_chosen.emit(name)
+
+    def _show_download(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.download_button.setVisible(False)
+
+    @Slot()
+    def _on_download_button_clicked(self) -> None:
+        if self.downloader.start(self.current):
+            self.progress.setRange(0, 0)  # busy until the first report gives a size
+            self._show_download(True)
+            self.logged.emit(f"downloading {self.current}")
+
+    @Slot(float, str)
+    def _on_downloader_progressed(self, fraction: float, text: str) -> None:
+        if fraction >= 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(1000 * fraction))
+        self.status.setText(text)
+
+    @Slot(str, str)
+    def _on_downloader_finished(self, name: str, error: str) -> None:
+        self._show_download(False)
+        if error == "cancelled":
+            self.logged.emit(f"download of {name} cancelled (it resumes next time)")
+        elif error:
+            self.failed.emit(f"Download of {name} failed: {error}")
+            self.logged.emit(f"download of {name} failed: {error}")
+        else:
+            self.logged.emit(f"{name} downloaded")
+        self.populate()

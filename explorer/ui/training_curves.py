@@ -93,10 +93,11 @@ class TrainingCurves(QWidget):
         self.loss_plot = self.graphics.addPlot(row=0, col=0)
         self.accuracy_plot = self.graphics.addPlot(row=1, col=0)
         self.accuracy_plot.setXLink(self.loss_plot)
+        self.accuracy_plot.setLabel("bottom", "epoch")
         for plot, label in ((self.loss_plot, "loss"), (self.accuracy_plot, "accuracy (%)")):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setLabel("left", label)
-            plot.setLabel("bottom", "epoch")
+            plot.getAxis("left").setWidth(56)  # equal widths keep the two x axes aligned
             plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
             plot.setClipToView(True)
         self.loss_plot.setDownsampling(auto=True, mode="peak")

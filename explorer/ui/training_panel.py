@@ -17,7 +17,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox,
+    QDockWidget,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QProgressBar,
-    QPushButton,
     QScrollArea,
     QTabWidget,
     QToolButton,
@@ -34,15 +33,13 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.spec import TRAINING_PARAMS, SpecError
-from explorer.ui.dataset_download import DatasetDownloader
+from explorer.ui.dataset_download import DatasetPicker
 from explorer.ui.param_editors import ParamEditor, make_editor
 from explorer.ui.training_controller import IDLE, PAUSED, TRAINING, WARMING, TrainingController
 from explorer.ui.training_curves import TrainingCurves
 from explorer.ui.training_results import MessageBar, ResultsView, TrainingLog
 
 log = logging.getLogger(__name__)
-
-FOLDER_ITEM = "folder…"
 
 
 class TrainingPanel(QWidget):
@@ -58,7 +55,6 @@ class TrainingPanel(QWidget):
         self.controller = controller
         self.document = controller.document
         self.curves = curves
-        self.downloader = DatasetDownloader(controller.data_dir, self)
         self._epochs = 0
 
         self.train_action = QAction("&Train", self)
@@ -117,8 +113,6 @@ class TrainingPanel(QWidget):
         controller.warm_up_finished.connect(self.populate_datasets)
         self.document.spec_changed.connect(self._on_document_spec_changed)
         self.document.edit_refused.connect(self._on_document_edit_refused)
-        self.downloader.progressed.connect(self._on_downloader_progressed)
-        self.downloader.finished.connect(self._on_downloader_finished)
         self._on_document_spec_changed()
         self._on_controller_state_changed(controller.state)
 
@@ -132,26 +126,10 @@ class TrainingPanel(QWidget):
     # ---- the settings page ----------------------------------------------------------------
 
     def _settings_page(self) -> QWidget:
-        data = QGroupBox("Dataset")
-        self.dataset_combo = QComboBox()
-        self.dataset_combo.setMinimumContentsLength(14)
-        self.dataset_combo.activated.connect(self._on_dataset_combo_activated)
-        self.dataset_status = QLabel(" ")
-        self.dataset_status.setWordWrap(True)
-        self.download_button = QPushButton("Download")
-        self.download_button.clicked.connect(self._on_download_button_clicked)
-        self.cancel_download_button = QPushButton("Cancel")
-        self.cancel_download_button.clicked.connect(self.downloader.cancel)
-        self.download_progress = QProgressBar()
-        row = QHBoxLayout()
-        row.addWidget(self.dataset_combo, 1)
-        row.addWidget(self.download_button)
-        row.addWidget(self.cancel_download_button)
-        data_layout = QVBoxLayout(data)
-        data_layout.addLayout(row)
-        data_layout.addWidget(self.dataset_status)
-        data_layout.addWidget(self.download_progress)
-        self._show_download(False)
+        self.dataset_picker = data = DatasetPicker(self.controller.data_dir)
+        data.dataset_chosen.connect(self._on_dataset_picker_dataset_chosen)
+        data.logged.connect(self.log_view.add)
+        data.failed.connect(self._on_dataset_picker_failed)
 
         self.device_label = QLabel("detected when training starts")
         self.device_label.setWordWrap(True)
@@ -184,65 +162,16 @@ class TrainingPanel(QWidget):
 
     @Slot()
     def populate_datasets(self) -> None:
-        """Fill the dataset list from the catalogue, with each dataset's cache state.
+        self.dataset_picker.populate()
 
-        Deferred until torch is loaded (the data package imports it), so opening the window
-        stays fast.
-        """
-        from explorer.core.data import list_datasets
+    @Slot(str)
+    def _on_dataset_picker_dataset_chosen(self, name: str) -> None:
+        if not self._set_training(dataset=name):
+            self.dataset_picker.show_dataset(self.document.spec.training.dataset)
 
-        current = self.document.spec.training.dataset
-        self.dataset_combo.blockSignals(True)
-        self.dataset_combo.clear()
-        for entry in list_datasets():
-            if entry.kind == "folder":
-                continue
-            self.dataset_combo.addItem(self._dataset_text(entry.name, entry.title), entry.name)
-        if current.startswith("folder:"):
-            self.dataset_combo.addItem(current, current)
-        self.dataset_combo.addItem(FOLDER_ITEM, FOLDER_ITEM)
-        self.dataset_combo.blockSignals(False)
-        self._show_dataset(current)
-
-    def _dataset_text(self, name: str, title: str) -> str:
-        from explorer.core.data import dataset_status
-
-        status = dataset_status(name, self.controller.data_dir)
-        state = "built in" if status.source == "built-in" else (
-            "cached" if status.available else "not downloaded"
-        )  # fmt: skip
-        return f"{title} ({state})"
-
-    def _show_dataset(self, name: str) -> None:
-        index = self.dataset_combo.findData(name)
-        if index < 0:
-            self.dataset_combo.addItem(name, name)
-            index = self.dataset_combo.count() - 1
-        self.dataset_combo.setCurrentIndex(index)
-        try:
-            from explorer.core.data import DatasetError, dataset_status
-
-            status = dataset_status(name, self.controller.data_dir)
-        except DatasetError as error:
-            self.dataset_status.setText(str(error))
-            self.download_button.setVisible(False)
-            return
-        self.dataset_status.setText(status.message)
-        downloadable = not status.available and status.source in ("missing", "damaged")
-        self.download_button.setVisible(downloadable and not self.downloader.busy)
-
-    @Slot(int)
-    def _on_dataset_combo_activated(self, index: int) -> None:
-        name = self.dataset_combo.itemData(index)
-        if name == FOLDER_ITEM:
-            folder = QFileDialog.getExistingDirectory(
-                self, "Image Folder (one sub-folder per class)"
-            )
-            if not folder:
-                self._show_dataset(self.document.spec.training.dataset)
-                return
-            name = f"folder:{folder}"
-        self._set_training(dataset=name)
+    @Slot(str)
+    def _on_dataset_picker_failed(self, text: str) -> None:
+        self.message_bar.show_message(text, "error")
 
     def _set_training(self, **values: Any) -> bool:
         spec = self.document.spec
@@ -270,45 +199,7 @@ class TrainingPanel(QWidget):
         training = self.document.spec.training
         for key, editor in self.editors.items():
             editor.set_value(getattr(training, key))
-        if self.dataset_combo.count():
-            self._show_dataset(training.dataset)
-        else:
-            self.dataset_combo.addItem(training.dataset, training.dataset)
-
-    # ---- downloads ------------------------------------------------------------------------
-
-    def _show_download(self, busy: bool) -> None:
-        self.download_progress.setVisible(busy)
-        self.cancel_download_button.setVisible(busy)
-        if busy:
-            self.download_button.setVisible(False)
-
-    @Slot()
-    def _on_download_button_clicked(self) -> None:
-        name = self.document.spec.training.dataset
-        if self.downloader.start(name):
-            self.download_progress.setRange(0, 0)
-            self._show_download(True)
-            self.log_view.add(f"downloading {name}")
-
-    @Slot(float, str)
-    def _on_downloader_progressed(self, fraction: float, text: str) -> None:
-        if fraction >= 0:
-            self.download_progress.setRange(0, 1000)
-            self.download_progress.setValue(round(1000 * fraction))
-        self.dataset_status.setText(text)
-
-    @Slot(str, str)
-    def _on_downloader_finished(self, name: str, error: str) -> None:
-        self._show_download(False)
-        if error == "cancelled":
-            self.log_view.add(f"download of {name} cancelled (it resumes next time)")
-        elif error:
-            self.message_bar.show_message(f"Download of {name} failed: {error}", "error")
-            self.log_view.add(f"download of {name} failed: {error}")
-        else:
-            self.log_view.add(f"{name} downloaded")
-        self.populate_datasets()
+        self.dataset_picker.show_dataset(training.dataset)
 
     # ---- training state -------------------------------------------------------------------
 
@@ -449,8 +340,20 @@ class _CloseGuard(QObject):
         watched.event(event)  # the window's own closeEvent decides
         if event.isAccepted():
             self.controller.shutdown()
-            self.panel.downloader.shutdown()
+            self.panel.dataset_picker.downloader.shutdown()
         return True
+
+
+class _DockRaiser(QObject):
+    def __init__(self, docks: tuple[QDockWidget, ...], parent: QObject) -> None:
+        super().__init__(parent)
+        self.docks = docks
+
+    @Slot()
+    def raise_docks(self) -> None:
+        for dock in self.docks:
+            dock.show()
+            dock.raise_()
 
 
 def install_training(
@@ -471,14 +374,25 @@ def install_training(
     panel = TrainingPanel(controller, curves)
     runs = RunsPanel(document, curves, controller.runs_root)
     controller.run_ended.connect(runs.add_run)
-    right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+    right = Qt.DockWidgetArea.RightDockWidgetArea
     add_dock = window.add_dock  # type: ignore[attr-defined]
     training_dock = add_dock("Training", panel, right, "trainingDock")
-    curves_dock = add_dock("Training Curves", curves, bottom, "trainingCurvesDock")
-    window.resizeDocks([curves_dock], [340], Qt.Orientation.Vertical)
+    curves_dock = add_dock("Training Curves", curves, right, "trainingCurvesDock")
     runs_dock = add_dock("Runs", runs, right, "runsDock")
-    window.tabifyDockWidget(training_dock, runs_dock)
-    training_dock.raise_()
+    # Beside the editor's panels as tabs: the curves get the Summary's room, which a 1280×800
+    # window cannot spare for one more dock; training raises them, selecting a layer does not.
+    properties = getattr(window, "properties_dock", None)
+    summary = getattr(window, "summary_dock", None)
+    if properties is not None and summary is not None:
+        window.tabifyDockWidget(properties, training_dock)
+        window.tabifyDockWidget(training_dock, runs_dock)
+        window.tabifyDockWidget(summary, curves_dock)
+    else:
+        window.splitDockWidget(training_dock, curves_dock, Qt.Orientation.Vertical)
+        window.tabifyDockWidget(training_dock, runs_dock)
+    raiser = _DockRaiser((training_dock, curves_dock), panel)
+    controller.training_started.connect(raiser.raise_docks)
+    panel.train_action.triggered.connect(raiser.raise_docks)
 
     menu = window.menuBar().addMenu("&Training")
     menu.addActions([panel.train_action, panel.pause_action, panel.stop_action])
@@ -492,6 +406,7 @@ def install_training(
         toolbar.addSeparator()
         toolbar.addActions([panel.train_action, panel.pause_action, panel.stop_action])
     window.installEventFilter(_CloseGuard(controller, panel))
+
     app = QCoreApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(controller.shutdown)

@@ -1,0 +1,73 @@
+"""Run folders as the Runs list reads them: written by the core's RunFolder, read back."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from explorer.core.spec import NetworkSpec
+from explorer.core.training import EpochEnded, Progress, TrainingFailed, TrainingStarted
+from explorer.core.training.runs import RunFolder
+from explorer.ui.document import ProjectDocument
+from explorer.ui.runs_panel import RunsPanel, list_runs, read_run
+from explorer.ui.training_curves import TrainingCurves
+
+
+def _progress(step: int, loss: float) -> Progress:
+    return Progress(step, 1, step / 10, step * 32, loss, 0.5, 0.01, 1000.0, step * 0.1, 1.0)
+
+
+def _write_run(path: Path, losses: list[float], *, failed: str = "") -> None:
+    folder = RunFolder(path)
+    folder.create(NetworkSpec(name="net"))
+    with folder:
+        folder.append(TrainingStarted("CPU (1 thread)", 2, 10, 320, 32, 100, 0, False))
+        for step, loss in enumerate(losses, start=1):
+            folder.append(_progress(step, loss))
+        folder.append(EpochEnded(1, len(losses), 1.0, 0.5, None, None, 0.01, 1.0))
+        if failed:
+            folder.append(TrainingFailed(failed, len(losses)))
+
+
+def test_a_run_cut_off_mid_line_keeps_what_it_wrote(tmp_path: Path) -> None:
+    run = tmp_path / "20260101-000000-net"
+    _write_run(run, [2.0, 1.5, 1.2])
+    with (run / "metrics.jsonl").open("a") as stream:
+        stream.write('{"event": "progress", "st')  # the program died while writing
+    record = read_run(run)
+    assert record.status == "incomplete"
+    assert record.test_accuracy is None
+    assert list(record.curves.train_loss) == [2.0, 1.5, 1.2]
+    # x in epochs: epoch 1 at fraction step/10 of the way through.
+    expected = [0.1, 0.2, 0.3]
+    assert all(math.isclose(a, b) for a, b in zip(record.curves.step_x, expected, strict=True))
+    # No validation split: the epoch has no validation loss, kept as a gap (NaN).
+    assert math.isnan(record.curves.validation_loss[0])
+
+
+def test_a_failed_run_is_listed_as_failed_with_its_message(tmp_path: Path) -> None:
+    _write_run(tmp_path / "20260101-000000-a", [2.0], failed="the loss became non-finite")
+    _write_run(tmp_path / "20260102-000000-b", [1.0, 0.5])
+    (tmp_path / "not-a-run").mkdir()
+    records = list_runs(tmp_path)
+    assert [r.name for r in records] == ["20260102-000000-b", "20260101-000000-a"]
+    assert records[1].status == "failed"
+    assert records[1].message == "the loss became non-finite"
+
+
+def test_ticking_runs_in_the_list_overlays_them(qtbot: Any, tmp_path: Path) -> None:
+    _write_run(tmp_path / "20260101-000000-a", [2.0, 1.0])
+    _write_run(tmp_path / "20260102-000000-b", [1.0, 0.5])
+    curves = TrainingCurves()
+    panel = RunsPanel(ProjectDocument(NetworkSpec(name="net")), curves, tmp_path)
+    qtbot.addWidget(panel)
+    qtbot.addWidget(curves)
+    assert panel.tree.topLevelItemCount() == 2 and curves.overlays == ()
+    with qtbot.waitSignal(panel.overlays_changed) as changed:
+        panel.set_ticked(tmp_path / "20260101-000000-a", True)
+    assert [r.name for r in changed.args[0]] == ["20260101-000000-a"]
+    assert "20260101-000000-a" in curves.legend_names()
+    assert "20260102-000000-b" not in curves.legend_names()
+    panel.refresh()  # a new run arrives: ticks survive the refresh
+    assert [r.name for r in panel.ticked_runs()] == ["20260101-000000-a"]
