@@ -79,21 +79,26 @@ def resolve_device(name: str = "auto", *, threads: int = 0) -> DeviceChoice:
     return DeviceChoice(torch.device("cpu"), f"CPU ({count} {plural})", bf16, detail)
 
 
-def automatic_threads(*, reserve: int = 0) -> int:
-    """Threads for CPU training: every core the process may use, less `reserve` for others
-    (the GUI passes 1 so its own thread keeps a core), never fewer than one."""
+def automatic_threads() -> int:
+    """Threads for CPU training: every core the process may use but one, never fewer than one.
+
+    torch's OpenMP threads spin at a barrier every operation, so one busy core (the GUI, the
+    OS, another program) stalls them all: on 2 cores with the other core busy, 2 threads ran
+    a small conv net 10-25x slower than 1 thread (bench/train_throughput.py). Leaving a core
+    free gives up at most the last core's share when the machine is idle.
+    """
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
-    return max(1, available - reserve)
+    return max(1, available - 1)
 
 
-def apply_threads(choice: DeviceChoice, threads: int, *, reserve: int = 0) -> int:
-    """Set torch's intra-op thread count for CPU training; return the count in effect."""
+def apply_threads(choice: DeviceChoice, threads: int = 0) -> int:
+    """Set torch's intra-op thread count for CPU training (0: automatic); return it."""
     if choice.type != "cpu":
         return torch.get_num_threads()
-    count = threads or automatic_threads(reserve=reserve)
+    count = threads or automatic_threads()
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
         log.debug("torch threads set to %d", count)
