@@ -22,7 +22,7 @@ from explorer.commands.common import add_project_arguments, load_project_argumen
 if TYPE_CHECKING:
     from explorer.core.data.resident import DeviceDataset
     from explorer.core.spec import NetworkSpec
-    from explorer.core.training import Trainer, TrainingEvent
+    from explorer.core.training import Checkpoint, Trainer, TrainingEvent
     from explorer.core.training.runs import RunFolder
 
 
@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
     from explorer.core.training import CheckpointError, load_checkpoint
     from explorer.core.training.runs import RunFolder, default_run_dir
 
-    checkpoint = None
+    members: list[tuple[RunFolder, Checkpoint | None]]
     if args.resume:
         if args.file or args.template:
             raise _BadInput("--resume continues a run: give no FILE or --template with it")
@@ -120,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _train_one(
-    spec: NetworkSpec, dataset: DeviceDataset, folder: RunFolder, checkpoint: Any
+    spec: NetworkSpec, dataset: DeviceDataset, folder: RunFolder, checkpoint: Checkpoint | None
 ) -> tuple[int, Trainer]:
     from explorer.core.training import Trainer, TrainingFailed, TrainingFinished, TrainingStopped
 

@@ -75,9 +75,9 @@ def evaluate_ensemble(
                     loss = F.nll_loss(probs.clamp_min(1e-12).log(), labels, reduction="sum")
                     predicted = probs.argmax(1)
                 loss_sum += loss
-                counts += torch.bincount(labels, minlength=num_classes)[:num_classes]
-                hits = labels[predicted == labels]
-                correct += torch.bincount(hits, minlength=num_classes)[:num_classes]
+                # scatter_add_ rather than bincount or a boolean mask: neither syncs the host.
+                counts.scatter_add_(0, labels, torch.ones_like(labels))
+                correct.scatter_add_(0, labels, (predicted == labels).long())
     finally:
         for m, mode in zip(models, modes, strict=True):
             m.train(mode)
