@@ -71,7 +71,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.properties_dock, self.summary_dock, Qt.Orientation.Vertical)
         self.resizeDocks(
             [self.palette_dock, self.stack_dock, self.properties_dock],
-            [200, 420, 660],
+            [220, 420, 640],
             Qt.Orientation.Horizontal,
         )
         self.resizeDocks(
@@ -89,7 +89,9 @@ class MainWindow(QMainWindow):
         self.document.path_changed.connect(self._on_document_path_changed)
         self.document.clean_changed.connect(self._on_document_clean_changed)
         self.document.edit_refused.connect(self._on_document_edit_refused)
+        # Qt moves the current index before the selection on a click: follow both.
         self.stack.view.selectionModel().currentChanged.connect(self._on_stack_current_changed)
+        self.stack.view.selectionModel().selectionChanged.connect(self._on_stack_current_changed)
         self.stack.model.modelReset.connect(self._on_stack_current_changed)
         self._on_document_spec_changed()
         self._on_document_path_changed("")

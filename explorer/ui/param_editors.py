@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal, Slot
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -73,6 +74,34 @@ class IntEditor(ParamEditor):
         self.box.setValue(int(value))
 
 
+class FloatSpinBox(QDoubleSpinBox):
+    """Shows 0.5, 1e-05 and 0 rather than 0.500000, 0.000010 and 0.000000."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDecimals(12)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
+        try:
+            float(text)
+        except ValueError:
+            allowed = set("0123456789.eE+-")
+            state = (
+                QValidator.State.Intermediate if set(text) <= allowed else QValidator.State.Invalid
+            )
+            return state, text, pos
+        return QValidator.State.Acceptable, text, pos
+
+
 class FloatEditor(ParamEditor):
     """A number box; optional keys (an activation's alpha) get an "auto" box."""
 
@@ -82,8 +111,7 @@ class FloatEditor(ParamEditor):
         self.auto = QCheckBox("auto", self)
         self.auto.setToolTip("Use the default: " + param.help)
         self.auto.toggled.connect(self._on_auto_toggled)
-        self.box = QDoubleSpinBox(self)
-        self.box.setDecimals(6)
+        self.box = FloatSpinBox(self)
         # The core owns the exact (possibly exclusive) bounds; the box only keeps values sane.
         self.box.setRange(
             param.minimum if param.minimum is not None else -1e9,
@@ -246,7 +274,7 @@ class PaddingEditor(ParamEditor):
 
     @Slot()
     def _on_changed(self) -> None:
-        self.amount.setEnabled(self.mode.currentText() == "explicit")
+        self.amount.setVisible(self.mode.currentText() == "explicit")
         self.value_edited.emit(self.value())
 
     def _show(self, value: Any) -> None:
@@ -256,7 +284,7 @@ class PaddingEditor(ParamEditor):
         else:
             self.mode.setCurrentText("explicit")
             self.amount.set_value(value)
-        self.amount.setEnabled(not isinstance(value, str))
+        self.amount.setVisible(not isinstance(value, str))
         self.mode.blockSignals(False)
 
 

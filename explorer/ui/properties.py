@@ -51,16 +51,22 @@ class PropertiesPanel(QScrollArea):
         self._form_host = QWidget()
         self.form = QFormLayout(self._form_host)
         self.form.setContentsMargins(0, 4, 0, 4)
-        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.shapes = QLabel()
         self.shapes.setWordWrap(True)
         self.shapes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.shapes.setObjectName("shapeArithmetic")
+        self.shapes.setStyleSheet(
+            "#shapeArithmetic { background: palette(alternate-base); padding: 6px; "
+            "border-radius: 4px; }"
+        )
         self._diagnostics_host = QWidget()
         self._diagnostics = QVBoxLayout(self._diagnostics_host)
         self._diagnostics.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.title, self.summary, self._form_host, self.shapes):
+        # Problems and the shape arithmetic come first: they are why a user looks here.
+        for widget in (self.title, self.summary, self._diagnostics_host, self.shapes):
             self._layout.addWidget(widget)
-        self._layout.addWidget(self._diagnostics_host)
+        self._layout.addWidget(self._form_host)
         self._layout.addStretch(1)
         self.setWidget(self._body)
         document.spec_changed.connect(self._on_document_spec_changed)
@@ -164,7 +170,7 @@ class PropertiesPanel(QScrollArea):
                 button = QPushButton(f"Fix: {diagnostic.fix.label}")
                 button.setObjectName("fixButton")
                 button.clicked.connect(partial(self._on_fix_button_clicked, diagnostic.fix))
-                self._diagnostics.addWidget(button)
+                self._diagnostics.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
                 self.fix_buttons.append(button)
 
     # ---- editing ------------------------------------------------------------------------
