@@ -37,6 +37,7 @@ class PropertiesPanel(QScrollArea):
         self.editors: dict[str, ParamEditor] = {}
         self.errors: dict[str, QLabel] = {}
         self.fix_buttons: list[QPushButton] = []
+        self._shown_diagnostics: tuple[Diagnostic, ...] = ()
         self.setWidgetResizable(True)
         self.setObjectName("propertiesPanel")
         self._body = QWidget()
@@ -153,6 +154,9 @@ class PropertiesPanel(QScrollArea):
         self._show_diagnostics(analysed.diagnostics)
 
     def _show_diagnostics(self, diagnostics: tuple[Diagnostic, ...]) -> None:
+        if diagnostics == self._shown_diagnostics and self._diagnostics.count():
+            return
+        self._shown_diagnostics = diagnostics
         while self._diagnostics.count():
             item = self._diagnostics.takeAt(0)
             if item.widget():
