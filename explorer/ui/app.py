@@ -10,6 +10,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtCore import QEvent, QObject, QTimer
@@ -64,8 +65,8 @@ def open_main_window(path: str | None) -> MainWindow:
     problem: str | None = None
     if path is not None:
         try:
-            window.document.reset(load_project(path), path)
-            window.files._remember(path)
+            window.document.reset(load_project(path), str(Path(path).resolve()))
+            window.files.remember(str(Path(path).resolve()))
         except ProjectError as error:
             problem = str(error)
     tasks: list[Callable[[], object]] = [configure_pyqtgraph]

@@ -30,7 +30,7 @@ from explorer.ui.layer_stack import LayerStackPanel
 from explorer.ui.palette import LayerPalette
 from explorer.ui.properties import PropertiesPanel
 from explorer.ui.recovery import RecoveryStore
-from explorer.ui.settings import app_settings, data_dir
+from explorer.ui.settings import app_settings, data_dir, settings_list
 from explorer.ui.summary_panel import SummaryPanel
 
 DockArea = Qt.DockWidgetArea
@@ -204,8 +204,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.restoreState(state, _STATE_VERSION)
-            saved = settings.value("window/docks", [])
-            self._saved_docks = {saved} if isinstance(saved, str) else set(saved or [])
+            self._saved_docks = set(settings_list(settings.value("window/docks", [])))
         self._layout_restored = True
 
     def save_layout(self) -> None:

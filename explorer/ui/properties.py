@@ -159,8 +159,9 @@ class PropertiesPanel(QScrollArea):
         self._shown_diagnostics = diagnostics
         while self._diagnostics.count():
             item = self._diagnostics.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         self.fix_buttons = []
         for diagnostic in diagnostics:
             colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR

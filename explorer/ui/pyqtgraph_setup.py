@@ -20,4 +20,5 @@ def configure_pyqtgraph() -> ModuleType:
         # Arrays are (rows, columns) like numpy and torch; see STYLE.md's pyqtgraph rules.
         pyqtgraph.setConfigOptions(imageAxisOrder="row-major")
         _configured = True
-    return pyqtgraph
+    module: ModuleType = pyqtgraph
+    return module
