@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QStyle,
     QToolBar,
     QUndoView,
     QWidget,
@@ -181,14 +182,38 @@ class MainWindow(QMainWindow):
 
         toolbar = QToolBar("Main", self)
         toolbar.setObjectName("mainToolBar")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        icons = self.style().standardIcon
+        pixmaps = QStyle.StandardPixmap
+        files.new_action.setIcon(icons(pixmaps.SP_FileIcon))
+        files.open_action.setIcon(icons(pixmaps.SP_DialogOpenButton))
+        files.save_action.setIcon(icons(pixmaps.SP_DialogSaveButton))
         toolbar.addActions([files.new_action, files.open_action, files.save_action])
         toolbar.addSeparator()
-        toolbar.addActions([self.undo_action, self.redo_action])
+        # Fixed labels: the menu's "Undo Move Conv2D" would make the tool bar jump.
+        undo = toolbar.addAction(icons(pixmaps.SP_ArrowBack), "Undo", stack.undo)
+        redo = toolbar.addAction(icons(pixmaps.SP_ArrowForward), "Redo", stack.redo)
+        undo.setEnabled(stack.canUndo())
+        redo.setEnabled(stack.canRedo())
+        stack.canUndoChanged.connect(undo.setEnabled)
+        stack.canRedoChanged.connect(redo.setEnabled)
+        self._toolbar_undo, self._toolbar_redo = undo, redo
+        stack.undoTextChanged.connect(self._on_undo_stack_undo_text_changed)
+        stack.redoTextChanged.connect(self._on_undo_stack_redo_text_changed)
         toolbar.addSeparator()
+        panel.duplicate_action.setIcon(icons(pixmaps.SP_FileDialogNewFolder))
+        panel.delete_action.setIcon(icons(pixmaps.SP_TrashIcon))
         toolbar.addActions([panel.duplicate_action, panel.delete_action])
         self.addToolBar(toolbar)
         self.toolbar = toolbar
+
+    @Slot(str)
+    def _on_undo_stack_undo_text_changed(self, text: str) -> None:
+        self._toolbar_undo.setToolTip(f"Undo {text}".strip())
+
+    @Slot(str)
+    def _on_undo_stack_redo_text_changed(self, text: str) -> None:
+        self._toolbar_redo.setToolTip(f"Redo {text}".strip())
 
     # ---- layout persistence -------------------------------------------------------------
 

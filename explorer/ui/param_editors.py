@@ -26,6 +26,11 @@ from explorer.core.params import Kind, Param, as_pair
 _INT_MAX = 2**31 - 1
 
 
+def _fit_number_box(box: QWidget) -> None:
+    # Size by what people type, not by the range: a 2**31 maximum would make boxes huge.
+    box.setFixedWidth(max(96, box.fontMetrics().horizontalAdvance("0000000") + 40))
+
+
 class ParamEditor(QWidget):
     value_edited = Signal(object)
     editing_finished = Signal()
@@ -59,6 +64,7 @@ class ParamEditor(QWidget):
         low = int(minimum) if minimum is not None else -_INT_MAX
         box.setRange(low, int(maximum) if maximum is not None else _INT_MAX)
         box.setKeyboardTracking(False)
+        _fit_number_box(box)
         box.editingFinished.connect(self.editing_finished)
         return box
 
@@ -118,6 +124,7 @@ class FloatEditor(ParamEditor):
             param.maximum if param.maximum is not None else 1e9,
         )
         self.box.setSingleStep(0.05 if (param.maximum or 10) <= 1 else 0.1)
+        _fit_number_box(self.box)
         self.box.setKeyboardTracking(False)
         self.box.valueChanged.connect(self._on_box_value_changed)
         self.box.editingFinished.connect(self.editing_finished)
