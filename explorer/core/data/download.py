@@ -25,6 +25,7 @@ from explorer.core.data.errors import ChecksumError, DatasetError, DownloadError
 log = logging.getLogger(__name__)
 
 USER_AGENT = "cnn-explorer/0.1 (+urllib)"
+OFFLINE_ATTEMPTS = 2  # tries per mirror when no connection can be made at all
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ def _download(
                 failures.append(f"{url}: {error}")
                 offline |= isinstance(error, _Offline)
                 log.info("download of %s failed (attempt %d): %s", url, attempt, error)
+                if isinstance(error, _Offline) and attempt >= OFFLINE_ATTEMPTS:
+                    break  # an unreachable host rarely comes back within seconds
                 if attempt < retry.attempts:
                     time.sleep(delay)
                     delay = min(delay * 2, retry.max_backoff_s)
