@@ -51,8 +51,8 @@ def test_real_mnist_normalised_train_batches_have_zero_mean_unit_std(
 
     total = total_sq = count = 0.0
     for images, _ in data.batches("train", 4096):
-        total += float(images.double().sum())
-        total_sq += float(images.double().square().sum())
+        total += float(images.sum(dtype=torch.float64))
+        total_sq += float(images.square().sum(dtype=torch.float64))
         count += images.numel()
     mean = total / count
 
