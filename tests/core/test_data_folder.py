@@ -161,3 +161,19 @@ def test_test_classes_missing_from_train_are_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(DatasetError, match="classes that the training folder lacks: c"):
         load_image_folder(tmp_path)
+
+
+def test_images_pillow_warns_about_still_load(tmp_path: Path) -> None:
+    # Partial palette transparency makes Pillow warn on conversion; the image is readable.
+    for name in ("a", "b"):
+        image = Image.new("P", (6, 6), 1)
+        image.putpalette([0, 0, 0, 200, 100, 50] + [0] * 762)
+        for i in range(2):
+            (tmp_path / name).mkdir(exist_ok=True)
+            image.save(tmp_path / name / f"{i}.png", transparency=b"\x00\x80")
+
+    splits = load_image_folder(tmp_path, grayscale=False)
+
+    assert splits.warnings == ()
+    assert len(splits.train_labels) + len(splits.test_labels) == 4
+    assert splits.train_images[0, :, 0, 0].tolist() == [200, 100, 50]
