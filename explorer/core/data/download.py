@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import logging
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -32,8 +33,9 @@ OFFLINE_ATTEMPTS = 2  # tries per mirror when no connection can be made at all
 class DownloadProgress:
     """One progress report: `done` of `total` bytes of file `file_index` of `file_count`.
 
-    `done` counts bytes on disk for this file, resumed bytes included; `total` is None when
-    neither the server nor the catalogue gave a size.
+    `done` counts bytes on disk for this file, resumed bytes included (it drops back to 0
+    when a server cannot resume); `total` is None when neither the server nor the catalogue
+    gave a size. Reports arrive on the downloading thread, once per 64 KiB chunk.
     """
 
     filename: str
@@ -247,6 +249,8 @@ def _starts_at(response: http.client.HTTPResponse, offset: int) -> bool:
 def _reason(reason: object) -> str:
     if isinstance(reason, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(reason, socket.gaierror):
+        return f"host name not found: {reason.strerror or reason}"
     if isinstance(reason, TimeoutError):
         return "timed out"
     return str(reason) or type(reason).__name__
