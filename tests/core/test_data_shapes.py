@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.data import load_dataset, make_shapes
+from explorer.core.data import DatasetError, load_dataset, make_shapes
 from explorer.core.data.shapes import CLASS_NAMES, render_split
 
 
@@ -83,3 +83,16 @@ def test_load_dataset_makes_shapes_at_the_requested_input(
     if shape[0] == 3:
         colours = data.images("train")[:200].float().mean(dim=(2, 3))
         assert (colours[:, 0] - colours[:, 1]).abs().max() > 10  # random colours, not gray
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"input_size": 4}, "at least 8 pixels"),
+        ({"input_size": (0, 28)}, "positive int"),
+        ({"validation_fraction": 1.0}, "validation fraction"),
+    ],
+)
+def test_bad_arguments_are_dataset_errors(options: dict[str, object], message: str) -> None:
+    with pytest.raises(DatasetError, match=message):
+        load_dataset("shapes", **options)  # type: ignore[arg-type]
