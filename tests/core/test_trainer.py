@@ -98,6 +98,37 @@ def test_loss_decreases_and_the_test_set_is_learned() -> None:
     assert not final.early_stopped
 
 
+def test_loss_decreases_on_the_built_in_shapes_dataset() -> None:
+    from explorer.core.data import load_dataset
+
+    dataset = load_dataset("shapes", validation_fraction=0.1, seed=0)
+    spec = NetworkSpec(
+        name="shapes",
+        input=InputSpec(*dataset.info.input_shape),
+        num_classes=dataset.info.num_classes,
+        layers=(
+            LayerSpec.create("MaxPool2D", {"pool_size": 2}),
+            LayerSpec.create("Conv2D", {"filters": 8, "kernel_size": 3, "activation": "relu"}),
+            LayerSpec.create("MaxPool2D", {"pool_size": 2}),
+            LayerSpec.create("Flatten"),
+            LayerSpec.create("Dense", {"units": dataset.info.num_classes}),
+        ),
+        training=TrainingSpec.create(
+            {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 100, "epochs": 2}
+        ),
+    )
+    events = list(Trainer(spec, dataset).run())
+    progress = [e for e in events if isinstance(e, Progress)]
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    assert progress[0].train_loss > 2.0  # about log(10) at the start
+    assert epochs[-1].train_loss < 0.6 * progress[0].train_loss
+    assert epochs[-1].validation_loss is not None
+    assert epochs[-1].validation_loss < 0.6 * progress[0].train_loss
+    final = events[-1]
+    assert isinstance(final, TrainingFinished)
+    assert final.test_accuracy > 0.6
+
+
 def test_same_seed_gives_identical_curves_and_another_seed_does_not() -> None:
     def curve(seed: int) -> list[float]:
         spec = tiny_spec(seed=seed, dropout=True)
