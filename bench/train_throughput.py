@@ -39,7 +39,13 @@ from explorer.core.builder import build_model
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.spec import NetworkSpec, TrainingSpec
 from explorer.core.templates import load_template
-from explorer.core.training import EpochEnded, Trainer, TrainingFinished, resolve_device
+from explorer.core.training import (
+    EpochEnded,
+    Progress,
+    Trainer,
+    TrainingFinished,
+    resolve_device,
+)
 from explorer.core.training.devices import apply_threads
 from explorer.core.training.optim import make_optimizer
 
@@ -134,6 +140,25 @@ def _warm(model: torch.nn.Module, dataset: DeviceDataset, batch_size: int) -> No
     F.cross_entropy(clone(images), labels).backward()
 
 
+def first_point(spec: NetworkSpec, dataset: DeviceDataset, training: TrainingSpec) -> str:
+    """Seconds to build the trainer and warm up, then from run() to the first loss point."""
+    started = time.perf_counter()
+    trainer = Trainer(spec, dataset, training)
+    trainer.warm_up()
+    ready = time.perf_counter()
+    events = trainer.run()
+    for event in events:
+        if isinstance(event, Progress):
+            break
+    first = time.perf_counter()
+    trainer.stop()
+    for _ in events:
+        pass
+    return (
+        f"build + warm-up {ready - started:.3f} s, run() -> first loss point {first - ready:.3f} s"
+    )
+
+
 def accuracy(spec: NetworkSpec, dataset: DeviceDataset, training: TrainingSpec) -> float:
     final = list(Trainer(spec, dataset, training).run())[-1]
     assert isinstance(final, TrainingFinished), final
@@ -169,6 +194,7 @@ def main() -> int:
         f"{'yes' if choice.bf16_supported else 'no'} ({choice.bf16_detail})"
     )
     print(f"before: {machine_load()}")
+    print(f"first loss point: {first_point(spec, dataset, training)}")
 
     contenders: dict[str, Callable[[], float]] = {
         "trainer": lambda: run_trainer(spec, dataset, training),

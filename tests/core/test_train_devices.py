@@ -71,3 +71,23 @@ def test_cpu_mixed_precision_runs_bfloat16_channels_last_and_still_learns() -> N
     assert conv.conv.weight.dtype == torch.float32
     assert isinstance(final, TrainingFinished)
     assert final.test_accuracy > 0.9
+
+
+@pytest.mark.slow
+def test_preload_pays_the_first_optimizer_cost_up_front() -> None:
+    import subprocess
+    import sys
+
+    # In a fresh process: after preload() the first real optimizer is cheap to build.
+    code = (
+        "import time, torch\n"
+        "from explorer.core.training import preload\n"
+        "preload()\n"
+        "t = time.perf_counter()\n"
+        "torch.optim.Adam([torch.zeros(3, requires_grad=True)])\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert float(result.stdout) < 0.2

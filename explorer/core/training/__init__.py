@@ -17,7 +17,7 @@ from explorer.core.training.events import (
     TrainingStopped,
     event_to_json,
 )
-from explorer.core.training.trainer import Trainer
+from explorer.core.training.trainer import Trainer, preload
 
 __all__ = [
     "Checkpoint",
@@ -34,6 +34,7 @@ __all__ = [
     "TrainingStopped",
     "event_to_json",
     "load_checkpoint",
+    "preload",
     "resolve_device",
     "save_checkpoint",
 ]

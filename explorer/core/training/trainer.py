@@ -469,6 +469,17 @@ class Trainer:
             torch.cuda.empty_cache()
 
 
+def preload() -> None:
+    """Pay torch's one-time start-up costs now: the first optimizer a process builds imports
+    torch._dynamo (2-6 s on a small machine), and the first backward pass starts autograd.
+    The GUI calls this on a background thread after its window appears, so pressing Train
+    does not wait for it."""
+    weight = torch.zeros(1, 1, requires_grad=True)
+    optimizer = torch.optim.SGD([weight], lr=0.0)
+    torch.autograd.backward(F.linear(torch.ones(1, 1), weight).sum())
+    optimizer.step()
+
+
 def _describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"CUDA: {torch.cuda.get_device_name(device)}"
