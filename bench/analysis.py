@@ -31,19 +31,26 @@ def fifty_layer_spec() -> NetworkSpec:
     while len(layers) < 44:
         for _ in range(2):
             layers += [
-                LayerSpec.create("Conv2D", {"filters": filters, "kernel_size": 3,
-                                            "padding": "same"}),
+                LayerSpec.create(
+                    "Conv2D", {"filters": filters, "kernel_size": 3, "padding": "same"}
+                ),
                 LayerSpec.create("BatchNorm"),
                 LayerSpec.create("Activation", {"function": "relu"}),
             ]
-        layers.append(LayerSpec.create("MaxPool2D") if len(layers) < 30 else
-                      LayerSpec.create("Dropout", {"rate": 0.1}))
+        layers.append(
+            LayerSpec.create("MaxPool2D")
+            if len(layers) < 30
+            else LayerSpec.create("Dropout", {"rate": 0.1})
+        )
         filters = min(filters * 2, 128)
     layers = layers[:45]
-    layers += [LayerSpec.create("GlobalAvgPool2D"), LayerSpec.create("Dense", {"units": 64,
-                                                                             "activation": "relu"}),
-               LayerSpec.create("Dropout", {"rate": 0.2}), LayerSpec.create("BatchNorm"),
-               LayerSpec.create("Dense", {"units": 10, "activation": "softmax"})]
+    layers += [
+        LayerSpec.create("GlobalAvgPool2D"),
+        LayerSpec.create("Dense", {"units": 64, "activation": "relu"}),
+        LayerSpec.create("Dropout", {"rate": 0.2}),
+        LayerSpec.create("BatchNorm"),
+        LayerSpec.create("Dense", {"units": 10, "activation": "softmax"}),
+    ]
     spec = NetworkSpec(input=InputSpec(3, 64, 64), layers=tuple(layers))
     assert len(spec.layers) == 50 and analyze(spec).ok
     return spec
@@ -76,8 +83,10 @@ def main() -> None:
         torch_meta_shapes(spec)
         peer.append(time.perf_counter() - start)
     a, b = statistics.median(ours) * 1e3, statistics.median(peer) * 1e3
-    print(f"analysis, 50 layers:            median {a:.3f} ms  (p90 "
-          f"{sorted(ours)[int(0.9 * len(ours))] * 1e3:.3f} ms)  budget <= 2 ms")
+    print(
+        f"analysis, 50 layers:            median {a:.3f} ms  (p90 "
+        f"{sorted(ours)[int(0.9 * len(ours))] * 1e3:.3f} ms)  budget <= 2 ms"
+    )
     print(f"torch build + meta forward:     median {b:.3f} ms")
     print(f"ratio: analysis is {b / a:.1f}x faster  (budget >= 5x)")
 

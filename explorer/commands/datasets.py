@@ -162,6 +162,7 @@ class ProgressBar:
         if event.filename != self._file:
             self.close()
             self._file, self._started, self._quarter = event.filename, now, -1
+            self._last_draw = 0.0  # draw a new file at once
             self._first_done = event.done  # resumed bytes do not count towards the rate
             if not self._tty:
                 size = f" ({event.total / 1e6:.1f} MB)" if event.total else ""

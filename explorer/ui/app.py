@@ -9,22 +9,25 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from explorer import __version__
 from explorer.core.project import ProjectError, load_project
 from explorer.core.templates import DEFAULT_TEMPLATE, load_template
 from explorer.ui.main_window import MainWindow
+from explorer.ui.pyqtgraph_setup import configure_pyqtgraph
 from explorer.ui.settings import APPLICATION, ORGANIZATION
 
 log = logging.getLogger(__name__)
 
 
 def make_application(argv: list[str] | None = None) -> QApplication:
-    """The QApplication with the names QSettings uses, and pyqtgraph configured once."""
+    """The QApplication with the names QSettings uses."""
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         app = QApplication(argv if argv is not None else sys.argv[:1])
@@ -32,10 +35,25 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
     app.setApplicationDisplayName("CNN Explorer")
-    import pyqtgraph
-
-    pyqtgraph.setConfigOptions(imageAxisOrder="row-major")
     return app
+
+
+class _AfterFirstPaint(QObject):
+    """Runs start-up work that may be slow (pyqtgraph, dialogs) once the window has
+    painted, so the user sees the window first."""
+
+    def __init__(self, window: QWidget, tasks: list[Callable[[], object]]) -> None:
+        super().__init__(window)
+        self._tasks = tasks
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and self._tasks:
+            watched.removeEventFilter(self)
+            tasks, self._tasks = self._tasks, []
+            for task in tasks:
+                QTimer.singleShot(0, task)
+        return False
 
 
 def open_main_window(path: str | None) -> MainWindow:
@@ -47,15 +65,18 @@ def open_main_window(path: str | None) -> MainWindow:
     problem: str | None = None
     if path is not None:
         try:
-            window.document.reset(load_project(path), path)
-            window.files._remember(path)
+            window.document.reset(load_project(path), str(Path(path).resolve()))
+            window.files.remember(str(Path(path).resolve()))
         except ProjectError as error:
             problem = str(error)
-    window.show()
+    tasks: list[Callable[[], object]] = [configure_pyqtgraph]
     if problem is not None:
-        QTimer.singleShot(0, lambda: QMessageBox.critical(window, "Cannot Open Project", problem))
+        message = problem
+        tasks.append(lambda: QMessageBox.critical(window, "Cannot Open Project", message))
     else:
-        QTimer.singleShot(0, window.offer_recovery)
+        tasks.append(window.offer_recovery)
+    window._after_first_paint = _AfterFirstPaint(window, tasks)  # type: ignore[attr-defined]
+    window.show()
     return window
 
 

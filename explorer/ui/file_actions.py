@@ -15,7 +15,7 @@ from explorer.core.project import ProjectError, load_project, save_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.templates import load_template, template_names
 from explorer.ui.document import ProjectDocument
-from explorer.ui.settings import app_settings
+from explorer.ui.settings import app_settings, settings_list
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class FileActions(QObject):
             QMessageBox.critical(self.window, "Cannot Open Project", str(error))
             return False
         self.document.reset(spec, str(Path(path).resolve()))
-        self._remember(str(Path(path).resolve()))
+        self.remember(str(Path(path).resolve()))
         return True
 
     def open_template(self, name: str) -> bool:
@@ -140,18 +140,15 @@ class FileActions(QObject):
             return False
         resolved = str(Path(path).resolve())
         self.document.mark_saved(resolved)
-        self._remember(resolved)
+        self.remember(resolved)
         return True
 
     # ---- recent files -------------------------------------------------------------------
 
     def recent_files(self) -> list[str]:
-        value = app_settings().value("recentFiles", [])
-        if isinstance(value, str):  # QSettings returns a lone string for a one-item list
-            value = [value]
-        return [str(v) for v in value or []]
+        return settings_list(app_settings().value("recentFiles", []))
 
-    def _remember(self, path: str) -> None:
+    def remember(self, path: str) -> None:
         files = [path] + [p for p in self.recent_files() if p != path]
         app_settings().setValue("recentFiles", files[:MAX_RECENT])
         self.recent_files_changed.emit()

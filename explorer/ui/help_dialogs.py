@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from explorer import __version__
 from explorer.core.layers import FAMILIES, LAYER_TYPES
+from explorer.core.params import to_json
 
 
 def layer_reference_html() -> str:
@@ -30,7 +32,12 @@ def layer_reference_html() -> str:
             if entry.params:
                 parts.append("<ul>")
                 for p in entry.params:
-                    default = "required" if p.required else f"default {p.default!r}"
+                    if p.required:
+                        default = "required"
+                    elif p.default is None:
+                        default = "automatic by default"
+                    else:
+                        default = f"default {json.dumps(to_json(p.default))}"
                     parts.append(
                         f"<li><code>{p.name}</code> ({html.escape(p.kind.value)}, {default}): "
                         f"{html.escape(p.help)}</li>"

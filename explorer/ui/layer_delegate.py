@@ -111,7 +111,9 @@ class LayerRowDelegate(QStyledItemDelegate):
 
         unknown = shape_text == "?"
         painter.setPen(
-            ERROR_COLOUR if unknown and severity == "error" else (dim if unknown else text_colour)
+            ERROR_COLOUR
+            if unknown and severity == "error" and not selected
+            else (dim if unknown else text_colour)
         )
         painter.drawText(
             shape_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, shape_text

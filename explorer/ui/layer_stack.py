@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, Slot
-from PySide6.QtGui import QAction, QDrag, QGuiApplication, QKeySequence, QPainter, QPaintEvent
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPoint, Qt, Slot
+from PySide6.QtGui import (
+    QAction,
+    QDrag,
+    QDragLeaveEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -30,7 +41,9 @@ class LayerStackView(QListView):
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
         self.setDragEnabled(True)
         self.setAcceptDrops(True)
-        self.setDropIndicatorShown(True)
+        # Qt's one-pixel indicator is easy to miss: paintEvent draws a bolder one.
+        self.setDropIndicatorShown(False)
+        self._drop_y: int | None = None
         self.setUniformItemSizes(True)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setItemDelegate(LayerRowDelegate(self))
@@ -46,8 +59,45 @@ class LayerStackView(QListView):
         # The drop (in this or another stack) makes the edit; nothing is removed here.
         drag.exec(supportedActions, Qt.DropAction.MoveAction)
 
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        super().dragMoveEvent(event)
+        self._drop_y = self._indicator_y(event.position().toPoint()) if event.isAccepted() else None
+        self.viewport().update()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        super().dragLeaveEvent(event)
+        self._drop_y = None
+        self.viewport().update()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self._drop_y = None
+        super().dropEvent(event)
+        self.viewport().update()
+
+    def _indicator_y(self, pos: QPoint) -> int:
+        """Where a drop at `pos` lands: Qt splits a row at its middle, since rows do not
+        accept drops onto themselves."""
+        index = self.indexAt(pos)
+        model = self.model()
+        if not index.isValid():
+            if model is None or model.rowCount() == 0:
+                return 2
+            return self.visualRect(model.index(model.rowCount() - 1, 0)).bottom() + 1
+        rect = self.visualRect(index)
+        return rect.top() if pos.y() < rect.center().y() else rect.bottom() + 1
+
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
+        if self._drop_y is not None:
+            painter = QPainter(self.viewport())
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            colour = self.palette().highlight().color()
+            painter.setPen(QPen(colour, 3))
+            width = self.viewport().width()
+            painter.drawLine(8, self._drop_y, width - 4, self._drop_y)
+            painter.setBrush(colour)
+            painter.drawEllipse(QPoint(6, self._drop_y), 4, 4)
+            painter.end()
         if self.model() is not None and self.model().rowCount() == 0:
             painter = QPainter(self.viewport())
             painter.setPen(self.palette().placeholderText().color())

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QStyle,
     QToolBar,
     QUndoView,
     QWidget,
@@ -30,7 +31,7 @@ from explorer.ui.layer_stack import LayerStackPanel
 from explorer.ui.palette import LayerPalette
 from explorer.ui.properties import PropertiesPanel
 from explorer.ui.recovery import RecoveryStore
-from explorer.ui.settings import app_settings, data_dir
+from explorer.ui.settings import app_settings, data_dir, settings_list
 from explorer.ui.summary_panel import SummaryPanel
 
 DockArea = Qt.DockWidgetArea
@@ -71,7 +72,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.properties_dock, self.summary_dock, Qt.Orientation.Vertical)
         self.resizeDocks(
             [self.palette_dock, self.stack_dock, self.properties_dock],
-            [200, 420, 660],
+            [220, 420, 640],
             Qt.Orientation.Horizontal,
         )
         self.resizeDocks(
@@ -89,7 +90,9 @@ class MainWindow(QMainWindow):
         self.document.path_changed.connect(self._on_document_path_changed)
         self.document.clean_changed.connect(self._on_document_clean_changed)
         self.document.edit_refused.connect(self._on_document_edit_refused)
+        # Qt moves the current index before the selection on a click: follow both.
         self.stack.view.selectionModel().currentChanged.connect(self._on_stack_current_changed)
+        self.stack.view.selectionModel().selectionChanged.connect(self._on_stack_current_changed)
         self.stack.model.modelReset.connect(self._on_stack_current_changed)
         self._on_document_spec_changed()
         self._on_document_path_changed("")
@@ -179,14 +182,38 @@ class MainWindow(QMainWindow):
 
         toolbar = QToolBar("Main", self)
         toolbar.setObjectName("mainToolBar")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        icons = self.style().standardIcon
+        pixmaps = QStyle.StandardPixmap
+        files.new_action.setIcon(icons(pixmaps.SP_FileIcon))
+        files.open_action.setIcon(icons(pixmaps.SP_DialogOpenButton))
+        files.save_action.setIcon(icons(pixmaps.SP_DialogSaveButton))
         toolbar.addActions([files.new_action, files.open_action, files.save_action])
         toolbar.addSeparator()
-        toolbar.addActions([self.undo_action, self.redo_action])
+        # Fixed labels: the menu's "Undo Move Conv2D" would make the tool bar jump.
+        undo = toolbar.addAction(icons(pixmaps.SP_ArrowBack), "Undo", stack.undo)
+        redo = toolbar.addAction(icons(pixmaps.SP_ArrowForward), "Redo", stack.redo)
+        undo.setEnabled(stack.canUndo())
+        redo.setEnabled(stack.canRedo())
+        stack.canUndoChanged.connect(undo.setEnabled)
+        stack.canRedoChanged.connect(redo.setEnabled)
+        self._toolbar_undo, self._toolbar_redo = undo, redo
+        stack.undoTextChanged.connect(self._on_undo_stack_undo_text_changed)
+        stack.redoTextChanged.connect(self._on_undo_stack_redo_text_changed)
         toolbar.addSeparator()
+        panel.duplicate_action.setIcon(icons(pixmaps.SP_FileDialogNewFolder))
+        panel.delete_action.setIcon(icons(pixmaps.SP_TrashIcon))
         toolbar.addActions([panel.duplicate_action, panel.delete_action])
         self.addToolBar(toolbar)
         self.toolbar = toolbar
+
+    @Slot(str)
+    def _on_undo_stack_undo_text_changed(self, text: str) -> None:
+        self._toolbar_undo.setToolTip(f"Undo {text}".strip())
+
+    @Slot(str)
+    def _on_undo_stack_redo_text_changed(self, text: str) -> None:
+        self._toolbar_redo.setToolTip(f"Redo {text}".strip())
 
     # ---- layout persistence -------------------------------------------------------------
 
@@ -202,8 +229,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray):
             self.restoreState(state, _STATE_VERSION)
-            saved = settings.value("window/docks", [])
-            self._saved_docks = {saved} if isinstance(saved, str) else set(saved or [])
+            self._saved_docks = set(settings_list(settings.value("window/docks", [])))
         self._layout_restored = True
 
     def save_layout(self) -> None:

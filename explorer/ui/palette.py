@@ -5,7 +5,7 @@ Drag an item onto the stack (our layer MIME type) or double-click it to append.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Slot
 from PySide6.QtWidgets import (
@@ -34,7 +34,7 @@ class LayerPalette(QTreeWidget):
     def __init__(
         self,
         document: ProjectDocument,
-        insert_row: object = None,
+        insert_row: Callable[[], int] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -146,5 +146,5 @@ class LayerPalette(QTreeWidget):
         layers = self.layers_for(item, repeat)
         if not layers:
             return False
-        row = self._insert_row() if callable(self._insert_row) else len(self.document.spec.layers)
+        row = self._insert_row() if self._insert_row else len(self.document.spec.layers)
         return self.document.insert_layers(row, layers, f"Add {item.text(0)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal, Slot
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,6 +24,11 @@ from PySide6.QtWidgets import (
 from explorer.core.params import Kind, Param, as_pair
 
 _INT_MAX = 2**31 - 1
+
+
+def _fit_number_box(box: QWidget) -> None:
+    # Size by what people type, not by the range: a 2**31 maximum would make boxes huge.
+    box.setFixedWidth(max(96, box.fontMetrics().horizontalAdvance("0000000") + 40))
 
 
 class ParamEditor(QWidget):
@@ -58,6 +64,7 @@ class ParamEditor(QWidget):
         low = int(minimum) if minimum is not None else -_INT_MAX
         box.setRange(low, int(maximum) if maximum is not None else _INT_MAX)
         box.setKeyboardTracking(False)
+        _fit_number_box(box)
         box.editingFinished.connect(self.editing_finished)
         return box
 
@@ -73,6 +80,34 @@ class IntEditor(ParamEditor):
         self.box.setValue(int(value))
 
 
+class FloatSpinBox(QDoubleSpinBox):
+    """Shows 0.5, 1e-05 and 0 rather than 0.500000, 0.000010 and 0.000000."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDecimals(12)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
+        try:
+            float(text)
+        except ValueError:
+            allowed = set("0123456789.eE+-")
+            state = (
+                QValidator.State.Intermediate if set(text) <= allowed else QValidator.State.Invalid
+            )
+            return state, text, pos
+        return QValidator.State.Acceptable, text, pos
+
+
 class FloatEditor(ParamEditor):
     """A number box; optional keys (an activation's alpha) get an "auto" box."""
 
@@ -82,14 +117,14 @@ class FloatEditor(ParamEditor):
         self.auto = QCheckBox("auto", self)
         self.auto.setToolTip("Use the default: " + param.help)
         self.auto.toggled.connect(self._on_auto_toggled)
-        self.box = QDoubleSpinBox(self)
-        self.box.setDecimals(6)
+        self.box = FloatSpinBox(self)
         # The core owns the exact (possibly exclusive) bounds; the box only keeps values sane.
         self.box.setRange(
             param.minimum if param.minimum is not None else -1e9,
             param.maximum if param.maximum is not None else 1e9,
         )
         self.box.setSingleStep(0.05 if (param.maximum or 10) <= 1 else 0.1)
+        _fit_number_box(self.box)
         self.box.setKeyboardTracking(False)
         self.box.valueChanged.connect(self._on_box_value_changed)
         self.box.editingFinished.connect(self.editing_finished)
@@ -246,7 +281,7 @@ class PaddingEditor(ParamEditor):
 
     @Slot()
     def _on_changed(self) -> None:
-        self.amount.setEnabled(self.mode.currentText() == "explicit")
+        self.amount.setVisible(self.mode.currentText() == "explicit")
         self.value_edited.emit(self.value())
 
     def _show(self, value: Any) -> None:
@@ -256,7 +291,7 @@ class PaddingEditor(ParamEditor):
         else:
             self.mode.setCurrentText("explicit")
             self.amount.set_value(value)
-        self.amount.setEnabled(not isinstance(value, str))
+        self.amount.setVisible(not isinstance(value, str))
         self.mode.blockSignals(False)
 
 

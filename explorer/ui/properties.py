@@ -37,6 +37,7 @@ class PropertiesPanel(QScrollArea):
         self.editors: dict[str, ParamEditor] = {}
         self.errors: dict[str, QLabel] = {}
         self.fix_buttons: list[QPushButton] = []
+        self._shown_diagnostics: tuple[Diagnostic, ...] = ()
         self.setWidgetResizable(True)
         self.setObjectName("propertiesPanel")
         self._body = QWidget()
@@ -51,16 +52,22 @@ class PropertiesPanel(QScrollArea):
         self._form_host = QWidget()
         self.form = QFormLayout(self._form_host)
         self.form.setContentsMargins(0, 4, 0, 4)
-        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.shapes = QLabel()
         self.shapes.setWordWrap(True)
         self.shapes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.shapes.setObjectName("shapeArithmetic")
+        self.shapes.setStyleSheet(
+            "#shapeArithmetic { background: palette(alternate-base); padding: 6px; "
+            "border-radius: 4px; }"
+        )
         self._diagnostics_host = QWidget()
         self._diagnostics = QVBoxLayout(self._diagnostics_host)
         self._diagnostics.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.title, self.summary, self._form_host, self.shapes):
+        # Problems and the shape arithmetic come first: they are why a user looks here.
+        for widget in (self.title, self.summary, self._diagnostics_host, self.shapes):
             self._layout.addWidget(widget)
-        self._layout.addWidget(self._diagnostics_host)
+        self._layout.addWidget(self._form_host)
         self._layout.addStretch(1)
         self.setWidget(self._body)
         document.spec_changed.connect(self._on_document_spec_changed)
@@ -147,10 +154,14 @@ class PropertiesPanel(QScrollArea):
         self._show_diagnostics(analysed.diagnostics)
 
     def _show_diagnostics(self, diagnostics: tuple[Diagnostic, ...]) -> None:
+        if diagnostics == self._shown_diagnostics and self._diagnostics.count():
+            return
+        self._shown_diagnostics = diagnostics
         while self._diagnostics.count():
             item = self._diagnostics.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         self.fix_buttons = []
         for diagnostic in diagnostics:
             colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR
@@ -164,7 +175,7 @@ class PropertiesPanel(QScrollArea):
                 button = QPushButton(f"Fix: {diagnostic.fix.label}")
                 button.setObjectName("fixButton")
                 button.clicked.connect(partial(self._on_fix_button_clicked, diagnostic.fix))
-                self._diagnostics.addWidget(button)
+                self._diagnostics.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
                 self.fix_buttons.append(button)
 
     # ---- editing ------------------------------------------------------------------------

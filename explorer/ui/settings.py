@@ -49,3 +49,12 @@ def data_dir() -> Path:
         path = Path(location or Path.home() / ".cnn-explorer")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def settings_list(value: object) -> list[str]:
+    """A string list read back from QSettings (INI files return one item as a string)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [str(item) for item in value]
+    return []

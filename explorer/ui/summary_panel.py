@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
-from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtGui import QColor, QFontDatabase, QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -25,22 +25,53 @@ _RIGHT_ALIGNED = {2, 3, 4}
 
 
 class SummaryTableModel(QAbstractTableModel):
+    """The rows of `table_rows`, with each layer's diagnostic as colour and tooltip.
+
+    Cells are computed once per edit: the header's resize-to-contents asks for every
+    role of every cell on each change, so `data` only looks values up.
+    """
+
+    _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
     def __init__(self, document: ProjectDocument) -> None:
         super().__init__(document)
         self.document = document
-        self._rows = table_rows(document.analysis)
+        self._rows: list[tuple[str, ...]] = []
+        self._colours: list[QColor | None] = []
+        self._tips: list[str | None] = []
+        self._compute()
         document.spec_changed.connect(self._on_document_spec_changed)
+
+    def _compute(self) -> None:
+        analysis = self.document.analysis
+        self._rows = table_rows(analysis)
+        self._colours, self._tips = [None], [None]
+        for layer in analysis.layers:
+            diagnostic = layer.diagnostic
+            if diagnostic is None:
+                self._colours.append(None)
+                self._tips.append(None)
+            else:
+                self._colours.append(
+                    ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
+                )
+                self._tips.append(diagnostic.text())
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
-        rows = table_rows(self.document.analysis)
-        if len(rows) != len(self._rows):
+        count = len(self._rows)
+        if len(self.document.analysis.layers) + 1 != count:
             self.beginResetModel()
-            self._rows = rows
+            self._compute()
             self.endResetModel()
         else:
-            self._rows = rows
-            self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
+            self._compute()
+            self.dataChanged.emit(self.index(0, 0), self.index(count - 1, len(COLUMNS) - 1))
+
+    @property
+    def rows(self) -> list[tuple[str, ...]]:
+        return self._rows
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
@@ -51,25 +82,14 @@ class SummaryTableModel(QAbstractTableModel):
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if not index.isValid():
-            return None
-        row, column = index.row(), index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._rows[row][column]
+            return self._rows[index.row()][index.column()]
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            horizontal = (
-                Qt.AlignmentFlag.AlignRight
-                if column in _RIGHT_ALIGNED
-                else Qt.AlignmentFlag.AlignLeft
-            )
-            return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
-        if row == 0:
-            return None
-        diagnostic = self.document.analysis.layers[row - 1].diagnostic
-        if diagnostic is not None and role == Qt.ItemDataRole.ForegroundRole and column == 0:
-            return ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
-        if diagnostic is not None and role == Qt.ItemDataRole.ToolTipRole:
-            return diagnostic.text()
+            return self._RIGHT if index.column() in _RIGHT_ALIGNED else self._LEFT
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0:
+            return self._colours[index.row()]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tips[index.row()]
         return None
 
     def headerData(
@@ -93,11 +113,14 @@ class SummaryPanel(QWidget):
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Widths are measured from the cell texts (see _fit_columns): resize-to-contents
+        # would ask Qt for every role of every cell on each edit.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.table.setFont(mono)
+        self._mono_metrics = QFontMetrics(mono)
 
         self.totals = QLabel(self)
         self.totals.setObjectName("summaryTotals")
@@ -129,6 +152,7 @@ class SummaryPanel(QWidget):
     @Slot()
     def _on_document_spec_changed(self) -> None:
         analysis, spec = self.document.analysis, self.document.spec
+        self._fit_columns()
         training = spec.training
         training_bytes = analysis.training_memory_bytes(
             training.batch_size, training.optimizer, training.momentum
@@ -157,6 +181,19 @@ class SummaryPanel(QWidget):
             )
             items.append(f"<span style='color:{colour.name()}'>● {where}{diagnostic.text()}</span>")
         self.diagnostics.setText("<br>".join(items) if items else "No problems found.")
+
+    def _fit_columns(self) -> None:
+        metrics = self._mono_metrics
+        header = self.table.horizontalHeader()
+        rows = self.model.rows
+        for column, title in enumerate(COLUMNS[:-1]):
+            widest = max(
+                header.fontMetrics().horizontalAdvance(title),
+                *(metrics.horizontalAdvance(row[column]) for row in rows),
+            )
+            width = widest + 16
+            if self.table.columnWidth(column) != width:
+                self.table.setColumnWidth(column, width)
 
     @Slot()
     def copy_as_text(self) -> None:

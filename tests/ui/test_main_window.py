@@ -202,7 +202,9 @@ def test_layer_reference_is_generated_from_the_registry() -> None:
             assert f"<code>{param.name}</code>" in text
 
 
-def test_start_up_shows_the_window_before_torch_is_imported(tmp_path: Path) -> None:
+def test_start_up_shows_the_window_before_torch_and_configures_pyqtgraph_after(
+    tmp_path: Path,
+) -> None:
     probe = (
         "import sys, json\n"
         "from PySide6.QtCore import QTimer\n"
@@ -212,7 +214,11 @@ def test_start_up_shows_the_window_before_torch_is_imported(tmp_path: Path) -> N
         "w = app.open_main_window(None)\n"
         "seen = {'visible': w.isVisible(), 'torch': 'torch' in sys.modules}\n"
         "w.document.undo_stack.setClean()\n"
-        "QTimer.singleShot(0, w.close)\n"
+        "def finish():\n"
+        "    pg = sys.modules.get('pyqtgraph')\n"
+        "    seen['pyqtgraph'] = pg.getConfigOption('imageAxisOrder') if pg else None\n"
+        "    w.close()\n"
+        "QTimer.singleShot(300, finish)\n"
         "a.exec()\n"
         "print(json.dumps(seen))\n"
     )
@@ -226,4 +232,5 @@ def test_start_up_shows_the_window_before_torch_is_imported(tmp_path: Path) -> N
         check=True,
     )
     seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert seen == {"visible": True, "torch": False}
+    # pyqtgraph is configured once the window has painted.
+    assert seen == {"visible": True, "torch": False, "pyqtgraph": "row-major"}

@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import logging
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -25,14 +26,16 @@ from explorer.core.data.errors import ChecksumError, DatasetError, DownloadError
 log = logging.getLogger(__name__)
 
 USER_AGENT = "cnn-explorer/0.1 (+urllib)"
+OFFLINE_ATTEMPTS = 2  # tries per mirror when no connection can be made at all
 
 
 @dataclass(frozen=True)
 class DownloadProgress:
     """One progress report: `done` of `total` bytes of file `file_index` of `file_count`.
 
-    `done` counts bytes on disk for this file, resumed bytes included; `total` is None when
-    neither the server nor the catalogue gave a size.
+    `done` counts bytes on disk for this file, resumed bytes included (it drops back to 0
+    when a server cannot resume); `total` is None when neither the server nor the catalogue
+    gave a size. Reports arrive on the downloading thread, once per 64 KiB chunk.
     """
 
     filename: str
@@ -145,6 +148,8 @@ def _download(
                 failures.append(f"{url}: {error}")
                 offline |= isinstance(error, _Offline)
                 log.info("download of %s failed (attempt %d): %s", url, attempt, error)
+                if isinstance(error, _Offline) and attempt >= OFFLINE_ATTEMPTS:
+                    break  # an unreachable host rarely comes back within seconds
                 if attempt < retry.attempts:
                     time.sleep(delay)
                     delay = min(delay * 2, retry.max_backoff_s)
@@ -244,6 +249,8 @@ def _starts_at(response: http.client.HTTPResponse, offset: int) -> bool:
 def _reason(reason: object) -> str:
     if isinstance(reason, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(reason, socket.gaierror):
+        return f"host name not found: {reason.strerror or reason}"
     if isinstance(reason, TimeoutError):
         return "timed out"
     return str(reason) or type(reason).__name__

@@ -55,13 +55,18 @@ def load_image_folder(
         train_files, test_files = _split(files, len(class_names), seed, test_fraction)
 
     skipped: list[str] = []
-    first = _first_readable(train_files + test_files)
-    if image_size is None:
-        image_size = _default_size(first)
-    if grayscale is None:
-        grayscale = first.mode in _GRAY_MODES
-    train_images, train_labels = _decode_all(train_files, image_size, grayscale, skipped)
-    test_images, test_labels = _decode_all(test_files, image_size, grayscale, skipped)
+    with warnings.catch_warnings():
+        # Pillow warns about odd but readable files (palette transparency, huge images);
+        # those still load. Once around the loop: the filter list is process-wide.
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        first = _first_readable(train_files + test_files)
+        if image_size is None:
+            image_size = _default_size(first)
+        if grayscale is None:
+            grayscale = first.mode in _GRAY_MODES
+        train_images, train_labels = _decode_all(train_files, image_size, grayscale, skipped)
+        test_images, test_labels = _decode_all(test_files, image_size, grayscale, skipped)
 
     notes: tuple[str, ...] = ()
     if skipped:
@@ -159,21 +164,16 @@ def _open(path: Path, target: tuple[tuple[int, int], str] | None) -> Image.Image
     """The decoded image, converted and resized to `target` ((H, W), mode) if given; None if
     the file cannot be decoded."""
     try:
-        with warnings.catch_warnings():
-            # Pillow warns about odd but readable files (palette transparency, huge images).
-            warnings.simplefilter("ignore")
-            with Image.open(path) as opened:
-                if target is None:
-                    opened.load()
-                    return opened.copy()
-                (height, width), mode = target
-                opened.draft(mode, (width, height))  # lets JPEG decode at a reduced scale
-                image = ImageOps.exif_transpose(opened).convert(mode)
-                if image.size != (width, height):
-                    image = image.resize(
-                        (width, height), Image.Resampling.BILINEAR, reducing_gap=2.0
-                    )
-                return image
+        with Image.open(path) as opened:
+            if target is None:
+                opened.load()
+                return opened.copy()
+            (height, width), mode = target
+            opened.draft(mode, (width, height))  # lets JPEG decode at a reduced scale
+            image = ImageOps.exif_transpose(opened).convert(mode)
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            return image
     except Exception as error:
         # Decoders of untrusted files fail in many ways (OSError, SyntaxError, ValueError,
         # DecompressionBombError...); each means "skip this file", and the caller reports it.

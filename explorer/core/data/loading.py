@@ -169,10 +169,14 @@ def load_dataset(
     folders: the first image's size, at most 64×64). `seed` fixes the validation split, the
     image-folder train/test split and the shapes images. With `download`, a missing dataset
     is fetched (reporting to `progress`), and a damaged file in the download cache is
-    replaced. Raises DatasetError (user-facing message) on any failure.
+    replaced. `remote` replaces the catalogue's mirrors and checksums, as in
+    `download_dataset`. Raises DatasetError (a user-facing message) for anything about the
+    data or its arguments; an unusable `device` is torch's error.
     """
     entry = find_entry(name)
     size = _size_pair(input_size)
+    if not 0.0 <= validation_fraction < 1.0:
+        raise DatasetError(f"validation fraction must be in [0, 1), got {validation_fraction}")
     if entry.kind == "shapes":
         splits = _make_shapes(size, grayscale, seed)
         origin = "built-in shapes"
@@ -308,6 +312,8 @@ def _header_problem(local: LocalCopy) -> str | None:
 
 def _make_shapes(size: tuple[int, int] | None, grayscale: bool | None, seed: int) -> ImageSplits:
     side = max(size) if size else 28
+    if side < 8:
+        raise DatasetError(f"shapes need an input size of at least 8 pixels, got {side}")
     return make_shapes(image_size=side, seed=seed, rgb=grayscale is False)
 
 

@@ -32,8 +32,11 @@ class DeviceDataset:
     """Train/validation/test splits of uint8 images (N, C, H, W) and int64 labels on one device.
 
     The validation split is taken from the end of a seeded permutation of the training set,
-    so the same seed gives the same split. Normalisation statistics (per-channel mean and
-    standard deviation, on the 0..1 scale) come from the training split only.
+    so the same seed gives the same split; both splits keep the images' original order.
+    Normalisation statistics (per-channel mean and standard deviation, on the 0..1 scale)
+    come from the training split only. `source` says where the data came from (for display)
+    and `warnings` lists problems that did not stop loading (e.g. skipped image files).
+    On the CPU the training tensors may be shared with the caller, not copied.
     """
 
     def __init__(

@@ -1,0 +1,122 @@
+"""Choosing the training device and describing it in words.
+
+`auto` prefers CUDA, then Apple MPS, then the CPU. On the CPU the thread count matters a lot
+on small machines (see DESIGN.md, Known traps), so it is chosen here and can be overridden.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+class DeviceError(ValueError):
+    """The requested device is not available on this machine."""
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """The device training runs on and what it can do."""
+
+    device: torch.device
+    description: str
+    #: Whether the hardware has native bfloat16 matrix support, which fast mixed precision needs
+    #: to pay off (CUDA compute capability ≥ 8.0, CPU with AMX or AVX-512 BF16).
+    bf16_supported: bool
+    bf16_detail: str
+
+    @property
+    def type(self) -> str:
+        return self.device.type
+
+
+def resolve_device(name: str = "auto", *, threads: int = 0) -> DeviceChoice:
+    """The device named by `name` (one of DEVICE_CHOICES); raise DeviceError when missing.
+
+    `threads` only matters for the CPU (0: automatic, see `automatic_threads`).
+    """
+    if name not in DEVICE_CHOICES:
+        raise DeviceError(f"unknown device {name!r} (choose from {', '.join(DEVICE_CHOICES)})")
+    if name == "auto":
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif _mps_available():
+            name = "mps"
+        else:
+            name = "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError("CUDA was requested but no CUDA device is available")
+        major, minor = torch.cuda.get_device_capability()
+        bf16 = torch.cuda.is_bf16_supported()
+        return DeviceChoice(
+            torch.device("cuda"),
+            f"CUDA: {torch.cuda.get_device_name()}",
+            bf16,
+            f"compute capability {major}.{minor}" + ("" if bf16 else " (no bfloat16)"),
+        )
+    if name == "mps":
+        if not _mps_available():
+            raise DeviceError("Apple MPS was requested but is not available")
+        return DeviceChoice(torch.device("mps"), "Apple MPS", False, "MPS autocast is float16")
+    count = threads or automatic_threads()
+    flags = cpu_flags()
+    if "amx_bf16" in flags:
+        bf16, detail = True, "AMX bfloat16 tiles"
+    elif "avx512_bf16" in flags:
+        bf16, detail = True, "AVX-512 BF16 (no AMX)"
+    else:
+        bf16, detail = False, "no bfloat16 matrix instructions"
+    plural = "thread" if count == 1 else "threads"
+    return DeviceChoice(torch.device("cpu"), f"CPU ({count} {plural})", bf16, detail)
+
+
+def automatic_threads() -> int:
+    """Threads for CPU training: every core the process may use but one, never fewer than one.
+
+    torch's OpenMP threads spin at a barrier every operation, so one busy core (the GUI, the
+    OS, another program) stalls them all: on 2 cores with the other core busy, 2 threads ran
+    a small conv net 10-25x slower than 1 thread (bench/train_throughput.py). Leaving a core
+    free gives up at most the last core's share when the machine is idle.
+    """
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, available - 1)
+
+
+def apply_threads(choice: DeviceChoice, threads: int = 0) -> int:
+    """Set torch's intra-op thread count for CPU training (0: automatic); return it."""
+    if choice.type != "cpu":
+        return torch.get_num_threads()
+    count = threads or automatic_threads()
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+        log.debug("torch threads set to %d", count)
+    return count
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())

@@ -1,0 +1,90 @@
+"""Loss and accuracy of a model, or of an ensemble's averaged probabilities, on a split."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from explorer.core.builder import Network
+from explorer.core.data.resident import DeviceDataset
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Mean cross-entropy, accuracy (0..1) and per-class accuracy (NaN for an absent class)."""
+
+    loss: float
+    accuracy: float
+    per_class_accuracy: tuple[float, ...]
+    size: int
+
+
+def evaluate(
+    model: Network,
+    dataset: DeviceDataset,
+    split: str,
+    batch_size: int,
+    *,
+    autocast: AbstractContextManager[object] | None = None,
+    channels_last: bool = False,
+) -> Evaluation:
+    """Evaluate `model` in eval mode on `split` (its train/eval mode is restored after)."""
+    return evaluate_ensemble(
+        [model], dataset, split, batch_size, autocast=autocast, channels_last=channels_last
+    )
+
+
+def evaluate_ensemble(
+    models: Sequence[Network],
+    dataset: DeviceDataset,
+    split: str,
+    batch_size: int,
+    *,
+    autocast: AbstractContextManager[object] | None = None,
+    channels_last: bool = False,
+) -> Evaluation:
+    """Evaluate the average of the models' class probabilities (a single model: its own).
+
+    Sums stay on the device; the only host reads are at the end.
+    """
+    num_classes = dataset.info.num_classes
+    device = dataset.device
+    loss_sum = torch.zeros(
+        (), dtype=torch.float64 if device.type != "mps" else torch.float32, device=device
+    )
+    correct = torch.zeros(num_classes, dtype=torch.int64, device=device)
+    counts = torch.zeros(num_classes, dtype=torch.int64, device=device)
+    modes = [m.training for m in models]
+    for m in models:
+        m.eval()
+    try:
+        with torch.no_grad(), autocast or nullcontext():
+            for images, labels in dataset.batches(split, batch_size):
+                if channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                if len(models) == 1:
+                    logits = models[0](images).float()
+                    loss = F.cross_entropy(logits, labels, reduction="sum")
+                    predicted = logits.argmax(1)
+                else:
+                    probs = torch.stack([m.predict_proba(images).float() for m in models]).mean(0)
+                    loss = F.nll_loss(probs.clamp_min(1e-12).log(), labels, reduction="sum")
+                    predicted = probs.argmax(1)
+                loss_sum += loss
+                # scatter_add_ rather than bincount or a boolean mask: neither syncs the host.
+                counts.scatter_add_(0, labels, torch.ones_like(labels))
+                correct.scatter_add_(0, labels, (predicted == labels).long())
+    finally:
+        for m, mode in zip(models, modes, strict=True):
+            m.train(mode)
+    total = int(counts.sum())
+    if total == 0:
+        return Evaluation(float("nan"), float("nan"), (float("nan"),) * num_classes, 0)
+    per_class = tuple(
+        c / n if n else float("nan") for c, n in zip(correct.tolist(), counts.tolist(), strict=True)
+    )
+    return Evaluation(float(loss_sum) / total, int(correct.sum()) / total, per_class, total)

@@ -1,0 +1,124 @@
+"""What the trainer reports: immutable events, safe to hand to another thread.
+
+Every number is a plain Python float or int (read from the device only when the event is
+built), so a consumer never touches a tensor that training is still using.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainingStarted:
+    """Training is about to take its first step (or its first step after a resume)."""
+
+    device: str
+    epochs: int
+    steps_per_epoch: int
+    train_size: int
+    validation_size: int
+    test_size: int
+    start_step: int
+    mixed_precision: bool
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Training metrics averaged over the steps since the previous Progress event.
+
+    `epoch` counts from 1; `epoch_fraction` is how far through that epoch training is (0..1].
+    Loss is the cross-entropy on the logits (the spec's L1/L2 terms are not included).
+    """
+
+    step: int
+    epoch: int
+    epoch_fraction: float
+    samples_seen: int
+    train_loss: float
+    train_accuracy: float
+    learning_rate: float
+    images_per_second: float
+    elapsed: float  # seconds of training, pauses excluded
+    eta: float  # seconds left, estimated from the speed so far
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    """An epoch finished: its training averages and the validation metrics (None without a
+    validation split)."""
+
+    epoch: int
+    step: int
+    train_loss: float
+    train_accuracy: float
+    validation_loss: float | None
+    validation_accuracy: float | None
+    learning_rate: float
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class TrainingFinished:
+    """Training ran to its last epoch (or stopped early on the validation loss).
+
+    Accuracies are fractions (0..1); `per_class_accuracy` follows the class order and is NaN
+    for a class absent from the test split.
+    """
+
+    epoch: int
+    step: int
+    test_loss: float
+    test_accuracy: float
+    per_class_accuracy: tuple[float, ...]
+    early_stopped: bool
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class TrainingStopped:
+    """Training stopped on request; the state up to `step` is kept and can be resumed."""
+
+    epoch: int
+    step: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class TrainingFailed:
+    """Training could not go on; `message` says why and what to try."""
+
+    message: str
+    step: int
+
+
+TrainingEvent = (
+    TrainingStarted | Progress | EpochEnded | TrainingFinished | TrainingStopped | TrainingFailed
+)
+
+
+def event_to_json(event: TrainingEvent) -> dict[str, Any]:
+    """A JSON-ready dict of the event with its kind first (for metrics.jsonl)."""
+    data: dict[str, Any] = {"event": _KINDS[type(event)]}
+    for key, value in asdict(event).items():
+        data[key] = [_finite(v) for v in value] if isinstance(value, tuple) else _finite(value)
+    return data
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN or infinity: such a metric is written as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+_KINDS: dict[type, str] = {
+    TrainingStarted: "started",
+    Progress: "progress",
+    EpochEnded: "epoch",
+    TrainingFinished: "finished",
+    TrainingStopped: "stopped",
+    TrainingFailed: "failed",
+}

@@ -1,0 +1,489 @@
+"""The training engine: a generator of progress events over a device-resident dataset.
+
+`Trainer.run()` yields frozen events (see events.py) and never raises: a non-finite loss, an
+out-of-memory error or any other exception ends the run with a `TrainingFailed` event. Metrics
+are summed on the device and read (the only host sync) when an event is built, at most every
+`report_interval` seconds and at each epoch end. `stop()`, `pause()` and `resume()` may be
+called from any thread; the loop checks them before every batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from explorer.core.analysis import analyze
+from explorer.core.builder import Network, build_model
+from explorer.core.data.resident import DeviceDataset
+from explorer.core.spec import NetworkSpec, TrainingSpec
+from explorer.core.training.checkpoint import Checkpoint, save_checkpoint
+from explorer.core.training.evaluation import Evaluation, evaluate
+from explorer.core.training.events import (
+    EpochEnded,
+    Progress,
+    TrainingEvent,
+    TrainingFailed,
+    TrainingFinished,
+    TrainingStarted,
+    TrainingStopped,
+    event_to_json,
+)
+from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
+
+log = logging.getLogger(__name__)
+
+REPORT_INTERVAL = 0.05  # seconds between progress events (the GUI draws at most 20 per second)
+
+
+class TrainingAborted(Exception):
+    """Internal: ends the loop with a TrainingFailed event carrying this message."""
+
+
+@dataclass
+class _Position:
+    """Where the loop is; mutable, owned by the training thread."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # completed updates
+    batch: int = 0  # batches taken in the epoch under way
+    elapsed: float = 0.0  # seconds of training before this session (resume)
+    epoch_loss: float = 0.0
+    epoch_correct: float = 0.0
+    epoch_samples: int = 0
+    best_validation_loss: float = math.inf
+    epochs_without_improvement: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains one network on one dataset; `run()` is the generator that does the work.
+
+    `training` overrides `spec.training`. The dataset must already live on the training
+    device. With `resume`, the model, optimizer, position and random states continue from the
+    checkpoint. With `checkpoint_path`, a checkpoint is written at each epoch end and on stop.
+    """
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        dataset: DeviceDataset,
+        training: TrainingSpec | None = None,
+        *,
+        resume: Checkpoint | None = None,
+        checkpoint_path: str | Path | None = None,
+        report_interval: float = REPORT_INTERVAL,
+    ) -> None:
+        self.spec = spec
+        self.training = training or spec.training
+        self.dataset = dataset
+        self.device = dataset.device
+        self.report_interval = report_interval
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+        model = build_model(spec, seed=self.training.seed)
+        if resume is not None:
+            model.load_state_dict(resume.model_state)
+        self.mixed_precision = self.training.mixed_precision and self.device.type in ("cpu", "cuda")
+        model = model.to(self.device)
+        if self.mixed_precision:
+            # oneDNN and cuDNN run bfloat16 convolutions fastest on NHWC tensors.
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self._model: Network = model
+        self._optimizer = make_optimizer(self._model.parameters(), self.training)
+        if resume is not None:
+            self._optimizer.load_state_dict(resume.optimizer_state)
+        self._resume = resume
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        # Held while the model changes (one step), so snapshots see whole updates only.
+        self._lock = threading.Lock()
+        self._position = _Position()
+
+    # ---- control, from any thread ---------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to stop before its next batch (also ends a pause)."""
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Hold the loop before its next batch, keeping all state, until resume() or stop()."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def model(self) -> Network:
+        """The live model being trained (the final model once run() has ended). Do not run
+        forward passes on it while training runs: use weights_snapshot()."""
+        return self._model
+
+    def weights_snapshot(self) -> dict[str, torch.Tensor]:
+        """A CPU copy of the model's state_dict, taken between two steps."""
+        with self._lock:
+            return {
+                key: value.detach().to("cpu", copy=True).contiguous()
+                for key, value in self._model.state_dict().items()
+            }
+
+    def warm_up(self) -> None:
+        """One forward and backward pass of a throwaway copy of the model on a real batch, so
+        kernels are chosen and caches filled before the first real step."""
+        model = copy.deepcopy(self._model)
+        images, labels = next(self.dataset.batches("train", self.training.batch_size))
+        with self._autocast():
+            logits = model(self._layout(images))
+            loss = F.cross_entropy(logits.float(), labels)
+        torch.autograd.backward(loss)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    # ---- the loop --------------------------------------------------------------------------
+
+    def run(self) -> Iterator[TrainingEvent]:
+        """Train, yielding events; the last event is TrainingFinished, TrainingStopped or
+        TrainingFailed. Never raises for a training problem."""
+        failure: TrainingFailed | None = None
+        try:
+            yield from self._train()
+        except TrainingAborted as error:
+            failure = TrainingFailed(str(error), self._position.step)
+        except torch.cuda.OutOfMemoryError:
+            failure = self._out_of_memory()
+        except (RuntimeError, MemoryError) as error:
+            if "out of memory" in str(error) or "can't allocate memory" in str(error):
+                failure = self._out_of_memory()
+            else:
+                log.exception("training failed")
+                failure = TrainingFailed(f"training failed: {error}", self._position.step)
+        except Exception as error:
+            log.exception("training failed")
+            failure = TrainingFailed(
+                f"training failed: {type(error).__name__}: {error}", self._position.step
+            )
+        if failure is not None:
+            self._release_memory()
+            yield failure
+
+    def _train(self) -> Iterator[TrainingEvent]:
+        training, dataset, model, optimizer = (
+            self.training,
+            self.dataset,
+            self._model,
+            self._optimizer,
+        )
+        batch_size = training.batch_size
+        train_size = dataset.size("train")
+        if train_size == 0:
+            raise TrainingAborted("the training split is empty")
+        # A last batch of one image breaks BatchNorm after Flatten; drop it in that case only.
+        drop_last = train_size % batch_size == 1 and train_size > 1
+        epoch_size = train_size - 1 if drop_last else train_size
+        steps_per_epoch = math.ceil(epoch_size / batch_size)
+        total_steps = steps_per_epoch * training.epochs
+        order = torch.Generator(device=self.device)
+        if self._resume is None:
+            order.manual_seed(training.seed)
+            torch.manual_seed(training.seed)
+        else:
+            self._restore(order)
+        position = self._position
+        evaluation_batch = max(2 * batch_size, 256)
+        scheduled = training.schedule != "constant"
+
+        device = self.device
+        accumulator_dtype = torch.float32 if device.type == "mps" else torch.float64
+        loss_sum = torch.zeros((), dtype=accumulator_dtype, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        finite = torch.zeros((), dtype=torch.int64, device=device)
+        window_samples = window_steps = 0
+        start_step = position.step
+
+        yield TrainingStarted(
+            device=_describe(device),
+            epochs=training.epochs,
+            steps_per_epoch=steps_per_epoch,
+            train_size=train_size,
+            validation_size=dataset.size("validation"),
+            test_size=dataset.size("test"),
+            start_step=start_step,
+            mixed_precision=self.mixed_precision,
+        )
+        model.train()
+        started = time.perf_counter()
+        paused_for = 0.0
+        window_start = started
+        last_report = -math.inf
+        lr = learning_rate_at(training, position.step, steps_per_epoch, total_steps)
+        set_learning_rate(optimizer, lr)
+
+        def elapsed(now: float) -> float:
+            return position.elapsed + now - started - paused_for
+
+        def report(now: float) -> Progress:
+            nonlocal window_samples, window_steps, window_start, last_report
+            loss_total, hits, finite_steps = float(loss_sum), int(correct), int(finite)
+            if finite_steps < window_steps or not math.isfinite(loss_total):
+                bad_step = position.step - window_steps + finite_steps + 1
+                raise TrainingAborted(
+                    f"the loss became non-finite at step {bad_step} (epoch {position.epoch + 1}) "
+                    f"with learning rate {lr:g}: try a lower learning rate (e.g. {lr / 10:g})"
+                )
+            loss_sum.zero_()
+            correct.zero_()
+            finite.zero_()
+            position.epoch_loss += loss_total
+            position.epoch_correct += hits
+            position.epoch_samples += window_samples
+            done = position.step - start_step
+            spent = elapsed(now) - position.elapsed
+            event = Progress(
+                step=position.step,
+                epoch=position.epoch + 1,
+                epoch_fraction=position.batch / steps_per_epoch,
+                samples_seen=position.epoch * epoch_size
+                + min(position.batch * batch_size, epoch_size),
+                train_loss=loss_total / window_samples,
+                train_accuracy=hits / window_samples,
+                learning_rate=lr,
+                images_per_second=window_samples / max(now - window_start, 1e-9),
+                elapsed=elapsed(now),
+                eta=spent / done * (total_steps - position.step) if done else math.nan,
+            )
+            window_samples = window_steps = 0
+            window_start = last_report = now
+            return event
+
+        while position.epoch < training.epochs:
+            epoch_order = order.get_state()
+            batches = dataset.batches(
+                "train", batch_size, shuffle=True, generator=order, drop_last=drop_last
+            )
+            for index, (images, labels) in enumerate(batches):
+                if index < position.batch:
+                    continue  # resuming inside an epoch: these batches were already taken
+                if not self._running.is_set():
+                    pause_start = time.perf_counter()
+                    self._running.wait()
+                    paused_for += time.perf_counter() - pause_start
+                    window_start += time.perf_counter() - pause_start
+                if self._stop.is_set():
+                    now = time.perf_counter()
+                    if window_steps:
+                        yield report(now)
+                    self._save(epoch_order, elapsed(now))
+                    yield TrainingStopped(position.epoch + 1, position.step, elapsed(now))
+                    return
+                if scheduled:
+                    lr = learning_rate_at(training, position.step, steps_per_epoch, total_steps)
+                    set_learning_rate(optimizer, lr)
+                with self._lock:
+                    with self._autocast():
+                        logits = model(self._layout(images))
+                        loss = F.cross_entropy(logits.float(), labels)
+                    penalty = model.penalty()
+                    total = loss if penalty is None else loss + penalty
+                    optimizer.zero_grad(set_to_none=True)
+                    torch.autograd.backward(total)
+                    optimizer.step()
+                n = labels.shape[0]
+                loss_sum.add_(loss.detach(), alpha=n)
+                correct.add_((logits.detach().argmax(1) == labels).sum())
+                finite.add_(torch.isfinite(loss.detach()))
+                position.step += 1
+                position.batch += 1
+                window_samples += n
+                window_steps += 1
+                now = time.perf_counter()
+                if now - last_report >= self.report_interval:
+                    yield report(now)
+            if window_steps:
+                yield report(time.perf_counter())
+            ended, early_stop = self._end_epoch(lr, elapsed(time.perf_counter()), evaluation_batch)
+            self._save(order.get_state(), ended.elapsed)
+            yield ended
+            if early_stop:
+                break
+
+        result = self._evaluate("test", evaluation_batch)
+        yield TrainingFinished(
+            epoch=position.epoch,
+            step=position.step,
+            test_loss=result.loss,
+            test_accuracy=result.accuracy,
+            per_class_accuracy=result.per_class_accuracy,
+            early_stopped=position.epoch < training.epochs,
+            elapsed=elapsed(time.perf_counter()),
+        )
+
+    def _end_epoch(self, lr: float, elapsed: float, batch_size: int) -> tuple[EpochEnded, bool]:
+        position = self._position
+        validation: Evaluation | None = None
+        if self.dataset.size("validation"):
+            validation = self._evaluate("validation", batch_size)
+        samples = max(position.epoch_samples, 1)
+        position.epoch += 1
+        event = EpochEnded(
+            epoch=position.epoch,
+            step=position.step,
+            train_loss=position.epoch_loss / samples,
+            train_accuracy=position.epoch_correct / samples,
+            validation_loss=None if validation is None else validation.loss,
+            validation_accuracy=None if validation is None else validation.accuracy,
+            learning_rate=lr,
+            elapsed=elapsed,
+        )
+        position.batch = 0
+        position.epoch_loss = position.epoch_correct = 0.0
+        position.epoch_samples = 0
+        position.history.append(event_to_json(event))
+        early_stop = False
+        patience = self.training.early_stopping_patience
+        if validation is not None and patience:
+            if validation.loss < position.best_validation_loss:
+                position.best_validation_loss = validation.loss
+                position.epochs_without_improvement = 0
+            else:
+                position.epochs_without_improvement += 1
+                early_stop = position.epochs_without_improvement >= patience
+        return event, early_stop
+
+    def _evaluate(self, split: str, batch_size: int) -> Evaluation:
+        return evaluate(
+            self._model,
+            self.dataset,
+            split,
+            batch_size,
+            autocast=self._autocast(),
+            channels_last=self.mixed_precision,
+        )
+
+    def history(self) -> list[dict[str, Any]]:
+        """One dict per finished epoch (the EpochEnded events as JSON)."""
+        return list(self._position.history)
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _autocast(self) -> AbstractContextManager[object]:
+        if not self.mixed_precision:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _layout(self, images: torch.Tensor) -> torch.Tensor:
+        if self.mixed_precision:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def checkpoint(self, order_state: torch.Tensor, elapsed: float) -> Checkpoint:
+        position = self._position
+        with self._lock:
+            model_state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
+            optimizer_state = copy.deepcopy(self._optimizer.state_dict())
+        cpu_rng = torch.get_rng_state()
+        device_rng = (
+            torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else cpu_rng
+        )
+        return Checkpoint(
+            spec=self.spec,
+            model_state=model_state,
+            optimizer_state=optimizer_state,
+            epoch=position.epoch,
+            step=position.step,
+            batch=position.batch,
+            elapsed=elapsed,
+            history=tuple(position.history),
+            best_validation_loss=position.best_validation_loss,
+            epochs_without_improvement=position.epochs_without_improvement,
+            device_rng=device_rng,
+            cpu_rng=cpu_rng,
+            order_rng=order_state,
+            epoch_totals=(position.epoch_loss, position.epoch_correct, position.epoch_samples),
+        )
+
+    def _save(self, order_state: torch.Tensor, elapsed: float) -> None:
+        if self.checkpoint_path is not None:
+            save_checkpoint(self.checkpoint(order_state, elapsed), self.checkpoint_path)
+
+    def _restore(self, order: torch.Generator) -> None:
+        resume = self._resume
+        assert resume is not None
+        order.set_state(resume.order_rng)
+        torch.set_rng_state(resume.cpu_rng)
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(resume.device_rng, self.device)
+        loss, hits, samples = resume.epoch_totals
+        self._position = _Position(
+            epoch=resume.epoch,
+            step=resume.step,
+            batch=resume.batch,
+            elapsed=resume.elapsed,
+            epoch_loss=loss,
+            epoch_correct=hits,
+            epoch_samples=samples,
+            best_validation_loss=resume.best_validation_loss,
+            epochs_without_improvement=resume.epochs_without_improvement,
+            history=list(resume.history),
+        )
+
+    def _out_of_memory(self) -> TrainingFailed:
+        batch_size = self.training.batch_size
+        suggestion = max(1, batch_size // 2)
+        self._release_memory()
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            analysis = analyze(self.spec)
+            per_image = analysis.training_memory_bytes(2) - analysis.training_memory_bytes(1)
+            fixed = analysis.training_memory_bytes(0)
+            if per_image > 0:
+                fits = int((0.8 * free - fixed) // per_image)
+                suggestion = max(1, min(suggestion, fits))
+        return TrainingFailed(
+            f"out of memory on {_describe(self.device)} with batch size {batch_size}: "
+            f"try batch size {suggestion}",
+            self._position.step,
+        )
+
+    def _release_memory(self) -> None:
+        self._optimizer.zero_grad(set_to_none=True)
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def preload() -> None:
+    """Pay torch's one-time start-up costs now: the first optimizer a process builds imports
+    torch._dynamo (2-6 s on a small machine), and the first backward pass starts autograd.
+    The GUI calls this on a background thread after its window appears, so pressing Train
+    does not wait for it."""
+    weight = torch.zeros(1, 1, requires_grad=True)
+    optimizer = torch.optim.SGD([weight], lr=0.0)
+    torch.autograd.backward(F.linear(torch.ones(1, 1), weight).sum())
+    optimizer.step()
+
+
+def _describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    if device.type == "cpu":
+        threads = torch.get_num_threads()
+        return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+    return device.type.upper()

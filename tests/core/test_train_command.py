@@ -1,0 +1,198 @@
+"""`train` on the command line: exit codes, messages, the run folder, resume and Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from explorer.cli import main
+from explorer.core.project import load_project
+from explorer.core.training import load_checkpoint
+
+data = pytest.importorskip("explorer.core.data")
+if not hasattr(data, "load_dataset"):
+    pytest.skip("load_dataset is not available yet", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def write_project(path: Path, **training: object) -> Path:
+    settings = {
+        "dataset": "shapes",
+        "optimizer": "adam",
+        "learning_rate": 0.01,
+        "batch_size": 200,
+        "epochs": 1,
+        "validation_split": 0.1,
+        "seed": 0,
+    }
+    settings.update(training)
+    project = {
+        "format": "cnn-explorer",
+        "version": 1,
+        "name": "Tiny shapes",
+        "input": {"channels": 1, "height": 28, "width": 28},
+        "num_classes": 10,
+        "layers": [
+            {"type": "MaxPool2D", "pool_size": 2},
+            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},
+            {"type": "MaxPool2D", "pool_size": 2},
+            {"type": "Flatten"},
+            {"type": "Dense", "units": 10, "activation": "softmax"},
+        ],
+        "training": settings,
+    }
+    path.write_text(json.dumps(project), encoding="utf-8")
+    return path
+
+
+def read_metrics(run: Path) -> list[dict[str, object]]:
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.slow
+def test_a_run_writes_its_folder_prints_the_accuracy_and_can_be_continued(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = write_project(tmp_path / "tiny.json")
+    run = tmp_path / "run"
+    assert main(["train", str(project), "--out", str(run), "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out
+    assert "CPU (1 thread)" in out
+
+    assert sorted(p.name for p in run.iterdir()) == [
+        "checkpoint.pt",
+        "metrics.jsonl",
+        "project.json",
+    ]
+    spec = load_project(run / "project.json")
+    assert spec.training.threads == 1 and spec.training.dataset == "shapes"
+    metrics = read_metrics(run)
+    kinds = [m["event"] for m in metrics]
+    assert kinds[0] == "started" and kinds[-1] == "finished"
+    assert kinds.count("epoch") == 1 and "progress" in kinds
+    finished = metrics[-1]
+    assert isinstance(finished["test_accuracy"], float)
+    assert f"{100 * finished['test_accuracy']:.2f}%" in out
+    assert finished["test_accuracy"] > 0.3  # ten classes: chance is 0.1
+    checkpoint = load_checkpoint(run / "checkpoint.pt")
+    assert (checkpoint.epoch, checkpoint.batch) == (1, 0)
+
+    assert main(["train", "--resume", str(run), "--epochs", "2"]) == 0
+    metrics = read_metrics(run)
+    epochs = [m["epoch"] for m in metrics if m["event"] == "epoch"]
+    assert epochs == [1, 2]
+    assert load_checkpoint(run / "checkpoint.pt").epoch == 2
+
+
+def test_a_diverging_run_exits_1_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = write_project(tmp_path / "tiny.json", optimizer="sgd", learning_rate=10.0)
+    code = main(["train", str(project), "--out", str(tmp_path / "run"), "--threads", "1"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "non-finite" in err and "lower learning rate" in err
+    assert "Traceback" not in err
+    assert read_metrics(tmp_path / "run")[-1]["event"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--template", "no-such-template"], "unknown template"),
+        (["{project}", "--dataset", "no-such-set"], "unknown dataset"),
+        (["{project}", "--lr", "-1"], "learning_rate"),
+        (["{project}", "--device", "tpu"], "device"),
+        (["{bad}"], "kernel 5 > input 4"),
+        (["--resume", "{missing}"], "no checkpoint"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "format": "cnn-explorer",
+                "version": 1,
+                "input": {"channels": 1, "height": 4, "width": 4},
+                "num_classes": 10,
+                "layers": [
+                    {"type": "Conv2D", "filters": 4, "kernel_size": 5},
+                    {"type": "Flatten"},
+                    {"type": "Dense", "units": 10},
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    names = {
+        "project": str(write_project(tmp_path / "tiny.json")),
+        "bad": str(bad),
+        "missing": str(tmp_path / "nothing-here"),
+    }
+    argv = ["train", *(a.format(**names) for a in arguments), "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_stops_at_the_next_batch_and_leaves_a_resumable_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = write_project(tmp_path / "tiny.json", epochs=50, batch_size=20)
+    run = tmp_path / "run"
+
+    def interrupt_once_training_runs() -> None:
+        deadline = time.monotonic() + 60
+        while not (run / "metrics.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt_once_training_runs)
+    sender.start()
+    code = main(["train", str(project), "--out", str(run), "--threads", "1"])
+    sender.join()
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"--resume {run}" in err
+    assert read_metrics(run)[-1]["event"] == "stopped"
+    checkpoint = load_checkpoint(run / "checkpoint.pt")
+    assert checkpoint.epoch == 0 and checkpoint.batch < 540 / 2
+
+    assert main(["train", "--resume", str(run), "--epochs", "1"]) == 0
+    finished = read_metrics(run)[-1]
+    assert finished["event"] == "finished"
+    assert finished["step"] == 540
+
+
+def test_an_ensemble_reports_the_accuracy_of_its_averaged_probabilities(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = write_project(tmp_path / "tiny.json")
+    run = tmp_path / "run"
+    assert main(["train", str(project), "--out", str(run), "--ensemble", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble of 2: test accuracy" in out
+    seeds = [load_project(run / f"member-{k}" / "project.json").training.seed for k in (1, 2)]
+    assert seeds == [0, 1]
+    members = [read_metrics(run / f"member-{k}")[-1]["test_accuracy"] for k in (1, 2)]
+    assert members[0] != members[1]

@@ -1,0 +1,93 @@
+"""Device choice, its description, thread counts and CPU mixed precision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from explorer.core.training import DeviceError, Trainer, TrainingFinished, resolve_device
+from explorer.core.training.devices import apply_threads, automatic_threads, cpu_flags
+from tests.core.test_trainer import quadrant_dataset, tiny_spec
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads() -> Iterator[None]:
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_cpu_is_described_with_its_thread_count_and_the_count_is_applied() -> None:
+    choice = resolve_device("cpu", threads=1)
+    assert choice.device == torch.device("cpu")
+    assert choice.description == "CPU (1 thread)"
+    assert apply_threads(choice, 1) == 1 and torch.get_num_threads() == 1
+    automatic = resolve_device("cpu")
+    assert automatic.description == f"CPU ({automatic_threads()} thread" + (
+        "s)" if automatic_threads() > 1 else ")"
+    )
+
+
+def test_auto_falls_back_to_the_cpu_without_an_accelerator() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: auto picks it (see test_train_gpu.py)")
+    assert resolve_device("auto").type in ("cpu", "mps")
+
+
+def test_missing_or_unknown_devices_are_refused_with_a_message() -> None:
+    with pytest.raises(DeviceError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_bf16_support_follows_the_cpu_flags() -> None:
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("no /proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split("flags")[1].split("\n")[0].split())
+    assert cpu_flags() == frozenset(flags - {":"})
+    choice = resolve_device("cpu")
+    assert choice.bf16_supported == bool({"amx_bf16", "avx512_bf16"} & flags)
+
+
+def test_cpu_mixed_precision_runs_bfloat16_channels_last_and_still_learns() -> None:
+    torch.set_num_threads(1)
+    trainer = Trainer(tiny_spec(epochs=4, mixed_precision=True), quadrant_dataset())
+    assert trainer.mixed_precision
+    conv = trainer.model.conv2d_1
+    assert conv.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    seen: list[torch.dtype] = []
+    handle = conv.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    try:
+        final = list(trainer.run())[-1]
+    finally:
+        handle.remove()
+    assert set(seen) == {torch.bfloat16}
+    assert conv.conv.weight.dtype == torch.float32
+    assert isinstance(final, TrainingFinished)
+    assert final.test_accuracy > 0.9
+
+
+@pytest.mark.slow
+def test_preload_pays_the_first_optimizer_cost_up_front() -> None:
+    import subprocess
+    import sys
+
+    # In a fresh process: after preload() the first real optimizer is cheap to build.
+    code = (
+        "import time, torch\n"
+        "from explorer.core.training import preload\n"
+        "preload()\n"
+        "t = time.perf_counter()\n"
+        "torch.optim.Adam([torch.zeros(3, requires_grad=True)])\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert float(result.stdout) < 0.2
