@@ -73,8 +73,6 @@ class TrainingJob:
     dataset: DeviceDataset | None = None
     warm_only: bool = False
     snapshot_interval: float = SNAPSHOT_INTERVAL
-    #: CPU cores left to the GUI thread when the thread count is automatic.
-    reserve_threads: int = 1
 
 
 class TrainingWorker(QObject):
@@ -137,12 +135,17 @@ class TrainingWorker(QObject):
 
         job, spec = self.job, self.job.spec
         settings = spec.training
+        if job.warm_only:
+            from explorer.core.training.trainer import preload
+
+            preload()  # torch's one-time costs first: they are paid even without a dataset
         try:
             choice = resolve_device(settings.device, threads=settings.threads)
         except DeviceError as error:
             self.event_emitted.emit(TrainingFailed(str(error), 0))
             return
-        threads = apply_threads(choice, settings.threads, reserve=job.reserve_threads)
+        # Automatic (0) leaves a core free, which is also the one the GUI thread draws on.
+        threads = apply_threads(choice, settings.threads)
         detail = f"CPU ({threads} thread{'s' if threads != 1 else ''})"
         self.device_detected.emit(detail if choice.type == "cpu" else choice.description)
         key = dataset_key(spec, job.data_dir, str(choice.device))

@@ -340,3 +340,18 @@ def _left() -> Any:
     from PySide6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
+
+
+def test_train_pressed_during_the_warm_up_starts_once_it_is_ready(qtbot: Any, gui: Gui) -> None:
+    gui.use(tiny_spec())
+    loading: list[str] = []
+    gui.controller.loading_reported.connect(loading.append)
+    with qtbot.waitSignal(gui.controller.training_finished, timeout=TIMEOUT_MS):
+        assert gui.controller.warm_up()
+        gui.panel.train_button.click()
+        assert gui.controller.is_running and gui.window.document.locked
+    wait_idle(qtbot, gui.controller)
+    # The run used the dataset the warm-up loaded: it was loaded once.
+    assert [text for text in loading if text.startswith("loading")] == ["loading shapes…"]
+    assert "ready" in loading
+    assert not gui.window.document.locked
