@@ -168,6 +168,7 @@ class TrainingCurves(QWidget):
         layout.addWidget(self.graphics, 1)
 
         self._dirty = False
+        self._val_drawn = 0  # validation points drawn (they change once an epoch)
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_INTERVAL_MS)
         self.timer.timeout.connect(self._on_timer_timeout)
@@ -188,6 +189,7 @@ class TrainingCurves(QWidget):
         self._loss_average = self._accuracy_average = 0.0
         self._correction = 1.0
         self._dirty = True
+        self._val_drawn = -1
         self.redraw()
 
     def add_progress(self, event: Any) -> None:
@@ -265,8 +267,10 @@ class TrainingCurves(QWidget):
         self.raw_loss_item.setData(*self._raw_loss.data())
         self.smooth_loss_item.setData(*self._smooth_loss.data())
         self.accuracy_item.setData(*self._smooth_accuracy.data())
-        self.val_loss_item.setData(*self._val_loss.data())
-        self.val_accuracy_item.setData(*self._val_accuracy.data())
+        if self._val_drawn != self._val_loss.count + self._val_accuracy.count:
+            self._val_drawn = self._val_loss.count + self._val_accuracy.count
+            self.val_loss_item.setData(*self._val_loss.data())
+            self.val_accuracy_item.setData(*self._val_accuracy.data())
         self._update_ranges()
 
     def _update_ranges(self) -> None:

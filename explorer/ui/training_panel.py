@@ -101,6 +101,13 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.speed_label)
         layout.addWidget(self.tabs, 1)
 
+        # Labels follow the newest progress on a timer: every event repainting text and the bar
+        # is wasted work for the GUI thread (and the interpreter lock the trainer shares).
+        self._latest: Any = None
+        self.label_timer = QTimer(self)
+        self.label_timer.setInterval(100)
+        self.label_timer.timeout.connect(self._on_label_timer_timeout)
+        self.label_timer.start()
         controller.state_changed.connect(self._on_controller_state_changed)
         controller.device_detected.connect(self._on_controller_device_detected)
         controller.loading_reported.connect(self._on_controller_loading_reported)
@@ -242,6 +249,13 @@ class TrainingPanel(QWidget):
     @Slot(object)
     def _on_controller_progress_reported(self, event: Any) -> None:
         self.curves.add_progress(event)
+        self._latest = event  # drawn by the label timer, at most 10 times a second
+
+    @Slot()
+    def _on_label_timer_timeout(self) -> None:
+        event, self._latest = self._latest, None
+        if event is None:
+            return
         done = (event.epoch - 1 + event.epoch_fraction) / max(self._epochs, 1)
         self.progress_bar.setValue(round(1000 * done))
         self.epoch_label.setText(
@@ -269,6 +283,7 @@ class TrainingPanel(QWidget):
 
     @Slot(object)
     def _on_controller_training_finished(self, event: Any) -> None:
+        self._on_label_timer_timeout()
         self.progress_bar.setValue(1000)
         note = f" · stopped early after epoch {event.epoch}" if event.early_stopped else ""
         names = self.controller.class_names or self.document.spec.class_names
@@ -281,11 +296,13 @@ class TrainingPanel(QWidget):
 
     @Slot(object)
     def _on_controller_training_stopped(self, event: Any) -> None:
+        self._on_label_timer_timeout()
         self.epoch_label.setText(f"Stopped at epoch {event.epoch}, step {event.step:,}")
         self.log_view.add(f"stopped at step {event.step} (checkpoint kept in the run folder)")
 
     @Slot(object)
     def _on_controller_training_failed(self, event: Any) -> None:
+        self._on_label_timer_timeout()
         self.message_bar.show_message(f"Training failed: {event.message}", "error")
         self.epoch_label.setText("Failed — the curves so far are kept")
         self.log_view.add(f"FAILED at step {event.step}: {event.message}")
