@@ -111,6 +111,7 @@ class TrainingPanel(QWidget):
         controller.state_changed.connect(self._on_controller_state_changed)
         controller.device_detected.connect(self._on_controller_device_detected)
         controller.loading_reported.connect(self._on_controller_loading_reported)
+        controller.download_reported.connect(self._on_controller_download_reported)
         controller.training_started.connect(self._on_controller_training_started)
         controller.progress_reported.connect(self._on_controller_progress_reported)
         controller.epoch_ended.connect(self._on_controller_epoch_ended)
@@ -232,6 +233,17 @@ class TrainingPanel(QWidget):
         if self.controller.is_running:
             self.epoch_label.setText(text[:1].upper() + text[1:])
         self.log_view.add(text)
+
+    @Slot(object)
+    def _on_controller_download_reported(self, report: Any) -> None:
+        # Train on a dataset not yet on disk downloads it first, in the worker.
+        fraction = report.fraction
+        if fraction is not None:
+            self.progress_bar.setValue(round(1000 * fraction))
+        size = f"{report.done / 1e6:.1f} MB"
+        self.epoch_label.setText(
+            f"Downloading {report.filename} ({report.file_index + 1}/{report.file_count}): {size}"
+        )
 
     @Slot(object)
     def _on_controller_training_started(self, event: Any) -> None:
