@@ -177,17 +177,19 @@ class RunsPanel(QWidget):
         """A run just ended: list it."""
         self.refresh()
 
+    def _items(self) -> list[QTreeWidgetItem]:
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [item for item in items if item is not None]
+
     def set_ticked(self, path: Path, ticked: bool) -> None:
-        for index in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(index)
+        for item in self._items():
             if Path(item.data(0, Qt.ItemDataRole.UserRole)) == Path(path):
                 state = Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked
                 item.setCheckState(0, state)
 
     def ticked_runs(self) -> list[RunRecord]:
         ticked = []
-        for index in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(index)
+        for index, item in enumerate(self._items()):
             if item.checkState(0) == Qt.CheckState.Checked:
                 ticked.append(self.records[index])
         return ticked

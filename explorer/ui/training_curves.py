@@ -389,7 +389,7 @@ class TrainingCurves(QWidget):
     # ---- export ---------------------------------------------------------------------------
 
     def export_png(self, path: str | Path) -> bool:
-        return self.graphics.grab().save(str(path), "PNG")
+        return bool(self.graphics.grab().save(str(path), "PNG"))
 
     def export_csv(self, path: str | Path) -> None:
         """One row per progress point (kind 'step') and per epoch (kind 'epoch')."""
@@ -415,11 +415,11 @@ def _nice_ceiling(value: float) -> float:
     """The smallest of 1, 1.5, 2, 3, 5, 7 × 10^k at or above `value` (the loss axis top)."""
     if not math.isfinite(value) or value <= 0:
         return 1.0
-    scale = 10 ** math.floor(math.log10(value))
+    scale = 10.0 ** math.floor(math.log10(value))
     for step in (1, 1.5, 2, 3, 5, 7, 10):
         if step * scale >= value:
-            return step * scale
-    return 10 * scale
+            return float(step * scale)
+    return 10.0 * scale
 
 
 def _nearest(xs: np.ndarray, x: float) -> int:

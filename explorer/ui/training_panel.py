@@ -89,7 +89,8 @@ class TrainingPanel(QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
         self.tabs = QTabWidget()
-        self.tabs.addTab(self._settings_page(), "Settings")
+        self.settings_page = self._settings_page()
+        self.tabs.addTab(self.settings_page, "Settings")
         self.tabs.addTab(self.results, "Results")
         self.tabs.addTab(self.log_view, "Log")
         layout = QVBoxLayout(self)
@@ -218,7 +219,7 @@ class TrainingPanel(QWidget):
         self.pause_action.setEnabled(state in (TRAINING, PAUSED))
         self.pause_action.setText("&Resume" if state == PAUSED else "&Pause")
         self.stop_action.setEnabled(not idle)
-        self.tabs.widget(0).setEnabled(idle)
+        self.settings_page.setEnabled(idle)
         if state == PAUSED:
             self.epoch_label.setText(self.epoch_label.text().split(" — ")[0] + " — paused")
         if not idle and self.message_bar.level == "warning":
