@@ -355,3 +355,15 @@ def test_train_pressed_during_the_warm_up_starts_once_it_is_ready(qtbot: Any, gu
     assert [text for text in loading if text.startswith("loading")] == ["loading shapes…"]
     assert "ready" in loading
     assert not gui.window.document.locked
+
+
+def test_f5_trains_and_shift_f5_stops(qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset) -> None:
+    from PySide6.QtCore import Qt
+
+    gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
+    gui.window.activateWindow()
+    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
+        qtbot.keyClick(gui.window, Qt.Key.Key_F5)
+    with qtbot.waitSignal(gui.controller.training_stopped, timeout=TIMEOUT_MS):
+        qtbot.keyClick(gui.window, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)
+    wait_idle(qtbot, gui.controller)
