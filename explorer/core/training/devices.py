@@ -106,6 +106,29 @@ def apply_threads(choice: DeviceChoice, threads: int = 0) -> int:
     return count
 
 
+def describe_device(device: torch.device) -> str:
+    """The device in words, e.g. 'CUDA: NVIDIA H100 80GB HBM3' or 'CPU (2 threads)'."""
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    if device.type == "cpu":
+        threads = torch.get_num_threads()
+        return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+    if device.type == "mps":
+        return "Apple MPS"
+    return device.type.upper()
+
+
+def preload() -> None:
+    """Pay torch's one-time start-up costs now: the first optimizer a process builds imports
+    torch._dynamo (2-6 s on a small machine), and the first backward pass starts autograd.
+    The GUI calls this on a background thread after its window appears, so pressing Train
+    does not wait for it."""
+    weight = torch.zeros(1, 1, requires_grad=True)
+    optimizer = torch.optim.SGD([weight], lr=0.0)
+    torch.autograd.backward((weight * 2.0).sum())
+    optimizer.step()
+
+
 def cpu_flags() -> frozenset[str]:
     """The CPU feature flags from /proc/cpuinfo (empty where there is none)."""
     try:

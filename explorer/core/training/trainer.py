@@ -17,18 +17,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from explorer.core.analysis import analyze
 from explorer.core.builder import Network, build_model
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.spec import NetworkSpec, TrainingSpec
 from explorer.core.training.checkpoint import Checkpoint, save_checkpoint
+from explorer.core.training.devices import describe_device
 from explorer.core.training.evaluation import Evaluation, evaluate
 from explorer.core.training.events import (
     EpochEnded,
@@ -40,7 +39,9 @@ from explorer.core.training.events import (
     TrainingStopped,
     event_to_json,
 )
+from explorer.core.training.failures import non_finite_message, out_of_memory_message
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
+from explorer.core.training.position import Position
 
 log = logging.getLogger(__name__)
 
@@ -49,22 +50,6 @@ REPORT_INTERVAL = 0.05  # seconds between progress events (the GUI draws at most
 
 class TrainingAborted(Exception):
     """Internal: ends the loop with a TrainingFailed event carrying this message."""
-
-
-@dataclass
-class _Position:
-    """Where the loop is; mutable, owned by the training thread."""
-
-    epoch: int = 0  # completed epochs
-    step: int = 0  # completed updates
-    batch: int = 0  # batches taken in the epoch under way
-    elapsed: float = 0.0  # seconds of training before this session (resume)
-    epoch_loss: float = 0.0
-    epoch_correct: float = 0.0
-    epoch_samples: int = 0
-    best_validation_loss: float = math.inf
-    epochs_without_improvement: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Trainer:
@@ -111,7 +96,7 @@ class Trainer:
         self._running.set()
         # Held while the model changes (one step), so snapshots see whole updates only.
         self._lock = threading.Lock()
-        self._position = _Position()
+        self._position = Position()
 
     # ---- control, from any thread ---------------------------------------------------------
 
@@ -219,7 +204,7 @@ class Trainer:
         start_step = position.step
 
         yield TrainingStarted(
-            device=_describe(device),
+            device=describe_device(device),
             epochs=training.epochs,
             steps_per_epoch=steps_per_epoch,
             train_size=train_size,
@@ -244,10 +229,7 @@ class Trainer:
             loss_total, hits, finite_steps = float(loss_sum), int(correct), int(finite)
             if finite_steps < window_steps or not math.isfinite(loss_total):
                 bad_step = position.step - window_steps + finite_steps + 1
-                raise TrainingAborted(
-                    f"the loss became non-finite at step {bad_step} (epoch {position.epoch + 1}) "
-                    f"with learning rate {lr:g}: try a lower learning rate (e.g. {lr / 10:g})"
-                )
+                raise TrainingAborted(non_finite_message(bad_step, position.epoch + 1, lr))
             loss_sum.zero_()
             correct.zero_()
             finite.zero_()
@@ -430,60 +412,15 @@ class Trainer:
         torch.set_rng_state(resume.cpu_rng)
         if self.device.type == "cuda":
             torch.cuda.set_rng_state(resume.device_rng, self.device)
-        loss, hits, samples = resume.epoch_totals
-        self._position = _Position(
-            epoch=resume.epoch,
-            step=resume.step,
-            batch=resume.batch,
-            elapsed=resume.elapsed,
-            epoch_loss=loss,
-            epoch_correct=hits,
-            epoch_samples=samples,
-            best_validation_loss=resume.best_validation_loss,
-            epochs_without_improvement=resume.epochs_without_improvement,
-            history=list(resume.history),
-        )
+        self._position = Position.from_checkpoint(resume)
 
     def _out_of_memory(self) -> TrainingFailed:
-        batch_size = self.training.batch_size
-        suggestion = max(1, batch_size // 2)
         self._release_memory()
-        if self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            analysis = analyze(self.spec)
-            per_image = analysis.training_memory_bytes(2) - analysis.training_memory_bytes(1)
-            fixed = analysis.training_memory_bytes(0)
-            if per_image > 0:
-                fits = int((0.8 * free - fixed) // per_image)
-                suggestion = max(1, min(suggestion, fits))
-        return TrainingFailed(
-            f"out of memory on {_describe(self.device)} with batch size {batch_size}: "
-            f"try batch size {suggestion}",
-            self._position.step,
-        )
+        message = out_of_memory_message(self.spec, self.device, self.training.batch_size)
+        return TrainingFailed(message, self._position.step)
 
     def _release_memory(self) -> None:
         self._optimizer.zero_grad(set_to_none=True)
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-
-
-def preload() -> None:
-    """Pay torch's one-time start-up costs now: the first optimizer a process builds imports
-    torch._dynamo (2-6 s on a small machine), and the first backward pass starts autograd.
-    The GUI calls this on a background thread after its window appears, so pressing Train
-    does not wait for it."""
-    weight = torch.zeros(1, 1, requires_grad=True)
-    optimizer = torch.optim.SGD([weight], lr=0.0)
-    torch.autograd.backward(F.linear(torch.ones(1, 1), weight).sum())
-    optimizer.step()
-
-
-def _describe(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"CUDA: {torch.cuda.get_device_name(device)}"
-    if device.type == "cpu":
-        threads = torch.get_num_threads()
-        return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
-    return device.type.upper()
