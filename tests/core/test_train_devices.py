@@ -119,3 +119,26 @@ def test_the_suggested_batch_size_is_the_largest_the_estimate_fits(free_mib: int
     if size > 1:
         assert needed(size) <= 0.8 * free
     assert needed(size + 1) > 0.8 * free
+
+
+def test_the_trainer_sets_the_thread_count_on_the_thread_that_trains() -> None:
+    import threading
+
+    from explorer.core.training import TrainingStarted
+
+    torch.set_num_threads(2)
+    started: list[TrainingStarted] = []
+    seen: list[int] = []
+
+    def work() -> None:
+        for event in Trainer(tiny_spec(epochs=1, threads=1), quadrant_dataset()).run():
+            if isinstance(event, TrainingStarted):
+                started.append(event)
+                seen.append(torch.get_num_threads())
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join(timeout=60)
+    assert started[0].device == "CPU (1 thread)"
+    assert seen == [1]
+    assert torch.get_num_threads() == 2  # the caller's own count is left alone

@@ -70,7 +70,13 @@ def tiny_spec(*, final: str = "softmax", dropout: bool = False, **training: obje
     if dropout:
         layers.append(LayerSpec.create("Dropout", {"rate": 0.3}))
     layers.append(LayerSpec.create("Dense", {"units": 4, "activation": final}))
-    settings = {"batch_size": 32, "epochs": 3, "learning_rate": 0.05, "validation_split": 0.0}
+    settings = {
+        "batch_size": 32,
+        "epochs": 3,
+        "learning_rate": 0.05,
+        "validation_split": 0.0,
+        "threads": 1,
+    }
     settings.update(training)
     return NetworkSpec(
         name="tiny",

@@ -95,9 +95,13 @@ def automatic_threads() -> int:
     return max(1, available - 1)
 
 
-def apply_threads(choice: DeviceChoice, threads: int = 0) -> int:
-    """Set torch's intra-op thread count for CPU training (0: automatic); return it."""
-    if choice.type != "cpu":
+def apply_threads(device: DeviceChoice | torch.device, threads: int = 0) -> int:
+    """Set torch's intra-op thread count for CPU training (0: automatic); return it.
+
+    Call it on the thread that trains (the Trainer does): OpenMP keeps the count per thread.
+    """
+    kind = device.type
+    if kind != "cpu":
         return torch.get_num_threads()
     count = threads or automatic_threads()
     if torch.get_num_threads() != count:

@@ -27,7 +27,7 @@ from explorer.core.builder import Network, build_model
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.spec import NetworkSpec, TrainingSpec
 from explorer.core.training.checkpoint import Checkpoint, save_checkpoint
-from explorer.core.training.devices import describe_device
+from explorer.core.training.devices import apply_threads, describe_device
 from explorer.core.training.evaluation import Evaluation, evaluate
 from explorer.core.training.events import (
     EpochEnded,
@@ -185,6 +185,9 @@ class Trainer:
         epoch_size = train_size - 1 if drop_last else train_size
         steps_per_epoch = math.ceil(epoch_size / batch_size)
         total_steps = steps_per_epoch * training.epochs
+        if self.device.type == "cpu":
+            # Here, on the thread that trains: OpenMP thread counts are per calling thread.
+            apply_threads(self.device, training.threads)
         order = torch.Generator(device=self.device)
         if self._resume is None:
             order.manual_seed(training.seed)
