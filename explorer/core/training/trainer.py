@@ -45,6 +45,9 @@ from explorer.core.training.position import Position
 
 log = logging.getLogger(__name__)
 
+# Logits of this many steps are kept before their correct predictions are counted: one
+# argmax for many steps, and a bounded amount of memory when events are far apart.
+_FOLD_STEPS = 64
 REPORT_INTERVAL = 0.05  # seconds between progress events (the GUI draws at most 20 per second)
 
 
@@ -199,10 +202,14 @@ class Trainer:
         scheduled = training.schedule != "constant"
 
         device = self.device
-        accumulator_dtype = torch.float32 if device.type == "mps" else torch.float64
-        loss_sum = torch.zeros((), dtype=accumulator_dtype, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        finite = torch.zeros((), dtype=torch.int64, device=device)
+        # Per-step results stay on the device until an event reads them all at once: the
+        # step itself adds one argmax, nothing else (DESIGN.md: accumulate, sync per UI tick).
+        losses: list[torch.Tensor] = []
+        predictions: list[torch.Tensor] = []
+        targets: list[torch.Tensor] = []
+        hits: list[torch.Tensor] = []  # correct counts of folded steps
+        sizes: list[int] = []
+        summary_dtype = torch.float32 if device.type == "mps" else torch.float64
         window_samples = window_steps = 0
         start_step = position.step
 
@@ -229,15 +236,17 @@ class Trainer:
 
         def report(now: float) -> Progress:
             nonlocal window_samples, window_steps, window_start, last_report
-            loss_total, hits, finite_steps = float(loss_sum), int(correct), int(finite)
+            if predictions:
+                hits.append(_count_hits(predictions, targets))
+            loss_total, correct, finite_steps = _read_window(losses, hits, sizes, summary_dtype)
             if finite_steps < window_steps or not math.isfinite(loss_total):
                 bad_step = position.step - window_steps + finite_steps + 1
                 raise TrainingAborted(non_finite_message(bad_step, position.epoch + 1, lr))
-            loss_sum.zero_()
-            correct.zero_()
-            finite.zero_()
+            losses.clear()
+            hits.clear()
+            sizes.clear()
             position.epoch_loss += loss_total
-            position.epoch_correct += hits
+            position.epoch_correct += correct
             position.epoch_samples += window_samples
             done = position.step - start_step
             spent = elapsed(now) - position.elapsed
@@ -248,7 +257,7 @@ class Trainer:
                 samples_seen=position.epoch * epoch_size
                 + min(position.batch * batch_size, epoch_size),
                 train_loss=loss_total / window_samples,
-                train_accuracy=hits / window_samples,
+                train_accuracy=correct / window_samples,
                 learning_rate=lr,
                 images_per_second=window_samples / max(now - window_start, 1e-9),
                 elapsed=elapsed(now),
@@ -291,9 +300,12 @@ class Trainer:
                     torch.autograd.backward(total)
                     optimizer.step()
                 n = labels.shape[0]
-                loss_sum.add_(loss.detach(), alpha=n)
-                correct.add_((logits.detach().argmax(1) == labels).sum())
-                finite.add_(torch.isfinite(loss.detach()))
+                losses.append(loss.detach())
+                predictions.append(logits.detach())
+                targets.append(labels)
+                if len(predictions) >= _FOLD_STEPS:
+                    hits.append(_count_hits(predictions, targets))
+                sizes.append(n)
                 position.step += 1
                 position.batch += 1
                 window_samples += n
@@ -427,3 +439,29 @@ class Trainer:
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def _count_hits(logits: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
+    """Correct predictions of the listed steps, on the device; empties both lists."""
+    count = (torch.cat(logits).argmax(1) == torch.cat(labels)).sum()
+    logits.clear()
+    labels.clear()
+    return count
+
+
+def _read_window(
+    losses: list[torch.Tensor], hits: list[torch.Tensor], sizes: list[int], dtype: torch.dtype
+) -> tuple[float, int, int]:
+    """Summed loss, correct predictions, and the number of steps before the first
+    non-finite loss, of the steps since the last event: one host read for all three."""
+    device = losses[0].device
+    step_losses = torch.stack(losses).to(dtype)
+    weights = torch.tensor(sizes, dtype=dtype, device=device)
+    finite = torch.isfinite(step_losses)
+    steps = torch.arange(len(losses), dtype=dtype, device=device)
+    first_bad = torch.where(finite, torch.full_like(steps, len(losses)), steps).min()
+    correct = torch.stack(hits).sum().to(dtype)
+    loss_total, correct_total, finite_steps = torch.stack(
+        [(step_losses * weights).sum(), correct, first_bad]
+    ).tolist()
+    return loss_total, int(correct_total), int(finite_steps)
