@@ -1,10 +1,14 @@
 """The training engine: a generator of progress events over a device-resident dataset.
 
 `Trainer.run()` yields frozen events (see events.py) and never raises: a non-finite loss, an
-out-of-memory error or any other exception ends the run with a `TrainingFailed` event. Metrics
-are summed on the device and read (the only host sync) when an event is built, at most every
-`report_interval` seconds and at each epoch end. `stop()`, `pause()` and `resume()` may be
-called from any thread; the loop checks them before every batch.
+out-of-memory error or any other exception ends the run with a `TrainingFailed` event. Each
+step's loss and logits stay on the device and are read together (the only host sync) when an
+event is built, at most every `report_interval` seconds and at each epoch end. `stop()`,
+`pause()` and `resume()` may be called from any thread; the loop checks them before every batch.
+
+Side effects, as in any training script: a fresh run seeds torch's global generator with the
+training seed (dropout draws from it), CPU runs set the training thread's torch thread count,
+and CUDA runs turn on `cudnn.benchmark`.
 """
 
 from __future__ import annotations
@@ -59,8 +63,9 @@ class Trainer:
     """Trains one network on one dataset; `run()` is the generator that does the work.
 
     `training` overrides `spec.training`. The dataset must already live on the training
-    device. With `resume`, the model, optimizer, position and random states continue from the
-    checkpoint. With `checkpoint_path`, a checkpoint is written at each epoch end and on stop.
+    device; the spec must be valid (build_model raises BuildError otherwise). With `resume`,
+    the model, optimizer, position and random states continue from the checkpoint. With
+    `checkpoint_path`, a checkpoint is written at each epoch end and on stop.
     """
 
     def __init__(
