@@ -1,0 +1,164 @@
+"""Tile many small maps into one large image, so a view draws one item per layer.
+
+A layer's output (C, H, W) becomes one 2-D float32 image of `rows × cols` tiles separated
+by `gap` pixels of NaN (drawn transparent by pyqtgraph), normalised to 0..1 either per map
+or with one scale shared by the layer. The arrays are row-major and C-contiguous, as
+pyqtgraph wants them with `imageAxisOrder='row-major'`. Vectors (N,) become a strip that
+wraps after `columns` values. Everything here is vectorised numpy; no per-channel loops.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+
+DEFAULT_GAP = 1
+STRIP_COLUMNS = 64
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where tile `i` lies: row i // cols, column i % cols; tile origin at
+    (row·(height+gap), col·(width+gap)) in image pixels (y, x)."""
+
+    count: int
+    rows: int
+    cols: int
+    height: int
+    width: int
+    gap: int
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """(height, width) of the whole mosaic in pixels."""
+        return (
+            self.rows * (self.height + self.gap) - self.gap,
+            self.cols * (self.width + self.gap) - self.gap,
+        )
+
+    def locate(self, y: int, x: int) -> tuple[int, int, int] | None:
+        """(tile index, y, x inside the tile) for a mosaic pixel, or None on a gap or outside."""
+        if y < 0 or x < 0:
+            return None
+        row, ty = divmod(y, self.height + self.gap)
+        col, tx = divmod(x, self.width + self.gap)
+        if ty >= self.height or tx >= self.width or row >= self.rows or col >= self.cols:
+            return None
+        index = row * self.cols + col
+        return (index, ty, tx) if index < self.count else None
+
+
+@dataclass(frozen=True)
+class Mosaic:
+    """A tiled image in 0..1 (NaN on separators and unused tiles) and the levels used.
+
+    `levels` is (count, 2): the (low, high) raw values mapped to 0 and 1 for each tile; with
+    a shared scale every row is the same.
+    """
+
+    image: FloatArray
+    layout: Layout
+    levels: FloatArray
+    shared: bool
+
+
+def grid_shape(count: int, height: int, width: int, aspect: float = 2.0) -> tuple[int, int]:
+    """(rows, cols) for `count` tiles of height×width making a mosaic about `aspect` times
+    wider than tall (a wide mosaic suits a column of layers)."""
+    if count <= 0:
+        return (0, 0)
+    cols = max(1, min(count, round(math.sqrt(count * aspect * height / max(width, 1)))))
+    rows = -(-count // cols)
+    return rows, cols
+
+
+def map_levels(maps: npt.NDArray[np.floating], shared: bool) -> FloatArray:
+    """(low, high) per map of (C, ...) values, or the layer's overall range repeated."""
+    flat = np.asarray(maps, dtype=np.float32).reshape(maps.shape[0], -1)
+    if flat.shape[1] == 0:
+        return np.zeros((flat.shape[0], 2), np.float32)
+    low, high = flat.min(axis=1), flat.max(axis=1)
+    if shared:
+        low = np.full_like(low, low.min())
+        high = np.full_like(high, high.max())
+    return np.stack([low, high], axis=1).astype(np.float32)
+
+
+def normalize(maps: npt.NDArray[np.floating], levels: FloatArray) -> FloatArray:
+    """Scale each map (C, ...) to 0..1 with its (low, high); a flat map becomes 0."""
+    values = np.asarray(maps, dtype=np.float32)
+    extra = (1,) * (values.ndim - 1)
+    low = levels[:, 0].reshape(-1, *extra)
+    span = (levels[:, 1] - levels[:, 0]).reshape(-1, *extra)
+    safe = np.where(span > 0, span, 1.0).astype(np.float32)
+    out: FloatArray = ((values - low) / safe).astype(np.float32, copy=False)
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def tile(
+    maps: npt.NDArray[np.floating],
+    cols: int | None = None,
+    *,
+    gap: int = DEFAULT_GAP,
+    aspect: float = 2.0,
+) -> tuple[FloatArray, Layout]:
+    """Arrange maps (C, H, W) — or colour maps (C, H, W, 3) — as a grid, as they are
+    (no scaling). Gaps and unused tiles are NaN. Returns the image and its layout."""
+    values = np.asarray(maps, dtype=np.float32)
+    if values.ndim not in (3, 4):
+        raise ValueError(f"tile needs (C, H, W) or (C, H, W, 3) maps, got shape {values.shape}")
+    count, height, width = values.shape[:3]
+    if cols is None:
+        rows, cols = grid_shape(count, height, width, aspect)
+    else:
+        cols = max(1, min(cols, max(count, 1)))
+        rows = -(-count // cols) if count else 0
+    layout = Layout(count, rows, cols, height, width, gap)
+    if count == 0:
+        return np.zeros((0, 0, *values.shape[3:]), np.float32), layout
+    colour = values.shape[3:]
+    cell = np.full((rows * cols, height + gap, width + gap, *colour), np.nan, dtype=np.float32)
+    cell[:count, :height, :width] = values
+    # (rows, cols, H+g, W+g, ...) -> (rows, H+g, cols, W+g, ...) -> one image; then drop
+    # the trailing gap on the bottom and right edges.
+    grid = cell.reshape(rows, cols, height + gap, width + gap, *colour)
+    grid = grid.swapaxes(1, 2).reshape(rows * (height + gap), cols * (width + gap), *colour)
+    full_h, full_w = layout.image_shape
+    return np.ascontiguousarray(grid[:full_h, :full_w]), layout
+
+
+def feature_mosaic(
+    maps: npt.NDArray[np.floating],
+    *,
+    shared: bool = False,
+    cols: int | None = None,
+    gap: int = DEFAULT_GAP,
+    aspect: float = 2.0,
+) -> Mosaic:
+    """All channels of a (C, H, W) map as one 0..1 image, with per-map or shared levels."""
+    values = np.asarray(maps, dtype=np.float32)
+    if values.ndim != 3:
+        raise ValueError(f"feature_mosaic needs (C, H, W), got shape {values.shape}")
+    levels = map_levels(values, shared)
+    image, layout = tile(normalize(values, levels), cols, gap=gap, aspect=aspect)
+    return Mosaic(image, layout, levels, shared)
+
+
+def vector_strip(vector: npt.NDArray[np.floating], columns: int = STRIP_COLUMNS) -> Mosaic:
+    """A vector (N,) as rows of `columns` cells (one pixel per value), 0..1 over its range;
+    the unused cells of the last row are NaN. Its layout has one tile of 1×1 per value."""
+    values = np.asarray(vector, dtype=np.float32).reshape(-1)
+    count = values.shape[0]
+    cols = max(1, min(columns, count))
+    rows = -(-count // cols) if count else 0
+    levels = map_levels(values.reshape(1, -1), shared=True)
+    padded = np.full(rows * cols, np.nan, dtype=np.float32)
+    padded[:count] = normalize(values.reshape(1, -1), levels)[0]
+    layout = Layout(count, rows, cols, 1, 1, 0)
+    return Mosaic(padded.reshape(rows, cols), layout, np.repeat(levels, count, axis=0), True)
