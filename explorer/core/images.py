@@ -133,7 +133,7 @@ def normalize_pixels(
 ) -> torch.Tensor:
     """uint8 pixels (C, H, W) -> float32 tensor (x/255 − mean)/std per channel, as the
     training data is normalised (mean and std on the 0..1 scale)."""
-    values = torch.from_numpy(np.ascontiguousarray(pixels)).float().div_(255.0)
+    values = torch.tensor(np.asarray(pixels), dtype=torch.float32).div_(255.0)
     if values.dim() != 3 or len(mean) != values.shape[0] or len(std) != values.shape[0]:
         raise ValueError(
             f"pixels {tuple(values.shape)} need one mean and std per channel, "

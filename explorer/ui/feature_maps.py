@@ -1,0 +1,369 @@
+"""Every layer's output for one image, in a scrollable column beside the layer names.
+
+Each image layer is ONE pyqtgraph ImageItem showing all its channels tiled (see
+`explorer.core.mosaic`), already scaled to 0..1 so the item gets explicit levels; vectors
+are a wrapped strip; the network's output is a bar chart of class probabilities. Rows are
+rebuilt only when the layers change, so live refreshes during training just swap images.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.capture import CaptureResult, LayerCapture
+from explorer.core.mosaic import Mosaic, feature_mosaic, vector_strip
+from explorer.core.spec import NetworkSpec
+
+log = logging.getLogger(__name__)
+
+COLORMAPS = ("viridis", "gray", "inferno", "magma", "plasma", "turbo")
+TOP_CLASSES = 10
+_NAME_WIDTH = 170
+_MIN_ROW, _MAX_ROW = 36, 190
+
+
+def colormap_lut(name: str) -> np.ndarray:
+    """A 256-entry uint8 lookup table for a pyqtgraph colormap name ('gray' included)."""
+    if name == "gray":
+        ramp = np.arange(256, dtype=np.uint8)
+        return np.stack([ramp, ramp, ramp], axis=1)
+    return pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=False)
+
+
+def save_png(widget: QWidget, path: str) -> bool:
+    """Save what `widget` shows to a PNG file."""
+    return bool(widget.grab().save(path, "PNG"))
+
+
+def install_png_export(widget: QWidget, suggested_name: str) -> QAction:
+    """Give `widget` a context-menu action that saves it as PNG."""
+    action = QAction("Save as PNG…", widget)
+
+    def ask() -> None:
+        path, _ = QFileDialog.getSaveFileName(widget, "Save as PNG", suggested_name, "PNG (*.png)")
+        if path and not save_png(widget, path):
+            log.warning("could not save %s", path)
+
+    action.triggered.connect(ask)
+    widget.addAction(action)
+    widget.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+    return action
+
+
+class _StillViewBox(pg.ViewBox):
+    """A view that neither zooms nor eats wheel events, so the column scrolls."""
+
+    def __init__(self) -> None:
+        super().__init__(lockAspect=True, enableMouse=False, enableMenu=False, invertY=True)
+
+    def wheelEvent(self, ev, axis=None):
+        ev.ignore()
+
+
+class _MapImage(pg.ImageItem):
+    """An ImageItem that reports the mosaic pixel under the mouse and clicks on it."""
+
+    def __init__(self, row: _MapRow) -> None:
+        super().__init__(axisOrder="row-major")
+        self._row = row
+        self.setAcceptHoverEvents(True)
+
+    def hoverEvent(self, ev):
+        if ev.isExit():
+            self._row.hovered(None)
+            return
+        pos = ev.pos()
+        self._row.hovered((int(np.floor(pos.y())), int(np.floor(pos.x()))))
+
+    def mouseClickEvent(self, ev):
+        if ev.button() == Qt.MouseButton.LeftButton:
+            pos = ev.pos()
+            self._row.clicked((int(np.floor(pos.y())), int(np.floor(pos.x()))))
+            ev.accept()
+
+
+class _MapRow:
+    """One layer: a name label and a view with one ImageItem for all its channels."""
+
+    def __init__(self, panel: FeatureMapPanel, name: str) -> None:
+        self.panel = panel
+        self.name = name
+        self.label = QLabel()
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setFixedWidth(_NAME_WIDTH)
+        self.label.setWordWrap(True)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.ci.setContentsMargins(0, 0, 0, 0)
+        self.box = _StillViewBox()
+        self.view.addItem(self.box)
+        self.image = _MapImage(self)
+        self.box.addItem(self.image)
+        self.layer: LayerCapture | None = None
+        self.mosaic: Mosaic | None = None
+
+    def show(self, layer: LayerCapture, shared: bool, lut: np.ndarray, title: str) -> None:
+        self.layer = layer
+        if layer.is_image:
+            self.mosaic = feature_mosaic(layer.output, shared=shared)
+        else:
+            self.mosaic = vector_strip(layer.output)
+        self.image.setLookupTable(lut)
+        self.image.setImage(self.mosaic.image, levels=(0.0, 1.0), autoLevels=False)
+        low, high = float(self.mosaic.levels[:, 0].min()), float(self.mosaic.levels[:, 1].max())
+        shape = "×".join(str(n) for n in layer.shape)
+        extra = ""
+        if layer.truncated:
+            extra = f"<br><i>showing {layer.channels_shown} of {layer.shape[0]} maps</i>"
+        scale = "shared" if (shared or not layer.is_image) else "per map"
+        self.label.setText(
+            f"<b>{self.name}</b><br>{title}<br>{shape}<br>"
+            f"<small>{low:.3g} … {high:.3g} ({scale})</small>{extra}"
+        )
+
+    def fit_height(self, width: int) -> None:
+        if self.mosaic is None or self.mosaic.image.size == 0:
+            return
+        h, w = self.mosaic.image.shape[:2]
+        self.view.setFixedHeight(int(np.clip(width * h / w, _MIN_ROW, _MAX_ROW)))
+
+    def _where(self, pixel: tuple[int, int]) -> tuple[int, int, int] | None:
+        if self.mosaic is None:
+            return None
+        return self.mosaic.layout.locate(*pixel)
+
+    def hovered(self, pixel: tuple[int, int] | None) -> None:
+        where = None if pixel is None else self._where(pixel)
+        if where is None or self.layer is None:
+            self.panel.show_hover("")
+            return
+        index, y, x = where
+        if self.layer.is_image:
+            value = float(self.layer.output[index, y, x])
+            text = f"{self.name} · channel {index} at (y {y}, x {x}): {value:.4g}"
+        else:
+            text = f"{self.name} · unit {index}: {float(self.layer.output[index]):.4g}"
+        self.panel.show_hover(text)
+
+    def clicked(self, pixel: tuple[int, int]) -> None:
+        where = self._where(pixel)
+        if where is not None and self.layer is not None and self.layer.is_image:
+            self.panel.channel_clicked.emit(self.name, where[0])
+
+
+class _ProbabilityRow:
+    """The network's output: horizontal bars of class probabilities, the top one highlighted."""
+
+    def __init__(self) -> None:
+        self.label = QLabel()
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setFixedWidth(_NAME_WIDTH)
+        self.label.setWordWrap(True)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.view = pg.PlotWidget()
+        self.plot = self.view.getPlotItem()
+        self.plot.setMouseEnabled(False, False)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.invertY(True)
+        self.plot.setXRange(0.0, 1.0, padding=0.02)
+        self.plot.setLabel("bottom", "probability")
+        self.bars = pg.BarGraphItem(x0=[0.0], y=[0.0], height=0.7, width=[0.0])
+        self.plot.addItem(self.bars)
+
+    def show(self, probabilities: np.ndarray, class_names: Sequence[str]) -> None:
+        count = probabilities.shape[0]
+        names = [class_names[i] if i < len(class_names) else str(i) for i in range(count)]
+        order = np.arange(count)
+        if count > TOP_CLASSES:
+            order = np.argsort(probabilities)[::-1][:TOP_CLASSES]
+        values = probabilities[order]
+        top = int(np.argmax(probabilities))
+        brushes = [pg.mkBrush("#f39c12" if i == top else "#4a90c2") for i in order]
+        self.bars.setOpts(
+            x0=np.zeros(len(order)), y=np.arange(len(order)), width=values, brushes=brushes
+        )
+        axis = self.plot.getAxis("left")
+        axis.setTicks([[(row, names[i]) for row, i in enumerate(order)]])
+        self.plot.setYRange(-0.6, len(order) - 0.4, padding=0)
+        self.view.setFixedHeight(max(120, 22 * len(order) + 40))
+        shown = f"top {TOP_CLASSES} of {count} classes" if count > TOP_CLASSES else "classes"
+        self.label.setText(
+            f"<b>prediction</b><br><span style='color:#f39c12'><b>{names[top]}</b></span> "
+            f"{100 * float(probabilities[top]):.1f} %<br><small>softmax over {shown}</small>"
+        )
+
+
+class FeatureMapPanel(QWidget):
+    """All layers' feature maps for one image; feed it with `show_capture`.
+
+    `channel_clicked(layer_name, channel)` fires when a map is clicked.
+    """
+
+    channel_clicked = Signal(str, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._titles: dict[str, str] = {}
+        self._class_names: tuple[str, ...] = ()
+        self._rows: list[_MapRow] = []
+        self._result: CaptureResult | None = None
+        self._lut = colormap_lut(COLORMAPS[0])
+
+        self.shared_check = QCheckBox("Shared colour scale per layer")
+        self.shared_check.setToolTip(
+            "Off: each map is scaled to its own range (shows patterns in weak maps). "
+            "On: one scale per layer (shows which maps respond most)."
+        )
+        self.colormap_combo = QComboBox()
+        self.colormap_combo.addItems(COLORMAPS)
+        self.save_button = QPushButton("Save PNG…")
+        self.hover_label = QLabel(" ")
+        self.status_label = QLabel("Pick an image to see what each layer makes of it.")
+        self.status_label.setWordWrap(True)
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Colours:"))
+        controls.addWidget(self.colormap_combo)
+        controls.addWidget(self.shared_check)
+        controls.addStretch(1)
+        controls.addWidget(self.save_button)
+
+        self._grid_host = QWidget()
+        self._grid = QGridLayout(self._grid_host)
+        self._grid.setContentsMargins(4, 4, 4, 4)
+        self._grid.setVerticalSpacing(6)
+        self._grid.setColumnStretch(1, 1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self._grid_host)
+        self._probability_row = _ProbabilityRow()
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.hover_label)
+
+        self.shared_check.toggled.connect(self._on_shared_check_toggled)
+        self.colormap_combo.currentTextChanged.connect(self._on_colormap_combo_changed)
+        self.save_button.clicked.connect(self._on_save_button_clicked)
+        install_png_export(self._grid_host, "feature-maps.png")
+
+    # ---- public API ----------------------------------------------------------------------
+
+    def set_spec(self, spec: NetworkSpec) -> None:
+        """Take layer descriptions and class names from the spec."""
+        self._titles = {
+            name: layer.describe()
+            for name, layer in zip(spec.layer_names(), spec.layers, strict=True)
+        }
+        self._class_names = tuple(spec.class_names)
+
+    def set_class_names(self, names: Sequence[str]) -> None:
+        self._class_names = tuple(names)
+
+    def show_capture(self, result: CaptureResult) -> None:
+        """Draw every layer of a capture (rows are reused when the layers are the same)."""
+        names = [layer.name for layer in result.layers]
+        if [row.name for row in self._rows] != names:
+            self._rebuild(names)
+        self._result = result
+        self._draw()
+        capped = [layer for layer in result.layers if layer.truncated]
+        if capped:
+            self.status_label.setText(
+                f"Wide layers show their first {capped[0].channels_shown} maps "
+                f"({len(capped)} layer{'s' if len(capped) > 1 else ''} capped)."
+            )
+        else:
+            self.status_label.setText("Hover a map to read its values; click it to enlarge.")
+
+    def clear(self) -> None:
+        self._rebuild([])
+        self._result = None
+
+    @property
+    def result(self) -> CaptureResult | None:
+        return self._result
+
+    def row_images(self) -> dict[str, np.ndarray]:
+        """The mosaic each layer row currently shows (for tests and export)."""
+        return {row.name: row.image.image for row in self._rows if row.image.image is not None}
+
+    def show_hover(self, text: str) -> None:
+        self.hover_label.setText(text or " ")
+
+    # ---- drawing ---------------------------------------------------------------------------
+
+    def _rebuild(self, names: list[str]) -> None:
+        while self._grid.count():
+            item = self._grid.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None and widget not in (
+                self._probability_row.label,
+                self._probability_row.view,
+            ):
+                widget.deleteLater()
+        self._rows = [_MapRow(self, name) for name in names]
+        for index, row in enumerate(self._rows):
+            self._grid.addWidget(row.label, index, 0)
+            self._grid.addWidget(row.view, index, 1)
+        self._grid.addWidget(self._probability_row.label, len(names), 0)
+        self._grid.addWidget(self._probability_row.view, len(names), 1)
+        self._grid.setRowStretch(len(names) + 1, 1)
+
+    def _draw(self) -> None:
+        if self._result is None:
+            return
+        shared = self.shared_check.isChecked()
+        width = self._view_width()
+        for row, layer in zip(self._rows, self._result.layers, strict=True):
+            row.show(layer, shared, self._lut, self._titles.get(layer.name, ""))
+            row.fit_height(width)
+        self._probability_row.show(self._result.probabilities, self._class_names)
+
+    def _view_width(self) -> int:
+        return max(120, self.scroll.viewport().width() - _NAME_WIDTH - 24)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        width = self._view_width()
+        for row in self._rows:
+            row.fit_height(width)
+
+    @Slot(bool)
+    def _on_shared_check_toggled(self, checked: bool) -> None:
+        self._draw()
+
+    @Slot(str)
+    def _on_colormap_combo_changed(self, name: str) -> None:
+        self._lut = colormap_lut(name)
+        for row in self._rows:
+            row.image.setLookupTable(self._lut)
+
+    @Slot()
+    def _on_save_button_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save feature maps", "feature-maps.png", "PNG (*.png)"
+        )
+        if path and not save_png(self._grid_host, path):
+            log.warning("could not save %s", path)
