@@ -12,7 +12,7 @@ Shapes are (C, H, W) for images and (N,) for vectors, without the batch dimensio
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -44,9 +44,9 @@ class LayerCapture:
     """
 
     name: str
-    output: FloatArray
+    output: FloatArray = field(repr=False)
     shape: tuple[int, ...]
-    kernel: FloatArray | None = None
+    kernel: FloatArray | None = field(default=None, repr=False)
 
     @property
     def is_image(self) -> bool:
@@ -67,7 +67,7 @@ class CaptureResult:
     """Every layer's capture, in order, plus the network's final class probabilities."""
 
     layers: tuple[LayerCapture, ...]
-    logits: FloatArray
+    logits: FloatArray = field(repr=False)
     probabilities: FloatArray
 
     def __getitem__(self, name: str) -> LayerCapture:
