@@ -2,7 +2,9 @@
 
 A layer's output (C, H, W) becomes one 2-D float32 image of `rows × cols` tiles separated
 by `gap` pixels of NaN (drawn transparent by pyqtgraph), normalised to 0..1 either per map
-or with one scale shared by the layer. The arrays are row-major and C-contiguous, as
+or with one scale shared by the layer. With `indexed=True` the image is instead uint8
+colour indices, 0 on separators and 1..255 for 0..1, ready for a 256-colour lookup table:
+the cheapest form to colour and draw. The arrays are row-major and C-contiguous, as
 pyqtgraph wants them with `imageAxisOrder='row-major'`. Vectors (N,) become a strip that
 wraps after `columns` values. Everything here is vectorised numpy; no per-channel loops.
 """
@@ -11,11 +13,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
+IndexArray = npt.NDArray[np.uint8]
 
 DEFAULT_GAP = 1
 STRIP_COLUMNS = 64
@@ -55,13 +59,14 @@ class Layout:
 
 @dataclass(frozen=True)
 class Mosaic:
-    """A tiled image in 0..1 (NaN on separators and unused tiles) and the levels used.
+    """A tiled image in 0..1 (NaN on separators and unused tiles), or its uint8 colour
+    indices (0 on separators, 1..255 for 0..1), and the levels used.
 
     `levels` is (count, 2): the (low, high) raw values mapped to 0 and 1 for each tile; with
     a shared scale every row is the same.
     """
 
-    image: FloatArray
+    image: FloatArray | IndexArray
     layout: Layout
     levels: FloatArray
     shared: bool
@@ -101,16 +106,26 @@ def normalize(maps: npt.NDArray[np.floating], levels: FloatArray) -> FloatArray:
     return out
 
 
+def to_indices(scaled: FloatArray) -> IndexArray:
+    """0..1 values as colour indices 1..255 (rounded)."""
+    indices: IndexArray = (scaled * 254.0 + 1.5).astype(np.uint8)
+    return indices
+
+
 def tile(
-    maps: npt.NDArray[np.floating],
+    maps: npt.NDArray[np.floating] | IndexArray,
     cols: int | None = None,
     *,
     gap: int = DEFAULT_GAP,
     aspect: float = 2.0,
-) -> tuple[FloatArray, Layout]:
+) -> tuple[Any, Layout]:
     """Arrange maps (C, H, W) — or colour maps (C, H, W, 3) — as a grid, as they are
-    (no scaling). Gaps and unused tiles are NaN. Returns the image and its layout."""
-    values = np.asarray(maps, dtype=np.float32)
+    (no scaling). Gaps and unused tiles are NaN, or 0 for uint8 maps. Returns the image
+    (float32, or uint8 for uint8 maps) and its layout."""
+    values = np.asarray(maps)
+    if values.dtype != np.uint8:
+        values = values.astype(np.float32, copy=False)
+    fill = 0 if values.dtype == np.uint8 else np.nan
     if values.ndim not in (3, 4):
         raise ValueError(f"tile needs (C, H, W) or (C, H, W, 3) maps, got shape {values.shape}")
     count, height, width = values.shape[:3]
@@ -121,9 +136,9 @@ def tile(
         rows = -(-count // cols) if count else 0
     layout = Layout(count, rows, cols, height, width, gap)
     if count == 0:
-        return np.zeros((0, 0, *values.shape[3:]), np.float32), layout
+        return np.zeros((0, 0, *values.shape[3:]), values.dtype), layout
     colour = values.shape[3:]
-    cell = np.full((rows * cols, height + gap, width + gap, *colour), np.nan, dtype=np.float32)
+    cell = np.full((rows * cols, height + gap, width + gap, *colour), fill, dtype=values.dtype)
     cell[:count, :height, :width] = values
     # (rows, cols, H+g, W+g, ...) -> (rows, H+g, cols, W+g, ...) -> one image; then drop
     # the trailing gap on the bottom and right edges.
@@ -140,25 +155,37 @@ def feature_mosaic(
     cols: int | None = None,
     gap: int = DEFAULT_GAP,
     aspect: float = 2.0,
+    indexed: bool = False,
 ) -> Mosaic:
-    """All channels of a (C, H, W) map as one 0..1 image, with per-map or shared levels."""
+    """All channels of a (C, H, W) map as one 0..1 image (or colour indices), with
+    per-map or shared levels."""
     values = np.asarray(maps, dtype=np.float32)
     if values.ndim != 3:
         raise ValueError(f"feature_mosaic needs (C, H, W), got shape {values.shape}")
     levels = map_levels(values, shared)
-    image, layout = tile(normalize(values, levels), cols, gap=gap, aspect=aspect)
+    scaled = normalize(values, levels)
+    image, layout = tile(to_indices(scaled) if indexed else scaled, cols, gap=gap, aspect=aspect)
     return Mosaic(image, layout, levels, shared)
 
 
-def vector_strip(vector: npt.NDArray[np.floating], columns: int = STRIP_COLUMNS) -> Mosaic:
-    """A vector (N,) as rows of `columns` cells (one pixel per value), 0..1 over its range;
-    the unused cells of the last row are NaN. Its layout has one tile of 1×1 per value."""
+def vector_strip(
+    vector: npt.NDArray[np.floating], columns: int = STRIP_COLUMNS, *, indexed: bool = False
+) -> Mosaic:
+    """A vector (N,) as rows of `columns` cells (one pixel per value), 0..1 over its range
+    (or colour indices); the unused cells of the last row are NaN (or 0). Its layout has
+    one tile of 1×1 per value."""
     values = np.asarray(vector, dtype=np.float32).reshape(-1)
     count = values.shape[0]
     cols = max(1, min(columns, count))
     rows = -(-count // cols) if count else 0
     levels = map_levels(values.reshape(1, -1), shared=True)
-    padded = np.full(rows * cols, np.nan, dtype=np.float32)
-    padded[:count] = normalize(values.reshape(1, -1), levels)[0]
+    scaled = normalize(values.reshape(1, -1), levels)[0]
+    padded: FloatArray | IndexArray
+    if indexed:
+        padded = np.zeros(rows * cols, np.uint8)
+        padded[:count] = to_indices(scaled)
+    else:
+        padded = np.full(rows * cols, np.nan, dtype=np.float32)
+        padded[:count] = scaled
     layout = Layout(count, rows, cols, 1, 1, 0)
     return Mosaic(padded.reshape(rows, cols), layout, np.repeat(levels, count, axis=0), True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QImage
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -38,14 +38,27 @@ COLORMAPS = ("viridis", "gray", "inferno", "magma", "plasma", "turbo")
 TOP_CLASSES = 10
 _NAME_WIDTH = 170
 _MIN_ROW, _MAX_ROW = 36, 190
+_MAX_ZOOM = 4
 
 
-def colormap_lut(name: str) -> np.ndarray:
-    """A 256-entry uint8 lookup table for a pyqtgraph colormap name ('gray' included)."""
+SEPARATOR_RGB = (64, 66, 76)  # the thin lines between maps: dark, but not any map's black
+
+
+def colormap_lut(name: str, entries: int = 256) -> np.ndarray:
+    """An `entries`-long uint8 RGB lookup table for a pyqtgraph colormap ('gray' included)."""
     if name == "gray":
-        ramp = np.arange(256, dtype=np.uint8)
+        ramp = np.linspace(0, 255, entries).round().astype(np.uint8)
         return np.stack([ramp, ramp, ramp], axis=1)
-    return pg.colormap.get(name).getLookupTable(0.0, 1.0, 256, alpha=False)
+    return pg.colormap.get(name).getLookupTable(0.0, 1.0, entries, alpha=False)
+
+
+def indexed_lut(name: str) -> np.ndarray:
+    """256 colours for indexed mosaics as 0xffRRGGBB (QImage RGB32 pixels):
+    index 0 is the separator, 1..255 the colormap."""
+    rgb = np.empty((256, 3), np.uint32)
+    rgb[0] = SEPARATOR_RGB
+    rgb[1:] = colormap_lut(name, 255)
+    return np.ascontiguousarray(0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2])
 
 
 def save_png(widget: QWidget, path: str) -> bool:
@@ -79,12 +92,32 @@ class _StillViewBox(pg.ViewBox):
 
 
 class _MapImage(pg.ImageItem):
-    """An ImageItem that reports the mosaic pixel under the mouse and clicks on it."""
+    """An ImageItem of colour indices (an indexed mosaic) that reports the mosaic pixel
+    under the mouse and clicks on it.
+
+    It colours its image itself, with one numpy lookup into RGB32 pixels: Qt paints RGB32
+    about 10× faster than the indexed or RGBA images pyqtgraph would make, and pyqtgraph
+    builds a Python colour table for every indexed image it renders.
+    """
 
     def __init__(self, row: _MapRow) -> None:
         super().__init__(axisOrder="row-major")
         self._row = row
+        self._pixels: np.ndarray | None = None  # keeps the QImage's buffer alive
+        self.colours = indexed_lut(COLORMAPS[0])
         self.setAcceptHoverEvents(True)
+
+    def set_colours(self, colours: np.ndarray) -> None:
+        self.colours = colours
+        self.qimage = None
+        self.update()
+
+    def render(self):
+        if self.image is None:
+            return
+        self._pixels = np.ascontiguousarray(self.colours[self.image])
+        h, w = self._pixels.shape
+        self.qimage = QImage(self._pixels.data, w, h, 4 * w, QImage.Format.Format_RGB32)
 
     def hoverEvent(self, ev):
         if ev.isExit():
@@ -106,11 +139,26 @@ class _MapRow:
     def __init__(self, panel: FeatureMapPanel, name: str) -> None:
         self.panel = panel
         self.name = name
+        # The rich description changes only with the layer; the value range changes with
+        # every capture and lives in a plain fixed-size label, which re-lays out nothing.
         self.label = QLabel()
         self.label.setTextFormat(Qt.TextFormat.RichText)
-        self.label.setFixedWidth(_NAME_WIDTH)
         self.label.setWordWrap(True)
         self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.range_label = QLabel()
+        self.range_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.range_label.setFixedSize(_NAME_WIDTH, 16)
+        small = self.range_label.font()
+        small.setPointSizeF(small.pointSizeF() * 0.85)
+        self.range_label.setFont(small)
+        self.side = QWidget()
+        self.side.setFixedWidth(_NAME_WIDTH)
+        side = QVBoxLayout(self.side)
+        side.setContentsMargins(0, 0, 0, 0)
+        side.setSpacing(0)
+        side.addWidget(self.label)
+        side.addWidget(self.range_label)
+        side.addStretch(1)
         self.view = pg.GraphicsLayoutWidget()
         self.view.ci.setContentsMargins(0, 0, 0, 0)
         self.box = _StillViewBox()
@@ -123,27 +171,30 @@ class _MapRow:
     def show(self, layer: LayerCapture, shared: bool, lut: np.ndarray, title: str) -> None:
         self.layer = layer
         if layer.is_image:
-            self.mosaic = feature_mosaic(layer.output, shared=shared)
+            self.mosaic = feature_mosaic(layer.output, shared=shared, indexed=True)
         else:
-            self.mosaic = vector_strip(layer.output)
-        self.image.setLookupTable(lut)
-        self.image.setImage(self.mosaic.image, levels=(0.0, 1.0), autoLevels=False)
+            self.mosaic = vector_strip(layer.output, indexed=True)
+        self.image.colours = lut
+        self.image.setImage(self.mosaic.image, levels=(0, 255), autoLevels=False)
         low, high = float(self.mosaic.levels[:, 0].min()), float(self.mosaic.levels[:, 1].max())
         shape = "×".join(str(n) for n in layer.shape)
         extra = ""
         if layer.truncated:
             extra = f"<br><i>showing {layer.channels_shown} of {layer.shape[0]} maps</i>"
         scale = "shared" if (shared or not layer.is_image) else "per map"
-        self.label.setText(
-            f"<b>{self.name}</b><br>{title}<br>{shape}<br>"
-            f"<small>{low:.3g} … {high:.3g} ({scale})</small>{extra}"
-        )
+        text = f"<b>{self.name}</b><br>{title}<br>{shape}{extra}"
+        if text != self.label.text():
+            self.label.setText(text)
+        self.range_label.setText(f"{low:.3g} … {high:.3g} ({scale})")
 
     def fit_height(self, width: int) -> None:
         if self.mosaic is None or self.mosaic.image.size == 0:
             return
         h, w = self.mosaic.image.shape[:2]
-        self.view.setFixedHeight(int(np.clip(width * h / w, _MIN_ROW, _MAX_ROW)))
+        # Wide enough to fill the column, but no map pixel blown up past _MAX_ZOOM screen
+        # pixels: bigger shows nothing new and pushes the other layers off screen.
+        height = min(width * h / w, h * _MAX_ZOOM)
+        self.view.setFixedHeight(int(np.clip(height, _MIN_ROW, _MAX_ROW)))
 
     def _where(self, pixel: tuple[int, int]) -> tuple[int, int, int] | None:
         if self.mosaic is None:
@@ -187,6 +238,7 @@ class _ProbabilityRow:
         self.plot.setXRange(0.0, 1.0, padding=0.02)
         self.plot.setLabel("bottom", "probability")
         self.bars = pg.BarGraphItem(x0=[0.0], y=[0.0], height=0.7, width=[0.0])
+        self._ticks: list[list[tuple[int, str]]] = []
         self.plot.addItem(self.bars)
 
     def show(self, probabilities: np.ndarray, class_names: Sequence[str]) -> None:
@@ -201,10 +253,12 @@ class _ProbabilityRow:
         self.bars.setOpts(
             x0=np.zeros(len(order)), y=np.arange(len(order)), width=values, brushes=brushes
         )
-        axis = self.plot.getAxis("left")
-        axis.setTicks([[(row, names[i]) for row, i in enumerate(order)]])
-        self.plot.setYRange(-0.6, len(order) - 0.4, padding=0)
-        self.view.setFixedHeight(max(120, 22 * len(order) + 40))
+        ticks = [[(row, names[i]) for row, i in enumerate(order)]]
+        if ticks != self._ticks:  # re-laying out the axis is the slow part of a redraw
+            self._ticks = ticks
+            self.plot.getAxis("left").setTicks(ticks)
+            self.plot.setYRange(-0.6, len(order) - 0.4, padding=0)
+            self.view.setFixedHeight(max(120, 22 * len(order) + 40))
         shown = f"top {TOP_CLASSES} of {count} classes" if count > TOP_CLASSES else "classes"
         self.label.setText(
             f"<b>prediction</b><br><span style='color:#f39c12'><b>{names[top]}</b></span> "
@@ -226,7 +280,7 @@ class FeatureMapPanel(QWidget):
         self._class_names: tuple[str, ...] = ()
         self._rows: list[_MapRow] = []
         self._result: CaptureResult | None = None
-        self._lut = colormap_lut(COLORMAPS[0])
+        self._lut = indexed_lut(COLORMAPS[0])
 
         self.shared_check = QCheckBox("Shared colour scale per layer")
         self.shared_check.setToolTip(
@@ -306,8 +360,8 @@ class FeatureMapPanel(QWidget):
         return self._result
 
     def row_images(self) -> dict[str, np.ndarray]:
-        """The mosaic each layer row currently shows (for tests and export)."""
-        return {row.name: row.image.image for row in self._rows if row.image.image is not None}
+        """The colour-index mosaic each layer row currently shows (0 on separators)."""
+        return {row.name: row.mosaic.image for row in self._rows if row.mosaic is not None}
 
     def show_hover(self, text: str) -> None:
         self.hover_label.setText(text or " ")
@@ -325,7 +379,7 @@ class FeatureMapPanel(QWidget):
                 widget.deleteLater()
         self._rows = [_MapRow(self, name) for name in names]
         for index, row in enumerate(self._rows):
-            self._grid.addWidget(row.label, index, 0)
+            self._grid.addWidget(row.side, index, 0)
             self._grid.addWidget(row.view, index, 1)
         self._grid.addWidget(self._probability_row.label, len(names), 0)
         self._grid.addWidget(self._probability_row.view, len(names), 1)
@@ -356,9 +410,9 @@ class FeatureMapPanel(QWidget):
 
     @Slot(str)
     def _on_colormap_combo_changed(self, name: str) -> None:
-        self._lut = colormap_lut(name)
+        self._lut = indexed_lut(name)
         for row in self._rows:
-            row.image.setLookupTable(self._lut)
+            row.image.set_colours(self._lut)
 
     @Slot()
     def _on_save_button_clicked(self) -> None:

@@ -101,3 +101,16 @@ def test_grid_shape_is_wider_than_tall_and_holds_everything() -> None:
     rows, cols = grid_shape(64, 8, 8, aspect=2.0)
     assert rows * cols >= 64 and cols > rows
     assert grid_shape(1, 5, 5) == (1, 1)
+
+
+def test_indexed_mosaic_is_the_float_mosaic_as_colour_indices() -> None:
+    maps = np.random.default_rng(3).normal(size=(5, 4, 3)).astype(np.float32)
+    floats = feature_mosaic(maps, cols=3)
+    indexed = feature_mosaic(maps, cols=3, indexed=True)
+    assert indexed.image.dtype == np.uint8 and indexed.image.shape == floats.image.shape
+    gaps = np.isnan(floats.image)
+    assert (indexed.image[gaps] == 0).all()
+    want = np.rint(floats.image[~gaps] * 254) + 1
+    np.testing.assert_array_equal(indexed.image[~gaps], want.astype(np.uint8))
+    strip = vector_strip(np.arange(5, dtype=np.float32), columns=4, indexed=True)
+    assert strip.image.tolist() == [[1, 65, 128, 192], [255, 0, 0, 0]]

@@ -16,7 +16,7 @@ from explorer.core.capture import activation_responses, capture
 from explorer.core.mosaic import feature_mosaic, vector_strip
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.ui.activation_gallery import ActivationGallery
-from explorer.ui.feature_maps import FeatureMapPanel, colormap_lut, save_png
+from explorer.ui.feature_maps import SEPARATOR_RGB, FeatureMapPanel, colormap_lut, save_png
 from explorer.ui.filters_view import FiltersView, kernel_image
 
 
@@ -62,23 +62,41 @@ def test_each_layer_is_one_mosaic_and_vectors_a_strip(panel, result) -> None:
     images = panel.row_images()
     assert list(images) == [layer.name for layer in result.layers]
     for layer in result.layers:
-        tiled = feature_mosaic(layer.output) if layer.is_image else vector_strip(layer.output)
-        want = tiled.image
-        np.testing.assert_array_equal(images[layer.name], want)
+        if layer.is_image:
+            tiled = feature_mosaic(layer.output, indexed=True)
+        else:
+            tiled = vector_strip(layer.output, indexed=True)
+        np.testing.assert_array_equal(images[layer.name], tiled.image)
     row = panel._rows[0]
-    assert row.image.levels is not None and list(row.image.levels) == [0.0, 1.0]
     assert "Conv2D 8 · 3×3 · relu" in row.label.text()
+    assert "(per map)" in row.range_label.text()
+
+
+def test_the_drawn_pixels_are_the_colormap_of_the_indices(panel, result) -> None:
+    row = panel._rows[0]
+    row.image.render()
+    qimage = row.image.qimage
+    indices = row.mosaic.image
+    lut = colormap_lut("viridis", 255)
+    for y, x in [(0, 0), (3, 5), (indices.shape[0] - 1, indices.shape[1] - 1), (0, 14)]:
+        colour = qimage.pixelColor(x, y)
+        index = int(indices[y, x])
+        want = SEPARATOR_RGB if index == 0 else tuple(int(v) for v in lut[index - 1])
+        assert (colour.red(), colour.green(), colour.blue()) == want
+    assert (indices[:, 14] == 0).all()  # the separator after the first 14-pixel map
 
 
 def test_shared_scale_and_colormap_toggle_redraw(panel, result) -> None:
     panel.shared_check.setChecked(True)
     first = result.layers[0]
-    np.testing.assert_array_equal(
-        panel.row_images()[first.name], feature_mosaic(first.output, shared=True).image
-    )
-    assert "(shared)" in panel._rows[0].label.text()
+    want = feature_mosaic(first.output, shared=True, indexed=True).image
+    np.testing.assert_array_equal(panel.row_images()[first.name], want)
+    assert "(shared)" in panel._rows[0].range_label.text()
     panel.colormap_combo.setCurrentText("inferno")
-    np.testing.assert_array_equal(panel._rows[0].image.lut, colormap_lut("inferno"))
+    colours = panel._rows[0].image.colours
+    inferno = colormap_lut("inferno", 255).astype(np.uint32)
+    np.testing.assert_array_equal(colours[1:] & 0xFF, inferno[:, 2])
+    np.testing.assert_array_equal((colours[1:] >> 16) & 0xFF, inferno[:, 0])
 
 
 def test_probabilities_are_bars_with_the_top_class_highlighted(panel, result) -> None:
