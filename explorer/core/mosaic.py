@@ -11,7 +11,6 @@ wraps after `columns` values. Everything here is vectorised numpy; no per-channe
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,12 +73,16 @@ class Mosaic:
 
 def grid_shape(count: int, height: int, width: int, aspect: float = 2.0) -> tuple[int, int]:
     """(rows, cols) for `count` tiles of height×width making a mosaic about `aspect` times
-    wider than tall (a wide mosaic suits a column of layers)."""
+    wider than tall (a wide mosaic suits a column of layers), preferring grids whose last
+    row is full: 16 maps make 2 rows of 8 rather than 7 + 7 + 2."""
     if count <= 0:
         return (0, 0)
-    cols = max(1, min(count, round(math.sqrt(count * aspect * height / max(width, 1)))))
+    cols = np.arange(1, count + 1)
     rows = -(-count // cols)
-    return rows, cols
+    shape_error = np.abs(np.log((cols * max(width, 1)) / (rows * max(height, 1)) / aspect))
+    empty = (rows * cols - count) / count
+    best = int(np.argmin(shape_error + 2.0 * empty))
+    return int(rows[best]), int(cols[best])
 
 
 def map_levels(maps: npt.NDArray[np.floating], shared: bool) -> FloatArray:

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from explorer.core.activations import ACTIVATIONS
 from explorer.core.capture import CaptureResult, activation_responses
-from explorer.ui.feature_maps import colormap_lut, install_png_export, save_png
+from explorer.ui.feature_maps import SEPARATOR_RGB, colormap_lut, install_png_export, save_png
 
 COLUMNS = 5
 
@@ -33,13 +33,14 @@ class ActivationGallery(QWidget):
         self.info_label.setWordWrap(True)
         self.save_button = QPushButton("Save PNG…")
         self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground(SEPARATOR_RGB)
         self._lut = colormap_lut("viridis")
         self._titles: dict[str, pg.LabelItem] = {}
         self._items: dict[str, pg.ImageItem] = {}
         names = list(ACTIVATIONS)  # "linear" is the convolution itself
         for index, name in enumerate(names):
             row, col = divmod(index, COLUMNS)
-            title = self.view.addLabel(name, row=2 * row, col=col, size="9pt")
+            title = self.view.addLabel(name, row=2 * row, col=col, size="9pt", color="#222")
             box = self.view.addViewBox(
                 row=2 * row + 1,
                 col=col,
@@ -93,7 +94,9 @@ class ActivationGallery(QWidget):
             self._items[name].setImage(
                 np.ascontiguousarray(values), levels=(low, high if high > low else low + 1e-6)
             )
-            self._titles[name].setText(f"<b>{name}</b> {low:.2g} … {high:.2g}", size="9pt")
+            self._titles[name].setText(
+                f"<b>{name}</b><br>{low:.2g} … {high:.2g}", size="9pt", color="#222"
+            )
         kh, kw = pre.shape if self._kernel is None else self._kernel.shape[-2:]
         size = "3×3" if self._kernel is None else f"{kh}×{kw}"
         self.info_label.setText(

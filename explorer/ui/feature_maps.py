@@ -41,7 +41,11 @@ _MIN_ROW, _MAX_ROW = 36, 190
 _MAX_ZOOM = 4
 
 
-SEPARATOR_RGB = (64, 66, 76)  # the thin lines between maps: dark, but not any map's black
+# Separators, unused tiles and the view around a mosaic share one light colour, so the
+# maps read as pictures on the page (no colormap's dark end is mistaken for a gap).
+SEPARATOR_RGB = (236, 236, 236)
+# Mosaics about this many times wider than tall fill a row of the column.
+MOSAIC_ASPECT = 3.5
 
 
 def colormap_lut(name: str, entries: int = 256) -> np.ndarray:
@@ -160,6 +164,7 @@ class _MapRow:
         side.addWidget(self.range_label)
         side.addStretch(1)
         self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground(SEPARATOR_RGB)
         self.view.ci.setContentsMargins(0, 0, 0, 0)
         self.box = _StillViewBox()
         self.view.addItem(self.box)
@@ -171,7 +176,9 @@ class _MapRow:
     def show(self, layer: LayerCapture, shared: bool, lut: np.ndarray, title: str) -> None:
         self.layer = layer
         if layer.is_image:
-            self.mosaic = feature_mosaic(layer.output, shared=shared, indexed=True)
+            self.mosaic = feature_mosaic(
+                layer.output, shared=shared, indexed=True, aspect=MOSAIC_ASPECT
+            )
         else:
             self.mosaic = vector_strip(layer.output, indexed=True)
         self.image.colours = lut
@@ -229,8 +236,12 @@ class _ProbabilityRow:
         self.label.setFixedWidth(_NAME_WIDTH)
         self.label.setWordWrap(True)
         self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.view = pg.PlotWidget()
+        self.view = pg.PlotWidget(background=SEPARATOR_RGB)
         self.plot = self.view.getPlotItem()
+        for side in ("left", "bottom"):
+            axis = self.plot.getAxis(side)
+            axis.setPen("#444")
+            axis.setTextPen("#222")
         self.plot.setMouseEnabled(False, False)
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -330,6 +341,10 @@ class FeatureMapPanel(QWidget):
             name: layer.describe()
             for name, layer in zip(spec.layer_names(), spec.layers, strict=True)
         }
+        if spec.layers:
+            last = spec.layer_names()[-1]
+            # The network computes logits; its softmax is drawn as the prediction bars.
+            self._titles[last] += "<br><i>logits (before softmax)</i>"
         self._class_names = tuple(spec.class_names)
 
     def set_class_names(self, names: Sequence[str]) -> None:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.capture import CaptureResult, LayerCapture
 from explorer.core.mosaic import Layout, tile
-from explorer.ui.feature_maps import colormap_lut, install_png_export, save_png
+from explorer.ui.feature_maps import SEPARATOR_RGB, colormap_lut, install_png_export, save_png
 
 MAX_INPUT_KERNELS = 16  # kernels per output channel drawn for later layers
 
@@ -32,8 +32,9 @@ MAX_INPUT_KERNELS = 16  # kernels per output channel drawn for later layers
 def kernel_image(kernel: np.ndarray, rgb: bool) -> tuple[np.ndarray, Layout, float]:
     """A layer's kernels (out, in, kh, kw) as one 0..1 mosaic (0.5 = zero weight).
 
-    With `rgb` (3 input channels) each output channel is one colour tile; otherwise
-    output channels are rows and input channels (up to MAX_INPUT_KERNELS) columns.
+    With `rgb` (3 input channels) each output channel is one colour tile; with one input
+    channel the kernels fill a grid; otherwise output channels are rows and input
+    channels (up to MAX_INPUT_KERNELS) columns.
     Returns the image, its layout and the largest |weight| (mapped to 0 and 1).
     """
     weights = np.asarray(kernel, np.float32)
@@ -41,6 +42,9 @@ def kernel_image(kernel: np.ndarray, rgb: bool) -> tuple[np.ndarray, Layout, flo
         raise ValueError(f"need conv kernels (out, in, kh, kw), got {weights.shape}")
     if rgb:
         tiles = weights.transpose(0, 2, 3, 1)  # (out, kh, kw, 3)
+        cols = None
+    elif weights.shape[1] == 1:
+        tiles = weights[:, 0]
         cols = None
     else:
         kept = weights[:, :MAX_INPUT_KERNELS]
@@ -52,6 +56,7 @@ def kernel_image(kernel: np.ndarray, rgb: bool) -> tuple[np.ndarray, Layout, flo
 
 
 def _still_view(widget: pg.GraphicsLayoutWidget) -> tuple[pg.ViewBox, pg.ImageItem]:
+    widget.setBackground(SEPARATOR_RGB)
     box = widget.addViewBox(lockAspect=True, enableMouse=False, enableMenu=False, invertY=True)
     item = pg.ImageItem(axisOrder="row-major")
     box.addItem(item)
@@ -121,7 +126,9 @@ class FiltersView(QWidget):
             self.image.setImage(image, levels=(0.0, 1.0), autoLevels=False)
             shown_in = min(kernel.shape[1], MAX_INPUT_KERNELS)
             what = (
-                f"rows: {kernel.shape[0]} output channels · columns: {shown_in} of "
+                f"{kernel.shape[0]} kernels {kernel.shape[2]}×{kernel.shape[3]}"
+                if kernel.shape[1] == 1
+                else f"rows: {kernel.shape[0]} output channels · columns: {shown_in} of "
                 f"{kernel.shape[1]} input channels · {kernel.shape[2]}×{kernel.shape[3]}"
             )
         capped = f" (first {kernel.shape[0]} of {layer.shape[0]})" if layer.truncated else ""
@@ -153,8 +160,9 @@ class ChannelDetail(QDialog):
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.view = pg.GraphicsLayoutWidget()
-        self.map_label = self.view.addLabel("feature map", row=0, col=0)
-        self.kernel_label = self.view.addLabel("kernels", row=0, col=1)
+        self.view.setBackground(SEPARATOR_RGB)
+        self.map_label = self.view.addLabel("feature map", row=0, col=0, color="#222")
+        self.kernel_label = self.view.addLabel("kernels", row=0, col=1, color="#222")
         self.map_box = self.view.addViewBox(
             row=1, col=0, lockAspect=True, enableMenu=False, invertY=True
         )

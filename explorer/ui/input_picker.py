@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PySide6.QtCore import QPoint, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QIcon, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -36,6 +36,31 @@ log = logging.getLogger(__name__)
 
 GRID_LIMIT = 120  # thumbnails listed at once; "Random" reaches every image
 _CANVAS_SIZE = 280
+# Thumbnails carry their label painted under the image: an item's own text would be
+# elided to the icon's width ("Pu…" for Pullover).
+_THUMB_WIDTH, _THUMB_HEIGHT, _THUMB_IMAGE = 66, 70, 54
+
+
+def labelled_thumbnail(pixels: np.ndarray, label: str) -> QPixmap:
+    """A thumbnail of uint8 (C, H, W) pixels with its label written under it."""
+    pixmap = QPixmap(_THUMB_WIDTH, _THUMB_HEIGHT)
+    pixmap.fill(QColor(0, 0, 0, 0))
+    painter = QPainter(pixmap)
+    image = pixels_to_qimage(pixels).scaled(
+        _THUMB_IMAGE, _THUMB_IMAGE, Qt.AspectRatioMode.KeepAspectRatio
+    )
+    painter.drawImage((_THUMB_WIDTH - image.width()) // 2, 0, image)
+    font = painter.font()
+    font.setPointSizeF(7.5)
+    painter.setFont(font)
+    text = painter.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight, _THUMB_WIDTH)
+    painter.drawText(
+        QRect(0, _THUMB_IMAGE, _THUMB_WIDTH, _THUMB_HEIGHT - _THUMB_IMAGE),
+        Qt.AlignmentFlag.AlignCenter,
+        text,
+    )
+    painter.end()
+    return pixmap
 
 
 def pixels_to_qimage(pixels: np.ndarray) -> QImage:
@@ -137,7 +162,8 @@ class InputPicker(QWidget):
         self.random_button = QPushButton("Random")
         self.grid = QListWidget()
         self.grid.setViewMode(QListView.ViewMode.IconMode)
-        self.grid.setIconSize(QSize(56, 56))
+        self.grid.setIconSize(QSize(_THUMB_WIDTH, _THUMB_HEIGHT))
+        self.grid.setGridSize(QSize(_THUMB_WIDTH + 6, _THUMB_HEIGHT + 6))
         self.grid.setResizeMode(QListView.ResizeMode.Adjust)
         self.grid.setMovement(QListView.Movement.Static)
         self.grid.setUniformItemSizes(True)
@@ -306,9 +332,10 @@ class InputPicker(QWidget):
         self.grid.clear()
         self._indices = self._matching()[:GRID_LIMIT]
         for index in self._indices:
-            icon = QIcon(QPixmap.fromImage(pixels_to_qimage(self._images[index])))
-            item = QListWidgetItem(icon, self._class_name(int(self._labels[index])))
-            item.setToolTip(f"test image #{index}")
+            label = self._class_name(int(self._labels[index]))
+            item = QListWidgetItem(QIcon(labelled_thumbnail(self._images[index], label)), "")
+            item.setData(Qt.ItemDataRole.UserRole, label)
+            item.setToolTip(f"test image #{index} · {label}")
             self.grid.addItem(item)
         self.grid.blockSignals(False)
 

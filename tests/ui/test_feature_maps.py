@@ -16,7 +16,13 @@ from explorer.core.capture import activation_responses, capture
 from explorer.core.mosaic import feature_mosaic, vector_strip
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.ui.activation_gallery import ActivationGallery
-from explorer.ui.feature_maps import SEPARATOR_RGB, FeatureMapPanel, colormap_lut, save_png
+from explorer.ui.feature_maps import (
+    MOSAIC_ASPECT,
+    SEPARATOR_RGB,
+    FeatureMapPanel,
+    colormap_lut,
+    save_png,
+)
 from explorer.ui.filters_view import FiltersView, kernel_image
 
 
@@ -63,7 +69,7 @@ def test_each_layer_is_one_mosaic_and_vectors_a_strip(panel, result) -> None:
     assert list(images) == [layer.name for layer in result.layers]
     for layer in result.layers:
         if layer.is_image:
-            tiled = feature_mosaic(layer.output, indexed=True)
+            tiled = feature_mosaic(layer.output, indexed=True, aspect=MOSAIC_ASPECT)
         else:
             tiled = vector_strip(layer.output, indexed=True)
         np.testing.assert_array_equal(images[layer.name], tiled.image)
@@ -89,7 +95,7 @@ def test_the_drawn_pixels_are_the_colormap_of_the_indices(panel, result) -> None
 def test_shared_scale_and_colormap_toggle_redraw(panel, result) -> None:
     panel.shared_check.setChecked(True)
     first = result.layers[0]
-    want = feature_mosaic(first.output, shared=True, indexed=True).image
+    want = feature_mosaic(first.output, shared=True, indexed=True, aspect=MOSAIC_ASPECT).image
     np.testing.assert_array_equal(panel.row_images()[first.name], want)
     assert "(shared)" in panel._rows[0].range_label.text()
     panel.colormap_combo.setCurrentText("inferno")

@@ -14,6 +14,7 @@ from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, snapshot_model
 from explorer.core.mosaic import feature_mosaic
 from explorer.core.spec import InputSpec
 from explorer.core.templates import load_template, template_names
+from explorer.ui.feature_maps import MOSAIC_ASPECT
 from explorer.ui.inspect_panel import InspectPanel
 
 
@@ -56,7 +57,8 @@ def test_every_template_draws_its_initial_weights(qtbot, panel, name: str) -> No
         np.testing.assert_allclose(got.output, expected.output, rtol=1e-5, atol=1e-5)
         assert got.output.shape[0] <= DEFAULT_MAX_CHANNELS or not got.is_image
         if got.is_image:
-            assert images[got.name].shape == feature_mosaic(got.output).image.shape
+            tiled = feature_mosaic(got.output, indexed=True, aspect=MOSAIC_ASPECT)
+            np.testing.assert_array_equal(images[got.name], tiled.image)
     assert result.probabilities.shape == (spec.num_classes,)
     capped = [layer for layer in result.layers if layer.truncated]
     if capped:
