@@ -11,6 +11,7 @@ wraps after `columns` values. Everything here is vectorised numpy; no per-channe
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,7 @@ class Mosaic:
     shared: bool
 
 
+@functools.lru_cache(maxsize=256)
 def grid_shape(count: int, height: int, width: int, aspect: float = 2.0) -> tuple[int, int]:
     """(rows, cols) for `count` tiles of height×width making a mosaic about `aspect` times
     wider than tall (a wide mosaic suits a column of layers), preferring grids whose last
@@ -166,8 +168,16 @@ def feature_mosaic(
     if values.ndim != 3:
         raise ValueError(f"feature_mosaic needs (C, H, W), got shape {values.shape}")
     levels = map_levels(values, shared)
-    scaled = normalize(values, levels)
-    image, layout = tile(to_indices(scaled) if indexed else scaled, cols, gap=gap, aspect=aspect)
+    if indexed:
+        # normalize + to_indices in one pass: this runs for every layer on every redraw.
+        span = levels[:, 1] - levels[:, 0]
+        scale = np.divide(254.0, span, out=np.zeros_like(span), where=span > 0)
+        scaled = values - levels[:, 0, None, None]
+        scaled *= scale[:, None, None]
+        scaled += 1.5
+        image, layout = tile(scaled.astype(np.uint8), cols, gap=gap, aspect=aspect)
+    else:
+        image, layout = tile(normalize(values, levels), cols, gap=gap, aspect=aspect)
     return Mosaic(image, layout, levels, shared)
 
 

@@ -358,13 +358,14 @@ class FeatureMapPanel(QWidget):
         self._result = result
         self._draw()
         capped = [layer for layer in result.layers if layer.truncated]
+        status = "Hover a map to read its values; click it to enlarge."
         if capped:
-            self.status_label.setText(
+            status = (
                 f"Wide layers show their first {capped[0].channels_shown} maps "
-                f"({len(capped)} layer{'s' if len(capped) > 1 else ''} capped)."
+                f"({len(capped)} layer{'s' if len(capped) > 1 else ''} capped). " + status
             )
-        else:
-            self.status_label.setText("Hover a map to read its values; click it to enlarge.")
+        if status != self.status_label.text():
+            self.status_label.setText(status)
 
     def clear(self) -> None:
         self._rebuild([])
