@@ -154,6 +154,7 @@ def test_a_module_from_outside_torch_nn_is_refused() -> None:
 
 
 def test_class_names_are_python_identifiers() -> None:
-    assert class_name_for(NetworkSpec(name="Keras tutorial CNN (MNIST)")) == "KerasTutorialCnnMnist"
+    assert class_name_for(NetworkSpec(name="Keras tutorial CNN (MNIST)")) == "KerasTutorialCNN"
     assert class_name_for(NetworkSpec(name="3 layers")) == "Network3Layers"
     assert class_name_for(NetworkSpec(name="—")) == "Network"
+    assert class_name_for(NetworkSpec(name="(MNIST)")) == "MNIST"

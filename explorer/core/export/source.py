@@ -34,9 +34,13 @@ class ExportError(RuntimeError):
 
 
 def class_name_for(spec: NetworkSpec) -> str:
-    """A Python class name from the project name, e.g. 'Keras tutorial CNN' -> KerasTutorialCnn."""
-    words = re.findall(r"[A-Za-z0-9]+", spec.name)
-    name = "".join(word[:1].upper() + word[1:].lower() for word in words)
+    """A Python class name from the project name: 'LeNet-5 (MNIST, 28×28)' -> LeNet5.
+
+    Parenthesised remarks are dropped and each word's own capitals are kept.
+    """
+    words = re.findall(r"[A-Za-z0-9]+", re.sub(r"\(.*?\)", " ", spec.name))
+    words = words or re.findall(r"[A-Za-z0-9]+", spec.name)
+    name = "".join(word[:1].upper() + word[1:] for word in words)
     if not name or name[0].isdigit() or keyword.iskeyword(name):
         name = "Network" + name
     return name
