@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import types
 from collections import OrderedDict
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from explorer.core.activations import ACTIVATION_NAMES
 from explorer.core.builder import build_model
-from explorer.core.export import ExportError, class_name_for, module_expression, pytorch_source
+from explorer.core.export import (
+    ExportError,
+    class_name_for,
+    export_onnx,
+    export_torchscript,
+    module_expression,
+    pytorch_source,
+)
 from explorer.core.layers import LAYER_TYPES
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 
@@ -158,3 +167,24 @@ def test_class_names_are_python_identifiers() -> None:
     assert class_name_for(NetworkSpec(name="3 layers")) == "Network3Layers"
     assert class_name_for(NetworkSpec(name="—")) == "Network"
     assert class_name_for(NetworkSpec(name="(MNIST)")) == "MNIST"
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("index", range(3))
+def test_torchscript_and_onnx_cover_every_layer_type(tmp_path: Path, index: int) -> None:
+    spec = coverage_specs()[index]
+    model = build_model(spec, seed=index).eval()
+    inputs = torch.randn(3, *spec.input.shape)
+    with torch.no_grad():
+        expected = model(inputs)
+    export_torchscript(model, tmp_path / "model.pt")
+    with torch.no_grad():
+        scripted = torch.jit.load(str(tmp_path / "model.pt"))(inputs)
+    torch.testing.assert_close(scripted, expected, atol=1e-6, rtol=0)
+    ort = pytest.importorskip(
+        "onnxruntime", reason="onnxruntime not installed: pip install 'cnn-explorer[onnx]'"
+    )
+    export_onnx(model, tmp_path / "model.onnx")
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"images": inputs.numpy()})
+    np.testing.assert_allclose(logits, expected.numpy(), rtol=1e-4, atol=1e-5)

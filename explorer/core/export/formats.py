@@ -15,6 +15,7 @@ import secrets
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from copy import deepcopy
 from pathlib import Path
 
 import torch
@@ -95,6 +96,7 @@ def export_onnx(model: Network, path: str | os.PathLike[str], *, opset: int | No
     """
     if not onnx_available():
         raise OnnxUnavailableError(ONNX_INSTALL_HINT)
+    model = _onnx_ready(model)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     # Batch 2, not 1: torch.export specialises a dimension of size 1 to a constant.
     example = torch.randn(2, *model.input_shape, device=device)
@@ -120,12 +122,28 @@ def export_onnx(model: Network, path: str | os.PathLike[str], *, opset: int | No
 
     try:
         write_file_atomic(path, write)
-    except ExportError:
-        raise
     except Exception as error:
-        raise ExportError(f"ONNX export failed: {error}") from error
+        # The exporter's messages run to pages; the first line names the problem.
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ExportError(f"ONNX export failed: {first_line}") from error
     finally:
         model.train(was_training)
+
+
+def _onnx_ready(model: Network) -> Network:
+    """The model itself, or an eval-mode equivalent the ONNX exporter can translate.
+
+    torch.export has no ONNX translation for RReLU, whose eval-mode output is a leaky ReLU
+    with the mean of its slope range, so a copy swaps that in (RReLU has no weights).
+    """
+    if not any(isinstance(module, nn.RReLU) for module in model.modules()):
+        return model
+    copy = deepcopy(model)
+    for parent in list(copy.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.RReLU):
+                parent.add_module(name, nn.LeakyReLU((child.lower + child.upper) / 2))
+    return copy
 
 
 @contextlib.contextmanager
