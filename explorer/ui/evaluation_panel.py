@@ -59,10 +59,9 @@ class EvaluationPanel(QWidget):
         self._cell_texts: list[pg.TextItem] = []
 
         self._accuracy = QLabel("No evaluation yet: train the network, then evaluate it.")
-        font = self._accuracy.font()
-        font.setPointSizeF(font.pointSizeF() * 1.8)
-        font.setBold(True)
-        self._accuracy.setFont(font)
+        self._accuracy_font = QFont(self._accuracy.font())
+        self._accuracy_font.setPointSizeF(self._accuracy_font.pointSizeF() * 1.8)
+        self._accuracy_font.setBold(True)
         self._details = QLabel()
         self._save_button = QPushButton("Export PNG…")
         self._save_button.setEnabled(False)
@@ -93,6 +92,10 @@ class EvaluationPanel(QWidget):
         self._highlight.setVisible(False)
         self._plot.addItem(self._highlight)
         self._plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        # Until there is a matrix, show a blank square rather than meaningless axis numbers.
+        for name in ("left", "bottom"):
+            self._plot.getAxis(name).setTicks([[]])
+        self._plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
 
         self._table = QTableWidget(0, 5)
         self._table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Support"])
@@ -150,6 +153,7 @@ class EvaluationPanel(QWidget):
         self._dataset = dataset
         self._class_names = tuple(class_names)
         split = evaluation.split.capitalize()
+        self._accuracy.setFont(self._accuracy_font)
         self._accuracy.setText(f"{split} accuracy {evaluation.accuracy * 100:.2f} %")
         self._details.setText(
             f"{evaluation.correct:,} of {evaluation.size:,} correct · "
@@ -219,11 +223,13 @@ class EvaluationPanel(QWidget):
         k = evaluation.num_classes
         rows = confusion.sum(axis=1, keepdims=True)
         # Colour by share of the true class, so rare classes' mistakes are as visible as
-        # frequent ones; the cells show the counts.
+        # frequent ones, on a square-root scale so a 2 % confusion is not lost beside a 95 %
+        # diagonal; the cells show the counts.
         share = np.divide(
             confusion, rows, out=np.zeros(confusion.shape, np.float64), where=rows > 0
         )
-        self._image.setImage(np.ascontiguousarray(share, dtype=np.float32), levels=(0.0, 1.0))
+        shade = np.ascontiguousarray(np.sqrt(share), dtype=np.float32)
+        self._image.setImage(shade, levels=(0.0, 1.0))
         self._image.setRect(QRectF(0, 0, k, k))
         for item in self._cell_texts:
             self._plot.removeItem(item)
@@ -235,7 +241,7 @@ class EvaluationPanel(QWidget):
             for row in range(k):
                 for col in range(k):
                     count = int(confusion[row, col])
-                    colour = "w" if share[row, col] > 0.5 else "k"
+                    colour = "w" if shade[row, col] > 0.6 else "k"
                     text = pg.TextItem(str(count), color=colour, anchor=(0.5, 0.5))
                     text.setFont(font)
                     text.setPos(col + 0.5, row + 0.5)
