@@ -161,3 +161,18 @@ def test_a_model_with_the_wrong_class_count_is_refused() -> None:
     dataset = DeviceDataset(info, images, labels, images, labels)
     with pytest.raises(ValueError, match="3 classes"):
         evaluate(build_model(small_net(), seed=0), dataset)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_evaluation_on_the_gpu_matches_the_cpu() -> None:
+    generator = torch.Generator().manual_seed(0)
+    info = DatasetInfo("noise", (1, 28, 28), tuple("abcdefghij"))
+    images = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, 10, (40,), generator=generator)
+    model = build_model(small_net(), seed=0)
+    on_cpu = evaluate(model, DeviceDataset(info, images, labels, images, labels))
+    gpu_data = DeviceDataset(info, images, labels, images, labels, device="cuda")
+    on_gpu = evaluate(model.cuda(), gpu_data, batch_size=16)
+    np.testing.assert_array_equal(on_gpu.confusion, on_cpu.confusion)
+    assert on_gpu.loss == pytest.approx(on_cpu.loss, rel=1e-4)
