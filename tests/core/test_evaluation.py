@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import torch
 from torch.nn import functional
 
 from explorer.core.builder import build_model
-from explorer.core.data.resident import DatasetInfo, DeviceDataset
+from explorer.core.data import DatasetInfo, DeviceDataset, load_dataset
 from explorer.core.evaluation import (
     evaluate,
     most_confident_mistakes,
@@ -23,31 +22,20 @@ from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 
 
 @functools.cache
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX .gz file as a read-only array (cached: decompressing MNIST takes a second)."""
-    data = gzip.decompress(path.read_bytes())
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+def _full_dataset(folder: Path, name: str) -> DeviceDataset:
+    # Cached: decoding the IDX files takes a second or two.
+    return load_dataset(name, data_dir=folder, download=False)
 
 
-def mnist_subset(folder: Path, train: int, test: int) -> DeviceDataset:
-    mnist = folder / "mnist"
-    images = {
-        split: torch.from_numpy(read_idx(mnist / f"{split}-images-idx3-ubyte.gz").copy())
-        for split in ("train", "t10k")
-    }
-    labels = {
-        split: torch.from_numpy(read_idx(mnist / f"{split}-labels-idx1-ubyte.gz").copy())
-        for split in ("train", "t10k")
-    }
-    info = DatasetInfo("mnist", (1, 28, 28), tuple(str(d) for d in range(10)))
+def mnist_subset(folder: Path, train: int, test: int, name: str = "mnist") -> DeviceDataset:
+    """The first `train` training and `test` test images of real MNIST (or Fashion-MNIST)."""
+    full = _full_dataset(folder, name)
     return DeviceDataset(
-        info,
-        images["train"][:train].unsqueeze(1),
-        labels["train"][:train],
-        images["t10k"][:test].unsqueeze(1),
-        labels["t10k"][:test],
+        full.info,
+        full.images("train")[:train],
+        full.labels("train")[:train],
+        full.images("test")[:test],
+        full.labels("test")[:test],
     )
 
 
