@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.format == "pytorch":
             export_pytorch_source(spec, args.output, model=model)
-            source = "network structure only (load weights with load_state_dict)"
+            source = "the network's code; save its weights with --format weights"
         elif args.format == "weights":
             export_weights(model, args.output)
         elif args.format == "torchscript":

@@ -20,7 +20,9 @@ $final_softmax
     python $file_name                      # train it with the project's settings
     python $file_name --weights W.pt       # load trained weights and check one batch
 
-Load weights saved by CNN Explorer with `model.load_state_dict(torch.load(path))`.
+Weights from CNN Explorer (`main.py export --format weights`, or the .weights.pt file beside
+a project saved with its weights) load with
+`model.load_state_dict(torch.load(path, weights_only=True))`.
 """
 
 import argparse
