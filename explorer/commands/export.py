@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights",
         metavar="RUN_DIR_OR_CHECKPOINT",
-        help="trained weights: a run folder, a checkpoint or a state_dict .pt "
-        "(default: fresh weights from the project's seed)",
+        help="trained weights: a run folder, a checkpoint or a state_dict .pt (default: the "
+        "weights saved with the project, else fresh weights from the project's seed)",
     )
 
 
@@ -42,22 +42,35 @@ def run(args: argparse.Namespace) -> int:
         export_torchscript,
         export_weights,
     )
-    from explorer.core.weights import WeightsError, check_weights, load_state_dict
+    from explorer.core.weights import (
+        WeightsError,
+        check_weights,
+        load_project_weights,
+        load_state_dict,
+    )
 
     try:
         model = build_model(spec, seed=spec.training.seed)
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.weights:
-        try:
+    state = None
+    origin = ""
+    try:
+        if args.weights:
             state = load_state_dict(args.weights)
             check_weights(spec, state)
-        except WeightsError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            origin = args.weights
+        elif args.file:
+            # A project saved with its weights exports them unless told otherwise.
+            state = load_project_weights(args.file)[1]
+            origin = f"the weights saved with {args.file}"
+    except WeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if state is not None:
         model.load_state_dict(state)
-        source = f"trained weights from {args.weights}"
+        source = f"trained weights from {origin}"
     else:
         source = f"freshly initialised weights (seed {spec.training.seed}, not trained)"
     model.eval()

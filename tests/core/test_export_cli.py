@@ -16,6 +16,7 @@ from explorer.core.builder import build_model
 from explorer.core.export import export_pytorch_source
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
 from explorer.core.templates import load_template
+from explorer.core.weights import save_project_with_weights
 
 
 def test_weights_export_without_training_uses_the_project_seed_and_says_so(
@@ -137,3 +138,17 @@ def test_the_exported_training_script_trains_and_saves_weights(
     monkeypatch.setattr(sys, "argv", ["model.py", "--weights", str(tmp_path / "weights.pt")])
     runpy.run_path(str(tmp_path / "model.py"), run_name="__main__")
     assert "output shape: (2, 10)" in capsys.readouterr().out
+
+
+def test_a_project_saved_with_weights_exports_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = load_template("keras-mnist")
+    trained = build_model(spec, seed=77).state_dict()
+    save_project_with_weights(spec, trained, tmp_path / "net.json")
+    out = tmp_path / "w.pt"
+    code = main(["export", str(tmp_path / "net.json"), "--format", "weights", "-o", str(out)])
+    assert code == EXIT_OK
+    assert "net.json" in capsys.readouterr().out
+    saved = torch.load(out, weights_only=True)
+    assert all(torch.equal(saved[key], trained[key]) for key in trained)
