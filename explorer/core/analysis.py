@@ -161,7 +161,6 @@ def analyze(spec: NetworkSpec) -> Analysis:
         window = entry.window(p)
         if window is None or rf.jump is None:
             rf = ReceptiveField(image_size, None)
-            downsampled = downsampled or window is None
         else:
             size = (
                 rf.size[0] + (window.kernel[0] - 1) * rf.jump[0],
@@ -177,7 +176,7 @@ def analyze(spec: NetworkSpec) -> Analysis:
                 spec, index, layer, shape, out, activation, previous_activation, downsampled, last
             )
         )
-        if window is not None and window.stride != (1, 1):
+        if entry.family == "Pooling" or (window is not None and window.stride != (1, 1)):
             downsampled = True
         if activation is not None and activation != "linear":
             previous_activation = activation

@@ -34,6 +34,7 @@ _NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # shadow it (tests/core/test_spec.py keeps this list in step with torch).
 RESERVED_NAMES = frozenset(
     {
+        "T_destination",
         "add_module",
         "apply",
         "bfloat16",

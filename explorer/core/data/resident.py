@@ -7,7 +7,7 @@ per-item Python work and a host-to-device copy per step.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -32,8 +32,11 @@ class DeviceDataset:
     """Train/validation/test splits of uint8 images (N, C, H, W) and int64 labels on one device.
 
     The validation split is taken from the end of a seeded permutation of the training set,
-    so the same seed gives the same split. Normalisation statistics (per-channel mean and
-    standard deviation, on the 0..1 scale) come from the training split only.
+    so the same seed gives the same split; both splits keep the images' original order.
+    Normalisation statistics (per-channel mean and standard deviation, on the 0..1 scale)
+    come from the training split only. `source` says where the data came from (for display)
+    and `warnings` lists problems that did not stop loading (e.g. skipped image files).
+    On the CPU the training tensors may be shared with the caller, not copied.
     """
 
     def __init__(
@@ -47,6 +50,8 @@ class DeviceDataset:
         validation_fraction: float = 0.0,
         seed: int = 0,
         device: torch.device | str = "cpu",
+        source: str = "",
+        warnings: Sequence[str] = (),
     ) -> None:
         if not 0.0 <= validation_fraction < 1.0:
             raise ValueError(f"validation fraction must be in [0, 1), got {validation_fraction}")
@@ -55,32 +60,45 @@ class DeviceDataset:
             ("test", test_images, test_labels),
         ):
             if images.dtype != torch.uint8 or images.dim() != 4:
-                raise ValueError(f"{name} images must be uint8 (N, C, H, W), got {images.dtype} "
-                                 f"{tuple(images.shape)}")
+                raise ValueError(
+                    f"{name} images must be uint8 (N, C, H, W), got {images.dtype} "
+                    f"{tuple(images.shape)}"
+                )
             if tuple(images.shape[1:]) != info.input_shape:
-                raise ValueError(f"{name} images have shape {tuple(images.shape[1:])}, "
-                                 f"expected {info.input_shape}")
+                raise ValueError(
+                    f"{name} images have shape {tuple(images.shape[1:])}, "
+                    f"expected {info.input_shape}"
+                )
             if labels.shape != (images.shape[0],):
                 raise ValueError(f"{name}: {images.shape[0]} images but {labels.shape[0]} labels")
         self.info = info
         self.device = torch.device(device)
         self.seed = seed
         self.validation_fraction = validation_fraction
+        self.source = source
+        self.warnings: tuple[str, ...] = tuple(warnings)
 
-        order = torch.randperm(train_images.shape[0], generator=torch.Generator().manual_seed(seed))
-        n_val = int(round(train_images.shape[0] * validation_fraction))
-        train_idx, val_idx = order[: train_images.shape[0] - n_val], order[train_images.shape[0] - n_val:]
+        n_train = train_images.shape[0]
+        n_val = round(n_train * validation_fraction)
         if n_val:
-            train_idx, _ = train_idx.sort()
-            val_idx, _ = val_idx.sort()
+            generator = torch.Generator().manual_seed(seed)
+            order = torch.randperm(n_train, generator=generator)
+            # Both splits keep the original order of their images.
+            train_idx, _ = order[: n_train - n_val].sort()
+            val_idx, _ = order[n_train - n_val :].sort()
+            train_part, val_part = train_images[train_idx], train_images[val_idx]
+            train_lab, val_lab = train_labels[train_idx], train_labels[val_idx]
+        else:
+            train_part, train_lab = train_images, train_labels
+            val_part, val_lab = train_images[:0], train_labels[:0]
         self._images = {
-            "train": train_images[train_idx].to(self.device),
-            "validation": train_images[val_idx].to(self.device),
+            "train": train_part.to(self.device),
+            "validation": val_part.to(self.device),
             "test": test_images.to(self.device),
         }
         self._labels = {
-            "train": train_labels[train_idx].long().to(self.device),
-            "validation": train_labels[val_idx].long().to(self.device),
+            "train": train_lab.long().to(self.device),
+            "validation": val_lab.long().to(self.device),
             "test": test_labels.long().to(self.device),
         }
         mean, std = channel_statistics(self._images["train"])
@@ -127,28 +145,45 @@ class DeviceDataset:
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
             if order is None:
-                batch_images = images[start:start + batch_size]
-                batch_labels = labels[start:start + batch_size]
+                batch_images = images[start : start + batch_size]
+                batch_labels = labels[start : start + batch_size]
             else:
-                index = order[start:start + batch_size]
+                index = order[start : start + batch_size]
                 batch_images = images.index_select(0, index)
                 batch_labels = labels.index_select(0, index)
             yield self.normalize(batch_images), batch_labels
 
     def sample(self, split: str, index: int) -> tuple[torch.Tensor, int]:
         """One normalised image (C, H, W) on the device and its label, for inspection."""
-        image = self._images[split][index:index + 1]
+        image = self._images[split][index : index + 1]
         return self.normalize(image)[0], int(self._labels[split][index])
 
 
-def channel_statistics(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and standard deviation of uint8 images (N, C, H, W), on the 0..1 scale."""
-    if images.shape[0] == 0:
-        channels = images.shape[1]
+def channel_statistics(
+    images: torch.Tensor, chunk_elements: int = 1 << 22
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of uint8 images (N, C, H, W), on the 0..1 scale.
+
+    Works through chunks of about `chunk_elements` values (16 MB as float32), so there is no
+    float64 copy of the whole set; per-image sums are float32, totals float64. The standard
+    deviation is the sample one (N-1), floored at 1e-6.
+    """
+    n, channels = images.shape[0], images.shape[1]
+    if n == 0:
         return (0.0,) * channels, (1.0,) * channels
-    means, stds = [], []
-    for c in range(images.shape[1]):
-        plane = images[:, c].double().div_(255.0)
-        means.append(float(plane.mean()))
-        stds.append(max(float(plane.std()), 1e-6))
-    return tuple(means), tuple(stds)
+    per_image = images[0].numel()
+    step = max(1, chunk_elements // per_image)
+    sums = torch.zeros(channels, dtype=torch.float64, device=images.device)
+    squares = torch.zeros(channels, dtype=torch.float64, device=images.device)
+    for start in range(0, n, step):
+        block = images[start : start + step].reshape(-1, channels, per_image // channels).float()
+        sums += block.sum(dim=2).sum(dim=0, dtype=torch.float64)
+        # vector_norm is both the fastest and an accurate float32 sum of squares here (a
+        # GEMM-based einsum was biased by ~1e-5).
+        norms = torch.linalg.vector_norm(block, dim=2).double()
+        squares += norms.square_().sum(dim=0)
+    count = n * per_image // channels
+    mean = sums / count
+    variance = (squares - sums * mean).clamp_(min=0.0) / max(count - 1, 1)
+    std = variance.sqrt_().div_(255.0).clamp_(min=1e-6)
+    return tuple(mean.div_(255.0).tolist()), tuple(std.tolist())

@@ -1,0 +1,247 @@
+"""Readers for the published file formats: IDX (MNIST, Fashion-MNIST), Keras's mnist.npz, and
+CIFAR-10's pickled batches.
+
+Every reader validates what it reads (magic numbers, declared sizes against actual sizes,
+image shapes, label ranges, image/label counts) and raises DatasetError naming the file, so a
+damaged or truncated file is never loaded silently.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import struct
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from explorer.core.data.errors import DatasetError
+from explorer.core.data.splits import ImageSplits
+
+GZIP_MAGIC = b"\x1f\x8b"
+IDX_UBYTE = 0x08
+IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (N, rows, columns)
+IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (N,)
+CIFAR_IMAGE_SHAPE = (3, 32, 32)
+
+
+def read_idx(path: Path, expected_magic: int) -> np.ndarray:
+    """The uint8 array in an IDX file (raw or gzip-compressed, told apart by content).
+
+    Raises DatasetError naming `path` if the file cannot be decompressed, has another magic
+    number, or holds more or fewer bytes than its header declares.
+    """
+    data = _read_maybe_gzip(path)
+    dims = expected_magic & 0xFF
+    header_size = 4 + 4 * dims
+    if len(data) < 4:
+        raise DatasetError(f"{path} is empty or truncated ({len(data)} bytes): not an IDX file")
+    (magic,) = struct.unpack(">I", data[:4])
+    if magic != expected_magic:
+        what = "image" if expected_magic == IDX_IMAGES_MAGIC else "label"
+        raise DatasetError(
+            f"{path} has magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
+            f"for an IDX {what} file: wrong or damaged file"
+        )
+    if len(data) < header_size:
+        raise DatasetError(f"{path} is truncated: its header is incomplete")
+    shape = struct.unpack(f">{dims}I", data[4:header_size])
+    expected = header_size + int(np.prod(shape, dtype=np.int64))
+    if len(data) != expected:
+        state = "truncated" if len(data) < expected else "longer than its header declares"
+        raise DatasetError(
+            f"{path} is {state}: {len(data)} bytes, expected {expected} for shape {shape}"
+        )
+    # A copy, so that torch gets a writable buffer it owns.
+    return np.frombuffer(data, np.uint8, offset=header_size).reshape(shape).copy()
+
+
+def read_idx_magic(path: Path) -> int:
+    """The magic number of an IDX file (raw or .gz), reading only its first bytes."""
+    try:
+        with path.open("rb") as raw:
+            start = raw.read(2)
+            raw.seek(0)
+            stream: Any = gzip.GzipFile(fileobj=raw) if start == GZIP_MAGIC else raw
+            head = stream.read(4)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DatasetError(f"cannot read {path}: {error}") from error
+    if len(head) < 4:
+        raise DatasetError(f"{path} is empty or truncated: not an IDX file")
+    return int(struct.unpack(">I", head)[0])
+
+
+def load_idx_splits(
+    files: Sequence[Path],
+    class_names: tuple[str, ...],
+    image_size: tuple[int, int],
+) -> ImageSplits:
+    """Train and test splits from the four IDX files (train images, train labels, test
+    images, test labels), checking image size (H, W), counts and label range."""
+    train_images_path, train_labels_path, test_images_path, test_labels_path = files
+    train_images, train_labels = _read_idx_pair(
+        train_images_path, train_labels_path, len(class_names), image_size
+    )
+    test_images, test_labels = _read_idx_pair(
+        test_images_path, test_labels_path, len(class_names), image_size
+    )
+    return ImageSplits.from_numpy(
+        train_images, train_labels, test_images, test_labels, class_names=class_names
+    )
+
+
+def _read_idx_pair(
+    images_path: Path, labels_path: Path, num_classes: int, image_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    images = read_idx(images_path, IDX_IMAGES_MAGIC)
+    labels = read_idx(labels_path, IDX_LABELS_MAGIC)
+    _check_images(images_path, images, image_size)
+    _check_labels(labels_path, labels, num_classes)
+    _check_counts(images_path, len(images), labels_path, len(labels))
+    return images, labels
+
+
+def load_keras_npz(
+    path: Path, class_names: tuple[str, ...], image_size: tuple[int, int]
+) -> ImageSplits:
+    """Keras's `mnist.npz`: arrays x_train, y_train, x_test, y_test (images (N, H, W) uint8)."""
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in keys if k not in archive.files]
+            if missing:
+                raise DatasetError(f"{path} lacks the arrays {', '.join(missing)}")
+            x_train, y_train, x_test, y_test = (archive[k] for k in keys)
+    except (OSError, ValueError, EOFError, zlib.error) as error:
+        raise DatasetError(f"cannot read {path}: {error}") from error
+    for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        if x.dtype != np.uint8:
+            raise DatasetError(f"{path}: x_{split} is {x.dtype}, expected uint8 images")
+        _check_images(path, x, image_size, f"x_{split}")
+        _check_labels(path, y.reshape(-1), len(class_names), f"y_{split}")
+        _check_counts(path, len(x), path, y.size)
+    return ImageSplits.from_numpy(x_train, y_train, x_test, y_test, class_names=class_names)
+
+
+def load_cifar_batches(
+    train_files: Sequence[Path], test_file: Path, class_names: tuple[str, ...]
+) -> ImageSplits:
+    """CIFAR-10 from its pickled batches: dicts with `data` (N, 3072) uint8, channel-major
+    RGB rows, and `labels` (N ints); keys may be bytes (Python 2 pickles) or str."""
+    train = [read_cifar_batch(path, len(class_names)) for path in train_files]
+    test_images, test_labels = read_cifar_batch(test_file, len(class_names))
+    return ImageSplits.from_numpy(
+        np.concatenate([images for images, _ in train]),
+        np.concatenate([labels for _, labels in train]),
+        test_images,
+        test_labels,
+        class_names=class_names,
+    )
+
+
+def read_cifar_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3, 32, 32) uint8 and labels (N,) int64 from one CIFAR-10 batch file."""
+    try:
+        with path.open("rb") as handle:
+            content = _SafeUnpickler(handle, encoding="latin1").load()
+    except DatasetError:
+        raise
+    except Exception as error:
+        # A damaged pickle fails in many ways (EOF, bad opcode, bad array state); all mean
+        # the same thing to the user.
+        raise DatasetError(f"{path} is not a readable CIFAR-10 batch: {error}") from error
+    if not isinstance(content, dict):
+        raise DatasetError(f"{path} holds a {type(content).__name__}, expected a dict")
+    entries = {_text(key): value for key, value in content.items()}
+    if "data" not in entries or "labels" not in entries:
+        raise DatasetError(f"{path} lacks 'data' or 'labels': not a CIFAR-10 batch")
+    data, labels = entries["data"], np.asarray(entries["labels"])
+    size = int(np.prod(CIFAR_IMAGE_SHAPE))
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
+        raise DatasetError(f"{path}: 'data' must be a uint8 array (N, {size})")
+    if data.shape[1] != size:
+        raise DatasetError(f"{path}: images have {data.shape[1]} values, expected {size}")
+    _check_labels(path, labels, num_classes)
+    _check_counts(path, data.shape[0], path, labels.size)
+    return data.reshape(-1, *CIFAR_IMAGE_SHAPE), labels.astype(np.int64)
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Loads only numpy arrays, lists, dicts and strings: a pickle found on disk must not be
+    able to run code."""
+
+    _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.numeric", "_frombuffer"),
+            ("numpy._core.numeric", "_frombuffer"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise DatasetError(f"refusing to load {module}.{name} from a dataset pickle")
+        if module == "_codecs":
+            import codecs
+
+            return codecs.encode
+        if module == "numpy":
+            return getattr(np, name)
+        # numpy 2 moved numpy.core to numpy._core; resolve either name without importing
+        # the deprecated alias.
+        import importlib
+
+        core = "numpy._core" if hasattr(np, "_core") else "numpy.core"
+        return getattr(importlib.import_module(f"{core}.{module.rsplit('.', 1)[1]}"), name)
+
+
+def _read_maybe_gzip(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise DatasetError(f"cannot read {path}: {error}") from error
+    if raw[:2] != GZIP_MAGIC:
+        return raw
+    try:
+        return gzip.GzipFile(fileobj=io.BytesIO(raw)).read()
+    except (OSError, EOFError, zlib.error) as error:
+        # gzip checks its CRC and length, so damage anywhere in the file ends up here.
+        raise DatasetError(f"{path} is damaged or truncated (gzip: {error})") from error
+
+
+def _check_images(
+    path: Path, images: np.ndarray, size: tuple[int, int], what: str = "images"
+) -> None:
+    if images.ndim != 3 or tuple(images.shape[1:]) != size:
+        raise DatasetError(
+            f"{path}: {what} have shape {tuple(images.shape[1:])}, expected {size[0]}×{size[1]}"
+        )
+
+
+def _check_labels(path: Path, labels: np.ndarray, num_classes: int, what: str = "labels") -> None:
+    if labels.ndim != 1:
+        raise DatasetError(f"{path}: {what} must be a vector, got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DatasetError(
+            f"{path}: {what} range {labels.min()}..{labels.max()}, expected 0..{num_classes - 1}"
+        )
+
+
+def _check_counts(images_path: Path, n_images: int, labels_path: Path, n_labels: int) -> None:
+    if n_images != n_labels:
+        where = (
+            str(images_path) if images_path == labels_path else f"{images_path} and {labels_path}"
+        )
+        raise DatasetError(f"{where}: {n_images} images but {n_labels} labels")
+
+
+def _text(key: object) -> str:
+    return key.decode("latin1") if isinstance(key, bytes) else str(key)

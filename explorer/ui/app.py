@@ -1,0 +1,108 @@
+"""Start the desktop application.
+
+Nothing on the way to the first shown window may import torch (cold start ≤ 1 s); panels
+that need it import it when they are first used.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from explorer import __version__
+from explorer.core.project import ProjectError, load_project
+from explorer.core.templates import DEFAULT_TEMPLATE, load_template
+from explorer.ui.main_window import MainWindow
+from explorer.ui.pyqtgraph_setup import configure_pyqtgraph
+from explorer.ui.settings import APPLICATION, ORGANIZATION
+
+log = logging.getLogger(__name__)
+
+
+def make_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication with the names QSettings uses."""
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationVersion(__version__)
+    app.setApplicationDisplayName("CNN Explorer")
+    return app
+
+
+class _AfterFirstPaint(QObject):
+    """Runs start-up work that may be slow (pyqtgraph, dialogs) once the window has
+    painted, so the user sees the window first."""
+
+    def __init__(self, window: QWidget, tasks: list[Callable[[], object]]) -> None:
+        super().__init__(window)
+        self._tasks = tasks
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and self._tasks:
+            watched.removeEventFilter(self)
+            tasks, self._tasks = self._tasks, []
+            for task in tasks:
+                QTimer.singleShot(0, task)
+        return False
+
+
+def open_main_window(path: str | None) -> MainWindow:
+    """Show the main window with the project at `path` (or the default template).
+
+    A file that cannot be opened leaves the default project in place and shows the error.
+    """
+    window = MainWindow(load_template(DEFAULT_TEMPLATE))
+    problem: str | None = None
+    if path is not None:
+        try:
+            window.document.reset(load_project(path), str(Path(path).resolve()))
+            window.files.remember(str(Path(path).resolve()))
+        except ProjectError as error:
+            problem = str(error)
+    tasks: list[Callable[[], object]] = [configure_pyqtgraph]
+    if problem is not None:
+        message = problem
+        tasks.append(lambda: QMessageBox.critical(window, "Cannot Open Project", message))
+    else:
+        tasks.append(window.offer_recovery)
+    window._after_first_paint = _AfterFirstPaint(window, tasks)  # type: ignore[attr-defined]
+    window.show()
+    return window
+
+
+def install_excepthook(window: MainWindow | None = None) -> None:
+    """Show unexpected errors in a dialog (and the log) instead of dying silently."""
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb))
+        log.error("unexpected error:\n%s", text)
+        if issubclass(kind, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        box = QMessageBox(window)
+        box.setIcon(QMessageBox.Icon.Critical)
+        box.setWindowTitle("Unexpected Error")
+        box.setText(f"Something went wrong: {value}")
+        box.setInformativeText("Your project is still open; saving it now is a good idea.")
+        box.setDetailedText(text)
+        box.exec()
+
+    sys.excepthook = hook
+
+
+def run_app(path: str | None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = make_application()
+    window = open_main_window(path)
+    install_excepthook(window)
+    return app.exec()

@@ -1,0 +1,54 @@
+"""Multi-layer blocks after the tutorials' pattern
+INPUT → [[CONV → RELU]×N → POOL]×M → [FC → RELU]×K → OUTPUT; each inserts in one undo step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from explorer.core.spec import LayerSpec
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    summary: str
+    make: Callable[[int], tuple[LayerSpec, ...]]
+    asks_repeat: bool = False
+
+
+def _conv(activation: str, **values: object) -> LayerSpec:
+    # "same" padding keeps the map size so blocks can be stacked without shape errors.
+    return LayerSpec.new("Conv2D").with_values(activation=activation, padding="same", **values)
+
+
+def _relu() -> LayerSpec:
+    return LayerSpec.new("Activation").with_values(function="relu")
+
+
+BLOCKS: tuple[Block, ...] = (
+    Block(
+        "Conv-ReLU",
+        "A 3×3 convolution ('same' padding) followed by a ReLU.",
+        lambda n: (_conv("linear"), _relu()),
+    ),
+    Block(
+        "Conv-BN-ReLU",
+        "Convolution without bias, batch normalisation, then ReLU: the usual modern unit.",
+        lambda n: (_conv("linear", use_bias=False), LayerSpec.new("BatchNorm"), _relu()),
+    ),
+    Block(
+        "Conv-ReLU ×N + MaxPool",
+        "N 3×3 ReLU convolutions then a 2×2 max pool that halves the maps (VGG style).",
+        lambda n: (*(_conv("relu") for _ in range(n)), LayerSpec.new("MaxPool2D")),
+        asks_repeat=True,
+    ),
+    Block(
+        "Dense-ReLU-Dropout",
+        "A fully connected ReLU layer followed by dropout: the classifier head's hidden unit.",
+        lambda n: (
+            LayerSpec.new("Dense").with_values(activation="relu"),
+            LayerSpec.new("Dropout"),
+        ),
+    ),
+)

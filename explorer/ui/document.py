@@ -1,0 +1,248 @@
+"""The open project: its immutable spec, analysis, undo stack, file path and clean state.
+
+Every edit becomes a `SpecEditCommand` that swaps whole immutable specs, so undo and redo
+restore exactly the spec they replaced. Views listen to one signal, `spec_changed`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Hashable, Sequence
+from dataclasses import replace
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from explorer.core.analysis import Analysis, analyze, apply_fix
+from explorer.core.diagnostics import Fix
+from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+
+log = logging.getLogger(__name__)
+
+_MERGE_ID = 0x5EC
+
+
+class SpecEditCommand(QUndoCommand):
+    """Replace the document's spec by `new` (undo puts `old` back).
+
+    Commands with the same `merge_key` pushed one after another merge into one undo step,
+    so dragging a spin box from 3 to 9 is undone at once.
+    """
+
+    def __init__(
+        self,
+        document: ProjectDocument,
+        old: NetworkSpec,
+        new: NetworkSpec,
+        text: str,
+        *,
+        merge_key: Hashable | None = None,
+        select_after: Sequence[int] = (),
+        select_before: Sequence[int] = (),
+    ) -> None:
+        super().__init__(text)
+        self._document = document
+        self.old = old
+        self.new = new
+        self.merge_key = merge_key
+        self._select_after = tuple(select_after)
+        self._select_before = tuple(select_before)
+
+    def id(self) -> int:
+        return _MERGE_ID if self.merge_key is not None else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, SpecEditCommand) or other.merge_key != self.merge_key:
+            return False
+        self.new = other.new
+        self._select_after = other._select_after
+        self.setObsolete(self.new == self.old)
+        return True
+
+    def redo(self) -> None:
+        self._document._show(self.new, self._select_after)
+
+    def undo(self) -> None:
+        self._document._show(self.old, self._select_before)
+
+
+class ProjectDocument(QObject):
+    """Owns the current `NetworkSpec` and everything derived from it."""
+
+    spec_changed = Signal()
+    path_changed = Signal(str)
+    clean_changed = Signal(bool)
+    lock_changed = Signal(bool)
+    edit_refused = Signal()
+    # Rows the views should select after an edit, undo or redo (new layers, moved layers).
+    selection_requested = Signal(list)
+
+    def __init__(self, spec: NetworkSpec | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._spec = spec if spec is not None else NetworkSpec()
+        self._analysis = analyze(self._spec)
+        self._path: str | None = None
+        self._locked = False
+        self._merge_epoch = itertools.count()
+        self._epoch = next(self._merge_epoch)
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(self.clean_changed)
+
+    # ---- state --------------------------------------------------------------------------
+
+    @property
+    def spec(self) -> NetworkSpec:
+        return self._spec
+
+    @property
+    def analysis(self) -> Analysis:
+        return self._analysis
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    @property
+    def is_clean(self) -> bool:
+        return self.undo_stack.isClean()
+
+    @property
+    def locked(self) -> bool:
+        return self._locked
+
+    def set_locked(self, locked: bool) -> None:
+        """While locked (training), edits are refused and `edit_refused` is emitted."""
+        if locked != self._locked:
+            self._locked = locked
+            self.lock_changed.emit(locked)
+
+    def reset(self, spec: NetworkSpec, path: str | None = None) -> None:
+        """Start over with `spec` (New, Open, a template): empty history, clean."""
+        self.undo_stack.clear()
+        self._show(spec, [0] if spec.layers else [])
+        self.undo_stack.setClean()
+        self.set_path(path)
+
+    def set_path(self, path: str | None) -> None:
+        self._path = path
+        self.path_changed.emit(path or "")
+
+    def mark_saved(self, path: str) -> None:
+        self.undo_stack.setClean()
+        self.set_path(path)
+
+    def end_merge(self) -> None:
+        """The next edit starts a new undo step even if it touches the same key."""
+        self._epoch = next(self._merge_epoch)
+
+    def _show(self, spec: NetworkSpec, selection: Sequence[int]) -> None:
+        self._spec = spec
+        self._analysis = analyze(spec)
+        self.spec_changed.emit()
+        self.selection_requested.emit(list(selection))
+
+    # ---- edits --------------------------------------------------------------------------
+
+    def edit(
+        self,
+        new: NetworkSpec,
+        text: str,
+        *,
+        merge_key: Hashable | None = None,
+        select_after: Sequence[int] = (),
+        select_before: Sequence[int] = (),
+    ) -> bool:
+        """Push an undoable change to `new`; False when refused (locked) or a no-op."""
+        if self._locked:
+            log.info("edit refused while locked: %s", text)
+            self.edit_refused.emit()
+            return False
+        if new == self._spec:
+            return False
+        key = None if merge_key is None else (self._epoch, merge_key)
+        command = SpecEditCommand(
+            self,
+            self._spec,
+            new,
+            text,
+            merge_key=key,
+            select_after=select_after,
+            select_before=select_before,
+        )
+        self.undo_stack.push(command)
+        return True
+
+    def insert_layers(self, row: int, layers: Sequence[LayerSpec], text: str = "") -> bool:
+        row = max(0, min(row, len(self._spec.layers)))
+        if not layers:
+            return False
+        label = text or (
+            f"Add {layers[0].type}" if len(layers) == 1 else f"Add {len(layers)} layers"
+        )
+        return self.edit(
+            self._spec.insert(row, *layers),
+            label,
+            select_after=range(row, row + len(layers)),
+        )
+
+    def remove_layers(self, rows: Sequence[int]) -> bool:
+        rows = sorted(set(rows))
+        if not rows:
+            return False
+        text = f"Delete {self._spec.layers[rows[0]].type}" if len(rows) == 1 else "Delete layers"
+        after = min(rows[0], len(self._spec.layers) - len(rows) - 1)
+        return self.edit(
+            self._spec.remove(rows),
+            text,
+            select_after=[after] if after >= 0 else [],
+            select_before=rows,
+        )
+
+    def move_layers(self, rows: Sequence[int], destination: int) -> bool:
+        rows = sorted(set(rows))
+        if not rows:
+            return False
+        new = self._spec.move(rows, destination)
+        start = destination - sum(1 for r in rows if r < destination)
+        return self.edit(
+            new,
+            "Move layers" if len(rows) > 1 else f"Move {self._spec.layers[rows[0]].type}",
+            select_after=range(start, start + len(rows)),
+            select_before=rows,
+        )
+
+    def duplicate_layers(self, rows: Sequence[int]) -> bool:
+        rows = sorted(set(rows))
+        if not rows:
+            return False
+        # Copies drop their explicit names: two layers may not share one.
+        copies = [self._spec.layers[r].with_name(None) for r in rows]
+        return self.insert_layers(rows[-1] + 1, copies, "Duplicate layers")
+
+    def replace_layer(self, row: int, layer: LayerSpec, key: str | None = None) -> bool:
+        """Change one layer; edits of the same key of the same row merge into one step."""
+        return self.edit(
+            self._spec.replace_layer(row, layer),
+            f"Change {key or 'layer'} of {self._spec.layer_names()[row]}",
+            merge_key=("layer", row, key),
+            select_after=[row],
+            select_before=[row],
+        )
+
+    def set_input(self, input_spec: InputSpec) -> bool:
+        return self.edit(
+            replace(self._spec, input=input_spec), "Change input shape", merge_key=("input",)
+        )
+
+    def set_num_classes(self, count: int) -> bool:
+        spec = replace(self._spec, num_classes=count)
+        if spec.class_names and len(spec.class_names) != count:
+            spec = replace(spec, class_names=())
+        return self.edit(spec, "Change number of classes", merge_key=("num_classes",))
+
+    def apply_fix(self, fix: Fix) -> bool:
+        row = fix.layer_index
+        return self.edit(
+            apply_fix(self._spec, fix), f"Fix: {fix.label}", select_after=[max(0, row)]
+        )

@@ -1,0 +1,187 @@
+"""File ▸ New, Open, Save, Save As, recent files and templates, with the prompt before
+unsaved changes are discarded. Project files are read and written by explorer.core.project."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
+
+from explorer.core.project import ProjectError, load_project, save_project
+from explorer.core.spec import NetworkSpec
+from explorer.core.templates import load_template, template_names
+from explorer.ui.document import ProjectDocument
+from explorer.ui.settings import app_settings, settings_list
+
+log = logging.getLogger(__name__)
+
+MAX_RECENT = 8
+_FILTER = "CNN Explorer projects (*.json);;All files (*)"
+
+
+class FileActions(QObject):
+    """Owns the File menu's actions for one window."""
+
+    recent_files_changed = Signal()
+
+    def __init__(self, document: ProjectDocument, window: QWidget) -> None:
+        super().__init__(window)
+        self.document = document
+        self.window = window
+        self.new_action = self._action("&New", QKeySequence.StandardKey.New, self.new)
+        self.open_action = self._action("&Open…", QKeySequence.StandardKey.Open, self.open)
+        self.save_action = self._action("&Save", QKeySequence.StandardKey.Save, self.save)
+        self.save_as_action = self._action(
+            "Save &As…", QKeySequence.StandardKey.SaveAs, self.save_as
+        )
+        self.recent_menu = QMenu("Open &Recent", window)
+        self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
+        self.templates_menu = QMenu("&Templates", window)
+        for name in template_names():
+            action = self.templates_menu.addAction(name)
+            action.triggered.connect(partial(self.open_template, name))
+
+    def _action(self, text: str, key: QKeySequence.StandardKey, slot: object) -> QAction:
+        action = QAction(text, self.window)
+        action.setShortcut(key)
+        action.triggered.connect(slot)
+        return action
+
+    # ---- prompts ------------------------------------------------------------------------
+
+    def maybe_save(self) -> bool:
+        """Ask before discarding unsaved changes; False when the user cancels."""
+        if self.document.is_clean:
+            return True
+        name = Path(self.document.path).name if self.document.path else "Untitled"
+        answer = QMessageBox.warning(
+            self.window,
+            "Unsaved Changes",
+            f"Save the changes to “{name}” before closing it?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    # ---- actions ------------------------------------------------------------------------
+
+    @Slot()
+    def new(self) -> bool:
+        if not self.maybe_save():
+            return False
+        self.document.reset(NetworkSpec())
+        return True
+
+    @Slot()
+    def open(self) -> bool:
+        if not self.maybe_save():
+            return False
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open Project", self._folder(), _FILTER)
+        return bool(path) and self.open_path(path, prompt=False)
+
+    def open_path(self, path: str, *, prompt: bool = True) -> bool:
+        """Open a project file; on error show the core's message and keep the current one."""
+        if prompt and not self.maybe_save():
+            return False
+        try:
+            spec = load_project(path)
+        except ProjectError as error:
+            log.warning("cannot open %s: %s", path, error)
+            QMessageBox.critical(self.window, "Cannot Open Project", str(error))
+            return False
+        self.document.reset(spec, str(Path(path).resolve()))
+        self.remember(str(Path(path).resolve()))
+        return True
+
+    def open_template(self, name: str) -> bool:
+        if not self.maybe_save():
+            return False
+        try:
+            spec = load_template(name)
+        except ProjectError as error:
+            QMessageBox.critical(self.window, "Cannot Open Template", str(error))
+            return False
+        self.document.reset(spec)
+        return True
+
+    @Slot()
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        return self.save_to(self.document.path)
+
+    @Slot()
+    def save_as(self) -> bool:
+        suggested = self.document.path or str(
+            Path(self._folder()) / f"{_slug(self.document.spec.name)}.json"
+        )
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save Project", suggested, _FILTER)
+        if not path:
+            return False
+        if not Path(path).suffix:
+            path += ".json"
+        return self.save_to(path)
+
+    def save_to(self, path: str) -> bool:
+        try:
+            save_project(self.document.spec, path)
+        except OSError as error:
+            QMessageBox.critical(
+                self.window, "Cannot Save Project", f"{path}: {error.strerror or error}"
+            )
+            return False
+        resolved = str(Path(path).resolve())
+        self.document.mark_saved(resolved)
+        self.remember(resolved)
+        return True
+
+    # ---- recent files -------------------------------------------------------------------
+
+    def recent_files(self) -> list[str]:
+        return settings_list(app_settings().value("recentFiles", []))
+
+    def remember(self, path: str) -> None:
+        files = [path] + [p for p in self.recent_files() if p != path]
+        app_settings().setValue("recentFiles", files[:MAX_RECENT])
+        self.recent_files_changed.emit()
+
+    def _folder(self) -> str:
+        if self.document.path:
+            return str(Path(self.document.path).parent)
+        recent = self.recent_files()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    @Slot()
+    def _on_recent_menu_about_to_show(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for number, path in enumerate(files, start=1):
+            action = self.recent_menu.addAction(f"&{number} {Path(path).name}")
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(partial(self.open_path, path))
+        if not files:
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear Menu").triggered.connect(
+                self._on_clear_recent_triggered
+            )
+
+    @Slot()
+    def _on_clear_recent_triggered(self) -> None:
+        app_settings().setValue("recentFiles", [])
+        self.recent_files_changed.emit()
+
+
+def _slug(name: str) -> str:
+    text = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    return "-".join(part for part in text.split("-") if part) or "untitled"

@@ -1,0 +1,158 @@
+"""The layer stack as a Qt list model: an adapter over the document's spec and analysis.
+
+Drops and moves call document edits; the document's `spec_changed` refreshes the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QByteArray,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Slot,
+)
+
+from explorer.core.analysis import LayerAnalysis
+from explorer.core.spec import SpecError
+from explorer.core.summary import format_shape
+from explorer.ui.document import ProjectDocument
+from explorer.ui.layer_mime import LAYERS_MIME, ROWS_MIME, layers_from_mime, layers_mime_data
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+NAME_ROLE = Qt.ItemDataRole.UserRole + 1
+SHAPE_ROLE = Qt.ItemDataRole.UserRole + 2
+PARAMS_ROLE = Qt.ItemDataRole.UserRole + 3
+TYPE_ROLE = Qt.ItemDataRole.UserRole + 4
+SEVERITY_ROLE = Qt.ItemDataRole.UserRole + 5  # "error", "warning" or None
+
+
+class LayerStackModel(QAbstractListModel):
+    """One row per layer of the document's spec."""
+
+    def __init__(self, document: ProjectDocument) -> None:
+        super().__init__(document)
+        self.document = document
+        self._rows = len(document.spec.layers)
+        document.spec_changed.connect(self._on_document_spec_changed)
+
+    @Slot()
+    def _on_document_spec_changed(self) -> None:
+        rows = len(self.document.spec.layers)
+        if rows != self._rows:
+            self.beginResetModel()
+            self._rows = rows
+            self.endResetModel()
+        elif rows:
+            self.dataChanged.emit(self.index(0), self.index(rows - 1))
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._rows
+
+    def _layer(self, row: int) -> LayerAnalysis:
+        return self.document.analysis.layers[row]
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < self._rows:
+            return None
+        layer = self._layer(index.row())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return layer.description
+        if role == NAME_ROLE:
+            return layer.name
+        if role == SHAPE_ROLE:
+            return format_shape(layer.output_shape)
+        if role == PARAMS_ROLE:
+            return f"{layer.params:,}" if layer.known else "?"
+        if role == TYPE_ROLE:
+            return layer.type
+        if role == SEVERITY_ROLE:
+            diagnostic = layer.diagnostic
+            return None if diagnostic is None else diagnostic.severity.value
+        if role == Qt.ItemDataRole.ToolTipRole:
+            lines = [f"{layer.name}: {layer.description}"]
+            lines += [
+                f"{'Error' if d.is_error else 'Warning'}: {d.text()}" for d in layer.diagnostics
+            ]
+            if not layer.known and not layer.error:
+                lines.append("Output shape unknown: an earlier layer has an error.")
+            return "\n".join(lines)
+        return None
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            # Drops land between rows, never on a row.
+            return Qt.ItemFlag.ItemIsDropEnabled
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemIsDragEnabled
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    # ---- drag and drop ------------------------------------------------------------------
+
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
+
+    def mimeTypes(self) -> list[str]:
+        return [LAYERS_MIME, ROWS_MIME, "text/plain"]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
+        rows = sorted({index.row() for index in indexes if index.isValid()})
+        data = layers_mime_data([self.document.spec.layers[row] for row in rows])
+        marker = {"document": id(self.document), "rows": rows}
+        data.setData(ROWS_MIME, QByteArray(json.dumps(marker).encode()))
+        return data
+
+    def canDropMimeData(
+        self,
+        data: QMimeData,
+        action: Qt.DropAction,
+        row: int,
+        column: int,
+        parent: ModelIndex,
+    ) -> bool:
+        return data.hasFormat(LAYERS_MIME) and not self.document.locked
+
+    def dropMimeData(
+        self,
+        data: QMimeData,
+        action: Qt.DropAction,
+        row: int,
+        column: int,
+        parent: ModelIndex,
+    ) -> bool:
+        if action == Qt.DropAction.IgnoreAction:
+            return True
+        if not data.hasFormat(LAYERS_MIME):
+            return False
+        if row < 0:
+            row = parent.row() if parent.isValid() else self._rows
+        own_rows = self._own_rows(data)
+        if own_rows is not None and action == Qt.DropAction.MoveAction:
+            return self.document.move_layers(own_rows, row)
+        try:
+            layers = layers_from_mime(data)
+        except SpecError:
+            return False
+        return self.document.insert_layers(row, layers)
+
+    def _own_rows(self, data: QMimeData) -> list[int] | None:
+        """The dragged rows when the drag started in this document's stack."""
+        if not data.hasFormat(ROWS_MIME):
+            return None
+        marker = json.loads(bytes(data.data(ROWS_MIME).data()).decode())
+        if marker.get("document") != id(self.document):
+            return None
+        return [int(r) for r in marker["rows"]]

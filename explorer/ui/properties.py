@@ -1,0 +1,216 @@
+"""The properties panel: a form generated from the selected layer's `Param` declarations,
+its name, diagnostics with one-click fixes, and the written-out shape arithmetic."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.arithmetic import output_arithmetic
+from explorer.core.diagnostics import Diagnostic, Fix
+from explorer.core.spec import SpecError
+from explorer.core.summary import format_shape
+from explorer.ui.document import ProjectDocument
+from explorer.ui.family_style import ERROR_COLOUR, WARNING_COLOUR
+from explorer.ui.param_editors import ParamEditor, make_editor
+
+
+class PropertiesPanel(QScrollArea):
+    """Shows and edits the layer at `row` (None: nothing selected)."""
+
+    def __init__(self, document: ProjectDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.row: int | None = None
+        self._type: str | None = None
+        self.editors: dict[str, ParamEditor] = {}
+        self.errors: dict[str, QLabel] = {}
+        self.fix_buttons: list[QPushButton] = []
+        self._shown_diagnostics: tuple[Diagnostic, ...] = ()
+        self.setWidgetResizable(True)
+        self.setObjectName("propertiesPanel")
+        self._body = QWidget()
+        self._layout = QVBoxLayout(self._body)
+        self._layout.setContentsMargins(8, 8, 8, 8)
+        self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setWordWrap(True)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("color: palette(placeholder-text);")
+        self._form_host = QWidget()
+        self.form = QFormLayout(self._form_host)
+        self.form.setContentsMargins(0, 4, 0, 4)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        self.shapes = QLabel()
+        self.shapes.setWordWrap(True)
+        self.shapes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.shapes.setObjectName("shapeArithmetic")
+        self.shapes.setStyleSheet(
+            "#shapeArithmetic { background: palette(alternate-base); padding: 6px; "
+            "border-radius: 4px; }"
+        )
+        self._diagnostics_host = QWidget()
+        self._diagnostics = QVBoxLayout(self._diagnostics_host)
+        self._diagnostics.setContentsMargins(0, 0, 0, 0)
+        # Problems and the shape arithmetic come first: they are why a user looks here.
+        for widget in (self.title, self.summary, self._diagnostics_host, self.shapes):
+            self._layout.addWidget(widget)
+        self._layout.addWidget(self._form_host)
+        self._layout.addStretch(1)
+        self.setWidget(self._body)
+        document.spec_changed.connect(self._on_document_spec_changed)
+        self.show_row(None)
+
+    # ---- which layer --------------------------------------------------------------------
+
+    def show_row(self, row: int | None) -> None:
+        layers = self.document.spec.layers
+        self.row = row if row is not None and 0 <= row < len(layers) else None
+        type_name = layers[self.row].type if self.row is not None else None
+        if type_name != self._type:
+            self._build_form(type_name)
+        self._refresh()
+
+    @Slot()
+    def _on_document_spec_changed(self) -> None:
+        self.show_row(self.row)
+
+    def _build_form(self, type_name: str | None) -> None:
+        self._type = type_name
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.editors.clear()
+        self.errors.clear()
+        if type_name is None:
+            return
+        entry = self.document.spec.layers[self.row or 0].entry
+        self.name_edit = QLineEdit()
+        self.name_edit.setObjectName("layerName")
+        self.name_edit.setToolTip("The layer's name in summaries and exports; blank = automatic.")
+        self.name_edit.editingFinished.connect(self._on_name_edit_editing_finished)
+        self.errors["name"] = self._error_label()
+        self.form.addRow("name", self.name_edit)
+        self.form.addRow("", self.errors["name"])
+        for param in entry.params:
+            editor = make_editor(param)
+            editor.setObjectName(f"param_{param.name}")
+            editor.value_edited.connect(partial(self._on_editor_value_edited, param.name))
+            editor.editing_finished.connect(self.document.end_merge)
+            label = QLabel(param.name)
+            label.setToolTip(param.help)
+            self.form.addRow(label, editor)
+            self.editors[param.name] = editor
+            self.errors[param.name] = self._error_label()
+            self.form.addRow("", self.errors[param.name])
+
+    def _error_label(self) -> QLabel:
+        label = QLabel()
+        label.setWordWrap(True)
+        label.setStyleSheet(f"color: {ERROR_COLOUR.name()};")
+        label.hide()
+        return label
+
+    # ---- showing ------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        if self.row is None:
+            self.title.setText("<b>No layer selected</b>")
+            self.summary.setText("Select a layer in the stack to edit its settings.")
+            self.shapes.setText("")
+            self._show_diagnostics(())
+            return
+        layer = self.document.spec.layers[self.row]
+        analysed = self.document.analysis.layers[self.row]
+        self.title.setText(f"<b>{analysed.name}</b> &nbsp; <span>{layer.type}</span>")
+        self.summary.setText(layer.entry.summary)
+        self.name_edit.setText(layer.name or "")
+        self.name_edit.setPlaceholderText(analysed.name if layer.name is None else "")
+        resolved = layer.resolved()
+        for key, editor in self.editors.items():
+            editor.set_value(resolved[key])
+            self.errors[key].hide()
+        self.errors["name"].hide()
+        lines = [
+            f"Input {format_shape(analysed.input_shape)} → output "
+            f"{format_shape(analysed.output_shape)}",
+        ]
+        if analysed.known:
+            lines.append(f"{analysed.params:,} parameters, {analysed.macs:,} multiply-adds")
+        for axis in output_arithmetic(layer, analysed.input_shape):
+            lines.append(f"{axis.axis}: {axis.text}")
+        self.shapes.setText("\n".join(lines))
+        self._show_diagnostics(analysed.diagnostics)
+
+    def _show_diagnostics(self, diagnostics: tuple[Diagnostic, ...]) -> None:
+        if diagnostics == self._shown_diagnostics and self._diagnostics.count():
+            return
+        self._shown_diagnostics = diagnostics
+        while self._diagnostics.count():
+            item = self._diagnostics.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        self.fix_buttons = []
+        for diagnostic in diagnostics:
+            colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR
+            label = QLabel(
+                f"<b style='color:{colour.name()}'>{'Error' if diagnostic.is_error else 'Warning'}"
+                f":</b> {diagnostic.message}"
+            )
+            label.setWordWrap(True)
+            self._diagnostics.addWidget(label)
+            if diagnostic.fix is not None:
+                button = QPushButton(f"Fix: {diagnostic.fix.label}")
+                button.setObjectName("fixButton")
+                button.clicked.connect(partial(self._on_fix_button_clicked, diagnostic.fix))
+                self._diagnostics.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
+                self.fix_buttons.append(button)
+
+    # ---- editing ------------------------------------------------------------------------
+
+    def _on_editor_value_edited(self, key: str, value: Any) -> None:
+        if self.row is None:
+            return
+        layer = self.document.spec.layers[self.row]
+        try:
+            new = layer.with_values(**{key: value})
+        except SpecError as error:
+            # Invalid values are shown, never applied.
+            self.errors[key].setText(error.message)
+            self.errors[key].show()
+            return
+        self.errors[key].hide()
+        self.document.replace_layer(self.row, new, key)
+
+    @Slot()
+    def _on_name_edit_editing_finished(self) -> None:
+        if self.row is None:
+            return
+        text = self.name_edit.text().strip() or None
+        layer = self.document.spec.layers[self.row]
+        if text == layer.name:
+            return
+        try:
+            new = layer.with_name(text)
+        except SpecError as error:
+            self.errors["name"].setText(error.message)
+            self.errors["name"].show()
+            return
+        self.errors["name"].hide()
+        self.document.replace_layer(self.row, new, "name")
+        self.document.end_merge()
+
+    def _on_fix_button_clicked(self, fix: Fix) -> None:
+        self.document.apply_fix(fix)

@@ -1,0 +1,65 @@
+"""Autosave to a recovery file while there are unsaved changes, and offer it back after a
+session that did not close cleanly (a clean close deletes the file)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Slot
+
+from explorer.core.project import ProjectError, dumps_project, parse_project, write_text_atomic
+from explorer.core.spec import NetworkSpec
+from explorer.ui.document import ProjectDocument
+
+log = logging.getLogger(__name__)
+
+AUTOSAVE_INTERVAL_MS = 60_000
+
+
+class RecoveryStore(QObject):
+    def __init__(
+        self, document: ProjectDocument, folder: Path, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.path = folder / "recovery.json"
+        self.timer = QTimer(self)
+        self.timer.setInterval(AUTOSAVE_INTERVAL_MS)
+        self.timer.timeout.connect(self._on_timer_timeout)
+
+    def start(self) -> None:
+        self.timer.start()
+
+    @Slot()
+    def _on_timer_timeout(self) -> None:
+        self.save_now()
+
+    def save_now(self) -> None:
+        """Write the current spec (and its file path) if it has unsaved changes."""
+        if self.document.is_clean:
+            self.path.unlink(missing_ok=True)
+            return
+        payload = {
+            "path": self.document.path,
+            "project": json.loads(dumps_project(self.document.spec)),
+        }
+        try:
+            write_text_atomic(self.path, json.dumps(payload, indent=1))
+        except OSError:
+            log.exception("cannot write the recovery file %s", self.path)
+
+    def pending(self) -> tuple[NetworkSpec, str | None] | None:
+        """The spec left by a session that did not close cleanly, with its original path."""
+        if not self.path.is_file():
+            return None
+        try:
+            payload = json.loads(self.path.read_text(encoding="utf-8"))
+            return parse_project(payload["project"]), payload.get("path")
+        except (OSError, ValueError, KeyError, TypeError, ProjectError) as error:
+            log.warning("ignoring an unreadable recovery file %s: %s", self.path, error)
+            return None
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)

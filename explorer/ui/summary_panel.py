@@ -1,0 +1,202 @@
+"""The summary panel: the Keras-style layer table with cost columns, totals, diagnostics,
+and copy-as-text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
+from PySide6.QtGui import QColor, QFontDatabase, QFontMetrics, QGuiApplication
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.summary import COLUMNS, format_bytes, format_count, summary_text, table_rows
+from explorer.ui.document import ProjectDocument
+from explorer.ui.family_style import ERROR_COLOUR, WARNING_COLOUR
+
+_RIGHT_ALIGNED = {2, 3, 4}
+
+
+class SummaryTableModel(QAbstractTableModel):
+    """The rows of `table_rows`, with each layer's diagnostic as colour and tooltip.
+
+    Cells are computed once per edit: the header's resize-to-contents asks for every
+    role of every cell on each change, so `data` only looks values up.
+    """
+
+    _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __init__(self, document: ProjectDocument) -> None:
+        super().__init__(document)
+        self.document = document
+        self._rows: list[tuple[str, ...]] = []
+        self._colours: list[QColor | None] = []
+        self._tips: list[str | None] = []
+        self._compute()
+        document.spec_changed.connect(self._on_document_spec_changed)
+
+    def _compute(self) -> None:
+        analysis = self.document.analysis
+        self._rows = table_rows(analysis)
+        self._colours, self._tips = [None], [None]
+        for layer in analysis.layers:
+            diagnostic = layer.diagnostic
+            if diagnostic is None:
+                self._colours.append(None)
+                self._tips.append(None)
+            else:
+                self._colours.append(
+                    ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
+                )
+                self._tips.append(diagnostic.text())
+
+    @Slot()
+    def _on_document_spec_changed(self) -> None:
+        count = len(self._rows)
+        if len(self.document.analysis.layers) + 1 != count:
+            self.beginResetModel()
+            self._compute()
+            self.endResetModel()
+        else:
+            self._compute()
+            self.dataChanged.emit(self.index(0, 0), self.index(count - 1, len(COLUMNS) - 1))
+
+    @property
+    def rows(self) -> list[tuple[str, ...]]:
+        return self._rows
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._rows[index.row()][index.column()]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return self._RIGHT if index.column() in _RIGHT_ALIGNED else self._LEFT
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0:
+            return self._colours[index.row()]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tips[index.row()]
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+
+class SummaryPanel(QWidget):
+    def __init__(self, document: ProjectDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.model = SummaryTableModel(document)
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
+        self.table.setObjectName("summaryTable")
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        # Widths are measured from the cell texts (see _fit_columns): resize-to-contents
+        # would ask Qt for every role of every cell on each edit.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self.table.setFont(mono)
+        self._mono_metrics = QFontMetrics(mono)
+
+        self.totals = QLabel(self)
+        self.totals.setObjectName("summaryTotals")
+        self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.totals.setWordWrap(True)
+        self.diagnostics = QLabel(self)
+        self.diagnostics.setWordWrap(True)
+        self.diagnostics.setTextFormat(Qt.TextFormat.RichText)
+        self.copy_button = QPushButton("Copy as Text", self)
+        self.copy_button.setToolTip(
+            "Copy the summary as Keras prints it, for a notebook or a chat."
+        )
+        self.copy_button.clicked.connect(self.copy_as_text)
+
+        below = QHBoxLayout()
+        totals = QVBoxLayout()
+        totals.addWidget(self.totals)
+        totals.addStretch(1)
+        totals.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignLeft)
+        below.addLayout(totals, 1)
+        below.addWidget(self.diagnostics, 1, Qt.AlignmentFlag.AlignTop)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(below)
+        document.spec_changed.connect(self._on_document_spec_changed)
+        self._on_document_spec_changed()
+
+    @Slot()
+    def _on_document_spec_changed(self) -> None:
+        analysis, spec = self.document.analysis, self.document.spec
+        self._fit_columns()
+        training = spec.training
+        training_bytes = analysis.training_memory_bytes(
+            training.batch_size, training.optimizer, training.momentum
+        )
+        self.totals.setText(
+            "\n".join(
+                (
+                    f"Total params: {analysis.params:,} ({format_bytes(analysis.param_bytes)})",
+                    f"Trainable: {analysis.trainable_params:,}   "
+                    f"Non-trainable: {analysis.non_trainable_params:,}",
+                    f"Multiply-adds per image: {format_count(analysis.macs)}",
+                    f"Forward memory per image: {format_bytes(analysis.forward_bytes)}",
+                    f"Training memory (batch {training.batch_size}, {training.optimizer}): "
+                    f"{format_bytes(training_bytes)}",
+                )
+            )
+        )
+        items = []
+        for diagnostic in analysis.diagnostics:
+            colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
+            where = (
+                f"{analysis.layers[diagnostic.layer_index].name}: "
+                if diagnostic.layer_index is not None
+                and diagnostic.layer_index < len(analysis.layers)
+                else ""
+            )
+            items.append(f"<span style='color:{colour.name()}'>● {where}{diagnostic.text()}</span>")
+        self.diagnostics.setText("<br>".join(items) if items else "No problems found.")
+
+    def _fit_columns(self) -> None:
+        metrics = self._mono_metrics
+        header = self.table.horizontalHeader()
+        rows = self.model.rows
+        for column, title in enumerate(COLUMNS[:-1]):
+            widest = max(
+                header.fontMetrics().horizontalAdvance(title),
+                *(metrics.horizontalAdvance(row[column]) for row in rows),
+            )
+            width = widest + 16
+            if self.table.columnWidth(column) != width:
+                self.table.setColumnWidth(column, width)
+
+    @Slot()
+    def copy_as_text(self) -> None:
+        QGuiApplication.clipboard().setText(
+            summary_text(self.document.spec, self.document.analysis)
+        )

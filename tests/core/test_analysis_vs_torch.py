@@ -1,0 +1,241 @@
+"""Property-based: the static analysis agrees with what real torch modules do.
+
+For random valid specs, every analysed output shape and parameter count equals what the built
+model produces and holds. For random (often invalid) specs, the first error the analysis
+reports is on exactly the layer where running the real torch layers first fails.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from explorer.core.activations import ACTIVATION_NAMES
+from explorer.core.analysis import analyze
+from explorer.core.builder import build_model
+from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+
+torch.set_num_threads(1)
+
+pairs = st.one_of(st.integers(1, 5), st.tuples(st.integers(1, 5), st.integers(1, 5)))
+
+
+@st.composite
+def conv_layers(draw: st.DrawFn) -> LayerSpec:
+    padding = draw(
+        st.one_of(
+            st.sampled_from(["valid", "same"]),
+            st.integers(0, 2),
+            st.tuples(st.integers(0, 2), st.integers(0, 2)),
+        )
+    )
+    values = {
+        "filters": draw(st.integers(1, 6)),
+        "kernel_size": draw(pairs),
+        "stride": draw(
+            st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3)))
+        ),
+        "padding": padding,
+        "dilation": draw(st.integers(1, 2)),
+        "activation": draw(st.sampled_from(ACTIVATION_NAMES)),
+        "use_bias": draw(st.booleans()),
+    }
+    return LayerSpec.create("Conv2D", _json(values))
+
+
+@st.composite
+def pool_layers(draw: st.DrawFn) -> LayerSpec:
+    kind = draw(st.sampled_from(["MaxPool2D", "AvgPool2D"]))
+    values = {"pool_size": draw(pairs), "padding": draw(st.sampled_from(["valid", 0, 1]))}
+    if draw(st.booleans()):
+        values["stride"] = draw(st.integers(1, 3))
+    return LayerSpec.create(kind, _json(values))
+
+
+def _json(values: dict[str, object]) -> dict[str, object]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+any_shape_layers = st.one_of(
+    st.builds(lambda r: LayerSpec.create("Dropout", {"rate": r}), st.floats(0, 0.9)),
+    st.builds(lambda m: LayerSpec.create("BatchNorm", {"momentum": m}), st.floats(0.01, 1)),
+    st.builds(
+        lambda f: LayerSpec.create("Activation", {"function": f}), st.sampled_from(ACTIVATION_NAMES)
+    ),
+)
+image_layers = st.one_of(conv_layers(), pool_layers(), any_shape_layers)
+collapse_layers = st.sampled_from(["Flatten", "GlobalMaxPool2D", "GlobalAvgPool2D"]).map(
+    LayerSpec.create
+)
+vector_layers = st.one_of(
+    st.builds(
+        lambda u, a, b: LayerSpec.create("Dense", {"units": u, "activation": a, "use_bias": b}),
+        st.integers(1, 12),
+        st.sampled_from(ACTIVATION_NAMES),
+        st.booleans(),
+    ),
+    any_shape_layers,
+)
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> NetworkSpec:
+    """Mostly plausible stacks: image layers, a collapse, vector layers, a class layer."""
+    input_spec = InputSpec(
+        draw(st.integers(1, 3)), draw(st.integers(4, 24)), draw(st.integers(4, 24))
+    )
+    layers = draw(st.lists(image_layers, max_size=5))
+    if draw(st.booleans()):
+        layers.append(draw(collapse_layers))
+        layers += draw(st.lists(vector_layers, max_size=3))
+    num_classes = draw(st.integers(2, 5))
+    return NetworkSpec(input=input_spec, num_classes=num_classes, layers=tuple(layers))
+
+
+def _reference_run(spec: NetworkSpec) -> tuple[list[tuple[int, ...]], int | None]:
+    """Run each layer's real torch module on a real tensor; return the output shapes up to
+    the first layer that torch rejects (or that yields an empty tensor), and its index."""
+    x = torch.randn(2, *spec.input.shape)
+    shapes = []
+    for index, layer in enumerate(spec.layers):
+        shape = tuple(x.shape[1:])
+        if layer.type == "Dense" and len(shape) != 1:
+            return shapes, index  # the vocabulary requires a Flatten first, as Keras does
+        try:
+            module = layer.entry.build(shape, layer.resolved()).eval()
+            with torch.no_grad():
+                x = module(x)
+        except RuntimeError:
+            return shapes, index
+        if x.numel() == 0:
+            return shapes, index
+        shapes.append(tuple(x.shape[1:]))
+    return shapes, None
+
+
+def _held_parameters(module: torch.nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    # Running statistics count as non-trainable; BatchNorm's integer step counter does not.
+    frozen = sum(b.numel() for b in module.buffers() if b.is_floating_point())
+    return trainable, frozen
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs())
+def test_valid_specs_match_the_built_torch_model(spec: NetworkSpec) -> None:
+    analysis = analyze(spec)
+    shape_errors = [
+        d
+        for layer in analysis.layers
+        for d in layer.diagnostics
+        if d.is_error and "class" not in d.message
+    ]
+    if shape_errors or not spec.layers:
+        return  # covered by the invalid-spec property below
+    # Make the output fit the class count so the spec builds.
+    out = analysis.output_shape
+    assert out is not None
+    if len(out) == 1:
+        spec = replace(spec, num_classes=out[0])
+    else:
+        spec = spec.with_layers(
+            [
+                *spec.layers,
+                LayerSpec.create("Flatten"),
+                LayerSpec.create("Dense", {"units": spec.num_classes}),
+            ]
+        )
+    analysis = analyze(spec)
+    assert analysis.ok, [d.text() for d in analysis.errors]
+    model = build_model(spec, seed=0).eval()
+    x = torch.randn(3, *spec.input.shape)
+    with torch.no_grad():
+        for result, (name, module) in zip(analysis.layers, model.layer_modules(), strict=True):
+            assert result.name == name
+            x = module(x)
+            assert tuple(x.shape[1:]) == result.output_shape, (name, spec)
+            assert result.activation_elements == math.prod(x.shape[1:])
+            assert _held_parameters(module) == (
+                result.trainable_params,
+                result.non_trainable_params,
+            ), name
+    assert _held_parameters(model) == (analysis.trainable_params, analysis.non_trainable_params)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs())
+def test_first_error_is_on_the_layer_where_torch_fails(spec: NetworkSpec) -> None:
+    analysis = analyze(spec)  # must never raise
+    reference_shapes, failing = _reference_run(spec)
+    errors = [
+        layer.index
+        for layer in analysis.layers
+        if any(d.is_error and "class" not in d.message for d in layer.diagnostics)
+    ]
+    first_error = errors[0] if errors else None
+    assert first_error == failing, ([d.text() for d in analysis.errors], spec)
+    known = [layer.output_shape for layer in analysis.layers[: len(reference_shapes)]]
+    assert known == reference_shapes
+    if failing is not None:
+        assert all(not layer.known for layer in analysis.layers[failing:])
+
+
+@pytest.mark.parametrize("padding", ["same", "valid", 1])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("kernel", [1, 2, 3, 4])
+def test_conv_output_size_matches_torch_on_odd_and_even_inputs(
+    padding: object, stride: int, kernel: int
+) -> None:
+    for size in (7, 8):
+        spec = NetworkSpec(
+            input=InputSpec(2, size, size + 1),
+            layers=(
+                LayerSpec.create(
+                    "Conv2D",
+                    {"filters": 3, "kernel_size": kernel, "stride": stride, "padding": padding},
+                ),
+            ),
+        )
+        expected = analyze(spec).layers[0].output_shape
+        module = spec.layers[0].entry.build((2, size, size + 1), spec.layers[0].resolved())
+        assert tuple(module(torch.randn(1, 2, size, size + 1)).shape[1:]) == expected
+
+
+@pytest.mark.parametrize("dilation", [1, 2])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("kernel", [1, 2, 3, 5])
+@pytest.mark.parametrize("size", [9, 10, 28])
+def test_output_sizes_follow_the_design_formulas(
+    size: int, kernel: int, stride: int, dilation: int
+) -> None:
+    """DESIGN.md: floor((in + 2P − D·(K−1) − 1)/S) + 1, and 'same' keeps ceil(in/S)."""
+
+    def out_size(padding: object) -> int:
+        spec = NetworkSpec(
+            input=InputSpec(1, size, size),
+            layers=(
+                LayerSpec.create(
+                    "Conv2D",
+                    {
+                        "filters": 1,
+                        "kernel_size": kernel,
+                        "stride": stride,
+                        "dilation": dilation,
+                        "padding": padding,
+                    },
+                ),
+            ),
+        )
+        shape = analyze(spec).layers[0].output_shape
+        assert shape is not None
+        return shape[1]
+
+    assert out_size("same") == math.ceil(size / stride)
+    for padding in (0, 1, 2):
+        expected = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+        assert out_size(padding) == expected

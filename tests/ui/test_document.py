@@ -1,0 +1,113 @@
+"""Every document edit is one undo step that restores the exact spec it replaced."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.ui.document import ProjectDocument
+
+EDITS: dict[str, Callable[[ProjectDocument], bool]] = {
+    "insert": lambda d: d.insert_layers(1, [LayerSpec.new("BatchNorm"), LayerSpec.new("Dropout")]),
+    "remove": lambda d: d.remove_layers([0, 3]),
+    "move down": lambda d: d.move_layers([0], 3),
+    "move up": lambda d: d.move_layers([4, 5], 1),
+    "duplicate": lambda d: d.duplicate_layers([2]),
+    "replace": lambda d: d.replace_layer(0, d.spec.layers[0].with_values(filters=8), "filters"),
+    "input": lambda d: d.set_input(InputSpec(3, 32, 32)),
+    "classes": lambda d: d.set_num_classes(7),
+}
+
+
+@pytest.mark.parametrize("name", list(EDITS))
+def test_edit_then_undo_and_redo_restores_the_exact_spec(
+    document: ProjectDocument, name: str
+) -> None:
+    before = document.spec
+    assert EDITS[name](document)
+    after = document.spec
+    assert after != before
+    assert document.undo_stack.count() == 1
+    document.undo_stack.undo()
+    assert document.spec == before
+    document.undo_stack.redo()
+    assert document.spec == after
+    assert not document.is_clean
+
+
+def test_moving_layers_keeps_their_order_at_the_destination(document: ProjectDocument) -> None:
+    types_before = [layer.type for layer in document.spec.layers]
+    document.move_layers([4, 5], 1)
+    assert [layer.type for layer in document.spec.layers] == [
+        types_before[0],
+        types_before[4],
+        types_before[5],
+        *types_before[1:4],
+    ]
+
+
+def test_changes_of_one_key_merge_into_one_undo_step(document: ProjectDocument) -> None:
+    original = document.spec
+    for filters in (33, 34, 35):
+        layer = document.spec.layers[0].with_values(filters=filters)
+        document.replace_layer(0, layer, "filters")
+    assert document.undo_stack.count() == 1
+    assert document.spec.layers[0].get("filters") == 35
+    document.undo_stack.undo()
+    assert document.spec == original
+
+
+def test_end_merge_starts_a_new_step(document: ProjectDocument) -> None:
+    document.replace_layer(0, document.spec.layers[0].with_values(filters=8), "filters")
+    document.end_merge()
+    document.replace_layer(0, document.spec.layers[0].with_values(filters=9), "filters")
+    assert document.undo_stack.count() == 2
+
+
+def test_merged_edits_back_to_the_start_leave_no_step(document: ProjectDocument) -> None:
+    document.replace_layer(0, document.spec.layers[0].with_values(filters=8), "filters")
+    document.replace_layer(0, document.spec.layers[0].with_values(filters=32), "filters")
+    assert document.undo_stack.count() == 0
+    assert document.is_clean
+
+
+def test_locked_document_refuses_edits_and_says_so(document: ProjectDocument, qtbot: Any) -> None:
+    before = document.spec
+    with qtbot.waitSignal(document.lock_changed):
+        document.set_locked(True)
+    with qtbot.waitSignal(document.edit_refused):
+        assert not document.remove_layers([0])
+    assert document.spec == before
+    document.set_locked(False)
+    assert document.remove_layers([0])
+
+
+def test_every_change_emits_spec_changed_once(document: ProjectDocument, qtbot: Any) -> None:
+    seen: list[NetworkSpec] = []
+    document.spec_changed.connect(lambda: seen.append(document.spec))
+    document.duplicate_layers([0])
+    document.undo_stack.undo()
+    assert len(seen) == 2
+    assert seen[-1] == document.spec
+
+
+def test_reset_clears_history_and_is_clean(document: ProjectDocument) -> None:
+    document.remove_layers([0])
+    fresh = replace(NetworkSpec(), name="fresh")
+    document.reset(fresh, "/tmp/x.json")
+    assert document.spec == fresh
+    assert document.undo_stack.count() == 0
+    assert document.is_clean
+    assert document.path == "/tmp/x.json"
+
+
+def test_duplicates_drop_explicit_names(document: ProjectDocument) -> None:
+    document.replace_layer(0, document.spec.layers[0].with_name("stem"))
+    document.duplicate_layers([0])
+    assert document.spec.layers[0].name == "stem"
+    assert document.spec.layers[1].name is None
+    assert document.analysis.ok

@@ -1,0 +1,189 @@
+"""The layer stack model and panel: model contract, drops, moves, clipboard, diagnostics."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import QMimeData, QModelIndex, Qt
+from PySide6.QtGui import QGuiApplication
+
+from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.ui.document import ProjectDocument
+from explorer.ui.layer_mime import LAYERS_MIME
+from explorer.ui.layer_stack import LayerStackPanel
+from explorer.ui.layer_stack_model import SEVERITY_ROLE, SHAPE_ROLE, LayerStackModel
+from explorer.ui.palette import LayerPalette
+from explorer.ui.properties import PropertiesPanel
+
+COPY, MOVE = Qt.DropAction.CopyAction, Qt.DropAction.MoveAction
+
+
+def _types(document: ProjectDocument) -> list[str]:
+    return [layer.type for layer in document.spec.layers]
+
+
+def test_model_passes_the_qt_model_tester(document: ProjectDocument, qtmodeltester: Any) -> None:
+    model = LayerStackModel(document)
+    qtmodeltester.check(model)
+    document.insert_layers(2, [LayerSpec.new("BatchNorm")])
+    document.remove_layers([0, 1])
+    qtmodeltester.check(model)
+
+
+def test_rows_show_description_shape_and_parameters(document: ProjectDocument) -> None:
+    model = LayerStackModel(document)
+    index = model.index(0)
+    assert model.data(index) == "Conv2D 32 · 5×5 · relu"
+    assert model.data(index, SHAPE_ROLE) == "(32, 24, 24)"
+    assert model.rowCount() == len(document.spec.layers)
+
+
+def test_dropping_palette_mime_data_inserts_that_layer_at_the_row(
+    document: ProjectDocument, qtbot: Any
+) -> None:
+    palette = LayerPalette(document)
+    qtbot.addWidget(palette)
+    model = LayerStackModel(document)
+    data = palette.mimeData([palette.find_item("BatchNorm")])
+    assert data.hasFormat(LAYERS_MIME)
+    assert model.canDropMimeData(data, COPY, 1, 0, QModelIndex())
+    assert model.dropMimeData(data, COPY, 1, 0, QModelIndex())
+    assert _types(document)[:3] == ["Conv2D", "BatchNorm", "MaxPool2D"]
+    assert document.spec.layers[1] == LayerSpec.new("BatchNorm")
+
+
+def test_dropping_a_block_inserts_all_its_layers_in_one_undo_step(
+    document: ProjectDocument, qtbot: Any
+) -> None:
+    palette = LayerPalette(document)
+    qtbot.addWidget(palette)
+    model = LayerStackModel(document)
+    before = document.spec
+    palette.repeat = 3
+    data = palette.mimeData([palette.find_item("Conv-ReLU ×N + MaxPool")])
+    assert model.dropMimeData(data, COPY, -1, 0, QModelIndex())
+    assert _types(document)[-4:] == ["Conv2D", "Conv2D", "Conv2D", "MaxPool2D"]
+    document.undo_stack.undo()
+    assert document.spec == before
+
+
+def test_dragging_rows_within_the_stack_moves_them(document: ProjectDocument) -> None:
+    model = LayerStackModel(document)
+    layers = document.spec.layers
+    data = model.mimeData([model.index(4), model.index(5)])
+    assert model.dropMimeData(data, MOVE, 0, 0, QModelIndex())
+    assert document.spec.layers == (layers[4], layers[5], *layers[:4])
+    assert model.rowCount() == len(layers)
+
+
+def test_dragging_rows_into_another_window_copies_them(document: ProjectDocument) -> None:
+    source = LayerStackModel(document)
+    other = ProjectDocument(NetworkSpec())
+    target = LayerStackModel(other)
+    data = source.mimeData([source.index(0)])
+    assert target.dropMimeData(data, MOVE, 0, 0, QModelIndex())
+    assert other.spec.layers == (document.spec.layers[0],)
+    assert len(document.spec.layers) == 6
+
+
+def test_dropping_on_a_row_inserts_before_it(document: ProjectDocument) -> None:
+    model = LayerStackModel(document)
+    data = QMimeData()
+    data.setData(LAYERS_MIME, json.dumps([{"type": "Dropout", "rate": 0.25}]).encode())
+    assert model.dropMimeData(data, COPY, -1, 0, model.index(2))
+    assert document.spec.layers[2] == LayerSpec.create("Dropout", {"rate": 0.25})
+
+
+def test_invalid_layer_json_is_not_dropped(document: ProjectDocument) -> None:
+    model = LayerStackModel(document)
+    data = QMimeData()
+    data.setData(LAYERS_MIME, b'[{"type": "Conv2D", "filters": -3, "kernel_size": 3}]')
+    assert not model.dropMimeData(data, COPY, 0, 0, QModelIndex())
+    assert document.undo_stack.count() == 0
+
+
+def test_delete_duplicate_copy_and_paste_through_the_panel_actions(
+    document: ProjectDocument, qtbot: Any
+) -> None:
+    panel = LayerStackPanel(document)
+    qtbot.addWidget(panel)
+    original = document.spec
+    panel.select_rows([0, 2])
+    panel.duplicate_action.trigger()
+    assert _types(document)[:5] == ["Conv2D", "MaxPool2D", "Conv2D", "Conv2D", "Conv2D"]
+    assert panel.selected_rows() == [3, 4]
+
+    panel.delete_action.trigger()
+    assert document.spec == original
+
+    panel.select_rows([4, 5])
+    panel.copy_action.trigger()
+    clipboard = QGuiApplication.clipboard().mimeData()
+    assert clipboard.hasFormat(LAYERS_MIME)
+    assert json.loads(clipboard.text()) == [{"type": "Flatten"}, original.layers[5].to_json()]
+    panel.select_rows([0])
+    panel.paste_action.trigger()
+    assert document.spec.layers[1:3] == original.layers[4:6]
+    for _ in range(3):
+        document.undo_stack.undo()
+    assert document.spec == original
+
+
+def test_pasting_plain_json_text_from_an_editor(document: ProjectDocument, qtbot: Any) -> None:
+    panel = LayerStackPanel(document)
+    qtbot.addWidget(panel)
+    QGuiApplication.clipboard().setText('{"type": "Dense", "units": 64, "activation": "relu"}')
+    panel.select_rows([3])
+    panel.paste_action.trigger()
+    assert document.spec.layers[4] == LayerSpec.create("Dense", {"units": 64, "activation": "relu"})
+
+
+def test_pasting_text_that_is_not_layers_explains_why(
+    document: ProjectDocument, qtbot: Any, message_boxes: Any
+) -> None:
+    panel = LayerStackPanel(document)
+    qtbot.addWidget(panel)
+    QGuiApplication.clipboard().setText("hello")
+    panel.paste_action.trigger()
+    assert document.undo_stack.count() == 0
+    assert message_boxes.shown and "not layer JSON" in message_boxes.shown[0][2]
+
+
+def _small_input_document() -> ProjectDocument:
+    spec = NetworkSpec(
+        input=InputSpec(1, 4, 4),
+        layers=(
+            LayerSpec.create("Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}),
+            LayerSpec.create("Conv2D", {"filters": 4, "kernel_size": 3}),
+            LayerSpec.new("Flatten"),
+            LayerSpec.create("Dense", {"units": 10}),
+        ),
+    )
+    return ProjectDocument(spec)
+
+
+def test_invalid_kernel_marks_its_row_and_later_shapes_unknown_and_the_fix_repairs_it(
+    qtbot: Any,
+) -> None:
+    document = _small_input_document()
+    model = LayerStackModel(document)
+    properties = PropertiesPanel(document)
+    qtbot.addWidget(properties)
+    properties.show_row(1)
+    editor = properties.editors["kernel_size"]
+    editor.h.setValue(9)  # a user typing 9 into the kernel box
+
+    assert document.spec.layers[1].get("kernel_size") == 9
+    assert model.data(model.index(1), SEVERITY_ROLE) == "error"
+    assert "kernel" in model.data(model.index(1), Qt.ItemDataRole.ToolTipRole)
+    assert model.data(model.index(0), SHAPE_ROLE) == "(4, 4, 4)"
+    assert [model.data(model.index(r), SHAPE_ROLE) for r in (1, 2, 3)] == ["?", "?", "?"]
+    assert model.data(model.index(2), SEVERITY_ROLE) is None
+
+    assert len(properties.fix_buttons) == 1
+    label = properties.fix_buttons[0].text()
+    properties.fix_buttons[0].click()
+    assert document.analysis.ok, label
+    assert model.data(model.index(3), SHAPE_ROLE) == "(10,)"
+    assert all(model.data(model.index(r), SEVERITY_ROLE) is None for r in range(4))

@@ -1,0 +1,236 @@
+"""The main window: files, prompts, recovery, status bar, docks and saved layout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
+
+from explorer.core.project import load_project, save_project
+from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.templates import load_template
+from explorer.ui import app as app_module
+from explorer.ui.main_window import MainWindow
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_save_then_open_round_trips_the_project(
+    window: MainWindow, tmp_path: Path, qtbot: Any
+) -> None:
+    document = window.document
+    document.insert_layers(1, [LayerSpec.create("BatchNorm", {"momentum": 0.2})])
+    document.replace_layer(0, document.spec.layers[0].with_name("stem"))
+    edited = document.spec
+    path = tmp_path / "edited.json"
+    assert window.files.save_to(str(path))
+    assert document.is_clean and document.path == str(path.resolve())
+    assert load_project(path) == edited
+    assert window.windowTitle().startswith("edited.json")
+    assert not window.isWindowModified()
+
+    document.reset(NetworkSpec())
+    assert window.files.open_path(str(path))
+    assert document.spec == edited
+    assert window.files.recent_files()[0] == str(path.resolve())
+
+
+def test_opening_a_bad_file_keeps_the_project_and_shows_the_core_message(
+    window: MainWindow, tmp_path: Path, message_boxes: Any
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "cnn-explorer", "version": 1, "layers": [{"type": "Conv9D"}]}')
+    before = window.document.spec
+    window.document.remove_layers([5])
+    edited = window.document.spec
+    assert not window.files.open_path(str(bad), prompt=False)
+    assert window.document.spec == edited != before
+    kind, _title, text = message_boxes.shown[-1]
+    assert kind == "critical" and "unknown layer type 'Conv9D'" in text and "bad.json" in text
+
+
+def test_unsaved_changes_prompt_on_new_and_cancel_keeps_everything(
+    window: MainWindow, message_boxes: Any
+) -> None:
+    window.document.remove_layers([0])
+    edited = window.document.spec
+    message_boxes.answer = QMessageBox.StandardButton.Cancel
+    assert not window.files.new()
+    assert message_boxes.titles() == ["Unsaved Changes"]
+    assert window.document.spec == edited
+    message_boxes.answer = QMessageBox.StandardButton.Discard
+    assert window.files.new()
+    assert window.document.spec == NetworkSpec()
+    assert window.document.is_clean
+
+
+def test_no_prompt_when_the_project_is_clean(window: MainWindow, message_boxes: Any) -> None:
+    assert window.files.new()
+    assert message_boxes.shown == []
+
+
+def test_closing_with_unsaved_changes_asks_first(window: MainWindow, message_boxes: Any) -> None:
+    window.document.remove_layers([0])
+    message_boxes.answer = QMessageBox.StandardButton.Cancel
+    assert not window.close()
+    assert window.isVisible()
+    assert message_boxes.titles() == ["Unsaved Changes"]
+    message_boxes.answer = QMessageBox.StandardButton.Discard
+    assert window.close()
+
+
+def test_status_bar_follows_every_edit(window: MainWindow) -> None:
+    texts = lambda: " | ".join(label.text() for label in window.statusBar().findChildren(QLabel))  # noqa: E731
+    assert "Params: 62,346" in texts()
+    assert "Forward memory/image: 117.10 KB" in texts()
+    assert "No errors" in texts()
+    window.document.replace_layer(0, window.document.spec.layers[0].with_values(kernel_size=40))
+    assert "1 error" in texts()
+    assert "Params: 0" in texts()
+    window.document.undo_stack.undo()
+    assert "Params: 62,346" in texts()
+
+
+def test_title_marks_unsaved_changes(window: MainWindow) -> None:
+    assert window.windowTitle() == "Untitled[*] — CNN Explorer"
+    assert not window.isWindowModified()
+    window.document.remove_layers([0])
+    assert window.isWindowModified()
+    window.document.undo_stack.undo()
+    assert not window.isWindowModified()
+
+
+def test_add_dock_lists_the_panel_in_the_view_menu(window: MainWindow) -> None:
+    dock = window.add_dock(
+        "Training", QWidget(), Qt.DockWidgetArea.BottomDockWidgetArea, "trainingDock"
+    )
+    texts = [action.text() for action in window.view_menu.actions()]
+    for title in ("Layer Palette", "Layer Stack", "Properties", "Summary", "Training"):
+        assert title in texts
+    dock.toggleViewAction().trigger()
+    assert dock.isHidden()
+
+
+def test_dock_layout_is_saved_and_restored(
+    qtbot: Any, message_boxes: Any, isolated_settings: Path
+) -> None:
+    first = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(first)
+    first.show()
+    first.summary_dock.hide()
+    first.close()
+    assert (isolated_settings / "settings.ini").is_file()
+    second = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(second)
+    second.show()
+    assert second.summary_dock.isHidden()
+    assert not second.properties_dock.isHidden()
+    second.close()
+
+
+def test_history_shows_the_undo_stack(window: MainWindow) -> None:
+    window.document.remove_layers([0])
+    view = window.show_history()
+    assert view.stack() is window.document.undo_stack
+    assert view.model().rowCount() == 2  # the opened state and one edit
+    assert "History" in [a.text() for a in window.view_menu.actions()]
+
+
+def test_recent_files_keep_the_eight_latest(window: MainWindow, tmp_path: Path) -> None:
+    spec = load_template("keras-mnist")
+    for n in range(10):
+        path = tmp_path / f"p{n}.json"
+        save_project(spec, path)
+        assert window.files.open_path(str(path))
+    recent = window.files.recent_files()
+    assert len(recent) == 8
+    assert recent[0].endswith("p9.json") and recent[-1].endswith("p2.json")
+
+
+def test_autosave_is_offered_back_after_an_unclean_exit(
+    qtbot: Any, message_boxes: Any, isolated_settings: Path
+) -> None:
+    crashed = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(crashed)
+    crashed.document.remove_layers([0, 1])
+    lost = crashed.document.spec
+    crashed.recovery.save_now()  # what the one-minute timer does
+    assert crashed.recovery.path.is_file()
+    assert crashed.recovery.path.is_relative_to(isolated_settings)
+    crashed.recovery.timer.stop()
+    crashed.document.undo_stack.setClean()  # the process dies: nothing else happens
+
+    message_boxes.answer = QMessageBox.StandardButton.Yes
+    restarted = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(restarted)
+    assert restarted.offer_recovery()
+    assert message_boxes.titles()[-1] == "Recover Unsaved Work"
+    assert restarted.document.spec == lost
+    assert not restarted.document.is_clean
+    message_boxes.answer = QMessageBox.StandardButton.Discard
+    restarted.close()
+    assert not restarted.recovery.path.exists()
+
+
+def test_a_bad_file_on_the_command_line_opens_the_default_project(
+    qtbot: Any, tmp_path: Path, message_boxes: Any
+) -> None:
+    bad = tmp_path / "broken.json"
+    bad.write_text("{not json")
+    window = app_module.open_main_window(str(bad))
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: bool(message_boxes.shown))
+    assert window.document.spec == load_template("keras-mnist")
+    assert "invalid JSON" in message_boxes.shown[0][2]
+    window.recovery.timer.stop()
+
+
+def test_layer_reference_is_generated_from_the_registry() -> None:
+    from explorer.core.layers import LAYER_TYPES
+    from explorer.ui.help_dialogs import layer_reference_html
+
+    text = layer_reference_html()
+    for entry in LAYER_TYPES.values():
+        assert entry.name in text
+        for param in entry.params:
+            assert f"<code>{param.name}</code>" in text
+
+
+def test_start_up_shows_the_window_before_torch_and_configures_pyqtgraph_after(
+    tmp_path: Path,
+) -> None:
+    probe = (
+        "import sys, json\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from explorer.ui import app, settings\n"
+        f"settings.use_location({str(tmp_path)!r})\n"
+        "a = app.make_application()\n"
+        "w = app.open_main_window(None)\n"
+        "seen = {'visible': w.isVisible(), 'torch': 'torch' in sys.modules}\n"
+        "w.document.undo_stack.setClean()\n"
+        "def finish():\n"
+        "    pg = sys.modules.get('pyqtgraph')\n"
+        "    seen['pyqtgraph'] = pg.getConfigOption('imageAxisOrder') if pg else None\n"
+        "    w.close()\n"
+        "QTimer.singleShot(300, finish)\n"
+        "a.exec()\n"
+        "print(json.dumps(seen))\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    # pyqtgraph is configured once the window has painted.
+    assert seen == {"visible": True, "torch": False, "pyqtgraph": "row-major"}

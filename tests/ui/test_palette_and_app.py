@@ -1,0 +1,60 @@
+"""The palette is generated from the registry; unexpected errors reach a dialog."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from explorer.core.layers import LAYER_TYPES
+from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.ui import app as app_module
+from explorer.ui.blocks import BLOCKS
+from explorer.ui.document import ProjectDocument
+from explorer.ui.palette import BLOCKS_GROUP, LayerPalette
+
+
+def test_palette_lists_every_registry_type_under_its_family(qtbot: Any) -> None:
+    palette = LayerPalette(ProjectDocument(NetworkSpec()))
+    qtbot.addWidget(palette)
+    for entry in LAYER_TYPES.values():
+        item = palette.find_item(entry.name)
+        assert item.parent().text(0) == entry.family
+        assert item.toolTip(0) == entry.summary
+    groups = [palette.topLevelItem(i).text(0) for i in range(palette.topLevelItemCount())]
+    assert groups[-1] == BLOCKS_GROUP
+    assert palette.topLevelItem(len(groups) - 1).childCount() == len(BLOCKS)
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.name)
+def test_every_block_appends_valid_layers_in_one_undo_step(
+    block: Any, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dense block needs a vector: put it after a Flatten.
+    head = (LayerSpec.new("Flatten"),) if block.make(1)[0].type == "Dense" else ()
+    document = ProjectDocument(NetworkSpec(layers=head))
+    palette = LayerPalette(document)
+    qtbot.addWidget(palette)
+    monkeypatch.setattr(
+        "explorer.ui.palette.QInputDialog.getInt", staticmethod(lambda *a, **k: (3, True))
+    )
+    assert palette.append(palette.find_item(block.name))
+    assert document.undo_stack.count() == 1
+    expected = 4 if block.asks_repeat else len(block.make(1))
+    assert len(document.spec.layers) == len(head) + expected
+    # Only the missing classifier head is wrong: the block's own shapes all work out.
+    assert all(layer.known for layer in document.analysis.layers)
+
+
+def test_unexpected_errors_are_shown_in_a_dialog(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append(box.detailedText()) or 0)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    app_module.install_excepthook(None)
+    try:
+        raise ValueError("boom in a slot")
+    except ValueError as error:
+        sys.excepthook(type(error), error, error.__traceback__)
+    assert len(shown) == 1 and "ValueError: boom in a slot" in shown[0]
