@@ -108,3 +108,22 @@ def test_clicking_a_map_enlarges_it_beside_the_kernels_that_made_it(qtbot, panel
     text = panel.feature_maps.hover_label.text()
     assert f"channel {channel} at (y 3, x 4)" in text
     assert f"{float(relu.output[channel, 3, 4]):.4g}" in text
+
+
+def test_a_loaded_dataset_is_browsed_and_its_first_test_image_drawn(qtbot, panel) -> None:
+    from explorer.core.data import load_dataset
+
+    dataset = load_dataset("shapes")
+    spec = dataclasses.replace(load_template("keras-mnist"), class_names=dataset.info.class_names)
+    with qtbot.waitSignal(panel.controller.captured, timeout=30_000):
+        panel.set_spec(spec)
+    with qtbot.waitSignal(panel.controller.captured, timeout=30_000) as blocker:
+        panel.set_dataset(dataset)
+    image, label = dataset.sample("test", 0)
+    torch.testing.assert_close(panel.picker.current, image)
+    assert panel.picker.description.endswith(f"label {dataset.info.class_names[label]}")
+    want = capture(build_model(spec, seed=spec.training.seed), image)
+    np.testing.assert_allclose(blocker.args[0].probabilities, want.probabilities, atol=1e-6)
+    assert dataset.info.class_names[0] in [
+        text for _, text in panel.feature_maps._probability_row._ticks[0]
+    ]
