@@ -164,3 +164,43 @@ def test_activation_gallery_shows_every_function_of_the_vocabulary(qtbot, result
     for name in ACTIVATION_NAMES:
         np.testing.assert_allclose(shown[name], want[name], rtol=1e-6)
     assert "filter 0 of conv2d_1" in gallery.info_label.text()
+
+
+def test_moving_the_mouse_over_a_map_reports_its_channel_and_value(qtbot, panel, result) -> None:
+    from PySide6.QtCore import QPoint, QPointF
+
+    row = panel._rows[0]
+    layout = row.mosaic.layout
+    channel, y, x = 3, 5, 7
+    pixel = QPointF(
+        (channel % layout.cols) * (layout.width + layout.gap) + x + 0.5,
+        (channel // layout.cols) * (layout.height + layout.gap) + y + 0.5,
+    )
+    qtbot.waitExposed(row.view)
+    scene_point = row.image.mapToScene(pixel)
+    view_point = row.view.mapFromScene(scene_point)
+    qtbot.mouseMove(row.view.viewport(), QPoint(view_point.x(), view_point.y()))
+    qtbot.waitUntil(lambda: "channel" in panel.hover_label.text(), timeout=3000)
+    value = float(result.layers[0].output[channel, y, x])
+    want = f"conv2d_1 · channel {channel} at (y {y}, x {x}): {value:.4g}"
+    assert panel.hover_label.text() == want
+
+
+def test_clicking_a_map_with_the_mouse_reports_its_channel(qtbot, panel) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+
+    row = panel._rows[1]  # the pooled maps
+    layout = row.mosaic.layout
+    channel = 6
+    pixel = QPointF(
+        (channel % layout.cols) * (layout.width + layout.gap) + 2.5,
+        (channel // layout.cols) * (layout.height + layout.gap) + 2.5,
+    )
+    qtbot.waitExposed(row.view)
+    panel.scroll.ensureWidgetVisible(row.view)
+    point = row.view.mapFromScene(row.image.mapToScene(pixel))
+    with qtbot.waitSignal(panel.channel_clicked, timeout=3000) as blocker:
+        qtbot.mouseClick(
+            row.view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(point.x(), point.y())
+        )
+    assert blocker.args == [row.name, channel]
