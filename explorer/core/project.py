@@ -27,6 +27,14 @@ class ProjectError(ValueError):
 
 def load_project(path: str | os.PathLike[str]) -> NetworkSpec:
     """Read a project file, raising ProjectError with a message that names the problem."""
+    return read_project(path)[0]
+
+
+def read_project(path: str | os.PathLike[str]) -> tuple[NetworkSpec, str | None]:
+    """Read a project file: its spec and the file name of its saved weights, if any.
+
+    The weights name is relative to the project file's folder (see explorer.core.weights).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -43,9 +51,24 @@ def load_project(path: str | os.PathLike[str]) -> NetworkSpec:
             f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
     try:
-        return parse_project(data)
+        return parse_project(data), _weights_name(data)
     except ProjectError as error:
         raise ProjectError(f"{path}: {error}") from None
+
+
+def _weights_name(data: Mapping[str, Any]) -> str | None:
+    name = data.get("weights")
+    if name is None:
+        return None
+    # A bare file name beside the project: a project file never points elsewhere on disk.
+    if (
+        not isinstance(name, str)
+        or name != Path(name).name
+        or name in ("", ".", "..")
+        or ("\\" in name)
+    ):
+        raise ProjectError(f"'weights' must be a file name beside the project, got {name!r}")
+    return name
 
 
 def parse_project(data: Any) -> NetworkSpec:
@@ -76,6 +99,7 @@ def _load_v1(data: Mapping[str, Any]) -> NetworkSpec:
         "class_names",
         "layers",
         "training",
+        "weights",
     }
     unknown = [key for key in data if key not in known]
     if unknown:
@@ -149,8 +173,8 @@ def _positive_int(value: Any, key: str, low: int, high: int) -> int:
     return value
 
 
-def project_to_json(spec: NetworkSpec) -> dict[str, Any]:
-    """The current-version JSON object for a spec."""
+def project_to_json(spec: NetworkSpec, *, weights: str | None = None) -> dict[str, Any]:
+    """The current-version JSON object for a spec; `weights` names a weights file beside it."""
     data: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -166,16 +190,20 @@ def project_to_json(spec: NetworkSpec) -> dict[str, Any]:
         data["class_names"] = list(spec.class_names)
     data["layers"] = [layer.to_json() for layer in spec.layers]
     data["training"] = spec.training.to_json()
+    if weights is not None:
+        data["weights"] = weights
     return data
 
 
-def dumps_project(spec: NetworkSpec) -> str:
-    return json.dumps(project_to_json(spec), indent=2, ensure_ascii=False) + "\n"
+def dumps_project(spec: NetworkSpec, *, weights: str | None = None) -> str:
+    return json.dumps(project_to_json(spec, weights=weights), indent=2, ensure_ascii=False) + "\n"
 
 
-def save_project(spec: NetworkSpec, path: str | os.PathLike[str]) -> None:
+def save_project(
+    spec: NetworkSpec, path: str | os.PathLike[str], *, weights: str | None = None
+) -> None:
     """Write atomically: a temporary file in the same folder, flushed, then renamed over."""
-    write_text_atomic(Path(path), dumps_project(spec))
+    write_text_atomic(Path(path), dumps_project(spec, weights=weights))
 
 
 def write_text_atomic(path: Path, text: str) -> None:

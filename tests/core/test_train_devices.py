@@ -91,3 +91,54 @@ def test_preload_pays_the_first_optimizer_cost_up_front() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert float(result.stdout) < 0.2
+
+
+def test_out_of_memory_message_names_the_failed_batch_size_and_a_smaller_one() -> None:
+    from explorer.core.training.failures import out_of_memory_message
+
+    message = out_of_memory_message(tiny_spec(), torch.device("cpu"), 256)
+    assert "batch size 256" in message
+    assert "try batch size 128" in message
+
+
+@pytest.mark.parametrize("free_mib", [1, 8, 64, 1024])
+def test_the_suggested_batch_size_is_the_largest_the_estimate_fits(free_mib: int) -> None:
+    from explorer.core.analysis import analyze
+    from explorer.core.templates import load_template
+    from explorer.core.training.failures import fitting_batch_size
+
+    spec = load_template("keras-mnist")
+    free = free_mib * 2**20
+    size = fitting_batch_size(spec, free)
+    analysis = analyze(spec)
+
+    def needed(batch: int) -> int:
+        return analysis.training_memory_bytes(batch, spec.training.optimizer)
+
+    assert size >= 1
+    if size > 1:
+        assert needed(size) <= 0.8 * free
+    assert needed(size + 1) > 0.8 * free
+
+
+def test_the_trainer_sets_the_thread_count_on_the_thread_that_trains() -> None:
+    import threading
+
+    from explorer.core.training import TrainingStarted
+
+    torch.set_num_threads(2)
+    started: list[TrainingStarted] = []
+    seen: list[int] = []
+
+    def work() -> None:
+        for event in Trainer(tiny_spec(epochs=1, threads=1), quadrant_dataset()).run():
+            if isinstance(event, TrainingStarted):
+                started.append(event)
+                seen.append(torch.get_num_threads())
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join(timeout=60)
+    assert started[0].device == "CPU (1 thread)"
+    assert seen == [1]
+    assert torch.get_num_threads() == 2  # the caller's own count is left alone

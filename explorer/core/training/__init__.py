@@ -6,7 +6,13 @@ from explorer.core.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from explorer.core.training.devices import DeviceChoice, DeviceError, resolve_device
+from explorer.core.training.devices import (
+    DeviceChoice,
+    DeviceError,
+    describe_device,
+    preload,
+    resolve_device,
+)
 from explorer.core.training.events import (
     EpochEnded,
     Progress,
@@ -17,7 +23,7 @@ from explorer.core.training.events import (
     TrainingStopped,
     event_to_json,
 )
-from explorer.core.training.trainer import Trainer, preload
+from explorer.core.training.trainer import Trainer
 
 __all__ = [
     "Checkpoint",
@@ -32,6 +38,7 @@ __all__ = [
     "TrainingFinished",
     "TrainingStarted",
     "TrainingStopped",
+    "describe_device",
     "event_to_json",
     "load_checkpoint",
     "preload",

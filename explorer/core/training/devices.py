@@ -83,9 +83,10 @@ def automatic_threads() -> int:
     """Threads for CPU training: every core the process may use but one, never fewer than one.
 
     torch's OpenMP threads spin at a barrier every operation, so one busy core (the GUI, the
-    OS, another program) stalls them all: on 2 cores with the other core busy, 2 threads ran
-    a small conv net 10-25x slower than 1 thread (bench/train_throughput.py). Leaving a core
-    free gives up at most the last core's share when the machine is idle.
+    OS, another program) stalls them all: on a shared 2-core machine (load average about 2.4)
+    the Keras MNIST net trained at 2,850 images/s on 1 thread and 330-370 on 2
+    (bench/train_throughput.py --threads). Leaving a core free gives up at most that core's
+    share when the machine is idle (DESIGN.md measured 1.7x for 2 threads on an idle one).
     """
     try:
         available = len(os.sched_getaffinity(0))
@@ -94,15 +95,42 @@ def automatic_threads() -> int:
     return max(1, available - 1)
 
 
-def apply_threads(choice: DeviceChoice, threads: int = 0) -> int:
-    """Set torch's intra-op thread count for CPU training (0: automatic); return it."""
-    if choice.type != "cpu":
+def apply_threads(device: DeviceChoice | torch.device, threads: int = 0) -> int:
+    """Set torch's intra-op thread count for CPU training (0: automatic); return it.
+
+    Call it on the thread that trains (the Trainer does): OpenMP keeps the count per thread.
+    """
+    kind = device.type
+    if kind != "cpu":
         return torch.get_num_threads()
     count = threads or automatic_threads()
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
         log.debug("torch threads set to %d", count)
     return count
+
+
+def describe_device(device: torch.device) -> str:
+    """The device in words, e.g. 'CUDA: NVIDIA H100 80GB HBM3' or 'CPU (2 threads)'."""
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    if device.type == "cpu":
+        threads = torch.get_num_threads()
+        return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+    if device.type == "mps":
+        return "Apple MPS"
+    return device.type.upper()
+
+
+def preload() -> None:
+    """Pay torch's one-time start-up costs now: the first optimizer a process builds imports
+    torch._dynamo (2-6 s on a small machine), and the first backward pass starts autograd.
+    The GUI calls this on a background thread after its window appears, so pressing Train
+    does not wait for it."""
+    weight = torch.zeros(1, 1, requires_grad=True)
+    optimizer = torch.optim.SGD([weight], lr=0.0)
+    torch.autograd.backward((weight * 2.0).sum())
+    optimizer.step()
 
 
 def cpu_flags() -> frozenset[str]:

@@ -1,10 +1,14 @@
 """The training engine: a generator of progress events over a device-resident dataset.
 
 `Trainer.run()` yields frozen events (see events.py) and never raises: a non-finite loss, an
-out-of-memory error or any other exception ends the run with a `TrainingFailed` event. Metrics
-are summed on the device and read (the only host sync) when an event is built, at most every
-`report_interval` seconds and at each epoch end. `stop()`, `pause()` and `resume()` may be
-called from any thread; the loop checks them before every batch.
+out-of-memory error or any other exception ends the run with a `TrainingFailed` event. Each
+step's loss and logits stay on the device and are read together (the only host sync) when an
+event is built, at most every `report_interval` seconds and at each epoch end. `stop()`,
+`pause()` and `resume()` may be called from any thread; the loop checks them before every batch.
+
+Side effects, as in any training script: a fresh run seeds torch's global generator with the
+training seed (dropout draws from it), CPU runs set the training thread's torch thread count,
+and CUDA runs turn on `cudnn.benchmark`.
 """
 
 from __future__ import annotations
@@ -17,18 +21,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from explorer.core.analysis import analyze
 from explorer.core.builder import Network, build_model
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.spec import NetworkSpec, TrainingSpec
 from explorer.core.training.checkpoint import Checkpoint, save_checkpoint
+from explorer.core.training.devices import apply_threads, describe_device
 from explorer.core.training.evaluation import Evaluation, evaluate
 from explorer.core.training.events import (
     EpochEnded,
@@ -40,10 +43,15 @@ from explorer.core.training.events import (
     TrainingStopped,
     event_to_json,
 )
+from explorer.core.training.failures import non_finite_message, out_of_memory_message
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
+from explorer.core.training.position import Position
 
 log = logging.getLogger(__name__)
 
+# Logits of this many steps are kept before their correct predictions are counted: one
+# argmax for many steps, and a bounded amount of memory when events are far apart.
+_FOLD_STEPS = 64
 REPORT_INTERVAL = 0.05  # seconds between progress events (the GUI draws at most 20 per second)
 
 
@@ -51,28 +59,13 @@ class TrainingAborted(Exception):
     """Internal: ends the loop with a TrainingFailed event carrying this message."""
 
 
-@dataclass
-class _Position:
-    """Where the loop is; mutable, owned by the training thread."""
-
-    epoch: int = 0  # completed epochs
-    step: int = 0  # completed updates
-    batch: int = 0  # batches taken in the epoch under way
-    elapsed: float = 0.0  # seconds of training before this session (resume)
-    epoch_loss: float = 0.0
-    epoch_correct: float = 0.0
-    epoch_samples: int = 0
-    best_validation_loss: float = math.inf
-    epochs_without_improvement: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-
 class Trainer:
     """Trains one network on one dataset; `run()` is the generator that does the work.
 
     `training` overrides `spec.training`. The dataset must already live on the training
-    device. With `resume`, the model, optimizer, position and random states continue from the
-    checkpoint. With `checkpoint_path`, a checkpoint is written at each epoch end and on stop.
+    device; the spec must be valid (build_model raises BuildError otherwise). With `resume`,
+    the model, optimizer, position and random states continue from the checkpoint. With
+    `checkpoint_path`, a checkpoint is written at each epoch end and on stop.
     """
 
     def __init__(
@@ -111,7 +104,7 @@ class Trainer:
         self._running.set()
         # Held while the model changes (one step), so snapshots see whole updates only.
         self._lock = threading.Lock()
-        self._position = _Position()
+        self._position = Position()
 
     # ---- control, from any thread ---------------------------------------------------------
 
@@ -200,6 +193,9 @@ class Trainer:
         epoch_size = train_size - 1 if drop_last else train_size
         steps_per_epoch = math.ceil(epoch_size / batch_size)
         total_steps = steps_per_epoch * training.epochs
+        if self.device.type == "cpu":
+            # Here, on the thread that trains: OpenMP thread counts are per calling thread.
+            apply_threads(self.device, training.threads)
         order = torch.Generator(device=self.device)
         if self._resume is None:
             order.manual_seed(training.seed)
@@ -211,15 +207,19 @@ class Trainer:
         scheduled = training.schedule != "constant"
 
         device = self.device
-        accumulator_dtype = torch.float32 if device.type == "mps" else torch.float64
-        loss_sum = torch.zeros((), dtype=accumulator_dtype, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        finite = torch.zeros((), dtype=torch.int64, device=device)
+        # Per-step results stay on the device until an event reads them all at once: the
+        # step itself adds one argmax, nothing else (DESIGN.md: accumulate, sync per UI tick).
+        losses: list[torch.Tensor] = []
+        predictions: list[torch.Tensor] = []
+        targets: list[torch.Tensor] = []
+        hits: list[torch.Tensor] = []  # correct counts of folded steps
+        sizes: list[int] = []
+        summary_dtype = torch.float32 if device.type == "mps" else torch.float64
         window_samples = window_steps = 0
         start_step = position.step
 
         yield TrainingStarted(
-            device=_describe(device),
+            device=describe_device(device),
             epochs=training.epochs,
             steps_per_epoch=steps_per_epoch,
             train_size=train_size,
@@ -241,18 +241,17 @@ class Trainer:
 
         def report(now: float) -> Progress:
             nonlocal window_samples, window_steps, window_start, last_report
-            loss_total, hits, finite_steps = float(loss_sum), int(correct), int(finite)
+            if predictions:
+                hits.append(_count_hits(predictions, targets))
+            loss_total, correct, finite_steps = _read_window(losses, hits, sizes, summary_dtype)
             if finite_steps < window_steps or not math.isfinite(loss_total):
                 bad_step = position.step - window_steps + finite_steps + 1
-                raise TrainingAborted(
-                    f"the loss became non-finite at step {bad_step} (epoch {position.epoch + 1}) "
-                    f"with learning rate {lr:g}: try a lower learning rate (e.g. {lr / 10:g})"
-                )
-            loss_sum.zero_()
-            correct.zero_()
-            finite.zero_()
+                raise TrainingAborted(non_finite_message(bad_step, position.epoch + 1, lr))
+            losses.clear()
+            hits.clear()
+            sizes.clear()
             position.epoch_loss += loss_total
-            position.epoch_correct += hits
+            position.epoch_correct += correct
             position.epoch_samples += window_samples
             done = position.step - start_step
             spent = elapsed(now) - position.elapsed
@@ -263,7 +262,7 @@ class Trainer:
                 samples_seen=position.epoch * epoch_size
                 + min(position.batch * batch_size, epoch_size),
                 train_loss=loss_total / window_samples,
-                train_accuracy=hits / window_samples,
+                train_accuracy=correct / window_samples,
                 learning_rate=lr,
                 images_per_second=window_samples / max(now - window_start, 1e-9),
                 elapsed=elapsed(now),
@@ -306,9 +305,12 @@ class Trainer:
                     torch.autograd.backward(total)
                     optimizer.step()
                 n = labels.shape[0]
-                loss_sum.add_(loss.detach(), alpha=n)
-                correct.add_((logits.detach().argmax(1) == labels).sum())
-                finite.add_(torch.isfinite(loss.detach()))
+                losses.append(loss.detach())
+                predictions.append(logits.detach())
+                targets.append(labels)
+                if len(predictions) >= _FOLD_STEPS:
+                    hits.append(_count_hits(predictions, targets))
+                sizes.append(n)
                 position.step += 1
                 position.batch += 1
                 window_samples += n
@@ -430,37 +432,12 @@ class Trainer:
         torch.set_rng_state(resume.cpu_rng)
         if self.device.type == "cuda":
             torch.cuda.set_rng_state(resume.device_rng, self.device)
-        loss, hits, samples = resume.epoch_totals
-        self._position = _Position(
-            epoch=resume.epoch,
-            step=resume.step,
-            batch=resume.batch,
-            elapsed=resume.elapsed,
-            epoch_loss=loss,
-            epoch_correct=hits,
-            epoch_samples=samples,
-            best_validation_loss=resume.best_validation_loss,
-            epochs_without_improvement=resume.epochs_without_improvement,
-            history=list(resume.history),
-        )
+        self._position = Position.from_checkpoint(resume)
 
     def _out_of_memory(self) -> TrainingFailed:
-        batch_size = self.training.batch_size
-        suggestion = max(1, batch_size // 2)
         self._release_memory()
-        if self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            analysis = analyze(self.spec)
-            per_image = analysis.training_memory_bytes(2) - analysis.training_memory_bytes(1)
-            fixed = analysis.training_memory_bytes(0)
-            if per_image > 0:
-                fits = int((0.8 * free - fixed) // per_image)
-                suggestion = max(1, min(suggestion, fits))
-        return TrainingFailed(
-            f"out of memory on {_describe(self.device)} with batch size {batch_size}: "
-            f"try batch size {suggestion}",
-            self._position.step,
-        )
+        message = out_of_memory_message(self.spec, self.device, self.training.batch_size)
+        return TrainingFailed(message, self._position.step)
 
     def _release_memory(self) -> None:
         self._optimizer.zero_grad(set_to_none=True)
@@ -469,21 +446,27 @@ class Trainer:
             torch.cuda.empty_cache()
 
 
-def preload() -> None:
-    """Pay torch's one-time start-up costs now: the first optimizer a process builds imports
-    torch._dynamo (2-6 s on a small machine), and the first backward pass starts autograd.
-    The GUI calls this on a background thread after its window appears, so pressing Train
-    does not wait for it."""
-    weight = torch.zeros(1, 1, requires_grad=True)
-    optimizer = torch.optim.SGD([weight], lr=0.0)
-    torch.autograd.backward(F.linear(torch.ones(1, 1), weight).sum())
-    optimizer.step()
+def _count_hits(logits: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
+    """Correct predictions of the listed steps, on the device; empties both lists."""
+    count = (torch.cat(logits).argmax(1) == torch.cat(labels)).sum()
+    logits.clear()
+    labels.clear()
+    return count
 
 
-def _describe(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"CUDA: {torch.cuda.get_device_name(device)}"
-    if device.type == "cpu":
-        threads = torch.get_num_threads()
-        return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
-    return device.type.upper()
+def _read_window(
+    losses: list[torch.Tensor], hits: list[torch.Tensor], sizes: list[int], dtype: torch.dtype
+) -> tuple[float, int, int]:
+    """Summed loss, correct predictions, and the number of steps before the first
+    non-finite loss, of the steps since the last event: one host read for all three."""
+    device = losses[0].device
+    step_losses = torch.stack(losses).to(dtype)
+    weights = torch.tensor(sizes, dtype=dtype, device=device)
+    finite = torch.isfinite(step_losses)
+    steps = torch.arange(len(losses), dtype=dtype, device=device)
+    first_bad = torch.where(finite, torch.full_like(steps, len(losses)), steps).min()
+    correct = torch.stack(hits).sum().to(dtype)
+    loss_total, correct_total, finite_steps = torch.stack(
+        [(step_losses * weights).sum(), correct, first_bad]
+    ).tolist()
+    return loss_total, int(correct_total), int(finite_steps)

@@ -1,0 +1,94 @@
+"""`export`: write a network as PyTorch source, its weights, TorchScript or ONNX."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from explorer.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
+from explorer.commands.common import add_project_arguments, load_project_argument
+
+FORMATS = ("pytorch", "torchscript", "onnx", "weights")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_project_arguments(parser)
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        help="pytorch: standalone .py source; torchscript: .pt for torch.jit.load; "
+        "onnx: one .onnx file with a dynamic batch; weights: the state_dict (.pt)",
+    )
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="file to write")
+    parser.add_argument(
+        "--weights",
+        metavar="RUN_DIR_OR_CHECKPOINT",
+        help="trained weights: a run folder, a checkpoint or a state_dict .pt (default: the "
+        "weights saved with the project, else fresh weights from the project's seed)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = load_project_argument(args)
+    if spec is None:
+        return EXIT_BAD_INPUT
+    from explorer.core.builder import BuildError, build_model
+    from explorer.core.export import (
+        ExportError,
+        OnnxUnavailableError,
+        export_onnx,
+        export_pytorch_source,
+        export_torchscript,
+        export_weights,
+    )
+    from explorer.core.weights import (
+        WeightsError,
+        check_weights,
+        load_project_weights,
+        load_state_dict,
+    )
+
+    try:
+        model = build_model(spec, seed=spec.training.seed)
+    except BuildError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    state = None
+    origin = ""
+    try:
+        if args.weights:
+            state = load_state_dict(args.weights)
+            check_weights(spec, state)
+            origin = args.weights
+        elif args.file:
+            # A project saved with its weights exports them unless told otherwise.
+            state = load_project_weights(args.file)[1]
+            origin = f"the weights saved with {args.file}"
+    except WeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if state is not None:
+        model.load_state_dict(state)
+        source = f"trained weights from {origin}"
+    else:
+        source = f"freshly initialised weights (seed {spec.training.seed}, not trained)"
+    model.eval()
+    try:
+        if args.format == "pytorch":
+            export_pytorch_source(spec, args.output, model=model)
+            source = "the network's code; save its weights with --format weights"
+        elif args.format == "weights":
+            export_weights(model, args.output)
+        elif args.format == "torchscript":
+            export_torchscript(model, args.output)
+        else:
+            export_onnx(model, args.output)
+    except OnnxUnavailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (ExportError, OSError) as error:
+        print(f"error: export failed: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"wrote {args.output} ({args.format}; {source})")
+    return EXIT_OK

@@ -1,0 +1,178 @@
+"""What every layer makes of one image: the per-layer outputs of a forward pass.
+
+Capture runs on a snapshot of the weights (`snapshot_model`), never on the model being
+trained: a forward pass there would race with autograd and update BatchNorm statistics.
+It walks `Network.layer_modules()` in order, so no hooks are needed, and copies each
+output to a float32 numpy array. Large layers are capped to `max_channels` channels (the
+first ones), so a wide network such as VGG16 stays cheap to capture and to draw.
+
+Shapes are (C, H, W) for images and (N,) for vectors, without the batch dimension.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from explorer.core.activations import ACTIVATION_NAMES, build_activation
+from explorer.core.builder import Network, build_model, kernel_weight
+from explorer.core.spec import NetworkSpec
+
+FloatArray = npt.NDArray[np.float32]
+
+# Channels kept per layer: 64 maps of a VGG block already fill a screen, and 512 would
+# cost 8× the copying and drawing for detail nobody can see at once.
+DEFAULT_MAX_CHANNELS = 64
+
+# A Sobel filter for the activation gallery when the network has no convolution.
+EDGE_KERNEL = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], np.float32)
+
+
+@dataclass(frozen=True)
+class LayerCapture:
+    """One layer's output for one image.
+
+    `output` holds the first `max_channels` channels of an image output (C, H, W), or the
+    whole vector (N,); `shape` is the layer's full output shape. `kernel` is the layer's
+    kernel for Conv2D (out, in, kh, kw, capped like the output) or Dense (out, in)
+    layers, else None.
+    """
+
+    name: str
+    output: FloatArray = field(repr=False)
+    shape: tuple[int, ...]
+    kernel: FloatArray | None = field(default=None, repr=False)
+
+    @property
+    def is_image(self) -> bool:
+        return self.output.ndim == 3
+
+    @property
+    def channels_shown(self) -> int:
+        return int(self.output.shape[0])
+
+    @property
+    def truncated(self) -> bool:
+        """True when only some of the layer's channels were kept."""
+        return self.is_image and self.output.shape[0] < self.shape[0]
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """Every layer's capture, in order, plus the network's final class probabilities."""
+
+    layers: tuple[LayerCapture, ...]
+    logits: FloatArray = field(repr=False)
+    probabilities: FloatArray
+
+    def __getitem__(self, name: str) -> LayerCapture:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+
+def snapshot_model(spec: NetworkSpec, state_dict: Mapping[str, torch.Tensor]) -> Network:
+    """A fresh CPU model for `spec` with the given weights, in eval mode.
+
+    The weights are copied, so later changes to `state_dict` (or to the model it came
+    from) do not reach the snapshot.
+    """
+    model = build_model(spec)
+    load_weights(model, state_dict)
+    return model
+
+
+def load_weights(model: Network, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Copy CPU copies of `state_dict` into `model` and put it in eval mode."""
+    cpu = {key: value.detach().to("cpu", copy=True) for key, value in state_dict.items()}
+    model.load_state_dict(cpu)
+    model.eval()
+
+
+def _kernel_of(module: nn.Module, max_channels: int) -> FloatArray | None:
+    try:
+        weight = kernel_weight(module)
+    except TypeError:
+        return None
+    kept: FloatArray = weight[:max_channels].detach().cpu().float().numpy().copy()
+    return kept
+
+
+def capture(
+    model: Network, image: torch.Tensor, *, max_channels: int = DEFAULT_MAX_CHANNELS
+) -> CaptureResult:
+    """Run one normalised image (C, H, W) through `model` and keep every layer's output.
+
+    The model runs in eval mode on its own device under `torch.inference_mode`; its
+    train/eval mode is restored afterwards, even on error. Pass a snapshot, never the
+    model being trained. Image outputs keep their first `max_channels` channels.
+    """
+    if image.dim() != 3:
+        raise ValueError(f"capture needs one image (C, H, W), got shape {tuple(image.shape)}")
+    if max_channels < 1:
+        raise ValueError(f"max_channels must be at least 1, got {max_channels}")
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    modes = [(module, module.training) for module in model.modules()]
+    layers: list[LayerCapture] = []
+    try:
+        model.eval()
+        with torch.inference_mode():
+            x = image.detach().to(device=device, dtype=torch.float32).unsqueeze(0)
+            for name, module in model.layer_modules():
+                x = module(x)
+                out = x[0]
+                kept = out[:max_channels] if out.dim() == 3 else out
+                layers.append(
+                    LayerCapture(
+                        name,
+                        kept.detach().cpu().float().numpy().copy(),
+                        tuple(out.shape),
+                        _kernel_of(module, max_channels),
+                    )
+                )
+            logits = x[0].detach().cpu().float().reshape(-1)
+    finally:
+        for module, mode in modes:
+            module.training = mode
+    return CaptureResult(
+        tuple(layers),
+        logits.numpy().copy(),
+        torch.softmax(logits, dim=0).numpy().copy(),
+    )
+
+
+def activation_responses(
+    image: torch.Tensor, kernel: npt.NDArray[np.floating] | None = None
+) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """One convolution of `image` (C, H, W) and every activation function applied to it.
+
+    `kernel` is (C, kh, kw) or (kh, kw) (applied to every channel and summed); by default
+    a Sobel edge filter. Returns the pre-activation map (H', W') and, per activation name
+    in the vocabulary's order, the map after it. Softmax is taken over all positions of
+    the map (as over a layer's outputs), since a single channel would give all ones.
+    """
+    if image.dim() != 3:
+        raise ValueError(f"need one image (C, H, W), got shape {tuple(image.shape)}")
+    weights = EDGE_KERNEL if kernel is None else np.asarray(kernel, np.float32)
+    if weights.ndim == 2:
+        weights = np.broadcast_to(weights, (image.shape[0], *weights.shape))
+    if weights.shape[0] != image.shape[0]:
+        raise ValueError(f"kernel has {weights.shape[0]} channels, image has {image.shape[0]}")
+    kh, kw = weights.shape[1:]
+    with torch.inference_mode():
+        x = image.detach().cpu().float().unsqueeze(0)
+        w = torch.tensor(np.array(weights, np.float32)).unsqueeze(0)
+        pre = torch.nn.functional.conv2d(x, w, padding=(kh // 2, kw // 2))[0, 0]
+        flat = pre.reshape(1, -1)
+        responses: dict[str, FloatArray] = {}
+        for name in ACTIVATION_NAMES:
+            module = build_activation(name)
+            module.eval()
+            responses[name] = module(flat).reshape(pre.shape).numpy().copy()
+    return pre.numpy().copy(), responses

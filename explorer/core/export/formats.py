@@ -1,0 +1,170 @@
+"""Writing a built network to files: weights, PyTorch source, TorchScript and ONNX.
+
+Every file is written beside its destination under a temporary name and renamed over it,
+so a failed export never leaves half a file behind. Exported graphs run in eval mode
+(dropout off, BatchNorm on its running statistics) and return logits, like `Network`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import secrets
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from copy import deepcopy
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from explorer.core.builder import Network
+from explorer.core.export.source import ExportError, pytorch_source
+from explorer.core.project import write_text_atomic
+from explorer.core.spec import NetworkSpec
+
+log = logging.getLogger(__name__)
+
+ONNX_INSTALL_HINT = 'ONNX export needs the onnx extra: pip install "cnn-explorer[onnx]"'
+
+
+class OnnxUnavailableError(ExportError):
+    """The optional onnx/onnxscript packages are not installed."""
+
+
+def write_file_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
+    """Call `write(temporary_path)` in the destination folder, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not mkstemp: the writer creates the file, so it gets the user's usual permissions.
+    temporary = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def export_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Save the model's state_dict (CPU tensors), loadable with torch.load(weights_only=True)."""
+    state = OrderedDict((key, value.detach().cpu()) for key, value in model.state_dict().items())
+    write_file_atomic(path, lambda target: torch.save(state, target))
+
+
+def export_pytorch_source(
+    spec: NetworkSpec, path: str | os.PathLike[str], *, model: Network | None = None
+) -> None:
+    """Write the standalone PyTorch source of the network (see `pytorch_source`)."""
+    path = Path(path)
+    write_text_atomic(path, pytorch_source(spec, model=model, file_name=path.name))
+
+
+def export_torchscript(model: Network, path: str | os.PathLike[str]) -> None:
+    """Save a TorchScript module (load with torch.jit.load) computing the network's logits.
+
+    The layers are scripted as an nn.Sequential of the same named children, so the saved
+    module's state_dict keys equal the app's.
+    """
+    sequential = nn.Sequential(OrderedDict(model.layer_modules()))
+    # torch 2.13 marks TorchScript deprecated in favour of torch.export, but torch.jit.load
+    # is still what C++ (libtorch) and most deployment guides use, so it stays offered.
+    with _quiet_torch("TorchScript export"):
+        scripted = torch.jit.script(sequential)
+        scripted.eval()
+        write_file_atomic(path, lambda target: torch.jit.save(scripted, str(target)))
+
+
+def onnx_available() -> bool:
+    """Whether the onnx extra (onnx, onnxscript) can be imported."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def export_onnx(model: Network, path: str | os.PathLike[str], *, opset: int | None = None) -> None:
+    """Save an ONNX model in one file with a dynamic batch dimension.
+
+    Input "images" (batch, C, H, W) float32, output "logits" (batch, classes). Raises
+    OnnxUnavailableError when the onnx extra is missing.
+    """
+    if not onnx_available():
+        raise OnnxUnavailableError(ONNX_INSTALL_HINT)
+    model = _onnx_ready(model)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    # Batch 2, not 1: torch.export specialises a dimension of size 1 to a constant.
+    example = torch.randn(2, *model.input_shape, device=device)
+    batch = torch.export.Dim("batch", min=1)
+    was_training = model.training
+    model.eval()
+
+    def write(target: Path) -> None:
+        with _quiet_torch("ONNX export"):
+            torch.onnx.export(
+                model,
+                (example,),
+                str(target),
+                input_names=["images"],
+                output_names=["logits"],
+                opset_version=opset,
+                dynamo=True,
+                dynamic_shapes={"x": {0: batch}},
+                # The models are far below ONNX's 2 GB limit: keep the weights in the file.
+                external_data=False,
+                verbose=False,
+            )
+
+    try:
+        write_file_atomic(path, write)
+    except Exception as error:
+        # The exporter's messages run to pages; the first line names the problem.
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ExportError(f"ONNX export failed: {first_line}") from error
+    finally:
+        model.train(was_training)
+
+
+def _onnx_ready(model: Network) -> Network:
+    """The model itself, or an eval-mode equivalent the ONNX exporter can translate.
+
+    torch.export has no ONNX translation for RReLU, whose eval-mode output is a leaky ReLU
+    with the mean of its slope range, so a copy swaps that in (RReLU has no weights).
+    """
+    if not any(isinstance(module, nn.RReLU) for module in model.modules()):
+        return model
+    copy = deepcopy(model)
+    for parent in list(copy.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.RReLU):
+                parent.add_module(name, nn.LeakyReLU((child.lower + child.upper) / 2))
+    return copy
+
+
+@contextlib.contextmanager
+def _quiet_torch(what: str) -> Iterator[None]:
+    """Keep torch's exporter chatter (progress prints, deprecation notices about its own
+    internals) out of the user's terminal and the test run; log it at debug level."""
+    chatter = io.StringIO()
+    torch_onnx_log = logging.getLogger("torch.onnx")
+    level = torch_onnx_log.level
+    # It warns about every torchvision operator it skips when torchvision is absent.
+    torch_onnx_log.setLevel(logging.ERROR)
+    try:
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            contextlib.redirect_stdout(chatter),
+        ):
+            warnings.simplefilter("always")
+            yield
+    finally:
+        torch_onnx_log.setLevel(level)
+    for warning in caught:
+        log.debug("%s: %s", what, warning.message)
+    if chatter.getvalue():
+        log.debug("%s: %s", what, chatter.getvalue())

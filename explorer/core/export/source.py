@@ -1,0 +1,207 @@
+"""Standalone PyTorch source for a network: readable, importing nothing from this project.
+
+The code is generated from the modules `build_model` builds, not from a second table of
+layer types: each torch module is written back as the constructor call that makes it,
+with the arguments read from the module's own attributes by the names of its constructor's
+parameters. The generated class therefore has the same submodule names and nesting as the
+app's `Network`, so the app's `state_dict` loads into it with `strict=True`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import keyword
+import re
+import textwrap
+from typing import Any
+
+from torch import nn
+
+from explorer.core.builder import Network, build_model, kernel_weight
+from explorer.core.export.script import TRAINING_SCRIPT
+from explorer.core.spec import NetworkSpec
+
+# Constructor arguments that describe where a module lives, not what it computes.
+_PLACEMENT_ARGUMENTS = frozenset({"device", "dtype"})
+_INDENT = "    "
+# Longest `nn.Sequential(...)` kept on one line, counting its indent (ruff allows 100).
+_SEQUENTIAL_WIDTH = 80
+
+
+class ExportError(RuntimeError):
+    """The network cannot be exported; the message is meant for the user."""
+
+
+def class_name_for(spec: NetworkSpec) -> str:
+    """A Python class name from the project name: 'LeNet-5 (MNIST, 28×28)' -> LeNet5.
+
+    Parenthesised remarks are dropped and each word's own capitals are kept.
+    """
+    words = re.findall(r"[A-Za-z0-9]+", re.sub(r"\(.*?\)", " ", spec.name))
+    words = words or re.findall(r"[A-Za-z0-9]+", spec.name)
+    name = "".join(word[:1].upper() + word[1:] for word in words)
+    if not name or name[0].isdigit() or keyword.iskeyword(name):
+        name = "Network" + name
+    return name
+
+
+def module_expression(module: nn.Module, indent: str = "") -> str:
+    """The `nn.<Class>(...)` expression that constructs a module equal to `module`.
+
+    Containers (nn.Sequential) are written with their children's names, so state_dict keys
+    match; leaf modules with the arguments that differ from the constructor's defaults.
+    """
+    if isinstance(module, nn.Sequential):
+        return _sequential_expression(module, indent)
+    cls = type(module)
+    if getattr(nn, cls.__name__, None) is not cls:
+        raise ExportError(f"cannot write {cls.__name__} as PyTorch source: not a torch.nn module")
+    arguments: list[str] = []
+    for parameter in inspect.signature(cls.__init__).parameters.values():
+        if parameter.name == "self" or parameter.name in _PLACEMENT_ARGUMENTS:
+            continue
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        value = _constructor_value(module, parameter.name)
+        if parameter.default is inspect.Parameter.empty:
+            if parameter.kind is parameter.KEYWORD_ONLY:
+                arguments.append(f"{parameter.name}={_literal(value)}")
+            else:
+                arguments.append(_literal(value))
+        elif not _same_value(value, parameter.default) and _literal(value) != repr(
+            parameter.default
+        ):
+            arguments.append(f"{parameter.name}={_literal(value)}")
+    return f"nn.{cls.__name__}({', '.join(arguments)})"
+
+
+def _constructor_value(module: nn.Module, name: str) -> Any:
+    if name == "bias":
+        # The attribute holds the tensor; the constructor takes whether there is one.
+        return getattr(module, "bias", None) is not None
+    if not hasattr(module, name):
+        raise ExportError(
+            f"cannot write {type(module).__name__} as PyTorch source: its constructor "
+            f"argument {name!r} is not stored on the module"
+        )
+    value = getattr(module, name)
+    if not isinstance(value, bool | int | float | str | tuple | type(None)):
+        raise ExportError(
+            f"cannot write {type(module).__name__} as PyTorch source: argument {name!r} "
+            f"holds a {type(value).__name__}"
+        )
+    return value
+
+
+def _same_value(value: Any, default: Any) -> bool:
+    return type(value) is type(default) and bool(value == default)
+
+
+def _literal(value: Any) -> str:
+    # Torch stores an int size as a pair, e.g. kernel_size 5 as (5, 5); write it back as 5.
+    if isinstance(value, tuple) and value and all(type(v) is int and v == value[0] for v in value):
+        return repr(value[0])
+    return repr(value)
+
+
+def _sequential_expression(module: nn.Sequential, indent: str) -> str:
+    names = [name for name, _ in module.named_children()]
+    inner = indent + _INDENT
+    items: list[tuple[str | None, str]]
+    if names == [str(i) for i in range(len(names))]:
+        items = [(None, module_expression(child, inner)) for child in module.children()]
+        opening, closing = "nn.Sequential(", ")"
+    else:
+        items = [
+            (name, module_expression(child, inner + _INDENT))
+            for name, child in module.named_children()
+        ]
+        opening, closing = "nn.Sequential(OrderedDict(", "))"
+    parts = [text if name is None else f"{name}={text}" for name, text in items]
+    one_line = opening + ", ".join(parts) + closing
+    if len(indent) + len(one_line) <= _SEQUENTIAL_WIDTH and "\n" not in one_line:
+        return one_line
+    if closing == ")":
+        rows = "".join(f"{inner}{part},\n" for part in parts)
+        return f"{opening}\n{rows}{indent})"
+    rows = "".join(f"{inner}{_INDENT}{part},\n" for part in parts)
+    return f"nn.Sequential(\n{inner}OrderedDict(\n{rows}{inner})\n{indent})"
+
+
+def pytorch_source(
+    spec: NetworkSpec, *, model: Network | None = None, file_name: str = "model.py"
+) -> str:
+    """The text of a standalone .py file defining the network as an nn.Module.
+
+    `model` is the built network to describe (built from `spec` when omitted); only its
+    structure is used, never its weights. The file also holds `build_model()`,
+    `predict_proba`, `penalty` and a short training loop with the project's settings that
+    needs only PyTorch (torchvision, when installed, supplies MNIST, Fashion-MNIST or
+    CIFAR-10).
+    """
+    network = model if model is not None else build_model(spec)
+    layers = "".join(
+        f"{_INDENT * 2}self.{name} = {module_expression(module, _INDENT * 2)}\n"
+        for name, module in network.layer_modules()
+    )
+    calls = "".join(f"{_INDENT * 2}x = self.{name}(x)\n" for name in network.layer_names)
+    if network.final_softmax:
+        outputs = (
+            "The project's last layer ends in a softmax: forward() returns the logits before "
+            "it, because nn.CrossEntropyLoss applies log-softmax itself; predict_proba() "
+            "applies the softmax."
+        )
+    else:
+        outputs = "forward() returns the class scores (logits); predict_proba() applies softmax."
+    training = spec.training
+    c, h, w = spec.input.shape
+    return TRAINING_SCRIPT.substitute(
+        title=re.sub(r'["\\]', "'", spec.name),
+        file_name=file_name,
+        channels_height_width=f"{c}, {h}, {w}",
+        final_softmax=textwrap.fill(outputs, width=92),
+        ordered_dict="from collections import OrderedDict\n" if "OrderedDict" in layers else "",
+        class_names_literal=_wrapped_tuple(spec.class_names),
+        class_name=class_name_for(spec),
+        layers=layers,
+        calls=calls,
+        penalty=_penalty_source(network),
+        input_shape=repr(spec.input.shape),
+        num_classes=spec.num_classes,
+        dataset=json.dumps(training.dataset),
+        optimizer=json.dumps(training.optimizer),
+        learning_rate=repr(training.learning_rate),
+        momentum=repr(training.momentum),
+        nesterov=repr(training.nesterov),
+        weight_decay=repr(training.weight_decay),
+        batch_size=repr(training.batch_size),
+        epochs=repr(training.epochs),
+        seed=repr(training.seed),
+    )
+
+
+def _penalty_source(network: Network) -> str:
+    """`penalty()` returning the spec's per-layer L1/L2 terms on kernel weights."""
+    terms = []
+    for name, (l1, l2) in network.penalties.items():
+        module = getattr(network, name)
+        kernel = kernel_weight(module)
+        path = next(key for key, value in module.named_parameters() if value is kernel)
+        weight = f"self.{name}.{path}"
+        if l1:
+            terms.append(f"{l1!r} * {weight}.abs().sum()")
+        if l2:
+            terms.append(f"{l2!r} * {weight}.square().sum()")
+    if not terms:
+        return "torch.zeros(())"
+    return f"(\n{_INDENT * 3}" + f"\n{_INDENT * 3}+ ".join(terms) + f"\n{_INDENT * 2})"
+
+
+def _wrapped_tuple(items: tuple[str, ...]) -> str:
+    # json.dumps writes a valid Python string literal, with the double quotes ruff prefers.
+    literals = [json.dumps(item, ensure_ascii=False) for item in items]
+    one_line = "(" + ", ".join(literals) + ("," if len(literals) == 1 else "") + ")"
+    if len(one_line) <= 80:
+        return one_line
+    return "(\n" + "".join(f"{_INDENT}{literal},\n" for literal in literals) + ")"

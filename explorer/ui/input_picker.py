@@ -1,0 +1,378 @@
+"""Choosing the image to look at: a dataset's test images, an image file, or a drawing.
+
+Whatever the source, the picker converts it to the network's input shape and normalises
+it with the training statistics, shows it as the network sees it, and emits
+`image_chosen(tensor (C, H, W) float32, description)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QColor, QIcon, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.images import ImageError, centre_drawing, load_image_file, normalize_pixels
+
+log = logging.getLogger(__name__)
+
+GRID_LIMIT = 120  # thumbnails listed at once; "Random" reaches every image
+_CANVAS_SIZE = 280
+# Thumbnails carry their label painted under the image: an item's own text would be
+# elided to the icon's width ("Pu…" for Pullover).
+_THUMB_WIDTH, _THUMB_HEIGHT, _THUMB_IMAGE = 66, 70, 54
+
+
+def labelled_thumbnail(pixels: np.ndarray, label: str) -> QPixmap:
+    """A thumbnail of uint8 (C, H, W) pixels with its label written under it."""
+    pixmap = QPixmap(_THUMB_WIDTH, _THUMB_HEIGHT)
+    pixmap.fill(QColor(0, 0, 0, 0))
+    painter = QPainter(pixmap)
+    image = pixels_to_qimage(pixels).scaled(
+        _THUMB_IMAGE, _THUMB_IMAGE, Qt.AspectRatioMode.KeepAspectRatio
+    )
+    painter.drawImage((_THUMB_WIDTH - image.width()) // 2, 0, image)
+    font = painter.font()
+    font.setPointSizeF(7.5)
+    painter.setFont(font)
+    text = painter.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight, _THUMB_WIDTH)
+    painter.drawText(
+        QRect(0, _THUMB_IMAGE, _THUMB_WIDTH, _THUMB_HEIGHT - _THUMB_IMAGE),
+        Qt.AlignmentFlag.AlignCenter,
+        text,
+    )
+    painter.end()
+    return pixmap
+
+
+def pixels_to_qimage(pixels: np.ndarray) -> QImage:
+    """uint8 (C, H, W), C = 1 or 3, as a QImage that owns a copy of the pixels."""
+    c, h, w = pixels.shape
+    if c == 1:
+        data = np.ascontiguousarray(pixels[0])
+        image = QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8)
+    else:
+        data = np.ascontiguousarray(pixels[:3].transpose(1, 2, 0))
+        image = QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    return image.copy()  # the numpy buffer dies with this function
+
+
+def network_view(tensor: torch.Tensor) -> np.ndarray:
+    """A normalised input (C, H, W) stretched over its own range to uint8, for display."""
+    values = tensor.detach().cpu().float().numpy()
+    low, high = float(values.min()), float(values.max())
+    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    return (scaled * 255.0 + 0.5).astype(np.uint8)
+
+
+class DrawingCanvas(QWidget):
+    """Draw with the mouse: white strokes on black, like MNIST digits."""
+
+    drawing_finished = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedSize(_CANVAS_SIZE, _CANVAS_SIZE)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.stroke_width = 22
+        self._image = QImage(_CANVAS_SIZE, _CANVAS_SIZE, QImage.Format.Format_Grayscale8)
+        self._image.fill(0)
+        self._last: QPoint | None = None
+
+    def clear(self) -> None:
+        self._image.fill(0)
+        self.update()
+
+    def strokes(self) -> np.ndarray:
+        """The drawing as uint8 (H, W), 0 = background, 255 = ink."""
+        ptr = self._image.constBits()
+        stride = self._image.bytesPerLine()
+        array = np.frombuffer(ptr, np.uint8, count=stride * self._image.height())
+        return array.reshape(self._image.height(), stride)[:, : self._image.width()].copy()
+
+    def _line_to(self, point: QPoint) -> None:
+        painter = QPainter(self._image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(QColor(255, 255, 255), self.stroke_width)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        painter.setPen(pen)
+        painter.drawLine(self._last or point, point)
+        painter.end()
+        self._last = point
+        self.update()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._last = None
+            self._line_to(event.position().toPoint())
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self._line_to(event.position().toPoint())
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._last = None
+            self.drawing_finished.emit()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.drawImage(0, 0, self._image)
+        painter.end()
+
+
+class InputPicker(QWidget):
+    """Pick the image to inspect; emits `image_chosen(tensor, description)`."""
+
+    image_chosen = Signal(object, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._shape: tuple[int, int, int] = (1, 28, 28)
+        self._mean: tuple[float, ...] = (0.5,)
+        self._std: tuple[float, ...] = (0.5,)
+        self._images: np.ndarray = np.zeros((0, 1, 28, 28), np.uint8)
+        self._labels: np.ndarray = np.zeros(0, np.int64)
+        self._class_names: tuple[str, ...] = ()
+        self._random = random.Random(0)
+        self.current: torch.Tensor | None = None
+        self.description = ""
+
+        # Dataset tab
+        self.class_combo = QComboBox()
+        self.random_button = QPushButton("Random")
+        self.grid = QListWidget()
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setIconSize(QSize(_THUMB_WIDTH, _THUMB_HEIGHT))
+        self.grid.setGridSize(QSize(_THUMB_WIDTH + 6, _THUMB_HEIGHT + 6))
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setMovement(QListView.Movement.Static)
+        self.grid.setUniformItemSizes(True)
+        dataset_tab = QWidget()
+        row = QHBoxLayout()
+        row.addWidget(self.class_combo, 1)
+        row.addWidget(self.random_button)
+        box = QVBoxLayout(dataset_tab)
+        box.addLayout(row)
+        box.addWidget(self.grid, 1)
+
+        # File tab
+        self.open_button = QPushButton("Open image…")
+        self.file_label = QLabel("PNG, JPEG or BMP; converted to the network's input.")
+        self.file_label.setWordWrap(True)
+        file_tab = QWidget()
+        box = QVBoxLayout(file_tab)
+        box.addWidget(self.open_button)
+        box.addWidget(self.file_label)
+        box.addStretch(1)
+
+        # Draw tab
+        self.canvas = DrawingCanvas()
+        self.clear_button = QPushButton("Clear")
+        self.stroke_spin = QSpinBox()
+        self.stroke_spin.setRange(4, 60)
+        self.stroke_spin.setValue(self.canvas.stroke_width)
+        self.stroke_spin.setPrefix("stroke ")
+        self.stroke_spin.setSuffix(" px")
+        draw_tab = QWidget()
+        row = QHBoxLayout()
+        row.addWidget(self.clear_button)
+        row.addWidget(self.stroke_spin)
+        box = QVBoxLayout(draw_tab)
+        box.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
+        box.addLayout(row)
+        box.addStretch(1)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(dataset_tab, "Dataset")
+        self.tabs.addTab(file_tab, "File")
+        self.tabs.addTab(draw_tab, "Draw")
+
+        self.preview = QLabel()
+        self.preview.setFixedSize(112, 112)
+        self.preview.setStyleSheet("background: black")
+        self.preview_text = QLabel("No image chosen yet.")
+        self.preview_text.setWordWrap(True)
+        seen = QHBoxLayout()
+        seen.addWidget(self.preview)
+        seen.addWidget(self.preview_text, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(QLabel("<b>As the network sees it</b> (normalised):"))
+        layout.addLayout(seen)
+
+        self.class_combo.currentIndexChanged.connect(self._on_class_combo_changed)
+        self.random_button.clicked.connect(self._on_random_button_clicked)
+        self.grid.currentRowChanged.connect(self._on_grid_row_changed)
+        self.open_button.clicked.connect(self._on_open_button_clicked)
+        self.clear_button.clicked.connect(self._on_clear_button_clicked)
+        self.stroke_spin.valueChanged.connect(self._on_stroke_spin_changed)
+        self.canvas.drawing_finished.connect(self._on_canvas_drawing_finished)
+        self._indices: np.ndarray = np.zeros(0, np.int64)
+
+    # ---- configuration ---------------------------------------------------------------------
+
+    def set_input_shape(self, shape: Sequence[int]) -> None:
+        """The network's input (C, H, W); files and drawings are converted to it."""
+        self._shape = (int(shape[0]), int(shape[1]), int(shape[2]))
+        if len(self._mean) != self._shape[0]:
+            self._mean, self._std = (0.5,) * self._shape[0], (0.5,) * self._shape[0]
+
+    def set_normalization(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self._mean, self._std = tuple(mean), tuple(std)
+
+    def set_samples(
+        self,
+        images: np.ndarray | torch.Tensor,
+        labels: np.ndarray | torch.Tensor,
+        class_names: Sequence[str],
+        mean: Sequence[float],
+        std: Sequence[float],
+    ) -> None:
+        """Browse uint8 images (N, C, H, W) with integer labels."""
+        if isinstance(images, torch.Tensor):
+            images = images.detach().cpu().numpy()
+        if isinstance(labels, torch.Tensor):
+            labels = labels.detach().cpu().numpy()
+        self._images = np.asarray(images, np.uint8)
+        self._labels = np.asarray(labels, np.int64)
+        self._class_names = tuple(class_names)
+        self.set_normalization(mean, std)
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItem("All classes")
+        self.class_combo.addItems([self._class_name(i) for i in range(len(class_names))])
+        self.class_combo.blockSignals(False)
+        self._fill_grid()
+
+    def set_dataset(self, dataset: object) -> None:
+        """Browse a `DeviceDataset`'s test split."""
+        info = dataset.info  # type: ignore[attr-defined]
+        self.set_samples(
+            dataset.images("test"),  # type: ignore[attr-defined]
+            dataset.labels("test"),  # type: ignore[attr-defined]
+            info.class_names,
+            dataset.mean,  # type: ignore[attr-defined]
+            dataset.std,  # type: ignore[attr-defined]
+        )
+
+    # ---- choosing --------------------------------------------------------------------------
+
+    def choose_sample(self, index: int) -> None:
+        pixels = self._images[index]
+        label = int(self._labels[index])
+        self._choose(pixels, f"test image #{index} · label {self._class_name(label)}")
+
+    def choose_default(self) -> None:
+        """The first listed dataset image when it fits the network, else a blank image."""
+        if len(self._indices) and self._images.shape[1:] == self._shape:
+            if self.grid.currentRow() == 0:
+                self.choose_sample(int(self._indices[0]))
+            else:
+                self.grid.setCurrentRow(0)
+            return
+        blank = np.zeros(self._shape, np.uint8)
+        self._choose(blank, "blank image (pick one from a dataset, a file or a drawing)")
+
+    def open_file(self, path: str) -> bool:
+        try:
+            converted = load_image_file(path, self._shape)
+        except ImageError as error:
+            self.file_label.setText(str(error))
+            return False
+        self.file_label.setText(converted.description)
+        self._choose(converted.pixels, converted.description)
+        return True
+
+    def _choose(self, pixels: np.ndarray, description: str) -> None:
+        tensor = normalize_pixels(pixels, self._mean, self._std)
+        self.current = tensor
+        self.description = description
+        shown = pixels_to_qimage(network_view(tensor)).scaled(
+            self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio
+        )
+        self.preview.setPixmap(QPixmap.fromImage(shown))
+        self.preview_text.setText(
+            f"{description}<br>{'×'.join(map(str, tensor.shape))}, values "
+            f"{float(tensor.min()):.2f} … {float(tensor.max()):.2f}"
+        )
+        self.image_chosen.emit(tensor, description)
+
+    def _class_name(self, label: int) -> str:
+        return self._class_names[label] if 0 <= label < len(self._class_names) else str(label)
+
+    def _matching(self) -> np.ndarray:
+        wanted = self.class_combo.currentIndex() - 1
+        if wanted < 0:
+            return np.arange(len(self._labels))
+        return np.flatnonzero(self._labels == wanted)
+
+    def _fill_grid(self) -> None:
+        self.grid.blockSignals(True)
+        self.grid.clear()
+        self._indices = self._matching()[:GRID_LIMIT]
+        for index in self._indices:
+            label = self._class_name(int(self._labels[index]))
+            item = QListWidgetItem(QIcon(labelled_thumbnail(self._images[index], label)), "")
+            item.setData(Qt.ItemDataRole.UserRole, label)
+            item.setToolTip(f"test image #{index} · {label}")
+            self.grid.addItem(item)
+        self.grid.blockSignals(False)
+
+    # ---- slots -----------------------------------------------------------------------------
+
+    @Slot(int)
+    def _on_class_combo_changed(self, _: int) -> None:
+        self._fill_grid()
+
+    @Slot()
+    def _on_random_button_clicked(self) -> None:
+        matching = self._matching()
+        if len(matching):
+            self.choose_sample(int(self._random.choice(list(matching))))
+
+    @Slot(int)
+    def _on_grid_row_changed(self, row: int) -> None:
+        if 0 <= row < len(self._indices):
+            self.choose_sample(int(self._indices[row]))
+
+    @Slot()
+    def _on_open_button_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open image", "", "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp);;All files (*)"
+        )
+        if path:
+            self.open_file(path)
+
+    @Slot()
+    def _on_clear_button_clicked(self) -> None:
+        self.canvas.clear()
+
+    @Slot(int)
+    def _on_stroke_spin_changed(self, width: int) -> None:
+        self.canvas.stroke_width = width
+
+    @Slot()
+    def _on_canvas_drawing_finished(self) -> None:
+        converted = centre_drawing(self.canvas.strokes(), self._shape)
+        self._choose(converted.pixels, converted.description)

@@ -1,0 +1,154 @@
+"""Runs captures off the GUI thread and hands the results back to it.
+
+The controller owns one QThread with a worker object living on it. Requests carry a
+context number that changes whenever the spec or the image changes; results from an
+older context are dropped, so a slow capture never draws maps of a network or image the
+user has moved away from. While a capture runs, newer requests collapse into one: only
+the latest weights are captured next. The worker keeps the snapshot model between
+requests with the same spec and only reloads weights into it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from explorer.core.builder import Network, build_model
+from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, load_weights
+from explorer.core.spec import NetworkSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    """What to capture. `state_dict` None means the spec's initial weights (its seed)."""
+
+    context: int
+    spec: NetworkSpec
+    state_dict: Mapping[str, torch.Tensor] | None
+    image: torch.Tensor
+    max_channels: int
+
+
+class CaptureWorker(QObject):
+    """Lives on the capture thread; touches no widget."""
+
+    captured = Signal(int, object)  # context, CaptureResult
+    failed = Signal(int, str)  # context, message
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._spec: NetworkSpec | None = None
+        self._model: Network | None = None
+
+    @Slot(object)
+    def run_request(self, request: CaptureRequest) -> None:
+        try:
+            if request.state_dict is None:
+                self._model = build_model(request.spec, seed=request.spec.training.seed)
+                self._model.eval()
+                self._spec = request.spec
+            else:
+                if self._model is None or self._spec != request.spec:
+                    self._model = build_model(request.spec)
+                    self._spec = request.spec
+                load_weights(self._model, request.state_dict)
+            result = capture(self._model, request.image, max_channels=request.max_channels)
+        except Exception as error:  # the loop boundary: report, keep the thread alive
+            log.exception("capture failed")
+            self.failed.emit(request.context, f"{type(error).__name__}: {error}")
+            return
+        self.captured.emit(request.context, result)
+
+
+class InspectController(QObject):
+    """Capture on a background thread; `captured(result)` arrives on the GUI thread."""
+
+    captured = Signal(object)  # CaptureResult for the current spec and image
+    failed = Signal(str)
+    _requested = Signal(object)
+
+    def __init__(
+        self, parent: QObject | None = None, *, max_channels: int = DEFAULT_MAX_CHANNELS
+    ) -> None:
+        super().__init__(parent)
+        self.max_channels = max_channels
+        self._spec: NetworkSpec | None = None
+        self._image: torch.Tensor | None = None
+        self._weights: Mapping[str, torch.Tensor] | None = None
+        self._context = 0
+        self._busy = False
+        self._pending = False
+        self._thread = QThread()
+        self._thread.setObjectName("capture")
+        self._worker = CaptureWorker()
+        self._worker.moveToThread(self._thread)
+        self._requested.connect(self._worker.run_request)
+        self._worker.captured.connect(self._on_worker_captured)
+        self._worker.failed.connect(self._on_worker_failed)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def set_spec(self, spec: NetworkSpec) -> None:
+        """A new network: draw it with its initial weights (`build_model(spec, seed)`)."""
+        self._spec = spec
+        self._weights = None
+        if self._image is not None and tuple(self._image.shape) != spec.input.shape:
+            self._image = None  # wait for an image that fits the new input
+        self._context += 1
+        self._request()
+
+    def set_image(self, image: torch.Tensor) -> None:
+        """A new normalised input (C, H, W)."""
+        self._image = image.detach().cpu().clone()
+        self._context += 1
+        self._request()
+
+    @Slot(object)
+    def refresh_from_weights(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        """New weights from training (a CPU copy the caller no longer changes)."""
+        self._weights = state_dict
+        self._request()
+
+    def shutdown(self) -> None:
+        """Stop the thread after the capture in progress; call before the app quits."""
+        self._requested.disconnect(self._worker.run_request)
+        self._thread.quit()
+        self._thread.wait()
+
+    def _request(self) -> None:
+        if self._spec is None or self._image is None:
+            return
+        if self._busy:
+            self._pending = True
+            return
+        self._busy = True
+        self._pending = False
+        self._requested.emit(
+            CaptureRequest(self._context, self._spec, self._weights, self._image, self.max_channels)
+        )
+
+    def _finished(self) -> None:
+        self._busy = False
+        if self._pending:
+            self._request()
+
+    @Slot(int, object)
+    def _on_worker_captured(self, context: int, result: object) -> None:
+        if context == self._context:
+            self.captured.emit(result)
+        self._finished()
+
+    @Slot(int, str)
+    def _on_worker_failed(self, context: int, message: str) -> None:
+        if context == self._context:
+            self.failed.emit(message)
+        self._finished()

@@ -1,0 +1,150 @@
+"""The "look inside" panel: the input picker beside feature maps, filters and activations.
+
+It owns the capture controller. The main window gives it the spec (`set_spec`), the
+dataset (`set_dataset`) and, while training, new weights (`refresh_from_weights`), and
+calls `shutdown()` before quitting.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import torch
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from explorer.core.capture import CaptureResult, LayerCapture
+from explorer.core.spec import NetworkSpec
+from explorer.ui.activation_gallery import ActivationGallery
+from explorer.ui.feature_maps import FeatureMapPanel
+from explorer.ui.filters_view import ChannelDetail, FiltersView
+from explorer.ui.input_picker import InputPicker
+from explorer.ui.inspect_controller import InspectController
+
+log = logging.getLogger(__name__)
+
+
+def kernel_source(layers: tuple[LayerCapture, ...], index: int) -> LayerCapture | None:
+    """The convolution whose kernels made layer `index`'s channels: the layer itself or
+    the nearest one before it, across layers that keep channels (pool, BN, activation)."""
+    for layer in reversed(layers[: index + 1]):
+        if layer.kernel is not None:
+            return layer if layer.kernel.ndim == 4 else None
+        if not layer.is_image:
+            return None
+    return None
+
+
+class InspectPanel(QWidget):
+    """Input picker + tabs (feature maps, filters, activation gallery) + capture thread."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._spec: NetworkSpec | None = None
+        self.controller = InspectController(self)
+        self.picker = InputPicker()
+        self.feature_maps = FeatureMapPanel()
+        self.filters = FiltersView()
+        self.activations = ActivationGallery()
+        self.detail: ChannelDetail | None = None
+        self._detail_key: tuple[str, int] = ("", 0)
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #c0392b")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.feature_maps, "Feature maps")
+        self.tabs.addTab(self.filters, "Filters")
+        self.tabs.addTab(self.activations, "Activation functions")
+        right = QWidget()
+        box = QVBoxLayout(right)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.error_label)
+        box.addWidget(self.tabs, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.picker)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([300, 700])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self.picker.image_chosen.connect(self._on_picker_image_chosen)
+        self.controller.captured.connect(self._on_controller_captured)
+        self.controller.failed.connect(self._on_controller_failed)
+        self.feature_maps.channel_clicked.connect(self._on_feature_maps_channel_clicked)
+
+    # ---- API for the main window -------------------------------------------------------
+
+    def set_spec(self, spec: NetworkSpec) -> None:
+        """A new or edited network: redraw with its initial weights."""
+        if self._spec is not None and spec == self._spec:
+            return
+        self._spec = spec
+        self.picker.set_input_shape(spec.input.shape)
+        self.feature_maps.set_spec(spec)
+        self.controller.set_spec(spec)
+        current = self.picker.current
+        if current is None or tuple(current.shape) != spec.input.shape:
+            self.picker.choose_default()
+
+    def set_dataset(self, dataset: object) -> None:
+        """Browse a `DeviceDataset`'s test images; the first one is chosen."""
+        self.picker.set_dataset(dataset)
+        self.picker.choose_default()
+
+    @Slot(object)
+    def refresh_from_weights(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        """Redraw with the trainer's latest weights (a CPU copy, e.g. every ~0.5 s)."""
+        self.controller.refresh_from_weights(state_dict)
+
+    def shutdown(self) -> None:
+        self.controller.shutdown()
+
+    # ---- slots -------------------------------------------------------------------------
+
+    @Slot(object, str)
+    def _on_picker_image_chosen(self, image: torch.Tensor, description: str) -> None:
+        self.activations.set_image(image)
+        self.controller.set_image(image)
+
+    @Slot(object)
+    def _on_controller_captured(self, result: CaptureResult) -> None:
+        self.error_label.hide()
+        self.feature_maps.show_capture(result)
+        channels = self._spec.input.channels if self._spec is not None else 1
+        self.filters.show_capture(result, channels)
+        self.activations.show_capture(result)
+        if self.detail is not None and self.detail.isVisible():
+            self._show_detail(*self._detail_key)
+
+    @Slot(str)
+    def _on_controller_failed(self, message: str) -> None:
+        self.error_label.setText(f"Cannot show the feature maps: {message}")
+        self.error_label.show()
+
+    @Slot(str, int)
+    def _on_feature_maps_channel_clicked(self, layer_name: str, channel: int) -> None:
+        self._show_detail(layer_name, channel)
+
+    def _show_detail(self, layer_name: str, channel: int) -> None:
+        result = self.feature_maps.result
+        if result is None:
+            return
+        names = [layer.name for layer in result.layers]
+        if layer_name not in names:
+            return
+        index = names.index(layer_name)
+        if self.detail is None:
+            self.detail = ChannelDetail(self)
+        self._detail_key = (layer_name, channel)
+        self.detail.show_channel(
+            result.layers[index],
+            channel,
+            self.feature_maps.colormap_combo.currentText(),
+            kernel_source(result.layers, index),
+        )
+        self.detail.show()
