@@ -136,7 +136,7 @@ class TrainingWorker(QObject):
         job, spec = self.job, self.job.spec
         settings = spec.training
         if job.warm_only:
-            from explorer.core.training.trainer import preload
+            from explorer.core.training import preload
 
             preload()  # torch's one-time costs first: they are paid even without a dataset
         try:
