@@ -120,9 +120,12 @@ def test_readme_layers_table_lists_every_registry_type_and_key() -> None:
     from explorer.core.layers import LAYER_TYPES
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("## Layers"):readme.index("## Project files")]
-    rows = {line.split("|")[1].strip(): line for line in table.splitlines()
-            if line.startswith("| ") and not line.startswith("| type")}
+    table = readme[readme.index("## Layers") : readme.index("## Project files")]
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in table.splitlines()
+        if line.startswith("| ") and not line.startswith("| type")
+    }
     assert set(rows) == set(LAYER_TYPES)
     for name, entry in LAYER_TYPES.items():
         for key in entry.keys:

@@ -69,7 +69,7 @@ def open_main_window(path: str | None) -> MainWindow:
             window.files.remember(str(Path(path).resolve()))
         except ProjectError as error:
             problem = str(error)
-    tasks: list[Callable[[], object]] = [configure_pyqtgraph]
+    tasks: list[Callable[[], object]] = [configure_pyqtgraph, lambda: _install_workbench(window)]
     if problem is not None:
         message = problem
         tasks.append(lambda: QMessageBox.critical(window, "Cannot Open Project", message))
@@ -78,6 +78,13 @@ def open_main_window(path: str | None) -> MainWindow:
     window._after_first_paint = _AfterFirstPaint(window, tasks)  # type: ignore[attr-defined]
     window.show()
     return window
+
+
+def _install_workbench(window: MainWindow) -> None:
+    # Imports torch and pyqtgraph, so it waits until the window has painted.
+    from explorer.ui.workbench import install_workbench
+
+    install_workbench(window)
 
 
 def install_excepthook(window: MainWindow | None = None) -> None:

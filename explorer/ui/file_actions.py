@@ -4,6 +4,7 @@ unsaved changes are discarded. Project files are read and written by explorer.co
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -32,6 +33,9 @@ class FileActions(QObject):
         super().__init__(window)
         self.document = document
         self.window = window
+        # Set by the workbench once torch is loaded: saves the project with its trained
+        # weights and returns True, or returns False when there are none to save.
+        self.weights_saver: Callable[[NetworkSpec, str], bool] | None = None
         self.new_action = self._action("&New", QKeySequence.StandardKey.New, self.new)
         self.open_action = self._action("&Open…", QKeySequence.StandardKey.Open, self.open)
         self.save_action = self._action("&Save", QKeySequence.StandardKey.Save, self.save)
@@ -132,10 +136,15 @@ class FileActions(QObject):
 
     def save_to(self, path: str) -> bool:
         try:
-            save_project(self.document.spec, path)
-        except OSError as error:
+            # With trained weights that fit the network, they are saved beside the project.
+            saver = self.weights_saver
+            if saver is None or not saver(self.document.spec, path):
+                save_project(self.document.spec, path)
+        except (OSError, ProjectError) as error:
             QMessageBox.critical(
-                self.window, "Cannot Save Project", f"{path}: {error.strerror or error}"
+                self.window,
+                "Cannot Save Project",
+                f"{path}: {getattr(error, 'strerror', None) or error}",
             )
             return False
         resolved = str(Path(path).resolve())

@@ -42,6 +42,7 @@ class InspectPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._spec: NetworkSpec | None = None
+        self._dataset_class_names: tuple[str, ...] = ()
         self.controller = InspectController(self)
         self.picker = InputPicker()
         self.feature_maps = FeatureMapPanel()
@@ -86,6 +87,7 @@ class InspectPanel(QWidget):
         self._spec = spec
         self.picker.set_input_shape(spec.input.shape)
         self.feature_maps.set_spec(spec)
+        self._apply_dataset_class_names()
         self.controller.set_spec(spec)
         current = self.picker.current
         if current is None or tuple(current.shape) != spec.input.shape:
@@ -93,6 +95,9 @@ class InspectPanel(QWidget):
 
     def set_dataset(self, dataset: object) -> None:
         """Browse a `DeviceDataset`'s test images; the first one is chosen."""
+        # The dataset's class names describe the predictions better than the template's.
+        self._dataset_class_names = tuple(dataset.info.class_names)  # type: ignore[attr-defined]
+        self._apply_dataset_class_names()
         self.picker.set_dataset(dataset)
         self.picker.choose_default()
 
@@ -103,6 +108,11 @@ class InspectPanel(QWidget):
 
     def shutdown(self) -> None:
         self.controller.shutdown()
+
+    def _apply_dataset_class_names(self) -> None:
+        names = self._dataset_class_names
+        if self._spec is not None and len(names) == self._spec.num_classes:
+            self.feature_maps.set_class_names(names)
 
     # ---- slots -------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, Slot
+from PySide6.QtCore import QByteArray, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -39,6 +39,8 @@ _STATE_VERSION = 1
 
 
 class MainWindow(QMainWindow):
+    closing = Signal()  # the window accepted a close: panels stop their threads
+
     def __init__(self, spec: NetworkSpec | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
@@ -130,7 +132,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         files = self.files
-        file_menu = self.menuBar().addMenu("&File")
+        file_menu = self.file_menu = self.menuBar().addMenu("&File")
         file_menu.addActions([files.new_action, files.open_action])
         file_menu.addMenu(files.recent_menu)
         file_menu.addSeparator()
@@ -314,6 +316,7 @@ class MainWindow(QMainWindow):
         self.recovery.timer.stop()
         self.recovery.discard()
         event.accept()
+        self.closing.emit()
 
     def offer_recovery(self) -> bool:
         """After an unclean exit, offer the autosaved project; True when it was restored."""

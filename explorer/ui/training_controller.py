@@ -53,6 +53,7 @@ class TrainingController(QObject):
     weights_updated = Signal(object)  # CPU state_dict copy, ~every 0.5 s and at the end
     run_ended = Signal(str)  # the run folder, once the thread has finished
     warm_up_finished = Signal()
+    dataset_loaded = Signal(object)  # DeviceDataset now resident, for browsing and evaluation
 
     def __init__(
         self,
@@ -105,6 +106,7 @@ class TrainingController(QObject):
     def remember_dataset(self, key: DatasetKey, dataset: object) -> None:
         """Keep one resident dataset for the next run with the same key (older ones go)."""
         self._datasets = {key: dataset}
+        self.dataset_loaded.emit(dataset)
 
     # ---- commands -------------------------------------------------------------------------
 

@@ -1,0 +1,154 @@
+"""File ▸ Export: PyTorch source, weights, TorchScript and ONNX of the current network.
+
+The export runs on a worker thread (ONNX takes seconds) while a busy dialog shows; the
+network is built from the spec and the weights of the latest trained run when they fit it,
+otherwise freshly initialised with the spec's seed (and the user is told which).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QProgressDialog, QWidget
+
+from explorer.core.analysis import analyze
+from explorer.core.spec import NetworkSpec
+from explorer.ui.background import BackgroundRunner
+
+log = logging.getLogger(__name__)
+
+# The weights the export should use: a state_dict matching the spec, or None.
+WeightsProvider = Callable[[NetworkSpec], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    key: str
+    title: str
+    suffix: str
+    file_filter: str
+
+
+FORMATS = (
+    ExportFormat("pytorch", "PyTorch &Source (.py)…", ".py", "Python source (*.py)"),
+    ExportFormat("weights", "&Weights (state_dict .pt)…", ".pt", "PyTorch weights (*.pt)"),
+    ExportFormat("torchscript", "&TorchScript (.pt)…", ".pt", "TorchScript (*.pt)"),
+    ExportFormat("onnx", "&ONNX (.onnx)…", ".onnx", "ONNX model (*.onnx)"),
+)
+
+
+def export_network(spec: NetworkSpec, state: dict[str, Any] | None, fmt: str, path: Path) -> str:
+    """Write one export file; returns a sentence for the user. Runs off the GUI thread."""
+    from explorer.core.builder import build_model
+    from explorer.core.export import (
+        export_onnx,
+        export_pytorch_source,
+        export_torchscript,
+        export_weights,
+    )
+
+    model = build_model(spec, seed=spec.training.seed)
+    if state is not None:
+        model.load_state_dict(state)
+    model.eval()
+    if fmt == "pytorch":
+        export_pytorch_source(spec, path, model=model)
+        if state is not None:
+            export_weights(model, path.with_suffix(".pt"))
+    elif fmt == "weights":
+        export_weights(model, path)
+    elif fmt == "torchscript":
+        export_torchscript(model, path)
+    else:
+        export_onnx(model, path)
+    origin = (
+        "trained weights"
+        if state is not None
+        else "freshly initialised weights (the network has not been trained)"
+    )
+    extra = f" and {path.with_suffix('.pt').name}" if fmt == "pytorch" and state else ""
+    return f"Exported {path.name}{extra} with {origin}."
+
+
+class ExportActions(QObject):
+    """Owns the Export menu of one window."""
+
+    def __init__(
+        self, window: QWidget, spec_source: Callable[[], NetworkSpec], weights: WeightsProvider
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self._spec_source = spec_source
+        self._weights = weights
+        self.runner = BackgroundRunner("export", self)
+        self._progress: QProgressDialog | None = None
+        self.last_message = ""
+        self.menu = QMenu("E&xport", window)
+        self.actions: dict[str, QAction] = {}
+        for fmt in FORMATS:
+            action = self.menu.addAction(fmt.title)
+            action.triggered.connect(lambda checked=False, f=fmt: self.export(f.key))
+            self.actions[fmt.key] = action
+
+    def export(self, key: str, path: str | None = None) -> bool:
+        """Ask for a file (unless given) and export to it in the background."""
+        fmt = next(f for f in FORMATS if f.key == key)
+        spec = self._spec_source()
+        analysis = analyze(spec)
+        if analysis.errors:
+            QMessageBox.warning(
+                self.window,
+                "Export",
+                "The network has errors; fix them before exporting:\n" + analysis.errors[0].text(),
+            )
+            return False
+        if path is None:
+            stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in spec.name.lower())
+            path, _ = QFileDialog.getSaveFileName(
+                self.window, "Export", stem + fmt.suffix, fmt.file_filter
+            )
+            if not path:
+                return False
+        target = Path(path)
+        if target.suffix == "":
+            target = target.with_suffix(fmt.suffix)
+        self._progress = QProgressDialog(f"Exporting {target.name}…", "", 0, 0, self.window)
+        self._progress.setCancelButton(None)
+        self._progress.setWindowModality(Qt.WindowModality.WindowModal)
+        self._progress.setMinimumDuration(300)
+        self.runner.submit(
+            export_network,
+            spec,
+            self._weights(spec),
+            key,
+            target,
+            on_done=self._on_export_done,
+            on_error=self._on_export_failed,
+        )
+        return True
+
+    def _close_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+
+    def _on_export_done(self, message: str) -> None:
+        self._close_progress()
+        self.last_message = message
+        status = getattr(self.window, "statusBar", None)
+        if callable(status):
+            status().showMessage(message, 8000)
+
+    def _on_export_failed(self, error: BaseException) -> None:
+        self._close_progress()
+        self.last_message = str(error)
+        QMessageBox.critical(self.window, "Export failed", str(error))
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()

@@ -1,0 +1,259 @@
+"""Joins the panels that need torch — training, inspect, evaluation, export — to the window.
+
+Built just after the window first paints (torch loads then, not before). It owns the one
+fact the panels share: the trained weights of the current network, which come from the
+latest run (live snapshots while it trains) or from a project saved with its weights, and
+which are forgotten as soon as an edit changes the network's structure.
+
+Data flow: training controller ─weights_updated→ trained weights ─→ Inspect (live maps);
+training_finished ─→ evaluate on a worker thread ─→ Evaluation panel ─image_chosen→ Inspect.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QPoint, Qt, Slot
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFrame, QMessageBox, QScrollArea, QWidget
+
+from explorer.core.project import ProjectError, read_project
+from explorer.core.spec import NetworkSpec
+from explorer.ui.background import BackgroundRunner
+from explorer.ui.evaluation_panel import EvaluationPanel
+from explorer.ui.export_actions import ExportActions
+from explorer.ui.inspect_panel import InspectPanel
+from explorer.ui.main_window import MainWindow
+from explorer.ui.training_panel import install_training
+
+log = logging.getLogger(__name__)
+
+State = dict[str, Any]
+
+
+def network_identity(spec: NetworkSpec) -> NetworkSpec:
+    """The parts of a spec that trained weights depend on (not the name or training
+    settings): equal identities can share weights."""
+    return NetworkSpec(input=spec.input, num_classes=spec.num_classes, layers=spec.layers)
+
+
+def evaluate_state(spec: NetworkSpec, state: State, dataset: Any) -> Any:
+    """Evaluate trained weights on the dataset's test split (runs on a worker thread)."""
+    from explorer.core.capture import snapshot_model
+    from explorer.core.evaluation import evaluate
+
+    model = snapshot_model(spec, state)
+    return evaluate(model, dataset, "test")
+
+
+class Workbench(QObject):
+    def __init__(
+        self,
+        window: MainWindow,
+        *,
+        runs_root: str | Path | None = None,
+        data_dir: str | Path | None = None,
+        warm_up: bool = True,
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.document = window.document
+        self._trained: tuple[NetworkSpec, State] | None = None
+        self._dataset: Any = None
+        self._shut_down = False
+        self.runner = BackgroundRunner("workbench", self)
+        # Each new dock lands stacked before it is tabified, which grows the window past
+        # the screen; put the size back once every dock is in its place.
+        size = window.size()
+
+        self.training = install_training(
+            window, runs_root=runs_root, data_dir=data_dir, warm_up=warm_up
+        )
+        self.inspect = InspectPanel()
+        self.evaluation = EvaluationPanel()
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        # Scrollable, so these big panels never force the window past a 1280×800 screen.
+        self.inspect_dock = window.add_dock(
+            "Inspect", _scrollable(self.inspect), right, "inspectDock"
+        )
+        self.evaluation_dock = window.add_dock(
+            "Evaluation", _scrollable(self.evaluation), right, "evaluationDock"
+        )
+        # Beside the summary and curves: the roomiest place a 1280×800 window has.
+        anchor = window.docks.get("trainingCurvesDock", window.summary_dock)
+        window.tabifyDockWidget(anchor, self.inspect_dock)
+        window.tabifyDockWidget(self.inspect_dock, self.evaluation_dock)
+        window.summary_dock.raise_()
+        window.resize(size)
+        for dock, key in ((self.inspect_dock, "F9"), (self.evaluation_dock, "F10")):
+            action = window.view_menu.addAction(f"{dock.windowTitle()} in Own Window")
+            action.setShortcut(QKeySequence(key))
+            action.triggered.connect(lambda checked=False, d=dock: _float_large(d, window))
+
+        self.export = ExportActions(window, lambda: self.document.spec, self.weights_for)
+        # File ▸ Export sits just after Save As, before the separator and Quit.
+        file_menu = window.file_menu
+        after_save_as = file_menu.actions().index(window.files.save_as_action) + 1
+        file_menu.insertMenu(file_menu.actions()[after_save_as], self.export.menu)
+        window.files.weights_saver = self.save_with_weights
+
+        self.document.spec_changed.connect(self._on_document_spec_changed)
+        self.document.path_changed.connect(self._on_document_path_changed)
+        self.training.weights_updated.connect(self._on_training_weights_updated)
+        self.training.training_finished.connect(self._on_training_finished)
+        self.training.dataset_loaded.connect(self._on_training_dataset_loaded)
+        self.evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
+        window.closing.connect(self.shutdown)
+
+        self.inspect.set_spec(self.document.spec)
+        if self.document.path:
+            self._on_document_path_changed(self.document.path)
+
+    # ---- the trained weights ----------------------------------------------------------------
+
+    @property
+    def trained_state(self) -> State | None:
+        return self._trained[1] if self._trained is not None else None
+
+    def weights_for(self, spec: NetworkSpec) -> State | None:
+        """The trained weights when they belong to this network, else None."""
+        if self._trained is None or network_identity(spec) != self._trained[0]:
+            return None
+        return self._trained[1]
+
+    def set_trained(self, spec: NetworkSpec, state: State | None) -> None:
+        self._trained = (network_identity(spec), state) if state is not None else None
+        if state is not None:
+            self.inspect.refresh_from_weights(state)
+
+    def save_with_weights(self, spec: NetworkSpec, path: str) -> bool:
+        """File ▸ Save's hook: write the project with its trained weights, if any."""
+        state = self.weights_for(spec)
+        if state is None:
+            return False
+        from explorer.core.weights import save_project_with_weights
+
+        save_project_with_weights(spec, state, path)
+        return True
+
+    # ---- slots ------------------------------------------------------------------------------
+
+    @Slot()
+    def _on_document_spec_changed(self) -> None:
+        spec = self.document.spec
+        if self._trained is not None and network_identity(spec) != self._trained[0]:
+            self._trained = None  # an edit changed the network: its weights no longer apply
+        self.inspect.set_spec(spec)
+        if self._trained is not None:
+            self.inspect.refresh_from_weights(self._trained[1])
+
+    @Slot(str)
+    def _on_document_path_changed(self, path: str) -> None:
+        if not path or not Path(path).is_file():
+            return
+        try:
+            _, weights_name = read_project(path)
+        except ProjectError:
+            return  # the document already holds what it could read
+        if weights_name is None or self.weights_for(self.document.spec) is not None:
+            return  # no weights saved, or they are the ones we hold (a save just wrote them)
+        from explorer.core.weights import load_project_weights
+
+        self.runner.submit(
+            load_project_weights,
+            path,
+            on_done=self._on_weights_loaded,
+            on_error=self._on_weights_failed,
+        )
+
+    def _on_weights_loaded(self, loaded: tuple[NetworkSpec, State | None]) -> None:
+        spec, state = loaded
+        if network_identity(spec) == network_identity(self.document.spec):
+            self.set_trained(spec, state)
+            self.window.statusBar().showMessage("Loaded the project's trained weights", 6000)
+
+    def _on_weights_failed(self, error: BaseException) -> None:
+        QMessageBox.warning(
+            self.window,
+            "Trained Weights Not Loaded",
+            f"The project opened without its trained weights: {error}",
+        )
+
+    @Slot(object)
+    def _on_training_weights_updated(self, state: object) -> None:
+        # The network is locked while it trains, so the document's spec is the run's.
+        assert isinstance(state, dict)
+        self.set_trained(self.document.spec, state)
+
+    @Slot(object)
+    def _on_training_dataset_loaded(self, dataset: Any) -> None:
+        self._dataset = dataset
+        if tuple(dataset.info.input_shape) == self.document.spec.input.shape:
+            self.inspect.set_dataset(dataset)
+
+    @Slot(object)
+    def _on_training_finished(self, event: object) -> None:
+        if self._trained is None or self._dataset is None:
+            return
+        self.runner.submit(
+            evaluate_state,
+            self.document.spec,
+            self._trained[1],
+            self._dataset,
+            on_done=self._on_evaluation_done,
+            on_error=lambda error: log.warning("evaluation failed: %s", error),
+        )
+
+    def _on_evaluation_done(self, evaluation: Any) -> None:
+        names = self._dataset.info.class_names
+        if len(names) != evaluation.num_classes:
+            names = self.document.spec.class_names or tuple(map(str, range(evaluation.num_classes)))
+        self.evaluation.set_evaluation(evaluation, self._dataset, names)
+
+    @Slot(str, int)
+    def _on_evaluation_image_chosen(self, split: str, index: int) -> None:
+        if split == "test":
+            self.inspect.picker.choose_sample(index)
+            self.inspect_dock.show()
+            self.inspect_dock.raise_()
+
+    @Slot()
+    def shutdown(self) -> None:
+        """Stop every thread the panels own; safe to call more than once."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.training.shutdown()
+        self.inspect.shutdown()
+        self.export.shutdown()
+        self.runner.shutdown()
+
+
+def _float_large(dock: QDockWidget, window: QWidget) -> None:
+    """Float a dock at a size where its pictures are readable, over the main window."""
+    dock.show()
+    dock.setFloating(True)
+    geometry = window.geometry()
+    dock.resize(min(1180, geometry.width()), min(760, geometry.height()))
+    dock.move(geometry.topLeft() + QPoint(40, 30))
+    dock.raise_()
+
+
+def _scrollable(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
+
+
+def install_workbench(window: MainWindow, **options: Any) -> Workbench:
+    """The window's workbench, made on the first call (later calls return the same one)."""
+    existing = getattr(window, "workbench", None)
+    if isinstance(existing, Workbench):
+        return existing
+    workbench = Workbench(window, **options)
+    window.workbench = workbench  # type: ignore[attr-defined]
+    return workbench
