@@ -102,7 +102,9 @@ class Workbench(QObject):
         self.document.spec_changed.connect(self._on_document_spec_changed)
         self.document.path_changed.connect(self._on_document_path_changed)
         self.training.weights_updated.connect(self._on_training_weights_updated)
-        self.training.training_finished.connect(self._on_training_finished)
+        # Evaluate once the run's thread has ended: its final weights arrive after the
+        # finished event, and run_ended comes after every signal the worker sent.
+        self.training.run_ended.connect(self._on_training_run_ended)
         self.training.dataset_loaded.connect(self._on_training_dataset_loaded)
         self.evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
         window.closing.connect(self.shutdown)
@@ -193,9 +195,12 @@ class Workbench(QObject):
         if tuple(dataset.info.input_shape) == self.document.spec.input.shape:
             self.inspect.set_dataset(dataset)
 
-    @Slot(object)
-    def _on_training_finished(self, event: object) -> None:
-        if self._trained is None or self._dataset is None:
+    @Slot(str)
+    def _on_training_run_ended(self, run_dir: str) -> None:
+        from explorer.core.training import TrainingFinished
+
+        finished = isinstance(self.training.last_event, TrainingFinished)
+        if not finished or self._trained is None or self._dataset is None:
             return
         self.runner.submit(
             evaluate_state,

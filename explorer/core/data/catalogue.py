@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.core.data.errors import UnknownDatasetError
+from explorer.core.data.shapes import CLASS_NAMES as SHAPE_CLASS_NAMES
 
 FOLDER_PREFIX = "folder:"
 
@@ -172,18 +173,7 @@ SHAPES = DatasetEntry(
     title="Shapes (built in, offline)",
     kind="shapes",
     input_shape=(1, 28, 28),
-    class_names=(
-        "circle",
-        "ring",
-        "square",
-        "diamond",
-        "triangle",
-        "star",
-        "plus",
-        "x",
-        "horizontal bar",
-        "vertical bar",
-    ),
+    class_names=SHAPE_CLASS_NAMES,
     train_size=12_000,
     test_size=2_000,
     description="Generated geometric shapes; needs no download and trains in seconds.",
