@@ -44,36 +44,16 @@ FORMATS = (
 
 
 def export_network(spec: NetworkSpec, state: dict[str, Any] | None, fmt: str, path: Path) -> str:
-    """Write one export file; returns a sentence for the user. Runs off the GUI thread."""
-    from explorer.core.builder import build_model
-    from explorer.core.export import (
-        export_onnx,
-        export_pytorch_source,
-        export_torchscript,
-        export_weights,
-    )
+    """Write the export files; returns a sentence for the user. Runs off the GUI thread."""
+    from explorer.core.export import export_network as write_export
 
-    model = build_model(spec, seed=spec.training.seed)
-    if state is not None:
-        model.load_state_dict(state)
-    model.eval()
-    if fmt == "pytorch":
-        export_pytorch_source(spec, path, model=model)
-        if state is not None:
-            export_weights(model, path.with_suffix(".pt"))
-    elif fmt == "weights":
-        export_weights(model, path)
-    elif fmt == "torchscript":
-        export_torchscript(model, path)
-    else:
-        export_onnx(model, path)
+    written = write_export(spec, state, fmt, path)
     origin = (
         "trained weights"
         if state is not None
         else "freshly initialised weights (the network has not been trained)"
     )
-    extra = f" and {path.with_suffix('.pt').name}" if fmt == "pytorch" and state else ""
-    return f"Exported {path.name}{extra} with {origin}."
+    return f"Exported {' and '.join(p.name for p in written)} with {origin}."
 
 
 class ExportActions(QObject):

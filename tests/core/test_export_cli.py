@@ -152,3 +152,15 @@ def test_a_project_saved_with_weights_exports_them(
     assert "net.json" in capsys.readouterr().out
     saved = torch.load(out, weights_only=True)
     assert all(torch.equal(saved[key], trained[key]) for key in trained)
+
+
+def test_pytorch_source_with_trained_weights_writes_them_beside_it(tmp_path: Path) -> None:
+    spec = load_template("lenet5")
+    trained = build_model(spec, seed=123).state_dict()
+    project = tmp_path / "net.json"
+    save_project_with_weights(spec, trained, project)
+    out = tmp_path / "lenet.py"
+    assert main(["export", str(project), "--format", "pytorch", "-o", str(out)]) == 0
+    beside = torch.load(tmp_path / "lenet.pt", weights_only=True)
+    for key, value in trained.items():
+        assert torch.equal(beside[key], value)

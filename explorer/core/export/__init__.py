@@ -1,8 +1,10 @@
 """Taking a network elsewhere: PyTorch source, weights, TorchScript and ONNX files."""
 
 from explorer.core.export.formats import (
+    EXPORT_FORMATS,
     ONNX_INSTALL_HINT,
     OnnxUnavailableError,
+    export_network,
     export_onnx,
     export_pytorch_source,
     export_torchscript,
@@ -16,10 +18,12 @@ from explorer.core.export.source import (
 )
 
 __all__ = [
+    "EXPORT_FORMATS",
     "ONNX_INSTALL_HINT",
     "ExportError",
     "OnnxUnavailableError",
     "class_name_for",
+    "export_network",
     "export_onnx",
     "export_pytorch_source",
     "export_torchscript",

@@ -168,3 +168,42 @@ def _quiet_torch(what: str) -> Iterator[None]:
         log.debug("%s: %s", what, warning.message)
     if chatter.getvalue():
         log.debug("%s: %s", what, chatter.getvalue())
+
+
+EXPORT_FORMATS = ("pytorch", "weights", "torchscript", "onnx")
+
+
+def export_network(
+    spec: NetworkSpec,
+    state_dict: dict[str, torch.Tensor] | None,
+    fmt: str,
+    path: str | os.PathLike[str],
+) -> list[Path]:
+    """Build the network (trained weights, or fresh ones from the spec's seed), export it in
+    one of EXPORT_FORMATS, and return the files written.
+
+    PyTorch source with trained weights also writes them beside it (`model.py` +
+    `model.pt`), so the source can load them. Raises BuildError for a spec with errors.
+    """
+    from explorer.core.builder import build_model
+
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; formats: {', '.join(EXPORT_FORMATS)}")
+    path = Path(path)
+    model = build_model(spec, seed=spec.training.seed)
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
+    model.eval()
+    written = [path]
+    if fmt == "pytorch":
+        export_pytorch_source(spec, path, model=model)
+        if state_dict is not None:
+            written.append(path.with_suffix(".pt"))
+            export_weights(model, written[-1])
+    elif fmt == "weights":
+        export_weights(model, path)
+    elif fmt == "torchscript":
+        export_torchscript(model, path)
+    else:
+        export_onnx(model, path)
+    return written
