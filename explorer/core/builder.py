@@ -7,7 +7,7 @@ CrossEntropyLoss applies log-softmax itself; `predict_proba` gives the probabili
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import torch
@@ -117,3 +117,22 @@ def build_model(spec: NetworkSpec, *, seed: int | None = None) -> Network:
     return Network(
         named, input_shape=spec.input.shape, final_softmax=final_softmax, penalties=penalties
     )
+
+
+def build_structure(spec: NetworkSpec) -> Network:
+    """The network's modules on the meta device: names and shapes, no memory, and no draw
+    from any random generator (so it cannot disturb a run training in another thread)."""
+    with torch.device("meta"):
+        return build_model(spec)
+
+
+def build_with_weights(spec: NetworkSpec, state_dict: Mapping[str, torch.Tensor]) -> Network:
+    """A CPU model for `spec` holding a copy of the given weights, in eval mode.
+
+    One copy, assigned in place of the meta tensors; later changes to the source do not
+    reach the model.
+    """
+    model = build_structure(spec)
+    copies = {key: value.detach().to("cpu", copy=True) for key, value in state_dict.items()}
+    model.load_state_dict(copies, assign=True)
+    return model.eval()

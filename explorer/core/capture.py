@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from explorer.core.activations import ACTIVATION_NAMES, build_activation
-from explorer.core.builder import Network, build_model, kernel_weight
+from explorer.core.builder import Network, build_with_weights, kernel_weight
 from explorer.core.spec import NetworkSpec
 
 FloatArray = npt.NDArray[np.float32]
@@ -78,21 +78,9 @@ class CaptureResult:
 
 
 def snapshot_model(spec: NetworkSpec, state_dict: Mapping[str, torch.Tensor]) -> Network:
-    """A fresh CPU model for `spec` with the given weights, in eval mode.
-
-    The weights are copied, so later changes to `state_dict` (or to the model it came
-    from) do not reach the snapshot.
-    """
-    model = build_model(spec)
-    load_weights(model, state_dict)
-    return model
-
-
-def load_weights(model: Network, state_dict: Mapping[str, torch.Tensor]) -> None:
-    """Copy CPU copies of `state_dict` into `model` and put it in eval mode."""
-    cpu = {key: value.detach().to("cpu", copy=True) for key, value in state_dict.items()}
-    model.load_state_dict(cpu)
-    model.eval()
+    """A CPU model for `spec` with a copy of the given weights, in eval mode; building it
+    draws no random numbers, so it never disturbs a run training in another thread."""
+    return build_with_weights(spec, state_dict)
 
 
 def _kernel_of(module: nn.Module, max_channels: int) -> FloatArray | None:

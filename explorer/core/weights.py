@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from explorer.core.builder import build_model
+from explorer.core.builder import build_structure
 from explorer.core.export.formats import write_file_atomic
 from explorer.core.project import ProjectError, read_project, save_project
 from explorer.core.spec import NetworkSpec
@@ -106,7 +106,7 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 def check_weights(spec: NetworkSpec, state_dict: StateDict) -> None:
     """Raise WeightsError naming the first missing, unexpected or misshapen tensor."""
-    expected = build_model(spec).state_dict()
+    expected = build_structure(spec).state_dict()  # shapes only: no memory, no RNG
     missing = [key for key in expected if key not in state_dict]
     unexpected = [key for key in state_dict if key not in expected]
     problems = []

@@ -18,7 +18,7 @@ import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from explorer.core.builder import Network, build_model
-from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, load_weights
+from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, snapshot_model
 from explorer.core.spec import NetworkSpec
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,8 @@ class CaptureWorker(QObject):
                 self._model.eval()
                 self._spec = request.spec
             else:
-                if self._model is None or self._spec != request.spec:
-                    self._model = build_model(request.spec)
-                    self._spec = request.spec
-                load_weights(self._model, request.state_dict)
+                self._model = snapshot_model(request.spec, request.state_dict)
+                self._spec = request.spec
             result = capture(self._model, request.image, max_channels=request.max_channels)
         except Exception as error:  # the loop boundary: report, keep the thread alive
             log.exception("capture failed")

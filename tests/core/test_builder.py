@@ -110,3 +110,23 @@ def test_a_spec_with_errors_is_refused_with_the_messages() -> None:
     )
     with pytest.raises(BuildError, match="layer 0: kernel 40 > input 28"):
         build_model(spec)
+
+
+def test_building_with_weights_draws_no_random_numbers_and_holds_those_weights() -> None:
+    from explorer.core.builder import build_with_weights
+
+    spec = load_template("fashion-bn")
+    trained = build_model(spec, seed=5).state_dict()
+    trained["batch_norm_1.running_mean"] = torch.randn(16)  # a buffer, not only parameters
+    state_before = torch.random.get_rng_state()
+    model = build_with_weights(spec, trained)
+    # A capture in another thread must not shift the dropout draws of a run in progress.
+    assert torch.equal(torch.random.get_rng_state(), state_before)
+    assert not model.training
+    for key, value in model.state_dict().items():
+        assert value.device.type == "cpu"
+        assert torch.equal(value, trained[key]), key
+    reference = build_model(spec, seed=0)
+    reference.load_state_dict(trained)
+    x = torch.randn(3, 1, 28, 28)
+    assert torch.equal(model(x), reference.eval()(x))
