@@ -73,8 +73,8 @@ def open_main_window(path: str | None) -> MainWindow:
     if problem is not None:
         message = problem
         tasks.append(lambda: QMessageBox.critical(window, "Cannot Open Project", message))
-    else:
-        tasks.append(window.offer_recovery)
+    # Offered even when the file failed to open: an earlier crash's work must not be lost.
+    tasks.append(window.offer_recovery)
     window._after_first_paint = _AfterFirstPaint(window, tasks)  # type: ignore[attr-defined]
     window.show()
     return window

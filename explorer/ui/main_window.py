@@ -321,6 +321,7 @@ class MainWindow(QMainWindow):
     def offer_recovery(self) -> bool:
         """After an unclean exit, offer the autosaved project; True when it was restored."""
         pending = self.recovery.pending()
+        self.recovery.claim()
         if pending is None:
             return False
         spec, path = pending

@@ -28,6 +28,9 @@ class RecoveryStore(QObject):
         self.timer = QTimer(self)
         self.timer.setInterval(AUTOSAVE_INTERVAL_MS)
         self.timer.timeout.connect(self._on_timer_timeout)
+        # A file left by an earlier session belongs to that session until the user has been
+        # offered it: never delete it before then.
+        self._owned = not self.path.exists()
 
     def start(self) -> None:
         self.timer.start()
@@ -39,14 +42,17 @@ class RecoveryStore(QObject):
     def save_now(self) -> None:
         """Write the current spec (and its file path) if it has unsaved changes."""
         if self.document.is_clean:
-            self.path.unlink(missing_ok=True)
+            self.discard()
             return
+        if not self._owned:
+            return  # the earlier session's work has not been offered yet
         payload = {
             "path": self.document.path,
             "project": json.loads(dumps_project(self.document.spec)),
         }
         try:
             write_text_atomic(self.path, json.dumps(payload, indent=1))
+            self._owned = True
         except OSError:
             log.exception("cannot write the recovery file %s", self.path)
 
@@ -61,5 +67,11 @@ class RecoveryStore(QObject):
             log.warning("ignoring an unreadable recovery file %s: %s", self.path, error)
             return None
 
+    def claim(self) -> None:
+        """The user has been offered the earlier session's file: from now on it is ours."""
+        self._owned = True
+
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        """Delete the recovery file, unless it is an earlier session's not yet offered."""
+        if self._owned:
+            self.path.unlink(missing_ok=True)

@@ -68,6 +68,7 @@ class TrainingController(QObject):
         self._runs_root = Path(runs_root) if runs_root is not None else None
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self._state = IDLE
+        self._shut_down = False
         self._thread: QThread | None = None
         self._worker: TrainingWorker | None = None
         self._job_is_warm_up = False
@@ -113,7 +114,7 @@ class TrainingController(QObject):
     @Slot()
     def start(self) -> bool:
         """Train the document's current network; False when it cannot start now."""
-        if self.is_running:
+        if self.is_running or self._shut_down:
             return False
         errors = self.document.analysis.errors
         if errors:
@@ -136,7 +137,8 @@ class TrainingController(QObject):
     @Slot()
     def warm_up(self) -> bool:
         """Prepare in the background (torch, dataset, kernels) without downloading."""
-        if self._thread is not None:
+        # A warm-up scheduled at start-up may fire after the window has closed.
+        if self._thread is not None or self._shut_down:
             return False
         self._launch(warm_only=True)
         return True
@@ -173,7 +175,9 @@ class TrainingController(QObject):
             self.pause()
 
     def shutdown(self) -> None:
-        """Stop whatever runs and wait for the thread to end (closing the window)."""
+        """Stop whatever runs and wait for the thread to end (closing the window); nothing
+        starts afterwards."""
+        self._shut_down = True
         self._start_after_warm_up = False
         if self._worker is not None:
             self._worker.request_stop()

@@ -178,6 +178,31 @@ def test_autosave_is_offered_back_after_an_unclean_exit(
     assert not restarted.recovery.path.exists()
 
 
+def test_a_bad_file_at_start_up_neither_loses_nor_skips_the_earlier_sessions_work(
+    qtbot: Any, tmp_path: Path, message_boxes: Any
+) -> None:
+    crashed = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(crashed)
+    crashed.document.remove_layers([0])
+    lost = crashed.document.spec
+    crashed.recovery.save_now()
+    crashed.recovery.timer.stop()
+    crashed.document.undo_stack.setClean()  # the process dies
+
+    message_boxes.answer = QMessageBox.StandardButton.Yes
+    bad = tmp_path / "broken.json"
+    bad.write_text("{not json")
+    window = app_module.open_main_window(str(bad))
+    qtbot.addWidget(window)
+    window.recovery.save_now()  # the autosave timer fires while the document is clean
+    assert window.recovery.path.is_file()  # the earlier session's work is still there
+    qtbot.waitUntil(lambda: "Recover Unsaved Work" in message_boxes.titles())
+    assert window.document.spec == lost
+    message_boxes.answer = QMessageBox.StandardButton.Discard
+    window.close()  # stops the threads the window's panels started
+    assert not window.recovery.path.exists()
+
+
 def test_a_bad_file_on_the_command_line_opens_the_default_project(
     qtbot: Any, tmp_path: Path, message_boxes: Any
 ) -> None:

@@ -367,3 +367,15 @@ def test_f5_trains_and_shift_f5_stops(qtbot: Any, gui: Gui, shapes_dataset: Devi
     with qtbot.waitSignal(gui.controller.training_stopped, timeout=TIMEOUT_MS):
         qtbot.keyClick(gui.window, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)
     wait_idle(qtbot, gui.controller)
+
+
+def test_a_warm_up_scheduled_before_closing_never_starts_afterwards(
+    qtbot: Any, tmp_path: Path, message_boxes: Any
+) -> None:
+    window = MainWindow(tiny_spec())
+    qtbot.addWidget(window)
+    controller = install_training(window, runs_root=tmp_path / "runs", warm_up=True)
+    window.close()  # before the scheduled warm-up fires
+    qtbot.wait(600)
+    assert controller.worker_thread is None
+    assert not controller.warm_up() and not controller.start()
