@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from explorer.core.files import write_text_atomic
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, SpecError, TrainingSpec
 
 FORMAT = "cnn-explorer"
@@ -204,18 +204,3 @@ def save_project(
 ) -> None:
     """Write atomically: a temporary file in the same folder, flushed, then renamed over."""
     write_text_atomic(Path(path), dumps_project(spec, weights=weights))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` so a crash leaves either the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from explorer.core.builder import build_structure
-from explorer.core.export.formats import write_file_atomic
+from explorer.core.files import write_file_atomic
 from explorer.core.project import ProjectError, read_project, save_project
 from explorer.core.spec import NetworkSpec
 
@@ -46,10 +46,15 @@ def save_project_with_weights(
     path = Path(path)
     check_weights(spec, state_dict)
     weights_path = path.with_name(weights_file_name(path))
-    state = OrderedDict((key, value.detach().cpu()) for key, value in state_dict.items())
-    write_file_atomic(weights_path, lambda target: torch.save(state, target))
+    save_state_dict(state_dict, weights_path)
     save_project(spec, path, weights=weights_path.name)
     return weights_path
+
+
+def save_state_dict(state_dict: StateDict, path: str | os.PathLike[str]) -> None:
+    """Save CPU copies of the tensors atomically; load with torch.load(weights_only=True)."""
+    state = OrderedDict((key, value.detach().cpu()) for key, value in state_dict.items())
+    write_file_atomic(path, lambda target: torch.save(state, target))
 
 
 def load_project_weights(

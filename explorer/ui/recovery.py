@@ -9,7 +9,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
-from explorer.core.project import ProjectError, dumps_project, parse_project, write_text_atomic
+from explorer.core.files import write_text_atomic
+from explorer.core.project import ProjectError, dumps_project, parse_project
 from explorer.core.spec import NetworkSpec
 from explorer.ui.document import ProjectDocument
 

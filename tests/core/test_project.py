@@ -143,3 +143,13 @@ def test_a_failed_save_leaves_the_old_file_intact(
         save_project(load_template("vgg16"), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["project.json"]  # no temporary left behind
+
+
+def test_saved_projects_get_the_users_usual_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "shared.json"
+        save_project(load_template("keras-mnist"), path)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # not the owner-only 0600 of mkstemp

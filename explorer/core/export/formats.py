@@ -11,10 +11,9 @@ import contextlib
 import io
 import logging
 import os
-import secrets
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from copy import deepcopy
 from pathlib import Path
 
@@ -23,8 +22,9 @@ from torch import nn
 
 from explorer.core.builder import Network
 from explorer.core.export.source import ExportError, pytorch_source
-from explorer.core.project import write_text_atomic
+from explorer.core.files import write_file_atomic, write_text_atomic
 from explorer.core.spec import NetworkSpec
+from explorer.core.weights import save_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +35,9 @@ class OnnxUnavailableError(ExportError):
     """The optional onnx/onnxscript packages are not installed."""
 
 
-def write_file_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
-    """Call `write(temporary_path)` in the destination folder, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: the writer creates the file, so it gets the user's usual permissions.
-    temporary = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def export_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
     """Save the model's state_dict (CPU tensors), loadable with torch.load(weights_only=True)."""
-    state = OrderedDict((key, value.detach().cpu()) for key, value in model.state_dict().items())
-    write_file_atomic(path, lambda target: torch.save(state, target))
+    save_state_dict(model.state_dict(), path)
 
 
 def export_pytorch_source(

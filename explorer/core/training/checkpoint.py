@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from explorer.core.files import write_file_atomic
 from explorer.core.project import ProjectError, dumps_project, parse_project
 from explorer.core.spec import NetworkSpec
 
@@ -73,17 +73,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Non
         "order_rng": checkpoint.order_rng.cpu(),
         "epoch_totals": [float(v) for v in checkpoint.epoch_totals],
     }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_file_atomic(target, lambda temporary: torch.save(payload, temporary))
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
