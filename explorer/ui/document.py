@@ -180,8 +180,18 @@ class ProjectDocument(QObject):
         label = text or (
             f"Add {layers[0].type}" if len(layers) == 1 else f"Add {len(layers)} layers"
         )
+        # Pasted, dropped or duplicated layers drop an explicit name that is already taken:
+        # two layers may not share one.
+        taken = {layer.name for layer in self._spec.layers if layer.name}
+        fresh = []
+        for layer in layers:
+            if layer.name in taken:
+                layer = layer.with_name(None)
+            elif layer.name:
+                taken.add(layer.name)
+            fresh.append(layer)
         return self.edit(
-            self._spec.insert(row, *layers),
+            self._spec.insert(row, *fresh),
             label,
             select_after=range(row, row + len(layers)),
         )
@@ -216,8 +226,7 @@ class ProjectDocument(QObject):
         rows = sorted(set(rows))
         if not rows:
             return False
-        # Copies drop their explicit names: two layers may not share one.
-        copies = [self._spec.layers[r].with_name(None) for r in rows]
+        copies = [self._spec.layers[r] for r in rows]
         return self.insert_layers(rows[-1] + 1, copies, "Duplicate layers")
 
     def replace_layer(self, row: int, layer: LayerSpec, key: str | None = None) -> bool:

@@ -111,3 +111,16 @@ def test_duplicates_drop_explicit_names(document: ProjectDocument) -> None:
     assert document.spec.layers[0].name == "stem"
     assert document.spec.layers[1].name is None
     assert document.analysis.ok
+
+
+def test_inserted_layers_keep_free_names_and_drop_taken_ones(document: ProjectDocument) -> None:
+    """What paste and drops between windows insert: a named layer from elsewhere."""
+    document.replace_layer(0, document.spec.layers[0].with_name("stem"))
+    pasted = [
+        document.spec.layers[0],  # "stem" is taken here
+        LayerSpec.create("Dropout", {"rate": 0.2}, name="drop"),
+        LayerSpec.create("Dropout", {"rate": 0.3}, name="drop"),  # taken by the one before
+    ]
+    document.insert_layers(1, pasted)
+    assert [layer.name for layer in document.spec.layers[:4]] == ["stem", None, "drop", None]
+    assert document.analysis.ok
