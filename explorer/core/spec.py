@@ -403,6 +403,11 @@ class NetworkSpec:
     training: TrainingSpec = TrainingSpec()
     class_names: tuple[str, ...] = ()
 
+    def architecture(self) -> NetworkSpec:
+        """What trained weights depend on: input, layers and class count (not the name,
+        class names or training settings). Equal architectures can share weights."""
+        return NetworkSpec(input=self.input, num_classes=self.num_classes, layers=self.layers)
+
     def layer_names(self) -> tuple[str, ...]:
         """Each layer's name: its own, or Keras-style `<type>_<n>` avoiding taken names."""
         taken = {layer.name for layer in self.layers if layer.name}

@@ -167,6 +167,11 @@ class EvaluationPanel(QWidget):
         self._pair_grid.clear()
         self._pair_caption.setText("Click a cell of the confusion matrix to see its images.")
 
+    def mark_outdated(self) -> None:
+        """The network was edited since: keep the results on show, but say they are old."""
+        if self._evaluation is not None:
+            self._details.setText("of an earlier version of the network: train again to update")
+
     def select_cell(self, true: int, predicted: int) -> None:
         """List the images of class `true` predicted as `predicted`, most confident first."""
         evaluation = self._evaluation

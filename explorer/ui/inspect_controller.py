@@ -43,19 +43,21 @@ class CaptureWorker(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self._spec: NetworkSpec | None = None
+        self._initial_for: NetworkSpec | None = None
         self._model: Network | None = None
 
     @Slot(object)
     def run_request(self, request: CaptureRequest) -> None:
         try:
             if request.state_dict is None:
-                self._model = build_model(request.spec, seed=request.spec.training.seed)
-                self._model.eval()
-                self._spec = request.spec
+                # Initial weights: built once per network, not on every image picked.
+                if self._model is None or self._initial_for != request.spec:
+                    self._model = build_model(request.spec, seed=request.spec.training.seed)
+                    self._model.eval()
+                    self._initial_for = request.spec
             else:
                 self._model = snapshot_model(request.spec, request.state_dict)
-                self._spec = request.spec
+                self._initial_for = None
             result = capture(self._model, request.image, max_channels=request.max_channels)
         except Exception as error:  # the loop boundary: report, keep the thread alive
             log.exception("capture failed")
@@ -95,10 +97,13 @@ class InspectController(QObject):
     def busy(self) -> bool:
         return self._busy
 
-    def set_spec(self, spec: NetworkSpec) -> None:
-        """A new network: draw it with its initial weights (`build_model(spec, seed)`)."""
+    def set_spec(
+        self, spec: NetworkSpec, weights: Mapping[str, torch.Tensor] | None = None
+    ) -> None:
+        """A new network: draw it with `weights`, or its initial weights
+        (`build_model(spec, seed)`)."""
         self._spec = spec
-        self._weights = None
+        self._weights = weights
         if self._image is not None and tuple(self._image.shape) != spec.input.shape:
             self._image = None  # wait for an image that fits the new input
         self._context += 1

@@ -42,6 +42,7 @@ class InspectPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._spec: NetworkSpec | None = None
+        self._drawn: tuple[object, ...] = ()
         self._dataset_class_names: tuple[str, ...] = ()
         self.controller = InspectController(self)
         self.picker = InputPicker()
@@ -80,15 +81,23 @@ class InspectPanel(QWidget):
 
     # ---- API for the main window -------------------------------------------------------
 
-    def set_spec(self, spec: NetworkSpec) -> None:
-        """A new or edited network: redraw with its initial weights."""
-        if self._spec is not None and spec == self._spec:
+    def set_spec(
+        self, spec: NetworkSpec, weights: Mapping[str, torch.Tensor] | None = None
+    ) -> None:
+        """A new or edited network: redraw with `weights`, or its initial weights.
+
+        Edits that change nothing drawn (the name, training settings other than the seed)
+        are ignored, so they never flash the untrained maps over trained ones.
+        """
+        drawn = (spec.architecture(), spec.class_names, spec.training.seed)
+        if self._spec is not None and drawn == self._drawn:
+            self._spec = spec
             return
-        self._spec = spec
+        self._spec, self._drawn = spec, drawn
         self.picker.set_input_shape(spec.input.shape)
         self.feature_maps.set_spec(spec)
         self._apply_dataset_class_names()
-        self.controller.set_spec(spec)
+        self.controller.set_spec(spec, weights)
         current = self.picker.current
         if current is None or tuple(current.shape) != spec.input.shape:
             self.picker.choose_default()

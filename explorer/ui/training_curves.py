@@ -100,7 +100,8 @@ class TrainingCurves(QWidget):
             plot.getAxis("left").setWidth(56)  # equal widths keep the two x axes aligned
             plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
             plot.setClipToView(True)
-        self.loss_plot.setDownsampling(auto=True, mode="peak")
+        for plot in (self.loss_plot, self.accuracy_plot):
+            plot.setDownsampling(auto=True, mode="peak")
         # The plots' ranges are set here, in steps, not auto-ranged on every new point: an
         # axis whose range moves is laid out and repainted again, which costs far more than
         # the curves (tens of milliseconds a frame in software rendering).

@@ -404,6 +404,8 @@ def install_training(
     panel = TrainingPanel(controller, curves)
     runs = RunsPanel(document, curves, controller.runs_root)
     controller.run_ended.connect(runs.add_run)
+    # A dataset Train just downloaded is now cached: the picker says so.
+    controller.dataset_loaded.connect(panel.populate_datasets)
     right = Qt.DockWidgetArea.RightDockWidgetArea
     add_dock = window.add_dock  # type: ignore[attr-defined]
     training_dock = add_dock("Training", panel, right, "trainingDock")

@@ -33,19 +33,14 @@ log = logging.getLogger(__name__)
 State = dict[str, Any]
 
 
-def network_identity(spec: NetworkSpec) -> NetworkSpec:
-    """The parts of a spec that trained weights depend on (not the name or training
-    settings): equal identities can share weights."""
-    return NetworkSpec(input=spec.input, num_classes=spec.num_classes, layers=spec.layers)
-
-
-def evaluate_state(spec: NetworkSpec, state: State, dataset: Any) -> Any:
-    """Evaluate trained weights on the dataset's test split (runs on a worker thread)."""
+def evaluate_state(spec: NetworkSpec, state: State, dataset: Any) -> tuple[Any, Any]:
+    """Evaluate trained weights on the dataset's test split, on the dataset's device (runs
+    on a worker thread); the evaluation with the dataset it indexes."""
     from explorer.core.capture import snapshot_model
     from explorer.core.evaluation import evaluate
 
-    model = snapshot_model(spec, state)
-    return evaluate(model, dataset, "test")
+    model = snapshot_model(spec, state).to(dataset.device)
+    return evaluate(model, dataset, "test"), dataset
 
 
 class Workbench(QObject):
@@ -121,12 +116,12 @@ class Workbench(QObject):
 
     def weights_for(self, spec: NetworkSpec) -> State | None:
         """The trained weights when they belong to this network, else None."""
-        if self._trained is None or network_identity(spec) != self._trained[0]:
+        if self._trained is None or spec.architecture() != self._trained[0]:
             return None
         return self._trained[1]
 
     def set_trained(self, spec: NetworkSpec, state: State | None) -> None:
-        self._trained = (network_identity(spec), state) if state is not None else None
+        self._trained = (spec.architecture(), state) if state is not None else None
         if state is not None:
             self.inspect.refresh_from_weights(state)
 
@@ -145,11 +140,10 @@ class Workbench(QObject):
     @Slot()
     def _on_document_spec_changed(self) -> None:
         spec = self.document.spec
-        if self._trained is not None and network_identity(spec) != self._trained[0]:
+        if self._trained is not None and spec.architecture() != self._trained[0]:
             self._trained = None  # an edit changed the network: its weights no longer apply
-        self.inspect.set_spec(spec)
-        if self._trained is not None:
-            self.inspect.refresh_from_weights(self._trained[1])
+            self.evaluation.mark_outdated()
+        self.inspect.set_spec(spec, self.trained_state)
 
     @Slot(str)
     def _on_document_path_changed(self, path: str) -> None:
@@ -172,7 +166,7 @@ class Workbench(QObject):
 
     def _on_weights_loaded(self, loaded: tuple[NetworkSpec, State | None]) -> None:
         spec, state = loaded
-        if network_identity(spec) == network_identity(self.document.spec):
+        if spec.architecture() == self.document.spec.architecture():
             self.set_trained(spec, state)
             self.window.statusBar().showMessage("Loaded the project's trained weights", 6000)
 
@@ -208,14 +202,18 @@ class Workbench(QObject):
             self._trained[1],
             self._dataset,
             on_done=self._on_evaluation_done,
-            on_error=lambda error: log.warning("evaluation failed: %s", error),
+            on_error=self._on_evaluation_failed,
         )
 
-    def _on_evaluation_done(self, evaluation: Any) -> None:
-        names = self._dataset.info.class_names
+    def _on_evaluation_done(self, result: tuple[Any, Any]) -> None:
+        evaluation, dataset = result  # the dataset it was computed on, not a newer one
+        names = dataset.info.class_names
         if len(names) != evaluation.num_classes:
             names = self.document.spec.class_names or tuple(map(str, range(evaluation.num_classes)))
-        self.evaluation.set_evaluation(evaluation, self._dataset, names)
+        self.evaluation.set_evaluation(evaluation, dataset, names)
+
+    def _on_evaluation_failed(self, error: BaseException) -> None:
+        self.window.statusBar().showMessage(f"Evaluation failed: {error}", 10000)
 
     @Slot(str, int)
     def _on_evaluation_image_chosen(self, split: str, index: int) -> None:

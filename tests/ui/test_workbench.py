@@ -151,3 +151,24 @@ def test_export_uses_the_trained_weights(qtbot: Any, bench: Workbench, tmp_path:
     exported = torch.load(target, weights_only=True)
     for key, value in bench.trained_state.items():
         assert torch.equal(exported[key], value)
+
+
+def test_a_training_setting_edit_never_redraws_the_maps_with_untrained_weights(
+    qtbot: Any, bench: Workbench
+) -> None:
+    _train(qtbot, bench)
+    qtbot.waitUntil(lambda: not bench.inspect.controller.busy, timeout=TIMEOUT_MS)
+    requests: list[Any] = []
+    bench.inspect.controller._requested.connect(requests.append)
+    spec = bench.document.spec
+    bench.document.edit(
+        replace(spec, training=spec.training.with_values(learning_rate=0.5)), "Change learning rate"
+    )
+    qtbot.wait(100)
+    assert requests == []  # nothing drawn changed, so nothing is captured again
+    # A structural edit forgets the weights: the maps show initial weights, and the
+    # evaluation on show says it is of an earlier network.
+    bench.document.insert_layers(1, [LayerSpec.create("Dropout", {"rate": 0.2})])
+    qtbot.waitUntil(lambda: bool(requests), timeout=TIMEOUT_MS)
+    assert requests[-1].state_dict is None
+    assert "earlier version" in bench.evaluation._details.text()
