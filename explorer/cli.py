@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -84,7 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_FAILURE
     try:
-        return int(module.run(args))
+        code = int(module.run(args))
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at exit
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

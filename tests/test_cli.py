@@ -130,3 +130,61 @@ def test_readme_layers_table_lists_every_registry_type_and_key() -> None:
     for name, entry in LAYER_TYPES.items():
         for key in entry.keys:
             assert key in rows[name], (name, key)
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (0, "0"),
+        (999, "999"),
+        (1_000, "1.0K"),
+        (460_800, "460.8K"),
+        (999_949, "999.9K"),
+        (999_950, "1.00M"),
+        (3_276_800, "3.28M"),
+        (999_999_999, "1.00G"),
+        (15_470_264_320, "15.47G"),
+    ],
+)
+def test_counts_are_shortened_with_the_unit_chosen_after_rounding(count: int, text: str) -> None:
+    from explorer.core.summary import format_count
+
+    assert format_count(count) == text
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (40, "40 B"),
+        (3 * 28 * 28 * 4 // 3, "3.06 KB"),
+        (62_346 * 4, "243.54 KB"),
+        (138_357_544 * 4, "527.79 MB"),
+    ],
+)
+def test_bytes_use_binary_units_as_keras_prints_them(count: int, text: str) -> None:
+    from explorer.core.summary import format_bytes
+
+    assert format_bytes(count) == text
+
+
+def test_piping_into_a_closed_reader_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`main.py templates | head -1`: the reader has gone, so writing raises BrokenPipeError."""
+
+    class ClosedPipe:
+        def __init__(self, descriptor: int) -> None:
+            self._descriptor = descriptor  # a real descriptor, for the redirect
+
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self) -> int:
+            return self._descriptor
+
+    with open(tmp_path / "stdout", "w") as target:
+        monkeypatch.setattr(sys, "stdout", ClosedPipe(target.fileno()))
+        assert main(["templates"]) == 0

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from explorer.core.data import DownloadProgress
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+from explorer.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
+
 DATA_DIR_HELP = "dataset folder (default: $CNN_EXPLORER_DATA, else the platform cache folder)"
 
 

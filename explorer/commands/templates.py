@@ -6,6 +6,7 @@ import argparse
 
 from explorer.cli import EXIT_OK
 from explorer.core.analysis import analyze
+from explorer.core.summary import format_shape
 from explorer.core.templates import load_template, template_names
 
 
@@ -18,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(name) for name in names)
     for name in names:
         spec = load_template(name)
-        shape = "×".join(str(n) for n in (spec.input.height, spec.input.width, spec.input.channels))
+        shape = format_shape(spec.input.shape)
         params = analyze(spec).params
         print(
             f"{name.ljust(width)}  {spec.name}  [{shape} -> {spec.num_classes}, "

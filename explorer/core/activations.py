@@ -30,13 +30,13 @@ def _relu(alpha: float | None) -> Any:
 def _leaky_relu(alpha: float | None) -> Any:
     from torch import nn
 
-    return nn.LeakyReLU(0.01 if alpha is None else alpha)
+    return nn.LeakyReLU(alpha)
 
 
 def _prelu(alpha: float | None) -> Any:
     from torch import nn
 
-    return nn.PReLU(num_parameters=1, init=0.25 if alpha is None else alpha)
+    return nn.PReLU(num_parameters=1, init=alpha)
 
 
 def _rrelu(alpha: float | None) -> Any:
@@ -48,7 +48,7 @@ def _rrelu(alpha: float | None) -> Any:
 def _elu(alpha: float | None) -> Any:
     from torch import nn
 
-    return nn.ELU(1.0 if alpha is None else alpha)
+    return nn.ELU(alpha)
 
 
 def _simple(class_name: str) -> Callable[[float | None], Any]:
@@ -137,5 +137,6 @@ ACTIVATION_NAMES: tuple[str, ...] = tuple(ACTIVATIONS)
 
 
 def build_activation(name: str, alpha: float | None = None) -> Any:
-    """A fresh torch module for the named activation."""
-    return ACTIVATIONS[name].factory(alpha)
+    """A fresh torch module for the named activation; `alpha` defaults to its default_alpha."""
+    activation = ACTIVATIONS[name]
+    return activation.factory(activation.default_alpha if alpha is None else alpha)

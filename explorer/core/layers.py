@@ -85,6 +85,17 @@ def _activation_param(default: str = "linear", required: bool = False) -> Param:
     )
 
 
+_ALPHA_HELP = (
+    "The activation's alpha: "
+    + ", ".join(
+        f"{a.name} (default {a.default_alpha:g})"
+        for a in ACTIVATIONS.values()
+        if a.default_alpha is not None
+    )
+    + " — the negative slope, initial learned slope or saturation."
+)
+
+
 def _penalty_params() -> tuple[Param, ...]:
     return (
         Param(
@@ -630,8 +641,7 @@ _TYPES = (
                 "alpha",
                 Kind.FLOAT,
                 None,
-                "Negative slope (leaky_relu, default 0.01), "
-                "initial slope (prelu, 0.25) or saturation (elu, 1.0).",
+                _ALPHA_HELP,
                 minimum=0.0,
             ),
         ),

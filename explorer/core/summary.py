@@ -20,10 +20,14 @@ def format_bytes(count: float) -> str:
 
 def format_count(count: int) -> str:
     """Large counts shortened: 460,800 -> '460.8K', 15,470,264,320 -> '15.47G'."""
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if count >= limit:
-            return f"{count / limit:.{2 if suffix != 'K' else 1}f}{suffix}"
-    return str(count)
+    if count < 1000:
+        return str(count)
+    # The unit is chosen after rounding, so 999,950 reads '1.00M', not '1000.0K'.
+    for limit, suffix, digits in ((1e3, "K", 1), (1e6, "M", 2), (1e9, "G", 2)):
+        text = f"{count / limit:.{digits}f}"
+        if float(text) < 1000 or suffix == "G":
+            return text + suffix
+    raise AssertionError("unreachable")
 
 
 def format_shape(shape: tuple[int, ...] | None) -> str:
