@@ -30,12 +30,14 @@ def _relu(alpha: float | None) -> Any:
 def _leaky_relu(alpha: float | None) -> Any:
     from torch import nn
 
+    assert alpha is not None  # build_activation fills in default_alpha
     return nn.LeakyReLU(alpha)
 
 
 def _prelu(alpha: float | None) -> Any:
     from torch import nn
 
+    assert alpha is not None  # build_activation fills in default_alpha
     return nn.PReLU(num_parameters=1, init=alpha)
 
 
@@ -48,6 +50,7 @@ def _rrelu(alpha: float | None) -> Any:
 def _elu(alpha: float | None) -> Any:
     from torch import nn
 
+    assert alpha is not None  # build_activation fills in default_alpha
     return nn.ELU(alpha)
 
 

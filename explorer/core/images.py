@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 UInt8Array = npt.NDArray[np.uint8]
 
@@ -52,15 +52,19 @@ def _channel_name(channels: int) -> str:
     return "grayscale" if channels == 1 else "RGB"
 
 
-def _to_channels(image: Image.Image, channels: int) -> Image.Image:
-    if channels not in (1, 3):
-        raise ValueError(f"networks take 1 (grayscale) or 3 (RGB) channels, not {channels}")
-    if image.mode in ("RGBA", "LA", "P"):
-        # Transparent areas become black, like the background of a drawing.
+def prepare_image(image: Image.Image, mode: str, size: tuple[int, int]) -> Image.Image:
+    """The one conversion every image goes through, for training (image folders) and for
+    inspection alike: upright by its EXIF orientation, transparent areas black (like the
+    background of a drawing), converted to `mode` ("L" or "RGB"), resized to `size` (W, H)."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         image = Image.alpha_composite(background, rgba)
-    return image.convert("L" if channels == 1 else "RGB")
+    image = image.convert(mode)
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return image
 
 
 def _pixels(image: Image.Image) -> UInt8Array:
@@ -74,9 +78,9 @@ def convert_image(image: Image.Image, shape: Sequence[int], source: str = "") ->
     channels, height, width = (int(n) for n in shape)
     mode = _MODE_NAMES.get(image.mode, image.mode)
     before = f"{mode} {image.width}×{image.height}"
-    converted = _to_channels(image, channels)
-    if converted.size != (width, height):
-        converted = converted.resize((width, height), Image.Resampling.BILINEAR)
+    if channels not in (1, 3):
+        raise ValueError(f"networks take 1 (grayscale) or 3 (RGB) channels, not {channels}")
+    converted = prepare_image(image, "L" if channels == 1 else "RGB", (width, height))
     after = f"{_channel_name(channels)} {width}×{height}"
     text = f"{before} → {after}" if before != after else after
     return ConvertedImage(_pixels(converted), f"{source}: {text}" if source else text)

@@ -176,4 +176,5 @@ def test_images_pillow_warns_about_still_load(tmp_path: Path) -> None:
 
     assert splits.warnings == ()
     assert len(splits.train_labels) + len(splits.test_labels) == 4
-    assert splits.train_images[0, :, 0, 0].tolist() == [200, 100, 50]
+    # Index 1 is half transparent (alpha 0x80): composited on black, as everywhere else.
+    assert splits.train_images[0, :, 0, 0].tolist() == [100, 50, 25]

@@ -81,3 +81,21 @@ def test_normalisation_matches_the_training_formula() -> None:
     torch.testing.assert_close(tensor, want)
     with pytest.raises(ValueError, match="one mean and std per channel"):
         normalize_pixels(pixels, (0.5, 0.5), (0.2, 0.2))
+
+
+def test_training_and_inspection_convert_a_transparent_png_the_same_way(tmp_path: Path) -> None:
+    """A white mark on a transparent background: both paths see a white mark on black."""
+    from explorer.core.data import load_dataset
+
+    mark = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
+    mark.paste((255, 255, 255, 255), (3, 3, 7, 7))
+    for label in ("a", "b"):
+        (tmp_path / "train" / label).mkdir(parents=True)
+        (tmp_path / "test" / label).mkdir(parents=True)
+        mark.save(tmp_path / "train" / label / "0.png")
+        mark.save(tmp_path / "test" / label / "0.png")
+    dataset = load_dataset(f"folder:{tmp_path}", input_size=(10, 10), grayscale=True)
+    trained_on = dataset.images("test")[0].numpy()
+    inspected = load_image_file(tmp_path / "test" / "a" / "0.png", (1, 10, 10)).pixels
+    assert trained_on[0, 0, 0] == 0 and trained_on[0, 5, 5] == 255
+    assert np.array_equal(trained_on, inspected)

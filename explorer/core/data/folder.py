@@ -13,10 +13,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from explorer.core.data.errors import DatasetError
 from explorer.core.data.splits import ImageSplits
+from explorer.core.images import prepare_image
 
 log = logging.getLogger(__name__)
 
@@ -170,10 +171,7 @@ def _open(path: Path, target: tuple[tuple[int, int], str] | None) -> Image.Image
                 return opened.copy()
             (height, width), mode = target
             opened.draft(mode, (width, height))  # lets JPEG decode at a reduced scale
-            image = ImageOps.exif_transpose(opened).convert(mode)
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            return image
+            return prepare_image(opened, mode, (width, height))
     except Exception as error:
         # Decoders of untrusted files fail in many ways (OSError, SyntaxError, ValueError,
         # DecompressionBombError...); each means "skip this file", and the caller reports it.
