@@ -30,6 +30,10 @@ class _BadInput(Exception):
     """Ends the command with exit code 2 and this message."""
 
 
+class _Failure(Exception):
+    """Ends the command with exit code 1 and this message (e.g. a download that failed)."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_project_arguments(parser)
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
@@ -60,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     except _BadInput as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except _Failure as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -98,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         f"{dataset.size('train'):,} train / {dataset.size('validation'):,} validation / "
         f"{dataset.size('test'):,} test images"
     )
-    trainers = []
+    models = []  # only the models: each finished member's optimizer state can go
     for index, (folder, member_checkpoint) in enumerate(members):
         member_spec = spec
         if len(members) > 1:
@@ -108,14 +115,13 @@ def _run(args: argparse.Namespace) -> int:
         code, trainer = _train_one(member_spec, dataset, folder, member_checkpoint)
         if code != EXIT_OK:
             return code
-        trainers.append(trainer)
-    if len(trainers) > 1:
+        models.append(trainer.model)
+        del trainer
+    if len(models) > 1:
         from explorer.core.training.evaluation import evaluate_ensemble
 
-        result = evaluate_ensemble(
-            [t.model for t in trainers], dataset, "test", max(2 * spec.training.batch_size, 256)
-        )
-        print(f"ensemble of {len(trainers)}: test accuracy {100 * result.accuracy:.2f}%")
+        result = evaluate_ensemble(models, dataset, "test", max(2 * spec.training.batch_size, 256))
+        print(f"ensemble of {len(models)}: test accuracy {100 * result.accuracy:.2f}%")
     return EXIT_OK
 
 
@@ -217,8 +223,10 @@ def _resolve_device(spec: NetworkSpec) -> Any:
 
 
 def _load_dataset(spec: NetworkSpec, data_dir: str | None, device: Any) -> DeviceDataset:
-    from explorer.core.data import DatasetError, load_dataset
+    from explorer.commands.datasets import ProgressBar
+    from explorer.core.data import DatasetError, DownloadError, load_dataset
 
+    bar = ProgressBar(sys.stderr)  # shows only if a download is needed
     try:
         dataset = load_dataset(
             spec.training.dataset,
@@ -228,9 +236,14 @@ def _load_dataset(spec: NetworkSpec, data_dir: str | None, device: Any) -> Devic
             seed=spec.training.seed,
             input_size=(spec.input.height, spec.input.width),
             grayscale=spec.input.channels == 1,
+            progress=bar,
         )
+    except DownloadError as error:
+        raise _Failure(str(error)) from None
     except DatasetError as error:
         raise _BadInput(str(error)) from None
+    finally:
+        bar.close()
     if dataset.info.num_classes != spec.num_classes:
         raise _BadInput(
             f"dataset {spec.training.dataset!r} has {dataset.info.num_classes} classes "

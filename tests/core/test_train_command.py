@@ -196,3 +196,28 @@ def test_an_ensemble_reports_the_accuracy_of_its_averaged_probabilities(
     assert seeds == [0, 1]
     members = [read_metrics(run / f"member-{k}")[-1]["test_accuracy"] for k in (1, 2)]
     assert members[0] != members[1]
+
+
+def test_a_needed_download_shows_progress_and_a_failed_one_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_load = data.load_dataset
+
+    def downloading(name: str, **options: object) -> object:
+        progress = options["progress"]
+        for done in (0, 4096, 8192):  # what the downloader reports while it fetches
+            progress(data.DownloadProgress("train-images-idx3-ubyte.gz", done, 8192, 0, 4))
+        return real_load("shapes", **options)
+
+    monkeypatch.setattr(data, "load_dataset", downloading)
+    args = ["train", "--template", "keras-mnist", "--epochs", "1", "--batch-size", "500"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "train-images-idx3-ubyte.gz" in err and "100%" in err
+
+    def offline(name: str, **options: object) -> object:
+        raise data.DownloadError("cannot reach the mirrors: you seem to be offline")
+
+    monkeypatch.setattr(data, "load_dataset", offline)
+    assert main([*args, "--out", str(tmp_path / "b")]) == 1
+    assert "you seem to be offline" in capsys.readouterr().err
