@@ -97,13 +97,28 @@ def read_run(path: str | Path) -> RunRecord:
     return RunRecord(folder, status, test_accuracy, message, curves)
 
 
-def list_runs(root: str | Path) -> list[RunRecord]:
-    """Every run folder under `root`, newest first (folder names start with a time stamp)."""
+def list_runs(
+    root: str | Path, cache: dict[Path, tuple[float, RunRecord]] | None = None
+) -> list[RunRecord]:
+    """Every run folder under `root`, newest first (folder names start with a time stamp).
+
+    With `cache`, a run whose metrics file has not changed since it was read is not read
+    again (a long run's metrics.jsonl holds thousands of lines).
+    """
     base = Path(root)
     if not base.is_dir():
         return []
     folders = [p for p in base.iterdir() if (p / METRICS_FILE).is_file()]
-    return [read_run(p) for p in sorted(folders, key=lambda p: p.name, reverse=True)]
+    records = []
+    for folder in sorted(folders, key=lambda p: p.name, reverse=True):
+        stamp = (folder / METRICS_FILE).stat().st_mtime
+        cached = cache.get(folder) if cache is not None else None
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, read_run(folder))
+            if cache is not None:
+                cache[folder] = cached
+        records.append(cached[1])
+    return records
 
 
 def _number(value: Any) -> float:
@@ -124,6 +139,7 @@ class RunsPanel(QWidget):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        self._cache: dict[Path, tuple[float, RunRecord]] = {}
         self.document = document
         self.curves = curves
         self.root = root
@@ -154,7 +170,7 @@ class RunsPanel(QWidget):
     def refresh(self) -> None:
         """Re-read the run folders, keeping ticks on runs still listed."""
         ticked = {r.path for r in self.ticked_runs()}
-        self.records = list_runs(self.root)
+        self.records = list_runs(self.root, self._cache)
         self.tree.blockSignals(True)
         self.tree.clear()
         for record in self.records:
@@ -174,7 +190,7 @@ class RunsPanel(QWidget):
 
     @Slot(str)
     def add_run(self, path: str) -> None:
-        """A run just ended: list it."""
+        """A run just ended: list it (only its folder is read; the others are cached)."""
         self.refresh()
 
     def _items(self) -> list[QTreeWidgetItem]:

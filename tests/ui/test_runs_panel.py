@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from explorer.core.spec import NetworkSpec
 from explorer.core.training import EpochEnded, Progress, TrainingFailed, TrainingStarted
 from explorer.core.training.runs import RunFolder
@@ -71,3 +73,26 @@ def test_ticking_runs_in_the_list_overlays_them(qtbot: Any, tmp_path: Path) -> N
     assert "20260102-000000-b" not in curves.legend_names()
     panel.refresh()  # a new run arrives: ticks survive the refresh
     assert [r.name for r in panel.ticked_runs()] == ["20260101-000000-a"]
+
+
+def test_listing_again_reads_only_runs_whose_metrics_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import explorer.ui.runs_panel as runs_panel
+
+    for name in ("20260101-a", "20260102-b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "metrics.jsonl").write_text('{"event": "stopped", "epoch": 1, "step": 3}\n')
+    read: list[str] = []
+    real_read = runs_panel.read_run
+    monkeypatch.setattr(runs_panel, "read_run", lambda p: read.append(Path(p).name) or real_read(p))
+    cache: dict[Path, Any] = {}
+    first = runs_panel.list_runs(tmp_path, cache)
+    assert [r.name for r in first] == ["20260102-b", "20260101-a"] and len(read) == 2
+    newer = tmp_path / "20260103-c"
+    newer.mkdir()
+    (newer / "metrics.jsonl").write_text('{"event": "stopped", "epoch": 1, "step": 3}\n')
+    again = runs_panel.list_runs(tmp_path, cache)
+    assert [r.name for r in again] == ["20260103-c", "20260102-b", "20260101-a"]
+    assert read == ["20260102-b", "20260101-a", "20260103-c"]  # the old runs were not re-read
