@@ -28,12 +28,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse exits with 2 on bad usage, which is already our bad-input code."""
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    # argparse exits with 2 on bad usage, which is already our bad-input code.
+    parser = argparse.ArgumentParser(
         prog="cnn-explorer",
         description="Build, train and look inside convolutional neural networks. "
         "With no command, opens the GUI.",
@@ -42,25 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module = _command_module(module_name)
-        if module is not None:
-            module.add_arguments(command_parser)
+        _command_module(module_name).add_arguments(command_parser)
     return parser
 
 
-def _command_module(module_name: str) -> ModuleType | None:
-    """The command's module; None when this build does not include it.
-
-    Command modules import torch and other heavy packages inside `run`, so building the
-    parser stays fast.
-    """
-    full_name = f"explorer.commands.{module_name}"
-    try:
-        return importlib.import_module(full_name)
-    except ModuleNotFoundError as error:
-        if error.name != full_name:
-            raise
-        return None
+def _command_module(module_name: str) -> ModuleType:
+    """The command's module. Command modules import torch and other heavy packages inside
+    `run`, so building the parser stays fast."""
+    return importlib.import_module(f"explorer.commands.{module_name}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,11 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_OK
     module = _command_module(COMMANDS[args.command][0])
-    if module is None:
-        print(
-            f"error: the {args.command!r} command is not available in this build", file=sys.stderr
-        )
-        return EXIT_FAILURE
     try:
         code = int(module.run(args))
         sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at exit

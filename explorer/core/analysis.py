@@ -172,9 +172,7 @@ def analyze(spec: NetworkSpec) -> Analysis:
 
         activation = p[entry.activation_key] if entry.activation_key else None
         diagnostics.extend(
-            _warnings(
-                spec, index, layer, shape, out, activation, previous_activation, downsampled, last
-            )
+            _warnings(index, layer, shape, out, activation, previous_activation, downsampled, last)
         )
         if entry.family == "Pooling" or (window is not None and window.stride != (1, 1)):
             downsampled = True
@@ -263,7 +261,6 @@ def _name_problem(
 
 
 def _warnings(
-    spec: NetworkSpec,
     index: int,
     layer: LayerSpec,
     shape: Shape,

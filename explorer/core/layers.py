@@ -53,7 +53,6 @@ class LayerType:
     macs: Callable[[Shape, Shape, Resolved], int] = lambda shape, out, p: 0
     window: Callable[[Resolved], Window | None] = lambda p: IDENTITY_WINDOW
     activation_key: str | None = None
-    kernel_key: str | None = None
 
     def param(self, key: str) -> Param:
         for param in self.params:
@@ -488,7 +487,6 @@ _TYPES = (
         _conv_macs,
         _conv_window,
         activation_key="activation",
-        kernel_key="kernel_size",
     ),
     LayerType(
         "MaxPool2D",

@@ -52,11 +52,6 @@ class Param:
     required: bool = False
     initial: Value | None = None
 
-    @property
-    def start_value(self) -> Value | None:
-        """The value a new layer starts with in the editor."""
-        return self.initial if self.initial is not None else self.default
-
     def coerce(self, raw: Any) -> Value:
         """Validate a JSON value; return the canonical stored form or raise ParamError."""
         if self.kind is Kind.BOOL:

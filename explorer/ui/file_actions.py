@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
@@ -26,8 +26,6 @@ _FILTER = "CNN Explorer projects (*.json);;All files (*)"
 
 class FileActions(QObject):
     """Owns the File menu's actions for one window."""
-
-    recent_files_changed = Signal()
 
     def __init__(self, document: ProjectDocument, window: QWidget) -> None:
         super().__init__(window)
@@ -160,7 +158,6 @@ class FileActions(QObject):
     def remember(self, path: str) -> None:
         files = [path] + [p for p in self.recent_files() if p != path]
         app_settings().setValue("recentFiles", files[:MAX_RECENT])
-        self.recent_files_changed.emit()
 
     def _folder(self) -> str:
         if self.document.path:
@@ -188,7 +185,6 @@ class FileActions(QObject):
     @Slot()
     def _on_clear_recent_triggered(self) -> None:
         app_settings().setValue("recentFiles", [])
-        self.recent_files_changed.emit()
 
 
 def _slug(name: str) -> str:

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 PROJECT_FILE = "project.json"  # the names runs.py uses; repeated so listing needs no torch
 METRICS_FILE = "metrics.jsonl"
-_STATUS = {"finished": "finished", "stopped": "stopped", "failed": "failed"}
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,8 @@ def read_run(path: str | Path) -> RunRecord:
             epoch_x.append(float(event["epoch"]))
             val_loss.append(_number(event.get("validation_loss")))
             val_accuracy.append(_number(event.get("validation_accuracy")))
-        elif kind in _STATUS:
-            status = _STATUS[kind]
+        elif kind in ("finished", "stopped", "failed"):
+            status = kind
             message = event.get("message", "")
             if kind == "finished":
                 test_accuracy = event.get("test_accuracy")
@@ -129,7 +128,6 @@ class RunsPanel(QWidget):
     """Runs with their final accuracy; tick to compare, restore a run's network."""
 
     overlays_changed = Signal(list)  # list[RunRecord]
-    network_restored = Signal(str)
 
     def __init__(
         self,
@@ -245,7 +243,4 @@ class RunsPanel(QWidget):
         except ProjectError as error:
             log.warning("cannot restore %s: %s", record.path, error)
             return False
-        restored = self.document.edit(spec, f"Restore network from run {record.name}")
-        if restored:
-            self.network_restored.emit(str(record.path))
-        return restored
+        return self.document.edit(spec, f"Restore network from run {record.name}")

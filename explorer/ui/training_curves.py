@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 #: Weight of a new point in the smoothed training loss (exponential moving average).
@@ -42,12 +42,6 @@ class SeriesBuffer:
         self._x[self.count] = x
         self._y[self.count] = y
         self.count += 1
-
-    def begin_run(self, epochs: int) -> None:
-        """A new live run of `epochs` epochs: empty curves, x axis from 0 to `epochs`."""
-        self._epochs = max(1, epochs)
-        self._managed = True
-        self.clear()
 
     def clear(self) -> None:
         self.count = 0
@@ -83,8 +77,6 @@ class RunCurves:
 
 class TrainingCurves(QWidget):
     """Loss (top) and accuracy (bottom) plots sharing the epoch axis."""
-
-    log_scale_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -353,7 +345,6 @@ class TrainingCurves(QWidget):
             self.loss_plot.disableAutoRange()
             self._loss_top = 0.0
             self._update_ranges()
-        self.log_scale_changed.emit(checked)
 
     def _on_scene_mouse_moved(self, args: tuple[Any, ...]) -> None:
         position = args[0]
