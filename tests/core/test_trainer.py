@@ -376,3 +376,17 @@ def test_every_optimizer_and_schedule_learns(optimizer: str, schedule: str) -> N
         assert rates == [lr] * 3
     else:
         assert rates[-1] < rates[0] or schedule == "onecycle"
+
+
+def test_snapshots_and_checkpoints_are_single_independent_cpu_copies() -> None:
+    trainer = Trainer(tiny_spec(mixed_precision=True, epochs=1), quadrant_dataset())
+    live = trainer.model.state_dict()
+    assert live["conv2d_1.conv.weight"].is_contiguous(memory_format=torch.channels_last)
+    snapshot = trainer.weights_snapshot()
+    checkpoint = trainer.checkpoint(torch.zeros(1), 0.0)
+    for key, value in live.items():
+        for copy in (snapshot[key], checkpoint.model_state[key]):
+            assert copy.device.type == "cpu"
+            assert copy.untyped_storage().data_ptr() != value.untyped_storage().data_ptr()
+            assert torch.equal(copy, value)
+        assert snapshot[key].is_contiguous()  # plain layout for the capture thread

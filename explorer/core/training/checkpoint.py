@@ -111,11 +111,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"{path}: damaged checkpoint ({error})") from None
 
 
-def _to_cpu(value: Any) -> Any:
+def _to_cpu(value: Any, copy: bool = False) -> Any:
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
+        return value.detach().to("cpu", copy=copy)
     if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
+        return {k: _to_cpu(v, copy) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_to_cpu(v) for v in value)
+        return type(value)(_to_cpu(v, copy) for v in value)
     return value
+
+
+def cpu_copy(value: Any) -> Any:
+    """A copy of nested dicts/lists of tensors (a state_dict) with every tensor on the CPU."""
+    return _to_cpu(value, copy=True)

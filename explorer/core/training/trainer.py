@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from explorer.core.builder import Network, build_model
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.spec import NetworkSpec, TrainingSpec
-from explorer.core.training.checkpoint import Checkpoint, save_checkpoint
+from explorer.core.training.checkpoint import Checkpoint, cpu_copy, save_checkpoint
 from explorer.core.training.devices import apply_threads, describe_device
 from explorer.core.training.evaluation import Evaluation, evaluate
 from explorer.core.training.events import (
@@ -133,8 +133,9 @@ class Trainer:
     def weights_snapshot(self) -> dict[str, torch.Tensor]:
         """A CPU copy of the model's state_dict, taken between two steps."""
         with self._lock:
+            # One copy, in the plain layout even for channels_last weights.
             return {
-                key: value.detach().to("cpu", copy=True).contiguous()
+                key: value.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
                 for key, value in self._model.state_dict().items()
             }
 
@@ -398,8 +399,10 @@ class Trainer:
     def checkpoint(self, order_state: torch.Tensor, elapsed: float) -> Checkpoint:
         position = self._position
         with self._lock:
-            model_state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
-            optimizer_state = copy.deepcopy(self._optimizer.state_dict())
+            # Straight to the CPU: no second copy of the weights and optimizer state on a
+            # device that may be nearly full.
+            model_state = cpu_copy(self._model.state_dict())
+            optimizer_state = cpu_copy(self._optimizer.state_dict())
         cpu_rng = torch.get_rng_state()
         device_rng = (
             torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else cpu_rng
