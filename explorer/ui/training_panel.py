@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -170,6 +170,12 @@ class TrainingPanel(QWidget):
         return scroll
 
     @Slot()
+    @Slot()
+    def shutdown(self) -> None:
+        """Stop training and any download, waiting for their threads (safe to repeat)."""
+        self.controller.shutdown()
+        self.dataset_picker.downloader.shutdown()
+
     def populate_datasets(self) -> None:
         self.dataset_picker.populate()
 
@@ -354,26 +360,6 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class _CloseGuard(QObject):
-    """Stops training (and downloads) once the window has agreed to close, before it goes:
-    the close event is handed to the window first, so a cancelled "save changes?" keeps
-    training running."""
-
-    def __init__(self, controller: TrainingController, panel: TrainingPanel) -> None:
-        super().__init__(panel)
-        self.controller = controller
-        self.panel = panel
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() != QEvent.Type.Close or not isinstance(watched, QWidget):
-            return False
-        watched.event(event)  # the window's own closeEvent decides
-        if event.isAccepted():
-            self.controller.shutdown()
-            self.panel.dataset_picker.downloader.shutdown()
-        return True
-
-
 class _DockRaiser(QObject):
     def __init__(self, docks: tuple[QDockWidget, ...], parent: QObject) -> None:
         super().__init__(parent)
@@ -437,11 +423,13 @@ def install_training(
     if toolbar is not None:
         toolbar.addSeparator()
         toolbar.addActions([panel.train_action, panel.pause_action, panel.stop_action])
-    window.installEventFilter(_CloseGuard(controller, panel))
+    # Emitted only once the window has agreed to close: a cancelled "save changes?" keeps
+    # training running.
+    window.closing.connect(panel.shutdown)  # type: ignore[attr-defined]
 
     app = QCoreApplication.instance()
     if app is not None:
-        app.aboutToQuit.connect(controller.shutdown)
+        app.aboutToQuit.connect(panel.shutdown)
     if warm_up:
         QTimer.singleShot(300, controller.warm_up)
     else:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Slot
+from PySide6.QtWidgets import QMessageBox
 
 from explorer.core.builder import build_model
 from explorer.core.data import DeviceDataset, load_dataset
@@ -224,6 +225,22 @@ def test_closing_the_window_mid_run_stops_the_thread(
     assert gui.window.close()
     assert gui.controller.worker_thread is None
     assert not thread.isRunning()  # the no_running_threads fixture checks every QThread too
+
+
+def test_cancelling_the_save_prompt_on_close_keeps_the_run_going(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset, message_boxes: Any
+) -> None:
+    gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
+    gui.window.document.edit(replace(gui.window.document.spec, name="edited"), "Rename")
+    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
+        gui.panel.train_button.click()
+    message_boxes.answer = QMessageBox.StandardButton.Cancel
+    assert not gui.window.close()
+    assert "Unsaved Changes" in message_boxes.titles()
+    thread = gui.controller.worker_thread
+    assert thread is not None and thread.isRunning()
+    gui.controller.stop()
+    qtbot.waitUntil(lambda: gui.controller.state == "idle", timeout=TIMEOUT_MS)
 
 
 def test_a_diverging_run_shows_the_advice_and_the_app_keeps_going(
