@@ -118,9 +118,9 @@ def _run(args: argparse.Namespace) -> int:
         models.append(trainer.model)
         del trainer
     if len(models) > 1:
-        from explorer.core.training.evaluation import evaluate_ensemble
+        from explorer.core.training.metrics import measure_ensemble
 
-        result = evaluate_ensemble(models, dataset, "test", max(2 * spec.training.batch_size, 256))
+        result = measure_ensemble(models, dataset, "test", max(2 * spec.training.batch_size, 256))
         print(f"ensemble of {len(models)}: test accuracy {100 * result.accuracy:.2f}%")
     return EXIT_OK
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -390,3 +391,21 @@ def test_snapshots_and_checkpoints_are_single_independent_cpu_copies() -> None:
             assert copy.untyped_storage().data_ptr() != value.untyped_storage().data_ptr()
             assert torch.equal(copy, value)
         assert snapshot[key].is_contiguous()  # plain layout for the capture thread
+
+
+def test_the_trainers_measurements_agree_with_the_full_evaluation() -> None:
+    from explorer.core.evaluation import evaluate
+    from explorer.core.training.metrics import measure
+
+    dataset = quadrant_dataset()
+    # Briefly trained: better than chance, but with per-class accuracies that differ.
+    trainer = Trainer(tiny_spec(epochs=1, optimizer="sgd", learning_rate=0.02), dataset)
+    for _ in trainer.run():
+        pass
+    metrics = measure(trainer.model, dataset, "test", 64)
+    full = evaluate(trainer.model, dataset, "test")
+    assert 0.25 < metrics.accuracy < 1.0
+    assert len(set(metrics.per_class_accuracy)) > 1
+    assert metrics.accuracy == pytest.approx(full.accuracy, abs=1e-12)
+    assert metrics.loss == pytest.approx(full.loss, rel=1e-5)
+    assert np.allclose(metrics.per_class_accuracy, full.recall)

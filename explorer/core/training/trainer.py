@@ -32,7 +32,6 @@ from explorer.core.data.resident import DeviceDataset
 from explorer.core.spec import NetworkSpec, TrainingSpec
 from explorer.core.training.checkpoint import Checkpoint, cpu_copy, save_checkpoint
 from explorer.core.training.devices import apply_threads, describe_device
-from explorer.core.training.evaluation import Evaluation, evaluate
 from explorer.core.training.events import (
     EpochEnded,
     Progress,
@@ -44,6 +43,7 @@ from explorer.core.training.events import (
     event_to_json,
 )
 from explorer.core.training.failures import non_finite_message, out_of_memory_message
+from explorer.core.training.metrics import SplitMetrics, measure
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
 from explorer.core.training.position import Position
 
@@ -340,7 +340,7 @@ class Trainer:
 
     def _end_epoch(self, lr: float, elapsed: float, batch_size: int) -> tuple[EpochEnded, bool]:
         position = self._position
-        validation: Evaluation | None = None
+        validation: SplitMetrics | None = None
         if self.dataset.size("validation"):
             validation = self._evaluate("validation", batch_size)
         samples = max(position.epoch_samples, 1)
@@ -370,8 +370,8 @@ class Trainer:
                 early_stop = position.epochs_without_improvement >= patience
         return event, early_stop
 
-    def _evaluate(self, split: str, batch_size: int) -> Evaluation:
-        return evaluate(
+    def _evaluate(self, split: str, batch_size: int) -> SplitMetrics:
+        return measure(
             self._model,
             self.dataset,
             split,

@@ -1,4 +1,9 @@
-"""Loss and accuracy of a model, or of an ensemble's averaged probabilities, on a split."""
+"""Loss and accuracy of a model, or of an ensemble's averaged probabilities, on a split.
+
+These are the trainer's running measurements: sums stay on the device, nothing per sample
+is kept. For a confusion matrix, per-sample predictions and precision/recall/F1 — what the
+Evaluation panel shows — see explorer.core.evaluation.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from explorer.core.data.resident import DeviceDataset
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class SplitMetrics:
     """Mean cross-entropy, accuracy (0..1) and per-class accuracy (NaN for an absent class)."""
 
     loss: float
@@ -23,7 +28,7 @@ class Evaluation:
     size: int
 
 
-def evaluate(
+def measure(
     model: Network,
     dataset: DeviceDataset,
     split: str,
@@ -31,14 +36,14 @@ def evaluate(
     *,
     autocast: AbstractContextManager[object] | None = None,
     channels_last: bool = False,
-) -> Evaluation:
+) -> SplitMetrics:
     """Evaluate `model` in eval mode on `split` (its train/eval mode is restored after)."""
-    return evaluate_ensemble(
+    return measure_ensemble(
         [model], dataset, split, batch_size, autocast=autocast, channels_last=channels_last
     )
 
 
-def evaluate_ensemble(
+def measure_ensemble(
     models: Sequence[Network],
     dataset: DeviceDataset,
     split: str,
@@ -46,7 +51,7 @@ def evaluate_ensemble(
     *,
     autocast: AbstractContextManager[object] | None = None,
     channels_last: bool = False,
-) -> Evaluation:
+) -> SplitMetrics:
     """Evaluate the average of the models' class probabilities (a single model: its own).
 
     Sums stay on the device; the only host reads are at the end.
@@ -83,8 +88,8 @@ def evaluate_ensemble(
             m.train(mode)
     total = int(counts.sum())
     if total == 0:
-        return Evaluation(float("nan"), float("nan"), (float("nan"),) * num_classes, 0)
+        return SplitMetrics(float("nan"), float("nan"), (float("nan"),) * num_classes, 0)
     per_class = tuple(
         c / n if n else float("nan") for c, n in zip(correct.tolist(), counts.tolist(), strict=True)
     )
-    return Evaluation(float(loss_sum) / total, int(correct.sum()) / total, per_class, total)
+    return SplitMetrics(float(loss_sum) / total, int(correct.sum()) / total, per_class, total)
