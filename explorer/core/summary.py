@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from explorer.core.analysis import Analysis, LayerAnalysis, ReceptiveField
+from explorer.core.analysis import BYTES_PER_ELEMENT, Analysis, LayerAnalysis, ReceptiveField
 from explorer.core.spec import NetworkSpec
 
 
@@ -46,6 +47,8 @@ def format_receptive_field(rf: ReceptiveField | None) -> str:
     return f"{size} /{jump}"
 
 
+# Columns printed right-aligned: Param #, MACs, Memory.
+RIGHT_ALIGNED = frozenset({2, 3, 4})
 COLUMNS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Memory", "RF /jump")
 
 
@@ -57,20 +60,13 @@ def table_rows(analysis: Analysis) -> list[tuple[str, ...]]:
             format_shape(analysis.input_shape),
             "0",
             "0",
-            format_bytes(_elements(analysis.input_shape) * 4),
+            format_bytes(math.prod(analysis.input_shape) * BYTES_PER_ELEMENT),
             "1 /1",
         )
     ]
     for layer in analysis.layers:
         rows.append(_row(layer))
     return rows
-
-
-def _elements(shape: tuple[int, ...]) -> int:
-    total = 1
-    for n in shape:
-        total *= n
-    return total
 
 
 def _row(layer: LayerAnalysis) -> tuple[str, ...]:
@@ -90,11 +86,10 @@ def summary_text(spec: NetworkSpec, analysis: Analysis) -> str:
     """The whole summary as Keras prints it, plus cost columns, totals and diagnostics."""
     rows = table_rows(analysis)
     widths = [max(len(COLUMNS[i]), *(len(row[i]) for row in rows)) for i in range(len(COLUMNS))]
-    right = {2, 3, 4}
 
     def line(cells: tuple[str, ...]) -> str:
         return " " + "  ".join(
-            cell.rjust(w) if i in right else cell.ljust(w)
+            cell.rjust(w) if i in RIGHT_ALIGNED else cell.ljust(w)
             for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
         )
 
@@ -107,21 +102,7 @@ def summary_text(spec: NetworkSpec, analysis: Analysis) -> str:
             marker = "ERROR" if diagnostic.is_error else "warning"
             out.append(f"   ^ {marker}: {diagnostic.text()}")
     out.append("=" * len(rule))
-    training = spec.training
-    batch = training.batch_size
-    training_bytes = analysis.training_memory_bytes(batch, training.optimizer, training.momentum)
-    out += [
-        f"Total params: {analysis.params:,} ({format_bytes(analysis.param_bytes)})",
-        f"Trainable params: {analysis.trainable_params:,} "
-        f"({format_bytes(analysis.trainable_params * 4)})",
-        f"Non-trainable params: {analysis.non_trainable_params:,} "
-        f"({format_bytes(analysis.non_trainable_params * 4)})",
-        f"Multiply-adds per image: {analysis.macs:,} ({format_count(analysis.macs)})",
-        f"Forward memory per image: {format_bytes(analysis.forward_bytes)} (input and every "
-        "layer output, float32)",
-        f"Estimated training memory (batch {batch}, {training.optimizer}): "
-        f"{format_bytes(training_bytes)}",
-    ]
+    out += summary_totals(spec, analysis)
     for diagnostic in analysis.network_diagnostics:
         out.append(f"ERROR: {diagnostic.text()}")
     errors = len(analysis.errors)
@@ -131,6 +112,31 @@ def summary_text(spec: NetworkSpec, analysis: Analysis) -> str:
     )
     out.append(rule)
     return "\n".join(out)
+
+
+def training_bytes(spec: NetworkSpec, analysis: Analysis) -> int:
+    """Estimated training memory with the spec's batch size and optimizer."""
+    training = spec.training
+    return analysis.training_memory_bytes(
+        training.batch_size, training.optimizer, training.momentum
+    )
+
+
+def summary_totals(spec: NetworkSpec, analysis: Analysis) -> list[str]:
+    """The totals under the table, one line each (the text summary and the panel)."""
+    training = spec.training
+    return [
+        f"Total params: {analysis.params:,} ({format_bytes(analysis.param_bytes)})",
+        f"Trainable params: {analysis.trainable_params:,} "
+        f"({format_bytes(analysis.trainable_params * BYTES_PER_ELEMENT)})",
+        f"Non-trainable params: {analysis.non_trainable_params:,} "
+        f"({format_bytes(analysis.non_trainable_params * BYTES_PER_ELEMENT)})",
+        f"Multiply-adds per image: {analysis.macs:,} ({format_count(analysis.macs)})",
+        f"Forward memory per image: {format_bytes(analysis.forward_bytes)} (input and every "
+        "layer output, float32)",
+        f"Estimated training memory (batch {training.batch_size}, {training.optimizer}): "
+        f"{format_bytes(training_bytes(spec, analysis))}",
+    ]
 
 
 def summary_json(spec: NetworkSpec, analysis: Analysis) -> dict[str, Any]:
@@ -167,9 +173,7 @@ def summary_json(spec: NetworkSpec, analysis: Analysis) -> dict[str, Any]:
         "non_trainable_params": analysis.non_trainable_params,
         "macs": analysis.macs,
         "forward_bytes": analysis.forward_bytes,
-        "training_bytes": analysis.training_memory_bytes(
-            spec.training.batch_size, spec.training.optimizer, spec.training.momentum
-        ),
+        "training_bytes": training_bytes(spec, analysis),
         "errors": [{"layer": d.layer_index, "message": d.text()} for d in analysis.errors],
         "warnings": [{"layer": d.layer_index, "message": d.text()} for d in analysis.warnings],
     }

@@ -17,11 +17,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.summary import COLUMNS, format_bytes, format_count, summary_text, table_rows
+from explorer.core.summary import (
+    COLUMNS,
+    RIGHT_ALIGNED,
+    summary_text,
+    summary_totals,
+    table_rows,
+)
 from explorer.ui.document import ProjectDocument
 from explorer.ui.family_style import ERROR_COLOUR, WARNING_COLOUR
-
-_RIGHT_ALIGNED = {2, 3, 4}
 
 
 class SummaryTableModel(QAbstractTableModel):
@@ -85,7 +89,7 @@ class SummaryTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._rows[index.row()][index.column()]
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return self._RIGHT if index.column() in _RIGHT_ALIGNED else self._LEFT
+            return self._RIGHT if index.column() in RIGHT_ALIGNED else self._LEFT
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0:
             return self._colours[index.row()]
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -153,23 +157,7 @@ class SummaryPanel(QWidget):
     def _on_document_spec_changed(self) -> None:
         analysis, spec = self.document.analysis, self.document.spec
         self._fit_columns()
-        training = spec.training
-        training_bytes = analysis.training_memory_bytes(
-            training.batch_size, training.optimizer, training.momentum
-        )
-        self.totals.setText(
-            "\n".join(
-                (
-                    f"Total params: {analysis.params:,} ({format_bytes(analysis.param_bytes)})",
-                    f"Trainable: {analysis.trainable_params:,}   "
-                    f"Non-trainable: {analysis.non_trainable_params:,}",
-                    f"Multiply-adds per image: {format_count(analysis.macs)}",
-                    f"Forward memory per image: {format_bytes(analysis.forward_bytes)}",
-                    f"Training memory (batch {training.batch_size}, {training.optimizer}): "
-                    f"{format_bytes(training_bytes)}",
-                )
-            )
-        )
+        self.totals.setText("\n".join(summary_totals(spec, analysis)))
         items = []
         for diagnostic in analysis.diagnostics:
             colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)

@@ -259,3 +259,12 @@ def test_start_up_shows_the_window_before_torch_and_configures_pyqtgraph_after(
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     # pyqtgraph is configured once the window has painted.
     assert seen == {"visible": True, "torch": False, "pyqtgraph": "row-major"}
+
+
+def test_summary_panel_totals_are_the_text_summarys(window: MainWindow) -> None:
+    from explorer.core.summary import summary_text
+
+    shown = window.summary.totals.text().splitlines()
+    text = summary_text(window.document.spec, window.document.analysis).splitlines()
+    assert shown[0] == "Total params: 62,346 (243.54 KB)"
+    assert all(line in text for line in shown) and len(shown) == 6
