@@ -121,7 +121,7 @@ def _load_v1(data: Mapping[str, Any]) -> NetworkSpec:
     raw_layers = data.get("layers", [])
     if not isinstance(raw_layers, list):
         raise SpecError(f"'layers' must be a list, got {type(raw_layers).__name__}")
-    layers = tuple(_parse_layer(index, raw) for index, raw in enumerate(raw_layers))
+    layers = tuple(parse_layer(index, raw) for index, raw in enumerate(raw_layers))
     training_data = data.get("training", {})
     if not isinstance(training_data, dict):
         raise SpecError(f"'training' must be an object, got {training_data!r}")
@@ -140,7 +140,8 @@ def _load_v1(data: Mapping[str, Any]) -> NetworkSpec:
 _LOADERS: dict[int, Callable[[Mapping[str, Any]], NetworkSpec]] = {1: _load_v1}
 
 
-def _parse_layer(index: int, raw: Any) -> LayerSpec:
+def parse_layer(index: int, raw: Any) -> LayerSpec:
+    """One layer object of a project file (also pasted layer JSON); SpecError if bad."""
     if not isinstance(raw, dict):
         raise SpecError(
             f'layer {index}: expected an object like {{"type": "Conv2D", ...}}, got {raw!r}',

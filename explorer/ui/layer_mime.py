@@ -12,6 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QMimeData
 
+from explorer.core.project import parse_layer
 from explorer.core.spec import LayerSpec, SpecError
 
 LAYERS_MIME = "application/x-cnn-explorer-layers+json"
@@ -36,13 +37,7 @@ def layers_from_text(text: str) -> list[LayerSpec]:
         data = [data]
     if not isinstance(data, list):
         raise SpecError("expected a layer object or a list of them")
-    layers = []
-    for index, raw in enumerate(data):
-        if not isinstance(raw, dict) or "type" not in raw:
-            raise SpecError(f"layer {index}: expected an object with a 'type'", layer_index=index)
-        values = {k: v for k, v in raw.items() if k not in ("type", "name")}
-        layers.append(LayerSpec.create(raw["type"], values, name=raw.get("name"), index=index))
-    return layers
+    return [parse_layer(index, raw) for index, raw in enumerate(data)]
 
 
 def layers_mime_data(layers: Sequence[LayerSpec]) -> QMimeData:
