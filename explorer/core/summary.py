@@ -132,9 +132,8 @@ def summary_totals(spec: NetworkSpec, analysis: Analysis) -> list[str]:
         f"Non-trainable params: {analysis.non_trainable_params:,} "
         f"({format_bytes(analysis.non_trainable_params * BYTES_PER_ELEMENT)})",
         f"Multiply-adds per image: {analysis.macs:,} ({format_count(analysis.macs)})",
-        f"Forward memory per image: {format_bytes(analysis.forward_bytes)} (input and every "
-        "layer output, float32)",
-        f"Estimated training memory (batch {training.batch_size}, {training.optimizer}): "
+        f"Forward memory per image: {format_bytes(analysis.forward_bytes)}",
+        f"Training memory, est. (batch {training.batch_size}, {training.optimizer}): "
         f"{format_bytes(training_bytes(spec, analysis))}",
     ]
 

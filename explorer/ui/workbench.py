@@ -80,6 +80,8 @@ class Workbench(QObject):
         anchor = window.docks.get("trainingCurvesDock", window.summary_dock)
         window.tabifyDockWidget(anchor, self.inspect_dock)
         window.tabifyDockWidget(self.inspect_dock, self.evaluation_dock)
+        # The editor's panels in front at start-up; training raises its own when it starts.
+        window.properties_dock.raise_()
         window.summary_dock.raise_()
         window.resize(size)
         for dock, key in ((self.inspect_dock, "F9"), (self.evaluation_dock, "F10")):

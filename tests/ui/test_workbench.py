@@ -60,6 +60,9 @@ def test_installing_keeps_the_window_size_and_adds_the_panels(qtbot: Any) -> Non
         assert install_workbench(window) is workbench
         qtbot.wait(50)
         assert (window.width(), window.height()) == (1280, 800)
+        # The editor's panels are the tabs in front; training raises its own later.
+        assert not window.properties_dock.visibleRegion().isEmpty()
+        assert window.docks["runsDock"].visibleRegion().isEmpty()
         assert {"inspectDock", "evaluationDock", "trainingDock"} <= set(window.docks)
         titles = [a.text() for a in window.file_menu.actions()]
         assert titles.index("E&xport") == titles.index("Save &As…") + 1
