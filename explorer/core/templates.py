@@ -1,20 +1,30 @@
-"""Built-in template projects, stored as project files in resources/templates/."""
+"""Built-in template projects: project files shipped as package data in explorer/resources/.
+
+They are read through `importlib.resources`, so the same code finds them in a source
+checkout, an editable install and an installed wheel (where no source tree exists).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources import as_file, files
+from importlib.resources.abc import Traversable
 
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
 
-RESOURCES_DIR = Path(__file__).resolve().parents[2] / "resources"
-TEMPLATES_DIR = RESOURCES_DIR / "templates"
+RESOURCES: Traversable = files("explorer") / "resources"
+TEMPLATES_DIR: Traversable = RESOURCES / "templates"
 DEFAULT_TEMPLATE = "keras-mnist"
+_SUFFIX = ".json"
 
 
 def template_names() -> list[str]:
     """Template names in a stable order: the default first, then alphabetical."""
-    names = sorted(path.stem for path in TEMPLATES_DIR.glob("*.json"))
+    names = sorted(
+        entry.name.removesuffix(_SUFFIX)
+        for entry in TEMPLATES_DIR.iterdir()
+        if entry.name.endswith(_SUFFIX) and entry.is_file()
+    )
     if DEFAULT_TEMPLATE in names:
         names.remove(DEFAULT_TEMPLATE)
         names.insert(0, DEFAULT_TEMPLATE)
@@ -23,7 +33,9 @@ def template_names() -> list[str]:
 
 def load_template(name: str) -> NetworkSpec:
     """The named template; ProjectError lists the valid names when it does not exist."""
-    path = TEMPLATES_DIR / f"{name}.json"
-    if not path.is_file():
+    resource = TEMPLATES_DIR / f"{name}{_SUFFIX}"
+    if "/" in name or "\\" in name or not resource.is_file():
         raise ProjectError(f"unknown template {name!r}; templates: {', '.join(template_names())}")
-    return load_project(path)
+    # as_file: a real path even when the package is imported from a zip archive.
+    with as_file(resource) as path:
+        return load_project(path)
