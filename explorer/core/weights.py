@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from explorer.core.builder import build_structure
-from explorer.core.files import write_file_atomic
+from explorer.core.files import write_stream_atomic
 from explorer.core.project import ProjectError, read_project, save_project
 from explorer.core.spec import NetworkSpec
 
@@ -54,7 +54,7 @@ def save_project_with_weights(
 def save_state_dict(state_dict: StateDict, path: str | os.PathLike[str]) -> None:
     """Save CPU copies of the tensors atomically; load with torch.load(weights_only=True)."""
     state = OrderedDict((key, value.detach().cpu()) for key, value in state_dict.items())
-    write_file_atomic(path, lambda target: torch.save(state, target))
+    write_stream_atomic(path, lambda stream: torch.save(state, stream))
 
 
 def load_project_weights(

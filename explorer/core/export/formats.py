@@ -22,7 +22,12 @@ from torch import nn
 
 from explorer.core.builder import Network
 from explorer.core.export.source import ExportError, pytorch_source
-from explorer.core.files import write_file_atomic, write_text_atomic
+from explorer.core.files import (
+    check_file_target,
+    write_file_atomic,
+    write_stream_atomic,
+    write_text_atomic,
+)
 from explorer.core.spec import NetworkSpec
 from explorer.core.weights import save_state_dict
 
@@ -60,7 +65,8 @@ def export_torchscript(model: Network, path: str | os.PathLike[str]) -> None:
     with _quiet_torch("TorchScript export"):
         scripted = torch.jit.script(sequential)
         scripted.eval()
-        write_file_atomic(path, lambda target: torch.jit.save(scripted, str(target)))
+        # Into a stream, not to a path: saving to a path on a full disk aborts the process.
+        write_stream_atomic(path, lambda stream: torch.jit.save(scripted, stream))
 
 
 def onnx_available() -> bool:
@@ -89,30 +95,31 @@ def export_onnx(model: Network, path: str | os.PathLike[str], *, opset: int | No
     was_training = model.training
     model.eval()
 
-    def write(target: Path) -> None:
+    try:
         with _quiet_torch("ONNX export"):
-            torch.onnx.export(
+            program = torch.onnx.export(
                 model,
                 (example,),
-                str(target),
+                None,
                 input_names=["images"],
                 output_names=["logits"],
                 opset_version=opset,
                 dynamo=True,
                 dynamic_shapes={"x": {0: batch}},
-                # The models are far below ONNX's 2 GB limit: keep the weights in the file.
-                external_data=False,
                 verbose=False,
             )
-
-    try:
-        write_file_atomic(path, write)
     except Exception as error:
         # The exporter's messages run to pages; the first line names the problem.
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ExportError(f"ONNX export failed: {first_line}") from error
     finally:
         model.train(was_training)
+    if program is None:  # only with a destination file, which is not given here
+        raise ExportError("ONNX export failed: the exporter returned no program")
+    # Written apart from the conversion, so a full disk is an OSError naming the file.
+    # The models are far below ONNX's 2 GB limit: keep the weights in the file.
+    with _quiet_torch("ONNX export"):
+        write_file_atomic(path, lambda target: program.save(str(target), external_data=False))
 
 
 def _onnx_ready(model: Network) -> Network:
@@ -175,20 +182,23 @@ def export_network(
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; formats: {', '.join(EXPORT_FORMATS)}")
     path = Path(path)
+    targets = (
+        [path, path.with_suffix(".pt")] if fmt == "pytorch" and state_dict is not None else [path]
+    )
+    for target in targets:  # before any work, and before the first file is written
+        check_file_target(target)
     model = build_model(spec, seed=spec.training.seed)
     if state_dict is not None:
         model.load_state_dict(state_dict)
     model.eval()
-    written = [path]
     if fmt == "pytorch":
         export_pytorch_source(spec, path, model=model)
         if state_dict is not None:
-            written.append(path.with_suffix(".pt"))
-            export_weights(model, written[-1])
+            export_weights(model, targets[1])
     elif fmt == "weights":
         export_weights(model, path)
     elif fmt == "torchscript":
         export_torchscript(model, path)
     else:
         export_onnx(model, path)
-    return written
+    return targets
