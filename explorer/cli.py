@@ -12,8 +12,10 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
+
+from explorer import __version__
 
 # command name -> (module under explorer.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,14 +30,35 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose options may take their help from `late_help`: text that
+    needs a heavy import (the dataset catalogue imports torch) is made only when shown."""
+
+    def format_help(self) -> str:
+        for action in self._actions:
+            make_help: Callable[[], str] | None = getattr(action, "late_help", None)
+            if make_help is not None:
+                action.help = make_help()
+                del action.late_help  # type: ignore[attr-defined]
+        return super().format_help()
+
+
+def late_help(action: argparse.Action, make_help: Callable[[], str]) -> None:
+    """Let `make_help()` give `action`'s help text when help is shown (see _Parser)."""
+    action.late_help = make_help  # type: ignore[attr-defined]
+
+
 def build_parser() -> argparse.ArgumentParser:
     # argparse exits with 2 on bad usage, which is already our bad-input code.
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cnn-explorer",
         description="Build, train and look inside convolutional neural networks. "
         "With no command, opens the GUI.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -64,15 +87,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    module = _command_module(COMMANDS[args.command][0])
+    return _run_command(_command_module(COMMANDS[args.command][0]), args)
+
+
+def _run_command(module: ModuleType, args: argparse.Namespace) -> int:
+    """Run a command; the file system's failures end it here, the same way for every command:
+    one line on stderr and exit 1 (2 for a destination that is not a file)."""
+    from explorer.core.files import NotAFileTargetError, os_error_message
+
     try:
         code = int(module.run(args))
-        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at exit
+        sys.stdout.flush()  # inside the try: a closed pipe or a full disk surfaces here
         return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_FAILURE
     except BrokenPipeError:
         # Output piped into `head` and the like: stop quietly, as command-line tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _discard_stdout()
         return EXIT_OK
+    except NotAFileTargetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        # Full disk, read-only folder, no permission; also stdout itself (`> /dev/full`).
+        if error.filename is None:  # not a file's failure (those name the file): the output's
+            _discard_stdout()
+        print(f"error: {os_error_message(error)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device, so what is still buffered cannot fail again when
+    Python flushes it at exit (which would print "Exception ignored" and exit 120)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        return  # not a real descriptor (output captured in-process): nothing is flushed at exit

@@ -1,4 +1,5 @@
-"""Helpers shared by the sub-commands: choosing a project from FILE or --template."""
+"""Helpers shared by the sub-commands: choosing a project from FILE or --template, and help
+texts that more than one command shows."""
 
 from __future__ import annotations
 
@@ -8,6 +9,23 @@ import sys
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.templates import load_template
+
+DATA_DIR_HELP = (
+    "folder to look for datasets in and download them to "
+    "(default: $CNN_EXPLORER_DATA, else the platform's cache folder)"
+)
+
+
+def dataset_names(*, downloadable: bool = False) -> str:
+    """The catalogue's dataset names, for help texts ("mnist, fashion-mnist, …").
+
+    Imports the data layer (and torch with it): call it from `late_help`, not at start-up.
+    """
+    from explorer.core.data import list_datasets
+
+    return ", ".join(
+        entry.name for entry in list_datasets() if entry.downloadable or not downloadable
+    )
 
 
 def add_project_arguments(parser: argparse.ArgumentParser) -> None:

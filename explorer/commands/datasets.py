@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from explorer.core.data import DownloadProgress
 
-from explorer.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
-
-DATA_DIR_HELP = "dataset folder (default: $CNN_EXPLORER_DATA, else the platform cache folder)"
+from explorer.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, late_help
+from explorer.commands.common import DATA_DIR_HELP, dataset_names
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     download = actions.add_parser(
         "download", help="download a dataset into the cache and verify its checksums"
     )
-    download.add_argument("name", metavar="NAME", help="mnist, fashion-mnist or cifar10")
+    name = download.add_argument("name", metavar="NAME", help="the dataset to download")
+    late_help(name, lambda: f"the dataset to download: {dataset_names(downloadable=True)}")
     download.add_argument(
         "--force", action="store_true", help="download even if a copy is already found"
     )

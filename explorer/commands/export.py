@@ -22,7 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pytorch: standalone .py source; torchscript: .pt for torch.jit.load; "
         "onnx: one .onnx file with a dynamic batch; weights: the state_dict (.pt)",
     )
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="file to write")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="file to write (replaced if it exists; a folder, device or FIFO is refused)",
+    )
     parser.add_argument(
         "--weights",
         metavar="RUN_DIR_OR_CHECKPOINT",
@@ -66,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
     except OnnxUnavailableError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
-    except (ExportError, OSError) as error:
+    except ExportError as error:
         print(f"error: export failed: {error}", file=sys.stderr)
         return EXIT_FAILURE
+    # OSError (full disk, read-only folder, a destination that is not a file) is reported by
+    # explorer.cli for every command alike.
     if state is not None:
         source = f"trained weights from {origin}"
     else:

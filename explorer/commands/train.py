@@ -16,8 +16,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from explorer.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
-from explorer.commands.common import add_project_arguments, load_project_argument
+from explorer.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, late_help
+from explorer.commands.common import (
+    DATA_DIR_HELP,
+    add_project_arguments,
+    dataset_names,
+    load_project_argument,
+)
 
 if TYPE_CHECKING:
     from explorer.core.data.resident import DeviceDataset
@@ -36,25 +41,71 @@ class _Failure(Exception):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_project_arguments(parser)
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
-    parser.add_argument("--dataset", metavar="D", help="dataset (default: the project's)")
-    parser.add_argument("--data-dir", metavar="DIR", help="folder with downloaded datasets")
-    parser.add_argument("--epochs", type=int, metavar="N", help="epochs (in all, with --resume)")
-    parser.add_argument("--batch-size", type=int, metavar="B")
-    parser.add_argument("--lr", type=float, metavar="X", help="learning rate")
-    parser.add_argument("--optimizer", metavar="O", help="sgd, adam, adamw or rmsprop")
-    parser.add_argument("--device", metavar="DEV", help="auto, cpu, cuda or mps")
-    parser.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>-<name>)")
-    parser.add_argument("--seed", type=int, metavar="S")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a stopped run from the checkpoint in its run folder (give no FILE)",
+    )
+    dataset = parser.add_argument("--dataset", metavar="D", help="dataset (default: the project's)")
+    late_help(
+        dataset,
+        lambda: (
+            f"dataset: {dataset_names()}, where PATH is a folder of images with one "
+            "sub-folder per class (default: the project's)"
+        ),
+    )
+    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help="epochs (in all, with --resume; default: the project's)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="B",
+        help="images per training step (default: the project's)",
+    )
+    parser.add_argument(
+        "--lr", type=float, metavar="X", help="learning rate (default: the project's)"
+    )
+    parser.add_argument(
+        "--optimizer", metavar="O", help="sgd, adam, adamw or rmsprop (default: the project's)"
+    )
+    parser.add_argument(
+        "--device",
+        metavar="DEV",
+        help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps (default: the project's)",
+    )
+    parser.add_argument(
+        "--out", metavar="RUN_DIR", help="run folder to write (default: runs/<time>-<name> here)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        metavar="S",
+        help="random seed of the initial weights and the batch order (default: the project's)",
+    )
     parser.add_argument(
         "--mixed-precision",
         action="store_true",
         default=None,
-        help="bfloat16 autocast and channels_last (fast where the hardware supports bfloat16)",
+        help="bfloat16 autocast and channels_last, fast where the hardware supports bfloat16 "
+        "(default: the project's, normally off)",
     )
-    parser.add_argument("--threads", type=int, metavar="T", help="CPU threads (0: automatic)")
     parser.add_argument(
-        "--ensemble", type=int, default=1, metavar="N", help="train N copies with different seeds"
+        "--threads",
+        type=int,
+        metavar="T",
+        help="CPU threads for torch, 0 for automatic (default: the project's)",
+    )
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N copies with seeds S, S+1, … and report their averaged accuracy (default 1)",
     )
 
 

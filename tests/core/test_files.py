@@ -6,7 +6,6 @@ a path under a regular file) and by patching the one system call otherwise (EROF
 
 from __future__ import annotations
 
-import builtins
 import errno
 import os
 import stat
@@ -24,44 +23,11 @@ from explorer.core.files import (
     write_stream_atomic,
     write_text_atomic,
 )
+from tests.faults import disk_with_room
 
 
 def _leftovers(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir() if ".tmp" in path.name)
-
-
-class _FillingFile:
-    """A binary file that accepts `room` bytes and then fails as a full disk does."""
-
-    def __init__(self, real: Any, room: int) -> None:
-        self._real = real
-        self._room = room
-
-    def write(self, data: Any) -> int:
-        size = len(memoryview(data).cast("B"))
-        if size > self._room:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self._room -= size
-        return int(self._real.write(data))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def __enter__(self) -> _FillingFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._real.close()
-
-
-def _disk_with_room(monkeypatch: pytest.MonkeyPatch, room: int) -> None:
-    """Files that explorer.core.files opens for writing fill up after `room` bytes."""
-
-    def opener(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        real = builtins.open(file, mode, *args, **kwargs)  # noqa: SIM115 (closed by the caller)
-        return _FillingFile(real, room) if "w" in mode else real
-
-    monkeypatch.setattr(files, "open", opener, raising=False)
 
 
 def test_a_fifo_destination_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -118,7 +84,7 @@ def test_a_full_disk_while_streaming_leaves_the_old_file_and_no_temporary(
 ) -> None:
     target = tmp_path / "weights.pt"
     target.write_bytes(b"old weights")
-    _disk_with_room(monkeypatch, room=10)
+    disk_with_room(monkeypatch, room=10)
     with pytest.raises(OSError) as caught:
         write_stream_atomic(target, lambda stream: stream.write(b"x" * 1000))
     assert caught.value.errno == errno.ENOSPC
@@ -134,7 +100,7 @@ def test_the_first_write_failure_wins_over_what_the_serialiser_makes_of_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """torch.save turns a failed Python write into RuntimeError("unexpected pos …")."""
-    _disk_with_room(monkeypatch, room=10)
+    disk_with_room(monkeypatch, room=10)
 
     def serialiser(stream: Any) -> None:
         try:
@@ -155,7 +121,7 @@ def test_torch_save_on_a_full_disk_raises_the_disk_error(
 
     from explorer.core.weights import save_state_dict
 
-    _disk_with_room(monkeypatch, room=4096)
+    disk_with_room(monkeypatch, room=4096)
     with pytest.raises(OSError) as caught:
         save_state_dict({"weight": torch.zeros(100_000)}, tmp_path / "w.pt")
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "w.pt")
