@@ -121,6 +121,11 @@ def _discard_stdout() -> None:
     """Point stdout at the null device, so what is still buffered cannot fail again when
     Python flushes it at exit (which would print "Exception ignored" and exit 120)."""
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
         return  # not a real descriptor (output captured in-process): nothing is flushed at exit
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, descriptor)
+    finally:
+        os.close(null)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import errno
 import json
+import os
+import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from explorer.cli import main
+from explorer.cli import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -188,3 +193,196 @@ def test_piping_into_a_closed_reader_ends_quietly(
     with open(tmp_path / "stdout", "w") as target:
         monkeypatch.setattr(sys, "stdout", ClosedPipe(target.fileno()))
         assert main(["templates"]) == 0
+
+
+# ---- version, help and the README's synopsis ------------------------------------------------
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import explorer
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out == f"cnn-explorer {explorer.__version__}\n"
+
+
+def _parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every parser by its command line: "", "summary", …, "datasets download"."""
+    found: dict[str, argparse.ArgumentParser] = {}
+
+    def visit(prefix: str, parser: argparse.ArgumentParser) -> None:
+        found[prefix] = parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    visit(f"{prefix} {name}".strip(), child)
+
+    visit("", build_parser())
+    return found
+
+
+def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [
+        action
+        for action in parser._actions
+        if not isinstance(action, argparse._HelpAction | argparse._SubParsersAction)
+    ]
+
+
+def test_every_option_and_command_has_help() -> None:
+    for command, parser in _parsers().items():
+        parser.format_help()  # fills in the texts that are made only when help is shown
+        for action in _options(parser):
+            assert action.help and action.help.strip(), (command, action.option_strings)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    assert choice.help, (command, choice.dest)
+
+
+def test_train_help_lists_every_dataset_of_the_catalogue(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from explorer.core.data import list_datasets
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for entry in list_datasets():
+        assert entry.name in help_text
+    assert "--batch-size B images per training step" in help_text
+    assert "--seed S random seed" in help_text
+
+
+def test_the_top_level_help_imports_neither_torch_nor_qt() -> None:
+    probe = (
+        "import sys, contextlib, io\n"
+        "from explorer.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "print(sorted(m for m in ('torch', 'PySide6', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def _readme_synopsis() -> dict[str, str]:
+    """The README's command-line synopsis: the text of each command's lines, by command."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Command line") :]
+    block = section[section.index("```\n") + 4 :]
+    block = block[: block.index("```")]
+    commands: dict[str, str] = {}
+    current = ""
+    for line in block.splitlines():
+        if line.startswith("python main.py"):
+            words = line.split("#")[0].split()[2:]
+            current = words[0] if words and words[0] in COMMANDS else ""
+        commands[current] = commands.get(current, "") + " " + line.split("#")[0]
+    return commands
+
+
+def test_the_readme_synopsis_lists_every_option_the_parsers_define() -> None:
+    synopsis = _readme_synopsis()
+    assert set(COMMANDS) <= set(synopsis)
+    for command, parser in _parsers().items():
+        # Words of the command's lines: options, choices (a|b), metavars, sub-actions.
+        words = set(re.split(r"[\s\[\]()|]+", synopsis[command.split()[0] if command else ""]))
+        if " " in command:  # a sub-action such as `datasets download`
+            assert command.split()[1] in words, command
+        for action in _options(parser):
+            if not action.option_strings:
+                continue  # positionals are named by their metavar (FILE, NAME)
+            where = f"{action.option_strings} of {command or 'the top level'}"
+            assert words & set(action.option_strings), f"{where} not in the README"
+            for choice in action.choices or ():
+                assert choice in words, f"{where}: {choice} not in the README"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`cnn-explorer`" in readme
+
+
+def test_the_readme_says_where_settings_runs_and_the_cache_live() -> None:
+    from explorer.core.data.locations import APP_DIR_NAME
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Where things live") :]
+    section = section[: section.index("\n## ")]
+    for fact in ("runs/", "recovery/", "settings", f"{APP_DIR_NAME}/datasets", "CNN_EXPLORER_DATA"):
+        assert fact in section, fact
+    assert "CNN_EXPLORER_CONFIG_DIR" in section
+
+
+# ---- output that cannot be written -----------------------------------------------------------
+
+
+class _FullDevice:
+    """Standard output redirected to a full device: every write fails with ENOSPC."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def flush(self) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["templates"],
+        ["summary", "--template", "vgg16"],
+        ["summary", "--json", "--template", "lenet5"],
+    ],
+)
+def test_output_to_a_full_device_ends_with_one_line_and_exit_1(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdout", _FullDevice())
+    assert main(command) == 1
+    assert capsys.readouterr().err == (
+        "error: no space left on the device; free some space or write elsewhere\n"
+    )
+
+
+@pytest.fixture
+def full_device(tmp_path: Path) -> Path:
+    """A private node of the kernel's "full" device (1, 7), like /dev/full, in tmp_path."""
+    node = tmp_path / "full"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+        with open(node, "w") as probe:
+            probe.write("x")
+            probe.flush()
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            pytest.skip(f"no full device here: {error}")
+    return node
+
+
+@pytest.mark.parametrize(
+    "command", [["templates"], ["summary", "--template", "vgg16"], ["datasets"]]
+)
+def test_commands_redirected_to_a_full_device_exit_1_with_one_line(
+    command: list[str], full_device: Path, tmp_path: Path
+) -> None:
+    """`main.py templates > /dev/full`, with no "Exception ignored" from the exit-time flush."""
+    with open(full_device, "w") as stdout:
+        result = subprocess.run(
+            [sys.executable, "main.py", *command, "--data-dir", str(tmp_path)]
+            if command == ["datasets"]
+            else [sys.executable, "main.py", *command],
+            cwd=ROOT,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert (result.returncode, result.stderr) == (
+        1,
+        "error: no space left on the device; free some space or write elsewhere\n",
+    )
