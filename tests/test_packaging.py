@@ -41,6 +41,8 @@ GUI_START = textwrap.dedent(
     """
 )
 
+METADATA_VERSION = "import importlib.metadata as m; print(m.version('cnn-explorer'))"
+
 
 def _copy_source(target: Path) -> Path:
     """What a clean clone holds for building: the project file, README and the package."""
@@ -93,6 +95,10 @@ def _check_installed_app(python: Path, elsewhere: Path, package_root: Path) -> N
     summary = _run([str(script), "summary", "--template", "keras-mnist"], elsewhere)
     assert summary.returncode == 0, summary.stderr
     assert "Total params: 62,346" in summary.stdout
+
+    # The distribution's version is read from explorer.__version__ (one source of truth).
+    metadata = _run([str(python), "-c", METADATA_VERSION], elsewhere)
+    assert metadata.stdout.strip() == explorer.__version__
 
     version = _run([str(script), "--version"], elsewhere)
     assert version.returncode == 0 and version.stdout.split() == [

@@ -1,8 +1,10 @@
 """Writing a built network to files: weights, PyTorch source, TorchScript and ONNX.
 
 Every file is written beside its destination under a temporary name and renamed over it,
-so a failed export never leaves half a file behind. Exported graphs run in eval mode
-(dropout off, BatchNorm on its running statistics) and return logits, like `Network`.
+so a failed export never leaves half a file behind, and a destination that is not a regular
+file (a folder, a device, a FIFO) is refused before any work (see explorer.core.files).
+Exported graphs run in eval mode (dropout off, BatchNorm on its running statistics) and
+return logits, like `Network`.
 """
 
 from __future__ import annotations
