@@ -114,16 +114,14 @@ def test_an_output_under_a_regular_file_exits_1(
     )
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MiB file system (tmpfs), where the machine lets the tests mount one."""
-    folder = tmp_path / "tiny"
+def _mount_tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs at `folder`, where the machine lets the tests mount one (root)."""
     folder.mkdir()
     mount = shutil.which("mount")
     if mount is None or os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
+        pytest.skip("mounting a tmpfs needs root")
     mounted = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+        [mount, "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
         capture_output=True,
         check=False,
     )
@@ -133,6 +131,28 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB file system."""
+    yield from _mount_tmpfs(tmp_path / "tiny", "size=1m")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real read-only file system, which stops root too."""
+    yield from _mount_tmpfs(tmp_path / "read-only", "ro,size=1m")
+
+
+def test_export_into_a_real_read_only_folder_exits_1(
+    read_only_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = read_only_disk / "model.pt"
+    assert _export("--format", "torchscript", "-o", str(out)) == EXIT_FAILURE
+    assert capsys.readouterr().err == (
+        f"error: {out}: read-only file system; choose a folder you can write to\n"
+    )
 
 
 @pytest.mark.slow
