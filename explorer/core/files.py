@@ -85,9 +85,10 @@ def write_file_atomic(path: str | os.PathLike[str], write: Callable[[Path], obje
         os.replace(temporary, path)
     except OSError as error:
         _remove(temporary)
-        if error.errno is None or str(error.filename) not in ("None", str(temporary)):
-            raise
         # Name the user's file, not the temporary (nor nothing, for a failed stream write).
+        unnamed = error.filename is None or os.fspath(error.filename) == str(temporary)
+        if error.errno is None or not unnamed:
+            raise
         raise OSError(error.errno, error.strerror, str(path)) from error
     except BaseException:
         _remove(temporary)
