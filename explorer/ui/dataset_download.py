@@ -1,8 +1,7 @@
 """The dataset picker, and downloads on a background QThread with progress and cancel.
 
-The core's downloader calls a progress callback for every chunk; raising from that callback
-abandons the download and keeps the partial file, so Cancel is a flag checked there and the
-next download resumes where this one stopped.
+Cancel sets the event the core's downloader watches: it stops at the next chunk, or at once
+while waiting to retry, and keeps the partial file, so the next download resumes it.
 """
 
 from __future__ import annotations
@@ -27,10 +26,6 @@ from PySide6.QtWidgets import (
 log = logging.getLogger(__name__)
 
 
-class _Cancelled(Exception):
-    pass
-
-
 class _DownloadWorker(QObject):
     progressed = Signal(object)  # DownloadProgress
     done = Signal(str, str)  # name, "" on success or the error message ("cancelled")
@@ -43,16 +38,21 @@ class _DownloadWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from explorer.core.data import DatasetError, DownloadProgress, download_dataset
+        from explorer.core.data import (
+            DatasetError,
+            DownloadCancelled,
+            DownloadProgress,
+            download_dataset,
+        )
 
         def progress(report: DownloadProgress) -> None:
-            if self.cancel.is_set():
-                raise _Cancelled
             self.progressed.emit(report)
 
         try:
-            download_dataset(self.name, data_dir=self.data_dir, progress=progress)
-        except _Cancelled:
+            download_dataset(
+                self.name, data_dir=self.data_dir, progress=progress, cancel=self.cancel
+            )
+        except DownloadCancelled:
             self.done.emit(self.name, "cancelled")
         except DatasetError as error:
             self.done.emit(self.name, str(error))

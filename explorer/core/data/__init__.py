@@ -14,6 +14,7 @@ from explorer.core.data.download import DownloadProgress, ProgressCallback, Retr
 from explorer.core.data.errors import (
     ChecksumError,
     DatasetError,
+    DownloadCancelled,
     DownloadError,
     UnknownDatasetError,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetStatus",
     "DeviceDataset",
+    "DownloadCancelled",
     "DownloadError",
     "DownloadProgress",
     "ProgressCallback",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +119,7 @@ def download_dataset(
     force: bool = False,
     remote: RemoteSource | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
+    cancel: threading.Event | None = None,
 ) -> Path:
     """Make sure `name` is on disk and return the folder it loads from.
 
@@ -140,10 +142,10 @@ def download_dataset(
             return local.folder
     folder = cache_folder(entry, root)
     if source.archive_folder is None:
-        _download_files(source, folder, progress, retry)
+        _download_files(source, folder, progress, retry, cancel)
         return folder
     archive_dir = folder.parent
-    (archive,) = _download_files(source, archive_dir, progress, retry)
+    (archive,) = _download_files(source, archive_dir, progress, retry, cancel)
     extract_folder(archive, source.archive_folder, archive_dir)
     archive.unlink()  # the extracted folder is what loads; the archive only costs disk
     return archive_dir / source.archive_folder
@@ -269,7 +271,11 @@ def _discard_unverified(local: LocalCopy) -> None:
 
 
 def _download_files(
-    source: RemoteSource, folder: Path, progress: ProgressCallback | None, retry: RetryPolicy
+    source: RemoteSource,
+    folder: Path,
+    progress: ProgressCallback | None,
+    retry: RetryPolicy,
+    cancel: threading.Event | None,
 ) -> list[Path]:
     paths = []
     for index, remote_file in enumerate(source.files):
@@ -290,6 +296,7 @@ def _download_files(
                 size_hint=remote_file.size,
                 file_index=index,
                 file_count=len(source.files),
+                cancel=cancel,
             )
         paths.append(dest)
     return paths
