@@ -99,8 +99,8 @@ def _read_idx_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(images_path, IDX_IMAGES_MAGIC)
     labels = read_idx(labels_path, IDX_LABELS_MAGIC)
-    _check_images(images_path, images, image_size)
-    _check_labels(labels_path, labels, num_classes)
+    check_images(images_path, images, image_size)
+    check_labels(labels_path, labels, num_classes)
     _check_counts(images_path, len(images), labels_path, len(labels))
     return images, labels
 
@@ -121,8 +121,8 @@ def load_keras_npz(
     for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if x.dtype != np.uint8:
             raise DatasetError(f"{path}: x_{split} is {x.dtype}, expected uint8 images")
-        _check_images(path, x, image_size, f"x_{split}")
-        _check_labels(path, y.reshape(-1), len(class_names), f"y_{split}")
+        check_images(path, x, image_size, f"x_{split}")
+        check_labels(path, y.reshape(-1), len(class_names), f"y_{split}")
         _check_counts(path, len(x), path, y.size)
     return ImageSplits.from_numpy(x_train, y_train, x_test, y_test, class_names=class_names)
 
@@ -165,7 +165,7 @@ def read_cifar_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarr
         raise DatasetError(f"{path}: 'data' must be a uint8 array (N, {size})")
     if data.shape[1] != size:
         raise DatasetError(f"{path}: images have {data.shape[1]} values, expected {size}")
-    _check_labels(path, labels, num_classes)
+    check_labels(path, labels, num_classes)
     _check_counts(path, data.shape[0], path, labels.size)
     return data.reshape(-1, *CIFAR_IMAGE_SHAPE), labels.astype(np.int64)
 
@@ -217,16 +217,18 @@ def _read_maybe_gzip(path: Path) -> bytes:
         raise DatasetError(f"{path} is damaged or truncated (gzip: {error})") from error
 
 
-def _check_images(
+def check_images(
     path: Path, images: np.ndarray, size: tuple[int, int], what: str = "images"
 ) -> None:
+    """Raise DatasetError naming `path` unless `images` is (N, H, W) with (H, W) == `size`."""
     if images.ndim != 3 or tuple(images.shape[1:]) != size:
         raise DatasetError(
             f"{path}: {what} have shape {tuple(images.shape[1:])}, expected {size[0]}×{size[1]}"
         )
 
 
-def _check_labels(path: Path, labels: np.ndarray, num_classes: int, what: str = "labels") -> None:
+def check_labels(path: Path, labels: np.ndarray, num_classes: int, what: str = "labels") -> None:
+    """Raise DatasetError naming `path` unless `labels` is a vector in 0..num_classes-1."""
     if labels.ndim != 1:
         raise DatasetError(f"{path}: {what} must be a vector, got shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ import torch
 from explorer.core.data.adapt import adapt_images
 from explorer.core.data.archive import extract_folder
 from explorer.core.data.catalogue import (
-    IDX_FILES,
     DatasetEntry,
     RemoteSource,
     find_entry,
@@ -33,7 +31,7 @@ from explorer.core.data.download import (
     download_file,
     file_md5,
 )
-from explorer.core.data.errors import DatasetError
+from explorer.core.data.errors import DatasetError, DownloadCancelled
 from explorer.core.data.folder import load_image_folder
 from explorer.core.data.formats import (
     IDX_IMAGES_MAGIC,
@@ -49,6 +47,7 @@ from explorer.core.data.locations import (
     find_local_copy,
     resolve_data_dir,
 )
+from explorer.core.data.repair import describe, discard_quarantined, find_damage, quarantine
 from explorer.core.data.resident import DatasetInfo, DeviceDataset
 from explorer.core.data.shapes import make_shapes
 from explorer.core.data.splits import ImageSplits
@@ -140,9 +139,29 @@ def download_dataset(
         if local is not None and not _header_problem(local):
             log.info("%s is already available in %s", entry.name, local.folder)
             return local.folder
+    return _download_into_cache(entry, source, root, progress, retry, cancel)
+
+
+def _download_into_cache(
+    entry: DatasetEntry,
+    source: RemoteSource,
+    root: Path,
+    progress: ProgressCallback | None,
+    retry: RetryPolicy,
+    cancel: threading.Event | None,
+    *,
+    missing_only: bool = False,
+) -> Path:
+    """Fetch `source` into the cache folder of `entry`. With `missing_only`, IDX files
+    whose name (raw or .gz) is already there are not fetched; an archive is always fetched,
+    and only what the folder lacks is taken from it."""
     folder = cache_folder(entry, root)
     if source.archive_folder is None:
-        _download_files(source, folder, progress, retry, cancel)
+        wanted = source.files
+        if missing_only:
+            present = {p.name.removesuffix(".gz") for p in folder.glob("*") if p.is_file()}
+            wanted = tuple(f for f in source.files if f.name.removesuffix(".gz") not in present)
+        _download_files(RemoteSource(source.mirrors, wanted), folder, progress, retry, cancel)
         return folder
     archive_dir = folder.parent
     (archive,) = _download_files(source, archive_dir, progress, retry, cancel)
@@ -163,6 +182,7 @@ def load_dataset(
     input_size: InputSize | None = None,
     grayscale: bool | None = None,
     remote: RemoteSource | None = None,
+    cancel: threading.Event | None = None,
 ) -> DeviceDataset:
     """Load dataset `name` onto `device` as uint8 images (N, C, H, W).
 
@@ -171,7 +191,9 @@ def load_dataset(
     folders: the first image's size, at most 64×64). `seed` fixes the validation split, the
     image-folder train/test split and the shapes images. With `download`, a missing dataset
     is fetched (reporting to `progress`), and a damaged file in the download cache is
-    replaced. `remote` replaces the catalogue's mirrors and checksums, as in
+    repaired: it is moved aside as `<name>.damaged-<time>` (never deleted before a verified
+    replacement has loaded) and only the missing files are downloaded. `remote` replaces the
+    catalogue's mirrors and checksums, and `cancel` stops a download, as in
     `download_dataset`. Raises DatasetError (a user-facing message) for anything about the
     data or its arguments; an unusable `device` is torch's error.
     """
@@ -187,7 +209,9 @@ def load_dataset(
         splits = load_image_folder(path, image_size=size, grayscale=grayscale, seed=seed)
         origin = f"image folder {path}"
     else:
-        splits, origin = _load_files(entry, resolve_data_dir(data_dir), download, progress, remote)
+        splits, origin = _load_files(
+            entry, resolve_data_dir(data_dir), download, progress, remote, cancel
+        )
     splits = _adapt(splits, size, grayscale)
     info = DatasetInfo(
         name=name if entry.kind == "folder" else entry.name,
@@ -215,6 +239,7 @@ def _load_files(
     download: bool,
     progress: ProgressCallback | None,
     remote: RemoteSource | None,
+    cancel: threading.Event | None,
 ) -> tuple[ImageSplits, str]:
     local = find_local_copy(entry, root)
     if local is None:
@@ -224,18 +249,52 @@ def _load_files(
                 f"torchvision and Keras layouts); download it with "
                 f"`python main.py datasets download {entry.name}`, or use 'shapes'"
             )
-        download_dataset(entry.name, data_dir=root, progress=progress, remote=remote)
+        download_dataset(
+            entry.name, data_dir=root, progress=progress, remote=remote, cancel=cancel
+        )
         local = _found_after_download(entry, root)
     try:
         return _read(entry, local), f"{local.layout} {local.folder}"
-    except DatasetError as damage:
+    except DatasetError as problem:
         if not (local.managed and download):
             raise
-        log.warning("%s; downloading it again", damage)
-        _discard_unverified(local)
-        download_dataset(entry.name, data_dir=root, progress=progress, force=True, remote=remote)
+        return _repair(entry, local, root, problem, progress, remote, cancel)
+
+
+def _repair(
+    entry: DatasetEntry,
+    local: LocalCopy,
+    root: Path,
+    problem: DatasetError,
+    progress: ProgressCallback | None,
+    remote: RemoteSource | None,
+    cancel: threading.Event | None,
+) -> tuple[ImageSplits, str]:
+    """Quarantine the damaged files of a cache copy, download what is then missing, and
+    read it again; the quarantined files go only once the new copy has loaded."""
+    damaged = find_damage(entry, local)
+    if not damaged:
+        raise problem  # between files (e.g. counts that differ): no one file is to blame
+    moved = [quarantine(damage) for damage in damaged]
+    what = describe(moved)
+    source = remote or entry.source
+    assert source is not None
+    try:
+        _download_into_cache(
+            entry, source, root, progress, DEFAULT_RETRY, cancel, missing_only=True
+        )
         local = _found_after_download(entry, root)
-        return _read(entry, local), f"{local.layout} {local.folder}"
+        splits = _read(entry, local)
+    except DownloadCancelled:
+        raise
+    except DatasetError as error:
+        raise DatasetError(
+            f"{what} Nothing else in {local.folder} was changed. A replacement could not be "
+            f"downloaded: {error}"
+        ) from error
+    discard_quarantined(moved)
+    log.warning("%s Replaced it with a verified download.", what)
+    return splits, f"{local.layout} {local.folder}"
 
 
 def _read(entry: DatasetEntry, local: LocalCopy) -> ImageSplits:
@@ -253,21 +312,6 @@ def _found_after_download(entry: DatasetEntry, root: Path) -> LocalCopy:
     if local is None:
         raise DatasetError(f"{entry.name}: downloaded, but the files are not in {root}")
     return local
-
-
-def _discard_unverified(local: LocalCopy) -> None:
-    """In the download cache, remove what a download will not overwrite: uncompressed IDX
-    files (downloads are .gz, and raw files are read first) and a damaged CIFAR folder."""
-    if local.layout != "cache":
-        return
-    if local.folder.name == "cifar-10-batches-py":
-        shutil.rmtree(local.folder)
-        return
-    for stem in IDX_FILES:
-        raw = local.folder / stem
-        if raw.is_file():
-            log.warning("removing %s from the download cache", raw)
-            raw.unlink()
 
 
 def _download_files(
