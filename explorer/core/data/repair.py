@@ -91,11 +91,12 @@ def quarantine(damage: Damage) -> Damage:
 
 
 def describe(damaged: list[Damage]) -> str:
-    """One sentence per damaged file, naming where it went."""
+    """One sentence per damaged file, naming where it went (the readers' reasons name the
+    file already)."""
     return " ".join(
-        f"{d.path} is damaged ({d.reason}); it was moved aside as {d.moved_to.name}."
+        f"{d.reason}; it was moved aside as {d.moved_to.name}."
         if d.moved_to is not None
-        else f"{d.path} is damaged ({d.reason})."
+        else f"{d.reason}."
         for d in damaged
     )
 
