@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from explorer.core.data.errors import DatasetError
+from explorer.core.data.memory import check_fits
 from explorer.core.data.splits import ImageSplits
 from explorer.core.images import prepare_image
 
@@ -147,6 +148,11 @@ def _decode_all(
 ) -> tuple[np.ndarray, np.ndarray]:
     height, width = size
     channels = 1 if grayscale else 3
+    check_fits(
+        len(files) * height * width * channels,
+        f"{len(files):,} images at {channels}×{height}×{width}",
+        "use a smaller input size",
+    )
     images = np.empty((len(files), height, width, channels), np.uint8)
     labels = np.empty(len(files), np.int64)
     kept = 0

@@ -9,17 +9,18 @@ damaged or truncated file is never loaded silently.
 from __future__ import annotations
 
 import gzip
-import io
+import math
 import pickle
 import struct
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 
 from explorer.core.data.errors import DatasetError
+from explorer.core.data.memory import check_fits
 from explorer.core.data.splits import ImageSplits
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -32,32 +33,77 @@ CIFAR_IMAGE_SHAPE = (3, 32, 32)
 def read_idx(path: Path, expected_magic: int) -> np.ndarray:
     """The uint8 array in an IDX file (raw or gzip-compressed, told apart by content).
 
-    Raises DatasetError naming `path` if the file cannot be decompressed, has another magic
-    number, or holds more or fewer bytes than its header declares.
+    The header's dimensions bound everything read: a header declaring more than fits in
+    memory is refused before any allocation, and a file (or a gzip stream, however small
+    the .gz) holding more bytes than the header declares is refused once one byte past it
+    has been read, so a decompression bomb inflates no further than the stated size.
+    Raises DatasetError naming `path` for a file that cannot be decompressed, has another
+    magic number, or holds more or fewer bytes than its header declares.
     """
-    data = _read_maybe_gzip(path)
     dims = expected_magic & 0xFF
     header_size = 4 + 4 * dims
-    if len(data) < 4:
-        raise DatasetError(f"{path} is empty or truncated ({len(data)} bytes): not an IDX file")
-    (magic,) = struct.unpack(">I", data[:4])
+    try:
+        with path.open("rb") as raw:
+            compressed = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            stream: Any = gzip.GzipFile(fileobj=raw) if compressed else raw
+            head = stream.read(header_size)
+            shape = _idx_shape(path, head, expected_magic, header_size)
+            payload = math.prod(shape)  # Python ints: a hostile header cannot overflow
+            if not compressed:
+                on_disk = path.stat().st_size - header_size
+                if on_disk != payload:
+                    _wrong_length(path, header_size + on_disk, header_size + payload, shape)
+            check_fits(payload, f"{path} declares {' × '.join(map(str, shape))} values, which")
+            # A bytearray the size the header states, filled in place: a writable buffer
+            # that torch can own, with no second copy.
+            data = bytearray(payload)
+            got = stream.readinto(memoryview(data)) if payload else 0
+            while got < payload:
+                more = stream.readinto(memoryview(data)[got:])
+                if not more:
+                    break
+                got += more
+            extra = len(stream.read(1))
+    except (OSError, EOFError, zlib.error) as error:
+        # gzip checks its CRC and length, so damage anywhere in the file ends up here.
+        raise DatasetError(f"{path} is damaged or truncated ({error})") from error
+    if got < payload or extra:
+        _wrong_length(path, header_size + got + extra, header_size + payload, shape, extra > 0)
+    return np.frombuffer(data, np.uint8).reshape(shape)
+
+
+def _idx_shape(path: Path, head: bytes, expected_magic: int, header_size: int) -> tuple[int, ...]:
+    if len(head) < 4:
+        raise DatasetError(f"{path} is empty or truncated ({len(head)} bytes): not an IDX file")
+    (magic,) = struct.unpack(">I", head[:4])
     if magic != expected_magic:
         what = "image" if expected_magic == IDX_IMAGES_MAGIC else "label"
         raise DatasetError(
             f"{path} has magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
             f"for an IDX {what} file: wrong or damaged file"
         )
-    if len(data) < header_size:
+    if len(head) < header_size:
         raise DatasetError(f"{path} is truncated: its header is incomplete")
-    shape = struct.unpack(f">{dims}I", data[4:header_size])
-    expected = header_size + int(np.prod(shape, dtype=np.int64))
-    if len(data) != expected:
-        state = "truncated" if len(data) < expected else "longer than its header declares"
+    return tuple(int(v) for v in struct.unpack(f">{(header_size - 4) // 4}I", head[4:]))
+
+
+def _wrong_length(
+    path: Path, actual: int, expected: int, shape: tuple[int, ...], longer: bool | None = None
+) -> NoReturn:
+    if longer is None:
+        longer = actual > expected
+    if longer:
         raise DatasetError(
-            f"{path} is {state}: {len(data)} bytes, expected {expected} for shape {shape}"
+            f"{path} is longer than its header declares: more than {expected:,} bytes "
+            f"for shape {shape} (read no further)"
+            if actual == expected + 1
+            else f"{path} is longer than its header declares: {actual:,} bytes, expected "
+            f"{expected:,} for shape {shape}"
         )
-    # A copy, so that torch gets a writable buffer it owns.
-    return np.frombuffer(data, np.uint8, offset=header_size).reshape(shape).copy()
+    raise DatasetError(
+        f"{path} is truncated: {actual} bytes, expected {expected} for shape {shape}"
+    )
 
 
 def read_idx_magic(path: Path) -> int:
@@ -201,20 +247,6 @@ class _SafeUnpickler(pickle.Unpickler):
 
         core = "numpy._core" if hasattr(np, "_core") else "numpy.core"
         return getattr(importlib.import_module(f"{core}.{module.rsplit('.', 1)[1]}"), name)
-
-
-def _read_maybe_gzip(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DatasetError(f"cannot read {path}: {error}") from error
-    if raw[:2] != GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.GzipFile(fileobj=io.BytesIO(raw)).read()
-    except (OSError, EOFError, zlib.error) as error:
-        # gzip checks its CRC and length, so damage anywhere in the file ends up here.
-        raise DatasetError(f"{path} is damaged or truncated (gzip: {error})") from error
 
 
 def check_images(

@@ -249,9 +249,7 @@ def _load_files(
                 f"torchvision and Keras layouts); download it with "
                 f"`python main.py datasets download {entry.name}`, or use 'shapes'"
             )
-        download_dataset(
-            entry.name, data_dir=root, progress=progress, remote=remote, cancel=cancel
-        )
+        download_dataset(entry.name, data_dir=root, progress=progress, remote=remote, cancel=cancel)
         local = _found_after_download(entry, root)
     try:
         return _read(entry, local), f"{local.layout} {local.folder}"
