@@ -19,6 +19,7 @@ from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 
+from explorer.core.data.catalogue import DatasetEntry
 from explorer.core.data.errors import DatasetError
 from explorer.core.data.memory import check_fits
 from explorer.core.data.splits import ImageSplits
@@ -106,6 +107,24 @@ def _wrong_length(
     )
 
 
+def read_idx_header(
+    path: Path, expected_magic: int, peek: int = 0
+) -> tuple[tuple[int, ...], bytes]:
+    """The dimensions an IDX file (raw or .gz) declares and its first `peek` payload bytes,
+    reading nothing more. Raises DatasetError naming `path` for a wrong or short header."""
+    header_size = 4 + 4 * (expected_magic & 0xFF)
+    try:
+        with path.open("rb") as raw:
+            compressed = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            stream: Any = gzip.GzipFile(fileobj=raw) if compressed else raw
+            shape = _idx_shape(path, stream.read(header_size), expected_magic, header_size)
+            start = stream.read(peek) if peek else b""
+    except (OSError, EOFError, zlib.error) as error:
+        raise DatasetError(f"{path} is damaged or truncated ({error})") from error
+    return shape, start
+
+
 def read_idx_magic(path: Path) -> int:
     """The magic number of an IDX file (raw or .gz), reading only its first bytes."""
     try:
@@ -149,6 +168,19 @@ def _read_idx_pair(
     check_labels(labels_path, labels, num_classes)
     _check_counts(images_path, len(images), labels_path, len(labels))
     return images, labels
+
+
+def read_dataset_files(entry: DatasetEntry, files: Sequence[Path]) -> ImageSplits:
+    """The splits of catalogue entry `entry` (kind "idx" or "cifar") from its files: the
+    four IDX files, a Keras mnist.npz alone, or the five CIFAR-10 training batches and the
+    test batch."""
+    assert entry.input_shape is not None
+    image_size = (entry.input_shape[1], entry.input_shape[2])
+    if entry.kind == "cifar":
+        return load_cifar_batches(files[:-1], files[-1], entry.class_names)
+    if files[0].suffix == ".npz":
+        return load_keras_npz(files[0], entry.class_names, image_size)
+    return load_idx_splits(files, entry.class_names, image_size)
 
 
 def load_keras_npz(

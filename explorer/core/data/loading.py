@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,6 +22,8 @@ from explorer.core.data.catalogue import (
     find_entry,
     folder_path,
 )
+from explorer.core.data.chosen import folder_status, load_chosen_folder
+from explorer.core.data.detect import inspect_folder
 from explorer.core.data.download import (
     DEFAULT_RETRY,
     DownloadProgress,
@@ -32,13 +33,10 @@ from explorer.core.data.download import (
     file_md5,
 )
 from explorer.core.data.errors import DatasetError, DownloadCancelled
-from explorer.core.data.folder import load_image_folder
 from explorer.core.data.formats import (
     IDX_IMAGES_MAGIC,
     IDX_LABELS_MAGIC,
-    load_cifar_batches,
-    load_idx_splits,
-    load_keras_npz,
+    read_dataset_files,
     read_idx_magic,
 )
 from explorer.core.data.locations import (
@@ -51,6 +49,7 @@ from explorer.core.data.repair import describe, discard_quarantined, find_damage
 from explorer.core.data.resident import DatasetInfo, DeviceDataset
 from explorer.core.data.shapes import make_shapes
 from explorer.core.data.splits import ImageSplits
+from explorer.core.data.status import DatasetStatus
 
 log = logging.getLogger(__name__)
 
@@ -65,24 +64,6 @@ _LAYOUT_WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class DatasetStatus:
-    """Whether a dataset can be loaded without downloading, and from where.
-
-    `source` is "cache", "folder", "torchvision" or "keras" for files found on disk,
-    "built-in" for shapes, "image folder" for folder:PATH, "missing" or "damaged".
-    `location` is the folder (or Keras's mnist.npz) it loads from; when missing, the folder
-    a download would go to. `message` is one line for the user.
-    """
-
-    name: str
-    available: bool
-    source: str
-    location: Path | None
-    message: str
-    download_bytes: int | None = None
-
-
 def dataset_status(name: str, data_dir: PathLike | None = None) -> DatasetStatus:
     """Where `name` would be loaded from, checking file presence and headers (fast: it does
     not decompress whole files). Raises UnknownDatasetError for names not in the catalogue."""
@@ -90,10 +71,7 @@ def dataset_status(name: str, data_dir: PathLike | None = None) -> DatasetStatus
     if entry.kind == "shapes":
         return DatasetStatus(entry.name, True, "built-in", None, "built in, generated on demand")
     if entry.kind == "folder":
-        path = folder_path(name)
-        if path.is_dir():
-            return DatasetStatus(name, True, "image folder", path, f"image folder {path}")
-        return DatasetStatus(name, False, "missing", path, f"{path} is not a folder")
+        return folder_status(name, inspect_folder(folder_path(name)))
     root = resolve_data_dir(data_dir)
     size = entry.source.total_size if entry.source else None
     local = find_local_copy(entry, root)
@@ -206,8 +184,7 @@ def load_dataset(
         origin = "built-in shapes"
     elif entry.kind == "folder":
         path = folder_path(name)
-        splits = load_image_folder(path, image_size=size, grayscale=grayscale, seed=seed)
-        origin = f"image folder {path}"
+        splits, origin = load_chosen_folder(path, size, grayscale, seed)
     else:
         splits, origin = _load_files(
             entry, resolve_data_dir(data_dir), download, progress, remote, cancel
@@ -296,13 +273,7 @@ def _repair(
 
 
 def _read(entry: DatasetEntry, local: LocalCopy) -> ImageSplits:
-    assert entry.input_shape is not None
-    image_size = entry.input_shape[1:]
-    if entry.kind == "cifar":
-        return load_cifar_batches(local.files[:-1], local.files[-1], entry.class_names)
-    if local.files[0].suffix == ".npz":
-        return load_keras_npz(local.files[0], entry.class_names, image_size)
-    return load_idx_splits(local.files, entry.class_names, image_size)
+    return read_dataset_files(entry, local.files)
 
 
 def _found_after_download(entry: DatasetEntry, root: Path) -> LocalCopy:
