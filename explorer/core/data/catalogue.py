@@ -170,7 +170,7 @@ CIFAR10 = DatasetEntry(
 
 SHAPES = DatasetEntry(
     name="shapes",
-    title="Shapes (built in, offline)",
+    title="Shapes",
     kind="shapes",
     input_shape=(1, 28, 28),
     class_names=SHAPE_CLASS_NAMES,

@@ -24,7 +24,7 @@ from explorer.core.data.status import DatasetStatus
 def folder_status(name: str, contents: FolderContents) -> DatasetStatus:
     """The status of "folder:PATH" from what `inspect_folder` found there."""
     if not contents.path.is_dir():
-        return DatasetStatus(name, False, "missing", contents.path, contents.summary)
+        return DatasetStatus(name, False, "unusable", contents.path, contents.summary)
     if not contents.usable:
         message = f"{contents.summary}: {contents.problem}"
         if contents.summary == contents.problem:

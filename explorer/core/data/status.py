@@ -11,7 +11,9 @@ class DatasetStatus:
     """Whether a dataset can be loaded without downloading, and from where.
 
     `source` is "cache", "folder", "torchvision" or "keras" for files found on disk,
-    "built-in" for shapes, "image folder" for folder:PATH, "missing" or "damaged".
+    "built-in" for shapes, "image folder" for a folder:PATH of class folders ("folder" for
+    one of IDX, Keras or CIFAR-10 files), "missing" or "damaged" for a catalogue dataset,
+    "unusable" for a folder:PATH that cannot be trained on (`message` says why).
     `location` is the folder (or Keras's mnist.npz) it loads from; when missing, the folder
     a download would go to. `message` is one line for the user.
     """
@@ -36,4 +38,5 @@ _LABELS = {
     "image folder": "image folder",
     "missing": "not downloaded",
     "damaged": "damaged",
+    "unusable": "unusable",
 }
