@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.core.data import DatasetError, RemoteFile, RemoteSource, load_dataset
+from explorer.core.data import (
+    DatasetError,
+    RemoteFile,
+    RemoteSource,
+    dataset_status,
+    download_dataset,
+    load_dataset,
+)
 from tests.core.test_data_download import Serve, _refused_url
 from tests.core.test_data_download import serve as serve  # the fixture
 from tests.core.test_data_formats import idx_bytes, write_cifar
@@ -83,6 +90,9 @@ def test_damaged_cifar_batch_offline_is_moved_aside_and_nothing_is_deleted(
         if name != "data_batch_3":
             assert after[name] == before[name], name  # same file, same bytes
     assert set(after) == (set(before) - {"data_batch_3"}) | {aside.name}
+    status = dataset_status("cifar10", tmp_path)
+    assert (status.source, status.label) == ("damaged", "damaged")
+    assert aside.name in status.message and "moved aside" in status.message
 
 
 def test_damaged_cifar_batch_is_replaced_alone_and_the_rest_is_kept(
@@ -186,3 +196,29 @@ def test_damage_outside_the_download_cache_is_never_moved(tmp_path: Path) -> Non
 
     assert (own / "train-labels-idx1-ubyte").is_file()
     assert not list(own.glob("*.damaged-*"))
+
+
+def test_a_later_download_fills_the_gap_and_only_then_drops_the_damaged_copy(
+    serve: Serve, tmp_path: Path
+) -> None:
+    good = tmp_path / "good"
+    write_cifar(good)
+    folder = _cifar_cache(tmp_path / "data")
+    offline = RemoteSource(
+        (_refused_url(),),
+        (RemoteFile("cifar-10-python.tar.gz", "0" * 32),),
+        archive_folder="cifar-10-batches-py",
+    )
+    with pytest.raises(DatasetError):
+        load_dataset("cifar10", data_dir=tmp_path / "data", remote=offline)
+    assert len(list(folder.glob("data_batch_3.damaged-*"))) == 1
+    server = serve({})
+    remote, archive = _cifar_remote(server.base_url, good)
+    server.files["cifar-10-python.tar.gz"] = archive
+
+    download_dataset("cifar10", data_dir=tmp_path / "data", remote=remote)
+
+    assert (folder / "data_batch_3").read_bytes() == (good / "data_batch_3").read_bytes()
+    assert not list(folder.glob("*.damaged-*"))
+    assert (folder / "my notes.txt").read_text() == "mine"
+    assert dataset_status("cifar10", tmp_path / "data").label == "cached"

@@ -45,7 +45,13 @@ from explorer.core.data.locations import (
     find_local_copy,
     resolve_data_dir,
 )
-from explorer.core.data.repair import describe, discard_quarantined, find_damage, quarantine
+from explorer.core.data.repair import (
+    describe,
+    discard_replaced,
+    find_damage,
+    quarantine,
+    quarantined_in,
+)
 from explorer.core.data.resident import DatasetInfo, DeviceDataset
 from explorer.core.data.shapes import make_shapes
 from explorer.core.data.splits import ImageSplits
@@ -77,6 +83,12 @@ def dataset_status(name: str, data_dir: PathLike | None = None) -> DatasetStatus
     local = find_local_copy(entry, root)
     if local is None:
         target = cache_folder(entry, root)
+        aside = quarantined_in(target)
+        if aside:
+            names = ", ".join(p.name for p in aside)
+            message = f"incomplete: {names} in {target} was damaged and moved aside; download "
+            message += "to replace what is missing"
+            return DatasetStatus(entry.name, False, "damaged", target, message, size)
         size_text = f" ({size / 1e6:.0f} MB)" if size else ""
         message = f"not downloaded{size_text}; downloads go to {target}"
         return DatasetStatus(entry.name, False, "missing", target, message, size)
@@ -140,12 +152,14 @@ def _download_into_cache(
             present = {p.name.removesuffix(".gz") for p in folder.glob("*") if p.is_file()}
             wanted = tuple(f for f in source.files if f.name.removesuffix(".gz") not in present)
         _download_files(RemoteSource(source.mirrors, wanted), folder, progress, retry, cancel)
+        discard_replaced(folder)
         return folder
     archive_dir = folder.parent
     (archive,) = _download_files(source, archive_dir, progress, retry, cancel)
-    extract_folder(archive, source.archive_folder, archive_dir)
+    extracted = extract_folder(archive, source.archive_folder, archive_dir)
     archive.unlink()  # the extracted folder is what loads; the archive only costs disk
-    return archive_dir / source.archive_folder
+    discard_replaced(extracted)
+    return extracted
 
 
 def load_dataset(
@@ -246,7 +260,7 @@ def _repair(
     cancel: threading.Event | None,
 ) -> tuple[ImageSplits, str]:
     """Quarantine the damaged files of a cache copy, download what is then missing, and
-    read it again; the quarantined files go only once the new copy has loaded."""
+    read it again; the quarantined files go once verified replacements are in place."""
     damaged = find_damage(entry, local)
     if not damaged:
         raise problem  # between files (e.g. counts that differ): no one file is to blame
@@ -267,7 +281,6 @@ def _repair(
             f"{what} Nothing else in {local.folder} was changed. A replacement could not be "
             f"downloaded: {error}"
         ) from error
-    discard_quarantined(moved)
     log.warning("%s Replaced it with a verified download.", what)
     return splits, f"{local.layout} {local.folder}"
 

@@ -3,8 +3,8 @@
 A file that fails to read is not deleted: it is renamed aside (quarantined) as
 `<name>.damaged-<time>`, so the user keeps it and the message can name it. Only the files
 that are missing then are downloaded; every other file in the folder (good batches, the
-user's own files) is left as it is. A quarantined file is deleted only once its verified
-replacement has loaded.
+user's own files) is left as it is. A quarantined file is deleted only once a replacement
+whose checksum was verified is in its place.
 """
 
 from __future__ import annotations
@@ -101,13 +101,28 @@ def describe(damaged: list[Damage]) -> str:
     )
 
 
-def discard_quarantined(damaged: list[Damage]) -> None:
-    """Delete the quarantined copies: call only once their replacements have loaded."""
-    for damage in damaged:
-        if damage.moved_to is not None:
+def discard_replaced(folder: Path) -> list[Path]:
+    """Delete the files moved aside in `folder` whose replacement is now there (`name`, or
+    `name.gz` for an uncompressed IDX file): call only right after a verified download.
+    Returns what was deleted."""
+    deleted = []
+    for aside in quarantined_in(folder):
+        original = aside.name.split(QUARANTINE_MARK)[0]
+        replacements = (folder / original, folder / f"{original.removesuffix('.gz')}.gz")
+        if any(r.is_file() for r in replacements):
             try:
-                damage.moved_to.unlink()
+                aside.unlink()
             except OSError as error:  # it stays aside; the data itself is fine
-                log.warning("could not remove %s: %s", damage.moved_to, error)
+                log.warning("could not remove %s: %s", aside, error)
             else:
-                log.info("replaced %s; removed the damaged copy", damage.path)
+                log.info("%s was replaced by a verified download; removed %s", original, aside)
+                deleted.append(aside)
+    return deleted
+
+
+def quarantined_in(folder: Path) -> list[Path]:
+    """The files moved aside in `folder`, sorted by name."""
+    try:
+        return sorted(p for p in folder.iterdir() if QUARANTINE_MARK in p.name and p.is_file())
+    except OSError:
+        return []
