@@ -6,10 +6,12 @@ fail with a MemoryError traceback instead of the message."""
 from __future__ import annotations
 
 import gzip
+import io
 import subprocess
 import sys
 import textwrap
 import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +147,30 @@ def test_a_raw_idx_file_longer_than_its_header_is_refused(tmp_path: Path) -> Non
 
     with pytest.raises(DatasetError, match="longer than its header declares: 53 bytes"):
         read_idx(path, IDX_IMAGES_MAGIC)
+
+
+def test_a_keras_npz_declaring_absurd_arrays_is_refused_before_reading(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mnist.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (4, 28, 28), dtype=np.uint8),
+        y_train=np.arange(4) % 10,
+        x_test=rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
+        y_test=np.arange(2) % 10,
+    )
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (2**40, 28, 28)}
+    )
+    with zipfile.ZipFile(path, "a") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members["x_train.npy"] = header.getvalue() + bytes(64)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+    with pytest.raises(
+        DatasetError, match="declares arrays x_train 1099511627776×28×28, y_train 4"
+    ):
+        load_dataset(f"folder:{tmp_path}")

@@ -14,12 +14,15 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from explorer.core.data.catalogue import FASHION_MNIST, MNIST
 from explorer.core.data.errors import DatasetError
 from explorer.core.data.folder import IMAGE_SUFFIXES
-from explorer.core.data.formats import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx_header
+from explorer.core.data.formats import (
+    IDX_IMAGES_MAGIC,
+    IDX_LABELS_MAGIC,
+    npz_array_shapes,
+    read_idx_header,
+)
 from explorer.core.data.locations import (
     CIFAR_FOLDER,
     CIFAR_TEST_FILE,
@@ -105,29 +108,13 @@ def _idx_contents(path: Path, files_in: Path, files: tuple[Path, ...]) -> Folder
 
 def _npz_contents(path: Path, npz: Path) -> FolderContents:
     try:
-        shapes = _npz_shapes(npz)
-        x_train, x_test = shapes["x_train"], shapes["x_test"]
+        shapes = npz_array_shapes(npz, ("x_train", "x_test"))
+        x_train, x_test = shapes["x_train"][0], shapes["x_test"][0]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
         return FolderContents(path, "keras", "Keras mnist.npz", f"cannot read {npz}: {error}")
     size = "×".join(map(str, x_train[1:]))
     summary = f"Keras mnist.npz: {x_train[0]:,} train / {x_test[0]:,} test, {size}"
     return FolderContents(path, "keras", summary, None, path, MNIST.name, (npz,))
-
-
-def _npz_shapes(npz: Path) -> dict[str, tuple[int, ...]]:
-    """Array shapes from the .npy headers inside an .npz, without loading the arrays."""
-    shapes = {}
-    with zipfile.ZipFile(npz) as archive:
-        for name in ("x_train", "y_train", "x_test", "y_test"):
-            with archive.open(f"{name}.npy") as member:
-                version = np.lib.format.read_magic(member)
-                reader = (
-                    np.lib.format.read_array_header_1_0
-                    if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0
-                )
-                shapes[name] = tuple(int(v) for v in reader(member)[0])
-    return shapes
 
 
 def _cifar_contents(path: Path, files_in: Path) -> FolderContents:

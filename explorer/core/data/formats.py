@@ -12,6 +12,7 @@ import gzip
 import math
 import pickle
 import struct
+import zipfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -193,8 +194,16 @@ def load_keras_npz(
             missing = [k for k in keys if k not in archive.files]
             if missing:
                 raise DatasetError(f"{path} lacks the arrays {', '.join(missing)}")
+            # numpy allocates what each .npy header declares: check that before reading.
+            declared = npz_array_shapes(path, keys)
+            check_fits(
+                sum(math.prod(shape) * itemsize for shape, itemsize in declared.values()),
+                f"{path} declares arrays "
+                + ", ".join(f"{k} {'×'.join(map(str, v[0]))}" for k, v in declared.items())
+                + ", which",
+            )
             x_train, y_train, x_test, y_test = (archive[k] for k in keys)
-    except (OSError, ValueError, EOFError, zlib.error) as error:
+    except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as error:
         raise DatasetError(f"cannot read {path}: {error}") from error
     for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if x.dtype != np.uint8:
@@ -203,6 +212,25 @@ def load_keras_npz(
         check_labels(path, y.reshape(-1), len(class_names), f"y_{split}")
         _check_counts(path, len(x), path, y.size)
     return ImageSplits.from_numpy(x_train, y_train, x_test, y_test, class_names=class_names)
+
+
+def npz_array_shapes(path: Path, names: Sequence[str]) -> dict[str, tuple[tuple[int, ...], int]]:
+    """Each array's declared shape and item size in bytes, from the .npy headers inside
+    the .npz at `path`, reading no array data. Raises OSError, ValueError or
+    zipfile.BadZipFile for a file that is not a readable .npz (KeyError: no such array)."""
+    shapes = {}
+    with zipfile.ZipFile(path) as archive:
+        for name in names:
+            with archive.open(f"{name}.npy") as member:
+                version = np.lib.format.read_magic(member)
+                reader = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = reader(member)
+                shapes[name] = (tuple(int(v) for v in shape), int(dtype.itemsize))
+    return shapes
 
 
 def load_cifar_batches(
