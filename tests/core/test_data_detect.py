@@ -155,7 +155,7 @@ def test_train_and_test_class_folders_show_both_counts(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("layout", "problem"),
     [
-        ({"cat/0.png"}, "1 class folder(s) with images; it needs at least 2"),
+        ({"cat/0.png"}, "1 class folder(s) with images (cat 1); it needs at least 2"),
         ({"cat/0.png", "dog/0.png"}, "too small to split into train and test"),
         ({"notes/readme.txt"}, "no IDX, CIFAR-10, Keras or image class folders in"),
     ],

@@ -112,7 +112,50 @@ def test_an_unusable_folder_says_why_and_the_dataset_stays(
     _choose_folder(qtbot, picker, tmp_path / "one", monkeypatch)
     qtbot.waitUntil(lambda: picker.status.text().startswith("Not used"), timeout=10_000)
 
-    assert "1 class folder(s) with images; it needs at least 2" in picker.status.text()
+    assert picker.status.text() == (
+        f"Not used — {tmp_path / 'one'} has 1 class folder(s) with images (cat 1); "
+        "it needs at least 2, one sub-folder per class holding PNG, JPEG or BMP files"
+    )
     assert chosen == []
     assert picker.combo.currentData() == "shapes"
     assert picker.combo.findData(f"folder:{tmp_path / 'one'}") == -1
+
+
+def test_in_the_window_a_chosen_folder_becomes_the_dataset_as_one_undo_step(
+    qtbot: Any, tmp_path: Path, monkeypatch: Any, message_boxes: Any
+) -> None:
+    from explorer.core.templates import load_template
+    from explorer.ui.main_window import MainWindow
+    from explorer.ui.training_panel import install_training
+
+    window = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(window)
+    controller = install_training(
+        window, runs_root=tmp_path / "runs", data_dir=tmp_path / "data", warm_up=False
+    )
+    window.show()
+    qtbot.waitExposed(window)
+    picker = window.docks["trainingDock"].widget().dataset_picker
+    qtbot.waitUntil(lambda: picker.combo.count() > 1)
+    folder = tmp_path / "digits"
+    write_idx_set(folder, train=30, test=10)
+    try:
+        assert picker.combo.currentText() == "MNIST handwritten digits (not downloaded)"
+        assert picker.status.text().startswith("not downloaded")
+
+        _choose_folder(qtbot, picker, folder, monkeypatch)
+        qtbot.waitUntil(
+            lambda: window.document.spec.training.dataset == f"folder:{folder}", timeout=10_000
+        )
+
+        assert picker.status.text() == "IDX files: 30 train / 10 test, 28×28"
+        assert picker.combo.currentText() == "digits/ (found)"
+        window.document.undo_stack.undo()
+        assert window.document.spec.training.dataset == "mnist"
+        assert picker.combo.currentText() == "MNIST handwritten digits (not downloaded)"
+        assert picker.status.text().startswith("not downloaded")
+    finally:
+        controller.shutdown()
+        window.docks["trainingDock"].widget().shutdown()
+        window.recovery.timer.stop()
+        window.document.undo_stack.setClean()

@@ -23,13 +23,8 @@ from explorer.core.data.status import DatasetStatus
 
 def folder_status(name: str, contents: FolderContents) -> DatasetStatus:
     """The status of "folder:PATH" from what `inspect_folder` found there."""
-    if not contents.path.is_dir():
-        return DatasetStatus(name, False, "unusable", contents.path, contents.summary)
-    if not contents.usable:
-        message = f"{contents.summary}: {contents.problem}"
-        if contents.summary == contents.problem:
-            message = contents.summary
-        return DatasetStatus(name, False, "unusable", contents.path, message)
+    if contents.problem is not None:  # each problem names the folder or file it is about
+        return DatasetStatus(name, False, "unusable", contents.path, contents.problem)
     source = "image folder" if contents.layout == "classes" else "folder"
     return DatasetStatus(name, True, source, contents.path, contents.summary)
 

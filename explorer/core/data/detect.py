@@ -102,7 +102,7 @@ def _idx_contents(path: Path, files_in: Path, files: tuple[Path, ...]) -> Folder
             )
     if problem is None and train_images[1:] != test_images[1:]:
         test_size = "×".join(map(str, test_images[1:]))
-        problem = f"train images are {size} but test images {test_size}"
+        problem = f"{files_in}: train images are {size} but test images {test_size}"
     return FolderContents(path, "idx", summary, problem, files_in, dataset, files)
 
 
@@ -140,7 +140,7 @@ def _class_contents(path: Path) -> FolderContents:
         )
         more = ", …" if len(classes) > CLASSES_LISTED else ""
         summary = f"train/ and test/ with {len(classes)} classes (train/test): {listed}{more}"
-        problem = _classes_problem(train, classes)
+        problem = _classes_problem(train, classes, listed)
         unknown = sorted(n for n, c in test_counts.items() if c and n not in classes)
         if problem is None and unknown:
             problem = f"{test} has classes that the training folder lacks: {', '.join(unknown)}"
@@ -155,20 +155,21 @@ def _class_contents(path: Path) -> FolderContents:
     listed = ", ".join(f"{name} {counts[name]}" for name in classes[:CLASSES_LISTED])
     more = ", …" if len(classes) > CLASSES_LISTED else ""
     summary = f"{len(classes)} class folder{'s' * (len(classes) != 1)}: {listed}{more}"
-    problem = _classes_problem(path, classes)
+    problem = _classes_problem(path, classes, listed)
     if problem is None and all(counts[name] < 2 for name in classes):
         problem = (
-            "too small to split into train and test: every class has only one image; "
-            "give a class at least 2 images, or use train/ and test/ sub-folders"
+            f"{path} is too small to split into train and test: every class has only one "
+            f"image ({listed}{more}); give a class at least 2 images, or use train/ and "
+            "test/ sub-folders"
         )
     return FolderContents(path, "classes", summary, problem, path)
 
 
-def _classes_problem(folder: Path, classes: list[str]) -> str | None:
+def _classes_problem(folder: Path, classes: list[str], listed: str) -> str | None:
     if len(classes) < 2:
         return (
-            f"{folder} has {len(classes)} class folder(s) with images; it needs at least 2, "
-            "one sub-folder per class holding PNG, JPEG or BMP files"
+            f"{folder} has {len(classes)} class folder(s) with images ({listed}); it needs "
+            "at least 2, one sub-folder per class holding PNG, JPEG or BMP files"
         )
     return None
 
