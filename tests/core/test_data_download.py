@@ -454,7 +454,7 @@ def test_the_deadline_bounds_every_wait_across_mirrors_and_retries(
     started = time.monotonic()
 
     with pytest.raises(
-        DownloadError, match=re.escape("gave up after 0.5 s without an answer")
+        DownloadError, match=re.escape("gave up after 0.5 s without receiving data")
     ) as caught:
         download_file(urls, tmp_path / "a.gz", "0" * 32, retry=policy)
 

@@ -229,6 +229,8 @@ def _download(
             break
         if failures.deadline_passed:
             break
+    if patience.left() <= 0:
+        failures.gave_up(retry.deadline_s)
     raise _failure(dest, failures, offline=offline, checksum_failed=checksum_failed)
 
 
@@ -284,10 +286,10 @@ def _fetch(
         raise _Permanent(reason) from error
     except urllib.error.URLError as error:
         if isinstance(error.reason, TimeoutError):
-            raise _NoAnswer(f"no connection within {timeout:g} s") from error
+            raise _NoAnswer(f"no connection within {_seconds(timeout)} s") from error
         raise _Offline(f"cannot connect ({_reason(error.reason)})") from error
     except TimeoutError as error:
-        raise _NoAnswer(f"connected, but no answer within {timeout:g} s") from error
+        raise _NoAnswer(f"connected, but no answer within {_seconds(timeout)} s") from error
     except (OSError, http.client.HTTPException) as error:
         # Connected, but the server closed or garbled its answer.
         raise _Transient(f"no valid response ({_reason(error)})") from error
@@ -339,6 +341,10 @@ def _starts_at(response: http.client.HTTPResponse, offset: int) -> bool:
         return False
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
+
+
 def _reason(reason: object) -> str:
     if isinstance(reason, ConnectionRefusedError):
         return "connection refused"
@@ -368,7 +374,7 @@ def _failure(
         )
     if failures.deadline_passed is not None:
         return DownloadError(
-            f"cannot download {dest.name}: gave up after {failures.deadline_passed:g} s "
-            f"without an answer from any mirror:\n{tried}"
+            f"cannot download {dest.name}: gave up after {_seconds(failures.deadline_passed)} s "
+            f"without receiving data:\n{tried}"
         )
     return DownloadError(f"cannot download {dest.name}; every mirror failed:\n{tried}")
