@@ -183,8 +183,8 @@ def load_dataset(
     folders: the first image's size, at most 64×64). `seed` fixes the validation split, the
     image-folder train/test split and the shapes images. With `download`, a missing dataset
     is fetched (reporting to `progress`), and a damaged file in the download cache is
-    repaired: it is moved aside as `<name>.damaged-<time>` (never deleted before a verified
-    replacement has loaded) and only the missing files are downloaded. `remote` replaces the
+    repaired: it is moved aside as `<name>.damaged-<time>` (deleted only once a verified
+    replacement is in its place) and only the missing files are downloaded. `remote` replaces the
     catalogue's mirrors and checksums, and `cancel` stops a download, as in
     `download_dataset`. Raises DatasetError (a user-facing message) for anything about the
     data or its arguments; an unusable `device` is torch's error.
@@ -272,8 +272,6 @@ def _repair(
         _download_into_cache(
             entry, source, root, progress, DEFAULT_RETRY, cancel, missing_only=True
         )
-        local = _found_after_download(entry, root)
-        splits = _read(entry, local)
     except DownloadCancelled:
         raise
     except DatasetError as error:
@@ -281,6 +279,11 @@ def _repair(
             f"{what} Nothing else in {local.folder} was changed. A replacement could not be "
             f"downloaded: {error}"
         ) from error
+    local = _found_after_download(entry, root)
+    try:
+        splits = _read(entry, local)
+    except DatasetError as error:
+        raise DatasetError(f"{what} The repaired copy does not load either: {error}") from error
     log.warning("%s Replaced it with a verified download.", what)
     return splits, f"{local.layout} {local.folder}"
 
