@@ -96,8 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         if state.drop_after is not None and name not in state._dropped:
             state._dropped.add(name)
             body = body[: state.drop_after]
-        self.wfile.write(body)
+        # Counted before sending: the client may have read it all and the test asserted
+        # before this thread would run again.
         state.bytes_sent += len(body)
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
         return
