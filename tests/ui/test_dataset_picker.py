@@ -3,14 +3,17 @@ folder is detected and validated at once (in the background) before it becomes t
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from explorer.ui.dataset_download import FOLDER_ITEM, DatasetPicker
+from explorer.core.data import catalogue
+from explorer.ui.dataset_download import FOLDER_ITEM, DatasetDownloader, DatasetPicker
 from tests.core.test_data_folder import make_folder, save_image
 from tests.core.test_data_formats import write_idx_set
 
@@ -159,3 +162,46 @@ def test_in_the_window_a_chosen_folder_becomes_the_dataset_as_one_undo_step(
         window.docks["trainingDock"].widget().shutdown()
         window.recovery.timer.stop()
         window.document.undo_stack.setClean()
+
+
+class _Unavailable(BaseHTTPRequestHandler):
+    """Answers every request with 503, which the downloader retries after a back-off."""
+
+    requests: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        self.send_error(503, "Service Unavailable")
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_cancel_ends_a_download_while_it_waits_to_retry(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    _Unavailable.requests = []
+    mirror = f"http://127.0.0.1:{server.server_address[1]}/"
+    entry = catalogue.MNIST
+    source = catalogue.RemoteSource((mirror,), entry.source.files if entry.source else ())
+    monkeypatch.setitem(
+        catalogue._ALIASES, "mnist", catalogue.DatasetEntry(**{**entry.__dict__, "source": source})
+    )
+    downloader = DatasetDownloader(tmp_path / "data")
+    try:
+        with qtbot.waitSignal(downloader.finished, timeout=10_000) as finished:
+            downloader.start("mnist")
+            # The first answer is a 503: the worker now waits a second before trying again.
+            qtbot.waitUntil(lambda: len(_Unavailable.requests) == 1, timeout=10_000)
+            downloader.cancel()
+    finally:
+        downloader.shutdown()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    assert finished.args == ["mnist", "cancelled"]
+    assert _Unavailable.requests == ["/train-images-idx3-ubyte.gz"]  # no second try
