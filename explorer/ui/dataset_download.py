@@ -270,12 +270,15 @@ class DatasetPicker(QGroupBox):
         self._inspecting = name
         self.status.setText(f"Looking at {name[len(FOLDER_PREFIX) :]}…")
         self.download_button.setVisible(False)
-        self.inspector.submit(
-            inspect_folder,
-            folder_path(name),
-            on_done=lambda contents: self._on_inspected(name, contents),
-            on_error=lambda error: self._on_inspected(name, error),
-        )
+        try:
+            self.inspector.submit(
+                inspect_folder,
+                folder_path(name),
+                on_done=lambda contents: self._on_inspected(name, contents),
+                on_error=lambda error: self._on_inspected(name, error),
+            )
+        except RuntimeError:  # shut down: the window is closing
+            log.info("not inspecting %s: the picker was shut down", name)
 
     def _on_inspected(self, name: str, contents: Any) -> None:
         if name != self._inspecting:

@@ -205,3 +205,14 @@ def test_cancel_ends_a_download_while_it_waits_to_retry(
 
     assert finished.args == ["mnist", "cancelled"]
     assert _Unavailable.requests == ["/train-images-idx3-ubyte.gz"]  # no second try
+
+
+def test_a_folder_shown_after_shutdown_is_not_inspected(
+    picker: DatasetPicker, tmp_path: Path
+) -> None:
+    picker.shutdown()
+
+    picker.show_dataset(f"folder:{tmp_path}")
+
+    assert picker.status.text() == f"Looking at {tmp_path}…"
+    assert not picker.inspector.busy
