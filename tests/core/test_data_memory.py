@@ -20,6 +20,7 @@ import pytest
 from explorer.core.data import DatasetError, load_dataset, make_shapes
 from explorer.core.data.formats import IDX_IMAGES_MAGIC, read_idx
 from explorer.core.data.shapes import shapes_peak_bytes
+from tests.core.test_data_folder import make_folder
 from tests.core.test_data_formats import idx_bytes, write_idx_set
 
 ADDRESS_SPACE_KB = 3_000_000  # enough for Python, numpy and torch; far from a TiB
@@ -174,3 +175,12 @@ def test_a_keras_npz_declaring_absurd_arrays_is_refused_before_reading(tmp_path:
         DatasetError, match="declares arrays x_train 1099511627776×28×28, y_train 4"
     ):
         load_dataset(f"folder:{tmp_path}")
+
+
+def test_an_image_folder_at_a_huge_input_size_is_refused_before_decoding(
+    tmp_path: Path,
+) -> None:
+    make_folder(tmp_path, per_class=2)
+
+    with pytest.raises(DatasetError, match=r"images at 1×400000×400000 would need"):
+        load_dataset(f"folder:{tmp_path}", input_size=400_000)
