@@ -282,30 +282,39 @@ class DatasetPicker(QGroupBox):
 
     def _on_inspected(self, name: str, contents: Any) -> None:
         if name != self._inspecting:
-            return  # another folder was chosen since
+            return  # another dataset was chosen since
         self._inspecting = ""
         from explorer.core.data import FolderContents
         from explorer.core.data.chosen import folder_status
 
-        if not isinstance(contents, FolderContents):
-            self.status.setText(f"Cannot read {name[len(FOLDER_PREFIX) :]}: {contents}")
-            return
-        status = folder_status(name, contents)
+        if isinstance(contents, FolderContents):
+            status = folder_status(name, contents)
+            available, message = status.available, status.message
+        else:  # the inspection itself failed (e.g. a permission error while listing)
+            status, available = None, False
+            message = f"cannot read {name[len(FOLDER_PREFIX) :]}: {contents}"
         if name == self.current:
-            self._show_status(self.combo.findData(name), status)
-        elif status.available:
-            self.logged.emit(f"{contents.path}: {contents.summary}")
+            if status is not None:
+                self._show_status(self.combo.findData(name), status)
+            else:
+                self.status.setText(message)
+        elif available:
+            self.logged.emit(f"{name[len(FOLDER_PREFIX) :]}: {message}")
             self._fresh = (name, status)
             self.dataset_chosen.emit(name)
         else:
             # Refused: the dataset stays as it was, and the line says why.
-            index = self.combo.findData(name)
-            if index >= 0:
-                self.combo.removeItem(index)
-            self.combo.setCurrentIndex(max(self.combo.findData(self.current), 0))
-            self.status.setText(f"Not used — {status.message}")
+            self._remove_placeholder(name)
+            self.status.setText(f"Not used — {message}")
             self.download_button.setVisible(False)
-            self.logged.emit(f"not using {contents.path}: {status.message}")
+            self.logged.emit(f"not using {name[len(FOLDER_PREFIX) :]}: {message}")
+
+    def _remove_placeholder(self, name: str) -> None:
+        """Take a folder that did not become the dataset out of the list again."""
+        index = self.combo.findData(name)
+        if index >= 0 and name != self.current:
+            self.combo.removeItem(index)
+        self.combo.setCurrentIndex(max(self.combo.findData(self.current), 0))
 
     @Slot(int)
     def _on_combo_activated(self, index: int) -> None:
@@ -318,6 +327,8 @@ class DatasetPicker(QGroupBox):
                 self.show_dataset(self.current)
                 return
             name = f"{FOLDER_PREFIX}{folder}"
+            if self._inspecting and self._inspecting != name:
+                self._remove_placeholder(self._inspecting)
             if name != self.current:
                 # Validate before it becomes the dataset: the result decides.
                 if self.combo.findData(name) < 0:
@@ -325,6 +336,10 @@ class DatasetPicker(QGroupBox):
                 self.combo.setCurrentIndex(self.combo.findData(name))
                 self._inspect(name)
                 return
+        elif self._inspecting:
+            # Another choice made while a chosen folder was being looked at: it wins.
+            pending, self._inspecting = self._inspecting, ""
+            self._remove_placeholder(pending)
         self.dataset_chosen.emit(name)
 
     def _show_download(self, busy: bool) -> None:

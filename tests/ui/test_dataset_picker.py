@@ -216,3 +216,22 @@ def test_a_folder_shown_after_shutdown_is_not_inspected(
 
     assert picker.status.text() == f"Looking at {tmp_path}…"
     assert not picker.inspector.busy
+
+
+def test_a_choice_made_while_a_folder_is_looked_at_wins(
+    qtbot: Any, picker: DatasetPicker, tmp_path: Path, monkeypatch: Any
+) -> None:
+    make_folder(tmp_path / "photos", per_class=3)
+    picker.show_dataset("shapes")
+    chosen: list[str] = []
+    picker.dataset_chosen.connect(chosen.append)
+    gate = threading.Event()  # holds the inspection back until the second choice is made
+    picker.inspector.submit(gate.wait, on_done=lambda _: None, on_error=lambda _: None)
+
+    _choose_folder(qtbot, picker, tmp_path / "photos", monkeypatch)
+    qtbot.keyClick(picker.combo, Qt.Key.Key_Home)  # MNIST, the first entry
+    gate.set()
+    picker.inspector.wait()
+
+    assert chosen == ["mnist"]
+    assert picker.combo.findData(f"folder:{tmp_path / 'photos'}") == -1
