@@ -1,8 +1,7 @@
 """The dataset picker, and downloads on a background QThread with progress and cancel.
 
-The core's downloader calls a progress callback for every chunk; raising from that callback
-abandons the download and keeps the partial file, so Cancel is a flag checked there and the
-next download resumes where this one stopped.
+Cancel sets the event the core's downloader watches: it stops at the next chunk, or at once
+while waiting to retry, and keeps the partial file, so the next download resumes it.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import (
@@ -24,11 +24,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.ui.background import BackgroundRunner
+
 log = logging.getLogger(__name__)
 
 
-class _Cancelled(Exception):
-    pass
+def _item_text(title: str, label: str) -> str:
+    return f"{title} ({label})"
+
+
+def _folder_text(name: str, label: str) -> str:
+    path = Path(name[len(FOLDER_PREFIX) :])
+    return f"{path.name or path}/ ({label})"
 
 
 class _DownloadWorker(QObject):
@@ -43,16 +50,21 @@ class _DownloadWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from explorer.core.data import DatasetError, DownloadProgress, download_dataset
+        from explorer.core.data import (
+            DatasetError,
+            DownloadCancelled,
+            DownloadProgress,
+            download_dataset,
+        )
 
         def progress(report: DownloadProgress) -> None:
-            if self.cancel.is_set():
-                raise _Cancelled
             self.progressed.emit(report)
 
         try:
-            download_dataset(self.name, data_dir=self.data_dir, progress=progress)
-        except _Cancelled:
+            download_dataset(
+                self.name, data_dir=self.data_dir, progress=progress, cancel=self.cancel
+            )
+        except DownloadCancelled:
             self.done.emit(self.name, "cancelled")
         except DatasetError as error:
             self.done.emit(self.name, str(error))
@@ -134,10 +146,17 @@ class DatasetDownloader(QObject):
 
 
 FOLDER_ITEM = "folder…"
+FOLDER_PREFIX = "folder:"
 
 
 class DatasetPicker(QGroupBox):
-    """The dataset list with each one's cache state, and Download/Cancel for missing ones.
+    """The dataset list with each one's state, and Download/Cancel for missing ones.
+
+    Each entry's label ("cached", "not downloaded", ...) and the line under the list come
+    from the same `DatasetStatus`, so they cannot disagree. A chosen folder is inspected on
+    a background thread (IDX, Keras, CIFAR-10 or class folders, counted, not decoded):
+    the line says what was found, and only a usable folder becomes the dataset; for an
+    unusable one it says why, and the dataset stays as it was.
 
     Picking emits `dataset_chosen(name)`; the panel turns it into an undoable edit. Messages
     for the log go out as `logged(text)`, failures as `failed(text)`.
@@ -152,11 +171,15 @@ class DatasetPicker(QGroupBox):
         self.data_dir = data_dir
         self.current = ""
         self.downloader = DatasetDownloader(data_dir, self)
+        self.inspector = BackgroundRunner("dataset-folder", self)
+        self._inspecting = ""  # the folder name whose inspection is awaited, if any
+        self._fresh: tuple[str, Any] | None = None  # a chosen folder's status, just found
         self.combo = QComboBox()
         self.combo.setMinimumContentsLength(14)
         self.combo.activated.connect(self._on_combo_activated)
         self.status = QLabel(" ")
         self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.download_button = QPushButton("Download")
         self.download_button.clicked.connect(self._on_download_button_clicked)
         self.cancel_button = QPushButton("Cancel")
@@ -174,31 +197,30 @@ class DatasetPicker(QGroupBox):
         self.downloader.progressed.connect(self._on_downloader_progressed)
         self.downloader.finished.connect(self._on_downloader_finished)
 
+    def shutdown(self) -> None:
+        """Stop any download and folder inspection, waiting for their threads."""
+        self.downloader.shutdown()
+        self.inspector.shutdown()
+
     @Slot()
     def populate(self) -> None:
         """Fill the list from the catalogue. Deferred until torch is loaded (the data
         package imports it), so opening the window stays fast."""
-        from explorer.core.data import list_datasets
+        from explorer.core.data import dataset_status, list_datasets
 
         self.combo.blockSignals(True)
         self.combo.clear()
         for entry in list_datasets():
             if entry.kind != "folder":
-                self.combo.addItem(self._text(entry.name, entry.title), entry.name)
+                status = dataset_status(entry.name, self.data_dir)
+                self.combo.addItem(_item_text(entry.title, status.label), entry.name)
         self.combo.addItem(FOLDER_ITEM, FOLDER_ITEM)
         self.combo.blockSignals(False)
         self.show_dataset(self.current)
 
-    def _text(self, name: str, title: str) -> str:
-        from explorer.core.data import dataset_status
-
-        status = dataset_status(name, self.data_dir)
-        if status.source == "built-in":
-            return f"{title} (built in)"
-        return f"{title} ({'cached' if status.available else 'not downloaded'})"
-
     def show_dataset(self, name: str) -> None:
-        """Select `name` and show where it loads from (or that it needs a download)."""
+        """Select `name` and show where it loads from (or that it needs a download); a
+        folder is inspected in the background first."""
         self.current = name
         if not name:
             return
@@ -207,9 +229,16 @@ class DatasetPicker(QGroupBox):
             return
         index = self.combo.findData(name)
         if index < 0:
-            self.combo.insertItem(self.combo.count() - 1, name, name)
+            self.combo.insertItem(self.combo.count() - 1, _folder_text(name, "…"), name)
             index = self.combo.findData(name)
         self.combo.setCurrentIndex(index)
+        if name.lower().startswith(FOLDER_PREFIX):
+            fresh, self._fresh = self._fresh, None
+            if fresh is not None and fresh[0] == name:
+                self._show_status(index, fresh[1])
+            else:
+                self._inspect(name)
+            return
         from explorer.core.data import DatasetError, dataset_status
 
         try:
@@ -218,21 +247,99 @@ class DatasetPicker(QGroupBox):
             self.status.setText(str(error))
             self.download_button.setVisible(False)
             return
+        self._show_status(index, status)
+
+    def _show_status(self, index: int, status: Any) -> None:
+        # One status object draws both the list entry and the line under it.
+        from explorer.core.data import find_entry
+
+        name = self.combo.itemData(index)
+        if name.lower().startswith(FOLDER_PREFIX):
+            text = _folder_text(name, status.label)
+        else:
+            text = _item_text(find_entry(name).title, status.label)
+        self.combo.setItemText(index, text)
         self.status.setText(status.message)
         missing = not status.available and status.source in ("missing", "damaged")
         self.download_button.setVisible(missing and not self.downloader.busy)
+
+    def _inspect(self, name: str) -> None:
+        from explorer.core.data import inspect_folder
+        from explorer.core.data.catalogue import folder_path
+
+        self._inspecting = name
+        self.status.setText(f"Looking at {name[len(FOLDER_PREFIX) :]}…")
+        self.download_button.setVisible(False)
+        try:
+            self.inspector.submit(
+                inspect_folder,
+                folder_path(name),
+                on_done=lambda contents: self._on_inspected(name, contents),
+                on_error=lambda error: self._on_inspected(name, error),
+            )
+        except RuntimeError:  # shut down: the window is closing
+            log.info("not inspecting %s: the picker was shut down", name)
+
+    def _on_inspected(self, name: str, contents: Any) -> None:
+        if name != self._inspecting:
+            return  # another dataset was chosen since
+        self._inspecting = ""
+        from explorer.core.data import FolderContents
+        from explorer.core.data.chosen import folder_status
+
+        if isinstance(contents, FolderContents):
+            status = folder_status(name, contents)
+            available, message = status.available, status.message
+        else:  # the inspection itself failed (e.g. a permission error while listing)
+            status, available = None, False
+            message = f"cannot read {name[len(FOLDER_PREFIX) :]}: {contents}"
+        if name == self.current:
+            if status is not None:
+                self._show_status(self.combo.findData(name), status)
+            else:
+                self.status.setText(message)
+        elif available:
+            self.logged.emit(f"{name[len(FOLDER_PREFIX) :]}: {message}")
+            self._fresh = (name, status)
+            self.dataset_chosen.emit(name)
+        else:
+            # Refused: the dataset stays as it was, and the line says why.
+            self._remove_placeholder(name)
+            self.status.setText(f"Not used — {message}")
+            self.download_button.setVisible(False)
+            self.logged.emit(f"not using {name[len(FOLDER_PREFIX) :]}: {message}")
+
+    def _remove_placeholder(self, name: str) -> None:
+        """Take a folder that did not become the dataset out of the list again."""
+        index = self.combo.findData(name)
+        if index >= 0 and name != self.current:
+            self.combo.removeItem(index)
+        self.combo.setCurrentIndex(max(self.combo.findData(self.current), 0))
 
     @Slot(int)
     def _on_combo_activated(self, index: int) -> None:
         name = self.combo.itemData(index)
         if name == FOLDER_ITEM:
             folder = QFileDialog.getExistingDirectory(
-                self, "Image Folder (one sub-folder per class)"
+                self, "Data Folder (IDX, CIFAR-10, Keras files, or one sub-folder per class)"
             )
             if not folder:
                 self.show_dataset(self.current)
                 return
-            name = f"folder:{folder}"
+            name = f"{FOLDER_PREFIX}{folder}"
+            if self._inspecting and self._inspecting != name:
+                self._remove_placeholder(self._inspecting)
+            if name != self.current:
+                # Validate before it becomes the dataset: the result decides.
+                if self.combo.findData(name) < 0:
+                    self.combo.insertItem(self.combo.count() - 1, _folder_text(name, "…"), name)
+                self.combo.setCurrentIndex(self.combo.findData(name))
+                self._inspect(name)
+                return
+        elif self._inspecting:
+            # Another choice made while a chosen folder was being looked at: it wins.
+            pending, self._inspecting = self._inspecting, ""
+            self._remove_placeholder(pending)
         self.dataset_chosen.emit(name)
 
     def _show_download(self, busy: bool) -> None:

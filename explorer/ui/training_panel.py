@@ -174,7 +174,7 @@ class TrainingPanel(QWidget):
     def shutdown(self) -> None:
         """Stop training and any download, waiting for their threads (safe to repeat)."""
         self.controller.shutdown()
-        self.dataset_picker.downloader.shutdown()
+        self.dataset_picker.shutdown()
 
     def populate_datasets(self) -> None:
         self.dataset_picker.populate()

@@ -129,7 +129,7 @@ class TrainingWorker(QObject):
             self.finished.emit()
 
     def _run(self) -> None:
-        from explorer.core.data import DatasetError
+        from explorer.core.data import DatasetError, DownloadCancelled
         from explorer.core.training import Trainer, TrainingFailed, TrainingStopped
         from explorer.core.training.devices import DeviceError, apply_threads, resolve_device
 
@@ -153,7 +153,7 @@ class TrainingWorker(QObject):
         if dataset is None:
             try:
                 dataset = self._load(spec, choice.device)
-            except _Cancelled:
+            except (_Cancelled, DownloadCancelled):
                 self.event_emitted.emit(TrainingStopped(0, 0, 0.0))
                 return
             except DatasetError as error:
@@ -206,6 +206,7 @@ class TrainingWorker(QObject):
             validation_fraction=settings.validation_split,
             seed=settings.seed,
             progress=progress,
+            cancel=self._stop,  # Stop also ends a download's wait before a retry
             input_size=(spec.input.height, spec.input.width),
             grayscale=spec.input.channels == 1,
         )

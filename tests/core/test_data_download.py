@@ -12,6 +12,7 @@ import re
 import socket
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,7 @@ from explorer.commands import datasets as datasets_command
 from explorer.core.data import (
     ChecksumError,
     DatasetError,
+    DownloadCancelled,
     DownloadError,
     DownloadProgress,
     RemoteFile,
@@ -33,6 +35,7 @@ from explorer.core.data import (
     download_dataset,
     load_dataset,
 )
+from explorer.core.data import download as download_module
 from explorer.core.data.download import download_file
 
 Serve = Callable[..., "FileServer"]
@@ -93,8 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         if state.drop_after is not None and name not in state._dropped:
             state._dropped.add(name)
             body = body[: state.drop_after]
-        self.wfile.write(body)
+        # Counted before sending: the client may have read it all and the test asserted
+        # before this thread would run again.
         state.bytes_sent += len(body)
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
         return
@@ -259,8 +264,8 @@ def test_offline_connection_refused_gives_a_clear_message(tmp_path: Path) -> Non
         download_file([url + "file.gz"], tmp_path / "file.gz", "0" * 32, retry=FAST)
 
     message = str(caught.value)
-    assert message.count("connection refused") == 2  # tried twice, then gave up
-    assert "connection refused" in message
+    assert message.count(url) == 1  # each address once, however often it was tried
+    assert "cannot connect (connection refused); tried 2 times" in message
     assert "shapes" in message  # says what still works without a network
     assert not isinstance(caught.value, ChecksumError)
 
@@ -395,11 +400,115 @@ def test_cli_download_offline_exits_1_with_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     waits: list[float] = []
-    monkeypatch.setattr("explorer.core.data.download.time.sleep", waits.append)
+    monkeypatch.setattr(download_module._Patience, "wait", lambda self, s: waits.append(s))
+    url = _refused_url()
 
-    code = _run_cli("download", "mnist", "--data-dir", str(tmp_path), "--mirror", _refused_url())
+    code = _run_cli("download", "mnist", "--data-dir", str(tmp_path), "--mirror", url)
 
     assert code == 1
     err = capsys.readouterr().err
     assert "offline" in err and "Traceback" not in err
+    assert err.count(url + "train-images-idx3-ubyte.gz") == 1
     assert waits == [1.0]  # the default policy backs off, but gives up on a dead host soon
+
+
+# --- a mirror that never answers, the deadline, and cancel -------------------------------
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A server that accepts connections (the kernel completes them into the backlog) and
+    never reads or answers a byte."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    listener.close()
+
+
+def test_the_default_policy_gives_up_within_20_seconds_in_all() -> None:
+    policy = download_module.DEFAULT_RETRY
+    assert policy.deadline_s <= 20.0
+    # A silent mirror costs one timeout, so two of them still get their turn in the budget.
+    assert 2 * policy.timeout_s <= policy.deadline_s
+
+
+def test_silent_mirrors_are_each_tried_once_and_named_once(silent_url: str, tmp_path: Path) -> None:
+    policy = RetryPolicy(attempts=4, backoff_s=0.01, timeout_s=0.2, deadline_s=10.0)
+    urls = [silent_url + "a.gz", silent_url + "b.gz"]
+
+    with pytest.raises(DownloadError) as caught:
+        download_file(urls, tmp_path / "a.gz", "0" * 32, retry=policy)
+
+    message = str(caught.value)
+    assert [message.count(url) for url in urls] == [1, 1]
+    assert message.count("connected, but no answer within 0.2 s") == 2
+    assert not (tmp_path / "a.gz").exists()
+
+
+def test_the_deadline_bounds_every_wait_across_mirrors_and_retries(
+    silent_url: str, tmp_path: Path
+) -> None:
+    # Per-request timeouts of 30 s on two silent mirrors would take a minute: only the
+    # 0.5 s deadline can make this return in less than one of them.
+    policy = RetryPolicy(attempts=4, backoff_s=0.01, timeout_s=30.0, deadline_s=0.5)
+    urls = [silent_url + "a.gz", silent_url + "b.gz"]
+    started = time.monotonic()
+
+    with pytest.raises(
+        DownloadError, match=re.escape("gave up after 0.5 s without receiving data")
+    ) as caught:
+        download_file(urls, tmp_path / "a.gz", "0" * 32, retry=policy)
+
+    assert time.monotonic() - started < policy.timeout_s
+    assert str(caught.value).count(urls[0]) == 1
+
+
+def test_cancel_interrupts_a_retry_wait(tmp_path: Path) -> None:
+    # An hour's back-off after the first refused connection: only the cancel ends it.
+    policy = RetryPolicy(attempts=2, backoff_s=3600.0, timeout_s=5.0, deadline_s=7200.0)
+    cancel = threading.Event()
+    outcome: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            download_file(
+                [_refused_url() + "f.gz"], tmp_path / "f.gz", "0" * 32, retry=policy, cancel=cancel
+            )
+        except BaseException as error:  # handed to the test thread, which asserts on it
+            outcome.append(error)
+
+    worker = threading.Thread(target=attempt)
+    worker.start()
+    cancel.set()
+    worker.join(timeout=60)
+
+    assert not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
+
+
+def test_cancel_stops_a_transfer_and_keeps_the_partial_file(serve: Serve, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4000
+    server = serve({"blob": data})
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def progress(report: DownloadProgress) -> None:
+        seen.append(report.done)
+        if report.done >= 65536:
+            cancel.set()
+
+    with pytest.raises(DownloadCancelled):
+        download_file(
+            [server.base_url + "blob"],
+            tmp_path / "blob",
+            _md5(data),
+            progress=progress,
+            retry=FAST,
+            cancel=cancel,
+        )
+
+    kept = (tmp_path / "blob.part").read_bytes()
+    assert 65536 <= len(kept) <= 2 * 65536  # it stopped at the next chunk
+    assert kept == data[: len(kept)]
+    assert not (tmp_path / "blob").exists()

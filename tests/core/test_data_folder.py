@@ -178,3 +178,35 @@ def test_images_pillow_warns_about_still_load(tmp_path: Path) -> None:
     assert len(splits.train_labels) + len(splits.test_labels) == 4
     # Index 1 is half transparent (alpha 0x80): composited on black, as everywhere else.
     assert splits.train_images[0, :, 0, 0].tolist() == [100, 50, 25]
+
+
+def test_one_image_per_class_says_the_split_is_too_small(tmp_path: Path) -> None:
+    for name, value in (("cat", 10), ("dog", 200)):
+        save_image(tmp_path / name / "only.png", value)
+
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(f"folder:{tmp_path}")
+
+    message = str(caught.value)
+    assert "too small to split into train and test" in message
+    assert "(cat 1, dog 1)" in message and "train/ and test/" in message
+    assert "no readable images" not in message
+
+
+def test_an_empty_test_folder_is_named(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        save_image(tmp_path / "train" / name / "0.png", 5)
+    (tmp_path / "test" / "a").mkdir(parents=True)
+
+    with pytest.raises(DatasetError, match=r"test has no PNG/JPEG/BMP files"):
+        load_image_folder(tmp_path)
+
+
+def test_unreadable_images_still_say_no_readable_images(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        for i in range(3):
+            (tmp_path / name).mkdir(exist_ok=True)
+            (tmp_path / name / f"{i}.png").write_bytes(b"not a png")
+
+    with pytest.raises(DatasetError, match="none of the 6 image files could be read"):
+        load_image_folder(tmp_path)

@@ -10,15 +10,16 @@ from explorer.core.data.catalogue import (
     find_entry,
     list_datasets,
 )
+from explorer.core.data.detect import FolderContents, inspect_folder
 from explorer.core.data.download import DownloadProgress, ProgressCallback, RetryPolicy
 from explorer.core.data.errors import (
     ChecksumError,
     DatasetError,
+    DownloadCancelled,
     DownloadError,
     UnknownDatasetError,
 )
 from explorer.core.data.loading import (
-    DatasetStatus,
     dataset_status,
     download_dataset,
     load_dataset,
@@ -26,6 +27,7 @@ from explorer.core.data.loading import (
 from explorer.core.data.locations import DATA_DIR_ENV, default_data_dir, resolve_data_dir
 from explorer.core.data.resident import DatasetInfo, DeviceDataset, channel_statistics
 from explorer.core.data.shapes import make_shapes
+from explorer.core.data.status import DatasetStatus
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -35,8 +37,10 @@ __all__ = [
     "DatasetInfo",
     "DatasetStatus",
     "DeviceDataset",
+    "DownloadCancelled",
     "DownloadError",
     "DownloadProgress",
+    "FolderContents",
     "ProgressCallback",
     "RemoteFile",
     "RemoteSource",
@@ -47,6 +51,7 @@ __all__ = [
     "default_data_dir",
     "download_dataset",
     "find_entry",
+    "inspect_folder",
     "list_datasets",
     "load_dataset",
     "make_shapes",

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import filecmp
 import shutil
 import tarfile
 import uuid
 from pathlib import Path, PurePosixPath
 
 from explorer.core.data.errors import DatasetError
+from explorer.core.data.repair import Damage, quarantine
 
 
 def extract_folder(archive: Path, folder_name: str, dest: Path) -> Path:
     """Extract the regular files under `folder_name/` in `archive` to `dest/folder_name`.
 
-    Extracts to a temporary folder beside it and renames at the end, so an interrupted run
-    leaves no half-filled folder; an existing (e.g. damaged) folder is replaced. Members
-    outside `folder_name/`, links and paths with '..' are ignored. Returns the new folder.
+    Extracts to a temporary folder beside it first, so an interrupted run leaves no
+    half-filled folder. Into an existing folder only what it lacks is moved: its other files
+    (the user's own among them) stay, and a file that differs from the archive's is renamed
+    aside as `<name>.damaged-<time>` rather than overwritten. Members outside
+    `folder_name/`, links and paths with '..' are ignored. Returns the folder.
     """
     final = dest / folder_name
     staging = dest / f".extracting-{uuid.uuid4().hex}"
@@ -37,12 +41,24 @@ def extract_folder(archive: Path, folder_name: str, dest: Path) -> Path:
                 count += 1
         if count == 0:
             raise DatasetError(f"{archive} holds no files under {folder_name}/")
-        if final.exists():
-            shutil.rmtree(final)
-        staging.rename(final)
+        if final.is_dir():
+            _merge(staging, final)
+        else:
+            staging.rename(final)
     except (OSError, tarfile.TarError, EOFError) as error:
         raise DatasetError(f"cannot unpack {archive}: {error}") from error
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return final
+
+
+def _merge(staging: Path, final: Path) -> None:
+    for source in sorted(p for p in staging.rglob("*") if p.is_file()):
+        target = final / source.relative_to(staging)
+        if target.is_file():
+            if filecmp.cmp(source, target, shallow=False):
+                continue
+            quarantine(Damage(target, "it differs from the verified archive"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source.replace(target)

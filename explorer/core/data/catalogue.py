@@ -170,7 +170,7 @@ CIFAR10 = DatasetEntry(
 
 SHAPES = DatasetEntry(
     name="shapes",
-    title="Shapes (built in, offline)",
+    title="Shapes",
     kind="shapes",
     input_shape=(1, 28, 28),
     class_names=SHAPE_CLASS_NAMES,
@@ -187,8 +187,8 @@ FOLDER = DatasetEntry(
     class_names=(),
     train_size=None,
     test_size=None,
-    description="Your own PNG/JPEG/BMP images, one sub-folder per class "
-    "(optionally under train/ and test/).",
+    description="Your own folder: PNG/JPEG/BMP images, one sub-folder per class (optionally "
+    "under train/ and test/), or MNIST-style IDX, CIFAR-10 or Keras mnist.npz files.",
 )
 
 CATALOGUE: tuple[DatasetEntry, ...] = (MNIST, FASHION_MNIST, CIFAR10, SHAPES, FOLDER)

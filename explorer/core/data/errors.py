@@ -21,3 +21,7 @@ class DownloadError(DatasetError):
 
 class ChecksumError(DownloadError):
     """A downloaded file did not match its published checksum; it was not kept."""
+
+
+class DownloadCancelled(DatasetError):
+    """The caller cancelled a download; the partial file is kept, so the next one resumes."""

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from explorer.core.data.errors import DatasetError
+from explorer.core.data.memory import check_fits
 from explorer.core.data.splits import ImageSplits
 from explorer.core.images import prepare_image
 
@@ -51,9 +52,13 @@ def load_image_folder(
     if train_dir.is_dir() and test_dir.is_dir():
         class_names, train_files = _scan(train_dir, None)
         _, test_files = _scan(test_dir, class_names)
+        if not test_files:
+            raise DatasetError(f"{test_dir} has no PNG/JPEG/BMP files in class sub-folders")
     else:
         class_names, files = _scan(root, None)
         train_files, test_files = _split(files, len(class_names), seed, test_fraction)
+        if not test_files:
+            raise DatasetError(_too_small(root, class_names, files))
 
     skipped: list[str] = []
     with warnings.catch_warnings():
@@ -111,6 +116,16 @@ def _scan(folder: Path, expected: list[str] | None) -> tuple[list[str], Files]:
     return expected, files
 
 
+def _too_small(root: Path, class_names: list[str], files: Files) -> str:
+    counts = [sum(1 for _, label in files if label == i) for i in range(len(class_names))]
+    listed = ", ".join(f"{name} {count}" for name, count in zip(class_names, counts, strict=True))
+    return (
+        f"image folder {root} is too small to split into train and test: every class has "
+        f"only one image ({listed}); give a class at least 2 images, or put the images "
+        "in train/ and test/ sub-folders of class folders"
+    )
+
+
 def _split(files: Files, num_classes: int, seed: int, fraction: float) -> tuple[Files, Files]:
     """Per class, a seeded shuffle puts `fraction` of the files (at least one if the class
     has two or more) into the test split, so both splits see every class."""
@@ -147,6 +162,11 @@ def _decode_all(
 ) -> tuple[np.ndarray, np.ndarray]:
     height, width = size
     channels = 1 if grayscale else 3
+    check_fits(
+        len(files) * height * width * channels,
+        f"{len(files):,} images at {channels}×{height}×{width}",
+        "use a smaller input size",
+    )
     images = np.empty((len(files), height, width, channels), np.uint8)
     labels = np.empty(len(files), np.int64)
     kept = 0

@@ -9,17 +9,20 @@ damaged or truncated file is never loaded silently.
 from __future__ import annotations
 
 import gzip
-import io
+import math
 import pickle
 import struct
+import zipfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 
+from explorer.core.data.catalogue import DatasetEntry
 from explorer.core.data.errors import DatasetError
+from explorer.core.data.memory import check_fits
 from explorer.core.data.splits import ImageSplits
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -32,32 +35,95 @@ CIFAR_IMAGE_SHAPE = (3, 32, 32)
 def read_idx(path: Path, expected_magic: int) -> np.ndarray:
     """The uint8 array in an IDX file (raw or gzip-compressed, told apart by content).
 
-    Raises DatasetError naming `path` if the file cannot be decompressed, has another magic
-    number, or holds more or fewer bytes than its header declares.
+    The header's dimensions bound everything read: a header declaring more than fits in
+    memory is refused before any allocation, and a file (or a gzip stream, however small
+    the .gz) holding more bytes than the header declares is refused once one byte past it
+    has been read, so a decompression bomb inflates no further than the stated size.
+    Raises DatasetError naming `path` for a file that cannot be decompressed, has another
+    magic number, or holds more or fewer bytes than its header declares.
     """
-    data = _read_maybe_gzip(path)
     dims = expected_magic & 0xFF
     header_size = 4 + 4 * dims
-    if len(data) < 4:
-        raise DatasetError(f"{path} is empty or truncated ({len(data)} bytes): not an IDX file")
-    (magic,) = struct.unpack(">I", data[:4])
+    try:
+        with path.open("rb") as raw:
+            compressed = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            stream: Any = gzip.GzipFile(fileobj=raw) if compressed else raw
+            head = stream.read(header_size)
+            shape = _idx_shape(path, head, expected_magic, header_size)
+            payload = math.prod(shape)  # Python ints: a hostile header cannot overflow
+            if not compressed:
+                on_disk = path.stat().st_size - header_size
+                if on_disk != payload:
+                    _wrong_length(path, header_size + on_disk, header_size + payload, shape)
+            check_fits(payload, f"{path} declares {' × '.join(map(str, shape))} values, which")
+            # A bytearray the size the header states, filled in place: a writable buffer
+            # that torch can own, with no second copy.
+            data = bytearray(payload)
+            got = stream.readinto(memoryview(data)) if payload else 0
+            while got < payload:
+                more = stream.readinto(memoryview(data)[got:])
+                if not more:
+                    break
+                got += more
+            extra = len(stream.read(1))
+    except (OSError, EOFError, zlib.error) as error:
+        # gzip checks its CRC and length, so damage anywhere in the file ends up here.
+        raise DatasetError(f"{path} is damaged or truncated ({error})") from error
+    if got < payload or extra:
+        _wrong_length(path, header_size + got + extra, header_size + payload, shape, extra > 0)
+    return np.frombuffer(data, np.uint8).reshape(shape)
+
+
+def _idx_shape(path: Path, head: bytes, expected_magic: int, header_size: int) -> tuple[int, ...]:
+    if len(head) < 4:
+        raise DatasetError(f"{path} is empty or truncated ({len(head)} bytes): not an IDX file")
+    (magic,) = struct.unpack(">I", head[:4])
     if magic != expected_magic:
         what = "image" if expected_magic == IDX_IMAGES_MAGIC else "label"
         raise DatasetError(
             f"{path} has magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
             f"for an IDX {what} file: wrong or damaged file"
         )
-    if len(data) < header_size:
+    if len(head) < header_size:
         raise DatasetError(f"{path} is truncated: its header is incomplete")
-    shape = struct.unpack(f">{dims}I", data[4:header_size])
-    expected = header_size + int(np.prod(shape, dtype=np.int64))
-    if len(data) != expected:
-        state = "truncated" if len(data) < expected else "longer than its header declares"
+    return tuple(int(v) for v in struct.unpack(f">{(header_size - 4) // 4}I", head[4:]))
+
+
+def _wrong_length(
+    path: Path, actual: int, expected: int, shape: tuple[int, ...], longer: bool | None = None
+) -> NoReturn:
+    if longer is None:
+        longer = actual > expected
+    if longer:
         raise DatasetError(
-            f"{path} is {state}: {len(data)} bytes, expected {expected} for shape {shape}"
+            f"{path} is longer than its header declares: more than {expected:,} bytes "
+            f"for shape {shape} (read no further)"
+            if actual == expected + 1
+            else f"{path} is longer than its header declares: {actual:,} bytes, expected "
+            f"{expected:,} for shape {shape}"
         )
-    # A copy, so that torch gets a writable buffer it owns.
-    return np.frombuffer(data, np.uint8, offset=header_size).reshape(shape).copy()
+    raise DatasetError(
+        f"{path} is truncated: {actual} bytes, expected {expected} for shape {shape}"
+    )
+
+
+def read_idx_header(
+    path: Path, expected_magic: int, peek: int = 0
+) -> tuple[tuple[int, ...], bytes]:
+    """The dimensions an IDX file (raw or .gz) declares and its first `peek` payload bytes,
+    reading nothing more. Raises DatasetError naming `path` for a wrong or short header."""
+    header_size = 4 + 4 * (expected_magic & 0xFF)
+    try:
+        with path.open("rb") as raw:
+            compressed = raw.read(2) == GZIP_MAGIC
+            raw.seek(0)
+            stream: Any = gzip.GzipFile(fileobj=raw) if compressed else raw
+            shape = _idx_shape(path, stream.read(header_size), expected_magic, header_size)
+            start = stream.read(peek) if peek else b""
+    except (OSError, EOFError, zlib.error) as error:
+        raise DatasetError(f"{path} is damaged or truncated ({error})") from error
+    return shape, start
 
 
 def read_idx_magic(path: Path) -> int:
@@ -99,10 +165,23 @@ def _read_idx_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(images_path, IDX_IMAGES_MAGIC)
     labels = read_idx(labels_path, IDX_LABELS_MAGIC)
-    _check_images(images_path, images, image_size)
-    _check_labels(labels_path, labels, num_classes)
+    check_images(images_path, images, image_size)
+    check_labels(labels_path, labels, num_classes)
     _check_counts(images_path, len(images), labels_path, len(labels))
     return images, labels
+
+
+def read_dataset_files(entry: DatasetEntry, files: Sequence[Path]) -> ImageSplits:
+    """The splits of catalogue entry `entry` (kind "idx" or "cifar") from its files: the
+    four IDX files, a Keras mnist.npz alone, or the five CIFAR-10 training batches and the
+    test batch."""
+    assert entry.input_shape is not None
+    image_size = (entry.input_shape[1], entry.input_shape[2])
+    if entry.kind == "cifar":
+        return load_cifar_batches(files[:-1], files[-1], entry.class_names)
+    if files[0].suffix == ".npz":
+        return load_keras_npz(files[0], entry.class_names, image_size)
+    return load_idx_splits(files, entry.class_names, image_size)
 
 
 def load_keras_npz(
@@ -115,16 +194,43 @@ def load_keras_npz(
             missing = [k for k in keys if k not in archive.files]
             if missing:
                 raise DatasetError(f"{path} lacks the arrays {', '.join(missing)}")
+            # numpy allocates what each .npy header declares: check that before reading.
+            declared = npz_array_shapes(path, keys)
+            check_fits(
+                sum(math.prod(shape) * itemsize for shape, itemsize in declared.values()),
+                f"{path} declares arrays "
+                + ", ".join(f"{k} {'×'.join(map(str, v[0]))}" for k, v in declared.items())
+                + ", which",
+            )
             x_train, y_train, x_test, y_test = (archive[k] for k in keys)
-    except (OSError, ValueError, EOFError, zlib.error) as error:
+    except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as error:
         raise DatasetError(f"cannot read {path}: {error}") from error
     for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if x.dtype != np.uint8:
             raise DatasetError(f"{path}: x_{split} is {x.dtype}, expected uint8 images")
-        _check_images(path, x, image_size, f"x_{split}")
-        _check_labels(path, y.reshape(-1), len(class_names), f"y_{split}")
+        check_images(path, x, image_size, f"x_{split}")
+        check_labels(path, y.reshape(-1), len(class_names), f"y_{split}")
         _check_counts(path, len(x), path, y.size)
     return ImageSplits.from_numpy(x_train, y_train, x_test, y_test, class_names=class_names)
+
+
+def npz_array_shapes(path: Path, names: Sequence[str]) -> dict[str, tuple[tuple[int, ...], int]]:
+    """Each array's declared shape and item size in bytes, from the .npy headers inside
+    the .npz at `path`, reading no array data. Raises OSError, ValueError or
+    zipfile.BadZipFile for a file that is not a readable .npz (KeyError: no such array)."""
+    shapes = {}
+    with zipfile.ZipFile(path) as archive:
+        for name in names:
+            with archive.open(f"{name}.npy") as member:
+                version = np.lib.format.read_magic(member)
+                reader = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = reader(member)
+                shapes[name] = (tuple(int(v) for v in shape), int(dtype.itemsize))
+    return shapes
 
 
 def load_cifar_batches(
@@ -165,7 +271,7 @@ def read_cifar_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarr
         raise DatasetError(f"{path}: 'data' must be a uint8 array (N, {size})")
     if data.shape[1] != size:
         raise DatasetError(f"{path}: images have {data.shape[1]} values, expected {size}")
-    _check_labels(path, labels, num_classes)
+    check_labels(path, labels, num_classes)
     _check_counts(path, data.shape[0], path, labels.size)
     return data.reshape(-1, *CIFAR_IMAGE_SHAPE), labels.astype(np.int64)
 
@@ -203,30 +309,18 @@ class _SafeUnpickler(pickle.Unpickler):
         return getattr(importlib.import_module(f"{core}.{module.rsplit('.', 1)[1]}"), name)
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DatasetError(f"cannot read {path}: {error}") from error
-    if raw[:2] != GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.GzipFile(fileobj=io.BytesIO(raw)).read()
-    except (OSError, EOFError, zlib.error) as error:
-        # gzip checks its CRC and length, so damage anywhere in the file ends up here.
-        raise DatasetError(f"{path} is damaged or truncated (gzip: {error})") from error
-
-
-def _check_images(
+def check_images(
     path: Path, images: np.ndarray, size: tuple[int, int], what: str = "images"
 ) -> None:
+    """Raise DatasetError naming `path` unless `images` is (N, H, W) with (H, W) == `size`."""
     if images.ndim != 3 or tuple(images.shape[1:]) != size:
         raise DatasetError(
             f"{path}: {what} have shape {tuple(images.shape[1:])}, expected {size[0]}×{size[1]}"
         )
 
 
-def _check_labels(path: Path, labels: np.ndarray, num_classes: int, what: str = "labels") -> None:
+def check_labels(path: Path, labels: np.ndarray, num_classes: int, what: str = "labels") -> None:
+    """Raise DatasetError naming `path` unless `labels` is a vector in 0..num_classes-1."""
     if labels.ndim != 1:
         raise DatasetError(f"{path}: {what} must be a vector, got shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):

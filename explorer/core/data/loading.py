@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-from dataclasses import dataclass
+import threading
 from pathlib import Path
 
 import torch
@@ -18,12 +17,13 @@ import torch
 from explorer.core.data.adapt import adapt_images
 from explorer.core.data.archive import extract_folder
 from explorer.core.data.catalogue import (
-    IDX_FILES,
     DatasetEntry,
     RemoteSource,
     find_entry,
     folder_path,
 )
+from explorer.core.data.chosen import folder_status, load_chosen_folder
+from explorer.core.data.detect import inspect_folder
 from explorer.core.data.download import (
     DEFAULT_RETRY,
     DownloadProgress,
@@ -32,14 +32,11 @@ from explorer.core.data.download import (
     download_file,
     file_md5,
 )
-from explorer.core.data.errors import DatasetError
-from explorer.core.data.folder import load_image_folder
+from explorer.core.data.errors import DatasetError, DownloadCancelled
 from explorer.core.data.formats import (
     IDX_IMAGES_MAGIC,
     IDX_LABELS_MAGIC,
-    load_cifar_batches,
-    load_idx_splits,
-    load_keras_npz,
+    read_dataset_files,
     read_idx_magic,
 )
 from explorer.core.data.locations import (
@@ -48,9 +45,17 @@ from explorer.core.data.locations import (
     find_local_copy,
     resolve_data_dir,
 )
+from explorer.core.data.repair import (
+    describe,
+    discard_replaced,
+    find_damage,
+    quarantine,
+    quarantined_in,
+)
 from explorer.core.data.resident import DatasetInfo, DeviceDataset
 from explorer.core.data.shapes import make_shapes
 from explorer.core.data.splits import ImageSplits
+from explorer.core.data.status import DatasetStatus
 
 log = logging.getLogger(__name__)
 
@@ -65,24 +70,6 @@ _LAYOUT_WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class DatasetStatus:
-    """Whether a dataset can be loaded without downloading, and from where.
-
-    `source` is "cache", "folder", "torchvision" or "keras" for files found on disk,
-    "built-in" for shapes, "image folder" for folder:PATH, "missing" or "damaged".
-    `location` is the folder (or Keras's mnist.npz) it loads from; when missing, the folder
-    a download would go to. `message` is one line for the user.
-    """
-
-    name: str
-    available: bool
-    source: str
-    location: Path | None
-    message: str
-    download_bytes: int | None = None
-
-
 def dataset_status(name: str, data_dir: PathLike | None = None) -> DatasetStatus:
     """Where `name` would be loaded from, checking file presence and headers (fast: it does
     not decompress whole files). Raises UnknownDatasetError for names not in the catalogue."""
@@ -90,15 +77,18 @@ def dataset_status(name: str, data_dir: PathLike | None = None) -> DatasetStatus
     if entry.kind == "shapes":
         return DatasetStatus(entry.name, True, "built-in", None, "built in, generated on demand")
     if entry.kind == "folder":
-        path = folder_path(name)
-        if path.is_dir():
-            return DatasetStatus(name, True, "image folder", path, f"image folder {path}")
-        return DatasetStatus(name, False, "missing", path, f"{path} is not a folder")
+        return folder_status(name, inspect_folder(folder_path(name)))
     root = resolve_data_dir(data_dir)
     size = entry.source.total_size if entry.source else None
     local = find_local_copy(entry, root)
     if local is None:
         target = cache_folder(entry, root)
+        aside = quarantined_in(target)
+        if aside:
+            names = ", ".join(p.name for p in aside)
+            message = f"incomplete: {names} in {target} was damaged and moved aside; download "
+            message += "to replace what is missing"
+            return DatasetStatus(entry.name, False, "damaged", target, message, size)
         size_text = f" ({size / 1e6:.0f} MB)" if size else ""
         message = f"not downloaded{size_text}; downloads go to {target}"
         return DatasetStatus(entry.name, False, "missing", target, message, size)
@@ -118,6 +108,7 @@ def download_dataset(
     force: bool = False,
     remote: RemoteSource | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
+    cancel: threading.Event | None = None,
 ) -> Path:
     """Make sure `name` is on disk and return the folder it loads from.
 
@@ -138,15 +129,37 @@ def download_dataset(
         if local is not None and not _header_problem(local):
             log.info("%s is already available in %s", entry.name, local.folder)
             return local.folder
+    return _download_into_cache(entry, source, root, progress, retry, cancel)
+
+
+def _download_into_cache(
+    entry: DatasetEntry,
+    source: RemoteSource,
+    root: Path,
+    progress: ProgressCallback | None,
+    retry: RetryPolicy,
+    cancel: threading.Event | None,
+    *,
+    missing_only: bool = False,
+) -> Path:
+    """Fetch `source` into the cache folder of `entry`. With `missing_only`, IDX files
+    whose name (raw or .gz) is already there are not fetched; an archive is always fetched,
+    and only what the folder lacks is taken from it."""
     folder = cache_folder(entry, root)
     if source.archive_folder is None:
-        _download_files(source, folder, progress, retry)
+        wanted = source.files
+        if missing_only:
+            present = {p.name.removesuffix(".gz") for p in folder.glob("*") if p.is_file()}
+            wanted = tuple(f for f in source.files if f.name.removesuffix(".gz") not in present)
+        _download_files(RemoteSource(source.mirrors, wanted), folder, progress, retry, cancel)
+        discard_replaced(folder)
         return folder
     archive_dir = folder.parent
-    (archive,) = _download_files(source, archive_dir, progress, retry)
-    extract_folder(archive, source.archive_folder, archive_dir)
+    (archive,) = _download_files(source, archive_dir, progress, retry, cancel)
+    extracted = extract_folder(archive, source.archive_folder, archive_dir)
     archive.unlink()  # the extracted folder is what loads; the archive only costs disk
-    return archive_dir / source.archive_folder
+    discard_replaced(extracted)
+    return extracted
 
 
 def load_dataset(
@@ -161,6 +174,7 @@ def load_dataset(
     input_size: InputSize | None = None,
     grayscale: bool | None = None,
     remote: RemoteSource | None = None,
+    cancel: threading.Event | None = None,
 ) -> DeviceDataset:
     """Load dataset `name` onto `device` as uint8 images (N, C, H, W).
 
@@ -169,7 +183,9 @@ def load_dataset(
     folders: the first image's size, at most 64×64). `seed` fixes the validation split, the
     image-folder train/test split and the shapes images. With `download`, a missing dataset
     is fetched (reporting to `progress`), and a damaged file in the download cache is
-    replaced. `remote` replaces the catalogue's mirrors and checksums, as in
+    repaired: it is moved aside as `<name>.damaged-<time>` (deleted only once a verified
+    replacement is in its place) and only the missing files are downloaded. `remote` replaces the
+    catalogue's mirrors and checksums, and `cancel` stops a download, as in
     `download_dataset`. Raises DatasetError (a user-facing message) for anything about the
     data or its arguments; an unusable `device` is torch's error.
     """
@@ -182,10 +198,11 @@ def load_dataset(
         origin = "built-in shapes"
     elif entry.kind == "folder":
         path = folder_path(name)
-        splits = load_image_folder(path, image_size=size, grayscale=grayscale, seed=seed)
-        origin = f"image folder {path}"
+        splits, origin = load_chosen_folder(path, size, grayscale, seed)
     else:
-        splits, origin = _load_files(entry, resolve_data_dir(data_dir), download, progress, remote)
+        splits, origin = _load_files(
+            entry, resolve_data_dir(data_dir), download, progress, remote, cancel
+        )
     splits = _adapt(splits, size, grayscale)
     info = DatasetInfo(
         name=name if entry.kind == "folder" else entry.name,
@@ -213,6 +230,7 @@ def _load_files(
     download: bool,
     progress: ProgressCallback | None,
     remote: RemoteSource | None,
+    cancel: threading.Event | None,
 ) -> tuple[ImageSplits, str]:
     local = find_local_copy(entry, root)
     if local is None:
@@ -222,28 +240,56 @@ def _load_files(
                 f"torchvision and Keras layouts); download it with "
                 f"`python main.py datasets download {entry.name}`, or use 'shapes'"
             )
-        download_dataset(entry.name, data_dir=root, progress=progress, remote=remote)
+        download_dataset(entry.name, data_dir=root, progress=progress, remote=remote, cancel=cancel)
         local = _found_after_download(entry, root)
     try:
         return _read(entry, local), f"{local.layout} {local.folder}"
-    except DatasetError as damage:
+    except DatasetError as problem:
         if not (local.managed and download):
             raise
-        log.warning("%s; downloading it again", damage)
-        _discard_unverified(local)
-        download_dataset(entry.name, data_dir=root, progress=progress, force=True, remote=remote)
-        local = _found_after_download(entry, root)
-        return _read(entry, local), f"{local.layout} {local.folder}"
+        return _repair(entry, local, root, problem, progress, remote, cancel)
+
+
+def _repair(
+    entry: DatasetEntry,
+    local: LocalCopy,
+    root: Path,
+    problem: DatasetError,
+    progress: ProgressCallback | None,
+    remote: RemoteSource | None,
+    cancel: threading.Event | None,
+) -> tuple[ImageSplits, str]:
+    """Quarantine the damaged files of a cache copy, download what is then missing, and
+    read it again; the quarantined files go once verified replacements are in place."""
+    damaged = find_damage(entry, local)
+    if not damaged:
+        raise problem  # between files (e.g. counts that differ): no one file is to blame
+    moved = [quarantine(damage) for damage in damaged]
+    what = describe(moved)
+    source = remote or entry.source
+    assert source is not None
+    try:
+        _download_into_cache(
+            entry, source, root, progress, DEFAULT_RETRY, cancel, missing_only=True
+        )
+    except DownloadCancelled:
+        raise
+    except DatasetError as error:
+        raise DatasetError(
+            f"{what} Nothing else in {local.folder} was changed. A replacement could not be "
+            f"downloaded: {error}"
+        ) from error
+    local = _found_after_download(entry, root)
+    try:
+        splits = _read(entry, local)
+    except DatasetError as error:
+        raise DatasetError(f"{what} The repaired copy does not load either: {error}") from error
+    log.warning("%s Replaced it with a verified download.", what)
+    return splits, f"{local.layout} {local.folder}"
 
 
 def _read(entry: DatasetEntry, local: LocalCopy) -> ImageSplits:
-    assert entry.input_shape is not None
-    image_size = entry.input_shape[1:]
-    if entry.kind == "cifar":
-        return load_cifar_batches(local.files[:-1], local.files[-1], entry.class_names)
-    if local.files[0].suffix == ".npz":
-        return load_keras_npz(local.files[0], entry.class_names, image_size)
-    return load_idx_splits(local.files, entry.class_names, image_size)
+    return read_dataset_files(entry, local.files)
 
 
 def _found_after_download(entry: DatasetEntry, root: Path) -> LocalCopy:
@@ -253,23 +299,12 @@ def _found_after_download(entry: DatasetEntry, root: Path) -> LocalCopy:
     return local
 
 
-def _discard_unverified(local: LocalCopy) -> None:
-    """In the download cache, remove what a download will not overwrite: uncompressed IDX
-    files (downloads are .gz, and raw files are read first) and a damaged CIFAR folder."""
-    if local.layout != "cache":
-        return
-    if local.folder.name == "cifar-10-batches-py":
-        shutil.rmtree(local.folder)
-        return
-    for stem in IDX_FILES:
-        raw = local.folder / stem
-        if raw.is_file():
-            log.warning("removing %s from the download cache", raw)
-            raw.unlink()
-
-
 def _download_files(
-    source: RemoteSource, folder: Path, progress: ProgressCallback | None, retry: RetryPolicy
+    source: RemoteSource,
+    folder: Path,
+    progress: ProgressCallback | None,
+    retry: RetryPolicy,
+    cancel: threading.Event | None,
 ) -> list[Path]:
     paths = []
     for index, remote_file in enumerate(source.files):
@@ -290,6 +325,7 @@ def _download_files(
                 size_hint=remote_file.size,
                 file_index=index,
                 file_count=len(source.files),
+                cancel=cancel,
             )
         paths.append(dest)
     return paths

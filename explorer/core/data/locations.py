@@ -17,7 +17,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.core.data.catalogue import IDX_FILES, DatasetEntry
+from explorer.core.data.catalogue import FASHION_MNIST, IDX_FILES, MNIST, DatasetEntry
+from explorer.core.data.errors import DatasetError
+from explorer.core.data.formats import IDX_LABELS_MAGIC, read_idx_header
 
 DATA_DIR_ENV = "CNN_EXPLORER_DATA"
 KERAS_HOME_ENV = "KERAS_HOME"
@@ -26,6 +28,13 @@ APP_DIR_NAME = "cnn-explorer"
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_FILE = "test_batch"
+
+# The first training labels of the published files: content, not a folder name, tells
+# MNIST and Fashion-MNIST apart (their file names are the same).
+FINGERPRINTS = {
+    MNIST.name: bytes([5, 0, 4, 1, 9, 2, 1, 3, 1, 4, 3, 5, 3, 6, 1, 7]),
+    FASHION_MNIST.name: bytes([9, 0, 0, 3, 0, 2, 7, 2, 5, 5, 0, 9, 5, 5, 7, 9]),
+}
 
 # Folder names (compared without case, '-' or '_') that mark a folder as the dataset's own.
 _OWN_FOLDER_NAMES = {"mnist": {"mnist"}, "fashion-mnist": {"fashionmnist", "fashion"}}
@@ -100,20 +109,60 @@ def find_local_copy(entry: DatasetEntry, data_dir: Path) -> LocalCopy | None:
 
 
 def _find_idx(entry: DatasetEntry, data_dir: Path) -> LocalCopy | None:
-    candidates: list[tuple[Path, str, bool]] = [(cache_folder(entry, data_dir), "cache", True)]
-    if _folder_key(data_dir) in _OWN_FOLDER_NAMES[entry.name]:
-        candidates.append((data_dir, "folder", False))
-    candidates.append((data_dir / _TORCHVISION_NAMES[entry.name] / "raw", "torchvision", False))
+    """The four IDX files in a place named for `entry`, or in the data dir itself, or in
+    any sub-folder of it whose content (the first training labels) is `entry`'s."""
     keras = keras_datasets_dir()
+    named: list[tuple[Path, str, bool]] = [
+        (cache_folder(entry, data_dir), "cache", True),
+        (data_dir / _TORCHVISION_NAMES[entry.name] / "raw", "torchvision", False),
+    ]
     if entry.name == "fashion-mnist":
-        candidates.append((keras / "fashion-mnist", "keras", False))
-    for folder, layout, managed in candidates:
+        named.append((keras / "fashion-mnist", "keras", False))
+    for folder, layout, managed in named[:1]:
+        files = idx_files_in(folder)
+        if files is not None:
+            return LocalCopy(folder, layout, files, managed)
+    # The data dir itself, whatever its name, unless its name or content is the other
+    # dataset's.
+    files = idx_files_in(data_dir)
+    key = _folder_key(data_dir)
+    named_other = any(key in names for n, names in _OWN_FOLDER_NAMES.items() if n != entry.name)
+    if files is not None and (
+        key in _OWN_FOLDER_NAMES[entry.name]
+        or (not named_other and identify_idx(files) in (entry.name, None))
+    ):
+        return LocalCopy(data_dir, "folder", files, False)
+    for folder, layout, managed in named[1:]:
         files = idx_files_in(folder)
         if files is not None:
             return LocalCopy(folder, layout, files, managed)
     if entry.name == "mnist" and (keras / "mnist.npz").is_file():
         return LocalCopy(keras, "keras", (keras / "mnist.npz",), False)
+    for folder in _sub_folders(data_dir):
+        files = idx_files_in(folder)
+        if files is not None and identify_idx(files) == entry.name:
+            return LocalCopy(folder, "folder", files, False)
     return None
+
+
+def identify_idx(files: tuple[Path, ...]) -> str | None:
+    """ "mnist" or "fashion-mnist" when the training labels (`files[1]`) start as the
+    published ones do, else None (the user's own IDX data, or damaged labels)."""
+    try:
+        _, start = read_idx_header(files[1], IDX_LABELS_MAGIC, peek=16)
+    except DatasetError:
+        return None
+    for name, fingerprint in FINGERPRINTS.items():
+        if start == fingerprint:
+            return name
+    return None
+
+
+def _sub_folders(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
 
 
 def idx_files_in(folder: Path) -> tuple[Path, ...] | None:
