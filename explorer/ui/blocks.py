@@ -63,7 +63,8 @@ def block_named(name: str) -> Block | None:
 
 def ask_repeat(parent: QWidget | None, block: Block, default: int) -> int | None:
     """N for a repeating block, asked in a small dialog; None when cancelled."""
+    # The block's name in the text, not only the title: a window manager shortens titles.
     value, ok = QInputDialog.getInt(
-        parent, block.name, "Convolutions before the pool (N):", default, 1, 16
+        parent, "Add Block", f"{block.name}\nConvolutions before the pool (N):", default, 1, 16
     )
     return value if ok else None

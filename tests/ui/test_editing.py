@@ -111,7 +111,7 @@ def test_double_clicking_the_repeating_block_asks_for_n(window: MainWindow, qtbo
     answer = DialogAnswer(4)
     answer.arm()
     _double_click(qtbot, window.palette_view, REPEATING)
-    assert answer.asked == [f"{REPEATING}: Convolutions before the pool (N): 2"]
+    assert answer.asked == [f"Add Block: {REPEATING}\nConvolutions before the pool (N): 2"]
     added = [layer.type for layer in document.spec.layers[len(before) :]]
     assert added == ["Conv2D"] * 4 + ["MaxPool2D"]
     assert document.undo_stack.count() == 1
@@ -119,7 +119,7 @@ def test_double_clicking_the_repeating_block_asks_for_n(window: MainWindow, qtbo
     cancel = DialogAnswer(None)
     cancel.arm()
     _double_click(qtbot, window.palette_view, REPEATING)
-    assert cancel.asked == [f"{REPEATING}: Convolutions before the pool (N): 4"]
+    assert cancel.asked == [f"Add Block: {REPEATING}\nConvolutions before the pool (N): 4"]
     assert document.undo_stack.count() == 1
 
 
@@ -134,7 +134,7 @@ def test_dropping_the_repeating_block_asks_for_n(document: ProjectDocument, qtbo
     answer.arm()
     assert panel.model.dropMimeData(data, Qt.DropAction.CopyAction, 1, 0, QModelIndex())
     qtbot.waitUntil(lambda: document.undo_stack.count() == 1)
-    assert answer.asked == [f"{REPEATING}: Convolutions before the pool (N): 2"]
+    assert answer.asked == [f"Add Block: {REPEATING}\nConvolutions before the pool (N): 2"]
     types = [layer.type for layer in document.spec.layers[1:5]]
     assert types == ["Conv2D", "Conv2D", "Conv2D", "MaxPool2D"]
     kept = document.spec.layer_names()
