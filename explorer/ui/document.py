@@ -300,7 +300,7 @@ def keep_names(
         appended = old.with_layers([*old.layers, *(items[i] for i in new_rows)])
         fresh = appended.layer_names()[len(old.layers) :]
         for i, name in zip(new_rows, fresh, strict=True):
-            items[i] = items[i].with_name(name)
+            items[i] = replace(items[i], name=name)  # generated names are valid names
     # Written-out names take no number from the layers after them, so this settles within
     # as many rounds as there are layers (in practice one).
     for _ in range(len(items)):
@@ -310,5 +310,5 @@ def keep_names(
         for i in changed:
             row = origin[i]
             assert row is not None
-            items[i] = items[i].with_name(old_names[row])
+            items[i] = replace(items[i], name=old_names[row])
     return tuple(items)
