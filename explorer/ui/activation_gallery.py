@@ -3,22 +3,80 @@
 As in the tutorials that compare ReLU, sigmoid, tanh and friends: one filter (the first
 convolution's first filter, or a Sobel edge filter) is applied to the chosen image, and
 each function of the vocabulary (`explorer.core.activations`) is applied to the result.
-Each tile has its own scale, written under it, since the functions' ranges differ.
+Each tile has its own scale, written above it, since the functions' ranges differ.
+
+Every tile is the same size: as many columns as the width allows (at most five), tiles as
+wide as the columns, and a scroll bar when the rows do not fit.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, Slot
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsGridLayout,
+    QGraphicsLinearLayout,
+    QGraphicsWidget,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from explorer.core.activations import ACTIVATIONS
 from explorer.core.capture import CaptureResult, activation_responses
 from explorer.ui.feature_maps import SEPARATOR_RGB, colormap_lut, install_png_export, save_png
 
-COLUMNS = 5
+COLUMNS = 5  # at most
+TILE_MIN, TILE_MAX = 96, 200  # tile side in pixels
+SPACING = 10
+
+
+class _TileView(pg.ViewBox):
+    """A fixed view that leaves the wheel to the scroll area around the gallery."""
+
+    def __init__(self) -> None:
+        super().__init__(lockAspect=True, enableMouse=False, enableMenu=False, invertY=True)
+
+    def wheelEvent(self, ev, axis=None):
+        ev.ignore()
+
+
+class ActivationTile(QGraphicsWidget):
+    """One function: its name and range over its map, at a fixed size."""
+
+    def __init__(self, name: str, lut: np.ndarray) -> None:
+        super().__init__()
+        layout = QGraphicsLinearLayout(Qt.Orientation.Vertical, self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.title = pg.LabelItem(name, size="9pt", color="#222")
+        self.box = _TileView()
+        self.item = pg.ImageItem(axisOrder="row-major")
+        self.item.setLookupTable(lut)
+        self.box.addItem(self.item)
+        layout.addItem(self.title)
+        layout.addItem(self.box)
+
+    def title_size(self) -> tuple[float, float]:
+        rect = self.title.itemRect()
+        return rect.width(), rect.height()
+
+    def set_side(self, side: int, title_height: int) -> None:
+        self.title.setFixedHeight(title_height)
+        self.box.setFixedWidth(side)
+        self.box.setFixedHeight(side)
+        width, height = side, side + title_height + 2
+        self.setMinimumSize(width, height)
+        self.setMaximumSize(width, height)
+        self.resize(width, height)
 
 
 class ActivationGallery(QWidget):
@@ -32,36 +90,58 @@ class ActivationGallery(QWidget):
         self.info_label = QLabel("Pick an image to compare activation functions.")
         self.info_label.setWordWrap(True)
         self.save_button = QPushButton("Save PNG…")
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground(SEPARATOR_RGB)
+        self.view = pg.GraphicsView(background=SEPARATOR_RGB)
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._lut = colormap_lut("viridis")
-        self._titles: dict[str, pg.LabelItem] = {}
-        self._items: dict[str, pg.ImageItem] = {}
-        names = list(ACTIVATIONS)  # "linear" is the convolution itself
-        for index, name in enumerate(names):
-            row, col = divmod(index, COLUMNS)
-            title = self.view.addLabel(name, row=2 * row, col=col, size="9pt", color="#222")
-            box = self.view.addViewBox(
-                row=2 * row + 1,
-                col=col,
-                lockAspect=True,
-                enableMouse=False,
-                enableMenu=False,
-                invertY=True,
-            )
-            item = pg.ImageItem(axisOrder="row-major")
-            item.setLookupTable(self._lut)
-            box.addItem(item)
-            self._titles[name] = title
-            self._items[name] = item
+        self._grid_item = QGraphicsWidget()
+        self._grid = QGraphicsGridLayout(self._grid_item)
+        self._grid.setSpacing(SPACING)
+        self.view.setCentralItem(self._grid_item)
+        # "linear" is the convolution itself
+        self.tiles = {name: ActivationTile(name, self._lut) for name in ACTIVATIONS}
+        self._titles = {name: tile.title for name, tile in self.tiles.items()}
+        self._items = {name: tile.item for name, tile in self.tiles.items()}
+        self.columns = 0
+        self.side = 0
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(self.view)
+        self._resize_watch = _ResizeWatch(self)
+        self.scroll.viewport().installEventFilter(self._resize_watch)
         row = QHBoxLayout()
         row.addWidget(self.info_label, 1)
         row.addWidget(self.save_button)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(self.scroll, 1)
         self.save_button.clicked.connect(self._on_save_button_clicked)
         install_png_export(self.view, "activations.png")
+        self.arrange()
+
+    def arrange(self) -> None:
+        """Lay the tiles out at one size for the current width (the widest title fits)."""
+        # The scroll bar's width is always set aside, so showing it never changes the layout.
+        width = self.scroll.width() - self.scroll.verticalScrollBar().sizeHint().width()
+        titles = [tile.title_size() for tile in self.tiles.values()]
+        narrowest = max(TILE_MIN, math.ceil(max(w for w, _ in titles)) + 4)
+        title_height = math.ceil(max(h for _, h in titles))
+        columns = max(1, min(COLUMNS, (width - SPACING) // (narrowest + SPACING)))
+        side = max(narrowest, min(TILE_MAX, (width - SPACING) // columns - SPACING))
+        if (columns, side) != (self.columns, self.side):
+            self.columns, self.side = columns, side
+            while self._grid.count():
+                self._grid.removeAt(self._grid.count() - 1)
+            for index, tile in enumerate(self.tiles.values()):
+                tile.set_side(side, title_height)
+                self._grid.addItem(tile, *divmod(index, columns))
+        rows = math.ceil(len(self.tiles) / columns)
+        used = columns * (side + SPACING) + SPACING
+        margin = max(SPACING, (width - used) // 2 + SPACING)
+        self._grid.setContentsMargins(margin, SPACING, SPACING, SPACING)
+        self.view.setMinimumHeight(rows * (side + title_height + 2 + SPACING) + SPACING)
 
     def set_image(self, image: torch.Tensor) -> None:
         self._image = image.detach().cpu()
@@ -97,6 +177,8 @@ class ActivationGallery(QWidget):
             self._titles[name].setText(
                 f"<b>{name}</b><br>{low:.2g} … {high:.2g}", size="9pt", color="#222"
             )
+        self.columns = 0  # the titles changed size: lay out again
+        self.arrange()
         kh, kw = pre.shape if self._kernel is None else self._kernel.shape[-2:]
         size = "3×3" if self._kernel is None else f"{kh}×{kw}"
         self.info_label.setText(
@@ -113,3 +195,16 @@ class ActivationGallery(QWidget):
         )
         if path:
             save_png(self.view, path)
+
+
+class _ResizeWatch(QObject):
+    """Re-arranges the gallery when its scroll area changes size."""
+
+    def __init__(self, gallery: ActivationGallery) -> None:
+        super().__init__(gallery)
+        self._gallery = gallery
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            self._gallery.arrange()
+        return False

@@ -22,6 +22,7 @@ from explorer.core.templates import DEFAULT_TEMPLATE, load_template
 from explorer.ui.main_window import MainWindow
 from explorer.ui.pyqtgraph_setup import configure_pyqtgraph
 from explorer.ui.settings import APPLICATION, ORGANIZATION
+from explorer.ui.wheel_guard import install_wheel_guard
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
     app.setApplicationDisplayName("CNN Explorer")
+    install_wheel_guard(app)
     return app
 
 

@@ -1,10 +1,13 @@
 """Multi-layer blocks after the tutorials' pattern
-INPUT → [[CONV → RELU]×N → POOL]×M → [FC → RELU]×K → OUTPUT; each inserts in one undo step."""
+INPUT → [[CONV → RELU]×N → POOL]×M → [FC → RELU]×K → OUTPUT; each inserts in one undo step.
+A block that repeats asks for N wherever it is added (double-click or drop)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from PySide6.QtWidgets import QInputDialog, QWidget
 
 from explorer.core.spec import LayerSpec
 
@@ -52,3 +55,16 @@ BLOCKS: tuple[Block, ...] = (
         ),
     ),
 )
+
+
+def block_named(name: str) -> Block | None:
+    return next((block for block in BLOCKS if block.name == name), None)
+
+
+def ask_repeat(parent: QWidget | None, block: Block, default: int) -> int | None:
+    """N for a repeating block, asked in a small dialog; None when cancelled."""
+    # The block's name in the text, not only the title: a window manager shortens titles.
+    value, ok = QInputDialog.getInt(
+        parent, "Add Block", f"{block.name}\nConvolutions before the pool (N):", default, 1, 16
+    )
+    return value if ok else None

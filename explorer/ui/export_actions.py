@@ -7,6 +7,7 @@ otherwise freshly initialised with the spec's seed (and the user is told which).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,38 @@ FORMATS = (
 )
 
 
+def onnx_installed() -> bool:
+    """Whether the onnx extra is installed, found without importing it (onnxscript alone
+    takes seconds to import, and the menu is built on the GUI thread)."""
+    for name in ("onnx", "onnxscript"):
+        try:
+            if importlib.util.find_spec(name) is None:
+                return False
+        except (ImportError, ValueError):
+            return False
+    return True
+
+
+def target_problem(fmt: str, target: Path, with_weights: bool) -> str | None:
+    """Why the export cannot be written at `target`, in the user's words, or None.
+
+    Checked before the export starts, so a folder in the way is named as such (the write
+    itself would only report the temporary file it could not rename).
+    """
+    paths = [target]
+    if fmt == "pytorch" and with_weights:
+        paths.append(target.with_suffix(".pt"))  # the weights written beside the source
+    for path in paths:
+        if path.is_dir():
+            return (
+                f"{path} is a folder, so the export cannot be written there. Choose a file "
+                f"name inside it (for example {path / ('model' + path.suffix)}) or another name."
+            )
+        if path.exists() and not path.is_file():
+            return f"{path} exists and is not a regular file. Choose another name."
+    return None
+
+
 def export_network(spec: NetworkSpec, state: dict[str, Any] | None, fmt: str, path: Path) -> str:
     """Write the export files; returns a sentence for the user. Runs off the GUI thread."""
     from explorer.core.export import export_network as write_export
@@ -68,17 +101,31 @@ class ExportActions(QObject):
         self._weights = weights
         self.runner = BackgroundRunner("export", self)
         self._progress: QProgressDialog | None = None
+        self._target: Path | None = None
         self.last_message = ""
         self.menu = QMenu("E&xport", window)
+        self.menu.setToolTipsVisible(True)
         self.actions: dict[str, QAction] = {}
         for fmt in FORMATS:
             action = self.menu.addAction(fmt.title)
             action.triggered.connect(lambda checked=False, f=fmt: self.export(f.key))
             self.actions[fmt.key] = action
+        self.onnx_hint = ""
+        if not onnx_installed():
+            from explorer.core.export import ONNX_INSTALL_HINT
+
+            self.onnx_hint = ONNX_INSTALL_HINT
+            onnx = self.actions["onnx"]
+            onnx.setEnabled(False)
+            onnx.setToolTip(ONNX_INSTALL_HINT)
+            onnx.setStatusTip(ONNX_INSTALL_HINT)
 
     def export(self, key: str, path: str | None = None) -> bool:
         """Ask for a file (unless given) and export to it in the background."""
         fmt = next(f for f in FORMATS if f.key == key)
+        if key == "onnx" and self.onnx_hint:
+            QMessageBox.information(self.window, "Export", self.onnx_hint)
+            return False
         spec = self._spec_source()
         analysis = analyze(spec)
         if analysis.errors:
@@ -98,6 +145,13 @@ class ExportActions(QObject):
         target = Path(path)
         if target.suffix == "":
             target = target.with_suffix(fmt.suffix)
+        weights = self._weights(spec)
+        problem = target_problem(key, target, weights is not None)
+        if problem is not None:
+            self.last_message = problem
+            QMessageBox.warning(self.window, "Export", problem)
+            return False
+        self._target = target
         self._progress = QProgressDialog(f"Exporting {target.name}…", "", 0, 0, self.window)
         self._progress.setCancelButton(None)
         self._progress.setWindowModality(Qt.WindowModality.WindowModal)
@@ -105,7 +159,7 @@ class ExportActions(QObject):
         self.runner.submit(
             export_network,
             spec,
-            self._weights(spec),
+            weights,
             key,
             target,
             on_done=self._on_export_done,
@@ -127,8 +181,16 @@ class ExportActions(QObject):
 
     def _on_export_failed(self, error: BaseException) -> None:
         self._close_progress()
-        self.last_message = str(error)
-        QMessageBox.critical(self.window, "Export failed", str(error))
+        message = str(error)
+        if isinstance(error, OSError) and self._target is not None:
+            # The OS error names the temporary file the write went through: name the target.
+            reason = error.strerror or type(error).__name__
+            message = (
+                f"Could not write {self._target}: {reason}. Nothing was written; "
+                "choose another name or folder."
+            )
+        self.last_message = message
+        QMessageBox.critical(self.window, "Export failed", message)
 
     def shutdown(self) -> None:
         self.runner.shutdown()

@@ -19,6 +19,8 @@ LAYERS_MIME = "application/x-cnn-explorer-layers+json"
 # Rows of a drag that started in a layer stack, tagged with that stack's document so a
 # drop in another window copies instead of moving.
 ROWS_MIME = "application/x-cnn-explorer-rows"
+# A dragged block that asks for N on the drop: {"block": name, "repeat": the N offered}.
+BLOCK_MIME = "application/x-cnn-explorer-block+json"
 
 
 def layers_to_text(layers: Sequence[LayerSpec]) -> str:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPoint, Qt, Slot
+from PySide6.QtCore import (
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPoint,
+    Qt,
+    QTimer,
+    Slot,
+)
 from PySide6.QtGui import (
     QAction,
     QDrag,
@@ -24,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.spec import SpecError
+from explorer.ui.blocks import ask_repeat, block_named
 from explorer.ui.document import ProjectDocument
 from explorer.ui.input_header import InputHeader
 from explorer.ui.layer_delegate import LayerRowDelegate
@@ -154,6 +163,8 @@ class LayerStackPanel(QWidget):
         )
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
+        self._dropped_block: tuple[str, int, int] | None = None
+        self.model.block_dropped.connect(self._on_model_block_dropped)
         document.selection_requested.connect(self._on_document_selection_requested)
         self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.model.modelReset.connect(self._on_selection_changed)
@@ -180,6 +191,25 @@ class LayerStackPanel(QWidget):
                 self.model.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate
             )
             self.view.scrollTo(self.model.index(rows[0]))
+
+    @Slot(str, int, int)
+    def _on_model_block_dropped(self, name: str, repeat: int, row: int) -> None:
+        # Asked once the drag has finished: a dialog inside the drop would run in its loop.
+        self._dropped_block = (name, repeat, row)
+        QTimer.singleShot(0, self._ask_dropped_block)
+
+    @Slot()
+    def _ask_dropped_block(self) -> None:
+        if self._dropped_block is None:
+            return
+        name, repeat, row = self._dropped_block
+        self._dropped_block = None
+        block = block_named(name)
+        if block is None:
+            return
+        answer = ask_repeat(self, block, repeat)
+        if answer is not None:
+            self.document.insert_layers(row, block.make(answer), f"Add {name}")
 
     @Slot(list)
     def _on_document_selection_requested(self, rows: list[int]) -> None:

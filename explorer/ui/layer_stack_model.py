@@ -16,14 +16,22 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     Qt,
+    Signal,
     Slot,
 )
 
 from explorer.core.analysis import LayerAnalysis
 from explorer.core.spec import SpecError
 from explorer.core.summary import format_shape
+from explorer.ui.blocks import block_named
 from explorer.ui.document import ProjectDocument
-from explorer.ui.layer_mime import LAYERS_MIME, ROWS_MIME, layers_from_mime, layers_mime_data
+from explorer.ui.layer_mime import (
+    BLOCK_MIME,
+    LAYERS_MIME,
+    ROWS_MIME,
+    layers_from_mime,
+    layers_mime_data,
+)
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -36,6 +44,10 @@ SEVERITY_ROLE = Qt.ItemDataRole.UserRole + 5  # "error", "warning" or None
 
 class LayerStackModel(QAbstractListModel):
     """One row per layer of the document's spec."""
+
+    # A block that asks for N was dropped before `row`: (block name, N offered, row). The
+    # panel asks and inserts; a model shows no dialogs.
+    block_dropped = Signal(str, int, int)
 
     def __init__(self, document: ProjectDocument) -> None:
         super().__init__(document)
@@ -139,6 +151,10 @@ class LayerStackModel(QAbstractListModel):
             return False
         if row < 0:
             row = parent.row() if parent.isValid() else self._rows
+        block = self._asking_block(data)
+        if block is not None:
+            self.block_dropped.emit(*block, row)
+            return True
         own_rows = self._own_rows(data)
         if own_rows is not None and action == Qt.DropAction.MoveAction:
             return self.document.move_layers(own_rows, row)
@@ -147,6 +163,18 @@ class LayerStackModel(QAbstractListModel):
         except SpecError:
             return False
         return self.document.insert_layers(row, layers)
+
+    def _asking_block(self, data: QMimeData) -> tuple[str, int] | None:
+        """(name, N offered) when `data` is a palette block that asks for N."""
+        if not data.hasFormat(BLOCK_MIME):
+            return None
+        try:
+            marker = json.loads(bytes(data.data(BLOCK_MIME).data()).decode())
+            name, repeat = str(marker["block"]), int(marker["repeat"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        block = block_named(name)
+        return (name, repeat) if block is not None and block.asks_repeat else None
 
     def _own_rows(self, data: QMimeData) -> list[int] | None:
         """The dragged rows when the drag started in this document's stack."""

@@ -53,7 +53,7 @@ class MainWindow(QMainWindow):
         self._saved_docks: set[str] = set()
 
         self.stack = LayerStackPanel(self.document)
-        self.palette_view = LayerPalette(self.document, self.stack_insert_row)
+        self.palette_view = LayerPalette(self.document)
         self.properties = PropertiesPanel(self.document)
         self.summary = SummaryPanel(self.document)
 
@@ -124,10 +124,6 @@ class MainWindow(QMainWindow):
                 dock.show()
         return dock
 
-    def stack_insert_row(self) -> int:
-        rows = self.stack.selected_rows()
-        return rows[-1] + 1 if rows else len(self.document.spec.layers)
-
     # ---- menus --------------------------------------------------------------------------
 
     def _build_menus(self) -> None:
@@ -148,7 +144,8 @@ class MainWindow(QMainWindow):
         self.undo_action = stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
         self.redo_action = stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
+        # Ctrl+Y as well, as on Windows and in most editors.
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         edit_menu.addActions([self.undo_action, self.redo_action])
         edit_menu.addSeparator()
         panel = self.stack

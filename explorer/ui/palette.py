@@ -1,16 +1,16 @@
 """The layer palette: every registry type grouped by family, plus multi-layer blocks.
 
-Drag an item onto the stack (our layer MIME type) or double-click it to append.
+Drag an item onto the stack (our layer MIME type) or double-click it to append it at the end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Sequence
 
-from PySide6.QtCore import QMimeData, QSize, Qt, Slot
+from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QInputDialog,
     QTreeWidget,
     QTreeWidgetItem,
     QWidget,
@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (
 
 from explorer.core.layers import FAMILIES, LAYER_TYPES
 from explorer.core.spec import LayerSpec
-from explorer.ui.blocks import BLOCKS, Block
+from explorer.ui.blocks import BLOCKS, Block, ask_repeat
 from explorer.ui.document import ProjectDocument
 from explorer.ui.family_style import family_colour, type_icon
-from explorer.ui.layer_mime import LAYERS_MIME, layers_mime_data
+from explorer.ui.layer_mime import BLOCK_MIME, LAYERS_MIME, layers_mime_data
 
 _TYPE_ROLE = Qt.ItemDataRole.UserRole + 1
 _BLOCK_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -34,14 +34,11 @@ class LayerPalette(QTreeWidget):
     def __init__(
         self,
         document: ProjectDocument,
-        insert_row: Callable[[], int] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.document = document
-        # Where a double-clicked item goes: a callable giving the row (default: the end).
-        self._insert_row = insert_row
-        self.repeat = 2  # N of the last "×N" block; a drag reuses it
+        self.repeat = 2  # N of the last "×N" block: what the next dialog offers
         self.setHeaderHidden(True)
         self.setIconSize(QSize(22, 22))
         self.setRootIsDecorated(False)
@@ -78,7 +75,7 @@ class LayerPalette(QTreeWidget):
             item.setIcon(0, type_icon(block.make(1)[0].type))
             tip = block.summary
             if block.asks_repeat:
-                tip += " Double-click asks for N; a drag uses the last N."
+                tip += " Asks for N when you double-click or drop it."
             item.setToolTip(0, tip)
             item.setData(0, _BLOCK_ROLE, index)
             item.setFlags(
@@ -112,10 +109,9 @@ class LayerPalette(QTreeWidget):
         type_name = item.data(0, _TYPE_ROLE)
         if type_name:
             return (LayerSpec.new(type_name),)
-        block_index = item.data(0, _BLOCK_ROLE)
-        if block_index is None:
+        block = self._block(item)
+        if block is None:
             return ()
-        block: Block = BLOCKS[int(block_index)]
         return block.make(self.repeat if repeat is None else repeat)
 
     def mimeTypes(self) -> list[str]:
@@ -123,7 +119,18 @@ class LayerPalette(QTreeWidget):
 
     def mimeData(self, items: Sequence[QTreeWidgetItem]) -> QMimeData:
         layers = [layer for item in items for layer in self.layers_for(item)]
-        return layers_mime_data(layers)
+        data = layers_mime_data(layers)
+        blocks = [self._block(item) for item in items]
+        if len(items) == 1 and blocks[0] is not None and blocks[0].asks_repeat:
+            # The stack asks for N on the drop; the layers above are for other targets.
+            marker = {"block": blocks[0].name, "repeat": self.repeat}
+            data.setData(BLOCK_MIME, QByteArray(json.dumps(marker).encode()))
+        return data
+
+    @staticmethod
+    def _block(item: QTreeWidgetItem) -> Block | None:
+        index = item.data(0, _BLOCK_ROLE)
+        return None if index is None else BLOCKS[int(index)]
 
     def supportedDropActions(self) -> Qt.DropAction:
         return Qt.DropAction.CopyAction
@@ -133,18 +140,17 @@ class LayerPalette(QTreeWidget):
         self.append(item)
 
     def append(self, item: QTreeWidgetItem) -> bool:
-        """Insert the item's layer(s) after the selection (or at the end), in one undo step."""
+        """Append the item's layer(s) at the end of the stack, in one undo step (a block that
+        repeats asks for N first)."""
         repeat = None
-        block_index = item.data(0, _BLOCK_ROLE)
-        if block_index is not None and BLOCKS[int(block_index)].asks_repeat:
-            value, ok = QInputDialog.getInt(
-                self, item.text(0), "Convolutions before the pool (N):", self.repeat, 1, 16
-            )
-            if not ok:
+        block = self._block(item)
+        if block is not None and block.asks_repeat:
+            repeat = ask_repeat(self, block, self.repeat)
+            if repeat is None:
                 return False
-            self.repeat = repeat = value
+            self.repeat = repeat
         layers = self.layers_for(item, repeat)
         if not layers:
             return False
-        row = self._insert_row() if self._insert_row else len(self.document.spec.layers)
+        row = len(self.document.spec.layers)
         return self.document.insert_layers(row, layers, f"Add {item.text(0)}")

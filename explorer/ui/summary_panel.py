@@ -129,7 +129,9 @@ class SummaryPanel(QWidget):
         self.totals = QLabel(self)
         self.totals.setObjectName("summaryTotals")
         self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.totals.setWordWrap(True)
+        # One line per total, never wrapped ("48.90" above "MB"): the totals take the width
+        # they need and the diagnostics beside them wrap into the rest.
+        self.totals.setWordWrap(False)
         self.diagnostics = QLabel(self)
         self.diagnostics.setWordWrap(True)
         self.diagnostics.setTextFormat(Qt.TextFormat.RichText)
@@ -140,11 +142,12 @@ class SummaryPanel(QWidget):
         self.copy_button.clicked.connect(self.copy_as_text)
 
         below = QHBoxLayout()
+        below.setSpacing(16)
         totals = QVBoxLayout()
         totals.addWidget(self.totals)
         totals.addStretch(1)
         totals.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignLeft)
-        below.addLayout(totals, 1)
+        below.addLayout(totals, 0)
         below.addWidget(self.diagnostics, 1, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

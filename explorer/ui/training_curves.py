@@ -9,6 +9,7 @@ epoch), which lines up runs with different batch sizes.
 from __future__ import annotations
 
 import csv
+import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,15 @@ SMOOTHING = 0.1
 #: 10 redraws a second look continuous, and leave the event loop free between them.
 REDRAW_INTERVAL_MS = 100
 OVERLAY_COLOURS = ("#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+TRAIN_COLOUR = "#1f5fbf"
+VALIDATION_COLOUR = "#ff7f0e"
+RAW_LOSS_COLOUR = (70, 130, 230, 70)
+#: The live run's curves as the legend names them (loss and accuracy share colours).
+LIVE_LEGEND = (
+    ("train loss (each step)", "#b5cbf2"),
+    ("train (smoothed)", TRAIN_COLOUR),
+    ("validation", VALIDATION_COLOUR),
+)
 
 
 class SeriesBuffer:
@@ -90,7 +100,6 @@ class TrainingCurves(QWidget):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setLabel("left", label)
             plot.getAxis("left").setWidth(56)  # equal widths keep the two x axes aligned
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
             plot.setClipToView(True)
         for plot in (self.loss_plot, self.accuracy_plot):
             plot.setDownsampling(auto=True, mode="peak")
@@ -118,21 +127,17 @@ class TrainingCurves(QWidget):
         self._loss_average = self._accuracy_average = 0.0
         self._correction = 1.0
 
-        faint = pg.mkPen(color=(70, 130, 230, 70), width=1)
-        self.raw_loss_item = self.loss_plot.plot(pen=faint, name="train loss")
-        self.smooth_loss_item = self.loss_plot.plot(
-            pen=pg.mkPen("#1f5fbf", width=2), name="train loss (smoothed)"
-        )
+        faint = pg.mkPen(color=RAW_LOSS_COLOUR, width=1)
+        self.raw_loss_item = self.loss_plot.plot(pen=faint)
+        self.smooth_loss_item = self.loss_plot.plot(pen=pg.mkPen(TRAIN_COLOUR, width=2))
         self.val_loss_item = self.loss_plot.plot(
-            pen=pg.mkPen("#ff7f0e", width=2), symbol="o", symbolSize=6,
-            symbolBrush="#ff7f0e", name="validation loss",
+            pen=pg.mkPen(VALIDATION_COLOUR, width=2), symbol="o", symbolSize=6,
+            symbolBrush=VALIDATION_COLOUR,
         )  # fmt: skip
-        self.accuracy_item = self.accuracy_plot.plot(
-            pen=pg.mkPen("#1f5fbf", width=2), name="train accuracy (smoothed)"
-        )
+        self.accuracy_item = self.accuracy_plot.plot(pen=pg.mkPen(TRAIN_COLOUR, width=2))
         self.val_accuracy_item = self.accuracy_plot.plot(
-            pen=pg.mkPen("#ff7f0e", width=2), symbol="o", symbolSize=6,
-            symbolBrush="#ff7f0e", name="validation accuracy",
+            pen=pg.mkPen(VALIDATION_COLOUR, width=2), symbol="o", symbolSize=6,
+            symbolBrush=VALIDATION_COLOUR,
         )  # fmt: skip
         self._overlay_items: list[pg.PlotDataItem] = []
         self.overlays: tuple[RunCurves, ...] = ()
@@ -149,6 +154,16 @@ class TrainingCurves(QWidget):
             self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_scene_mouse_moved
         )
 
+        # One legend for both plots, above them: inside a plot it hides the curves, and a
+        # label that wraps shows long run names whole at any panel width.
+        self.legend = QLabel()
+        self.legend.setObjectName("curvesLegend")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setContentsMargins(4, 0, 4, 0)
+        self._legend_names: list[str] = []
+        self._update_legend()
+
         self.log_check = QCheckBox("Log-scale loss")
         self.log_check.toggled.connect(self._on_log_check_toggled)
         controls = QHBoxLayout()
@@ -158,6 +173,7 @@ class TrainingCurves(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(controls)
+        layout.addWidget(self.legend)
         layout.addWidget(self.graphics, 1)
 
         self._dirty = False
@@ -314,25 +330,42 @@ class TrainingCurves(QWidget):
             smooth_loss = ema(run.train_loss) if len(run.train_loss) else run.train_loss
             smooth_accuracy = ema(100 * run.train_accuracy) if len(run.train_accuracy) else None
             items = [
-                self.loss_plot.plot(run.step_x, smooth_loss, pen=solid, name=run.name),
+                self.loss_plot.plot(run.step_x, smooth_loss, pen=solid),
                 self.loss_plot.plot(run.epoch_x, run.validation_loss, pen=dashed, connect="finite"),
                 self.accuracy_plot.plot(
                     run.step_x,
                     smooth_accuracy if smooth_accuracy is not None else run.train_accuracy,
                     pen=solid,
-                    name=run.name,
                 ),
                 self.accuracy_plot.plot(
                     run.epoch_x, 100 * run.validation_accuracy, pen=dashed, connect="finite"
                 ),
             ]
             self._overlay_items.extend(items)
+        self._update_legend()
         self._update_ranges()
 
-    def legend_names(self, plot: pg.PlotItem | None = None) -> list[str]:
-        """The names shown in a plot's legend (the loss plot by default)."""
-        legend = (plot or self.loss_plot).legend
-        return [label.text for _, label in legend.items]
+    def _update_legend(self) -> None:
+        entries = list(LIVE_LEGEND)
+        entries += [
+            (run.name, OVERLAY_COLOURS[index % len(OVERLAY_COLOURS)])
+            for index, run in enumerate(self.overlays)
+        ]
+        self._legend_names = [name for name, _ in entries]
+        # A non-breaking space keeps each swatch with its name; entries wrap between them.
+        parts = [
+            f'<span style="color:{colour}"><b>━━</b></span>&nbsp;{html.escape(name)}'
+            for name, colour in entries
+        ]
+        if self.overlays:
+            parts.append(
+                '<span style="color:#777777">(saved runs: solid train, dashed validation)</span>'
+            )
+        self.legend.setText(" &nbsp; ".join(parts))
+
+    def legend_names(self) -> list[str]:
+        """The names shown in the legend: the live curves, then each overlaid run."""
+        return list(self._legend_names)
 
     # ---- interaction ----------------------------------------------------------------------
 

@@ -41,6 +41,9 @@ from explorer.ui.training_results import MessageBar, ResultsView, TrainingLog
 
 log = logging.getLogger(__name__)
 
+# Settings that only one schedule reads: greyed out under the others.
+_STEP_SCHEDULE_KEYS = ("step_size", "gamma")
+
 
 class TrainingPanel(QWidget):
     """Settings and controls for training the document's network."""
@@ -142,7 +145,7 @@ class TrainingPanel(QWidget):
 
         self.device_label = QLabel("detected when training starts")
         self.device_label.setWordWrap(True)
-        form = QFormLayout()
+        self._form = form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.editors: dict[str, ParamEditor] = {}
         for key, param in TRAINING_PARAMS.items():
@@ -214,6 +217,15 @@ class TrainingPanel(QWidget):
         training = self.document.spec.training
         for key, editor in self.editors.items():
             editor.set_value(getattr(training, key))
+        stepped = training.schedule == "step"
+        for key in _STEP_SCHEDULE_KEYS:
+            editor = self.editors[key]
+            editor.setEnabled(stepped)
+            label = self._form.labelForField(editor)
+            if label is not None:
+                label.setEnabled(stepped)
+            note = "" if stepped else " Used only by the step schedule."
+            editor.setToolTip(TRAINING_PARAMS[key].help + note)
         self.dataset_picker.show_dataset(training.dataset)
 
     # ---- training state -------------------------------------------------------------------

@@ -109,7 +109,8 @@ def test_duplicates_drop_explicit_names(document: ProjectDocument) -> None:
     document.replace_layer(0, document.spec.layers[0].with_name("stem"))
     document.duplicate_layers([0])
     assert document.spec.layers[0].name == "stem"
-    assert document.spec.layers[1].name is None
+    # The copy takes the next free name; the Conv2D after it stays conv2d_1.
+    assert document.spec.layer_names()[:4] == ("stem", "conv2d_2", "max_pool2d_1", "conv2d_1")
     assert document.analysis.ok
 
 
@@ -122,5 +123,12 @@ def test_inserted_layers_keep_free_names_and_drop_taken_ones(document: ProjectDo
         LayerSpec.create("Dropout", {"rate": 0.3}, name="drop"),  # taken by the one before
     ]
     document.insert_layers(1, pasted)
-    assert [layer.name for layer in document.spec.layers[:4]] == ["stem", None, "drop", None]
+    assert document.spec.layer_names()[:6] == (
+        "stem",
+        "conv2d_2",
+        "drop",
+        "dropout_1",
+        "max_pool2d_1",
+        "conv2d_1",
+    )
     assert document.analysis.ok

@@ -1,12 +1,127 @@
-"""File ▸ Export offers what the core exports, the same formats as the command line."""
+"""File ▸ Export: the formats on offer, ONNX without its extra, and targets in the way."""
 
 from __future__ import annotations
 
+import errno
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QFileDialog, QMainWindow
+
 from explorer.commands.export import FORMATS as COMMAND_LINE_FORMATS
-from explorer.core.export import EXPORT_FORMATS
+from explorer.core import files
+from explorer.core.builder import build_model
+from explorer.core.export import EXPORT_FORMATS, ONNX_INSTALL_HINT
+from explorer.core.templates import load_template
 from explorer.ui.export_actions import FORMATS as MENU_FORMATS
+from explorer.ui.export_actions import ExportActions, onnx_installed
+
+SPEC = load_template("keras-mnist")
 
 
 def test_command_line_and_menu_offer_exactly_the_core_export_formats() -> None:
     assert COMMAND_LINE_FORMATS == EXPORT_FORMATS
     assert tuple(f.key for f in MENU_FORMATS) == EXPORT_FORMATS
+
+
+def _actions(qtbot: Any, weights: Any = None) -> Iterator[ExportActions]:
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    actions = ExportActions(window, lambda: SPEC, lambda spec: weights)
+    yield actions
+    actions.shutdown()
+
+
+@pytest.fixture
+def export_actions(qtbot: Any) -> Iterator[ExportActions]:
+    yield from _actions(qtbot)
+
+
+@pytest.fixture
+def no_file_dialog(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    asked: list[str] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> tuple[str, str]:
+        asked.append(str(args[1:]))
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(refuse))
+    return asked
+
+
+def test_onnx_is_disabled_with_the_install_hint_without_the_extra(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch, message_boxes: Any, no_file_dialog: list[str]
+) -> None:
+    # None in sys.modules makes `import onnxscript` raise ImportError, as when not installed.
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    assert not onnx_installed()
+    for actions in _actions(qtbot):
+        onnx = actions.actions["onnx"]
+        assert not onnx.isEnabled()
+        assert onnx.toolTip() == ONNX_INSTALL_HINT
+        assert actions.menu.toolTipsVisible()
+        assert all(actions.actions[key].isEnabled() for key in ("pytorch", "torchscript"))
+        # Asked directly (a script, a shortcut), it says so before any file dialog.
+        assert not actions.export("onnx")
+        assert message_boxes.shown == [("information", "Export", ONNX_INSTALL_HINT)]
+        assert no_file_dialog == []
+
+
+def test_onnx_is_offered_when_the_extra_is_installed(export_actions: ExportActions) -> None:
+    if not onnx_installed():
+        pytest.skip("the onnx extra is not installed here")
+    assert export_actions.actions["onnx"].isEnabled()
+    assert export_actions.actions["onnx"].toolTip() != ONNX_INSTALL_HINT
+
+
+def test_exporting_onto_a_folder_says_it_is_a_folder_and_what_to_do(
+    tmp_path: Path, export_actions: ExportActions, message_boxes: Any
+) -> None:
+    folder = tmp_path / "net.py"
+    folder.mkdir()
+    assert not export_actions.export("pytorch", str(folder))
+    [(kind, title, text)] = message_boxes.shown
+    assert kind == "warning" and title == "Export"
+    assert text.startswith(f"{folder} is a folder")
+    assert "Choose a file name inside it" in text and ".tmp" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.py"]
+    assert list(folder.iterdir()) == []
+
+
+def test_a_folder_where_the_weights_go_beside_the_source_is_named(
+    tmp_path: Path, qtbot: Any, message_boxes: Any
+) -> None:
+    (tmp_path / "net.pt").mkdir()
+    state = build_model(SPEC, seed=0).state_dict()
+    for actions in _actions(qtbot, state):
+        assert not actions.export("pytorch", str(tmp_path / "net.py"))
+    [(_, _, text)] = message_boxes.shown
+    assert text.startswith(f"{tmp_path / 'net.pt'} is a folder")
+    assert not (tmp_path / "net.py").exists()
+
+
+def test_a_failed_write_names_the_target_not_its_temporary_file(
+    tmp_path: Path,
+    qtbot: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    export_actions: ExportActions,
+    message_boxes: Any,
+) -> None:
+    def full_disk(source: Any, destination: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(source))
+
+    monkeypatch.setattr(files.os, "replace", full_disk)
+    target = tmp_path / "net.py"
+    assert export_actions.export("pytorch", str(target))
+    export_actions.runner.wait()
+    [(kind, title, text)] = message_boxes.shown
+    assert (kind, title) == ("critical", "Export failed")
+    assert text == (
+        f"Could not write {target}: No space left on device. Nothing was written; "
+        "choose another name or folder."
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -60,10 +60,10 @@ def test_dropping_a_block_inserts_all_its_layers_in_one_undo_step(
     qtbot.addWidget(palette)
     model = LayerStackModel(document)
     before = document.spec
-    palette.repeat = 3
-    data = palette.mimeData([palette.find_item("Conv-ReLU ×N + MaxPool")])
+    data = palette.mimeData([palette.find_item("Conv-BN-ReLU")])
     assert model.dropMimeData(data, COPY, -1, 0, QModelIndex())
-    assert _types(document)[-4:] == ["Conv2D", "Conv2D", "Conv2D", "MaxPool2D"]
+    assert _types(document)[-3:] == ["Conv2D", "BatchNorm", "Activation"]
+    assert document.undo_stack.count() == 1
     document.undo_stack.undo()
     assert document.spec == before
 
@@ -124,7 +124,11 @@ def test_delete_duplicate_copy_and_paste_through_the_panel_actions(
     assert json.loads(clipboard.text()) == [{"type": "Flatten"}, original.layers[5].to_json()]
     panel.select_rows([0])
     panel.paste_action.trigger()
-    assert document.spec.layers[1:3] == original.layers[4:6]
+    # Pasted before the originals, the copies take fresh names and the originals keep theirs.
+    pasted = document.spec.layers[1:3]
+    assert [layer.with_name(None) for layer in pasted] == list(original.layers[4:6])
+    assert document.spec.layer_names()[1:3] == ("flatten_2", "dense_2")
+    assert document.spec.layer_names()[-2:] == original.layer_names()[-2:]
     for _ in range(3):
         document.undo_stack.undo()
     assert document.spec == original
@@ -136,7 +140,10 @@ def test_pasting_plain_json_text_from_an_editor(document: ProjectDocument, qtbot
     QGuiApplication.clipboard().setText('{"type": "Dense", "units": 64, "activation": "relu"}')
     panel.select_rows([3])
     panel.paste_action.trigger()
-    assert document.spec.layers[4] == LayerSpec.create("Dense", {"units": 64, "activation": "relu"})
+    pasted = document.spec.layers[4]
+    assert pasted.with_name(None) == LayerSpec.create("Dense", {"units": 64, "activation": "relu"})
+    assert document.spec.layer_names()[4] == "dense_2"
+    assert document.spec.layer_names()[-1] == "dense_1"
 
 
 def test_pasting_text_that_is_not_layers_explains_why(

@@ -38,7 +38,7 @@ def test_every_block_appends_valid_layers_in_one_undo_step(
     palette = LayerPalette(document)
     qtbot.addWidget(palette)
     monkeypatch.setattr(
-        "explorer.ui.palette.QInputDialog.getInt", staticmethod(lambda *a, **k: (3, True))
+        "explorer.ui.blocks.QInputDialog.getInt", staticmethod(lambda *a, **k: (3, True))
     )
     assert palette.append(palette.find_item(block.name))
     assert document.undo_stack.count() == 1

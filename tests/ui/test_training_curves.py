@@ -1,0 +1,57 @@
+"""The curves' legend: beside the plots, never over the data, run names shown whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QRect
+
+from explorer.ui.pyqtgraph_setup import configure_pyqtgraph
+from explorer.ui.training_curves import LIVE_LEGEND, RunCurves, TrainingCurves
+
+LONG_NAMES = ("20261201-093015-keras-mnist-lr0.01", "20261201-101500-keras-mnist-lr0.002")
+
+
+def _run(name: str, rate: float) -> RunCurves:
+    x = np.linspace(0, 5, 50)
+    epochs = np.arange(1.0, 6.0)
+    return RunCurves(
+        name,
+        x,
+        2.3 * np.exp(-rate * x),
+        1 - 0.9 * np.exp(-rate * x),
+        epochs,
+        2.3 * np.exp(-rate * epochs),
+        1 - 0.9 * np.exp(-rate * epochs),
+    )
+
+
+def _in_curves(curves: TrainingCurves, widget: Any) -> QRect:
+    return QRect(widget.mapTo(curves, widget.rect().topLeft()), widget.size())
+
+
+@pytest.mark.parametrize("width", [380, 640])
+def test_the_legend_sits_above_the_plots_and_shows_run_names_whole(qtbot: Any, width: int) -> None:
+    configure_pyqtgraph()
+    curves = TrainingCurves()
+    qtbot.addWidget(curves)
+    curves.resize(width, 380)  # the Training Curves tab in a 1280×800 window, and narrower
+    curves.show()
+    qtbot.waitExposed(curves)
+    curves.set_overlays([_run(LONG_NAMES[0], 0.8), _run(LONG_NAMES[1], 0.5)])
+    curves.layout().activate()  # lay out the new legend text now, as the next paint would
+    assert curves.legend_names() == [name for name, _ in LIVE_LEGEND] + list(LONG_NAMES)
+    # No legend drawn inside either plot, and the label does not reach into the plots.
+    assert curves.loss_plot.legend is None and curves.accuracy_plot.legend is None
+    legend = _in_curves(curves, curves.legend)
+    assert not legend.intersects(_in_curves(curves, curves.graphics))
+    # Wrapped, not clipped: the label is as tall as its text needs and inside the panel.
+    assert legend.right() < curves.width()
+    assert curves.legend.height() >= curves.legend.heightForWidth(curves.legend.width())
+    for name in LONG_NAMES:
+        assert name in curves.legend.text()
+    curves.set_overlays([])
+    assert curves.legend_names() == [name for name, _ in LIVE_LEGEND]
+    assert LONG_NAMES[0] not in curves.legend.text()
