@@ -160,11 +160,10 @@ def test_autosave_is_offered_back_after_an_unclean_exit(
     qtbot.addWidget(crashed)
     crashed.document.remove_layers([0, 1])
     lost = crashed.document.spec
-    crashed.recovery.save_now()  # what the one-minute timer does
+    crashed.recovery.save_now()  # what the timer does a moment after the edit
     assert crashed.recovery.path.is_file()
     assert crashed.recovery.path.is_relative_to(isolated_settings)
-    crashed.recovery.timer.stop()
-    crashed.document.undo_stack.setClean()  # the process dies: nothing else happens
+    _process_dies(crashed)
 
     message_boxes.answer = QMessageBox.StandardButton.Yes
     restarted = MainWindow(load_template("keras-mnist"))
@@ -173,9 +172,11 @@ def test_autosave_is_offered_back_after_an_unclean_exit(
     assert message_boxes.titles()[-1] == "Recover Unsaved Work"
     assert restarted.document.spec == lost
     assert not restarted.document.is_clean
+    assert not crashed.recovery.path.exists()  # restored: now the new window's own
     message_boxes.answer = QMessageBox.StandardButton.Discard
     restarted.close()
     assert not restarted.recovery.path.exists()
+    assert list(restarted.recovery.folder.iterdir()) == []
 
 
 def test_a_bad_file_at_start_up_neither_loses_nor_skips_the_earlier_sessions_work(
@@ -186,8 +187,7 @@ def test_a_bad_file_at_start_up_neither_loses_nor_skips_the_earlier_sessions_wor
     crashed.document.remove_layers([0])
     lost = crashed.document.spec
     crashed.recovery.save_now()
-    crashed.recovery.timer.stop()
-    crashed.document.undo_stack.setClean()  # the process dies
+    _process_dies(crashed)
 
     message_boxes.answer = QMessageBox.StandardButton.Yes
     bad = tmp_path / "broken.json"
@@ -195,12 +195,12 @@ def test_a_bad_file_at_start_up_neither_loses_nor_skips_the_earlier_sessions_wor
     window = app_module.open_main_window(str(bad))
     qtbot.addWidget(window)
     window.recovery.save_now()  # the autosave timer fires while the document is clean
-    assert window.recovery.path.is_file()  # the earlier session's work is still there
+    assert crashed.recovery.path.is_file()  # the earlier session's work is still there
     qtbot.waitUntil(lambda: "Recover Unsaved Work" in message_boxes.titles())
     assert window.document.spec == lost
     message_boxes.answer = QMessageBox.StandardButton.Discard
     window.close()  # stops the threads the window's panels started
-    assert not window.recovery.path.exists()
+    assert not window.recovery.path.exists() and not crashed.recovery.path.exists()
 
 
 def test_a_bad_file_on_the_command_line_opens_the_default_project(
@@ -268,3 +268,13 @@ def test_summary_panel_totals_are_the_text_summarys(window: MainWindow) -> None:
     text = summary_text(window.document.spec, window.document.analysis).splitlines()
     assert shown[0] == "Total params: 62,346 (243.54 KB)"
     assert all(line in text for line in shown) and len(shown) == 6
+
+
+def _process_dies(window: MainWindow) -> None:
+    """What a crash leaves: the recovery file, and no lock (the kernel drops a dead
+    process's locks); nothing else runs."""
+    window.recovery.timer.stop()
+    lock = window.recovery._lock
+    assert lock is not None
+    lock.release()
+    window.document.undo_stack.setClean()
