@@ -1,5 +1,6 @@
 """The Runs list: every training run's folder with its outcome; ticked runs are overlaid on the
-curves, and a run's network can be restored into the editor (an undoable edit).
+curves, a run's network can be restored into the editor (an undoable edit), and a stopped
+run can be resumed from its checkpoint.
 
 Run folders use the layout of `explorer.core.training.runs` (project.json, metrics.jsonl,
 checkpoint.pt), the same the `train` command writes, so command-line runs show up too.
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PROJECT_FILE = "project.json"  # the names runs.py uses; repeated so listing needs no torch
 METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_FILE = "checkpoint.pt"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,11 @@ class RunRecord:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def resumable(self) -> bool:
+        """Stopped (or cut off) with a checkpoint to continue from."""
+        return self.status in ("stopped", "incomplete") and (self.path / CHECKPOINT_FILE).is_file()
 
 
 def read_run(path: str | Path) -> RunRecord:
@@ -128,6 +135,7 @@ class RunsPanel(QWidget):
     """Runs with their final accuracy; tick to compare, restore a run's network."""
 
     overlays_changed = Signal(list)  # list[RunRecord]
+    resume_requested = Signal(str)  # the run folder to continue
 
     def __init__(
         self,
@@ -154,9 +162,14 @@ class RunsPanel(QWidget):
         self.restore_button.setToolTip("Put the selected run's network into the editor (undoable)")
         self.restore_button.setEnabled(False)
         self.restore_button.clicked.connect(self._on_restore_button_clicked)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the selected stopped run from its checkpoint")
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(self._on_resume_button_clicked)
         buttons = QHBoxLayout()
         buttons.addWidget(self.refresh_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.resume_button)
         buttons.addWidget(self.restore_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -185,6 +198,7 @@ class RunsPanel(QWidget):
         for column in range(3):
             self.tree.resizeColumnToContents(column)
         self._update_overlays()
+        self._on_tree_current_item_changed(self.tree.currentItem(), None)
 
     @Slot(str)
     def add_run(self, path: str) -> None:
@@ -223,6 +237,21 @@ class RunsPanel(QWidget):
         self, current: QTreeWidgetItem | None, previous: QTreeWidgetItem | None
     ) -> None:
         self.restore_button.setEnabled(current is not None)
+        record = self.selected_run()
+        self.resume_button.setEnabled(record is not None and record.resumable)
+
+    def run_to_resume(self) -> RunRecord | None:
+        """The selected run when it can be resumed, else the newest run that can."""
+        selected = self.selected_run()
+        if selected is not None and selected.resumable:
+            return selected
+        return next((r for r in self.records if r.resumable), None)
+
+    @Slot()
+    def _on_resume_button_clicked(self) -> None:
+        record = self.selected_run()
+        if record is not None and record.resumable:
+            self.resume_requested.emit(str(record.path))
 
     def selected_run(self) -> RunRecord | None:
         item = self.tree.currentItem()
