@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
-from explorer.core.project import load_project, save_project
+from explorer.core.project import load_project, parse_project, save_project
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.templates import load_template
 from explorer.ui import app as app_module
@@ -278,3 +278,95 @@ def _process_dies(window: MainWindow) -> None:
     assert lock is not None
     lock.release()
     window.document.undo_stack.setClean()
+
+
+def test_an_edit_is_in_the_recovery_file_a_moment_later(window: MainWindow, qtbot: Any) -> None:
+    from explorer.ui.recovery import SAVE_DELAY_MS
+
+    recovery = window.recovery
+    assert not recovery.path.exists()
+    window.document.remove_layers([0])
+    window.document.remove_layers([0])  # a burst of edits: written once they pause
+    edited = window.document.spec
+    assert recovery.timer.isActive() and recovery.timer.interval() == SAVE_DELAY_MS
+    assert not recovery.path.exists()
+    qtbot.waitUntil(recovery.path.is_file, timeout=5 * SAVE_DELAY_MS)
+    payload = json.loads(recovery.path.read_text())
+    assert parse_project(payload["project"]) == edited
+    window.document.undo_stack.undo()
+    window.document.undo_stack.undo()  # back to the saved state: nothing to recover
+    qtbot.waitUntil(lambda: not recovery.path.exists(), timeout=5 * SAVE_DELAY_MS)
+
+
+def test_two_windows_keep_their_own_recovery_files(
+    qtbot: Any, message_boxes: Any, isolated_settings: Path
+) -> None:
+    first = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(first)
+    first.document.remove_layers([0])
+    first_spec = first.document.spec
+    first.recovery.save_now()
+
+    second = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(second)
+    assert second.recovery.path != first.recovery.path
+    # The first window is alive: its work is not offered, so not deleted on No either.
+    message_boxes.answer = QMessageBox.StandardButton.No
+    assert not second.offer_recovery()
+    assert message_boxes.shown == []
+    second.document.remove_layers([0, 1])
+    second.recovery.save_now()
+    message_boxes.answer = QMessageBox.StandardButton.Discard
+    assert second.close()  # discards only its own file
+    assert not second.recovery.path.exists()
+    payload = json.loads(first.recovery.path.read_text())
+    assert parse_project(payload["project"]) == first_spec
+
+    third = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(third)
+    assert third.recovery.pending() is None  # still the living first window's
+    assert first.close()
+    assert not first.recovery.path.exists()
+    third.recovery.timer.stop()
+
+
+def test_a_stale_file_of_an_older_version_is_still_offered(
+    qtbot: Any, message_boxes: Any, isolated_settings: Path
+) -> None:
+    from explorer.core.project import dumps_project
+
+    lost = load_template("lenet5")
+    legacy = isolated_settings / "data" / "recovery.json"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(json.dumps({"path": None, "project": json.loads(dumps_project(lost))}))
+    message_boxes.answer = QMessageBox.StandardButton.Yes
+    window = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(window)
+    assert window.offer_recovery()
+    assert window.document.spec == lost and not legacy.exists()
+    window.recovery.timer.stop()
+    window.document.undo_stack.setClean()
+
+
+def test_the_window_has_a_sensible_minimum_size(window: MainWindow) -> None:
+    window.resize(400, 300)
+    assert window.width() >= 760 and window.height() >= 500
+
+
+def test_runs_and_recovery_live_in_one_folder_named_for_the_app(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from explorer.ui import settings
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    monkeypatch.delenv(settings.CONFIG_DIR_ENV, raising=False)
+    old = tmp_path / "share" / "CNN Explorer" / "CNN Explorer"
+    (old / "runs" / "20250101-000000-net").mkdir(parents=True)
+    settings.use_location(None)
+    try:
+        folder = settings.data_dir()
+    finally:
+        settings.use_location(tmp_path / "config")
+    assert folder == tmp_path / "share" / "CNN Explorer"
+    assert (folder / "runs" / "20250101-000000-net").is_dir()  # moved from the doubled one
+    assert not old.exists()
