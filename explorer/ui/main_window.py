@@ -311,6 +311,10 @@ class MainWindow(QMainWindow):
         the window wholly onto the screen."""
         available = self._available_geometry()
         frame = self.frameGeometry().size() - self.geometry().size()
+        if frame.isEmpty() and QGuiApplication.platformName() != "offscreen":
+            # The window manager adds its frame later: leave room for a title bar.
+            bar = self.style().pixelMetric(QStyle.PixelMetric.PM_TitleBarHeight)
+            frame = QSize(8, max(bar, 24) + 8)
         room = QRect(available.topLeft(), available.size() - frame)
         self.resize(_fitting(size, room))
         outer = self.frameGeometry()
@@ -318,13 +322,20 @@ class MainWindow(QMainWindow):
         top = max(available.top(), min(outer.top(), available.bottom() + 1 - outer.height()))
         self.move(left, top)
 
+    @Slot()
+    def _fit_if_outside(self) -> None:
+        if not self._available_geometry().contains(self.frameGeometry()):
+            self.fit_into_screen(self.size())
+
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._shown_once:
             self._shown_once = True
             if not self._geometry_restored:
-                # The frame's size is known once the window is on the screen.
+                # The frame's size is known once the window is on the screen, and under
+                # some window managers only a moment later: fit again then.
                 QTimer.singleShot(0, self.fit_into_screen)
+                QTimer.singleShot(500, self._fit_if_outside)
 
     @Slot()
     def _on_reset_layout_triggered(self) -> None:
