@@ -128,10 +128,27 @@ def free_memory(device: Any) -> int | None:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
+    available = _linux_available_memory()
+    if available is not None:
+        return available
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def _linux_available_memory() -> int | None:
+    """MemAvailable: what can be had without swapping, reclaimable page cache included
+    (the free pages alone understate it on a machine that has been reading files)."""
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if fields[:1] == ["MemAvailable:"] and len(fields) > 1 and fields[1].isdigit():
+            return int(fields[1]) * 1024
+    return None
 
 
 class TrainingWorker(QObject):
