@@ -35,7 +35,14 @@ from PySide6.QtWidgets import (
 from explorer.core.spec import TRAINING_PARAMS, SpecError
 from explorer.ui.dataset_download import DatasetPicker
 from explorer.ui.param_editors import ParamEditor, make_editor
-from explorer.ui.training_controller import IDLE, PAUSED, TRAINING, WARMING, TrainingController
+from explorer.ui.training_controller import (
+    IDLE,
+    LOADING,
+    PAUSED,
+    TRAINING,
+    WARMING,
+    TrainingController,
+)
 from explorer.ui.training_curves import TrainingCurves
 from explorer.ui.training_results import MessageBar, ResultsView, TrainingLog
 
@@ -56,6 +63,7 @@ class TrainingPanel(QWidget):
         self.document = controller.document
         self.curves = curves
         self._epochs = 0
+        self._run_started = False
 
         self.train_action = QAction("&Train", self)
         self.train_action.setShortcut(QKeySequence("F5"))
@@ -228,6 +236,8 @@ class TrainingPanel(QWidget):
         self.pause_action.setText("&Resume" if state == PAUSED else "&Pause")
         self.stop_action.setEnabled(not idle)
         self.settings_page.setEnabled(idle)
+        if state == LOADING:
+            self._run_started = False  # a new run: nothing trained yet
         self._show_paused(state == PAUSED)
         if not idle and self.message_bar.level == "warning":
             self.message_bar.hide()
@@ -255,6 +265,7 @@ class TrainingPanel(QWidget):
 
     @Slot(object)
     def _on_controller_training_started(self, event: Any) -> None:
+        self._run_started = True
         self._epochs = event.epochs
         self.message_bar.hide()
         self.curves.begin_run(event.epochs)
@@ -337,6 +348,11 @@ class TrainingPanel(QWidget):
     def _on_controller_training_failed(self, event: Any) -> None:
         self._on_label_timer_timeout()
         self._end_speed_line()
+        if not self._run_started:  # e.g. the dataset does not suit the network: nothing ran
+            self.message_bar.show_message(f"Training could not start: {event.message}", "error")
+            self.epoch_label.setText("Could not start training")
+            self.log_view.add(f"could not start: {event.message}")
+            return
         self.message_bar.show_message(f"Training failed: {event.message}", "error")
         self.epoch_label.setText("Failed — the curves so far are kept")
         self.log_view.add(f"FAILED at step {event.step}: {event.message}")

@@ -512,3 +512,21 @@ def test_no_warm_up_when_the_memory_estimate_does_not_fit(
         assert gui.controller.warm_up()
     assert loading and loading[-1].startswith("not warmed up: the network and its data need")
     assert not any(text.startswith("loading") for text in loading)  # not even the data
+
+
+def test_a_run_that_cannot_begin_says_it_could_not_start(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    spec = tiny_spec()
+    dense = spec.layers[-1].with_values(units=5)
+    five = replace(spec, num_classes=5, layers=(*spec.layers[:-1], dense))
+    gui.use(five, shapes_dataset)
+    assert not gui.window.document.analysis.errors  # a valid network, for another dataset
+    with qtbot.waitSignal(gui.controller.training_failed, timeout=TIMEOUT_MS) as failed:
+        gui.panel.train_button.click()
+    wait_idle(qtbot, gui.controller)
+    assert "10 classes" in failed.args[0].message
+    bar = gui.panel.message_bar.text
+    assert bar.startswith("Training could not start:") and "10 classes" in bar
+    assert gui.panel.epoch_label.text() == "Could not start training"
+    assert "curves so far" not in gui.panel.epoch_label.text()
