@@ -75,6 +75,12 @@ def ready():
         QTimer.singleShot(200, reset)
     elif scenario == "quit":
         application.quit()
+    elif scenario == "quit-while-warming":  # the warm-up thread is loading MNIST
+        training = window.workbench.training
+        def on_loading(text):
+            print(json.dumps({"loading": text}), flush=True)
+            application.quit()
+        training.loading_reported.connect(on_loading)
     elif scenario == "crash":  # an unexpected error in a slot, then Quit in its dialog
         window.document.remove_layers([0])
         click_later("Quit")
@@ -208,6 +214,15 @@ def test_every_way_out_stops_and_joins_the_background_threads(
     result = _launch(scenario, tmp_path / "config")
     assert "QThread: Destroyed" not in result.stderr
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_quitting_during_the_warm_up_joins_its_thread(
+    tmp_path: Path, real_datasets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CNN_EXPLORER_DATA", str(real_datasets))
+    result = _launch("quit-while-warming", tmp_path / "config")
+    assert "QThread: Destroyed" not in result.stderr
+    assert _report(result)["loading"] == "loading mnist…"  # the warm-up was under way
 
 
 def test_quit_in_the_crash_dialog_joins_the_threads_and_keeps_the_unsaved_work(
