@@ -47,6 +47,8 @@ class RunRecord:
     test_accuracy: float | None
     message: str
     curves: RunCurves
+    #: Lines of metrics.jsonl that could not be read (skipped; the rest is shown).
+    damaged_lines: int = 0
 
     @property
     def name(self) -> str:
@@ -59,8 +61,9 @@ class RunRecord:
 
 
 def read_run(path: str | Path) -> RunRecord:
-    """Read a run folder's metrics.jsonl (lines that do not parse are skipped: a run that
-    was cut off mid-write is still listed with what it has)."""
+    """Read a run folder's metrics.jsonl. Lines that do not parse, or lack what their event
+    needs, are skipped and counted: a run cut off mid-write or damaged is still listed with
+    what it has, and never stops the window from starting."""
     folder = Path(path)
     step_x: list[float] = []
     loss: list[float] = []
@@ -69,28 +72,43 @@ def read_run(path: str | Path) -> RunRecord:
     val_loss: list[float] = []
     val_accuracy: list[float] = []
     status, test_accuracy, message = "incomplete", None, ""
+    damaged = 0
     metrics = folder / METRICS_FILE
-    lines = metrics.read_text(encoding="utf-8").splitlines() if metrics.is_file() else []
-    for line in lines:
+    try:
+        text = metrics.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
         try:
             event: dict[str, Any] = json.loads(line)
-        except json.JSONDecodeError:
-            log.warning("skipping an unreadable line in %s", metrics)
-            continue
-        kind = event.get("event")
-        if kind == "progress":
-            step_x.append(event["epoch"] - 1 + event["epoch_fraction"])
-            loss.append(_number(event["train_loss"]))
-            accuracy.append(_number(event["train_accuracy"]))
-        elif kind == "epoch":
-            epoch_x.append(float(event["epoch"]))
-            val_loss.append(_number(event.get("validation_loss")))
-            val_accuracy.append(_number(event.get("validation_accuracy")))
-        elif kind in ("finished", "stopped", "failed"):
-            status = kind
-            message = event.get("message", "")
-            if kind == "finished":
-                test_accuracy = event.get("test_accuracy")
+            kind = event.get("event")
+            if kind == "progress":
+                point = (
+                    float(event["epoch"]) - 1 + float(event["epoch_fraction"]),
+                    _number(event["train_loss"]),
+                    _number(event["train_accuracy"]),
+                )
+                step_x.append(point[0])
+                loss.append(point[1])
+                accuracy.append(point[2])
+            elif kind == "epoch":
+                point = (
+                    float(event["epoch"]),
+                    _number(event.get("validation_loss")),
+                    _number(event.get("validation_accuracy")),
+                )
+                epoch_x.append(point[0])
+                val_loss.append(point[1])
+                val_accuracy.append(point[2])
+            elif kind in ("finished", "stopped", "failed"):
+                accuracy_value = event.get("test_accuracy") if kind == "finished" else None
+                status, message = kind, str(event.get("message", ""))
+                test_accuracy = None if accuracy_value is None else float(accuracy_value)
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+            damaged += 1
+    if damaged:
+        log.warning("skipped %d unreadable line(s) in %s", damaged, metrics)
+        message = f"{damaged} damaged line(s) in {METRICS_FILE} skipped. {message}".strip()
     curves = RunCurves(
         folder.name,
         np.asarray(step_x, float),
@@ -100,7 +118,7 @@ def read_run(path: str | Path) -> RunRecord:
         np.asarray(val_loss, float),
         np.asarray(val_accuracy, float),
     )
-    return RunRecord(folder, status, test_accuracy, message, curves)
+    return RunRecord(folder, status, test_accuracy, message, curves, damaged)
 
 
 def list_runs(
@@ -186,7 +204,8 @@ class RunsPanel(QWidget):
         self.tree.clear()
         for record in self.records:
             accuracy = "" if record.test_accuracy is None else f"{100 * record.test_accuracy:.2f}%"
-            item = QTreeWidgetItem([record.name, record.status, accuracy])
+            status = record.status + (" (damaged)" if record.damaged_lines else "")
+            item = QTreeWidgetItem([record.name, status, accuracy])
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             checked = record.path in ticked
             item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
