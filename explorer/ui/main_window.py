@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QRect, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QShowEvent
+from PySide6.QtCore import QByteArray, QCoreApplication, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -38,6 +38,7 @@ from explorer.ui.layer_stack import LayerStackPanel
 from explorer.ui.palette import LayerPalette
 from explorer.ui.properties import PropertiesPanel
 from explorer.ui.recovery import RecoveryStore
+from explorer.ui.screen_fit import available_geometry, fit_into_screen, fitting
 from explorer.ui.settings import app_settings, data_dir, settings_list
 from explorer.ui.summary_panel import SummaryPanel
 
@@ -80,7 +81,7 @@ class MainWindow(QMainWindow):
         )
         self._build_menus()
         self.setMinimumSize(MINIMUM_SIZE)
-        self.resize(_fitting(DEFAULT_SIZE, self._available_geometry()))
+        self.resize(fitting(DEFAULT_SIZE, available_geometry(self, DEFAULT_SIZE)))
         left, right = DockArea.LeftDockWidgetArea, DockArea.RightDockWidgetArea
         self.palette_dock = self.add_dock("Layer Palette", self.palette_view, left, "paletteDock")
         self.stack_dock = self.add_dock("Layer Stack", self.stack, left, "stackDock")
@@ -306,26 +307,15 @@ class MainWindow(QMainWindow):
             if name not in self._first_run_docks:
                 dock.hide()  # opened later (History): not part of the first-run layout
 
-    def fit_into_screen(self, size: QSize = DEFAULT_SIZE) -> None:
-        """Resize to `size`, or less where the screen is smaller, frame included, and move
-        the window wholly onto the screen."""
-        available = self._available_geometry()
-        frame = self.frameGeometry().size() - self.geometry().size()
-        if frame.isEmpty() and QGuiApplication.platformName() != "offscreen":
-            # The window manager adds its frame later: leave room for a title bar.
-            bar = self.style().pixelMetric(QStyle.PixelMetric.PM_TitleBarHeight)
-            frame = QSize(8, max(bar, 24) + 8)
-        room = QRect(available.topLeft(), available.size() - frame)
-        self.resize(_fitting(size, room))
-        outer = self.frameGeometry()
-        left = max(available.left(), min(outer.left(), available.right() + 1 - outer.width()))
-        top = max(available.top(), min(outer.top(), available.bottom() + 1 - outer.height()))
-        self.move(left, top)
+    @Slot()
+    def fit_into_screen(self) -> None:
+        """The first-run size, or less on a smaller screen; wholly on the screen."""
+        fit_into_screen(self, DEFAULT_SIZE)
 
     @Slot()
     def _fit_if_outside(self) -> None:
-        if not self._available_geometry().contains(self.frameGeometry()):
-            self.fit_into_screen(self.size())
+        if not available_geometry(self, DEFAULT_SIZE).contains(self.frameGeometry()):
+            fit_into_screen(self, self.size())
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -340,12 +330,6 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_reset_layout_triggered(self) -> None:
         self.reset_layout()
-
-    def _available_geometry(self) -> QRect:
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
-            return QRect(0, 0, DEFAULT_SIZE.width(), DEFAULT_SIZE.height())
-        return screen.availableGeometry()
 
     # ---- reacting to the document -------------------------------------------------------
 
@@ -448,10 +432,9 @@ class MainWindow(QMainWindow):
         pending = self.recovery.pending()
         if pending is None:
             return False
-        try:
-            return self._offer(pending.spec, pending.path)
-        finally:
-            pending.forget()
+        restored = self._offer(pending.spec, pending.path)
+        pending.forget()  # restored (now in this window's own file) or declined
+        return restored
 
     def _offer(self, spec: NetworkSpec, path: str | None) -> bool:
         answer = QMessageBox.question(
@@ -475,7 +458,3 @@ class MainWindow(QMainWindow):
         self.document.edit(spec, "Recover unsaved changes")
         self.recovery.save_now()  # now this window's own, before the old file goes
         return True
-
-
-def _fitting(size: QSize, available: QRect) -> QSize:
-    return QSize(min(size.width(), available.width()), min(size.height(), available.height()))
