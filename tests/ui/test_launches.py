@@ -297,3 +297,12 @@ def test_open_with_a_bad_file_says_why_on_stderr_and_exits_2(
     assert result.returncode == 2
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_the_first_window_fits_a_small_screen(tmp_path: Path) -> None:
+    report = _report(_launch("report", tmp_path / "config", screen=(1000, 650)))
+    x, y, width, height = report["frame"]
+    assert x >= 0 and y >= 0 and x + width <= 1000 and y + height <= 650
+    assert width >= 760 and height >= 500  # and no smaller than the panels need
+    assert set(report["shown"]) == {"paletteDock", "stackDock", "propertiesDock", "summaryDock"}
+    assert not _overlapping(report["shown"])
