@@ -32,6 +32,16 @@ log = logging.getLogger(__name__)
 SAVE_DELAY_MS = 1500
 FOLDER = "recovery"
 LEGACY_FILE = "recovery.json"  # the one shared file of earlier versions
+# What a damaged or hostile recovery file can raise while it is read and checked.
+_UNREADABLE = (
+    OSError,
+    ValueError,
+    ProjectError,
+    LookupError,
+    TypeError,
+    AttributeError,
+    RecursionError,
+)
 
 
 class _Lock:
@@ -139,8 +149,8 @@ class RecoveryStore(QObject):
         }
         try:
             write_text_atomic(self.path, json.dumps(payload, indent=1))
-        except OSError:
-            log.exception("cannot write the recovery file %s", self.path)
+        except OSError as error:  # a full disk: the work is still in the window
+            log.warning("cannot write the recovery file %s: %s", self.path, error)
 
     def pending(self) -> Recovered | None:
         """The newest file left by a session that is no longer running, locked for this
@@ -160,9 +170,13 @@ class RecoveryStore(QObject):
                 continue  # its window is alive
             try:
                 spec, path = _read(file)
-            except (OSError, ValueError, KeyError, TypeError, ProjectError) as error:
-                log.warning("ignoring an unreadable recovery file %s: %s", file, error)
-                lock.release()
+            except _UNREADABLE as error:
+                # Kept for whoever wants to look, but out of the way of the next start.
+                damaged = file.with_name(file.name + ".damaged")
+                log.warning("set aside an unreadable recovery file as %s: %s", damaged, error)
+                with contextlib.suppress(OSError):
+                    file.replace(damaged)
+                lock.release(delete=True)
                 continue
             return Recovered(spec, path, file, lock)
         return None
@@ -192,6 +206,8 @@ class RecoveryStore(QObject):
 
 
 def _read(file: Path) -> tuple[NetworkSpec, str | None]:
+    """The network and original path in a recovery file; raises for anything else (a
+    ProjectError, from the same checks as a project file, is a ValueError)."""
     payload = json.loads(file.read_text(encoding="utf-8"))
     path = payload.get("path")
     return parse_project(payload["project"]), path if isinstance(path, str) else None

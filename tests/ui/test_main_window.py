@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
@@ -370,3 +371,47 @@ def test_runs_and_recovery_live_in_one_folder_named_for_the_app(
     assert folder == tmp_path / "share" / "CNN Explorer"
     assert (folder / "runs" / "20250101-000000-net").is_dir()  # moved from the doubled one
     assert not old.exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'"text"',
+        b'{"project": []}',
+        b'{"path": 3, "project": {"format": "cnn-explorer", "version": 1, "layers": 7}}',
+        b"\xff\xfe\x00",
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+    ids=["bad-json", "list", "string", "project-list", "bad-layers", "not-utf8", "deep"],
+)
+def test_a_damaged_recovery_file_is_set_aside_not_offered(
+    qtbot: Any, message_boxes: Any, isolated_settings: Path, content: bytes
+) -> None:
+    folder = isolated_settings / "data" / "recovery"
+    folder.mkdir(parents=True)
+    (folder / "1-dead.json").write_bytes(content)
+    window = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(window)
+    assert not window.offer_recovery()
+    assert message_boxes.shown == []
+    assert (folder / "1-dead.json.damaged").read_bytes() == content
+    assert not (folder / "1-dead.json").exists() and not (folder / "1-dead.lock").exists()
+    window.recovery.timer.stop()
+
+
+def test_a_full_disk_while_saving_the_recovery_file_keeps_the_work_in_the_window(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    import errno
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("explorer.ui.recovery.write_text_atomic", full)
+    window.document.remove_layers([0])
+    window.recovery.save_now()
+    assert not window.recovery.path.exists()
+    assert "No space left on device" in caplog.text
+    assert not window.document.is_clean  # nothing lost: still unsaved in the window
