@@ -77,30 +77,11 @@ class Workbench(QObject):
         # the screen; put the size back once every dock is in its place.
         size = window.size()
         window.begin_late_docks()
-
-        self.training = install_training(
-            window, runs_root=runs_root, data_dir=data_dir, warm_up=warm_up
-        )
-        window.keep_help_menu_last()
-        self.inspect = InspectPanel()
-        self.evaluation = EvaluationPanel()
-        right = Qt.DockWidgetArea.RightDockWidgetArea
-        # Scrollable, so these big panels never force the window past a 1280×800 screen.
-        self.inspect_dock = window.add_dock(
-            "Inspect", _scrollable(self.inspect), right, "inspectDock"
-        )
-        self.evaluation_dock = window.add_dock(
-            "Evaluation", _scrollable(self.evaluation), right, "evaluationDock"
-        )
-        # Beside the summary and curves: the roomiest place a 1280×800 window has.
-        anchor = window.docks.get("trainingCurvesDock", window.summary_dock)
-        window.tabifyDockWidget(anchor, self.inspect_dock)
-        window.tabifyDockWidget(self.inspect_dock, self.evaluation_dock)
-        # The editor's panels in front at start-up; training raises its own when it starts.
-        window.properties_dock.raise_()
-        window.summary_dock.raise_()
-        window.resize(size)
-        window.finish_late_docks()
+        try:
+            self._add_docks(window, runs_root, data_dir, warm_up)
+        finally:  # the saved layout is applied to whatever docks exist, even after an error
+            window.resize(size)
+            window.finish_late_docks()
         for dock, key in ((self.inspect_dock, "F9"), (self.evaluation_dock, "F10")):
             action = window.view_menu.addAction(f"{dock.windowTitle()} in Own Window")
             action.setShortcut(QKeySequence(key))
@@ -148,6 +129,35 @@ class Workbench(QObject):
         self.inspect.set_spec(self.document.spec)
         if self.document.path:
             self._on_document_path_changed(self.document.path)
+
+    def _add_docks(
+        self,
+        window: MainWindow,
+        runs_root: str | Path | None,
+        data_dir: str | Path | None,
+        warm_up: bool,
+    ) -> None:
+        self.training = install_training(
+            window, runs_root=runs_root, data_dir=data_dir, warm_up=warm_up
+        )
+        window.keep_help_menu_last()
+        self.inspect = InspectPanel()
+        self.evaluation = EvaluationPanel()
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        # Scrollable, so these big panels never force the window past a 1280×800 screen.
+        self.inspect_dock = window.add_dock(
+            "Inspect", _scrollable(self.inspect), right, "inspectDock"
+        )
+        self.evaluation_dock = window.add_dock(
+            "Evaluation", _scrollable(self.evaluation), right, "evaluationDock"
+        )
+        # Beside the summary and curves: the roomiest place a 1280×800 window has.
+        anchor = window.docks.get("trainingCurvesDock", window.summary_dock)
+        window.tabifyDockWidget(anchor, self.inspect_dock)
+        window.tabifyDockWidget(self.inspect_dock, self.evaluation_dock)
+        # The editor's panels in front at start-up; training raises its own when it starts.
+        window.properties_dock.raise_()
+        window.summary_dock.raise_()
 
     # ---- the trained weights ----------------------------------------------------------------
 
