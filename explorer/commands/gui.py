@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from explorer.cli import EXIT_BAD_INPUT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -10,6 +13,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Checked before the window opens, like every other command's FILE: a typo in the
+    # name is said on the terminal rather than by opening the default project.
+    from explorer.core.project import ProjectError, load_project
+
+    try:
+        load_project(args.file)
+    except ProjectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return launch(args.file)
 
 

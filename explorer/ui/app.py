@@ -26,6 +26,8 @@ from explorer.ui.wheel_guard import install_wheel_guard
 
 log = logging.getLogger(__name__)
 
+EXIT_AFTER_CRASH = 1  # the exit status after Quit in the unexpected-error dialog
+
 
 def make_application(argv: list[str] | None = None) -> QApplication:
     """The QApplication with the names QSettings uses."""
@@ -76,14 +78,17 @@ def open_main_window(path: str | None) -> MainWindow:
         message = problem
         tasks.append(lambda: QMessageBox.critical(window, "Cannot Open Project", message))
     # Offered even when the file failed to open: an earlier crash's work must not be lost.
-    tasks.append(window.offer_recovery)
+    tasks.append(lambda: None if window.is_shut_down else window.offer_recovery())
     window._after_first_paint = _AfterFirstPaint(window, tasks)  # type: ignore[attr-defined]
     window.show()
     return window
 
 
 def _install_workbench(window: MainWindow) -> None:
-    # Imports torch and pyqtgraph, so it waits until the window has painted.
+    # Imports torch and pyqtgraph, so it waits until the window has painted. A window that
+    # was closed (or an application that quit) before then gets no panels, and no threads.
+    if window.is_shut_down:
+        return
     from explorer.ui.workbench import install_workbench
 
     install_workbench(window)
@@ -102,9 +107,17 @@ def install_excepthook(window: MainWindow | None = None) -> None:
         box.setIcon(QMessageBox.Icon.Critical)
         box.setWindowTitle("Unexpected Error")
         box.setText(f"Something went wrong: {value}")
-        box.setInformativeText("Your project is still open; saving it now is a good idea.")
+        box.setInformativeText(
+            "Your project is still open; saving it now is a good idea. Quit keeps your "
+            "unsaved changes for the next start."
+        )
         box.setDetailedText(text)
+        box.addButton("Continue", QMessageBox.ButtonRole.AcceptRole)
+        quit_button = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
         box.exec()
+        if box.clickedButton() is quit_button:
+            # aboutToQuit runs the window's shutdown: threads joined, unsaved work kept.
+            QApplication.exit(EXIT_AFTER_CRASH)
 
     sys.excepthook = hook
 

@@ -75,6 +75,7 @@ class ProjectDocument(QObject):
     clean_changed = Signal(bool)
     lock_changed = Signal(bool)
     edit_refused = Signal()
+    replaced = Signal()  # reset(): New, Open, a template — another project, not an edit
     # Rows the views should select after an edit, undo or redo (new layers, moved layers).
     selection_requested = Signal(list)
 
@@ -123,6 +124,7 @@ class ProjectDocument(QObject):
         self._show(spec, [0] if spec.layers else [])
         self.undo_stack.setClean()
         self.set_path(path)
+        self.replaced.emit()
 
     def set_path(self, path: str | None) -> None:
         self._path = path

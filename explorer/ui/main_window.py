@@ -1,15 +1,22 @@
 """The main window: menus, tool bar, status bar and movable dock panels around one document.
 
 Other panels join with `add_dock(title, widget, area, object_name)`; every dock appears in
-the View menu and its place is saved with the window layout.
+the View menu and its place is saved with the window layout. Panels added after start-up
+(training, inspect...) are placed between `begin_late_docks()` and `finish_late_docks()`:
+the saved layout is applied again once they exist, since `restoreState()` only places docks
+that exist when it runs.
+
+Every way out of the window — closing it, `QApplication.quit()`, Quit in the crash dialog —
+goes through `shutdown()`, which emits `closing` once: panels stop and join their threads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QCoreApplication, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -31,15 +38,21 @@ from explorer.ui.layer_stack import LayerStackPanel
 from explorer.ui.palette import LayerPalette
 from explorer.ui.properties import PropertiesPanel
 from explorer.ui.recovery import RecoveryStore
+from explorer.ui.screen_fit import available_geometry, fit_into_screen, fitting
 from explorer.ui.settings import app_settings, data_dir, settings_list
 from explorer.ui.summary_panel import SummaryPanel
 
 DockArea = Qt.DockWidgetArea
-_STATE_VERSION = 1
+# 2: every panel is in the saved state (version 1 saved the late panels hidden).
+_STATE_VERSION = 2
+#: The first-run window size, made smaller to fit a smaller screen.
+DEFAULT_SIZE = QSize(1280, 800)
+#: Below this the panels no longer fit side by side.
+MINIMUM_SIZE = QSize(760, 500)
 
 
 class MainWindow(QMainWindow):
-    closing = Signal()  # the window accepted a close: panels stop their threads
+    closing = Signal()  # the window is going away (close, quit, crash): panels stop threads
 
     def __init__(self, spec: NetworkSpec | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +64,9 @@ class MainWindow(QMainWindow):
         self._history: QUndoView | None = None
         self._layout_restored = False
         self._saved_docks: set[str] = set()
+        self._shut_down = False
+        #: Asked in turn before the window closes; any one returning False keeps it open.
+        self.close_guards: list[Callable[[], bool]] = []
 
         self.stack = LayerStackPanel(self.document)
         self.palette_view = LayerPalette(self.document)
@@ -64,7 +80,8 @@ class MainWindow(QMainWindow):
             | QMainWindow.DockOption.AllowTabbedDocks
         )
         self._build_menus()
-        self.resize(1280, 800)
+        self.setMinimumSize(MINIMUM_SIZE)
+        self.resize(fitting(DEFAULT_SIZE, available_geometry(self, DEFAULT_SIZE)))
         left, right = DockArea.LeftDockWidgetArea, DockArea.RightDockWidgetArea
         self.palette_dock = self.add_dock("Layer Palette", self.palette_view, left, "paletteDock")
         self.stack_dock = self.add_dock("Layer Stack", self.stack, left, "stackDock")
@@ -72,13 +89,18 @@ class MainWindow(QMainWindow):
         self.properties_dock = self.add_dock("Properties", self.properties, right, "propertiesDock")
         self.summary_dock = self.add_dock("Summary", self.summary, right, "summaryDock")
         self.splitDockWidget(self.properties_dock, self.summary_dock, Qt.Orientation.Vertical)
+        # Shares of the first-run window (220 : 420 : 640 at 1280 wide), so a smaller screen
+        # gets the same proportions rather than a squeezed palette.
+        width, height = self.width(), self.height()
         self.resizeDocks(
             [self.palette_dock, self.stack_dock, self.properties_dock],
-            [220, 420, 640],
+            [width * 11 // 64, width * 21 // 64, width * 32 // 64],
             Qt.Orientation.Horizontal,
         )
         self.resizeDocks(
-            [self.properties_dock, self.summary_dock], [360, 380], Qt.Orientation.Vertical
+            [self.properties_dock, self.summary_dock],
+            [height * 36 // 74, height * 38 // 74],
+            Qt.Orientation.Vertical,
         )
 
         self._status_params = QLabel()
@@ -102,6 +124,9 @@ class MainWindow(QMainWindow):
             self.stack.select_rows([0])
         self.restore_layout()
         self.recovery.start()
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self._on_application_about_to_quit)
 
     # ---- public API for other panels ----------------------------------------------------
 
@@ -117,7 +142,7 @@ class MainWindow(QMainWindow):
         self.view_menu.insertAction(self._view_separator, dock.toggleViewAction())
         self.docks[object_name] = dock
         # A panel added after start-up goes back where the user last left it, else shows.
-        if self._layout_restored:
+        if self._layout_restored and not self._placing_late_docks:
             if object_name in self._saved_docks:
                 self.restoreDockWidget(dock)
             else:
@@ -171,7 +196,7 @@ class MainWindow(QMainWindow):
         reset.triggered.connect(self._on_reset_layout_triggered)
         self.menuBar().addMenu(files.templates_menu)
 
-        help_menu = self.menuBar().addMenu("&Help")
+        help_menu = self.help_menu = self.menuBar().addMenu("&Help")
         reference = help_menu.addAction("&Layer Reference")
         reference.setShortcut(QKeySequence.StandardKey.HelpContents)
         reference.triggered.connect(self._on_reference_triggered)
@@ -214,22 +239,51 @@ class MainWindow(QMainWindow):
     def _on_undo_stack_redo_text_changed(self, text: str) -> None:
         self._toolbar_redo.setToolTip(f"Redo {text}".strip())
 
+    def keep_help_menu_last(self) -> None:
+        """Put Help back at the end of the menu bar after a panel added its own menu."""
+        bar = self.menuBar()
+        bar.removeAction(self.help_menu.menuAction())
+        bar.addAction(self.help_menu.menuAction())
+
     # ---- layout persistence -------------------------------------------------------------
 
-    def _default_state(self) -> QByteArray:
-        return self.saveState(_STATE_VERSION)
+    _placing_late_docks = False
+    _shown_once = False
+    _geometry_restored = False
 
     def restore_layout(self) -> None:
-        self._initial_state = self._default_state()
+        """Apply the saved geometry and dock layout (first run: keep the default one)."""
+        self._first_run_state = self.saveState(_STATE_VERSION)
+        self._first_run_docks = set(self.docks)
         settings = app_settings()
         geometry = settings.value("window/geometry")
         state = settings.value("window/state")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray):
-            self.restoreState(state, _STATE_VERSION)
+        self._geometry_restored = isinstance(geometry, QByteArray) and self.restoreGeometry(
+            geometry
+        )
+        self._saved_state = state if isinstance(state, QByteArray) else None
+        if self._saved_state is not None and self.restoreState(self._saved_state, _STATE_VERSION):
             self._saved_docks = set(settings_list(settings.value("window/docks", [])))
+        else:
+            self._saved_state = None
         self._layout_restored = True
+
+    def begin_late_docks(self) -> None:
+        """Panels added from now until `finish_late_docks()` are placed relative to the
+        first-run layout, which then becomes the layout Reset Layout returns to."""
+        self._placing_late_docks = True
+        self.restoreState(self._first_run_state, _STATE_VERSION)
+
+    def finish_late_docks(self) -> None:
+        """Every panel exists: remember the first-run layout, then apply the saved one."""
+        self._placing_late_docks = False
+        for name, dock in self.docks.items():
+            if name not in self._first_run_docks:
+                dock.show()  # a dock added to a shown window stays hidden until laid out
+        self._first_run_state = self.saveState(_STATE_VERSION)
+        self._first_run_docks = set(self.docks)
+        if self._saved_state is not None:
+            self.restoreState(self._saved_state, _STATE_VERSION)
 
     def save_layout(self) -> None:
         settings = app_settings()
@@ -238,11 +292,41 @@ class MainWindow(QMainWindow):
         settings.setValue("window/docks", sorted(self.docks))
         settings.sync()
 
+    def reset_layout(self) -> None:
+        """Back to the first-run layout, with the window inside the screen."""
+        self.setWindowState(Qt.WindowState.WindowNoState)
+        for dock in self.docks.values():
+            if dock.isFloating():
+                dock.setFloating(False)
+        self.fit_into_screen()
+        self.restoreState(self._first_run_state, _STATE_VERSION)
+        for name, dock in self.docks.items():
+            if name not in self._first_run_docks:
+                dock.hide()  # opened later (History): not part of the first-run layout
+
+    @Slot()
+    def fit_into_screen(self) -> None:
+        """The first-run size, or less on a smaller screen; wholly on the screen."""
+        fit_into_screen(self, DEFAULT_SIZE)
+
+    @Slot()
+    def _fit_if_outside(self) -> None:
+        if not available_geometry(self, DEFAULT_SIZE).contains(self.frameGeometry()):
+            fit_into_screen(self, self.size())
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            if not self._geometry_restored:
+                # The frame's size is known once the window is on the screen, and under
+                # some window managers only a moment later: fit again then.
+                QTimer.singleShot(0, self.fit_into_screen)
+                QTimer.singleShot(500, self._fit_if_outside)
+
     @Slot()
     def _on_reset_layout_triggered(self) -> None:
-        self.restoreState(self._initial_state, _STATE_VERSION)
-        for dock in self.docks.values():
-            dock.show()
+        self.reset_layout()
 
     # ---- reacting to the document -------------------------------------------------------
 
@@ -306,22 +390,50 @@ class MainWindow(QMainWindow):
     # ---- closing and recovery -----------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.files.maybe_save():
+        if self._shut_down:
+            event.accept()
+            return
+        if not all(guard() for guard in list(self.close_guards)) or not self.files.maybe_save():
             event.ignore()
             return
         self.save_layout()
-        self.recovery.timer.stop()
-        self.recovery.discard()
+        self.recovery.close()
         event.accept()
+        self.shutdown()
+
+    @Slot()
+    def _on_application_about_to_quit(self) -> None:
+        # QApplication.quit() (or Quit in the crash dialog) ends the program without a close:
+        # keep the unsaved work for the next start, and the layout as it is now.
+        if self._shut_down:
+            return
+        self.recovery.save_now()
+        self.save_layout()
+        self.shutdown()
+
+    @property
+    def is_shut_down(self) -> bool:
+        return self._shut_down
+
+    def shutdown(self) -> None:
+        """Stop everything the window's panels run in the background and wait for it; nothing
+        starts afterwards. Safe to call more than once."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.recovery.timer.stop()
         self.closing.emit()
 
     def offer_recovery(self) -> bool:
         """After an unclean exit, offer the autosaved project; True when it was restored."""
         pending = self.recovery.pending()
-        self.recovery.claim()
         if pending is None:
             return False
-        spec, path = pending
+        restored = self._offer(pending.spec, pending.path)
+        pending.forget()  # restored (now in this window's own file) or declined
+        return restored
+
+    def _offer(self, spec: NetworkSpec, path: str | None) -> bool:
         answer = QMessageBox.question(
             self,
             "Recover Unsaved Work",
@@ -331,7 +443,6 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes,
         )
         if answer != QMessageBox.StandardButton.Yes:
-            self.recovery.discard()
             return False
         # Restored work is unsaved: an edit from the file's state, so the window shows [*].
         base = self.document.spec
@@ -342,4 +453,5 @@ class MainWindow(QMainWindow):
                 path = None
         self.document.reset(base, path)
         self.document.edit(spec, "Recover unsaved changes")
+        self.recovery.save_now()  # now this window's own, before the old file goes
         return True

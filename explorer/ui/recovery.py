@@ -1,11 +1,22 @@
-"""Autosave to a recovery file while there are unsaved changes, and offer it back after a
-session that did not close cleanly (a clean close deletes the file)."""
+"""Save a recovery file a moment after each edit while there are unsaved changes, and offer
+it back after a session that did not close cleanly (a clean close deletes the file).
+
+Every window has its own file, `recovery/<id>.json`, and holds an operating-system lock on
+`recovery/<id>.lock` for as long as it lives. The kernel drops the lock when the process
+dies, however it dies, so a file whose lock can be taken belongs to a dead session: only
+those are offered, and a second window never sees (or deletes) a living window's work.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
@@ -16,7 +27,82 @@ from explorer.ui.document import ProjectDocument
 
 log = logging.getLogger(__name__)
 
-AUTOSAVE_INTERVAL_MS = 60_000
+#: Delay after the latest edit before the recovery file is written: a crash loses at most
+#: this much work, and a burst of edits (typing in a spin box) is written once.
+SAVE_DELAY_MS = 1500
+FOLDER = "recovery"
+LEGACY_FILE = "recovery.json"  # the one shared file of earlier versions
+# What a damaged or hostile recovery file can raise while it is read and checked.
+_UNREADABLE = (
+    OSError,
+    ValueError,
+    ProjectError,
+    LookupError,
+    TypeError,
+    AttributeError,
+    RecursionError,
+)
+
+
+class _Lock:
+    """An exclusive, non-blocking lock on a file, held until `release()` or process exit."""
+
+    def __init__(self, path: Path, handle: IO[bytes]) -> None:
+        self.path = path
+        self._handle: IO[bytes] | None = handle
+
+    @classmethod
+    def take(cls, path: Path) -> _Lock | None:
+        """The lock, or None while another window (in any process) holds it."""
+        try:
+            handle = path.open("a+b")
+        except OSError as error:
+            log.warning("cannot open the lock file %s: %s", path, error)
+            return None
+        try:
+            _lock_handle(handle)
+        except OSError:
+            handle.close()
+            return None
+        return cls(path, handle)
+
+    def __del__(self) -> None:
+        self.release()  # a window dropped without closing (the process is ending)
+
+    def release(self, *, delete: bool = False) -> None:
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return
+        if delete:  # while still held, so nobody takes a lock on a file about to go
+            self.path.unlink(missing_ok=True)
+        handle.close()  # closing drops the lock
+
+
+def _lock_handle(handle: IO[bytes]) -> None:
+    if os.name == "nt":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+@dataclass
+class Recovered:
+    """A dead session's unsaved network, with the file it was edited from (if any)."""
+
+    spec: NetworkSpec
+    path: str | None
+    file: Path
+    lock: _Lock
+
+    def forget(self) -> None:
+        """Delete the dead session's file (it has been restored or declined)."""
+        self.file.unlink(missing_ok=True)
+        self.lock.release(delete=True)
 
 
 class RecoveryStore(QObject):
@@ -25,16 +111,27 @@ class RecoveryStore(QObject):
     ) -> None:
         super().__init__(parent)
         self.document = document
-        self.path = folder / "recovery.json"
+        self.data_folder = folder
+        self.folder = folder / FOLDER
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.path = self.folder / f"{name}.json"
+        self._lock = _Lock.take(self.folder / f"{name}.lock")
         self.timer = QTimer(self)
-        self.timer.setInterval(AUTOSAVE_INTERVAL_MS)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(SAVE_DELAY_MS)
         self.timer.timeout.connect(self._on_timer_timeout)
-        # A file left by an earlier session belongs to that session until the user has been
-        # offered it: never delete it before then.
-        self._owned = not self.path.exists()
+        self._started = False
 
     def start(self) -> None:
-        self.timer.start()
+        """From now on every change to the document is saved a moment later."""
+        if not self._started:
+            self._started = True
+            self.document.spec_changed.connect(self._on_document_spec_changed)
+
+    @Slot()
+    def _on_document_spec_changed(self) -> None:
+        self.timer.start()  # restarted by each edit: written once the edits pause
 
     @Slot()
     def _on_timer_timeout(self) -> None:
@@ -42,37 +139,81 @@ class RecoveryStore(QObject):
 
     def save_now(self) -> None:
         """Write the current spec (and its file path) if it has unsaved changes."""
+        self.timer.stop()
         if self.document.is_clean:
-            self.discard()
+            self.path.unlink(missing_ok=True)
             return
-        if not self._owned:
-            return  # the earlier session's work has not been offered yet
         payload = {
             "path": self.document.path,
             "project": json.loads(dumps_project(self.document.spec)),
         }
         try:
             write_text_atomic(self.path, json.dumps(payload, indent=1))
-            self._owned = True
-        except OSError:
-            log.exception("cannot write the recovery file %s", self.path)
+        except OSError as error:  # a full disk: the work is still in the window
+            log.warning("cannot write the recovery file %s: %s", self.path, error)
 
-    def pending(self) -> tuple[NetworkSpec, str | None] | None:
-        """The spec left by a session that did not close cleanly, with its original path."""
-        if not self.path.is_file():
-            return None
-        try:
-            payload = json.loads(self.path.read_text(encoding="utf-8"))
-            return parse_project(payload["project"]), payload.get("path")
-        except (OSError, ValueError, KeyError, TypeError, ProjectError) as error:
-            log.warning("ignoring an unreadable recovery file %s: %s", self.path, error)
-            return None
+    def pending(self) -> Recovered | None:
+        """The newest file left by a session that is no longer running, locked for this
+        window until it is restored or forgotten; None when there is none."""
+        candidates = sorted(
+            (p for p in self.folder.glob("*.json") if p != self.path),
+            key=_modified,
+            reverse=True,
+        )
+        legacy = self.data_folder / LEGACY_FILE
+        if legacy.is_file():
+            candidates.append(legacy)
+        self._remove_orphan_locks()
+        for file in candidates:
+            lock = _Lock.take(file.with_suffix(".lock"))
+            if lock is None:
+                continue  # its window is alive
+            try:
+                spec, path = _read(file)
+            except _UNREADABLE as error:
+                # Kept for whoever wants to look, but out of the way of the next start.
+                damaged = file.with_name(file.name + ".damaged")
+                log.warning("set aside an unreadable recovery file as %s: %s", damaged, error)
+                with contextlib.suppress(OSError):
+                    file.replace(damaged)
+                lock.release(delete=True)
+                continue
+            return Recovered(spec, path, file, lock)
+        return None
 
-    def claim(self) -> None:
-        """The user has been offered the earlier session's file: from now on it is ours."""
-        self._owned = True
+    def _remove_orphan_locks(self) -> None:
+        for lock_path in self.folder.glob("*.lock"):
+            if lock_path.with_suffix(".json").exists() or lock_path == self._own_lock_path():
+                continue
+            lock = _Lock.take(lock_path)
+            if lock is not None:  # a dead window that left nothing to recover
+                lock.release(delete=True)
+
+    def _own_lock_path(self) -> Path:
+        return self.path.with_suffix(".lock")
 
     def discard(self) -> None:
-        """Delete the recovery file, unless it is an earlier session's not yet offered."""
-        if self._owned:
-            self.path.unlink(missing_ok=True)
+        """Delete this window's recovery file (the window closed cleanly)."""
+        self.timer.stop()
+        self.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """The window is going away cleanly: delete its file and drop its lock."""
+        self.discard()
+        if self._lock is not None:
+            self._lock.release(delete=True)
+            self._lock = None
+
+
+def _read(file: Path) -> tuple[NetworkSpec, str | None]:
+    """The network and original path in a recovery file; raises for anything else (a
+    ProjectError, from the same checks as a project file, is a ValueError)."""
+    payload = json.loads(file.read_text(encoding="utf-8"))
+    path = payload.get("path")
+    return parse_project(payload["project"]), path if isinstance(path, str) else None
+
+
+def _modified(path: Path) -> float:
+    with contextlib.suppress(OSError):
+        return path.stat().st_mtime
+    return 0.0

@@ -1,5 +1,6 @@
 """The Runs list: every training run's folder with its outcome; ticked runs are overlaid on the
-curves, and a run's network can be restored into the editor (an undoable edit).
+curves, a run's network can be restored into the editor (an undoable edit), and a stopped
+run can be resumed from its checkpoint.
 
 Run folders use the layout of `explorer.core.training.runs` (project.json, metrics.jsonl,
 checkpoint.pt), the same the `train` command writes, so command-line runs show up too.
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 PROJECT_FILE = "project.json"  # the names runs.py uses; repeated so listing needs no torch
 METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_FILE = "checkpoint.pt"
 
 
 @dataclass(frozen=True)
@@ -45,15 +47,23 @@ class RunRecord:
     test_accuracy: float | None
     message: str
     curves: RunCurves
+    #: Lines of metrics.jsonl that could not be read (skipped; the rest is shown).
+    damaged_lines: int = 0
 
     @property
     def name(self) -> str:
         return self.path.name
 
+    @property
+    def resumable(self) -> bool:
+        """Stopped (or cut off) with a checkpoint to continue from."""
+        return self.status in ("stopped", "incomplete") and (self.path / CHECKPOINT_FILE).is_file()
+
 
 def read_run(path: str | Path) -> RunRecord:
-    """Read a run folder's metrics.jsonl (lines that do not parse are skipped: a run that
-    was cut off mid-write is still listed with what it has)."""
+    """Read a run folder's metrics.jsonl. Lines that do not parse, or lack what their event
+    needs, are skipped and counted: a run cut off mid-write or damaged is still listed with
+    what it has, and never stops the window from starting."""
     folder = Path(path)
     step_x: list[float] = []
     loss: list[float] = []
@@ -62,28 +72,43 @@ def read_run(path: str | Path) -> RunRecord:
     val_loss: list[float] = []
     val_accuracy: list[float] = []
     status, test_accuracy, message = "incomplete", None, ""
+    damaged = 0
     metrics = folder / METRICS_FILE
-    lines = metrics.read_text(encoding="utf-8").splitlines() if metrics.is_file() else []
-    for line in lines:
+    try:
+        text = metrics.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
         try:
             event: dict[str, Any] = json.loads(line)
-        except json.JSONDecodeError:
-            log.warning("skipping an unreadable line in %s", metrics)
-            continue
-        kind = event.get("event")
-        if kind == "progress":
-            step_x.append(event["epoch"] - 1 + event["epoch_fraction"])
-            loss.append(_number(event["train_loss"]))
-            accuracy.append(_number(event["train_accuracy"]))
-        elif kind == "epoch":
-            epoch_x.append(float(event["epoch"]))
-            val_loss.append(_number(event.get("validation_loss")))
-            val_accuracy.append(_number(event.get("validation_accuracy")))
-        elif kind in ("finished", "stopped", "failed"):
-            status = kind
-            message = event.get("message", "")
-            if kind == "finished":
-                test_accuracy = event.get("test_accuracy")
+            kind = event.get("event")
+            if kind == "progress":
+                point = (
+                    float(event["epoch"]) - 1 + float(event["epoch_fraction"]),
+                    _number(event["train_loss"]),
+                    _number(event["train_accuracy"]),
+                )
+                step_x.append(point[0])
+                loss.append(point[1])
+                accuracy.append(point[2])
+            elif kind == "epoch":
+                point = (
+                    float(event["epoch"]),
+                    _number(event.get("validation_loss")),
+                    _number(event.get("validation_accuracy")),
+                )
+                epoch_x.append(point[0])
+                val_loss.append(point[1])
+                val_accuracy.append(point[2])
+            elif kind in ("finished", "stopped", "failed"):
+                accuracy_value = event.get("test_accuracy") if kind == "finished" else None
+                status, message = kind, str(event.get("message", ""))
+                test_accuracy = None if accuracy_value is None else float(accuracy_value)
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+            damaged += 1
+    if damaged:
+        log.warning("skipped %d unreadable line(s) in %s", damaged, metrics)
+        message = f"{damaged} damaged line(s) in {METRICS_FILE} skipped. {message}".strip()
     curves = RunCurves(
         folder.name,
         np.asarray(step_x, float),
@@ -93,7 +118,7 @@ def read_run(path: str | Path) -> RunRecord:
         np.asarray(val_loss, float),
         np.asarray(val_accuracy, float),
     )
-    return RunRecord(folder, status, test_accuracy, message, curves)
+    return RunRecord(folder, status, test_accuracy, message, curves, damaged)
 
 
 def list_runs(
@@ -128,6 +153,7 @@ class RunsPanel(QWidget):
     """Runs with their final accuracy; tick to compare, restore a run's network."""
 
     overlays_changed = Signal(list)  # list[RunRecord]
+    resume_requested = Signal(str)  # the run folder to continue
 
     def __init__(
         self,
@@ -154,9 +180,14 @@ class RunsPanel(QWidget):
         self.restore_button.setToolTip("Put the selected run's network into the editor (undoable)")
         self.restore_button.setEnabled(False)
         self.restore_button.clicked.connect(self._on_restore_button_clicked)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the selected stopped run from its checkpoint")
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(self._on_resume_button_clicked)
         buttons = QHBoxLayout()
         buttons.addWidget(self.refresh_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.resume_button)
         buttons.addWidget(self.restore_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -173,7 +204,8 @@ class RunsPanel(QWidget):
         self.tree.clear()
         for record in self.records:
             accuracy = "" if record.test_accuracy is None else f"{100 * record.test_accuracy:.2f}%"
-            item = QTreeWidgetItem([record.name, record.status, accuracy])
+            status = record.status + (" (damaged)" if record.damaged_lines else "")
+            item = QTreeWidgetItem([record.name, status, accuracy])
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             checked = record.path in ticked
             item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
@@ -185,6 +217,7 @@ class RunsPanel(QWidget):
         for column in range(3):
             self.tree.resizeColumnToContents(column)
         self._update_overlays()
+        self._on_tree_current_item_changed(self.tree.currentItem(), None)
 
     @Slot(str)
     def add_run(self, path: str) -> None:
@@ -223,6 +256,21 @@ class RunsPanel(QWidget):
         self, current: QTreeWidgetItem | None, previous: QTreeWidgetItem | None
     ) -> None:
         self.restore_button.setEnabled(current is not None)
+        record = self.selected_run()
+        self.resume_button.setEnabled(record is not None and record.resumable)
+
+    def run_to_resume(self) -> RunRecord | None:
+        """The selected run when it can be resumed, else the newest run that can."""
+        selected = self.selected_run()
+        if selected is not None and selected.resumable:
+            return selected
+        return next((r for r in self.records if r.resumable), None)
+
+    @Slot()
+    def _on_resume_button_clicked(self) -> None:
+        record = self.selected_run()
+        if record is not None and record.resumable:
+            self.resume_requested.emit(str(record.path))
 
     def selected_run(self) -> RunRecord | None:
         item = self.tree.currentItem()

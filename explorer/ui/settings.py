@@ -6,6 +6,7 @@ CNN_EXPLORER_CONFIG_DIR environment variable) so they never touch a user's own s
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -40,15 +41,34 @@ def app_settings() -> QSettings:
 
 
 def data_dir() -> Path:
-    """A per-user folder for recovery files, created on demand."""
+    """A per-user folder for runs and recovery files, created on demand: one folder named
+    for the application in the platform's data location (e.g. ~/.local/share/CNN Explorer)."""
     folder = _override()
     if folder is not None:
         path = folder / "data"
     else:
-        location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-        path = Path(location or Path.home() / ".cnn-explorer")
+        # Not AppDataLocation: it appends both the organisation and the application name,
+        # which are the same here ("CNN Explorer/CNN Explorer").
+        location = QStandardPaths.writableLocation(
+            QStandardPaths.StandardLocation.GenericDataLocation
+        )
+        path = Path(location) / APPLICATION if location else Path.home() / ".cnn-explorer"
+        _move_from_doubled_folder(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _move_from_doubled_folder(path: Path) -> None:
+    # Earlier versions kept everything one level deeper, in "CNN Explorer/CNN Explorer".
+    old = path / APPLICATION
+    if not old.is_dir():
+        return
+    for entry in old.iterdir():
+        target = path / entry.name
+        if not target.exists():
+            entry.rename(target)
+    with contextlib.suppress(OSError):
+        old.rmdir()  # left in place when something could not move
 
 
 def settings_list(value: object) -> list[str]:

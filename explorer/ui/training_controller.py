@@ -4,7 +4,9 @@ The controller lives on the GUI thread. It moves a `TrainingWorker` onto a `QThr
 the worker's events as its own signals (received on the GUI thread: the connections are
 queued because the worker lives on another thread), locks the document while a run is under
 way, and keeps the last resident dataset so the next Train starts at once. Before the first
-Train it can warm up in the background (torch import, dataset, first forward/backward pass).
+Train it can warm up in the background (torch import, dataset, one forward/backward pass on a
+tiny batch), when the analysis estimate says that fits in memory. A stopped run continues
+from its checkpoint with `resume_run()`, as `train --resume` does.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class TrainingController(QObject):
     training_finished = Signal(object)  # TrainingFinished
     training_stopped = Signal(object)  # TrainingStopped
     training_failed = Signal(object)  # TrainingFailed (message carries the advice)
+    start_refused = Signal(str)  # Train pressed but nothing can start: why, and what to do
     weights_updated = Signal(object)  # CPU state_dict copy, ~every 0.5 s and at the end
     run_ended = Signal(str)  # the run folder, once the thread has finished
     warm_up_finished = Signal()
@@ -73,6 +76,7 @@ class TrainingController(QObject):
         self._worker: TrainingWorker | None = None
         self._job_is_warm_up = False
         self._start_after_warm_up = False
+        self._resume_after_warm_up: Path | None = None
         self._datasets: dict[DatasetKey, Any] = {}
         self.run_dir: Path | None = None
         #: The class names of the dataset of the current (or last) run, once it is loaded.
@@ -116,14 +120,7 @@ class TrainingController(QObject):
         """Train the document's current network; False when it cannot start now."""
         if self.is_running or self._shut_down:
             return False
-        errors = self.document.analysis.errors
-        if errors:
-            from explorer.core.training import TrainingFailed
-
-            lines = "; ".join(d.text() for d in errors[:3])
-            self.training_failed.emit(
-                TrainingFailed(f"the network has errors, fix them first: {lines}", 0)
-            )
+        if not self._can_train():
             return False
         self.document.set_locked(True)
         if self._state == WARMING:
@@ -132,6 +129,52 @@ class TrainingController(QObject):
             self._set_state(LOADING)
             return True
         self._launch(warm_only=False)
+        return True
+
+    def _can_train(self) -> bool:
+        errors = self.document.analysis.errors
+        if errors:
+            lines = "; ".join(d.text() for d in errors[:3])
+            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+            count = "1 error" if len(errors) == 1 else f"{len(errors)} errors"
+            self.start_refused.emit(
+                f"Cannot start training: the network has {count}. Fix first: {lines}{more}"
+            )
+            return False
+        return True
+
+    def resume_run(self, run_dir: str | Path) -> bool:
+        """Continue a stopped run from its checkpoint, in its own folder (the network goes
+        into the editor first, as an undoable edit); False when it cannot start now."""
+        from explorer.core.project import ProjectError, load_project
+        from explorer.core.training.runs import RunFolder
+
+        if self.is_running or self._shut_down:
+            return False
+        folder = RunFolder(run_dir)
+        if not folder.checkpoint_path.is_file():
+            self.start_refused.emit(
+                f"Cannot resume {folder.path.name}: it has no checkpoint to continue from"
+            )
+            return False
+        try:
+            spec = load_project(folder.project_path)
+        except ProjectError as error:
+            self.start_refused.emit(f"Cannot resume {folder.path.name}: {error}")
+            return False
+        if spec != self.document.spec and not self.document.edit(
+            spec, f"Resume run {folder.path.name}"
+        ):
+            return False
+        if not self._can_train():
+            return False
+        self.document.set_locked(True)
+        if self._state == WARMING:  # as Train does: start once the warm-up is done
+            self._start_after_warm_up = True
+            self._resume_after_warm_up = folder.path
+            self._set_state(LOADING)
+            return True
+        self._launch(warm_only=False, run_dir=folder.path, resume=True)
         return True
 
     @Slot()
@@ -148,6 +191,7 @@ class TrainingController(QObject):
         """Stop before the next batch; the run keeps its checkpoint and curves."""
         if self._start_after_warm_up:
             self._start_after_warm_up = False
+            self._resume_after_warm_up = None
             self.document.set_locked(False)
             self._set_state(WARMING if self._thread is not None else IDLE)
             return
@@ -190,13 +234,16 @@ class TrainingController(QObject):
 
     # ---- the thread -----------------------------------------------------------------------
 
-    def _launch(self, *, warm_only: bool) -> None:
+    def _launch(
+        self, *, warm_only: bool, run_dir: Path | None = None, resume: bool = False
+    ) -> None:
         from explorer.core.training.runs import default_run_dir
 
         spec = self.document.spec
         dataset = self._cached_dataset(spec)
-        run_dir = None if warm_only else _unused(default_run_dir(spec.name, self.runs_root))
-        job = TrainingJob(spec, run_dir, self.data_dir, dataset, warm_only=warm_only)
+        if run_dir is None and not warm_only:
+            run_dir = _unused(default_run_dir(spec.name, self.runs_root))
+        job = TrainingJob(spec, run_dir, self.data_dir, dataset, warm_only=warm_only, resume=resume)
         thread = QThread(self)
         thread.setObjectName("training" if not warm_only else "warm-up")
         worker = TrainingWorker(job)
@@ -295,7 +342,8 @@ class TrainingController(QObject):
             self.warm_up_finished.emit()
             if self._start_after_warm_up:
                 self._start_after_warm_up = False
-                self._launch(warm_only=False)
+                run_dir, self._resume_after_warm_up = self._resume_after_warm_up, None
+                self._launch(warm_only=False, run_dir=run_dir, resume=run_dir is not None)
                 return
             self._set_state(IDLE)
             return

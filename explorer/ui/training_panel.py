@@ -35,7 +35,14 @@ from PySide6.QtWidgets import (
 from explorer.core.spec import TRAINING_PARAMS, SpecError
 from explorer.ui.dataset_download import DatasetPicker
 from explorer.ui.param_editors import ParamEditor, make_editor
-from explorer.ui.training_controller import IDLE, PAUSED, TRAINING, WARMING, TrainingController
+from explorer.ui.training_controller import (
+    IDLE,
+    LOADING,
+    PAUSED,
+    TRAINING,
+    WARMING,
+    TrainingController,
+)
 from explorer.ui.training_curves import TrainingCurves
 from explorer.ui.training_results import MessageBar, ResultsView, TrainingLog
 
@@ -59,6 +66,7 @@ class TrainingPanel(QWidget):
         self.document = controller.document
         self.curves = curves
         self._epochs = 0
+        self._run_started = False
 
         self.train_action = QAction("&Train", self)
         self.train_action.setShortcut(QKeySequence("F5"))
@@ -122,9 +130,11 @@ class TrainingPanel(QWidget):
         controller.training_finished.connect(self._on_controller_training_finished)
         controller.training_stopped.connect(self._on_controller_training_stopped)
         controller.training_failed.connect(self._on_controller_training_failed)
+        controller.start_refused.connect(self._on_controller_start_refused)
         controller.warm_up_finished.connect(self.populate_datasets)
         self.document.spec_changed.connect(self._on_document_spec_changed)
         self.document.edit_refused.connect(self._on_document_edit_refused)
+        self.document.replaced.connect(self._on_document_replaced)
         self._on_document_spec_changed()
         self._on_controller_state_changed(controller.state)
 
@@ -238,8 +248,9 @@ class TrainingPanel(QWidget):
         self.pause_action.setText("&Resume" if state == PAUSED else "&Pause")
         self.stop_action.setEnabled(not idle)
         self.settings_page.setEnabled(idle)
-        if state == PAUSED:
-            self.epoch_label.setText(self.epoch_label.text().split(" — ")[0] + " — paused")
+        if state == LOADING:
+            self._run_started = False  # a new run: nothing trained yet
+        self._show_paused(state == PAUSED)
         if not idle and self.message_bar.level == "warning":
             self.message_bar.hide()
 
@@ -266,6 +277,7 @@ class TrainingPanel(QWidget):
 
     @Slot(object)
     def _on_controller_training_started(self, event: Any) -> None:
+        self._run_started = True
         self._epochs = event.epochs
         self.message_bar.hide()
         self.curves.begin_run(event.epochs)
@@ -297,6 +309,17 @@ class TrainingPanel(QWidget):
         self.speed_label.setText(
             f"{event.images_per_second:,.0f} images/s · elapsed {_clock(event.elapsed)} · ETA {eta}"
         )
+        self._show_paused(self.controller.state == PAUSED)
+
+    def _show_paused(self, paused: bool) -> None:
+        # Progress already on its way when Pause was pressed must not hide the word.
+        text = self.epoch_label.text().removesuffix(_PAUSED)
+        self.epoch_label.setText(text + _PAUSED if paused else text)
+        self.progress_bar.setFormat("Paused · %p%" if paused else "%p%")
+
+    def _end_speed_line(self) -> None:
+        """The run is over: no time left to estimate."""
+        self.speed_label.setText(self.speed_label.text().split(" · ETA")[0])
 
     @Slot(object)
     def _on_controller_epoch_ended(self, event: Any) -> None:
@@ -315,6 +338,7 @@ class TrainingPanel(QWidget):
     @Slot(object)
     def _on_controller_training_finished(self, event: Any) -> None:
         self._on_label_timer_timeout()
+        self._end_speed_line()
         self.progress_bar.setValue(1000)
         note = f" · stopped early after epoch {event.epoch}" if event.early_stopped else ""
         names = self.controller.class_names or self.document.spec.class_names
@@ -328,15 +352,42 @@ class TrainingPanel(QWidget):
     @Slot(object)
     def _on_controller_training_stopped(self, event: Any) -> None:
         self._on_label_timer_timeout()
+        self._end_speed_line()
         self.epoch_label.setText(f"Stopped at epoch {event.epoch}, step {event.step:,}")
         self.log_view.add(f"stopped at step {event.step} (checkpoint kept in the run folder)")
 
     @Slot(object)
     def _on_controller_training_failed(self, event: Any) -> None:
         self._on_label_timer_timeout()
+        self._end_speed_line()
+        if not self._run_started:  # e.g. the dataset does not suit the network: nothing ran
+            self.message_bar.show_message(f"Training could not start: {event.message}", "error")
+            self.epoch_label.setText("Could not start training")
+            self.log_view.add(f"could not start: {event.message}")
+            return
         self.message_bar.show_message(f"Training failed: {event.message}", "error")
         self.epoch_label.setText("Failed — the curves so far are kept")
         self.log_view.add(f"FAILED at step {event.step}: {event.message}")
+
+    @Slot(str)
+    def _on_controller_start_refused(self, text: str) -> None:
+        # Nothing ran: no "Training failed", and the last run's curves and labels stay.
+        self.message_bar.show_message(text, "error")
+        self.log_view.add(text)
+
+    @Slot()
+    def _on_document_replaced(self) -> None:
+        """New, Open or a template: the last run's banner, curves, position and log are of
+        another network."""
+        if self.controller.is_running:
+            return
+        self.message_bar.hide()
+        self.curves.clear()
+        self.results.reset()
+        self.progress_bar.setValue(0)
+        self.epoch_label.setText("Not trained yet")
+        self.speed_label.setText(" ")
+        self.log_view.clear()
 
     @Slot()
     def export_png(self) -> None:
@@ -364,6 +415,9 @@ class TrainingPanel(QWidget):
     def _on_message_bar_action_triggered(self) -> None:
         self.controller.stop()
         self.message_bar.hide()
+
+
+_PAUSED = " — Paused"
 
 
 def _clock(seconds: float) -> str:

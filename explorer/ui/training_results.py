@@ -100,6 +100,11 @@ class ResultsView(QWidget):
         self.detail_label.setText(" ")
         self.table.setRowCount(0)
 
+    def reset(self) -> None:
+        """Nothing trained yet (a new project)."""
+        self.clear()
+        self.accuracy_label.setText("No test result yet")
+
     def show_result(
         self,
         accuracy: float,

@@ -11,6 +11,7 @@ is busy inside `run`): `request_stop()` is called directly from the GUI thread a
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +30,11 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two weight snapshots sent to the feature-map view during training.
 SNAPSHOT_INTERVAL = 0.5
+#: Images in the one batch a warm-up trains on: enough to load torch's kernels, small
+#: enough that a warm-up never needs much memory.
+WARM_UP_BATCH = 4
+#: Share of the free memory a warm-up (its dataset, model and one step) may plan to use.
+WARM_UP_MEMORY_SHARE = 0.5
 
 
 class _Cancelled(Exception):
@@ -73,6 +79,81 @@ class TrainingJob:
     dataset: DeviceDataset | None = None
     warm_only: bool = False
     snapshot_interval: float = SNAPSHOT_INTERVAL
+    #: Continue the run in `run_dir` from its checkpoint (as `train --resume` does).
+    resume: bool = False
+
+
+def warm_up_memory(spec: NetworkSpec) -> int:
+    """Bytes a warm-up would need: the dataset resident at the network's input size (uint8)
+    and training the network on one tiny batch (the analysis estimate)."""
+    from explorer.core.analysis import analyze
+    from explorer.core.data import DatasetError
+    from explorer.core.data.catalogue import find_entry
+
+    training = spec.training
+    analysis = analyze(spec)
+    step = analysis.training_memory_bytes(WARM_UP_BATCH, training.optimizer, training.momentum)
+    try:
+        entry = find_entry(training.dataset)
+    except DatasetError:
+        return step
+    images = (entry.train_size or 0) + (entry.test_size or 0)
+    return step + images * spec.input.channels * spec.input.height * spec.input.width
+
+
+def load_for(
+    spec: NetworkSpec,
+    data_dir: Path | None,
+    device: Any,
+    progress: Any = None,
+    cancel: Any = None,
+) -> DeviceDataset:
+    """The network's dataset resident on `device`, sized and coloured for its input, split
+    as its training settings say (downloads it when missing; raises DatasetError)."""
+    from explorer.core.data import load_dataset
+
+    settings = spec.training
+    return load_dataset(
+        settings.dataset,
+        data_dir=data_dir,
+        device=device,
+        validation_fraction=settings.validation_split,
+        seed=settings.seed,
+        progress=progress,
+        cancel=cancel,
+        input_size=(spec.input.height, spec.input.width),
+        grayscale=spec.input.channels == 1,
+    )
+
+
+def free_memory(device: Any) -> int | None:
+    """Bytes free on the device now (None when unknown)."""
+    import torch
+
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    available = _linux_available_memory()
+    if available is not None:
+        return available
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _linux_available_memory() -> int | None:
+    """MemAvailable: what can be had without swapping, reclaimable page cache included
+    (the free pages alone understate it on a machine that has been reading files)."""
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if fields[:1] == ["MemAvailable:"] and len(fields) > 1 and fields[1].isdigit():
+            return int(fields[1]) * 1024
+    return None
 
 
 class TrainingWorker(QObject):
@@ -144,6 +225,8 @@ class TrainingWorker(QObject):
         except DeviceError as error:
             self.event_emitted.emit(TrainingFailed(str(error), 0))
             return
+        if job.warm_only and not self._warm_up_fits(spec, choice.device):
+            return
         # Automatic (0) leaves a core free, which is also the one the GUI thread draws on.
         threads = apply_threads(choice, settings.threads)
         detail = f"CPU ({threads} thread{'s' if threads != 1 else ''})"
@@ -179,13 +262,29 @@ class TrainingWorker(QObject):
             return
         if job.warm_only:
             self.loading_reported.emit("warming up")
-            Trainer(spec, dataset).warm_up()
+            tiny = settings.with_values(batch_size=min(settings.batch_size, WARM_UP_BATCH))
+            Trainer(spec, dataset, tiny).warm_up()
             self.loading_reported.emit("ready")
             return
         self._train(Trainer, spec, dataset)
 
+    def _warm_up_fits(self, spec: NetworkSpec, device: Any) -> bool:
+        needed, free = warm_up_memory(spec), free_memory(device)
+        if free is not None and needed > WARM_UP_MEMORY_SHARE * free:
+            log.info(
+                "no warm-up: it would need about %.1f MB of the %.1f MB free",
+                needed / 1e6,
+                free / 1e6,
+            )
+            self.loading_reported.emit(
+                f"not warmed up: the network and its data need about {needed / 1e6:,.0f} MB "
+                f"and {free / 1e6:,.0f} MB are free"
+            )
+            return False
+        return True
+
     def _load(self, spec: NetworkSpec, device: Any) -> DeviceDataset | None:
-        from explorer.core.data import DownloadProgress, dataset_status, load_dataset
+        from explorer.core.data import DownloadProgress, dataset_status
 
         job, settings = self.job, spec.training
         status = dataset_status(settings.dataset, job.data_dir)
@@ -199,17 +298,8 @@ class TrainingWorker(QObject):
                 raise _Cancelled
             self.download_reported.emit(report)
 
-        dataset = load_dataset(
-            settings.dataset,
-            data_dir=job.data_dir,
-            device=device,
-            validation_fraction=settings.validation_split,
-            seed=settings.seed,
-            progress=progress,
-            cancel=self._stop,  # Stop also ends a download's wait before a retry
-            input_size=(spec.input.height, spec.input.width),
-            grayscale=spec.input.channels == 1,
-        )
+        # Stop also ends a download's wait before a retry
+        dataset = load_for(spec, job.data_dir, device, progress, cancel=self._stop)
         for warning in dataset.warnings:
             self.loading_reported.emit(warning)
         return dataset
@@ -219,10 +309,18 @@ class TrainingWorker(QObject):
 
         job = self.job
         folder = RunFolder(job.run_dir) if job.run_dir is not None else None
+        checkpoint = None
+        if job.resume and folder is not None:
+            checkpoint = self._checkpoint(folder, spec)
+            if checkpoint is None:
+                return
         if folder is not None:
             folder.create(spec)
         trainer = trainer_class(
-            spec, dataset, checkpoint_path=folder.checkpoint_path if folder else None
+            spec,
+            dataset,
+            resume=checkpoint,
+            checkpoint_path=folder.checkpoint_path if folder else None,
         )
         self._trainer = trainer
         if self._stop.is_set():  # Stop pressed while the trainer was being built
@@ -241,3 +339,24 @@ class TrainingWorker(QObject):
         finally:
             if folder is not None:
                 folder.close()
+
+    def _checkpoint(self, folder: Any, spec: NetworkSpec) -> Any:
+        """The run's checkpoint, read here (it scales with the network); None after saying
+        why it cannot be used."""
+        from explorer.core.training import CheckpointError, TrainingFailed, load_checkpoint
+
+        try:
+            checkpoint = load_checkpoint(folder.checkpoint_path)
+        except CheckpointError as error:
+            self.event_emitted.emit(TrainingFailed(f"cannot resume: {error}", 0))
+            return None
+        if checkpoint.spec.architecture() != spec.architecture():
+            self.event_emitted.emit(
+                TrainingFailed(
+                    f"cannot resume: the checkpoint in {folder.path} is of another network "
+                    f"than its project.json",
+                    0,
+                )
+            )
+            return None
+        return checkpoint

@@ -6,7 +6,9 @@ latest run (live snapshots while it trains) or from a project saved with its wei
 which are forgotten as soon as an edit changes the network's structure.
 
 Data flow: training controller ─weights_updated→ trained weights ─→ Inspect (live maps);
-training_finished ─→ evaluate on a worker thread ─→ Evaluation panel ─image_chosen→ Inspect.
+training_finished (or Training ▸ Evaluate, at any time) ─→ evaluate on a worker thread ─→
+Evaluation panel ─image_chosen→ Inspect. Runs ▸ Resume continues a stopped run; closing the
+window while a run trains asks first.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QPoint, Qt, Slot
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFrame, QMessageBox, QScrollArea, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
 
 from explorer.core.project import ProjectError, read_project
 from explorer.core.spec import NetworkSpec
@@ -33,12 +35,23 @@ log = logging.getLogger(__name__)
 State = dict[str, Any]
 
 
-def evaluate_state(spec: NetworkSpec, state: State, dataset: Any) -> tuple[Any, Any]:
+def evaluate_state(
+    spec: NetworkSpec, state: State, dataset: Any, data_dir: Path | None = None
+) -> tuple[Any, Any]:
     """Evaluate trained weights on the dataset's test split, on the dataset's device (runs
-    on a worker thread); the evaluation with the dataset it indexes."""
+    on a worker thread); the evaluation with the dataset it indexes. Without a dataset, the
+    network's own is loaded on the CPU (never downloaded)."""
     from explorer.core.capture import snapshot_model
+    from explorer.core.data import DatasetError, dataset_status
     from explorer.core.evaluation import evaluate
+    from explorer.ui.training_worker import load_for
 
+    if dataset is None:
+        if not dataset_status(spec.training.dataset, data_dir).available:
+            raise DatasetError(
+                f"{spec.training.dataset} is not on this computer yet: Train downloads it"
+            )
+        dataset = load_for(spec, data_dir, "cpu")
     model = snapshot_model(spec, state).to(dataset.device)
     return evaluate(model, dataset, "test"), dataset
 
@@ -59,13 +72,75 @@ class Workbench(QObject):
         self._dataset: Any = None
         self._shut_down = False
         self.runner = BackgroundRunner("workbench", self)
+        self._show_next_evaluation = False
         # Each new dock lands stacked before it is tabified, which grows the window past
         # the screen; put the size back once every dock is in its place.
         size = window.size()
+        window.begin_late_docks()
+        try:
+            self._add_docks(window, runs_root, data_dir, warm_up)
+        finally:  # the saved layout is applied to whatever docks exist, even after an error
+            window.resize(size)
+            window.finish_late_docks()
+        for dock, key in ((self.inspect_dock, "F9"), (self.evaluation_dock, "F10")):
+            action = window.view_menu.addAction(f"{dock.windowTitle()} in Own Window")
+            action.setShortcut(QKeySequence(key))
+            action.triggered.connect(lambda checked=False, d=dock: _float_large(d, window))
 
+        self.export = ExportActions(window, lambda: self.document.spec, self.weights_for)
+        # File ▸ Export sits just after Save As, before the separator and Quit.
+        file_menu = window.file_menu
+        after_save_as = file_menu.actions().index(window.files.save_as_action) + 1
+        file_menu.insertMenu(file_menu.actions()[after_save_as], self.export.menu)
+        window.files.weights_saver = self.save_with_weights
+
+        self.runs = window.docks["runsDock"].widget()
+        self.runs.resume_requested.connect(self._on_runs_resume_requested)
+        training_menu = _menu(window, "&Training")
+        self.evaluate_action = training_menu.addAction("&Evaluate Current Weights")
+        self.evaluate_action.setShortcut(QKeySequence("F7"))
+        self.evaluate_action.setToolTip(
+            "Measure the network's current weights on the test set (also while it trains)"
+        )
+        self.evaluate_action.triggered.connect(self.evaluate_now)
+        runs_menu = self.runs_menu = QMenu("&Runs", window)
+        window.menuBar().insertMenu(window.help_menu.menuAction(), runs_menu)
+        self.resume_action = runs_menu.addAction("&Resume Stopped Run")
+        self.resume_action.setToolTip(
+            "Continue the selected (or the latest) stopped run from its checkpoint, as "
+            "`train --resume` does"
+        )
+        self.resume_action.triggered.connect(self._on_resume_action_triggered)
+        refresh = runs_menu.addAction("Re&fresh List")
+        refresh.triggered.connect(self.runs.refresh)
+        runs_menu.aboutToShow.connect(self._on_runs_menu_about_to_show)
+        window.close_guards.append(self.confirm_close)
+
+        self.document.spec_changed.connect(self._on_document_spec_changed)
+        self.document.path_changed.connect(self._on_document_path_changed)
+        self.training.weights_updated.connect(self._on_training_weights_updated)
+        # Evaluate once the run's thread has ended: its final weights arrive after the
+        # finished event, and run_ended comes after every signal the worker sent.
+        self.training.run_ended.connect(self._on_training_run_ended)
+        self.training.dataset_loaded.connect(self._on_training_dataset_loaded)
+        self.evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
+        window.closing.connect(self.shutdown)
+
+        self.inspect.set_spec(self.document.spec)
+        if self.document.path:
+            self._on_document_path_changed(self.document.path)
+
+    def _add_docks(
+        self,
+        window: MainWindow,
+        runs_root: str | Path | None,
+        data_dir: str | Path | None,
+        warm_up: bool,
+    ) -> None:
         self.training = install_training(
             window, runs_root=runs_root, data_dir=data_dir, warm_up=warm_up
         )
+        window.keep_help_menu_last()
         self.inspect = InspectPanel()
         self.evaluation = EvaluationPanel()
         right = Qt.DockWidgetArea.RightDockWidgetArea
@@ -83,32 +158,6 @@ class Workbench(QObject):
         # The editor's panels in front at start-up; training raises its own when it starts.
         window.properties_dock.raise_()
         window.summary_dock.raise_()
-        window.resize(size)
-        for dock, key in ((self.inspect_dock, "F9"), (self.evaluation_dock, "F10")):
-            action = window.view_menu.addAction(f"{dock.windowTitle()} in Own Window")
-            action.setShortcut(QKeySequence(key))
-            action.triggered.connect(lambda checked=False, d=dock: _float_large(d, window))
-
-        self.export = ExportActions(window, lambda: self.document.spec, self.weights_for)
-        # File ▸ Export sits just after Save As, before the separator and Quit.
-        file_menu = window.file_menu
-        after_save_as = file_menu.actions().index(window.files.save_as_action) + 1
-        file_menu.insertMenu(file_menu.actions()[after_save_as], self.export.menu)
-        window.files.weights_saver = self.save_with_weights
-
-        self.document.spec_changed.connect(self._on_document_spec_changed)
-        self.document.path_changed.connect(self._on_document_path_changed)
-        self.training.weights_updated.connect(self._on_training_weights_updated)
-        # Evaluate once the run's thread has ended: its final weights arrive after the
-        # finished event, and run_ended comes after every signal the worker sent.
-        self.training.run_ended.connect(self._on_training_run_ended)
-        self.training.dataset_loaded.connect(self._on_training_dataset_loaded)
-        self.evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
-        window.closing.connect(self.shutdown)
-
-        self.inspect.set_spec(self.document.spec)
-        if self.document.path:
-            self._on_document_path_changed(self.document.path)
 
     # ---- the trained weights ----------------------------------------------------------------
 
@@ -207,12 +256,98 @@ class Workbench(QObject):
             on_error=self._on_evaluation_failed,
         )
 
+    # ---- on-demand evaluation, resuming, closing ---------------------------------------------
+
+    @Slot()
+    def evaluate_now(self) -> bool:
+        """Evaluate the weights the network has now (live during a run) on the test set;
+        False when there are none to evaluate or an evaluation is under way."""
+        spec = self.document.spec
+        state = self.weights_for(spec)
+        if state is None:
+            self.window.statusBar().showMessage(
+                "Nothing to evaluate yet: train the network (or open a project saved with its "
+                "weights) first",
+                8000,
+            )
+            return False
+        if self.runner.busy:
+            return False
+        dataset = self._dataset
+        if dataset is not None and (
+            tuple(dataset.info.input_shape) != spec.input.shape
+            or dataset.info.num_classes != spec.num_classes
+        ):
+            dataset = None  # of another network: load the right one
+        self.window.statusBar().showMessage("Evaluating the current weights on the test set…")
+        self._show_next_evaluation = True
+        self.runner.submit(
+            evaluate_state,
+            spec,
+            state,
+            dataset,
+            self.training.data_dir,
+            on_done=self._on_evaluation_done,
+            on_error=self._on_evaluation_failed,
+        )
+        return True
+
+    @Slot()
+    def _on_runs_menu_about_to_show(self) -> None:
+        self.resume_action.setEnabled(
+            not self.training.is_running and self.runs.run_to_resume() is not None
+        )
+
+    @Slot()
+    def _on_resume_action_triggered(self) -> None:
+        record = self.runs.run_to_resume()
+        if record is None:
+            self.window.statusBar().showMessage("No stopped run to resume", 6000)
+            return
+        self.resume(str(record.path))
+
+    @Slot(str)
+    def _on_runs_resume_requested(self, path: str) -> None:
+        self.resume(path)
+
+    def resume(self, run_dir: str) -> bool:
+        """Continue the run in `run_dir` from its checkpoint."""
+        started = self.training.resume_run(run_dir)
+        if started:
+            self.window.docks["trainingDock"].raise_()
+            self.window.docks["trainingCurvesDock"].raise_()
+        return started
+
+    def confirm_close(self) -> bool:
+        """Closing the window while a run trains: ask before stopping it."""
+        if not self.training.is_running:
+            return True
+        box = QMessageBox(self.window)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Training Is Running")
+        box.setText("A network is training. Stop the run and quit?")
+        box.setInformativeText(
+            "The run keeps its checkpoint and curves: Runs ▸ Resume Stopped Run continues it."
+        )
+        stop = box.addButton("Stop and Quit", QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.exec()
+        return box.clickedButton() is stop
+
     def _on_evaluation_done(self, result: tuple[Any, Any]) -> None:
         evaluation, dataset = result  # the dataset it was computed on, not a newer one
         names = dataset.info.class_names
         if len(names) != evaluation.num_classes:
             names = self.document.spec.class_names or tuple(map(str, range(evaluation.num_classes)))
         self.evaluation.set_evaluation(evaluation, dataset, names)
+        self.window.statusBar().showMessage(
+            f"Test accuracy of the current weights: {100 * evaluation.accuracy:.2f}%", 8000
+        )
+        if self._show_next_evaluation:
+            self._show_next_evaluation = False
+            self.evaluation_dock.show()
+            self.evaluation_dock.raise_()
 
     def _on_evaluation_failed(self, error: BaseException) -> None:
         self.window.statusBar().showMessage(f"Evaluation failed: {error}", 10000)
@@ -234,6 +369,14 @@ class Workbench(QObject):
         self.inspect.shutdown()
         self.export.shutdown()
         self.runner.shutdown()
+
+
+def _menu(window: MainWindow, title: str) -> QMenu:
+    for action in window.menuBar().actions():
+        menu = action.menu()
+        if action.text() == title and isinstance(menu, QMenu):
+            return menu
+    raise LookupError(f"the window has no {title!r} menu")
 
 
 def _float_large(dock: QDockWidget, window: QWidget) -> None:

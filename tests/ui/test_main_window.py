@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
-from explorer.core.project import load_project, save_project
+from explorer.core.project import load_project, parse_project, save_project
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.templates import load_template
 from explorer.ui import app as app_module
@@ -160,11 +161,10 @@ def test_autosave_is_offered_back_after_an_unclean_exit(
     qtbot.addWidget(crashed)
     crashed.document.remove_layers([0, 1])
     lost = crashed.document.spec
-    crashed.recovery.save_now()  # what the one-minute timer does
+    crashed.recovery.save_now()  # what the timer does a moment after the edit
     assert crashed.recovery.path.is_file()
     assert crashed.recovery.path.is_relative_to(isolated_settings)
-    crashed.recovery.timer.stop()
-    crashed.document.undo_stack.setClean()  # the process dies: nothing else happens
+    _process_dies(crashed)
 
     message_boxes.answer = QMessageBox.StandardButton.Yes
     restarted = MainWindow(load_template("keras-mnist"))
@@ -173,9 +173,11 @@ def test_autosave_is_offered_back_after_an_unclean_exit(
     assert message_boxes.titles()[-1] == "Recover Unsaved Work"
     assert restarted.document.spec == lost
     assert not restarted.document.is_clean
+    assert not crashed.recovery.path.exists()  # restored: now the new window's own
     message_boxes.answer = QMessageBox.StandardButton.Discard
     restarted.close()
     assert not restarted.recovery.path.exists()
+    assert list(restarted.recovery.folder.iterdir()) == []
 
 
 def test_a_bad_file_at_start_up_neither_loses_nor_skips_the_earlier_sessions_work(
@@ -186,8 +188,7 @@ def test_a_bad_file_at_start_up_neither_loses_nor_skips_the_earlier_sessions_wor
     crashed.document.remove_layers([0])
     lost = crashed.document.spec
     crashed.recovery.save_now()
-    crashed.recovery.timer.stop()
-    crashed.document.undo_stack.setClean()  # the process dies
+    _process_dies(crashed)
 
     message_boxes.answer = QMessageBox.StandardButton.Yes
     bad = tmp_path / "broken.json"
@@ -195,12 +196,12 @@ def test_a_bad_file_at_start_up_neither_loses_nor_skips_the_earlier_sessions_wor
     window = app_module.open_main_window(str(bad))
     qtbot.addWidget(window)
     window.recovery.save_now()  # the autosave timer fires while the document is clean
-    assert window.recovery.path.is_file()  # the earlier session's work is still there
+    assert crashed.recovery.path.is_file()  # the earlier session's work is still there
     qtbot.waitUntil(lambda: "Recover Unsaved Work" in message_boxes.titles())
     assert window.document.spec == lost
     message_boxes.answer = QMessageBox.StandardButton.Discard
     window.close()  # stops the threads the window's panels started
-    assert not window.recovery.path.exists()
+    assert not window.recovery.path.exists() and not crashed.recovery.path.exists()
 
 
 def test_a_bad_file_on_the_command_line_opens_the_default_project(
@@ -268,3 +269,149 @@ def test_summary_panel_totals_are_the_text_summarys(window: MainWindow) -> None:
     text = summary_text(window.document.spec, window.document.analysis).splitlines()
     assert shown[0] == "Total params: 62,346 (243.54 KB)"
     assert all(line in text for line in shown) and len(shown) == 6
+
+
+def _process_dies(window: MainWindow) -> None:
+    """What a crash leaves: the recovery file, and no lock (the kernel drops a dead
+    process's locks); nothing else runs."""
+    window.recovery.timer.stop()
+    lock = window.recovery._lock
+    assert lock is not None
+    lock.release()
+    window.document.undo_stack.setClean()
+
+
+def test_an_edit_is_in_the_recovery_file_a_moment_later(window: MainWindow, qtbot: Any) -> None:
+    from explorer.ui.recovery import SAVE_DELAY_MS
+
+    recovery = window.recovery
+    assert not recovery.path.exists()
+    window.document.remove_layers([0])
+    window.document.remove_layers([0])  # a burst of edits: written once they pause
+    edited = window.document.spec
+    assert recovery.timer.isActive() and recovery.timer.interval() == SAVE_DELAY_MS
+    assert not recovery.path.exists()
+    qtbot.waitUntil(recovery.path.is_file, timeout=5 * SAVE_DELAY_MS)
+    payload = json.loads(recovery.path.read_text())
+    assert parse_project(payload["project"]) == edited
+    window.document.undo_stack.undo()
+    window.document.undo_stack.undo()  # back to the saved state: nothing to recover
+    qtbot.waitUntil(lambda: not recovery.path.exists(), timeout=5 * SAVE_DELAY_MS)
+
+
+def test_two_windows_keep_their_own_recovery_files(
+    qtbot: Any, message_boxes: Any, isolated_settings: Path
+) -> None:
+    first = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(first)
+    first.document.remove_layers([0])
+    first_spec = first.document.spec
+    first.recovery.save_now()
+
+    second = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(second)
+    assert second.recovery.path != first.recovery.path
+    # The first window is alive: its work is not offered, so not deleted on No either.
+    message_boxes.answer = QMessageBox.StandardButton.No
+    assert not second.offer_recovery()
+    assert message_boxes.shown == []
+    second.document.remove_layers([0, 1])
+    second.recovery.save_now()
+    message_boxes.answer = QMessageBox.StandardButton.Discard
+    assert second.close()  # discards only its own file
+    assert not second.recovery.path.exists()
+    payload = json.loads(first.recovery.path.read_text())
+    assert parse_project(payload["project"]) == first_spec
+
+    third = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(third)
+    assert third.recovery.pending() is None  # still the living first window's
+    assert first.close()
+    assert not first.recovery.path.exists()
+    third.recovery.timer.stop()
+
+
+def test_a_stale_file_of_an_older_version_is_still_offered(
+    qtbot: Any, message_boxes: Any, isolated_settings: Path
+) -> None:
+    from explorer.core.project import dumps_project
+
+    lost = load_template("lenet5")
+    legacy = isolated_settings / "data" / "recovery.json"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(json.dumps({"path": None, "project": json.loads(dumps_project(lost))}))
+    message_boxes.answer = QMessageBox.StandardButton.Yes
+    window = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(window)
+    assert window.offer_recovery()
+    assert window.document.spec == lost and not legacy.exists()
+    window.recovery.timer.stop()
+    window.document.undo_stack.setClean()
+
+
+def test_the_window_has_a_sensible_minimum_size(window: MainWindow) -> None:
+    window.resize(400, 300)
+    assert window.width() >= 760 and window.height() >= 500
+
+
+def test_runs_and_recovery_live_in_one_folder_named_for_the_app(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from explorer.ui import settings
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    monkeypatch.delenv(settings.CONFIG_DIR_ENV, raising=False)
+    old = tmp_path / "share" / "CNN Explorer" / "CNN Explorer"
+    (old / "runs" / "20250101-000000-net").mkdir(parents=True)
+    settings.use_location(None)
+    try:
+        folder = settings.data_dir()
+    finally:
+        settings.use_location(tmp_path / "config")
+    assert folder == tmp_path / "share" / "CNN Explorer"
+    assert (folder / "runs" / "20250101-000000-net").is_dir()  # moved from the doubled one
+    assert not old.exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'"text"',
+        b'{"project": []}',
+        b'{"path": 3, "project": {"format": "cnn-explorer", "version": 1, "layers": 7}}',
+        b"\xff\xfe\x00",
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+    ids=["bad-json", "list", "string", "project-list", "bad-layers", "not-utf8", "deep"],
+)
+def test_a_damaged_recovery_file_is_set_aside_not_offered(
+    qtbot: Any, message_boxes: Any, isolated_settings: Path, content: bytes
+) -> None:
+    folder = isolated_settings / "data" / "recovery"
+    folder.mkdir(parents=True)
+    (folder / "1-dead.json").write_bytes(content)
+    window = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(window)
+    assert not window.offer_recovery()
+    assert message_boxes.shown == []
+    assert (folder / "1-dead.json.damaged").read_bytes() == content
+    assert not (folder / "1-dead.json").exists() and not (folder / "1-dead.lock").exists()
+    window.recovery.timer.stop()
+
+
+def test_a_full_disk_while_saving_the_recovery_file_keeps_the_work_in_the_window(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    import errno
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("explorer.ui.recovery.write_text_atomic", full)
+    window.document.remove_layers([0])
+    window.recovery.save_now()
+    assert not window.recovery.path.exists()
+    assert "No space left on device" in caplog.text
+    assert not window.document.is_clean  # nothing lost: still unsaved in the window

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 
 from explorer.core.spec import NetworkSpec
 from explorer.core.training import EpochEnded, Progress, TrainingFailed, TrainingStarted
@@ -96,3 +97,51 @@ def test_listing_again_reads_only_runs_whose_metrics_changed(
     again = runs_panel.list_runs(tmp_path, cache)
     assert [r.name for r in again] == ["20260103-c", "20260102-b", "20260101-a"]
     assert read == ["20260102-b", "20260101-a", "20260103-c"]  # the old runs were not re-read
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b'{"event": "progress", "step": 5}', b"\xff\xfe", b"[1,2]", b'{"event": "epoch"}'],
+    ids=["missing-keys", "not-utf8", "not-an-object", "epoch-without-number"],
+)
+def test_a_damaged_line_is_skipped_and_the_run_still_listed(tmp_path: Path, bad: bytes) -> None:
+    run = tmp_path / "20260101-000000-net"
+    _write_run(run, [2.0, 1.5])
+    metrics = run / "metrics.jsonl"
+    lines = metrics.read_bytes().splitlines()
+    metrics.write_bytes(b"\n".join([*lines[:2], bad, *lines[2:]]) + b"\n")
+    record = read_run(run)
+    assert record.damaged_lines == 1 and "1 damaged line(s)" in record.message
+    assert list(record.curves.train_loss) == [2.0, 1.5]
+    assert len(record.curves.step_x) == 2 and len(record.curves.epoch_x) == 1
+    assert [r.name for r in list_runs(tmp_path)] == [run.name]
+
+
+def test_the_resume_button_continues_only_a_stopped_run_with_a_checkpoint(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    from explorer.core.training import TrainingStopped
+
+    finished, stopped = tmp_path / "20260101-000001-net", tmp_path / "20260101-000002-net"
+    _write_run(finished, [2.0])
+    with RunFolder(finished) as folder:
+        folder.append(TrainingFailed("boom", 1))
+    _write_run(stopped, [2.0])
+    with RunFolder(stopped) as folder:
+        folder.append(TrainingStopped(1, 1, 0.5))
+    (stopped / "checkpoint.pt").write_bytes(b"")  # only its presence counts here
+    panel = RunsPanel(ProjectDocument(NetworkSpec()), TrainingCurves(), tmp_path)
+    qtbot.addWidget(panel)
+    asked: list[str] = []
+    panel.resume_requested.connect(asked.append)
+    assert [r.status for r in panel.records] == ["stopped", "failed"]
+    assert panel.run_to_resume() is panel.records[0]
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(1))
+    assert not panel.resume_button.isEnabled()  # a failed run is not resumed
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(0))
+    assert panel.resume_button.isEnabled()
+    qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    assert asked == [str(stopped)]
+    (stopped / "checkpoint.pt").unlink()
+    panel.refresh()
+    assert panel.run_to_resume() is None

@@ -396,3 +396,137 @@ def test_a_warm_up_scheduled_before_closing_never_starts_afterwards(
     qtbot.wait(600)
     assert controller.worker_thread is None
     assert not controller.warm_up() and not controller.start()
+
+
+def _broken_spec() -> NetworkSpec:
+    spec = tiny_spec()
+    conv = spec.layers[0].with_values(kernel_size=40)  # larger than the 28×28 input
+    return replace(spec, layers=(conv, *spec.layers[1:]))
+
+
+def test_train_with_an_error_says_why_it_cannot_start(qtbot: Any, gui: Gui) -> None:
+    gui.use(_broken_spec())
+    refused: list[str] = []
+    gui.controller.start_refused.connect(refused.append)
+    qtbot.mouseClick(gui.panel.train_button, _left())
+    assert len(refused) == 1
+    bar = gui.panel.message_bar
+    assert bar.isVisible() and bar.level == "error"
+    assert bar.text.startswith("Cannot start training: the network has 1 error")
+    assert "kernel" in bar.text and "Training failed" not in bar.text
+    assert gui.panel.epoch_label.text() == "Not trained yet"  # nothing ran, nothing is "kept"
+    assert gui.controller.state == "idle" and not gui.window.document.locked
+    assert not (gui.controller.runs_root).exists()  # no run folder for a run that never was
+
+
+def test_a_new_project_clears_the_last_runs_banner_curves_position_and_log(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    gui.use(tiny_spec(), shapes_dataset)
+    with qtbot.waitSignal(gui.controller.training_finished, timeout=TIMEOUT_MS):
+        gui.panel.train_button.click()
+    wait_idle(qtbot, gui.controller)
+    assert gui.curves.point_count > 0 and gui.panel.log_view.toPlainText()
+    assert gui.panel.epoch_label.text().startswith("Finished")
+    gui.window.document.edit(_broken_spec(), "Break it")
+    gui.panel.train_button.click()
+    assert gui.panel.message_bar.isVisible()
+
+    gui.window.document.undo_stack.setClean()
+    template = gui.window.files.templates_menu.actions()[0]
+    template.trigger()  # a template: the red banner is about the old network
+    assert not gui.panel.message_bar.isVisible()
+    assert gui.window.files.new()  # File ▸ New: no old curves, position or log
+    assert gui.curves.point_count == 0 and gui.curves.validation_point_count == 0
+    assert gui.panel.log_view.toPlainText() == ""
+    assert gui.panel.epoch_label.text() == "Not trained yet"
+    assert gui.panel.progress_bar.value() == 0
+    assert gui.panel.results.table.rowCount() == 0
+
+
+def test_stop_clears_the_eta_and_pause_says_paused(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
+    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
+        gui.panel.train_button.click()
+    qtbot.waitUntil(lambda: "ETA" in gui.panel.speed_label.text(), timeout=TIMEOUT_MS)
+    qtbot.mouseClick(gui.panel.pause_button, _left())
+    qtbot.wait(300)  # progress already on its way, and the label timer, have run
+    assert gui.panel.epoch_label.text().endswith("Paused")
+    assert gui.panel.progress_bar.format().startswith("Paused")
+    qtbot.mouseClick(gui.panel.pause_button, _left())  # Resume
+    assert not gui.panel.epoch_label.text().endswith("Paused")
+    with qtbot.waitSignal(gui.controller.training_stopped, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(gui.panel.stop_button, _left())
+    wait_idle(qtbot, gui.controller)
+    qtbot.wait(200)
+    assert "ETA" not in gui.panel.speed_label.text()
+    assert "elapsed" in gui.panel.speed_label.text()
+
+
+def test_the_warm_up_trains_one_tiny_batch(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from explorer.core.training import Trainer
+    from explorer.ui.training_worker import WARM_UP_BATCH
+
+    batches: list[int] = []
+    real = Trainer.warm_up
+
+    def recording(self: Trainer) -> None:
+        batches.append(self.training.batch_size)
+        real(self)
+
+    monkeypatch.setattr(Trainer, "warm_up", recording)
+    gui.use(tiny_spec(batch_size=200), shapes_dataset)
+    loading: list[str] = []
+    gui.controller.loading_reported.connect(loading.append)
+    with qtbot.waitSignal(gui.controller.warm_up_finished, timeout=TIMEOUT_MS):
+        assert gui.controller.warm_up()
+    assert batches == [WARM_UP_BATCH] and WARM_UP_BATCH <= 8
+    assert loading[-1] == "ready"
+
+
+def test_no_warm_up_when_the_memory_estimate_does_not_fit(
+    qtbot: Any, gui: Gui, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from explorer.core.spec import InputSpec
+    from explorer.core.training import Trainer
+    from explorer.ui.training_worker import free_memory, warm_up_memory
+
+    def refuse(self: Trainer) -> None:
+        raise AssertionError("warmed up a network that does not fit")
+
+    monkeypatch.setattr(Trainer, "warm_up", refuse)
+    huge = tiny_spec()
+    wide = huge.layers[0].with_values(filters=65536)
+    huge = replace(huge, input=InputSpec(3, 512, 512), layers=(wide, *huge.layers[1:]))
+    import torch
+
+    assert warm_up_memory(huge) > (free_memory(torch.device("cpu")) or 0)
+    gui.use(huge)
+    loading: list[str] = []
+    gui.controller.loading_reported.connect(loading.append)
+    with qtbot.waitSignal(gui.controller.warm_up_finished, timeout=TIMEOUT_MS):
+        assert gui.controller.warm_up()
+    assert loading and loading[-1].startswith("not warmed up: the network and its data need")
+    assert not any(text.startswith("loading") for text in loading)  # not even the data
+
+
+def test_a_run_that_cannot_begin_says_it_could_not_start(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    spec = tiny_spec()
+    dense = spec.layers[-1].with_values(units=5)
+    five = replace(spec, num_classes=5, layers=(*spec.layers[:-1], dense))
+    gui.use(five, shapes_dataset)
+    assert not gui.window.document.analysis.errors  # a valid network, for another dataset
+    with qtbot.waitSignal(gui.controller.training_failed, timeout=TIMEOUT_MS) as failed:
+        gui.panel.train_button.click()
+    wait_idle(qtbot, gui.controller)
+    assert "10 classes" in failed.args[0].message
+    bar = gui.panel.message_bar.text
+    assert bar.startswith("Training could not start:") and "10 classes" in bar
+    assert gui.panel.epoch_label.text() == "Could not start training"
+    assert "curves so far" not in gui.panel.epoch_label.text()

@@ -52,14 +52,15 @@ def _train(qtbot: Any, bench: Workbench) -> Any:
 def test_installing_keeps_the_window_size_and_adds_the_panels(qtbot: Any) -> None:
     window = MainWindow(tiny_spec())
     qtbot.addWidget(window)
-    window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)
+    qtbot.wait(50)  # fitted into the screen once shown
+    size = window.size()
     workbench = install_workbench(window, warm_up=False)
     try:
         assert install_workbench(window) is workbench
         qtbot.wait(50)
-        assert (window.width(), window.height()) == (1280, 800)
+        assert window.size() == size
         # The editor's panels are the tabs in front; training raises its own later.
         assert not window.properties_dock.visibleRegion().isEmpty()
         assert window.docks["runsDock"].visibleRegion().isEmpty()
@@ -175,3 +176,116 @@ def test_a_training_setting_edit_never_redraws_the_maps_with_untrained_weights(
     qtbot.waitUntil(lambda: bool(requests), timeout=TIMEOUT_MS)
     assert requests[-1].state_dict is None
     assert "earlier version" in bench.evaluation._details.text()
+
+
+def _answer_when_asked(qtbot: Any, button_text: str, asked: list[str]) -> None:
+    """Click `button_text` in the next message box that opens (a real modal dialog)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def click() -> None:
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, QMessageBox) and widget.isVisible():
+                asked.append(widget.windowTitle())
+                next(b for b in widget.buttons() if b.text() == button_text).click()
+                return
+        QTimer.singleShot(20, click)
+
+    QTimer.singleShot(20, click)
+
+
+def _start_long_run(qtbot: Any, bench: Workbench) -> None:
+    spec = tiny_spec(batch_size=10, epochs=5)
+    bench.document.reset(spec)
+    with qtbot.waitSignal(bench.training.progress_reported, timeout=TIMEOUT_MS):
+        assert bench.training.start()
+
+
+def test_closing_during_training_asks_and_cancel_keeps_it_training(
+    qtbot: Any, bench: Workbench, shapes_dataset: DeviceDataset
+) -> None:
+    bench.training.remember_dataset(
+        dataset_key(tiny_spec(batch_size=10, epochs=5), None, "cpu"), shapes_dataset
+    )
+    _start_long_run(qtbot, bench)
+    asked: list[str] = []
+    _answer_when_asked(qtbot, "Cancel", asked)
+    assert not bench.window.close()
+    assert asked == ["Training Is Running"]
+    assert bench.window.isVisible() and bench.training.state == "training"
+    thread = bench.training.worker_thread
+    assert thread is not None and thread.isRunning()
+
+    _answer_when_asked(qtbot, "Stop and Quit", asked)
+    assert bench.window.close()
+    assert asked == ["Training Is Running"] * 2
+    assert bench.training.worker_thread is None and not thread.isRunning()
+    run_dir = bench.training.run_dir
+    assert run_dir is not None and (run_dir / "checkpoint.pt").is_file()
+
+
+def test_resume_continues_a_stopped_run_from_its_checkpoint(
+    qtbot: Any, bench: Workbench, shapes_dataset: DeviceDataset
+) -> None:
+    import json
+
+    from explorer.core.training import load_checkpoint
+
+    spec = tiny_spec(batch_size=10, epochs=2)
+    bench.training.remember_dataset(dataset_key(spec, None, "cpu"), shapes_dataset)
+    bench.document.reset(spec)
+    with qtbot.waitSignal(bench.training.progress_reported, timeout=TIMEOUT_MS):
+        assert bench.training.start()
+    with qtbot.waitSignal(bench.training.training_stopped, timeout=TIMEOUT_MS) as stopped:
+        bench.training.stop()
+    qtbot.waitUntil(lambda: bench.training.state == "idle", timeout=TIMEOUT_MS)
+    run_dir = bench.training.run_dir
+    assert run_dir is not None
+    position = load_checkpoint(run_dir / "checkpoint.pt").step
+    assert position == stopped.args[0].step > 0
+    bench.runs.refresh()
+    assert [r.status for r in bench.runs.records] == ["stopped"]
+
+    bench.document.insert_layers(1, [LayerSpec.create("Dropout", {"rate": 0.2})])  # elsewhere
+    steps: list[int] = []
+    bench.training.progress_reported.connect(lambda e: steps.append(e.step))
+    bench.runs_menu.aboutToShow.emit()
+    assert bench.resume_action.isEnabled()
+    with qtbot.waitSignal(bench.training.training_finished, timeout=TIMEOUT_MS):
+        bench.resume_action.trigger()
+    qtbot.waitUntil(lambda: bench.training.state == "idle", timeout=TIMEOUT_MS)
+    assert bench.training.run_dir == run_dir  # the same folder, continued
+    assert steps and steps[0] > position
+    assert bench.document.spec == spec  # the run's network is back in the editor (undoable)
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    events = [json.loads(line)["event"] for line in lines]
+    assert events.count("stopped") == 1 and events[-1] == "finished"
+    bench.runs.refresh()
+    assert [r.status for r in bench.runs.records] == ["finished"]
+    bench.runs_menu.aboutToShow.emit()
+    assert not bench.resume_action.isEnabled()  # nothing left to resume
+
+
+def test_evaluate_measures_the_current_weights_on_demand(
+    qtbot: Any, bench: Workbench, shapes_dataset: DeviceDataset
+) -> None:
+    from explorer.core.evaluation import evaluate
+
+    assert not bench.evaluate_now()  # nothing trained yet: says so, does nothing
+    assert "Nothing to evaluate" in bench.window.statusBar().currentMessage()
+    spec = tiny_spec(batch_size=10, epochs=3)
+    bench.training.remember_dataset(dataset_key(spec, None, "cpu"), shapes_dataset)
+    bench.document.reset(spec)
+    with qtbot.waitSignal(bench.training.progress_reported, timeout=TIMEOUT_MS):
+        assert bench.training.start()
+    with qtbot.waitSignal(bench.training.training_stopped, timeout=TIMEOUT_MS):
+        bench.training.stop()
+    qtbot.waitUntil(lambda: bench.training.state == "idle", timeout=TIMEOUT_MS)
+    assert bench.evaluation._evaluation is None  # a stopped run is not evaluated by itself
+    state = bench.trained_state
+    assert state is not None
+    bench.evaluate_action.trigger()
+    qtbot.waitUntil(lambda: bench.evaluation._evaluation is not None, timeout=TIMEOUT_MS)
+    expected = evaluate(snapshot_model(spec, state), shapes_dataset, "test")
+    assert bench.evaluation._evaluation.accuracy == pytest.approx(expected.accuracy, abs=1e-12)
+    assert f"{100 * expected.accuracy:.2f}%" in bench.window.statusBar().currentMessage()
