@@ -132,6 +132,8 @@ class SummaryPanel(QWidget):
         # One line per total, never wrapped ("48.90" above "MB"): the totals take the width
         # they need and the diagnostics beside them wrap into the rest.
         self.totals.setWordWrap(False)
+        # ...but never force the dock wider than a small screen allows (docks would overlap).
+        self.totals.setMinimumWidth(1)
         self.diagnostics = QLabel(self)
         self.diagnostics.setWordWrap(True)
         self.diagnostics.setTextFormat(Qt.TextFormat.RichText)
