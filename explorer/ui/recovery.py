@@ -3,14 +3,13 @@ session that did not close cleanly (a clean close deletes the file)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Slot
 
 from explorer.core.files import write_text_atomic
-from explorer.core.project import ProjectError, dumps_project, parse_project
+from explorer.core.project import ProjectError, parse_recovery, recovery_text
 from explorer.core.spec import NetworkSpec
 from explorer.ui.document import ProjectDocument
 
@@ -47,12 +46,8 @@ class RecoveryStore(QObject):
             return
         if not self._owned:
             return  # the earlier session's work has not been offered yet
-        payload = {
-            "path": self.document.path,
-            "project": json.loads(dumps_project(self.document.spec)),
-        }
         try:
-            write_text_atomic(self.path, json.dumps(payload, indent=1))
+            write_text_atomic(self.path, recovery_text(self.document.spec, self.document.path))
             self._owned = True
         except OSError:
             log.exception("cannot write the recovery file %s", self.path)
@@ -62,9 +57,8 @@ class RecoveryStore(QObject):
         if not self.path.is_file():
             return None
         try:
-            payload = json.loads(self.path.read_text(encoding="utf-8"))
-            return parse_project(payload["project"]), payload.get("path")
-        except (OSError, ValueError, KeyError, TypeError, ProjectError) as error:
+            return parse_recovery(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ProjectError) as error:
             log.warning("ignoring an unreadable recovery file %s: %s", self.path, error)
             return None
 

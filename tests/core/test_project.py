@@ -71,21 +71,21 @@ def test_the_design_example_loads() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (_project(layers=[{"type": "Conv3D"}]), "layer 0 (Conv3D): unknown layer type 'Conv3D'"),
+        (_project(layers=[{"type": "Conv3D"}]), "layer 1: unknown layer type 'Conv3D'"),
         (
             _project(layers=[{"type": "Flatten"}, {"type": "Dense", "unit": 10}]),
-            "layer 1 (Dense): unknown key 'unit'",
+            "layer 2 (Dense): unknown key 'unit'",
         ),
         (
             _project(layers=[{"type": "Flatten"}, {"type": "Dense", "units": "10"}]),
-            "layer 1 (Dense): 'units': expected an integer, got '10'",
+            "layer 2 (Dense): 'units': expected an integer, got '10'",
         ),
         (
             _project(layers=[{"type": "Flatten"}, {"type": "Dense", "units": -3}]),
-            "layer 1 (Dense): 'units': -3 is out of range",
+            "layer 2 (Dense): 'units': -3 is out of range",
         ),
-        (_project(layers=[{"units": 3}]), "layer 0: missing key 'type'"),
-        (_project(layers=[3]), "layer 0: expected an object"),
+        (_project(layers=[{"units": 3}]), "layer 1: missing key 'type'"),
+        (_project(layers=[3]), "layer 1: expected an object"),
         (_project(layers={"type": "Flatten"}), "'layers' must be a list"),
         (_project(version=2), "saved by a newer CNN Explorer (format version 2)"),
         (_project(version="1"), "'version' must be a positive integer, got '1'"),
@@ -100,7 +100,7 @@ def test_the_design_example_loads() -> None:
                     {"type": "Dense", "units": 10, "name": "x"},
                 ]
             ),
-            "name 'x' is already used by layer 0",
+            "layer 2 (Dense): name 'x' is already used by layer 1",
         ),
         (_project(layers=[{"type": "Flatten", "name": "forward"}]), "reserved by PyTorch"),
     ],
