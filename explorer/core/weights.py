@@ -72,6 +72,7 @@ def save_project_with_weights(
     except ProjectError:
         before = None  # unreadable: it names nothing to keep
     remove_save_leftovers(path, {before[0]} if before else set())
+    path.parent.mkdir(parents=True, exist_ok=True)  # as write_file_atomic does for the JSON
     temporary = temporary_weights_path(path, secrets.token_hex(4))
     try:
         digest = _save_tensors(state_dict, temporary)

@@ -263,16 +263,18 @@ def test_a_full_disk_fails_the_save_with_oserror_and_keeps_the_old_pair(
     save_project_with_weights(spec, old_state, tmp_path / "net.json")
     before = {name: (tmp_path / name).read_bytes() for name in _names(tmp_path)}
 
-    monkeypatch.setattr(weights_module, "open", _FullDisk(room), raising=False)
     changed = spec.replace_layer(0, spec.layers[0].with_values(filters=8))
-    with pytest.raises(OSError) as raised:
-        save_project_with_weights(changed, build_model(changed).state_dict(), tmp_path / "net.json")
-    assert raised.value.errno == errno.ENOSPC  # the cause, not torch's RuntimeError
-    monkeypatch.setattr(weights_module, "open", _FullDisk(room), raising=False)
-    with pytest.raises(OSError) as raised:
-        weights_module.save_state_dict(old_state, tmp_path / "export.pt")
-    assert raised.value.errno == errno.ENOSPC
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setattr(weights_module, "open", _FullDisk(room), raising=False)
+        with pytest.raises(OSError) as raised:
+            save_project_with_weights(
+                changed, build_model(changed).state_dict(), tmp_path / "net.json"
+            )
+        assert raised.value.errno == errno.ENOSPC  # the cause, not torch's RuntimeError
+        patch.setattr(weights_module, "open", _FullDisk(room), raising=False)
+        with pytest.raises(OSError) as raised:
+            weights_module.save_state_dict(old_state, tmp_path / "export.pt")
+        assert raised.value.errno == errno.ENOSPC
 
     assert {name: (tmp_path / name).read_bytes() for name in _names(tmp_path)} == before
     loaded_spec, loaded = load_project_weights(tmp_path / "net.json")
