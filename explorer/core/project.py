@@ -45,7 +45,7 @@ MAX_DEPTH = 64
 # Any integer a project can use fits in 64 bits; beyond that it is a typo or an attack
 # (and past 4,300 digits Python refuses to convert it at all).
 MAX_INTEGER = 2**63 - 1
-MAX_TEXT_NAME = 200  # the project's name and each class name, in characters
+MAX_PROJECT_NAME = 200  # characters
 MAX_FILE_NAME_BYTES = 255  # NAME_MAX of common file systems
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -248,7 +248,8 @@ def _load_v1(data: Mapping[str, Any]) -> NetworkSpec:
         raise SpecError(
             f"unknown top-level key {brief(unknown[0])} (valid keys: {', '.join(sorted(known))})"
         )
-    name = _text(data.get("name", "Untitled"), "name")
+    # The name suggests file names (Save As, exports, run folders): keep them possible.
+    name = _text(data.get("name", "Untitled"), "name", MAX_PROJECT_NAME)
     input_spec = _parse_input(data.get("input", {"channels": 1, "height": 28, "width": 28}))
     num_classes = _positive_int(data.get("num_classes", 10), "num_classes", 2, 100_000)
     class_names = data.get("class_names", [])
@@ -297,12 +298,13 @@ def parse_layer(index: int, raw: Any) -> LayerSpec:
     return LayerSpec.create(raw["type"], values, name=raw.get("name"), index=index)
 
 
-def _text(value: Any, key: str) -> str:
-    """A name-like string: the project's name or a class name (shown, printed, exported)."""
+def _text(value: Any, key: str, limit: int | None = None) -> str:
+    """A name-like string: the project's name or a class name (shown, printed, exported;
+    control characters were refused by check_json)."""
     if not isinstance(value, str):
         raise SpecError(f"{key!r} must be a string, got {brief(value)}")
-    if len(value) > MAX_TEXT_NAME:
-        raise SpecError(f"{key!r}: {brief(value)} is longer than {MAX_TEXT_NAME} characters")
+    if limit is not None and len(value) > limit:
+        raise SpecError(f"{key!r}: {brief(value)} is longer than {limit} characters")
     return value
 
 

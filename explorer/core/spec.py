@@ -9,7 +9,6 @@ from __future__ import annotations
 import keyword
 import re
 import reprlib
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -68,20 +67,23 @@ def _briefly(message: str, value: object) -> str:
     return message
 
 
+_UNWRITABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # categories Cc and Cs
+
+
 def control_character(text: str) -> str | None:
     """The first control character or lone surrogate in `text`, described (e.g. 'the
     control character U+0000'), or None.
 
-    Neither belongs in a name: a NUL cannot be written into Python source (exports) and a
-    lone surrogate cannot be written as UTF-8 at all.
+    Neither belongs in a name: a NUL cannot be written into Python source (exports), other
+    control characters garble a terminal, and a lone surrogate cannot be written as UTF-8.
     """
-    for char in text:
-        category = unicodedata.category(char)
-        if category == "Cc":
-            return f"the control character U+{ord(char):04X}"
-        if category == "Cs":
-            return f"the lone surrogate U+{ord(char):04X}, which is not text"
-    return None
+    found = _UNWRITABLE.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if 0xD800 <= code <= 0xDFFF:
+        return f"the lone surrogate U+{code:04X}, which is not text"
+    return f"the control character U+{code:04X}"
 
 
 MAX_NAME_LENGTH = 100

@@ -168,8 +168,7 @@ def load_project_weights(
             if actual != digest:
                 raise WeightsError(
                     f"{weights_path}: these weights are from another version of the project "
-                    f"(their SHA-256 is not the one {path.name} records); the network opens "
-                    "without them"
+                    f"(their SHA-256 is not the one {path.name} records)"
                 )
         state = load_state_dict(weights_path)
         try:

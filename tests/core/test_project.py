@@ -350,3 +350,23 @@ def test_messages_number_layers_from_1_like_the_default_names(tmp_path: Path) ->
 
     with pytest.raises(BuildError, match="layer 1: kernel 40 > input 28"):
         build_model(big_kernel)
+
+
+@pytest.mark.parametrize(
+    "name", ['say """hi"""', "back\\slash\\", "café ☕ \u2028 \u202e", "x" * 200, "\ud83d\ude00"]
+)
+def test_every_name_the_loader_accepts_exports_source_that_compiles(name: str) -> None:
+    from explorer.core.export.source import pytorch_source
+
+    data = json.loads((TEMPLATES_DIR / "lenet5.json").read_text(encoding="utf-8"))
+    data["name"] = name
+    data["class_names"] = [name[:20] + str(i) for i in range(10)]
+    spec = parse_project(json.loads(json.dumps(data)))
+    compile(pytorch_source(spec), "model.py", "exec")
+
+
+def test_layer_names_with_a_trailing_newline_are_refused() -> None:
+    from explorer.core.spec import check_layer_name
+
+    assert check_layer_name("conv_1") is None
+    assert check_layer_name("conv_1\n") is not None  # `$` would have matched before "\n"
