@@ -116,3 +116,18 @@ def test_the_bad_json_message_keeps_its_line_and_column(
     panel.paste_action.trigger()
     assert message_boxes.shown[-1][1] == "Paste Layers"
     assert "invalid JSON at line 2, column 12" in message_boxes.shown[-1][2]
+
+
+def test_opening_weights_from_another_version_keeps_the_network_and_says_so(
+    qtbot: Any, bench: Workbench, tmp_path: Path, message_boxes: Any
+) -> None:
+    spec = replace(load_template("keras-mnist"), name="tampered")
+    path = tmp_path / "net.json"
+    weights = save_project_with_weights(spec, build_model(spec, seed=0).state_dict(), path)
+    torch.save(build_model(spec, seed=5).state_dict(), weights)  # same shapes, other weights
+    assert bench.window.files.open_path(str(path), prompt=False)
+    qtbot.waitUntil(lambda: "Trained Weights Not Loaded" in message_boxes.titles(), timeout=20_000)
+    text = message_boxes.shown[-1][2]
+    assert "from another version of the project" in text and weights.name in text
+    assert bench.document.spec == spec  # the network is kept
+    assert bench.trained_state is None  # the weights are not
