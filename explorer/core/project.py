@@ -395,20 +395,27 @@ def save_project(
     write_text_atomic(path, dumps_project(spec, weights=weights, weights_sha256=weights_sha256))
     remove_save_leftovers(path, {weights} if weights else set())
     if before is not None and weights is not None and before[0] != weights:
-        legacy = path.with_name(f"{path.stem}.weights.pt")
+        legacy = path.with_name(f"{path.stem}.weights.pt")  # (a name short enough to exist)
         if before[0] == legacy.name:  # the pre-hash name, replaced by this save
             _remove(legacy)
 
 
 def versioned_weights_name(project_path: str | os.PathLike[str], sha256: str) -> str:
     """`net.json` -> `net.weights-<first 16 hex digits of the hash>.pt`."""
-    return f"{Path(project_path).stem}.weights-{sha256[:16]}.pt"
+    return f"{_weights_stem(Path(project_path))}.weights-{sha256[:16]}.pt"
 
 
 def temporary_weights_path(project_path: str | os.PathLike[str], token: str) -> Path:
     """Where a weights file is written before it gets its versioned name."""
     path = Path(project_path)
-    return path.with_name(f".{path.stem}.weights.{token}.tmp.pt")
+    return path.with_name(f".{_weights_stem(path)}.weights.{token}.tmp.pt")
+
+
+def _weights_stem(path: Path) -> str:
+    """The project's stem, cut so that the weights names made from it (30 bytes longer)
+    still fit in MAX_FILE_NAME_BYTES."""
+    room = MAX_FILE_NAME_BYTES - 30
+    return path.stem.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
 
 
 def remove_save_leftovers(path: str | os.PathLike[str], keep: set[str]) -> list[Path]:
@@ -419,10 +426,11 @@ def remove_save_leftovers(path: str | os.PathLike[str], keep: set[str]) -> list[
     """
     path = Path(path)
     stem, suffix = re.escape(path.stem), re.escape(path.suffix)
+    weights_stem = re.escape(_weights_stem(path))
     ours = re.compile(
         rf"\.{stem}\.[0-9a-f]{{8}}\.tmp{suffix}"  # write_text_atomic's temporary JSON
-        rf"|\.{stem}\.weights\.[0-9a-f]{{8}}\.tmp\.pt"  # a weights temporary
-        rf"|{stem}\.weights-[0-9a-f]{{16}}\.pt"  # a versioned weights file
+        rf"|\.{weights_stem}\.weights\.[0-9a-f]{{8}}\.tmp\.pt"  # a weights temporary
+        rf"|{weights_stem}\.weights-[0-9a-f]{{16}}\.pt"  # a versioned weights file
     )
     try:
         names = [entry.name for entry in path.parent.iterdir()]

@@ -360,3 +360,14 @@ def test_killed_saves_leave_a_project_whose_weights_are_its_own(tmp_path: Path) 
     # The next save removes every leftover of the killed ones.
     final = save_project_with_weights(spec, _filled_state(spec, 7.0), path)
     assert _names(tmp_path) == ["net.json", final.name]
+
+
+def test_a_project_name_near_the_file_name_limit_still_saves_its_weights(tmp_path: Path) -> None:
+    spec = load_template("keras-mnist")
+    # A 230-byte stem: room for the JSON and its temporary, not for stem + ".weights-…pt".
+    path = tmp_path / ("é" * 115 + ".json")
+    weights = save_project_with_weights(spec, build_model(spec).state_dict(), path)
+    assert len(weights.name.encode()) <= 255
+    assert load_project_weights(path)[1] is not None
+    again = save_project_with_weights(spec, build_model(spec, seed=1).state_dict(), path)
+    assert _names(tmp_path) == sorted([path.name, again.name])
