@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
 from explorer.core.layers import Shape
-from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name
+from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name, layer_label
 
 BYTES_PER_ELEMENT = 4  # float32
 # Extra float32 copies of each trainable weight an optimizer keeps (momentum, moments).
@@ -253,7 +253,7 @@ def _name_problem(
     if name in seen:
         return Diagnostic(
             Severity.ERROR,
-            f"name {name!r} is already used by layer {seen[name]}",
+            f"name {name!r} is already used by {layer_label(seen[name])}",
             Fix("use the automatic name", (), layer_index=index),
             index,
         )

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from explorer.core.analysis import analyze
-from explorer.core.spec import NetworkSpec
+from explorer.core.spec import NetworkSpec, layer_label
 
 
 class BuildError(ValueError):
@@ -95,7 +95,7 @@ def build_model(spec: NetworkSpec, *, seed: int | None = None) -> Network:
     analysis = analyze(spec)
     if analysis.errors:
         lines = [
-            f"layer {d.layer_index}: {d.text()}" if d.layer_index is not None else d.text()
+            f"{layer_label(d.layer_index)}: {d.text()}" if d.layer_index is not None else d.text()
             for d in analysis.errors
         ]
         raise BuildError("the network has errors:\n  " + "\n  ".join(lines))

@@ -96,25 +96,30 @@ def write_file_atomic(path: str | os.PathLike[str], write: Callable[[Path], obje
 
 
 def write_stream_atomic(path: str | os.PathLike[str], dump: Callable[[BinaryIO], object]) -> None:
-    """Atomically replace `path` with what `dump(stream)` writes into an open binary stream.
+    """Atomically replace `path` with what `dump(stream)` writes into an open binary stream
+    (see write_stream; write_file_atomic for the replacing)."""
+    write_file_atomic(path, lambda target: write_stream(target, dump))
+
+
+def write_stream(path: Path, dump: Callable[[BinaryIO], object]) -> None:
+    """Write `path` with what `dump(stream)` writes into an open binary stream, not atomically
+    (for callers that commit the file themselves).
 
     For serialisers with their own C++ file writers (torch.save, torch.jit.save): given a
     path, on a full disk torch.jit.save aborts the whole process and torch.save raises an
     internal RuntimeError. Given a stream, every byte goes through Python's file object, and
     the first OSError it raised is what the caller gets, whatever the serialiser made of it.
     """
-
-    def write(target: Path) -> None:
-        with open(target, "wb") as file:
-            stream = _FailureRecordingStream(file)
-            try:
-                dump(cast(BinaryIO, stream))  # write-only, which is all serialisers need
-            except Exception as error:
-                if stream.failure is None or stream.failure is error:
-                    raise
-                raise stream.failure from None
-
-    write_file_atomic(path, write)
+    with open(path, "wb") as file:
+        stream = _FailureRecordingStream(file)
+        try:
+            dump(cast(BinaryIO, stream))  # write-only, which is all serialisers need
+        except Exception as error:
+            if stream.failure is None or stream.failure is error:
+                raise
+            raise stream.failure from None
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

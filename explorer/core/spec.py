@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import reprlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -17,7 +18,11 @@ from explorer.core.params import Kind, Param, ParamError, Value, to_json
 
 
 class SpecError(ValueError):
-    """Invalid spec content; the message names the layer index, the key and the value."""
+    """Invalid spec content; the message names the layer, the key and the value.
+
+    `layer_index` is the 0-based position in `layers`; messages number layers from 1
+    (see `layer_label`), as the default names `conv2d_1`, `dense_1` do.
+    """
 
     def __init__(
         self, message: str, *, layer_index: int | None = None, key: str | None = None
@@ -28,7 +33,61 @@ class SpecError(ValueError):
         self.key = key
 
 
-_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+def layer_label(index: int, type_name: object = None) -> str:
+    """How messages name the layer at 0-based `index`: 'layer 3 (Conv2D)', numbered from 1."""
+    label = f"layer {index + 1}"
+    if isinstance(type_name, str) and type_name in LAYER_TYPES:
+        label += f" ({type_name})"
+    return label
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = 60
+_BRIEF.maxother = 60
+_BRIEF.maxlong = 40
+_BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = 6
+_BRIEF.maxlevel = 3
+
+
+def brief(value: object) -> str:
+    """`repr(value)` short enough for a message: long strings and lists are cut in the
+    middle, and a cut string says how long it was."""
+    text = _BRIEF.repr(value)
+    if isinstance(value, str) and len(value) > _BRIEF.maxstring:
+        text += f" ({len(value):,} characters)"
+    return text
+
+
+def _briefly(message: str, value: object) -> str:
+    """`message` (which may quote `value` in full, as ParamError does) with `value` shortened."""
+    if isinstance(value, str | list | dict | tuple):
+        full = repr(value)
+        if len(full) > 80:
+            return message.replace(full, brief(value))
+    return message
+
+
+_UNWRITABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # categories Cc and Cs
+
+
+def control_character(text: str) -> str | None:
+    """The first control character or lone surrogate in `text`, described (e.g. 'the
+    control character U+0000'), or None.
+
+    Neither belongs in a name: a NUL cannot be written into Python source (exports), other
+    control characters garble a terminal, and a lone surrogate cannot be written as UTF-8.
+    """
+    found = _UNWRITABLE.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if 0xD800 <= code <= 0xDFFF:
+        return f"the lone surrogate U+{code:04X}, which is not text"
+    return f"the control character U+{code:04X}"
+
+
+MAX_NAME_LENGTH = 100
+_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Attribute names of torch.nn.Module: a layer module registered under one of these would
 # shadow it (tests/core/test_spec.py keeps this list in step with torch).
@@ -103,8 +162,10 @@ RESERVED_NAMES = frozenset(
 
 def check_layer_name(name: str) -> str | None:
     """Why `name` cannot name a layer, or None when it can."""
-    if not _NAME_PATTERN.match(name):
+    if not _NAME_PATTERN.fullmatch(name):
         return "must start with a letter or _ and hold only letters, digits and _"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is longer than {MAX_NAME_LENGTH} characters"
     if keyword.iskeyword(name):
         return "is a Python keyword"
     if name in RESERVED_NAMES:
@@ -128,20 +189,29 @@ class LayerSpec:
         name: str | None = None,
         index: int | None = None,
     ) -> LayerSpec:
-        """Validate raw (JSON) values against the registry; raise SpecError naming the culprit."""
-        where = "" if index is None else f"layer {index} ({type_name}): "
-        try:
-            entry = layer_type(type_name)
-        except KeyError as error:
+        """Validate raw (JSON) values against the registry; raise SpecError naming the culprit.
+
+        `index` is the layer's 0-based position, for messages (which number from 1).
+        """
+        label = "layer" if index is None else layer_label(index, type_name)
+        where = "" if index is None else f"{label}: "
+        if not isinstance(type_name, str) or type_name not in LAYER_TYPES:
+            expected = ", ".join(LAYER_TYPES)
+            problem = (
+                f"unknown layer type {brief(type_name)}"
+                if isinstance(type_name, str)
+                else f"'type' must be a string, got {brief(type_name)}"
+            )
             raise SpecError(
-                f"{where or f'layer {index}: '}{error.args[0]}", layer_index=index, key="type"
-            ) from None
+                f"{label}: {problem}; expected one of {expected}", layer_index=index, key="type"
+            )
+        entry = layer_type(type_name)
         raw = dict(values or {})
         unknown = [key for key in raw if key not in entry.keys]
         if unknown:
             valid = ", ".join(entry.keys) or "none"
             raise SpecError(
-                f"{where}unknown key {unknown[0]!r} (valid keys: {valid})",
+                f"{where}unknown key {brief(unknown[0])} (valid keys: {valid})",
                 layer_index=index,
                 key=unknown[0],
             )
@@ -159,12 +229,16 @@ class LayerSpec:
                 stored.append((param.name, param.coerce(raw[param.name])))
             except ParamError as error:
                 raise SpecError(
-                    f"{where}{param.name!r}: {error}", layer_index=index, key=param.name
+                    f"{where}{param.name!r}: {_briefly(str(error), raw[param.name])}",
+                    layer_index=index,
+                    key=param.name,
                 ) from None
         if name is not None:
-            problem = check_layer_name(name) if isinstance(name, str) else "must be a string"
-            if problem:
-                raise SpecError(f"{where}name {name!r} {problem}", layer_index=index, key="name")
+            name_problem = check_layer_name(name) if isinstance(name, str) else "must be a string"
+            if name_problem:
+                raise SpecError(
+                    f"{where}name {brief(name)} {name_problem}", layer_index=index, key="name"
+                )
         return LayerSpec(type_name, tuple(stored), name)
 
     @staticmethod
@@ -371,7 +445,8 @@ class TrainingSpec:
         unknown = [key for key in values if key not in TRAINING_PARAMS]
         if unknown:
             raise SpecError(
-                f"training: unknown key {unknown[0]!r} (valid keys: {', '.join(TRAINING_PARAMS)})",
+                f"training: unknown key {brief(unknown[0])} "
+                f"(valid keys: {', '.join(TRAINING_PARAMS)})",
                 key=unknown[0],
             )
         coerced: dict[str, Any] = {}
@@ -379,7 +454,10 @@ class TrainingSpec:
             try:
                 coerced[key] = TRAINING_PARAMS[key].coerce(raw)
             except ParamError as error:
-                raise SpecError(f"training: {key!r}: {error}", key=key) from None
+                message = _briefly(str(error), raw)
+                raise SpecError(f"training: {key!r}: {message}", key=key) from None
+            if isinstance(raw, str) and (char := control_character(raw)):
+                raise SpecError(f"training: {key!r}: {brief(raw)} contains {char}", key=key)
         return TrainingSpec(**coerced)
 
     def with_values(self, **changes: Any) -> TrainingSpec:
@@ -462,8 +540,8 @@ class NetworkSpec:
         for index, name in enumerate(self.layer_names()):
             if name in seen:
                 raise SpecError(
-                    f"layer {index} ({self.layers[index].type}): name {name!r} is "
-                    f"already used by layer {seen[name]}",
+                    f"{layer_label(index, self.layers[index].type)}: name {name!r} is "
+                    f"already used by {layer_label(seen[name])}",
                     layer_index=index,
                     key="name",
                 )

@@ -1,4 +1,10 @@
-"""Trained weights saved with a project: `<project>.weights.pt` beside the JSON file.
+"""Trained weights saved with a project: `<project>.weights-<hash>.pt` beside the JSON file.
+
+The project file names its weights file and records the file's SHA-256, and the weights
+file is named by that hash, so a save writes the weights under a new name first and commits
+the pair with the one atomic rename of the JSON. A crash at any point leaves a project whose
+weights are its own. Projects from before the hash (`<project>.weights.pt`, no hash) still
+load, checked against the network's shapes.
 
 `explorer.core.project` stays torch-free (the GUI opens before torch is imported); this
 module adds the torch part. Weights are read with `torch.load(weights_only=True)`, so a
@@ -7,7 +13,9 @@ weights file can hold tensors only, never code.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,8 +23,15 @@ from pathlib import Path
 import torch
 
 from explorer.core.builder import build_structure
-from explorer.core.files import write_stream_atomic
-from explorer.core.project import ProjectError, read_project, save_project
+from explorer.core.files import write_stream, write_stream_atomic
+from explorer.core.project import (
+    ProjectError,
+    read_project_weights_entry,
+    remove_save_leftovers,
+    save_project,
+    temporary_weights_path,
+    versioned_weights_name,
+)
 from explorer.core.spec import NetworkSpec
 
 StateDict = Mapping[str, torch.Tensor]
@@ -27,34 +42,69 @@ STATE_KEYS = ("model", "model_state", "model_state_dict", "state_dict")
 
 
 class WeightsError(ProjectError):
-    """Weights that cannot be read or do not fit the network; the message says why."""
+    """Weights that cannot be read or do not fit the network; the message says why.
 
+    `spec` is the project's network when it was read before the weights failed: callers
+    keep the network and drop the weights.
+    """
 
-def weights_file_name(project_path: str | os.PathLike[str]) -> str:
-    """`net.json` -> `net.weights.pt`."""
-    return Path(project_path).with_suffix(".weights.pt").name
+    def __init__(self, message: str, spec: NetworkSpec | None = None) -> None:
+        super().__init__(message)
+        self.spec = spec
 
 
 def save_project_with_weights(
     spec: NetworkSpec, state_dict: StateDict, path: str | os.PathLike[str]
 ) -> Path:
-    """Write the project JSON with a "weights" key and the state_dict beside it.
+    """Write the project JSON naming the state_dict, which is saved beside it.
 
-    Both files are written atomically, the weights first, so the JSON never names a
-    weights file that is not complete. Returns the weights file's path.
+    The weights go to a new file named by their hash, then the JSON (naming that file and
+    its SHA-256) replaces the old one atomically: the commit. Leftovers of killed saves
+    are removed before (to free their space) and the replaced weights after. Write
+    failures, a full disk included, raise OSError. Returns the weights file's path.
     """
     path = Path(path)
     check_weights(spec, state_dict)
-    weights_path = path.with_name(weights_file_name(path))
-    save_state_dict(state_dict, weights_path)
-    save_project(spec, path, weights=weights_path.name)
+    try:
+        before = read_project_weights_entry(path)[1] if path.is_file() else None
+    except ProjectError:
+        before = None  # unreadable: it names nothing to keep
+    remove_save_leftovers(path, {before[0]} if before else set())
+    path.parent.mkdir(parents=True, exist_ok=True)  # as write_file_atomic does for the JSON
+    temporary = temporary_weights_path(path, secrets.token_hex(4))
+    try:
+        state = _cpu_state(state_dict)
+        write_stream(temporary, lambda stream: torch.save(state, stream))  # a temporary already
+        digest = file_sha256(temporary)
+        weights_path = path.with_name(versioned_weights_name(path, digest))
+        os.replace(temporary, weights_path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    save_project(spec, path, weights=weights_path.name, weights_sha256=digest)
     return weights_path
 
 
 def save_state_dict(state_dict: StateDict, path: str | os.PathLike[str]) -> None:
-    """Save CPU copies of the tensors atomically; load with torch.load(weights_only=True)."""
-    state = OrderedDict((key, value.detach().cpu()) for key, value in state_dict.items())
+    """Save CPU copies of the tensors atomically; load with torch.load(weights_only=True).
+
+    Write failures, a full disk included, raise OSError (torch itself reports them as a
+    RuntimeError that hides the cause)."""
+    state = _cpu_state(state_dict)
     write_stream_atomic(path, lambda stream: torch.save(state, stream))
+
+
+def _cpu_state(state_dict: StateDict) -> StateDict:
+    return OrderedDict((key, value.detach().cpu()) for key, value in state_dict.items())
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's content, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def load_project_weights(
@@ -62,18 +112,34 @@ def load_project_weights(
 ) -> tuple[NetworkSpec, dict[str, torch.Tensor] | None]:
     """Read a project and, when it names one, its weights file (checked against the spec).
 
-    Raises ProjectError for a bad project and WeightsError for missing, unreadable or
-    mismatched weights.
+    Raises ProjectError for a bad project and WeightsError (carrying the spec) for missing,
+    unreadable or mismatched weights, including weights whose hash is not the one the
+    project recorded: they were saved for another version of the project.
     """
     path = Path(path)
-    spec, weights_name = read_project(path)
-    if weights_name is None:
+    spec, entry = read_project_weights_entry(path)
+    if entry is None:
         return spec, None
-    state = load_state_dict(path.parent / weights_name)
+    name, digest = entry
+    weights_path = path.parent / name
     try:
-        check_weights(spec, state)
+        if digest is not None and weights_path.is_file():
+            try:
+                actual = file_sha256(weights_path)
+            except OSError as error:
+                raise WeightsError(f"{weights_path}: cannot read: {error}") from None
+            if actual != digest:
+                raise WeightsError(
+                    f"{weights_path}: these weights are from another version of the project "
+                    f"(their SHA-256 is not the one {path.name} records)"
+                )
+        state = load_state_dict(weights_path)
+        try:
+            check_weights(spec, state)
+        except WeightsError as error:
+            raise WeightsError(f"{weights_path}: {error}") from None
     except WeightsError as error:
-        raise WeightsError(f"{path.parent / weights_name}: {error}") from None
+        raise WeightsError(str(error), spec) from None
     return spec, state
 
 
@@ -84,6 +150,13 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     searched for CHECKPOINT_NAMES. Tensors are loaded onto the CPU.
     """
     path = Path(path)
+    try:
+        return _load_state_dict(path)
+    except OSError as error:  # e.g. a name too long for the file system
+        raise WeightsError(f"{path}: cannot read: {error}") from None
+
+
+def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.is_dir():
         found = next((path / name for name in CHECKPOINT_NAMES if (path / name).is_file()), None)
         if found is None:

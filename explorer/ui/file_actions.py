@@ -137,12 +137,19 @@ class FileActions(QObject):
             # With trained weights that fit the network, they are saved beside the project.
             saver = self.weights_saver
             if saver is None or not saver(self.document.spec, path):
-                save_project(self.document.spec, path)
-        except (OSError, ProjectError) as error:
+                # Saving the open file again keeps the weights it names when they still fit
+                # (they may not have finished loading yet).
+                same_file = self.document.path is not None and _same_path(path, self.document.path)
+                save_project(self.document.spec, path, keep_weights=same_file)
+        except Exception as error:  # every failure of a save is reported, not only OSError
+            if not isinstance(error, OSError | ProjectError):
+                log.exception("saving %s failed", path)
+            reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
             QMessageBox.critical(
                 self.window,
                 "Cannot Save Project",
-                f"{path}: {getattr(error, 'strerror', None) or error}",
+                f"{path}: {reason}\n\nThe project was not saved: the file on disk, if any, "
+                "is as it was.",
             )
             return False
         resolved = str(Path(path).resolve())
@@ -187,6 +194,15 @@ class FileActions(QObject):
         app_settings().setValue("recentFiles", [])
 
 
-def _slug(name: str) -> str:
+def _same_path(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def _slug(name: str, limit: int = 100) -> str:
+    """A file name stem for a project name, short enough for any file system."""
     text = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
-    return "-".join(part for part in text.split("-") if part) or "untitled"
+    slug = "-".join(part for part in text.split("-") if part)[:limit].strip("-")
+    return slug or "untitled"

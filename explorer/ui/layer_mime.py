@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QMimeData
 
-from explorer.core.project import parse_layer
+from explorer.core.project import ProjectError, decode_json, parse_layer
 from explorer.core.spec import LayerSpec, SpecError
 
 LAYERS_MIME = "application/x-cnn-explorer-layers+json"
@@ -30,9 +30,9 @@ def layers_to_text(layers: Sequence[LayerSpec]) -> str:
 def layers_from_text(text: str) -> list[LayerSpec]:
     """Parse a JSON layer object or list of them; SpecError names what is wrong."""
     try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SpecError(f"not layer JSON: {error.msg} at line {error.lineno}") from None
+        data: Any = decode_json(text)  # the project files' checks: line and column included
+    except ProjectError as error:
+        raise SpecError(f"not layer JSON: {error}") from None
     if isinstance(data, dict) and "layers" in data:  # a whole project file
         data = data["layers"]
     if isinstance(data, dict):

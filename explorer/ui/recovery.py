@@ -10,7 +10,6 @@ those are offered, and a second window never sees (or deletes) a living window's
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import uuid
@@ -21,7 +20,7 @@ from typing import IO
 from PySide6.QtCore import QObject, QTimer, Slot
 
 from explorer.core.files import write_text_atomic
-from explorer.core.project import ProjectError, dumps_project, parse_project
+from explorer.core.project import ProjectError, parse_recovery, recovery_text
 from explorer.core.spec import NetworkSpec
 from explorer.ui.document import ProjectDocument
 
@@ -33,15 +32,7 @@ SAVE_DELAY_MS = 1500
 FOLDER = "recovery"
 LEGACY_FILE = "recovery.json"  # the one shared file of earlier versions
 # What a damaged or hostile recovery file can raise while it is read and checked.
-_UNREADABLE = (
-    OSError,
-    ValueError,
-    ProjectError,
-    LookupError,
-    TypeError,
-    AttributeError,
-    RecursionError,
-)
+_UNREADABLE = (OSError, UnicodeDecodeError, ProjectError)
 
 
 class _Lock:
@@ -143,12 +134,8 @@ class RecoveryStore(QObject):
         if self.document.is_clean:
             self.path.unlink(missing_ok=True)
             return
-        payload = {
-            "path": self.document.path,
-            "project": json.loads(dumps_project(self.document.spec)),
-        }
         try:
-            write_text_atomic(self.path, json.dumps(payload, indent=1))
+            write_text_atomic(self.path, recovery_text(self.document.spec, self.document.path))
         except OSError as error:  # a full disk: the work is still in the window
             log.warning("cannot write the recovery file %s: %s", self.path, error)
 
@@ -206,11 +193,9 @@ class RecoveryStore(QObject):
 
 
 def _read(file: Path) -> tuple[NetworkSpec, str | None]:
-    """The network and original path in a recovery file; raises for anything else (a
-    ProjectError, from the same checks as a project file, is a ValueError)."""
-    payload = json.loads(file.read_text(encoding="utf-8"))
-    path = payload.get("path")
-    return parse_project(payload["project"]), path if isinstance(path, str) else None
+    """The network and original path in a recovery file, through the same checks as a
+    project file; raises OSError, UnicodeDecodeError or ProjectError for anything else."""
+    return parse_recovery(file.read_text(encoding="utf-8"))
 
 
 def _modified(path: Path) -> float:

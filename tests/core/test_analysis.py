@@ -241,7 +241,7 @@ def test_duplicate_explicit_names_are_reported_on_the_second_layer() -> None:
     analysis = analyze(spec)
     assert analysis.layers[0].error is None
     error = analysis.layers[1].error
-    assert error is not None and "already used by layer 0" in error.message
+    assert error is not None and "already used by layer 1" in error.message
     assert analyze(apply_fix(spec, error.fix)).ok
 
 

@@ -108,7 +108,7 @@ def test_a_spec_with_errors_is_refused_with_the_messages() -> None:
             L("Dense", {"units": 10}),
         )
     )
-    with pytest.raises(BuildError, match="layer 0: kernel 40 > input 28"):
+    with pytest.raises(BuildError, match="layer 1: kernel 40 > input 28"):
         build_model(spec)
 
 

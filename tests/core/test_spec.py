@@ -21,11 +21,11 @@ from explorer.core.spec import (
     [
         (
             {"filters": 0, "kernel_size": 3},
-            "layer 4 (Conv2D): 'filters': 0 is out of range: must be in [1, 65536]",
+            "layer 5 (Conv2D): 'filters': 0 is out of range: must be in [1, 65536]",
         ),
         (
             {"filters": "32", "kernel_size": 3},
-            "layer 4 (Conv2D): 'filters': expected an integer, got '32'",
+            "layer 5 (Conv2D): 'filters': expected an integer, got '32'",
         ),
         (
             {"filters": 8, "kernel_size": [3, 3, 3]},
@@ -44,12 +44,12 @@ from explorer.core.spec import (
             {"filters": 8, "kernel_size": 3, "kernal": 3},
             "unknown key 'kernal' (valid keys: filters,",
         ),
-        ({"filters": 8}, "layer 4 (Conv2D): missing required key 'kernel_size'"),
+        ({"filters": 8}, "layer 5 (Conv2D): missing required key 'kernel_size'"),
     ],
 )
 def test_bad_values_name_the_layer_key_and_value(values: dict[str, object], message: str) -> None:
     with pytest.raises(SpecError) as caught:
-        LayerSpec.create("Conv2D", values, index=4)
+        LayerSpec.create("Conv2D", values, index=4)  # the fifth layer: messages count from 1
     assert message in str(caught.value)
     assert caught.value.layer_index == 4
 
