@@ -7,8 +7,9 @@ built), so a consumer never touches a tensor that training is still using.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import MISSING, asdict, dataclass, fields
+from functools import cache
+from typing import Any, get_origin, get_type_hints
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,15 @@ class TrainingStopped:
 
 @dataclass(frozen=True)
 class TrainingFailed:
-    """Training could not go on; `message` says why and what to try."""
+    """Training could not go on; `message` says why and what to try (one line).
+
+    `details` is the full report of an unexpected error (its traceback), for a log file;
+    it is not part of the event's JSON.
+    """
 
     message: str
     step: int
+    details: str = ""
 
 
 TrainingEvent = (
@@ -103,8 +109,61 @@ def event_to_json(event: TrainingEvent) -> dict[str, Any]:
     """A JSON-ready dict of the event with its kind first (for metrics.jsonl)."""
     data: dict[str, Any] = {"event": _KINDS[type(event)]}
     for key, value in asdict(event).items():
+        if key in _NOT_IN_JSON:
+            continue
         data[key] = [_finite(v) for v in value] if isinstance(value, tuple) else _finite(value)
     return data
+
+
+def event_json_problem(data: object) -> str | None:
+    """What is wrong with one line of metrics.jsonl read back (None: a valid event).
+
+    The checks follow the event classes' fields: every field without a default is present
+    with its type (a float may be null, written for a non-finite value; a whole number is
+    accepted for a float), and counts are not negative. Unknown keys are allowed.
+    """
+    if not isinstance(data, dict):
+        return f"not an event object but {type(data).__name__}"
+    kind = data.get("event")
+    cls = _CLASSES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return f"unknown event {_short(kind)}"
+    for field in fields(cls):
+        if field.name in _NOT_IN_JSON:
+            continue
+        if field.name not in data:
+            if field.default is MISSING:
+                return f"{kind} event without {field.name!r}"
+            continue
+        expected = _field_types(cls)[field.name]
+        value = data[field.name]
+        if not _matches(value, expected):
+            return f"{kind} event: {field.name!r} is {_short(value)}"
+    return None
+
+
+def _matches(value: object, expected: object) -> bool:
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is str:
+        return isinstance(value, str)
+    if expected is float or expected == float | None:
+        return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+    if get_origin(expected) is tuple:
+        return isinstance(value, list) and all(_matches(v, float) for v in value)
+    return False
+
+
+@cache
+def _field_types(cls: type) -> dict[str, object]:
+    return get_type_hints(cls)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _finite(value: Any) -> Any:
@@ -122,3 +181,5 @@ _KINDS: dict[type, str] = {
     TrainingStopped: "stopped",
     TrainingFailed: "failed",
 }
+_CLASSES: dict[str, type] = {kind: cls for cls, kind in _KINDS.items()}
+_NOT_IN_JSON = frozenset({"details"})
