@@ -7,7 +7,6 @@ checkpoint.pt), the same the `train` command writes, so command-line runs show u
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ class RunRecord:
     test_accuracy: float | None
     message: str
     curves: RunCurves
+    damage: str = ""  # why some of its metrics could not be read ("" when all could)
 
     @property
     def name(self) -> str:
@@ -52,8 +52,11 @@ class RunRecord:
 
 
 def read_run(path: str | Path) -> RunRecord:
-    """Read a run folder's metrics.jsonl (lines that do not parse are skipped: a run that
-    was cut off mid-write is still listed with what it has)."""
+    """Read a run folder's metrics.jsonl; never raises. Lines that do not read as events are
+    skipped (a run cut off mid-write is still listed with what it has) and a run with such
+    lines is marked damaged, saying why."""
+    from explorer.core.training.runs import read_metrics
+
     folder = Path(path)
     step_x: list[float] = []
     loss: list[float] = []
@@ -62,17 +65,11 @@ def read_run(path: str | Path) -> RunRecord:
     val_loss: list[float] = []
     val_accuracy: list[float] = []
     status, test_accuracy, message = "incomplete", None, ""
-    metrics = folder / METRICS_FILE
-    lines = metrics.read_text(encoding="utf-8").splitlines() if metrics.is_file() else []
-    for line in lines:
-        try:
-            event: dict[str, Any] = json.loads(line)
-        except json.JSONDecodeError:
-            log.warning("skipping an unreadable line in %s", metrics)
-            continue
-        kind = event.get("event")
+    metrics_log = read_metrics(folder / METRICS_FILE)
+    for event in metrics_log.events:
+        kind = event["event"]
         if kind == "progress":
-            step_x.append(event["epoch"] - 1 + event["epoch_fraction"])
+            step_x.append(event["epoch"] - 1 + _number(event["epoch_fraction"]))
             loss.append(_number(event["train_loss"]))
             accuracy.append(_number(event["train_accuracy"]))
         elif kind == "epoch":
@@ -84,6 +81,8 @@ def read_run(path: str | Path) -> RunRecord:
             message = event.get("message", "")
             if kind == "finished":
                 test_accuracy = event.get("test_accuracy")
+    if metrics_log.damage:
+        log.warning("%s: %s", folder, metrics_log.damage)
     curves = RunCurves(
         folder.name,
         np.asarray(step_x, float),
@@ -93,7 +92,7 @@ def read_run(path: str | Path) -> RunRecord:
         np.asarray(val_loss, float),
         np.asarray(val_accuracy, float),
     )
-    return RunRecord(folder, status, test_accuracy, message, curves)
+    return RunRecord(folder, status, test_accuracy, message, curves, metrics_log.damage)
 
 
 def list_runs(
@@ -110,7 +109,10 @@ def list_runs(
     folders = [p for p in base.iterdir() if (p / METRICS_FILE).is_file()]
     records = []
     for folder in sorted(folders, key=lambda p: p.name, reverse=True):
-        stamp = (folder / METRICS_FILE).stat().st_mtime
+        try:
+            stamp = (folder / METRICS_FILE).stat().st_mtime
+        except OSError:  # removed since it was listed
+            continue
         cached = cache.get(folder) if cache is not None else None
         if cached is None or cached[0] != stamp:
             cached = (stamp, read_run(folder))
@@ -173,12 +175,13 @@ class RunsPanel(QWidget):
         self.tree.clear()
         for record in self.records:
             accuracy = "" if record.test_accuracy is None else f"{100 * record.test_accuracy:.2f}%"
-            item = QTreeWidgetItem([record.name, record.status, accuracy])
+            status = f"{record.status} (damaged)" if record.damage else record.status
+            item = QTreeWidgetItem([record.name, status, accuracy])
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             checked = record.path in ticked
             item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
             item.setData(0, Qt.ItemDataRole.UserRole, str(record.path))
-            item.setToolTip(0, record.message or str(record.path))
+            item.setToolTip(0, record.damage or record.message or str(record.path))
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
         self.tree.blockSignals(False)
