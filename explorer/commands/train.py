@@ -209,19 +209,22 @@ def _make_folder(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise _Failure(f"cannot make the run folder {path}: {_reason(error)}") from None
+        raise _Failure(f"cannot make the run folder {path}: {_reason(error, path)}") from None
 
 
 def _write_folder(folder: RunFolder, spec: NetworkSpec, settings: RunSettings) -> None:
     try:
         folder.create(spec, settings)
     except OSError as error:
-        raise _Failure(f"cannot write the run folder {folder}: {_reason(error)}") from None
+        raise _Failure(
+            f"cannot write the run folder {folder}: {_reason(error, folder.path)}"
+        ) from None
 
 
-def _reason(error: OSError) -> str:
-    where = f" ({error.filename})" if error.filename else ""
-    return f"{error.strerror or error}{where}"
+def _reason(error: OSError, path: Path) -> str:
+    """The error in words, with the file it names when that is not `path` itself."""
+    named = error.filename is not None and Path(error.filename) != path
+    return f"{error.strerror or error}{f' ({error.filename})' if named else ''}"
 
 
 def _train_one(
@@ -232,20 +235,21 @@ def _train_one(
     from explorer.core.training import CheckpointError, Trainer
 
     folder, checkpoint = member.folder, member.checkpoint
+    spec = _spec_for_run(member.spec, dataset)  # the dataset's class names, in the checkpoint too
     try:
-        trainer = Trainer(
-            member.spec, dataset, resume=checkpoint, checkpoint_path=folder.checkpoint_path
-        )
+        trainer = Trainer(spec, dataset, resume=checkpoint, checkpoint_path=folder.checkpoint_path)
     except CheckpointError as error:
         raise _BadInput(f"{folder.checkpoint_path}: {error}") from None
     try:
         if checkpoint is None:
-            _write_folder(folder, _spec_for_run(member.spec, dataset), settings)
+            _write_folder(folder, spec, settings)
         else:
             folder.truncate_metrics(checkpoint)
         return _train_loop(trainer, folder, resume_with), trainer.model
     except OSError as error:
-        raise _Failure(f"cannot write the run folder {folder}: {_reason(error)}") from None
+        raise _Failure(
+            f"cannot write the run folder {folder}: {_reason(error, folder.path)}"
+        ) from None
     except (_BadInput, _Failure):
         raise
     except Exception as error:

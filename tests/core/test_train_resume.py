@@ -115,7 +115,7 @@ def test_the_resume_command_printed_after_ctrl_c_continues_with_the_same_data_fo
     )
     wait_for(lambda: any(e["event"] == "progress" for e in events(run)), process)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    _out, err = process.communicate(timeout=120)
     assert process.returncode == 1, err
     printed = err.rpartition("continue with: ")[2].strip()
     command = shlex.split(printed)
@@ -186,7 +186,7 @@ def test_truncating_restores_an_epoch_line_the_kill_lost_and_drops_damage(
     log = read_metrics(folder.metrics_path)
     assert log.problems == () and not log.cut_off
     assert [e["epoch"] for e in log.events if e["event"] == "epoch"] == [1]
-    assert [e for e in log.events if e["event"] == "epoch"][0] == checkpoint.history[0]
+    assert next(e for e in log.events if e["event"] == "epoch") == checkpoint.history[0]
 
 
 # ---- damaged checkpoints ---------------------------------------------------------------
