@@ -236,6 +236,7 @@ class RunFolder:
     def create(self, spec: NetworkSpec, settings: RunSettings | None = None) -> None:
         """Make the folder and write project.json and run.json (raises OSError)."""
         self.path.mkdir(parents=True, exist_ok=True)
+        self.remove_leftovers()
         save_project(spec, self.project_path)
         write_text_atomic(
             self.settings_path, json.dumps((settings or RunSettings()).to_json(), indent=2)
