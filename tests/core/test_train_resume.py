@@ -374,3 +374,46 @@ def test_leftover_temporaries_are_removed_on_resume(stopped_run: Path, tmp_path:
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 0
     assert not any(path.exists() for path in leftovers)
     assert keep.exists()
+
+
+def test_an_ensemble_stopped_in_its_second_member_resumes_as_a_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    project = write_project(tmp_path / "tiny.json", epochs=2, batch_size=20)
+    run = tmp_path / "run"
+
+    def interrupt_the_second_member() -> None:
+        deadline = time.monotonic() + 120
+        second = run / "member-2" / "metrics.jsonl"
+        while not second.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt_the_second_member)
+    sender.start()
+    code = main(["train", str(project), "--out", str(run), "--ensemble", "3"])
+    sender.join()
+    assert code == 1
+    err = capsys.readouterr().err
+    printed = shlex.split(err.rpartition("continue with: ")[2])
+    assert printed[-2:] == ["--resume", str(run)]  # the ensemble's folder, not the member's
+    assert not (run / "member-3").exists()
+    first = events(run / "member-1")[-1]
+    assert first["event"] == "finished"
+
+    assert main(["train", *printed[3:]]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble member 1/3 (seed 0)" in out and "(trained before)" in out
+    assert "ensemble of 3: test accuracy" in out
+    assert events(run / "member-1")[-1] == first  # not trained again
+    for member in ("member-2", "member-3"):
+        log = events(run / member)
+        steps = [e["step"] for e in log if e["event"] == "progress"]
+        assert steps == sorted(set(steps)) and log[-1]["event"] == "finished"
+        assert log[-1]["step"] == 2 * 540
+    seeds = [
+        load_checkpoint(run / f"member-{k}" / "checkpoint.pt").spec.training.seed for k in (1, 2, 3)
+    ]
+    assert seeds == [0, 1, 2]
