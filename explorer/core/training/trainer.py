@@ -170,9 +170,16 @@ class Trainer:
         kernels are chosen and caches filled before the first real step."""
         model = copy.deepcopy(self._model)
         images, labels = next(self.dataset.batches("train", self.training.batch_size))
-        with self._autocast():
-            logits = model(self._layout(images))
-            loss = F.cross_entropy(logits.float(), labels)
+        try:
+            with self._autocast():
+                logits = model(self._layout(images))
+                loss = F.cross_entropy(logits.float(), labels)
+        except ValueError as error:
+            if _SINGLE_VALUE_BATCH_NORM not in str(error):
+                raise
+            # Nothing to prepare: training itself stops at its first step and says why.
+            log.debug("no warm-up: %s", batch_norm_message(self.training.batch_size))
+            return
         torch.autograd.backward(loss)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
