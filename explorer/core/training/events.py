@@ -7,6 +7,7 @@ built), so a consumer never touches a tensor that training is still using.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, fields
 from functools import cache
 from typing import Any, get_origin, get_type_hints
@@ -125,40 +126,58 @@ def event_json_problem(data: object) -> str | None:
     if not isinstance(data, dict):
         return f"not an event object but {type(data).__name__}"
     kind = data.get("event")
-    cls = _CLASSES.get(kind) if isinstance(kind, str) else None
-    if cls is None:
+    schema = _schema(kind) if isinstance(kind, str) else None
+    if schema is None:
         return f"unknown event {_short(kind)}"
-    for field in fields(cls):
-        if field.name in _NOT_IN_JSON:
+    for name, check, required in schema:
+        if name not in data:
+            if required:
+                return f"{kind} event without {name!r}"
             continue
-        if field.name not in data:
-            if field.default is MISSING:
-                return f"{kind} event without {field.name!r}"
-            continue
-        expected = _field_types(cls)[field.name]
-        value = data[field.name]
-        if not _matches(value, expected):
-            return f"{kind} event: {field.name!r} is {_short(value)}"
+        value = data[name]
+        if not check(value):
+            return f"{kind} event: {name!r} is {_short(value)}"
     return None
 
 
-def _matches(value: object, expected: object) -> bool:
+_Check = Callable[[object], bool]
+
+
+def _is_count(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _is_real(value: object) -> bool:
+    # null stands for a non-finite value; bool is an int subclass but not a number here
+    return value is None or type(value) in (int, float)
+
+
+def _check_for(expected: object) -> _Check:
     if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return _is_count
     if expected is bool:
-        return isinstance(value, bool)
+        return lambda value: type(value) is bool
     if expected is str:
-        return isinstance(value, str)
+        return lambda value: type(value) is str
     if expected is float or expected == float | None:
-        return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+        return _is_real
     if get_origin(expected) is tuple:
-        return isinstance(value, list) and all(_matches(v, float) for v in value)
-    return False
+        return lambda value: type(value) is list and all(map(_is_real, value))
+    raise TypeError(f"no check for a field of type {expected}")
 
 
 @cache
-def _field_types(cls: type) -> dict[str, object]:
-    return get_type_hints(cls)
+def _schema(kind: str) -> tuple[tuple[str, _Check, bool], ...] | None:
+    """(name, check, required) for each JSON field of the event kind; None if unknown."""
+    cls = _CLASSES.get(kind)
+    if cls is None:
+        return None
+    types = get_type_hints(cls)
+    return tuple(
+        (field.name, _check_for(types[field.name]), field.default is MISSING)
+        for field in fields(cls)
+        if field.name not in _NOT_IN_JSON
+    )
 
 
 def _short(value: object) -> str:
