@@ -134,7 +134,11 @@ def _run(args: argparse.Namespace) -> int:
     if len(models) > 1:
         from explorer.core.training.metrics import measure_ensemble
 
-        result = measure_ensemble(models, dataset, "test", max(2 * spec.training.batch_size, 256))
+        batch = max(2 * spec.training.batch_size, 256)
+        try:
+            result = measure_ensemble(models, dataset, "test", batch)
+        except Exception as error:
+            raise _unexpected(error, root) from None
         print(f"ensemble of {len(models)}: test accuracy {100 * result.accuracy:.2f}%")
     return EXIT_OK
 
@@ -182,19 +186,27 @@ def _resume_members(args: argparse.Namespace) -> tuple[RunFolder, RunSettings, l
 
 
 def _trained_to_the_end(member: _Member) -> bool:
+    """Whether the member needs no more training: all its epochs done, or stopped early
+    on its validation loss at its checkpoint."""
     checkpoint = member.checkpoint
     assert checkpoint is not None
     if checkpoint.batch == 0 and checkpoint.epoch >= member.spec.training.epochs:
         return True
     ends = [e for e in member.folder.read_metrics().events if e["event"] == "finished"]
-    return bool(ends) and ends[-1]["step"] == checkpoint.step and checkpoint.batch == 0
+    return bool(ends) and ends[-1]["step"] == checkpoint.step and ends[-1]["early_stopped"]
 
 
 def _finished_model(member: _Member, dataset: DeviceDataset) -> Any:
     from explorer.core.builder import build_model
+    from explorer.core.training import CheckpointError
+    from explorer.core.training.checkpoint import check_weights
 
     assert member.checkpoint is not None
     model = build_model(member.spec)
+    try:
+        check_weights(member.checkpoint, model)
+    except CheckpointError as error:
+        raise _BadInput(f"{member.folder.checkpoint_path}: {error}") from None
     model.load_state_dict(member.checkpoint.model_state)
     return model.to(dataset.device)
 
@@ -253,12 +265,19 @@ def _train_one(
     except (_BadInput, _Failure):
         raise
     except Exception as error:
-        report = folder.write_log("training failed", traceback.format_exc())
-        text = str(error).strip().splitlines()
-        raise _Failure(
-            f"training failed: {type(error).__name__}: {text[0] if text else ''} "
-            f"(full report in {report})"
-        ) from None
+        raise _unexpected(error, folder) from None
+
+
+def _unexpected(error: Exception, folder: RunFolder) -> _Failure:
+    """An error nobody foresaw: its traceback into the run's training.log, one line out."""
+    text = str(error).strip().splitlines()
+    summary = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    details = "".join(traceback.format_exception(error))
+    try:
+        where = f" (full report in {folder.write_log('training failed', details)})"
+    except OSError:
+        where = ""
+    return _Failure(f"training failed: {summary}{where}")
 
 
 def _train_loop(trainer: Trainer, folder: RunFolder, resume_with: RunFolder) -> int:

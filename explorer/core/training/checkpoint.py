@@ -307,6 +307,29 @@ def check_resumable(
     `optimizer` (freshly made from `training`) on data of `steps_per_epoch` batches:
     the same tensors with the same shapes, an optimizer state of the same kind and shape,
     and a position that this data and these settings can have reached."""
+    check_weights(checkpoint, model)
+    _check_optimizer(checkpoint.optimizer_state, optimizer, training)
+    position = f"epoch {checkpoint.epoch}, batch {checkpoint.batch}, step {checkpoint.step}"
+    if checkpoint.batch >= steps_per_epoch:
+        raise CheckpointError(
+            f"the checkpoint's position ({position}) is past the end of an epoch of "
+            f"{steps_per_epoch} batches: the data or the batch size changed"
+        )
+    if checkpoint.step != checkpoint.epoch * steps_per_epoch + checkpoint.batch:
+        raise CheckpointError(
+            f"the checkpoint's position ({position}) does not fit epochs of "
+            f"{steps_per_epoch} batches: the data or the batch size changed"
+        )
+    if checkpoint.epoch >= training.epochs:
+        raise CheckpointError(
+            f"the run has already trained {checkpoint.epoch} of {training.epochs} epochs: "
+            f"to go on, ask for more (e.g. --epochs {checkpoint.epoch + 1})"
+        )
+
+
+def check_weights(checkpoint: Checkpoint, model: torch.nn.Module) -> None:
+    """Raise CheckpointError unless the checkpoint's weights are exactly the tensors of
+    `model` (names, shapes, floating point), naming the first that is not."""
     expected = model.state_dict()
     saved = checkpoint.model_state
     missing = [key for key in expected if key not in saved]
@@ -328,23 +351,6 @@ def check_resumable(
             )
         if saved[key].dtype.is_floating_point != tensor.dtype.is_floating_point:
             raise CheckpointError(f"the checkpoint's {key!r} is {saved[key].dtype}")
-    _check_optimizer(checkpoint.optimizer_state, optimizer, training)
-    position = f"epoch {checkpoint.epoch}, batch {checkpoint.batch}, step {checkpoint.step}"
-    if checkpoint.batch >= steps_per_epoch:
-        raise CheckpointError(
-            f"the checkpoint's position ({position}) is past the end of an epoch of "
-            f"{steps_per_epoch} batches: the data or the batch size changed"
-        )
-    if checkpoint.step != checkpoint.epoch * steps_per_epoch + checkpoint.batch:
-        raise CheckpointError(
-            f"the checkpoint's position ({position}) does not fit epochs of "
-            f"{steps_per_epoch} batches: the data or the batch size changed"
-        )
-    if checkpoint.epoch >= training.epochs:
-        raise CheckpointError(
-            f"the run has already trained {checkpoint.epoch} of {training.epochs} epochs: "
-            f"to go on, ask for more (e.g. --epochs {checkpoint.epoch + 1})"
-        )
 
 
 def _check_optimizer(
