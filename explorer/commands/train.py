@@ -199,7 +199,7 @@ def _trained_to_the_end(member: _Member) -> bool:
 def _finished_model(member: _Member, dataset: DeviceDataset) -> Any:
     from explorer.core.builder import build_model
     from explorer.core.training import CheckpointError
-    from explorer.core.training.checkpoint import check_weights
+    from explorer.core.training.resume import check_weights
 
     assert member.checkpoint is not None
     model = build_model(member.spec)

@@ -115,3 +115,5 @@ def test_the_datasets_class_names_replace_the_projects() -> None:
     assert spec_for_dataset(digits, shapes).class_names == shapes
     assert spec_for_dataset(digits, ()).class_names == digits.class_names  # a folder, unnamed
     assert spec_for_dataset(digits, ("a", "b")) is digits  # another count: not this network's
+    unnamed = NetworkSpec(name="net")
+    assert spec_for_dataset(unnamed, shapes) is unnamed

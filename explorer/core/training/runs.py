@@ -93,9 +93,12 @@ def remove_leftover_temporaries(path: str | os.PathLike[str]) -> list[Path]:
 def spec_for_dataset(spec: NetworkSpec, class_names: Sequence[str]) -> NetworkSpec:
     """The spec as a run on a dataset with these classes records it: the dataset's class
     names replace the project's (a digits template trained on shapes names shapes), unless
-    the dataset has none or a different number of classes."""
+    the dataset has none or a different number of classes. A project without names stays
+    without: the classes are then the dataset's, whatever it names them."""
     names = tuple(class_names)
-    if not names or len(names) != spec.num_classes or names == spec.class_names:
+    if not spec.class_names or not names or len(names) != spec.num_classes:
+        return spec
+    if names == spec.class_names:
         return spec
     return replace(spec, class_names=names)
 

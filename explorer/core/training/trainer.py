@@ -34,7 +34,6 @@ from explorer.core.spec import NetworkSpec, TrainingSpec
 from explorer.core.training.checkpoint import (
     Checkpoint,
     CheckpointError,
-    check_resumable,
     cpu_copy,
     save_checkpoint,
 )
@@ -59,6 +58,7 @@ from explorer.core.training.failures import (
 from explorer.core.training.metrics import SplitMetrics, measure
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
 from explorer.core.training.position import Position
+from explorer.core.training.resume import check_resumable
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +101,6 @@ class Trainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
         model = build_model(spec, seed=self.training.seed)
         if resume is not None:
-            # Checked before anything is loaded: torch's own errors name neither the file
-            # nor what to do, and some (an optimizer state of the wrong shape) only surface
-            # at the first step.
             check_resumable(
                 resume,
                 model,
