@@ -7,11 +7,13 @@ continued with `train --resume RUN_DIR`.
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import signal
 import sys
 import time
-from dataclasses import replace
+import traceback
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from explorer.core.data.resident import DeviceDataset
     from explorer.core.spec import NetworkSpec
     from explorer.core.training import Checkpoint, Trainer, TrainingEvent
-    from explorer.core.training.runs import RunFolder
+    from explorer.core.training.runs import RunFolder, RunSettings
 
 
 class _BadInput(Exception):
@@ -120,69 +122,218 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
 
 
-def _run(args: argparse.Namespace) -> int:
-    from explorer.core.training import CheckpointError, load_checkpoint
-    from explorer.core.training.runs import RunFolder, default_run_dir
+@dataclass
+class _Member:
+    """One network to train into one run folder (an ensemble has several)."""
 
-    members: list[tuple[RunFolder, Checkpoint | None]]
+    folder: RunFolder
+    spec: NetworkSpec
+    checkpoint: Checkpoint | None = None
+    #: trained to the end before: only its weights are needed (a resumed ensemble)
+    finished: bool = False
+
+
+def _run(args: argparse.Namespace) -> int:
+    from explorer.core.training.runs import RunFolder, RunSettings, default_run_dir
+
     if args.resume:
-        if args.file or args.template:
-            raise _BadInput("--resume continues a run: give no FILE or --template with it")
-        folder = RunFolder(args.resume)
-        try:
-            checkpoint = load_checkpoint(folder.checkpoint_path)
-        except CheckpointError as error:
-            raise _BadInput(str(error)) from None
-        spec = _with_overrides(checkpoint.spec, _resume_overrides(args))
-        members = [(folder, checkpoint)]
+        root, settings, members = _resume_members(args)
+        spec = members[0].spec
+        data_dir = args.data_dir or settings.data_dir
     else:
         loaded = load_project_argument(args)
         if loaded is None:
             return EXIT_BAD_INPUT
         spec = _with_overrides(loaded, _overrides(args))
         _check_network(spec)
-        if args.ensemble < 1:
-            raise _BadInput(f"--ensemble must be at least 1, got {args.ensemble}")
-        root = Path(args.out) if args.out else default_run_dir(spec.name)
+        if not 1 <= args.ensemble <= _MAX_ENSEMBLE:
+            raise _BadInput(f"--ensemble must be 1 to {_MAX_ENSEMBLE}, got {args.ensemble}")
+        root = RunFolder(args.out if args.out else default_run_dir(spec.name))
+        # Absolute, so the run continues from wherever --resume is typed.
+        data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
+        settings = RunSettings(data_dir=data_dir, ensemble=args.ensemble)
+        _make_folder(root.path)  # a folder that cannot be written fails before the data loads
         if args.ensemble == 1:
-            members = [(RunFolder(root), None)]
+            members = [_Member(root, spec)]
         else:
-            members = [(RunFolder(root / f"member-{k + 1}"), None) for k in range(args.ensemble)]
+            members = [_Member(root.member(k), _member_spec(spec, k)) for k in range(args.ensemble)]
 
     choice = _resolve_device(spec)
-    dataset = _load_dataset(spec, args.data_dir, choice.device)
+    dataset = _load_dataset(spec, data_dir, choice.device)
     print(
         f"{spec.name}: {spec.training.dataset} on {choice.description}, "
         f"{dataset.size('train'):,} train / {dataset.size('validation'):,} validation / "
         f"{dataset.size('test'):,} test images"
     )
+    if len(members) > 1 and not args.resume:
+        _write_folder(root, _spec_for_run(spec, dataset), settings)
     models = []  # only the models: each finished member's optimizer state can go
-    for index, (folder, member_checkpoint) in enumerate(members):
-        member_spec = spec
+    for index, member in enumerate(members):
         if len(members) > 1:
-            seed = spec.training.seed + index
-            member_spec = replace(spec, training=spec.training.with_values(seed=seed))
-            print(f"ensemble member {index + 1}/{len(members)} (seed {seed}) -> {folder.path}")
-        code, trainer = _train_one(member_spec, dataset, folder, member_checkpoint)
+            seed = member.spec.training.seed
+            done = " (trained before)" if member.finished else ""
+            number = f"{index + 1}/{len(members)}"
+            print(f"ensemble member {number} (seed {seed}) -> {member.folder}{done}")
+        if member.finished:
+            models.append(_finished_model(member, dataset))
+            continue
+        member_settings = RunSettings(data_dir=settings.data_dir)
+        code, model = _train_one(member, dataset, member_settings, resume_with=root)
         if code != EXIT_OK:
             return code
-        models.append(trainer.model)
-        del trainer
+        models.append(model)
     if len(models) > 1:
         from explorer.core.training.metrics import measure_ensemble
 
-        result = measure_ensemble(models, dataset, "test", max(2 * spec.training.batch_size, 256))
+        batch = max(2 * spec.training.batch_size, 256)
+        try:
+            result = measure_ensemble(models, dataset, "test", batch)
+        except Exception as error:
+            raise _unexpected(error, root) from None
         print(f"ensemble of {len(models)}: test accuracy {100 * result.accuracy:.2f}%")
     return EXIT_OK
 
 
-def _train_one(
-    spec: NetworkSpec, dataset: DeviceDataset, folder: RunFolder, checkpoint: Checkpoint | None
-) -> tuple[int, Trainer]:
-    from explorer.core.training import Trainer, TrainingFailed, TrainingFinished, TrainingStopped
+_MAX_ENSEMBLE = 1000
 
-    folder.create(spec)
-    trainer = Trainer(spec, dataset, resume=checkpoint, checkpoint_path=folder.checkpoint_path)
+
+def _member_spec(spec: NetworkSpec, index: int) -> NetworkSpec:
+    return replace(spec, training=spec.training.with_values(seed=spec.training.seed + index))
+
+
+def _resume_members(args: argparse.Namespace) -> tuple[RunFolder, RunSettings, list[_Member]]:
+    """The folder to continue, its settings, and its members with their checkpoints."""
+    from explorer.core.project import ProjectError, load_project
+    from explorer.core.training import CheckpointError
+    from explorer.core.training.runs import RunError, RunFolder
+
+    if args.file or args.template:
+        raise _BadInput("--resume continues a run: give no FILE or --template with it")
+    root = RunFolder(args.resume)
+    overrides = _resume_overrides(args)
+    try:
+        settings = root.read_settings()
+        if settings.ensemble == 1:
+            checkpoint = root.checkpoint_for_resume()
+            spec = _with_overrides(checkpoint.spec, overrides)
+            _check_network(spec)
+            return root, settings, [_Member(root, spec, checkpoint)]
+        try:
+            base = _with_overrides(load_project(root.project_path), overrides)
+        except ProjectError as error:
+            raise _BadInput(str(error)) from None
+        _check_network(base)
+        members = []
+        for index in range(settings.ensemble):
+            member = _Member(root.member(index), _member_spec(base, index))
+            if member.folder.checkpoint_path.exists():
+                member.checkpoint = member.folder.checkpoint_for_resume()
+                member.spec = _with_overrides(member.checkpoint.spec, overrides)
+                member.finished = _trained_to_the_end(member)
+            members.append(member)
+        return root, settings, members
+    except (CheckpointError, RunError) as error:
+        raise _BadInput(str(error)) from None
+
+
+def _trained_to_the_end(member: _Member) -> bool:
+    """Whether the member needs no more training: all its epochs done, or stopped early
+    on its validation loss at its checkpoint."""
+    checkpoint = member.checkpoint
+    assert checkpoint is not None
+    if checkpoint.batch == 0 and checkpoint.epoch >= member.spec.training.epochs:
+        return True
+    ends = [e for e in member.folder.read_metrics().events if e["event"] == "finished"]
+    return bool(ends) and ends[-1]["step"] == checkpoint.step and ends[-1]["early_stopped"]
+
+
+def _finished_model(member: _Member, dataset: DeviceDataset) -> Any:
+    from explorer.core.builder import build_model
+    from explorer.core.training import CheckpointError
+    from explorer.core.training.resume import check_weights
+
+    assert member.checkpoint is not None
+    model = build_model(member.spec)
+    try:
+        check_weights(member.checkpoint, model)
+    except CheckpointError as error:
+        raise _BadInput(f"{member.folder.checkpoint_path}: {error}") from None
+    model.load_state_dict(member.checkpoint.model_state)
+    return model.to(dataset.device)
+
+
+def _spec_for_run(spec: NetworkSpec, dataset: DeviceDataset) -> NetworkSpec:
+    from explorer.core.training.runs import spec_for_dataset
+
+    return spec_for_dataset(spec, dataset.info.class_names)
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _Failure(f"cannot make the run folder {path}: {_reason(error, path)}") from None
+
+
+def _write_folder(folder: RunFolder, spec: NetworkSpec, settings: RunSettings) -> None:
+    try:
+        folder.create(spec, settings)
+    except OSError as error:
+        raise _Failure(
+            f"cannot write the run folder {folder}: {_reason(error, folder.path)}"
+        ) from None
+
+
+def _reason(error: OSError, path: Path) -> str:
+    """The error in words, with the file it names when that is not `path` itself."""
+    named = error.filename is not None and Path(error.filename) != path
+    return f"{error.strerror or error}{f' ({error.filename})' if named else ''}"
+
+
+def _train_one(
+    member: _Member, dataset: DeviceDataset, settings: RunSettings, *, resume_with: RunFolder
+) -> tuple[int, Any]:
+    """Train (or continue) one member; its exit code and its model. An unexpected error
+    leaves its traceback in the run folder's training.log and one line on the terminal."""
+    from explorer.core.training import CheckpointError, Trainer
+
+    folder, checkpoint = member.folder, member.checkpoint
+    spec = _spec_for_run(member.spec, dataset)  # the dataset's class names, in the checkpoint too
+    try:
+        trainer = Trainer(spec, dataset, resume=checkpoint, checkpoint_path=folder.checkpoint_path)
+    except CheckpointError as error:
+        raise _BadInput(f"{folder.checkpoint_path}: {error}") from None
+    try:
+        if checkpoint is None:
+            _write_folder(folder, spec, settings)
+        else:
+            folder.truncate_metrics(checkpoint)
+        return _train_loop(trainer, folder, resume_with), trainer.model
+    except OSError as error:
+        raise _Failure(
+            f"cannot write the run folder {folder}: {_reason(error, folder.path)}"
+        ) from None
+    except (_BadInput, _Failure):
+        raise
+    except Exception as error:
+        raise _unexpected(error, folder) from None
+
+
+def _unexpected(error: Exception, folder: RunFolder) -> _Failure:
+    """An error nobody foresaw: its traceback into the run's training.log, one line out."""
+    text = str(error).strip().splitlines()
+    summary = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    details = "".join(traceback.format_exception(error))
+    try:
+        where = f" (full report in {folder.write_log('training failed', details)})"
+    except OSError:
+        where = ""
+    return _Failure(f"training failed: {summary}{where}")
+
+
+def _train_loop(trainer: Trainer, folder: RunFolder, resume_with: RunFolder) -> int:
+    from explorer.core.training import TrainingFailed, TrainingFinished, TrainingStopped
+
     progress = _ProgressLine(sys.stdout)
     previous = signal.signal(signal.SIGINT, _stop_handler(trainer))
     try:
@@ -194,19 +345,20 @@ def _train_one(
         signal.signal(signal.SIGINT, previous)
         progress.close()
     if isinstance(event, TrainingFailed):
-        print(f"error: {event.message}", file=sys.stderr)
-        return EXIT_FAILURE, trainer
+        where = f" (full report in {folder.log_path})" if event.details else ""
+        print(f"error: {event.message}{where}", file=sys.stderr)
+        return EXIT_FAILURE
     if isinstance(event, TrainingStopped):
         print(
             f"stopped at step {event.step}; continue with: "
-            f"python main.py train --resume {folder.path}",
+            f"python main.py train --resume {shlex.quote(str(resume_with.path))}",
             file=sys.stderr,
         )
-        return EXIT_FAILURE, trainer
+        return EXIT_FAILURE
     assert isinstance(event, TrainingFinished)
     print(f"test accuracy {100 * event.test_accuracy:.2f}% (loss {event.test_loss:.4f})")
     print(f"run folder: {folder.path}")
-    return EXIT_OK, trainer
+    return EXIT_OK
 
 
 def _stop_handler(trainer: Trainer) -> Any:

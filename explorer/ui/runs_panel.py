@@ -8,7 +8,6 @@ checkpoint.pt), the same the `train` command writes, so command-line runs show u
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -47,8 +46,7 @@ class RunRecord:
     test_accuracy: float | None
     message: str
     curves: RunCurves
-    #: Lines of metrics.jsonl that could not be read (skipped; the rest is shown).
-    damaged_lines: int = 0
+    damage: str = ""  # why some of its metrics could not be read ("" when all could)
 
     @property
     def name(self) -> str:
@@ -61,9 +59,11 @@ class RunRecord:
 
 
 def read_run(path: str | Path) -> RunRecord:
-    """Read a run folder's metrics.jsonl. Lines that do not parse, or lack what their event
-    needs, are skipped and counted: a run cut off mid-write or damaged is still listed with
-    what it has, and never stops the window from starting."""
+    """Read a run folder's metrics.jsonl; never raises. Lines that do not read as events are
+    skipped (a run cut off mid-write is still listed with what it has) and a run with such
+    lines is marked damaged, saying why."""
+    from explorer.core.training.runs import read_metrics
+
     folder = Path(path)
     step_x: list[float] = []
     loss: list[float] = []
@@ -72,43 +72,24 @@ def read_run(path: str | Path) -> RunRecord:
     val_loss: list[float] = []
     val_accuracy: list[float] = []
     status, test_accuracy, message = "incomplete", None, ""
-    damaged = 0
-    metrics = folder / METRICS_FILE
-    try:
-        text = metrics.read_bytes().decode("utf-8", errors="replace")
-    except OSError:
-        text = ""
-    for line in text.splitlines():
-        try:
-            event: dict[str, Any] = json.loads(line)
-            kind = event.get("event")
-            if kind == "progress":
-                point = (
-                    float(event["epoch"]) - 1 + float(event["epoch_fraction"]),
-                    _number(event["train_loss"]),
-                    _number(event["train_accuracy"]),
-                )
-                step_x.append(point[0])
-                loss.append(point[1])
-                accuracy.append(point[2])
-            elif kind == "epoch":
-                point = (
-                    float(event["epoch"]),
-                    _number(event.get("validation_loss")),
-                    _number(event.get("validation_accuracy")),
-                )
-                epoch_x.append(point[0])
-                val_loss.append(point[1])
-                val_accuracy.append(point[2])
-            elif kind in ("finished", "stopped", "failed"):
-                accuracy_value = event.get("test_accuracy") if kind == "finished" else None
-                status, message = kind, str(event.get("message", ""))
-                test_accuracy = None if accuracy_value is None else float(accuracy_value)
-        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
-            damaged += 1
-    if damaged:
-        log.warning("skipped %d unreadable line(s) in %s", damaged, metrics)
-        message = f"{damaged} damaged line(s) in {METRICS_FILE} skipped. {message}".strip()
+    metrics_log = read_metrics(folder / METRICS_FILE)
+    for event in metrics_log.events:
+        kind = event["event"]
+        if kind == "progress":
+            step_x.append(event["epoch"] - 1 + _number(event["epoch_fraction"]))
+            loss.append(_number(event["train_loss"]))
+            accuracy.append(_number(event["train_accuracy"]))
+        elif kind == "epoch":
+            epoch_x.append(float(event["epoch"]))
+            val_loss.append(_number(event.get("validation_loss")))
+            val_accuracy.append(_number(event.get("validation_accuracy")))
+        elif kind in ("finished", "stopped", "failed"):
+            status = kind
+            message = event.get("message", "")
+            if kind == "finished":
+                test_accuracy = event.get("test_accuracy")
+    if metrics_log.damage:
+        log.warning("%s: %s", folder, metrics_log.damage)
     curves = RunCurves(
         folder.name,
         np.asarray(step_x, float),
@@ -118,7 +99,7 @@ def read_run(path: str | Path) -> RunRecord:
         np.asarray(val_loss, float),
         np.asarray(val_accuracy, float),
     )
-    return RunRecord(folder, status, test_accuracy, message, curves, damaged)
+    return RunRecord(folder, status, test_accuracy, message, curves, metrics_log.damage)
 
 
 def list_runs(
@@ -135,7 +116,10 @@ def list_runs(
     folders = [p for p in base.iterdir() if (p / METRICS_FILE).is_file()]
     records = []
     for folder in sorted(folders, key=lambda p: p.name, reverse=True):
-        stamp = (folder / METRICS_FILE).stat().st_mtime
+        try:
+            stamp = (folder / METRICS_FILE).stat().st_mtime
+        except OSError:  # removed since it was listed
+            continue
         cached = cache.get(folder) if cache is not None else None
         if cached is None or cached[0] != stamp:
             cached = (stamp, read_run(folder))
@@ -204,13 +188,13 @@ class RunsPanel(QWidget):
         self.tree.clear()
         for record in self.records:
             accuracy = "" if record.test_accuracy is None else f"{100 * record.test_accuracy:.2f}%"
-            status = record.status + (" (damaged)" if record.damaged_lines else "")
+            status = f"{record.status} (damaged)" if record.damage else record.status
             item = QTreeWidgetItem([record.name, status, accuracy])
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             checked = record.path in ticked
             item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
             item.setData(0, Qt.ItemDataRole.UserRole, str(record.path))
-            item.setToolTip(0, record.message or str(record.path))
+            item.setToolTip(0, record.damage or record.message or str(record.path))
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
         self.tree.blockSignals(False)

@@ -305,7 +305,7 @@ class TrainingWorker(QObject):
         return dataset
 
     def _train(self, trainer_class: Any, spec: NetworkSpec, dataset: DeviceDataset) -> None:
-        from explorer.core.training.runs import RunFolder
+        from explorer.core.training.runs import RunFolder, RunSettings, spec_for_dataset
 
         job = self.job
         folder = RunFolder(job.run_dir) if job.run_dir is not None else None
@@ -315,7 +315,10 @@ class TrainingWorker(QObject):
             if checkpoint is None:
                 return
         if folder is not None:
-            folder.create(spec)
+            # What `train --resume` needs, and the class names of the data actually used.
+            spec = spec_for_dataset(spec, dataset.info.class_names)
+            data_dir = str(Path(job.data_dir).resolve()) if job.data_dir is not None else None
+            folder.create(spec, RunSettings(data_dir=data_dir))
         trainer = trainer_class(
             spec,
             dataset,

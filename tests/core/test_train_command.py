@@ -79,6 +79,7 @@ def test_a_run_writes_its_folder_prints_the_accuracy_and_can_be_continued(
         "checkpoint.pt",
         "metrics.jsonl",
         "project.json",
+        "run.json",
     ]
     spec = load_project(run / "project.json")
     assert spec.training.threads == 1 and spec.training.dataset == "shapes"

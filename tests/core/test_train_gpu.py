@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,10 +12,13 @@ import torch
 from explorer.core.data.resident import DatasetInfo, DeviceDataset
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
 from explorer.core.training import (
+    CheckpointError,
     EpochEnded,
     Trainer,
     TrainingFinished,
     TrainingStarted,
+    TrainingStopped,
+    load_checkpoint,
     resolve_device,
 )
 
@@ -115,3 +120,23 @@ def test_steps_do_not_synchronise_with_the_host_between_events() -> None:
     # Events read the metrics (a few syncs each, three epochs and the test set); the 192
     # steps themselves add none.
     assert len(syncs) < 64
+
+
+def test_a_cuda_checkpoint_passes_its_checks_and_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    dataset = cuda_dataset()
+    first = Trainer(spec(), dataset, checkpoint_path=path)
+    for event in first.run():
+        if isinstance(event, EpochEnded):
+            first.stop()
+    assert isinstance(event, TrainingStopped)
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.device_rng.numel() != checkpoint.cpu_rng.numel()  # the CUDA generator's
+    resumed = list(Trainer(spec(), dataset, resume=checkpoint).run())
+    assert isinstance(resumed[0], TrainingStarted) and resumed[0].start_step == checkpoint.step
+    final = resumed[-1]
+    assert isinstance(final, TrainingFinished) and final.step == 3 * 32
+    assert final.test_accuracy > 0.9
+    broken = replace(checkpoint, order_rng=checkpoint.cpu_rng)  # a CPU generator's state
+    with pytest.raises(CheckpointError, match="'order_rng' is not a state of a cuda generator"):
+        Trainer(spec(), dataset, resume=broken)

@@ -111,7 +111,7 @@ def test_a_damaged_line_is_skipped_and_the_run_still_listed(tmp_path: Path, bad:
     lines = metrics.read_bytes().splitlines()
     metrics.write_bytes(b"\n".join([*lines[:2], bad, *lines[2:]]) + b"\n")
     record = read_run(run)
-    assert record.damaged_lines == 1 and "1 damaged line(s)" in record.message
+    assert record.damage.startswith("metrics.jsonl: skipped line 3"), record.damage
     assert list(record.curves.train_loss) == [2.0, 1.5]
     assert len(record.curves.step_x) == 2 and len(record.curves.epoch_x) == 1
     assert [r.name for r in list_runs(tmp_path)] == [run.name]

@@ -67,7 +67,7 @@ def resolve_device(name: str = "auto", *, threads: int = 0) -> DeviceChoice:
         if not _mps_available():
             raise DeviceError("Apple MPS was requested but is not available")
         return DeviceChoice(torch.device("mps"), "Apple MPS", False, "MPS autocast is float16")
-    count = threads or automatic_threads()
+    count = check_threads(threads) or automatic_threads()
     flags = cpu_flags()
     if "amx_bf16" in flags:
         bf16, detail = True, "AMX bfloat16 tiles"
@@ -79,6 +79,26 @@ def resolve_device(name: str = "auto", *, threads: int = 0) -> DeviceChoice:
     return DeviceChoice(torch.device("cpu"), f"CPU ({count} {plural})", bf16, detail)
 
 
+def check_threads(threads: int) -> int:
+    """`threads` when this process can run that many CPU threads (0: automatic); raise
+    DeviceError otherwise. More threads than cores only make OpenMP's threads wait for one
+    another, and hundreds of them make oneDNN fail to create its kernels."""
+    cores = _usable_cores()
+    if threads < 0 or threads > cores:
+        raise DeviceError(
+            f"threads {threads} is more than the {cores} CPU core{'s' if cores != 1 else ''} "
+            f"this process may use: use 1 to {cores}, or 0 for automatic"
+        )
+    return threads
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def automatic_threads() -> int:
     """Threads for CPU training: every core the process may use but one, never fewer than one.
 
@@ -88,22 +108,19 @@ def automatic_threads() -> int:
     (bench/train_throughput.py --threads). Leaving a core free gives up at most that core's
     share when the machine is idle (DESIGN.md measured 1.7x for 2 threads on an idle one).
     """
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, available - 1)
+    return max(1, _usable_cores() - 1)
 
 
 def apply_threads(device: DeviceChoice | torch.device, threads: int = 0) -> int:
     """Set torch's intra-op thread count for CPU training (0: automatic); return it.
+    Raises DeviceError for more threads than usable cores (see check_threads).
 
     Call it on the thread that trains (the Trainer does): OpenMP keeps the count per thread.
     """
     kind = device.type
     if kind != "cpu":
         return torch.get_num_threads()
-    count = threads or automatic_threads()
+    count = check_threads(threads) or automatic_threads()
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
         log.debug("torch threads set to %d", count)

@@ -7,8 +7,10 @@ built), so a consumer never touches a tensor that training is still using.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, fields
+from functools import cache
+from typing import Any, get_origin, get_type_hints
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,15 @@ class TrainingStopped:
 
 @dataclass(frozen=True)
 class TrainingFailed:
-    """Training could not go on; `message` says why and what to try."""
+    """Training could not go on; `message` says why and what to try (one line).
+
+    `details` is the full report of an unexpected error (its traceback), for a log file;
+    it is not part of the event's JSON.
+    """
 
     message: str
     step: int
+    details: str = ""
 
 
 TrainingEvent = (
@@ -103,8 +110,79 @@ def event_to_json(event: TrainingEvent) -> dict[str, Any]:
     """A JSON-ready dict of the event with its kind first (for metrics.jsonl)."""
     data: dict[str, Any] = {"event": _KINDS[type(event)]}
     for key, value in asdict(event).items():
+        if key in _NOT_IN_JSON:
+            continue
         data[key] = [_finite(v) for v in value] if isinstance(value, tuple) else _finite(value)
     return data
+
+
+def event_json_problem(data: object) -> str | None:
+    """What is wrong with one line of metrics.jsonl read back (None: a valid event).
+
+    The checks follow the event classes' fields: every field without a default is present
+    with its type (a float may be null, written for a non-finite value; a whole number is
+    accepted for a float), and counts are not negative. Unknown keys are allowed.
+    """
+    if not isinstance(data, dict):
+        return f"not an event object but {type(data).__name__}"
+    kind = data.get("event")
+    schema = _schema(kind) if isinstance(kind, str) else None
+    if schema is None:
+        return f"unknown event {_short(kind)}"
+    for name, check, required in schema:
+        if name not in data:
+            if required:
+                return f"{kind} event without {name!r}"
+            continue
+        value = data[name]
+        if not check(value):
+            return f"{kind} event: {name!r} is {_short(value)}"
+    return None
+
+
+_Check = Callable[[object], bool]
+
+
+def _is_count(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _is_real(value: object) -> bool:
+    # null stands for a non-finite value; bool is an int subclass but not a number here
+    return value is None or type(value) in (int, float)
+
+
+def _check_for(expected: object) -> _Check:
+    if expected is int:
+        return _is_count
+    if expected is bool:
+        return lambda value: type(value) is bool
+    if expected is str:
+        return lambda value: type(value) is str
+    if expected is float or expected == float | None:
+        return _is_real
+    if get_origin(expected) is tuple:
+        return lambda value: type(value) is list and all(map(_is_real, value))
+    raise TypeError(f"no check for a field of type {expected}")
+
+
+@cache
+def _schema(kind: str) -> tuple[tuple[str, _Check, bool], ...] | None:
+    """(name, check, required) for each JSON field of the event kind; None if unknown."""
+    cls = _CLASSES.get(kind)
+    if cls is None:
+        return None
+    types = get_type_hints(cls)
+    return tuple(
+        (field.name, _check_for(types[field.name]), field.default is MISSING)
+        for field in fields(cls)
+        if field.name not in _NOT_IN_JSON
+    )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _finite(value: Any) -> Any:
@@ -122,3 +200,5 @@ _KINDS: dict[type, str] = {
     TrainingStopped: "stopped",
     TrainingFailed: "failed",
 }
+_CLASSES: dict[str, type] = {kind: cls for cls, kind in _KINDS.items()}
+_NOT_IN_JSON = frozenset({"details"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
 from explorer.core.analysis import analyze
@@ -13,11 +15,67 @@ from explorer.core.training.devices import describe_device
 _USABLE_FREE_MEMORY = 0.8
 
 
-def non_finite_message(step: int, epoch: int, learning_rate: float) -> str:
+def non_finite_message(
+    step: int, epoch: int, learning_rate: float, penalties: Mapping[str, tuple[float, float]]
+) -> str:
+    """The training loss became NaN or infinite: lower the learning rate (and, where layers
+    carry L1/L2 terms, those too: a large term makes the update explode)."""
+    advice = f"try a lower learning rate (e.g. {learning_rate / 10:g})"
+    largest = _largest_penalty(penalties)
+    if largest:
+        advice += f" or smaller L1/L2 penalties (the largest: {largest})"
     return (
         f"the loss became non-finite at step {step} (epoch {epoch}) with learning rate "
-        f"{learning_rate:g}: try a lower learning rate (e.g. {learning_rate / 10:g})"
+        f"{learning_rate:g}: {advice}"
     )
+
+
+def non_finite_penalty_message(
+    step: int, epoch: int, penalties: Mapping[str, tuple[float, float]]
+) -> str:
+    """The L1/L2 term itself became NaN or infinite (the loss did not)."""
+    return (
+        f"the L1/L2 weight penalty became non-finite at step {step} (epoch {epoch}): "
+        f"{_largest_penalty(penalties)} is too large; try a much smaller l1/l2 "
+        f"(e.g. 0.0001)"
+    )
+
+
+def non_finite_evaluation_message(
+    split: str, epoch: int, learning_rate: float, penalties: Mapping[str, tuple[float, float]]
+) -> str:
+    """The training steps were finite but the model's loss on `split` is not."""
+    advice = f"try a lower learning rate (e.g. {learning_rate / 10:g})"
+    largest = _largest_penalty(penalties)
+    if largest:
+        advice += f" or smaller L1/L2 penalties (the largest: {largest})"
+    return (
+        f"the {split} loss is non-finite after epoch {epoch} (the last update made the "
+        f"weights unusable): {advice}"
+    )
+
+
+def batch_norm_message(batch_size: int) -> str:
+    """BatchNorm met a training batch with one value per channel."""
+    return (
+        f"BatchNorm cannot normalise a training batch of {batch_size} image"
+        f"{'s' if batch_size != 1 else ''} with one value per channel (after Dense or "
+        f"Flatten, or on a 1×1 map): use batch size 2 or more, or remove that BatchNorm"
+    )
+
+
+def _largest_penalty(penalties: Mapping[str, tuple[float, float]]) -> str:
+    """The largest L1 or L2 factor in words, e.g. "l2 1e+308 on dense_1" ("" for none)."""
+    terms = [
+        (value, kind, name)
+        for name, pair in penalties.items()
+        for kind, value in zip(("l1", "l2"), pair, strict=True)
+        if value
+    ]
+    if not terms:
+        return ""
+    value, kind, name = max(terms)
+    return f"{kind} {value:g} on {name}"
 
 
 def out_of_memory_message(spec: NetworkSpec, device: torch.device, batch_size: int) -> str:

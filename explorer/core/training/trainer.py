@@ -19,6 +19,7 @@ import logging
 import math
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -30,8 +31,13 @@ import torch.nn.functional as F
 from explorer.core.builder import Network, build_model
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.spec import NetworkSpec, TrainingSpec
-from explorer.core.training.checkpoint import Checkpoint, cpu_copy, save_checkpoint
-from explorer.core.training.devices import apply_threads, describe_device
+from explorer.core.training.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    cpu_copy,
+    save_checkpoint,
+)
+from explorer.core.training.devices import DeviceError, apply_threads, describe_device
 from explorer.core.training.events import (
     EpochEnded,
     Progress,
@@ -42,10 +48,17 @@ from explorer.core.training.events import (
     TrainingStopped,
     event_to_json,
 )
-from explorer.core.training.failures import non_finite_message, out_of_memory_message
+from explorer.core.training.failures import (
+    batch_norm_message,
+    non_finite_evaluation_message,
+    non_finite_message,
+    non_finite_penalty_message,
+    out_of_memory_message,
+)
 from explorer.core.training.metrics import SplitMetrics, measure
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
 from explorer.core.training.position import Position
+from explorer.core.training.resume import check_resumable
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +66,8 @@ log = logging.getLogger(__name__)
 # argmax for many steps, and a bounded amount of memory when events are far apart.
 _FOLD_STEPS = 64
 REPORT_INTERVAL = 0.05  # seconds between progress events (the GUI draws at most 20 per second)
+# What torch's batch_norm says when a training batch gives it one value per channel.
+_SINGLE_VALUE_BATCH_NORM = "Expected more than 1 value per channel"
 
 
 class TrainingAborted(Exception):
@@ -86,6 +101,14 @@ class Trainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
         model = build_model(spec, seed=self.training.seed)
         if resume is not None:
+            check_resumable(
+                resume,
+                model,
+                make_optimizer(model.parameters(), self.training),
+                self.training,
+                _epoch_plan(dataset.size("train"), self.training.batch_size)[2],
+            )
+            _check_random_states(resume, self.device)
             model.load_state_dict(resume.model_state)
         self.mixed_precision = self.training.mixed_precision and self.device.type in ("cpu", "cuda")
         model = model.to(self.device)
@@ -144,9 +167,16 @@ class Trainer:
         kernels are chosen and caches filled before the first real step."""
         model = copy.deepcopy(self._model)
         images, labels = next(self.dataset.batches("train", self.training.batch_size))
-        with self._autocast():
-            logits = model(self._layout(images))
-            loss = F.cross_entropy(logits.float(), labels)
+        try:
+            with self._autocast():
+                logits = model(self._layout(images))
+                loss = F.cross_entropy(logits.float(), labels)
+        except ValueError as error:
+            if _SINGLE_VALUE_BATCH_NORM not in str(error):
+                raise
+            # Nothing to prepare: training itself stops at its first step and says why.
+            log.debug("no warm-up: %s", batch_norm_message(self.training.batch_size))
+            return
         torch.autograd.backward(loss)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -163,20 +193,27 @@ class Trainer:
             failure = TrainingFailed(str(error), self._position.step)
         except torch.cuda.OutOfMemoryError:
             failure = self._out_of_memory()
-        except (RuntimeError, MemoryError) as error:
+        except (RuntimeError, MemoryError, ValueError) as error:
             if "out of memory" in str(error) or "can't allocate memory" in str(error):
                 failure = self._out_of_memory()
+            elif _SINGLE_VALUE_BATCH_NORM in str(error):
+                failure = TrainingFailed(batch_norm_message(self.training.batch_size), 0)
             else:
-                log.exception("training failed")
-                failure = TrainingFailed(f"training failed: {error}", self._position.step)
+                failure = self._unexpected(error)
         except Exception as error:
-            log.exception("training failed")
-            failure = TrainingFailed(
-                f"training failed: {type(error).__name__}: {error}", self._position.step
-            )
+            failure = self._unexpected(error)
         if failure is not None:
             self._release_memory()
             yield failure
+
+    def _unexpected(self, error: Exception) -> TrainingFailed:
+        # The one-line message is for the user; the traceback goes with the event for a log
+        # file (the run folder's), and to the debug log, never to a terminal by default.
+        log.debug("training failed", exc_info=error)
+        details = "".join(traceback.format_exception(error))
+        text = str(error).strip().splitlines()
+        summary = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+        return TrainingFailed(f"training failed: {summary}", self._position.step, details)
 
     def _train(self) -> Iterator[TrainingEvent]:
         training, dataset, model, optimizer = (
@@ -189,14 +226,14 @@ class Trainer:
         train_size = dataset.size("train")
         if train_size == 0:
             raise TrainingAborted("the training split is empty")
-        # A last batch of one image breaks BatchNorm after Flatten; drop it in that case only.
-        drop_last = train_size % batch_size == 1 and train_size > 1
-        epoch_size = train_size - 1 if drop_last else train_size
-        steps_per_epoch = math.ceil(epoch_size / batch_size)
+        drop_last, epoch_size, steps_per_epoch = _epoch_plan(train_size, batch_size)
         total_steps = steps_per_epoch * training.epochs
         if self.device.type == "cpu":
             # Here, on the thread that trains: OpenMP thread counts are per calling thread.
-            apply_threads(self.device, training.threads)
+            try:
+                apply_threads(self.device, training.threads)
+            except DeviceError as error:
+                raise TrainingAborted(str(error)) from None
         order = torch.Generator(device=self.device)
         if self._resume is None:
             order.manual_seed(training.seed)
@@ -214,6 +251,7 @@ class Trainer:
         predictions: list[torch.Tensor] = []
         targets: list[torch.Tensor] = []
         hits: list[torch.Tensor] = []  # correct counts of folded steps
+        penalties: list[torch.Tensor] = []  # the L1/L2 terms, checked with the losses
         sizes: list[int] = []
         summary_dtype = torch.float32 if device.type == "mps" else torch.float64
         window_samples = window_steps = 0
@@ -244,11 +282,25 @@ class Trainer:
             nonlocal window_samples, window_steps, window_start, last_report
             if predictions:
                 hits.append(_count_hits(predictions, targets))
-            loss_total, correct, finite_steps = _read_window(losses, hits, sizes, summary_dtype)
+            loss_total, correct, finite_steps, finite_penalties = _read_window(
+                losses, penalties, hits, sizes, summary_dtype
+            )
+            first = position.step - window_steps + 1  # the window's first step
+            if finite_penalties < len(penalties) and finite_penalties <= finite_steps:
+                # The penalty went first: it, not the learning rate, is what to change.
+                raise TrainingAborted(
+                    non_finite_penalty_message(
+                        first + finite_penalties, position.epoch + 1, model.penalties
+                    )
+                )
             if finite_steps < window_steps or not math.isfinite(loss_total):
-                bad_step = position.step - window_steps + finite_steps + 1
-                raise TrainingAborted(non_finite_message(bad_step, position.epoch + 1, lr))
+                raise TrainingAborted(
+                    non_finite_message(
+                        first + finite_steps, position.epoch + 1, lr, model.penalties
+                    )
+                )
             losses.clear()
+            penalties.clear()
             hits.clear()
             sizes.clear()
             position.epoch_loss += loss_total
@@ -302,6 +354,8 @@ class Trainer:
                         loss = F.cross_entropy(logits.float(), labels)
                     penalty = model.penalty()
                     total = loss if penalty is None else loss + penalty
+                    if penalty is not None:
+                        penalties.append(penalty.detach())
                     optimizer.zero_grad(set_to_none=True)
                     torch.autograd.backward(total)
                     optimizer.step()
@@ -328,6 +382,10 @@ class Trainer:
                 break
 
         result = self._evaluate("test", evaluation_batch)
+        if result.size and not math.isfinite(result.loss):
+            raise TrainingAborted(
+                non_finite_evaluation_message("test", position.epoch, lr, self._model.penalties)
+            )
         yield TrainingFinished(
             epoch=position.epoch,
             step=position.step,
@@ -343,6 +401,12 @@ class Trainer:
         validation: SplitMetrics | None = None
         if self.dataset.size("validation"):
             validation = self._evaluate("validation", batch_size)
+            if not math.isfinite(validation.loss):
+                raise TrainingAborted(
+                    non_finite_evaluation_message(
+                        "validation", position.epoch + 1, lr, self._model.penalties
+                    )
+                )
         samples = max(position.epoch_samples, 1)
         position.epoch += 1
         event = EpochEnded(
@@ -426,7 +490,14 @@ class Trainer:
 
     def _save(self, order_state: torch.Tensor, elapsed: float) -> None:
         if self.checkpoint_path is not None:
-            save_checkpoint(self.checkpoint(order_state, elapsed), self.checkpoint_path)
+            try:
+                save_checkpoint(self.checkpoint(order_state, elapsed), self.checkpoint_path)
+            except OSError as error:
+                # save_checkpoint leaves the previous checkpoint whole and no temporary.
+                raise TrainingAborted(
+                    f"cannot write the checkpoint {self.checkpoint_path}: "
+                    f"{error.strerror or error} (the previous checkpoint is kept)"
+                ) from None
 
     def _restore(self, order: torch.Generator) -> None:
         resume = self._resume
@@ -449,6 +520,29 @@ class Trainer:
             torch.cuda.empty_cache()
 
 
+def _epoch_plan(train_size: int, batch_size: int) -> tuple[bool, int, int]:
+    """Whether the last batch is dropped, the images and the batches of one epoch."""
+    # A last batch of one image breaks BatchNorm after Flatten; drop it in that case only.
+    drop_last = train_size % batch_size == 1 and train_size > 1
+    epoch_size = train_size - 1 if drop_last else train_size
+    return drop_last, epoch_size, max(1, math.ceil(epoch_size / batch_size))
+
+
+def _check_random_states(checkpoint: Checkpoint, device: torch.device) -> None:
+    """Raise CheckpointError unless the saved generator states fit this device's
+    generators (tried on throwaway generators, so nothing changes on failure)."""
+    states = [("order_rng", checkpoint.order_rng)]
+    if device.type == "cuda":
+        states.append(("device_rng", checkpoint.device_rng))
+    for name, state in states:
+        try:
+            torch.Generator(device=device).set_state(state)
+        except (RuntimeError, ValueError, TypeError):
+            raise CheckpointError(
+                f"the checkpoint's {name!r} is not a state of a {device.type} generator"
+            ) from None
+
+
 def _count_hits(logits: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
     """Correct predictions of the listed steps, on the device; empties both lists."""
     count = (torch.cat(logits).argmax(1) == torch.cat(labels)).sum()
@@ -458,18 +552,28 @@ def _count_hits(logits: list[torch.Tensor], labels: list[torch.Tensor]) -> torch
 
 
 def _read_window(
-    losses: list[torch.Tensor], hits: list[torch.Tensor], sizes: list[int], dtype: torch.dtype
-) -> tuple[float, int, int]:
-    """Summed loss, correct predictions, and the number of steps before the first
-    non-finite loss, of the steps since the last event: one host read for all three."""
+    losses: list[torch.Tensor],
+    penalties: list[torch.Tensor],
+    hits: list[torch.Tensor],
+    sizes: list[int],
+    dtype: torch.dtype,
+) -> tuple[float, int, int, int]:
+    """Summed loss, correct predictions, the number of steps before the first non-finite
+    loss and before the first non-finite L1/L2 term (0 without terms), of the steps since
+    the last event: one host read for all four."""
     device = losses[0].device
     step_losses = torch.stack(losses).to(dtype)
     weights = torch.tensor(sizes, dtype=dtype, device=device)
-    finite = torch.isfinite(step_losses)
-    steps = torch.arange(len(losses), dtype=dtype, device=device)
-    first_bad = torch.where(finite, torch.full_like(steps, len(losses)), steps).min()
     correct = torch.stack(hits).sum().to(dtype)
-    loss_total, correct_total, finite_steps = torch.stack(
-        [(step_losses * weights).sum(), correct, first_bad]
-    ).tolist()
-    return loss_total, int(correct_total), int(finite_steps)
+    values = [(step_losses * weights).sum(), correct, _finite_prefix(step_losses)]
+    if penalties:
+        values.append(_finite_prefix(torch.stack(penalties).to(dtype)))
+    read = torch.stack(values).tolist()
+    finite_penalties = int(read[3]) if penalties else 0
+    return read[0], int(read[1]), int(read[2]), finite_penalties
+
+
+def _finite_prefix(values: torch.Tensor) -> torch.Tensor:
+    """How many leading entries of the 1-D `values` are finite, as a 0-D tensor."""
+    steps = torch.arange(len(values), dtype=values.dtype, device=values.device)
+    return torch.where(torch.isfinite(values), torch.full_like(steps, len(values)), steps).min()

@@ -1,0 +1,51 @@
+"""A damaged run folder never stops the window from installing its panels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from explorer.ui.main_window import MainWindow
+from explorer.ui.runs_panel import RunsPanel
+from explorer.ui.workbench import install_workbench
+from tests.core.test_train_runs import BAD_LINES, write_run
+from tests.ui.test_training import tiny_spec
+
+
+def test_the_workbench_installs_with_damaged_runs_and_lists_them_as_damaged(
+    qtbot: Any, tmp_path: Path, message_boxes: Any
+) -> None:
+    runs = tmp_path / "runs"
+    for index, bad in enumerate(BAD_LINES):
+        folder = write_run(runs / f"2026010{index % 10}-00000{index}-bad")
+        with folder.metrics_path.open("ab") as stream:
+            stream.write(bad + b"\n")
+    write_run(runs / "20270101-000000-good")
+    window = MainWindow(tiny_spec())
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    workbench = install_workbench(window, runs_root=runs, warm_up=False)
+    try:
+        assert {"trainingDock", "runsDock", "inspectDock", "evaluationDock"} <= set(window.docks)
+        panel = window.docks["runsDock"].widget()
+        assert isinstance(panel, RunsPanel)
+        tree = panel.tree
+        rows = {
+            tree.topLevelItem(i).text(0): tree.topLevelItem(i)
+            for i in range(tree.topLevelItemCount())
+        }
+        assert len(rows) == len(BAD_LINES) + 1
+        assert rows["20270101-000000-good"].text(1) == "incomplete"
+        damaged = [name for name, item in rows.items() if item.text(1).endswith("(damaged)")]
+        assert len(damaged) == len(BAD_LINES)
+        assert all(
+            rows[name].toolTip(0).startswith("metrics.jsonl: skipped line 6") for name in damaged
+        )
+        # The readable part of a damaged run still draws: tick one and its curve is overlaid.
+        panel.set_ticked(runs / damaged[0], True)
+        assert list(panel.ticked_runs()[0].curves.train_loss) == [1.0, 1.0, 1.0]
+        assert message_boxes.shown == []
+    finally:
+        workbench.shutdown()
+        window.recovery.timer.stop()
