@@ -315,10 +315,14 @@ class TrainingWorker(QObject):
             if checkpoint is None:
                 return
         if folder is not None:
-            # What `train --resume` needs, and the class names of the data actually used.
+            # The class names of the data actually used, in the checkpoint too.
             spec = spec_for_dataset(spec, dataset.info.class_names)
-            data_dir = str(Path(job.data_dir).resolve()) if job.data_dir is not None else None
-            folder.create(spec, RunSettings(data_dir=data_dir))
+            if checkpoint is not None:
+                folder.truncate_metrics(checkpoint)  # as `train --resume` does
+            else:
+                # What `train --resume` needs to continue this run.
+                data_dir = str(Path(job.data_dir).resolve()) if job.data_dir is not None else None
+                folder.create(spec, RunSettings(data_dir=data_dir))
         trainer = trainer_class(
             spec,
             dataset,
@@ -344,12 +348,12 @@ class TrainingWorker(QObject):
                 folder.close()
 
     def _checkpoint(self, folder: Any, spec: NetworkSpec) -> Any:
-        """The run's checkpoint, read here (it scales with the network); None after saying
-        why it cannot be used."""
-        from explorer.core.training import CheckpointError, TrainingFailed, load_checkpoint
+        """The run's checkpoint, read and checked against the run here (it scales with the
+        network), as `train --resume` does; None after saying why it cannot be used."""
+        from explorer.core.training import CheckpointError, TrainingFailed
 
         try:
-            checkpoint = load_checkpoint(folder.checkpoint_path)
+            checkpoint = folder.checkpoint_for_resume()
         except CheckpointError as error:
             self.event_emitted.emit(TrainingFailed(f"cannot resume: {error}", 0))
             return None
@@ -357,7 +361,7 @@ class TrainingWorker(QObject):
             self.event_emitted.emit(
                 TrainingFailed(
                     f"cannot resume: the checkpoint in {folder.path} is of another network "
-                    f"than its project.json",
+                    "than the one in the editor",
                     0,
                 )
             )
