@@ -11,13 +11,22 @@ import math
 from dataclasses import dataclass, replace
 
 from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
-from explorer.core.layers import Shape
+from explorer.core.layers import Shape, module_values
+from explorer.core.memory import (
+    BYTES_PER_ELEMENT,
+    Node,
+    TrainingMemory,
+    format_bytes,
+    training_memory,
+)
 from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name
 
-BYTES_PER_ELEMENT = 4  # float32
-# Extra float32 copies of each trainable weight an optimizer keeps (momentum, moments).
-_OPTIMIZER_STATE = {"sgd": 0, "adam": 2, "adamw": 2, "rmsprop": 1}
+__all__ = ["BYTES_PER_ELEMENT", "Analysis", "LayerAnalysis", "ReceptiveField", "analyze"]
 _HUGE_DENSE_WEIGHTS = 1_000_000
+# The largest network the program builds: beyond these no machine it runs on could hold the
+# weights, or one image's activations, so the builder refuses before allocating anything.
+MAX_PARAMETER_BYTES = 16 * 2**30
+MAX_IMAGE_ACTIVATION_BYTES = 16 * 2**30
 _SQUASHING = ("sigmoid",)
 
 
@@ -80,6 +89,8 @@ class Analysis:
     non_trainable_params: int
     macs: int
     forward_bytes: int
+    # the autograd nodes of the known layers, in order (for the training-memory estimate)
+    autograd_nodes: tuple[Node, ...] = ()
 
     @property
     def params(self) -> int:
@@ -110,16 +121,30 @@ class Analysis:
     def output_shape(self) -> Shape | None:
         return self.layers[-1].output_shape if self.layers else self.input_shape
 
+    def training_memory(
+        self, optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0
+    ) -> TrainingMemory:
+        """What one training step holds, as autograd keeps it (see memory.py)."""
+        return training_memory(
+            math.prod(self.input_shape),
+            self.autograd_nodes,
+            self.non_trainable_params,
+            optimizer=optimizer,
+            momentum=momentum,
+            weight_decay=weight_decay,
+        )
+
     def training_memory_bytes(
-        self, batch_size: int, optimizer: str = "sgd", momentum: float = 0.0
+        self,
+        batch_size: int,
+        optimizer: str = "sgd",
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
     ) -> int:
-        """Estimated memory to train with this batch size: weights, gradients, optimizer
-        state, and every activation kept for the backward pass plus its gradient."""
-        state = _OPTIMIZER_STATE.get(optimizer, 2)
-        if optimizer in ("sgd", "rmsprop") and momentum > 0:
-            state += 1
-        weights = self.param_bytes + self.trainable_params * BYTES_PER_ELEMENT * (1 + state)
-        return weights + batch_size * self.forward_bytes * 2
+        """Estimated peak memory of a training step with this batch size, in bytes:
+        weights, gradients, optimizer state and temporaries, and the activations autograd
+        keeps for the backward pass while it frees them as it goes."""
+        return self.training_memory(optimizer, momentum, weight_decay).peak_bytes(batch_size)
 
 
 def analyze(spec: NetworkSpec) -> Analysis:
@@ -134,6 +159,7 @@ def analyze(spec: NetworkSpec) -> Analysis:
     downsampled = False
     previous_activation: str | None = None
     seen_names: dict[str, int] = {}
+    nodes: list[Node] = []
 
     for index, layer in enumerate(spec.layers):
         entry = layer.entry
@@ -158,6 +184,7 @@ def analyze(spec: NetworkSpec) -> Analysis:
             continue
 
         trainable, frozen = entry.count(shape, p)
+        nodes.extend(entry.autograd(shape, out, module_values(entry, p, index == last)))
         window = entry.window(p)
         if window is None or rf.jump is None:
             rf = ReceptiveField(image_size, None)
@@ -174,6 +201,9 @@ def analyze(spec: NetworkSpec) -> Analysis:
         diagnostics.extend(
             _warnings(index, layer, shape, out, activation, previous_activation, downsampled, last)
         )
+        batchnorm = _batchnorm_problem(index, layer, shape, spec.training.batch_size)
+        if batchnorm:
+            diagnostics.append(batchnorm)
         if entry.family == "Pooling" or (window is not None and window.stride != (1, 1)):
             downsampled = True
         if activation is not None and activation != "linear":
@@ -213,6 +243,7 @@ def analyze(spec: NetworkSpec) -> Analysis:
             )
 
     known = [r for r in results if r.known]
+    network.extend(_size_problems(known, math.prod(input_shape)))
     return Analysis(
         input_shape=input_shape,
         layers=tuple(results),
@@ -222,7 +253,39 @@ def analyze(spec: NetworkSpec) -> Analysis:
         macs=sum(r.macs for r in known),
         forward_bytes=(math.prod(input_shape) + sum(r.activation_elements for r in known))
         * BYTES_PER_ELEMENT,
+        autograd_nodes=tuple(nodes),
     )
+
+
+def _size_problems(known: list[LayerAnalysis], input_elements: int) -> list[Diagnostic]:
+    """Errors for a network too large to build: its weights, or one image's activations,
+    beyond the limits above (the numbers quoted, the largest layer named)."""
+    problems: list[Diagnostic] = []
+    params = sum(r.params for r in known)
+    if params * BYTES_PER_ELEMENT > MAX_PARAMETER_BYTES:
+        largest = max(known, key=lambda r: r.params)
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                f"the network has {params:,} parameters "
+                f"({format_bytes(params * BYTES_PER_ELEMENT)} of weights), more than the "
+                f"{format_bytes(MAX_PARAMETER_BYTES)} it can build; {largest.name} alone has "
+                f"{largest.params:,}: use fewer units or filters",
+            )
+        )
+    elements = input_elements + sum(r.activation_elements for r in known)
+    if elements * BYTES_PER_ELEMENT > MAX_IMAGE_ACTIVATION_BYTES:
+        largest = max(known, key=lambda r: r.activation_elements)
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                f"one image's activations take {format_bytes(elements * BYTES_PER_ELEMENT)}, "
+                f"more than the {format_bytes(MAX_IMAGE_ACTIVATION_BYTES)} it can run; "
+                f"{largest.name} alone makes {largest.activation_elements:,} values: "
+                "use a smaller input, fewer filters or an earlier stride",
+            )
+        )
+    return problems
 
 
 def _unknown(
@@ -314,6 +377,23 @@ def _warnings(
             Fix("use rate 0.5", (("rate", 0.5),)),
         )
     return found
+
+
+def _batchnorm_problem(
+    index: int, layer: LayerSpec, shape: Shape, batch_size: int
+) -> Diagnostic | None:
+    """BatchNorm in training needs more than one value per channel in a batch: with batch
+    size 1 after a Dense layer (or on 1×1 maps) torch refuses to train."""
+    if layer.type != "BatchNorm" or batch_size * math.prod(shape[1:]) > 1:
+        return None
+    where = "a vector" if len(shape) == 1 else "1×1 maps"
+    return Diagnostic(
+        Severity.WARNING,
+        f"BatchNorm on {where} with batch size {batch_size} sees one value per channel, "
+        "so training cannot normalise it: use a batch size of 2 or more, or remove this layer",
+        Fix("remove this layer", remove=True, layer_index=index),
+        index,
+    )
 
 
 def _output_problem(spec: NetworkSpec, shape: Shape) -> Diagnostic | None:

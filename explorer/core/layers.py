@@ -18,6 +18,7 @@ from typing import Any
 
 from explorer.core.activations import ACTIVATION_NAMES, ACTIVATIONS, build_activation
 from explorer.core.diagnostics import Fix, ShapeError
+from explorer.core.memory import Node
 from explorer.core.params import Kind, Param, Value, as_pair
 
 Shape = tuple[int, ...]
@@ -39,7 +40,8 @@ IDENTITY_WINDOW = Window((1, 1), (1, 1))
 @dataclass(frozen=True)
 class LayerType:
     """Everything about one layer type. `window` returns None when the layer sees its
-    whole input (Flatten, Dense, global pooling), so its receptive field is the full image."""
+    whole input (Flatten, Dense, global pooling), so its receptive field is the full image.
+    The callables get the resolved values as the module is built (`module_values`)."""
 
     name: str
     family: str
@@ -53,6 +55,10 @@ class LayerType:
     macs: Callable[[Shape, Shape, Resolved], int] = lambda shape, out, p: 0
     window: Callable[[Resolved], Window | None] = lambda p: IDENTITY_WINDOW
     activation_key: str | None = None
+    # The autograd nodes its module runs in training, per image (see memory.py).
+    autograd: Callable[[Shape, Shape, Resolved], tuple[Node, ...]] = lambda shape, out, p: (
+        Node(None),
+    )
 
     def param(self, key: str) -> Param:
         for param in self.params:
@@ -95,6 +101,12 @@ _ALPHA_HELP = (
 )
 
 
+# Upper bounds that keep every value far inside what torch can take (a stride of 10**30
+# overflows its int64 arithmetic) while allowing anything a real network uses.
+_MAX_WINDOW = 1024  # kernel, pool, stride, padding and dilation, in pixels
+_MAX_PENALTY = 10.0  # l1 and l2; usual values are 1e-5 to 1e-2
+
+
 def _penalty_params() -> tuple[Param, ...]:
     return (
         Param(
@@ -104,6 +116,7 @@ def _penalty_params() -> tuple[Param, ...]:
             "L1 penalty on the weights, added to the loss as "
             "l1·Σ|w| (drives weights to exactly zero).",
             minimum=0.0,
+            maximum=_MAX_PENALTY,
         ),
         Param(
             "l2",
@@ -112,6 +125,7 @@ def _penalty_params() -> tuple[Param, ...]:
             "L2 penalty on the weights, added to the loss as "
             "l2·Σw² (weight decay, Keras convention).",
             minimum=0.0,
+            maximum=_MAX_PENALTY,
         ),
     )
 
@@ -121,13 +135,21 @@ _USE_BIAS = Param("use_bias", Kind.BOOL, True, "Add a learned bias per output.")
 
 def _pool_params() -> tuple[Param, ...]:
     return (
-        Param("pool_size", Kind.PAIR, 2, "Window size: an int or [height, width].", minimum=1),
+        Param(
+            "pool_size",
+            Kind.PAIR,
+            2,
+            "Window size: an int or [height, width].",
+            minimum=1,
+            maximum=_MAX_WINDOW,
+        ),
         Param(
             "stride",
             Kind.PAIR,
             None,
             "Step between windows; defaults to pool_size (non-overlapping windows).",
             minimum=1,
+            maximum=_MAX_WINDOW,
         ),
         Param(
             "padding",
@@ -136,6 +158,7 @@ def _pool_params() -> tuple[Param, ...]:
             "'valid' (no padding) or an int of "
             "zeros (max: −∞) added on each side, at most half the window.",
             minimum=0,
+            maximum=_MAX_WINDOW // 2,
         ),
     )
 
@@ -304,6 +327,132 @@ def _pool_window(p: Resolved) -> Window:
     return Window(k, s)
 
 
+# ---- what autograd keeps in training --------------------------------------------------------
+
+
+def module_values(entry: LayerType, p: Resolved, last: bool) -> dict[str, Any]:
+    """The values a layer's module is built with: a softmax on the network's last layer is
+    left out of the module, since the loss takes the logits (see builder.py)."""
+    values = dict(p)
+    key = entry.activation_key
+    if last and key is not None and values[key] == "softmax":
+        values[key] = "linear"
+    return values
+
+
+def _elements(shape: Shape) -> int:
+    size = 1
+    for n in shape:
+        size *= n
+    return size
+
+
+def activation_nodes(name: str, elements: int) -> tuple[Node, ...]:
+    """The autograd node of an activation on `elements` values per image."""
+    activation = ACTIVATIONS[name]
+    if activation.saves == "nothing":
+        return (Node(None),)  # nn.Identity returns its input
+    return (
+        Node(
+            elements,
+            saves_input=activation.saves == "input",
+            saves_output=activation.saves == "output",
+            extra_bytes=activation.extra_copies * elements * 4,
+            weights=activation.trainable_params,
+        ),
+    )
+
+
+def _conv_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    k, s, d = as_pair(p["kernel_size"]), as_pair(p["stride"]), as_pair(p["dilation"])
+    top, bottom, left, right = conv_padding((shape[1], shape[2]), k, s, d, p["padding"])
+    nodes: list[Node] = []
+    if top != bottom or left != right:
+        # ZeroPad2d makes a padded copy, and the convolution keeps that copy
+        nodes.append(Node(shape[0] * (shape[1] + top + bottom) * (shape[2] + left + right)))
+    padded = (shape[0], shape[1] + top + bottom, shape[2] + left + right)
+    nodes.append(_conv_node(padded, out, p, _conv_count(shape, p)[0]))
+    return (*nodes, *activation_nodes(p["activation"], _elements(out)))
+
+
+# oneDNN, which runs float32 convolutions on the CPU, works on copies with the channels
+# padded to blocks of 16 (AVX-512) or 8; it reads inputs of fewer than 16 channels in place.
+_CHANNEL_BLOCK = 16
+
+
+def _blocked_bytes(shape: Shape, block: int = _CHANNEL_BLOCK) -> int:
+    channels = -(-shape[0] // block) * block
+    return 4 * channels * _elements(shape[1:])
+
+
+def _conv_node(shape: Shape, out: Shape, p: Resolved, weights: int) -> Node:
+    """The convolution's node with the scratch copies oneDNN makes, as torch.profiler
+    shows them on torch 2.13: copies of the input (16 channels or more) and output in the
+    forward pass; of the output and input gradients (and a second input-sized buffer for
+    strides) in the backward, then of the output gradient and input for the weights'
+    gradient. The copies are in blocked layouts, except for wide 1×1 convolutions and
+    strided ones on fewer than 4 channels, which work on plain copies."""
+    k, s, d = as_pair(p["kernel_size"]), as_pair(p["stride"]), as_pair(p["dilation"])
+    channels = shape[0]
+    plain_input, plain_output = 4 * _elements(shape), 4 * _elements(out)
+    wide_pointwise = k == (1, 1) and channels >= _CHANNEL_BLOCK
+    block = 1 if wide_pointwise or (channels < 4 and s != (1, 1)) else _CHANNEL_BLOCK
+    input_copy = _blocked_bytes(shape, block) if channels >= _CHANNEL_BLOCK else 0
+    output_copy = _blocked_bytes(out, block)
+    gradient_copy = _blocked_bytes(shape, block)
+    if wide_pointwise or (k == (1, 1) and d != (1, 1)):
+        weight_pass = 0
+    elif k == (1, 1) or channels >= _CHANNEL_BLOCK:
+        weight_pass = _blocked_bytes(out) + _blocked_bytes(shape)
+    elif channels < 4:
+        weight_pass = _blocked_bytes(out)
+    elif d != (1, 1):
+        weight_pass = 0  # a direct kernel without copies
+    else:
+        weight_pass = _blocked_bytes(out, 8) + _blocked_bytes(shape, 8)
+    data_pass = max(
+        output_copy + gradient_copy - plain_input,
+        gradient_copy + (plain_input if s != (1, 1) else 0),
+    )
+    return Node(
+        _elements(out),
+        saves_input=True,
+        weights=weights,
+        forward_scratch=max(input_copy + output_copy - plain_output, output_copy),
+        backward_scratch=max(data_pass, weight_pass),
+        weight_scratch=weight_pass,
+    )
+
+
+def _dense_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    linear = Node(out[0], saves_input=True, weights=_dense_count(shape, p)[0])
+    return (linear, *activation_nodes(p["activation"], out[0]))
+
+
+def _max_pool_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    # the input and the int64 index of each maximum
+    return (Node(_elements(out), saves_input=True, extra_bytes=8 * _elements(out)),)
+
+
+def _avg_pool_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    return (Node(_elements(out), saves_input=True),)
+
+
+def _global_avg_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    return (Node(out[0]),)  # a mean over H and W keeps no tensor
+
+
+def _dropout_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    if float(p["rate"]) == 0:
+        return (Node(None),)  # rate 0 returns the input itself
+    # on the CPU dropout multiplies by a float32 noise tensor and keeps the noise
+    return (Node(_elements(out), extra_bytes=4 * _elements(out)),)
+
+
+def _batchnorm_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    return (Node(_elements(out), saves_input=True, weights=2 * shape[0]),)
+
+
 # ---- torch module factories -----------------------------------------------------------------
 
 
@@ -447,7 +596,7 @@ _TYPES = (
                 None,
                 "Filter size: an int or [height, width].",
                 minimum=1,
-                maximum=1024,
+                maximum=_MAX_WINDOW,
                 required=True,
                 initial=3,
             ),
@@ -457,7 +606,7 @@ _TYPES = (
                 1,
                 "Step between filter positions; 2 halves the spatial size.",
                 minimum=1,
-                maximum=1024,
+                maximum=_MAX_WINDOW,
             ),
             Param(
                 "padding",
@@ -466,7 +615,7 @@ _TYPES = (
                 "'valid' (none), 'same' (keep size/stride, "
                 "as Keras) or zeros added on each side: an int or [h, w].",
                 minimum=0,
-                maximum=1024,
+                maximum=_MAX_WINDOW,
             ),
             Param(
                 "dilation",
@@ -474,7 +623,7 @@ _TYPES = (
                 1,
                 "Spacing between kernel taps; widens the receptive field without more weights.",
                 minimum=1,
-                maximum=1024,
+                maximum=_MAX_WINDOW,
             ),
             _activation_param(),
             _USE_BIAS,
@@ -487,6 +636,7 @@ _TYPES = (
         _conv_macs,
         _conv_window,
         activation_key="activation",
+        autograd=_conv_nodes,
     ),
     LayerType(
         "MaxPool2D",
@@ -499,6 +649,7 @@ _TYPES = (
         _build_pool("MaxPool2d"),
         _describe_pool("MaxPool2D"),
         window=_pool_window,
+        autograd=_max_pool_nodes,
     ),
     LayerType(
         "AvgPool2D",
@@ -510,6 +661,7 @@ _TYPES = (
         _build_pool("AvgPool2d"),
         _describe_pool("AvgPool2D"),
         window=_pool_window,
+        autograd=_avg_pool_nodes,
     ),
     LayerType(
         "GlobalMaxPool2D",
@@ -521,6 +673,7 @@ _TYPES = (
         _build_global("AdaptiveMaxPool2d"),
         _fixed("GlobalMaxPool2D"),
         window=lambda p: None,
+        autograd=_max_pool_nodes,
     ),
     LayerType(
         "GlobalAvgPool2D",
@@ -533,6 +686,7 @@ _TYPES = (
         _build_global("AdaptiveAvgPool2d"),
         _fixed("GlobalAvgPool2D"),
         window=lambda p: None,
+        autograd=_global_avg_nodes,
     ),
     LayerType(
         "Flatten",
@@ -573,6 +727,7 @@ _TYPES = (
         _dense_macs,
         window=lambda p: None,
         activation_key="activation",
+        autograd=_dense_nodes,
     ),
     LayerType(
         "Dropout",
@@ -594,6 +749,7 @@ _TYPES = (
         _same_shape,
         _build_dropout,
         lambda p: f"Dropout {p['rate']:g}",
+        autograd=_dropout_nodes,
     ),
     LayerType(
         "BatchNorm",
@@ -626,6 +782,7 @@ _TYPES = (
         _build_batchnorm,
         _fixed("BatchNorm"),
         _batchnorm_count,
+        autograd=_batchnorm_nodes,
     ),
     LayerType(
         "Activation",
@@ -641,6 +798,7 @@ _TYPES = (
                 None,
                 _ALPHA_HELP,
                 minimum=0.0,
+                maximum=100.0,
             ),
         ),
         _same_shape,
@@ -648,6 +806,7 @@ _TYPES = (
         lambda p: f"Activation · {p['function']}",
         lambda shape, p: (_activation_params(p, "function"), 0),
         activation_key="function",
+        autograd=lambda shape, out, p: activation_nodes(p["function"], _elements(out)),
     ),
 )
 

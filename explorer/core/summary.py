@@ -6,17 +6,11 @@ import math
 from typing import Any
 
 from explorer.core.analysis import BYTES_PER_ELEMENT, Analysis, LayerAnalysis, ReceptiveField
+from explorer.core.device_memory import device_memory
+from explorer.core.memory import format_bytes
 from explorer.core.spec import NetworkSpec
 
-
-def format_bytes(count: float) -> str:
-    """Bytes with a binary unit, e.g. '243.54 KB' (1 KB = 1024 B, as Keras prints)."""
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(value) < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1024
-    return f"{value:.2f} GB"
+__all__ = ["format_bytes", "format_count", "summary_json", "summary_text", "table_rows"]
 
 
 def format_count(count: int) -> str:
@@ -102,13 +96,14 @@ def summary_text(spec: NetworkSpec, analysis: Analysis) -> str:
             marker = "ERROR" if diagnostic.is_error else "warning"
             out.append(f"   ^ {marker}: {diagnostic.text()}")
     out.append("=" * len(rule))
-    out += summary_totals(spec, analysis)
+    out += summary_totals(spec, analysis, probe=True)
     for diagnostic in analysis.network_diagnostics:
         out.append(f"ERROR: {diagnostic.text()}")
     errors = len(analysis.errors)
+    warnings = len(analysis.warnings) + (memory_warning(spec, analysis, probe=True) is not None)
     out.append(
-        f"{errors} error{'s' if errors != 1 else ''}, {len(analysis.warnings)} "
-        f"warning{'s' if len(analysis.warnings) != 1 else ''}"
+        f"{errors} error{'s' if errors != 1 else ''}, {warnings} "
+        f"warning{'s' if warnings != 1 else ''}"
     )
     out.append(rule)
     return "\n".join(out)
@@ -118,13 +113,35 @@ def training_bytes(spec: NetworkSpec, analysis: Analysis) -> int:
     """Estimated training memory with the spec's batch size and optimizer."""
     training = spec.training
     return analysis.training_memory_bytes(
-        training.batch_size, training.optimizer, training.momentum
+        training.batch_size,
+        training.optimizer,
+        training.momentum,
+        weight_decay=training.weight_decay,
     )
 
 
-def summary_totals(spec: NetworkSpec, analysis: Analysis) -> list[str]:
-    """The totals under the table, one line each (the text summary and the panel)."""
+def memory_warning(spec: NetworkSpec, analysis: Analysis, *, probe: bool = False) -> str | None:
+    """A warning when the training-memory estimate exceeds the memory of the device the
+    spec trains on (`probe`: may import torch to look for a GPU; see device_memory)."""
+    if not analysis.ok:
+        return None
+    memory = device_memory(spec.training.device, probe=probe)
+    needed = training_bytes(spec, analysis)
+    if memory is None or needed <= memory[1]:
+        return None
+    what, total = memory
+    return (
+        f"training needs about {format_bytes(needed)} at batch size "
+        f"{spec.training.batch_size}, more than the {format_bytes(total)} {what}: "
+        "use a smaller batch size or a smaller network"
+    )
+
+
+def summary_totals(spec: NetworkSpec, analysis: Analysis, *, probe: bool = False) -> list[str]:
+    """The totals under the table, one line each (the text summary and the panel), and a
+    warning when training would not fit in the device's memory."""
     training = spec.training
+    warning = memory_warning(spec, analysis, probe=probe)
     return [
         f"Total params: {analysis.params:,} ({format_bytes(analysis.param_bytes)})",
         f"Trainable params: {analysis.trainable_params:,} "
@@ -135,6 +152,7 @@ def summary_totals(spec: NetworkSpec, analysis: Analysis) -> list[str]:
         f"Forward memory per image: {format_bytes(analysis.forward_bytes)}",
         f"Training memory, est. (batch {training.batch_size}, {training.optimizer}): "
         f"{format_bytes(training_bytes(spec, analysis))}",
+        *([f"warning: {warning}"] if warning else []),
     ]
 
 
@@ -174,5 +192,10 @@ def summary_json(spec: NetworkSpec, analysis: Analysis) -> dict[str, Any]:
         "forward_bytes": analysis.forward_bytes,
         "training_bytes": training_bytes(spec, analysis),
         "errors": [{"layer": d.layer_index, "message": d.text()} for d in analysis.errors],
-        "warnings": [{"layer": d.layer_index, "message": d.text()} for d in analysis.warnings],
+        "warnings": [{"layer": d.layer_index, "message": d.text()} for d in analysis.warnings]
+        + [
+            {"layer": None, "message": warning}
+            for warning in (memory_warning(spec, analysis, probe=True),)
+            if warning
+        ],
     }
