@@ -7,11 +7,14 @@ After the first error, later layers are unknown (shapes None) rather than guesse
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from explorer.core.coverage import AxisWindow, padding_only_outputs, reached_inputs
 from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
-from explorer.core.layers import Shape, module_values
+from explorer.core.layers import IDENTITY_WINDOW, LayerType, Shape, Window, module_values
 from explorer.core.memory import (
     BYTES_PER_ELEMENT,
     Node,
@@ -35,11 +38,19 @@ class ReceptiveField:
     """How much of the input one output position sees, in input pixels (h, w).
 
     `jump` is the input-pixel distance between neighbouring output positions; it is None
-    once a layer sees the whole input (after Flatten, Dense or global pooling).
+    once a layer sees the whole input (after Flatten, Dense or global pooling). From there
+    `covered` says how many input rows and columns can reach its output: fewer than the
+    input's when valid windows or strides never reach the last rows (`size` is the input's).
     """
 
     size: tuple[int, int]
     jump: tuple[int, int] | None
+    covered: tuple[int, int] | None = None
+
+    @property
+    def whole_input(self) -> bool:
+        """Whether every input pixel can reach this layer's output."""
+        return self.covered is not None and self.covered == self.size
 
 
 @dataclass(frozen=True)
@@ -89,8 +100,20 @@ class Analysis:
     non_trainable_params: int
     macs: int
     forward_bytes: int
-    # the autograd nodes of the known layers, in order (for the training-memory estimate)
-    autograd_nodes: tuple[Node, ...] = ()
+    # per known layer: its type, input and output shapes, and the values its module gets
+    # (the autograd nodes are worked out from them only when the memory estimate is asked)
+    module_sources: tuple[tuple[LayerType, Shape, Shape, dict[str, Any]], ...] = field(
+        default=(), repr=False, compare=False
+    )
+
+    @functools.cached_property
+    def autograd_nodes(self) -> tuple[Node, ...]:
+        """The autograd nodes of the known layers, in order (see memory.py)."""
+        return tuple(
+            node
+            for entry, shape, out, values in self.module_sources
+            for node in entry.autograd(shape, out, values)
+        )
 
     @property
     def params(self) -> int:
@@ -153,13 +176,17 @@ def analyze(spec: NetworkSpec) -> Analysis:
     image_size = (spec.input.height, spec.input.width)
     names = spec.layer_names()
     last = len(spec.layers) - 1
+    # The last Dense layer gives the class scores: output advice belongs to it alone.
+    output_dense = max((i for i, x in enumerate(spec.layers) if x.type == "Dense"), default=None)
     results: list[LayerAnalysis] = []
     shape: Shape | None = input_shape
     rf: ReceptiveField | None = ReceptiveField((1, 1), (1, 1))
     downsampled = False
     previous_activation: str | None = None
     seen_names: dict[str, int] = {}
-    nodes: list[Node] = []
+    sources: list[tuple[LayerType, Shape, Shape, dict[str, Any]]] = []
+    position = _Position(last, output_dense)
+    spatial: list[tuple[AxisWindow, AxisWindow]] = []  # windows so far, per axis (h, w)
 
     for index, layer in enumerate(spec.layers):
         entry = layer.entry
@@ -184,22 +211,42 @@ def analyze(spec: NetworkSpec) -> Analysis:
             continue
 
         trainable, frozen = entry.count(shape, p)
-        nodes.extend(entry.autograd(shape, out, module_values(entry, p, index == last)))
-        window = entry.window(p)
-        if window is None or rf.jump is None:
-            rf = ReceptiveField(image_size, None)
+        sources.append((entry, shape, out, module_values(entry, p, index == last)))
+        window = entry.window(shape, p)
+        jump = rf.jump
+        if jump is None:
+            pass  # already collapsed: the coverage stays
+        elif window is None:
+            covered = image_size
+            if spatial:
+                rows, columns = zip(*spatial, strict=True)
+                covered = (reached_inputs(rows), reached_inputs(columns))
+            rf = ReceptiveField(image_size, None, covered)
         else:
+            if window != IDENTITY_WINDOW:
+                axes = _axis_windows(shape, out, window)
+                spatial.append(axes)
+                padding_only = _padding_only_problem(index, layer, out, window, axes)
+                if padding_only:
+                    diagnostics.append(padding_only)
             size = (
-                rf.size[0] + (window.kernel[0] - 1) * rf.jump[0],
-                rf.size[1] + (window.kernel[1] - 1) * rf.jump[1],
+                rf.size[0] + (window.kernel[0] - 1) * jump[0],
+                rf.size[1] + (window.kernel[1] - 1) * jump[1],
             )
-            rf = ReceptiveField(
-                size, (rf.jump[0] * window.stride[0], rf.jump[1] * window.stride[1])
-            )
+            rf = ReceptiveField(size, (jump[0] * window.stride[0], jump[1] * window.stride[1]))
 
         activation = p[entry.activation_key] if entry.activation_key else None
         diagnostics.extend(
-            _warnings(index, layer, shape, out, activation, previous_activation, downsampled, last)
+            _warnings(
+                index,
+                layer,
+                shape,
+                out,
+                activation,
+                previous_activation,
+                downsampled,
+                position,
+            )
         )
         batchnorm = _batchnorm_problem(index, layer, shape, spec.training.batch_size)
         if batchnorm:
@@ -253,7 +300,7 @@ def analyze(spec: NetworkSpec) -> Analysis:
         macs=sum(r.macs for r in known),
         forward_bytes=(math.prod(input_shape) + sum(r.activation_elements for r in known))
         * BYTES_PER_ELEMENT,
-        autograd_nodes=tuple(nodes),
+        module_sources=tuple(sources),
     )
 
 
@@ -323,6 +370,20 @@ def _name_problem(
     return None
 
 
+@dataclass(frozen=True)
+class _Position:
+    """Where the output is: the network's last layer and its last Dense layer (if any)."""
+
+    last: int
+    output_dense: int | None
+
+    def hidden(self, index: int) -> bool:
+        """Before the layer that gives the class scores."""
+        if self.output_dense is None:
+            return index != self.last
+        return index < self.output_dense
+
+
 def _warnings(
     index: int,
     layer: LayerSpec,
@@ -331,32 +392,65 @@ def _warnings(
     activation: str | None,
     previous_activation: str | None,
     downsampled: bool,
-    last: int,
+    position: _Position,
 ) -> list[Diagnostic]:
-    """Legal but suspicious choices on one layer."""
+    """Legal but suspicious choices on one layer.
+
+    Every fix moves one way (softmax → relu or linear, squashing → relu, output → linear or
+    a final softmax, away from such layers), so applying the offered fixes always ends.
+    """
     found: list[Diagnostic] = []
     entry = layer.entry
     key = entry.activation_key
+    last = position.last
 
     def warn(message: str, fix: Fix | None = None) -> None:
         found.append(Diagnostic(Severity.WARNING, message, fix.at(index) if fix else None, index))
 
+    # On the output side: the last Dense layer and the layers after it.
+    output_side = not position.hidden(index) and position.output_dense is not None
+    scores_fix = (
+        Fix("remove this layer", remove=True)
+        if layer.type == "Activation"
+        else Fix("use linear", ((key, "linear"),))
+        if key
+        else None
+    )
     if key and activation == "softmax" and index != last:
-        warn(
-            "softmax before the last layer squashes features into probabilities: use relu "
-            "here and softmax only on the output",
-            Fix("use relu", ((key, "relu"),)),
-        )
-    if key and index != last and activation in _SQUASHING and previous_activation in _SQUASHING:
+        if output_side:
+            warn(
+                "softmax before the last layer turns the class scores into probabilities "
+                "that the layers after it distort: keep softmax on the last layer only",
+                scores_fix,
+            )
+        else:
+            warn(
+                "softmax before the last layer squashes features into probabilities: use relu "
+                "here and softmax only on the output",
+                Fix("use relu", ((key, "relu"),)),
+            )
+    if (
+        key
+        and position.hidden(index)
+        and activation in _SQUASHING
+        and previous_activation in _SQUASHING
+    ):
         warn(
             "stacked sigmoids saturate and learn slowly (vanishing gradients): use relu",
             Fix("use relu", ((key, "relu"),)),
         )
-    if key and index == last and activation not in ("linear", "softmax"):
+    if key and output_side and activation not in ("linear", "softmax", None):
+        what = "output layer" if index == position.output_dense else "class scores"
+        if index == last and layer.type == "Dense":
+            fix: Fix | None = Fix("use softmax", ((key, "softmax"),))
+            advice = "use softmax (or linear)"
+        else:
+            fix = scores_fix
+            advice = fix.label if fix else "remove it"
         warn(
-            f"the loss expects raw class scores; {activation} on the output layer distorts "
-            "them: use softmax (or linear)",
-            Fix("use softmax", ((key, "softmax"),)),
+            f"the loss expects raw class scores; {activation} on the {what} distorts them: "
+            f"{advice}",
+            fix,
         )
     if layer.type == "Dense" and not downsampled:
         weights = shape[0] * out[0]
@@ -377,6 +471,56 @@ def _warnings(
             Fix("use rate 0.5", (("rate", 0.5),)),
         )
     return found
+
+
+def _axis_windows(shape: Shape, out: Shape, window: Window) -> tuple[AxisWindow, AxisWindow]:
+    return (
+        AxisWindow(
+            shape[1], out[1], window.taps[0], window.dilation[0], window.stride[0], window.before[0]
+        ),
+        AxisWindow(
+            shape[2], out[2], window.taps[1], window.dilation[1], window.stride[1], window.before[1]
+        ),
+    )
+
+
+def _padding_only_problem(
+    index: int,
+    layer: LayerSpec,
+    out: Shape,
+    window: Window,
+    axes: tuple[AxisWindow, AxisWindow],
+) -> Diagnostic | None:
+    """A warning when some of the layer's windows see only padding: those outputs do not
+    depend on the input at all (padding wider than the kernel, or a dilated kernel whose
+    taps step over a small map)."""
+    rows, columns = (padding_only_outputs(axis) for axis in axes)
+    if not rows and not columns:
+        return None
+    total = out[1] * out[2]
+    blind = total - (out[1] - rows) * (out[2] - columns)
+    dilated = window.dilation != (1, 1)
+    fix = (
+        Fix("use dilation 1", (("dilation", 1),))
+        if dilated
+        else Fix("use padding 'same'", (("padding", "same"),))
+    )
+    cause = (
+        f"the dilated kernel steps over the {axes[0].size_in}×{axes[1].size_in} map"
+        if dilated
+        else "the padding is wider than the kernel"
+    )
+    if blind == total:
+        what = (
+            "every window of this layer sees only padding, so its output does not depend "
+            "on the input"
+        )
+    else:
+        what = (
+            f"{blind:,} of {total:,} output positions see only padding, so they do not "
+            "depend on the input"
+        )
+    return Diagnostic(Severity.WARNING, f"{what} ({cause})", fix.at(index), index)
 
 
 def _batchnorm_problem(

@@ -28,10 +28,23 @@ Resolved = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Window:
-    """A sliding window's effective kernel and stride, for receptive-field arithmetic."""
+    """A sliding window's geometry per axis (h, w), for receptive fields and coverage.
 
-    kernel: Pair
+    `taps` is the kernel size, `dilation` the spacing of its taps, `before` the zero padding
+    on the top/left; `kernel` is the effective (dilated) extent.
+    """
+
+    taps: Pair
     stride: Pair
+    dilation: Pair = (1, 1)
+    before: Pair = (0, 0)
+
+    @property
+    def kernel(self) -> Pair:
+        return (
+            self.dilation[0] * (self.taps[0] - 1) + 1,
+            self.dilation[1] * (self.taps[1] - 1) + 1,
+        )
 
 
 IDENTITY_WINDOW = Window((1, 1), (1, 1))
@@ -53,7 +66,7 @@ class LayerType:
     describe: Callable[[Resolved], str]
     count: Callable[[Shape, Resolved], tuple[int, int]] = lambda shape, p: (0, 0)
     macs: Callable[[Shape, Shape, Resolved], int] = lambda shape, out, p: 0
-    window: Callable[[Resolved], Window | None] = lambda p: IDENTITY_WINDOW
+    window: Callable[[Shape, Resolved], Window | None] = lambda shape, p: IDENTITY_WINDOW
     activation_key: str | None = None
     # The autograd nodes its module runs in training, per image (see memory.py).
     autograd: Callable[[Shape, Shape, Resolved], tuple[Node, ...]] = lambda shape, out, p: (
@@ -317,14 +330,15 @@ def _batchnorm_count(shape: Shape, p: Resolved) -> tuple[int, int]:
 # ---- receptive-field windows ----------------------------------------------------------------
 
 
-def _conv_window(p: Resolved) -> Window:
-    k, d = as_pair(p["kernel_size"]), as_pair(p["dilation"])
-    return Window((d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1), as_pair(p["stride"]))
+def _conv_window(shape: Shape, p: Resolved) -> Window:
+    k, s, d = as_pair(p["kernel_size"]), as_pair(p["stride"]), as_pair(p["dilation"])
+    top, _, left, _ = conv_padding((shape[1], shape[2]), k, s, d, p["padding"])
+    return Window(k, s, d, (top, left))
 
 
-def _pool_window(p: Resolved) -> Window:
-    k, s, _ = _pool_geometry(p)
-    return Window(k, s)
+def _pool_window(shape: Shape, p: Resolved) -> Window:
+    k, s, pad = _pool_geometry(p)
+    return Window(k, s, (1, 1), (pad, pad))
 
 
 # ---- what autograd keeps in training --------------------------------------------------------
@@ -333,11 +347,10 @@ def _pool_window(p: Resolved) -> Window:
 def module_values(entry: LayerType, p: Resolved, last: bool) -> dict[str, Any]:
     """The values a layer's module is built with: a softmax on the network's last layer is
     left out of the module, since the loss takes the logits (see builder.py)."""
-    values = dict(p)
     key = entry.activation_key
-    if last and key is not None and values[key] == "softmax":
-        values[key] = "linear"
-    return values
+    if last and key is not None and p[key] == "softmax":
+        return {**p, key: "linear"}
+    return dict(p)
 
 
 def _elements(shape: Shape) -> int:
@@ -672,7 +685,7 @@ _TYPES = (
         _global_shape_for("GlobalMaxPool2D"),
         _build_global("AdaptiveMaxPool2d"),
         _fixed("GlobalMaxPool2D"),
-        window=lambda p: None,
+        window=lambda shape, p: None,
         autograd=_max_pool_nodes,
     ),
     LayerType(
@@ -685,7 +698,7 @@ _TYPES = (
         _global_shape_for("GlobalAvgPool2D"),
         _build_global("AdaptiveAvgPool2d"),
         _fixed("GlobalAvgPool2D"),
-        window=lambda p: None,
+        window=lambda shape, p: None,
         autograd=_global_avg_nodes,
     ),
     LayerType(
@@ -697,7 +710,7 @@ _TYPES = (
         _flatten_shape,
         _build_flatten,
         _fixed("Flatten"),
-        window=lambda p: None,
+        window=lambda shape, p: None,
     ),
     LayerType(
         "Dense",
@@ -725,7 +738,7 @@ _TYPES = (
         lambda p: f"Dense {p['units']} · {p['activation']}",
         _dense_count,
         _dense_macs,
-        window=lambda p: None,
+        window=lambda shape, p: None,
         activation_key="activation",
         autograd=_dense_nodes,
     ),

@@ -31,12 +31,20 @@ def format_shape(shape: tuple[int, ...] | None) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _hw(pair: tuple[int, int]) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+
+
 def format_receptive_field(rf: ReceptiveField | None) -> str:
+    """'5 /1' (size /jump) for maps; after a collapse the input it covers: '28 (all)', or
+    '219 of 224' when only 219 rows and columns of a 224 input reach the output."""
     if rf is None:
         return "?"
-    size = str(rf.size[0]) if rf.size[0] == rf.size[1] else f"{rf.size[0]}×{rf.size[1]}"
+    size = _hw(rf.size)
     if rf.jump is None:
-        return f"{size} (all)"
+        if rf.covered is None or rf.whole_input:
+            return f"{size} (all)"
+        return f"{_hw(rf.covered)} of {size}"
     jump = str(rf.jump[0]) if rf.jump[0] == rf.jump[1] else f"{rf.jump[0]}×{rf.jump[1]}"
     return f"{size} /{jump}"
 
@@ -175,7 +183,9 @@ def summary_json(spec: NetworkSpec, analysis: Analysis) -> dict[str, Any]:
                 "activation_bytes": layer.activation_bytes,
                 "receptive_field": None
                 if rf is None
-                else {"size": list(rf.size), "jump": list(rf.jump) if rf.jump else None},
+                else {"size": list(rf.size), "jump": list(rf.jump)}
+                if rf.jump
+                else {"size": list(rf.size), "jump": None, "covered": list(rf.covered or rf.size)},
                 "diagnostic": None
                 if diagnostic is None
                 else {"severity": diagnostic.severity.value, "message": diagnostic.text()},
