@@ -67,6 +67,33 @@ def test_no_fix_leads_to_a_diagnostic_whose_fix_undoes_it(spec: NetworkSpec) -> 
             assert apply_fix(fixed, follow_up) != spec, (fix.label, follow_up.label)
 
 
+def _completed(spec: NetworkSpec) -> NetworkSpec:
+    """The spec with the class layer a user adds next: Flatten and Dense after maps."""
+    out = analyze(spec).output_shape
+    if out is None or not spec.layers:
+        return spec
+    head = [L("Dense", {"units": spec.num_classes})]
+    if len(out) == 3:
+        head.insert(0, L("Flatten"))
+    return spec.with_layers([*spec.layers, *head])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fixable_specs())
+def test_a_fixed_layer_keeps_its_fix_when_the_network_is_completed(spec: NetworkSpec) -> None:
+    """The reported case: 'use softmax' on a lone Conv2D, then Flatten and Dense added, and
+    the Conv2D was told to go back to relu."""
+    for fix in _fixes(spec):
+        if not fix.changes:
+            continue
+        index = fix.layer_index
+        completed = _completed(apply_fix(spec, fix))
+        for follow_up in _fixes(completed):
+            if follow_up.layer_index == index and follow_up.changes:
+                undone = apply_fix(completed, follow_up).layers[index]
+                assert undone != spec.layers[index], (fix.label, follow_up.label)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fixable_specs(), st.randoms(use_true_random=False))
 def test_applying_fixes_again_and_again_ends_without_a_cycle(spec: NetworkSpec, rng) -> None:
