@@ -14,7 +14,8 @@ from typing import Any
 class ActivationType:
     """One activation function: its help text, how to build it, its trainable parameters,
     and what autograd keeps of it in training (`saves`: "input", "output" or "nothing";
-    `extra_copies`: input-sized tensors it keeps beside, as RReLU's random slopes)."""
+    `extra_copies`: input-sized tensors it keeps beside, as RReLU's random slopes;
+    `backward_copies`: input-sized temporaries its backward pass makes beside the gradient)."""
 
     name: str
     help: str
@@ -23,6 +24,7 @@ class ActivationType:
     default_alpha: float | None = None
     saves: str = "input"
     extra_copies: int = 0
+    backward_copies: int = 0
 
 
 def _relu(alpha: float | None) -> Any:
@@ -100,6 +102,7 @@ _ALL = (
         _prelu,
         trainable_params=1,
         default_alpha=0.25,
+        backward_copies=1,  # the slope's gradient, element by element, before its sum
     ),
     ActivationType(
         "rrelu",
@@ -140,6 +143,7 @@ _ALL = (
         "x/(1 + |x|): like tanh but approaches its limits more slowly.",
         _simple("Softsign"),
         extra_copies=1,  # the division keeps 1 + |x|
+        backward_copies=3,  # the division's gradient: quotients, negation and product
     ),
     ActivationType(
         "softmax",

@@ -372,6 +372,7 @@ def activation_nodes(name: str, elements: int) -> tuple[Node, ...]:
             saves_output=activation.saves == "output",
             extra_bytes=activation.extra_copies * elements * 4,
             weights=activation.trainable_params,
+            backward_scratch=activation.backward_copies * elements * 4,
         ),
     )
 
@@ -380,11 +381,14 @@ def _conv_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
     k, s, d = as_pair(p["kernel_size"]), as_pair(p["stride"]), as_pair(p["dilation"])
     top, bottom, left, right = conv_padding((shape[1], shape[2]), k, s, d, p["padding"])
     nodes: list[Node] = []
+    effective = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+    wide = max(top, bottom) >= effective[0] or max(left, right) >= effective[1]
     if top != bottom or left != right:
-        # ZeroPad2d makes a padded copy, and the convolution keeps that copy
-        nodes.append(Node(shape[0] * (shape[1] + top + bottom) * (shape[2] + left + right)))
-    padded = (shape[0], shape[1] + top + bottom, shape[2] + left + right)
-    nodes.append(_conv_node(padded, out, p, _conv_count(shape, p)[0]))
+        # ZeroPad2d makes a padded copy, the convolution reads (and keeps) that copy
+        shape = (shape[0], shape[1] + top + bottom, shape[2] + left + right)
+        nodes.append(Node(_elements(shape)))
+        wide = False
+    nodes.append(_conv_node(shape, out, p, _conv_count(shape, p)[0], wide_padding=wide))
     return (*nodes, *activation_nodes(p["activation"], _elements(out)))
 
 
@@ -398,24 +402,36 @@ def _blocked_bytes(shape: Shape, block: int = _CHANNEL_BLOCK) -> int:
     return 4 * channels * _elements(shape[1:])
 
 
-def _conv_node(shape: Shape, out: Shape, p: Resolved, weights: int) -> Node:
+def _conv_node(shape: Shape, out: Shape, p: Resolved, weights: int, *, wide_padding: bool) -> Node:
     """The convolution's node with the scratch copies oneDNN makes, as torch.profiler
-    shows them on torch 2.13: copies of the input (16 channels or more) and output in the
+    shows them on torch 2.13 (measured case by case; see bench/memory_estimate.py).
+
+    Usually blocked layouts: copies of the input (16 channels or more) and output in the
     forward pass; of the output and input gradients (and a second input-sized buffer for
     strides) in the backward, then of the output gradient and input for the weights'
-    gradient. The copies are in blocked layouts, except for wide 1×1 convolutions and
-    strided ones on fewer than 4 channels, which work on plain copies."""
+    gradient. Padding as wide as the kernel runs on plain layouts (an output copy forward,
+    an input-gradient copy backward, nothing for the weights), and so does the backward
+    pass of a dilated strided convolution; the backward pass of strided convolutions on
+    fewer than 4 channels uses plain copies too.
+    """
     k, s, d = as_pair(p["kernel_size"]), as_pair(p["stride"]), as_pair(p["dilation"])
     channels = shape[0]
     plain_input, plain_output = 4 * _elements(shape), 4 * _elements(out)
-    wide_pointwise = k == (1, 1) and channels >= _CHANNEL_BLOCK
-    block = 1 if wide_pointwise or (channels < 4 and s != (1, 1)) else _CHANNEL_BLOCK
-    input_copy = _blocked_bytes(shape, block) if channels >= _CHANNEL_BLOCK else 0
+    strided = s != (1, 1)
+    input_copy = _blocked_bytes(shape) if channels >= _CHANNEL_BLOCK else 0
+    forward = max(input_copy + _blocked_bytes(out) - plain_output, _blocked_bytes(out))
+    if wide_padding or (d != (1, 1) and strided):
+        return Node(
+            _elements(out),
+            saves_input=True,
+            weights=weights,
+            forward_scratch=plain_output if wide_padding else forward,
+            backward_scratch=plain_input + (plain_input if wide_padding and strided else 0),
+        )
+    block = 1 if channels < 4 and strided else _CHANNEL_BLOCK
     output_copy = _blocked_bytes(out, block)
     gradient_copy = _blocked_bytes(shape, block)
-    if wide_pointwise or (k == (1, 1) and d != (1, 1)):
-        weight_pass = 0
-    elif k == (1, 1) or channels >= _CHANNEL_BLOCK:
+    if k == (1, 1) or channels >= _CHANNEL_BLOCK:
         weight_pass = _blocked_bytes(out) + _blocked_bytes(shape)
     elif channels < 4:
         weight_pass = _blocked_bytes(out)
@@ -425,13 +441,13 @@ def _conv_node(shape: Shape, out: Shape, p: Resolved, weights: int) -> Node:
         weight_pass = _blocked_bytes(out, 8) + _blocked_bytes(shape, 8)
     data_pass = max(
         output_copy + gradient_copy - plain_input,
-        gradient_copy + (plain_input if s != (1, 1) else 0),
+        gradient_copy + (plain_input if strided else 0),
     )
     return Node(
         _elements(out),
         saves_input=True,
         weights=weights,
-        forward_scratch=max(input_copy + output_copy - plain_output, output_copy),
+        forward_scratch=forward,
         backward_scratch=max(data_pass, weight_pass),
         weight_scratch=weight_pass,
     )
