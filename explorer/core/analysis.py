@@ -186,7 +186,7 @@ def analyze(spec: NetworkSpec) -> Analysis:
     seen_names: dict[str, int] = {}
     sources: list[tuple[LayerType, Shape, Shape, dict[str, Any]]] = []
     position = _Position(last, output_dense)
-    spatial: list[tuple[AxisWindow, AxisWindow]] = []  # windows so far, per axis (h, w)
+    spatial: list[tuple[Shape, Shape, Window]] = []  # windowed layers so far
 
     for index, layer in enumerate(spec.layers):
         entry = layer.entry
@@ -219,14 +219,15 @@ def analyze(spec: NetworkSpec) -> Analysis:
         elif window is None:
             covered = image_size
             if spatial:
-                rows, columns = zip(*spatial, strict=True)
+                rows, columns = zip(*(_axis_windows(*w) for w in spatial), strict=True)
                 covered = (reached_inputs(rows), reached_inputs(columns))
+                if 0 in covered:
+                    covered = (0, 0)  # a pixel needs both its row and its column to reach
             rf = ReceptiveField(image_size, None, covered)
         else:
-            if window != IDENTITY_WINDOW:
-                axes = _axis_windows(shape, out, window)
-                spatial.append(axes)
-                padding_only = _padding_only_problem(index, layer, out, window, axes)
+            if window is not IDENTITY_WINDOW:
+                spatial.append((shape, out, window))
+                padding_only = _padding_only_problem(index, shape, out, window)
                 if padding_only:
                     diagnostics.append(padding_only)
             size = (
@@ -485,21 +486,22 @@ def _axis_windows(shape: Shape, out: Shape, window: Window) -> tuple[AxisWindow,
 
 
 def _padding_only_problem(
-    index: int,
-    layer: LayerSpec,
-    out: Shape,
-    window: Window,
-    axes: tuple[AxisWindow, AxisWindow],
+    index: int, shape: Shape, out: Shape, window: Window
 ) -> Diagnostic | None:
     """A warning when some of the layer's windows see only padding: those outputs do not
     depend on the input at all (padding wider than the kernel, or a dilated kernel whose
     taps step over a small map)."""
+    dilated = window.dilation != (1, 1)
+    if not dilated and window.before[0] < window.taps[0] and window.before[1] < window.taps[1]:
+        # contiguous taps with less padding than the kernel (the far side pads no more)
+        # always reach the input: the common case, without the bit arithmetic
+        return None
+    axes = _axis_windows(shape, out, window)
     rows, columns = (padding_only_outputs(axis) for axis in axes)
     if not rows and not columns:
         return None
     total = out[1] * out[2]
     blind = total - (out[1] - rows) * (out[2] - columns)
-    dilated = window.dilation != (1, 1)
     fix = (
         Fix("use dilation 1", (("dilation", 1),))
         if dilated
