@@ -12,13 +12,19 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ActivationType:
-    """One activation function: its help text, how to build it, and its trainable parameters."""
+    """One activation function: its help text, how to build it, its trainable parameters,
+    and what autograd keeps of it in training (`saves`: "input", "output" or "nothing";
+    `extra_copies`: input-sized tensors it keeps beside, as RReLU's random slopes;
+    `backward_copies`: input-sized temporaries its backward pass makes beside the gradient)."""
 
     name: str
     help: str
     factory: Callable[[float | None], Any]
     trainable_params: int = 0
     default_alpha: float | None = None
+    saves: str = "input"
+    extra_copies: int = 0
+    backward_copies: int = 0
 
 
 def _relu(alpha: float | None) -> Any:
@@ -71,13 +77,17 @@ def _softmax(alpha: float | None) -> Any:
 
 _ALL = (
     ActivationType(
-        "linear", "No activation: the output is passed through unchanged.", _simple("Identity")
+        "linear",
+        "No activation: the output is passed through unchanged.",
+        _simple("Identity"),
+        saves="nothing",
     ),
     ActivationType(
         "relu",
         "max(0, x): the default for hidden layers; cheap and does not "
         "saturate for positive inputs.",
         _relu,
+        saves="output",
     ),
     ActivationType(
         "leaky_relu",
@@ -92,12 +102,14 @@ _ALL = (
         _prelu,
         trainable_params=1,
         default_alpha=0.25,
+        backward_copies=1,  # the slope's gradient, element by element, before its sum
     ),
     ActivationType(
         "rrelu",
         "Leaky ReLU with a random negative slope in [1/8, 1/3] while "
         "training and their mean at inference.",
         _rrelu,
+        extra_copies=1,
     ),
     ActivationType(
         "elu",
@@ -117,21 +129,28 @@ _ALL = (
         "sigmoid",
         "1/(1 + e⁻ˣ): squashes to (0, 1); saturates, so stacks of it learn slowly.",
         _simple("Sigmoid"),
+        saves="output",
     ),
     ActivationType(
-        "tanh", "Squashes to (−1, 1), zero-centred; the classic LeNet choice.", _simple("Tanh")
+        "tanh",
+        "Squashes to (−1, 1), zero-centred; the classic LeNet choice.",
+        _simple("Tanh"),
+        saves="output",
     ),
     ActivationType("softplus", "log(1 + eˣ): a smooth approximation of ReLU.", _simple("Softplus")),
     ActivationType(
         "softsign",
         "x/(1 + |x|): like tanh but approaches its limits more slowly.",
         _simple("Softsign"),
+        extra_copies=1,  # the division keeps 1 + |x|
+        backward_copies=3,  # the division's gradient: quotients, negation and product
     ),
     ActivationType(
         "softmax",
         "Turns scores into probabilities over channels that sum to 1; "
         "use it on the output layer only.",
         _softmax,
+        saves="output",
     ),
 )
 

@@ -7,17 +7,29 @@ After the first error, later layers are unknown (shapes None) rather than guesse
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from explorer.core.coverage import AxisWindow, padding_only_outputs, reached_inputs
 from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
-from explorer.core.layers import Shape
+from explorer.core.layers import IDENTITY_WINDOW, LayerType, Shape, Window, module_values
+from explorer.core.memory import (
+    BYTES_PER_ELEMENT,
+    Node,
+    TrainingMemory,
+    format_bytes,
+    training_memory,
+)
 from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name, layer_label
 
-BYTES_PER_ELEMENT = 4  # float32
-# Extra float32 copies of each trainable weight an optimizer keeps (momentum, moments).
-_OPTIMIZER_STATE = {"sgd": 0, "adam": 2, "adamw": 2, "rmsprop": 1}
+__all__ = ["BYTES_PER_ELEMENT", "Analysis", "LayerAnalysis", "ReceptiveField", "analyze"]
 _HUGE_DENSE_WEIGHTS = 1_000_000
+# The largest network the program builds: beyond these no machine it runs on could hold the
+# weights, or one image's activations, so the builder refuses before allocating anything.
+MAX_PARAMETER_BYTES = 16 * 2**30
+MAX_IMAGE_ACTIVATION_BYTES = 16 * 2**30
 _SQUASHING = ("sigmoid",)
 
 
@@ -26,11 +38,19 @@ class ReceptiveField:
     """How much of the input one output position sees, in input pixels (h, w).
 
     `jump` is the input-pixel distance between neighbouring output positions; it is None
-    once a layer sees the whole input (after Flatten, Dense or global pooling).
+    once a layer sees the whole input (after Flatten, Dense or global pooling). From there
+    `covered` says how many input rows and columns can reach its output: fewer than the
+    input's when valid windows or strides never reach the last rows (`size` is the input's).
     """
 
     size: tuple[int, int]
     jump: tuple[int, int] | None
+    covered: tuple[int, int] | None = None
+
+    @property
+    def whole_input(self) -> bool:
+        """Whether every input pixel can reach this layer's output."""
+        return self.covered is not None and self.covered == self.size
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,20 @@ class Analysis:
     non_trainable_params: int
     macs: int
     forward_bytes: int
+    # per known layer: its type, input and output shapes, and the values its module gets
+    # (the autograd nodes are worked out from them only when the memory estimate is asked)
+    module_sources: tuple[tuple[LayerType, Shape, Shape, dict[str, Any]], ...] = field(
+        default=(), repr=False, compare=False
+    )
+
+    @functools.cached_property
+    def autograd_nodes(self) -> tuple[Node, ...]:
+        """The autograd nodes of the known layers, in order (see memory.py)."""
+        return tuple(
+            node
+            for entry, shape, out, values in self.module_sources
+            for node in entry.autograd(shape, out, values)
+        )
 
     @property
     def params(self) -> int:
@@ -110,16 +144,30 @@ class Analysis:
     def output_shape(self) -> Shape | None:
         return self.layers[-1].output_shape if self.layers else self.input_shape
 
+    def training_memory(
+        self, optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0
+    ) -> TrainingMemory:
+        """What one training step holds, as autograd keeps it (see memory.py)."""
+        return training_memory(
+            math.prod(self.input_shape),
+            self.autograd_nodes,
+            self.non_trainable_params,
+            optimizer=optimizer,
+            momentum=momentum,
+            weight_decay=weight_decay,
+        )
+
     def training_memory_bytes(
-        self, batch_size: int, optimizer: str = "sgd", momentum: float = 0.0
+        self,
+        batch_size: int,
+        optimizer: str = "sgd",
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
     ) -> int:
-        """Estimated memory to train with this batch size: weights, gradients, optimizer
-        state, and every activation kept for the backward pass plus its gradient."""
-        state = _OPTIMIZER_STATE.get(optimizer, 2)
-        if optimizer in ("sgd", "rmsprop") and momentum > 0:
-            state += 1
-        weights = self.param_bytes + self.trainable_params * BYTES_PER_ELEMENT * (1 + state)
-        return weights + batch_size * self.forward_bytes * 2
+        """Estimated peak memory of a training step with this batch size, in bytes:
+        weights, gradients, optimizer state and temporaries, and the activations autograd
+        keeps for the backward pass while it frees them as it goes."""
+        return self.training_memory(optimizer, momentum, weight_decay).peak_bytes(batch_size)
 
 
 def analyze(spec: NetworkSpec) -> Analysis:
@@ -128,12 +176,17 @@ def analyze(spec: NetworkSpec) -> Analysis:
     image_size = (spec.input.height, spec.input.width)
     names = spec.layer_names()
     last = len(spec.layers) - 1
+    # The last Dense layer gives the class scores: output advice belongs to it alone.
+    output_dense = max((i for i, x in enumerate(spec.layers) if x.type == "Dense"), default=None)
     results: list[LayerAnalysis] = []
     shape: Shape | None = input_shape
     rf: ReceptiveField | None = ReceptiveField((1, 1), (1, 1))
     downsampled = False
     previous_activation: str | None = None
     seen_names: dict[str, int] = {}
+    sources: list[tuple[LayerType, Shape, Shape, dict[str, Any]]] = []
+    position = _Position(last, output_dense)
+    spatial: list[tuple[Shape, Shape, Window]] = []  # windowed layers so far
 
     for index, layer in enumerate(spec.layers):
         entry = layer.entry
@@ -158,22 +211,47 @@ def analyze(spec: NetworkSpec) -> Analysis:
             continue
 
         trainable, frozen = entry.count(shape, p)
-        window = entry.window(p)
-        if window is None or rf.jump is None:
-            rf = ReceptiveField(image_size, None)
+        sources.append((entry, shape, out, module_values(entry, p, index == last)))
+        window = entry.window(shape, p)
+        jump = rf.jump
+        if jump is None:
+            pass  # already collapsed: the coverage stays
+        elif window is None:
+            covered = image_size
+            if spatial:
+                rows, columns = zip(*(_axis_windows(*w) for w in spatial), strict=True)
+                covered = (reached_inputs(rows), reached_inputs(columns))
+                if 0 in covered:
+                    covered = (0, 0)  # a pixel needs both its row and its column to reach
+            rf = ReceptiveField(image_size, None, covered)
         else:
+            if window is not IDENTITY_WINDOW:
+                spatial.append((shape, out, window))
+                padding_only = _padding_only_problem(index, shape, out, window)
+                if padding_only:
+                    diagnostics.append(padding_only)
             size = (
-                rf.size[0] + (window.kernel[0] - 1) * rf.jump[0],
-                rf.size[1] + (window.kernel[1] - 1) * rf.jump[1],
+                rf.size[0] + (window.kernel[0] - 1) * jump[0],
+                rf.size[1] + (window.kernel[1] - 1) * jump[1],
             )
-            rf = ReceptiveField(
-                size, (rf.jump[0] * window.stride[0], rf.jump[1] * window.stride[1])
-            )
+            rf = ReceptiveField(size, (jump[0] * window.stride[0], jump[1] * window.stride[1]))
 
         activation = p[entry.activation_key] if entry.activation_key else None
         diagnostics.extend(
-            _warnings(index, layer, shape, out, activation, previous_activation, downsampled, last)
+            _warnings(
+                index,
+                layer,
+                shape,
+                out,
+                activation,
+                previous_activation,
+                downsampled,
+                position,
+            )
         )
+        batchnorm = _batchnorm_problem(index, layer, shape, spec.training.batch_size)
+        if batchnorm:
+            diagnostics.append(batchnorm)
         if entry.family == "Pooling" or (window is not None and window.stride != (1, 1)):
             downsampled = True
         if activation is not None and activation != "linear":
@@ -213,6 +291,7 @@ def analyze(spec: NetworkSpec) -> Analysis:
             )
 
     known = [r for r in results if r.known]
+    network.extend(_size_problems(known, math.prod(input_shape)))
     return Analysis(
         input_shape=input_shape,
         layers=tuple(results),
@@ -222,7 +301,39 @@ def analyze(spec: NetworkSpec) -> Analysis:
         macs=sum(r.macs for r in known),
         forward_bytes=(math.prod(input_shape) + sum(r.activation_elements for r in known))
         * BYTES_PER_ELEMENT,
+        module_sources=tuple(sources),
     )
+
+
+def _size_problems(known: list[LayerAnalysis], input_elements: int) -> list[Diagnostic]:
+    """Errors for a network too large to build: its weights, or one image's activations,
+    beyond the limits above (the numbers quoted, the largest layer named)."""
+    problems: list[Diagnostic] = []
+    params = sum(r.params for r in known)
+    if params * BYTES_PER_ELEMENT > MAX_PARAMETER_BYTES:
+        largest = max(known, key=lambda r: r.params)
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                f"the network has {params:,} parameters "
+                f"({format_bytes(params * BYTES_PER_ELEMENT)} of weights), more than the "
+                f"{format_bytes(MAX_PARAMETER_BYTES)} it can build; {largest.name} alone has "
+                f"{largest.params:,}: use fewer units or filters",
+            )
+        )
+    elements = input_elements + sum(r.activation_elements for r in known)
+    if elements * BYTES_PER_ELEMENT > MAX_IMAGE_ACTIVATION_BYTES:
+        largest = max(known, key=lambda r: r.activation_elements)
+        problems.append(
+            Diagnostic(
+                Severity.ERROR,
+                f"one image's activations take {format_bytes(elements * BYTES_PER_ELEMENT)}, "
+                f"more than the {format_bytes(MAX_IMAGE_ACTIVATION_BYTES)} it can run; "
+                f"{largest.name} alone makes {largest.activation_elements:,} values: "
+                "use a smaller input, fewer filters or an earlier stride",
+            )
+        )
+    return problems
 
 
 def _unknown(
@@ -260,6 +371,20 @@ def _name_problem(
     return None
 
 
+@dataclass(frozen=True)
+class _Position:
+    """Where the output is: the network's last layer and its last Dense layer (if any)."""
+
+    last: int
+    output_dense: int | None
+
+    def hidden(self, index: int) -> bool:
+        """Before the layer that gives the class scores."""
+        if self.output_dense is None:
+            return index != self.last
+        return index < self.output_dense
+
+
 def _warnings(
     index: int,
     layer: LayerSpec,
@@ -268,32 +393,65 @@ def _warnings(
     activation: str | None,
     previous_activation: str | None,
     downsampled: bool,
-    last: int,
+    position: _Position,
 ) -> list[Diagnostic]:
-    """Legal but suspicious choices on one layer."""
+    """Legal but suspicious choices on one layer.
+
+    Every fix moves one way (softmax → relu or linear, squashing → relu, output → linear or
+    a final softmax, away from such layers), so applying the offered fixes always ends.
+    """
     found: list[Diagnostic] = []
     entry = layer.entry
     key = entry.activation_key
+    last = position.last
 
     def warn(message: str, fix: Fix | None = None) -> None:
         found.append(Diagnostic(Severity.WARNING, message, fix.at(index) if fix else None, index))
 
+    # On the output side: the last Dense layer and the layers after it.
+    output_side = not position.hidden(index) and position.output_dense is not None
+    scores_fix = (
+        Fix("remove this layer", remove=True)
+        if layer.type == "Activation"
+        else Fix("use linear", ((key, "linear"),))
+        if key
+        else None
+    )
     if key and activation == "softmax" and index != last:
-        warn(
-            "softmax before the last layer squashes features into probabilities: use relu "
-            "here and softmax only on the output",
-            Fix("use relu", ((key, "relu"),)),
-        )
-    if key and index != last and activation in _SQUASHING and previous_activation in _SQUASHING:
+        if output_side:
+            warn(
+                "softmax before the last layer turns the class scores into probabilities "
+                "that the layers after it distort: keep softmax on the last layer only",
+                scores_fix,
+            )
+        else:
+            warn(
+                "softmax before the last layer squashes features into probabilities: use relu "
+                "here and softmax only on the output",
+                Fix("use relu", ((key, "relu"),)),
+            )
+    if (
+        key
+        and position.hidden(index)
+        and activation in _SQUASHING
+        and previous_activation in _SQUASHING
+    ):
         warn(
             "stacked sigmoids saturate and learn slowly (vanishing gradients): use relu",
             Fix("use relu", ((key, "relu"),)),
         )
-    if key and index == last and activation not in ("linear", "softmax"):
+    if key and output_side and activation not in ("linear", "softmax", None):
+        what = "output layer" if index == position.output_dense else "class scores"
+        if index == last and layer.type == "Dense":
+            fix: Fix | None = Fix("use softmax", ((key, "softmax"),))
+            advice = "use softmax (or linear)"
+        else:
+            fix = scores_fix
+            advice = fix.label if fix else "remove it"
         warn(
-            f"the loss expects raw class scores; {activation} on the output layer distorts "
-            "them: use softmax (or linear)",
-            Fix("use softmax", ((key, "softmax"),)),
+            f"the loss expects raw class scores; {activation} on the {what} distorts them: "
+            f"{advice}",
+            fix,
         )
     if layer.type == "Dense" and not downsampled:
         weights = shape[0] * out[0]
@@ -314,6 +472,74 @@ def _warnings(
             Fix("use rate 0.5", (("rate", 0.5),)),
         )
     return found
+
+
+def _axis_windows(shape: Shape, out: Shape, window: Window) -> tuple[AxisWindow, AxisWindow]:
+    return (
+        AxisWindow(
+            shape[1], out[1], window.taps[0], window.dilation[0], window.stride[0], window.before[0]
+        ),
+        AxisWindow(
+            shape[2], out[2], window.taps[1], window.dilation[1], window.stride[1], window.before[1]
+        ),
+    )
+
+
+def _padding_only_problem(
+    index: int, shape: Shape, out: Shape, window: Window
+) -> Diagnostic | None:
+    """A warning when some of the layer's windows see only padding: those outputs do not
+    depend on the input at all (padding wider than the kernel, or a dilated kernel whose
+    taps step over a small map)."""
+    dilated = window.dilation != (1, 1)
+    if not dilated and window.before[0] < window.taps[0] and window.before[1] < window.taps[1]:
+        # contiguous taps with less padding than the kernel (the far side pads no more)
+        # always reach the input: the common case, without the bit arithmetic
+        return None
+    axes = _axis_windows(shape, out, window)
+    rows, columns = (padding_only_outputs(axis) for axis in axes)
+    if not rows and not columns:
+        return None
+    total = out[1] * out[2]
+    blind = total - (out[1] - rows) * (out[2] - columns)
+    fix = (
+        Fix("use dilation 1", (("dilation", 1),))
+        if dilated
+        else Fix("use padding 'same'", (("padding", "same"),))
+    )
+    cause = (
+        f"the dilated kernel steps over the {axes[0].size_in}×{axes[1].size_in} map"
+        if dilated
+        else "the padding is wider than the kernel"
+    )
+    if blind == total:
+        what = (
+            "every window of this layer sees only padding, so its output does not depend "
+            "on the input"
+        )
+    else:
+        what = (
+            f"{blind:,} of {total:,} output positions see only padding, so they do not "
+            "depend on the input"
+        )
+    return Diagnostic(Severity.WARNING, f"{what} ({cause})", fix.at(index), index)
+
+
+def _batchnorm_problem(
+    index: int, layer: LayerSpec, shape: Shape, batch_size: int
+) -> Diagnostic | None:
+    """BatchNorm in training needs more than one value per channel in a batch: with batch
+    size 1 after a Dense layer (or on 1×1 maps) torch refuses to train."""
+    if layer.type != "BatchNorm" or batch_size * math.prod(shape[1:]) > 1:
+        return None
+    where = "a vector" if len(shape) == 1 else "1×1 maps"
+    return Diagnostic(
+        Severity.WARNING,
+        f"BatchNorm on {where} with batch size {batch_size} sees one value per channel, "
+        "so training cannot normalise it: use a batch size of 2 or more, or remove this layer",
+        Fix("remove this layer", remove=True, layer_index=index),
+        index,
+    )
 
 
 def _output_problem(spec: NetworkSpec, shape: Shape) -> Diagnostic | None:

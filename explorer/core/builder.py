@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from explorer.core.analysis import analyze
+from explorer.core.layers import module_values
 from explorer.core.spec import NetworkSpec, layer_label
 
 
@@ -105,10 +106,8 @@ def build_model(spec: NetworkSpec, *, seed: int | None = None) -> Network:
     penalties: dict[str, tuple[float, float]] = {}
     with _seeded(seed):
         for index, (layer, result) in enumerate(zip(spec.layers, analysis.layers, strict=True)):
-            p = layer.resolved()
-            key = layer.entry.activation_key
-            if index == last and key is not None and p[key] == "softmax":
-                p[key] = "linear"
+            p = module_values(layer.entry, layer.resolved(), index == last)
+            if p != layer.resolved():
                 final_softmax = True
             assert result.input_shape is not None
             named.append((result.name, layer.entry.build(result.input_shape, p)))

@@ -18,6 +18,7 @@ from typing import Any
 
 from explorer.core.activations import ACTIVATION_NAMES, ACTIVATIONS, build_activation
 from explorer.core.diagnostics import Fix, ShapeError
+from explorer.core.memory import Node
 from explorer.core.params import Kind, Param, Value, as_pair
 
 Shape = tuple[int, ...]
@@ -27,10 +28,23 @@ Resolved = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Window:
-    """A sliding window's effective kernel and stride, for receptive-field arithmetic."""
+    """A sliding window's geometry per axis (h, w), for receptive fields and coverage.
 
-    kernel: Pair
+    `taps` is the kernel size, `dilation` the spacing of its taps, `before` the zero padding
+    on the top/left; `kernel` is the effective (dilated) extent.
+    """
+
+    taps: Pair
     stride: Pair
+    dilation: Pair = (1, 1)
+    before: Pair = (0, 0)
+
+    @property
+    def kernel(self) -> Pair:
+        return (
+            self.dilation[0] * (self.taps[0] - 1) + 1,
+            self.dilation[1] * (self.taps[1] - 1) + 1,
+        )
 
 
 IDENTITY_WINDOW = Window((1, 1), (1, 1))
@@ -39,7 +53,8 @@ IDENTITY_WINDOW = Window((1, 1), (1, 1))
 @dataclass(frozen=True)
 class LayerType:
     """Everything about one layer type. `window` returns None when the layer sees its
-    whole input (Flatten, Dense, global pooling), so its receptive field is the full image."""
+    whole input (Flatten, Dense, global pooling), so its receptive field is the full image.
+    The callables get the resolved values as the module is built (`module_values`)."""
 
     name: str
     family: str
@@ -51,8 +66,12 @@ class LayerType:
     describe: Callable[[Resolved], str]
     count: Callable[[Shape, Resolved], tuple[int, int]] = lambda shape, p: (0, 0)
     macs: Callable[[Shape, Shape, Resolved], int] = lambda shape, out, p: 0
-    window: Callable[[Resolved], Window | None] = lambda p: IDENTITY_WINDOW
+    window: Callable[[Shape, Resolved], Window | None] = lambda shape, p: IDENTITY_WINDOW
     activation_key: str | None = None
+    # The autograd nodes its module runs in training, per image (see memory.py).
+    autograd: Callable[[Shape, Shape, Resolved], tuple[Node, ...]] = lambda shape, out, p: (
+        Node(None),
+    )
 
     def param(self, key: str) -> Param:
         for param in self.params:
@@ -95,6 +114,12 @@ _ALPHA_HELP = (
 )
 
 
+# Upper bounds that keep every value far inside what torch can take (a stride of 10**30
+# overflows its int64 arithmetic) while allowing anything a real network uses.
+_MAX_WINDOW = 1024  # kernel, pool, stride, padding and dilation, in pixels
+_MAX_PENALTY = 10.0  # l1 and l2; usual values are 1e-5 to 1e-2
+
+
 def _penalty_params() -> tuple[Param, ...]:
     return (
         Param(
@@ -104,6 +129,7 @@ def _penalty_params() -> tuple[Param, ...]:
             "L1 penalty on the weights, added to the loss as "
             "l1·Σ|w| (drives weights to exactly zero).",
             minimum=0.0,
+            maximum=_MAX_PENALTY,
         ),
         Param(
             "l2",
@@ -112,6 +138,7 @@ def _penalty_params() -> tuple[Param, ...]:
             "L2 penalty on the weights, added to the loss as "
             "l2·Σw² (weight decay, Keras convention).",
             minimum=0.0,
+            maximum=_MAX_PENALTY,
         ),
     )
 
@@ -121,13 +148,21 @@ _USE_BIAS = Param("use_bias", Kind.BOOL, True, "Add a learned bias per output.")
 
 def _pool_params() -> tuple[Param, ...]:
     return (
-        Param("pool_size", Kind.PAIR, 2, "Window size: an int or [height, width].", minimum=1),
+        Param(
+            "pool_size",
+            Kind.PAIR,
+            2,
+            "Window size: an int or [height, width].",
+            minimum=1,
+            maximum=_MAX_WINDOW,
+        ),
         Param(
             "stride",
             Kind.PAIR,
             None,
             "Step between windows; defaults to pool_size (non-overlapping windows).",
             minimum=1,
+            maximum=_MAX_WINDOW,
         ),
         Param(
             "padding",
@@ -136,6 +171,7 @@ def _pool_params() -> tuple[Param, ...]:
             "'valid' (no padding) or an int of "
             "zeros (max: −∞) added on each side, at most half the window.",
             minimum=0,
+            maximum=_MAX_WINDOW // 2,
         ),
     )
 
@@ -294,14 +330,156 @@ def _batchnorm_count(shape: Shape, p: Resolved) -> tuple[int, int]:
 # ---- receptive-field windows ----------------------------------------------------------------
 
 
-def _conv_window(p: Resolved) -> Window:
-    k, d = as_pair(p["kernel_size"]), as_pair(p["dilation"])
-    return Window((d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1), as_pair(p["stride"]))
+def _conv_window(shape: Shape, p: Resolved) -> Window:
+    k, s, d = as_pair(p["kernel_size"]), as_pair(p["stride"]), as_pair(p["dilation"])
+    top, _, left, _ = conv_padding((shape[1], shape[2]), k, s, d, p["padding"])
+    return Window(k, s, d, (top, left))
 
 
-def _pool_window(p: Resolved) -> Window:
-    k, s, _ = _pool_geometry(p)
-    return Window(k, s)
+def _pool_window(shape: Shape, p: Resolved) -> Window:
+    k, s, pad = _pool_geometry(p)
+    return Window(k, s, (1, 1), (pad, pad))
+
+
+# ---- what autograd keeps in training --------------------------------------------------------
+
+
+def module_values(entry: LayerType, p: Resolved, last: bool) -> dict[str, Any]:
+    """The values a layer's module is built with: a softmax on the network's last layer is
+    left out of the module, since the loss takes the logits (see builder.py)."""
+    key = entry.activation_key
+    if last and key is not None and p[key] == "softmax":
+        return {**p, key: "linear"}
+    return dict(p)
+
+
+def _elements(shape: Shape) -> int:
+    size = 1
+    for n in shape:
+        size *= n
+    return size
+
+
+def activation_nodes(name: str, elements: int) -> tuple[Node, ...]:
+    """The autograd node of an activation on `elements` values per image."""
+    activation = ACTIVATIONS[name]
+    if activation.saves == "nothing":
+        return (Node(None),)  # nn.Identity returns its input
+    return (
+        Node(
+            elements,
+            saves_input=activation.saves == "input",
+            saves_output=activation.saves == "output",
+            extra_bytes=activation.extra_copies * elements * 4,
+            weights=activation.trainable_params,
+            backward_scratch=activation.backward_copies * elements * 4,
+        ),
+    )
+
+
+def _conv_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    k, s, d = as_pair(p["kernel_size"]), as_pair(p["stride"]), as_pair(p["dilation"])
+    top, bottom, left, right = conv_padding((shape[1], shape[2]), k, s, d, p["padding"])
+    nodes: list[Node] = []
+    effective = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+    wide = max(top, bottom) >= effective[0] or max(left, right) >= effective[1]
+    if top != bottom or left != right:
+        # ZeroPad2d makes a padded copy, the convolution reads (and keeps) that copy
+        shape = (shape[0], shape[1] + top + bottom, shape[2] + left + right)
+        nodes.append(Node(_elements(shape)))
+        wide = False
+    nodes.append(_conv_node(shape, out, p, _conv_count(shape, p)[0], wide_padding=wide))
+    return (*nodes, *activation_nodes(p["activation"], _elements(out)))
+
+
+# oneDNN, which runs float32 convolutions on the CPU, works on copies with the channels
+# padded to blocks of 16 (AVX-512) or 8; it reads inputs of fewer than 16 channels in place.
+_CHANNEL_BLOCK = 16
+
+
+def _blocked_bytes(shape: Shape, block: int = _CHANNEL_BLOCK) -> int:
+    channels = -(-shape[0] // block) * block
+    return 4 * channels * _elements(shape[1:])
+
+
+def _conv_node(shape: Shape, out: Shape, p: Resolved, weights: int, *, wide_padding: bool) -> Node:
+    """The convolution's node with the scratch copies oneDNN makes, as torch.profiler
+    shows them on torch 2.13 (measured case by case; see bench/memory_estimate.py).
+
+    Usually blocked layouts: copies of the input (16 channels or more) and output in the
+    forward pass; of the output and input gradients (and a second input-sized buffer for
+    strides) in the backward, then of the output gradient and input for the weights'
+    gradient. Padding as wide as the kernel runs on plain layouts (an output copy forward,
+    an input-gradient copy backward, nothing for the weights), and so does the backward
+    pass of a dilated strided convolution; the backward pass of strided convolutions on
+    fewer than 4 channels uses plain copies too.
+    """
+    k, s, d = as_pair(p["kernel_size"]), as_pair(p["stride"]), as_pair(p["dilation"])
+    channels = shape[0]
+    plain_input, plain_output = 4 * _elements(shape), 4 * _elements(out)
+    strided = s != (1, 1)
+    input_copy = _blocked_bytes(shape) if channels >= _CHANNEL_BLOCK else 0
+    forward = max(input_copy + _blocked_bytes(out) - plain_output, _blocked_bytes(out))
+    if wide_padding or (d != (1, 1) and strided):
+        return Node(
+            _elements(out),
+            saves_input=True,
+            weights=weights,
+            forward_scratch=plain_output if wide_padding else forward,
+            backward_scratch=plain_input + (plain_input if wide_padding and strided else 0),
+        )
+    block = 1 if channels < 4 and strided else _CHANNEL_BLOCK
+    output_copy = _blocked_bytes(out, block)
+    gradient_copy = _blocked_bytes(shape, block)
+    if k == (1, 1) or channels >= _CHANNEL_BLOCK:
+        weight_pass = _blocked_bytes(out) + _blocked_bytes(shape)
+    elif channels < 4:
+        weight_pass = _blocked_bytes(out)
+    elif d != (1, 1):
+        weight_pass = 0  # a direct kernel without copies
+    else:
+        weight_pass = _blocked_bytes(out, 8) + _blocked_bytes(shape, 8)
+    data_pass = max(
+        output_copy + gradient_copy - plain_input,
+        gradient_copy + (plain_input if strided else 0),
+    )
+    return Node(
+        _elements(out),
+        saves_input=True,
+        weights=weights,
+        forward_scratch=forward,
+        backward_scratch=max(data_pass, weight_pass),
+        weight_scratch=weight_pass,
+    )
+
+
+def _dense_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    linear = Node(out[0], saves_input=True, weights=_dense_count(shape, p)[0])
+    return (linear, *activation_nodes(p["activation"], out[0]))
+
+
+def _max_pool_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    # the input and the int64 index of each maximum
+    return (Node(_elements(out), saves_input=True, extra_bytes=8 * _elements(out)),)
+
+
+def _avg_pool_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    return (Node(_elements(out), saves_input=True),)
+
+
+def _global_avg_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    return (Node(out[0]),)  # a mean over H and W keeps no tensor
+
+
+def _dropout_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    if float(p["rate"]) == 0:
+        return (Node(None),)  # rate 0 returns the input itself
+    # on the CPU dropout multiplies by a float32 noise tensor and keeps the noise
+    return (Node(_elements(out), extra_bytes=4 * _elements(out)),)
+
+
+def _batchnorm_nodes(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    return (Node(_elements(out), saves_input=True, weights=2 * shape[0]),)
 
 
 # ---- torch module factories -----------------------------------------------------------------
@@ -447,7 +625,7 @@ _TYPES = (
                 None,
                 "Filter size: an int or [height, width].",
                 minimum=1,
-                maximum=1024,
+                maximum=_MAX_WINDOW,
                 required=True,
                 initial=3,
             ),
@@ -457,7 +635,7 @@ _TYPES = (
                 1,
                 "Step between filter positions; 2 halves the spatial size.",
                 minimum=1,
-                maximum=1024,
+                maximum=_MAX_WINDOW,
             ),
             Param(
                 "padding",
@@ -466,7 +644,7 @@ _TYPES = (
                 "'valid' (none), 'same' (keep size/stride, "
                 "as Keras) or zeros added on each side: an int or [h, w].",
                 minimum=0,
-                maximum=1024,
+                maximum=_MAX_WINDOW,
             ),
             Param(
                 "dilation",
@@ -474,7 +652,7 @@ _TYPES = (
                 1,
                 "Spacing between kernel taps; widens the receptive field without more weights.",
                 minimum=1,
-                maximum=1024,
+                maximum=_MAX_WINDOW,
             ),
             _activation_param(),
             _USE_BIAS,
@@ -487,6 +665,7 @@ _TYPES = (
         _conv_macs,
         _conv_window,
         activation_key="activation",
+        autograd=_conv_nodes,
     ),
     LayerType(
         "MaxPool2D",
@@ -499,6 +678,7 @@ _TYPES = (
         _build_pool("MaxPool2d"),
         _describe_pool("MaxPool2D"),
         window=_pool_window,
+        autograd=_max_pool_nodes,
     ),
     LayerType(
         "AvgPool2D",
@@ -510,6 +690,7 @@ _TYPES = (
         _build_pool("AvgPool2d"),
         _describe_pool("AvgPool2D"),
         window=_pool_window,
+        autograd=_avg_pool_nodes,
     ),
     LayerType(
         "GlobalMaxPool2D",
@@ -520,7 +701,8 @@ _TYPES = (
         _global_shape_for("GlobalMaxPool2D"),
         _build_global("AdaptiveMaxPool2d"),
         _fixed("GlobalMaxPool2D"),
-        window=lambda p: None,
+        window=lambda shape, p: None,
+        autograd=_max_pool_nodes,
     ),
     LayerType(
         "GlobalAvgPool2D",
@@ -532,7 +714,8 @@ _TYPES = (
         _global_shape_for("GlobalAvgPool2D"),
         _build_global("AdaptiveAvgPool2d"),
         _fixed("GlobalAvgPool2D"),
-        window=lambda p: None,
+        window=lambda shape, p: None,
+        autograd=_global_avg_nodes,
     ),
     LayerType(
         "Flatten",
@@ -543,7 +726,7 @@ _TYPES = (
         _flatten_shape,
         _build_flatten,
         _fixed("Flatten"),
-        window=lambda p: None,
+        window=lambda shape, p: None,
     ),
     LayerType(
         "Dense",
@@ -571,8 +754,9 @@ _TYPES = (
         lambda p: f"Dense {p['units']} · {p['activation']}",
         _dense_count,
         _dense_macs,
-        window=lambda p: None,
+        window=lambda shape, p: None,
         activation_key="activation",
+        autograd=_dense_nodes,
     ),
     LayerType(
         "Dropout",
@@ -594,6 +778,7 @@ _TYPES = (
         _same_shape,
         _build_dropout,
         lambda p: f"Dropout {p['rate']:g}",
+        autograd=_dropout_nodes,
     ),
     LayerType(
         "BatchNorm",
@@ -626,6 +811,7 @@ _TYPES = (
         _build_batchnorm,
         _fixed("BatchNorm"),
         _batchnorm_count,
+        autograd=_batchnorm_nodes,
     ),
     LayerType(
         "Activation",
@@ -641,6 +827,7 @@ _TYPES = (
                 None,
                 _ALPHA_HELP,
                 minimum=0.0,
+                maximum=100.0,
             ),
         ),
         _same_shape,
@@ -648,6 +835,7 @@ _TYPES = (
         lambda p: f"Activation · {p['function']}",
         lambda shape, p: (_activation_params(p, "function"), 0),
         activation_key="function",
+        autograd=lambda shape, out, p: activation_nodes(p["function"], _elements(out)),
     ),
 )
 

@@ -6,17 +6,11 @@ import math
 from typing import Any
 
 from explorer.core.analysis import BYTES_PER_ELEMENT, Analysis, LayerAnalysis, ReceptiveField
+from explorer.core.device_memory import device_memory
+from explorer.core.memory import format_bytes
 from explorer.core.spec import NetworkSpec
 
-
-def format_bytes(count: float) -> str:
-    """Bytes with a binary unit, e.g. '243.54 KB' (1 KB = 1024 B, as Keras prints)."""
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(value) < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1024
-    return f"{value:.2f} GB"
+__all__ = ["format_bytes", "format_count", "summary_json", "summary_text", "table_rows"]
 
 
 def format_count(count: int) -> str:
@@ -37,12 +31,20 @@ def format_shape(shape: tuple[int, ...] | None) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _hw(pair: tuple[int, int]) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+
+
 def format_receptive_field(rf: ReceptiveField | None) -> str:
+    """'5 /1' (size /jump) for maps; after a collapse the input it covers: '28 (all)', or
+    '219 of 224' when only 219 rows and columns of a 224 input reach the output."""
     if rf is None:
         return "?"
-    size = str(rf.size[0]) if rf.size[0] == rf.size[1] else f"{rf.size[0]}×{rf.size[1]}"
+    size = _hw(rf.size)
     if rf.jump is None:
-        return f"{size} (all)"
+        if rf.covered is None or rf.whole_input:
+            return f"{size} (all)"
+        return f"{_hw(rf.covered)} of {size}"
     jump = str(rf.jump[0]) if rf.jump[0] == rf.jump[1] else f"{rf.jump[0]}×{rf.jump[1]}"
     return f"{size} /{jump}"
 
@@ -102,13 +104,14 @@ def summary_text(spec: NetworkSpec, analysis: Analysis) -> str:
             marker = "ERROR" if diagnostic.is_error else "warning"
             out.append(f"   ^ {marker}: {diagnostic.text()}")
     out.append("=" * len(rule))
-    out += summary_totals(spec, analysis)
+    out += summary_totals(spec, analysis, probe=True)
     for diagnostic in analysis.network_diagnostics:
         out.append(f"ERROR: {diagnostic.text()}")
     errors = len(analysis.errors)
+    warnings = len(analysis.warnings) + (memory_warning(spec, analysis, probe=True) is not None)
     out.append(
-        f"{errors} error{'s' if errors != 1 else ''}, {len(analysis.warnings)} "
-        f"warning{'s' if len(analysis.warnings) != 1 else ''}"
+        f"{errors} error{'s' if errors != 1 else ''}, {warnings} "
+        f"warning{'s' if warnings != 1 else ''}"
     )
     out.append(rule)
     return "\n".join(out)
@@ -118,13 +121,35 @@ def training_bytes(spec: NetworkSpec, analysis: Analysis) -> int:
     """Estimated training memory with the spec's batch size and optimizer."""
     training = spec.training
     return analysis.training_memory_bytes(
-        training.batch_size, training.optimizer, training.momentum
+        training.batch_size,
+        training.optimizer,
+        training.momentum,
+        weight_decay=training.weight_decay,
     )
 
 
-def summary_totals(spec: NetworkSpec, analysis: Analysis) -> list[str]:
-    """The totals under the table, one line each (the text summary and the panel)."""
+def memory_warning(spec: NetworkSpec, analysis: Analysis, *, probe: bool = False) -> str | None:
+    """A warning when the training-memory estimate exceeds the memory of the device the
+    spec trains on (`probe`: may import torch to look for a GPU; see device_memory)."""
+    if not analysis.ok:
+        return None
+    memory = device_memory(spec.training.device, probe=probe)
+    needed = training_bytes(spec, analysis)
+    if memory is None or needed <= memory[1]:
+        return None
+    what, total = memory
+    return (
+        f"training needs about {format_bytes(needed)} at batch size "
+        f"{spec.training.batch_size}, more than the {format_bytes(total)} {what}: "
+        "use a smaller batch size or a smaller network"
+    )
+
+
+def summary_totals(spec: NetworkSpec, analysis: Analysis, *, probe: bool = False) -> list[str]:
+    """The totals under the table, one line each (the text summary and the panel), and a
+    warning when training would not fit in the device's memory."""
     training = spec.training
+    warning = memory_warning(spec, analysis, probe=probe)
     return [
         f"Total params: {analysis.params:,} ({format_bytes(analysis.param_bytes)})",
         f"Trainable params: {analysis.trainable_params:,} "
@@ -135,6 +160,7 @@ def summary_totals(spec: NetworkSpec, analysis: Analysis) -> list[str]:
         f"Forward memory per image: {format_bytes(analysis.forward_bytes)}",
         f"Training memory, est. (batch {training.batch_size}, {training.optimizer}): "
         f"{format_bytes(training_bytes(spec, analysis))}",
+        *([f"warning: {warning}"] if warning else []),
     ]
 
 
@@ -157,7 +183,9 @@ def summary_json(spec: NetworkSpec, analysis: Analysis) -> dict[str, Any]:
                 "activation_bytes": layer.activation_bytes,
                 "receptive_field": None
                 if rf is None
-                else {"size": list(rf.size), "jump": list(rf.jump) if rf.jump else None},
+                else {"size": list(rf.size), "jump": list(rf.jump)}
+                if rf.jump
+                else {"size": list(rf.size), "jump": None, "covered": list(rf.covered or rf.size)},
                 "diagnostic": None
                 if diagnostic is None
                 else {"severity": diagnostic.severity.value, "message": diagnostic.text()},
@@ -174,5 +202,10 @@ def summary_json(spec: NetworkSpec, analysis: Analysis) -> dict[str, Any]:
         "forward_bytes": analysis.forward_bytes,
         "training_bytes": training_bytes(spec, analysis),
         "errors": [{"layer": d.layer_index, "message": d.text()} for d in analysis.errors],
-        "warnings": [{"layer": d.layer_index, "message": d.text()} for d in analysis.warnings],
+        "warnings": [{"layer": d.layer_index, "message": d.text()} for d in analysis.warnings]
+        + [
+            {"layer": None, "message": warning}
+            for warning in (memory_warning(spec, analysis, probe=True),)
+            if warning
+        ],
     }

@@ -248,11 +248,3 @@ def test_duplicate_explicit_names_are_reported_on_the_second_layer() -> None:
 def test_automatic_names_skip_names_taken_explicitly() -> None:
     spec = _net(L("Flatten", name="dense_1"), L("Dense", {"units": 10}))
     assert spec.layer_names() == ("dense_1", "dense_2")
-
-
-def test_training_memory_estimate_grows_with_batch_and_optimizer_state() -> None:
-    analysis = analyze(load_template("keras-mnist"))
-    sgd = analysis.training_memory_bytes(100, "sgd")
-    assert sgd == analysis.param_bytes * 2 + 100 * analysis.forward_bytes * 2
-    assert analysis.training_memory_bytes(100, "adam") == sgd + 2 * analysis.param_bytes
-    assert analysis.training_memory_bytes(200, "sgd") > sgd

@@ -93,11 +93,9 @@ def out_of_memory_message(spec: NetworkSpec, device: torch.device, batch_size: i
 
 def fitting_batch_size(spec: NetworkSpec, free_bytes: int) -> int:
     """The largest batch size whose estimated training memory fits in `free_bytes`
-    (at least 1), from `Analysis.training_memory_bytes`."""
-    analysis = analyze(spec)
+    (at least 1), from `Analysis.training_memory`."""
     training = spec.training
-    fixed = analysis.training_memory_bytes(0, training.optimizer, training.momentum)
-    per_image = analysis.training_memory_bytes(1, training.optimizer, training.momentum) - fixed
-    if per_image <= 0:
-        return 1
-    return max(1, int((_USABLE_FREE_MEMORY * free_bytes - fixed) // per_image))
+    memory = analyze(spec).training_memory(
+        training.optimizer, training.momentum, training.weight_decay
+    )
+    return memory.largest_batch_within(int(_USABLE_FREE_MEMORY * free_bytes))
