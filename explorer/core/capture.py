@@ -12,7 +12,7 @@ Shapes are (C, H, W) for images and (N,) for vectors, without the batch dimensio
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,7 @@ from torch import nn
 
 from explorer.core.activations import ACTIVATION_NAMES, build_activation
 from explorer.core.builder import Network, build_with_weights, kernel_weight
+from explorer.core.mosaic import COLUMN_ASPECT, LayerMosaics, layer_mosaics
 from explorer.core.spec import NetworkSpec
 
 FloatArray = npt.NDArray[np.float32]
@@ -64,11 +65,16 @@ class LayerCapture:
 
 @dataclass(frozen=True)
 class CaptureResult:
-    """Every layer's capture, in order, plus the network's final class probabilities."""
+    """Every layer's capture, in order, plus the network's final class probabilities.
+
+    `mosaics`, when filled by `with_mosaics`, holds each layer's output tiled for drawing
+    (one entry per layer, in order); empty otherwise.
+    """
 
     layers: tuple[LayerCapture, ...]
     logits: FloatArray = field(repr=False)
     probabilities: FloatArray
+    mosaics: tuple[LayerMosaics, ...] = field(default=(), repr=False)
 
     def __getitem__(self, name: str) -> LayerCapture:
         for layer in self.layers:
@@ -132,6 +138,16 @@ def capture(
         tuple(layers),
         logits.numpy().copy(),
         torch.softmax(logits, dim=0).numpy().copy(),
+    )
+
+
+def with_mosaics(result: CaptureResult, aspect: float = COLUMN_ASPECT) -> CaptureResult:
+    """`result` with every layer's mosaics made (the work a view would otherwise do on
+    its own thread; run it where the capture ran)."""
+    if len(result.mosaics) == len(result.layers):
+        return result
+    return replace(
+        result, mosaics=tuple(layer_mosaics(layer.output, aspect) for layer in result.layers)
     )
 
 

@@ -17,11 +17,29 @@ from dataclasses import dataclass
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from explorer.core.analysis import analyze
 from explorer.core.builder import Network, build_model
-from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, snapshot_model
+from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, snapshot_model, with_mosaics
 from explorer.core.spec import NetworkSpec
 
 log = logging.getLogger(__name__)
+
+# One image's forward pass may hold this much (every layer's output, as the analysis
+# counts it); a larger network is refused before anything is allocated.
+MAX_CAPTURE_BYTES = 1 << 30
+
+
+def capture_refusal(spec: NetworkSpec) -> str | None:
+    """Why `spec` is too large to capture, or None."""
+    from explorer.core.summary import format_bytes
+
+    needed = analyze(spec).forward_bytes
+    if needed <= MAX_CAPTURE_BYTES:
+        return None
+    return (
+        f"one image's feature maps need {format_bytes(needed)}, more than the "
+        f"{format_bytes(MAX_CAPTURE_BYTES)} Inspect allows"
+    )
 
 
 @dataclass(frozen=True)
@@ -45,10 +63,17 @@ class CaptureWorker(QObject):
         super().__init__()
         self._initial_for: NetworkSpec | None = None
         self._model: Network | None = None
+        self._checked: tuple[NetworkSpec, str | None] | None = None
 
     @Slot(object)
     def run_request(self, request: CaptureRequest) -> None:
         try:
+            if self._checked is None or self._checked[0] != request.spec:
+                self._checked = (request.spec, capture_refusal(request.spec))
+            refusal = self._checked[1]
+            if refusal is not None:
+                self.failed.emit(request.context, refusal)
+                return
             if request.state_dict is None:
                 # Initial weights: built once per network, not on every image picked.
                 if self._model is None or self._initial_for != request.spec:
@@ -59,6 +84,9 @@ class CaptureWorker(QObject):
                 self._model = snapshot_model(request.spec, request.state_dict)
                 self._initial_for = None
             result = capture(self._model, request.image, max_channels=request.max_channels)
+            # Tiling every layer here keeps the GUI thread's share to colouring the rows
+            # on screen, however deep the network.
+            result = with_mosaics(result)
         except Exception as error:  # the loop boundary: report, keep the thread alive
             log.exception("capture failed")
             self.failed.emit(request.context, f"{type(error).__name__}: {error}")
@@ -110,8 +138,9 @@ class InspectController(QObject):
         self._request()
 
     def set_image(self, image: torch.Tensor) -> None:
-        """A new normalised input (C, H, W)."""
-        self._image = image.detach().cpu().clone()
+        """A new normalised input (C, H, W), handed over: the caller must not change it
+        (no copy is made here, on the GUI thread)."""
+        self._image = image.detach().cpu()
         self._context += 1
         self._request()
 

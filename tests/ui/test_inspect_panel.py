@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 import torch
+from PySide6.QtCore import Qt
 
 from explorer.core.builder import build_model
 from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, snapshot_model
@@ -16,6 +17,7 @@ from explorer.core.spec import InputSpec
 from explorer.core.templates import load_template, template_names
 from explorer.ui.feature_maps import MOSAIC_ASPECT
 from explorer.ui.inspect_panel import InspectPanel
+from tests.ui.test_feature_maps import map_point
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +30,7 @@ def panel(qtbot):
     widget = InspectPanel()
     qtbot.addWidget(widget)
     widget.resize(1000, 700)
+    widget.show()
     yield widget
     widget.shutdown()
 
@@ -89,13 +92,14 @@ def test_clicking_a_map_enlarges_it_beside_the_kernels_that_made_it(qtbot, panel
         panel.set_spec(spec)
     result = panel.feature_maps.result
     relu = result.layers[2]
-    row = panel.feature_maps._rows[2]
-    layout = row.mosaic.layout
+    maps = panel.feature_maps
+    layout = maps.row_mosaic(2).layout
     channel = 5
     y = (channel // layout.cols) * (layout.height + layout.gap) + 3
     x = (channel % layout.cols) * (layout.width + layout.gap) + 4
-    with qtbot.waitSignal(panel.feature_maps.channel_clicked) as blocker:
-        row.clicked((y, x))
+    point = map_point(qtbot, maps, 2, y, x)
+    with qtbot.waitSignal(maps.channel_clicked) as blocker:
+        qtbot.mouseClick(maps.view.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert blocker.args == [relu.name, channel]
     detail = panel.detail
     assert detail is not None and detail.isVisible()
@@ -104,8 +108,9 @@ def test_clicking_a_map_enlarges_it_beside_the_kernels_that_made_it(qtbot, panel
     assert detail.kernel_image.image.shape == conv_kernel[channel, 0].shape
     assert result.layers[0].name in detail.kernel_label.text
 
-    row.hovered((y, x))
-    text = panel.feature_maps.hover_label.text()
+    qtbot.mouseMove(maps.view.viewport(), point)
+    qtbot.waitUntil(lambda: "channel" in maps.hover_label.text(), timeout=3000)
+    text = maps.hover_label.text()
     assert f"channel {channel} at (y 3, x 4)" in text
     assert f"{float(relu.output[channel, 3, 4]):.4g}" in text
 
@@ -124,6 +129,4 @@ def test_a_loaded_dataset_is_browsed_and_its_first_test_image_drawn(qtbot, panel
     assert panel.picker.description.endswith(f"label {dataset.info.class_names[label]}")
     want = capture(build_model(spec, seed=spec.training.seed), image)
     np.testing.assert_allclose(blocker.args[0].probabilities, want.probabilities, atol=1e-6)
-    assert dataset.info.class_names[0] in [
-        text for _, text in panel.feature_maps._probability_row._ticks[0]
-    ]
+    assert panel.feature_maps.class_name(0) == dataset.info.class_names[0]
