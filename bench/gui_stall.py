@@ -184,21 +184,13 @@ def run_steps(spec, profile: str | None) -> dict[str, float]:
         zip(STEPS, (open_window, edit, undo, inspect, pick, scroll, hide, quit_window), strict=True)
     )
     for name in STEPS:
-        action = actions[name]
-        if name == profile:
-            profiler = cProfile.Profile()
-            inner = action
-
-            def action(inner=inner) -> None:
-                profiler.enable()
-                try:
-                    inner()
-                finally:
-                    profiler.disable()
-
-        stalls[name] = probe.measure(action, idle)
-        if name == profile:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        profiler = cProfile.Profile() if name == profile else None
+        if profiler is not None:
+            profiler.enable()  # the step and every event it causes until the loop is idle
+        stalls[name] = probe.measure(actions[name], idle)
+        if profiler is not None:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     return stalls
 
 

@@ -487,8 +487,8 @@ class FeatureMapPanel(QWidget):
         self.status_label = QLabel("Pick an image to see what each layer makes of it.")
         self.status_label.setWordWrap(True)
 
+        self.colormap_combo.setToolTip("The colours of the feature maps")
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("Colours:"))
         controls.addWidget(self.colormap_combo)
         controls.addWidget(self.shared_check)
         controls.addStretch(1)

@@ -26,12 +26,14 @@ from PySide6.QtGui import QColor, QIcon, QImage, QMouseEvent, QPainter, QPaintEv
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListView,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -52,7 +54,7 @@ log = logging.getLogger(__name__)
 
 INLINE_VALUES = 1 << 20  # converted on the GUI thread: ≤ 4 MB as float32
 MAX_INPUT_VALUES = 1 << 24  # larger inputs are refused: 64 MB as float32 per image
-_PREVIEW = 112
+_PREVIEW = 80
 
 GRID_LIMIT = 120  # thumbnails listed at once; "Random" reaches every image
 _CANVAS_SIZE = 280
@@ -115,8 +117,7 @@ def input_refusal(shape: Sequence[int]) -> str | None:
     size = "×".join(str(int(n)) for n in shape)
     return (
         f"The input {size} takes {format_bytes(4 * values)} per image as float32; "
-        f"Inspect shows inputs up to {format_bytes(4 * MAX_INPUT_VALUES)}. "
-        "Training and export are not affected."
+        f"Inspect shows inputs up to {format_bytes(4 * MAX_INPUT_VALUES)}."
     )
 
 
@@ -272,10 +273,16 @@ class InputPicker(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.clear_button)
         row.addWidget(self.stroke_spin)
+        # The canvas keeps its size (strokes are as thick as on MNIST); in a small dock
+        # it scrolls rather than widening the whole Inspect panel.
+        canvas_area = QScrollArea()
+        canvas_area.setWidget(self.canvas)
+        canvas_area.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        canvas_area.setFrameShape(QFrame.Shape.NoFrame)
+        canvas_area.setMinimumSize(100, 80)
         box = QVBoxLayout(draw_tab)
-        box.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
+        box.addWidget(canvas_area, 1)
         box.addLayout(row)
-        box.addStretch(1)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(dataset_tab, "Dataset")
@@ -283,7 +290,7 @@ class InputPicker(QWidget):
         self.tabs.addTab(draw_tab, "Draw")
 
         self.preview = QLabel()
-        self.preview.setFixedSize(112, 112)
+        self.preview.setFixedSize(_PREVIEW, _PREVIEW)
         self.preview.setStyleSheet("background: black")
         self.preview_text = QLabel("No image chosen yet.")
         self.preview_text.setWordWrap(True)
@@ -366,7 +373,8 @@ class InputPicker(QWidget):
             self.current = None
             self.description = ""
             self.preview.clear()
-            self.preview_text.setText(self.refusal)
+            size = "×".join(map(str, self._shape))
+            self.preview_text.setText(f"No image: the input {size} is too large to show.")
             self.input_refused.emit(self.refusal)
             return
         if len(self._indices) and self._images.shape[1:] == self._shape:
