@@ -134,6 +134,7 @@ def run_steps(spec, profile: str | None) -> dict[str, float]:
         window.show()
         state["window"] = window
         workbench = install_workbench(window, warm_up=False)
+        window.summary_dock.raise_()  # Inspect starts behind the Summary; "inspect" shows it
         state["workbench"] = workbench
         c, h, w = spec.input.shape
         rng = np.random.default_rng(0)

@@ -185,8 +185,8 @@ class FeatureMapModel(QAbstractListModel):
             self.endResetModel()
         elif not same_shapes:
             self.layoutChanged.emit()
-        else:
-            self.dataChanged.emit(self.index(0), self.index(self.rowCount() - 1))
+        # Same rows and shapes: nothing to announce. The delegate reads the new result
+        # when it paints; a dataChanged would make QListView lay out every row again.
 
     def layer(self, row: int) -> LayerCapture | None:
         """The layer of `row`, None for the prediction row."""
@@ -645,6 +645,7 @@ class FeatureMapPanel(QWidget):
         self.last_layer_name = result.layers[-1].name if result.layers else ""
         self.delegate.images.clear()
         self.model.set_result(result)
+        self.view.viewport().update()
         capped = [layer for layer in result.layers if layer.truncated]
         status = "Hover a map to read its values; click it to enlarge."
         if capped:
