@@ -27,6 +27,7 @@ from PySide6.QtCore import (
     QRect,
     QSize,
     Qt,
+    QTimer,
     Signal,
     Slot,
 )
@@ -39,7 +40,7 @@ from PySide6.QtGui import (
     QImage,
     QMouseEvent,
     QPainter,
-    QShowEvent,
+    QPaintEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -445,6 +446,12 @@ class _MapList(QListView):
                 return
         super().mousePressEvent(event)
 
+    def paintEvent(self, event: QPaintEvent) -> None:
+        # Painted means on screen: a capture kept while hidden is drawn next.
+        if self.panel.result is not self.panel.model.result:
+            QTimer.singleShot(0, self.panel.catch_up)
+        super().paintEvent(event)
+
     def viewportEvent(self, event) -> bool:
         if isinstance(event, QHelpEvent):
             index = self.indexAt(event.pos())
@@ -528,7 +535,19 @@ class FeatureMapPanel(QWidget):
     def show_capture(self, result: CaptureResult) -> None:
         """Draw every layer of a capture; while the panel is hidden it is only kept."""
         self._pending = result
-        if self.isVisible():
+        if self.on_screen():
+            self._apply()
+
+    def on_screen(self) -> bool:
+        """Whether any of the list can be seen. A dock that is a tab behind another is
+        still "visible" to Qt, so the list's visible region decides."""
+        return self.isVisible() and not self.view.visibleRegion().isEmpty()
+
+    def catch_up(self) -> None:
+        """Draw the kept capture if it is not drawn yet and the list can be seen (the
+        list calls this when Qt paints it, i.e. when it comes on screen)."""
+        drawn = self._pending is None or self.model.result is self._pending
+        if not drawn and self.on_screen():
             self._apply()
 
     @property
@@ -632,11 +651,6 @@ class FeatureMapPanel(QWidget):
         return f"{layer.name} · unit {index}: {value:.4g}"
 
     # ---- drawing ---------------------------------------------------------------------------
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._pending is not None and self.model.result is not self._pending:
-            self._apply()
 
     def _apply(self) -> None:
         result = self._pending

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Mapping
 
 import torch
-from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from explorer.core.capture import CaptureResult, LayerCapture
@@ -173,7 +173,9 @@ class InspectPanel(QWidget):
     def _refresh_tabs(self) -> None:
         """Bring the tab on screen up to date (the others wait until they are shown)."""
         current = self.tabs.currentWidget()
-        if not self.isVisible() or current not in self._stale:
+        # A dock that is a tab behind another is still "visible" to Qt: ask what shows.
+        on_screen = self.isVisible() and not self.tabs.visibleRegion().isEmpty()
+        if not on_screen or current not in self._stale:
             return
         self._stale.discard(current)
         if current is self.activations:
@@ -185,9 +187,11 @@ class InspectPanel(QWidget):
             channels = self._spec.input.channels if self._spec is not None else 1
             self.filters.show_capture(self._result, channels)
 
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self._refresh_tabs()
+    def paintEvent(self, event: QPaintEvent) -> None:
+        # Painted means on screen (a dock tab just raised): bring the current tab up to date.
+        if self.tabs.currentWidget() in self._stale:
+            QTimer.singleShot(0, self._refresh_tabs)
+        super().paintEvent(event)
 
     @Slot(int)
     def _on_tabs_current_changed(self, _: int) -> None:

@@ -71,7 +71,13 @@ class SummaryTableModel(QAbstractTableModel):
             self.endResetModel()
         else:
             self._compute()
-            self.dataChanged.emit(self.index(0, 0), self.index(count - 1, len(COLUMNS) - 1))
+            # Roles named: the table need not re-lay out its rows (their height is fixed).
+            roles = [
+                Qt.ItemDataRole.DisplayRole,
+                Qt.ItemDataRole.ForegroundRole,
+                Qt.ItemDataRole.ToolTipRole,
+            ]
+            self.dataChanged.emit(self.index(0, 0), self.index(count - 1, len(COLUMNS) - 1), roles)
 
     @property
     def rows(self) -> list[tuple[str, ...]]:
@@ -171,14 +177,14 @@ class SummaryPanel(QWidget):
         self.diagnostics.setText("<br>".join(items) if items else "No problems found.")
 
     def _fit_columns(self) -> None:
-        metrics = self._mono_metrics
+        # The cells are in a fixed-pitch font: the longest text is the widest, so counting
+        # characters (cheap) replaces measuring thousands of strings on every edit.
+        advance = self._mono_metrics.horizontalAdvance("0")
         header = self.table.horizontalHeader()
         rows = self.model.rows
         for column, title in enumerate(COLUMNS[:-1]):
-            widest = max(
-                header.fontMetrics().horizontalAdvance(title),
-                *(metrics.horizontalAdvance(row[column]) for row in rows),
-            )
+            longest = max(len(row[column]) for row in rows)
+            widest = max(header.fontMetrics().horizontalAdvance(title), advance * longest)
             width = widest + 16
             if self.table.columnWidth(column) != width:
                 self.table.setColumnWidth(column, width)
