@@ -208,6 +208,7 @@ def main() -> int:
 
     torch.set_num_threads(1)
     rows: list[tuple[str, dict[str, float]]] = []
+    run_steps(load_template("keras-mnist"), None)  # warm-up: imports and first-use costs
     if not args.no_peer:
         rows.append(("7 (keras-mnist, peer)", run_steps(load_template("keras-mnist"), None)))
     for layers in args.layers:

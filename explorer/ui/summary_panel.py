@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.analysis import Analysis
 from explorer.core.summary import (
     COLUMNS,
     RIGHT_ALIGNED,
@@ -44,11 +45,19 @@ class SummaryTableModel(QAbstractTableModel):
         self._rows: list[tuple[str, ...]] = []
         self._colours: list[QColor | None] = []
         self._tips: list[str | None] = []
+        self._recent: list[tuple[Analysis, tuple[list[Any], list[Any], list[Any]]]] = []
         self._compute()
         document.spec_changed.connect(self._on_document_spec_changed)
 
     def _compute(self) -> None:
         analysis = self.document.analysis
+        # Undo and redo bring back an analysis shown before (the document keeps them):
+        # its cells are kept too, so going back costs no formatting of thousands of rows.
+        for index, (known, cells) in enumerate(self._recent):
+            if known is analysis:
+                self._recent.insert(0, self._recent.pop(index))
+                self._rows, self._colours, self._tips = cells
+                return
         self._rows = table_rows(analysis)
         self._colours, self._tips = [None], [None]
         for layer in analysis.layers:
@@ -61,6 +70,8 @@ class SummaryTableModel(QAbstractTableModel):
                     ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
                 )
                 self._tips.append(diagnostic.text())
+        cells = (self._rows, self._colours, self._tips)
+        self._recent = [(analysis, cells), *self._recent[:7]]
 
     @Slot()
     def _on_document_spec_changed(self) -> None:

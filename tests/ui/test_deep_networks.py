@@ -85,3 +85,21 @@ def test_summary_columns_fit_their_longest_text(qtbot: Any) -> None:
             assert table.columnWidth(column) >= widest, COLUMNS[column]
     finally:
         window.recovery.timer.stop()
+
+
+def test_undo_and_redo_reuse_the_analysis_of_the_spec_they_return_to(window: MainWindow) -> None:
+    from explorer.core.analysis import analyze
+    from explorer.core.summary import table_rows
+
+    document = window.document
+    before = document.analysis
+    document.replace_layer(0, document.spec.layers[0].with_values(filters=7))
+    after = document.analysis
+    assert after is not before and after.layers[0].output_shape[0] == 7
+    document.undo_stack.undo()
+    assert document.analysis is before and document.analysis == analyze(document.spec)
+    assert window.summary.model.rows == table_rows(before)
+    document.undo_stack.redo()
+    assert document.analysis is after and document.analysis == analyze(document.spec)
+    assert window.summary.model.rows == table_rows(after)
+    assert window.summary.model.rows[1][1] == "(7, 24, 24)"
