@@ -48,9 +48,7 @@ def deep_network(layers: int):
 
     body: list[LayerSpec] = []
     while len(body) < layers - 2:
-        body.append(
-            LayerSpec.create("Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"})
-        )
+        body.append(LayerSpec.create("Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}))
         if len(body) < layers - 2:
             body.append(LayerSpec.create("Activation", {"function": "relu"}))
     body += [
@@ -65,7 +63,7 @@ class StallProbe:
     largest gap between ticks until the loop has been quiet for IDLE_MS."""
 
     def __init__(self, app) -> None:
-        from PySide6.QtCore import QTimer, Qt
+        from PySide6.QtCore import Qt, QTimer
 
         self.app = app
         self.timer = QTimer()
@@ -214,7 +212,7 @@ def main() -> int:
     for layers in args.layers:
         rows.append((f"{layers:,}", run_steps(deep_network(layers), args.profile)))
 
-    print(f"max GUI-thread stall per step, ms (5 ms probe; budget 50 ms at 5,000 layers)")
+    print("max GUI-thread stall per step, ms (5 ms probe; budget 50 ms at 5,000 layers)")
     print(f"{'layers':>22} " + " ".join(f"{s:>8}" for s in STEPS))
     for label, stalls in rows:
         print(f"{label:>22} " + " ".join(f"{stalls[s]:8.1f}" for s in STEPS))
