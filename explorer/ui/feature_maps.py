@@ -306,13 +306,16 @@ class FeatureMapDelegate(QStyledItemDelegate):
     # ---- painting ----------------------------------------------------------------------
 
     def image(self, row: int) -> QImage | None:
-        """The row's coloured mosaic, coloured on first use."""
+        """The row's coloured mosaic, coloured on first use; a mosaic shown smaller
+        than its pixels (a wide layer at 224×224) is coloured at about the size shown."""
         cached = self.images.get(row)
         if cached is None:
             mosaic = self.panel.row_mosaic(row)
             if mosaic is None or mosaic.image.size == 0:
                 return None
-            cached = self.images[row] = coloured(mosaic.image, self.panel.colours)
+            step = max(1, int(1.0 / self.geometry(row).scale))
+            indices = mosaic.image[::step, ::step] if step > 1 else mosaic.image
+            cached = self.images[row] = coloured(indices, self.panel.colours)
         return cached
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:

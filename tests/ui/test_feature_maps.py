@@ -289,3 +289,29 @@ def test_clicking_a_map_with_the_mouse_reports_its_channel(qtbot, panel, result)
     with qtbot.waitSignal(panel.channel_clicked, timeout=3000) as blocker:
         qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert blocker.args == [result.layers[1].name, channel]
+
+
+def test_a_mosaic_shown_smaller_than_its_pixels_is_coloured_at_about_that_size(qtbot) -> None:
+    conv = LayerSpec.create("Conv2D", {"filters": 64, "kernel_size": 3, "padding": "same"})
+    tail = (LayerSpec.create("GlobalAvgPool2D"), LayerSpec.create("Dense", {"units": 10}))
+    spec = NetworkSpec(input=InputSpec(3, 96, 96), layers=(conv, *tail))
+    result = capture(build_model(spec, seed=0), torch.randn(3, 96, 96))
+    panel = FeatureMapPanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 500)
+    panel.show()
+    panel.set_spec(spec)
+    panel.show_capture(result)
+    qtbot.waitUntil(lambda: 0 in panel.coloured_rows(), timeout=3000)
+    indices = panel.row_mosaic(0).image
+    geometry = panel.delegate.geometry(0)
+    assert geometry.scale < 0.5 and indices.shape[1] > 2 * geometry.image.width()
+    image = panel.delegate.image(0)
+    assert image.width() <= 2 * geometry.image.width()
+    step = int(1 / geometry.scale)
+    lut = colormap_lut("viridis", 255)
+    for y, x in [(0, 0), (5, 9), (image.height() - 1, image.width() - 1)]:
+        index = int(indices[y * step, x * step])
+        want = SEPARATOR_RGB if index == 0 else tuple(int(v) for v in lut[index - 1])
+        colour = image.pixelColor(x, y)
+        assert (colour.red(), colour.green(), colour.blue()) == want
