@@ -226,16 +226,8 @@ class FeatureMapDelegate(QStyledItemDelegate):
 
     def text_fonts(self, row: int) -> list[QFont]:
         """The fonts of the row's lines of text (what `text_lines` writes, and the range)."""
-        layer = self.panel.model.layer(row)
-        if layer is None:
-            return [font for font, _ in self._prediction_lines()]
-        base = self.panel.font()
-        fonts = [self.bold, base, base, self.small]
-        if layer.name == self.panel.last_layer_name:
-            fonts.append(self.italic)
-        if layer.truncated:
-            fonts.append(self.italic)
-        return fonts
+        fonts = [font for font, _ in self.text_lines(row)]
+        return fonts if self.panel.model.layer(row) is None else [*fonts, self.small]
 
     def text_lines(self, row: int) -> list[tuple[QFont, str]]:
         panel = self.panel
@@ -245,7 +237,9 @@ class FeatureMapDelegate(QStyledItemDelegate):
         lines: list[tuple[QFont, str]] = [(self.bold, layer.name)]
         description, note = panel.title(layer.name)
         if description:
-            lines.append((self.panel.font(), description))
+            base = self.panel.font()
+            width = _NAME_WIDTH - 2 * _PAD
+            lines += [(base, part) for part in wrap_parts(description, QFontMetrics(base), width)]
         if note:
             lines.append((self.italic, note))
         lines.append((self.panel.font(), "×".join(str(n) for n in layer.shape)))
@@ -693,6 +687,19 @@ class FeatureMapPanel(QWidget):
         )
         if path and not save_png(self.view, path):
             log.warning("could not save %s", path)
+
+
+def wrap_parts(text: str, metrics: QFontMetrics, width: int) -> list[str]:
+    """`text` ("Conv2D 16 · 5×5 · pad 2 · linear") in lines no wider than `width`,
+    broken between its " · " parts (a part too long alone is elided when drawn)."""
+    lines: list[str] = []
+    for part in text.split(" · "):
+        joined = f"{lines[-1]} · {part}" if lines else part
+        if lines and metrics.horizontalAdvance(joined) <= width:
+            lines[-1] = joined
+        else:
+            lines.append(part)
+    return lines
 
 
 def _mosaic_shape(layer: LayerCapture) -> tuple[int, int]:
