@@ -5,8 +5,9 @@ and ONE image holding all its channels tiled (see `explorer.core.mosaic`), colou
 indices already scaled, so drawing is one lookup into RGB32 pixels and one `drawImage`.
 The view is virtual: Qt asks the delegate to paint only the rows on screen, and a row's
 pixels are coloured the first time it is painted, so a 5,000-layer network costs what
-its visible rows cost. The mosaics themselves come tiled from the capture thread
-(`with_mosaics`); while the panel is hidden a new capture is only kept, not shown.
+its visible rows cost. Large layers come tiled from the capture thread (`with_mosaics`),
+small ones are tiled when first painted; while the panel is hidden a new capture is only
+kept, not shown.
 Vectors are a wrapped strip (the logits labelled with the class names); the network's
 output is a bar chart of class probabilities, the last row.
 """
@@ -181,7 +182,7 @@ class FeatureMapModel(QAbstractListModel):
         elif not same_shapes:
             self.layoutAboutToBeChanged.emit()
         self.result = result
-        self._mosaics = dict(enumerate(result.mosaics))
+        self._mosaics = {row: m for row, m in enumerate(result.mosaics) if m is not None}
         if not same_rows:
             self.endResetModel()
         elif not same_shapes:
@@ -200,7 +201,7 @@ class FeatureMapModel(QAbstractListModel):
         if layer is None:
             return None
         found = self._mosaics.get(row)
-        if found is None:  # a capture made without `with_mosaics` (tiled as it is drawn)
+        if found is None:  # a small layer, or a capture without `with_mosaics`: tiled now
             found = self._mosaics[row] = layer_mosaics(layer.output, MOSAIC_ASPECT)
         return found
 
@@ -574,7 +575,9 @@ class FeatureMapPanel(QWidget):
             if self.model.result is result:
                 mosaics = self.model.mosaics(row)
             else:
-                mosaics = result.mosaics[row] if result.mosaics else layer_mosaics(layer.output)
+                mosaics = (result.mosaics[row] if result.mosaics else None) or layer_mosaics(
+                    layer.output
+                )
             assert mosaics is not None
             out[layer.name] = mosaics.get(shared).image
         return out
