@@ -23,6 +23,8 @@ IndexArray = npt.NDArray[np.uint8]
 
 DEFAULT_GAP = 1
 STRIP_COLUMNS = 64
+# Mosaics about this many times wider than tall fill a row of the feature-map column.
+COLUMN_ASPECT = 3.5
 
 
 @dataclass(frozen=True)
@@ -202,3 +204,27 @@ def vector_strip(
         padded[:count] = scaled
     layout = Layout(count, rows, cols, 1, 1, 0)
     return Mosaic(padded.reshape(rows, cols), layout, np.repeat(levels, count, axis=0), True)
+
+
+@dataclass(frozen=True)
+class LayerMosaics:
+    """A layer's output ready to draw both ways: each map on its own scale, and one scale
+    shared by the layer (the same strip twice for a vector)."""
+
+    per_map: Mosaic
+    shared: Mosaic
+
+    def get(self, shared: bool) -> Mosaic:
+        return self.shared if shared else self.per_map
+
+
+def layer_mosaics(output: npt.NDArray[np.floating], aspect: float = COLUMN_ASPECT) -> LayerMosaics:
+    """The indexed mosaics of one layer's output, (C, H, W) maps or an (N,) vector."""
+    values = np.asarray(output, dtype=np.float32)
+    if values.ndim == 3:
+        return LayerMosaics(
+            feature_mosaic(values, shared=False, indexed=True, aspect=aspect),
+            feature_mosaic(values, shared=True, indexed=True, aspect=aspect),
+        )
+    strip = vector_strip(values, indexed=True)
+    return LayerMosaics(strip, strip)

@@ -21,6 +21,7 @@ from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 log = logging.getLogger(__name__)
 
 _MERGE_ID = 0x5EC
+_RECENT_ANALYSES = 8  # analyses kept for undo and redo (by spec identity)
 
 
 class SpecEditCommand(QUndoCommand):
@@ -83,6 +84,7 @@ class ProjectDocument(QObject):
         super().__init__(parent)
         self._spec = spec if spec is not None else NetworkSpec()
         self._analysis = analyze(self._spec)
+        self._recent: list[tuple[NetworkSpec, Analysis]] = [(self._spec, self._analysis)]
         self._path: str | None = None
         self._locked = False
         self._merge_epoch = itertools.count()
@@ -140,9 +142,20 @@ class ProjectDocument(QObject):
 
     def _show(self, spec: NetworkSpec, selection: Sequence[int]) -> None:
         self._spec = spec
-        self._analysis = analyze(spec)
+        self._analysis = self._analysis_of(spec)
         self.spec_changed.emit()
         self.selection_requested.emit(list(selection))
+
+    def _analysis_of(self, spec: NetworkSpec) -> Analysis:
+        """`analyze(spec)`, reused for the specs shown last: undo and redo go back to a
+        spec analysed before, and analysing thousands of layers again takes a while."""
+        for index, (known, analysis) in enumerate(self._recent):
+            if known is spec:
+                self._recent.insert(0, self._recent.pop(index))
+                return analysis
+        analysis = analyze(spec)
+        self._recent = [(spec, analysis), *self._recent[: _RECENT_ANALYSES - 1]]
+        return analysis
 
     # ---- edits --------------------------------------------------------------------------
 

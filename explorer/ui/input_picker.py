@@ -3,13 +3,21 @@
 Whatever the source, the picker converts it to the network's input shape and normalises
 it with the training statistics, shows it as the network sees it, and emits
 `image_chosen(tensor (C, H, W) float32, description)`.
+
+The GUI thread never makes an input-sized array of a large input: up to `INLINE_VALUES`
+values (a 3×512×512 image) the conversion is a few milliseconds and runs at once; above
+that it runs on a background thread; above `MAX_INPUT_VALUES` the picker refuses and
+`input_refused(message)` says how large one image would be.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -18,21 +26,35 @@ from PySide6.QtGui import QColor, QIcon, QImage, QMouseEvent, QPainter, QPaintEv
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListView,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from explorer.core.images import ImageError, centre_drawing, load_image_file, normalize_pixels
+from explorer.core.images import (
+    ConvertedImage,
+    ImageError,
+    centre_drawing,
+    load_image_file,
+    normalize_pixels,
+)
+from explorer.core.summary import format_bytes
+from explorer.ui.background import BackgroundRunner
 
 log = logging.getLogger(__name__)
+
+INLINE_VALUES = 1 << 20  # converted on the GUI thread: ≤ 4 MB as float32
+MAX_INPUT_VALUES = 1 << 24  # larger inputs are refused: 64 MB as float32 per image
+_PREVIEW = 80
 
 GRID_LIMIT = 120  # thumbnails listed at once; "Random" reaches every image
 _CANVAS_SIZE = 280
@@ -75,12 +97,62 @@ def pixels_to_qimage(pixels: np.ndarray) -> QImage:
     return image.copy()  # the numpy buffer dies with this function
 
 
-def network_view(tensor: torch.Tensor) -> np.ndarray:
-    """A normalised input (C, H, W) stretched over its own range to uint8, for display."""
+def network_view(tensor: torch.Tensor, size: int | None = None) -> np.ndarray:
+    """A normalised input (C, H, W) stretched over its own range to uint8, for display;
+    with `size`, every n-th pixel so that neither side exceeds about `size`."""
     values = tensor.detach().cpu().float().numpy()
     low, high = float(values.min()), float(values.max())
+    if size is not None:
+        step = max(1, math.ceil(max(values.shape[1:]) / size))
+        values = values[:, ::step, ::step]
     scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
     return (scaled * 255.0 + 0.5).astype(np.uint8)
+
+
+def input_refusal(shape: Sequence[int]) -> str | None:
+    """Why an input of `shape` (C, H, W) cannot be inspected, or None when it can."""
+    values = math.prod(int(n) for n in shape)
+    if values <= MAX_INPUT_VALUES:
+        return None
+    size = "×".join(str(int(n)) for n in shape)
+    return (
+        f"The input {size} takes {format_bytes(4 * values)} per image as float32; "
+        f"Inspect shows inputs up to {format_bytes(4 * MAX_INPUT_VALUES)}."
+    )
+
+
+@dataclass(frozen=True)
+class ChosenImage:
+    """A converted input and what the picker shows of it (made off the GUI thread for
+    large inputs): the normalised tensor, a small uint8 preview and its value range."""
+
+    tensor: torch.Tensor
+    preview: np.ndarray
+    low: float
+    high: float
+    description: str
+
+
+Source = np.ndarray | Callable[[], ConvertedImage] | None
+
+
+def convert_choice(
+    pixels: Source,
+    shape: tuple[int, int, int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    description: str,
+) -> ChosenImage:
+    """Normalise uint8 `pixels` (C, H, W), a black image of `shape` when None, or what a
+    converter (a file or a drawing made to `shape`) returns, with its description."""
+    if pixels is None:
+        pixels = np.zeros(shape, np.uint8)
+    elif callable(pixels):
+        converted = pixels()
+        pixels, description = converted.pixels, converted.description
+    tensor = normalize_pixels(pixels, mean, std)
+    low, high = float(tensor.min()), float(tensor.max())
+    return ChosenImage(tensor, network_view(tensor, _PREVIEW), low, high, description)
 
 
 class DrawingCanvas(QWidget):
@@ -144,9 +216,13 @@ class InputPicker(QWidget):
     """Pick the image to inspect; emits `image_chosen(tensor, description)`."""
 
     image_chosen = Signal(object, str)
+    input_refused = Signal(str)  # the network's input is too large to inspect
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.runner = BackgroundRunner("input-picker", self)
+        self._ticket = 0  # the latest choice; older conversions are dropped
+        self.refusal: str | None = None
         self._shape: tuple[int, int, int] = (1, 28, 28)
         self._mean: tuple[float, ...] = (0.5,)
         self._std: tuple[float, ...] = (0.5,)
@@ -197,10 +273,16 @@ class InputPicker(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.clear_button)
         row.addWidget(self.stroke_spin)
+        # The canvas keeps its size (strokes are as thick as on MNIST); in a small dock
+        # it scrolls rather than widening the whole Inspect panel.
+        canvas_area = QScrollArea()
+        canvas_area.setWidget(self.canvas)
+        canvas_area.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        canvas_area.setFrameShape(QFrame.Shape.NoFrame)
+        canvas_area.setMinimumSize(100, 80)
         box = QVBoxLayout(draw_tab)
-        box.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
+        box.addWidget(canvas_area, 1)
         box.addLayout(row)
-        box.addStretch(1)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(dataset_tab, "Dataset")
@@ -208,7 +290,7 @@ class InputPicker(QWidget):
         self.tabs.addTab(draw_tab, "Draw")
 
         self.preview = QLabel()
-        self.preview.setFixedSize(112, 112)
+        self.preview.setFixedSize(_PREVIEW, _PREVIEW)
         self.preview.setStyleSheet("background: black")
         self.preview_text = QLabel("No image chosen yet.")
         self.preview_text.setWordWrap(True)
@@ -235,6 +317,7 @@ class InputPicker(QWidget):
     def set_input_shape(self, shape: Sequence[int]) -> None:
         """The network's input (C, H, W); files and drawings are converted to it."""
         self._shape = (int(shape[0]), int(shape[1]), int(shape[2]))
+        self.refusal = input_refusal(self._shape)
         if len(self._mean) != self._shape[0]:
             self._mean, self._std = (0.5,) * self._shape[0], (0.5,) * self._shape[0]
 
@@ -285,16 +368,32 @@ class InputPicker(QWidget):
 
     def choose_default(self) -> None:
         """The first listed dataset image when it fits the network, else a blank image."""
+        if self.refusal is not None:
+            self._ticket += 1
+            self.current = None
+            self.description = ""
+            self.preview.clear()
+            size = "×".join(map(str, self._shape))
+            self.preview_text.setText(f"No image: the input {size} is too large to show.")
+            self.input_refused.emit(self.refusal)
+            return
         if len(self._indices) and self._images.shape[1:] == self._shape:
             if self.grid.currentRow() == 0:
                 self.choose_sample(int(self._indices[0]))
             else:
                 self.grid.setCurrentRow(0)
             return
-        blank = np.zeros(self._shape, np.uint8)
-        self._choose(blank, "blank image (pick one from a dataset, a file or a drawing)")
+        self._choose(None, "blank image (pick one from a dataset, a file or a drawing)")
 
     def open_file(self, path: str) -> bool:
+        """Convert an image file to the input; False (and why, under the button) when it
+        cannot be read. A large input is converted in the background."""
+        if self.refusal is not None:
+            self.file_label.setText(self.refusal)
+            return False
+        if math.prod(self._shape) > INLINE_VALUES:
+            self._choose(partial(load_image_file, path, self._shape), path)
+            return True
         try:
             converted = load_image_file(path, self._shape)
         except ImageError as error:
@@ -304,19 +403,51 @@ class InputPicker(QWidget):
         self._choose(converted.pixels, converted.description)
         return True
 
-    def _choose(self, pixels: np.ndarray, description: str) -> None:
-        tensor = normalize_pixels(pixels, self._mean, self._std)
+    def shutdown(self) -> None:
+        """Wait for a conversion in progress; call before the app quits."""
+        self.runner.shutdown()
+
+    def _choose(self, pixels: Source, description: str) -> None:
+        """Convert and show `pixels` (None: a black image of the input's shape)."""
+        if self.refusal is not None:
+            self.input_refused.emit(self.refusal)
+            return
+        self._ticket += 1
+        args = (pixels, self._shape, self._mean, self._std, description)
+        if math.prod(self._shape) <= INLINE_VALUES:
+            self._show_choice(self._ticket, convert_choice(*args))
+            return
+        ticket = self._ticket
+        self.preview_text.setText(f"{description}<br>converting…")
+        self.runner.submit(
+            convert_choice,
+            *args,
+            on_done=lambda chosen: self._show_choice(ticket, chosen),
+            on_error=lambda error: self._show_failure(ticket, error),
+        )
+
+    def _show_choice(self, ticket: int, chosen: ChosenImage) -> None:
+        if ticket != self._ticket:
+            return  # the user has chosen again since
+        tensor = chosen.tensor
         self.current = tensor
-        self.description = description
-        shown = pixels_to_qimage(network_view(tensor)).scaled(
+        self.description = chosen.description
+        shown = pixels_to_qimage(chosen.preview).scaled(
             self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio
         )
         self.preview.setPixmap(QPixmap.fromImage(shown))
         self.preview_text.setText(
-            f"{description}<br>{'×'.join(map(str, tensor.shape))}, values "
-            f"{float(tensor.min()):.2f} … {float(tensor.max()):.2f}"
+            f"{chosen.description}<br>{'×'.join(map(str, tensor.shape))}, values "
+            f"{chosen.low:.2f} … {chosen.high:.2f}"
         )
-        self.image_chosen.emit(tensor, description)
+        self.image_chosen.emit(tensor, chosen.description)
+
+    def _show_failure(self, ticket: int, error: BaseException) -> None:
+        if ticket != self._ticket:
+            return
+        if isinstance(error, ImageError):
+            self.file_label.setText(str(error))
+        self.preview_text.setText(f"Cannot convert the image: {error}")
 
     def _class_name(self, label: int) -> str:
         return self._class_names[label] if 0 <= label < len(self._class_names) else str(label)
@@ -374,5 +505,8 @@ class InputPicker(QWidget):
 
     @Slot()
     def _on_canvas_drawing_finished(self) -> None:
+        if math.prod(self._shape) > INLINE_VALUES:
+            self._choose(partial(centre_drawing, self.canvas.strokes(), self._shape), "drawing")
+            return
         converted = centre_drawing(self.canvas.strokes(), self._shape)
         self._choose(converted.pixels, converted.description)

@@ -11,17 +11,36 @@ requests with the same spec and only reloads weights into it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from explorer.core.analysis import analyze
 from explorer.core.builder import Network, build_model
-from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, snapshot_model
+from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, snapshot_model, with_mosaics
 from explorer.core.spec import NetworkSpec
 
 log = logging.getLogger(__name__)
+
+# One image's forward pass may hold this much (every layer's output, as the analysis
+# counts it); a larger network is refused before anything is allocated.
+MAX_CAPTURE_BYTES = 1 << 30
+
+
+def capture_refusal(spec: NetworkSpec) -> str | None:
+    """Why `spec` is too large to capture, or None."""
+    from explorer.core.summary import format_bytes
+
+    needed = analyze(spec).forward_bytes
+    if needed <= MAX_CAPTURE_BYTES:
+        return None
+    return (
+        f"one image's feature maps need {format_bytes(needed)}, more than the "
+        f"{format_bytes(MAX_CAPTURE_BYTES)} Inspect allows"
+    )
 
 
 @dataclass(frozen=True)
@@ -43,27 +62,64 @@ class CaptureWorker(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self._initial_for: NetworkSpec | None = None
         self._model: Network | None = None
+        # The last few networks with their initial weights and size check: undo and redo
+        # return to them, and building thousands of layers again takes a second.
+        self._initial: list[tuple[NetworkSpec, Network]] = []
+        self._checked: list[tuple[NetworkSpec, str | None]] = []
 
     @Slot(object)
     def run_request(self, request: CaptureRequest) -> None:
         try:
+            refusal = _recall(self._checked, request.spec, lambda: capture_refusal(request.spec))
+            if refusal is not None:
+                self.failed.emit(request.context, refusal)
+                return
             if request.state_dict is None:
                 # Initial weights: built once per network, not on every image picked.
-                if self._model is None or self._initial_for != request.spec:
-                    self._model = build_model(request.spec, seed=request.spec.training.seed)
-                    self._model.eval()
-                    self._initial_for = request.spec
+                self._model = _recall(self._initial, request.spec, lambda: _initial(request.spec))
+                # Only small networks stay cached beside the current one (memory).
+                self._initial[1:] = [
+                    (spec, model) for spec, model in self._initial[1:] if _small(model)
+                ]
             else:
                 self._model = snapshot_model(request.spec, request.state_dict)
-                self._initial_for = None
             result = capture(self._model, request.image, max_channels=request.max_channels)
+            # Tiling every layer here keeps the GUI thread's share to colouring the rows
+            # on screen, however deep the network.
+            result = with_mosaics(result)
         except Exception as error:  # the loop boundary: report, keep the thread alive
             log.exception("capture failed")
             self.failed.emit(request.context, f"{type(error).__name__}: {error}")
             return
         self.captured.emit(request.context, result)
+
+
+_RECALLED = 4
+_SMALL_MODEL_PARAMS = 5_000_000
+
+T = TypeVar("T")
+
+
+def _recall(memory: list[tuple[NetworkSpec, T]], spec: NetworkSpec, make: Callable[[], T]) -> T:
+    """What `make()` gave for `spec` when it is among the last few, else make it now."""
+    for index, (known, value) in enumerate(memory):
+        if known is spec or known == spec:
+            memory.insert(0, memory.pop(index))
+            return value
+    value = make()
+    memory[:] = [(spec, value), *memory[: _RECALLED - 1]]
+    return value
+
+
+def _initial(spec: NetworkSpec) -> Network:
+    model = build_model(spec, seed=spec.training.seed)
+    model.eval()
+    return model
+
+
+def _small(model: Network) -> bool:
+    return sum(p.numel() for p in model.parameters()) <= _SMALL_MODEL_PARAMS
 
 
 class InspectController(QObject):
@@ -110,8 +166,9 @@ class InspectController(QObject):
         self._request()
 
     def set_image(self, image: torch.Tensor) -> None:
-        """A new normalised input (C, H, W)."""
-        self._image = image.detach().cpu().clone()
+        """A new normalised input (C, H, W), handed over: the caller must not change it
+        (no copy is made here, on the GUI thread)."""
+        self._image = image.detach().cpu()
         self._context += 1
         self._request()
 

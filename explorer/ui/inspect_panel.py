@@ -2,7 +2,8 @@
 
 It owns the capture controller. The main window gives it the spec (`set_spec`), the
 dataset (`set_dataset`) and, while training, new weights (`refresh_from_weights`), and
-calls `shutdown()` before quitting.
+calls `shutdown()` before quitting. Captures keep arriving while the panel is hidden, but
+only the tab on screen draws them: the others catch up when they are shown.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import logging
 from collections.abc import Mapping
 
 import torch
-from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import QLabel, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QPaintEvent
+from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from explorer.core.capture import CaptureResult, LayerCapture
 from explorer.core.spec import NetworkSpec
@@ -23,6 +25,17 @@ from explorer.ui.input_picker import InputPicker
 from explorer.ui.inspect_controller import InspectController
 
 log = logging.getLogger(__name__)
+
+# The activation gallery convolves the image on the GUI thread: a centre crop this big
+# shows the same responses at a bounded cost.
+GALLERY_SIZE = 256
+
+
+def gallery_crop(image: torch.Tensor, size: int = GALLERY_SIZE) -> torch.Tensor:
+    """The central `size`×`size` part of an image (C, H, W) (a view, no copy)."""
+    _, h, w = image.shape
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[:, top : top + size, left : left + size]
 
 
 def kernel_source(layers: tuple[LayerCapture, ...], index: int) -> LayerCapture | None:
@@ -51,9 +64,14 @@ class InspectPanel(QWidget):
         self.activations = ActivationGallery()
         self.detail: ChannelDetail | None = None
         self._detail_key: tuple[str, int] = ("", 0)
+        self._result: CaptureResult | None = None
+        self._image: torch.Tensor | None = None
+        self._stale: set[QWidget] = set()  # tabs that have not drawn the latest data
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #c0392b")
         self.error_label.setWordWrap(True)
+        # A long message wraps; it never widens the panel.
+        self.error_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.error_label.hide()
 
         self.tabs = QTabWidget()
@@ -69,12 +87,14 @@ class InspectPanel(QWidget):
         splitter.addWidget(self.picker)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 700])
+        splitter.setSizes([250, 750])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
 
         self.picker.image_chosen.connect(self._on_picker_image_chosen)
+        self.picker.input_refused.connect(self._on_picker_input_refused)
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.controller.captured.connect(self._on_controller_captured)
         self.controller.failed.connect(self._on_controller_failed)
         self.feature_maps.channel_clicked.connect(self._on_feature_maps_channel_clicked)
@@ -116,6 +136,7 @@ class InspectPanel(QWidget):
         self.controller.refresh_from_weights(state_dict)
 
     def shutdown(self) -> None:
+        self.picker.shutdown()
         self.controller.shutdown()
 
     def _apply_dataset_class_names(self) -> None:
@@ -127,18 +148,54 @@ class InspectPanel(QWidget):
 
     @Slot(object, str)
     def _on_picker_image_chosen(self, image: torch.Tensor, description: str) -> None:
-        self.activations.set_image(image)
+        self._image = image
+        self._stale.add(self.activations)
+        self._refresh_tabs()
         self.controller.set_image(image)
+
+    @Slot(str)
+    def _on_picker_input_refused(self, message: str) -> None:
+        self._result = None
+        self.feature_maps.clear()  # the maps shown are of an earlier network
+        self.error_label.setText(f"Cannot show the feature maps: {message}")
+        self.error_label.show()
 
     @Slot(object)
     def _on_controller_captured(self, result: CaptureResult) -> None:
         self.error_label.hide()
-        self.feature_maps.show_capture(result)
-        channels = self._spec.input.channels if self._spec is not None else 1
-        self.filters.show_capture(result, channels)
-        self.activations.show_capture(result)
+        self.feature_maps.show_capture(result)  # drawn when, and where, it is visible
+        self._result = result
+        self._stale.update((self.filters, self.activations))
+        self._refresh_tabs()
         if self.detail is not None and self.detail.isVisible():
             self._show_detail(*self._detail_key)
+
+    def _refresh_tabs(self) -> None:
+        """Bring the tab on screen up to date (the others wait until they are shown)."""
+        current = self.tabs.currentWidget()
+        # A dock that is a tab behind another is still "visible" to Qt: ask what shows.
+        on_screen = self.isVisible() and not self.tabs.visibleRegion().isEmpty()
+        if not on_screen or current not in self._stale:
+            return
+        self._stale.discard(current)
+        if current is self.activations:
+            if self._image is not None:
+                self.activations.set_image(gallery_crop(self._image))
+            if self._result is not None:
+                self.activations.show_capture(self._result)
+        elif current is self.filters and self._result is not None:
+            channels = self._spec.input.channels if self._spec is not None else 1
+            self.filters.show_capture(self._result, channels)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        # Painted means on screen (a dock tab just raised): bring the current tab up to date.
+        if self.tabs.currentWidget() in self._stale:
+            QTimer.singleShot(0, self._refresh_tabs)
+        super().paintEvent(event)
+
+    @Slot(int)
+    def _on_tabs_current_changed(self, _: int) -> None:
+        self._refresh_tabs()
 
     @Slot(str)
     def _on_controller_failed(self, message: str) -> None:

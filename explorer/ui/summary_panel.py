@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.analysis import Analysis
 from explorer.core.summary import (
     COLUMNS,
     RIGHT_ALIGNED,
@@ -44,11 +45,19 @@ class SummaryTableModel(QAbstractTableModel):
         self._rows: list[tuple[str, ...]] = []
         self._colours: list[QColor | None] = []
         self._tips: list[str | None] = []
+        self._recent: list[tuple[Analysis, tuple[list[Any], list[Any], list[Any]]]] = []
         self._compute()
         document.spec_changed.connect(self._on_document_spec_changed)
 
     def _compute(self) -> None:
         analysis = self.document.analysis
+        # Undo and redo bring back an analysis shown before (the document keeps them):
+        # its cells are kept too, so going back costs no formatting of thousands of rows.
+        for index, (known, cells) in enumerate(self._recent):
+            if known is analysis:
+                self._recent.insert(0, self._recent.pop(index))
+                self._rows, self._colours, self._tips = cells
+                return
         self._rows = table_rows(analysis)
         self._colours, self._tips = [None], [None]
         for layer in analysis.layers:
@@ -61,6 +70,8 @@ class SummaryTableModel(QAbstractTableModel):
                     ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
                 )
                 self._tips.append(diagnostic.text())
+        cells = (self._rows, self._colours, self._tips)
+        self._recent = [(analysis, cells), *self._recent[:7]]
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
@@ -71,7 +82,13 @@ class SummaryTableModel(QAbstractTableModel):
             self.endResetModel()
         else:
             self._compute()
-            self.dataChanged.emit(self.index(0, 0), self.index(count - 1, len(COLUMNS) - 1))
+            # Roles named: the table need not re-lay out its rows (their height is fixed).
+            roles = [
+                Qt.ItemDataRole.DisplayRole,
+                Qt.ItemDataRole.ForegroundRole,
+                Qt.ItemDataRole.ToolTipRole,
+            ]
+            self.dataChanged.emit(self.index(0, 0), self.index(count - 1, len(COLUMNS) - 1), roles)
 
     @property
     def rows(self) -> list[tuple[str, ...]]:
@@ -176,14 +193,14 @@ class SummaryPanel(QWidget):
         self.diagnostics.setText("<br>".join(items) if items else "No problems found.")
 
     def _fit_columns(self) -> None:
-        metrics = self._mono_metrics
+        # The cells are in a fixed-pitch font: the longest text is the widest, so counting
+        # characters (cheap) replaces measuring thousands of strings on every edit.
+        advance = self._mono_metrics.horizontalAdvance("0")
         header = self.table.horizontalHeader()
         rows = self.model.rows
         for column, title in enumerate(COLUMNS[:-1]):
-            widest = max(
-                header.fontMetrics().horizontalAdvance(title),
-                *(metrics.horizontalAdvance(row[column]) for row in rows),
-            )
+            longest = max(len(row[column]) for row in rows)
+            widest = max(header.fontMetrics().horizontalAdvance(title), advance * longest)
             width = widest + 16
             if self.table.columnWidth(column) != width:
                 self.table.setColumnWidth(column, width)

@@ -210,3 +210,26 @@ def test_activation_responses_use_a_given_multichannel_kernel() -> None:
     pre, _ = activation_responses(image, kernel)
     want = F.conv2d(image.unsqueeze(0), torch.from_numpy(kernel).unsqueeze(0), padding=2)
     np.testing.assert_allclose(pre, want[0, 0].numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_with_mosaics_tiles_large_layers_and_leaves_small_ones_to_the_view() -> None:
+    from explorer.core.capture import TILE_IN_BACKGROUND, with_mosaics
+    from explorer.core.mosaic import layer_mosaics
+
+    layers = (
+        LayerSpec.create("Conv2D", {"filters": 32, "kernel_size": 3, "padding": "same"}),
+        LayerSpec.create("MaxPool2D", {"pool_size": 4}),
+        LayerSpec.create("Flatten"),
+        LayerSpec.create("Dense", {"units": 10}),
+    )
+    spec = NetworkSpec(input=InputSpec(1, 32, 32), layers=layers)
+    result = capture(build_model(spec, seed=0), torch.randn(1, 32, 32))
+    tiled = with_mosaics(result)
+    assert tiled.layers is result.layers and len(tiled.mosaics) == 4
+    big, pooled, flat, dense = tiled.mosaics
+    assert result.layers[0].output.size == 32 * 32 * 32 >= TILE_IN_BACKGROUND
+    assert big is not None and pooled is None and flat is None and dense is None
+    want = layer_mosaics(result.layers[0].output)
+    np.testing.assert_array_equal(big.per_map.image, want.per_map.image)
+    np.testing.assert_array_equal(big.shared.image, want.shared.image)
+    assert with_mosaics(tiled) is tiled  # already tiled: nothing done twice

@@ -9,10 +9,12 @@ import pyqtgraph as pg
 import pytest
 import torch
 from PIL import Image
+from PySide6.QtCore import QPoint
+from PySide6.QtGui import QFontMetrics
 
 from explorer.core.activations import ACTIVATION_NAMES
 from explorer.core.builder import build_model
-from explorer.core.capture import activation_responses, capture
+from explorer.core.capture import activation_responses, capture, with_mosaics
 from explorer.core.mosaic import feature_mosaic, vector_strip
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.ui.activation_gallery import ActivationGallery
@@ -64,6 +66,19 @@ def panel(qtbot, result) -> FeatureMapPanel:
     return widget
 
 
+def map_point(qtbot, panel: FeatureMapPanel, row: int, y: int, x: int) -> QPoint:
+    """The viewport point over pixel (y, x) of row `row`'s mosaic, scrolled into view."""
+    view = panel.view
+    index = panel.model.index(row)
+    qtbot.waitUntil(lambda: view.visualRect(index).height() > 0, timeout=3000)
+    view.scrollTo(index)
+    geometry = panel.delegate.geometry(row)
+    rect = geometry.image.translated(view.visualRect(index).topLeft())
+    return QPoint(
+        int(rect.left() + (x + 0.5) * geometry.scale), int(rect.top() + (y + 0.5) * geometry.scale)
+    )
+
+
 def test_each_layer_is_one_mosaic_and_vectors_a_strip(panel, result) -> None:
     images = panel.row_images()
     assert list(images) == [layer.name for layer in result.layers]
@@ -73,16 +88,16 @@ def test_each_layer_is_one_mosaic_and_vectors_a_strip(panel, result) -> None:
         else:
             tiled = vector_strip(layer.output, indexed=True)
         np.testing.assert_array_equal(images[layer.name], tiled.image)
-    row = panel._rows[0]
-    assert "Conv2D 8 · 3×3 · relu" in row.label.text()
-    assert "(per map)" in row.range_label.text()
+    texts = [text for _, text in panel.delegate.text_lines(0)]
+    assert texts == ["conv2d_1", "Conv2D 8 · 3×3 · relu", "8×14×14"]
+    assert "(per map)" in panel.range_text(0)
+    assert [text for _, text in panel.delegate.text_lines(4)][2] == "logits (before softmax)"
 
 
-def test_the_drawn_pixels_are_the_colormap_of_the_indices(panel, result) -> None:
-    row = panel._rows[0]
-    row.image.render()
-    qimage = row.image.qimage
-    indices = row.mosaic.image
+def test_the_drawn_pixels_are_the_colormap_of_the_indices(qtbot, panel, result) -> None:
+    qtbot.waitUntil(lambda: 0 in panel.coloured_rows(), timeout=3000)
+    qimage = panel.delegate.image(0)
+    indices = panel.row_mosaic(0).image
     lut = colormap_lut("viridis", 255)
     for y, x in [(0, 0), (3, 5), (indices.shape[0] - 1, indices.shape[1] - 1), (0, 14)]:
         colour = qimage.pixelColor(x, y)
@@ -90,6 +105,11 @@ def test_the_drawn_pixels_are_the_colormap_of_the_indices(panel, result) -> None
         want = SEPARATOR_RGB if index == 0 else tuple(int(v) for v in lut[index - 1])
         assert (colour.red(), colour.green(), colour.blue()) == want
     assert (indices[:, 14] == 0).all()  # the separator after the first 14-pixel map
+    # And the screen shows them: the view's pixel over map pixel (3, 5) has its colour.
+    point = map_point(qtbot, panel, 0, 3, 5)
+    shown = panel.view.viewport().grab().toImage().pixelColor(point)
+    want = tuple(int(v) for v in lut[int(indices[3, 5]) - 1])
+    assert (shown.red(), shown.green(), shown.blue()) == want
 
 
 def test_shared_scale_and_colormap_toggle_redraw(panel, result) -> None:
@@ -97,21 +117,31 @@ def test_shared_scale_and_colormap_toggle_redraw(panel, result) -> None:
     first = result.layers[0]
     want = feature_mosaic(first.output, shared=True, indexed=True, aspect=MOSAIC_ASPECT).image
     np.testing.assert_array_equal(panel.row_images()[first.name], want)
-    assert "(shared)" in panel._rows[0].range_label.text()
+    assert "(shared)" in panel.range_text(0)
     panel.colormap_combo.setCurrentText("inferno")
-    colours = panel._rows[0].image.colours
+    colours = panel.colours
     inferno = colormap_lut("inferno", 255).astype(np.uint32)
     np.testing.assert_array_equal(colours[1:] & 0xFF, inferno[:, 2])
     np.testing.assert_array_equal((colours[1:] >> 16) & 0xFF, inferno[:, 0])
+    assert panel.coloured_rows() == []  # every row is coloured again when next painted
 
 
-def test_probabilities_are_bars_with_the_top_class_highlighted(panel, result) -> None:
+def test_probabilities_are_bars_with_the_top_class_highlighted(qtbot, panel, result) -> None:
     top = int(np.argmax(result.probabilities))
-    row = panel._probability_row
-    np.testing.assert_allclose(row.bars.opts["width"], result.probabilities)
-    assert ("cat", "dog", "bird")[top] in row.label.text()
-    brushes = [b.color().name() for b in row.bars.opts["brushes"]]
-    assert brushes.count("#f39c12") == 1 and brushes.index("#f39c12") == top
+    np.testing.assert_array_equal(panel.bar_order(), np.arange(3))
+    prediction = len(result.layers)
+    texts = [text for _, text in panel.delegate.text_lines(prediction)]
+    assert texts[1].startswith(("cat", "dog", "bird")[top])
+    panel.view.scrollToBottom()
+    qtbot.wait(50)
+    rect = panel.view.visualRect(panel.model.index(prediction))
+    shot = panel.view.viewport().grab(rect).toImage()
+    orange = sum(
+        shot.pixelColor(x, y).name() == "#f39c12"
+        for y in range(0, shot.height(), 2)
+        for x in range(0, shot.width(), 2)
+    )
+    assert orange > 0  # the top class's bar is drawn in the highlight colour
 
 
 def test_many_classes_show_the_top_ten(qtbot) -> None:
@@ -120,10 +150,71 @@ def test_many_classes_show_the_top_ten(qtbot) -> None:
     result = capture(build_model(spec, seed=1), torch.randn(1, 4, 4))
     panel = FeatureMapPanel()
     qtbot.addWidget(panel)
+    panel.show()
+    panel.set_spec(spec)
     panel.show_capture(result)
-    widths = panel._probability_row.bars.opts["width"]
-    np.testing.assert_allclose(widths, np.sort(result.probabilities)[::-1][:10])
-    assert "top 10 of 100" in panel._probability_row.label.text()
+    order = panel.bar_order()
+    np.testing.assert_array_equal(order, np.argsort(result.probabilities)[::-1][:10])
+    texts = [text for _, text in panel.delegate.text_lines(len(result.layers))]
+    assert "top 10 of 100" in texts[-1]
+
+
+def test_the_logits_strip_names_each_class(qtbot, panel, result) -> None:
+    logits = len(result.layers) - 1
+    point = map_point(qtbot, panel, logits, 0, 1)
+    qtbot.mouseMove(panel.view.viewport(), point)
+    value = float(result.layers[logits].output[1])
+    want = f"dense_1 · dog (unit 1): {value:.4g}"
+    qtbot.waitUntil(lambda: panel.hover_label.text() == want, timeout=3000)
+    # The names are written under the cells: the row is taller than its strip.
+    geometry = panel.delegate.geometry(logits)
+    assert geometry.height >= geometry.image.height() + panel.delegate.small_line
+
+
+def _deep_spec(pairs: int) -> NetworkSpec:
+    layers = []
+    for _ in range(pairs):
+        layers.append(
+            LayerSpec.create("Conv2D", {"filters": 2, "kernel_size": 3, "padding": "same"})
+        )
+        layers.append(LayerSpec.create("Activation", {"function": "relu"}))
+    layers += [LayerSpec.create("Flatten"), LayerSpec.create("Dense", {"units": 3})]
+    return NetworkSpec(input=InputSpec(1, 6, 6), num_classes=3, layers=tuple(layers))
+
+
+def test_a_hidden_panel_draws_nothing_and_a_shown_one_only_the_rows_on_screen(qtbot) -> None:
+    spec = _deep_spec(150)
+    result = with_mosaics(capture(build_model(spec, seed=0), torch.randn(1, 6, 6)))
+    panel = FeatureMapPanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 500)
+    panel.set_spec(spec)
+    panel.show_capture(result)
+    qtbot.wait(50)
+    assert panel.result is result
+    assert panel.model.rowCount() == 0 and panel.coloured_rows() == []
+    assert panel.delegate.images == {} and panel._titles == {}  # nothing described either
+
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.waitUntil(lambda: bool(panel.coloured_rows()), timeout=3000)
+    assert panel.model.rowCount() == len(result.layers) + 1
+    viewport = panel.view.viewport().rect()
+    coloured = panel.coloured_rows()
+    assert 0 < len(coloured) < 20
+    for row in coloured:
+        assert panel.view.visualRect(panel.model.index(row)).intersects(viewport)
+
+    panel.view.scrollToBottom()
+    qtbot.waitUntil(lambda: len(result.layers) - 1 in panel.coloured_rows(), timeout=3000)
+    assert len(panel.coloured_rows()) < 40
+
+    panel.hide()  # a new capture while hidden is kept, not drawn
+    again = with_mosaics(capture(build_model(spec, seed=1), torch.randn(1, 6, 6)))
+    panel.show_capture(again)
+    assert panel.model.result is result and panel.result is again
+    panel.show()
+    qtbot.waitUntil(lambda: panel.model.result is again, timeout=3000)
 
 
 def test_export_writes_a_png_of_what_is_shown(panel, tmp_path: Path) -> None:
@@ -167,40 +258,83 @@ def test_activation_gallery_shows_every_function_of_the_vocabulary(qtbot, result
 
 
 def test_moving_the_mouse_over_a_map_reports_its_channel_and_value(qtbot, panel, result) -> None:
-    from PySide6.QtCore import QPoint, QPointF
-
-    row = panel._rows[0]
-    layout = row.mosaic.layout
+    layout = panel.row_mosaic(0).layout
     channel, y, x = 3, 5, 7
-    pixel = QPointF(
-        (channel % layout.cols) * (layout.width + layout.gap) + x + 0.5,
-        (channel // layout.cols) * (layout.height + layout.gap) + y + 0.5,
+    point = map_point(
+        qtbot,
+        panel,
+        0,
+        (channel // layout.cols) * (layout.height + layout.gap) + y,
+        (channel % layout.cols) * (layout.width + layout.gap) + x,
     )
-    qtbot.waitExposed(row.view)
-    scene_point = row.image.mapToScene(pixel)
-    view_point = row.view.mapFromScene(scene_point)
-    qtbot.mouseMove(row.view.viewport(), QPoint(view_point.x(), view_point.y()))
+    qtbot.mouseMove(panel.view.viewport(), point)
     qtbot.waitUntil(lambda: "channel" in panel.hover_label.text(), timeout=3000)
     value = float(result.layers[0].output[channel, y, x])
     want = f"conv2d_1 · channel {channel} at (y {y}, x {x}): {value:.4g}"
     assert panel.hover_label.text() == want
 
 
-def test_clicking_a_map_with_the_mouse_reports_its_channel(qtbot, panel) -> None:
-    from PySide6.QtCore import QPoint, QPointF, Qt
+def test_clicking_a_map_with_the_mouse_reports_its_channel(qtbot, panel, result) -> None:
+    from PySide6.QtCore import Qt
 
-    row = panel._rows[1]  # the pooled maps
-    layout = row.mosaic.layout
+    layout = panel.row_mosaic(1).layout  # the pooled maps
     channel = 6
-    pixel = QPointF(
-        (channel % layout.cols) * (layout.width + layout.gap) + 2.5,
-        (channel // layout.cols) * (layout.height + layout.gap) + 2.5,
+    point = map_point(
+        qtbot,
+        panel,
+        1,
+        (channel // layout.cols) * (layout.height + layout.gap) + 2,
+        (channel % layout.cols) * (layout.width + layout.gap) + 2,
     )
-    qtbot.waitExposed(row.view)
-    panel.scroll.ensureWidgetVisible(row.view)
-    point = row.view.mapFromScene(row.image.mapToScene(pixel))
     with qtbot.waitSignal(panel.channel_clicked, timeout=3000) as blocker:
-        qtbot.mouseClick(
-            row.view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(point.x(), point.y())
-        )
-    assert blocker.args == [row.name, channel]
+        qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    assert blocker.args == [result.layers[1].name, channel]
+
+
+def test_a_mosaic_shown_smaller_than_its_pixels_is_coloured_at_about_that_size(qtbot) -> None:
+    conv = LayerSpec.create("Conv2D", {"filters": 64, "kernel_size": 3, "padding": "same"})
+    tail = (LayerSpec.create("GlobalAvgPool2D"), LayerSpec.create("Dense", {"units": 10}))
+    spec = NetworkSpec(input=InputSpec(3, 96, 96), layers=(conv, *tail))
+    result = capture(build_model(spec, seed=0), torch.randn(3, 96, 96))
+    panel = FeatureMapPanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 500)
+    panel.show()
+    panel.set_spec(spec)
+    panel.show_capture(result)
+    qtbot.waitUntil(lambda: 0 in panel.coloured_rows(), timeout=3000)
+    indices = panel.row_mosaic(0).image
+    geometry = panel.delegate.geometry(0)
+    assert geometry.scale < 0.5 and indices.shape[1] > 2 * geometry.image.width()
+    image = panel.delegate.image(0)
+    assert image.width() <= 2 * geometry.image.width()
+    step = int(1 / geometry.scale)
+    lut = colormap_lut("viridis", 255)
+    for y, x in [(0, 0), (5, 9), (image.height() - 1, image.width() - 1)]:
+        index = int(indices[y * step, x * step])
+        want = SEPARATOR_RGB if index == 0 else tuple(int(v) for v in lut[index - 1])
+        colour = image.pixelColor(x, y)
+        assert (colour.red(), colour.green(), colour.blue()) == want
+
+
+def test_a_long_layer_description_wraps_between_its_parts_instead_of_being_cut(qtbot) -> None:
+    conv = LayerSpec.create(
+        "Conv2D",
+        {"filters": 16, "kernel_size": 5, "padding": 2, "dilation": 2, "activation": "leaky_relu"},
+    )
+    tail = (LayerSpec.create("Flatten"), LayerSpec.create("Dense", {"units": 10}))
+    spec = NetworkSpec(input=InputSpec(1, 28, 28), layers=(conv, *tail))
+    panel = FeatureMapPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_spec(spec)
+    panel.show_capture(capture(build_model(spec, seed=0), torch.zeros(1, 28, 28)))
+    description = conv.describe()
+    metrics = QFontMetrics(panel.font())
+    assert metrics.horizontalAdvance(description) > 170  # too wide for the name column
+    lines = [text for _, text in panel.delegate.text_lines(0)][1:-1]
+    assert len(lines) >= 2 and " · ".join(lines) == description
+    assert all(metrics.horizontalAdvance(line) <= 170 for line in lines)
+    geometry = panel.delegate.geometry(0)
+    fonts = panel.delegate.text_fonts(0)
+    assert geometry.height >= sum(QFontMetrics(font).height() for font in fonts)

@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 import torch
+from PySide6.QtCore import Qt
 
 from explorer.core.builder import build_model
 from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, snapshot_model
@@ -16,6 +17,7 @@ from explorer.core.spec import InputSpec
 from explorer.core.templates import load_template, template_names
 from explorer.ui.feature_maps import MOSAIC_ASPECT
 from explorer.ui.inspect_panel import InspectPanel
+from tests.ui.test_feature_maps import map_point
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +30,7 @@ def panel(qtbot):
     widget = InspectPanel()
     qtbot.addWidget(widget)
     widget.resize(1000, 700)
+    widget.show()
     yield widget
     widget.shutdown()
 
@@ -89,13 +92,14 @@ def test_clicking_a_map_enlarges_it_beside_the_kernels_that_made_it(qtbot, panel
         panel.set_spec(spec)
     result = panel.feature_maps.result
     relu = result.layers[2]
-    row = panel.feature_maps._rows[2]
-    layout = row.mosaic.layout
+    maps = panel.feature_maps
+    layout = maps.row_mosaic(2).layout
     channel = 5
     y = (channel // layout.cols) * (layout.height + layout.gap) + 3
     x = (channel % layout.cols) * (layout.width + layout.gap) + 4
-    with qtbot.waitSignal(panel.feature_maps.channel_clicked) as blocker:
-        row.clicked((y, x))
+    point = map_point(qtbot, maps, 2, y, x)
+    with qtbot.waitSignal(maps.channel_clicked) as blocker:
+        qtbot.mouseClick(maps.view.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert blocker.args == [relu.name, channel]
     detail = panel.detail
     assert detail is not None and detail.isVisible()
@@ -104,8 +108,9 @@ def test_clicking_a_map_enlarges_it_beside_the_kernels_that_made_it(qtbot, panel
     assert detail.kernel_image.image.shape == conv_kernel[channel, 0].shape
     assert result.layers[0].name in detail.kernel_label.text
 
-    row.hovered((y, x))
-    text = panel.feature_maps.hover_label.text()
+    qtbot.mouseMove(maps.view.viewport(), point)
+    qtbot.waitUntil(lambda: "channel" in maps.hover_label.text(), timeout=3000)
+    text = maps.hover_label.text()
     assert f"channel {channel} at (y 3, x 4)" in text
     assert f"{float(relu.output[channel, 3, 4]):.4g}" in text
 
@@ -124,6 +129,96 @@ def test_a_loaded_dataset_is_browsed_and_its_first_test_image_drawn(qtbot, panel
     assert panel.picker.description.endswith(f"label {dataset.info.class_names[label]}")
     want = capture(build_model(spec, seed=spec.training.seed), image)
     np.testing.assert_allclose(blocker.args[0].probabilities, want.probabilities, atol=1e-6)
-    assert dataset.info.class_names[0] in [
-        text for _, text in panel.feature_maps._probability_row._ticks[0]
-    ]
+    assert panel.feature_maps.class_name(0) == dataset.info.class_names[0]
+
+
+def test_hidden_tabs_draw_only_once_they_are_shown(qtbot, panel) -> None:
+    spec = load_template("keras-mnist")
+    with qtbot.waitSignal(panel.controller.captured, timeout=30_000):
+        panel.set_spec(spec)
+    assert panel.tabs.currentWidget() is panel.feature_maps
+    assert panel.filters.layer_combo.count() == 0  # the Filters tab has drawn nothing yet
+    assert panel.activations.responses() == {}
+    panel.tabs.setCurrentWidget(panel.filters)
+    assert [panel.filters.layer_combo.itemText(i) for i in range(2)] == ["conv2d_1", "conv2d_2"]
+    panel.tabs.setCurrentWidget(panel.activations)
+    assert set(panel.activations.responses()) >= {"relu", "tanh"}
+
+
+def test_a_network_too_large_to_capture_says_how_much_it_needs(qtbot, panel) -> None:
+    from explorer.core.analysis import analyze
+    from explorer.core.spec import LayerSpec, NetworkSpec
+    from explorer.core.summary import format_bytes
+
+    conv = LayerSpec.create("Conv2D", {"filters": 64, "kernel_size": 3, "padding": "same"})
+    spec = NetworkSpec(
+        input=InputSpec(3, 1200, 1200), layers=(conv, conv, LayerSpec.create("Flatten"))
+    )
+    with qtbot.waitSignal(panel.controller.failed, timeout=30_000) as failed:
+        panel.set_spec(spec)
+    needed = format_bytes(analyze(spec).forward_bytes)  # every layer's output, 1.12 GB
+    assert f"need {needed}, more than the 1.00 GB" in failed.args[0]
+    assert panel.error_label.isVisible() and failed.args[0] in panel.error_label.text()
+
+
+def _window(qtbot, spec):
+    from explorer.ui.main_window import MainWindow
+    from explorer.ui.workbench import install_workbench
+
+    window = MainWindow(spec)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    return window, install_workbench(window, warm_up=False)
+
+
+def _close(window, bench) -> None:
+    bench.shutdown()
+    window.recovery.timer.stop()
+    window.document.undo_stack.setClean()
+
+
+def test_docked_inspect_fits_a_1280_by_800_window_without_sideways_scrolling(qtbot) -> None:
+    window, bench = _window(qtbot, load_template("keras-mnist"))
+    try:
+        bench.inspect_dock.raise_()
+        qtbot.waitUntil(lambda: bench.inspect.isVisible(), timeout=5000)
+        qtbot.waitUntil(lambda: bench.inspect.feature_maps.model.rowCount() > 0, timeout=30_000)
+        area = bench.inspect_dock.widget()
+        assert bench.inspect.minimumSizeHint().width() <= area.viewport().width()
+        assert area.horizontalScrollBar().maximum() == 0
+        # The feature-map controls and the tabs are all inside the panel, none cut off.
+        maps = bench.inspect.feature_maps
+        for widget in (maps.save_button, maps.shared_check, maps.colormap_combo):
+            right = widget.mapTo(area.viewport(), widget.rect().topRight()).x()
+            assert right <= area.viewport().width()
+    finally:
+        _close(window, bench)
+
+
+def test_a_huge_input_in_the_window_is_refused_and_training_and_export_stay(qtbot) -> None:
+    import tracemalloc
+
+    spec = dataclasses.replace(load_template("strided-cifar"), input=InputSpec(3, 10000, 10000))
+    tracemalloc.start()
+    try:
+        window, bench = _window(qtbot, spec)
+        bench.inspect_dock.raise_()
+        qtbot.waitUntil(lambda: bench.inspect.error_label.isVisible(), timeout=10_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    try:
+        assert peak < 100 * 2**20  # one input image alone is 1.12 GB
+        text = bench.inspect.error_label.text()
+        assert "3×10000×10000" in text and "1.12 GB" in text
+        assert bench.inspect.picker.current is None
+        assert "trainingDock" in window.docks and bench.training is not None
+        assert bench.export.menu.isEnabled() and bench.export.menu.actions()
+        # Back to a size that fits: the maps come back.
+        window.document.set_input(InputSpec(3, 32, 32))
+        qtbot.waitUntil(lambda: bench.inspect.feature_maps.model.rowCount() > 0, timeout=30_000)
+        assert not bench.inspect.error_label.isVisible()
+    finally:
+        _close(window, bench)

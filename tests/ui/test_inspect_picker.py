@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import threading
+import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +14,17 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
-from explorer.ui.input_picker import InputPicker
+from explorer.ui import input_picker
+from explorer.ui.input_picker import INLINE_VALUES, MAX_INPUT_VALUES, InputPicker
 
 
 @pytest.fixture
-def picker(qtbot) -> InputPicker:
+def picker(qtbot) -> Iterator[InputPicker]:
     widget = InputPicker()
     qtbot.addWidget(widget)
     widget.show()
-    return widget
+    yield widget
+    widget.shutdown()
 
 
 def _draw_stroke(qtbot, canvas, points: list[tuple[int, int]]) -> None:
@@ -120,3 +125,53 @@ def test_browsing_real_mnist_filters_by_class_and_jumps_at_random(
     with qtbot.waitSignal(picker.image_chosen) as blocker:
         picker.grid.setCurrentRow(2)
     assert blocker.args[1].endswith("label 3")
+
+
+def test_a_large_input_is_converted_off_the_gui_thread(qtbot, picker, monkeypatch) -> None:
+    shape = (3, 1024, 1024)
+    assert INLINE_VALUES < 3 * 1024 * 1024 <= MAX_INPUT_VALUES
+    threads: list[str] = []
+    real = input_picker.normalize_pixels
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(input_picker, "normalize_pixels", recording)
+    picker.set_input_shape(shape)
+    with qtbot.waitSignal(picker.image_chosen, timeout=30_000) as blocker:
+        picker.choose_default()
+        assert picker.current is None  # nothing made here: the conversion runs elsewhere
+    tensor, description = blocker.args
+    assert threads and threading.main_thread().name not in threads
+    assert tuple(tensor.shape) == shape and float(tensor.abs().max()) == 1.0
+    assert "blank image" in description and picker.current is tensor
+    assert not picker.preview.pixmap().isNull()
+
+
+def test_a_huge_input_is_refused_with_its_size_and_nothing_input_sized_is_made(
+    qtbot, picker, tmp_path: Path
+) -> None:
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(path)
+    tracemalloc.start()
+    try:
+        with qtbot.assertNotEmitted(picker.image_chosen, wait=200):
+            picker.set_input_shape((3, 10000, 10000))
+            with qtbot.waitSignal(picker.input_refused) as refused:
+                picker.choose_default()
+            assert not picker.open_file(str(path))
+            picker.tabs.setCurrentIndex(2)
+            _draw_stroke(qtbot, picker.canvas, [(100, 100), (180, 180)])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20  # the image alone would be 1.12 GB
+    message = refused.args[0]
+    assert "3×10000×10000" in message and "1.12 GB" in message
+    assert "3×10000×10000" in picker.file_label.text()
+    assert picker.current is None
+    picker.set_input_shape((1, 28, 28))  # a network that fits is shown again at once
+    with qtbot.waitSignal(picker.image_chosen):
+        picker.choose_default()
+    assert tuple(picker.current.shape) == (1, 28, 28)

@@ -1,0 +1,229 @@
+"""The longest GUI-thread stall of each step a user takes with a deep network.
+
+A network of N layers (Conv2D 'same' + ReLU pairs on a small input, then Flatten and
+Dense) is opened in the main window with its workbench (Training, Inspect, Evaluation,
+Export), and these steps are taken one after another:
+
+    open        MainWindow + workbench built, the first capture drawn
+    edit        one property edit (the filters of a convolution in the middle)
+    undo        Ctrl+Z of that edit
+    inspect     the Inspect panel brought to the front (maps drawn for what is visible)
+    pick        another image picked in the input picker's dataset grid
+    scroll      the feature-map column scrolled to its end
+    hide        the Inspect panel sent behind the Summary again
+    quit        the window closed (every thread joined)
+
+A 5 ms QTimer probes the event loop all the while: a step's stall is the largest gap
+between two of its ticks (the time the window could not answer the user), measured until
+the event loop has been idle for 300 ms after the step (captures arrive in the meantime).
+The peer is the same steps on the 7-layer keras-mnist template, so the ratio shows what
+the depth itself costs. Budget (DESIGN.md): every step ≤ 50 ms at 5,000 layers.
+
+    python bench/gui_stall.py [--layers 500 5000] [--profile STEP]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+STEPS = ("open", "edit", "undo", "inspect", "pick", "scroll", "hide", "quit")
+PROBE_MS = 5
+IDLE_MS = 300
+
+
+def deep_network(layers: int):
+    """`layers` layers: (Conv2D 'same' + ReLU) pairs on 1×8×8, then Flatten and Dense."""
+    from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+
+    body: list[LayerSpec] = []
+    while len(body) < layers - 2:
+        body.append(LayerSpec.create("Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}))
+        if len(body) < layers - 2:
+            body.append(LayerSpec.create("Activation", {"function": "relu"}))
+    body += [
+        LayerSpec.new("Flatten"),
+        LayerSpec.create("Dense", {"units": 10, "activation": "softmax"}),
+    ]
+    return NetworkSpec(name=f"deep-{layers}", input=InputSpec(1, 8, 8), layers=tuple(body))
+
+
+class StallProbe:
+    """A 5 ms timer; `measure(step)` runs `step` inside the event loop and returns the
+    largest gap between ticks until the loop has been quiet for IDLE_MS."""
+
+    def __init__(self, app) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.app = app
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(PROBE_MS)
+        self.timer.timeout.connect(self._tick)
+        self.last = 0.0
+        self.worst = 0.0
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.worst = max(self.worst, now - self.last)
+        self.last = now
+
+    def measure(self, step: Callable[[], object], settle: Callable[[], bool]) -> float:
+        from PySide6.QtCore import QTimer
+
+        self.timer.start()
+        self.app.processEvents()
+        self.last = time.perf_counter()
+        self.worst = 0.0
+        QTimer.singleShot(0, step)
+        quiet_since = time.perf_counter()
+        deadline = quiet_since + 600
+        while time.perf_counter() < deadline:
+            before = time.perf_counter()
+            self.app.processEvents()
+            time.sleep(0.001)
+            if not settle():
+                quiet_since = time.perf_counter()
+            elif time.perf_counter() - quiet_since > IDLE_MS / 1000:
+                break
+            if time.perf_counter() - before > 0.02:
+                quiet_since = time.perf_counter()
+        self.timer.stop()
+        return max(self.worst, time.perf_counter() - self.last) * 1000 - PROBE_MS
+
+
+def run_steps(spec, profile: str | None) -> dict[str, float]:
+    """Every step's stall in ms for one network."""
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.ui import settings
+    from explorer.ui.main_window import MainWindow
+    from explorer.ui.pyqtgraph_setup import configure_pyqtgraph
+
+    settings.use_location(tempfile.mkdtemp(prefix="cnn-explorer-bench-"))
+    app = QApplication.instance() or QApplication([])
+    configure_pyqtgraph()
+    probe = StallProbe(app)
+    state: dict = {}
+    stalls: dict[str, float] = {}
+
+    def idle() -> bool:
+        workbench = state.get("workbench")
+        if workbench is None:
+            return True
+        return not workbench.inspect.controller.busy
+
+    def open_window() -> None:
+        from explorer.ui.workbench import install_workbench
+
+        window = MainWindow(spec)
+        window.resize(1280, 800)
+        window.show()
+        state["window"] = window
+        workbench = install_workbench(window, warm_up=False)
+        window.summary_dock.raise_()  # Inspect starts behind the Summary; "inspect" shows it
+        state["workbench"] = workbench
+        c, h, w = spec.input.shape
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, (200, c, h, w), dtype=np.uint8)
+        labels = rng.integers(0, 10, 200)
+        workbench.inspect.picker.set_samples(
+            images, labels, [str(i) for i in range(10)], (0.5,) * c, (0.5,) * c
+        )
+
+    def middle_conv() -> int:
+        layers = state["window"].document.spec.layers
+        convs = [i for i, layer in enumerate(layers) if layer.type == "Conv2D"]
+        return convs[len(convs) // 2]
+
+    def edit() -> None:
+        window = state["window"]
+        row = middle_conv()
+        window.stack.select_rows([row])
+        window.properties.editors["filters"].box.setValue(5)
+
+    def undo() -> None:
+        state["window"].document.undo_stack.undo()
+
+    def inspect() -> None:
+        dock = state["workbench"].inspect_dock
+        dock.show()
+        dock.raise_()
+
+    def pick() -> None:
+        grid = state["workbench"].inspect.picker.grid
+        grid.setCurrentRow((grid.currentRow() + 1) % grid.count())
+
+    def scroll() -> None:
+        bar = state["workbench"].inspect.feature_maps.scroll.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def hide() -> None:
+        state["window"].summary_dock.raise_()
+
+    def quit_window() -> None:
+        window = state.pop("window")
+        state.pop("workbench")
+        window.document.undo_stack.setClean()
+        window.close()
+        window.deleteLater()
+
+    actions = dict(
+        zip(STEPS, (open_window, edit, undo, inspect, pick, scroll, hide, quit_window), strict=True)
+    )
+    for name in STEPS:
+        profiler = cProfile.Profile() if name == profile else None
+        if profiler is not None:
+            profiler.enable()  # the step and every event it causes until the loop is idle
+        stalls[name] = probe.measure(actions[name], idle)
+        if profiler is not None:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+    return stalls
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--layers", type=int, nargs="+", default=[500, 5000])
+    parser.add_argument("--profile", choices=STEPS, help="print a cProfile of this step")
+    parser.add_argument("--no-peer", action="store_true", help="skip the 7-layer peer")
+    args = parser.parse_args()
+
+    import torch
+
+    from explorer.core.templates import load_template
+
+    torch.set_num_threads(1)
+    rows: list[tuple[str, dict[str, float]]] = []
+    run_steps(load_template("keras-mnist"), None)  # warm-up: imports and first-use costs
+    if not args.no_peer:
+        rows.append(("7 (keras-mnist, peer)", run_steps(load_template("keras-mnist"), None)))
+    for layers in args.layers:
+        rows.append((f"{layers:,}", run_steps(deep_network(layers), args.profile)))
+
+    print("max GUI-thread stall per step, ms (5 ms probe; budget 50 ms at 5,000 layers)")
+    print(f"{'layers':>22} " + " ".join(f"{s:>8}" for s in STEPS))
+    for label, stalls in rows:
+        print(f"{label:>22} " + " ".join(f"{stalls[s]:8.1f}" for s in STEPS))
+    if not args.no_peer:
+        peer = rows[0][1]
+        for label, stalls in rows[1:]:
+            ratio = " ".join(f"{stalls[s] / max(peer[s], 1.0):7.1f}×" for s in STEPS)
+            print(f"{label + ' / peer':>22} {ratio}")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

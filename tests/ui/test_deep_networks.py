@@ -1,0 +1,105 @@
+"""A deep network in the whole window: what the GUI thread does for it stays bounded by
+what is on screen (hidden panels draw nothing, lists re-lay out nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
+
+from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.core.summary import COLUMNS
+from explorer.ui.main_window import MainWindow
+from explorer.ui.workbench import install_workbench
+
+
+def deep_spec(pairs: int) -> NetworkSpec:
+    layers = []
+    for _ in range(pairs):
+        layers.append(
+            LayerSpec.create("Conv2D", {"filters": 2, "kernel_size": 3, "padding": "same"})
+        )
+        layers.append(LayerSpec.create("Activation", {"function": "relu"}))
+    layers += [LayerSpec.create("Flatten"), LayerSpec.create("Dense", {"units": 10})]
+    return NetworkSpec(input=InputSpec(1, 6, 6), layers=tuple(layers))
+
+
+def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> None:
+    window = MainWindow(deep_spec(200))
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    bench = install_workbench(window, warm_up=False)
+    try:
+        window.summary_dock.raise_()
+        maps = bench.inspect.feature_maps
+        qtbot.waitUntil(lambda: not maps.on_screen(), timeout=5000)
+        # Captures still arrive (in the background); the hidden list makes no row of them.
+        qtbot.waitUntil(lambda: maps.result is not None, timeout=60_000)
+        row = next(
+            i for i, layer in enumerate(window.document.spec.layers) if i and layer.type == "Conv2D"
+        )
+        window.document.replace_layer(row, window.document.spec.layers[row].with_values(filters=3))
+        qtbot.waitUntil(
+            lambda: maps.result is not None and maps.result.layers[row].shape[0] == 3,
+            timeout=60_000,
+        )
+        assert maps.model.rowCount() == 0 and maps.coloured_rows() == []
+
+        bench.inspect_dock.raise_()
+        qtbot.waitUntil(lambda: bool(maps.coloured_rows()), timeout=10_000)
+        assert maps.model.rowCount() == 403
+        coloured = maps.coloured_rows()
+        viewport = maps.view.viewport().rect()
+        assert all(maps.view.visualRect(maps.model.index(r)).intersects(viewport) for r in coloured)
+        assert len(coloured) < 30  # of 403 rows
+    finally:
+        bench.shutdown()
+        window.recovery.timer.stop()
+        window.document.undo_stack.setClean()
+
+
+def test_an_edit_that_keeps_the_rows_asks_no_row_height_again(window: MainWindow) -> None:
+    # Without SizeHintRole among the roles, QListView repaints without laying out every row.
+    model = window.stack.model
+    changed: list[list[int]] = []
+    model.dataChanged.connect(lambda first, last, roles: changed.append(list(roles)))
+    spec = window.document.spec
+    window.document.replace_layer(0, spec.layers[0].with_values(filters=33))
+    assert changed and changed[-1]
+    assert Qt.ItemDataRole.SizeHintRole not in changed[-1]
+    assert Qt.ItemDataRole.DisplayRole in changed[-1]
+
+
+def test_summary_columns_fit_their_longest_text(qtbot: Any) -> None:
+    window = MainWindow(deep_spec(60))
+    qtbot.addWidget(window)
+    try:
+        table = window.summary.table
+        metrics = QFontMetrics(table.font())
+        for column in range(len(COLUMNS) - 1):
+            texts = [row[column] for row in window.summary.model.rows]
+            widest = max(metrics.horizontalAdvance(text) for text in texts)
+            assert table.columnWidth(column) >= widest, COLUMNS[column]
+    finally:
+        window.recovery.timer.stop()
+
+
+def test_undo_and_redo_reuse_the_analysis_of_the_spec_they_return_to(window: MainWindow) -> None:
+    from explorer.core.analysis import analyze
+    from explorer.core.summary import table_rows
+
+    document = window.document
+    before = document.analysis
+    document.replace_layer(0, document.spec.layers[0].with_values(filters=7))
+    after = document.analysis
+    assert after is not before and after.layers[0].output_shape[0] == 7
+    document.undo_stack.undo()
+    assert document.analysis is before and document.analysis == analyze(document.spec)
+    assert window.summary.model.rows == table_rows(before)
+    document.undo_stack.redo()
+    assert document.analysis is after and document.analysis == analyze(document.spec)
+    assert window.summary.model.rows == table_rows(after)
+    assert window.summary.model.rows[1][1] == "(7, 24, 24)"
