@@ -19,6 +19,7 @@ import torch
 from explorer.cli import main
 from explorer.core.training import load_checkpoint
 from explorer.core.training.runs import RunFolder, read_metrics
+from tests.core.test_train_command import write_project as write_tiny_project
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,35 +31,9 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-def write_project(path: Path, *, dataset: str = "shapes", **training: object) -> Path:
-    settings: dict[str, object] = {
-        "dataset": dataset,
-        "optimizer": "adam",
-        "learning_rate": 0.01,
-        "batch_size": 200,
-        "epochs": 1,
-        "validation_split": 0.1,
-        "seed": 0,
-        "threads": 1,
-    }
-    settings.update(training)
-    project = {
-        "format": "cnn-explorer",
-        "version": 1,
-        "name": "Tiny",
-        "input": {"channels": 1, "height": 28, "width": 28},
-        "num_classes": 10,
-        "layers": [
-            {"type": "MaxPool2D", "pool_size": 2},
-            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},
-            {"type": "MaxPool2D", "pool_size": 2},
-            {"type": "Flatten"},
-            {"type": "Dense", "units": 10, "activation": "softmax"},
-        ],
-        "training": settings,
-    }
-    path.write_text(json.dumps(project), encoding="utf-8")
-    return path
+def write_project(path: Path, **training: object) -> Path:
+    """The tiny test project of test_train_command, on one thread (identical curves)."""
+    return write_tiny_project(path, **{"threads": 1, **training})
 
 
 def offline_environment(tmp_path: Path) -> dict[str, str]:
@@ -351,7 +326,7 @@ def test_a_checkpoint_of_another_network_is_refused_with_both_names(
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 2
     err = capsys.readouterr().err
-    assert "LeNet-5" in err and "'Tiny'" in err and "another run" in err
+    assert "LeNet-5" in err and "'Tiny shapes'" in err and "another run" in err
 
 
 def test_the_undamaged_checkpoint_resumes_and_a_finished_run_asks_for_more_epochs(
