@@ -7,11 +7,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from explorer.cli import main
 from explorer.core.project import load_project
@@ -22,11 +20,7 @@ if not hasattr(data, "load_dataset"):
     pytest.skip("load_dataset is not available yet", allow_module_level=True)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_project(path: Path, **training: object) -> Path:
