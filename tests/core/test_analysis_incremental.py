@@ -85,7 +85,8 @@ def test_an_edit_takes_over_the_results_of_the_layers_it_cannot_change() -> None
     assert kept == [*range(20), *range(22, 39)]
     assert after.layers[21].input_shape == (5, 28, 28)
     # and so are their sources of the memory estimate
-    assert sum(a is b for a, b in zip(after.module_sources, before.module_sources)) == 37
+    pairs = zip(after.module_sources, before.module_sources, strict=True)
+    assert sum(a is b for a, b in pairs) == 37
 
 
 def test_an_edit_that_changes_the_names_is_analysed_from_scratch() -> None:
