@@ -17,13 +17,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.analysis import Analysis
+from explorer.core.analysis import Analysis, LayerAnalysis
 from explorer.core.summary import (
     COLUMNS,
     RIGHT_ALIGNED,
+    input_row,
+    layer_row,
     summary_text,
     summary_totals,
-    table_rows,
 )
 from explorer.ui.document import ProjectDocument
 from explorer.ui.family_style import ERROR_COLOUR, WARNING_COLOUR
@@ -33,7 +34,9 @@ class SummaryTableModel(QAbstractTableModel):
     """The rows of `table_rows`, with each layer's diagnostic as colour and tooltip.
 
     Cells are computed once per edit: the header's resize-to-contents asks for every
-    role of every cell on each change, so `data` only looks values up.
+    role of every cell on each change, so `data` only looks values up. A layer whose
+    result the edit left alone (the very object, see `analyze(previous=...)`) keeps its
+    cells: an edit of one layer of thousands formats the few it changed.
     """
 
     _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -46,6 +49,9 @@ class SummaryTableModel(QAbstractTableModel):
         self._colours: list[QColor | None] = []
         self._tips: list[str | None] = []
         self._recent: list[tuple[Analysis, tuple[list[Any], list[Any], list[Any]]]] = []
+        # the cells of the analysis computed last, by its layers' results
+        self._cells: dict[int, tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None]]
+        self._cells = {}
         self._compute()
         document.spec_changed.connect(self._on_document_spec_changed)
 
@@ -58,18 +64,25 @@ class SummaryTableModel(QAbstractTableModel):
                 self._recent.insert(0, self._recent.pop(index))
                 self._rows, self._colours, self._tips = cells
                 return
-        self._rows = table_rows(analysis)
-        self._colours, self._tips = [None], [None]
+        self._rows, self._colours, self._tips = [input_row(analysis)], [None], [None]
+        before, self._cells = self._cells, {}
         for layer in analysis.layers:
-            diagnostic = layer.diagnostic
-            if diagnostic is None:
-                self._colours.append(None)
-                self._tips.append(None)
-            else:
-                self._colours.append(
-                    ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
+            known = before.get(id(layer))
+            if known is None or known[0] is not layer:
+                diagnostic = layer.diagnostic
+                colour = (
+                    None
+                    if diagnostic is None
+                    else ERROR_COLOUR
+                    if diagnostic.is_error
+                    else WARNING_COLOUR.darker(130)
                 )
-                self._tips.append(diagnostic.text())
+                tip = None if diagnostic is None else diagnostic.text()
+                known = (layer, layer_row(layer), colour, tip)
+            self._cells[id(layer)] = known
+            self._rows.append(known[1])
+            self._colours.append(known[2])
+            self._tips.append(known[3])
         cells = (self._rows, self._colours, self._tips)
         self._recent = [(analysis, cells), *self._recent[:7]]
 

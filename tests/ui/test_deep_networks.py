@@ -103,3 +103,27 @@ def test_undo_and_redo_reuse_the_analysis_of_the_spec_they_return_to(window: Mai
     assert document.analysis is after and document.analysis == analyze(document.spec)
     assert window.summary.model.rows == table_rows(after)
     assert window.summary.model.rows[1][1] == "(7, 24, 24)"
+
+
+def test_an_edit_of_a_deep_network_formats_only_the_rows_it_changed(qtbot: Any) -> None:
+    from explorer.core.analysis import analyze
+    from explorer.core.summary import table_rows
+
+    window = MainWindow(deep_spec(100))
+    qtbot.addWidget(window)
+    try:
+        document, model = window.document, window.summary.model
+        before = list(model.rows)
+        document.replace_layer(100, document.spec.layers[100].with_values(filters=3))
+
+        assert document.analysis == analyze(document.spec)
+        assert model.rows == table_rows(document.analysis)
+        # the rows of the layers before the edit, and after its effect ends (the next
+        # convolution makes 2 channels again, from 3), are the very tuples shown before
+        kept = [row for row in range(len(before)) if model.rows[row] is before[row]]
+        assert kept == [*range(1, 101), *range(104, 202)]
+        assert model.rows[101][1:3] == ("(3, 6, 6)", "57")
+        assert model.rows[102][1] == "(3, 6, 6)"  # the ReLU after it
+        assert model.rows[103][1:3] == ("(2, 6, 6)", "56")
+    finally:
+        window.recovery.timer.stop()
