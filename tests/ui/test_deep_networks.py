@@ -36,19 +36,23 @@ def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> 
         window.summary_dock.raise_()
         maps = bench.inspect.feature_maps
         qtbot.waitUntil(lambda: not maps.on_screen(), timeout=5000)
-        # Captures still arrive (in the background); the hidden list makes no row of them.
-        qtbot.waitUntil(lambda: maps.result is not None, timeout=60_000)
+        # Hidden, it captures nothing (no model built beside the edits) and makes no row.
+        controller = bench.inspect.controller
+        qtbot.waitUntil(lambda: not controller.busy, timeout=60_000)
         row = next(
             i for i, layer in enumerate(window.document.spec.layers) if i and layer.type == "Conv2D"
         )
         window.document.replace_layer(row, window.document.spec.layers[row].with_values(filters=3))
+        qtbot.wait(100)
+        assert controller.held and not controller.busy and maps.result is None
+        assert maps.model.rowCount() == 0 and maps.coloured_rows() == []
+
+        # Shown, it captures the network as edited and draws the rows on screen.
+        bench.inspect_dock.raise_()
         qtbot.waitUntil(
             lambda: maps.result is not None and maps.result.layers[row].shape[0] == 3,
             timeout=60_000,
         )
-        assert maps.model.rowCount() == 0 and maps.coloured_rows() == []
-
-        bench.inspect_dock.raise_()
         qtbot.waitUntil(lambda: bool(maps.coloured_rows()), timeout=10_000)
         assert maps.model.rowCount() == 403
         coloured = maps.coloured_rows()
