@@ -501,6 +501,13 @@ class NetworkSpec:
 
     def layer_names(self) -> tuple[str, ...]:
         """Each layer's name: its own, or Keras-style `<type>_<n>` avoiding taken names."""
+        cached: tuple[str, ...] | None = self.__dict__.get("_names")
+        if cached is None:  # worked out once per spec (it never changes)
+            cached = self._layer_names()
+            object.__setattr__(self, "_names", cached)
+        return cached
+
+    def _layer_names(self) -> tuple[str, ...]:
         taken = {layer.name for layer in self.layers if layer.name}
         counters: dict[str, int] = {}
         names = []

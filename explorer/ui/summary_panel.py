@@ -210,9 +210,9 @@ class SummaryPanel(QWidget):
         # characters (cheap) replaces measuring thousands of strings on every edit.
         advance = self._mono_metrics.horizontalAdvance("0")
         header = self.table.horizontalHeader()
-        rows = self.model.rows
-        for column, title in enumerate(COLUMNS[:-1]):
-            longest = max(len(row[column]) for row in rows)
+        columns = zip(*self.model.rows, strict=True)  # the input row at least
+        for column, (title, cells) in enumerate(zip(COLUMNS[:-1], columns, strict=False)):
+            longest = max(map(len, cells))
             widest = max(header.fontMetrics().horizontalAdvance(title), advance * longest)
             width = widest + 16
             if self.table.columnWidth(column) != width:

@@ -98,3 +98,19 @@ def test_an_edit_that_changes_the_names_is_analysed_from_scratch() -> None:
     _assert_same(after, analyze(named))
     assert after.layers[0] is not before.layers[0]
     assert after.layers[0].name == "conv2d_2"
+
+
+def test_a_layer_and_a_spec_work_out_what_the_analysis_asks_once() -> None:
+    spec = _deep(5)
+    layer = spec.layers[0]
+    assert layer.resolved_view() is layer.resolved_view()
+    assert layer.describe() is layer.describe()
+    assert spec.layer_names() is spec.layer_names()
+    # resolved() still hands out a dict of its own: changing it changes nothing kept
+    values = layer.resolved()
+    values["filters"] = 99
+    assert layer.resolved()["filters"] == 4 and layer.resolved_view()["filters"] == 4
+    assert layer.describe() == LayerSpec.create("Conv2D", layer.json_values()).describe()
+    # equal layers and specs stay equal, whatever each has worked out
+    assert layer == LayerSpec.create("Conv2D", layer.json_values())
+    assert spec == _deep(5) and hash(layer) == hash(LayerSpec(layer.type, layer.values))
