@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Slot,
+)
 from PySide6.QtGui import QColor, QFontDatabase, QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -185,14 +192,33 @@ class SummaryPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.table, 1)
         layout.addLayout(below)
+        # The totals include the training-memory estimate, which walks every autograd
+        # node of the network (tens of ms at thousands of layers): they follow an edit on
+        # the next turn of the event loop, so the edit and the estimate never add up to
+        # one long wait of the window.
+        self._totals_timer = QTimer(self)
+        self._totals_timer.setSingleShot(True)
+        self._totals_timer.setInterval(0)
+        self._totals_timer.timeout.connect(self._show_totals)
         document.spec_changed.connect(self._on_document_spec_changed)
         self._on_document_spec_changed()
+        self._show_totals()
+
+    @Slot()
+    def _show_totals(self) -> None:
+        self._totals_timer.stop()
+        self.totals.setText("\n".join(summary_totals(self.document.spec, self.document.analysis)))
+
+    @property
+    def totals_pending(self) -> bool:
+        """Whether the totals shown are of an earlier spec (see `_show_totals`)."""
+        return self._totals_timer.isActive()
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
-        analysis, spec = self.document.analysis, self.document.spec
+        analysis = self.document.analysis
         self._fit_columns()
-        self.totals.setText("\n".join(summary_totals(spec, analysis)))
+        self._totals_timer.start()
         items = []
         for diagnostic in analysis.diagnostics:
             colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)

@@ -131,3 +131,23 @@ def test_an_edit_of_a_deep_network_formats_only_the_rows_it_changed(qtbot: Any) 
         assert model.rows[103][1:3] == ("(2, 6, 6)", "56")
     finally:
         window.recovery.timer.stop()
+
+
+def test_the_totals_follow_an_edit_on_the_next_turn_of_the_event_loop(qtbot: Any) -> None:
+    from explorer.core.summary import summary_totals
+
+    window = MainWindow(deep_spec(100))
+    qtbot.addWidget(window)
+    try:
+        document, panel = window.document, window.summary
+        assert panel.totals.text() == "\n".join(summary_totals(document.spec, document.analysis))
+        shown = panel.totals.text()
+        document.replace_layer(0, document.spec.layers[0].with_values(filters=8))
+        # the edit itself does not walk the network's autograd nodes for the estimate
+        assert panel.totals_pending and panel.totals.text() == shown
+        assert "_memory" not in document.analysis.__dict__
+        qtbot.waitUntil(lambda: not panel.totals_pending)
+        assert panel.totals.text() == "\n".join(summary_totals(document.spec, document.analysis))
+        assert panel.totals.text() != shown
+    finally:
+        window.recovery.timer.stop()
