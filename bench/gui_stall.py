@@ -125,6 +125,7 @@ def run_steps(spec, profile: str | None) -> dict[str, float]:
         return not workbench.inspect.controller.busy
 
     def open_window() -> None:
+        from explorer.ui.app import keep_startup_out_of_collections
         from explorer.ui.workbench import install_workbench
 
         window = MainWindow(spec)
@@ -132,6 +133,7 @@ def run_steps(spec, profile: str | None) -> dict[str, float]:
         window.show()
         state["window"] = window
         workbench = install_workbench(window, warm_up=False)
+        keep_startup_out_of_collections()  # as the application does after installing it
         window.summary_dock.raise_()  # Inspect starts behind the Summary; "inspect" shows it
         state["workbench"] = workbench
         c, h, w = spec.input.shape

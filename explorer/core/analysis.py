@@ -105,15 +105,37 @@ class Analysis:
     module_sources: tuple[tuple[LayerType, Shape, Shape, dict[str, Any]], ...] = field(
         default=(), repr=False, compare=False
     )
+    # how it was reached, for analysing an edit of it (see `analyze(previous=...)`)
+    _trail: _Trail | None = field(default=None, repr=False, compare=False)
 
     @functools.cached_property
     def autograd_nodes(self) -> tuple[Node, ...]:
         """The autograd nodes of the known layers, in order (see memory.py)."""
+        return tuple(node for nodes in self._nodes_per_source for node in nodes)
+
+    @functools.cached_property
+    def _nodes_per_source(self) -> tuple[tuple[Node, ...], ...]:
+        # The layers an edit left alone keep their sources (the very objects): their nodes
+        # are those the analysis before the edit worked out, if it did.
+        known: dict[int, tuple[Node, ...]] = {}
+        base = self._trail.base if self._trail is not None else None
+        if base is not None and "_nodes_per_source" in base.__dict__:
+            known = {
+                id(source): nodes
+                for source, nodes in zip(
+                    base.module_sources, base._nodes_per_source, strict=True
+                )
+            }
+        if self._trail is not None:
+            self._trail.base = None  # no longer needed
         return tuple(
-            node
-            for entry, shape, out, values in self.module_sources
-            for node in entry.autograd(shape, out, values)
+            known.get(id(source)) or tuple(source[0].autograd(*source[1:]))
+            for source in self.module_sources
         )
+
+    @functools.cached_property
+    def _memory(self) -> dict[tuple[str, float, float], TrainingMemory]:
+        return {}
 
     @property
     def params(self) -> int:
@@ -148,14 +170,19 @@ class Analysis:
         self, optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0
     ) -> TrainingMemory:
         """What one training step holds, as autograd keeps it (see memory.py)."""
-        return training_memory(
-            math.prod(self.input_shape),
-            self.autograd_nodes,
-            self.non_trainable_params,
-            optimizer=optimizer,
-            momentum=momentum,
-            weight_decay=weight_decay,
-        )
+        key = (optimizer, momentum, weight_decay)
+        memory = self._memory.get(key)
+        if memory is None:
+            memory = training_memory(
+                math.prod(self.input_shape),
+                self.autograd_nodes,
+                self.non_trainable_params,
+                optimizer=optimizer,
+                momentum=momentum,
+                weight_decay=weight_decay,
+            )
+            self._memory[key] = memory
+        return memory
 
     def training_memory_bytes(
         self,
@@ -170,8 +197,61 @@ class Analysis:
         return self.training_memory(optimizer, momentum, weight_decay).peak_bytes(batch_size)
 
 
-def analyze(spec: NetworkSpec) -> Analysis:
-    """Analyse every layer of `spec`; never raises for a well-formed spec."""
+# What the analysis of a layer depends on besides the layer, its name and its position:
+# the input shape and receptive field reaching it, whether the maps were downsampled
+# before it, the last activation before it, and how many sources and windowed layers
+# came before it.
+_State = tuple[Shape | None, ReceptiveField | None, bool, str | None, int, int]
+
+
+class _Trail:
+    """How an analysis went, layer by layer, so that the analysis of an edited spec can
+    take over the layers before the edit and, once the state after the edited layers is
+    the one it was, the layers after it."""
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        names: tuple[str, ...],
+        position: _Position,
+        states: list[_State],
+        spatial: list[tuple[Shape, Shape, Window]],
+        base: Analysis | None,
+    ) -> None:
+        self.layers = spec.layers
+        self.input = spec.input
+        self.batch_size = spec.training.batch_size
+        self.names = names
+        self.position = position
+        self.states = states  # before each layer
+        self.spatial = spatial
+        self.base = base  # the analysis it was made from, until its nodes are reused
+
+
+def _continues(
+    previous: Analysis | None, spec: NetworkSpec, names: tuple[str, ...], position: _Position
+) -> _Trail | None:
+    """The trail of `previous` when its layers can stand in for those of `spec`'s that
+    did not change: the same input, batch size, layer count, names and output layer."""
+    trail = previous._trail if previous is not None else None
+    if (
+        trail is None
+        or not spec.layers
+        or trail.input != spec.input
+        or trail.batch_size != spec.training.batch_size
+        or trail.position != position
+        or trail.names != names
+    ):
+        return None
+    return trail
+
+
+def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
+    """Analyse every layer of `spec`; never raises for a well-formed spec.
+
+    `previous`, the analysis of the spec before an edit, lends its results for the
+    layers the edit cannot have changed: the result equals the analysis from scratch.
+    """
     input_shape: Shape = spec.input.shape
     image_size = (spec.input.height, spec.input.width)
     names = spec.layer_names()
@@ -187,10 +267,67 @@ def analyze(spec: NetworkSpec) -> Analysis:
     sources: list[tuple[LayerType, Shape, Shape, dict[str, Any]]] = []
     position = _Position(last, output_dense)
     spatial: list[tuple[Shape, Shape, Window]] = []  # windowed layers so far
+    states: list[_State] = []
+    layers = spec.layers
 
-    for index, layer in enumerate(spec.layers):
+    start, changed_end = 0, -1
+    old = _continues(previous, spec, names, position)
+    if old is not None:
+        old_layers = old.layers
+        # the first and the last layer the edit changed (the last one is always analysed
+        # again: the network's output advice is added to it)
+        while start < last and (
+            layers[start] is old_layers[start] or layers[start] == old_layers[start]
+        ):
+            start += 1
+        changed_end = last - 1
+        while changed_end >= start and (
+            layers[changed_end] is old_layers[changed_end]
+            or layers[changed_end] == old_layers[changed_end]
+        ):
+            changed_end -= 1
+        assert previous is not None
+        shape, rf, downsampled, previous_activation, n_sources, n_spatial = old.states[start]
+        results.extend(previous.layers[:start])
+        states.extend(old.states[:start])
+        sources.extend(previous.module_sources[:n_sources])
+        spatial.extend(old.spatial[:n_spatial])
+        for index in range(start):
+            seen_names.setdefault(names[index], index)
+        if previous._trail is not None:
+            previous._trail.base = None  # one analysis back at most: no chain of them
+    else:
+        previous = None
+
+    following = start
+    while following <= last:
+        index = following
+        if (
+            old is not None
+            and changed_end < index < last
+            and _converged(
+                old, index, (shape, rf, downsampled, previous_activation), sources, spatial, start
+            )
+        ):
+            # From here on the layers and the state reaching them are those before the
+            # edit: so are their results, up to the last layer.
+            assert previous is not None
+            n_sources, n_spatial = old.states[index][4:]
+            end_sources, end_spatial = old.states[last][4:]
+            results.extend(previous.layers[index:last])
+            states.extend(old.states[index:last])
+            sources.extend(previous.module_sources[n_sources:end_sources])
+            spatial.extend(old.spatial[n_spatial:end_spatial])
+            for between in range(index, last):
+                seen_names.setdefault(names[between], between)
+            shape, rf, downsampled, previous_activation = old.states[last][:4]
+            index = last
+            old = None
+        following = index + 1
+        layer = layers[index]
+        states.append((shape, rf, downsampled, previous_activation, len(sources), len(spatial)))
         entry = layer.entry
-        p = layer.resolved()
+        p = layer.resolved_view()
         diagnostics: list[Diagnostic] = []
         name = names[index]
         name_problem = _name_problem(name, index, layer, seen_names)
@@ -302,6 +439,29 @@ def analyze(spec: NetworkSpec) -> Analysis:
         forward_bytes=(math.prod(input_shape) + sum(r.activation_elements for r in known))
         * BYTES_PER_ELEMENT,
         module_sources=tuple(sources),
+        _trail=_Trail(spec, names, position, states, spatial, previous),
+    )
+
+
+def _converged(
+    old: _Trail,
+    index: int,
+    state: tuple[Shape | None, ReceptiveField | None, bool, str | None],
+    sources: list[tuple[LayerType, Shape, Shape, dict[str, Any]]],
+    spatial: list[tuple[Shape, Shape, Window]],
+    start: int,
+) -> bool:
+    """Whether the state reaching layer `index` is the one that reached it before the
+    edit (analysed again from layer `start`), down to the windows whose coverage a later
+    Flatten or Dense works out."""
+    before = old.states[index]
+    if before[:4] != state or before[4:] != (len(sources), len(spatial)):
+        return False
+    # the windowed layers since the edit: their maps' sizes and windows (not channels)
+    first = old.states[start][5]
+    return all(
+        (new[0][1:], new[1][1:], new[2]) == (was[0][1:], was[1][1:], was[2])
+        for new, was in zip(spatial[first:], old.spatial[first : before[5]], strict=True)
     )
 
 

@@ -261,8 +261,17 @@ class LayerSpec:
 
     def resolved(self) -> dict[str, Any]:
         """Every key of the type with its value or default."""
-        stored = dict(self.values)
-        return {p.name: stored.get(p.name, p.default) for p in self.entry.params}
+        return dict(self.resolved_view())
+
+    def resolved_view(self) -> Mapping[str, Any]:
+        """`resolved()` worked out once per layer (the layer never changes): not to be
+        modified, for the analysis that asks for it on every edit of every layer."""
+        cached: Mapping[str, Any] | None = self.__dict__.get("_resolved")
+        if cached is None:
+            stored = dict(self.values)
+            cached = {p.name: stored.get(p.name, p.default) for p in self.entry.params}
+            object.__setattr__(self, "_resolved", cached)
+        return cached
 
     def with_values(self, **changes: Any) -> LayerSpec:
         """A copy with keys changed; a value of None returns the key to its default."""
@@ -287,7 +296,11 @@ class LayerSpec:
 
     def describe(self) -> str:
         """One line for the layer stack, e.g. 'Conv2D 32 · 5×5 · relu'."""
-        return self.entry.describe(self.resolved())
+        cached: str | None = self.__dict__.get("_described")
+        if cached is None:
+            cached = self.entry.describe(self.resolved_view())
+            object.__setattr__(self, "_described", cached)
+        return cached
 
 
 @dataclass(frozen=True)
@@ -488,6 +501,13 @@ class NetworkSpec:
 
     def layer_names(self) -> tuple[str, ...]:
         """Each layer's name: its own, or Keras-style `<type>_<n>` avoiding taken names."""
+        cached: tuple[str, ...] | None = self.__dict__.get("_names")
+        if cached is None:  # worked out once per spec (it never changes)
+            cached = self._layer_names()
+            object.__setattr__(self, "_names", cached)
+        return cached
+
+    def _layer_names(self) -> tuple[str, ...]:
         taken = {layer.name for layer in self.layers if layer.name}
         counters: dict[str, int] = {}
         names = []

@@ -10,7 +10,15 @@ from explorer.core.device_memory import device_memory
 from explorer.core.memory import format_bytes
 from explorer.core.spec import NetworkSpec
 
-__all__ = ["format_bytes", "format_count", "summary_json", "summary_text", "table_rows"]
+__all__ = [
+    "format_bytes",
+    "format_count",
+    "input_row",
+    "layer_row",
+    "summary_json",
+    "summary_text",
+    "table_rows",
+]
 
 
 def format_count(count: int) -> str:
@@ -56,22 +64,23 @@ COLUMNS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Memory", "RF /jum
 
 def table_rows(analysis: Analysis) -> list[tuple[str, ...]]:
     """One tuple of cell texts per layer, in COLUMNS order (input row first)."""
-    rows: list[tuple[str, ...]] = [
-        (
-            "input",
-            format_shape(analysis.input_shape),
-            "0",
-            "0",
-            format_bytes(math.prod(analysis.input_shape) * BYTES_PER_ELEMENT),
-            "1 /1",
-        )
-    ]
-    for layer in analysis.layers:
-        rows.append(_row(layer))
-    return rows
+    return [input_row(analysis), *(layer_row(layer) for layer in analysis.layers)]
 
 
-def _row(layer: LayerAnalysis) -> tuple[str, ...]:
+def input_row(analysis: Analysis) -> tuple[str, ...]:
+    """The first row of `table_rows`: the input."""
+    return (
+        "input",
+        format_shape(analysis.input_shape),
+        "0",
+        "0",
+        format_bytes(math.prod(analysis.input_shape) * BYTES_PER_ELEMENT),
+        "1 /1",
+    )
+
+
+def layer_row(layer: LayerAnalysis) -> tuple[str, ...]:
+    """A layer's row of `table_rows`."""
     if not layer.known:
         return (f"{layer.name} ({layer.type})", "?", "?", "?", "?", "?")
     return (

@@ -147,13 +147,14 @@ class ProjectDocument(QObject):
         self.selection_requested.emit(list(selection))
 
     def _analysis_of(self, spec: NetworkSpec) -> Analysis:
-        """`analyze(spec)`, reused for the specs shown last: undo and redo go back to a
+        """`analyze(spec)` (made from the analysis shown, whose unchanged layers it keeps),
+        reused for the specs shown last: undo and redo go back to a
         spec analysed before, and analysing thousands of layers again takes a while."""
         for index, (known, analysis) in enumerate(self._recent):
             if known is spec:
                 self._recent.insert(0, self._recent.pop(index))
                 return analysis
-        analysis = analyze(spec)
+        analysis = analyze(spec, previous=self._analysis)
         self._recent = [(spec, analysis), *self._recent[: _RECENT_ANALYSES - 1]]
         return analysis
 

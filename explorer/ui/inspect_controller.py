@@ -140,6 +140,7 @@ class InspectController(QObject):
         self._context = 0
         self._busy = False
         self._pending = False
+        self._held = False
         self._thread = QThread()
         self._thread.setObjectName("capture")
         self._worker = CaptureWorker()
@@ -152,6 +153,17 @@ class InspectController(QObject):
     @property
     def busy(self) -> bool:
         return self._busy
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def hold(self, held: bool) -> None:
+        """While held (nothing shows the maps) requests wait, and the capture thread
+        builds no model beside the GUI thread; on release the latest one is made."""
+        self._held = held
+        if not held and self._pending and not self._busy:
+            self._request()
 
     def set_spec(
         self, spec: NetworkSpec, weights: Mapping[str, torch.Tensor] | None = None
@@ -187,7 +199,7 @@ class InspectController(QObject):
     def _request(self) -> None:
         if self._spec is None or self._image is None:
             return
-        if self._busy:
+        if self._busy or self._held:
             self._pending = True
             return
         self._busy = True

@@ -2,8 +2,10 @@
 
 It owns the capture controller. The main window gives it the spec (`set_spec`), the
 dataset (`set_dataset`) and, while training, new weights (`refresh_from_weights`), and
-calls `shutdown()` before quitting. Captures keep arriving while the panel is hidden, but
-only the tab on screen draws them: the others catch up when they are shown.
+calls `shutdown()` before quitting. Only the tab on screen draws the captures: the others
+catch up when they are shown. Docked in the window (`capture_only_on_screen`), the panel
+asks for no capture while it is not on screen at all: the one it needs is made when it is
+shown, so edits of a deep network never wait for a model built in the background.
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ class InspectPanel(QWidget):
 
     # ---- API for the main window -------------------------------------------------------
 
+    capture_only_on_screen = False
+
     def set_spec(
         self, spec: NetworkSpec, weights: Mapping[str, torch.Tensor] | None = None
     ) -> None:
@@ -117,6 +121,7 @@ class InspectPanel(QWidget):
         self.picker.set_input_shape(spec.input.shape)
         self.feature_maps.set_spec(spec)
         self._apply_dataset_class_names()
+        self._hold_unless_on_screen()
         self.controller.set_spec(spec, weights)
         current = self.picker.current
         if current is None or tuple(current.shape) != spec.input.shape:
@@ -133,6 +138,7 @@ class InspectPanel(QWidget):
     @Slot(object)
     def refresh_from_weights(self, state_dict: Mapping[str, torch.Tensor]) -> None:
         """Redraw with the trainer's latest weights (a CPU copy, e.g. every ~0.5 s)."""
+        self._hold_unless_on_screen()
         self.controller.refresh_from_weights(state_dict)
 
     def shutdown(self) -> None:
@@ -151,6 +157,7 @@ class InspectPanel(QWidget):
         self._image = image
         self._stale.add(self.activations)
         self._refresh_tabs()
+        self._hold_unless_on_screen()
         self.controller.set_image(image)
 
     @Slot(str)
@@ -170,12 +177,23 @@ class InspectPanel(QWidget):
         if self.detail is not None and self.detail.isVisible():
             self._show_detail(*self._detail_key)
 
+    def _on_screen(self) -> bool:
+        # A dock that is a tab behind another is still "visible" to Qt: ask what shows.
+        return self.isVisible() and not self.tabs.visibleRegion().isEmpty()
+
+    def _hold_unless_on_screen(self) -> None:
+        if self.capture_only_on_screen:
+            self.controller.hold(not self._on_screen())
+
+    @Slot()
+    def _release_if_on_screen(self) -> None:
+        if self.controller.held and self._on_screen():
+            self.controller.hold(False)
+
     def _refresh_tabs(self) -> None:
         """Bring the tab on screen up to date (the others wait until they are shown)."""
         current = self.tabs.currentWidget()
-        # A dock that is a tab behind another is still "visible" to Qt: ask what shows.
-        on_screen = self.isVisible() and not self.tabs.visibleRegion().isEmpty()
-        if not on_screen or current not in self._stale:
+        if not self._on_screen() or current not in self._stale:
             return
         self._stale.discard(current)
         if current is self.activations:
@@ -191,6 +209,8 @@ class InspectPanel(QWidget):
         # Painted means on screen (a dock tab just raised): bring the current tab up to date.
         if self.tabs.currentWidget() in self._stale:
             QTimer.singleShot(0, self._refresh_tabs)
+        if self.controller.held:  # shown again: make the capture it waited for
+            QTimer.singleShot(0, self._release_if_on_screen)
         super().paintEvent(event)
 
     @Slot(int)

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Slot,
+)
 from PySide6.QtGui import QColor, QFontDatabase, QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -17,13 +24,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.analysis import Analysis
+from explorer.core.analysis import Analysis, LayerAnalysis
 from explorer.core.summary import (
     COLUMNS,
     RIGHT_ALIGNED,
+    input_row,
+    layer_row,
     summary_text,
     summary_totals,
-    table_rows,
 )
 from explorer.ui.document import ProjectDocument
 from explorer.ui.family_style import ERROR_COLOUR, WARNING_COLOUR
@@ -33,7 +41,9 @@ class SummaryTableModel(QAbstractTableModel):
     """The rows of `table_rows`, with each layer's diagnostic as colour and tooltip.
 
     Cells are computed once per edit: the header's resize-to-contents asks for every
-    role of every cell on each change, so `data` only looks values up.
+    role of every cell on each change, so `data` only looks values up. A layer whose
+    result the edit left alone (the very object, see `analyze(previous=...)`) keeps its
+    cells: an edit of one layer of thousands formats the few it changed.
     """
 
     _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -46,6 +56,9 @@ class SummaryTableModel(QAbstractTableModel):
         self._colours: list[QColor | None] = []
         self._tips: list[str | None] = []
         self._recent: list[tuple[Analysis, tuple[list[Any], list[Any], list[Any]]]] = []
+        # the cells of the analysis computed last, by its layers' results
+        self._cells: dict[int, tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None]]
+        self._cells = {}
         self._compute()
         document.spec_changed.connect(self._on_document_spec_changed)
 
@@ -58,18 +71,25 @@ class SummaryTableModel(QAbstractTableModel):
                 self._recent.insert(0, self._recent.pop(index))
                 self._rows, self._colours, self._tips = cells
                 return
-        self._rows = table_rows(analysis)
-        self._colours, self._tips = [None], [None]
+        self._rows, self._colours, self._tips = [input_row(analysis)], [None], [None]
+        before, self._cells = self._cells, {}
         for layer in analysis.layers:
-            diagnostic = layer.diagnostic
-            if diagnostic is None:
-                self._colours.append(None)
-                self._tips.append(None)
-            else:
-                self._colours.append(
-                    ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
+            known = before.get(id(layer))
+            if known is None or known[0] is not layer:
+                diagnostic = layer.diagnostic
+                colour = (
+                    None
+                    if diagnostic is None
+                    else ERROR_COLOUR
+                    if diagnostic.is_error
+                    else WARNING_COLOUR.darker(130)
                 )
-                self._tips.append(diagnostic.text())
+                tip = None if diagnostic is None else diagnostic.text()
+                known = (layer, layer_row(layer), colour, tip)
+            self._cells[id(layer)] = known
+            self._rows.append(known[1])
+            self._colours.append(known[2])
+            self._tips.append(known[3])
         cells = (self._rows, self._colours, self._tips)
         self._recent = [(analysis, cells), *self._recent[:7]]
 
@@ -172,14 +192,33 @@ class SummaryPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.table, 1)
         layout.addLayout(below)
+        # The totals include the training-memory estimate, which walks every autograd
+        # node of the network (tens of ms at thousands of layers): they follow an edit on
+        # the next turn of the event loop, so the edit and the estimate never add up to
+        # one long wait of the window.
+        self._totals_timer = QTimer(self)
+        self._totals_timer.setSingleShot(True)
+        self._totals_timer.setInterval(0)
+        self._totals_timer.timeout.connect(self._show_totals)
         document.spec_changed.connect(self._on_document_spec_changed)
         self._on_document_spec_changed()
+        self._show_totals()
+
+    @Slot()
+    def _show_totals(self) -> None:
+        self._totals_timer.stop()
+        self.totals.setText("\n".join(summary_totals(self.document.spec, self.document.analysis)))
+
+    @property
+    def totals_pending(self) -> bool:
+        """Whether the totals shown are of an earlier spec (see `_show_totals`)."""
+        return self._totals_timer.isActive()
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
-        analysis, spec = self.document.analysis, self.document.spec
+        analysis = self.document.analysis
         self._fit_columns()
-        self.totals.setText("\n".join(summary_totals(spec, analysis)))
+        self._totals_timer.start()
         items = []
         for diagnostic in analysis.diagnostics:
             colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
@@ -197,9 +236,9 @@ class SummaryPanel(QWidget):
         # characters (cheap) replaces measuring thousands of strings on every edit.
         advance = self._mono_metrics.horizontalAdvance("0")
         header = self.table.horizontalHeader()
-        rows = self.model.rows
-        for column, title in enumerate(COLUMNS[:-1]):
-            longest = max(len(row[column]) for row in rows)
+        columns = zip(*self.model.rows, strict=True)  # the input row at least
+        for column, (title, cells) in enumerate(zip(COLUMNS[:-1], columns, strict=False)):
+            longest = max(map(len, cells))
             widest = max(header.fontMetrics().horizontalAdvance(title), advance * longest)
             width = widest + 16
             if self.table.columnWidth(column) != width:

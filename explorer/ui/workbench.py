@@ -142,6 +142,9 @@ class Workbench(QObject):
         )
         window.keep_help_menu_last()
         self.inspect = InspectPanel()
+        # Behind another tab it captures nothing: the model the capture thread would build
+        # for each edit of a deep network competes with the GUI thread for the interpreter.
+        self.inspect.capture_only_on_screen = True
         self.evaluation = EvaluationPanel()
         right = Qt.DockWidgetArea.RightDockWidgetArea
         # Scrollable, so these big panels never force the window past a 1280×800 screen.

@@ -36,19 +36,23 @@ def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> 
         window.summary_dock.raise_()
         maps = bench.inspect.feature_maps
         qtbot.waitUntil(lambda: not maps.on_screen(), timeout=5000)
-        # Captures still arrive (in the background); the hidden list makes no row of them.
-        qtbot.waitUntil(lambda: maps.result is not None, timeout=60_000)
+        # Hidden, it captures nothing (no model built beside the edits) and makes no row.
+        controller = bench.inspect.controller
+        qtbot.waitUntil(lambda: not controller.busy, timeout=60_000)
         row = next(
             i for i, layer in enumerate(window.document.spec.layers) if i and layer.type == "Conv2D"
         )
         window.document.replace_layer(row, window.document.spec.layers[row].with_values(filters=3))
+        qtbot.wait(100)
+        assert controller.held and not controller.busy and maps.result is None
+        assert maps.model.rowCount() == 0 and maps.coloured_rows() == []
+
+        # Shown, it captures the network as edited and draws the rows on screen.
+        bench.inspect_dock.raise_()
         qtbot.waitUntil(
             lambda: maps.result is not None and maps.result.layers[row].shape[0] == 3,
             timeout=60_000,
         )
-        assert maps.model.rowCount() == 0 and maps.coloured_rows() == []
-
-        bench.inspect_dock.raise_()
         qtbot.waitUntil(lambda: bool(maps.coloured_rows()), timeout=10_000)
         assert maps.model.rowCount() == 403
         coloured = maps.coloured_rows()
@@ -103,3 +107,47 @@ def test_undo_and_redo_reuse_the_analysis_of_the_spec_they_return_to(window: Mai
     assert document.analysis is after and document.analysis == analyze(document.spec)
     assert window.summary.model.rows == table_rows(after)
     assert window.summary.model.rows[1][1] == "(7, 24, 24)"
+
+
+def test_an_edit_of_a_deep_network_formats_only_the_rows_it_changed(qtbot: Any) -> None:
+    from explorer.core.analysis import analyze
+    from explorer.core.summary import table_rows
+
+    window = MainWindow(deep_spec(100))
+    qtbot.addWidget(window)
+    try:
+        document, model = window.document, window.summary.model
+        before = list(model.rows)
+        document.replace_layer(100, document.spec.layers[100].with_values(filters=3))
+
+        assert document.analysis == analyze(document.spec)
+        assert model.rows == table_rows(document.analysis)
+        # the rows of the layers before the edit, and after its effect ends (the next
+        # convolution makes 2 channels again, from 3), are the very tuples shown before
+        kept = [row for row in range(len(before)) if model.rows[row] is before[row]]
+        assert kept == [*range(1, 101), *range(104, 202)]
+        assert model.rows[101][1:3] == ("(3, 6, 6)", "57")
+        assert model.rows[102][1] == "(3, 6, 6)"  # the ReLU after it
+        assert model.rows[103][1:3] == ("(2, 6, 6)", "56")
+    finally:
+        window.recovery.timer.stop()
+
+
+def test_the_totals_follow_an_edit_on_the_next_turn_of_the_event_loop(qtbot: Any) -> None:
+    from explorer.core.summary import summary_totals
+
+    window = MainWindow(deep_spec(100))
+    qtbot.addWidget(window)
+    try:
+        document, panel = window.document, window.summary
+        assert panel.totals.text() == "\n".join(summary_totals(document.spec, document.analysis))
+        shown = panel.totals.text()
+        document.replace_layer(0, document.spec.layers[0].with_values(filters=8))
+        # the edit itself does not walk the network's autograd nodes for the estimate
+        assert panel.totals_pending and panel.totals.text() == shown
+        assert "_memory" not in document.analysis.__dict__
+        qtbot.waitUntil(lambda: not panel.totals_pending)
+        assert panel.totals.text() == "\n".join(summary_totals(document.spec, document.analysis))
+        assert panel.totals.text() != shown
+    finally:
+        window.recovery.timer.stop()

@@ -19,6 +19,7 @@ def test_totals_never_wrap_in_the_summary_of_a_1280_by_800_window(
     assert window.width() >= 1270 and window.height() >= 790
     window.document.reset(load_template(template))
     panel = window.summary
+    qtbot.waitUntil(lambda: not panel.totals_pending)  # they follow on the next turn
     panel.layout().activate()
     assert panel.width() >= 600  # the Summary dock as the window lays it out (634 px here)
     totals = panel.totals

@@ -162,21 +162,42 @@ def test_a_training_setting_edit_never_redraws_the_maps_with_untrained_weights(
     qtbot: Any, bench: Workbench
 ) -> None:
     _train(qtbot, bench)
-    qtbot.waitUntil(lambda: not bench.inspect.controller.busy, timeout=TIMEOUT_MS)
     requests: list[Any] = []
     bench.inspect.controller._requested.connect(requests.append)
+    # Behind the Summary the panel captured nothing of the training; shown, it captures
+    # the trained weights once.
+    assert requests == [] and bench.inspect.controller.held
+    bench.inspect_dock.raise_()
+    qtbot.waitUntil(lambda: len(requests) == 1, timeout=TIMEOUT_MS)
+    assert requests[0].state_dict is not None
+    assert all(torch.equal(requests[0].state_dict[k], v) for k, v in bench.trained_state.items())
+    qtbot.waitUntil(lambda: not bench.inspect.controller.busy, timeout=TIMEOUT_MS)
     spec = bench.document.spec
     bench.document.edit(
         replace(spec, training=spec.training.with_values(learning_rate=0.5)), "Change learning rate"
     )
     qtbot.wait(100)
-    assert requests == []  # nothing drawn changed, so nothing is captured again
+    assert len(requests) == 1  # nothing drawn changed, so nothing is captured again
     # A structural edit forgets the weights: the maps show initial weights, and the
     # evaluation on show says it is of an earlier network.
     bench.document.insert_layers(1, [LayerSpec.create("Dropout", {"rate": 0.2})])
-    qtbot.waitUntil(lambda: bool(requests), timeout=TIMEOUT_MS)
-    assert requests[-1].state_dict is None
+    qtbot.waitUntil(lambda: len(requests) == 2, timeout=TIMEOUT_MS)
+    assert requests[-1].state_dict is None and requests[-1].spec is bench.document.spec
     assert "earlier version" in bench.evaluation._details.text()
+    qtbot.waitUntil(lambda: not bench.inspect.controller.busy, timeout=TIMEOUT_MS)
+
+    # Behind another tab an edit captures nothing; shown again, the panel captures the
+    # network it now has, once, with its initial weights (the trained ones are forgotten).
+    bench.window.summary_dock.raise_()
+    qtbot.waitUntil(lambda: not bench.inspect._on_screen(), timeout=TIMEOUT_MS)
+    bench.document.undo_stack.undo()
+    qtbot.wait(100)
+    assert len(requests) == 2 and bench.inspect.controller.held
+    bench.inspect_dock.raise_()
+    qtbot.waitUntil(lambda: len(requests) == 3, timeout=TIMEOUT_MS)
+    assert requests[-1].state_dict is None and requests[-1].spec is bench.document.spec
+    qtbot.wait(100)
+    assert len(requests) == 3
 
 
 def _answer_when_asked(qtbot: Any, button_text: str, asked: list[str]) -> None:
