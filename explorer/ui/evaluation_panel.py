@@ -303,12 +303,12 @@ class EvaluationPanel(QWidget):
                     self._cell_texts.append(text)
         names = [_wrap(name) for name in self._class_names] if labelled else []
         self._tick_names = names
-        self._plot.getAxis("left").setTicks([[(i + 0.5, name) for i, name in enumerate(names)]])
         self._fitted_cell = 0.0
-        # pyqtgraph hides tick labels wider than the axis, so size both axes to the names.
+        # pyqtgraph hides tick labels wider than the axis, so size both axes to the names;
+        # the rows take the names on one line when two lines do not fit a row.
         metrics = QFontMetrics(self._plot.getAxis("left").font())
         widest = max(
-            (metrics.horizontalAdvance(line) for n in names for line in n.split("\n")),
+            (metrics.horizontalAdvance(n) for n in self._class_names if labelled),
             default=metrics.horizontalAdvance("0"),
         )
         lines = max((name.count("\n") + 1 for name in names), default=1)
@@ -327,7 +327,14 @@ class EvaluationPanel(QWidget):
 
     def column_labels(self) -> list[str]:
         """The predicted-class names under the matrix, as drawn."""
-        ticks = self._plot.getAxis("bottom")._tickLevels
+        return self._tick_labels("bottom")
+
+    def row_labels(self) -> list[str]:
+        """The true-class names beside the matrix, as drawn."""
+        return self._tick_labels("left")
+
+    def _tick_labels(self, axis: str) -> list[str]:
+        ticks = self._plot.getAxis(axis)._tickLevels
         return [label for _, label in ticks[0]] if ticks else []
 
     def _fit_labels(self) -> None:
@@ -344,6 +351,13 @@ class EvaluationPanel(QWidget):
         def width(text: str) -> int:
             return max(metrics.horizontalAdvance(line) for line in text.split("\n"))
 
+        lines = max((name.count("\n") + 1 for name in names), default=1)
+        rows = (
+            names
+            if cell >= lines * metrics.lineSpacing()
+            else list(self._class_names)[: len(names)]
+        )
+        self._plot.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(rows)]])
         if any(width(name) > room for name in names):
             # As much of each name as its column holds; the rows keep the full names.
             names = [_prefix(name.split("\n")[0], metrics, room) for name in names]

@@ -102,6 +102,8 @@ def test_docked_every_matrix_row_is_inside_the_panel(qtbot: Any, bench: Workbenc
     labels = panel.column_labels()
     assert len(labels) == 10 and labels != list(names)
     assert all(name.startswith(label) and label for label, name in zip(labels, names, strict=True))
+    # Rows too short for two lines: the full names, each on one line.
+    assert panel.row_labels() == list(names)
 
 
 def test_a_wide_panel_puts_the_matrix_beside_full_names(qtbot: Any, fashion) -> None:
@@ -122,6 +124,7 @@ def test_a_wide_panel_puts_the_matrix_beside_full_names(qtbot: Any, fashion) -> 
     # The names in full, broken onto two lines at a space or slash.
     wrapped = [n.replace(" ", "\n").replace("/", "/\n") for n in dataset.info.class_names]
     assert panel.column_labels() == wrapped
+    assert panel.row_labels() == wrapped
     assert "T-shirt/\ntop" in wrapped
     # Back to narrow: the matrix is a tab again, and a clicked cell shows its images.
     panel.resize(620, 360)
