@@ -110,7 +110,7 @@ class EvaluationPanel(QWidget):
         self._highlight.setVisible(False)
         self._plot.addItem(self._highlight)
         self._plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
-        self._plot.getViewBox().sigResized.connect(self._on_view_changed)
+        self._plot.getViewBox().sigResized.connect(self._on_view_resized)
         self._plot.getViewBox().sigRangeChanged.connect(self._on_view_changed)
         # Until there is a matrix, show a blank square rather than meaningless axis numbers.
         for name in ("left", "bottom"):
@@ -314,8 +314,25 @@ class EvaluationPanel(QWidget):
         lines = max((name.count("\n") + 1 for name in names), default=1)
         self._plot.getAxis("left").setWidth(widest + 2 * metrics.height() + 8)
         self._plot.getAxis("bottom").setHeight((lines + 1) * metrics.height() + 12)
-        self._plot.setRange(xRange=(0, k), yRange=(0, k), padding=0.02)
+        self._fit_range()
         self._fit_labels()
+
+    def _fit_range(self) -> None:
+        """Show the whole matrix against both axes (the row names at its left, the column
+        names under it); the aspect lock alone would centre it, leaving the names far from
+        their cells in a wide, short docked panel."""
+        k = self._evaluation.num_classes if self._evaluation is not None else 1
+        pad = 0.02 * k
+        side = k + 2 * pad
+        view = self._plot.getViewBox()
+        width, height = view.width(), view.height()
+        x_range, y_range = (-pad, k + pad), (-pad, k + pad)
+        if width > 0 and height > 0:
+            if width >= height:
+                x_range = (-pad, -pad + side * width / height)
+            else:
+                y_range = (k + pad - side * height / width, k + pad)
+        view.setRange(xRange=x_range, yRange=y_range, padding=0)
 
     def cell_pixels(self) -> float:
         """The side of one matrix cell on screen, in pixels (0 before it is laid out)."""
@@ -436,6 +453,12 @@ class EvaluationPanel(QWidget):
 
     @Slot(object)
     def _on_view_changed(self, *_: object) -> None:
+        self._fit_labels()
+
+    @Slot(object)
+    def _on_view_resized(self, *_: object) -> None:
+        if self._evaluation is not None:
+            self._fit_range()
         self._fit_labels()
 
     @Slot(QListWidgetItem)
