@@ -97,6 +97,10 @@ def test_docked_every_matrix_row_is_inside_the_panel(qtbot: Any, bench: Workbenc
                 corner = QPoint(round(centre.x() + dx), round(centre.y() + dy))
                 assert plot.viewport().rect().contains(corner), (row, col)
                 assert _inside(plot.viewport(), area.viewport(), corner), (row, col)
+    # The matrix stands against the row names, not centred away from them in the wide tab.
+    axis_right = plot.mapFromScene(plot.getAxis("left").sceneBoundingRect().topRight()).x()
+    first_left = panel.cell_center(0, 0).x() - half
+    assert abs(first_left - axis_right) <= 0.02 * 10 * 2 * half + 2
     # Full names would overlap under cells this small: the columns show what fits.
     names = fashion[1].info.class_names
     labels = panel.column_labels()
@@ -121,6 +125,11 @@ def test_a_wide_panel_puts_the_matrix_beside_full_names(qtbot: Any, fashion) -> 
     assert tabs.indexOf(panel.plot_widget) == -1
     assert panel.plot_widget.isVisible() and tabs.isVisible()
     assert panel.plot_widget.geometry().right() < tabs.geometry().left()
+    # Taller than wide: the matrix stands on the column names, the room left above it.
+    plot, half = panel.plot_widget, panel.cell_pixels() / 2
+    axis_top = plot.mapFromScene(plot.getAxis("bottom").sceneBoundingRect().topLeft()).y()
+    last_bottom = panel.cell_center(9, 0).y() + half
+    assert abs(axis_top - last_bottom) <= 0.02 * 10 * 2 * half + 2
     # The names in full, broken onto two lines at a space or slash.
     wrapped = [n.replace(" ", "\n").replace("/", "/\n") for n in dataset.info.class_names]
     assert panel.column_labels() == wrapped
