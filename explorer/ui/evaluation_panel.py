@@ -13,7 +13,16 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QImage, QPen, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QIcon,
+    QImage,
+    QPen,
+    QPixmap,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -40,6 +49,9 @@ MAX_LABELLED_CLASSES = 20
 # Thumbnails per list; a pair with more images shows its most confident ones.
 MAX_THUMBNAILS = 200
 THUMBNAIL_SIZE = 56
+# Narrower than this (a docked panel on a 1280×800 screen is about 620 px), the matrix
+# becomes the first tab instead of sitting beside the tabs, so nothing scrolls sideways.
+SIDE_BY_SIDE_WIDTH = 900
 # White (no samples) to dark blue (the whole row), like the usual confusion-matrix plots.
 _COLOURS = pg.ColorMap([0.0, 1.0], [(247, 251, 255), (8, 48, 107)])
 _INDEX_ROLE = Qt.ItemDataRole.UserRole
@@ -57,12 +69,17 @@ class EvaluationPanel(QWidget):
         self._dataset: DeviceDataset | None = None
         self._class_names: tuple[str, ...] = ()
         self._cell_texts: list[pg.TextItem] = []
+        self._cell_font = QFont()
+        self._tick_names: list[str] = []
+        self._fitted_cell = 0.0
 
         self._accuracy = QLabel("No evaluation yet: train the network, then evaluate it.")
         self._accuracy_font = QFont(self._accuracy.font())
         self._accuracy_font.setPointSizeF(self._accuracy_font.pointSizeF() * 1.8)
         self._accuracy_font.setBold(True)
         self._details = QLabel()
+        # Two short lines (not a wrapping label, which would make the panel as tall as its
+        # preferred size inside the dock's scroll area) so Export fits a narrow panel.
         self._save_button = QPushButton("Export PNG…")
         self._save_button.setEnabled(False)
         self._save_button.clicked.connect(self._on_save_button_clicked)
@@ -73,7 +90,8 @@ class EvaluationPanel(QWidget):
         header.addWidget(self._save_button)
 
         self._plot = pg.PlotWidget(background="w")
-        self._plot.setMinimumSize(360, 360)
+        # Small enough for a docked panel; the aspect-locked matrix fills what it is given.
+        self._plot.setMinimumSize(200, 180)
         self._plot.setMenuEnabled(False)
         self._plot.setMouseEnabled(x=False, y=False)
         self._plot.hideButtons()
@@ -92,6 +110,8 @@ class EvaluationPanel(QWidget):
         self._highlight.setVisible(False)
         self._plot.addItem(self._highlight)
         self._plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self._plot.getViewBox().sigResized.connect(self._on_view_resized)
+        self._plot.getViewBox().sigRangeChanged.connect(self._on_view_changed)
         # Until there is a matrix, show a blank square rather than meaningless axis numbers.
         for name in ("left", "bottom"):
             self._plot.getAxis(name).setTicks([[]])
@@ -126,20 +146,24 @@ class EvaluationPanel(QWidget):
         mistakes_layout.addWidget(self._mistakes_caption)
         mistakes_layout.addWidget(self._mistakes_grid, 1)
 
+        self._pair_page = pair_page
         self._tabs = QTabWidget()
         self._tabs.addTab(self._table, "Per class")
         self._tabs.addTab(pair_page, "Cell images")
         self._tabs.addTab(mistakes_page, "Top mistakes")
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self._plot)
-        splitter.addWidget(self._tabs)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([600, 400])
+        self._splitter = QSplitter(Qt.Orientation.Horizontal)
+        self._splitter.setChildrenCollapsible(False)
+        self._splitter.addWidget(self._plot)
+        self._splitter.addWidget(self._tabs)
+        self._splitter.setStretchFactor(0, 3)
+        self._splitter.setStretchFactor(1, 2)
+        self._splitter.setSizes([600, 400])
+        self._side_by_side = True
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(header)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self._splitter, 1)
 
     # ---- public API --------------------------------------------------------------------
 
@@ -156,7 +180,7 @@ class EvaluationPanel(QWidget):
         self._accuracy.setFont(self._accuracy_font)
         self._accuracy.setText(f"{split} accuracy {evaluation.accuracy * 100:.2f} %")
         self._details.setText(
-            f"{evaluation.correct:,} of {evaluation.size:,} correct · "
+            f"{evaluation.correct:,} of {evaluation.size:,} correct\n"
             f"mean loss {evaluation.loss:.4f}"
         )
         self._save_button.setEnabled(True)
@@ -170,7 +194,7 @@ class EvaluationPanel(QWidget):
     def mark_outdated(self) -> None:
         """The network was edited since: keep the results on show, but say they are old."""
         if self._evaluation is not None:
-            self._details.setText("of an earlier version of the network: train again to update")
+            self._details.setText("of an earlier version of the network:\ntrain again to update")
 
     def select_cell(self, true: int, predicted: int) -> None:
         """List the images of class `true` predicted as `predicted`, most confident first."""
@@ -192,7 +216,7 @@ class EvaluationPanel(QWidget):
         self._fill_grid(self._pair_grid, indices[:MAX_THUMBNAILS], with_labels=False)
         self._highlight.setRect(QRectF(predicted, true, 1, 1))
         self._highlight.setVisible(True)
-        self._tabs.setCurrentIndex(1)
+        self._tabs.setCurrentWidget(self._pair_page)
         self.cell_chosen.emit(true, predicted)
 
     def pair_indices(self) -> list[int]:
@@ -208,6 +232,11 @@ class EvaluationPanel(QWidget):
         return QPointF(self._plot.mapFromScene(scene))
 
     @property
+    def side_by_side(self) -> bool:
+        """Whether the matrix sits beside the tabs (wide) or is their first tab (narrow)."""
+        return self._side_by_side
+
+    @property
     def plot_widget(self) -> pg.PlotWidget:
         return self._plot
 
@@ -218,6 +247,26 @@ class EvaluationPanel(QWidget):
     def save_png(self, path: str) -> bool:
         """Save a picture of the whole panel; False when it could not be written."""
         return bool(self.grab().save(path, "PNG"))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._arrange(event.size().width() >= SIDE_BY_SIDE_WIDTH)
+
+    def _arrange(self, side_by_side: bool) -> None:
+        """The matrix beside the tabs, or (narrow) as the first of them."""
+        if side_by_side == self._side_by_side:
+            return
+        self._side_by_side = side_by_side
+        if side_by_side:
+            self._tabs.removeTab(self._tabs.indexOf(self._plot))
+            self._splitter.insertWidget(0, self._plot)
+            self._plot.show()
+            self._splitter.setSizes([600, 400])
+        else:
+            current = self._tabs.currentIndex()
+            self._tabs.insertTab(0, self._plot, "Confusion matrix")
+            # The tab the user had open stays open; a fresh panel starts on the matrix.
+            self._tabs.setCurrentIndex(0 if self._evaluation is None else current + 1)
 
     # ---- drawing -----------------------------------------------------------------------
 
@@ -241,7 +290,7 @@ class EvaluationPanel(QWidget):
         self._cell_texts = []
         labelled = k <= MAX_LABELLED_CLASSES
         if labelled:
-            font = QFont()
+            font = self._cell_font = QFont()
             font.setPointSizeF(max(6.0, 11.0 - 0.25 * k))
             for row in range(k):
                 for col in range(k):
@@ -253,19 +302,92 @@ class EvaluationPanel(QWidget):
                     self._plot.addItem(text)
                     self._cell_texts.append(text)
         names = [_wrap(name) for name in self._class_names] if labelled else []
-        ticks = [[(i + 0.5, name) for i, name in enumerate(names)]]
-        self._plot.getAxis("left").setTicks(ticks)
-        self._plot.getAxis("bottom").setTicks(ticks)
-        # pyqtgraph hides tick labels wider than the axis, so size both axes to the names.
+        self._tick_names = names
+        self._fitted_cell = 0.0
+        # pyqtgraph hides tick labels wider than the axis, so size both axes to the names;
+        # the rows take the names on one line when two lines do not fit a row.
         metrics = QFontMetrics(self._plot.getAxis("left").font())
         widest = max(
-            (metrics.horizontalAdvance(line) for n in names for line in n.split("\n")),
+            (metrics.horizontalAdvance(n) for n in self._class_names if labelled),
             default=metrics.horizontalAdvance("0"),
         )
         lines = max((name.count("\n") + 1 for name in names), default=1)
         self._plot.getAxis("left").setWidth(widest + 2 * metrics.height() + 8)
         self._plot.getAxis("bottom").setHeight((lines + 1) * metrics.height() + 12)
-        self._plot.setRange(xRange=(0, k), yRange=(0, k), padding=0.02)
+        self._fit_range()
+        self._fit_labels()
+
+    def _fit_range(self) -> None:
+        """Show the whole matrix against both axes (the row names at its left, the column
+        names under it); the aspect lock alone would centre it, leaving the names far from
+        their cells in a wide, short docked panel."""
+        k = self._evaluation.num_classes if self._evaluation is not None else 1
+        pad = 0.02 * k
+        side = k + 2 * pad
+        view = self._plot.getViewBox()
+        width, height = view.width(), view.height()
+        x_range, y_range = (-pad, k + pad), (-pad, k + pad)
+        if width > 0 and height > 0:
+            if width >= height:
+                x_range = (-pad, -pad + side * width / height)
+            else:
+                y_range = (k + pad - side * height / width, k + pad)
+        view.setRange(xRange=x_range, yRange=y_range, padding=0)
+
+    def cell_pixels(self) -> float:
+        """The side of one matrix cell on screen, in pixels (0 before it is laid out)."""
+        view = self._plot.getViewBox()
+        (left, right), (top, bottom) = view.viewRange()
+        if right <= left or bottom <= top:
+            return 0.0
+        return min(view.width() / (right - left), view.height() / (bottom - top))
+
+    def column_labels(self) -> list[str]:
+        """The predicted-class names under the matrix, as drawn."""
+        return self._tick_labels("bottom")
+
+    def row_labels(self) -> list[str]:
+        """The true-class names beside the matrix, as drawn."""
+        return self._tick_labels("left")
+
+    def _tick_labels(self, axis: str) -> list[str]:
+        ticks = self._plot.getAxis(axis)._tickLevels
+        return [label for _, label in ticks[0]] if ticks else []
+
+    def _fit_labels(self) -> None:
+        """Size the counts and the column names to the cells: a docked panel's cells are a
+        third of a floated one's, where full names and counts would overlap."""
+        cell = self.cell_pixels()
+        if cell <= 0 or abs(cell - self._fitted_cell) < 0.5:
+            return
+        self._fitted_cell = cell
+        room = cell - 4
+        metrics = QFontMetrics(self._plot.getAxis("bottom").font())
+        names = self._tick_names
+
+        def width(text: str) -> int:
+            return max(metrics.horizontalAdvance(line) for line in text.split("\n"))
+
+        lines = max((name.count("\n") + 1 for name in names), default=1)
+        rows = (
+            names
+            if cell >= lines * metrics.lineSpacing()
+            else list(self._class_names)[: len(names)]
+        )
+        self._plot.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(rows)]])
+        if any(width(name) > room for name in names):
+            # As much of each name as its column holds; the rows keep the full names.
+            names = [_prefix(name.split("\n")[0], metrics, room) for name in names]
+        self._plot.getAxis("bottom").setTicks([[(i + 0.5, n) for i, n in enumerate(names)]])
+        if self._cell_texts:
+            base = max(6.0, 11.0 - 0.25 * len(self._tick_names))
+            font = QFont(self._cell_font)
+            font.setPointSizeF(base)
+            widest = max((item.toPlainText() for item in self._cell_texts), key=len)
+            needed = QFontMetrics(font).horizontalAdvance(widest.rjust(2, "0"))
+            font.setPointSizeF(max(5.0, min(base, base * 0.85 * cell / needed)))
+            for item in self._cell_texts:
+                item.setFont(font)
 
     def _show_table(self) -> None:
         evaluation = self._evaluation
@@ -328,6 +450,16 @@ class EvaluationPanel(QWidget):
         col, row = math.floor(point.x()), math.floor(point.y())
         if 0 <= row < evaluation.num_classes and 0 <= col < evaluation.num_classes:
             self.select_cell(row, col)
+
+    @Slot(object)
+    def _on_view_changed(self, *_: object) -> None:
+        self._fit_labels()
+
+    @Slot(object)
+    def _on_view_resized(self, *_: object) -> None:
+        if self._evaluation is not None:
+            self._fit_range()
+        self._fit_labels()
 
     @Slot(QListWidgetItem)
     def _on_pair_grid_item_clicked(self, item: QListWidgetItem) -> None:
@@ -398,6 +530,14 @@ def _thumbnail(image: np.ndarray) -> QPixmap:
         Qt.AspectRatioMode.KeepAspectRatio,
         Qt.TransformationMode.FastTransformation,
     )
+
+
+def _prefix(name: str, metrics: QFontMetrics, width: float) -> str:
+    """The longest start of `name` (at least one character) that is `width` pixels wide."""
+    for end in range(len(name), 1, -1):
+        if metrics.horizontalAdvance(name[:end]) <= width:
+            return name[:end]
+    return name[:1]
 
 
 def _wrap(name: str, width: int = 8) -> str:

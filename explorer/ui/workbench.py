@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QPoint, Qt, Slot
+from PySide6.QtCore import QObject, QPoint, QSize, Qt, Slot
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
 
@@ -28,6 +28,7 @@ from explorer.ui.evaluation_panel import EvaluationPanel
 from explorer.ui.export_actions import ExportActions
 from explorer.ui.inspect_panel import InspectPanel
 from explorer.ui.main_window import MainWindow
+from explorer.ui.screen_fit import fit_into_screen
 from explorer.ui.training_panel import install_training
 
 log = logging.getLogger(__name__)
@@ -383,12 +384,12 @@ def _menu(window: MainWindow, title: str) -> QMenu:
 
 
 def _float_large(dock: QDockWidget, window: QWidget) -> None:
-    """Float a dock at a size where its pictures are readable, over the main window."""
+    """Float a dock at a size where its pictures are readable, over the main window and
+    wholly inside its screen, frame included."""
     dock.show()
     dock.setFloating(True)
-    geometry = window.geometry()
-    dock.resize(min(1180, geometry.width()), min(760, geometry.height()))
-    dock.move(geometry.topLeft() + QPoint(40, 30))
+    dock.move(window.geometry().topLeft() + QPoint(40, 30))
+    fit_into_screen(dock, QSize(1180, 760))
     dock.raise_()
 
 
