@@ -122,9 +122,7 @@ class Analysis:
         if base is not None and "_nodes_per_source" in base.__dict__:
             known = {
                 id(source): nodes
-                for source, nodes in zip(
-                    base.module_sources, base._nodes_per_source, strict=True
-                )
+                for source, nodes in zip(base.module_sources, base._nodes_per_source, strict=True)
             }
         if self._trail is not None:
             self._trail.base = None  # no longer needed
