@@ -423,6 +423,11 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.recovery.timer.stop()
         self.closing.emit()
+        # Floating panels are windows of their own: they go with this one (the layout has
+        # been saved by now, so they still come back floating next time).
+        for dock in self.findChildren(QDockWidget):
+            if dock.isFloating():
+                dock.hide()
 
     def offer_recovery(self) -> bool:
         """After an unclean exit, offer the autosaved project; True when it was restored."""

@@ -68,6 +68,22 @@ def window(qtbot: Any, message_boxes: MessageBoxes) -> Iterator[MainWindow]:
     main.document.undo_stack.setClean()
 
 
+def workbench_in_window(qtbot: Any, spec: Any, runs_root: Path) -> Iterator[Any]:
+    """For fixtures: a shown main window with the workbench installed (no warm-up), runs
+    under `runs_root`; shut down and left clean afterwards."""
+    from explorer.ui.workbench import install_workbench
+
+    main = MainWindow(spec)
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitExposed(main)
+    workbench = install_workbench(main, runs_root=runs_root, warm_up=False)
+    yield workbench
+    workbench.shutdown()
+    main.recovery.timer.stop()
+    main.document.undo_stack.setClean()
+
+
 @pytest.fixture(autouse=True)
 def no_running_threads() -> Iterator[None]:
     """Fail a test that leaves a QThread running (it would outlive its objects and crash

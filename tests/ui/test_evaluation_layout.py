@@ -17,9 +17,9 @@ from explorer.core.builder import build_model
 from explorer.core.data import DeviceDataset
 from explorer.core.evaluation import Evaluation, evaluate
 from explorer.ui.evaluation_panel import SIDE_BY_SIDE_WIDTH, EvaluationPanel
-from explorer.ui.main_window import MainWindow
-from explorer.ui.workbench import Workbench, install_workbench
+from explorer.ui.workbench import Workbench
 from tests.core.test_evaluation import mnist_subset, small_net
+from tests.ui.conftest import workbench_in_window
 from tests.ui.test_training import tiny_spec
 
 
@@ -33,15 +33,7 @@ def fashion(real_datasets: Path) -> tuple[Evaluation, DeviceDataset]:
 
 @pytest.fixture
 def bench(qtbot: Any, tmp_path: Path) -> Iterator[Workbench]:
-    window = MainWindow(tiny_spec())
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    workbench = install_workbench(window, runs_root=tmp_path / "runs", warm_up=False)
-    yield workbench
-    workbench.shutdown()
-    window.recovery.timer.stop()
-    window.document.undo_stack.setClean()
+    yield from workbench_in_window(qtbot, tiny_spec(), tmp_path / "runs")
 
 
 def _show_docked(qtbot: Any, bench: Workbench, fashion: Any) -> QScrollArea:

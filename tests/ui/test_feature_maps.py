@@ -177,7 +177,10 @@ def test_the_logits_strip_names_each_class(qtbot, panel, result) -> None:
         qtbot.mouseMove(panel.view.viewport(), point)
         return panel.hover_label.text() == want
 
-    qtbot.waitUntil(hovered, timeout=10_000)
+    try:
+        qtbot.waitUntil(hovered, timeout=10_000)
+    except Exception:
+        raise AssertionError(f"hover reads {panel.hover_label.text()!r}, want {want!r}") from None
     # The names are written under the cells: the row is taller than its strip.
     geometry = panel.delegate.geometry(logits)
     assert geometry.height >= geometry.image.height() + panel.delegate.small_line

@@ -18,21 +18,14 @@ from explorer.core.templates import load_template
 from explorer.core.weights import load_project_weights, save_project_with_weights
 from explorer.ui.layer_stack import LayerStackPanel
 from explorer.ui.main_window import MainWindow
-from explorer.ui.workbench import Workbench, install_workbench
+from explorer.ui.workbench import Workbench
 from tests.faults import disk_with_room
+from tests.ui.conftest import workbench_in_window
 
 
 @pytest.fixture
 def bench(qtbot: Any, tmp_path: Path, message_boxes: Any) -> Iterator[Workbench]:
-    window = MainWindow(load_template("keras-mnist"))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    workbench = install_workbench(window, runs_root=tmp_path / "runs", warm_up=False)
-    yield workbench
-    workbench.shutdown()
-    window.recovery.timer.stop()
-    window.document.undo_stack.setClean()
+    yield from workbench_in_window(qtbot, load_template("keras-mnist"), tmp_path / "runs")
 
 
 def _names(folder: Path) -> list[str]:

@@ -415,3 +415,19 @@ def test_a_full_disk_while_saving_the_recovery_file_keeps_the_work_in_the_window
     assert not window.recovery.path.exists()
     assert "No space left on device" in caplog.text
     assert not window.document.is_clean  # nothing lost: still unsaved in the window
+
+
+def test_closing_the_window_closes_its_floating_panels(qtbot: Any) -> None:
+    # One of several windows: its floated panels are windows of their own and go with it.
+    main = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitExposed(main)
+    dock = main.summary_dock
+    dock.setFloating(True)
+    dock.show()
+    qtbot.waitUntil(dock.isVisible)
+    main.close()
+    assert not main.isVisible()
+    assert not dock.isVisible()
+    assert dock.isFloating()  # so the saved layout brings it back floating

@@ -20,6 +20,7 @@ from explorer.core.weights import load_project_weights
 from explorer.ui.main_window import MainWindow
 from explorer.ui.training_worker import dataset_key
 from explorer.ui.workbench import Workbench, install_workbench
+from tests.ui.conftest import workbench_in_window
 from tests.ui.test_training import TIMEOUT_MS, shapes_dataset, tiny_spec
 
 __all__ = ["shapes_dataset"]  # the session fixture, shared with the training tests
@@ -29,16 +30,9 @@ __all__ = ["shapes_dataset"]  # the session fixture, shared with the training te
 def bench(
     qtbot: Any, tmp_path: Path, message_boxes: Any, shapes_dataset: DeviceDataset
 ) -> Iterator[Workbench]:
-    window = MainWindow(tiny_spec())
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    workbench = install_workbench(window, runs_root=tmp_path / "runs", warm_up=False)
-    workbench.training.remember_dataset(dataset_key(tiny_spec(), None, "cpu"), shapes_dataset)
-    yield workbench
-    workbench.shutdown()
-    window.recovery.timer.stop()
-    window.document.undo_stack.setClean()
+    for workbench in workbench_in_window(qtbot, tiny_spec(), tmp_path / "runs"):
+        workbench.training.remember_dataset(dataset_key(tiny_spec(), None, "cpu"), shapes_dataset)
+        yield workbench
 
 
 def _train(qtbot: Any, bench: Workbench) -> Any:
