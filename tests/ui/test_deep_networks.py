@@ -14,15 +14,16 @@ from explorer.ui.main_window import MainWindow
 from explorer.ui.workbench import install_workbench
 
 
-def deep_spec(pairs: int) -> NetworkSpec:
+def deep_spec(pairs: int, classes: int = 10) -> NetworkSpec:
+    """`pairs` × (Conv2D 'same' + ReLU) on a 6×6 map, then Flatten and the class layer."""
     layers = []
     for _ in range(pairs):
         layers.append(
             LayerSpec.create("Conv2D", {"filters": 2, "kernel_size": 3, "padding": "same"})
         )
         layers.append(LayerSpec.create("Activation", {"function": "relu"}))
-    layers += [LayerSpec.create("Flatten"), LayerSpec.create("Dense", {"units": 10})]
-    return NetworkSpec(input=InputSpec(1, 6, 6), layers=tuple(layers))
+    layers += [LayerSpec.create("Flatten"), LayerSpec.create("Dense", {"units": classes})]
+    return NetworkSpec(input=InputSpec(1, 6, 6), num_classes=classes, layers=tuple(layers))
 
 
 def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> None:

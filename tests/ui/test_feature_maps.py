@@ -26,6 +26,7 @@ from explorer.ui.feature_maps import (
     save_png,
 )
 from explorer.ui.filters_view import FiltersView, kernel_image
+from tests.ui.test_deep_networks import deep_spec
 
 
 @pytest.fixture(autouse=True)
@@ -186,19 +187,8 @@ def test_the_logits_strip_names_each_class(qtbot, panel, result) -> None:
     assert geometry.height >= geometry.image.height() + panel.delegate.small_line
 
 
-def _deep_spec(pairs: int) -> NetworkSpec:
-    layers = []
-    for _ in range(pairs):
-        layers.append(
-            LayerSpec.create("Conv2D", {"filters": 2, "kernel_size": 3, "padding": "same"})
-        )
-        layers.append(LayerSpec.create("Activation", {"function": "relu"}))
-    layers += [LayerSpec.create("Flatten"), LayerSpec.create("Dense", {"units": 3})]
-    return NetworkSpec(input=InputSpec(1, 6, 6), num_classes=3, layers=tuple(layers))
-
-
 def test_a_hidden_panel_draws_nothing_and_a_shown_one_only_the_rows_on_screen(qtbot) -> None:
-    spec = _deep_spec(150)
+    spec = deep_spec(150, classes=3)
     result = with_mosaics(capture(build_model(spec, seed=0), torch.randn(1, 6, 6)))
     panel = FeatureMapPanel()
     qtbot.addWidget(panel)
