@@ -12,10 +12,11 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import ModuleType
 
 from explorer import __version__
+from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CommandParser
 
 # command name -> (module under explorer.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -27,30 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "templates": ("templates", "list the built-in template projects"),
 }
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose options may take their help from `late_help`: text that
-    needs a heavy import (the dataset catalogue imports torch) is made only when shown."""
-
-    def format_help(self) -> str:
-        for action in self._actions:
-            make_help: Callable[[], str] | None = getattr(action, "late_help", None)
-            if make_help is not None:
-                action.help = make_help()
-                del action.late_help  # type: ignore[attr-defined]
-        return super().format_help()
-
-
-def late_help(action: argparse.Action, make_help: Callable[[], str]) -> None:
-    """Let `make_help()` give `action`'s help text when help is shown (see _Parser)."""
-    action.late_help = make_help  # type: ignore[attr-defined]
-
 
 def build_parser() -> argparse.ArgumentParser:
     # argparse exits with 2 on bad usage, which is already our bad-input code.
-    parser = _Parser(
+    parser = CommandParser(
         prog="cnn-explorer",
         description="Build, train and look inside convolutional neural networks. "
         "With no command, opens the GUI.",

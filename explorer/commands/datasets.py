@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from explorer.core.data import DownloadProgress
 
-from explorer.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, late_help
+from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, late_help
 from explorer.commands.common import DATA_DIR_HELP, dataset_names
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explorer.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
+from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from explorer.commands.common import add_project_arguments, load_project_argument
 
 # explorer.core.export.EXPORT_FORMATS, spelled out so `--help` needs no torch import

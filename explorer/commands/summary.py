@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from explorer.cli import EXIT_BAD_INPUT, EXIT_OK
+from explorer.commands.base import EXIT_BAD_INPUT, EXIT_OK
 from explorer.commands.common import add_project_arguments, load_project_argument
 from explorer.core.analysis import analyze
 from explorer.core.summary import summary_json, summary_text

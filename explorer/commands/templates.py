@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from explorer.cli import EXIT_OK
+from explorer.commands.base import EXIT_OK
 from explorer.core.analysis import analyze
 from explorer.core.summary import format_shape
 from explorer.core.templates import load_template, template_names

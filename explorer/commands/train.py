@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from explorer.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, late_help
+from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, late_help
 from explorer.commands.common import (
     DATA_DIR_HELP,
     add_project_arguments,

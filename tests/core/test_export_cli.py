@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from explorer.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, main
+from explorer.cli import main
+from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from explorer.core.builder import build_model
 from explorer.core.export import export_pytorch_source
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec

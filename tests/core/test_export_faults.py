@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import torch
 
-from explorer.cli import EXIT_BAD_INPUT, EXIT_FAILURE, main
+from explorer.cli import main
+from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE
 from explorer.core import files
 from explorer.core.builder import build_model
 from explorer.core.templates import load_template
