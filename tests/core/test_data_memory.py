@@ -19,7 +19,7 @@ import pytest
 
 from explorer.core.data import DatasetError, load_dataset, make_shapes
 from explorer.core.data.formats import IDX_IMAGES_MAGIC, read_idx
-from explorer.core.data.shapes import shapes_peak_bytes
+from explorer.core.data.synthetic_shapes import shapes_peak_bytes
 from tests.core.test_data_folder import make_folder
 from tests.core.test_data_formats import idx_bytes, write_idx_set
 

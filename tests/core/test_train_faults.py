@@ -16,7 +16,7 @@ import torch
 
 from explorer.cli import main
 from explorer.core.data import load_dataset
-from explorer.core.data.shapes import CLASS_NAMES as SHAPE_NAMES
+from explorer.core.data.synthetic_shapes import CLASS_NAMES as SHAPE_NAMES
 from explorer.core.project import load_project
 from explorer.core.spec import LayerSpec
 from explorer.core.training import Trainer, TrainingFailed, TrainingFinished, load_checkpoint

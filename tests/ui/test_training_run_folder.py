@@ -10,7 +10,7 @@ import pytest
 
 from explorer.cli import main
 from explorer.core.data import DeviceDataset
-from explorer.core.data.shapes import CLASS_NAMES as SHAPE_NAMES
+from explorer.core.data.synthetic_shapes import CLASS_NAMES as SHAPE_NAMES
 from explorer.core.project import load_project
 from explorer.core.training import TrainingStopped, load_checkpoint
 from explorer.core.training.runs import RunFolder, read_metrics

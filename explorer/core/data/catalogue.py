@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.core.data.errors import UnknownDatasetError
-from explorer.core.data.shapes import CLASS_NAMES as SHAPE_CLASS_NAMES
+from explorer.core.data.synthetic_shapes import CLASS_NAMES as SHAPE_CLASS_NAMES
 
 FOLDER_PREFIX = "folder:"
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from explorer.core.data import DatasetError, load_dataset, make_shapes
-from explorer.core.data.shapes import CLASS_NAMES, render_split
+from explorer.core.data.synthetic_shapes import CLASS_NAMES, render_split
 
 
 def test_same_seed_gives_identical_bytes_and_another_seed_differs() -> None:
