@@ -26,8 +26,8 @@ from explorer.core.data.loading import (
 )
 from explorer.core.data.locations import DATA_DIR_ENV, default_data_dir, resolve_data_dir
 from explorer.core.data.resident import DatasetInfo, DeviceDataset, channel_statistics
-from explorer.core.data.synthetic_shapes import make_shapes
 from explorer.core.data.status import DatasetStatus
+from explorer.core.data.synthetic_shapes import make_shapes
 
 __all__ = [
     "DATA_DIR_ENV",

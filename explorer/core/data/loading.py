@@ -53,9 +53,9 @@ from explorer.core.data.repair import (
     quarantined_in,
 )
 from explorer.core.data.resident import DatasetInfo, DeviceDataset
-from explorer.core.data.synthetic_shapes import make_shapes
 from explorer.core.data.splits import ImageSplits
 from explorer.core.data.status import DatasetStatus
+from explorer.core.data.synthetic_shapes import make_shapes
 
 log = logging.getLogger(__name__)
 
