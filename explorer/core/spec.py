@@ -1,36 +1,42 @@
-"""Immutable network and training specs; every edit returns a new spec.
+"""Immutable network and layer specs; every edit returns a new spec.
 
 A `LayerSpec` stores only the keys the user set (validated against the registry), so a saved
 file stays as short as the user wrote it; `resolved()` fills in the defaults.
+
+The parts live beside it and are re-exported here, so `explorer.core.spec` stays the one
+import path for a spec: the training settings (`training_spec`), what may name a layer
+(`names`) and the error with its quoting of values (`spec_errors`).
 """
 
 from __future__ import annotations
 
-import keyword
-import re
-import reprlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from explorer.core.layers import LAYER_TYPES, LayerType, layer_type
+from explorer.core.names import RESERVED_NAMES, check_layer_name, control_character
 from explorer.core.params import Kind, Param, ParamError, Value, to_json
+from explorer.core.spec_errors import SpecError, brief, briefly
+from explorer.core.training_spec import TRAINING_PARAMS, TrainingSpec
 
-
-class SpecError(ValueError):
-    """Invalid spec content; the message names the layer, the key and the value.
-
-    `layer_index` is the 0-based position in `layers`; messages number layers from 1
-    (see `layer_label`), as the default names `conv2d_1`, `dense_1` do.
-    """
-
-    def __init__(
-        self, message: str, *, layer_index: int | None = None, key: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.layer_index = layer_index
-        self.key = key
+# Re-exported: the spec's import path for everything a spec is made of.
+__all__ = [
+    "INPUT_PARAMS",
+    "NUM_CLASSES",
+    "RESERVED_NAMES",
+    "TRAINING_PARAMS",
+    "InputSpec",
+    "LayerSpec",
+    "NetworkSpec",
+    "SpecError",
+    "TrainingSpec",
+    "brief",
+    "check_bounded_int",
+    "check_layer_name",
+    "control_character",
+    "layer_label",
+]
 
 
 def layer_label(index: int, type_name: object = None) -> str:
@@ -39,138 +45,6 @@ def layer_label(index: int, type_name: object = None) -> str:
     if isinstance(type_name, str) and type_name in LAYER_TYPES:
         label += f" ({type_name})"
     return label
-
-
-_BRIEF = reprlib.Repr()
-_BRIEF.maxstring = 60
-_BRIEF.maxother = 60
-_BRIEF.maxlong = 40
-_BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = 6
-_BRIEF.maxlevel = 3
-
-
-def brief(value: object) -> str:
-    """`repr(value)` short enough for a message: long strings and lists are cut in the
-    middle, and a cut string says how long it was."""
-    text = _BRIEF.repr(value)
-    if isinstance(value, str) and len(value) > _BRIEF.maxstring:
-        text += f" ({len(value):,} characters)"
-    return text
-
-
-def _briefly(message: str, value: object) -> str:
-    """`message` (which may quote `value` in full, as ParamError does) with `value` shortened."""
-    if isinstance(value, str | list | dict | tuple):
-        full = repr(value)
-        if len(full) > 80:
-            return message.replace(full, brief(value))
-    return message
-
-
-_UNWRITABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # categories Cc and Cs
-
-
-def control_character(text: str) -> str | None:
-    """The first control character or lone surrogate in `text`, described (e.g. 'the
-    control character U+0000'), or None.
-
-    Neither belongs in a name: a NUL cannot be written into Python source (exports), other
-    control characters garble a terminal, and a lone surrogate cannot be written as UTF-8.
-    """
-    found = _UNWRITABLE.search(text)
-    if found is None:
-        return None
-    code = ord(found.group())
-    if 0xD800 <= code <= 0xDFFF:
-        return f"the lone surrogate U+{code:04X}, which is not text"
-    return f"the control character U+{code:04X}"
-
-
-MAX_NAME_LENGTH = 100
-_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-# Attribute names of torch.nn.Module: a layer module registered under one of these would
-# shadow it (tests/core/test_spec.py keeps this list in step with torch).
-RESERVED_NAMES = frozenset(
-    {
-        "T_destination",
-        "add_module",
-        "apply",
-        "bfloat16",
-        "buffers",
-        "call_super_init",
-        "children",
-        "compile",
-        "cpu",
-        "cuda",
-        "double",
-        "dump_patches",
-        "eval",
-        "extra_repr",
-        "float",
-        "forward",
-        "get_buffer",
-        "get_extra_state",
-        "get_parameter",
-        "get_submodule",
-        "half",
-        "ipu",
-        "load_state_dict",
-        "modules",
-        "mtia",
-        "named_buffers",
-        "named_children",
-        "named_modules",
-        "named_parameters",
-        "parameters",
-        "register_backward_hook",
-        "register_buffer",
-        "register_forward_hook",
-        "register_forward_pre_hook",
-        "register_full_backward_hook",
-        "register_full_backward_pre_hook",
-        "register_load_state_dict_post_hook",
-        "register_load_state_dict_pre_hook",
-        "register_module",
-        "register_parameter",
-        "register_state_dict_post_hook",
-        "register_state_dict_pre_hook",
-        "requires_grad_",
-        "set_extra_state",
-        "set_submodule",
-        "share_memory",
-        "smart_apply",
-        "state_dict",
-        "to",
-        "to_empty",
-        "train",
-        "training",
-        "type",
-        "xpu",
-        "zero_grad",
-        # Attributes of the built Network itself.
-        "layer_names",
-        "final_softmax",
-        "penalties",
-        "penalty",
-        "predict_proba",
-        "input_shape",
-        "layer_modules",
-    }
-)
-
-
-def check_layer_name(name: str) -> str | None:
-    """Why `name` cannot name a layer, or None when it can."""
-    if not _NAME_PATTERN.fullmatch(name):
-        return "must start with a letter or _ and hold only letters, digits and _"
-    if len(name) > MAX_NAME_LENGTH:
-        return f"is longer than {MAX_NAME_LENGTH} characters"
-    if keyword.iskeyword(name):
-        return "is a Python keyword"
-    if name in RESERVED_NAMES:
-        return "is reserved by PyTorch modules"
-    return None
 
 
 @dataclass(frozen=True)
@@ -229,7 +103,7 @@ class LayerSpec:
                 stored.append((param.name, param.coerce(raw[param.name])))
             except ParamError as error:
                 raise SpecError(
-                    f"{where}{param.name!r}: {_briefly(str(error), raw[param.name])}",
+                    f"{where}{param.name!r}: {briefly(str(error), raw[param.name])}",
                     layer_index=index,
                     key=param.name,
                 ) from None
@@ -303,184 +177,78 @@ class LayerSpec:
         return cached
 
 
+# ---- the input and the class count --------------------------------------------------------
+
+# Declared once: the project loader checks these bounds, the Input header's spin boxes take
+# their ranges and help from them, and `InputSpec.create` / `NetworkSpec.with_num_classes`
+# enforce them.
+INPUT_PARAMS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param(
+            "channels",
+            Kind.INT,
+            1,
+            "Input channels (1 for grey images, 3 for colour).",
+            minimum=1,
+            maximum=4096,
+        ),
+        Param("height", Kind.INT, 28, "Input image height in pixels.", minimum=1, maximum=16384),
+        Param("width", Kind.INT, 28, "Input image width in pixels.", minimum=1, maximum=16384),
+    )
+}
+NUM_CLASSES = Param(
+    "num_classes",
+    Kind.INT,
+    10,
+    "Number of classes the network must score.",
+    minimum=2,
+    maximum=100_000,
+)
+
+
+def check_bounded_int(param: Param, value: object, key: str) -> int:
+    """`value` when it is an integer (not a bool, not 28.0) within `param`'s range;
+    SpecError naming `key` (as a project file spells it, e.g. 'input.height') otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{key!r}: expected an integer, got {brief(value)}", key=key)
+    try:
+        param.coerce(value)
+    except ParamError as error:
+        raise SpecError(f"{key!r}: {error}", key=key) from None
+    return value
+
+
+def _default(param: Param) -> Any:
+    return field(default=param.default)
+
+
 @dataclass(frozen=True)
 class InputSpec:
-    channels: int = 1
-    height: int = 28
-    width: int = 28
+    """The shape of one input image, (C, H, W); defaults and bounds in INPUT_PARAMS."""
+
+    channels: int = _default(INPUT_PARAMS["channels"])
+    height: int = _default(INPUT_PARAMS["height"])
+    width: int = _default(INPUT_PARAMS["width"])
+
+    @staticmethod
+    def create(channels: object, height: object, width: object) -> InputSpec:
+        """An input shape from raw values; SpecError naming the key of one out of bounds."""
+        raw = {"channels": channels, "height": height, "width": width}
+        checked = {
+            key: check_bounded_int(INPUT_PARAMS[key], value, f"input.{key}")
+            for key, value in raw.items()
+        }
+        return InputSpec(**checked)
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return (self.channels, self.height, self.width)
 
 
-# ---- training configuration ---------------------------------------------------------------
-
-TRAINING_PARAMS: dict[str, Param] = {
-    p.name: p
-    for p in (
-        Param(
-            "dataset", Kind.TEXT, "mnist", "mnist, fashion-mnist, cifar10, shapes or folder:PATH."
-        ),
-        Param(
-            "optimizer",
-            Kind.CHOICE,
-            "sgd",
-            "Update rule.",
-            choices=("sgd", "adam", "adamw", "rmsprop"),
-        ),
-        Param(
-            "learning_rate",
-            Kind.FLOAT,
-            0.01,
-            "Step size of each update.",
-            minimum=0.0,
-            exclusive_minimum=True,
-            maximum=10.0,
-        ),
-        Param(
-            "momentum",
-            Kind.FLOAT,
-            0.0,
-            "Momentum for SGD and RMSprop.",
-            minimum=0.0,
-            maximum=1.0,
-            exclusive_maximum=True,
-        ),
-        Param("nesterov", Kind.BOOL, False, "Nesterov momentum (SGD with momentum > 0)."),
-        Param(
-            "weight_decay",
-            Kind.FLOAT,
-            0.0,
-            "Decoupled (AdamW) or L2 (others) weight decay.",
-            minimum=0.0,
-            maximum=1.0,
-        ),
-        Param(
-            "schedule",
-            Kind.CHOICE,
-            "constant",
-            "Learning-rate schedule.",
-            choices=("constant", "step", "cosine", "onecycle"),
-        ),
-        Param(
-            "step_size",
-            Kind.INT,
-            5,
-            "Epochs between decays of the step schedule.",
-            minimum=1,
-            maximum=10000,
-        ),
-        Param(
-            "gamma",
-            Kind.FLOAT,
-            0.1,
-            "Decay factor of the step schedule.",
-            minimum=0.0,
-            exclusive_minimum=True,
-            maximum=1.0,
-        ),
-        Param("batch_size", Kind.INT, 100, "Images per update.", minimum=1, maximum=65536),
-        Param("epochs", Kind.INT, 10, "Passes over the training set.", minimum=1, maximum=10000),
-        Param(
-            "validation_split",
-            Kind.FLOAT,
-            0.1,
-            "Fraction of the training set held out for validation (0: none).",
-            minimum=0.0,
-            maximum=0.9,
-        ),
-        Param(
-            "early_stopping_patience",
-            Kind.INT,
-            0,
-            "Stop after this many epochs without a better validation loss (0: never).",
-            minimum=0,
-            maximum=10000,
-        ),
-        Param(
-            "seed",
-            Kind.INT,
-            0,
-            "Seed for weights, split and batch order.",
-            minimum=0,
-            maximum=2**31 - 1,
-        ),
-        Param(
-            "device",
-            Kind.CHOICE,
-            "auto",
-            "auto picks CUDA, then Apple MPS, then the CPU.",
-            choices=("auto", "cpu", "cuda", "mps"),
-        ),
-        Param(
-            "mixed_precision",
-            Kind.BOOL,
-            False,
-            "Fast mixed precision: bfloat16 autocast and "
-            "channels_last where the hardware supports it.",
-        ),
-        Param(
-            "threads", Kind.INT, 0, "CPU threads for torch (0: automatic).", minimum=0, maximum=1024
-        ),
-    )
-}
-
-
-def _default(key: str) -> Any:
-    return field(default=TRAINING_PARAMS[key].default)
-
-
-@dataclass(frozen=True)
-class TrainingSpec:
-    """How to train: the `training` object of a project file (defaults in TRAINING_PARAMS)."""
-
-    dataset: str = _default("dataset")
-    optimizer: str = _default("optimizer")
-    learning_rate: float = _default("learning_rate")
-    momentum: float = _default("momentum")
-    nesterov: bool = _default("nesterov")
-    weight_decay: float = _default("weight_decay")
-    schedule: str = _default("schedule")
-    step_size: int = _default("step_size")
-    gamma: float = _default("gamma")
-    batch_size: int = _default("batch_size")
-    epochs: int = _default("epochs")
-    validation_split: float = _default("validation_split")
-    early_stopping_patience: int = _default("early_stopping_patience")
-    seed: int = _default("seed")
-    device: str = _default("device")
-    mixed_precision: bool = _default("mixed_precision")
-    threads: int = _default("threads")
-
-    @staticmethod
-    def create(values: Mapping[str, Any]) -> TrainingSpec:
-        unknown = [key for key in values if key not in TRAINING_PARAMS]
-        if unknown:
-            raise SpecError(
-                f"training: unknown key {brief(unknown[0])} "
-                f"(valid keys: {', '.join(TRAINING_PARAMS)})",
-                key=unknown[0],
-            )
-        coerced: dict[str, Any] = {}
-        for key, raw in values.items():
-            try:
-                coerced[key] = TRAINING_PARAMS[key].coerce(raw)
-            except ParamError as error:
-                message = _briefly(str(error), raw)
-                raise SpecError(f"training: {key!r}: {message}", key=key) from None
-            if isinstance(raw, str) and (char := control_character(raw)):
-                raise SpecError(f"training: {key!r}: {brief(raw)} contains {char}", key=key)
-        return TrainingSpec(**coerced)
-
-    def with_values(self, **changes: Any) -> TrainingSpec:
-        return TrainingSpec.create({**self.to_json(), **changes})
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
 # ---- the network --------------------------------------------------------------------------
+
+_DEFAULT_TRAINING = TrainingSpec()
 
 
 @dataclass(frozen=True)
@@ -489,10 +257,17 @@ class NetworkSpec:
 
     name: str = "Untitled"
     input: InputSpec = InputSpec()
-    num_classes: int = 10
+    num_classes: int = _default(NUM_CLASSES)
     layers: tuple[LayerSpec, ...] = ()
-    training: TrainingSpec = TrainingSpec()
+    training: TrainingSpec = _DEFAULT_TRAINING
     class_names: tuple[str, ...] = ()
+
+    def with_num_classes(self, count: object) -> NetworkSpec:
+        """A copy scoring `count` classes (SpecError when out of bounds); class names that
+        no longer fit the count are dropped."""
+        count = check_bounded_int(NUM_CLASSES, count, "num_classes")
+        names = self.class_names if len(self.class_names) == count else ()
+        return replace(self, num_classes=count, class_names=names)
 
     def architecture(self) -> NetworkSpec:
         """What trained weights depend on: input, layers and class count (not the name,

@@ -1,0 +1,181 @@
+"""How to train: the `training` object of a project file, each key declared once in
+TRAINING_PARAMS (type, default, range, help), which the settings form and the validator read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from explorer.core.names import control_character
+from explorer.core.optimizers import DEFAULT_OPTIMIZER, OPTIMIZERS
+from explorer.core.params import Kind, Param, ParamError
+from explorer.core.spec_errors import SpecError, brief, briefly
+
+# The devices a run may ask for (explorer.core.training.devices resolves them).
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+DEVICE_HELP = "auto picks CUDA, then Apple MPS, then the CPU."
+
+TRAINING_PARAMS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param(
+            "dataset", Kind.TEXT, "mnist", "mnist, fashion-mnist, cifar10, shapes or folder:PATH."
+        ),
+        Param(
+            "optimizer",
+            Kind.CHOICE,
+            DEFAULT_OPTIMIZER,
+            "Update rule.",
+            choices=tuple(OPTIMIZERS),
+        ),
+        Param(
+            "learning_rate",
+            Kind.FLOAT,
+            0.01,
+            "Step size of each update.",
+            minimum=0.0,
+            exclusive_minimum=True,
+            maximum=10.0,
+        ),
+        Param(
+            "momentum",
+            Kind.FLOAT,
+            0.0,
+            "Momentum for SGD and RMSprop.",
+            minimum=0.0,
+            maximum=1.0,
+            exclusive_maximum=True,
+        ),
+        Param("nesterov", Kind.BOOL, False, "Nesterov momentum (SGD with momentum > 0)."),
+        Param(
+            "weight_decay",
+            Kind.FLOAT,
+            0.0,
+            "Decoupled (AdamW) or L2 (others) weight decay.",
+            minimum=0.0,
+            maximum=1.0,
+        ),
+        Param(
+            "schedule",
+            Kind.CHOICE,
+            "constant",
+            "Learning-rate schedule.",
+            choices=("constant", "step", "cosine", "onecycle"),
+        ),
+        Param(
+            "step_size",
+            Kind.INT,
+            5,
+            "Epochs between decays of the step schedule.",
+            minimum=1,
+            maximum=10000,
+        ),
+        Param(
+            "gamma",
+            Kind.FLOAT,
+            0.1,
+            "Decay factor of the step schedule.",
+            minimum=0.0,
+            exclusive_minimum=True,
+            maximum=1.0,
+        ),
+        Param("batch_size", Kind.INT, 100, "Images per update.", minimum=1, maximum=65536),
+        Param("epochs", Kind.INT, 10, "Passes over the training set.", minimum=1, maximum=10000),
+        Param(
+            "validation_split",
+            Kind.FLOAT,
+            0.1,
+            "Fraction of the training set held out for validation (0: none).",
+            minimum=0.0,
+            maximum=0.9,
+        ),
+        Param(
+            "early_stopping_patience",
+            Kind.INT,
+            0,
+            "Stop after this many epochs without a better validation loss (0: never).",
+            minimum=0,
+            maximum=10000,
+        ),
+        Param(
+            "seed",
+            Kind.INT,
+            0,
+            "Seed for weights, split and batch order.",
+            minimum=0,
+            maximum=2**31 - 1,
+        ),
+        Param(
+            "device",
+            Kind.CHOICE,
+            "auto",
+            DEVICE_HELP,
+            choices=DEVICE_CHOICES,
+        ),
+        Param(
+            "mixed_precision",
+            Kind.BOOL,
+            False,
+            "Fast mixed precision: bfloat16 autocast and "
+            "channels_last where the hardware supports it.",
+        ),
+        Param(
+            "threads", Kind.INT, 0, "CPU threads for torch (0: automatic).", minimum=0, maximum=1024
+        ),
+    )
+}
+
+
+def _default(key: str) -> Any:
+    return field(default=TRAINING_PARAMS[key].default)
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How to train: the `training` object of a project file (defaults in TRAINING_PARAMS)."""
+
+    dataset: str = _default("dataset")
+    optimizer: str = _default("optimizer")
+    learning_rate: float = _default("learning_rate")
+    momentum: float = _default("momentum")
+    nesterov: bool = _default("nesterov")
+    weight_decay: float = _default("weight_decay")
+    schedule: str = _default("schedule")
+    step_size: int = _default("step_size")
+    gamma: float = _default("gamma")
+    batch_size: int = _default("batch_size")
+    epochs: int = _default("epochs")
+    validation_split: float = _default("validation_split")
+    early_stopping_patience: int = _default("early_stopping_patience")
+    seed: int = _default("seed")
+    device: str = _default("device")
+    mixed_precision: bool = _default("mixed_precision")
+    threads: int = _default("threads")
+
+    @staticmethod
+    def create(values: Mapping[str, Any]) -> TrainingSpec:
+        unknown = [key for key in values if key not in TRAINING_PARAMS]
+        if unknown:
+            raise SpecError(
+                f"training: unknown key {brief(unknown[0])} "
+                f"(valid keys: {', '.join(TRAINING_PARAMS)})",
+                key=unknown[0],
+            )
+        coerced: dict[str, Any] = {}
+        for key, raw in values.items():
+            try:
+                coerced[key] = TRAINING_PARAMS[key].coerce(raw)
+            except ParamError as error:
+                message = briefly(str(error), raw)
+                raise SpecError(f"training: {key!r}: {message}", key=key) from None
+            if isinstance(raw, str) and (char := control_character(raw)):
+                raise SpecError(f"training: {key!r}: {brief(raw)} contains {char}", key=key)
+        return TrainingSpec(**coerced)
+
+    def with_values(self, **changes: Any) -> TrainingSpec:
+        return TrainingSpec.create({**self.to_json(), **changes})
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
