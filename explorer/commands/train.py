@@ -25,6 +25,8 @@ from explorer.commands.common import (
     dataset_names,
     load_project_argument,
 )
+from explorer.core.optimizers import OPTIMIZERS
+from explorer.core.training_spec import DEVICE_CHOICES, DEVICE_HELP
 
 if TYPE_CHECKING:
     from explorer.core.data.resident import DeviceDataset
@@ -73,12 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--lr", type=float, metavar="X", help="learning rate (default: the project's)"
     )
     parser.add_argument(
-        "--optimizer", metavar="O", help="sgd, adam, adamw or rmsprop (default: the project's)"
+        "--optimizer",
+        metavar="O",
+        help=f"{', '.join(OPTIMIZERS)} (default: the project's)",
     )
     parser.add_argument(
         "--device",
         metavar="DEV",
-        help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps (default: the project's)",
+        help=f"{', '.join(DEVICE_CHOICES)}; {DEVICE_HELP} (default: the project's)",
     )
     parser.add_argument(
         "--out", metavar="RUN_DIR", help="run folder to write (default: runs/<time>-<name> here)"
@@ -404,15 +408,11 @@ def _with_overrides(spec: NetworkSpec, overrides: dict[str, Any]) -> NetworkSpec
 
 def _check_network(spec: NetworkSpec) -> None:
     from explorer.core.analysis import analyze
-    from explorer.core.spec import layer_label
+    from explorer.core.error_list import format_errors
 
     errors = analyze(spec).errors
     if errors:
-        lines = [
-            f"{layer_label(d.layer_index)}: {d.text()}" if d.layer_index is not None else d.text()
-            for d in errors
-        ]
-        raise _BadInput("the network has errors:\n  " + "\n  ".join(lines))
+        raise _BadInput(format_errors(errors))
 
 
 def _resolve_device(spec: NetworkSpec) -> Any:

@@ -22,6 +22,7 @@ from explorer.core.memory import (
     format_bytes,
     training_memory,
 )
+from explorer.core.optimizers import DEFAULT_OPTIMIZER
 from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name, layer_label
 
 __all__ = ["BYTES_PER_ELEMENT", "Analysis", "LayerAnalysis", "ReceptiveField", "analyze"]
@@ -165,7 +166,7 @@ class Analysis:
         return self.layers[-1].output_shape if self.layers else self.input_shape
 
     def training_memory(
-        self, optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0
+        self, optimizer: str = DEFAULT_OPTIMIZER, momentum: float = 0.0, weight_decay: float = 0.0
     ) -> TrainingMemory:
         """What one training step holds, as autograd keeps it (see memory.py)."""
         key = (optimizer, momentum, weight_decay)
@@ -185,7 +186,7 @@ class Analysis:
     def training_memory_bytes(
         self,
         batch_size: int,
-        optimizer: str = "sgd",
+        optimizer: str = DEFAULT_OPTIMIZER,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
     ) -> int:

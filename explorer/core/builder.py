@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from explorer.core.analysis import analyze
+from explorer.core.error_list import format_errors
 from explorer.core.layers import module_values
-from explorer.core.spec import NetworkSpec, layer_label
+from explorer.core.spec import NetworkSpec
 
 
 class BuildError(ValueError):
@@ -95,11 +96,7 @@ def build_model(spec: NetworkSpec, *, seed: int | None = None) -> Network:
     """
     analysis = analyze(spec)
     if analysis.errors:
-        lines = [
-            f"{layer_label(d.layer_index)}: {d.text()}" if d.layer_index is not None else d.text()
-            for d in analysis.errors
-        ]
-        raise BuildError("the network has errors:\n  " + "\n  ".join(lines))
+        raise BuildError(format_errors(analysis.errors))
     last = len(spec.layers) - 1
     final_softmax = False
     named: list[tuple[str, nn.Module]] = []

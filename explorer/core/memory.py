@@ -23,13 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-BYTES_PER_ELEMENT = 4  # float32
+from explorer.core.optimizers import DEFAULT_OPTIMIZER, optimizer_type
 
-# Persistent float32 copies of each trainable weight an optimizer keeps (momentum, moments).
-_OPTIMIZER_STATE = {"sgd": 0, "adam": 2, "adamw": 2, "rmsprop": 1}
-# Weight-sized temporaries one parameter's update makes (sqrt and division in Adam's
-# denominator, RMSprop's average), measured with torch.profiler on torch 2.13.
-_OPTIMIZER_TEMPORARIES = {"sgd": 0, "adam": 2, "adamw": 2, "rmsprop": 1}
+BYTES_PER_ELEMENT = 4  # float32
 
 
 def format_bytes(count: float) -> str:
@@ -129,7 +125,7 @@ def training_memory(
     nodes: Sequence[Node],
     frozen_elements: int = 0,
     *,
-    optimizer: str = "sgd",
+    optimizer: str = DEFAULT_OPTIMIZER,
     momentum: float = 0.0,
     weight_decay: float = 0.0,
 ) -> TrainingMemory:
@@ -211,12 +207,9 @@ def training_memory(
                 alive_saved.discard(i)
                 alive_bytes -= sizes[i]
 
-    state = _OPTIMIZER_STATE.get(optimizer, 2)
-    if optimizer in ("sgd", "rmsprop") and momentum > 0:
-        state += 1
-    temporaries = _OPTIMIZER_TEMPORARIES.get(optimizer, 2)
-    if weight_decay > 0 and optimizer != "adamw":
-        temporaries += 1  # grad + weight_decay * param, a new tensor
+    # What the optimizer keeps and makes, per weight, as its registry entry declares.
+    state = optimizer_type(optimizer).state_tensors(momentum)
+    temporaries = optimizer_type(optimizer).temporary_tensors(weight_decay)
     return TrainingMemory(
         weight_bytes=all_gradients + frozen_elements * BYTES_PER_ELEMENT,
         gradient_bytes=all_gradients,

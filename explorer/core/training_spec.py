@@ -15,7 +15,7 @@ from explorer.core.spec_errors import SpecError, brief, briefly
 
 # The devices a run may ask for (explorer.core.training.devices resolves them).
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-DEVICE_HELP = "auto picks CUDA, then Apple MPS, then the CPU."
+DEVICE_HELP = "auto picks CUDA, then Apple MPS, then the CPU"
 
 TRAINING_PARAMS: dict[str, Param] = {
     p.name: p
@@ -111,7 +111,7 @@ TRAINING_PARAMS: dict[str, Param] = {
             "device",
             Kind.CHOICE,
             "auto",
-            DEVICE_HELP,
+            f"{DEVICE_HELP}.",
             choices=DEVICE_CHOICES,
         ),
         Param(

@@ -58,11 +58,7 @@ def build_model() -> $class_name:
 # ---- training with the project's settings ---------------------------------------------------
 
 DATASET = $dataset
-OPTIMIZER = $optimizer
 LEARNING_RATE = $learning_rate
-MOMENTUM = $momentum
-NESTEROV = $nesterov
-WEIGHT_DECAY = $weight_decay
 BATCH_SIZE = $batch_size
 EPOCHS = $epochs
 SEED = $seed
@@ -96,21 +92,11 @@ def load_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
-    if OPTIMIZER == "adam":
-        return torch.optim.Adam(model.parameters(), LEARNING_RATE, weight_decay=WEIGHT_DECAY)
-    if OPTIMIZER == "adamw":
-        return torch.optim.AdamW(model.parameters(), LEARNING_RATE, weight_decay=WEIGHT_DECAY)
-    if OPTIMIZER == "rmsprop":
-        return torch.optim.RMSprop(
-            model.parameters(), LEARNING_RATE, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY
-        )
-    return torch.optim.SGD(
+    """The project's optimizer with its settings."""
+    return torch.optim.$optimizer_class(
         model.parameters(),
-        LEARNING_RATE,
-        momentum=MOMENTUM,
-        nesterov=NESTEROV and MOMENTUM > 0,
-        weight_decay=WEIGHT_DECAY,
-    )
+        lr=LEARNING_RATE,
+$optimizer_options    )
 
 
 def train(model: nn.Module, epochs: int = EPOCHS) -> float:

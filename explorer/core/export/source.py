@@ -20,6 +20,7 @@ from torch import nn
 
 from explorer.core.builder import Network, build_model, kernel_weight
 from explorer.core.export.script import TRAINING_SCRIPT
+from explorer.core.optimizers import optimizer_type
 from explorer.core.spec import NetworkSpec
 
 # Constructor arguments that describe where a module lives, not what it computes.
@@ -155,6 +156,7 @@ def pytorch_source(
     else:
         outputs = "forward() returns the class scores (logits); predict_proba() applies softmax."
     training = spec.training
+    optimizer = optimizer_type(training.optimizer)
     c, h, w = spec.input.shape
     return TRAINING_SCRIPT.substitute(
         title=re.sub(r'["\\]', "'", spec.name),
@@ -170,11 +172,11 @@ def pytorch_source(
         input_shape=repr(spec.input.shape),
         num_classes=spec.num_classes,
         dataset=json.dumps(training.dataset),
-        optimizer=json.dumps(training.optimizer),
         learning_rate=repr(training.learning_rate),
-        momentum=repr(training.momentum),
-        nesterov=repr(training.nesterov),
-        weight_decay=repr(training.weight_decay),
+        optimizer_class=optimizer.torch_class,
+        optimizer_options="".join(
+            f"{_INDENT * 2}{key}={value!r},\n" for key, value in optimizer.options(training).items()
+        ),
         batch_size=repr(training.batch_size),
         epochs=repr(training.epochs),
         seed=repr(training.seed),

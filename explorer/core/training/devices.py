@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-log = logging.getLogger(__name__)
+from explorer.core.training_spec import DEVICE_CHOICES
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+log = logging.getLogger(__name__)
 
 
 class DeviceError(ValueError):

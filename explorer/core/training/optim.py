@@ -8,11 +8,12 @@ with more epochs simply stretches the schedule.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
-from explorer.core.spec import TrainingSpec
+from explorer.core.optimizers import optimizer_type
+from explorer.core.training_spec import TrainingSpec
 
 # one-cycle shape, as torch.optim.lr_scheduler.OneCycleLR's defaults
 _ONECYCLE_WARMUP = 0.3
@@ -23,25 +24,11 @@ _ONECYCLE_FINAL_DIVISOR = 1e4
 def make_optimizer(
     parameters: Iterable[torch.nn.Parameter], training: TrainingSpec
 ) -> torch.optim.Optimizer:
-    """The optimizer named by `training.optimizer` with its learning rate, momentum and
-    weight decay (decoupled for AdamW, an L2 gradient term for the others)."""
-    lr, decay = training.learning_rate, training.weight_decay
-    params = list(parameters)
-    if training.optimizer == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=lr,
-            momentum=training.momentum,
-            nesterov=training.nesterov and training.momentum > 0,
-            weight_decay=decay,
-        )
-    if training.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=decay)
-    if training.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
-    if training.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=training.momentum, weight_decay=decay)
-    raise ValueError(f"unknown optimizer {training.optimizer!r}")
+    """The optimizer named by `training.optimizer`, built as its registry entry says
+    (`explorer.core.optimizers`) with the run's learning rate, momentum and weight decay."""
+    entry = optimizer_type(training.optimizer)
+    optimizer_class: Callable[..., torch.optim.Optimizer] = getattr(torch.optim, entry.torch_class)
+    return optimizer_class(list(parameters), lr=training.learning_rate, **entry.options(training))
 
 
 def learning_rate_at(

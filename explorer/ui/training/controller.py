@@ -17,6 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from explorer.core.error_list import format_errors
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.training.worker import DatasetKey, TrainingJob, TrainingWorker
 
@@ -134,12 +135,8 @@ class TrainingController(QObject):
     def _can_train(self) -> bool:
         errors = self.document.analysis.errors
         if errors:
-            lines = "; ".join(d.text() for d in errors[:3])
-            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-            count = "1 error" if len(errors) == 1 else f"{len(errors)} errors"
-            self.start_refused.emit(
-                f"Cannot start training: the network has {count}. Fix first: {lines}{more}"
-            )
+            listed = format_errors(errors, inline=True, limit=3)
+            self.start_refused.emit(f"Cannot start training: {listed}")
             return False
         return True
 
