@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional
 
 from explorer.core.data.resident import DeviceDataset
+from explorer.core.dataset_split import Split
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -29,7 +30,7 @@ class Evaluation:
     samples are 0 (the usual zero-division convention).
     """
 
-    split: str
+    split: Split
     accuracy: float
     loss: float
     confusion: IntArray
@@ -55,7 +56,7 @@ class Evaluation:
 
 
 def evaluate(
-    model: nn.Module, dataset: DeviceDataset, split: str = "test", *, batch_size: int = 1000
+    model: nn.Module, dataset: DeviceDataset, split: Split = Split.TEST, *, batch_size: int = 1000
 ) -> Evaluation:
     """Run `model` (returning logits) over a split in eval mode, without autograd.
 
@@ -94,7 +95,7 @@ def evaluate(
 
 
 def summarise(
-    split: str,
+    split: Split,
     true_labels: IntArray,
     predicted: IntArray,
     confidences: npt.NDArray[np.float32],

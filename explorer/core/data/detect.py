@@ -30,6 +30,7 @@ from explorer.core.data.locations import (
     identify_idx,
     idx_files_in,
 )
+from explorer.core.dataset_split import Split
 
 _TITLES = {MNIST.name: "MNIST", FASHION_MNIST.name: "Fashion-MNIST"}
 IDX_PLACES = ("", "raw", "MNIST/raw", "FashionMNIST/raw", "mnist", "fashion-mnist", "fashion")
@@ -130,7 +131,7 @@ def _cifar_contents(path: Path, files_in: Path) -> FolderContents:
 
 
 def _class_contents(path: Path) -> FolderContents:
-    train, test = path / "train", path / "test"
+    train, test = path / Split.TRAIN, path / Split.TEST
     if train.is_dir() and test.is_dir():
         train_counts, test_counts = count_images(train), count_images(test)
         classes = sorted(name for name, count in train_counts.items() if count)

@@ -18,6 +18,7 @@ from PIL import Image
 from explorer.core.data.errors import DatasetError
 from explorer.core.data.memory import check_fits
 from explorer.core.data.splits import ImageSplits
+from explorer.core.dataset_split import Split
 from explorer.core.images import prepare_image
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def load_image_folder(
     """
     if not root.is_dir():
         raise DatasetError(f"image folder {root} does not exist or is not a folder")
-    train_dir, test_dir = root / "train", root / "test"
+    train_dir, test_dir = root / Split.TRAIN, root / Split.TEST
     if train_dir.is_dir() and test_dir.is_dir():
         class_names, train_files = _scan(train_dir, None)
         _, test_files = _scan(test_dir, class_names)
@@ -81,7 +82,7 @@ def load_image_folder(
         )
         notes = (f"skipped {len(skipped)} unreadable image file(s) in {root}: {names}",)
         log.warning("%s", notes[0])
-    for split, labels in (("train", train_labels), ("test", test_labels)):
+    for split, labels in ((Split.TRAIN, train_labels), (Split.TEST, test_labels)):
         if labels.size == 0:
             raise DatasetError(f"image folder {root}: no readable images for the {split} split")
     return ImageSplits.from_numpy(

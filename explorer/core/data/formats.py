@@ -24,6 +24,7 @@ from explorer.core.data.catalogue import DatasetEntry
 from explorer.core.data.errors import DatasetError
 from explorer.core.data.memory import check_fits
 from explorer.core.data.splits import ImageSplits
+from explorer.core.dataset_split import Split
 
 GZIP_MAGIC = b"\x1f\x8b"
 IDX_UBYTE = 0x08
@@ -205,7 +206,7 @@ def load_keras_npz(
             x_train, y_train, x_test, y_test = (archive[k] for k in keys)
     except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as error:
         raise DatasetError(f"cannot read {path}: {error}") from error
-    for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+    for x, y, split in ((x_train, y_train, Split.TRAIN), (x_test, y_test, Split.TEST)):
         if x.dtype != np.uint8:
             raise DatasetError(f"{path}: x_{split} is {x.dtype}, expected uint8 images")
         check_images(path, x, image_size, f"x_{split}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-SPLITS = ("train", "validation", "test")
+from explorer.core.dataset_split import Split
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class DeviceDataset:
         if not 0.0 <= validation_fraction < 1.0:
             raise ValueError(f"validation fraction must be in [0, 1), got {validation_fraction}")
         for name, images, labels in (
-            ("train", train_images, train_labels),
-            ("test", test_images, test_labels),
+            (Split.TRAIN, train_images, train_labels),
+            (Split.TEST, test_images, test_labels),
         ):
             if images.dtype != torch.uint8 or images.dim() != 4:
                 raise ValueError(
@@ -92,16 +92,16 @@ class DeviceDataset:
             train_part, train_lab = train_images, train_labels
             val_part, val_lab = train_images[:0], train_labels[:0]
         self._images = {
-            "train": train_part.to(self.device),
-            "validation": val_part.to(self.device),
-            "test": test_images.to(self.device),
+            Split.TRAIN: train_part.to(self.device),
+            Split.VALIDATION: val_part.to(self.device),
+            Split.TEST: test_images.to(self.device),
         }
         self._labels = {
-            "train": train_lab.long().to(self.device),
-            "validation": val_lab.long().to(self.device),
-            "test": test_labels.long().to(self.device),
+            Split.TRAIN: train_lab.long().to(self.device),
+            Split.VALIDATION: val_lab.long().to(self.device),
+            Split.TEST: test_labels.long().to(self.device),
         }
-        mean, std = channel_statistics(self._images["train"])
+        mean, std = channel_statistics(self._images[Split.TRAIN])
         self.mean: tuple[float, ...] = mean
         self.std: tuple[float, ...] = std
         channels = len(mean)
@@ -111,14 +111,14 @@ class DeviceDataset:
         self._scale = scale.view(1, channels, 1, 1)
         self._shift = shift.view(1, channels, 1, 1)
 
-    def size(self, split: str) -> int:
+    def size(self, split: Split) -> int:
         return int(self._labels[split].shape[0])
 
-    def images(self, split: str) -> torch.Tensor:
+    def images(self, split: Split) -> torch.Tensor:
         """The split's uint8 images (N, C, H, W), on the device."""
         return self._images[split]
 
-    def labels(self, split: str) -> torch.Tensor:
+    def labels(self, split: Split) -> torch.Tensor:
         return self._labels[split]
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
@@ -127,7 +127,7 @@ class DeviceDataset:
 
     def batches(
         self,
-        split: str,
+        split: Split,
         batch_size: int,
         *,
         shuffle: bool = False,
@@ -153,7 +153,7 @@ class DeviceDataset:
                 batch_labels = labels.index_select(0, index)
             yield self.normalize(batch_images), batch_labels
 
-    def sample(self, split: str, index: int) -> tuple[torch.Tensor, int]:
+    def sample(self, split: Split, index: int) -> tuple[torch.Tensor, int]:
         """One normalised image (C, H, W) on the device and its label, for inspection."""
         image = self._images[split][index : index + 1]
         return self.normalize(image)[0], int(self._labels[split][index])
