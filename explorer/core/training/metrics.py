@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from explorer.core.builder import Network
 from explorer.core.data.resident import DeviceDataset
+from explorer.core.dataset_split import Split
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class SplitMetrics:
 def measure(
     model: Network,
     dataset: DeviceDataset,
-    split: str,
+    split: Split,
     batch_size: int,
     *,
     autocast: AbstractContextManager[object] | None = None,
@@ -46,7 +47,7 @@ def measure(
 def measure_ensemble(
     models: Sequence[Network],
     dataset: DeviceDataset,
-    split: str,
+    split: Split,
     batch_size: int,
     *,
     autocast: AbstractContextManager[object] | None = None,

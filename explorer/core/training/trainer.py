@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from explorer.core.builder import Network, build_model
 from explorer.core.data.resident import DeviceDataset
+from explorer.core.dataset_split import Split
 from explorer.core.spec import NetworkSpec, TrainingSpec
 from explorer.core.training.checkpoint import (
     Checkpoint,
@@ -106,7 +107,7 @@ class Trainer:
                 model,
                 make_optimizer(model.parameters(), self.training),
                 self.training,
-                _epoch_plan(dataset.size("train"), self.training.batch_size)[2],
+                _epoch_plan(dataset.size(Split.TRAIN), self.training.batch_size)[2],
             )
             _check_random_states(resume, self.device)
             model.load_state_dict(resume.model_state)
@@ -166,7 +167,7 @@ class Trainer:
         """One forward and backward pass of a throwaway copy of the model on a real batch, so
         kernels are chosen and caches filled before the first real step."""
         model = copy.deepcopy(self._model)
-        images, labels = next(self.dataset.batches("train", self.training.batch_size))
+        images, labels = next(self.dataset.batches(Split.TRAIN, self.training.batch_size))
         try:
             with self._autocast():
                 logits = model(self._layout(images))
@@ -223,7 +224,7 @@ class Trainer:
             self._optimizer,
         )
         batch_size = training.batch_size
-        train_size = dataset.size("train")
+        train_size = dataset.size(Split.TRAIN)
         if train_size == 0:
             raise TrainingAborted("the training split is empty")
         drop_last, epoch_size, steps_per_epoch = _epoch_plan(train_size, batch_size)
@@ -262,8 +263,8 @@ class Trainer:
             epochs=training.epochs,
             steps_per_epoch=steps_per_epoch,
             train_size=train_size,
-            validation_size=dataset.size("validation"),
-            test_size=dataset.size("test"),
+            validation_size=dataset.size(Split.VALIDATION),
+            test_size=dataset.size(Split.TEST),
             start_step=start_step,
             mixed_precision=self.mixed_precision,
         )
@@ -328,7 +329,7 @@ class Trainer:
         while position.epoch < training.epochs:
             epoch_order = order.get_state()
             batches = dataset.batches(
-                "train", batch_size, shuffle=True, generator=order, drop_last=drop_last
+                Split.TRAIN, batch_size, shuffle=True, generator=order, drop_last=drop_last
             )
             for index, (images, labels) in enumerate(batches):
                 if index < position.batch:
@@ -381,10 +382,10 @@ class Trainer:
             if early_stop:
                 break
 
-        result = self._evaluate("test", evaluation_batch)
+        result = self._evaluate(Split.TEST, evaluation_batch)
         if result.size and not math.isfinite(result.loss):
             raise TrainingAborted(
-                non_finite_evaluation_message("test", position.epoch, lr, self._model.penalties)
+                non_finite_evaluation_message(Split.TEST, position.epoch, lr, self._model.penalties)
             )
         yield TrainingFinished(
             epoch=position.epoch,
@@ -399,12 +400,12 @@ class Trainer:
     def _end_epoch(self, lr: float, elapsed: float, batch_size: int) -> tuple[EpochEnded, bool]:
         position = self._position
         validation: SplitMetrics | None = None
-        if self.dataset.size("validation"):
-            validation = self._evaluate("validation", batch_size)
+        if self.dataset.size(Split.VALIDATION):
+            validation = self._evaluate(Split.VALIDATION, batch_size)
             if not math.isfinite(validation.loss):
                 raise TrainingAborted(
                     non_finite_evaluation_message(
-                        "validation", position.epoch + 1, lr, self._model.penalties
+                        Split.VALIDATION, position.epoch + 1, lr, self._model.penalties
                     )
                 )
         samples = max(position.epoch_samples, 1)
@@ -434,7 +435,7 @@ class Trainer:
                 early_stop = position.epochs_without_improvement >= patience
         return event, early_stop
 
-    def _evaluate(self, split: str, batch_size: int) -> SplitMetrics:
+    def _evaluate(self, split: Split, batch_size: int) -> SplitMetrics:
         return measure(
             self._model,
             self.dataset,
