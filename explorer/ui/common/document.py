@@ -270,9 +270,7 @@ class ProjectDocument(QObject):
         )
 
     def set_num_classes(self, count: int) -> bool:
-        spec = replace(self._spec, num_classes=count)
-        if spec.class_names and len(spec.class_names) != count:
-            spec = replace(spec, class_names=())
+        spec = self._spec.with_num_classes(count)
         return self.edit(spec, "Change number of classes", merge_key=("num_classes",))
 
     def apply_fix(self, fix: Fix) -> bool:

@@ -7,6 +7,8 @@ from dataclasses import replace
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSpinBox, QWidget
 
+from explorer.core.params import Param
+from explorer.core.spec import INPUT_PARAMS, NUM_CLASSES
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import family_colour
 
@@ -19,10 +21,10 @@ class InputHeader(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         band = family_colour("Input").name()
         self.setStyleSheet(f"#inputHeader {{ border-left: 5px solid {band}; }}")
-        self.channels = self._spin(1, 4096, "Input channels (1 for grey images, 3 for colour).")
-        self.height_box = self._spin(1, 16384, "Input image height in pixels.")
-        self.width_box = self._spin(1, 16384, "Input image width in pixels.")
-        self.classes = self._spin(2, 100_000, "Number of classes the network must score.")
+        self.channels = self._spin(INPUT_PARAMS["channels"])
+        self.height_box = self._spin(INPUT_PARAMS["height"])
+        self.width_box = self._spin(INPUT_PARAMS["width"])
+        self.classes = self._spin(NUM_CLASSES)
         layout = QGridLayout(self)
         layout.setContentsMargins(10, 4, 6, 4)
         layout.setHorizontalSpacing(4)
@@ -46,10 +48,12 @@ class InputHeader(QFrame):
         self.classes.valueChanged.connect(self._on_classes_value_changed)
         self.classes.editingFinished.connect(document.end_merge)
 
-    def _spin(self, low: int, high: int, tip: str) -> QSpinBox:
+    def _spin(self, param: Param) -> QSpinBox:
+        """A box over `param`'s range (the bounds the spec and the project loader enforce)."""
+        assert param.minimum is not None and param.maximum is not None
         box = QSpinBox(self)
-        box.setRange(low, high)
-        box.setToolTip(tip)
+        box.setRange(int(param.minimum), int(param.maximum))
+        box.setToolTip(param.help)
         box.setKeyboardTracking(False)
         return box
 
