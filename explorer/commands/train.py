@@ -25,6 +25,7 @@ from explorer.commands.common import (
     dataset_names,
     load_project_argument,
 )
+from explorer.core.dataset_split import Split
 from explorer.core.optimizers import OPTIMIZERS
 from explorer.core.training_spec import DEVICE_CHOICES, DEVICE_HELP
 
@@ -166,8 +167,9 @@ def _run(args: argparse.Namespace) -> int:
     dataset = _load_dataset(spec, data_dir, choice.device)
     print(
         f"{spec.name}: {spec.training.dataset} on {choice.description}, "
-        f"{dataset.size('train'):,} train / {dataset.size('validation'):,} validation / "
-        f"{dataset.size('test'):,} test images"
+        f"{dataset.size(Split.TRAIN):,} train / "
+        f"{dataset.size(Split.VALIDATION):,} validation / "
+        f"{dataset.size(Split.TEST):,} test images"
     )
     if len(members) > 1 and not args.resume:
         _write_folder(root, _spec_for_run(spec, dataset), settings)
@@ -191,7 +193,7 @@ def _run(args: argparse.Namespace) -> int:
 
         batch = max(2 * spec.training.batch_size, 256)
         try:
-            result = measure_ensemble(models, dataset, "test", batch)
+            result = measure_ensemble(models, dataset, Split.TEST, batch)
         except Exception as error:
             raise _unexpected(error, root) from None
         print(f"ensemble of {len(models)}: test accuracy {100 * result.accuracy:.2f}%")

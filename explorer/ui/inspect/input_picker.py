@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.dataset_split import Split
 from explorer.core.images import (
     ConvertedImage,
     ImageError,
@@ -352,8 +353,8 @@ class InputPicker(QWidget):
         """Browse a `DeviceDataset`'s test split."""
         info = dataset.info  # type: ignore[attr-defined]
         self.set_samples(
-            dataset.images("test"),  # type: ignore[attr-defined]
-            dataset.labels("test"),  # type: ignore[attr-defined]
+            dataset.images(Split.TEST),  # type: ignore[attr-defined]
+            dataset.labels(Split.TEST),  # type: ignore[attr-defined]
             info.class_names,
             dataset.mean,  # type: ignore[attr-defined]
             dataset.std,  # type: ignore[attr-defined]

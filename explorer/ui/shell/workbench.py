@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QPoint, QSize, Qt, Slot
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
 
+from explorer.core.dataset_split import Split
 from explorer.core.project import ProjectError, read_project
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import BackgroundRunner
@@ -54,7 +55,7 @@ def evaluate_state(
             )
         dataset = load_for(spec, data_dir, "cpu")
     model = snapshot_model(spec, state).to(dataset.device)
-    return evaluate(model, dataset, "test"), dataset
+    return evaluate(model, dataset, Split.TEST), dataset
 
 
 class Workbench(QObject):
@@ -358,7 +359,7 @@ class Workbench(QObject):
 
     @Slot(str, int)
     def _on_evaluation_image_chosen(self, split: str, index: int) -> None:
-        if split == "test":
+        if split == Split.TEST:
             self.inspect.picker.choose_sample(index)
             self.inspect_dock.show()
             self.inspect_dock.raise_()
