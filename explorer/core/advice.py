@@ -7,20 +7,20 @@ in analysis.py calls them with what it worked out for the layer.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from explorer.core.coverage import AxisWindow, padding_only_outputs
 from explorer.core.diagnostics import Diagnostic, Fix, Severity
-from explorer.core.layers import Shape, Window
+from explorer.core.layers import LayerType
 from explorer.core.memory import BYTES_PER_ELEMENT, format_bytes
 from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name, layer_label
+from explorer.core.vocabulary.geometry import Window
+from explorer.core.vocabulary.layer_type import AdviceContext, Resolved, Shape
 
 if TYPE_CHECKING:
     from explorer.core.analysis import LayerAnalysis
 
-_HUGE_DENSE_WEIGHTS = 1_000_000
 # The largest network the program builds: beyond these no machine it runs on could hold the
 # weights, or one image's activations, so the builder refuses before allocating anything.
 MAX_PARAMETER_BYTES = 16 * 2**30
@@ -103,10 +103,10 @@ def layer_warnings(
     out: Shape,
     activation: str | None,
     previous_activation: str | None,
-    downsampled: bool,
     position: OutputPosition,
 ) -> list[Diagnostic]:
-    """Legal but suspicious choices on one layer.
+    """Legal but suspicious choices of activation on one layer (its type's own advice is
+    `type_advice`).
 
     Every fix moves one way (softmax → relu or linear, squashing → relu, output → linear or
     a final softmax, away from such layers), so applying the offered fixes always ends.
@@ -119,11 +119,11 @@ def layer_warnings(
     def warn(message: str, fix: Fix | None = None) -> None:
         found.append(Diagnostic(Severity.WARNING, message, fix.at(index) if fix else None, index))
 
-    # On the output side: the last Dense layer and the layers after it.
+    # On the output side: the output layer and the layers after it.
     output_side = not position.hidden(index) and position.output_dense is not None
     scores_fix = (
         Fix("remove this layer", remove=True)
-        if layer.type == "Activation"
+        if entry.pure_activation
         else Fix("use linear", ((key, "linear"),))
         if key
         else None
@@ -153,7 +153,7 @@ def layer_warnings(
         )
     if key and output_side and activation not in ("linear", "softmax", None):
         what = "output layer" if index == position.output_dense else "class scores"
-        if index == last and layer.type == "Dense":
+        if index == last and entry.scores_key is not None:
             fix: Fix | None = Fix("use softmax", ((key, "softmax"),))
             advice = "use softmax (or linear)"
         else:
@@ -163,24 +163,6 @@ def layer_warnings(
             f"the loss expects raw class scores; {activation} on the {what} distorts them: "
             f"{advice}",
             fix,
-        )
-    if layer.type == "Dense" and not downsampled:
-        weights = shape[0] * out[0]
-        if weights > _HUGE_DENSE_WEIGHTS:
-            warn(
-                f"Dense on {shape[0]:,} features has {weights / 1e6:.1f}M weights and nothing "
-                "before it shrinks the maps: add pooling or a strided convolution"
-            )
-    if layer.type == "Flatten" and len(shape) == 1:
-        warn(
-            "the input is already a vector, so this Flatten does nothing",
-            Fix("remove this layer", remove=True),
-        )
-    if layer.type == "Dropout" and layer.get("rate") >= 0.8:
-        warn(
-            f"dropping {layer.get('rate'):.0%} of inputs makes training slow and noisy; "
-            "0.2–0.5 is usual",
-            Fix("use rate 0.5", (("rate", 0.5),)),
         )
     return found
 
@@ -234,21 +216,16 @@ def padding_only_problem(index: int, shape: Shape, out: Shape, window: Window) -
     return Diagnostic(Severity.WARNING, f"{what} ({cause})", fix.at(index), index)
 
 
-def batchnorm_problem(
-    index: int, layer: LayerSpec, shape: Shape, batch_size: int
-) -> Diagnostic | None:
-    """BatchNorm in training needs more than one value per channel in a batch: with batch
-    size 1 after a Dense layer (or on 1×1 maps) torch refuses to train."""
-    if layer.type != "BatchNorm" or batch_size * math.prod(shape[1:]) > 1:
-        return None
-    where = "a vector" if len(shape) == 1 else "1×1 maps"
-    return Diagnostic(
-        Severity.WARNING,
-        f"BatchNorm on {where} with batch size {batch_size} sees one value per channel, "
-        "so training cannot normalise it: use a batch size of 2 or more, or remove this layer",
-        Fix("remove this layer", remove=True, layer_index=index),
-        index,
-    )
+def type_advice(
+    index: int, entry: LayerType, shape: Shape, out: Shape, p: Resolved, context: AdviceContext
+) -> list[Diagnostic]:
+    """The warnings of the layer type's own advice rule, placed on the layer at `index`."""
+    return [
+        Diagnostic(
+            Severity.WARNING, advice.message, advice.fix.at(index) if advice.fix else None, index
+        )
+        for advice in entry.advice(shape, out, p, context)
+    ]
 
 
 def output_problem(spec: NetworkSpec, shape: Shape) -> Diagnostic | None:
@@ -265,10 +242,13 @@ def output_problem(spec: NetworkSpec, shape: Shape) -> Diagnostic | None:
         )
     if shape[0] == n:
         return None
-    dense = next((i for i in range(last, -1, -1) if spec.layers[i].type == "Dense"), None)
-    fix = (
-        Fix(f"set units to {n}", (("units", n),), layer_index=dense) if dense is not None else None
+    scores = next(
+        (i for i in range(last, -1, -1) if spec.layers[i].entry.scores_key is not None), None
     )
+    fix = None
+    key = spec.layers[scores].entry.scores_key if scores is not None else None
+    if scores is not None and key is not None:
+        fix = Fix(f"set {key} to {n}", ((key, n),), layer_index=scores)
     return Diagnostic(
         Severity.ERROR, f"the output has {shape[0]} values but there are {n} classes", fix, last
     )

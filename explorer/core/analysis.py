@@ -15,19 +15,21 @@ from typing import Any
 from explorer.core.advice import (
     OutputPosition,
     axis_windows,
-    batchnorm_problem,
     layer_warnings,
     name_problem,
     output_problem,
     padding_only_problem,
     size_problems,
+    type_advice,
 )
 from explorer.core.coverage import reached_inputs
 from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
 from explorer.core.incremental import State, Trail, continued_trail, converged
-from explorer.core.layers import IDENTITY_WINDOW, LayerType, Shape, Window, module_values
+from explorer.core.layers import LayerType
 from explorer.core.memory import BYTES_PER_ELEMENT, Node, TrainingMemory, training_memory
 from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.vocabulary.geometry import Window
+from explorer.core.vocabulary.layer_type import AdviceContext, Reach, Shape
 
 __all__ = ["BYTES_PER_ELEMENT", "Analysis", "LayerAnalysis", "ReceptiveField", "analyze"]
 
@@ -204,8 +206,10 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
     image_size = (spec.input.height, spec.input.width)
     names = spec.layer_names()
     last = len(spec.layers) - 1
-    # The last Dense layer gives the class scores: output advice belongs to it alone.
-    output_dense = max((i for i, x in enumerate(spec.layers) if x.type == "Dense"), default=None)
+    # The last layer that can give the class scores does: output advice belongs to it alone.
+    output_dense = max(
+        (i for i, x in enumerate(spec.layers) if x.entry.scores_key is not None), default=None
+    )
     results: list[LayerAnalysis] = []
     shape: Shape | None = input_shape
     rf: ReceptiveField | None = ReceptiveField((1, 1), (1, 1))
@@ -287,7 +291,7 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
             results.append(_unknown(index, name, layer, tuple(diagnostics)))
             continue
         try:
-            out = entry.shape(shape, p)
+            out = entry.output_shape(shape, p)
         except ShapeError as error:
             fix = error.fix.at(index) if error.fix else None
             diagnostics.append(Diagnostic(Severity.ERROR, error.message, fix, index))
@@ -295,13 +299,13 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
             shape, rf = None, None
             continue
 
-        trainable, frozen = entry.count(shape, p)
-        sources.append((entry, shape, out, module_values(entry, p, index == last)))
-        window = entry.window(shape, p)
+        trainable, frozen = entry.weights(shape, p)
+        sources.append((entry, shape, out, entry.module_values(p, index == last)))
+        window = entry.window(shape, p) if entry.window is not None else None
         jump = rf.jump
         if jump is None:
             pass  # already collapsed: the coverage stays
-        elif window is None:
+        elif entry.reach is Reach.WHOLE_INPUT:
             covered = image_size
             if spatial:
                 rows, columns = zip(*(axis_windows(*w) for w in spatial), strict=True)
@@ -309,12 +313,11 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
                 if 0 in covered:
                     covered = (0, 0)  # a pixel needs both its row and its column to reach
             rf = ReceptiveField(image_size, None, covered)
-        else:
-            if window is not IDENTITY_WINDOW:
-                spatial.append((shape, out, window))
-                padding_only = padding_only_problem(index, shape, out, window)
-                if padding_only:
-                    diagnostics.append(padding_only)
+        elif window is not None:
+            spatial.append((shape, out, window))
+            padding_only = padding_only_problem(index, shape, out, window)
+            if padding_only:
+                diagnostics.append(padding_only)
             size = (
                 rf.size[0] + (window.kernel[0] - 1) * jump[0],
                 rf.size[1] + (window.kernel[1] - 1) * jump[1],
@@ -330,14 +333,12 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
                 out,
                 activation,
                 previous_activation,
-                downsampled,
                 position,
             )
         )
-        batchnorm = batchnorm_problem(index, layer, shape, spec.training.batch_size)
-        if batchnorm:
-            diagnostics.append(batchnorm)
-        if entry.family == "Pooling" or (window is not None and window.stride != (1, 1)):
+        context = AdviceContext(downsampled, spec.training.batch_size)
+        diagnostics.extend(type_advice(index, entry, shape, out, p, context))
+        if entry.downsamples or (window is not None and window.stride != (1, 1)):
             downsampled = True
         if activation is not None and activation != "linear":
             previous_activation = activation

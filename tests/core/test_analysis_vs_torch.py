@@ -15,10 +15,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.core.activations import ACTIVATION_NAMES
 from explorer.core.analysis import analyze
 from explorer.core.builder import build_model
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
 
 torch.set_num_threads(1)
 
