@@ -221,6 +221,8 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
     spatial: list[tuple[Shape, Shape, Window]] = []  # windowed layers so far
     states: list[State] = []
     layers = spec.layers
+    # what the types' advice may look at, before and after the maps were first shrunk
+    contexts = {shrunk: AdviceContext(shrunk, spec.training.batch_size) for shrunk in (False, True)}
 
     start, changed_end = 0, -1
     old = continued_trail(previous, spec, names, position)
@@ -336,8 +338,7 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
                 position,
             )
         )
-        context = AdviceContext(downsampled, spec.training.batch_size)
-        diagnostics.extend(type_advice(index, entry, shape, out, p, context))
+        diagnostics.extend(type_advice(index, entry, shape, out, p, contexts[downsampled]))
         if entry.downsamples or (window is not None and window.stride != (1, 1)):
             downsampled = True
         if activation is not None and activation != "linear":
