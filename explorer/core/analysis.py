@@ -3,6 +3,10 @@
 `analyze` is pure and fast (no torch) so the editor can run it on every edit. Shapes are
 (C, H, W) or (N,) without the batch dimension; memory is float32 bytes for one image.
 After the first error, later layers are unknown (shapes None) rather than guessed.
+
+This module is the shape walk and its results; every per-type rule comes from the layer
+registry, the advice beyond the shape rules from advice.py, and the reuse of an analysis
+for an edit of its spec from incremental.py.
 """
 
 from __future__ import annotations
