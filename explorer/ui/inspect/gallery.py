@@ -33,7 +33,12 @@ from PySide6.QtWidgets import (
 
 from explorer.core.capture import CaptureResult, activation_responses
 from explorer.core.vocabulary.activation_functions import ACTIVATIONS
-from explorer.ui.feature_maps import SEPARATOR_RGB, colormap_lut, install_png_export, save_png
+from explorer.ui.inspect.feature_maps import (
+    SEPARATOR_RGB,
+    colormap_lut,
+    install_png_export,
+    save_png,
+)
 
 COLUMNS = 5  # at most
 TILE_MIN, TILE_MAX = 96, 200  # tile side in pixels
