@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING
 
 from explorer.core.coverage import AxisWindow, padding_only_outputs
 from explorer.core.diagnostics import Diagnostic, Fix, Severity
-from explorer.core.layers import LayerType
 from explorer.core.memory import BYTES_PER_ELEMENT, format_bytes
 from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name, layer_label
 from explorer.core.vocabulary.geometry import Window
-from explorer.core.vocabulary.layer_type import AdviceContext, Resolved, Shape
+from explorer.core.vocabulary.layer_type import AdviceContext, LayerType, Resolved, Shape
 
 if TYPE_CHECKING:
     from explorer.core.analysis import LayerAnalysis

@@ -29,11 +29,10 @@ from explorer.core.advice import (
 from explorer.core.coverage import reached_inputs
 from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
 from explorer.core.incremental import State, Trail, continued_trail, converged
-from explorer.core.layers import LayerType
 from explorer.core.memory import BYTES_PER_ELEMENT, Node, TrainingMemory, training_memory
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.vocabulary.geometry import Window
-from explorer.core.vocabulary.layer_type import AdviceContext, Reach, Shape
+from explorer.core.vocabulary.layer_type import AdviceContext, LayerType, Reach, Shape
 
 __all__ = ["BYTES_PER_ELEMENT", "Analysis", "LayerAnalysis", "ReceptiveField", "analyze"]
 
@@ -319,7 +318,7 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
                 if 0 in covered:
                     covered = (0, 0)  # a pixel needs both its row and its column to reach
             rf = ReceptiveField(image_size, None, covered)
-        elif window is not None:
+        elif window is not None:  # (a pointwise layer leaves the field as it is)
             spatial.append((shape, out, window))
             padding_only = padding_only_problem(index, shape, out, window)
             if padding_only:

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from explorer.core.advice import OutputPosition
-from explorer.core.layers import LayerType
 from explorer.core.spec import NetworkSpec
 from explorer.core.vocabulary.geometry import Window
-from explorer.core.vocabulary.layer_type import Shape
+from explorer.core.vocabulary.layer_type import LayerType, Shape
 
 if TYPE_CHECKING:
     from explorer.core.analysis import Analysis, ReceptiveField
