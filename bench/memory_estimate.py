@@ -29,12 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-from explorer.core.activations import ACTIVATION_NAMES
 from explorer.core.analysis import analyze
 from explorer.core.builder import build_model
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
 from explorer.core.templates import load_template, template_names
 from explorer.core.training.optim import make_optimizer
+from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
 
 _SMALL_BATCH = {"vgg16": 2}
 _BUDGET = 0.20

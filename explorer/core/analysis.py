@@ -3,6 +3,10 @@
 `analyze` is pure and fast (no torch) so the editor can run it on every edit. Shapes are
 (C, H, W) or (N,) without the batch dimension; memory is float32 bytes for one image.
 After the first error, later layers are unknown (shapes None) rather than guessed.
+
+This module is the shape walk and its results; every per-type rule comes from the layer
+registry, the advice beyond the shape rules from advice.py, and the reuse of an analysis
+for an edit of its spec from incremental.py.
 """
 
 from __future__ import annotations
@@ -12,26 +16,26 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from explorer.core.coverage import AxisWindow, padding_only_outputs, reached_inputs
-from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
-from explorer.core.layers import IDENTITY_WINDOW, LayerType, Shape, Window, module_values
-from explorer.core.memory import (
-    BYTES_PER_ELEMENT,
-    Node,
-    TrainingMemory,
-    format_bytes,
-    training_memory,
+from explorer.core.advice import (
+    OutputPosition,
+    axis_windows,
+    layer_warnings,
+    name_problem,
+    output_problem,
+    padding_only_problem,
+    size_problems,
+    type_advice,
 )
+from explorer.core.coverage import reached_inputs
+from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
+from explorer.core.incremental import State, Trail, continued_trail, converged
+from explorer.core.memory import BYTES_PER_ELEMENT, Node, TrainingMemory, training_memory
 from explorer.core.optimizers import DEFAULT_OPTIMIZER
-from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name, layer_label
+from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.vocabulary.geometry import Window
+from explorer.core.vocabulary.layer_type import AdviceContext, LayerType, Reach, Shape
 
 __all__ = ["BYTES_PER_ELEMENT", "Analysis", "LayerAnalysis", "ReceptiveField", "analyze"]
-_HUGE_DENSE_WEIGHTS = 1_000_000
-# The largest network the program builds: beyond these no machine it runs on could hold the
-# weights, or one image's activations, so the builder refuses before allocating anything.
-MAX_PARAMETER_BYTES = 16 * 2**30
-MAX_IMAGE_ACTIVATION_BYTES = 16 * 2**30
-_SQUASHING = ("sigmoid",)
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class Analysis:
         default=(), repr=False, compare=False
     )
     # how it was reached, for analysing an edit of it (see `analyze(previous=...)`)
-    _trail: _Trail | None = field(default=None, repr=False, compare=False)
+    _trail: Trail | None = field(default=None, repr=False, compare=False)
 
     @functools.cached_property
     def autograd_nodes(self) -> tuple[Node, ...]:
@@ -196,55 +200,6 @@ class Analysis:
         return self.training_memory(optimizer, momentum, weight_decay).peak_bytes(batch_size)
 
 
-# What the analysis of a layer depends on besides the layer, its name and its position:
-# the input shape and receptive field reaching it, whether the maps were downsampled
-# before it, the last activation before it, and how many sources and windowed layers
-# came before it.
-_State = tuple[Shape | None, ReceptiveField | None, bool, str | None, int, int]
-
-
-class _Trail:
-    """How an analysis went, layer by layer, so that the analysis of an edited spec can
-    take over the layers before the edit and, once the state after the edited layers is
-    the one it was, the layers after it."""
-
-    def __init__(
-        self,
-        spec: NetworkSpec,
-        names: tuple[str, ...],
-        position: _Position,
-        states: list[_State],
-        spatial: list[tuple[Shape, Shape, Window]],
-        base: Analysis | None,
-    ) -> None:
-        self.layers = spec.layers
-        self.input = spec.input
-        self.batch_size = spec.training.batch_size
-        self.names = names
-        self.position = position
-        self.states = states  # before each layer
-        self.spatial = spatial
-        self.base = base  # the analysis it was made from, until its nodes are reused
-
-
-def _continues(
-    previous: Analysis | None, spec: NetworkSpec, names: tuple[str, ...], position: _Position
-) -> _Trail | None:
-    """The trail of `previous` when its layers can stand in for those of `spec`'s that
-    did not change: the same input, batch size, layer count, names and output layer."""
-    trail = previous._trail if previous is not None else None
-    if (
-        trail is None
-        or not spec.layers
-        or trail.input != spec.input
-        or trail.batch_size != spec.training.batch_size
-        or trail.position != position
-        or trail.names != names
-    ):
-        return None
-    return trail
-
-
 def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
     """Analyse every layer of `spec`; never raises for a well-formed spec.
 
@@ -255,8 +210,10 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
     image_size = (spec.input.height, spec.input.width)
     names = spec.layer_names()
     last = len(spec.layers) - 1
-    # The last Dense layer gives the class scores: output advice belongs to it alone.
-    output_dense = max((i for i, x in enumerate(spec.layers) if x.type == "Dense"), default=None)
+    # The last layer that can give the class scores does: output advice belongs to it alone.
+    output_dense = max(
+        (i for i, x in enumerate(spec.layers) if x.entry.scores_key is not None), default=None
+    )
     results: list[LayerAnalysis] = []
     shape: Shape | None = input_shape
     rf: ReceptiveField | None = ReceptiveField((1, 1), (1, 1))
@@ -264,13 +221,15 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
     previous_activation: str | None = None
     seen_names: dict[str, int] = {}
     sources: list[tuple[LayerType, Shape, Shape, dict[str, Any]]] = []
-    position = _Position(last, output_dense)
+    position = OutputPosition(last, output_dense)
     spatial: list[tuple[Shape, Shape, Window]] = []  # windowed layers so far
-    states: list[_State] = []
+    states: list[State] = []
     layers = spec.layers
+    # what the types' advice may look at, before and after the maps were first shrunk
+    contexts = {shrunk: AdviceContext(shrunk, spec.training.batch_size) for shrunk in (False, True)}
 
     start, changed_end = 0, -1
-    old = _continues(previous, spec, names, position)
+    old = continued_trail(previous, spec, names, position)
     if old is not None:
         old_layers = old.layers
         # the first and the last layer the edit changed (the last one is always analysed
@@ -304,7 +263,7 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
         if (
             old is not None
             and changed_end < index < last
-            and _converged(
+            and converged(
                 old, index, (shape, rf, downsampled, previous_activation), sources, spatial, start
             )
         ):
@@ -329,16 +288,16 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
         p = layer.resolved_view()
         diagnostics: list[Diagnostic] = []
         name = names[index]
-        name_problem = _name_problem(name, index, layer, seen_names)
-        if name_problem:
-            diagnostics.append(name_problem)
+        misnamed = name_problem(name, index, layer, seen_names)
+        if misnamed:
+            diagnostics.append(misnamed)
         seen_names.setdefault(name, index)
 
         if shape is None or rf is None:
             results.append(_unknown(index, name, layer, tuple(diagnostics)))
             continue
         try:
-            out = entry.shape(shape, p)
+            out = entry.output_shape(shape, p)
         except ShapeError as error:
             fix = error.fix.at(index) if error.fix else None
             diagnostics.append(Diagnostic(Severity.ERROR, error.message, fix, index))
@@ -346,26 +305,25 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
             shape, rf = None, None
             continue
 
-        trainable, frozen = entry.count(shape, p)
-        sources.append((entry, shape, out, module_values(entry, p, index == last)))
-        window = entry.window(shape, p)
+        trainable, frozen = entry.weights(shape, p)
+        sources.append((entry, shape, out, entry.module_values(p, index == last)))
+        window = entry.window(shape, p) if entry.window is not None else None
         jump = rf.jump
         if jump is None:
             pass  # already collapsed: the coverage stays
-        elif window is None:
+        elif entry.reach is Reach.WHOLE_INPUT:
             covered = image_size
             if spatial:
-                rows, columns = zip(*(_axis_windows(*w) for w in spatial), strict=True)
+                rows, columns = zip(*(axis_windows(*w) for w in spatial), strict=True)
                 covered = (reached_inputs(rows), reached_inputs(columns))
                 if 0 in covered:
                     covered = (0, 0)  # a pixel needs both its row and its column to reach
             rf = ReceptiveField(image_size, None, covered)
-        else:
-            if window is not IDENTITY_WINDOW:
-                spatial.append((shape, out, window))
-                padding_only = _padding_only_problem(index, shape, out, window)
-                if padding_only:
-                    diagnostics.append(padding_only)
+        elif window is not None:  # (a pointwise layer leaves the field as it is)
+            spatial.append((shape, out, window))
+            padding_only = padding_only_problem(index, shape, out, window)
+            if padding_only:
+                diagnostics.append(padding_only)
             size = (
                 rf.size[0] + (window.kernel[0] - 1) * jump[0],
                 rf.size[1] + (window.kernel[1] - 1) * jump[1],
@@ -374,21 +332,18 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
 
         activation = p[entry.activation_key] if entry.activation_key else None
         diagnostics.extend(
-            _warnings(
+            layer_warnings(
                 index,
                 layer,
                 shape,
                 out,
                 activation,
                 previous_activation,
-                downsampled,
                 position,
             )
         )
-        batchnorm = _batchnorm_problem(index, layer, shape, spec.training.batch_size)
-        if batchnorm:
-            diagnostics.append(batchnorm)
-        if entry.family == "Pooling" or (window is not None and window.stride != (1, 1)):
+        diagnostics.extend(type_advice(index, entry, shape, out, p, contexts[downsampled]))
+        if entry.downsamples or (window is not None and window.stride != (1, 1)):
             downsampled = True
         if activation is not None and activation != "linear":
             previous_activation = activation
@@ -420,14 +375,12 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
             )
         )
     elif shape is not None:
-        output_problem = _output_problem(spec, shape)
-        if output_problem:
-            results[-1] = replace(
-                results[-1], diagnostics=(*results[-1].diagnostics, output_problem)
-            )
+        wrong_output = output_problem(spec, shape)
+        if wrong_output:
+            results[-1] = replace(results[-1], diagnostics=(*results[-1].diagnostics, wrong_output))
 
     known = [r for r in results if r.known]
-    network.extend(_size_problems(known, math.prod(input_shape)))
+    network.extend(size_problems(known, math.prod(input_shape)))
     return Analysis(
         input_shape=input_shape,
         layers=tuple(results),
@@ -438,61 +391,8 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
         forward_bytes=(math.prod(input_shape) + sum(r.activation_elements for r in known))
         * BYTES_PER_ELEMENT,
         module_sources=tuple(sources),
-        _trail=_Trail(spec, names, position, states, spatial, previous),
+        _trail=Trail(spec, names, position, states, spatial, previous),
     )
-
-
-def _converged(
-    old: _Trail,
-    index: int,
-    state: tuple[Shape | None, ReceptiveField | None, bool, str | None],
-    sources: list[tuple[LayerType, Shape, Shape, dict[str, Any]]],
-    spatial: list[tuple[Shape, Shape, Window]],
-    start: int,
-) -> bool:
-    """Whether the state reaching layer `index` is the one that reached it before the
-    edit (analysed again from layer `start`), down to the windows whose coverage a later
-    Flatten or Dense works out."""
-    before = old.states[index]
-    if before[:4] != state or before[4:] != (len(sources), len(spatial)):
-        return False
-    # the windowed layers since the edit: their maps' sizes and windows (not channels)
-    first = old.states[start][5]
-    return all(
-        (new[0][1:], new[1][1:], new[2]) == (was[0][1:], was[1][1:], was[2])
-        for new, was in zip(spatial[first:], old.spatial[first : before[5]], strict=True)
-    )
-
-
-def _size_problems(known: list[LayerAnalysis], input_elements: int) -> list[Diagnostic]:
-    """Errors for a network too large to build: its weights, or one image's activations,
-    beyond the limits above (the numbers quoted, the largest layer named)."""
-    problems: list[Diagnostic] = []
-    params = sum(r.params for r in known)
-    if params * BYTES_PER_ELEMENT > MAX_PARAMETER_BYTES:
-        largest = max(known, key=lambda r: r.params)
-        problems.append(
-            Diagnostic(
-                Severity.ERROR,
-                f"the network has {params:,} parameters "
-                f"({format_bytes(params * BYTES_PER_ELEMENT)} of weights), more than the "
-                f"{format_bytes(MAX_PARAMETER_BYTES)} it can build; {largest.name} alone has "
-                f"{largest.params:,}: use fewer units or filters",
-            )
-        )
-    elements = input_elements + sum(r.activation_elements for r in known)
-    if elements * BYTES_PER_ELEMENT > MAX_IMAGE_ACTIVATION_BYTES:
-        largest = max(known, key=lambda r: r.activation_elements)
-        problems.append(
-            Diagnostic(
-                Severity.ERROR,
-                f"one image's activations take {format_bytes(elements * BYTES_PER_ELEMENT)}, "
-                f"more than the {format_bytes(MAX_IMAGE_ACTIVATION_BYTES)} it can run; "
-                f"{largest.name} alone makes {largest.activation_elements:,} values: "
-                "use a smaller input, fewer filters or an earlier stride",
-            )
-        )
-    return problems
 
 
 def _unknown(
@@ -504,223 +404,6 @@ def _unknown(
 ) -> LayerAnalysis:
     return LayerAnalysis(
         index, name, layer.type, layer.describe(), input_shape, None, 0, 0, 0, 0, None, diagnostics
-    )
-
-
-def _name_problem(
-    name: str, index: int, layer: LayerSpec, seen: dict[str, int]
-) -> Diagnostic | None:
-    if layer.name is None:
-        return None
-    problem = check_layer_name(name)
-    if problem:
-        return Diagnostic(
-            Severity.ERROR,
-            f"name {name!r} {problem}",
-            Fix("use the automatic name", (), layer_index=index),
-            index,
-        )
-    if name in seen:
-        return Diagnostic(
-            Severity.ERROR,
-            f"name {name!r} is already used by {layer_label(seen[name])}",
-            Fix("use the automatic name", (), layer_index=index),
-            index,
-        )
-    return None
-
-
-@dataclass(frozen=True)
-class _Position:
-    """Where the output is: the network's last layer and its last Dense layer (if any)."""
-
-    last: int
-    output_dense: int | None
-
-    def hidden(self, index: int) -> bool:
-        """Before the layer that gives the class scores."""
-        if self.output_dense is None:
-            return index != self.last
-        return index < self.output_dense
-
-
-def _warnings(
-    index: int,
-    layer: LayerSpec,
-    shape: Shape,
-    out: Shape,
-    activation: str | None,
-    previous_activation: str | None,
-    downsampled: bool,
-    position: _Position,
-) -> list[Diagnostic]:
-    """Legal but suspicious choices on one layer.
-
-    Every fix moves one way (softmax → relu or linear, squashing → relu, output → linear or
-    a final softmax, away from such layers), so applying the offered fixes always ends.
-    """
-    found: list[Diagnostic] = []
-    entry = layer.entry
-    key = entry.activation_key
-    last = position.last
-
-    def warn(message: str, fix: Fix | None = None) -> None:
-        found.append(Diagnostic(Severity.WARNING, message, fix.at(index) if fix else None, index))
-
-    # On the output side: the last Dense layer and the layers after it.
-    output_side = not position.hidden(index) and position.output_dense is not None
-    scores_fix = (
-        Fix("remove this layer", remove=True)
-        if layer.type == "Activation"
-        else Fix("use linear", ((key, "linear"),))
-        if key
-        else None
-    )
-    if key and activation == "softmax" and index != last:
-        if output_side:
-            warn(
-                "softmax before the last layer turns the class scores into probabilities "
-                "that the layers after it distort: keep softmax on the last layer only",
-                scores_fix,
-            )
-        else:
-            warn(
-                "softmax before the last layer squashes features into probabilities: use relu "
-                "here and softmax only on the output",
-                Fix("use relu", ((key, "relu"),)),
-            )
-    if (
-        key
-        and position.hidden(index)
-        and activation in _SQUASHING
-        and previous_activation in _SQUASHING
-    ):
-        warn(
-            "stacked sigmoids saturate and learn slowly (vanishing gradients): use relu",
-            Fix("use relu", ((key, "relu"),)),
-        )
-    if key and output_side and activation not in ("linear", "softmax", None):
-        what = "output layer" if index == position.output_dense else "class scores"
-        if index == last and layer.type == "Dense":
-            fix: Fix | None = Fix("use softmax", ((key, "softmax"),))
-            advice = "use softmax (or linear)"
-        else:
-            fix = scores_fix
-            advice = fix.label if fix else "remove it"
-        warn(
-            f"the loss expects raw class scores; {activation} on the {what} distorts them: "
-            f"{advice}",
-            fix,
-        )
-    if layer.type == "Dense" and not downsampled:
-        weights = shape[0] * out[0]
-        if weights > _HUGE_DENSE_WEIGHTS:
-            warn(
-                f"Dense on {shape[0]:,} features has {weights / 1e6:.1f}M weights and nothing "
-                "before it shrinks the maps: add pooling or a strided convolution"
-            )
-    if layer.type == "Flatten" and len(shape) == 1:
-        warn(
-            "the input is already a vector, so this Flatten does nothing",
-            Fix("remove this layer", remove=True),
-        )
-    if layer.type == "Dropout" and layer.get("rate") >= 0.8:
-        warn(
-            f"dropping {layer.get('rate'):.0%} of inputs makes training slow and noisy; "
-            "0.2–0.5 is usual",
-            Fix("use rate 0.5", (("rate", 0.5),)),
-        )
-    return found
-
-
-def _axis_windows(shape: Shape, out: Shape, window: Window) -> tuple[AxisWindow, AxisWindow]:
-    return (
-        AxisWindow(
-            shape[1], out[1], window.taps[0], window.dilation[0], window.stride[0], window.before[0]
-        ),
-        AxisWindow(
-            shape[2], out[2], window.taps[1], window.dilation[1], window.stride[1], window.before[1]
-        ),
-    )
-
-
-def _padding_only_problem(
-    index: int, shape: Shape, out: Shape, window: Window
-) -> Diagnostic | None:
-    """A warning when some of the layer's windows see only padding: those outputs do not
-    depend on the input at all (padding wider than the kernel, or a dilated kernel whose
-    taps step over a small map)."""
-    dilated = window.dilation != (1, 1)
-    if not dilated and window.before[0] < window.taps[0] and window.before[1] < window.taps[1]:
-        # contiguous taps with less padding than the kernel (the far side pads no more)
-        # always reach the input: the common case, without the bit arithmetic
-        return None
-    axes = _axis_windows(shape, out, window)
-    rows, columns = (padding_only_outputs(axis) for axis in axes)
-    if not rows and not columns:
-        return None
-    total = out[1] * out[2]
-    blind = total - (out[1] - rows) * (out[2] - columns)
-    fix = (
-        Fix("use dilation 1", (("dilation", 1),))
-        if dilated
-        else Fix("use padding 'same'", (("padding", "same"),))
-    )
-    cause = (
-        f"the dilated kernel steps over the {axes[0].size_in}×{axes[1].size_in} map"
-        if dilated
-        else "the padding is wider than the kernel"
-    )
-    if blind == total:
-        what = (
-            "every window of this layer sees only padding, so its output does not depend "
-            "on the input"
-        )
-    else:
-        what = (
-            f"{blind:,} of {total:,} output positions see only padding, so they do not "
-            "depend on the input"
-        )
-    return Diagnostic(Severity.WARNING, f"{what} ({cause})", fix.at(index), index)
-
-
-def _batchnorm_problem(
-    index: int, layer: LayerSpec, shape: Shape, batch_size: int
-) -> Diagnostic | None:
-    """BatchNorm in training needs more than one value per channel in a batch: with batch
-    size 1 after a Dense layer (or on 1×1 maps) torch refuses to train."""
-    if layer.type != "BatchNorm" or batch_size * math.prod(shape[1:]) > 1:
-        return None
-    where = "a vector" if len(shape) == 1 else "1×1 maps"
-    return Diagnostic(
-        Severity.WARNING,
-        f"BatchNorm on {where} with batch size {batch_size} sees one value per channel, "
-        "so training cannot normalise it: use a batch size of 2 or more, or remove this layer",
-        Fix("remove this layer", remove=True, layer_index=index),
-        index,
-    )
-
-
-def _output_problem(spec: NetworkSpec, shape: Shape) -> Diagnostic | None:
-    """The last layer must give one score per class."""
-    last = len(spec.layers) - 1
-    n = spec.num_classes
-    if len(shape) != 1:
-        return Diagnostic(
-            Severity.ERROR,
-            f"the network must end in {n} class scores but ends "
-            f"in maps of shape {shape}: add Flatten and Dense {n}",
-            None,
-            last,
-        )
-    if shape[0] == n:
-        return None
-    dense = next((i for i in range(last, -1, -1) if spec.layers[i].type == "Dense"), None)
-    fix = (
-        Fix(f"set units to {n}", (("units", n),), layer_index=dense) if dense is not None else None
-    )
-    return Diagnostic(
-        Severity.ERROR, f"the output has {shape[0]} values but there are {n} classes", fix, last
     )
 
 

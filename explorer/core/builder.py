@@ -15,7 +15,6 @@ from torch import nn
 
 from explorer.core.analysis import analyze
 from explorer.core.error_list import format_errors
-from explorer.core.layers import module_values
 from explorer.core.spec import NetworkSpec
 
 
@@ -103,7 +102,7 @@ def build_model(spec: NetworkSpec, *, seed: int | None = None) -> Network:
     penalties: dict[str, tuple[float, float]] = {}
     with _seeded(seed):
         for index, (layer, result) in enumerate(zip(spec.layers, analysis.layers, strict=True)):
-            p = module_values(layer.entry, layer.resolved(), index == last)
+            p = layer.entry.module_values(layer.resolved(), index == last)
             if p != layer.resolved():
                 final_softmax = True
             assert result.input_shape is not None

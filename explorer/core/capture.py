@@ -19,10 +19,10 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from explorer.core.activations import ACTIVATION_NAMES, build_activation
 from explorer.core.builder import Network, build_with_weights, kernel_weight
 from explorer.core.mosaic import COLUMN_ASPECT, LayerMosaics, layer_mosaics
 from explorer.core.spec import NetworkSpec
+from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES, build_activation
 
 FloatArray = npt.NDArray[np.float32]
 

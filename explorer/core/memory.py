@@ -1,6 +1,7 @@
 """Training memory as autograd really holds it, from the layers' autograd nodes.
 
-Each layer type declares the autograd nodes its torch module runs in training (layers.py):
+Each layer type declares the autograd nodes its torch module runs in training (its
+`autograd` rule in explorer/core/vocabulary/):
 the size of each node's output and which tensors autograd saves for the backward pass
 (its input, its output, or new tensors such as pooling indices and dropout noise). This
 module walks those nodes the way one training step of the trainer runs them, on the CPU in

@@ -67,8 +67,8 @@ class LayerSpec:
 
         `index` is the layer's 0-based position, for messages (which number from 1).
         """
-        label = "layer" if index is None else layer_label(index, type_name)
-        where = "" if index is None else f"{label}: "
+        # Without a position the message names no layer ("layer: …" read as a garbled label).
+        where = "" if index is None else f"{layer_label(index, type_name)}: "
         if not isinstance(type_name, str) or type_name not in LAYER_TYPES:
             expected = ", ".join(LAYER_TYPES)
             problem = (
@@ -77,7 +77,7 @@ class LayerSpec:
                 else f"'type' must be a string, got {brief(type_name)}"
             )
             raise SpecError(
-                f"{label}: {problem}; expected one of {expected}", layer_index=index, key="type"
+                f"{where}{problem}; expected one of {expected}", layer_index=index, key="type"
             )
         entry = layer_type(type_name)
         raw = dict(values or {})

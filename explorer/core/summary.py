@@ -9,6 +9,7 @@ from explorer.core.analysis import BYTES_PER_ELEMENT, Analysis, LayerAnalysis, R
 from explorer.core.device_memory import device_memory
 from explorer.core.memory import format_bytes
 from explorer.core.spec import NetworkSpec
+from explorer.core.vocabulary.geometry import size_text
 
 __all__ = [
     "format_bytes",
@@ -39,22 +40,17 @@ def format_shape(shape: tuple[int, ...] | None) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _hw(pair: tuple[int, int]) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
-
-
 def format_receptive_field(rf: ReceptiveField | None) -> str:
     """'5 /1' (size /jump) for maps; after a collapse the input it covers: '28 (all)', or
     '219 of 224' when only 219 rows and columns of a 224 input reach the output."""
     if rf is None:
         return "?"
-    size = _hw(rf.size)
+    size = size_text(rf.size)
     if rf.jump is None:
         if rf.covered is None or rf.whole_input:
             return f"{size} (all)"
-        return f"{_hw(rf.covered)} of {size}"
-    jump = str(rf.jump[0]) if rf.jump[0] == rf.jump[1] else f"{rf.jump[0]}×{rf.jump[1]}"
-    return f"{size} /{jump}"
+        return f"{size_text(rf.covered)} of {size}"
+    return f"{size} /{size_text(rf.jump)}"
 
 
 # Columns printed right-aligned: Param #, MACs, Memory.

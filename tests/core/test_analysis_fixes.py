@@ -7,10 +7,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.core.activations import ACTIVATION_NAMES
 from explorer.core.analysis import analyze, apply_fix
 from explorer.core.diagnostics import Fix
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
+from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
 from tests.core.test_analysis_vs_torch import collapse_layers, image_layers
 
 L = LayerSpec.create

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer.core.analysis import MAX_PARAMETER_BYTES, analyze, apply_fix
+from explorer.core.advice import MAX_PARAMETER_BYTES
+from explorer.core.analysis import analyze, apply_fix
 from explorer.core.device_memory import device_memory
 from explorer.core.layers import LAYER_TYPES
 from explorer.core.params import Kind, Param

@@ -8,6 +8,7 @@ reports is on exactly the layer where running the real torch layers first fails.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -15,10 +16,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.core.activations import ACTIVATION_NAMES
 from explorer.core.analysis import analyze
 from explorer.core.builder import build_model
+from explorer.core.layers import LAYER_TYPES
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
+from explorer.core.vocabulary.layer_type import LayerType, Reach
 
 torch.set_num_threads(1)
 
@@ -49,8 +52,7 @@ def conv_layers(draw: st.DrawFn) -> LayerSpec:
 
 
 @st.composite
-def pool_layers(draw: st.DrawFn) -> LayerSpec:
-    kind = draw(st.sampled_from(["MaxPool2D", "AvgPool2D"]))
+def pool_layers(draw: st.DrawFn, kind: str) -> LayerSpec:
     values = {"pool_size": draw(pairs), "padding": draw(st.sampled_from(["valid", 0, 1]))}
     if draw(st.booleans()):
         values["stride"] = draw(st.integers(1, 3))
@@ -61,26 +63,48 @@ def _json(values: dict[str, object]) -> dict[str, object]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
-any_shape_layers = st.one_of(
-    st.builds(lambda r: LayerSpec.create("Dropout", {"rate": r}), st.floats(0, 0.9)),
-    st.builds(lambda m: LayerSpec.create("BatchNorm", {"momentum": m}), st.floats(0.01, 1)),
-    st.builds(
-        lambda f: LayerSpec.create("Activation", {"function": f}), st.sampled_from(ACTIVATION_NAMES)
-    ),
-)
-image_layers = st.one_of(conv_layers(), pool_layers(), any_shape_layers)
-collapse_layers = st.sampled_from(["Flatten", "GlobalMaxPool2D", "GlobalAvgPool2D"]).map(
-    LayerSpec.create
-)
-vector_layers = st.one_of(
-    st.builds(
+# One strategy per registry entry (test_every_type_has_a_strategy keeps them in step), so
+# a new type joins the properties below by its roles rather than by a list of names.
+LAYER_STRATEGIES: dict[str, st.SearchStrategy[LayerSpec]] = {
+    "Conv2D": conv_layers(),
+    "MaxPool2D": pool_layers("MaxPool2D"),
+    "AvgPool2D": pool_layers("AvgPool2D"),
+    "GlobalMaxPool2D": st.builds(LayerSpec.create, st.just("GlobalMaxPool2D")),
+    "GlobalAvgPool2D": st.builds(LayerSpec.create, st.just("GlobalAvgPool2D")),
+    "Flatten": st.builds(LayerSpec.create, st.just("Flatten")),
+    "Dense": st.builds(
         lambda u, a, b: LayerSpec.create("Dense", {"units": u, "activation": a, "use_bias": b}),
         st.integers(1, 12),
         st.sampled_from(ACTIVATION_NAMES),
         st.booleans(),
     ),
-    any_shape_layers,
-)
+    "Dropout": st.builds(lambda r: LayerSpec.create("Dropout", {"rate": r}), st.floats(0, 0.9)),
+    "BatchNorm": st.builds(
+        lambda m: LayerSpec.create("BatchNorm", {"momentum": m}), st.floats(0.01, 1)
+    ),
+    "Activation": st.builds(
+        lambda f: LayerSpec.create("Activation", {"function": f}), st.sampled_from(ACTIVATION_NAMES)
+    ),
+}
+
+
+def _strategies(keep: Callable[[LayerType], bool]) -> st.SearchStrategy[LayerSpec]:
+    return st.one_of(*(LAYER_STRATEGIES[name] for name, e in LAYER_TYPES.items() if keep(e)))
+
+
+def _collapses(entry: LayerType) -> bool:
+    return entry.reach is Reach.WHOLE_INPUT and entry.scores_key is None
+
+
+# Before the collapse: windowed and pointwise layers; the collapse to a vector (Flatten,
+# global pooling); after it, pointwise layers and those that can give the class scores.
+image_layers = _strategies(lambda e: e.reach is not Reach.WHOLE_INPUT)
+collapse_layers = _strategies(_collapses)
+vector_layers = _strategies(lambda e: e.reach is Reach.POINTWISE or e.scores_key is not None)
+
+
+def test_every_type_has_a_strategy() -> None:
+    assert set(LAYER_STRATEGIES) == set(LAYER_TYPES)
 
 
 @st.composite
@@ -104,7 +128,7 @@ def _reference_run(spec: NetworkSpec) -> tuple[list[tuple[int, ...]], int | None
     shapes = []
     for index, layer in enumerate(spec.layers):
         shape = tuple(x.shape[1:])
-        if layer.type == "Dense" and len(shape) != 1:
+        if layer.entry.scores_key is not None and len(shape) != 1:
             return shapes, index  # the vocabulary requires a Flatten first, as Keras does
         try:
             module = layer.entry.build(shape, layer.resolved()).eval()

@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explorer.core.activations import ACTIVATION_NAMES
 from explorer.core.builder import build_model
 from explorer.core.capture import activation_responses, capture, snapshot_model
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
 
 
 def _spec(final: str = "softmax") -> NetworkSpec:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.activations import ACTIVATION_NAMES
 from explorer.core.builder import build_model
 from explorer.core.export import (
     ExportError,
@@ -22,6 +21,7 @@ from explorer.core.export import (
 )
 from explorer.core.layers import LAYER_TYPES
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
 
 
 def _spec(name: str, layers: list[LayerSpec], channels: int = 2) -> NetworkSpec:

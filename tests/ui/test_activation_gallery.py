@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import torch
 
-from explorer.core.activations import ACTIVATIONS
+from explorer.core.vocabulary.activation_functions import ACTIVATIONS
 from explorer.ui.inspect.gallery import ActivationGallery
 from explorer.ui.shell.pyqtgraph_setup import configure_pyqtgraph
 

@@ -12,11 +12,11 @@ from PIL import Image
 from PySide6.QtCore import QPoint
 from PySide6.QtGui import QFontMetrics
 
-from explorer.core.activations import ACTIVATION_NAMES
 from explorer.core.builder import build_model
 from explorer.core.capture import activation_responses, capture, with_mosaics
 from explorer.core.mosaic import feature_mosaic, vector_strip
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
 from explorer.ui.inspect.feature_maps import (
     MOSAIC_ASPECT,
     SEPARATOR_RGB,

@@ -2,7 +2,8 @@
 
 As in the tutorials that compare ReLU, sigmoid, tanh and friends: one filter (the first
 convolution's first filter, or a Sobel edge filter) is applied to the chosen image, and
-each function of the vocabulary (`explorer.core.activations`) is applied to the result.
+each function of the vocabulary (`explorer.core.vocabulary.activation_functions`) is
+applied to the result.
 Each tile has its own scale, written above it, since the functions' ranges differ.
 
 Every tile is the same size: as many columns as the width allows (at most five), tiles as
@@ -30,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.activations import ACTIVATIONS
 from explorer.core.capture import CaptureResult, activation_responses
+from explorer.core.vocabulary.activation_functions import ACTIVATIONS
 from explorer.ui.inspect.feature_maps import (
     SEPARATOR_RGB,
     colormap_lut,

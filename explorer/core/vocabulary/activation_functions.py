@@ -1,5 +1,8 @@
 """The activation functions the vocabulary offers, each declared once.
 
+(Not to be confused with activations in the sense of a layer's outputs, which capture.py
+records.)
+
 Torch is imported inside the factories so the editor can analyse specs before torch loads.
 """
 
@@ -8,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from explorer.core.memory import Node
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,21 @@ class ActivationType:
     saves: str = "input"
     extra_copies: int = 0
     backward_copies: int = 0
+
+    def nodes(self, elements: int) -> tuple[Node, ...]:
+        """Its autograd node on `elements` values per image (see memory.py)."""
+        if self.saves == "nothing":
+            return (Node(None),)  # nn.Identity returns its input
+        return (
+            Node(
+                elements,
+                saves_input=self.saves == "input",
+                saves_output=self.saves == "output",
+                extra_bytes=self.extra_copies * elements * 4,
+                weights=self.trainable_params,
+                backward_scratch=self.backward_copies * elements * 4,
+            ),
+        )
 
 
 def _relu(alpha: float | None) -> Any:
