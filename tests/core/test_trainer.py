@@ -241,7 +241,11 @@ def test_resuming_a_checkpoint_gives_the_same_next_step_loss(tmp_path: object) -
     assert isinstance(driver.rest()[-1], TrainingStopped)
 
     checkpoint = load_checkpoint(path)
-    assert (checkpoint.epoch, checkpoint.step, checkpoint.batch) == (1, 17, 5)
+    assert (checkpoint.position.epoch, checkpoint.position.step, checkpoint.position.batch) == (
+        1,
+        17,
+        5,
+    )
     resumed = list(Trainer(checkpoint.spec, dataset, resume=checkpoint, report_interval=0).run())
     assert step_losses(resumed) == reference[stopped_at:]
     final = resumed[-1]
@@ -387,14 +391,14 @@ def test_snapshots_and_checkpoints_are_single_independent_cpu_copies() -> None:
 
 def test_the_trainers_measurements_agree_with_the_full_evaluation() -> None:
     from explorer.core.evaluation import evaluate
-    from explorer.core.training.metrics import measure
+    from explorer.core.training.metrics import measure_ensemble
 
     dataset = quadrant_dataset()
     # Briefly trained: better than chance, but with per-class accuracies that differ.
     trainer = Trainer(tiny_spec(epochs=1, optimizer="sgd", learning_rate=0.02), dataset)
     for _ in trainer.run():
         pass
-    metrics = measure(trainer.model, dataset, "test", 64)
+    metrics = measure_ensemble([trainer.model], dataset, "test", 64)
     full = evaluate(trainer.model, dataset, "test")
     assert 0.25 < metrics.accuracy < 1.0
     assert len(set(metrics.per_class_accuracy)) > 1

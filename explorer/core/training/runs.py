@@ -299,13 +299,14 @@ class RunFolder:
         go; epochs the checkpoint finished but the file lacks are written from its history.
         Return how many lines were dropped."""
         self.close()
+        position = checkpoint.position
         metrics = self.read_metrics()
-        kept = [event for event in metrics.events if _event_step(event) <= checkpoint.step]
+        kept = [event for event in metrics.events if _event_step(event) <= position.step]
         epochs = [event["epoch"] for event in kept if event["event"] == "epoch"]
         last_epoch = max(epochs, default=0)
         missing = [
             entry
-            for entry in checkpoint.history
+            for entry in position.history
             if isinstance(entry.get("epoch"), int) and entry["epoch"] > last_epoch
         ]
         dropped = len(metrics.events) - len(kept) + len(metrics.problems)
@@ -313,7 +314,7 @@ class RunFolder:
             text = "".join(json.dumps(event) + "\n" for event in [*kept, *missing])
             write_text_atomic(self.metrics_path, text)
         if dropped:
-            log.info("%s: dropped %d line(s) after step %d", self, dropped, checkpoint.step)
+            log.info("%s: dropped %d line(s) after step %d", self, dropped, position.step)
         return dropped
 
     def append(self, event: TrainingEvent) -> None:
