@@ -60,9 +60,9 @@ class WindowTotals:
             # The term went first: it, not the learning rate, is what to change.
             return non_finite_penalty_message(first_step + terms, epoch, penalties)
         if self.finite_steps < self.steps or not math.isfinite(self.loss):
-            return non_finite_message(
-                first_step + self.finite_steps, epoch, learning_rate, penalties
-            )
+            # Finite losses whose sum overflows: the last step is where it went too far.
+            broke = min(self.finite_steps, self.steps - 1)
+            return non_finite_message(first_step + broke, epoch, learning_rate, penalties)
         return ""
 
 
