@@ -1,0 +1,68 @@
+"""Listing and reading run folders needs no torch: the training package imports its modules
+only when one of its names is asked for."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import explorer.core.training as training
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_reading_a_run_folder_does_not_import_torch(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [
+        {"event": "stopped", "epoch": 1, "step": 3, "elapsed": 1.5},
+        {"event": "nonsense"},
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), "utf-8")
+    script = (
+        "import sys\n"
+        "from explorer.core.training.runs import RunFolder\n"
+        f"log = RunFolder({str(run)!r}).read_metrics()\n"
+        "print(len(log.events), len(log.problems), 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.split() == ["1", "1", "False"]
+
+
+def test_each_name_of_the_package_is_the_one_its_module_defines() -> None:
+    for name, home in training._HOMES.items():
+        module = importlib.import_module(f"explorer.core.training.{home}")
+        assert getattr(training, name) is getattr(module, name)
+        assert name in dir(training)
+    with pytest.raises(AttributeError, match="no attribute 'Trainr'"):
+        training.Trainr  # noqa: B018
+
+
+def test_the_type_checkers_imports_and_the_lazy_names_agree() -> None:
+    """The names imported under TYPE_CHECKING are exactly those the package hands out."""
+    tree = ast.parse(Path(training.__file__).read_text(encoding="utf-8"))
+    guarded = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    )
+    imported = {
+        alias.name: node.module.rpartition(".")[2]
+        for node in guarded.body
+        if isinstance(node, ast.ImportFrom) and node.module is not None
+        for alias in node.names
+    }
+    assert imported == training._HOMES
