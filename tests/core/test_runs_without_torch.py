@@ -13,23 +13,29 @@ from pathlib import Path
 import pytest
 
 import explorer.core.training as training
+from explorer.core.training.runs import list_run_folders
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_reading_a_run_folder_does_not_import_torch(tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    run.mkdir()
+def test_listing_and_reading_run_folders_does_not_import_torch(tmp_path: Path) -> None:
     lines = [
         {"event": "stopped", "epoch": 1, "step": 3, "elapsed": 1.5},
         {"event": "nonsense"},
     ]
-    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), "utf-8")
+    for name in ("20260101-120000-a", "20260102-090000-b"):
+        (tmp_path / name).mkdir()
+        text = "".join(json.dumps(line) + "\n" for line in lines)
+        (tmp_path / name / "metrics.jsonl").write_text(text, encoding="utf-8")
+    (tmp_path / "not-a-run").mkdir()
+    (tmp_path / "loose-file.txt").write_text("", encoding="utf-8")
     script = (
         "import sys\n"
-        "from explorer.core.training.runs import RunFolder\n"
-        f"log = RunFolder({str(run)!r}).read_metrics()\n"
-        "print(len(log.events), len(log.problems), 'torch' in sys.modules)\n"
+        "from explorer.core.training.runs import list_run_folders\n"
+        f"for run in list_run_folders({str(tmp_path)!r}):\n"
+        "    log = run.read_metrics()\n"
+        "    print(run.path.name, len(log.events), len(log.problems))\n"
+        "print('torch' in sys.modules)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -39,7 +45,15 @@ def test_reading_a_run_folder_does_not_import_torch(tmp_path: Path) -> None:
         timeout=120,
         check=True,
     )
-    assert result.stdout.split() == ["1", "1", "False"]
+    assert result.stdout.splitlines() == [
+        "20260102-090000-b 1 1",  # newest first
+        "20260101-120000-a 1 1",
+        "False",
+    ]
+
+
+def test_a_missing_runs_folder_lists_no_runs(tmp_path: Path) -> None:
+    assert list_run_folders(tmp_path / "never-made") == []
 
 
 def test_each_name_of_the_package_is_the_one_its_module_defines() -> None:

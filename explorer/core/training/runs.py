@@ -65,6 +65,17 @@ def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> Path:
     return Path(root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug[:40]}"
 
 
+def list_run_folders(root: str | os.PathLike[str]) -> list[RunFolder]:
+    """The run folders directly under `root` (those with a metrics.jsonl), newest first:
+    their names start with a time stamp. None when `root` is not a folder."""
+    try:
+        entries = list(Path(root).iterdir())
+    except OSError:
+        return []
+    runs = [RunFolder(path) for path in entries if (path / METRICS_FILE).is_file()]
+    return sorted(runs, key=lambda run: run.path.name, reverse=True)
+
+
 def leftover_temporaries(path: str | os.PathLike[str]) -> list[Path]:
     """Temporary files that an interrupted atomic write of `path` left beside it
     (`.<stem>.<random>.tmp<suffix>`, the names `files.write_file_atomic` uses)."""
