@@ -12,13 +12,9 @@ from pathlib import Path
 import pytest
 
 from explorer.cli import main
+from explorer.core import data
 from explorer.core.project import load_project
 from explorer.core.training import load_checkpoint
-
-data = pytest.importorskip("explorer.core.data")
-if not hasattr(data, "load_dataset"):
-    pytest.skip("load_dataset is not available yet", allow_module_level=True)
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
