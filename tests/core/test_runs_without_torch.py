@@ -37,15 +37,8 @@ def test_listing_and_reading_run_folders_does_not_import_torch(tmp_path: Path) -
         "    print(run.path.name, len(log.events), len(log.problems))\n"
         "print('torch' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert result.stdout.splitlines() == [
+    output = subprocess.check_output([sys.executable, "-c", script], cwd=ROOT, text=True)
+    assert output.splitlines() == [
         "20260102-090000-b 1 1",  # newest first
         "20260101-120000-a 1 1",
         "False",

@@ -86,13 +86,15 @@ def random_states(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return cpu, torch.cuda.get_rng_state(device) if device.type == "cuda" else cpu
 
 
-def restore_random_states(checkpoint: Checkpoint, order: torch.Generator) -> None:
-    """Put the checkpoint's random states back: the batch order's into `order`, torch's
-    own generators' (the device's is `order`'s device's)."""
+def restore_random_states(
+    checkpoint: Checkpoint, order: torch.Generator, device: torch.device
+) -> None:
+    """Put the checkpoint's random states back: the batch order's into `order`, and those
+    of torch's CPU generator and of `device`'s."""
     order.set_state(checkpoint.order_rng)
     torch.set_rng_state(checkpoint.cpu_rng)
-    if order.device.type == "cuda":
-        torch.cuda.set_rng_state(checkpoint.device_rng, order.device)
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(checkpoint.device_rng, device)
 
 
 def _check_random_states(checkpoint: Checkpoint, device: torch.device) -> None:

@@ -221,27 +221,12 @@ class RunFolder:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.project_path = self.path / PROJECT_FILE
+        self.settings_path = self.path / SETTINGS_FILE
+        self.metrics_path = self.path / METRICS_FILE
+        self.checkpoint_path = self.path / CHECKPOINT_FILE
+        self.log_path = self.path / LOG_FILE
         self._metrics: TextIO | None = None
-
-    @property
-    def project_path(self) -> Path:
-        return self.path / PROJECT_FILE
-
-    @property
-    def settings_path(self) -> Path:
-        return self.path / SETTINGS_FILE
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / METRICS_FILE
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.path / CHECKPOINT_FILE
-
-    @property
-    def log_path(self) -> Path:
-        return self.path / LOG_FILE
 
     def member(self, index: int) -> RunFolder:
         """The folder of ensemble member `index` (counted from 0)."""

@@ -449,7 +449,7 @@ class Trainer:
             order.manual_seed(self.training.seed)
             torch.manual_seed(self.training.seed)
         else:
-            restore_random_states(self._resume, order)
+            restore_random_states(self._resume, order, self.device)
         return order
 
     def _release_memory(self) -> None:
