@@ -10,7 +10,7 @@ import pytest
 
 from explorer.core.training.events import EpochEnded, event_to_json
 from explorer.core.training.payload import Damaged
-from explorer.core.training.position import EpochPlan, RunPosition
+from explorer.core.training.position import EpochPlan, RunPosition, RunSession
 
 
 def record(epoch: int, validation_loss: float | None = 0.5) -> dict[str, Any]:
@@ -93,3 +93,13 @@ def test_the_epoch_plan_drops_only_a_last_batch_of_one_image() -> None:
     plan = EpochPlan.of(100, 32, epochs=3)
     assert plan.samples_seen(RunPosition(epoch=1, step=6, batch=2)) == 164
     assert plan.samples_seen(RunPosition(epoch=1, step=8, batch=4)) == 200  # a short last batch
+
+
+def test_a_sessions_clock_adds_to_the_runs_earlier_time_and_leaves_out_pauses() -> None:
+    # Resumed at step 10 after 100 s of training; started at t = 50 s on the clock.
+    session = RunSession(start_step=10, elapsed_before=100.0, started=50.0, learning_rate=0.1)
+    assert math.isnan(session.eta(10, 40, now=50.0))  # no step yet: no speed to go by
+    session.paused_for = 5.0
+    assert session.elapsed(now=65.0) == 110.0
+    # 10 steps in 10 s of this session: the 20 left take 20 s.
+    assert session.eta(20, 40, now=65.0) == 20.0

@@ -1,5 +1,6 @@
 """Where a run is: the one record of a run's position, kept by the trainer and saved in its
-checkpoints, and the plan of its epochs (how the training split is cut into batches).
+checkpoints; the plan of its epochs (how the training split is cut into batches); and the
+clock of the session under way.
 
 `RunPosition` is frozen: the trainer replaces it as the run moves (once per progress event
 and per epoch, never per step), and a checkpoint or another thread holds a position that
@@ -176,6 +177,28 @@ class EpochPlan:
     def samples_seen(self, position: RunPosition) -> int:
         batches = min(position.batch * self.batch_size, self.epoch_size)
         return position.epoch * self.epoch_size + batches
+
+
+@dataclass
+class RunSession:
+    """One session of a run (from its start or from a resume), kept by the training
+    thread: its clock, pauses excluded, and the learning rate of the latest step."""
+
+    start_step: int
+    elapsed_before: float  # seconds the run had trained before this session
+    started: float  # perf_counter seconds
+    learning_rate: float
+    paused_for: float = 0.0
+
+    def elapsed(self, now: float) -> float:
+        """Seconds of training of the whole run at `now`."""
+        return self.elapsed_before + now - self.started - self.paused_for
+
+    def eta(self, step: int, total_steps: int, now: float) -> float:
+        """Seconds left at `step`, from this session's speed so far (NaN before a step)."""
+        done = step - self.start_step
+        spent = self.elapsed(now) - self.elapsed_before
+        return spent / done * (total_steps - step) if done else math.nan
 
 
 def _is_whole(value: float) -> bool:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 
@@ -57,34 +57,12 @@ from explorer.core.training.failures import (
 from explorer.core.training.metrics import SplitMetrics, measure_ensemble
 from explorer.core.training.metrics_window import MetricsWindow
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
-from explorer.core.training.position import EpochPlan, RunPosition
+from explorer.core.training.position import EpochPlan, RunPosition, RunSession
 from explorer.core.training.resume import check_resumable, random_states, restore_random_states
 
 log = logging.getLogger(__name__)
 
 REPORT_INTERVAL = 0.05  # seconds between progress events (the GUI draws at most 20 per second)
-
-
-@dataclass
-class _Session:
-    """This session of a run (from its start or from a resume), on the training thread:
-    its clock, pauses excluded, and the learning rate of the latest step."""
-
-    start_step: int
-    elapsed_before: float  # seconds the run had trained before this session
-    started: float  # perf_counter seconds
-    learning_rate: float
-    paused_for: float = 0.0
-
-    def elapsed(self, now: float) -> float:
-        """Seconds of training of the whole run at `now`."""
-        return self.elapsed_before + now - self.started - self.paused_for
-
-    def eta(self, step: int, total_steps: int, now: float) -> float:
-        """Seconds left at `step`, from this session's speed so far (NaN before a step)."""
-        done = step - self.start_step
-        spent = self.elapsed(now) - self.elapsed_before
-        return spent / done * (total_steps - step) if done else math.nan
 
 
 class Trainer:
@@ -242,7 +220,7 @@ class Trainer:
             mixed_precision=self.mixed_precision,
         )
         self._model.train()
-        session = _Session(
+        session = RunSession(
             start_step=self._position.step,
             elapsed_before=self._position.elapsed,
             started=time.perf_counter(),
@@ -286,7 +264,7 @@ class Trainer:
             self.training, self._step_now(), plan.steps_per_epoch, plan.total_steps
         )
 
-    def _wait_while_paused(self, session: _Session) -> None:
+    def _wait_while_paused(self, session: RunSession) -> None:
         paused = time.perf_counter()
         self._running.wait()
         seconds = time.perf_counter() - paused
@@ -312,7 +290,7 @@ class Trainer:
             None if penalty is None else penalty.detach(),
         )
 
-    def _report(self, session: _Session, now: float) -> Progress:
+    def _report(self, session: RunSession, now: float) -> Progress:
         """The window's steps as a Progress event, counted into the position; raises
         TrainingAborted at the first non-finite loss or L1/L2 term among them."""
         totals = self._window.read(now)
@@ -337,7 +315,7 @@ class Trainer:
             eta=session.eta(position.step, self.plan.total_steps, now),
         )
 
-    def _stopped(self, session: _Session, epoch_order: torch.Tensor) -> Iterator[TrainingEvent]:
+    def _stopped(self, session: RunSession, epoch_order: torch.Tensor) -> Iterator[TrainingEvent]:
         """Report what the window holds, save, and say the run stopped."""
         now = time.perf_counter()
         if self._window.steps:
@@ -346,7 +324,7 @@ class Trainer:
         self._save(epoch_order, session.elapsed(now))
         yield TrainingStopped(position.epoch + 1, position.step, session.elapsed(now))
 
-    def _end_epoch(self, session: _Session, elapsed: float) -> EpochEnded:
+    def _end_epoch(self, session: RunSession, elapsed: float) -> EpochEnded:
         """The epoch's event, with the validation metrics; the position moves to the next
         epoch."""
         position, lr = self._position, session.learning_rate
@@ -368,7 +346,7 @@ class Trainer:
         )
         return event
 
-    def _finish(self, session: _Session) -> TrainingFinished:
+    def _finish(self, session: RunSession) -> TrainingFinished:
         position = self._position
         result = self._evaluate("test", position.epoch, session.learning_rate)
         return TrainingFinished(
