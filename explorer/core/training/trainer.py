@@ -273,16 +273,10 @@ class Trainer:
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         """One update; its results stay on the device, in the window."""
-        model, optimizer = self._model, self._optimizer
         with self._lock:
-            with self._autocast():
-                logits = model(self._layout(images))
-                loss = F.cross_entropy(logits.float(), labels)
-            penalty = model.penalty()
-            total = loss if penalty is None else loss + penalty
-            optimizer.zero_grad(set_to_none=True)
-            torch.autograd.backward(total)
-            optimizer.step()
+            loss, logits, penalty = update(
+                self._model, self._optimizer, self._layout(images), labels, self._autocast()
+            )
         self._window.add(
             loss.detach(),
             logits.detach(),
@@ -435,3 +429,24 @@ class Trainer:
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def update(
+    model: Network,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    autocast: AbstractContextManager[object] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """One training update on a batch: cross-entropy on the logits (in float32, also under
+    `autocast`) plus the network's L1/L2 terms, then zero_grad(set_to_none), backward and
+    the optimizer's step. Returns the loss, the logits and the terms (None without)."""
+    with autocast or nullcontext():
+        logits = model(images)
+        loss = F.cross_entropy(logits.float(), labels)
+    penalty = model.penalty()
+    total = loss if penalty is None else loss + penalty
+    optimizer.zero_grad(set_to_none=True)
+    torch.autograd.backward(total)
+    optimizer.step()
+    return loss, logits, penalty
