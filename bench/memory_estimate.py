@@ -1,6 +1,6 @@
 """Training-memory estimate vs torch.profiler's peak, for every template and random specs.
 
-The peer is the measurement itself: two training steps exactly as the trainer runs them
+The peer is the measurement itself: two training steps of the trainer's own `update`
 (forward, loss, zero_grad(set_to_none), backward, optimizer step) on the CPU with one thread,
 model, optimizer and batch all created inside `torch.profiler.profile(profile_memory=True)`,
 and the peak of the running sum of its allocation events. The estimate is
@@ -26,7 +26,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from explorer.core.analysis import analyze
@@ -34,6 +33,7 @@ from explorer.core.builder import build_model
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
 from explorer.core.templates import load_template, template_names
 from explorer.core.training.optim import make_optimizer
+from explorer.core.training.trainer import update
 from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
 
 _SMALL_BATCH = {"vgg16": 2}
@@ -48,14 +48,8 @@ def profiled_peak(spec: NetworkSpec, batch_size: int, steps: int = 2) -> int:
         images = torch.randn(batch_size, *spec.input.shape)
         labels = torch.randint(0, spec.num_classes, (batch_size,))
         for _ in range(steps):
-            logits = model(images)
-            loss = F.cross_entropy(logits.float(), labels)
-            penalty = model.penalty()
-            total = loss if penalty is None else loss + penalty
-            optimizer.zero_grad(set_to_none=True)
-            torch.autograd.backward(total)
-            optimizer.step()
-        del logits, loss, total
+            result = update(model, optimizer, images, labels)
+        del result
     events = [
         e
         for e in prof.profiler.kineto_results.events()  # type: ignore[union-attr]

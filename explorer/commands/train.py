@@ -247,10 +247,11 @@ def _trained_to_the_end(member: _Member) -> bool:
     on its validation loss at its checkpoint."""
     checkpoint = member.checkpoint
     assert checkpoint is not None
-    if checkpoint.batch == 0 and checkpoint.epoch >= member.spec.training.epochs:
+    position = checkpoint.position
+    if position.batch == 0 and position.epoch >= member.spec.training.epochs:
         return True
     ends = [e for e in member.folder.read_metrics().events if e["event"] == "finished"]
-    return bool(ends) and ends[-1]["step"] == checkpoint.step and ends[-1]["early_stopped"]
+    return bool(ends) and ends[-1]["step"] == position.step and ends[-1]["early_stopped"]
 
 
 def _finished_model(member: _Member, dataset: DeviceDataset) -> Any:

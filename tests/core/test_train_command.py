@@ -12,13 +12,9 @@ from pathlib import Path
 import pytest
 
 from explorer.cli import main
+from explorer.core import data
 from explorer.core.project import load_project
 from explorer.core.training import load_checkpoint
-
-data = pytest.importorskip("explorer.core.data")
-if not hasattr(data, "load_dataset"):
-    pytest.skip("load_dataset is not available yet", allow_module_level=True)
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -86,13 +82,13 @@ def test_a_run_writes_its_folder_prints_the_accuracy_and_can_be_continued(
     assert f"{100 * finished['test_accuracy']:.2f}%" in out
     assert finished["test_accuracy"] > 0.3  # ten classes: chance is 0.1
     checkpoint = load_checkpoint(run / "checkpoint.pt")
-    assert (checkpoint.epoch, checkpoint.batch) == (1, 0)
+    assert (checkpoint.position.epoch, checkpoint.position.batch) == (1, 0)
 
     assert main(["train", "--resume", str(run), "--epochs", "2"]) == 0
     metrics = read_metrics(run)
     epochs = [m["epoch"] for m in metrics if m["event"] == "epoch"]
     assert epochs == [1, 2]
-    assert load_checkpoint(run / "checkpoint.pt").epoch == 2
+    assert load_checkpoint(run / "checkpoint.pt").position.epoch == 2
 
 
 def test_a_diverging_run_exits_1_with_a_message(
@@ -171,7 +167,7 @@ def test_ctrl_c_stops_at_the_next_batch_and_leaves_a_resumable_checkpoint(
     assert f"--resume {run}" in err
     assert read_metrics(run)[-1]["event"] == "stopped"
     checkpoint = load_checkpoint(run / "checkpoint.pt")
-    assert checkpoint.epoch == 0 and checkpoint.batch < 540 / 2
+    assert checkpoint.position.epoch == 0 and checkpoint.position.batch < 540 / 2
 
     assert main(["train", "--resume", str(run), "--epochs", "1"]) == 0
     finished = read_metrics(run)[-1]

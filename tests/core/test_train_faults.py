@@ -76,7 +76,9 @@ def test_a_checkpoint_on_a_full_disk_exits_1_keeping_the_previous_one(
         f"(the previous checkpoint is kept)\n"
     )
     assert len(saves) == 2 and leftover_temporaries(run / "checkpoint.pt") == []
-    assert load_checkpoint(run / "checkpoint.pt").epoch == 1  # still whole, still resumable
+    assert (
+        load_checkpoint(run / "checkpoint.pt").position.epoch == 1
+    )  # still whole, still resumable
     events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert events[-1]["event"] == "failed"
 

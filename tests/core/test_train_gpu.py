@@ -133,7 +133,10 @@ def test_a_cuda_checkpoint_passes_its_checks_and_resumes(tmp_path: Path) -> None
     checkpoint = load_checkpoint(path)
     assert checkpoint.device_rng.numel() != checkpoint.cpu_rng.numel()  # the CUDA generator's
     resumed = list(Trainer(spec(), dataset, resume=checkpoint).run())
-    assert isinstance(resumed[0], TrainingStarted) and resumed[0].start_step == checkpoint.step
+    assert (
+        isinstance(resumed[0], TrainingStarted)
+        and resumed[0].start_step == checkpoint.position.step
+    )
     final = resumed[-1]
     assert isinstance(final, TrainingFinished) and final.step == 3 * 32
     assert final.test_accuracy > 0.9

@@ -176,9 +176,11 @@ def test_killing_checkpoint_writes_never_leaves_a_run_that_cannot_resume(
         )
 
     checkpoint = load_checkpoint(run / "checkpoint.pt")
-    assert main(["train", "--resume", str(run), "--epochs", str(checkpoint.epoch + 1)]) == 0
+    assert (
+        main(["train", "--resume", str(run), "--epochs", str(checkpoint.position.epoch + 1)]) == 0
+    )
     assert sorted(p.name for p in run.iterdir() if ".tmp" in p.name) == []
     events = read_metrics(run / "metrics.jsonl").events
     steps = [e["step"] for e in events if e["event"] == "epoch"]
-    assert steps == list(range(1, checkpoint.epoch + 2))  # one line per epoch, in order
+    assert steps == list(range(1, checkpoint.position.epoch + 2))  # one line per epoch, in order
     assert events[-1]["event"] == "finished"

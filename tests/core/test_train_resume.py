@@ -126,8 +126,10 @@ def test_resume_after_kill_9_mid_epoch_keeps_one_monotonic_curve(tmp_path: Path)
     process.kill()
     process.communicate(timeout=60)
     checkpoint = load_checkpoint(run / "checkpoint.pt")
-    assert (checkpoint.epoch, checkpoint.batch) == (1, 0)
-    lost = [e for e in events(run) if e["event"] == "progress" and e["step"] > checkpoint.step]
+    assert (checkpoint.position.epoch, checkpoint.position.batch) == (1, 0)
+    lost = [
+        e for e in events(run) if e["event"] == "progress" and e["step"] > checkpoint.position.step
+    ]
     assert lost  # the partial epoch the kill lost is in the file before resuming
 
     assert main(["train", "--resume", str(run)]) == 0
@@ -157,7 +159,7 @@ def test_truncating_restores_an_epoch_line_the_kill_lost_and_drops_damage(
     log = read_metrics(folder.metrics_path)
     assert log.problems == () and not log.cut_off
     assert [e["epoch"] for e in log.events if e["event"] == "epoch"] == [1]
-    assert next(e for e in log.events if e["event"] == "epoch") == checkpoint.history[0]
+    assert next(e for e in log.events if e["event"] == "epoch") == checkpoint.position.history[0]
 
 
 # ---- damaged checkpoints ---------------------------------------------------------------

@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from dataclasses import replace
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -28,6 +29,8 @@ from explorer.core.training import (
     TrainingStopped,
     load_checkpoint,
 )
+from explorer.core.training.metrics import measure_ensemble
+from explorer.core.training.optim import learning_rate_at
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -241,7 +244,11 @@ def test_resuming_a_checkpoint_gives_the_same_next_step_loss(tmp_path: object) -
     assert isinstance(driver.rest()[-1], TrainingStopped)
 
     checkpoint = load_checkpoint(path)
-    assert (checkpoint.epoch, checkpoint.step, checkpoint.batch) == (1, 17, 5)
+    assert (checkpoint.position.epoch, checkpoint.position.step, checkpoint.position.batch) == (
+        1,
+        17,
+        5,
+    )
     resumed = list(Trainer(checkpoint.spec, dataset, resume=checkpoint, report_interval=0).run())
     assert step_losses(resumed) == reference[stopped_at:]
     final = resumed[-1]
@@ -318,10 +325,22 @@ def test_l1_and_l2_terms_change_the_update_exactly_as_a_hand_written_loss() -> N
 
 def test_validation_metrics_arrive_at_each_epoch_end_and_early_stopping_ends_the_run() -> None:
     dataset = quadrant_dataset(validation=0.25)
-    events = list(Trainer(tiny_spec(epochs=3), dataset).run())
+    trainer = Trainer(tiny_spec(epochs=3), dataset)
+    events = list(trainer.run())
     epochs = [e for e in events if isinstance(e, EpochEnded)]
-    assert all(e.validation_loss is not None for e in epochs)
-    assert all(0.0 <= (e.validation_accuracy or 0.0) <= 1.0 for e in epochs)
+    assert [e.epoch for e in epochs] == [1, 2, 3]
+    size = dataset.size("validation")
+    for epoch in epochs:
+        assert epoch.validation_loss is not None and math.isfinite(epoch.validation_loss)
+        assert epoch.validation_accuracy is not None
+        assert 0.0 <= epoch.validation_accuracy <= 1.0
+        assert (epoch.validation_accuracy * size) == pytest.approx(
+            round(epoch.validation_accuracy * size)
+        )  # a count of the validation images
+    # The last epoch's figures are the final model's, measured on the validation split.
+    final = measure_ensemble([trainer.model], dataset, "validation", 256)
+    assert epochs[-1].validation_accuracy == final.accuracy > 0.5  # chance is 0.25
+    assert epochs[-1].validation_loss == pytest.approx(final.loss, rel=1e-6)
 
     # A learning rate too small to move the weights cannot improve the validation loss for
     # long: with patience 1 the run ends early.
@@ -360,15 +379,35 @@ def test_every_optimizer_and_schedule_learns(optimizer: str, schedule: str) -> N
         step_size=1,
         weight_decay=1e-4,
     )
-    events = list(Trainer(spec, quadrant_dataset()).run())
+    events = list(Trainer(spec, quadrant_dataset(), report_interval=0.0).run())
     final = events[-1]
     assert isinstance(final, TrainingFinished), final
     assert final.test_accuracy > 0.8
-    rates = [e.learning_rate for e in events if isinstance(e, EpochEnded)]
+    # One progress event per step (15 per epoch, 45 in all): the rate each update used.
+    rates = [e.learning_rate for e in events if isinstance(e, Progress)]
+    assert rates == [learning_rate_at(spec.training, step, 15, 45) for step in range(45)]
+    epoch_rates = [e.learning_rate for e in events if isinstance(e, EpochEnded)]
+    assert epoch_rates == [rates[14], rates[29], rates[44]]  # the epoch's last update
+    assert_schedule_shape(schedule, rates, lr)
+
+
+def assert_schedule_shape(schedule: str, rates: list[float], lr: float) -> None:
+    """The shape each schedule promises, over 45 updates of 15 per epoch."""
+    falls = all(b < a for a, b in pairwise(rates))
     if schedule == "constant":
-        assert rates == [lr] * 3
-    else:
-        assert rates[-1] < rates[0] or schedule == "onecycle"
+        assert rates == [lr] * 45
+    elif schedule == "step":  # gamma 0.1 after every epoch (step_size 1)
+        assert rates == pytest.approx([lr] * 15 + [lr * 0.1] * 15 + [lr * 0.01] * 15)
+    elif schedule == "cosine":
+        assert rates[0] == lr and rates[-1] == pytest.approx(0.0, abs=1e-12) and falls
+    else:  # onecycle, as torch's OneCycleLR: up from lr/25 for 30% of the run, then down
+        peak = rates.index(max(rates))
+        assert peak == 13  # the last update before 30% of 44 steps
+        assert rates[0] == pytest.approx(lr / 25)
+        assert rates[peak] == pytest.approx(lr, rel=1e-3)
+        assert all(b > a for a, b in pairwise(rates[: peak + 1]))
+        assert all(b < a for a, b in pairwise(rates[peak:]))
+        assert rates[-1] == pytest.approx(lr / 25 / 1e4)
 
 
 def test_snapshots_and_checkpoints_are_single_independent_cpu_copies() -> None:
@@ -387,14 +426,13 @@ def test_snapshots_and_checkpoints_are_single_independent_cpu_copies() -> None:
 
 def test_the_trainers_measurements_agree_with_the_full_evaluation() -> None:
     from explorer.core.evaluation import evaluate
-    from explorer.core.training.metrics import measure
 
     dataset = quadrant_dataset()
     # Briefly trained: better than chance, but with per-class accuracies that differ.
     trainer = Trainer(tiny_spec(epochs=1, optimizer="sgd", learning_rate=0.02), dataset)
     for _ in trainer.run():
         pass
-    metrics = measure(trainer.model, dataset, "test", 64)
+    metrics = measure_ensemble([trainer.model], dataset, "test", 64)
     full = evaluate(trainer.model, dataset, "test")
     assert 0.25 < metrics.accuracy < 1.0
     assert len(set(metrics.per_class_accuracy)) > 1

@@ -257,7 +257,7 @@ def test_resume_continues_a_stopped_run_from_its_checkpoint(
     qtbot.waitUntil(lambda: bench.training.state == "idle", timeout=TIMEOUT_MS)
     run_dir = bench.training.run_dir
     assert run_dir is not None
-    position = load_checkpoint(run_dir / "checkpoint.pt").step
+    position = load_checkpoint(run_dir / "checkpoint.pt").position.step
     assert position == stopped.args[0].step > 0
     bench.runs.refresh()
     assert [r.status for r in bench.runs.records] == ["stopped"]

@@ -1,8 +1,9 @@
 """Loss and accuracy of a model, or of an ensemble's averaged probabilities, on a split.
 
-These are the trainer's running measurements: sums stay on the device, nothing per sample
-is kept. For a confusion matrix, per-sample predictions and precision/recall/F1 — what the
-Evaluation panel shows — see explorer.core.evaluation.
+These are the trainer's validation and test measurements (metrics_window.py sums its
+training steps): sums stay on the device, nothing per sample is kept. For a confusion
+matrix, per-sample predictions and precision/recall/F1 — what the Evaluation panel shows —
+see explorer.core.evaluation.
 """
 
 from __future__ import annotations
@@ -29,19 +30,10 @@ class SplitMetrics:
     size: int
 
 
-def measure(
-    model: Network,
-    dataset: DeviceDataset,
-    split: Split,
-    batch_size: int,
-    *,
-    autocast: AbstractContextManager[object] | None = None,
-    channels_last: bool = False,
-) -> SplitMetrics:
-    """Evaluate `model` in eval mode on `split` (its train/eval mode is restored after)."""
-    return measure_ensemble(
-        [model], dataset, split, batch_size, autocast=autocast, channels_last=channels_last
-    )
+def sum_dtype(device: torch.device) -> torch.dtype:
+    """The dtype that sums of losses and counts are kept in on `device`: float64, except
+    on MPS, which has none."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def measure_ensemble(
@@ -53,15 +45,14 @@ def measure_ensemble(
     autocast: AbstractContextManager[object] | None = None,
     channels_last: bool = False,
 ) -> SplitMetrics:
-    """Evaluate the average of the models' class probabilities (a single model: its own).
+    """Evaluate the average of the models' class probabilities (a single model: its own)
+    in eval mode on `split`; each model's train/eval mode is restored after.
 
     Sums stay on the device; the only host reads are at the end.
     """
     num_classes = dataset.info.num_classes
     device = dataset.device
-    loss_sum = torch.zeros(
-        (), dtype=torch.float64 if device.type != "mps" else torch.float32, device=device
-    )
+    loss_sum = torch.zeros((), dtype=sum_dtype(device), device=device)
     correct = torch.zeros(num_classes, dtype=torch.int64, device=device)
     counts = torch.zeros(num_classes, dtype=torch.int64, device=device)
     modes = [m.training for m in models]

@@ -1,5 +1,6 @@
-"""Whether a checkpoint can continue a run: its weights, optimizer state and position
-against the network, the optimizer and the data they are to continue with.
+"""Whether a checkpoint can continue a run: its weights, optimizer state, position and
+random states against the network, the optimizer, the data and the device they are to
+continue with; and the random states saved and put back.
 
 Checked before anything is loaded: torch's own errors name neither the file nor what to do,
 and some (an optimizer state of the wrong shape) only surface at the first step.
@@ -15,6 +16,7 @@ import torch
 from explorer.core.spec import TrainingSpec
 from explorer.core.training.checkpoint import Checkpoint, CheckpointError
 from explorer.core.training.optim import make_optimizer
+from explorer.core.training.payload import is_number, short
 
 
 def check_resumable(
@@ -23,28 +25,31 @@ def check_resumable(
     optimizer: torch.optim.Optimizer,
     training: TrainingSpec,
     steps_per_epoch: int,
+    device: torch.device,
 ) -> None:
     """Raise CheckpointError unless `checkpoint` can continue training `model` with
-    `optimizer` (freshly made from `training`) on data of `steps_per_epoch` batches:
-    the same tensors with the same shapes, an optimizer state of the same kind and shape,
-    and a position that this data and these settings can have reached."""
+    `optimizer` (freshly made from `training`) on data of `steps_per_epoch` batches on
+    `device`: the same tensors with the same shapes, an optimizer state of the same kind
+    and shape, a position that this data and these settings can have reached, and random
+    states of this device's generators."""
     check_weights(checkpoint, model)
     _check_optimizer(checkpoint.optimizer_state, optimizer, training)
-    position = f"epoch {checkpoint.epoch}, batch {checkpoint.batch}, step {checkpoint.step}"
-    if checkpoint.batch >= steps_per_epoch:
+    _check_random_states(checkpoint, device)
+    position = checkpoint.position
+    if position.batch >= steps_per_epoch:
         raise CheckpointError(
-            f"the checkpoint's position ({position}) is past the end of an epoch of "
+            f"the checkpoint's position ({position.describe()}) is past the end of an epoch "
+            f"of {steps_per_epoch} batches: the data or the batch size changed"
+        )
+    if position.step != position.epoch * steps_per_epoch + position.batch:
+        raise CheckpointError(
+            f"the checkpoint's position ({position.describe()}) does not fit epochs of "
             f"{steps_per_epoch} batches: the data or the batch size changed"
         )
-    if checkpoint.step != checkpoint.epoch * steps_per_epoch + checkpoint.batch:
+    if position.epoch >= training.epochs:
         raise CheckpointError(
-            f"the checkpoint's position ({position}) does not fit epochs of "
-            f"{steps_per_epoch} batches: the data or the batch size changed"
-        )
-    if checkpoint.epoch >= training.epochs:
-        raise CheckpointError(
-            f"the run has already trained {checkpoint.epoch} of {training.epochs} epochs: "
-            f"to go on, ask for more (e.g. --epochs {checkpoint.epoch + 1})"
+            f"the run has already trained {position.epoch} of {training.epochs} epochs: "
+            f"to go on, ask for more (e.g. --epochs {position.epoch + 1})"
         )
 
 
@@ -74,6 +79,39 @@ def check_weights(checkpoint: Checkpoint, model: torch.nn.Module) -> None:
             raise CheckpointError(f"the checkpoint's {key!r} is {saved[key].dtype}")
 
 
+def random_states(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The states of torch's CPU generator and of `device`'s default generator (the CPU's
+    again for a device without its own), as a checkpoint saves them."""
+    cpu = torch.get_rng_state()
+    return cpu, torch.cuda.get_rng_state(device) if device.type == "cuda" else cpu
+
+
+def restore_random_states(
+    checkpoint: Checkpoint, order: torch.Generator, device: torch.device
+) -> None:
+    """Put the checkpoint's random states back: the batch order's into `order`, and those
+    of torch's CPU generator and of `device`'s."""
+    order.set_state(checkpoint.order_rng)
+    torch.set_rng_state(checkpoint.cpu_rng)
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(checkpoint.device_rng, device)
+
+
+def _check_random_states(checkpoint: Checkpoint, device: torch.device) -> None:
+    """The saved generator states must fit this device's generators (tried on throwaway
+    generators, so nothing changes on failure)."""
+    states = [("order_rng", checkpoint.order_rng)]
+    if device.type == "cuda":
+        states.append(("device_rng", checkpoint.device_rng))
+    for name, state in states:
+        try:
+            torch.Generator(device=device).set_state(state)
+        except (RuntimeError, ValueError, TypeError):
+            raise CheckpointError(
+                f"the checkpoint's {name!r} is not a state of a {device.type} generator"
+            ) from None
+
+
 def _check_optimizer(
     saved: dict[str, Any], optimizer: torch.optim.Optimizer, training: TrainingSpec
 ) -> None:
@@ -98,7 +136,7 @@ def _check_optimizer(
         for key, value in new.items():
             if key != "params" and not _same_kind(old[key], value):
                 raise CheckpointError(
-                    f"the checkpoint's optimizer setting {key!r} is {_short(old[key])}"
+                    f"the checkpoint's optimizer setting {key!r} is {short(old[key])}"
                 )
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     keys = _state_keys(training)
@@ -115,7 +153,7 @@ def _check_optimizer(
         for key, value in entry.items():
             wanted = () if key == "step" else shape
             if not isinstance(value, torch.Tensor) or tuple(value.shape) != wanted:
-                got = tuple(value.shape) if isinstance(value, torch.Tensor) else _short(value)
+                got = tuple(value.shape) if isinstance(value, torch.Tensor) else short(value)
                 raise CheckpointError(
                     f"the checkpoint's optimizer state {key!r} of parameter {index} has "
                     f"shape {got}, the parameter needs {wanted}"
@@ -137,13 +175,13 @@ def _state_keys(training: TrainingSpec) -> set[str]:
 def _same_kind(saved: object, fresh: object) -> bool:
     if isinstance(fresh, bool) or fresh is None:
         return saved is None or isinstance(saved, bool)
-    if _is_number(fresh):
-        return _is_number(saved) and math.isfinite(float(saved))  # type: ignore[arg-type]
+    if is_number(fresh):
+        return is_number(saved) and math.isfinite(saved)
     if isinstance(fresh, tuple | list):
         return (
             isinstance(saved, tuple | list)
             and len(saved) == len(fresh)
-            and all(_is_number(v) and math.isfinite(v) for v in saved)
+            and all(is_number(v) and math.isfinite(v) for v in saved)
         )
     return type(saved) is type(fresh)
 
@@ -151,12 +189,3 @@ def _same_kind(saved: object, fresh: object) -> bool:
 def _names(keys: list[str]) -> str:
     shown = ", ".join(repr(k) for k in keys[:3])
     return shown + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -65,6 +65,17 @@ def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> Path:
     return Path(root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug[:40]}"
 
 
+def list_run_folders(root: str | os.PathLike[str]) -> list[RunFolder]:
+    """The run folders directly under `root` (those with a metrics.jsonl), newest first:
+    their names start with a time stamp. None when `root` is not a folder."""
+    try:
+        entries = list(Path(root).iterdir())
+    except OSError:
+        return []
+    runs = [RunFolder(path) for path in entries if (path / METRICS_FILE).is_file()]
+    return sorted(runs, key=lambda run: run.path.name, reverse=True)
+
+
 def leftover_temporaries(path: str | os.PathLike[str]) -> list[Path]:
     """Temporary files that an interrupted atomic write of `path` left beside it
     (`.<stem>.<random>.tmp<suffix>`, the names `files.write_file_atomic` uses)."""
@@ -210,27 +221,12 @@ class RunFolder:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.project_path = self.path / PROJECT_FILE
+        self.settings_path = self.path / SETTINGS_FILE
+        self.metrics_path = self.path / METRICS_FILE
+        self.checkpoint_path = self.path / CHECKPOINT_FILE
+        self.log_path = self.path / LOG_FILE
         self._metrics: TextIO | None = None
-
-    @property
-    def project_path(self) -> Path:
-        return self.path / PROJECT_FILE
-
-    @property
-    def settings_path(self) -> Path:
-        return self.path / SETTINGS_FILE
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / METRICS_FILE
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.path / CHECKPOINT_FILE
-
-    @property
-    def log_path(self) -> Path:
-        return self.path / LOG_FILE
 
     def member(self, index: int) -> RunFolder:
         """The folder of ensemble member `index` (counted from 0)."""
@@ -299,13 +295,14 @@ class RunFolder:
         go; epochs the checkpoint finished but the file lacks are written from its history.
         Return how many lines were dropped."""
         self.close()
+        position = checkpoint.position
         metrics = self.read_metrics()
-        kept = [event for event in metrics.events if _event_step(event) <= checkpoint.step]
+        kept = [event for event in metrics.events if _event_step(event) <= position.step]
         epochs = [event["epoch"] for event in kept if event["event"] == "epoch"]
         last_epoch = max(epochs, default=0)
         missing = [
             entry
-            for entry in checkpoint.history
+            for entry in position.history
             if isinstance(entry.get("epoch"), int) and entry["epoch"] > last_epoch
         ]
         dropped = len(metrics.events) - len(kept) + len(metrics.problems)
@@ -313,7 +310,7 @@ class RunFolder:
             text = "".join(json.dumps(event) + "\n" for event in [*kept, *missing])
             write_text_atomic(self.metrics_path, text)
         if dropped:
-            log.info("%s: dropped %d line(s) after step %d", self, dropped, checkpoint.step)
+            log.info("%s: dropped %d line(s) after step %d", self, dropped, position.step)
         return dropped
 
     def append(self, event: TrainingEvent) -> None:

@@ -19,11 +19,11 @@ import logging
 import math
 import threading
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
+from itertools import islice
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,6 @@ from explorer.core.dataset_split import Split
 from explorer.core.spec import NetworkSpec, TrainingSpec
 from explorer.core.training.checkpoint import (
     Checkpoint,
-    CheckpointError,
     cpu_copy,
     save_checkpoint,
 )
@@ -50,29 +49,21 @@ from explorer.core.training.events import (
     event_to_json,
 )
 from explorer.core.training.failures import (
+    TrainingAborted,
     batch_norm_message,
+    failure_for,
+    is_single_value_batch_norm,
     non_finite_evaluation_message,
-    non_finite_message,
-    non_finite_penalty_message,
-    out_of_memory_message,
 )
-from explorer.core.training.metrics import SplitMetrics, measure
+from explorer.core.training.metrics import SplitMetrics, measure_ensemble
+from explorer.core.training.metrics_window import MetricsWindow
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
-from explorer.core.training.position import Position
-from explorer.core.training.resume import check_resumable
+from explorer.core.training.position import EpochPlan, RunPosition, RunSession
+from explorer.core.training.resume import check_resumable, random_states, restore_random_states
 
 log = logging.getLogger(__name__)
 
-# Logits of this many steps are kept before their correct predictions are counted: one
-# argmax for many steps, and a bounded amount of memory when events are far apart.
-_FOLD_STEPS = 64
 REPORT_INTERVAL = 0.05  # seconds between progress events (the GUI draws at most 20 per second)
-# What torch's batch_norm says when a training batch gives it one value per channel.
-_SINGLE_VALUE_BATCH_NORM = "Expected more than 1 value per channel"
-
-
-class TrainingAborted(Exception):
-    """Internal: ends the loop with a TrainingFailed event carrying this message."""
 
 
 class Trainer:
@@ -100,6 +91,9 @@ class Trainer:
         self.device = dataset.device
         self.report_interval = report_interval
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+        self.plan = EpochPlan.of(
+            dataset.size(Split.TRAIN), self.training.batch_size, self.training.epochs
+        )
         model = build_model(spec, seed=self.training.seed)
         if resume is not None:
             check_resumable(
@@ -107,9 +101,9 @@ class Trainer:
                 model,
                 make_optimizer(model.parameters(), self.training),
                 self.training,
-                _epoch_plan(dataset.size(Split.TRAIN), self.training.batch_size)[2],
+                self.plan.steps_per_epoch,
+                self.device,
             )
-            _check_random_states(resume, self.device)
             model.load_state_dict(resume.model_state)
         self.mixed_precision = self.training.mixed_precision and self.device.type in ("cpu", "cuda")
         model = model.to(self.device)
@@ -128,7 +122,9 @@ class Trainer:
         self._running.set()
         # Held while the model changes (one step), so snapshots see whole updates only.
         self._lock = threading.Lock()
-        self._position = Position()
+        # Where the run is as of the last progress event; the steps since are in the window.
+        self._position = RunPosition() if resume is None else resume.position
+        self._window = MetricsWindow(self.device)
 
     # ---- control, from any thread ---------------------------------------------------------
 
@@ -173,7 +169,7 @@ class Trainer:
                 logits = model(self._layout(images))
                 loss = F.cross_entropy(logits.float(), labels)
         except ValueError as error:
-            if _SINGLE_VALUE_BATCH_NORM not in str(error):
+            if not is_single_value_batch_norm(error):
                 raise
             # Nothing to prepare: training itself stops at its first step and says why.
             log.debug("no warm-up: %s", batch_norm_message(self.training.batch_size))
@@ -190,264 +186,195 @@ class Trainer:
         failure: TrainingFailed | None = None
         try:
             yield from self._train()
-        except TrainingAborted as error:
-            failure = TrainingFailed(str(error), self._position.step)
-        except torch.cuda.OutOfMemoryError:
-            failure = self._out_of_memory()
-        except (RuntimeError, MemoryError, ValueError) as error:
-            if "out of memory" in str(error) or "can't allocate memory" in str(error):
-                failure = self._out_of_memory()
-            elif _SINGLE_VALUE_BATCH_NORM in str(error):
-                failure = TrainingFailed(batch_norm_message(self.training.batch_size), 0)
-            else:
-                failure = self._unexpected(error)
         except Exception as error:
-            failure = self._unexpected(error)
-        if failure is not None:
+            # Memory first: an out-of-memory message suggests a batch size from what is free.
             self._release_memory()
+            failure = failure_for(
+                error, self._step_now(), self.spec, self.device, self.training.batch_size
+            )
+        if failure is not None:  # yielded outside the handler, which holds the error's frames
             yield failure
 
-    def _unexpected(self, error: Exception) -> TrainingFailed:
-        # The one-line message is for the user; the traceback goes with the event for a log
-        # file (the run folder's), and to the debug log, never to a terminal by default.
-        log.debug("training failed", exc_info=error)
-        details = "".join(traceback.format_exception(error))
-        text = str(error).strip().splitlines()
-        summary = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-        return TrainingFailed(f"training failed: {summary}", self._position.step, details)
+    def _step_now(self) -> int:
+        """Updates done so far, the window's unreported ones included."""
+        return self._position.step + self._window.steps
 
     def _train(self) -> Iterator[TrainingEvent]:
-        training, dataset, model, optimizer = (
-            self.training,
-            self.dataset,
-            self._model,
-            self._optimizer,
-        )
-        batch_size = training.batch_size
-        train_size = dataset.size(Split.TRAIN)
-        if train_size == 0:
+        training, plan = self.training, self.plan
+        if self.dataset.size(Split.TRAIN) == 0:
             raise TrainingAborted("the training split is empty")
-        drop_last, epoch_size, steps_per_epoch = _epoch_plan(train_size, batch_size)
-        total_steps = steps_per_epoch * training.epochs
         if self.device.type == "cpu":
             # Here, on the thread that trains: OpenMP thread counts are per calling thread.
             try:
                 apply_threads(self.device, training.threads)
             except DeviceError as error:
                 raise TrainingAborted(str(error)) from None
-        order = torch.Generator(device=self.device)
-        if self._resume is None:
-            order.manual_seed(training.seed)
-            torch.manual_seed(training.seed)
-        else:
-            self._restore(order)
-        position = self._position
-        evaluation_batch = max(2 * batch_size, 256)
-        scheduled = training.schedule != "constant"
-
-        device = self.device
-        # Per-step results stay on the device until an event reads them all at once: the
-        # step itself adds one argmax, nothing else (DESIGN.md: accumulate, sync per UI tick).
-        losses: list[torch.Tensor] = []
-        predictions: list[torch.Tensor] = []
-        targets: list[torch.Tensor] = []
-        hits: list[torch.Tensor] = []  # correct counts of folded steps
-        penalties: list[torch.Tensor] = []  # the L1/L2 terms, checked with the losses
-        sizes: list[int] = []
-        summary_dtype = torch.float32 if device.type == "mps" else torch.float64
-        window_samples = window_steps = 0
-        start_step = position.step
-
+        order = self._batch_order()
         yield TrainingStarted(
-            device=describe_device(device),
+            device=describe_device(self.device),
             epochs=training.epochs,
-            steps_per_epoch=steps_per_epoch,
-            train_size=train_size,
-            validation_size=dataset.size(Split.VALIDATION),
-            test_size=dataset.size(Split.TEST),
-            start_step=start_step,
+            steps_per_epoch=plan.steps_per_epoch,
+            train_size=self.dataset.size(Split.TRAIN),
+            validation_size=self.dataset.size(Split.VALIDATION),
+            test_size=self.dataset.size(Split.TEST),
+            start_step=self._position.step,
             mixed_precision=self.mixed_precision,
         )
-        model.train()
-        started = time.perf_counter()
-        paused_for = 0.0
-        window_start = started
-        last_report = -math.inf
-        lr = learning_rate_at(training, position.step, steps_per_epoch, total_steps)
-        set_learning_rate(optimizer, lr)
-
-        def elapsed(now: float) -> float:
-            return position.elapsed + now - started - paused_for
-
-        def report(now: float) -> Progress:
-            nonlocal window_samples, window_steps, window_start, last_report
-            if predictions:
-                hits.append(_count_hits(predictions, targets))
-            loss_total, correct, finite_steps, finite_penalties = _read_window(
-                losses, penalties, hits, sizes, summary_dtype
-            )
-            first = position.step - window_steps + 1  # the window's first step
-            if finite_penalties < len(penalties) and finite_penalties <= finite_steps:
-                # The penalty went first: it, not the learning rate, is what to change.
-                raise TrainingAborted(
-                    non_finite_penalty_message(
-                        first + finite_penalties, position.epoch + 1, model.penalties
-                    )
-                )
-            if finite_steps < window_steps or not math.isfinite(loss_total):
-                raise TrainingAborted(
-                    non_finite_message(
-                        first + finite_steps, position.epoch + 1, lr, model.penalties
-                    )
-                )
-            losses.clear()
-            penalties.clear()
-            hits.clear()
-            sizes.clear()
-            position.epoch_loss += loss_total
-            position.epoch_correct += correct
-            position.epoch_samples += window_samples
-            done = position.step - start_step
-            spent = elapsed(now) - position.elapsed
-            event = Progress(
-                step=position.step,
-                epoch=position.epoch + 1,
-                epoch_fraction=position.batch / steps_per_epoch,
-                samples_seen=position.epoch * epoch_size
-                + min(position.batch * batch_size, epoch_size),
-                train_loss=loss_total / window_samples,
-                train_accuracy=correct / window_samples,
-                learning_rate=lr,
-                images_per_second=window_samples / max(now - window_start, 1e-9),
-                elapsed=elapsed(now),
-                eta=spent / done * (total_steps - position.step) if done else math.nan,
-            )
-            window_samples = window_steps = 0
-            window_start = last_report = now
-            return event
-
-        while position.epoch < training.epochs:
+        self._model.train()
+        session = RunSession(
+            start_step=self._position.step,
+            elapsed_before=self._position.elapsed,
+            started=time.perf_counter(),
+            learning_rate=self._learning_rate(),
+        )
+        self._window.open(session.started)
+        set_learning_rate(self._optimizer, session.learning_rate)
+        scheduled = training.schedule != "constant"
+        while self._position.epoch < training.epochs:
             epoch_order = order.get_state()
-            batches = dataset.batches(
-                Split.TRAIN, batch_size, shuffle=True, generator=order, drop_last=drop_last
+            batches = self.dataset.batches(
+                Split.TRAIN,
+                plan.batch_size,
+                shuffle=True,
+                generator=order,
+                drop_last=plan.drop_last,
             )
-            for index, (images, labels) in enumerate(batches):
-                if index < position.batch:
-                    continue  # resuming inside an epoch: these batches were already taken
+            # Resuming inside an epoch: the batches before the position were already taken.
+            for images, labels in islice(batches, self._position.batch, None):
                 if not self._running.is_set():
-                    pause_start = time.perf_counter()
-                    self._running.wait()
-                    paused_for += time.perf_counter() - pause_start
-                    window_start += time.perf_counter() - pause_start
+                    self._wait_while_paused(session)
                 if self._stop.is_set():
-                    now = time.perf_counter()
-                    if window_steps:
-                        yield report(now)
-                    self._save(epoch_order, elapsed(now))
-                    yield TrainingStopped(position.epoch + 1, position.step, elapsed(now))
+                    yield from self._stopped(session, epoch_order)
                     return
                 if scheduled:
-                    lr = learning_rate_at(training, position.step, steps_per_epoch, total_steps)
-                    set_learning_rate(optimizer, lr)
-                with self._lock:
-                    with self._autocast():
-                        logits = model(self._layout(images))
-                        loss = F.cross_entropy(logits.float(), labels)
-                    penalty = model.penalty()
-                    total = loss if penalty is None else loss + penalty
-                    if penalty is not None:
-                        penalties.append(penalty.detach())
-                    optimizer.zero_grad(set_to_none=True)
-                    torch.autograd.backward(total)
-                    optimizer.step()
-                n = labels.shape[0]
-                losses.append(loss.detach())
-                predictions.append(logits.detach())
-                targets.append(labels)
-                if len(predictions) >= _FOLD_STEPS:
-                    hits.append(_count_hits(predictions, targets))
-                sizes.append(n)
-                position.step += 1
-                position.batch += 1
-                window_samples += n
-                window_steps += 1
+                    session.learning_rate = self._learning_rate()
+                    set_learning_rate(self._optimizer, session.learning_rate)
+                self._step(images, labels)
                 now = time.perf_counter()
-                if now - last_report >= self.report_interval:
-                    yield report(now)
-            if window_steps:
-                yield report(time.perf_counter())
-            ended, early_stop = self._end_epoch(lr, elapsed(time.perf_counter()), evaluation_batch)
+                if self._window.due(now, self.report_interval):
+                    yield self._report(session, now)
+            if self._window.steps:
+                yield self._report(session, time.perf_counter())
+            ended = self._end_epoch(session, session.elapsed(time.perf_counter()))
             self._save(order.get_state(), ended.elapsed)
             yield ended
-            if early_stop:
+            if self._position.out_of_patience(training.early_stopping_patience):
                 break
+        yield self._finish(session)
 
-        result = self._evaluate(Split.TEST, evaluation_batch)
-        if result.size and not math.isfinite(result.loss):
-            raise TrainingAborted(
-                non_finite_evaluation_message(Split.TEST, position.epoch, lr, self._model.penalties)
-            )
-        yield TrainingFinished(
-            epoch=position.epoch,
-            step=position.step,
-            test_loss=result.loss,
-            test_accuracy=result.accuracy,
-            per_class_accuracy=result.per_class_accuracy,
-            early_stopped=position.epoch < training.epochs,
-            elapsed=elapsed(time.perf_counter()),
+    def _learning_rate(self) -> float:
+        """The scheduled learning rate of the next update."""
+        plan = self.plan
+        return learning_rate_at(
+            self.training, self._step_now(), plan.steps_per_epoch, plan.total_steps
         )
 
-    def _end_epoch(self, lr: float, elapsed: float, batch_size: int) -> tuple[EpochEnded, bool]:
+    def _wait_while_paused(self, session: RunSession) -> None:
+        paused = time.perf_counter()
+        self._running.wait()
+        seconds = time.perf_counter() - paused
+        session.paused_for += seconds
+        self._window.pause(seconds)
+
+    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """One update; its results stay on the device, in the window."""
+        with self._lock:
+            loss, logits, penalty = update(
+                self._model, self._optimizer, self._layout(images), labels, self._autocast()
+            )
+        self._window.add(
+            loss.detach(),
+            logits.detach(),
+            labels,
+            None if penalty is None else penalty.detach(),
+        )
+
+    def _report(self, session: RunSession, now: float) -> Progress:
+        """The window's steps as a Progress event, counted into the position; raises
+        TrainingAborted at the first non-finite loss or L1/L2 term among them."""
+        totals = self._window.read(now)
+        position, lr = self._position, session.learning_rate
+        problem = totals.problem(position.step + 1, position.epoch + 1, lr, self._model.penalties)
+        if problem:
+            raise TrainingAborted(problem)
+        self._window.clear(now)
+        position = self._position = position.after_steps(
+            totals.steps, totals.loss, totals.correct, totals.samples
+        )
+        return Progress(
+            step=position.step,
+            epoch=position.epoch + 1,
+            epoch_fraction=position.batch / self.plan.steps_per_epoch,
+            samples_seen=self.plan.samples_seen(position),
+            train_loss=totals.mean_loss,
+            train_accuracy=totals.accuracy,
+            learning_rate=lr,
+            images_per_second=totals.images_per_second,
+            elapsed=session.elapsed(now),
+            eta=session.eta(position.step, self.plan.total_steps, now),
+        )
+
+    def _stopped(self, session: RunSession, epoch_order: torch.Tensor) -> Iterator[TrainingEvent]:
+        """Report what the window holds, save, and say the run stopped."""
+        now = time.perf_counter()
+        if self._window.steps:
+            yield self._report(session, now)
         position = self._position
+        self._save(epoch_order, session.elapsed(now))
+        yield TrainingStopped(position.epoch + 1, position.step, session.elapsed(now))
+
+    def _end_epoch(self, session: RunSession, elapsed: float) -> EpochEnded:
+        """The epoch's event, with the validation metrics; the position moves to the next
+        epoch."""
+        position, lr = self._position, session.learning_rate
         validation: SplitMetrics | None = None
         if self.dataset.size(Split.VALIDATION):
-            validation = self._evaluate(Split.VALIDATION, batch_size)
-            if not math.isfinite(validation.loss):
-                raise TrainingAborted(
-                    non_finite_evaluation_message(
-                        Split.VALIDATION, position.epoch + 1, lr, self._model.penalties
-                    )
-                )
-        samples = max(position.epoch_samples, 1)
-        position.epoch += 1
+            validation = self._evaluate(Split.VALIDATION, position.epoch + 1, lr)
         event = EpochEnded(
-            epoch=position.epoch,
+            epoch=position.epoch + 1,
             step=position.step,
-            train_loss=position.epoch_loss / samples,
-            train_accuracy=position.epoch_correct / samples,
+            train_loss=position.train_loss,
+            train_accuracy=position.train_accuracy,
             validation_loss=None if validation is None else validation.loss,
             validation_accuracy=None if validation is None else validation.accuracy,
             learning_rate=lr,
             elapsed=elapsed,
         )
-        position.batch = 0
-        position.epoch_loss = position.epoch_correct = 0.0
-        position.epoch_samples = 0
-        position.history.append(event_to_json(event))
-        early_stop = False
-        patience = self.training.early_stopping_patience
-        if validation is not None and patience:
-            if validation.loss < position.best_validation_loss:
-                position.best_validation_loss = validation.loss
-                position.epochs_without_improvement = 0
-            else:
-                position.epochs_without_improvement += 1
-                early_stop = position.epochs_without_improvement >= patience
-        return event, early_stop
+        self._position = position.after_epoch(
+            event_to_json(event), event.validation_loss, self.training.early_stopping_patience
+        )
+        return event
 
-    def _evaluate(self, split: Split, batch_size: int) -> SplitMetrics:
-        return measure(
-            self._model,
+    def _finish(self, session: RunSession) -> TrainingFinished:
+        position = self._position
+        result = self._evaluate(Split.TEST, position.epoch, session.learning_rate)
+        return TrainingFinished(
+            epoch=position.epoch,
+            step=position.step,
+            test_loss=result.loss,
+            test_accuracy=result.accuracy,
+            per_class_accuracy=result.per_class_accuracy,
+            early_stopped=position.epoch < self.training.epochs,
+            elapsed=session.elapsed(time.perf_counter()),
+        )
+
+    def _evaluate(self, split: Split, epoch: int, learning_rate: float) -> SplitMetrics:
+        """The model's metrics on `split` after `epoch`; TrainingAborted when the loss
+        there is not finite."""
+        result = measure_ensemble(
+            [self._model],
             self.dataset,
             split,
-            batch_size,
+            max(2 * self.training.batch_size, 256),
             autocast=self._autocast(),
             channels_last=self.mixed_precision,
         )
-
-    def history(self) -> list[dict[str, Any]]:
-        """One dict per finished epoch (the EpochEnded events as JSON)."""
-        return list(self._position.history)
+        if result.size and not math.isfinite(result.loss):
+            penalties = self._model.penalties
+            raise TrainingAborted(
+                non_finite_evaluation_message(split, epoch, learning_rate, penalties)
+            )
+        return result
 
     # ---- helpers --------------------------------------------------------------------------
 
@@ -462,31 +389,22 @@ class Trainer:
         return images
 
     def checkpoint(self, order_state: torch.Tensor, elapsed: float) -> Checkpoint:
-        position = self._position
+        """The run as of the last progress event, with `elapsed` seconds of training and
+        the batch order's generator in `order_state`."""
         with self._lock:
             # Straight to the CPU: no second copy of the weights and optimizer state on a
             # device that may be nearly full.
             model_state = cpu_copy(self._model.state_dict())
             optimizer_state = cpu_copy(self._optimizer.state_dict())
-        cpu_rng = torch.get_rng_state()
-        device_rng = (
-            torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else cpu_rng
-        )
+        cpu_rng, device_rng = random_states(self.device)
         return Checkpoint(
             spec=self.spec,
             model_state=model_state,
             optimizer_state=optimizer_state,
-            epoch=position.epoch,
-            step=position.step,
-            batch=position.batch,
-            elapsed=elapsed,
-            history=tuple(position.history),
-            best_validation_loss=position.best_validation_loss,
-            epochs_without_improvement=position.epochs_without_improvement,
+            position=replace(self._position, elapsed=elapsed),
             device_rng=device_rng,
             cpu_rng=cpu_rng,
             order_rng=order_state,
-            epoch_totals=(position.epoch_loss, position.epoch_correct, position.epoch_samples),
         )
 
     def _save(self, order_state: torch.Tensor, elapsed: float) -> None:
@@ -500,19 +418,16 @@ class Trainer:
                     f"{error.strerror or error} (the previous checkpoint is kept)"
                 ) from None
 
-    def _restore(self, order: torch.Generator) -> None:
-        resume = self._resume
-        assert resume is not None
-        order.set_state(resume.order_rng)
-        torch.set_rng_state(resume.cpu_rng)
-        if self.device.type == "cuda":
-            torch.cuda.set_rng_state(resume.device_rng, self.device)
-        self._position = Position.from_checkpoint(resume)
-
-    def _out_of_memory(self) -> TrainingFailed:
-        self._release_memory()
-        message = out_of_memory_message(self.spec, self.device, self.training.batch_size)
-        return TrainingFailed(message, self._position.step)
+    def _batch_order(self) -> torch.Generator:
+        """The generator of the batch order, with torch's own generators, seeded for a
+        fresh run or restored from the checkpoint."""
+        order = torch.Generator(device=self.device)
+        if self._resume is None:
+            order.manual_seed(self.training.seed)
+            torch.manual_seed(self.training.seed)
+        else:
+            restore_random_states(self._resume, order, self.device)
+        return order
 
     def _release_memory(self) -> None:
         self._optimizer.zero_grad(set_to_none=True)
@@ -521,60 +436,22 @@ class Trainer:
             torch.cuda.empty_cache()
 
 
-def _epoch_plan(train_size: int, batch_size: int) -> tuple[bool, int, int]:
-    """Whether the last batch is dropped, the images and the batches of one epoch."""
-    # A last batch of one image breaks BatchNorm after Flatten; drop it in that case only.
-    drop_last = train_size % batch_size == 1 and train_size > 1
-    epoch_size = train_size - 1 if drop_last else train_size
-    return drop_last, epoch_size, max(1, math.ceil(epoch_size / batch_size))
-
-
-def _check_random_states(checkpoint: Checkpoint, device: torch.device) -> None:
-    """Raise CheckpointError unless the saved generator states fit this device's
-    generators (tried on throwaway generators, so nothing changes on failure)."""
-    states = [("order_rng", checkpoint.order_rng)]
-    if device.type == "cuda":
-        states.append(("device_rng", checkpoint.device_rng))
-    for name, state in states:
-        try:
-            torch.Generator(device=device).set_state(state)
-        except (RuntimeError, ValueError, TypeError):
-            raise CheckpointError(
-                f"the checkpoint's {name!r} is not a state of a {device.type} generator"
-            ) from None
-
-
-def _count_hits(logits: list[torch.Tensor], labels: list[torch.Tensor]) -> torch.Tensor:
-    """Correct predictions of the listed steps, on the device; empties both lists."""
-    count = (torch.cat(logits).argmax(1) == torch.cat(labels)).sum()
-    logits.clear()
-    labels.clear()
-    return count
-
-
-def _read_window(
-    losses: list[torch.Tensor],
-    penalties: list[torch.Tensor],
-    hits: list[torch.Tensor],
-    sizes: list[int],
-    dtype: torch.dtype,
-) -> tuple[float, int, int, int]:
-    """Summed loss, correct predictions, the number of steps before the first non-finite
-    loss and before the first non-finite L1/L2 term (0 without terms), of the steps since
-    the last event: one host read for all four."""
-    device = losses[0].device
-    step_losses = torch.stack(losses).to(dtype)
-    weights = torch.tensor(sizes, dtype=dtype, device=device)
-    correct = torch.stack(hits).sum().to(dtype)
-    values = [(step_losses * weights).sum(), correct, _finite_prefix(step_losses)]
-    if penalties:
-        values.append(_finite_prefix(torch.stack(penalties).to(dtype)))
-    read = torch.stack(values).tolist()
-    finite_penalties = int(read[3]) if penalties else 0
-    return read[0], int(read[1]), int(read[2]), finite_penalties
-
-
-def _finite_prefix(values: torch.Tensor) -> torch.Tensor:
-    """How many leading entries of the 1-D `values` are finite, as a 0-D tensor."""
-    steps = torch.arange(len(values), dtype=values.dtype, device=values.device)
-    return torch.where(torch.isfinite(values), torch.full_like(steps, len(values)), steps).min()
+def update(
+    model: Network,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    autocast: AbstractContextManager[object] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """One training update on a batch: cross-entropy on the logits (in float32, also under
+    `autocast`) plus the network's L1/L2 terms, then zero_grad(set_to_none), backward and
+    the optimizer's step. Returns the loss, the logits and the terms (None without)."""
+    with autocast or nullcontext():
+        logits = model(images)
+        loss = F.cross_entropy(logits.float(), labels)
+    penalty = model.penalty()
+    total = loss if penalty is None else loss + penalty
+    optimizer.zero_grad(set_to_none=True)
+    torch.autograd.backward(total)
+    optimizer.step()
+    return loss, logits, penalty

@@ -27,14 +27,11 @@ from PySide6.QtWidgets import (
 
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
+from explorer.core.training.runs import RunFolder, list_run_folders
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.training.curves import RunCurves, TrainingCurves
 
 log = logging.getLogger(__name__)
-
-PROJECT_FILE = "project.json"  # the names runs.py uses; repeated so listing needs no torch
-METRICS_FILE = "metrics.jsonl"
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 @dataclass(frozen=True)
@@ -55,15 +52,14 @@ class RunRecord:
     @property
     def resumable(self) -> bool:
         """Stopped (or cut off) with a checkpoint to continue from."""
-        return self.status in ("stopped", "incomplete") and (self.path / CHECKPOINT_FILE).is_file()
+        stopped = self.status in ("stopped", "incomplete")
+        return stopped and RunFolder(self.path).checkpoint_path.is_file()
 
 
 def read_run(path: str | Path) -> RunRecord:
     """Read a run folder's metrics.jsonl; never raises. Lines that do not read as events are
     skipped (a run cut off mid-write is still listed with what it has) and a run with such
     lines is marked damaged, saying why."""
-    from explorer.core.training.runs import read_metrics
-
     folder = Path(path)
     step_x: list[float] = []
     loss: list[float] = []
@@ -72,7 +68,7 @@ def read_run(path: str | Path) -> RunRecord:
     val_loss: list[float] = []
     val_accuracy: list[float] = []
     status, test_accuracy, message = "incomplete", None, ""
-    metrics_log = read_metrics(folder / METRICS_FILE)
+    metrics_log = RunFolder(folder).read_metrics()
     for event in metrics_log.events:
         kind = event["event"]
         if kind == "progress":
@@ -110,14 +106,11 @@ def list_runs(
     With `cache`, a run whose metrics file has not changed since it was read is not read
     again (a long run's metrics.jsonl holds thousands of lines).
     """
-    base = Path(root)
-    if not base.is_dir():
-        return []
-    folders = [p for p in base.iterdir() if (p / METRICS_FILE).is_file()]
     records = []
-    for folder in sorted(folders, key=lambda p: p.name, reverse=True):
+    for run in list_run_folders(root):
+        folder = run.path
         try:
-            stamp = (folder / METRICS_FILE).stat().st_mtime
+            stamp = run.metrics_path.stat().st_mtime
         except OSError:  # removed since it was listed
             continue
         cached = cache.get(folder) if cache is not None else None
@@ -271,7 +264,7 @@ class RunsPanel(QWidget):
     def restore(self, record: RunRecord) -> bool:
         """Replace the editor's network by the run's (one undo step); False when refused."""
         try:
-            spec: NetworkSpec = load_project(record.path / PROJECT_FILE)
+            spec: NetworkSpec = load_project(RunFolder(record.path).project_path)
         except ProjectError as error:
             log.warning("cannot restore %s: %s", record.path, error)
             return False
