@@ -25,10 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.app.curves import RunCurves
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.document import ProjectDocument
-from explorer.ui.training.curves import RunCurves, TrainingCurves
+from explorer.ui.training.curves import TrainingCurves
 
 log = logging.getLogger(__name__)
 
