@@ -10,7 +10,7 @@ relays them as signals.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 from explorer.core.app.preparation import BadRunInput, RunFailed, folder_write_failed
@@ -38,7 +38,7 @@ class TrainingRun:
         """Stop before the next batch (callable from any thread)."""
         self.trainer.stop()
 
-    def events(self) -> Iterator[TrainingEvent]:
+    def events(self) -> Generator[TrainingEvent, None, None]:
         """The trainer's events, each appended to the folder's metrics first; the metrics
         file is closed when the run ends, fails, or the caller stops iterating. A folder
         that cannot be written raises `RunFailed`."""
