@@ -37,6 +37,9 @@ def _imports_torch(module: str) -> bool:
         "explorer.core.app.preparation",
         "explorer.core.app.training_run",
         "explorer.core.app.run_plan",
+        "explorer.core.app.curves",
+        "explorer.core.app.trained_weights",
+        "explorer.core.app.layer_names",
     ],
 )
 def test_importing_does_not_import_torch(module: str) -> None:
