@@ -201,18 +201,16 @@ def _train_one(member: RunMember, dataset: DeviceDataset, plan: RunPlan) -> tupl
         training = start_run(
             member.spec, dataset, member.folder, settings=settings, checkpoint=member.checkpoint
         )
-        return _train_loop(training, plan.root), training.model
+        return _train_loop(training, member.folder, plan.root), training.model
     except TrainingRunError:
         raise
     except Exception as error:
         raise report_unexpected(error, member.folder) from None
 
 
-def _train_loop(training: TrainingRun, resume_with: RunFolder) -> int:
+def _train_loop(training: TrainingRun, folder: RunFolder, resume_with: RunFolder) -> int:
     from explorer.core.training import TrainingFailed, TrainingFinished, TrainingStopped
 
-    folder = training.folder
-    assert folder is not None
     progress = _ProgressLine(sys.stdout)
     previous = signal.signal(signal.SIGINT, _stop_handler(training))
     try:
