@@ -4,10 +4,14 @@ or the training settings."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 
-from explorer.core.app.trained_weights import TrainedWeights, share_weights
+from explorer.core.app.preparation import BadRunInput
+from explorer.core.app.trained_weights import TrainedWeights, evaluate_weights, share_weights
 from explorer.core.builder import build_model
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 
@@ -72,3 +76,41 @@ def test_holding_none_holds_nothing() -> None:
     weights.hold(spec, trained(spec))
     weights.hold(spec, None)
     assert weights.state is None and not weights.belong_to(spec)
+
+
+def test_weights_are_evaluated_on_the_test_split_of_the_dataset_given() -> None:
+    from tests.core.test_trainer import quadrant_dataset, tiny_spec
+
+    spec = tiny_spec()
+    dataset = quadrant_dataset()
+    generator = torch.Generator().manual_seed(1)
+    # Weights no freshly built model has, so only these can give these predictions.
+    state = {k: v + torch.randn(v.shape, generator=generator) for k, v in trained(spec).items()}
+    evaluation, used = evaluate_weights(spec, state, dataset)
+    assert used is dataset
+    assert evaluation.split == "test" and evaluation.size == dataset.size("test")
+    # What a model holding those weights predicts, image by image.
+    from explorer.core.evaluation import evaluate
+
+    model = build_model(spec)
+    fresh = evaluate(model, dataset, "test").predicted
+    model.load_state_dict(state)
+    assert not np.array_equal(fresh, evaluation.predicted)
+    assert np.array_equal(evaluate(model, dataset, "test").predicted, evaluation.predicted)
+
+
+def test_without_a_dataset_the_network_s_own_is_loaded_but_never_downloaded(
+    tmp_path: Path,
+) -> None:
+    spec = replace(
+        lenet(),
+        input=InputSpec(1, 12, 12),
+        num_classes=10,
+        layers=(LayerSpec.create("Flatten"), LayerSpec.create("Dense", {"units": 10})),
+    )
+    shapes = replace(spec, training=spec.training.with_values(dataset="shapes"))
+    evaluation, dataset = evaluate_weights(shapes, trained(shapes), None)
+    assert dataset.device.type == "cpu" and evaluation.size == dataset.size("test")
+    mnist = replace(spec, training=spec.training.with_values(dataset="mnist"))
+    with pytest.raises(BadRunInput, match="not on this computer yet"):
+        evaluate_weights(mnist, trained(mnist), None, tmp_path / "empty")

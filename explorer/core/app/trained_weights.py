@@ -9,9 +9,14 @@ those of a project opened with its weights.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from explorer.core.spec import NetworkSpec
+
+if TYPE_CHECKING:
+    from explorer.core.data import DeviceDataset
+    from explorer.core.evaluation import Evaluation
 
 #: A state dict: parameter and buffer names to tensors (CPU copies).
 State = dict[str, Any]
@@ -54,3 +59,28 @@ class TrainedWeights:
             return False
         self.hold(spec, None)
         return True
+
+
+def evaluate_weights(
+    spec: NetworkSpec,
+    state: State,
+    dataset: DeviceDataset | None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> tuple[Evaluation, DeviceDataset]:
+    """Evaluate `spec` with these weights on the dataset's test split, on the dataset's
+    device, with a snapshot (never the model a run trains); the evaluation and the dataset
+    it indexes. Without a dataset the network's own is loaded on the CPU, never downloaded:
+    `BadRunInput` when it is not on this computer yet. Scales with the network: run it off
+    the GUI thread."""
+    from explorer.core.app.preparation import BadRunInput, load_network_dataset
+    from explorer.core.capture import snapshot_model
+    from explorer.core.data import dataset_status
+    from explorer.core.evaluation import evaluate
+
+    if dataset is None:
+        name = spec.training.dataset
+        if not dataset_status(name, data_dir).available:
+            raise BadRunInput(f"{name} is not on this computer yet: Train downloads it")
+        dataset = load_network_dataset(spec, data_dir, "cpu")
+    model = snapshot_model(spec, state).to(dataset.device)
+    return evaluate(model, dataset, "test"), dataset

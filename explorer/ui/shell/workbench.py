@@ -21,7 +21,12 @@ from PySide6.QtCore import QObject, QPoint, QSize, Qt, Slot
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
 
-from explorer.core.app.trained_weights import State, TrainedWeights, share_weights
+from explorer.core.app.trained_weights import (
+    State,
+    TrainedWeights,
+    evaluate_weights,
+    share_weights,
+)
 from explorer.core.project import ProjectError, read_project
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import BackgroundRunner
@@ -33,27 +38,6 @@ from explorer.ui.shell.screen_fit import fit_into_screen
 from explorer.ui.training.panel import install_training
 
 log = logging.getLogger(__name__)
-
-
-def evaluate_state(
-    spec: NetworkSpec, state: State, dataset: Any, data_dir: Path | None = None
-) -> tuple[Any, Any]:
-    """Evaluate trained weights on the dataset's test split, on the dataset's device (runs
-    on a worker thread); the evaluation with the dataset it indexes. Without a dataset, the
-    network's own is loaded on the CPU (never downloaded)."""
-    from explorer.core.app.preparation import load_network_dataset
-    from explorer.core.capture import snapshot_model
-    from explorer.core.data import DatasetError, dataset_status
-    from explorer.core.evaluation import evaluate
-
-    if dataset is None:
-        if not dataset_status(spec.training.dataset, data_dir).available:
-            raise DatasetError(
-                f"{spec.training.dataset} is not on this computer yet: Train downloads it"
-            )
-        dataset = load_network_dataset(spec, data_dir, "cpu")
-    model = snapshot_model(spec, state).to(dataset.device)
-    return evaluate(model, dataset, "test"), dataset
 
 
 class Workbench(QObject):
@@ -249,7 +233,7 @@ class Workbench(QObject):
         if not finished or state is None or self._dataset is None:
             return
         self.runner.submit(
-            evaluate_state,
+            evaluate_weights,
             self.document.spec,
             state,
             self._dataset,
@@ -283,7 +267,7 @@ class Workbench(QObject):
         self.window.statusBar().showMessage("Evaluating the current weights on the test set…")
         self._show_next_evaluation = True
         self.runner.submit(
-            evaluate_state,
+            evaluate_weights,
             spec,
             state,
             dataset,
