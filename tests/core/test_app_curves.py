@@ -17,6 +17,7 @@ from explorer.core.app.curves import (
     MovingAverage,
     RunCurves,
     SeriesBuffer,
+    run_curves,
     smoothed,
 )
 from explorer.core.training.events import EpochEnded, Progress
@@ -143,3 +144,22 @@ def test_a_series_buffer_grows_past_its_capacity_and_keeps_its_points() -> None:
     assert list(x) == [0, 1, 2, 3, 4] and list(y) == [0, 10, 20, 30, 40]
     buffer.clear()
     assert buffer.count == 0 and len(buffer.data()[0]) == 0
+
+
+def test_a_saved_run_s_curves_come_from_its_metrics_as_written() -> None:
+    from explorer.core.training.events import event_to_json
+
+    written = [
+        event_to_json(progress(5, 1, 0.5, 1.5, 0.25)),
+        event_to_json(epoch_end(1, 10, (1.2, 0.4))),
+        event_to_json(progress(15, 2, 0.5, 1.0, 0.5)),
+        event_to_json(epoch_end(2, 20, None)),
+    ]
+    curves = run_curves("run-1", written)
+    assert curves.name == "run-1"
+    assert list(curves.step_x) == [0.5, 1.5]
+    assert list(curves.train_loss) == [1.5, 1.0] and list(curves.train_accuracy) == [0.25, 0.5]
+    assert list(curves.epoch_x) == [1.0, 2.0]
+    assert curves.validation_loss[0] == pytest.approx(1.2) and math.isnan(curves.validation_loss[1])
+    assert math.isnan(curves.validation_accuracy[1])
+    assert len(run_curves("empty", []).step_x) == 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +108,37 @@ class RunCurves:
     def smoothed_accuracy_percent(self) -> FloatArray:
         """The smoothed training accuracy in percent, as the live run's is drawn."""
         return smoothed(100 * self.train_accuracy)
+
+
+def run_curves(name: str, events: Iterable[Mapping[str, Any]]) -> RunCurves:
+    """A saved run's curves from its metrics (the events as metrics.jsonl holds them, see
+    `event_to_json`): a point per progress event, a validation point per epoch (NaN where
+    the run had no validation split); other events are skipped."""
+    step_x: list[float] = []
+    loss: list[float] = []
+    accuracy: list[float] = []
+    epoch_x: list[float] = []
+    validation_loss: list[float] = []
+    validation_accuracy: list[float] = []
+    for event in events:
+        kind = event["event"]
+        if kind == "progress":
+            step_x.append(event["epoch"] - 1 + _number(event["epoch_fraction"]))
+            loss.append(_number(event["train_loss"]))
+            accuracy.append(_number(event["train_accuracy"]))
+        elif kind == "epoch":
+            epoch_x.append(float(event["epoch"]))
+            validation_loss.append(_number(event.get("validation_loss")))
+            validation_accuracy.append(_number(event.get("validation_accuracy")))
+    return RunCurves(
+        name,
+        np.asarray(step_x, float),
+        np.asarray(loss, float),
+        np.asarray(accuracy, float),
+        np.asarray(epoch_x, float),
+        np.asarray(validation_loss, float),
+        np.asarray(validation_accuracy, float),
+    )
 
 
 class CurveHistory:
@@ -226,6 +257,10 @@ def _nearest(xs: FloatArray, x: float) -> int:
     if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
         return i - 1
     return i
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _csv_value(value: Any) -> Any:
