@@ -12,9 +12,6 @@ import shutil
 import signal
 import sys
 import time
-import traceback
-from dataclasses import dataclass, replace
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -30,18 +27,16 @@ from explorer.core.optimizers import OPTIMIZERS
 from explorer.core.training_spec import DEVICE_CHOICES, DEVICE_HELP
 
 if TYPE_CHECKING:
+    from explorer.core.app.run_plan import RunMember, RunPlan
+    from explorer.core.app.training_run import TrainingRun
     from explorer.core.data.resident import DeviceDataset
     from explorer.core.spec import NetworkSpec
-    from explorer.core.training import Checkpoint, Trainer, TrainingEvent
-    from explorer.core.training.runs import RunFolder, RunSettings
+    from explorer.core.training import TrainingEvent
+    from explorer.core.training.runs import RunFolder
 
 
 class _BadInput(Exception):
     """Ends the command with exit code 2 and this message."""
-
-
-class _Failure(Exception):
-    """Ends the command with exit code 1 and this message (e.g. a download that failed)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -117,53 +112,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from explorer.core.app.preparation import BadRunInput, RunFailed
+
     try:
         return _run(args)
-    except _BadInput as error:
+    except (_BadInput, BadRunInput) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except _Failure as error:
+    except RunFailed as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
 
 
-@dataclass
-class _Member:
-    """One network to train into one run folder (an ensemble has several)."""
-
-    folder: RunFolder
-    spec: NetworkSpec
-    checkpoint: Checkpoint | None = None
-    #: trained to the end before: only its weights are needed (a resumed ensemble)
-    finished: bool = False
-
-
 def _run(args: argparse.Namespace) -> int:
-    from explorer.core.training.runs import RunFolder, RunSettings, default_run_dir
+    from explorer.core.app.preparation import choose_device, make_run_folder, write_run_folder
+    from explorer.core.app.run_plan import finished_model, plan_run, with_settings
 
     if args.resume:
-        root, settings, members = _resume_members(args)
-        spec = members[0].spec
-        data_dir = args.data_dir or settings.data_dir
+        plan = _resume_plan(args)
+        _check_network(plan.spec)
+        data_dir = args.data_dir or plan.settings.data_dir
     else:
         loaded = load_project_argument(args)
         if loaded is None:
             return EXIT_BAD_INPUT
-        spec = _with_overrides(loaded, _overrides(args))
+        spec = with_settings(loaded, _overrides(args))
         _check_network(spec)
-        if not 1 <= args.ensemble <= _MAX_ENSEMBLE:
-            raise _BadInput(f"--ensemble must be 1 to {_MAX_ENSEMBLE}, got {args.ensemble}")
-        root = RunFolder(args.out if args.out else default_run_dir(spec.name))
-        # Absolute, so the run continues from wherever --resume is typed.
-        data_dir = str(Path(args.data_dir).resolve()) if args.data_dir else None
-        settings = RunSettings(data_dir=data_dir, ensemble=args.ensemble)
-        _make_folder(root.path)  # a folder that cannot be written fails before the data loads
-        if args.ensemble == 1:
-            members = [_Member(root, spec)]
-        else:
-            members = [_Member(root.member(k), _member_spec(spec, k)) for k in range(args.ensemble)]
-
-    choice = _resolve_device(spec)
+        plan = plan_run(spec, args.out, ensemble=args.ensemble, data_dir=args.data_dir)
+        data_dir = plan.settings.data_dir
+        make_run_folder(plan.root.path)  # a folder that cannot be written fails before the data
+    spec = plan.spec
+    choice = choose_device(spec)
     dataset = _load_dataset(spec, data_dir, choice.device)
     print(
         f"{spec.name}: {spec.training.dataset} on {choice.description}, "
@@ -171,102 +150,43 @@ def _run(args: argparse.Namespace) -> int:
         f"{dataset.size(Split.VALIDATION):,} validation / "
         f"{dataset.size(Split.TEST):,} test images"
     )
-    if len(members) > 1 and not args.resume:
-        _write_folder(root, _spec_for_run(spec, dataset), settings)
+    if plan.is_ensemble and not plan.resumed:
+        write_run_folder(plan.root, _spec_for_run(spec, dataset), plan.settings)
     models = []  # only the models: each finished member's optimizer state can go
-    for index, member in enumerate(members):
-        if len(members) > 1:
+    for index, member in enumerate(plan.members):
+        if plan.is_ensemble:
             seed = member.spec.training.seed
             done = " (trained before)" if member.finished else ""
-            number = f"{index + 1}/{len(members)}"
+            number = f"{index + 1}/{len(plan.members)}"
             print(f"ensemble member {number} (seed {seed}) -> {member.folder}{done}")
         if member.finished:
-            models.append(_finished_model(member, dataset))
+            models.append(finished_model(member, dataset.device))
             continue
-        member_settings = RunSettings(data_dir=settings.data_dir)
-        code, model = _train_one(member, dataset, member_settings, resume_with=root)
+        code, model = _train_one(member, dataset, plan)
         if code != EXIT_OK:
             return code
         models.append(model)
     if len(models) > 1:
+        from explorer.core.app.training_run import report_unexpected
         from explorer.core.training.metrics import measure_ensemble
 
         batch = max(2 * spec.training.batch_size, 256)
         try:
             result = measure_ensemble(models, dataset, Split.TEST, batch)
         except Exception as error:
-            raise _unexpected(error, root) from None
+            raise report_unexpected(error, plan.root) from None
         print(f"ensemble of {len(models)}: test accuracy {100 * result.accuracy:.2f}%")
     return EXIT_OK
 
 
-_MAX_ENSEMBLE = 1000
-
-
-def _member_spec(spec: NetworkSpec, index: int) -> NetworkSpec:
-    return replace(spec, training=spec.training.with_values(seed=spec.training.seed + index))
-
-
-def _resume_members(args: argparse.Namespace) -> tuple[RunFolder, RunSettings, list[_Member]]:
-    """The folder to continue, its settings, and its members with their checkpoints."""
-    from explorer.core.project import ProjectError, load_project
-    from explorer.core.training import CheckpointError
-    from explorer.core.training.runs import RunError, RunFolder
+def _resume_plan(args: argparse.Namespace) -> RunPlan:
+    from explorer.core.app.run_plan import plan_resume
 
     if args.file or args.template:
         raise _BadInput("--resume continues a run: give no FILE or --template with it")
-    root = RunFolder(args.resume)
-    overrides = _resume_overrides(args)
-    try:
-        settings = root.read_settings()
-        if settings.ensemble == 1:
-            checkpoint = root.checkpoint_for_resume()
-            spec = _with_overrides(checkpoint.spec, overrides)
-            _check_network(spec)
-            return root, settings, [_Member(root, spec, checkpoint)]
-        try:
-            base = _with_overrides(load_project(root.project_path), overrides)
-        except ProjectError as error:
-            raise _BadInput(str(error)) from None
-        _check_network(base)
-        members = []
-        for index in range(settings.ensemble):
-            member = _Member(root.member(index), _member_spec(base, index))
-            if member.folder.checkpoint_path.exists():
-                member.checkpoint = member.folder.checkpoint_for_resume()
-                member.spec = _with_overrides(member.checkpoint.spec, overrides)
-                member.finished = _trained_to_the_end(member)
-            members.append(member)
-        return root, settings, members
-    except (CheckpointError, RunError) as error:
-        raise _BadInput(str(error)) from None
-
-
-def _trained_to_the_end(member: _Member) -> bool:
-    """Whether the member needs no more training: all its epochs done, or stopped early
-    on its validation loss at its checkpoint."""
-    checkpoint = member.checkpoint
-    assert checkpoint is not None
-    position = checkpoint.position
-    if position.batch == 0 and position.epoch >= member.spec.training.epochs:
-        return True
-    ends = [e for e in member.folder.read_metrics().events if e["event"] == "finished"]
-    return bool(ends) and ends[-1]["step"] == position.step and ends[-1]["early_stopped"]
-
-
-def _finished_model(member: _Member, dataset: DeviceDataset) -> Any:
-    from explorer.core.builder import build_model
-    from explorer.core.training import CheckpointError
-    from explorer.core.training.resume import check_weights
-
-    assert member.checkpoint is not None
-    model = build_model(member.spec)
-    try:
-        check_weights(member.checkpoint, model)
-    except CheckpointError as error:
-        raise _BadInput(f"{member.folder.checkpoint_path}: {error}") from None
-    model.load_state_dict(member.checkpoint.model_state)
-    return model.to(dataset.device)
+    if args.ensemble != 1:
+        raise _BadInput("--ensemble cannot change when a run continues: it keeps its members")
+    return plan_resume(args.resume, _overrides(args))
 
 
 def _spec_for_run(spec: NetworkSpec, dataset: DeviceDataset) -> NetworkSpec:
@@ -275,79 +195,33 @@ def _spec_for_run(spec: NetworkSpec, dataset: DeviceDataset) -> NetworkSpec:
     return spec_for_dataset(spec, dataset.info.class_names)
 
 
-def _make_folder(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise _Failure(f"cannot make the run folder {path}: {_reason(error, path)}") from None
-
-
-def _write_folder(folder: RunFolder, spec: NetworkSpec, settings: RunSettings) -> None:
-    try:
-        folder.create(spec, settings)
-    except OSError as error:
-        raise _Failure(
-            f"cannot write the run folder {folder}: {_reason(error, folder.path)}"
-        ) from None
-
-
-def _reason(error: OSError, path: Path) -> str:
-    """The error in words, with the file it names when that is not `path` itself."""
-    named = error.filename is not None and Path(error.filename) != path
-    return f"{error.strerror or error}{f' ({error.filename})' if named else ''}"
-
-
-def _train_one(
-    member: _Member, dataset: DeviceDataset, settings: RunSettings, *, resume_with: RunFolder
-) -> tuple[int, Any]:
+def _train_one(member: RunMember, dataset: DeviceDataset, plan: RunPlan) -> tuple[int, Any]:
     """Train (or continue) one member; its exit code and its model. An unexpected error
     leaves its traceback in the run folder's training.log and one line on the terminal."""
-    from explorer.core.training import CheckpointError, Trainer
+    from explorer.core.app.preparation import TrainingRunError
+    from explorer.core.app.training_run import report_unexpected, start_run
+    from explorer.core.training.runs import RunSettings
 
-    folder, checkpoint = member.folder, member.checkpoint
-    spec = _spec_for_run(member.spec, dataset)  # the dataset's class names, in the checkpoint too
+    settings = RunSettings(data_dir=plan.settings.data_dir)
     try:
-        trainer = Trainer(spec, dataset, resume=checkpoint, checkpoint_path=folder.checkpoint_path)
-    except CheckpointError as error:
-        raise _BadInput(f"{folder.checkpoint_path}: {error}") from None
-    try:
-        if checkpoint is None:
-            _write_folder(folder, spec, settings)
-        else:
-            folder.truncate_metrics(checkpoint)
-        return _train_loop(trainer, folder, resume_with), trainer.model
-    except OSError as error:
-        raise _Failure(
-            f"cannot write the run folder {folder}: {_reason(error, folder.path)}"
-        ) from None
-    except (_BadInput, _Failure):
+        training = start_run(
+            member.spec, dataset, member.folder, settings=settings, checkpoint=member.checkpoint
+        )
+        return _train_loop(training, member.folder, plan.root), training.model
+    except TrainingRunError:
         raise
     except Exception as error:
-        raise _unexpected(error, folder) from None
+        raise report_unexpected(error, member.folder) from None
 
 
-def _unexpected(error: Exception, folder: RunFolder) -> _Failure:
-    """An error nobody foresaw: its traceback into the run's training.log, one line out."""
-    text = str(error).strip().splitlines()
-    summary = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-    details = "".join(traceback.format_exception(error))
-    try:
-        where = f" (full report in {folder.write_log('training failed', details)})"
-    except OSError:
-        where = ""
-    return _Failure(f"training failed: {summary}{where}")
-
-
-def _train_loop(trainer: Trainer, folder: RunFolder, resume_with: RunFolder) -> int:
+def _train_loop(training: TrainingRun, folder: RunFolder, resume_with: RunFolder) -> int:
     from explorer.core.training import TrainingFailed, TrainingFinished, TrainingStopped
 
     progress = _ProgressLine(sys.stdout)
-    previous = signal.signal(signal.SIGINT, _stop_handler(trainer))
+    previous = signal.signal(signal.SIGINT, _stop_handler(training))
     try:
-        with folder:
-            for event in trainer.run():
-                folder.append(event)
-                progress.show(event)
+        for event in training.events():
+            progress.show(event)
     finally:
         signal.signal(signal.SIGINT, previous)
         progress.close()
@@ -368,9 +242,9 @@ def _train_loop(trainer: Trainer, folder: RunFolder, resume_with: RunFolder) -> 
     return EXIT_OK
 
 
-def _stop_handler(trainer: Trainer) -> Any:
+def _stop_handler(training: TrainingRun) -> Any:
     def handler(signum: int, frame: FrameType | None) -> None:
-        trainer.stop()
+        training.stop()
 
     return handler
 
@@ -390,25 +264,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    given = _overrides(args)
-    # The rest must stay as the checkpoint was made, or the run would not continue its curve.
-    allowed = {"epochs", "device", "threads"}
-    refused = sorted(set(given) - allowed)
-    if refused or args.ensemble != 1:
-        raise _BadInput("with --resume only --epochs, --device and --threads can change")
-    return given
-
-
-def _with_overrides(spec: NetworkSpec, overrides: dict[str, Any]) -> NetworkSpec:
-    from explorer.core.spec import SpecError
-
-    try:
-        return replace(spec, training=spec.training.with_values(**overrides))
-    except SpecError as error:
-        raise _BadInput(error.message) from None
-
-
 def _check_network(spec: NetworkSpec) -> None:
     from explorer.core.analysis import analyze
     from explorer.core.error_list import format_errors
@@ -418,44 +273,16 @@ def _check_network(spec: NetworkSpec) -> None:
         raise _BadInput(format_errors(errors))
 
 
-def _resolve_device(spec: NetworkSpec) -> Any:
-    from explorer.core.training.devices import DeviceError, apply_threads, resolve_device
-
-    try:
-        choice = resolve_device(spec.training.device, threads=spec.training.threads)
-    except DeviceError as error:
-        raise _BadInput(str(error)) from None
-    apply_threads(choice, spec.training.threads)
-    return choice
-
-
 def _load_dataset(spec: NetworkSpec, data_dir: str | None, device: Any) -> DeviceDataset:
     from explorer.commands.datasets import ProgressBar
-    from explorer.core.data import DatasetError, DownloadError, load_dataset
+    from explorer.core.app.preparation import check_class_count, load_network_dataset
 
     bar = ProgressBar(sys.stderr)  # shows only if a download is needed
     try:
-        dataset = load_dataset(
-            spec.training.dataset,
-            data_dir=data_dir,
-            device=device,
-            validation_fraction=spec.training.validation_split,
-            seed=spec.training.seed,
-            input_size=(spec.input.height, spec.input.width),
-            grayscale=spec.input.channels == 1,
-            progress=bar,
-        )
-    except DownloadError as error:
-        raise _Failure(str(error)) from None
-    except DatasetError as error:
-        raise _BadInput(str(error)) from None
+        dataset = load_network_dataset(spec, data_dir, device, progress=bar)
     finally:
         bar.close()
-    if dataset.info.num_classes != spec.num_classes:
-        raise _BadInput(
-            f"dataset {spec.training.dataset!r} has {dataset.info.num_classes} classes "
-            f"but the network ends in {spec.num_classes}"
-        )
+    check_class_count(spec, dataset)
     return dataset
 
 

@@ -12,7 +12,7 @@ Shapes are (C, H, W) for images and (N,) for vectors, without the batch dimensio
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -20,11 +20,21 @@ import torch
 from torch import nn
 
 from explorer.core.builder import Network, build_with_weights, kernel_weight
-from explorer.core.mosaic import COLUMN_ASPECT, LayerMosaics, layer_mosaics
+from explorer.core.capture_types import CaptureResult, FloatArray, LayerCapture
+from explorer.core.mosaic import COLUMN_ASPECT, layer_mosaics
 from explorer.core.spec import NetworkSpec
 from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES, build_activation
 
-FloatArray = npt.NDArray[np.float32]
+__all__ = [
+    "DEFAULT_MAX_CHANNELS",
+    "TILE_IN_BACKGROUND",
+    "CaptureResult",
+    "LayerCapture",
+    "activation_responses",
+    "capture",
+    "snapshot_model",
+    "with_mosaics",
+]
 
 # Channels kept per layer: 64 maps of a VGG block already fill a screen, and 512 would
 # cost 8× the copying and drawing for detail nobody can see at once.
@@ -32,56 +42,6 @@ DEFAULT_MAX_CHANNELS = 64
 
 # A Sobel filter for the activation gallery when the network has no convolution.
 EDGE_KERNEL = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], np.float32)
-
-
-@dataclass(frozen=True)
-class LayerCapture:
-    """One layer's output for one image.
-
-    `output` holds the first `max_channels` channels of an image output (C, H, W), or the
-    whole vector (N,); `shape` is the layer's full output shape. `kernel` is the layer's
-    kernel for Conv2D (out, in, kh, kw, capped like the output) or Dense (out, in)
-    layers, else None.
-    """
-
-    name: str
-    output: FloatArray = field(repr=False)
-    shape: tuple[int, ...]
-    kernel: FloatArray | None = field(default=None, repr=False)
-
-    @property
-    def is_image(self) -> bool:
-        return self.output.ndim == 3
-
-    @property
-    def channels_shown(self) -> int:
-        return int(self.output.shape[0])
-
-    @property
-    def truncated(self) -> bool:
-        """True when only some of the layer's channels were kept."""
-        return self.is_image and self.output.shape[0] < self.shape[0]
-
-
-@dataclass(frozen=True)
-class CaptureResult:
-    """Every layer's capture, in order, plus the network's final class probabilities.
-
-    `mosaics`, when filled by `with_mosaics`, holds each layer's output tiled for drawing
-    (one entry per layer, in order; None for a layer small enough to tile as it is
-    drawn); empty otherwise.
-    """
-
-    layers: tuple[LayerCapture, ...]
-    logits: FloatArray = field(repr=False)
-    probabilities: FloatArray
-    mosaics: tuple[LayerMosaics | None, ...] = field(default=(), repr=False)
-
-    def __getitem__(self, name: str) -> LayerCapture:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(name)
 
 
 def snapshot_model(spec: NetworkSpec, state_dict: Mapping[str, torch.Tensor]) -> Network:

@@ -112,6 +112,9 @@ def test_a_diverging_run_exits_1_with_a_message(
         (["{project}", "--device", "tpu"], "device"),
         (["{bad}"], "kernel 5 > input 4"),
         (["--resume", "{missing}"], "no checkpoint"),
+        (["--resume", "{missing}", "--lr", "0.1"], "can change only"),
+        (["--resume", "{missing}", "--ensemble", "2"], "--ensemble cannot change"),
+        (["{four_classes}"], "has 10 classes but the network ends in 4"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
@@ -134,10 +137,16 @@ def test_bad_input_exits_2_with_a_message(
         ),
         encoding="utf-8",
     )
+    four_classes = write_project(tmp_path / "four.json")
+    project = json.loads(four_classes.read_text(encoding="utf-8"))
+    project["num_classes"] = 4
+    project["layers"][-1]["units"] = 4
+    four_classes.write_text(json.dumps(project), encoding="utf-8")
     names = {
         "project": str(write_project(tmp_path / "tiny.json")),
         "bad": str(bad),
         "missing": str(tmp_path / "nothing-here"),
+        "four_classes": str(four_classes),
     }
     argv = ["train", *(a.format(**names) for a in arguments), "--out", str(tmp_path / "run")]
     assert main(argv) == 2

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QRect
 
+from explorer.core.app.curves import RunCurves
 from explorer.ui.shell.pyqtgraph_setup import configure_pyqtgraph
-from explorer.ui.training.curves import LIVE_LEGEND, RunCurves, TrainingCurves
+from explorer.ui.training.curves import LIVE_LEGEND, TrainingCurves
 
 LONG_NAMES = ("20261201-093015-keras-mnist-lr0.01", "20261201-101500-keras-mnist-lr0.002")
 
@@ -55,3 +56,29 @@ def test_the_legend_sits_above_the_plots_and_shows_run_names_whole(qtbot: Any, w
     curves.set_overlays([])
     assert curves.legend_names() == [name for name, _ in LIVE_LEGEND]
     assert LONG_NAMES[0] not in curves.legend.text()
+
+
+def test_the_plots_draw_the_history_they_are_given(qtbot: Any) -> None:
+    from explorer.core.training.events import EpochEnded, Progress
+
+    configure_pyqtgraph()
+    curves = TrainingCurves()
+    qtbot.addWidget(curves)
+    curves.begin_run(2)
+    for step, loss in enumerate([2.0, 1.5, 1.0], start=1):
+        curves.add_progress(
+            Progress(step, 1, step / 3, step * 10, loss, 0.2 * step, 0.01, 1e3, 1, 1)
+        )
+    curves.add_epoch(EpochEnded(1, 3, 1.0, 0.6, 0.9, 0.65, 0.01, 1.0))
+    curves.redraw()
+    history = curves.history
+    for item, series in (
+        (curves.raw_loss_item, history.raw_loss),
+        (curves.smooth_loss_item, history.smooth_loss),
+        (curves.accuracy_item, history.smooth_accuracy),
+        (curves.val_accuracy_item, history.validation_accuracy),
+    ):
+        xs, ys = item.getData()
+        assert np.array_equal(xs, series.data()[0]) and np.array_equal(ys, series.data()[1])
+    assert list(curves.val_accuracy_item.getData()[1]) == pytest.approx([65.0])
+    assert curves.point_count == 3 and curves.validation_point_count == 1

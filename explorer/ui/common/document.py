@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from explorer.core.analysis import Analysis, analyze, apply_fix
+from explorer.core.app.layer_names import keep_names, moved_rows, without_taken_names
 from explorer.core.diagnostics import Fix
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 
@@ -196,16 +197,7 @@ class ProjectDocument(QObject):
         label = text or (
             f"Add {layers[0].type}" if len(layers) == 1 else f"Add {len(layers)} layers"
         )
-        # Pasted, dropped or duplicated layers drop a name that is already taken (given or
-        # generated): two layers may not share one.
-        taken = set(self._spec.layer_names())
-        fresh = []
-        for layer in layers:
-            if layer.name in taken:
-                layer = layer.with_name(None)
-            elif layer.name:
-                taken.add(layer.name)
-            fresh.append(layer)
+        fresh = without_taken_names(self._spec, layers)
         items = list(self._spec.layers)
         items[row:row] = fresh
         origin: list[int | None] = list(range(len(self._spec.layers)))
@@ -236,7 +228,7 @@ class ProjectDocument(QObject):
         rows = sorted(set(rows))
         if not rows:
             return False
-        origin = _moved_rows(len(self._spec.layers), rows, destination)
+        origin = moved_rows(len(self._spec.layers), rows, destination)
         items = [self._spec.layers[i] for i in origin]
         new = self._spec.with_layers(keep_names(self._spec, items, origin))
         start = destination - sum(1 for r in rows if r < destination)
@@ -278,51 +270,3 @@ class ProjectDocument(QObject):
         return self.edit(
             apply_fix(self._spec, fix), f"Fix: {fix.label}", select_after=[max(0, row)]
         )
-
-
-def _moved_rows(count: int, rows: Sequence[int], destination: int) -> list[int]:
-    """Row numbers 0..count-1 after moving `rows` (kept in order) before `destination`,
-    as `NetworkSpec.move` moves layers."""
-    chosen = sorted(set(rows))
-    destination -= sum(1 for row in chosen if row < destination)
-    rest = [row for row in range(count) if row not in set(chosen)]
-    rest[destination:destination] = chosen
-    return rest
-
-
-def keep_names(
-    old: NetworkSpec, layers: Sequence[LayerSpec], origin: Sequence[int | None]
-) -> tuple[LayerSpec, ...]:
-    """`layers` after an edit of `old`, named so that no layer already there is renamed.
-
-    `origin[i]` is the row in `old` that `layers[i]` came from (None: a new layer). Generated
-    names (`conv2d_1`) follow position, so inserting before, removing or moving a layer
-    would renumber its neighbours: new layers get the next free names instead, and any layer
-    whose generated name would still change keeps its old one, written out.
-    """
-    old_names = old.layer_names()
-    items = list(layers)
-
-    def renamed() -> list[int]:
-        names = old.with_layers(items).layer_names()
-        return [i for i, row in enumerate(origin) if row is not None and names[i] != old_names[row]]
-
-    if not renamed():
-        return tuple(items)
-    new_rows = [i for i, row in enumerate(origin) if row is None and items[i].name is None]
-    if new_rows:
-        appended = old.with_layers([*old.layers, *(items[i] for i in new_rows)])
-        fresh = appended.layer_names()[len(old.layers) :]
-        for i, name in zip(new_rows, fresh, strict=True):
-            items[i] = replace(items[i], name=name)  # generated names are valid names
-    # Written-out names take no number from the layers after them, so this settles within
-    # as many rounds as there are layers (in practice one).
-    for _ in range(len(items)):
-        changed = renamed()
-        if not changed:
-            break
-        for i in changed:
-            row = origin[i]
-            assert row is not None
-            items[i] = replace(items[i], name=old_names[row])
-    return tuple(items)

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.capture import CaptureResult, LayerCapture
+from explorer.core.capture_types import CaptureResult, LayerCapture
 from explorer.core.mosaic import (
     COLUMN_ASPECT,
     DEFAULT_GAP,

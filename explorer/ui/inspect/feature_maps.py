@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.capture import CaptureResult
+from explorer.core.capture_types import CaptureResult
 from explorer.core.mosaic import (
     Mosaic,
     layer_mosaics,

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.capture import CaptureResult, LayerCapture
+from explorer.core.capture_types import CaptureResult, LayerCapture
 from explorer.core.mosaic import Layout, tile
 from explorer.ui.inspect.feature_maps import (
     SEPARATOR_RGB,

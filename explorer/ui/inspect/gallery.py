@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.capture import CaptureResult, activation_responses
+from explorer.core.capture import activation_responses
+from explorer.core.capture_types import CaptureResult
 from explorer.core.vocabulary.activation_functions import ACTIVATIONS
 from explorer.ui.inspect.feature_maps import (
     SEPARATOR_RGB,

@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from explorer.core.capture import CaptureResult, LayerCapture
+from explorer.core.capture_types import CaptureResult, LayerCapture
 from explorer.core.spec import NetworkSpec
 from explorer.ui.inspect.controller import InspectController
 from explorer.ui.inspect.feature_maps import FeatureMapPanel

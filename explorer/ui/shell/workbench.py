@@ -21,6 +21,12 @@ from PySide6.QtCore import QObject, QPoint, QSize, Qt, Slot
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
 
+from explorer.core.app.trained_weights import (
+    State,
+    TrainedWeights,
+    evaluate_weights,
+    share_weights,
+)
 from explorer.core.dataset_split import Split
 from explorer.core.project import ProjectError, read_project
 from explorer.core.spec import NetworkSpec
@@ -33,29 +39,6 @@ from explorer.ui.shell.screen_fit import fit_into_screen
 from explorer.ui.training.panel import install_training
 
 log = logging.getLogger(__name__)
-
-State = dict[str, Any]
-
-
-def evaluate_state(
-    spec: NetworkSpec, state: State, dataset: Any, data_dir: Path | None = None
-) -> tuple[Any, Any]:
-    """Evaluate trained weights on the dataset's test split, on the dataset's device (runs
-    on a worker thread); the evaluation with the dataset it indexes. Without a dataset, the
-    network's own is loaded on the CPU (never downloaded)."""
-    from explorer.core.capture import snapshot_model
-    from explorer.core.data import DatasetError, dataset_status
-    from explorer.core.evaluation import evaluate
-    from explorer.ui.training.worker import load_for
-
-    if dataset is None:
-        if not dataset_status(spec.training.dataset, data_dir).available:
-            raise DatasetError(
-                f"{spec.training.dataset} is not on this computer yet: Train downloads it"
-            )
-        dataset = load_for(spec, data_dir, "cpu")
-    model = snapshot_model(spec, state).to(dataset.device)
-    return evaluate(model, dataset, Split.TEST), dataset
 
 
 class Workbench(QObject):
@@ -70,7 +53,7 @@ class Workbench(QObject):
         super().__init__(window)
         self.window = window
         self.document = window.document
-        self._trained: tuple[NetworkSpec, State] | None = None
+        self._trained = TrainedWeights()
         self._dataset: Any = None
         self._shut_down = False
         self.runner = BackgroundRunner("workbench", self)
@@ -168,16 +151,14 @@ class Workbench(QObject):
 
     @property
     def trained_state(self) -> State | None:
-        return self._trained[1] if self._trained is not None else None
+        return self._trained.state
 
     def weights_for(self, spec: NetworkSpec) -> State | None:
         """The trained weights when they belong to this network, else None."""
-        if self._trained is None or spec.architecture() != self._trained[0]:
-            return None
-        return self._trained[1]
+        return self._trained.for_network(spec)
 
     def set_trained(self, spec: NetworkSpec, state: State | None) -> None:
-        self._trained = (spec.architecture(), state) if state is not None else None
+        self._trained.hold(spec, state)
         if state is not None:
             self.inspect.refresh_from_weights(state)
 
@@ -196,8 +177,7 @@ class Workbench(QObject):
     @Slot()
     def _on_document_spec_changed(self) -> None:
         spec = self.document.spec
-        if self._trained is not None and spec.architecture() != self._trained[0]:
-            self._trained = None  # an edit changed the network: its weights no longer apply
+        if self._trained.forget_unless_for(spec):  # an edit changed the network
             self.evaluation.mark_outdated()
         self.inspect.set_spec(spec, self.trained_state)
 
@@ -222,7 +202,7 @@ class Workbench(QObject):
 
     def _on_weights_loaded(self, loaded: tuple[NetworkSpec, State | None]) -> None:
         spec, state = loaded
-        if spec.architecture() == self.document.spec.architecture():
+        if share_weights(spec, self.document.spec):
             self.set_trained(spec, state)
             self.window.statusBar().showMessage("Loaded the project's trained weights", 6000)
 
@@ -250,12 +230,13 @@ class Workbench(QObject):
         from explorer.core.training import TrainingFinished
 
         finished = isinstance(self.training.last_event, TrainingFinished)
-        if not finished or self._trained is None or self._dataset is None:
+        state = self._trained.state
+        if not finished or state is None or self._dataset is None:
             return
         self.runner.submit(
-            evaluate_state,
+            evaluate_weights,
             self.document.spec,
-            self._trained[1],
+            state,
             self._dataset,
             on_done=self._on_evaluation_done,
             on_error=self._on_evaluation_failed,
@@ -287,7 +268,7 @@ class Workbench(QObject):
         self.window.statusBar().showMessage("Evaluating the current weights on the test set…")
         self._show_next_evaluation = True
         self.runner.submit(
-            evaluate_state,
+            evaluate_weights,
             spec,
             state,
             dataset,

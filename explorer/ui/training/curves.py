@@ -1,28 +1,29 @@
 """Live loss and accuracy curves (pyqtgraph), with runs overlaid for comparison.
 
-Points go into growable numpy buffers as events arrive; a 50 ms timer pushes the buffers to
-the plot items with `setData` only when something changed, so a fast run costs the GUI one
-redraw per tick, never one item per point. The x axis is in epochs (fractional within an
-epoch), which lines up runs with different batch sizes.
+The points live in a `CurveHistory` (explorer.core.app.curves) as events arrive; a 100 ms
+timer pushes its buffers to the plot items with `setData` only when something changed, so a
+fast run costs the GUI one redraw per tick, never one item per point. The x axis is in
+epochs (fractional within an epoch), which lines up runs with different batch sizes.
 """
 
 from __future__ import annotations
 
-import csv
 import html
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-#: Weight of a new point in the smoothed training loss (exponential moving average).
-SMOOTHING = 0.1
+from explorer.core.app.curves import CurveHistory, RunCurves
+
+if TYPE_CHECKING:
+    from explorer.core.training.events import EpochEnded, Progress
+
 #: 10 redraws a second look continuous, and leave the event loop free between them.
 REDRAW_INTERVAL_MS = 100
 OVERLAY_COLOURS = ("#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -35,54 +36,6 @@ LIVE_LEGEND = (
     ("train (smoothed)", TRAIN_COLOUR),
     ("validation", VALIDATION_COLOUR),
 )
-
-
-class SeriesBuffer:
-    """x/y float64 arrays that grow by doubling; `data()` returns views of the filled part."""
-
-    def __init__(self, capacity: int = 256) -> None:
-        self._x = np.empty(capacity)
-        self._y = np.empty(capacity)
-        self.count = 0
-
-    def append(self, x: float, y: float) -> None:
-        if self.count == len(self._x):
-            self._x = np.concatenate([self._x, np.empty_like(self._x)])
-            self._y = np.concatenate([self._y, np.empty_like(self._y)])
-        self._x[self.count] = x
-        self._y[self.count] = y
-        self.count += 1
-
-    def clear(self) -> None:
-        self.count = 0
-
-    def data(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._x[: self.count], self._y[: self.count]
-
-
-def ema(values: np.ndarray, weight: float = SMOOTHING) -> np.ndarray:
-    """Exponential moving average with bias correction (the first points are not dragged
-    towards zero), as TensorBoard smooths its curves."""
-    out = np.empty_like(values, dtype=float)
-    average, correction = 0.0, 1.0
-    for i, value in enumerate(values):
-        average = (1 - weight) * average + weight * value
-        correction *= 1 - weight
-        out[i] = average / (1 - correction)
-    return out
-
-
-@dataclass(frozen=True)
-class RunCurves:
-    """The curves of one (finished or saved) run, x in epochs."""
-
-    name: str
-    step_x: np.ndarray
-    train_loss: np.ndarray
-    train_accuracy: np.ndarray
-    epoch_x: np.ndarray
-    validation_loss: np.ndarray  # NaN where there is no validation split
-    validation_accuracy: np.ndarray
 
 
 class TrainingCurves(QWidget):
@@ -117,15 +70,7 @@ class TrainingCurves(QWidget):
         self.loss_plot.setYRange(0, 1, padding=0)
         self.loss_plot.setXRange(0, 1, padding=0.01)
 
-        self._raw_loss = SeriesBuffer()
-        self._raw_accuracy = SeriesBuffer()
-        self._smooth_loss = SeriesBuffer()
-        self._smooth_accuracy = SeriesBuffer()
-        self._val_loss = SeriesBuffer(32)
-        self._val_accuracy = SeriesBuffer(32)
-        self._rows: list[dict[str, Any]] = []
-        self._loss_average = self._accuracy_average = 0.0
-        self._correction = 1.0
+        self.history = CurveHistory()
 
         faint = pg.mkPen(color=RAW_LOSS_COLOUR, width=1)
         self.raw_loss_item = self.loss_plot.plot(pen=faint)
@@ -192,79 +137,29 @@ class TrainingCurves(QWidget):
         self.clear()
 
     def clear(self) -> None:
-        for buffer in self._buffers():
-            buffer.clear()
-        self._rows.clear()
-        self._loss_average = self._accuracy_average = 0.0
-        self._correction = 1.0
+        self.history.clear()
         self._dirty = True
         self._val_drawn = -1
         self.redraw()
 
-    def add_progress(self, event: Any) -> None:
+    def add_progress(self, event: Progress) -> None:
         """Add a `Progress` event (training metrics averaged since the previous one)."""
-        x = event.epoch - 1 + event.epoch_fraction
-        accuracy = 100 * event.train_accuracy
-        self._raw_loss.append(x, event.train_loss)
-        self._raw_accuracy.append(x, accuracy)
-        weight = SMOOTHING
-        self._loss_average = (1 - weight) * self._loss_average + weight * event.train_loss
-        self._accuracy_average = (1 - weight) * self._accuracy_average + weight * accuracy
-        self._correction *= 1 - weight
-        smoothed_loss = self._loss_average / (1 - self._correction)
-        self._smooth_loss.append(x, smoothed_loss)
-        self._smooth_accuracy.append(x, self._accuracy_average / (1 - self._correction))
-        self._rows.append(
-            {
-                "kind": "step",
-                "epoch": x,
-                "step": event.step,
-                "train_loss": event.train_loss,
-                "train_loss_smoothed": smoothed_loss,
-                "train_accuracy": event.train_accuracy,
-                "learning_rate": event.learning_rate,
-            }
-        )
+        self.history.add_progress(event)
         self._dirty = True
 
-    def add_epoch(self, event: Any) -> None:
+    def add_epoch(self, event: EpochEnded) -> None:
         """Add an `EpochEnded` event (validation metrics, when there is a validation split)."""
-        self._rows.append(
-            {
-                "kind": "epoch",
-                "epoch": float(event.epoch),
-                "step": event.step,
-                "train_loss": event.train_loss,
-                "train_accuracy": event.train_accuracy,
-                "validation_loss": event.validation_loss,
-                "validation_accuracy": event.validation_accuracy,
-                "learning_rate": event.learning_rate,
-            }
-        )
-        if event.validation_loss is not None:
-            self._val_loss.append(event.epoch, event.validation_loss)
-        if event.validation_accuracy is not None:
-            self._val_accuracy.append(event.epoch, 100 * event.validation_accuracy)
+        self.history.add_epoch(event)
         self._dirty = True
-
-    def _buffers(self) -> tuple[SeriesBuffer, ...]:
-        return (
-            self._raw_loss,
-            self._raw_accuracy,
-            self._smooth_loss,
-            self._smooth_accuracy,
-            self._val_loss,
-            self._val_accuracy,
-        )
 
     @property
     def point_count(self) -> int:
         """Training-loss points received for the live run."""
-        return self._raw_loss.count
+        return self.history.point_count
 
     @property
     def validation_point_count(self) -> int:
-        return self._val_loss.count
+        return self.history.validation_point_count
 
     @Slot()
     def _on_timer_timeout(self) -> None:
@@ -273,13 +168,15 @@ class TrainingCurves(QWidget):
 
     def redraw(self) -> None:
         self._dirty = False
-        self.raw_loss_item.setData(*self._raw_loss.data())
-        self.smooth_loss_item.setData(*self._smooth_loss.data())
-        self.accuracy_item.setData(*self._smooth_accuracy.data())
-        if self._val_drawn != self._val_loss.count + self._val_accuracy.count:
-            self._val_drawn = self._val_loss.count + self._val_accuracy.count
-            self.val_loss_item.setData(*self._val_loss.data())
-            self.val_accuracy_item.setData(*self._val_accuracy.data())
+        history = self.history
+        self.raw_loss_item.setData(*history.raw_loss.data())
+        self.smooth_loss_item.setData(*history.smooth_loss.data())
+        self.accuracy_item.setData(*history.smooth_accuracy.data())
+        validation = history.validation_loss.count + history.validation_accuracy.count
+        if self._val_drawn != validation:
+            self._val_drawn = validation
+            self.val_loss_item.setData(*history.validation_loss.data())
+            self.val_accuracy_item.setData(*history.validation_accuracy.data())
         self._update_ranges()
 
     def _update_ranges(self) -> None:
@@ -303,7 +200,7 @@ class TrainingCurves(QWidget):
             self.loss_plot.setYRange(0, top, padding=0)
 
     def _loss_series(self) -> list[np.ndarray]:
-        series = [self._raw_loss.data()[1], self._val_loss.data()[1]]
+        series = [self.history.raw_loss.data()[1], self.history.validation_loss.data()[1]]
         for run in self.overlays:
             series += [run.train_loss, run.validation_loss]
         return series
@@ -327,16 +224,10 @@ class TrainingCurves(QWidget):
             colour = OVERLAY_COLOURS[index % len(OVERLAY_COLOURS)]
             solid = pg.mkPen(colour, width=2)
             dashed = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine)
-            smooth_loss = ema(run.train_loss) if len(run.train_loss) else run.train_loss
-            smooth_accuracy = ema(100 * run.train_accuracy) if len(run.train_accuracy) else None
             items = [
-                self.loss_plot.plot(run.step_x, smooth_loss, pen=solid),
+                self.loss_plot.plot(run.step_x, run.smoothed_loss(), pen=solid),
                 self.loss_plot.plot(run.epoch_x, run.validation_loss, pen=dashed, connect="finite"),
-                self.accuracy_plot.plot(
-                    run.step_x,
-                    smooth_accuracy if smooth_accuracy is not None else run.train_accuracy,
-                    pen=solid,
-                ),
+                self.accuracy_plot.plot(run.step_x, run.smoothed_accuracy_percent(), pen=solid),
                 self.accuracy_plot.plot(
                     run.epoch_x, 100 * run.validation_accuracy, pen=dashed, connect="finite"
                 ),
@@ -394,22 +285,7 @@ class TrainingCurves(QWidget):
 
     def describe_at(self, x: float) -> str:
         """The live run's values nearest to epoch `x`, for the crosshair read-out."""
-        parts = [f"epoch {x:.2f}"]
-        xs, loss = self._raw_loss.data()
-        if len(xs):
-            i = _nearest(xs, x)
-            smoothed = self._smooth_loss.data()[1][i]
-            parts.append(f"loss {loss[i]:.4f} (smoothed {smoothed:.4f})")
-            parts.append(f"accuracy {self._smooth_accuracy.data()[1][i]:.1f}%")
-        vx, vloss = self._val_loss.data()
-        if len(vx):
-            i = _nearest(vx, x)
-            text = f"val loss {vloss[i]:.4f} @ {vx[i]:g}"
-            ax, acc = self._val_accuracy.data()
-            if len(ax) > i:
-                text += f", val acc {acc[i]:.1f}%"
-            parts.append(text)
-        return "  ·  ".join(parts)
+        return self.history.describe_at(x)
 
     # ---- export ---------------------------------------------------------------------------
 
@@ -418,22 +294,7 @@ class TrainingCurves(QWidget):
 
     def export_csv(self, path: str | Path) -> None:
         """One row per progress point (kind 'step') and per epoch (kind 'epoch')."""
-        columns = [
-            "kind",
-            "epoch",
-            "step",
-            "train_loss",
-            "train_loss_smoothed",
-            "train_accuracy",
-            "validation_loss",
-            "validation_accuracy",
-            "learning_rate",
-        ]
-        with Path(path).open("w", newline="", encoding="utf-8") as stream:
-            writer = csv.DictWriter(stream, columns, restval="")
-            writer.writeheader()
-            for row in self._rows:
-                writer.writerow({k: _csv_value(v) for k, v in row.items()})
+        self.history.write_csv(path)
 
 
 def _nice_ceiling(value: float) -> float:
@@ -445,18 +306,3 @@ def _nice_ceiling(value: float) -> float:
         if step * scale >= value:
             return float(step * scale)
     return 10.0 * scale
-
-
-def _nearest(xs: np.ndarray, x: float) -> int:
-    i = int(np.searchsorted(xs, x))
-    if i >= len(xs):
-        return len(xs) - 1
-    if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
-        return i - 1
-    return i
-
-
-def _csv_value(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    return value

@@ -9,12 +9,9 @@ checkpoint.pt), the same the `train` command writes, so command-line runs show u
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -25,11 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.app.curves import RunCurves, run_curves
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.training.runs import RunFolder, list_run_folders
 from explorer.ui.common.document import ProjectDocument
-from explorer.ui.training.curves import RunCurves, TrainingCurves
+from explorer.ui.training.curves import TrainingCurves
 
 log = logging.getLogger(__name__)
 
@@ -61,40 +59,18 @@ def read_run(path: str | Path) -> RunRecord:
     skipped (a run cut off mid-write is still listed with what it has) and a run with such
     lines is marked damaged, saying why."""
     folder = Path(path)
-    step_x: list[float] = []
-    loss: list[float] = []
-    accuracy: list[float] = []
-    epoch_x: list[float] = []
-    val_loss: list[float] = []
-    val_accuracy: list[float] = []
     status, test_accuracy, message = "incomplete", None, ""
     metrics_log = RunFolder(folder).read_metrics()
     for event in metrics_log.events:
         kind = event["event"]
-        if kind == "progress":
-            step_x.append(event["epoch"] - 1 + _number(event["epoch_fraction"]))
-            loss.append(_number(event["train_loss"]))
-            accuracy.append(_number(event["train_accuracy"]))
-        elif kind == "epoch":
-            epoch_x.append(float(event["epoch"]))
-            val_loss.append(_number(event.get("validation_loss")))
-            val_accuracy.append(_number(event.get("validation_accuracy")))
-        elif kind in ("finished", "stopped", "failed"):
+        if kind in ("finished", "stopped", "failed"):
             status = kind
             message = event.get("message", "")
             if kind == "finished":
                 test_accuracy = event.get("test_accuracy")
     if metrics_log.damage:
         log.warning("%s: %s", folder, metrics_log.damage)
-    curves = RunCurves(
-        folder.name,
-        np.asarray(step_x, float),
-        np.asarray(loss, float),
-        np.asarray(accuracy, float),
-        np.asarray(epoch_x, float),
-        np.asarray(val_loss, float),
-        np.asarray(val_accuracy, float),
-    )
+    curves = run_curves(folder.name, metrics_log.events)
     return RunRecord(folder, status, test_accuracy, message, curves, metrics_log.damage)
 
 
@@ -120,10 +96,6 @@ def list_runs(
                 cache[folder] = cached
         records.append(cached[1])
     return records
-
-
-def _number(value: Any) -> float:
-    return math.nan if value is None else float(value)
 
 
 class RunsPanel(QWidget):

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,8 @@ from explorer.core.spec import NetworkSpec
 
 if TYPE_CHECKING:
     from explorer.core.data import DeviceDataset
-    from explorer.core.training import Trainer
+    from explorer.core.training import Checkpoint, Trainer
+    from explorer.core.training.runs import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -99,31 +101,6 @@ def warm_up_memory(spec: NetworkSpec) -> int:
         return step
     images = (entry.train_size or 0) + (entry.test_size or 0)
     return step + images * spec.input.channels * spec.input.height * spec.input.width
-
-
-def load_for(
-    spec: NetworkSpec,
-    data_dir: Path | None,
-    device: Any,
-    progress: Any = None,
-    cancel: Any = None,
-) -> DeviceDataset:
-    """The network's dataset resident on `device`, sized and coloured for its input, split
-    as its training settings say (downloads it when missing; raises DatasetError)."""
-    from explorer.core.data import load_dataset
-
-    settings = spec.training
-    return load_dataset(
-        settings.dataset,
-        data_dir=data_dir,
-        device=device,
-        validation_fraction=settings.validation_split,
-        seed=settings.seed,
-        progress=progress,
-        cancel=cancel,
-        input_size=(spec.input.height, spec.input.width),
-        grayscale=spec.input.channels == 1,
-    )
 
 
 def free_memory(device: Any) -> int | None:
@@ -210,9 +187,13 @@ class TrainingWorker(QObject):
             self.finished.emit()
 
     def _run(self) -> None:
-        from explorer.core.data import DatasetError, DownloadCancelled
+        from explorer.core.app.preparation import (
+            TrainingRunError,
+            check_class_count,
+            choose_device,
+        )
+        from explorer.core.data import DownloadCancelled
         from explorer.core.training import Trainer, TrainingFailed, TrainingStopped
-        from explorer.core.training.devices import DeviceError, apply_threads, resolve_device
 
         job, spec = self.job, self.job.spec
         settings = spec.training
@@ -221,16 +202,14 @@ class TrainingWorker(QObject):
 
             preload()  # torch's one-time costs first: they are paid even without a dataset
         try:
-            choice = resolve_device(settings.device, threads=settings.threads)
-        except DeviceError as error:
+            # Automatic threads (0) leave a core free: the one the GUI thread draws on.
+            choice = choose_device(spec)
+        except TrainingRunError as error:
             self.event_emitted.emit(TrainingFailed(str(error), 0))
             return
         if job.warm_only and not self._warm_up_fits(spec, choice.device):
             return
-        # Automatic (0) leaves a core free, which is also the one the GUI thread draws on.
-        threads = apply_threads(choice, settings.threads)
-        detail = f"CPU ({threads} thread{'s' if threads != 1 else ''})"
-        self.device_detected.emit(detail if choice.type == "cpu" else choice.description)
+        self.device_detected.emit(choice.description)
         key = dataset_key(spec, job.data_dir, str(choice.device))
         dataset = job.dataset
         if dataset is None:
@@ -239,7 +218,7 @@ class TrainingWorker(QObject):
             except (_Cancelled, DownloadCancelled):
                 self.event_emitted.emit(TrainingStopped(0, 0, 0.0))
                 return
-            except DatasetError as error:
+            except TrainingRunError as error:
                 if not job.warm_only:
                     self.event_emitted.emit(TrainingFailed(str(error), 0))
                 log.info("dataset not loaded: %s", error)
@@ -247,15 +226,10 @@ class TrainingWorker(QObject):
             if dataset is None:
                 return
             self.dataset_ready.emit(key, dataset)
-        if dataset.info.num_classes != spec.num_classes:
-            self.event_emitted.emit(
-                TrainingFailed(
-                    f"dataset {settings.dataset!r} has {dataset.info.num_classes} classes but "
-                    f"the network ends in {spec.num_classes}: set the number of classes to "
-                    f"{dataset.info.num_classes}",
-                    0,
-                )
-            )
+        try:
+            check_class_count(spec, dataset)
+        except TrainingRunError as error:
+            self.event_emitted.emit(TrainingFailed(str(error), 0))
             return
         if self._stop.is_set():
             self.event_emitted.emit(TrainingStopped(0, 0, 0.0))
@@ -266,7 +240,7 @@ class TrainingWorker(QObject):
             Trainer(spec, dataset, tiny).warm_up()
             self.loading_reported.emit("ready")
             return
-        self._train(Trainer, spec, dataset)
+        self._train(spec, dataset)
 
     def _warm_up_fits(self, spec: NetworkSpec, device: Any) -> bool:
         needed, free = warm_up_memory(spec), free_memory(device)
@@ -284,6 +258,7 @@ class TrainingWorker(QObject):
         return True
 
     def _load(self, spec: NetworkSpec, device: Any) -> DeviceDataset | None:
+        from explorer.core.app.preparation import load_network_dataset
         from explorer.core.data import DownloadProgress, dataset_status
 
         job, settings = self.job, spec.training
@@ -299,13 +274,18 @@ class TrainingWorker(QObject):
             self.download_reported.emit(report)
 
         # Stop also ends a download's wait before a retry
-        dataset = load_for(spec, job.data_dir, device, progress, cancel=self._stop)
+        dataset = load_network_dataset(
+            spec, job.data_dir, device, progress=progress, cancel=self._stop
+        )
         for warning in dataset.warnings:
             self.loading_reported.emit(warning)
         return dataset
 
-    def _train(self, trainer_class: Any, spec: NetworkSpec, dataset: DeviceDataset) -> None:
-        from explorer.core.training.runs import RunFolder, RunSettings, spec_for_dataset
+    def _train(self, spec: NetworkSpec, dataset: DeviceDataset) -> None:
+        from explorer.core.app.preparation import TrainingRunError, absolute_data_dir
+        from explorer.core.app.training_run import start_run
+        from explorer.core.training import TrainingFailed
+        from explorer.core.training.runs import RunFolder, RunSettings
 
         job = self.job
         folder = RunFolder(job.run_dir) if job.run_dir is not None else None
@@ -314,50 +294,39 @@ class TrainingWorker(QObject):
             checkpoint = self._checkpoint(folder, spec)
             if checkpoint is None:
                 return
-        if folder is not None:
-            # The class names of the data actually used, in the checkpoint too.
-            spec = spec_for_dataset(spec, dataset.info.class_names)
-            if checkpoint is not None:
-                folder.truncate_metrics(checkpoint)  # as `train --resume` does
-            else:
-                # What `train --resume` needs to continue this run.
-                data_dir = str(Path(job.data_dir).resolve()) if job.data_dir is not None else None
-                folder.create(spec, RunSettings(data_dir=data_dir))
-        trainer = trainer_class(
-            spec,
-            dataset,
-            resume=checkpoint,
-            checkpoint_path=folder.checkpoint_path if folder else None,
-        )
-        self._trainer = trainer
+        # What `train --resume` needs to continue this run.
+        settings = RunSettings(data_dir=absolute_data_dir(job.data_dir))
+        try:
+            run = start_run(spec, dataset, folder, settings=settings, checkpoint=checkpoint)
+        except TrainingRunError as error:
+            self.event_emitted.emit(TrainingFailed(str(error), 0))
+            return
+        trainer = self._trainer = run.trainer
         if self._stop.is_set():  # Stop pressed while the trainer was being built
             trainer.stop()
         last_snapshot = time.perf_counter()
-        try:
-            for event in trainer.run():
-                if folder is not None:
-                    folder.append(event)
+        with closing(run.events()) as events:  # the metrics file closes even if a slot fails
+            for event in events:
                 self.event_emitted.emit(event)
                 now = time.perf_counter()
                 if now - last_snapshot >= job.snapshot_interval:
                     self.weights_updated.emit(trainer.weights_snapshot())
                     last_snapshot = now
-            self.weights_updated.emit(trainer.weights_snapshot())
-        finally:
-            if folder is not None:
-                folder.close()
+        self.weights_updated.emit(trainer.weights_snapshot())
 
-    def _checkpoint(self, folder: Any, spec: NetworkSpec) -> Any:
+    def _checkpoint(self, folder: RunFolder, spec: NetworkSpec) -> Checkpoint | None:
         """The run's checkpoint, read and checked against the run here (it scales with the
         network), as `train --resume` does; None after saying why it cannot be used."""
-        from explorer.core.training import CheckpointError, TrainingFailed
+        from explorer.core.app.preparation import TrainingRunError, resume_checkpoint
+        from explorer.core.app.trained_weights import share_weights
+        from explorer.core.training import TrainingFailed
 
         try:
-            checkpoint = folder.checkpoint_for_resume()
-        except CheckpointError as error:
+            checkpoint = resume_checkpoint(folder)
+        except TrainingRunError as error:
             self.event_emitted.emit(TrainingFailed(f"cannot resume: {error}", 0))
             return None
-        if checkpoint.spec.architecture() != spec.architecture():
+        if not share_weights(checkpoint.spec, spec):
             self.event_emitted.emit(
                 TrainingFailed(
                     f"cannot resume: the checkpoint in {folder.path} is of another network "

@@ -1,0 +1,86 @@
+"""Which trained weights belong to which network.
+
+Weights depend on a network's architecture only — its input, layers and class count
+(`NetworkSpec.architecture`) — so renaming the project or changing a training setting keeps
+them, while any edit of the layers, the input or the class count leaves them without a
+network. The window holds one set: the latest run's (live snapshots while it trains), or
+those of a project opened with its weights.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from explorer.core.spec import NetworkSpec
+
+if TYPE_CHECKING:
+    from explorer.core.data import DeviceDataset
+    from explorer.core.evaluation import Evaluation
+
+#: A state dict: parameter and buffer names to tensors (CPU copies).
+State = dict[str, Any]
+
+
+def share_weights(first: NetworkSpec, second: NetworkSpec) -> bool:
+    """Whether weights trained for one network fit the other (equal architectures)."""
+    return first.architecture() == second.architecture()
+
+
+class TrainedWeights:
+    """The trained weights of one network at a time, or none."""
+
+    def __init__(self) -> None:
+        self._network: NetworkSpec | None = None
+        self._state: State | None = None
+
+    @property
+    def state(self) -> State | None:
+        """The weights held, whichever network they belong to."""
+        return self._state
+
+    def hold(self, spec: NetworkSpec, state: State | None) -> None:
+        """Hold `state` as the weights of `spec` (None: hold none)."""
+        self._network = spec.architecture() if state is not None else None
+        self._state = state
+
+    def belong_to(self, spec: NetworkSpec) -> bool:
+        """Whether weights are held and fit `spec`."""
+        return self._network is not None and share_weights(self._network, spec)
+
+    def for_network(self, spec: NetworkSpec) -> State | None:
+        """The weights when they belong to `spec`, else None."""
+        return self._state if self.belong_to(spec) else None
+
+    def forget_unless_for(self, spec: NetworkSpec) -> bool:
+        """Forget weights that do not fit `spec` (an edit changed the network); True when
+        some were forgotten."""
+        if self._network is None or self.belong_to(spec):
+            return False
+        self.hold(spec, None)
+        return True
+
+
+def evaluate_weights(
+    spec: NetworkSpec,
+    state: State,
+    dataset: DeviceDataset | None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> tuple[Evaluation, DeviceDataset]:
+    """Evaluate `spec` with these weights on the dataset's test split, on the dataset's
+    device, with a snapshot (never the model a run trains); the evaluation and the dataset
+    it indexes. Without a dataset the network's own is loaded on the CPU, never downloaded:
+    `BadRunInput` when it is not on this computer yet. Scales with the network: run it off
+    the GUI thread."""
+    from explorer.core.app.preparation import BadRunInput, load_network_dataset
+    from explorer.core.capture import snapshot_model
+    from explorer.core.data import dataset_status
+    from explorer.core.evaluation import evaluate
+
+    if dataset is None:
+        name = spec.training.dataset
+        if not dataset_status(name, data_dir).available:
+            raise BadRunInput(f"{name} is not on this computer yet: Train downloads it")
+        dataset = load_network_dataset(spec, data_dir, "cpu")
+    model = snapshot_model(spec, state).to(dataset.device)
+    return evaluate(model, dataset, "test"), dataset

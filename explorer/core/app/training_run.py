@@ -1,0 +1,103 @@
+"""One training run into one run folder: the trainer, and its events written as they come.
+
+`start_run` builds the trainer (continuing from a checkpoint when given) and then prepares
+the run folder: a new run writes its project and settings, a continued one cuts its metrics
+back to the checkpoint. `TrainingRun.events()` yields the trainer's frozen events, each
+already appended to the folder's metrics.jsonl. The CLI prints them; the window's worker
+relays them as signals.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Generator
+from typing import TYPE_CHECKING
+
+from explorer.core.app.preparation import BadRunInput, RunFailed, folder_write_failed
+
+if TYPE_CHECKING:
+    from explorer.core.builder import Network
+    from explorer.core.data import DeviceDataset
+    from explorer.core.spec import NetworkSpec
+    from explorer.core.training import Checkpoint, Trainer, TrainingEvent
+    from explorer.core.training.runs import RunFolder, RunSettings
+
+
+class TrainingRun:
+    """A trainer and the run folder its events go to (None: a run that keeps no folder)."""
+
+    def __init__(self, trainer: Trainer, folder: RunFolder | None) -> None:
+        self.trainer = trainer
+        self.folder = folder
+
+    @property
+    def model(self) -> Network:
+        return self.trainer.model
+
+    def stop(self) -> None:
+        """Stop before the next batch (callable from any thread)."""
+        self.trainer.stop()
+
+    def events(self) -> Generator[TrainingEvent, None, None]:
+        """The trainer's events, each appended to the folder's metrics first; the metrics
+        file is closed when the run ends, fails, or the caller stops iterating. A folder
+        that cannot be written raises `RunFailed`."""
+        folder = self.folder
+        if folder is None:
+            yield from self.trainer.run()
+            return
+        try:
+            with folder:
+                for event in self.trainer.run():
+                    folder.append(event)
+                    yield event
+        except OSError as error:
+            raise folder_write_failed(folder, error) from None
+
+
+def start_run(
+    spec: NetworkSpec,
+    dataset: DeviceDataset,
+    folder: RunFolder | None,
+    *,
+    settings: RunSettings | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> TrainingRun:
+    """A run of `spec` on `dataset` into `folder`, ready to iterate.
+
+    The spec takes the dataset's class names (the checkpoint keeps them). Without a
+    checkpoint the folder gets the project and `settings`; with one, the trainer continues
+    from it and the folder's metrics are cut back to it. A checkpoint that does not fit the
+    network raises `BadRunInput`; a folder that cannot be written `RunFailed`.
+    """
+    from explorer.core.training import CheckpointError, Trainer
+    from explorer.core.training.runs import spec_for_dataset
+
+    spec = spec_for_dataset(spec, dataset.info.class_names)
+    path = folder.checkpoint_path if folder is not None else None
+    try:
+        trainer = Trainer(spec, dataset, resume=checkpoint, checkpoint_path=path)
+    except CheckpointError as error:
+        raise BadRunInput(f"{path}: {error}" if path else str(error)) from None
+    if folder is not None:
+        try:
+            if checkpoint is None:
+                folder.create(spec, settings)
+            else:
+                folder.truncate_metrics(checkpoint)
+        except OSError as error:
+            raise folder_write_failed(folder, error) from None
+    return TrainingRun(trainer, folder)
+
+
+def report_unexpected(error: BaseException, folder: RunFolder) -> RunFailed:
+    """An error nobody foresaw: its traceback written to the run's training.log, and one
+    line for the user that says where the full report is."""
+    text = str(error).strip().splitlines()
+    summary = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    details = "".join(traceback.format_exception(error))
+    try:
+        where = f" (full report in {folder.write_log('training failed', details)})"
+    except OSError:
+        where = ""
+    return RunFailed(f"training failed: {summary}{where}")

@@ -1,0 +1,68 @@
+"""What a capture returns: every layer's output for one image, as plain numpy data.
+
+Apart from `explorer.core.capture` (which runs the forward pass with torch) so that the
+views that draw a capture import these types without importing torch.
+
+Shapes are (C, H, W) for images and (N,) for vectors, without the batch dimension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from explorer.core.mosaic import LayerMosaics
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class LayerCapture:
+    """One layer's output for one image.
+
+    `output` holds the first `max_channels` channels of an image output (C, H, W), or the
+    whole vector (N,); `shape` is the layer's full output shape. `kernel` is the layer's
+    kernel for Conv2D (out, in, kh, kw, capped like the output) or Dense (out, in)
+    layers, else None.
+    """
+
+    name: str
+    output: FloatArray = field(repr=False)
+    shape: tuple[int, ...]
+    kernel: FloatArray | None = field(default=None, repr=False)
+
+    @property
+    def is_image(self) -> bool:
+        return self.output.ndim == 3
+
+    @property
+    def channels_shown(self) -> int:
+        return int(self.output.shape[0])
+
+    @property
+    def truncated(self) -> bool:
+        """True when only some of the layer's channels were kept."""
+        return self.is_image and self.output.shape[0] < self.shape[0]
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """Every layer's capture, in order, plus the network's final class probabilities.
+
+    `mosaics`, when filled by `with_mosaics`, holds each layer's output tiled for drawing
+    (one entry per layer, in order; None for a layer small enough to tile as it is
+    drawn); empty otherwise.
+    """
+
+    layers: tuple[LayerCapture, ...]
+    logits: FloatArray = field(repr=False)
+    probabilities: FloatArray
+    mosaics: tuple[LayerMosaics | None, ...] = field(default=(), repr=False)
+
+    def __getitem__(self, name: str) -> LayerCapture:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
