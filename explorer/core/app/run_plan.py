@@ -135,10 +135,10 @@ def trained_to_the_end(member: RunMember) -> bool:
     checkpoint = member.checkpoint
     if checkpoint is None:
         return False
-    if checkpoint.batch == 0 and checkpoint.epoch >= member.spec.training.epochs:
+    if checkpoint.position.batch == 0 and checkpoint.position.epoch >= member.spec.training.epochs:
         return True
     ends = [e for e in member.folder.read_metrics().events if e["event"] == "finished"]
-    return bool(ends) and ends[-1]["step"] == checkpoint.step and ends[-1]["early_stopped"]
+    return bool(ends) and ends[-1]["step"] == checkpoint.position.step and ends[-1]["early_stopped"]
 
 
 def finished_model(member: RunMember, device: torch.device) -> Network:
