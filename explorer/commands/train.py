@@ -404,14 +404,10 @@ def _with_overrides(spec: NetworkSpec, overrides: dict[str, Any]) -> NetworkSpec
 
 def _check_network(spec: NetworkSpec) -> None:
     from explorer.core.analysis import analyze
-    from explorer.core.spec import layer_label
 
     errors = analyze(spec).errors
     if errors:
-        lines = [
-            f"{layer_label(d.layer_index)}: {d.text()}" if d.layer_index is not None else d.text()
-            for d in errors
-        ]
+        lines = [f"{d.path}: {d.text()}" if d.path is not None else d.text() for d in errors]
         raise _BadInput("the network has errors:\n  " + "\n  ".join(lines))
 
 

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from explorer.core.coverage import AxisWindow, padding_only_outputs, reached_inputs
-from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
+from explorer.core.diagnostics import (
+    Diagnostic,
+    Fix,
+    RemoveLayer,
+    SetParams,
+    Severity,
+    ShapeError,
+    UseAutomaticName,
+)
 from explorer.core.layers import IDENTITY_WINDOW, LayerType, Shape, Window, module_values
 from explorer.core.memory import (
     BYTES_PER_ELEMENT,
@@ -22,6 +30,7 @@ from explorer.core.memory import (
     format_bytes,
     training_memory,
 )
+from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name, layer_label
 
 __all__ = ["BYTES_PER_ELEMENT", "Analysis", "LayerAnalysis", "ReceptiveField", "analyze"]
@@ -339,8 +348,9 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
         try:
             out = entry.shape(shape, p)
         except ShapeError as error:
-            fix = error.fix.at(index) if error.fix else None
-            diagnostics.append(Diagnostic(Severity.ERROR, error.message, fix, index))
+            at = LayerPath.top(index)
+            fix = error.fix.at(at) if error.fix else None
+            diagnostics.append(Diagnostic(Severity.ERROR, error.message, fix, at))
             results.append(_unknown(index, name, layer, tuple(diagnostics), shape))
             shape, rf = None, None
             continue
@@ -516,15 +526,15 @@ def _name_problem(
         return Diagnostic(
             Severity.ERROR,
             f"name {name!r} {problem}",
-            Fix("use the automatic name", (), layer_index=index),
-            index,
+            UseAutomaticName("use the automatic name", path=LayerPath.top(index)),
+            LayerPath.top(index),
         )
     if name in seen:
         return Diagnostic(
             Severity.ERROR,
             f"name {name!r} is already used by {layer_label(seen[name])}",
-            Fix("use the automatic name", (), layer_index=index),
-            index,
+            UseAutomaticName("use the automatic name", path=LayerPath.top(index)),
+            LayerPath.top(index),
         )
     return None
 
@@ -564,14 +574,15 @@ def _warnings(
     last = position.last
 
     def warn(message: str, fix: Fix | None = None) -> None:
-        found.append(Diagnostic(Severity.WARNING, message, fix.at(index) if fix else None, index))
+        at = LayerPath.top(index)
+        found.append(Diagnostic(Severity.WARNING, message, fix.at(at) if fix else None, at))
 
     # On the output side: the last Dense layer and the layers after it.
     output_side = not position.hidden(index) and position.output_dense is not None
-    scores_fix = (
-        Fix("remove this layer", remove=True)
+    scores_fix: Fix | None = (
+        RemoveLayer("remove this layer")
         if layer.type == "Activation"
-        else Fix("use linear", ((key, "linear"),))
+        else SetParams("use linear", ((key, "linear"),))
         if key
         else None
     )
@@ -586,7 +597,7 @@ def _warnings(
             warn(
                 "softmax before the last layer squashes features into probabilities: use relu "
                 "here and softmax only on the output",
-                Fix("use relu", ((key, "relu"),)),
+                SetParams("use relu", ((key, "relu"),)),
             )
     if (
         key
@@ -596,12 +607,12 @@ def _warnings(
     ):
         warn(
             "stacked sigmoids saturate and learn slowly (vanishing gradients): use relu",
-            Fix("use relu", ((key, "relu"),)),
+            SetParams("use relu", ((key, "relu"),)),
         )
     if key and output_side and activation not in ("linear", "softmax", None):
         what = "output layer" if index == position.output_dense else "class scores"
         if index == last and layer.type == "Dense":
-            fix: Fix | None = Fix("use softmax", ((key, "softmax"),))
+            fix: Fix | None = SetParams("use softmax", ((key, "softmax"),))
             advice = "use softmax (or linear)"
         else:
             fix = scores_fix
@@ -621,13 +632,13 @@ def _warnings(
     if layer.type == "Flatten" and len(shape) == 1:
         warn(
             "the input is already a vector, so this Flatten does nothing",
-            Fix("remove this layer", remove=True),
+            RemoveLayer("remove this layer"),
         )
     if layer.type == "Dropout" and layer.get("rate") >= 0.8:
         warn(
             f"dropping {layer.get('rate'):.0%} of inputs makes training slow and noisy; "
             "0.2–0.5 is usual",
-            Fix("use rate 0.5", (("rate", 0.5),)),
+            SetParams("use rate 0.5", (("rate", 0.5),)),
         )
     return found
 
@@ -661,9 +672,9 @@ def _padding_only_problem(
     total = out[1] * out[2]
     blind = total - (out[1] - rows) * (out[2] - columns)
     fix = (
-        Fix("use dilation 1", (("dilation", 1),))
+        SetParams("use dilation 1", (("dilation", 1),))
         if dilated
-        else Fix("use padding 'same'", (("padding", "same"),))
+        else SetParams("use padding 'same'", (("padding", "same"),))
     )
     cause = (
         f"the dilated kernel steps over the {axes[0].size_in}×{axes[1].size_in} map"
@@ -680,7 +691,8 @@ def _padding_only_problem(
             f"{blind:,} of {total:,} output positions see only padding, so they do not "
             "depend on the input"
         )
-    return Diagnostic(Severity.WARNING, f"{what} ({cause})", fix.at(index), index)
+    at = LayerPath.top(index)
+    return Diagnostic(Severity.WARNING, f"{what} ({cause})", fix.at(at), at)
 
 
 def _batchnorm_problem(
@@ -695,8 +707,8 @@ def _batchnorm_problem(
         Severity.WARNING,
         f"BatchNorm on {where} with batch size {batch_size} sees one value per channel, "
         "so training cannot normalise it: use a batch size of 2 or more, or remove this layer",
-        Fix("remove this layer", remove=True, layer_index=index),
-        index,
+        RemoveLayer("remove this layer", path=LayerPath.top(index)),
+        LayerPath.top(index),
     )
 
 
@@ -710,27 +722,19 @@ def _output_problem(spec: NetworkSpec, shape: Shape) -> Diagnostic | None:
             f"the network must end in {n} class scores but ends "
             f"in maps of shape {shape}: add Flatten and Dense {n}",
             None,
-            last,
+            LayerPath.top(last),
         )
     if shape[0] == n:
         return None
     dense = next((i for i in range(last, -1, -1) if spec.layers[i].type == "Dense"), None)
     fix = (
-        Fix(f"set units to {n}", (("units", n),), layer_index=dense) if dense is not None else None
+        SetParams(f"set units to {n}", (("units", n),), path=LayerPath.top(dense))
+        if dense is not None
+        else None
     )
     return Diagnostic(
-        Severity.ERROR, f"the output has {shape[0]} values but there are {n} classes", fix, last
+        Severity.ERROR,
+        f"the output has {shape[0]} values but there are {n} classes",
+        fix,
+        LayerPath.top(last),
     )
-
-
-def apply_fix(spec: NetworkSpec, fix: Fix) -> NetworkSpec:
-    """The spec with a diagnostic's fix applied."""
-    index = fix.layer_index
-    if fix.remove:
-        return spec.remove([index])
-    if fix.insert_type is not None:
-        return spec.insert(index, LayerSpec.new(fix.insert_type))
-    layer = spec.layers[index]
-    if not fix.changes:  # "use the automatic name"
-        return spec.replace_layer(index, layer.with_name(None))
-    return spec.replace_layer(index, layer.with_values(**dict(fix.changes)))

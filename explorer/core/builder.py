@@ -15,7 +15,7 @@ from torch import nn
 
 from explorer.core.analysis import analyze
 from explorer.core.layers import module_values
-from explorer.core.spec import NetworkSpec, layer_label
+from explorer.core.spec import NetworkSpec
 
 
 class BuildError(ValueError):
@@ -96,8 +96,7 @@ def build_model(spec: NetworkSpec, *, seed: int | None = None) -> Network:
     analysis = analyze(spec)
     if analysis.errors:
         lines = [
-            f"{layer_label(d.layer_index)}: {d.text()}" if d.layer_index is not None else d.text()
-            for d in analysis.errors
+            f"{d.path}: {d.text()}" if d.path is not None else d.text() for d in analysis.errors
         ]
         raise BuildError("the network has errors:\n  " + "\n  ".join(lines))
     last = len(spec.layers) - 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from explorer.core.activations import ACTIVATION_NAMES, ACTIVATIONS, build_activation
-from explorer.core.diagnostics import Fix, ShapeError
+from explorer.core.diagnostics import InsertLayer, RemoveLayer, SetParams, ShapeError
 from explorer.core.memory import Node
 from explorer.core.params import Kind, Param, Value, as_pair
 
@@ -226,13 +226,13 @@ def _conv_shape(shape: Shape, p: Resolved) -> Shape:
             raise ShapeError(
                 f"{what} {_hw(effective)} > {where} {_hw(padded)}: use padding 'same' or a "
                 "smaller kernel",
-                Fix("use padding 'same'", (("padding", "same"),)),
+                SetParams("use padding 'same'", (("padding", "same"),)),
             )
         fit = ((padded[0] - 1) // d[0] + 1, (padded[1] - 1) // d[1] + 1)
         fit_value: Value = fit[0] if fit[0] == fit[1] else fit
         raise ShapeError(
             f"{what} {_hw(effective)} > {where} {_hw(padded)}: use a smaller kernel",
-            Fix(f"use kernel_size {_hw(fit)}", (("kernel_size", fit_value),)),
+            SetParams(f"use kernel_size {_hw(fit)}", (("kernel_size", fit_value),)),
         )
     out = ((padded[0] - effective[0]) // s[0] + 1, (padded[1] - effective[1]) // s[1] + 1)
     return (int(p["filters"]), out[0], out[1])
@@ -252,14 +252,14 @@ def _pool_shape_for(layer: str) -> Callable[[Shape, Resolved], Shape]:
         if pad * 2 > min(k):
             raise ShapeError(
                 f"padding {pad} is more than half the pool size {_hw(k)}",
-                Fix(f"use padding {min(k) // 2}", (("padding", min(k) // 2),)),
+                SetParams(f"use padding {min(k) // 2}", (("padding", min(k) // 2),)),
             )
         padded = (h + 2 * pad, w + 2 * pad)
         if k[0] > padded[0] or k[1] > padded[1]:
             raise ShapeError(
                 f"pool {_hw(k)} > input {_hw(padded)}: remove this layer or use a "
                 "smaller pool_size",
-                Fix("remove this layer", remove=True),
+                RemoveLayer("remove this layer"),
             )
         return (c, (padded[0] - k[0]) // s[0] + 1, (padded[1] - k[1]) // s[1] + 1)
 
@@ -285,7 +285,7 @@ def _dense_shape(shape: Shape, p: Resolved) -> Shape:
     if len(shape) != 1:
         raise ShapeError(
             f"Dense needs a vector but its input is {shape}: insert a Flatten layer before it",
-            Fix("insert a Flatten layer before it", insert_type="Flatten"),
+            InsertLayer("insert a Flatten layer before it", "Flatten"),
         )
     return (int(p["units"]),)
 
