@@ -38,7 +38,7 @@ APP = (
     _FIRST_PAINT
     + """
 from PySide6.QtWidgets import QApplication
-from explorer.ui import app, settings
+from explorer.ui.shell import app; from explorer.ui.common import settings
 settings.use_location(sys.argv[1])
 application = app.make_application()
 window = app.open_main_window(None)

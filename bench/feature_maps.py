@@ -102,7 +102,7 @@ def main() -> int:
 
     from explorer.core.builder import build_model
     from explorer.core.capture import capture, snapshot_model, with_mosaics
-    from explorer.ui.feature_maps import FeatureMapPanel
+    from explorer.ui.inspect.feature_maps import FeatureMapPanel
 
     torch.set_num_threads(args.threads)
     app = QApplication.instance() or QApplication([])

@@ -50,8 +50,8 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from explorer.ui import settings
-    from explorer.ui.main_window import MainWindow
+    from explorer.ui.common import settings
+    from explorer.ui.shell.main_window import MainWindow
 
     settings.use_location(tempfile.mkdtemp(prefix="cnn-explorer-bench-"))
     app = QApplication.instance() or QApplication([])

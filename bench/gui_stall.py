@@ -107,9 +107,9 @@ def run_steps(spec, profile: str | None) -> dict[str, float]:
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
-    from explorer.ui import settings
-    from explorer.ui.main_window import MainWindow
-    from explorer.ui.pyqtgraph_setup import configure_pyqtgraph
+    from explorer.ui.common import settings
+    from explorer.ui.shell.main_window import MainWindow
+    from explorer.ui.shell.pyqtgraph_setup import configure_pyqtgraph
 
     settings.use_location(tempfile.mkdtemp(prefix="cnn-explorer-bench-"))
     app = QApplication.instance() or QApplication([])
@@ -125,8 +125,8 @@ def run_steps(spec, profile: str | None) -> dict[str, float]:
         return not workbench.inspect.controller.busy
 
     def open_window() -> None:
-        from explorer.ui.app import keep_startup_out_of_collections
-        from explorer.ui.workbench import install_workbench
+        from explorer.ui.shell.app import keep_startup_out_of_collections
+        from explorer.ui.shell.workbench import install_workbench
 
         window = MainWindow(spec)
         window.resize(1280, 800)

@@ -149,11 +149,11 @@ def main() -> int:
 
     from explorer.core.data import load_dataset
     from explorer.core.templates import load_template
-    from explorer.ui.app import make_application
-    from explorer.ui.main_window import MainWindow
-    from explorer.ui.settings import use_location
-    from explorer.ui.training_panel import install_training
-    from explorer.ui.training_worker import dataset_key
+    from explorer.ui.common.settings import use_location
+    from explorer.ui.shell.app import make_application
+    from explorer.ui.shell.main_window import MainWindow
+    from explorer.ui.training.panel import install_training
+    from explorer.ui.training.worker import dataset_key
 
     scratch = Path(tempfile.mkdtemp(prefix="gui-training-bench-"))
     use_location(scratch)

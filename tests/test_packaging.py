@@ -28,9 +28,9 @@ GUI_START = textwrap.dedent(
     """
     import sys, tempfile
     from PySide6.QtCore import QTimer
-    from explorer.ui import settings
+    from explorer.ui.common import settings
     settings.use_location(tempfile.mkdtemp())
-    from explorer.ui.app import make_application, open_main_window
+    from explorer.ui.shell.app import make_application, open_main_window
     app = make_application([])
     window = open_main_window(None)
     print(window.document.spec.name)

@@ -27,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
 
 def launch(path: str | None) -> int:
     """Open the main window (with the project at `path`, or the default template)."""
-    from explorer.ui.app import run_app
+    from explorer.ui.shell.app import run_app
 
     return run_app(path)

@@ -12,9 +12,9 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from explorer.core.templates import load_template
-from explorer.ui import settings
-from explorer.ui.document import ProjectDocument
-from explorer.ui.main_window import MainWindow
+from explorer.ui.common import settings
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.shell.main_window import MainWindow
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +71,7 @@ def window(qtbot: Any, message_boxes: MessageBoxes) -> Iterator[MainWindow]:
 def workbench_in_window(qtbot: Any, spec: Any, runs_root: Path) -> Iterator[Any]:
     """For fixtures: a shown main window with the workbench installed (no warm-up), runs
     under `runs_root`; shut down and left clean afterwards."""
-    from explorer.ui.workbench import install_workbench
+    from explorer.ui.shell.workbench import install_workbench
 
     main = MainWindow(spec)
     qtbot.addWidget(main)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from explorer.core.activations import ACTIVATIONS
-from explorer.ui.activation_gallery import ActivationGallery
-from explorer.ui.pyqtgraph_setup import configure_pyqtgraph
+from explorer.ui.inspect.gallery import ActivationGallery
+from explorer.ui.shell.pyqtgraph_setup import configure_pyqtgraph
 
 
 def _image() -> torch.Tensor:

@@ -7,8 +7,8 @@ import gc
 from typing import Any
 
 from explorer.core.templates import load_template
-from explorer.ui import app as app_module
-from explorer.ui.main_window import MainWindow
+from explorer.ui.shell import app as app_module
+from explorer.ui.shell.main_window import MainWindow
 
 
 def test_installing_the_workbench_at_start_up_keeps_all_made_so_far_out_of_collections(

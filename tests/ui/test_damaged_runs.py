@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from explorer.ui.main_window import MainWindow
-from explorer.ui.runs_panel import RunsPanel
-from explorer.ui.workbench import install_workbench
+from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.shell.workbench import install_workbench
+from explorer.ui.training.runs import RunsPanel
 from tests.core.test_train_runs import BAD_LINES, write_run
 from tests.ui.test_training import tiny_spec
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from explorer.core.data import catalogue
-from explorer.ui.dataset_download import FOLDER_ITEM, DatasetDownloader, DatasetPicker
+from explorer.ui.training.datasets import FOLDER_ITEM, DatasetDownloader, DatasetPicker
 from tests.core.test_data_folder import make_folder, save_image
 from tests.core.test_data_formats import write_idx_set
 
@@ -128,8 +128,8 @@ def test_in_the_window_a_chosen_folder_becomes_the_dataset_as_one_undo_step(
     qtbot: Any, tmp_path: Path, monkeypatch: Any, message_boxes: Any
 ) -> None:
     from explorer.core.templates import load_template
-    from explorer.ui.main_window import MainWindow
-    from explorer.ui.training_panel import install_training
+    from explorer.ui.shell.main_window import MainWindow
+    from explorer.ui.training.panel import install_training
 
     window = MainWindow(load_template("keras-mnist"))
     qtbot.addWidget(window)

@@ -10,8 +10,8 @@ from PySide6.QtGui import QFontMetrics
 
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.summary import COLUMNS
-from explorer.ui.main_window import MainWindow
-from explorer.ui.workbench import install_workbench
+from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.shell.workbench import install_workbench
 
 
 def deep_spec(pairs: int, classes: int = 10) -> NetworkSpec:

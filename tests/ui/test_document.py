@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
-from explorer.ui.document import ProjectDocument
+from explorer.ui.common.document import ProjectDocument
 
 EDITS: dict[str, Callable[[ProjectDocument], bool]] = {
     "insert": lambda d: d.insert_layers(1, [LayerSpec.new("BatchNorm"), LayerSpec.new("Dropout")]),

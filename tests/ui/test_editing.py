@@ -9,10 +9,10 @@ from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog
 
 from explorer.core.spec import LayerSpec
-from explorer.ui.document import ProjectDocument
-from explorer.ui.layer_stack import LayerStackPanel
-from explorer.ui.main_window import MainWindow
-from explorer.ui.palette import LayerPalette
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.editor.palette import LayerPalette
+from explorer.ui.editor.stack import LayerStackPanel
+from explorer.ui.shell.main_window import MainWindow
 
 REPEATING = "Conv-ReLU ×N + MaxPool"
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QComboBox, QLabel
 
 from explorer.core.templates import load_template
-from explorer.ui.main_window import MainWindow
+from explorer.ui.shell.main_window import MainWindow
 
 
 def _double_click(window: MainWindow, qtbot: Any, name: str) -> None:

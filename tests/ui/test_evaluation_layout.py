@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QAbstractButton, QScrollArea, QTabWidget, QWidget
 from explorer.core.builder import build_model
 from explorer.core.data import DeviceDataset
 from explorer.core.evaluation import Evaluation, evaluate
-from explorer.ui.evaluation_panel import SIDE_BY_SIDE_WIDTH, EvaluationPanel
-from explorer.ui.workbench import Workbench
+from explorer.ui.evaluation.panel import SIDE_BY_SIDE_WIDTH, EvaluationPanel
+from explorer.ui.shell.workbench import Workbench
 from tests.core.test_evaluation import mnist_subset, small_net
 from tests.ui.conftest import workbench_in_window
 from tests.ui.test_training import tiny_spec

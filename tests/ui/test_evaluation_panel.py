@@ -12,7 +12,7 @@ from PySide6.QtGui import QImage
 
 from explorer.core.builder import build_model
 from explorer.core.evaluation import Evaluation, evaluate
-from explorer.ui.evaluation_panel import EvaluationPanel
+from explorer.ui.evaluation.panel import EvaluationPanel
 from tests.core.test_evaluation import mnist_subset, small_net
 
 

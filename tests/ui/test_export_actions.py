@@ -17,8 +17,8 @@ from explorer.core import files
 from explorer.core.builder import build_model
 from explorer.core.export import EXPORT_FORMATS, ONNX_INSTALL_HINT
 from explorer.core.templates import load_template
-from explorer.ui.export_actions import FORMATS as MENU_FORMATS
-from explorer.ui.export_actions import ExportActions, onnx_installed
+from explorer.ui.shell.export_actions import FORMATS as MENU_FORMATS
+from explorer.ui.shell.export_actions import ExportActions, onnx_installed
 
 SPEC = load_template("keras-mnist")
 

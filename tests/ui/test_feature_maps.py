@@ -17,15 +17,15 @@ from explorer.core.builder import build_model
 from explorer.core.capture import activation_responses, capture, with_mosaics
 from explorer.core.mosaic import feature_mosaic, vector_strip
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
-from explorer.ui.activation_gallery import ActivationGallery
-from explorer.ui.feature_maps import (
+from explorer.ui.inspect.feature_maps import (
     MOSAIC_ASPECT,
     SEPARATOR_RGB,
     FeatureMapPanel,
     colormap_lut,
     save_png,
 )
-from explorer.ui.filters_view import FiltersView, kernel_image
+from explorer.ui.inspect.filters import FiltersView, kernel_image
+from explorer.ui.inspect.gallery import ActivationGallery
 from tests.ui.test_deep_networks import deep_spec
 
 

@@ -16,9 +16,9 @@ from explorer.core.builder import build_model
 from explorer.core.project import read_project
 from explorer.core.templates import load_template
 from explorer.core.weights import load_project_weights, save_project_with_weights
-from explorer.ui.layer_stack import LayerStackPanel
-from explorer.ui.main_window import MainWindow
-from explorer.ui.workbench import Workbench
+from explorer.ui.editor.stack import LayerStackPanel
+from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.shell.workbench import Workbench
 from tests.faults import disk_with_room
 from tests.ui.conftest import workbench_in_window
 

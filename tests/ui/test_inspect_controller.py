@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from explorer.core.builder import build_model
 from explorer.core.capture import capture, snapshot_model
 from explorer.core.templates import load_template
-from explorer.ui.inspect_controller import InspectController
+from explorer.ui.inspect.controller import InspectController
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_a_broken_request_reports_and_the_thread_keeps_working(qtbot, controller
 def test_going_back_to_a_network_reuses_its_initial_weights(qtbot, controller, monkeypatch) -> None:
     import dataclasses
 
-    from explorer.ui import inspect_controller
+    from explorer.ui.inspect import controller as inspect_controller
 
     built: list[object] = []
     real = inspect_controller.build_model

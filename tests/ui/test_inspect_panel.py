@@ -15,8 +15,8 @@ from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, snapshot_model
 from explorer.core.mosaic import feature_mosaic
 from explorer.core.spec import InputSpec
 from explorer.core.templates import load_template, template_names
-from explorer.ui.feature_maps import MOSAIC_ASPECT
-from explorer.ui.inspect_panel import InspectPanel
+from explorer.ui.inspect.feature_maps import MOSAIC_ASPECT
+from explorer.ui.inspect.panel import InspectPanel
 from tests.ui.test_feature_maps import map_point
 
 
@@ -162,8 +162,8 @@ def test_a_network_too_large_to_capture_says_how_much_it_needs(qtbot, panel) -> 
 
 
 def _window(qtbot, spec):
-    from explorer.ui.main_window import MainWindow
-    from explorer.ui.workbench import install_workbench
+    from explorer.ui.shell.main_window import MainWindow
+    from explorer.ui.shell.workbench import install_workbench
 
     window = MainWindow(spec)
     qtbot.addWidget(window)

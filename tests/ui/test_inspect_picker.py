@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
-from explorer.ui import input_picker
-from explorer.ui.input_picker import INLINE_VALUES, MAX_INPUT_VALUES, InputPicker
+from explorer.ui.inspect import input_picker
+from explorer.ui.inspect.input_picker import INLINE_VALUES, MAX_INPUT_VALUES, InputPicker
 
 
 @pytest.fixture

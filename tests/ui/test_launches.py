@@ -22,7 +22,7 @@ PROBE = r"""
 import json, os, sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
-from explorer.ui import app
+from explorer.ui.shell import app
 scenario = sys.argv[1]
 application = app.make_application()
 window = app.open_main_window(None)

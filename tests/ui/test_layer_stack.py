@@ -9,12 +9,12 @@ from PySide6.QtCore import QMimeData, QModelIndex, Qt
 from PySide6.QtGui import QGuiApplication
 
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
-from explorer.ui.document import ProjectDocument
-from explorer.ui.layer_mime import LAYERS_MIME
-from explorer.ui.layer_stack import LayerStackPanel
-from explorer.ui.layer_stack_model import SEVERITY_ROLE, SHAPE_ROLE, LayerStackModel
-from explorer.ui.palette import LayerPalette
-from explorer.ui.properties import PropertiesPanel
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.editor.mime import LAYERS_MIME
+from explorer.ui.editor.palette import LayerPalette
+from explorer.ui.editor.properties import PropertiesPanel
+from explorer.ui.editor.stack import LayerStackPanel
+from explorer.ui.editor.stack_model import SEVERITY_ROLE, SHAPE_ROLE, LayerStackModel
 
 COPY, MOVE = Qt.DropAction.CopyAction, Qt.DropAction.MoveAction
 

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 from explorer.core.project import load_project, parse_project, save_project
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.templates import load_template
-from explorer.ui import app as app_module
-from explorer.ui.main_window import MainWindow
+from explorer.ui.shell import app as app_module
+from explorer.ui.shell.main_window import MainWindow
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -219,7 +219,7 @@ def test_a_bad_file_on_the_command_line_opens_the_default_project(
 
 def test_layer_reference_is_generated_from_the_registry() -> None:
     from explorer.core.layers import LAYER_TYPES
-    from explorer.ui.help_dialogs import layer_reference_html
+    from explorer.ui.shell.help_dialogs import layer_reference_html
 
     text = layer_reference_html()
     for entry in LAYER_TYPES.values():
@@ -234,7 +234,7 @@ def test_start_up_shows_the_window_before_torch_and_configures_pyqtgraph_after(
     probe = (
         "import sys, json\n"
         "from PySide6.QtCore import QTimer\n"
-        "from explorer.ui import app, settings\n"
+        "from explorer.ui.shell import app; from explorer.ui.common import settings\n"
         f"settings.use_location({str(tmp_path)!r})\n"
         "a = app.make_application()\n"
         "w = app.open_main_window(None)\n"
@@ -282,7 +282,7 @@ def _process_dies(window: MainWindow) -> None:
 
 
 def test_an_edit_is_in_the_recovery_file_a_moment_later(window: MainWindow, qtbot: Any) -> None:
-    from explorer.ui.recovery import SAVE_DELAY_MS
+    from explorer.ui.shell.recovery import SAVE_DELAY_MS
 
     recovery = window.recovery
     assert not recovery.path.exists()
@@ -357,7 +357,7 @@ def test_the_window_has_a_sensible_minimum_size(window: MainWindow) -> None:
 def test_runs_and_recovery_live_in_one_folder_named_for_the_app(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    from explorer.ui import settings
+    from explorer.ui.common import settings
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
     monkeypatch.delenv(settings.CONFIG_DIR_ENV, raising=False)
@@ -409,7 +409,7 @@ def test_a_full_disk_while_saving_the_recovery_file_keeps_the_work_in_the_window
     def full(*args: Any, **kwargs: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("explorer.ui.recovery.write_text_atomic", full)
+    monkeypatch.setattr("explorer.ui.shell.recovery.write_text_atomic", full)
     window.document.remove_layers([0])
     window.recovery.save_now()
     assert not window.recovery.path.exists()

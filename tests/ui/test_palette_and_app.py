@@ -10,10 +10,10 @@ from PySide6.QtWidgets import QMessageBox
 
 from explorer.core.layers import LAYER_TYPES
 from explorer.core.spec import LayerSpec, NetworkSpec
-from explorer.ui import app as app_module
-from explorer.ui.blocks import BLOCKS
-from explorer.ui.document import ProjectDocument
-from explorer.ui.palette import BLOCKS_GROUP, LayerPalette
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.editor.blocks import BLOCKS
+from explorer.ui.editor.palette import BLOCKS_GROUP, LayerPalette
+from explorer.ui.shell import app as app_module
 
 
 def test_palette_lists_every_registry_type_under_its_family(qtbot: Any) -> None:
@@ -38,7 +38,7 @@ def test_every_block_appends_valid_layers_in_one_undo_step(
     palette = LayerPalette(document)
     qtbot.addWidget(palette)
     monkeypatch.setattr(
-        "explorer.ui.blocks.QInputDialog.getInt", staticmethod(lambda *a, **k: (3, True))
+        "explorer.ui.editor.blocks.QInputDialog.getInt", staticmethod(lambda *a, **k: (3, True))
     )
     assert palette.append(palette.find_item(block.name))
     assert document.undo_stack.count() == 1

@@ -8,9 +8,9 @@ import pytest
 
 from explorer.core.layers import LAYER_TYPES
 from explorer.core.spec import LayerSpec, NetworkSpec
-from explorer.ui.document import ProjectDocument
-from explorer.ui.param_editors import PaddingEditor, PairEditor
-from explorer.ui.properties import PropertiesPanel
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.common.param_editors import PaddingEditor, PairEditor
+from explorer.ui.editor.properties import PropertiesPanel
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from PySide6.QtCore import Qt
 from explorer.core.spec import NetworkSpec
 from explorer.core.training import EpochEnded, Progress, TrainingFailed, TrainingStarted
 from explorer.core.training.runs import RunFolder
-from explorer.ui.document import ProjectDocument
-from explorer.ui.runs_panel import RunsPanel, list_runs, read_run
-from explorer.ui.training_curves import TrainingCurves
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.training.curves import TrainingCurves
+from explorer.ui.training.runs import RunsPanel, list_runs, read_run
 
 
 def _progress(step: int, loss: float) -> Progress:
@@ -79,7 +79,7 @@ def test_ticking_runs_in_the_list_overlays_them(qtbot: Any, tmp_path: Path) -> N
 def test_listing_again_reads_only_runs_whose_metrics_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import explorer.ui.runs_panel as runs_panel
+    import explorer.ui.training.runs as runs_panel
 
     for name in ("20260101-a", "20260102-b"):
         folder = tmp_path / name

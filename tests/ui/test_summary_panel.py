@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from explorer.core.templates import load_template, template_names
-from explorer.ui.main_window import MainWindow
+from explorer.ui.shell.main_window import MainWindow
 
 
 @pytest.mark.parametrize("template", template_names())

@@ -17,12 +17,12 @@ from PySide6.QtWidgets import QMessageBox
 from explorer.core.builder import build_model
 from explorer.core.data import DeviceDataset, load_dataset
 from explorer.core.spec import LayerSpec, NetworkSpec
-from explorer.ui.main_window import MainWindow
-from explorer.ui.runs_panel import RunsPanel, read_run
-from explorer.ui.training_controller import TrainingController
-from explorer.ui.training_curves import TrainingCurves
-from explorer.ui.training_panel import TrainingPanel, install_training
-from explorer.ui.training_worker import dataset_key
+from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.training.controller import TrainingController
+from explorer.ui.training.curves import TrainingCurves
+from explorer.ui.training.panel import TrainingPanel, install_training
+from explorer.ui.training.runs import RunsPanel, read_run
+from explorer.ui.training.worker import dataset_key
 
 TIMEOUT_MS = 60_000
 
@@ -469,7 +469,7 @@ def test_the_warm_up_trains_one_tiny_batch(
     qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from explorer.core.training import Trainer
-    from explorer.ui.training_worker import WARM_UP_BATCH
+    from explorer.ui.training.worker import WARM_UP_BATCH
 
     batches: list[int] = []
     real = Trainer.warm_up
@@ -493,7 +493,7 @@ def test_no_warm_up_when_the_memory_estimate_does_not_fit(
 ) -> None:
     from explorer.core.spec import InputSpec
     from explorer.core.training import Trainer
-    from explorer.ui.training_worker import free_memory, warm_up_memory
+    from explorer.ui.training.worker import free_memory, warm_up_memory
 
     def refuse(self: Trainer) -> None:
         raise AssertionError("warmed up a network that does not fit")

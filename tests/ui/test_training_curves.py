@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QRect
 
-from explorer.ui.pyqtgraph_setup import configure_pyqtgraph
-from explorer.ui.training_curves import LIVE_LEGEND, RunCurves, TrainingCurves
+from explorer.ui.shell.pyqtgraph_setup import configure_pyqtgraph
+from explorer.ui.training.curves import LIVE_LEGEND, RunCurves, TrainingCurves
 
 LONG_NAMES = ("20261201-093015-keras-mnist-lr0.01", "20261201-101500-keras-mnist-lr0.002")
 

@@ -14,7 +14,7 @@ from explorer.core.data.shapes import CLASS_NAMES as SHAPE_NAMES
 from explorer.core.project import load_project
 from explorer.core.training import TrainingStopped, load_checkpoint
 from explorer.core.training.runs import RunFolder, read_metrics
-from explorer.ui.training_worker import TrainingJob, TrainingWorker
+from explorer.ui.training.worker import TrainingJob, TrainingWorker
 from tests.ui.test_training import shapes_dataset, tiny_spec
 
 __all__ = ["shapes_dataset"]

@@ -10,10 +10,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from explorer.core.templates import load_template
-from explorer.ui.document import ProjectDocument
-from explorer.ui.training_controller import TrainingController
-from explorer.ui.training_curves import TrainingCurves
-from explorer.ui.training_panel import TrainingPanel
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.training.controller import TrainingController
+from explorer.ui.training.curves import TrainingCurves
+from explorer.ui.training.panel import TrainingPanel
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 
 from explorer.core.templates import load_template
-from explorer.ui.app import make_application
-from explorer.ui.document import ProjectDocument
-from explorer.ui.training_controller import TrainingController
-from explorer.ui.training_curves import TrainingCurves
-from explorer.ui.training_panel import TrainingPanel
-from explorer.ui.wheel_guard import WheelGuard, install_wheel_guard
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.shell.app import make_application
+from explorer.ui.shell.wheel_guard import WheelGuard, install_wheel_guard
+from explorer.ui.training.controller import TrainingController
+from explorer.ui.training.curves import TrainingCurves
+from explorer.ui.training.panel import TrainingPanel
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from explorer.core.data import DeviceDataset
 from explorer.core.project import read_project
 from explorer.core.spec import LayerSpec
 from explorer.core.weights import load_project_weights
-from explorer.ui.main_window import MainWindow
-from explorer.ui.training_worker import dataset_key
-from explorer.ui.workbench import Workbench, install_workbench
+from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.shell.workbench import Workbench, install_workbench
+from explorer.ui.training.worker import dataset_key
 from tests.ui.conftest import workbench_in_window
 from tests.ui.test_training import TIMEOUT_MS, shapes_dataset, tiny_spec
 

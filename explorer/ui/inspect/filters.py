@@ -24,7 +24,12 @@ from PySide6.QtWidgets import (
 
 from explorer.core.capture import CaptureResult, LayerCapture
 from explorer.core.mosaic import Layout, tile
-from explorer.ui.feature_maps import SEPARATOR_RGB, colormap_lut, install_png_export, save_png
+from explorer.ui.inspect.feature_maps import (
+    SEPARATOR_RGB,
+    colormap_lut,
+    install_png_export,
+    save_png,
+)
 
 MAX_INPUT_KERNELS = 16  # kernels per output channel drawn for later layers
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSpinBox, QWidget
 
-from explorer.ui.document import ProjectDocument
-from explorer.ui.family_style import family_colour
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.common.family_style import family_colour
 
 
 class InputHeader(QFrame):

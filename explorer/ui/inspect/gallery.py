@@ -32,7 +32,12 @@ from PySide6.QtWidgets import (
 
 from explorer.core.activations import ACTIVATIONS
 from explorer.core.capture import CaptureResult, activation_responses
-from explorer.ui.feature_maps import SEPARATOR_RGB, colormap_lut, install_png_export, save_png
+from explorer.ui.inspect.feature_maps import (
+    SEPARATOR_RGB,
+    colormap_lut,
+    install_png_export,
+    save_png,
+)
 
 COLUMNS = 5  # at most
 TILE_MIN, TILE_MAX = 96, 200  # tile side in pixels

@@ -33,8 +33,8 @@ from explorer.core.summary import (
     summary_text,
     summary_totals,
 )
-from explorer.ui.document import ProjectDocument
-from explorer.ui.family_style import ERROR_COLOUR, WARNING_COLOUR
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
 
 
 class SummaryTableModel(QAbstractTableModel):

@@ -31,16 +31,16 @@ from PySide6.QtWidgets import (
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.summary import format_bytes
-from explorer.ui.document import ProjectDocument
-from explorer.ui.file_actions import FileActions
-from explorer.ui.help_dialogs import show_about, show_layer_reference
-from explorer.ui.layer_stack import LayerStackPanel
-from explorer.ui.palette import LayerPalette
-from explorer.ui.properties import PropertiesPanel
-from explorer.ui.recovery import RecoveryStore
-from explorer.ui.screen_fit import available_geometry, fit_into_screen, fitting
-from explorer.ui.settings import app_settings, data_dir, settings_list
-from explorer.ui.summary_panel import SummaryPanel
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.common.settings import app_settings, data_dir, settings_list
+from explorer.ui.editor.palette import LayerPalette
+from explorer.ui.editor.properties import PropertiesPanel
+from explorer.ui.editor.stack import LayerStackPanel
+from explorer.ui.editor.summary import SummaryPanel
+from explorer.ui.shell.file_actions import FileActions
+from explorer.ui.shell.help_dialogs import show_about, show_layer_reference
+from explorer.ui.shell.recovery import RecoveryStore
+from explorer.ui.shell.screen_fit import available_geometry, fit_into_screen, fitting
 
 DockArea = Qt.DockWidgetArea
 # 2: every panel is in the saved state (version 1 saved the late panels hidden).

@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from explorer.core.files import write_text_atomic
 from explorer.core.project import ProjectError, parse_recovery, recovery_text
 from explorer.core.spec import NetworkSpec
-from explorer.ui.document import ProjectDocument
+from explorer.ui.common.document import ProjectDocument
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 from explorer.core.project import ProjectError, load_project, save_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.templates import load_template, template_names
-from explorer.ui.document import ProjectDocument
-from explorer.ui.settings import app_settings, settings_list
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.common.settings import app_settings, settings_list
 
 log = logging.getLogger(__name__)
 

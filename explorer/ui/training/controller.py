@@ -17,8 +17,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from explorer.ui.document import ProjectDocument
-from explorer.ui.training_worker import DatasetKey, TrainingJob, TrainingWorker
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.training.worker import DatasetKey, TrainingJob, TrainingWorker
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ IDLE, WARMING, LOADING, TRAINING, PAUSED, STOPPING = (
 
 def default_runs_root() -> Path:
     """Runs are kept in the per-user data folder (overridable for tests and benchmarks)."""
-    from explorer.ui.settings import data_dir
+    from explorer.ui.common.settings import data_dir
 
     return data_dir() / "runs"
 
@@ -267,7 +267,7 @@ class TrainingController(QObject):
         thread.start()
 
     def _cached_dataset(self, spec: Any) -> Any:
-        from explorer.ui.training_worker import dataset_key
+        from explorer.ui.training.worker import dataset_key
 
         # The device is part of the key; "auto" resolves the same way every time.
         for key, dataset in self._datasets.items():

@@ -51,7 +51,7 @@ from explorer.core.mosaic import (
 )
 
 if TYPE_CHECKING:
-    from explorer.ui.feature_maps import FeatureMapPanel
+    from explorer.ui.inspect.feature_maps import FeatureMapPanel
 
 TOP_CLASSES = 10
 NAME_WIDTH = 170

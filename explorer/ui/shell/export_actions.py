@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QProgressDialog, 
 
 from explorer.core.analysis import analyze
 from explorer.core.spec import NetworkSpec
-from explorer.ui.background import BackgroundRunner
+from explorer.ui.common.tasks import BackgroundRunner
 
 log = logging.getLogger(__name__)
 

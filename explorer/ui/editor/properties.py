@@ -21,9 +21,9 @@ from explorer.core.arithmetic import output_arithmetic
 from explorer.core.diagnostics import Diagnostic, Fix
 from explorer.core.spec import SpecError
 from explorer.core.summary import format_shape
-from explorer.ui.document import ProjectDocument
-from explorer.ui.family_style import ERROR_COLOUR, WARNING_COLOUR
-from explorer.ui.param_editors import ParamEditor, make_editor
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
+from explorer.ui.common.param_editors import ParamEditor, make_editor
 
 
 class PropertiesPanel(QScrollArea):

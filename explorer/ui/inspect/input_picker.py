@@ -48,7 +48,7 @@ from explorer.core.images import (
     normalize_pixels,
 )
 from explorer.core.summary import format_bytes
-from explorer.ui.background import BackgroundRunner
+from explorer.ui.common.tasks import BackgroundRunner
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from explorer.core.mosaic import (
     layer_mosaics,
 )
 from explorer.core.spec import LayerSpec, NetworkSpec
-from explorer.ui.feature_map_rows import (
+from explorer.ui.inspect.feature_map_rows import (
     MOSAIC_ASPECT,
     NAME_WIDTH,
     PAD,

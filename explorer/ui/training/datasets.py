@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.ui.background import BackgroundRunner
+from explorer.ui.common.tasks import BackgroundRunner
 
 log = logging.getLogger(__name__)
 

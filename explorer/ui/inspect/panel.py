@@ -20,11 +20,11 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QTabWidget, QVBoxL
 
 from explorer.core.capture import CaptureResult, LayerCapture
 from explorer.core.spec import NetworkSpec
-from explorer.ui.activation_gallery import ActivationGallery
-from explorer.ui.feature_maps import FeatureMapPanel
-from explorer.ui.filters_view import ChannelDetail, FiltersView
-from explorer.ui.input_picker import InputPicker
-from explorer.ui.inspect_controller import InspectController
+from explorer.ui.inspect.controller import InspectController
+from explorer.ui.inspect.feature_maps import FeatureMapPanel
+from explorer.ui.inspect.filters import ChannelDetail, FiltersView
+from explorer.ui.inspect.gallery import ActivationGallery
+from explorer.ui.inspect.input_picker import InputPicker
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (
 
 from explorer.core.layers import FAMILIES, LAYER_TYPES
 from explorer.core.spec import LayerSpec
-from explorer.ui.blocks import BLOCKS, Block, ask_repeat
-from explorer.ui.document import ProjectDocument
-from explorer.ui.family_style import family_colour, type_icon
-from explorer.ui.layer_mime import BLOCK_MIME, LAYERS_MIME, layers_mime_data
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.common.family_style import family_colour, type_icon
+from explorer.ui.editor.blocks import BLOCKS, Block, ask_repeat
+from explorer.ui.editor.mime import BLOCK_MIME, LAYERS_MIME, layers_mime_data
 
 _TYPE_ROLE = Qt.ItemDataRole.UserRole + 1
 _BLOCK_ROLE = Qt.ItemDataRole.UserRole + 2

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
-from explorer.ui.document import ProjectDocument
-from explorer.ui.training_curves import RunCurves, TrainingCurves
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.training.curves import RunCurves, TrainingCurves
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.spec import TRAINING_PARAMS, SpecError
-from explorer.ui.dataset_download import DatasetPicker
-from explorer.ui.param_editors import ParamEditor, make_editor
-from explorer.ui.training_controller import (
+from explorer.ui.common.param_editors import ParamEditor, make_editor
+from explorer.ui.training.controller import (
     IDLE,
     LOADING,
     PAUSED,
@@ -43,8 +42,9 @@ from explorer.ui.training_controller import (
     WARMING,
     TrainingController,
 )
-from explorer.ui.training_curves import TrainingCurves
-from explorer.ui.training_results import MessageBar, ResultsView, TrainingLog
+from explorer.ui.training.curves import TrainingCurves
+from explorer.ui.training.datasets import DatasetPicker
+from explorer.ui.training.results import MessageBar, ResultsView, TrainingLog
 
 log = logging.getLogger(__name__)
 
@@ -448,7 +448,7 @@ def install_training(
     """Add the Training, Training Curves and Runs docks and a Training menu to `window`
     (a MainWindow: `add_dock`, `document`). With `warm_up`, torch, the dataset and the
     first training step are prepared in the background shortly after the window shows."""
-    from explorer.ui.runs_panel import RunsPanel
+    from explorer.ui.training.runs import RunsPanel
 
     document = window.document  # type: ignore[attr-defined]
     controller = TrainingController(document, runs_root=runs_root, data_dir=data_dir, parent=window)

@@ -7,8 +7,8 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QS
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from explorer.ui.family_style import ERROR_COLOUR, WARNING_COLOUR, paint_badge, type_colour
-from explorer.ui.layer_stack_model import (
+from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR, paint_badge, type_colour
+from explorer.ui.editor.stack_model import (
     NAME_ROLE,
     PARAMS_ROLE,
     SEVERITY_ROLE,

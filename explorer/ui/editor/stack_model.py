@@ -23,9 +23,9 @@ from PySide6.QtCore import (
 from explorer.core.analysis import LayerAnalysis
 from explorer.core.spec import SpecError
 from explorer.core.summary import format_shape
-from explorer.ui.blocks import block_named
-from explorer.ui.document import ProjectDocument
-from explorer.ui.layer_mime import (
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.editor.blocks import block_named
+from explorer.ui.editor.mime import (
     BLOCK_MIME,
     LAYERS_MIME,
     ROWS_MIME,

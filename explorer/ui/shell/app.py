@@ -20,10 +20,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from explorer import __version__
 from explorer.core.project import ProjectError, load_project
 from explorer.core.templates import DEFAULT_TEMPLATE, load_template
-from explorer.ui.main_window import MainWindow
-from explorer.ui.pyqtgraph_setup import configure_pyqtgraph
-from explorer.ui.settings import APPLICATION, ORGANIZATION
-from explorer.ui.wheel_guard import install_wheel_guard
+from explorer.ui.common.settings import APPLICATION, ORGANIZATION
+from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.shell.pyqtgraph_setup import configure_pyqtgraph
+from explorer.ui.shell.wheel_guard import install_wheel_guard
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _install_workbench(window: MainWindow) -> None:
     # was closed (or an application that quit) before then gets no panels, and no threads.
     if window.is_shut_down:
         return
-    from explorer.ui.workbench import install_workbench
+    from explorer.ui.shell.workbench import install_workbench
 
     install_workbench(window)
     keep_startup_out_of_collections()

@@ -23,13 +23,13 @@ from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QMessageBox, QScrollAr
 
 from explorer.core.project import ProjectError, read_project
 from explorer.core.spec import NetworkSpec
-from explorer.ui.background import BackgroundRunner
-from explorer.ui.evaluation_panel import EvaluationPanel
-from explorer.ui.export_actions import ExportActions
-from explorer.ui.inspect_panel import InspectPanel
-from explorer.ui.main_window import MainWindow
-from explorer.ui.screen_fit import fit_into_screen
-from explorer.ui.training_panel import install_training
+from explorer.ui.common.tasks import BackgroundRunner
+from explorer.ui.evaluation.panel import EvaluationPanel
+from explorer.ui.inspect.panel import InspectPanel
+from explorer.ui.shell.export_actions import ExportActions
+from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.shell.screen_fit import fit_into_screen
+from explorer.ui.training.panel import install_training
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def evaluate_state(
     from explorer.core.capture import snapshot_model
     from explorer.core.data import DatasetError, dataset_status
     from explorer.core.evaluation import evaluate
-    from explorer.ui.training_worker import load_for
+    from explorer.ui.training.worker import load_for
 
     if dataset is None:
         if not dataset_status(spec.training.dataset, data_dir).available:

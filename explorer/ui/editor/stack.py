@@ -32,12 +32,12 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.spec import SpecError
-from explorer.ui.blocks import ask_repeat, block_named
-from explorer.ui.document import ProjectDocument
-from explorer.ui.input_header import InputHeader
-from explorer.ui.layer_delegate import LayerRowDelegate
-from explorer.ui.layer_mime import layers_from_mime, layers_mime_data
-from explorer.ui.layer_stack_model import LayerStackModel
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.editor.blocks import ask_repeat, block_named
+from explorer.ui.editor.delegate import LayerRowDelegate
+from explorer.ui.editor.input_header import InputHeader
+from explorer.ui.editor.mime import layers_from_mime, layers_mime_data
+from explorer.ui.editor.stack_model import LayerStackModel
 
 
 class LayerStackView(QListView):

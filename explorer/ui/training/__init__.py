@@ -1,0 +1,3 @@
+"""Training from the window: the settings panel, the controller and its worker, curves, results,
+the runs list and the dataset picker.
+"""
