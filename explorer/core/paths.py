@@ -73,6 +73,10 @@ class LayerPath:
         """The path of position `index` in the same stack as this one."""
         return LayerPath((*self.steps[:-1], index))
 
+    def following(self) -> LayerPath:
+        """The position just after this one in the same stack (where a copy goes)."""
+        return self.sibling(self.steps[-1] + 1)
+
     def label(self, stack_names: Sequence[str] = ()) -> str:
         """How messages name the position, numbered from 1: 'layer 3', or with the name of
         each sub-stack below the top ('body'), 'layer 3 › body 2'."""
