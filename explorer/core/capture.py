@@ -22,6 +22,7 @@ from torch import nn
 from explorer.core.activations import ACTIVATION_NAMES, build_activation
 from explorer.core.builder import Network, build_with_weights, kernel_weight
 from explorer.core.mosaic import COLUMN_ASPECT, LayerMosaics, layer_mosaics
+from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
 
 FloatArray = npt.NDArray[np.float32]
@@ -36,7 +37,7 @@ EDGE_KERNEL = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], n
 
 @dataclass(frozen=True)
 class LayerCapture:
-    """One layer's output for one image.
+    """One layer's output for one image; `path` is where the layer sits in the network.
 
     `output` holds the first `max_channels` channels of an image output (C, H, W), or the
     whole vector (N,); `shape` is the layer's full output shape. `kernel` is the layer's
@@ -45,6 +46,7 @@ class LayerCapture:
     """
 
     name: str
+    path: LayerPath
     output: FloatArray = field(repr=False)
     shape: tuple[int, ...]
     kernel: FloatArray | None = field(default=None, repr=False)
@@ -82,6 +84,10 @@ class CaptureResult:
             if layer.name == name:
                 return layer
         raise KeyError(name)
+
+    def position(self, path: LayerPath) -> int | None:
+        """Where in `layers` the capture of the layer at `path` is (None: not captured)."""
+        return next((i for i, layer in enumerate(self.layers) if layer.path == path), None)
 
 
 def snapshot_model(spec: NetworkSpec, state_dict: Mapping[str, torch.Tensor]) -> Network:
@@ -122,13 +128,14 @@ def capture(
             module.training = False
         with torch.inference_mode():
             x = image.detach().to(device=device, dtype=torch.float32).unsqueeze(0)
-            for name, module in model.layer_modules():
+            for index, (name, module) in enumerate(model.layer_modules()):
                 x = module(x)
                 out = x[0]
                 kept = out[:max_channels] if out.dim() == 3 else out
                 layers.append(
                     LayerCapture(
                         name,
+                        LayerPath.top(index),
                         kept.detach().cpu().float().numpy().copy(),
                         tuple(out.shape),
                         _kernel_of(module, max_channels),
