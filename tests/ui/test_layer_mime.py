@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from PySide6.QtCore import QByteArray, QMimeData, QModelIndex, Qt
 from PySide6.QtGui import QGuiApplication
 
@@ -63,23 +64,22 @@ def test_a_damaged_marker_makes_the_drop_a_copy_not_an_error(document: ProjectDo
     assert document.spec.layers[0].with_name(None) == layers[0]
 
 
+@pytest.fixture
+def panel(document: ProjectDocument, qtbot: Any) -> LayerStackPanel:
+    stack = LayerStackPanel(document)
+    qtbot.addWidget(stack)
+    return stack
+
+
 def test_moving_rows_by_their_paths_selects_them_where_they_landed(
-    document: ProjectDocument, qtbot: Any
+    document: ProjectDocument, panel: LayerStackPanel
 ) -> None:
-    panel = LayerStackPanel(document)
-    qtbot.addWidget(panel)
     layers = document.spec.layers
     panel.select_paths([top(0), top(2)])
     data = panel.model.mimeData(panel.view.selectionModel().selectedRows())
     assert panel.model.dropMimeData(data, MOVE, 5, 0, QModelIndex())
-    assert document.spec.layers == (
-        layers[1],
-        layers[3],
-        layers[4],
-        layers[0],
-        layers[2],
-        layers[5],
-    )
+    order = [1, 3, 4, 0, 2, 5]
+    assert document.spec.layers == tuple(layers[i] for i in order)
     assert panel.selected_paths() == [top(3), top(4)]
     assert panel.current_path() == top(3)
     document.undo_stack.undo()
@@ -88,10 +88,8 @@ def test_moving_rows_by_their_paths_selects_them_where_they_landed(
 
 
 def test_copy_then_paste_goes_after_the_last_selected_layer(
-    document: ProjectDocument, qtbot: Any
+    document: ProjectDocument, panel: LayerStackPanel
 ) -> None:
-    panel = LayerStackPanel(document)
-    qtbot.addWidget(panel)
     layers = document.spec.layers
     panel.select_paths([top(1)])
     panel.copy_action.trigger()
