@@ -17,7 +17,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.diagnostics import Fix
 from explorer.core.fixes import apply_fix, selection_after
-from explorer.core.paths import LayerPath, move_to, moved_paths
+from explorer.core.paths import LayerPath, move_to, moved_paths, replace_at
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 
 log = logging.getLogger(__name__)
@@ -262,7 +262,7 @@ class ProjectDocument(QObject):
     def replace_layer(self, path: LayerPath, layer: LayerSpec, key: str | None = None) -> bool:
         """Change one layer; edits of the same key of the same layer merge into one step."""
         return self.edit(
-            self._spec.replace_layer(path.row, layer),
+            self._spec.with_layers(replace_at(self._spec.layers, path, layer)),
             f"Change {key or 'layer'} of {self._spec.layer_names()[path.row]}",
             merge_key=("layer", path, key),
             select_after=[path],
