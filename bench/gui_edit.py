@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from explorer.core.paths import LayerPath
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 
 
@@ -60,7 +61,7 @@ def main() -> int:
     window.show()
     app.processEvents()
     assert window.document.analysis.ok, window.document.analysis.errors
-    window.stack.select_rows([24])  # a Conv2D in the middle of the stack
+    window.stack.select_paths([LayerPath.top(24)])  # a Conv2D in the middle of the stack
     app.processEvents()
     box = window.properties.editors["filters"].box
     stack_view, table = window.stack.view.viewport(), window.summary.table.viewport()

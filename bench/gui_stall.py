@@ -107,6 +107,7 @@ def run_steps(spec, profile: str | None) -> dict[str, float]:
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
+    from explorer.core.paths import LayerPath
     from explorer.ui.common import settings
     from explorer.ui.shell.main_window import MainWindow
     from explorer.ui.shell.pyqtgraph_setup import configure_pyqtgraph
@@ -152,7 +153,7 @@ def run_steps(spec, profile: str | None) -> dict[str, float]:
     def edit() -> None:
         window = state["window"]
         row = middle_conv()
-        window.stack.select_rows([row])
+        window.stack.select_paths([LayerPath.top(row)])
         window.properties.editors["filters"].box.setValue(5)
 
     def undo() -> None:

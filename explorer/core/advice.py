@@ -11,8 +11,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from explorer.core.coverage import AxisWindow, padding_only_outputs
-from explorer.core.diagnostics import Diagnostic, Fix, Severity
+from explorer.core.diagnostics import (
+    Diagnostic,
+    Fix,
+    RemoveLayer,
+    SetParams,
+    Severity,
+    UseAutomaticName,
+)
 from explorer.core.memory import BYTES_PER_ELEMENT, format_bytes
+from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name, layer_label
 from explorer.core.vocabulary.geometry import Window
 from explorer.core.vocabulary.layer_type import AdviceContext, LayerType, Resolved, Shape
@@ -68,15 +76,15 @@ def name_problem(
         return Diagnostic(
             Severity.ERROR,
             f"name {name!r} {problem}",
-            Fix("use the automatic name", (), layer_index=index),
-            index,
+            UseAutomaticName("use the automatic name", path=LayerPath.top(index)),
+            LayerPath.top(index),
         )
     if name in seen:
         return Diagnostic(
             Severity.ERROR,
             f"name {name!r} is already used by {layer_label(seen[name])}",
-            Fix("use the automatic name", (), layer_index=index),
-            index,
+            UseAutomaticName("use the automatic name", path=LayerPath.top(index)),
+            LayerPath.top(index),
         )
     return None
 
@@ -116,14 +124,15 @@ def layer_warnings(
     last = position.last
 
     def warn(message: str, fix: Fix | None = None) -> None:
-        found.append(Diagnostic(Severity.WARNING, message, fix.at(index) if fix else None, index))
+        at = LayerPath.top(index)
+        found.append(Diagnostic(Severity.WARNING, message, fix.at(at) if fix else None, at))
 
     # On the output side: the output layer and the layers after it.
     output_side = not position.hidden(index) and position.output_dense is not None
     scores_fix = (
-        Fix("remove this layer", remove=True)
+        RemoveLayer("remove this layer")
         if entry.pure_activation
-        else Fix("use linear", ((key, "linear"),))
+        else SetParams("use linear", ((key, "linear"),))
         if key
         else None
     )
@@ -138,7 +147,7 @@ def layer_warnings(
             warn(
                 "softmax before the last layer squashes features into probabilities: use relu "
                 "here and softmax only on the output",
-                Fix("use relu", ((key, "relu"),)),
+                SetParams("use relu", ((key, "relu"),)),
             )
     if (
         key
@@ -148,12 +157,12 @@ def layer_warnings(
     ):
         warn(
             "stacked sigmoids saturate and learn slowly (vanishing gradients): use relu",
-            Fix("use relu", ((key, "relu"),)),
+            SetParams("use relu", ((key, "relu"),)),
         )
     if key and output_side and activation not in ("linear", "softmax", None):
         what = "output layer" if index == position.output_dense else "class scores"
         if index == last and entry.scores_key is not None:
-            fix: Fix | None = Fix("use softmax", ((key, "softmax"),))
+            fix: Fix | None = SetParams("use softmax", ((key, "softmax"),))
             advice = "use softmax (or linear)"
         else:
             fix = scores_fix
@@ -193,9 +202,9 @@ def padding_only_problem(index: int, shape: Shape, out: Shape, window: Window) -
     total = out[1] * out[2]
     blind = total - (out[1] - rows) * (out[2] - columns)
     fix = (
-        Fix("use dilation 1", (("dilation", 1),))
+        SetParams("use dilation 1", (("dilation", 1),))
         if dilated
-        else Fix("use padding 'same'", (("padding", "same"),))
+        else SetParams("use padding 'same'", (("padding", "same"),))
     )
     cause = (
         f"the dilated kernel steps over the {axes[0].size_in}×{axes[1].size_in} map"
@@ -212,7 +221,8 @@ def padding_only_problem(index: int, shape: Shape, out: Shape, window: Window) -
             f"{blind:,} of {total:,} output positions see only padding, so they do not "
             "depend on the input"
         )
-    return Diagnostic(Severity.WARNING, f"{what} ({cause})", fix.at(index), index)
+    at = LayerPath.top(index)
+    return Diagnostic(Severity.WARNING, f"{what} ({cause})", fix.at(at), at)
 
 
 def type_advice(
@@ -221,7 +231,10 @@ def type_advice(
     """The warnings of the layer type's own advice rule, placed on the layer at `index`."""
     return [
         Diagnostic(
-            Severity.WARNING, advice.message, advice.fix.at(index) if advice.fix else None, index
+            Severity.WARNING,
+            advice.message,
+            advice.fix.at(LayerPath.top(index)) if advice.fix else None,
+            LayerPath.top(index),
         )
         for advice in entry.advice(shape, out, p, context)
     ]
@@ -237,7 +250,7 @@ def output_problem(spec: NetworkSpec, shape: Shape) -> Diagnostic | None:
             f"the network must end in {n} class scores but ends "
             f"in maps of shape {shape}: add Flatten and Dense {n}",
             None,
-            last,
+            LayerPath.top(last),
         )
     if shape[0] == n:
         return None
@@ -247,7 +260,10 @@ def output_problem(spec: NetworkSpec, shape: Shape) -> Diagnostic | None:
     fix = None
     key = spec.layers[scores].entry.scores_key if scores is not None else None
     if scores is not None and key is not None:
-        fix = Fix(f"set {key} to {n}", ((key, n),), layer_index=scores)
+        fix = SetParams(f"set {key} to {n}", ((key, n),), path=LayerPath.top(scores))
     return Diagnostic(
-        Severity.ERROR, f"the output has {shape[0]} values but there are {n} classes", fix, last
+        Severity.ERROR,
+        f"the output has {shape[0]} values but there are {n} classes",
+        fix,
+        LayerPath.top(last),
     )

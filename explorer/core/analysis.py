@@ -27,10 +27,11 @@ from explorer.core.advice import (
     type_advice,
 )
 from explorer.core.coverage import reached_inputs
-from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
+from explorer.core.diagnostics import Diagnostic, Severity, ShapeError
 from explorer.core.incremental import State, Trail, continued_trail, converged
 from explorer.core.memory import BYTES_PER_ELEMENT, Node, TrainingMemory, training_memory
 from explorer.core.optimizers import DEFAULT_OPTIMIZER
+from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.vocabulary.geometry import Window
 from explorer.core.vocabulary.layer_type import AdviceContext, LayerType, Reach, Shape
@@ -299,8 +300,9 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
         try:
             out = entry.output_shape(shape, p)
         except ShapeError as error:
-            fix = error.fix.at(index) if error.fix else None
-            diagnostics.append(Diagnostic(Severity.ERROR, error.message, fix, index))
+            at = LayerPath.top(index)
+            fix = error.fix.at(at) if error.fix else None
+            diagnostics.append(Diagnostic(Severity.ERROR, error.message, fix, at))
             results.append(_unknown(index, name, layer, tuple(diagnostics), shape))
             shape, rf = None, None
             continue
@@ -405,16 +407,3 @@ def _unknown(
     return LayerAnalysis(
         index, name, layer.type, layer.describe(), input_shape, None, 0, 0, 0, 0, None, diagnostics
     )
-
-
-def apply_fix(spec: NetworkSpec, fix: Fix) -> NetworkSpec:
-    """The spec with a diagnostic's fix applied."""
-    index = fix.layer_index
-    if fix.remove:
-        return spec.remove([index])
-    if fix.insert_type is not None:
-        return spec.insert(index, LayerSpec.new(fix.insert_type))
-    layer = spec.layers[index]
-    if not fix.changes:  # "use the automatic name"
-        return spec.replace_layer(index, layer.with_name(None))
-    return spec.replace_layer(index, layer.with_values(**dict(fix.changes)))

@@ -22,6 +22,7 @@ from torch import nn
 from explorer.core.builder import Network, build_with_weights, kernel_weight
 from explorer.core.capture_types import CaptureResult, FloatArray, LayerCapture
 from explorer.core.mosaic import COLUMN_ASPECT, layer_mosaics
+from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
 from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES, build_activation
 
@@ -82,13 +83,14 @@ def capture(
             module.training = False
         with torch.inference_mode():
             x = image.detach().to(device=device, dtype=torch.float32).unsqueeze(0)
-            for name, module in model.layer_modules():
+            for index, (name, module) in enumerate(model.layer_modules()):
                 x = module(x)
                 out = x[0]
                 kept = out[:max_channels] if out.dim() == 3 else out
                 layers.append(
                     LayerCapture(
                         name,
+                        LayerPath.top(index),
                         kept.detach().cpu().float().numpy().copy(),
                         tuple(out.shape),
                         _kernel_of(module, max_channels),

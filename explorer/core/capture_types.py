@@ -14,13 +14,14 @@ import numpy as np
 import numpy.typing as npt
 
 from explorer.core.mosaic import LayerMosaics
+from explorer.core.paths import LayerPath
 
 FloatArray = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
 class LayerCapture:
-    """One layer's output for one image.
+    """One layer's output for one image; `path` is where the layer sits in the network.
 
     `output` holds the first `max_channels` channels of an image output (C, H, W), or the
     whole vector (N,); `shape` is the layer's full output shape. `kernel` is the layer's
@@ -29,6 +30,7 @@ class LayerCapture:
     """
 
     name: str
+    path: LayerPath
     output: FloatArray = field(repr=False)
     shape: tuple[int, ...]
     kernel: FloatArray | None = field(default=None, repr=False)
@@ -66,3 +68,7 @@ class CaptureResult:
             if layer.name == name:
                 return layer
         raise KeyError(name)
+
+    def position(self, path: LayerPath) -> int | None:
+        """Where in `layers` the capture of the layer at `path` is (None: not captured)."""
+        return next((i for i, layer in enumerate(self.layers) if layer.path == path), None)

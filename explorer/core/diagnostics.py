@@ -1,11 +1,29 @@
-"""Diagnostics travel as values: an error or warning on a layer, with an optional mechanical fix."""
+"""Diagnostics travel as values: an error or warning on a layer, with an optional mechanical fix.
+
+A fix says what it does by its kind: `SetParams`, `InsertLayer`, `RemoveLayer` or
+`UseAutomaticName`. Shape rules make fixes without knowing where their layer sits; the
+analysis places them (`at(path)`) and `explorer.core.fixes.apply_fix` applies any of them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import TypeVar
 
 from explorer.core.params import Value
+from explorer.core.paths import LayerPath
+
+__all__ = [
+    "Diagnostic",
+    "Fix",
+    "InsertLayer",
+    "RemoveLayer",
+    "SetParams",
+    "Severity",
+    "ShapeError",
+    "UseAutomaticName",
+]
 
 
 class Severity(Enum):
@@ -13,31 +31,63 @@ class Severity(Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True)
-class Fix:
-    """A one-click repair: set keys on the layer, insert a layer before it, or remove it.
+_F = TypeVar("_F", bound="_FixBase")
 
-    `layer_index` is filled in by the analysis; shape rules create fixes without it.
-    """
+
+@dataclass(frozen=True)
+class _FixBase:
+    """What every fix has: the button's label and the layer it edits (None until placed)."""
 
     label: str
-    changes: tuple[tuple[str, Value], ...] = ()
-    insert_type: str | None = None
-    remove: bool = False
-    layer_index: int = -1
+    path: LayerPath | None = field(default=None, kw_only=True)
 
-    def at(self, index: int) -> Fix:
-        return replace(self, layer_index=index)
+    def at(self: _F, path: LayerPath) -> _F:
+        """This fix, editing the layer at `path`."""
+        return replace(self, path=path)
+
+
+@dataclass(frozen=True)
+class SetParams(_FixBase):
+    """Set keys of the layer's parameters to new values."""
+
+    changes: tuple[tuple[str, Value], ...]
+
+    def __post_init__(self) -> None:
+        if not self.changes:
+            raise ValueError("SetParams needs at least one change")
+
+
+@dataclass(frozen=True)
+class InsertLayer(_FixBase):
+    """Insert a new layer of `layer_type` (its defaults) before the layer."""
+
+    layer_type: str
+
+
+@dataclass(frozen=True)
+class RemoveLayer(_FixBase):
+    """Remove the layer."""
+
+
+@dataclass(frozen=True)
+class UseAutomaticName(_FixBase):
+    """Drop the layer's own name so it takes the generated one (`conv2d_1`)."""
+
+
+Fix = SetParams | InsertLayer | RemoveLayer | UseAutomaticName
 
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """An error (the network cannot run) or a warning (legal but probably a mistake)."""
+    """An error (the network cannot run) or a warning (legal but probably a mistake).
+
+    `path` is the layer it is about, None for the network as a whole.
+    """
 
     severity: Severity
     message: str
     fix: Fix | None = None
-    layer_index: int | None = None
+    path: LayerPath | None = None
 
     @property
     def is_error(self) -> bool:

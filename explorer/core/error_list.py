@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from explorer.core.diagnostics import Diagnostic
-from explorer.core.spec import layer_label
 
 
 def format_errors(
@@ -19,9 +18,7 @@ def format_errors(
     count = "1 error" if len(errors) == 1 else f"{len(errors)} errors"
     shown = errors if limit is None else errors[:limit]
     lines = [
-        f"{layer_label(error.layer_index)}: {error.text()}"
-        if error.layer_index is not None
-        else error.text()
+        f"{error.path}: {error.text()}" if error.path is not None else error.text()
         for error in shown
     ]
     more = f" (and {len(errors) - len(shown)} more)" if len(shown) < len(errors) else ""

@@ -17,6 +17,7 @@ from typing import Any
 from explorer.core.layers import LAYER_TYPES, LayerType, layer_type
 from explorer.core.names import RESERVED_NAMES, check_layer_name, control_character
 from explorer.core.params import Kind, Param, ParamError, Value, to_json
+from explorer.core.paths import LayerPath, insert_at, move_to, remove_at, replace_at
 from explorer.core.spec_errors import SpecError, brief, briefly
 from explorer.core.training_spec import TRAINING_PARAMS, TrainingSpec
 
@@ -41,7 +42,7 @@ __all__ = [
 
 def layer_label(index: int, type_name: object = None) -> str:
     """How messages name the layer at 0-based `index`: 'layer 3 (Conv2D)', numbered from 1."""
-    label = f"layer {index + 1}"
+    label = LayerPath.top(index).label()
     if isinstance(type_name, str) and type_name in LAYER_TYPES:
         label += f" ({type_name})"
     return label
@@ -306,28 +307,19 @@ class NetworkSpec:
         return replace(self, layers=tuple(layers))
 
     def insert(self, index: int, *layers: LayerSpec) -> NetworkSpec:
-        items = list(self.layers)
-        items[index:index] = layers
-        return self.with_layers(items)
+        return self.with_layers(insert_at(self.layers, LayerPath.top(index), layers))
 
     def remove(self, indices: Iterable[int]) -> NetworkSpec:
-        drop = set(indices)
-        return self.with_layers(layer for i, layer in enumerate(self.layers) if i not in drop)
+        return self.with_layers(remove_at(self.layers, map(LayerPath.top, indices)))
 
     def replace_layer(self, index: int, layer: LayerSpec) -> NetworkSpec:
-        items = list(self.layers)
-        items[index] = layer
-        return self.with_layers(items)
+        return self.with_layers(replace_at(self.layers, LayerPath.top(index), layer))
 
     def move(self, indices: Iterable[int], destination: int) -> NetworkSpec:
         """Move the layers at `indices` (kept in order) to sit before row `destination`
         of the current list (len(layers) moves them to the end)."""
-        chosen = sorted(set(indices))
-        moving = [self.layers[i] for i in chosen]
-        destination -= sum(1 for i in chosen if i < destination)
-        rest = [layer for i, layer in enumerate(self.layers) if i not in set(chosen)]
-        rest[destination:destination] = moving
-        return self.with_layers(rest)
+        paths = map(LayerPath.top, indices)
+        return self.with_layers(move_to(self.layers, paths, LayerPath.top(destination)))
 
     def validate_names(self) -> None:
         """Raise SpecError when two layers share an explicit name."""

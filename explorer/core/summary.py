@@ -206,8 +206,14 @@ def summary_json(spec: NetworkSpec, analysis: Analysis) -> dict[str, Any]:
         "macs": analysis.macs,
         "forward_bytes": analysis.forward_bytes,
         "training_bytes": training_bytes(spec, analysis),
-        "errors": [{"layer": d.layer_index, "message": d.text()} for d in analysis.errors],
-        "warnings": [{"layer": d.layer_index, "message": d.text()} for d in analysis.warnings]
+        "errors": [
+            {"layer": None if d.path is None else d.path.row, "message": d.text()}
+            for d in analysis.errors
+        ],
+        "warnings": [
+            {"layer": None if d.path is None else d.path.row, "message": d.text()}
+            for d in analysis.warnings
+        ]
         + [
             {"layer": None, "message": warning}
             for warning in (memory_warning(spec, analysis, probe=True),)

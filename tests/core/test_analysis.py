@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.core.analysis import analyze, apply_fix
+from explorer.core.analysis import analyze
+from explorer.core.fixes import apply_fix
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.templates import load_template, template_names
 

@@ -3,8 +3,9 @@ values it is about, and its fix, applied, clears it."""
 
 from __future__ import annotations
 
-from explorer.core.analysis import analyze, apply_fix
+from explorer.core.analysis import analyze
 from explorer.core.diagnostics import Diagnostic
+from explorer.core.fixes import apply_fix
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
 
 L = LayerSpec.create

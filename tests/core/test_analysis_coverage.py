@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from explorer.core.analysis import analyze
 from explorer.core.builder import build_model
+from explorer.core.paths import LayerPath
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.summary import format_receptive_field, summary_json
 from tests.core.test_analysis_vs_torch import collapse_layers, image_layers, vector_layers
@@ -142,7 +143,7 @@ def test_a_dilated_same_conv_on_a_tiny_map_warns_that_the_output_ignores_the_inp
     spec = _blind_conv_net()
     analysis = analyze(spec)
     (warning,) = analysis.warnings
-    assert warning.layer_index == 0
+    assert warning.path == LayerPath.top(0)
     assert "output does not depend on the input" in warning.message
     assert warning.fix is not None and warning.fix.label == "use dilation 1"
     assert analysis.layers[1].receptive_field.covered == (0, 0)
@@ -151,7 +152,7 @@ def test_a_dilated_same_conv_on_a_tiny_map_warns_that_the_output_ignores_the_inp
     model = build_model(spec, seed=0).eval()
     with torch.no_grad():
         assert torch.equal(model(torch.zeros(1, 1, 2, 2)), model(torch.randn(1, 1, 2, 2)))
-    from explorer.core.analysis import apply_fix
+    from explorer.core.fixes import apply_fix
 
     assert analyze(apply_fix(spec, warning.fix)).warnings == ()
 

@@ -1,14 +1,18 @@
 """Every fix the analysis offers moves the network forward: applied to hundreds of random
 specs, no fix produces a diagnostic whose fix undoes it, and applying fixes over and over
-ends (no cycle). Output advice belongs to the last Dense layer only."""
+ends (no cycle). Output advice belongs to the last Dense layer only. Each kind of fix
+(set keys, insert, remove, automatic name) is applied by `apply_fix` alone."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.core.analysis import analyze, apply_fix
-from explorer.core.diagnostics import Fix
+from explorer.core.analysis import analyze
+from explorer.core.diagnostics import Fix, InsertLayer, RemoveLayer, SetParams, UseAutomaticName
+from explorer.core.fixes import apply_fix, selection_after
+from explorer.core.paths import LayerPath, PathError
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
 from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
 from tests.core.test_analysis_vs_torch import collapse_layers, image_layers
@@ -84,17 +88,18 @@ def test_a_fixed_layer_keeps_its_fix_when_the_network_is_completed(spec: Network
     """The reported case: 'use softmax' on a lone Conv2D, then Flatten and Dense added, and
     the Conv2D was told to go back to relu."""
     for fix in _fixes(spec):
-        if not fix.changes:
+        if not isinstance(fix, SetParams):
             continue
-        index = fix.layer_index
-        if index is not None and spec.layers[index].type == "Dense":
+        assert fix.path is not None
+        index = fix.path.row
+        if spec.layers[index].type == "Dense":
             # A Dense told "use softmax" as the output, then followed by another Dense, is a
             # hidden layer now: "use relu" there is new advice for a new network, not a
             # reversal. The reported case is an image layer given output advice.
             continue
         completed = _completed(apply_fix(spec, fix))
         for follow_up in _fixes(completed):
-            if follow_up.layer_index == index and follow_up.changes:
+            if follow_up.path == fix.path and isinstance(follow_up, SetParams):
                 undone = apply_fix(completed, follow_up).layers[index]
                 assert undone != spec.layers[index], (fix.label, follow_up.label)
 
@@ -131,7 +136,7 @@ def test_adding_flatten_and_dense_after_a_conv_gives_no_softmax_advice() -> None
         LayerSpec.new("Conv2D"), L("Flatten"), L("Dense", {"units": 10, "activation": "relu"})
     )
     (warning,) = analyze(spec).warnings
-    assert warning.layer_index == 2 and "on the output layer" in warning.message
+    assert warning.path == LayerPath.top(2) and "on the output layer" in warning.message
     fixed = apply_fix(spec, warning.fix)
     assert fixed.layers[2].get("activation") == "softmax"
     assert fixed.layers[0].get("activation") == "relu"
@@ -141,7 +146,7 @@ def test_adding_flatten_and_dense_after_a_conv_gives_no_softmax_advice() -> None
 def test_output_advice_on_a_dense_followed_by_dropout_suggests_linear() -> None:
     spec = _net(L("Flatten"), L("Dense", {"units": 10, "activation": "tanh"}), L("Dropout"))
     (warning,) = analyze(spec).warnings
-    assert warning.layer_index == 1 and warning.fix is not None
+    assert warning.path == LayerPath.top(1) and warning.fix is not None
     assert warning.fix.label == "use linear"
     assert analyze(apply_fix(spec, warning.fix)).diagnostics == ()
 
@@ -153,14 +158,14 @@ def test_softmax_on_the_output_dense_before_an_activation_layer_is_undone_once()
         L("Activation", {"function": "softmax"}),
     )
     (warning,) = analyze(spec).warnings
-    assert warning.layer_index == 1 and warning.fix.label == "use linear"
+    assert warning.path == LayerPath.top(1) and warning.fix.label == "use linear"
     assert analyze(apply_fix(spec, warning.fix)).diagnostics == ()
 
 
 def test_a_squashing_activation_after_the_output_dense_is_offered_for_removal() -> None:
     spec = _net(L("Flatten"), L("Dense", {"units": 10}), L("Activation", {"function": "sigmoid"}))
     (warning,) = analyze(spec).warnings
-    assert warning.layer_index == 2 and warning.fix.remove
+    assert warning.path == LayerPath.top(2) and isinstance(warning.fix, RemoveLayer)
     assert analyze(apply_fix(spec, warning.fix)).diagnostics == ()
 
 
@@ -171,4 +176,69 @@ def test_hidden_softmax_still_gets_relu() -> None:
         L("Dense", {"units": 10}),
     )
     (warning,) = analyze(spec).warnings
-    assert warning.layer_index == 1 and warning.fix.label == "use relu"
+    assert warning.path == LayerPath.top(1) and warning.fix.label == "use relu"
+
+
+# ---- each kind of fix, applied through the one function ---------------------------------
+
+
+def test_a_set_params_fix_changes_only_its_keys_on_its_layer() -> None:
+    spec = _net(L("Flatten"), L("Dropout", {"rate": 0.9}), L("Dense", {"units": 10}))
+    (warning,) = analyze(spec).warnings
+    assert warning.fix == SetParams("use rate 0.5", (("rate", 0.5),), path=LayerPath.top(1))
+    fixed = apply_fix(spec, warning.fix)
+    assert fixed.layers[1] == L("Dropout", {"rate": 0.5})
+    assert (fixed.layers[0], fixed.layers[2]) == (spec.layers[0], spec.layers[2])
+
+
+def test_an_insert_fix_puts_a_flatten_before_the_dense_that_needs_a_vector() -> None:
+    spec = _net(L("Conv2D", {"filters": 4, "kernel_size": 3}), L("Dense", {"units": 10}))
+    (error,) = analyze(spec).errors
+    assert error.fix == InsertLayer(
+        "insert a Flatten layer before it", "Flatten", path=LayerPath.top(1)
+    )
+    fixed = apply_fix(spec, error.fix)
+    assert [layer.type for layer in fixed.layers] == ["Conv2D", "Flatten", "Dense"]
+    assert analyze(fixed).ok
+    assert selection_after(spec, error.fix) == LayerPath.top(1)
+
+
+def test_a_remove_fix_drops_its_layer_and_selects_the_one_that_took_its_place() -> None:
+    spec = _net(L("Flatten"), L("Flatten"), L("Dense", {"units": 10}))
+    (warning,) = analyze(spec).warnings
+    assert isinstance(warning.fix, RemoveLayer) and warning.fix.path == LayerPath.top(1)
+    fixed = apply_fix(spec, warning.fix)
+    assert [layer.type for layer in fixed.layers] == ["Flatten", "Dense"]
+    assert selection_after(spec, warning.fix) == LayerPath.top(1)
+    last = RemoveLayer("remove this layer", path=LayerPath.top(2))
+    assert selection_after(spec, last) == LayerPath.top(1)
+    only = _net(L("Flatten"))
+    assert selection_after(only, RemoveLayer("remove", path=LayerPath.top(0))) is None
+
+
+def test_a_taken_name_is_fixed_by_the_automatic_name_not_by_an_empty_change() -> None:
+    spec = _net(L("Flatten", name="twice"), L("Dense", {"units": 10}, name="twice"))
+    (error,) = analyze(spec).errors
+    assert error.fix == UseAutomaticName("use the automatic name", path=LayerPath.top(1))
+    fixed = apply_fix(spec, error.fix)
+    assert fixed.layers[1].name is None and fixed.layers[0].name == "twice"
+    assert analyze(fixed).ok
+
+
+def test_a_fix_the_analysis_did_not_place_is_refused() -> None:
+    with pytest.raises(ValueError, match="names no layer"):
+        apply_fix(_net(L("Flatten")), RemoveLayer("remove this layer"))
+
+
+def test_a_fix_inside_a_block_is_refused_until_blocks_exist() -> None:
+    spec = _net(L("Flatten"), L("Dense", {"units": 10}))
+    fix = RemoveLayer("remove this layer", path=LayerPath((1, 0)))
+    with pytest.raises(PathError, match=r"layer 2 › 1: layers inside blocks"):
+        apply_fix(spec, fix)
+
+
+def test_a_fix_past_the_last_layer_names_the_missing_position() -> None:
+    spec = _net(L("Flatten"), L("Dense", {"units": 10}))
+    fix = SetParams("use rate 0.5", (("rate", 0.5),), path=LayerPath.top(5))
+    with pytest.raises(PathError, match="there is no layer 6: the stack has 2 layers"):
+        apply_fix(spec, fix)

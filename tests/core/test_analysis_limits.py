@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from explorer.core.advice import MAX_PARAMETER_BYTES
-from explorer.core.analysis import analyze, apply_fix
+from explorer.core.analysis import analyze
 from explorer.core.device_memory import device_memory
+from explorer.core.fixes import apply_fix
 from explorer.core.layers import LAYER_TYPES
 from explorer.core.params import Kind, Param
+from explorer.core.paths import LayerPath
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, SpecError, TrainingSpec
 from explorer.core.summary import summary_json, summary_text
 from explorer.core.templates import load_template
@@ -204,7 +206,7 @@ def test_batchnorm_after_dense_with_batch_size_one_warns_with_a_fix() -> None:
     analysis = analyze(spec)
     assert analysis.ok
     (warning,) = analysis.warnings
-    assert warning.layer_index == 2
+    assert warning.path == LayerPath.top(2)
     assert "batch size 1" in warning.message and "BatchNorm on a vector" in warning.message
     assert warning.fix is not None
     assert analyze(apply_fix(spec, warning.fix)).warnings == ()

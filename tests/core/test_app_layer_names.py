@@ -6,7 +6,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from explorer.core.app.layer_names import keep_names, moved_rows, without_taken_names
+from explorer.core.app.layer_names import keep_names, without_taken_names
+from explorer.core.paths import LayerPath, move_to
 from explorer.core.spec import LayerSpec, NetworkSpec
 
 
@@ -71,23 +72,6 @@ def test_an_edit_that_renames_nothing_changes_nothing() -> None:
 
 
 @given(
-    st.integers(min_value=1, max_value=8).flatmap(
-        lambda n: st.tuples(
-            st.just(n),
-            st.lists(st.integers(0, n - 1), min_size=1, max_size=n),
-            st.integers(0, n),
-        )
-    )
-)
-def test_moved_rows_follow_the_spec_s_own_move(case: tuple[int, list[int], int]) -> None:
-    count, rows, destination = case
-    layers = [dense(f"d{i}") for i in range(count)]
-    spec = network(*layers)
-    moved = spec.move(rows, destination)
-    assert [layers[i] for i in moved_rows(count, rows, destination)] == list(moved.layers)
-
-
-@given(
     st.lists(st.sampled_from(["conv", "dense"]), min_size=1, max_size=6),
     st.data(),
 )
@@ -96,7 +80,7 @@ def test_moving_layers_never_renames_one(kinds: list[str], data: st.DataObject) 
     count = len(kinds)
     rows = data.draw(st.lists(st.integers(0, count - 1), min_size=1, max_size=count))
     destination = data.draw(st.integers(0, count))
-    origin = moved_rows(count, rows, destination)
+    origin = list(move_to(range(count), map(LayerPath.top, rows), LayerPath.top(destination)))
     kept = keep_names(old, [old.layers[i] for i in origin], origin)
     names = old.with_layers(kept).layer_names()
     assert [names[i] for i in range(count)] == [old.layer_names()[row] for row in origin]

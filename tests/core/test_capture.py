@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from explorer.core.builder import build_model
 from explorer.core.capture import activation_responses, capture, snapshot_model
+from explorer.core.paths import LayerPath
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
 
@@ -233,3 +234,13 @@ def test_with_mosaics_tiles_large_layers_and_leaves_small_ones_to_the_view() -> 
     np.testing.assert_array_equal(big.per_map.image, want.per_map.image)
     np.testing.assert_array_equal(big.shared.image, want.shared.image)
     assert with_mosaics(tiled) is tiled  # already tiled: nothing done twice
+
+
+def test_each_capture_names_the_path_of_its_layer_in_the_spec() -> None:
+    spec = _spec()
+    result = capture(build_model(spec, seed=0), torch.randn(2, 12, 12))
+    names = spec.layer_names()
+    for index, layer in enumerate(result.layers):
+        assert layer.path == LayerPath.top(index) and layer.name == names[index]
+        assert result.position(layer.path) == index
+    assert result.position(LayerPath.top(len(spec.layers))) is None

@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
 
+from explorer.core.paths import LayerPath
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.summary import COLUMNS
 from explorer.ui.shell.main_window import MainWindow
@@ -43,7 +44,9 @@ def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> 
         row = next(
             i for i, layer in enumerate(window.document.spec.layers) if i and layer.type == "Conv2D"
         )
-        window.document.replace_layer(row, window.document.spec.layers[row].with_values(filters=3))
+        window.document.replace_layer(
+            LayerPath.top(row), window.document.spec.layers[row].with_values(filters=3)
+        )
         qtbot.wait(100)
         assert controller.held and not controller.busy and maps.result is None
         assert maps.model.rowCount() == 0 and maps.coloured_rows() == []
@@ -72,7 +75,7 @@ def test_an_edit_that_keeps_the_rows_asks_no_row_height_again(window: MainWindow
     changed: list[list[int]] = []
     model.dataChanged.connect(lambda first, last, roles: changed.append(list(roles)))
     spec = window.document.spec
-    window.document.replace_layer(0, spec.layers[0].with_values(filters=33))
+    window.document.replace_layer(LayerPath.top(0), spec.layers[0].with_values(filters=33))
     assert changed and changed[-1]
     assert Qt.ItemDataRole.SizeHintRole not in changed[-1]
     assert Qt.ItemDataRole.DisplayRole in changed[-1]
@@ -98,7 +101,7 @@ def test_undo_and_redo_reuse_the_analysis_of_the_spec_they_return_to(window: Mai
 
     document = window.document
     before = document.analysis
-    document.replace_layer(0, document.spec.layers[0].with_values(filters=7))
+    document.replace_layer(LayerPath.top(0), document.spec.layers[0].with_values(filters=7))
     after = document.analysis
     assert after is not before and after.layers[0].output_shape[0] == 7
     document.undo_stack.undo()
@@ -119,7 +122,7 @@ def test_an_edit_of_a_deep_network_formats_only_the_rows_it_changed(qtbot: Any) 
     try:
         document, model = window.document, window.summary.model
         before = list(model.rows)
-        document.replace_layer(100, document.spec.layers[100].with_values(filters=3))
+        document.replace_layer(LayerPath.top(100), document.spec.layers[100].with_values(filters=3))
 
         assert document.analysis == analyze(document.spec)
         assert model.rows == table_rows(document.analysis)
@@ -143,7 +146,7 @@ def test_the_totals_follow_an_edit_on_the_next_turn_of_the_event_loop(qtbot: Any
         document, panel = window.document, window.summary
         assert panel.totals.text() == "\n".join(summary_totals(document.spec, document.analysis))
         shown = panel.totals.text()
-        document.replace_layer(0, document.spec.layers[0].with_values(filters=8))
+        document.replace_layer(LayerPath.top(0), document.spec.layers[0].with_values(filters=8))
         # the edit itself does not walk the network's autograd nodes for the estimate
         assert panel.totals_pending and panel.totals.text() == shown
         assert "_memory" not in document.analysis.__dict__

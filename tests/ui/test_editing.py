@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog
 
+from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.editor.palette import LayerPalette
@@ -51,7 +52,7 @@ def _double_click(qtbot: Any, palette: LayerPalette, name: str) -> None:
 def test_ctrl_y_redoes_like_ctrl_shift_z(window: MainWindow, qtbot: Any) -> None:
     document = window.document
     before = document.spec
-    document.remove_layers([0])
+    document.remove_layers([LayerPath.top(0)])
     after = document.spec
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
@@ -70,11 +71,11 @@ def test_double_click_appends_at_the_end_whatever_is_selected(
 ) -> None:
     document = window.document
     before = document.spec.layers
-    window.stack.select_rows([0])
+    window.stack.select_paths([LayerPath.top(0)])
     _double_click(qtbot, window.palette_view, "Dropout")
     assert document.spec.layers[:-1] == before
     assert document.spec.layers[-1].type == "Dropout"
-    assert window.stack.selected_rows() == [len(before)]
+    assert window.stack.selected_paths() == [LayerPath.top(len(before))]
 
 
 def test_inserting_a_block_before_layers_never_renames_them(
@@ -83,10 +84,12 @@ def test_inserting_a_block_before_layers_never_renames_them(
     names = document.spec.layer_names()
     assert names[:3] == ("conv2d_1", "max_pool2d_1", "conv2d_2")
     block = [LayerSpec.new("Conv2D"), LayerSpec.new("Conv2D"), LayerSpec.new("MaxPool2D")]
-    assert document.insert_layers(0, block)
+    assert document.insert_layers(LayerPath.top(0), block)
     assert document.spec.layer_names() == ("conv2d_3", "conv2d_4", "max_pool2d_3", *names)
     # Appending needs no written-out names: the generated ones are already the next free.
-    assert document.insert_layers(len(document.spec.layers), [LayerSpec.new("Dropout")])
+    assert document.insert_layers(
+        LayerPath.top(len(document.spec.layers)), [LayerSpec.new("Dropout")]
+    )
     assert document.spec.layers[-1].name is None
     assert document.spec.layer_names()[-1] == "dropout_1"
     document.undo_stack.undo()
@@ -97,10 +100,11 @@ def test_inserting_a_block_before_layers_never_renames_them(
 
 def test_deleting_or_moving_a_layer_keeps_the_others_names(document: ProjectDocument) -> None:
     names = document.spec.layer_names()
-    assert document.remove_layers([0])
+    assert document.remove_layers([LayerPath.top(0)])
     assert document.spec.layer_names() == names[1:]
     document.undo_stack.undo()
-    assert document.move_layers([2, 3], 0)  # conv2d_2 and max_pool2d_2 to the top
+    # conv2d_2 and max_pool2d_2 to the top
+    assert document.move_layers([LayerPath.top(2), LayerPath.top(3)], LayerPath.top(0))
     assert document.spec.layer_names() == (names[2], names[3], names[0], names[1], *names[4:])
     assert document.analysis.ok
 

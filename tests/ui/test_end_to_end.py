@@ -7,6 +7,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QComboBox, QLabel
 
+from explorer.core.paths import LayerPath
 from explorer.core.templates import load_template
 from explorer.ui.shell.main_window import MainWindow
 
@@ -39,18 +40,18 @@ def test_building_the_keras_mnist_network_from_scratch(window: MainWindow, qtbot
     properties = window.properties
 
     _double_click(window, qtbot, "Conv2D")
-    assert window.stack.selected_rows() == [0]
+    assert window.stack.selected_paths() == [LayerPath.top(0)]
     properties.editors["kernel_size"].h.setValue(5)
     _double_click(window, qtbot, "MaxPool2D")
     _drop_at_end(window, "Conv2D")
-    window.stack.select_rows([2])
+    window.stack.select_paths([LayerPath.top(2)])
     properties.editors["filters"].box.setValue(64)
     properties.editors["kernel_size"].h.setValue(5)
-    window.stack.select_rows([2])
+    window.stack.select_paths([LayerPath.top(2)])
     _double_click(window, qtbot, "MaxPool2D")
     _double_click(window, qtbot, "Flatten")
     _double_click(window, qtbot, "Dense")
-    assert properties.row == 5
+    assert properties.path == LayerPath.top(5)
     properties.editors["units"].box.setValue(10)
     _choose(qtbot, properties.editors["activation"].box, "softmax")
 

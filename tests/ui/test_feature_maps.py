@@ -293,7 +293,7 @@ def test_clicking_a_map_with_the_mouse_reports_its_channel(qtbot, panel, result)
     )
     with qtbot.waitSignal(panel.channel_clicked, timeout=3000) as blocker:
         qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=point)
-    assert blocker.args == [result.layers[1].name, channel]
+    assert blocker.args == [result.layers[1].path, channel]
 
 
 def test_a_mosaic_shown_smaller_than_its_pixels_is_coloured_at_about_that_size(qtbot) -> None:

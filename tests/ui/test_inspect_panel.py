@@ -100,7 +100,7 @@ def test_clicking_a_map_enlarges_it_beside_the_kernels_that_made_it(qtbot, panel
     point = map_point(qtbot, maps, 2, y, x)
     with qtbot.waitSignal(maps.channel_clicked) as blocker:
         qtbot.mouseClick(maps.view.viewport(), Qt.MouseButton.LeftButton, pos=point)
-    assert blocker.args == [relu.name, channel]
+    assert blocker.args == [relu.path, channel]
     detail = panel.detail
     assert detail is not None and detail.isVisible()
     np.testing.assert_array_equal(detail.map_image.image, relu.output[channel])

@@ -23,6 +23,7 @@ import json, os, sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from explorer.ui.shell import app
+from explorer.core.paths import LayerPath
 scenario = sys.argv[1]
 application = app.make_application()
 window = app.open_main_window(None)
@@ -82,11 +83,11 @@ def ready():
             application.quit()
         training.loading_reported.connect(on_loading)
     elif scenario == "crash":  # an unexpected error in a slot, then Quit in its dialog
-        window.document.remove_layers([0])
+        window.document.remove_layers([LayerPath.top(0)])
         click_later("Quit")
         QTimer.singleShot(0, lambda: 1 / 0)
     elif scenario == "edit-and-wait":
-        window.document.remove_layers([0])
+        window.document.remove_layers([LayerPath.top(0)])
         window.recovery.save_now()
         print(json.dumps({"recovery": str(window.recovery.path)}), flush=True)
     elif scenario == "recover":

@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import QMimeData, QModelIndex, Qt
 from PySide6.QtGui import QGuiApplication
 
+from explorer.core.paths import LayerPath
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.editor.mime import LAYERS_MIME
@@ -26,8 +27,8 @@ def _types(document: ProjectDocument) -> list[str]:
 def test_model_passes_the_qt_model_tester(document: ProjectDocument, qtmodeltester: Any) -> None:
     model = LayerStackModel(document)
     qtmodeltester.check(model)
-    document.insert_layers(2, [LayerSpec.new("BatchNorm")])
-    document.remove_layers([0, 1])
+    document.insert_layers(LayerPath.top(2), [LayerSpec.new("BatchNorm")])
+    document.remove_layers([LayerPath.top(0), LayerPath.top(1)])
     qtmodeltester.check(model)
 
 
@@ -109,20 +110,20 @@ def test_delete_duplicate_copy_and_paste_through_the_panel_actions(
     panel = LayerStackPanel(document)
     qtbot.addWidget(panel)
     original = document.spec
-    panel.select_rows([0, 2])
+    panel.select_paths([LayerPath.top(0), LayerPath.top(2)])
     panel.duplicate_action.trigger()
     assert _types(document)[:5] == ["Conv2D", "MaxPool2D", "Conv2D", "Conv2D", "Conv2D"]
-    assert panel.selected_rows() == [3, 4]
+    assert panel.selected_paths() == [LayerPath.top(3), LayerPath.top(4)]
 
     panel.delete_action.trigger()
     assert document.spec == original
 
-    panel.select_rows([4, 5])
+    panel.select_paths([LayerPath.top(4), LayerPath.top(5)])
     panel.copy_action.trigger()
     clipboard = QGuiApplication.clipboard().mimeData()
     assert clipboard.hasFormat(LAYERS_MIME)
     assert json.loads(clipboard.text()) == [{"type": "Flatten"}, original.layers[5].to_json()]
-    panel.select_rows([0])
+    panel.select_paths([LayerPath.top(0)])
     panel.paste_action.trigger()
     # Pasted before the originals, the copies take fresh names and the originals keep theirs.
     pasted = document.spec.layers[1:3]
@@ -138,7 +139,7 @@ def test_pasting_plain_json_text_from_an_editor(document: ProjectDocument, qtbot
     panel = LayerStackPanel(document)
     qtbot.addWidget(panel)
     QGuiApplication.clipboard().setText('{"type": "Dense", "units": 64, "activation": "relu"}')
-    panel.select_rows([3])
+    panel.select_paths([LayerPath.top(3)])
     panel.paste_action.trigger()
     pasted = document.spec.layers[4]
     assert pasted.with_name(None) == LayerSpec.create("Dense", {"units": 64, "activation": "relu"})
@@ -177,7 +178,7 @@ def test_invalid_kernel_marks_its_row_and_later_shapes_unknown_and_the_fix_repai
     model = LayerStackModel(document)
     properties = PropertiesPanel(document)
     qtbot.addWidget(properties)
-    properties.show_row(1)
+    properties.show_layer(LayerPath.top(1))
     editor = properties.editors["kernel_size"]
     editor.h.setValue(9)  # a user typing 9 into the kernel box
 

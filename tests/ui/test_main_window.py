@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
+from explorer.core.paths import LayerPath
 from explorer.core.project import load_project, parse_project, save_project
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.templates import load_template
@@ -26,8 +27,8 @@ def test_save_then_open_round_trips_the_project(
     window: MainWindow, tmp_path: Path, qtbot: Any
 ) -> None:
     document = window.document
-    document.insert_layers(1, [LayerSpec.create("BatchNorm", {"momentum": 0.2})])
-    document.replace_layer(0, document.spec.layers[0].with_name("stem"))
+    document.insert_layers(LayerPath.top(1), [LayerSpec.create("BatchNorm", {"momentum": 0.2})])
+    document.replace_layer(LayerPath.top(0), document.spec.layers[0].with_name("stem"))
     edited = document.spec
     path = tmp_path / "edited.json"
     assert window.files.save_to(str(path))
@@ -48,7 +49,7 @@ def test_opening_a_bad_file_keeps_the_project_and_shows_the_core_message(
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "cnn-explorer", "version": 1, "layers": [{"type": "Conv9D"}]}')
     before = window.document.spec
-    window.document.remove_layers([5])
+    window.document.remove_layers([LayerPath.top(5)])
     edited = window.document.spec
     assert not window.files.open_path(str(bad), prompt=False)
     assert window.document.spec == edited != before
@@ -59,7 +60,7 @@ def test_opening_a_bad_file_keeps_the_project_and_shows_the_core_message(
 def test_unsaved_changes_prompt_on_new_and_cancel_keeps_everything(
     window: MainWindow, message_boxes: Any
 ) -> None:
-    window.document.remove_layers([0])
+    window.document.remove_layers([LayerPath.top(0)])
     edited = window.document.spec
     message_boxes.answer = QMessageBox.StandardButton.Cancel
     assert not window.files.new()
@@ -77,7 +78,7 @@ def test_no_prompt_when_the_project_is_clean(window: MainWindow, message_boxes: 
 
 
 def test_closing_with_unsaved_changes_asks_first(window: MainWindow, message_boxes: Any) -> None:
-    window.document.remove_layers([0])
+    window.document.remove_layers([LayerPath.top(0)])
     message_boxes.answer = QMessageBox.StandardButton.Cancel
     assert not window.close()
     assert window.isVisible()
@@ -91,7 +92,9 @@ def test_status_bar_follows_every_edit(window: MainWindow) -> None:
     assert "Params: 62,346" in texts()
     assert "Forward memory/image: 117.10 KB" in texts()
     assert "No errors" in texts()
-    window.document.replace_layer(0, window.document.spec.layers[0].with_values(kernel_size=40))
+    window.document.replace_layer(
+        LayerPath.top(0), window.document.spec.layers[0].with_values(kernel_size=40)
+    )
     assert "1 error" in texts()
     assert "Params: 0" in texts()
     window.document.undo_stack.undo()
@@ -101,7 +104,7 @@ def test_status_bar_follows_every_edit(window: MainWindow) -> None:
 def test_title_marks_unsaved_changes(window: MainWindow) -> None:
     assert window.windowTitle() == "Untitled[*] — CNN Explorer"
     assert not window.isWindowModified()
-    window.document.remove_layers([0])
+    window.document.remove_layers([LayerPath.top(0)])
     assert window.isWindowModified()
     window.document.undo_stack.undo()
     assert not window.isWindowModified()
@@ -136,7 +139,7 @@ def test_dock_layout_is_saved_and_restored(
 
 
 def test_history_shows_the_undo_stack(window: MainWindow) -> None:
-    window.document.remove_layers([0])
+    window.document.remove_layers([LayerPath.top(0)])
     view = window.show_history()
     assert view.stack() is window.document.undo_stack
     assert view.model().rowCount() == 2  # the opened state and one edit
@@ -159,7 +162,7 @@ def test_autosave_is_offered_back_after_an_unclean_exit(
 ) -> None:
     crashed = MainWindow(load_template("keras-mnist"))
     qtbot.addWidget(crashed)
-    crashed.document.remove_layers([0, 1])
+    crashed.document.remove_layers([LayerPath.top(0), LayerPath.top(1)])
     lost = crashed.document.spec
     crashed.recovery.save_now()  # what the timer does a moment after the edit
     assert crashed.recovery.path.is_file()
@@ -185,7 +188,7 @@ def test_a_bad_file_at_start_up_neither_loses_nor_skips_the_earlier_sessions_wor
 ) -> None:
     crashed = MainWindow(load_template("keras-mnist"))
     qtbot.addWidget(crashed)
-    crashed.document.remove_layers([0])
+    crashed.document.remove_layers([LayerPath.top(0)])
     lost = crashed.document.spec
     crashed.recovery.save_now()
     _process_dies(crashed)
@@ -286,8 +289,8 @@ def test_an_edit_is_in_the_recovery_file_a_moment_later(window: MainWindow, qtbo
 
     recovery = window.recovery
     assert not recovery.path.exists()
-    window.document.remove_layers([0])
-    window.document.remove_layers([0])  # a burst of edits: written once they pause
+    window.document.remove_layers([LayerPath.top(0)])
+    window.document.remove_layers([LayerPath.top(0)])  # a burst of edits: written once they pause
     edited = window.document.spec
     assert recovery.timer.isActive() and recovery.timer.interval() == SAVE_DELAY_MS
     assert not recovery.path.exists()
@@ -304,7 +307,7 @@ def test_two_windows_keep_their_own_recovery_files(
 ) -> None:
     first = MainWindow(load_template("keras-mnist"))
     qtbot.addWidget(first)
-    first.document.remove_layers([0])
+    first.document.remove_layers([LayerPath.top(0)])
     first_spec = first.document.spec
     first.recovery.save_now()
 
@@ -315,7 +318,7 @@ def test_two_windows_keep_their_own_recovery_files(
     message_boxes.answer = QMessageBox.StandardButton.No
     assert not second.offer_recovery()
     assert message_boxes.shown == []
-    second.document.remove_layers([0, 1])
+    second.document.remove_layers([LayerPath.top(0), LayerPath.top(1)])
     second.recovery.save_now()
     message_boxes.answer = QMessageBox.StandardButton.Discard
     assert second.close()  # discards only its own file
@@ -410,7 +413,7 @@ def test_a_full_disk_while_saving_the_recovery_file_keeps_the_work_in_the_window
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("explorer.ui.shell.recovery.write_text_atomic", full)
-    window.document.remove_layers([0])
+    window.document.remove_layers([LayerPath.top(0)])
     window.recovery.save_now()
     assert not window.recovery.path.exists()
     assert "No space left on device" in caplog.text

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from explorer.core.layers import LAYER_TYPES
+from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.param_editors import PaddingEditor, PairEditor
@@ -26,7 +27,7 @@ def test_every_registry_key_gets_an_editor_showing_its_value(type_name: str, qtb
     document = ProjectDocument(NetworkSpec(layers=(layer,)))
     panel = PropertiesPanel(document)
     qtbot.addWidget(panel)
-    panel.show_row(0)
+    panel.show_layer(LayerPath.top(0))
     entry = LAYER_TYPES[type_name]
     assert list(panel.editors) == list(entry.keys)
     for param in entry.params:
@@ -37,7 +38,7 @@ def test_every_registry_key_gets_an_editor_showing_its_value(type_name: str, qtb
 def test_spin_box_steps_merge_into_one_undo_step(panel: PropertiesPanel) -> None:
     document = panel.document
     before = document.spec
-    panel.show_row(0)
+    panel.show_layer(LayerPath.top(0))
     box = panel.editors["filters"].box
     for _ in range(5):
         box.stepUp()
@@ -55,7 +56,7 @@ def test_an_invalid_value_shows_the_core_message_and_is_not_applied(qtbot: Any) 
     document = ProjectDocument(NetworkSpec(layers=(LayerSpec.new("BatchNorm"),)))
     panel = PropertiesPanel(document)
     qtbot.addWidget(panel)
-    panel.show_row(0)
+    panel.show_layer(LayerPath.top(0))
     panel.editors["eps"].box.setValue(0.0)  # eps must be > 0
     assert document.spec.layers[0].get("eps") == pytest.approx(1e-5)
     assert not panel.errors["eps"].isHidden()
@@ -63,7 +64,7 @@ def test_an_invalid_value_shows_the_core_message_and_is_not_applied(qtbot: Any) 
 
 
 def test_square_pair_editor_stores_an_int_and_unticked_a_pair(panel: PropertiesPanel) -> None:
-    panel.show_row(0)
+    panel.show_layer(LayerPath.top(0))
     editor = panel.editors["kernel_size"]
     assert isinstance(editor, PairEditor)
     editor.h.setValue(3)
@@ -74,7 +75,7 @@ def test_square_pair_editor_stores_an_int_and_unticked_a_pair(panel: PropertiesP
 
 
 def test_padding_editor_switches_between_same_and_explicit(panel: PropertiesPanel) -> None:
-    panel.show_row(0)
+    panel.show_layer(LayerPath.top(0))
     editor = panel.editors["padding"]
     assert isinstance(editor, PaddingEditor)
     editor.mode.setCurrentText("same")
@@ -88,7 +89,7 @@ def test_padding_editor_switches_between_same_and_explicit(panel: PropertiesPane
 
 
 def test_pool_stride_auto_returns_the_key_to_its_default(panel: PropertiesPanel) -> None:
-    panel.show_row(1)
+    panel.show_layer(LayerPath.top(1))
     editor = panel.editors["stride"]
     assert isinstance(editor, PairEditor)
     assert editor.auto.isChecked()
@@ -100,7 +101,7 @@ def test_pool_stride_auto_returns_the_key_to_its_default(panel: PropertiesPanel)
 
 
 def test_layer_name_field_validates_and_blank_means_automatic(panel: PropertiesPanel) -> None:
-    panel.show_row(0)
+    panel.show_layer(LayerPath.top(0))
     panel.name_edit.setText("2bad")
     panel.name_edit.editingFinished.emit()
     assert panel.document.spec.layers[0].name is None
@@ -115,9 +116,9 @@ def test_layer_name_field_validates_and_blank_means_automatic(panel: PropertiesP
 
 
 def test_shape_arithmetic_uses_the_real_numbers(panel: PropertiesPanel) -> None:
-    panel.show_row(0)
+    panel.show_layer(LayerPath.top(0))
     assert "height: ⌊(28 + 2·0 − 5)/1⌋ + 1 = 24" in panel.shapes.text()
-    panel.show_row(3)
+    panel.show_layer(LayerPath.top(3))
     assert "⌊(8 + 2·0 − 2)/2⌋ + 1 = 4" in panel.shapes.text()
 
 
@@ -132,7 +133,7 @@ def test_warning_with_fix_offers_a_one_click_button(qtbot: Any) -> None:
     document = ProjectDocument(spec)
     panel = PropertiesPanel(document)
     qtbot.addWidget(panel)
-    panel.show_row(1)
+    panel.show_layer(LayerPath.top(1))
     assert [b.text() for b in panel.fix_buttons] == ["Fix: use rate 0.5"]
     panel.fix_buttons[0].click()
     assert document.spec.layers[1].get("rate") == 0.5

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from explorer.core.builder import build_model
 from explorer.core.data import DeviceDataset, load_dataset
+from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.training.controller import TrainingController
@@ -293,7 +294,7 @@ def test_restoring_a_run_puts_its_network_back_as_one_undo_step(
         gui.panel.train_button.click()
     wait_idle(qtbot, gui.controller)
     document = gui.window.document
-    assert document.remove_layers([1])
+    assert document.remove_layers([LayerPath.top(1)])
     edited = document.spec
     gui.runs.tree.setCurrentItem(gui.runs.tree.topLevelItem(0))
     gui.runs.restore_button.click()
@@ -309,14 +310,14 @@ def test_an_edit_refused_while_training_offers_to_stop(
     with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
         gui.panel.train_button.click()
     before = gui.window.document.spec
-    assert not gui.window.document.remove_layers([0])
+    assert not gui.window.document.remove_layers([LayerPath.top(0)])
     assert gui.window.document.spec == before
     bar = gui.panel.message_bar
     assert bar.isVisible() and bar.action_button.text() == "Stop Training and Edit"
     with qtbot.waitSignal(gui.controller.training_stopped, timeout=TIMEOUT_MS):
         bar.action_button.click()
     wait_idle(qtbot, gui.controller)
-    assert gui.window.document.remove_layers([0])
+    assert gui.window.document.remove_layers([LayerPath.top(0)])
 
 
 def test_hyperparameter_editors_edit_the_training_settings_undoably(gui: Gui) -> None:

@@ -14,6 +14,7 @@ import torch
 
 from explorer.core.capture import snapshot_model
 from explorer.core.data import DeviceDataset
+from explorer.core.paths import LayerPath
 from explorer.core.project import read_project
 from explorer.core.spec import LayerSpec
 from explorer.core.weights import load_project_weights
@@ -135,7 +136,7 @@ def test_an_edit_that_changes_the_network_forgets_its_trained_weights(
     # A training-only change keeps them: the network is the same.
     document.edit(replace(spec, name="renamed"), "Rename")
     assert bench.weights_for(document.spec) is not None
-    document.insert_layers(1, [LayerSpec.create("Dropout", {"rate": 0.2})])
+    document.insert_layers(LayerPath.top(1), [LayerSpec.create("Dropout", {"rate": 0.2})])
     assert bench.weights_for(document.spec) is None
     document.undo_stack.undo()
     assert bench.weights_for(document.spec) is None  # forgotten, not stashed
@@ -174,7 +175,7 @@ def test_a_training_setting_edit_never_redraws_the_maps_with_untrained_weights(
     assert len(requests) == 1  # nothing drawn changed, so nothing is captured again
     # A structural edit forgets the weights: the maps show initial weights, and the
     # evaluation on show says it is of an earlier network.
-    bench.document.insert_layers(1, [LayerSpec.create("Dropout", {"rate": 0.2})])
+    bench.document.insert_layers(LayerPath.top(1), [LayerSpec.create("Dropout", {"rate": 0.2})])
     qtbot.waitUntil(lambda: len(requests) == 2, timeout=TIMEOUT_MS)
     assert requests[-1].state_dict is None and requests[-1].spec is bench.document.spec
     assert "earlier version" in bench.evaluation._details.text()
@@ -262,7 +263,9 @@ def test_resume_continues_a_stopped_run_from_its_checkpoint(
     bench.runs.refresh()
     assert [r.status for r in bench.runs.records] == ["stopped"]
 
-    bench.document.insert_layers(1, [LayerSpec.create("Dropout", {"rate": 0.2})])  # elsewhere
+    bench.document.insert_layers(
+        LayerPath.top(1), [LayerSpec.create("Dropout", {"rate": 0.2})]
+    )  # elsewhere
     steps: list[int] = []
     bench.training.progress_reported.connect(lambda e: steps.append(e.step))
     bench.runs_menu.aboutToShow.emit()

@@ -29,16 +29,6 @@ def without_taken_names(spec: NetworkSpec, layers: Sequence[LayerSpec]) -> list[
     return fresh
 
 
-def moved_rows(count: int, rows: Sequence[int], destination: int) -> list[int]:
-    """Row numbers 0..count-1 after moving `rows` (kept in order) before `destination`,
-    as `NetworkSpec.move` moves layers."""
-    chosen = sorted(set(rows))
-    destination -= sum(1 for row in chosen if row < destination)
-    rest = [row for row in range(count) if row not in set(chosen)]
-    rest[destination:destination] = chosen
-    return rest
-
-
 def keep_names(
     old: NetworkSpec, layers: Sequence[LayerSpec], origin: Sequence[int | None]
 ) -> tuple[LayerSpec, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from explorer.core.dataset_split import Split
 from explorer.core.spec import NetworkSpec
 
 if TYPE_CHECKING:
@@ -83,4 +84,4 @@ def evaluate_weights(
             raise BadRunInput(f"{name} is not on this computer yet: Train downloads it")
         dataset = load_network_dataset(spec, data_dir, "cpu")
     model = snapshot_model(spec, state).to(dataset.device)
-    return evaluate(model, dataset, "test"), dataset
+    return evaluate(model, dataset, Split.TEST), dataset

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from explorer.core.diagnostics import Fix, ShapeError
+from explorer.core.diagnostics import SetParams, ShapeError
 from explorer.core.memory import Node
 from explorer.core.params import Kind, Param, Value, as_pair
 from explorer.core.vocabulary.activation_functions import ACTIVATIONS
@@ -117,13 +117,13 @@ def _output_shape(shape: Shape, p: Resolved) -> Shape:
             raise ShapeError(
                 f"{what} {size_text(effective)} > {where} {size_text(padded)}: use padding "
                 "'same' or a smaller kernel",
-                Fix("use padding 'same'", (("padding", "same"),)),
+                SetParams("use padding 'same'", (("padding", "same"),)),
             )
         fit = ((padded[0] - 1) // d[0] + 1, (padded[1] - 1) // d[1] + 1)
         fit_value: Value = fit[0] if fit[0] == fit[1] else fit
         raise ShapeError(
             f"{what} {size_text(effective)} > {where} {size_text(padded)}: use a smaller kernel",
-            Fix(f"use kernel_size {size_text(fit)}", (("kernel_size", fit_value),)),
+            SetParams(f"use kernel_size {size_text(fit)}", (("kernel_size", fit_value),)),
         )
     return (int(p["filters"]), *window.output_size((h, w)))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from explorer.core.diagnostics import Fix, ShapeError
+from explorer.core.diagnostics import InsertLayer, ShapeError
 from explorer.core.memory import Node
 from explorer.core.params import Kind, Param
 from explorer.core.vocabulary.activation_functions import ACTIVATIONS
@@ -48,7 +48,7 @@ def _output_shape(shape: Shape, p: Resolved) -> Shape:
     if len(shape) != 1:
         raise ShapeError(
             f"Dense needs a vector but its input is {shape}: insert a Flatten layer before it",
-            Fix("insert a Flatten layer before it", insert_type="Flatten"),
+            InsertLayer("insert a Flatten layer before it", "Flatten"),
         )
     return (int(p["units"]),)
 

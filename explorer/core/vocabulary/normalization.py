@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from explorer.core.diagnostics import Fix
+from explorer.core.diagnostics import RemoveLayer
 from explorer.core.memory import Node
 from explorer.core.params import Kind, Param
 from explorer.core.vocabulary.common import elements, fixed_text, no_macs, same_shape
@@ -69,7 +69,7 @@ def _advice(shape: Shape, out: Shape, p: Resolved, context: AdviceContext) -> tu
             f"BatchNorm on {where} with batch size {batch_size} sees one value per channel, "
             "so training cannot normalise it: use a batch size of 2 or more, or remove this "
             "layer",
-            Fix("remove this layer", remove=True),
+            RemoveLayer("remove this layer"),
         ),
     )
 

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from explorer.core.diagnostics import Fix, ShapeError
+from explorer.core.diagnostics import RemoveLayer, SetParams, ShapeError
 from explorer.core.memory import Node
 from explorer.core.params import Kind, Param, as_pair
 from explorer.core.vocabulary.common import (
@@ -84,14 +84,14 @@ def _pool_shape(layer: str) -> Callable[[Shape, Resolved], Shape]:
         if pad * 2 > min(k):
             raise ShapeError(
                 f"padding {pad} is more than half the pool size {size_text(k)}",
-                Fix(f"use padding {min(k) // 2}", (("padding", min(k) // 2),)),
+                SetParams(f"use padding {min(k) // 2}", (("padding", min(k) // 2),)),
             )
         padded = window.padded((h, w))
         if k[0] > padded[0] or k[1] > padded[1]:
             raise ShapeError(
                 f"pool {size_text(k)} > input {size_text(padded)}: remove this layer or use a "
                 "smaller pool_size",
-                Fix("remove this layer", remove=True),
+                RemoveLayer("remove this layer"),
             )
         return (c, *window.output_size((h, w)))
 

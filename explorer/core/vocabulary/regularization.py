@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from explorer.core.diagnostics import Fix
+from explorer.core.diagnostics import SetParams
 from explorer.core.memory import Node
 from explorer.core.params import Kind, Param
 from explorer.core.vocabulary.common import elements, no_macs, no_weights, same_shape
@@ -53,7 +53,7 @@ def _advice(shape: Shape, out: Shape, p: Resolved, context: AdviceContext) -> tu
     return (
         Advice(
             f"dropping {p['rate']:.0%} of inputs makes training slow and noisy; 0.2–0.5 is usual",
-            Fix("use rate 0.5", (("rate", 0.5),)),
+            SetParams("use rate 0.5", (("rate", 0.5),)),
         ),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from explorer.core.diagnostics import Fix
+from explorer.core.diagnostics import RemoveLayer
 from explorer.core.vocabulary.common import (
     elements,
     fixed_text,
@@ -38,7 +38,7 @@ def _advice(shape: Shape, out: Shape, p: Resolved, context: AdviceContext) -> tu
     return (
         Advice(
             "the input is already a vector, so this Flatten does nothing",
-            Fix("remove this layer", remove=True),
+            RemoveLayer("remove this layer"),
         ),
     )
 

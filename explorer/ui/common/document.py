@@ -14,9 +14,11 @@ from dataclasses import replace
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from explorer.core.analysis import Analysis, analyze, apply_fix
-from explorer.core.app.layer_names import keep_names, moved_rows, without_taken_names
+from explorer.core.analysis import Analysis, analyze
+from explorer.core.app.layer_names import keep_names, without_taken_names
 from explorer.core.diagnostics import Fix
+from explorer.core.fixes import apply_fix, selection_after
+from explorer.core.paths import LayerPath, move_to, moved_paths, replace_at
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 
 log = logging.getLogger(__name__)
@@ -40,8 +42,8 @@ class SpecEditCommand(QUndoCommand):
         text: str,
         *,
         merge_key: Hashable | None = None,
-        select_after: Sequence[int] = (),
-        select_before: Sequence[int] = (),
+        select_after: Sequence[LayerPath] = (),
+        select_before: Sequence[LayerPath] = (),
     ) -> None:
         super().__init__(text)
         self._document = document
@@ -78,7 +80,8 @@ class ProjectDocument(QObject):
     lock_changed = Signal(bool)
     edit_refused = Signal()
     replaced = Signal()  # reset(): New, Open, a template — another project, not an edit
-    # Rows the views should select after an edit, undo or redo (new layers, moved layers).
+    # The layers (a list of LayerPath) the views should select after an edit, undo or
+    # redo: new layers, moved layers.
     selection_requested = Signal(list)
 
     def __init__(self, spec: NetworkSpec | None = None, parent: QObject | None = None) -> None:
@@ -124,7 +127,7 @@ class ProjectDocument(QObject):
     def reset(self, spec: NetworkSpec, path: str | None = None) -> None:
         """Start over with `spec` (New, Open, a template): empty history, clean."""
         self.undo_stack.clear()
-        self._show(spec, [0] if spec.layers else [])
+        self._show(spec, [LayerPath.top(0)] if spec.layers else [])
         self.undo_stack.setClean()
         self.set_path(path)
         self.replaced.emit()
@@ -141,7 +144,7 @@ class ProjectDocument(QObject):
         """The next edit starts a new undo step even if it touches the same key."""
         self._epoch = next(self._merge_epoch)
 
-    def _show(self, spec: NetworkSpec, selection: Sequence[int]) -> None:
+    def _show(self, spec: NetworkSpec, selection: Sequence[LayerPath]) -> None:
         self._spec = spec
         self._analysis = self._analysis_of(spec)
         self.spec_changed.emit()
@@ -167,8 +170,8 @@ class ProjectDocument(QObject):
         text: str,
         *,
         merge_key: Hashable | None = None,
-        select_after: Sequence[int] = (),
-        select_before: Sequence[int] = (),
+        select_after: Sequence[LayerPath] = (),
+        select_before: Sequence[LayerPath] = (),
     ) -> bool:
         """Push an undoable change to `new`; False when refused (locked) or a no-op."""
         if self._locked:
@@ -190,8 +193,9 @@ class ProjectDocument(QObject):
         self.undo_stack.push(command)
         return True
 
-    def insert_layers(self, row: int, layers: Sequence[LayerSpec], text: str = "") -> bool:
-        row = max(0, min(row, len(self._spec.layers)))
+    def insert_layers(self, at: LayerPath, layers: Sequence[LayerSpec], text: str = "") -> bool:
+        """Insert `layers` before the position `at` (past the end: append them)."""
+        row = max(0, min(at.row, len(self._spec.layers)))
         if not layers:
             return False
         label = text or (
@@ -205,11 +209,11 @@ class ProjectDocument(QObject):
         return self.edit(
             self._spec.with_layers(keep_names(self._spec, items, origin)),
             label,
-            select_after=range(row, row + len(layers)),
+            select_after=[at.sibling(i) for i in range(row, row + len(layers))],
         )
 
-    def remove_layers(self, rows: Sequence[int]) -> bool:
-        rows = sorted(set(rows))
+    def remove_layers(self, paths: Sequence[LayerPath]) -> bool:
+        rows = sorted({path.row for path in paths})
         if not rows:
             return False
         text = f"Delete {self._spec.layers[rows[0]].type}" if len(rows) == 1 else "Delete layers"
@@ -220,40 +224,41 @@ class ProjectDocument(QObject):
         return self.edit(
             self._spec.with_layers(keep_names(self._spec, items, origin)),
             text,
-            select_after=[after] if after >= 0 else [],
-            select_before=rows,
+            select_after=[LayerPath.top(after)] if after >= 0 else [],
+            select_before=sorted(set(paths)),
         )
 
-    def move_layers(self, rows: Sequence[int], destination: int) -> bool:
-        rows = sorted(set(rows))
-        if not rows:
+    def move_layers(self, paths: Sequence[LayerPath], destination: LayerPath) -> bool:
+        """Move the layers at `paths` (kept in order) before the position `destination`
+        of the stack as it is now."""
+        paths = sorted(set(paths))
+        if not paths:
             return False
-        origin = moved_rows(len(self._spec.layers), rows, destination)
+        origin = move_to(range(len(self._spec.layers)), paths, destination)
         items = [self._spec.layers[i] for i in origin]
         new = self._spec.with_layers(keep_names(self._spec, items, origin))
-        start = destination - sum(1 for r in rows if r < destination)
         return self.edit(
             new,
-            "Move layers" if len(rows) > 1 else f"Move {self._spec.layers[rows[0]].type}",
-            select_after=range(start, start + len(rows)),
-            select_before=rows,
+            "Move layers" if len(paths) > 1 else f"Move {self._spec.layers[paths[0].row].type}",
+            select_after=moved_paths(paths, destination),
+            select_before=paths,
         )
 
-    def duplicate_layers(self, rows: Sequence[int]) -> bool:
-        rows = sorted(set(rows))
-        if not rows:
+    def duplicate_layers(self, paths: Sequence[LayerPath]) -> bool:
+        paths = sorted(set(paths))
+        if not paths:
             return False
-        copies = [self._spec.layers[r] for r in rows]
-        return self.insert_layers(rows[-1] + 1, copies, "Duplicate layers")
+        copies = [self._spec.layers[path.row] for path in paths]
+        return self.insert_layers(paths[-1].following(), copies, "Duplicate layers")
 
-    def replace_layer(self, row: int, layer: LayerSpec, key: str | None = None) -> bool:
-        """Change one layer; edits of the same key of the same row merge into one step."""
+    def replace_layer(self, path: LayerPath, layer: LayerSpec, key: str | None = None) -> bool:
+        """Change one layer; edits of the same key of the same layer merge into one step."""
         return self.edit(
-            self._spec.replace_layer(row, layer),
-            f"Change {key or 'layer'} of {self._spec.layer_names()[row]}",
-            merge_key=("layer", row, key),
-            select_after=[row],
-            select_before=[row],
+            self._spec.with_layers(replace_at(self._spec.layers, path, layer)),
+            f"Change {key or 'layer'} of {self._spec.layer_names()[path.row]}",
+            merge_key=("layer", path, key),
+            select_after=[path],
+            select_before=[path],
         )
 
     def set_input(self, input_spec: InputSpec) -> bool:
@@ -266,7 +271,9 @@ class ProjectDocument(QObject):
         return self.edit(spec, "Change number of classes", merge_key=("num_classes",))
 
     def apply_fix(self, fix: Fix) -> bool:
-        row = fix.layer_index
+        after = selection_after(self._spec, fix)
         return self.edit(
-            apply_fix(self._spec, fix), f"Fix: {fix.label}", select_after=[max(0, row)]
+            apply_fix(self._spec, fix),
+            f"Fix: {fix.label}",
+            select_after=[after] if after is not None else [],
         )

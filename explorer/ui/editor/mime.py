@@ -7,18 +7,22 @@ layers can be pasted between windows and from (or into) a text editor.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QMimeData
+from PySide6.QtCore import QByteArray, QMimeData
 
+from explorer.core.paths import LayerPath
 from explorer.core.project import ProjectError, decode_json, parse_layer
 from explorer.core.spec import LayerSpec, SpecError
 
 LAYERS_MIME = "application/x-cnn-explorer-layers+json"
-# Rows of a drag that started in a layer stack, tagged with that stack's document so a
-# drop in another window copies instead of moving.
-ROWS_MIME = "application/x-cnn-explorer-rows"
+# The layer paths of a drag that started in a layer stack, tagged with that stack's
+# document so a drop in another window copies instead of moving:
+# {"document": id, "paths": [[2], [3]]}. The tag is an object id, so the marker means
+# something only in the process that wrote it; nothing reads markers from elsewhere (or
+# the rows of older versions), and a drop from elsewhere copies the layers' JSON.
+PATHS_MIME = "application/x-cnn-explorer-paths+json"
 # A dragged block that asks for N on the drop: {"block": name, "repeat": the N offered}.
 BLOCK_MIME = "application/x-cnn-explorer-block+json"
 
@@ -57,3 +61,22 @@ def layers_from_mime(data: QMimeData) -> list[LayerSpec]:
     if data.hasText():
         return layers_from_text(data.text())
     raise SpecError("the clipboard holds no layers")
+
+
+def mark_dragged_paths(data: QMimeData, document: object, paths: Iterable[LayerPath]) -> None:
+    """Tag `data` as a drag of the layers at `paths` of `document`'s stack."""
+    marker = {"document": id(document), "paths": [path.to_json() for path in paths]}
+    data.setData(PATHS_MIME, QByteArray(json.dumps(marker).encode()))
+
+
+def dragged_paths(data: QMimeData, document: object) -> list[LayerPath] | None:
+    """The paths of the dragged layers when the drag started in `document`'s stack."""
+    if not data.hasFormat(PATHS_MIME):
+        return None
+    try:
+        marker = json.loads(bytes(data.data(PATHS_MIME).data()).decode())
+        if marker["document"] != id(document):
+            return None
+        return [LayerPath.from_json(path) for path in marker["paths"]]
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.layers import FAMILIES, LAYER_TYPES
+from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import family_colour, type_icon
@@ -152,5 +153,5 @@ class LayerPalette(QTreeWidget):
         layers = self.layers_for(item, repeat)
         if not layers:
             return False
-        row = len(self.document.spec.layers)
-        return self.document.insert_layers(row, layers, f"Add {item.text(0)}")
+        end = LayerPath.top(len(self.document.spec.layers))
+        return self.document.insert_layers(end, layers, f"Add {item.text(0)}")

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
 
 from explorer.core.arithmetic import output_arithmetic
 from explorer.core.diagnostics import Diagnostic, Fix
+from explorer.core.layers import layer_type
+from explorer.core.paths import LayerPath, item_at
 from explorer.core.spec import SpecError
 from explorer.core.summary import format_shape
 from explorer.ui.common.document import ProjectDocument
@@ -27,12 +29,12 @@ from explorer.ui.common.param_editors import ParamEditor, make_editor
 
 
 class PropertiesPanel(QScrollArea):
-    """Shows and edits the layer at `row` (None: nothing selected)."""
+    """Shows and edits the layer at `path` (None: nothing selected)."""
 
     def __init__(self, document: ProjectDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.row: int | None = None
+        self.path: LayerPath | None = None
         self._type: str | None = None
         self.editors: dict[str, ParamEditor] = {}
         self.errors: dict[str, QLabel] = {}
@@ -71,21 +73,21 @@ class PropertiesPanel(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(self._body)
         document.spec_changed.connect(self._on_document_spec_changed)
-        self.show_row(None)
+        self.show_layer(None)
 
     # ---- which layer --------------------------------------------------------------------
 
-    def show_row(self, row: int | None) -> None:
+    def show_layer(self, path: LayerPath | None) -> None:
         layers = self.document.spec.layers
-        self.row = row if row is not None and 0 <= row < len(layers) else None
-        type_name = layers[self.row].type if self.row is not None else None
+        self.path = path if path is not None and path.row < len(layers) else None
+        type_name = item_at(layers, self.path).type if self.path is not None else None
         if type_name != self._type:
             self._build_form(type_name)
         self._refresh()
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
-        self.show_row(self.row)
+        self.show_layer(self.path)
 
     def _build_form(self, type_name: str | None) -> None:
         self._type = type_name
@@ -95,7 +97,7 @@ class PropertiesPanel(QScrollArea):
         self.errors.clear()
         if type_name is None:
             return
-        entry = self.document.spec.layers[self.row or 0].entry
+        entry = layer_type(type_name)
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("layerName")
         self.name_edit.setToolTip("The layer's name in summaries and exports; blank = automatic.")
@@ -125,14 +127,14 @@ class PropertiesPanel(QScrollArea):
     # ---- showing ------------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        if self.row is None:
+        if self.path is None:
             self.title.setText("<b>No layer selected</b>")
             self.summary.setText("Select a layer in the stack to edit its settings.")
             self.shapes.setText("")
             self._show_diagnostics(())
             return
-        layer = self.document.spec.layers[self.row]
-        analysed = self.document.analysis.layers[self.row]
+        layer = item_at(self.document.spec.layers, self.path)
+        analysed = item_at(self.document.analysis.layers, self.path)
         self.title.setText(f"<b>{analysed.name}</b> &nbsp; <span>{layer.type}</span>")
         self.summary.setText(layer.entry.summary)
         self.name_edit.setText(layer.name or "")
@@ -181,9 +183,9 @@ class PropertiesPanel(QScrollArea):
     # ---- editing ------------------------------------------------------------------------
 
     def _on_editor_value_edited(self, key: str, value: Any) -> None:
-        if self.row is None:
+        if self.path is None:
             return
-        layer = self.document.spec.layers[self.row]
+        layer = item_at(self.document.spec.layers, self.path)
         try:
             new = layer.with_values(**{key: value})
         except SpecError as error:
@@ -192,14 +194,14 @@ class PropertiesPanel(QScrollArea):
             self.errors[key].show()
             return
         self.errors[key].hide()
-        self.document.replace_layer(self.row, new, key)
+        self.document.replace_layer(self.path, new, key)
 
     @Slot()
     def _on_name_edit_editing_finished(self) -> None:
-        if self.row is None:
+        if self.path is None:
             return
         text = self.name_edit.text().strip() or None
-        layer = self.document.spec.layers[self.row]
+        layer = item_at(self.document.spec.layers, self.path)
         if text == layer.name:
             return
         try:
@@ -209,7 +211,7 @@ class PropertiesPanel(QScrollArea):
             self.errors["name"].show()
             return
         self.errors["name"].hide()
-        self.document.replace_layer(self.row, new, "name")
+        self.document.replace_layer(self.path, new, "name")
         self.document.end_merge()
 
     def _on_fix_button_clicked(self, fix: Fix) -> None:

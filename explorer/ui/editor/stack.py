@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.paths import LayerPath, item_at
 from explorer.core.spec import SpecError
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.editor.blocks import ask_repeat, block_named
@@ -163,7 +164,7 @@ class LayerStackPanel(QWidget):
         )
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
-        self._dropped_block: tuple[str, int, int] | None = None
+        self._dropped_block: tuple[str, int, LayerPath] | None = None
         self.model.block_dropped.connect(self._on_model_block_dropped)
         document.selection_requested.connect(self._on_document_selection_requested)
         self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
@@ -175,50 +176,54 @@ class LayerStackPanel(QWidget):
         action.setShortcut(shortcut)
         return action
 
-    def selected_rows(self) -> list[int]:
-        return sorted({index.row() for index in self.view.selectionModel().selectedRows()})
+    def selected_paths(self) -> list[LayerPath]:
+        """The selected layers, in stack order."""
+        rows = self.view.selectionModel().selectedRows()
+        return sorted({self.model.path_of(index) for index in rows})
 
-    def select_rows(self, rows: list[int]) -> None:
+    def select_paths(self, paths: list[LayerPath]) -> None:
+        """Select the layers at `paths`; the first becomes current and is scrolled to."""
         selection = QItemSelection()
-        for row in rows:
-            index = self.model.index(row)
+        for path in paths:
+            index = self.model.index_of(path)
             if index.isValid():
                 selection.select(index, index)
         flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
         self.view.selectionModel().select(selection, flags)
-        if rows and self.model.index(rows[0]).isValid():
+        first = self.model.index_of(paths[0]) if paths else QModelIndex()
+        if first.isValid():
             self.view.selectionModel().setCurrentIndex(
-                self.model.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate
+                first, QItemSelectionModel.SelectionFlag.NoUpdate
             )
-            self.view.scrollTo(self.model.index(rows[0]))
+            self.view.scrollTo(first)
 
-    @Slot(str, int, int)
-    def _on_model_block_dropped(self, name: str, repeat: int, row: int) -> None:
+    @Slot(str, int, LayerPath)
+    def _on_model_block_dropped(self, name: str, repeat: int, at: LayerPath) -> None:
         # Asked once the drag has finished: a dialog inside the drop would run in its loop.
-        self._dropped_block = (name, repeat, row)
+        self._dropped_block = (name, repeat, at)
         QTimer.singleShot(0, self._ask_dropped_block)
 
     @Slot()
     def _ask_dropped_block(self) -> None:
         if self._dropped_block is None:
             return
-        name, repeat, row = self._dropped_block
+        name, repeat, at = self._dropped_block
         self._dropped_block = None
         block = block_named(name)
         if block is None:
             return
         answer = ask_repeat(self, block, repeat)
         if answer is not None:
-            self.document.insert_layers(row, block.make(answer), f"Add {name}")
+            self.document.insert_layers(at, block.make(answer), f"Add {name}")
 
     @Slot(list)
-    def _on_document_selection_requested(self, rows: list[int]) -> None:
-        if rows:
-            self.select_rows(rows)
+    def _on_document_selection_requested(self, paths: list[LayerPath]) -> None:
+        if paths:
+            self.select_paths(paths)
 
     @Slot()
     def _on_selection_changed(self) -> None:
-        has = bool(self.selected_rows())
+        has = bool(self.selected_paths())
         for action in (
             self.delete_action,
             self.duplicate_action,
@@ -227,29 +232,32 @@ class LayerStackPanel(QWidget):
         ):
             action.setEnabled(has)
 
-    def _insert_row(self) -> int:
-        rows = self.selected_rows()
-        return rows[-1] + 1 if rows else len(self.document.spec.layers)
+    def _insert_path(self) -> LayerPath:
+        """Where pasted layers go: after the last selected layer, else at the end."""
+        paths = self.selected_paths()
+        if paths:
+            return paths[-1].following()
+        return LayerPath.top(len(self.document.spec.layers))
 
     @Slot()
     def _on_delete_action_triggered(self) -> None:
-        self.document.remove_layers(self.selected_rows())
+        self.document.remove_layers(self.selected_paths())
 
     @Slot()
     def _on_duplicate_action_triggered(self) -> None:
-        self.document.duplicate_layers(self.selected_rows())
+        self.document.duplicate_layers(self.selected_paths())
 
     @Slot()
     def _on_copy_action_triggered(self) -> None:
-        rows = self.selected_rows()
-        if rows:
-            layers = [self.document.spec.layers[row] for row in rows]
+        paths = self.selected_paths()
+        if paths:
+            layers = [item_at(self.document.spec.layers, path) for path in paths]
             QGuiApplication.clipboard().setMimeData(layers_mime_data(layers))
 
     @Slot()
     def _on_cut_action_triggered(self) -> None:
         self._on_copy_action_triggered()
-        self.document.remove_layers(self.selected_rows())
+        self.document.remove_layers(self.selected_paths())
 
     @Slot()
     def _on_paste_action_triggered(self) -> None:
@@ -259,11 +267,13 @@ class LayerStackPanel(QWidget):
         except SpecError as error:
             QMessageBox.warning(self, "Paste Layers", f"Cannot paste: {error.message}")
             return
-        self.document.insert_layers(self._insert_row(), layers)
+        self.document.insert_layers(self._insert_path(), layers)
 
-    def current_row(self) -> int | None:
+    def current_path(self) -> LayerPath | None:
+        """The layer Properties shows: the current one when selected, else the first
+        selected one."""
         index: QModelIndex = self.view.currentIndex()
-        rows = self.selected_rows()
-        if index.isValid() and index.row() in rows:
-            return index.row()
-        return rows[0] if rows else None
+        paths = self.selected_paths()
+        if index.isValid() and self.model.path_of(index) in paths:
+            return self.model.path_of(index)
+        return paths[0] if paths else None

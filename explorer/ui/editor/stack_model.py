@@ -11,7 +11,6 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
-    QByteArray,
     QMimeData,
     QModelIndex,
     QPersistentModelIndex,
@@ -21,6 +20,7 @@ from PySide6.QtCore import (
 )
 
 from explorer.core.analysis import LayerAnalysis
+from explorer.core.paths import LayerPath, item_at
 from explorer.core.spec import SpecError
 from explorer.core.summary import format_shape
 from explorer.ui.common.document import ProjectDocument
@@ -28,9 +28,11 @@ from explorer.ui.editor.blocks import block_named
 from explorer.ui.editor.mime import (
     BLOCK_MIME,
     LAYERS_MIME,
-    ROWS_MIME,
+    PATHS_MIME,
+    dragged_paths,
     layers_from_mime,
     layers_mime_data,
+    mark_dragged_paths,
 )
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -54,9 +56,9 @@ _CONTENT_ROLES = [
 class LayerStackModel(QAbstractListModel):
     """One row per layer of the document's spec."""
 
-    # A block that asks for N was dropped before `row`: (block name, N offered, row). The
-    # panel asks and inserts; a model shows no dialogs.
-    block_dropped = Signal(str, int, int)
+    # A block that asks for N was dropped before a position: (block name, N offered, the
+    # LayerPath). The panel asks and inserts; a model shows no dialogs.
+    block_dropped = Signal(str, int, LayerPath)
 
     def __init__(self, document: ProjectDocument) -> None:
         super().__init__(document)
@@ -78,6 +80,14 @@ class LayerStackModel(QAbstractListModel):
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self._rows
+
+    def path_of(self, index: ModelIndex) -> LayerPath:
+        """The path of the layer a valid index shows."""
+        return LayerPath.top(index.row())
+
+    def index_of(self, path: LayerPath) -> QModelIndex:
+        """The index that shows the layer at `path` (invalid when there is none)."""
+        return self.index(path.row)
 
     def _layer(self, row: int) -> LayerAnalysis:
         return self.document.analysis.layers[row]
@@ -129,13 +139,12 @@ class LayerStackModel(QAbstractListModel):
         return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
 
     def mimeTypes(self) -> list[str]:
-        return [LAYERS_MIME, ROWS_MIME, "text/plain"]
+        return [LAYERS_MIME, PATHS_MIME, "text/plain"]
 
     def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
-        rows = sorted({index.row() for index in indexes if index.isValid()})
-        data = layers_mime_data([self.document.spec.layers[row] for row in rows])
-        marker = {"document": id(self.document), "rows": rows}
-        data.setData(ROWS_MIME, QByteArray(json.dumps(marker).encode()))
+        paths = sorted({self.path_of(index) for index in indexes if index.isValid()})
+        data = layers_mime_data([item_at(self.document.spec.layers, path) for path in paths])
+        mark_dragged_paths(data, self.document, paths)
         return data
 
     def canDropMimeData(
@@ -162,18 +171,19 @@ class LayerStackModel(QAbstractListModel):
             return False
         if row < 0:
             row = parent.row() if parent.isValid() else self._rows
+        destination = LayerPath.top(row)
         block = self._asking_block(data)
         if block is not None:
-            self.block_dropped.emit(*block, row)
+            self.block_dropped.emit(*block, destination)
             return True
-        own_rows = self._own_rows(data)
-        if own_rows is not None and action == Qt.DropAction.MoveAction:
-            return self.document.move_layers(own_rows, row)
+        own_paths = dragged_paths(data, self.document)
+        if own_paths is not None and action == Qt.DropAction.MoveAction:
+            return self.document.move_layers(own_paths, destination)
         try:
             layers = layers_from_mime(data)
         except SpecError:
             return False
-        return self.document.insert_layers(row, layers)
+        return self.document.insert_layers(destination, layers)
 
     def _asking_block(self, data: QMimeData) -> tuple[str, int] | None:
         """(name, N offered) when `data` is a palette block that asks for N."""
@@ -186,12 +196,3 @@ class LayerStackModel(QAbstractListModel):
             return None
         block = block_named(name)
         return (name, repeat) if block is not None and block.asks_repeat else None
-
-    def _own_rows(self, data: QMimeData) -> list[int] | None:
-        """The dragged rows when the drag started in this document's stack."""
-        if not data.hasFormat(ROWS_MIME):
-            return None
-        marker = json.loads(bytes(data.data(ROWS_MIME).data()).decode())
-        if marker.get("document") != id(self.document):
-            return None
-        return [int(r) for r in marker["rows"]]

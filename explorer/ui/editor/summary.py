@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.analysis import Analysis, LayerAnalysis
+from explorer.core.paths import item_at
 from explorer.core.summary import (
     COLUMNS,
     RIGHT_ALIGNED,
@@ -223,9 +224,8 @@ class SummaryPanel(QWidget):
         for diagnostic in analysis.diagnostics:
             colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
             where = (
-                f"{analysis.layers[diagnostic.layer_index].name}: "
-                if diagnostic.layer_index is not None
-                and diagnostic.layer_index < len(analysis.layers)
+                f"{item_at(analysis.layers, diagnostic.path).name}: "
+                if diagnostic.path is not None
                 else ""
             )
             items.append(f"<span style='color:{colour.name()}'>● {where}{diagnostic.text()}</span>")

@@ -381,7 +381,7 @@ class MapList(QListView):
             row, where = self.where(event.position().toPoint())
             layer = self.panel.model.layer(row)
             if where is not None and layer is not None and layer.is_image:
-                self.panel.channel_clicked.emit(layer.name, where[0])
+                self.panel.channel_clicked.emit(layer.path, where[0])
                 event.accept()
                 return
         super().mousePressEvent(event)

@@ -44,6 +44,7 @@ from explorer.core.mosaic import (
     Mosaic,
     layer_mosaics,
 )
+from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.inspect.feature_map_rows import (
     MOSAIC_ASPECT,
@@ -113,10 +114,10 @@ def install_png_export(widget: QWidget, suggested_name: str) -> QAction:
 class FeatureMapPanel(QWidget):
     """All layers' feature maps for one image; feed it with `show_capture`.
 
-    `channel_clicked(layer_name, channel)` fires when a map is clicked.
+    `channel_clicked(layer path, channel)` fires when a map is clicked.
     """
 
-    channel_clicked = Signal(str, int)
+    channel_clicked = Signal(LayerPath, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

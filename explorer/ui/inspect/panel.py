@@ -19,6 +19,7 @@ from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from explorer.core.capture_types import CaptureResult, LayerCapture
+from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
 from explorer.ui.inspect.controller import InspectController
 from explorer.ui.inspect.feature_maps import FeatureMapPanel
@@ -222,9 +223,13 @@ class InspectPanel(QWidget):
         self.error_label.setText(f"Cannot show the feature maps: {message}")
         self.error_label.show()
 
-    @Slot(str, int)
-    def _on_feature_maps_channel_clicked(self, layer_name: str, channel: int) -> None:
-        self._show_detail(layer_name, channel)
+    @Slot(LayerPath, int)
+    def _on_feature_maps_channel_clicked(self, path: LayerPath, channel: int) -> None:
+        result = self.feature_maps.result
+        index = result.position(path) if result is not None else None
+        if result is not None and index is not None:
+            # Kept by name: the detail follows its layer when later edits move it.
+            self._show_detail(result.layers[index].name, channel)
 
     def _show_detail(self, layer_name: str, channel: int) -> None:
         result = self.feature_maps.result

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.paths import LayerPath
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.summary import format_bytes
@@ -121,7 +122,7 @@ class MainWindow(QMainWindow):
         self._on_document_spec_changed()
         self._on_document_path_changed("")
         if self.document.spec.layers:
-            self.stack.select_rows([0])
+            self.stack.select_paths([LayerPath.top(0)])
         self.restore_layout()
         self.recovery.start()
         app = QCoreApplication.instance()
@@ -365,7 +366,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_stack_current_changed(self) -> None:
-        self.properties.show_row(self.stack.current_row())
+        self.properties.show_layer(self.stack.current_path())
 
     @Slot()
     def show_history(self) -> QUndoView:
