@@ -35,7 +35,7 @@ class RunPosition:
     epoch: int = 0  # completed epochs
     step: int = 0  # completed updates
     batch: int = 0  # batches taken in the epoch under way (0 at an epoch boundary)
-    elapsed: float = 0.0  # seconds of training, pauses excluded
+    elapsed: float = 0.0  # seconds of training, pauses excluded, when saved (RunSession counts on)
     epoch_loss: float = 0.0  # summed over the samples of the epoch under way
     epoch_correct: int = 0
     epoch_samples: int = 0

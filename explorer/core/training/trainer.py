@@ -258,7 +258,8 @@ class Trainer:
             ended = self._end_epoch(session, session.elapsed(time.perf_counter()))
             self._save(order.get_state(), ended.elapsed)
             yield ended
-            if self._position.out_of_patience(training.early_stopping_patience):
+            patience = training.early_stopping_patience
+            if ended.validation_loss is not None and self._position.out_of_patience(patience):
                 break
         yield self._finish(session)
 
