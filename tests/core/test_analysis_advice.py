@@ -4,8 +4,9 @@ values it is about, and its fix, applied, clears it."""
 from __future__ import annotations
 
 from explorer.core.analysis import analyze
-from explorer.core.diagnostics import Diagnostic
+from explorer.core.diagnostics import Diagnostic, RemoveLayer
 from explorer.core.fixes import apply_fix
+from explorer.core.paths import LayerPath
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
 
 L = LayerSpec.create
@@ -30,7 +31,7 @@ def test_a_flatten_of_a_vector_is_flagged_and_its_removal_clears_it() -> None:
     spec = _net(L("Flatten"), L("Flatten"), L("Dense", {"units": 10}))
     (warning,) = _warnings(spec, 1)
     assert warning.message == "the input is already a vector, so this Flatten does nothing"
-    assert warning.fix is not None and warning.fix.remove and warning.fix.layer_index == 1
+    assert isinstance(warning.fix, RemoveLayer) and warning.fix.path == LayerPath.top(1)
     fixed = apply_fix(spec, warning.fix)
     assert [layer.type for layer in fixed.layers] == ["Flatten", "Dense"]
     assert analyze(fixed).ok and not analyze(fixed).warnings
@@ -74,7 +75,7 @@ def test_a_huge_dense_on_unshrunk_maps_is_flagged_until_something_shrinks_them()
 def test_the_wrong_class_count_is_fixed_on_the_layer_that_gives_the_scores() -> None:
     spec = _net(L("Flatten"), L("Dense", {"units": 7}), L("Dropout", {"rate": 0.2}))
     (error,) = analyze(spec).errors
-    assert error.layer_index == 2  # reported on the last layer
+    assert error.path == LayerPath.top(2)  # reported on the last layer
     assert error.fix is not None and error.fix.label == "set units to 10"
-    assert error.fix.layer_index == 1  # fixed where the width is set
+    assert error.fix.path == LayerPath.top(1)  # fixed where the width is set
     assert analyze(apply_fix(spec, error.fix)).ok
