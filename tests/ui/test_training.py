@@ -18,7 +18,7 @@ from explorer.core.builder import build_model
 from explorer.core.data import DeviceDataset, load_dataset
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.shell.main_window import MainWindow
-from explorer.ui.training.controller import TrainingController
+from explorer.ui.training.controller import RunState, TrainingController
 from explorer.ui.training.curves import TrainingCurves
 from explorer.ui.training.panel import TrainingPanel, install_training
 from explorer.ui.training.runs import RunsPanel, read_run
@@ -97,7 +97,7 @@ def gui(qtbot: Any, tmp_path: Path, message_boxes: Any) -> Iterator[Gui]:
 
 
 def wait_idle(qtbot: Any, controller: TrainingController) -> None:
-    qtbot.waitUntil(lambda: controller.state == "idle", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: controller.state == RunState.IDLE, timeout=TIMEOUT_MS)
 
 
 def test_pressing_train_draws_curves_and_shows_the_test_accuracy(qtbot: Any, gui: Gui) -> None:
@@ -200,7 +200,7 @@ def test_pause_holds_the_run_and_resume_continues_it(
     with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
         gui.panel.train_button.click()
     qtbot.mouseClick(gui.panel.pause_button, _left())
-    assert gui.controller.state == "paused"
+    assert gui.controller.state == RunState.PAUSED
     assert gui.panel.pause_action.text() == "&Resume"
     qtbot.wait(150)  # events already on their way drain
     held = len(steps)
@@ -208,7 +208,7 @@ def test_pause_holds_the_run_and_resume_continues_it(
     assert len(steps) == held
     with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
         qtbot.mouseClick(gui.panel.pause_button, _left())
-    assert gui.controller.state == "training"
+    assert gui.controller.state == RunState.TRAINING
     assert steps[-1] > steps[held - 1]
     gui.panel.stop_action.trigger()
     wait_idle(qtbot, gui.controller)
@@ -240,7 +240,7 @@ def test_cancelling_the_save_prompt_on_close_keeps_the_run_going(
     thread = gui.controller.worker_thread
     assert thread is not None and thread.isRunning()
     gui.controller.stop()
-    qtbot.waitUntil(lambda: gui.controller.state == "idle", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: gui.controller.state == RunState.IDLE, timeout=TIMEOUT_MS)
 
 
 def test_a_diverging_run_shows_the_advice_and_the_app_keeps_going(
@@ -415,7 +415,7 @@ def test_train_with_an_error_says_why_it_cannot_start(qtbot: Any, gui: Gui) -> N
     assert bar.text.startswith("Cannot start training: the network has 1 error")
     assert "kernel" in bar.text and "Training failed" not in bar.text
     assert gui.panel.epoch_label.text() == "Not trained yet"  # nothing ran, nothing is "kept"
-    assert gui.controller.state == "idle" and not gui.window.document.locked
+    assert gui.controller.state == RunState.IDLE and not gui.window.document.locked
     assert not (gui.controller.runs_root).exists()  # no run folder for a run that never was
 
 
