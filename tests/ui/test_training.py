@@ -227,6 +227,28 @@ def test_closing_the_window_mid_run_stops_the_thread(
     assert not thread.isRunning()  # the no_running_threads fixture checks every QThread too
 
 
+def test_file_new_mid_run_stops_and_joins_the_run_and_drops_what_it_still_sends(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
+    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
+        gui.panel.train_button.click()
+    thread = gui.controller.worker_thread
+    assert thread is not None and thread.isRunning()
+    late: list[object] = []
+    for signal in (gui.controller.progress_reported, gui.controller.weights_updated):
+        signal.connect(late.append)
+    with qtbot.waitSignal(gui.controller.run_ended, timeout=TIMEOUT_MS) as ended:
+        assert gui.window.files.new()
+    assert not thread.isRunning() and gui.controller.worker_thread is None
+    assert gui.controller.state == RunState.IDLE and not gui.window.document.locked
+    qtbot.wait(100)  # anything the run had queued for the GUI thread would arrive now
+    assert late == []
+    assert gui.curves.point_count == 0  # the new network's view starts empty
+    assert (Path(ended.args[0]) / "checkpoint.pt").is_file()  # stopped, not lost
+    assert gui.window.document.spec.layers == ()
+
+
 def test_cancelling_the_save_prompt_on_close_keeps_the_run_going(
     qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset, message_boxes: Any
 ) -> None:

@@ -230,10 +230,9 @@ class TaskRunner(QObject):
         thread = self._thread
         return thread is None or thread.wait(max(0, round(1000 * timeout_s)))
 
-    def shutdown(self, timeout_s: float = JOIN_BOUND_S) -> None:
-        """Stop every job, quit and join the thread; nothing runs or arrives afterwards.
-        Safe to call more than once."""
-        self._shut_down = True
+    def cancel(self, timeout_s: float = JOIN_BOUND_S) -> None:
+        """Stop every job and join the thread: nothing they send arrives afterwards, and
+        the runner takes new jobs at once."""
         self.invalidate()
         thread = self._thread
         if thread is None:
@@ -244,6 +243,12 @@ class TaskRunner(QObject):
             log.error("the %s task ignored its stop request for %.0f s", self.name, timeout_s)
             thread.wait()
         self._clear_thread()
+
+    def shutdown(self, timeout_s: float = JOIN_BOUND_S) -> None:
+        """`cancel()`, and refuse new jobs from now on (the way out of the application).
+        Safe to call more than once."""
+        self._shut_down = True
+        self.cancel(timeout_s)
 
     # ---- the thread ------------------------------------------------------------------------
 

@@ -101,6 +101,7 @@ class TrainingController(QObject):
         self._runner.progressed.connect(self._on_runner_progressed)
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.failed.connect(self._on_runner_failed)
+        document.replaced.connect(self._on_document_replaced)
         self._worker: TrainingWorker | None = None
         self._job_is_warm_up = False
         self._start_after_warm_up = False
@@ -253,6 +254,17 @@ class TrainingController(QObject):
         self._start_after_warm_up = False
         self._runner.shutdown()
         # What the job still sent is dropped by the runner: end the job here instead.
+        self._job_ended()
+
+    @Slot()
+    def _on_document_replaced(self) -> None:
+        """File ▸ New or Open during a run: the run is of a network that has gone. Stop it
+        and join its thread, so nothing it still sends is taken for the new network's."""
+        if not self.is_running:
+            return
+        self._start_after_warm_up = False
+        self._resume_after_warm_up = None
+        self._runner.cancel()
         self._job_ended()
 
     # ---- the job --------------------------------------------------------------------------
