@@ -185,6 +185,36 @@ def test_shutdown_stops_and_joins_the_thread_and_nothing_arrives_afterwards(
         runner.start(job)
 
 
+def test_cancel_joins_at_once_and_the_next_job_is_not_mistaken_for_the_old(
+    qtbot: Any, runner: Any
+) -> None:
+    started = threading.Event()
+    gate = threading.Event()
+    values: list[str] = []
+    runner.finished.connect(lambda r: values.append(r.value))
+
+    def old(control: TaskControl) -> str:
+        started.set()
+        control.stop_event.wait(WAIT_MS / 1000)
+        return "old"
+
+    def new(control: TaskControl) -> str:
+        gate.wait(WAIT_MS / 1000)
+        return "new"
+
+    runner.start(old)
+    assert started.wait(WAIT_MS / 1000)
+    thread = runner.running_thread
+    runner.cancel()
+    assert thread is not None and not thread.isRunning()
+    runner.start(new)
+    qtbot.wait(20)  # the old job's outcome, already queued, arrives (and is dropped) now
+    assert values == [] and runner.busy  # the new job still runs
+    gate.set()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=WAIT_MS)
+    assert values == ["new"]
+
+
 def test_join_gives_up_after_its_bound_while_a_job_ignores_the_stop(
     qtbot: Any, runner: Any
 ) -> None:

@@ -9,9 +9,11 @@ back to the GUI thread as a frozen payload on `finished` (`TaskFinished`), `fail
 
 Stale results are dropped by a context number: `invalidate()` starts a new context (and
 asks the jobs of the old one to stop), so nothing a job of an older context sends reaches the
-signals, and its waiting jobs never start. `shutdown()` stops every job, then quits and joins
-the thread within a bound; nothing starts afterwards. Every owner calls it on every way out
-of the application (window close, quit, the crash dialog's Quit).
+signals, and its waiting jobs never start. `cancel()` does that and joins the thread;
+`shutdown()` cancels and refuses new jobs, and every owner calls it on every way out of the
+application (window close, quit, the crash dialog's Quit). A join waits `JOIN_BOUND_S` for
+the job to honour its stop token; past that it logs the job as stuck and waits on, since a
+QThread destroyed while running aborts the process. `join(timeout_s)` alone only waits.
 """
 
 from __future__ import annotations
@@ -281,15 +283,21 @@ class TaskRunner(QObject):
 
     @Slot(object)
     def _on_worker_finished(self, result: TaskFinished[Any]) -> None:
-        self._running = None  # the next job starts once this one's thread has ended
+        self._outcome_arrived(result.context)
         if result.context == self._context:
             self.finished.emit(result)
 
     @Slot(object)
     def _on_worker_failed(self, failure: TaskFailed) -> None:
-        self._running = None
+        self._outcome_arrived(failure.context)
         if failure.context == self._context:
             self.failed.emit(failure)
+
+    def _outcome_arrived(self, context: int) -> None:
+        # Not busy from now on, unless this is a cancelled job's late outcome (cancel()
+        # moved on to a new context, whose job may be running now).
+        if self._running is not None and self._running.context == context:
+            self._running = None  # the next job starts once this one's thread has ended
 
     @Slot()
     def _on_thread_finished(self) -> None:
