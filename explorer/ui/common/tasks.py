@@ -147,7 +147,8 @@ class _TaskWorker(QObject):
         try:
             value = pending.job(control)
         except Exception as error:  # the loop boundary: a failed task, never a dead thread
-            log.warning("background task failed", exc_info=True)
+            # Often expected (a refused capture, a bad image file): the owner says more.
+            log.info("background task failed: %s", describe_error(error), exc_info=True)
             self.failed.emit(TaskFailed(pending.context, error, describe_error(error)))
         else:
             self.finished.emit(TaskFinished(pending.context, value))

@@ -221,9 +221,9 @@ class InputPicker(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         # Large inputs convert off the GUI thread; only the latest choice's result counts.
-        self.runner = TaskRunner("input-picker", self)
-        self.runner.finished.connect(self._on_runner_finished)
-        self.runner.failed.connect(self._on_runner_failed)
+        self._runner = TaskRunner("input-picker", self)
+        self._runner.finished.connect(self._on_runner_finished)
+        self._runner.failed.connect(self._on_runner_failed)
         self.refusal: str | None = None
         self._shape: tuple[int, int, int] = (1, 28, 28)
         self._mean: tuple[float, ...] = (0.5,)
@@ -371,7 +371,7 @@ class InputPicker(QWidget):
     def choose_default(self) -> None:
         """The first listed dataset image when it fits the network, else a blank image."""
         if self.refusal is not None:
-            self.runner.invalidate()
+            self._runner.invalidate()
             self.current = None
             self.description = ""
             self.preview.clear()
@@ -407,20 +407,20 @@ class InputPicker(QWidget):
 
     def shutdown(self) -> None:
         """Wait for a conversion in progress; call before the app quits."""
-        self.runner.shutdown()
+        self._runner.shutdown()
 
     def _choose(self, pixels: Source, description: str) -> None:
         """Convert and show `pixels` (None: a black image of the input's shape)."""
         if self.refusal is not None:
             self.input_refused.emit(self.refusal)
             return
-        self.runner.invalidate()  # a conversion still running is of an older choice
+        self._runner.invalidate()  # a conversion still running is of an older choice
         args = (pixels, self._shape, self._mean, self._std, description)
         if math.prod(self._shape) <= INLINE_VALUES:
             self._show_choice(convert_choice(*args))
             return
         self.preview_text.setText(f"{description}<br>converting…")
-        self.runner.start(lambda control: convert_choice(*args))
+        self._runner.start(lambda control: convert_choice(*args))
 
     @Slot(object)
     def _on_runner_finished(self, result: TaskFinished[ChosenImage]) -> None:

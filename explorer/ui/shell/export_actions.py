@@ -105,9 +105,9 @@ class ExportActions(QObject):
         self.window = window
         self._spec_source = spec_source
         self._weights = weights
-        self.runner = TaskRunner("export", self)
-        self.runner.finished.connect(self._on_runner_finished)
-        self.runner.failed.connect(self._on_runner_failed)
+        self._runner = TaskRunner("export", self)
+        self._runner.finished.connect(self._on_runner_finished)
+        self._runner.failed.connect(self._on_runner_failed)
         self._progress: QProgressDialog | None = None
         self._target: Path | None = None
         self.last_message = ""
@@ -164,7 +164,7 @@ class ExportActions(QObject):
         self._progress.setCancelButton(None)
         self._progress.setWindowModality(Qt.WindowModality.WindowModal)
         self._progress.setMinimumDuration(300)
-        self.runner.start(lambda control: export_network(spec, weights, key, target))
+        self._runner.start(lambda control: export_network(spec, weights, key, target))
         return True
 
     def _close_progress(self) -> None:
@@ -195,4 +195,4 @@ class ExportActions(QObject):
         self.export_ended.emit(message)
 
     def shutdown(self) -> None:
-        self.runner.shutdown()
+        self._runner.shutdown()

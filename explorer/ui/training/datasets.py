@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -32,6 +32,9 @@ from explorer.ui.common.tasks import (
     TaskProgress,
     TaskRunner,
 )
+
+if TYPE_CHECKING:
+    from explorer.core.data import DownloadProgress
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +99,8 @@ class DatasetDownloader(QObject):
         self._name = ""
 
     @Slot(object)
-    def _on_runner_progressed(self, progress: TaskProgress[Any]) -> None:
-        report = progress.value  # a DownloadProgress
+    def _on_runner_progressed(self, progress: TaskProgress[DownloadProgress]) -> None:
+        report = progress.value
         fraction = report.fraction
         size = f"{report.done / 1e6:.1f}"
         size += f" of {report.total / 1e6:.1f} MB" if report.total else " MB"
