@@ -226,12 +226,13 @@ def test_a_choice_made_while_a_folder_is_looked_at_wins(
     chosen: list[str] = []
     picker.dataset_chosen.connect(chosen.append)
     gate = threading.Event()  # holds the inspection back until the second choice is made
-    picker.inspector.submit(gate.wait, on_done=lambda _: None, on_error=lambda _: None)
+    picker.inspector.start(lambda control: gate.wait(10))
 
     _choose_folder(qtbot, picker, tmp_path / "photos", monkeypatch)
     qtbot.keyClick(picker.combo, Qt.Key.Key_Home)  # MNIST, the first entry
     gate.set()
-    picker.inspector.wait()
+    qtbot.waitUntil(lambda: not picker.inspector.busy, timeout=10_000)
+    qtbot.wait(20)  # an inspection result still on its way would arrive now
 
     assert chosen == ["mnist"]
     assert picker.combo.findData(f"folder:{tmp_path / 'photos'}") == -1

@@ -116,8 +116,8 @@ def test_a_failed_write_names_the_target_not_its_temporary_file(
 
     monkeypatch.setattr(files.os, "replace", full_disk)
     target = tmp_path / "net.py"
-    assert export_actions.export("pytorch", str(target))
-    export_actions.runner.wait()
+    with qtbot.waitSignal(export_actions.export_ended, timeout=30_000):
+        assert export_actions.export("pytorch", str(target))
     [(kind, title, text)] = message_boxes.shown
     assert (kind, title) == ("critical", "Export failed")
     assert text == (

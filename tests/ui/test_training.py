@@ -19,7 +19,7 @@ from explorer.core.data import DeviceDataset, load_dataset
 from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.shell.main_window import MainWindow
-from explorer.ui.training.controller import TrainingController
+from explorer.ui.training.controller import RunState, TrainingController
 from explorer.ui.training.curves import TrainingCurves
 from explorer.ui.training.panel import TrainingPanel, install_training
 from explorer.ui.training.runs import RunsPanel, read_run
@@ -98,7 +98,7 @@ def gui(qtbot: Any, tmp_path: Path, message_boxes: Any) -> Iterator[Gui]:
 
 
 def wait_idle(qtbot: Any, controller: TrainingController) -> None:
-    qtbot.waitUntil(lambda: controller.state == "idle", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: controller.state == RunState.IDLE, timeout=TIMEOUT_MS)
 
 
 def test_pressing_train_draws_curves_and_shows_the_test_accuracy(qtbot: Any, gui: Gui) -> None:
@@ -201,7 +201,7 @@ def test_pause_holds_the_run_and_resume_continues_it(
     with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
         gui.panel.train_button.click()
     qtbot.mouseClick(gui.panel.pause_button, _left())
-    assert gui.controller.state == "paused"
+    assert gui.controller.state == RunState.PAUSED
     assert gui.panel.pause_action.text() == "&Resume"
     qtbot.wait(150)  # events already on their way drain
     held = len(steps)
@@ -209,7 +209,7 @@ def test_pause_holds_the_run_and_resume_continues_it(
     assert len(steps) == held
     with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
         qtbot.mouseClick(gui.panel.pause_button, _left())
-    assert gui.controller.state == "training"
+    assert gui.controller.state == RunState.TRAINING
     assert steps[-1] > steps[held - 1]
     gui.panel.stop_action.trigger()
     wait_idle(qtbot, gui.controller)
@@ -228,6 +228,28 @@ def test_closing_the_window_mid_run_stops_the_thread(
     assert not thread.isRunning()  # the no_running_threads fixture checks every QThread too
 
 
+def test_file_new_mid_run_stops_and_joins_the_run_and_drops_what_it_still_sends(
+    qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
+) -> None:
+    gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
+    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
+        gui.panel.train_button.click()
+    thread = gui.controller.worker_thread
+    assert thread is not None and thread.isRunning()
+    late: list[object] = []
+    for signal in (gui.controller.progress_reported, gui.controller.weights_updated):
+        signal.connect(late.append)
+    with qtbot.waitSignal(gui.controller.run_ended, timeout=TIMEOUT_MS) as ended:
+        assert gui.window.files.new()
+    assert not thread.isRunning() and gui.controller.worker_thread is None
+    assert gui.controller.state == RunState.IDLE and not gui.window.document.locked
+    qtbot.wait(100)  # anything the run had queued for the GUI thread would arrive now
+    assert late == []
+    assert gui.curves.point_count == 0  # the new network's view starts empty
+    assert (Path(ended.args[0]) / "checkpoint.pt").is_file()  # stopped, not lost
+    assert gui.window.document.spec.layers == ()
+
+
 def test_cancelling_the_save_prompt_on_close_keeps_the_run_going(
     qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset, message_boxes: Any
 ) -> None:
@@ -241,7 +263,7 @@ def test_cancelling_the_save_prompt_on_close_keeps_the_run_going(
     thread = gui.controller.worker_thread
     assert thread is not None and thread.isRunning()
     gui.controller.stop()
-    qtbot.waitUntil(lambda: gui.controller.state == "idle", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: gui.controller.state == RunState.IDLE, timeout=TIMEOUT_MS)
 
 
 def test_a_diverging_run_shows_the_advice_and_the_app_keeps_going(
@@ -416,7 +438,7 @@ def test_train_with_an_error_says_why_it_cannot_start(qtbot: Any, gui: Gui) -> N
     assert bar.text.startswith("Cannot start training: the network has 1 error")
     assert "kernel" in bar.text and "Training failed" not in bar.text
     assert gui.panel.epoch_label.text() == "Not trained yet"  # nothing ran, nothing is "kept"
-    assert gui.controller.state == "idle" and not gui.window.document.locked
+    assert gui.controller.state == RunState.IDLE and not gui.window.document.locked
     assert not (gui.controller.runs_root).exists()  # no run folder for a run that never was
 
 

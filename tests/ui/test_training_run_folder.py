@@ -12,9 +12,10 @@ from explorer.cli import main
 from explorer.core.data import DeviceDataset
 from explorer.core.data.synthetic_shapes import CLASS_NAMES as SHAPE_NAMES
 from explorer.core.project import load_project
-from explorer.core.training import TrainingStopped, load_checkpoint
+from explorer.core.training import EpochEnded, TrainingStopped, load_checkpoint
 from explorer.core.training.runs import RunFolder, read_metrics
-from explorer.ui.training.worker import TrainingJob, TrainingWorker
+from explorer.ui.common.tasks import StopToken, TaskControl
+from explorer.ui.training.worker import TrainingJob, TrainingWorker, WeightsSnapshot
 from tests.ui.test_training import shapes_dataset, tiny_spec
 
 __all__ = ["shapes_dataset"]
@@ -31,15 +32,18 @@ def test_a_window_run_records_the_data_folder_and_the_datasets_class_names(
     data = tmp_path / "data"
     data.mkdir()
     worker = TrainingWorker(TrainingJob(digits, run, data_dir=data, dataset=shapes_dataset))
+    token = StopToken()
     events: list[Any] = []
 
-    def stop_after_the_first_epoch(event: Any) -> None:
-        events.append(event)
-        if getattr(event, "epoch", 0) == 1 and type(event).__name__ == "EpochEnded":
-            worker.request_stop()
+    def stop_after_the_first_epoch(payload: Any) -> None:
+        if isinstance(payload, WeightsSnapshot):
+            return
+        events.append(payload)
+        if isinstance(payload, EpochEnded) and payload.epoch == 1:
+            token.stop()
 
-    worker.event_emitted.connect(stop_after_the_first_epoch)
-    worker.run()  # on this thread: the worker's loop, without a QThread around it
+    # On this thread: the worker's job, without a runner around it.
+    worker.run(TaskControl(token, stop_after_the_first_epoch))
     assert isinstance(events[-1], TrainingStopped)
     assert load_project(run / "project.json").class_names == SHAPE_NAMES
     assert load_checkpoint(run / "checkpoint.pt").spec.class_names == SHAPE_NAMES

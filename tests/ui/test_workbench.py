@@ -145,8 +145,8 @@ def test_an_edit_that_changes_the_network_forgets_its_trained_weights(
 def test_export_uses_the_trained_weights(qtbot: Any, bench: Workbench, tmp_path: Path) -> None:
     _train(qtbot, bench)
     target = tmp_path / "net.pt"
-    assert bench.export.export("weights", str(target))
-    bench.export.runner.wait()
+    with qtbot.waitSignal(bench.export.export_ended, timeout=TIMEOUT_MS):
+        assert bench.export.export("weights", str(target))
     assert "trained weights" in bench.export.last_message
     exported = torch.load(target, weights_only=True)
     for key, value in bench.trained_state.items():
@@ -154,11 +154,19 @@ def test_export_uses_the_trained_weights(qtbot: Any, bench: Workbench, tmp_path:
 
 
 def test_a_training_setting_edit_never_redraws_the_maps_with_untrained_weights(
-    qtbot: Any, bench: Workbench
+    qtbot: Any, bench: Workbench, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from explorer.ui.inspect.controller import Capturer
+
     _train(qtbot, bench)
     requests: list[Any] = []
-    bench.inspect.controller._requested.connect(requests.append)
+    real_capture = Capturer.capture
+
+    def recording(capturer: Capturer, request: Any) -> Any:
+        requests.append(request)  # on the capture task's thread, as each capture starts
+        return real_capture(capturer, request)
+
+    monkeypatch.setattr(Capturer, "capture", recording)
     # Behind the Summary the panel captured nothing of the training; shown, it captures
     # the trained weights once.
     assert requests == [] and bench.inspect.controller.held

@@ -1,11 +1,11 @@
 """Runs captures off the GUI thread and hands the results back to it.
 
-The controller owns one QThread with a worker object living on it. Requests carry a
-context number that changes whenever the spec or the image changes; results from an
-older context are dropped, so a slow capture never draws maps of a network or image the
-user has moved away from. While a capture runs, newer requests collapse into one: only
-the latest weights are captured next. The worker keeps the snapshot model between
-requests with the same spec and only reloads weights into it.
+The controller runs each capture as a task on its `TaskRunner`. A change of spec or image
+starts a new context there, so the result of a capture of an older one is dropped: a slow
+capture never draws maps of a network or image the user has moved away from. While a
+capture runs, newer requests collapse into one: only the latest weights are captured next.
+The `Capturer` keeps the models it built between requests (only ever used by one task at a
+time), so going back to a network reuses its initial weights.
 """
 
 from __future__ import annotations
@@ -16,12 +16,19 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import torch
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from explorer.core.analysis import analyze
 from explorer.core.builder import Network, build_model
-from explorer.core.capture import DEFAULT_MAX_CHANNELS, capture, snapshot_model, with_mosaics
+from explorer.core.capture import (
+    DEFAULT_MAX_CHANNELS,
+    CaptureResult,
+    capture,
+    snapshot_model,
+    with_mosaics,
+)
 from explorer.core.spec import NetworkSpec
+from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -43,56 +50,49 @@ def capture_refusal(spec: NetworkSpec) -> str | None:
     )
 
 
+class CaptureRefused(Exception):
+    """The network is too large to capture (the message says how large)."""
+
+
 @dataclass(frozen=True)
 class CaptureRequest:
     """What to capture. `state_dict` None means the spec's initial weights (its seed)."""
 
-    context: int
     spec: NetworkSpec
     state_dict: Mapping[str, torch.Tensor] | None
     image: torch.Tensor
     max_channels: int
 
 
-class CaptureWorker(QObject):
-    """Lives on the capture thread; touches no widget."""
-
-    captured = Signal(int, object)  # context, CaptureResult
-    failed = Signal(int, str)  # context, message
+class Capturer:
+    """Captures requests, one at a time, on the tasks' threads; touches no widget."""
 
     def __init__(self) -> None:
-        super().__init__()
         self._model: Network | None = None
         # The last few networks with their initial weights and size check: undo and redo
         # return to them, and building thousands of layers again takes a second.
         self._initial: list[tuple[NetworkSpec, Network]] = []
         self._checked: list[tuple[NetworkSpec, str | None]] = []
 
-    @Slot(object)
-    def run_request(self, request: CaptureRequest) -> None:
-        try:
-            refusal = _recall(self._checked, request.spec, lambda: capture_refusal(request.spec))
-            if refusal is not None:
-                self.failed.emit(request.context, refusal)
-                return
-            if request.state_dict is None:
-                # Initial weights: built once per network, not on every image picked.
-                self._model = _recall(self._initial, request.spec, lambda: _initial(request.spec))
-                # Only small networks stay cached beside the current one (memory).
-                self._initial[1:] = [
-                    (spec, model) for spec, model in self._initial[1:] if _small(model)
-                ]
-            else:
-                self._model = snapshot_model(request.spec, request.state_dict)
-            result = capture(self._model, request.image, max_channels=request.max_channels)
-            # Tiling every layer here keeps the GUI thread's share to colouring the rows
-            # on screen, however deep the network.
-            result = with_mosaics(result)
-        except Exception as error:  # the loop boundary: report, keep the thread alive
-            log.exception("capture failed")
-            self.failed.emit(request.context, f"{type(error).__name__}: {error}")
-            return
-        self.captured.emit(request.context, result)
+    def capture(self, request: CaptureRequest) -> CaptureResult:
+        """Every layer's output for the request's image, tiled; raises CaptureRefused for a
+        network too large to capture."""
+        refusal = _recall(self._checked, request.spec, lambda: capture_refusal(request.spec))
+        if refusal is not None:
+            raise CaptureRefused(refusal)
+        if request.state_dict is None:
+            # Initial weights: built once per network, not on every image picked.
+            self._model = _recall(self._initial, request.spec, lambda: _initial(request.spec))
+            # Only small networks stay cached beside the current one (memory).
+            self._initial[1:] = [
+                (spec, model) for spec, model in self._initial[1:] if _small(model)
+            ]
+        else:
+            self._model = snapshot_model(request.spec, request.state_dict)
+        result = capture(self._model, request.image, max_channels=request.max_channels)
+        # Tiling every layer here keeps the GUI thread's share to colouring the rows on
+        # screen, however deep the network.
+        return with_mosaics(result)
 
 
 _RECALLED = 4
@@ -127,7 +127,6 @@ class InspectController(QObject):
 
     captured = Signal(object)  # CaptureResult for the current spec and image
     failed = Signal(str)
-    _requested = Signal(object)
 
     def __init__(
         self, parent: QObject | None = None, *, max_channels: int = DEFAULT_MAX_CHANNELS
@@ -137,18 +136,13 @@ class InspectController(QObject):
         self._spec: NetworkSpec | None = None
         self._image: torch.Tensor | None = None
         self._weights: Mapping[str, torch.Tensor] | None = None
-        self._context = 0
-        self._busy = False
+        self._busy = False  # a capture of the current context is under way
         self._pending = False
         self._held = False
-        self._thread = QThread()
-        self._thread.setObjectName("capture")
-        self._worker = CaptureWorker()
-        self._worker.moveToThread(self._thread)
-        self._requested.connect(self._worker.run_request)
-        self._worker.captured.connect(self._on_worker_captured)
-        self._worker.failed.connect(self._on_worker_failed)
-        self._thread.start()
+        self._capturer = Capturer()
+        self._runner = TaskRunner("capture", self)
+        self._runner.finished.connect(self._on_runner_finished)
+        self._runner.failed.connect(self._on_runner_failed)
 
     @property
     def busy(self) -> bool:
@@ -174,15 +168,13 @@ class InspectController(QObject):
         self._weights = weights
         if self._image is not None and tuple(self._image.shape) != spec.input.shape:
             self._image = None  # wait for an image that fits the new input
-        self._context += 1
-        self._request()
+        self._new_context()
 
     def set_image(self, image: torch.Tensor) -> None:
         """A new normalised input (C, H, W), handed over: the caller must not change it
         (no copy is made here, on the GUI thread)."""
         self._image = image.detach().cpu()
-        self._context += 1
-        self._request()
+        self._new_context()
 
     @Slot(object)
     def refresh_from_weights(self, state_dict: Mapping[str, torch.Tensor]) -> None:
@@ -191,10 +183,17 @@ class InspectController(QObject):
         self._request()
 
     def shutdown(self) -> None:
-        """Stop the thread after the capture in progress; call before the app quits."""
-        self._requested.disconnect(self._worker.run_request)
-        self._thread.quit()
-        self._thread.wait()
+        """Join the capture in progress; nothing is captured afterwards. Call before the
+        app quits."""
+        self._runner.shutdown()
+        self._busy = self._pending = False
+
+    def _new_context(self) -> None:
+        # The capture under way (if any) is of the old spec or image: its result is dropped,
+        # and the new request queues behind it at once.
+        self._runner.invalidate()
+        self._busy = False
+        self._request()
 
     def _request(self) -> None:
         if self._spec is None or self._image is None:
@@ -202,25 +201,30 @@ class InspectController(QObject):
         if self._busy or self._held:
             self._pending = True
             return
+        if self._runner.is_shut_down:
+            return
         self._busy = True
         self._pending = False
-        self._requested.emit(
-            CaptureRequest(self._context, self._spec, self._weights, self._image, self.max_channels)
-        )
+        request = CaptureRequest(self._spec, self._weights, self._image, self.max_channels)
+        capturer = self._capturer
+        self._runner.start(lambda control: capturer.capture(request))
 
     def _finished(self) -> None:
         self._busy = False
         if self._pending:
             self._request()
 
-    @Slot(int, object)
-    def _on_worker_captured(self, context: int, result: object) -> None:
-        if context == self._context:
-            self.captured.emit(result)
+    @Slot(object)
+    def _on_runner_finished(self, result: TaskFinished[CaptureResult]) -> None:
+        self.captured.emit(result.value)
         self._finished()
 
-    @Slot(int, str)
-    def _on_worker_failed(self, context: int, message: str) -> None:
-        if context == self._context:
-            self.failed.emit(message)
+    @Slot(object)
+    def _on_runner_failed(self, failure: TaskFailed) -> None:
+        error = failure.error
+        if isinstance(error, CaptureRefused):
+            self.failed.emit(str(error))
+        else:
+            log.error("capture failed: %s", failure.message)
+            self.failed.emit(f"{type(error).__name__}: {error}")
         self._finished()

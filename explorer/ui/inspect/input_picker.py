@@ -49,7 +49,7 @@ from explorer.core.images import (
     normalize_pixels,
 )
 from explorer.core.summary import format_bytes
-from explorer.ui.common.tasks import BackgroundRunner
+from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +221,10 @@ class InputPicker(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.runner = BackgroundRunner("input-picker", self)
-        self._ticket = 0  # the latest choice; older conversions are dropped
+        # Large inputs convert off the GUI thread; only the latest choice's result counts.
+        self._runner = TaskRunner("input-picker", self)
+        self._runner.finished.connect(self._on_runner_finished)
+        self._runner.failed.connect(self._on_runner_failed)
         self.refusal: str | None = None
         self._shape: tuple[int, int, int] = (1, 28, 28)
         self._mean: tuple[float, ...] = (0.5,)
@@ -370,7 +372,7 @@ class InputPicker(QWidget):
     def choose_default(self) -> None:
         """The first listed dataset image when it fits the network, else a blank image."""
         if self.refusal is not None:
-            self._ticket += 1
+            self._runner.invalidate()
             self.current = None
             self.description = ""
             self.preview.clear()
@@ -406,30 +408,30 @@ class InputPicker(QWidget):
 
     def shutdown(self) -> None:
         """Wait for a conversion in progress; call before the app quits."""
-        self.runner.shutdown()
+        self._runner.shutdown()
 
     def _choose(self, pixels: Source, description: str) -> None:
         """Convert and show `pixels` (None: a black image of the input's shape)."""
         if self.refusal is not None:
             self.input_refused.emit(self.refusal)
             return
-        self._ticket += 1
+        self._runner.invalidate()  # a conversion still running is of an older choice
         args = (pixels, self._shape, self._mean, self._std, description)
         if math.prod(self._shape) <= INLINE_VALUES:
-            self._show_choice(self._ticket, convert_choice(*args))
+            self._show_choice(convert_choice(*args))
             return
-        ticket = self._ticket
         self.preview_text.setText(f"{description}<br>converting…")
-        self.runner.submit(
-            convert_choice,
-            *args,
-            on_done=lambda chosen: self._show_choice(ticket, chosen),
-            on_error=lambda error: self._show_failure(ticket, error),
-        )
+        self._runner.start(lambda control: convert_choice(*args))
 
-    def _show_choice(self, ticket: int, chosen: ChosenImage) -> None:
-        if ticket != self._ticket:
-            return  # the user has chosen again since
+    @Slot(object)
+    def _on_runner_finished(self, result: TaskFinished[ChosenImage]) -> None:
+        self._show_choice(result.value)
+
+    @Slot(object)
+    def _on_runner_failed(self, failure: TaskFailed) -> None:
+        self._show_failure(failure.error)
+
+    def _show_choice(self, chosen: ChosenImage) -> None:
         tensor = chosen.tensor
         self.current = tensor
         self.description = chosen.description
@@ -443,9 +445,7 @@ class InputPicker(QWidget):
         )
         self.image_chosen.emit(tensor, chosen.description)
 
-    def _show_failure(self, ticket: int, error: BaseException) -> None:
-        if ticket != self._ticket:
-            return
+    def _show_failure(self, error: BaseException) -> None:
         if isinstance(error, ImageError):
             self.file_label.setText(str(error))
         self.preview_text.setText(f"Cannot convert the image: {error}")

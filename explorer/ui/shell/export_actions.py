@@ -1,6 +1,6 @@
 """File ▸ Export: PyTorch source, weights, TorchScript and ONNX of the current network.
 
-The export runs on a worker thread (ONNX takes seconds) while a busy dialog shows; the
+The export runs as a background task (ONNX takes seconds) while a busy dialog shows; the
 network is built from the spec and the weights of the latest trained run when they fit it,
 otherwise freshly initialised with the spec's seed (and the user is told which).
 """
@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QProgressDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QProgressDialog
 
 from explorer.core.analysis import analyze
 from explorer.core.spec import NetworkSpec
-from explorer.ui.common.tasks import BackgroundRunner
+from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +90,24 @@ def export_network(spec: NetworkSpec, state: dict[str, Any] | None, fmt: str, pa
 
 
 class ExportActions(QObject):
-    """Owns the Export menu of one window."""
+    """Owns the Export menu of one window; `export_ended(message)` once an export has
+    been written or has failed (the message is what the user was told)."""
+
+    export_ended = Signal(str)
 
     def __init__(
-        self, window: QWidget, spec_source: Callable[[], NetworkSpec], weights: WeightsProvider
+        self,
+        window: QMainWindow,
+        spec_source: Callable[[], NetworkSpec],
+        weights: WeightsProvider,
     ) -> None:
         super().__init__(window)
         self.window = window
         self._spec_source = spec_source
         self._weights = weights
-        self.runner = BackgroundRunner("export", self)
+        self._runner = TaskRunner("export", self)
+        self._runner.finished.connect(self._on_runner_finished)
+        self._runner.failed.connect(self._on_runner_failed)
         self._progress: QProgressDialog | None = None
         self._target: Path | None = None
         self.last_message = ""
@@ -156,15 +164,7 @@ class ExportActions(QObject):
         self._progress.setCancelButton(None)
         self._progress.setWindowModality(Qt.WindowModality.WindowModal)
         self._progress.setMinimumDuration(300)
-        self.runner.submit(
-            export_network,
-            spec,
-            weights,
-            key,
-            target,
-            on_done=self._on_export_done,
-            on_error=self._on_export_failed,
-        )
+        self._runner.start(lambda control: export_network(spec, weights, key, target))
         return True
 
     def _close_progress(self) -> None:
@@ -172,16 +172,17 @@ class ExportActions(QObject):
             self._progress.close()
             self._progress = None
 
-    def _on_export_done(self, message: str) -> None:
+    @Slot(object)
+    def _on_runner_finished(self, result: TaskFinished[str]) -> None:
         self._close_progress()
-        self.last_message = message
-        status = getattr(self.window, "statusBar", None)
-        if callable(status):
-            status().showMessage(message, 8000)
+        message = self.last_message = result.value
+        self.window.statusBar().showMessage(message, 8000)
+        self.export_ended.emit(message)
 
-    def _on_export_failed(self, error: BaseException) -> None:
+    @Slot(object)
+    def _on_runner_failed(self, failure: TaskFailed) -> None:
         self._close_progress()
-        message = str(error)
+        error, message = failure.error, failure.message
         if isinstance(error, OSError) and self._target is not None:
             # The OS error names the temporary file the write went through: name the target.
             reason = error.strerror or type(error).__name__
@@ -191,6 +192,7 @@ class ExportActions(QObject):
             )
         self.last_message = message
         QMessageBox.critical(self.window, "Export failed", message)
+        self.export_ended.emit(message)
 
     def shutdown(self) -> None:
-        self.runner.shutdown()
+        self._runner.shutdown()

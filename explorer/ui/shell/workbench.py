@@ -6,7 +6,7 @@ latest run (live snapshots while it trains) or from a project saved with its wei
 which are forgotten as soon as an edit changes the network's structure.
 
 Data flow: training controller ─weights_updated→ trained weights ─→ Inspect (live maps);
-training_finished (or Training ▸ Evaluate, at any time) ─→ evaluate on a worker thread ─→
+training_finished (or Training ▸ Evaluate, at any time) ─→ evaluate as a background task ─→
 Evaluation panel ─image_chosen→ Inspect. Runs ▸ Resume continues a stopped run; closing the
 window while a run trains asks first.
 """
@@ -30,7 +30,7 @@ from explorer.core.app.trained_weights import (
 from explorer.core.dataset_split import Split
 from explorer.core.project import ProjectError, read_project
 from explorer.core.spec import NetworkSpec
-from explorer.ui.common.tasks import BackgroundRunner
+from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 from explorer.ui.evaluation.panel import EvaluationPanel
 from explorer.ui.inspect.panel import InspectPanel
 from explorer.ui.shell.export_actions import ExportActions
@@ -56,7 +56,13 @@ class Workbench(QObject):
         self._trained = TrainedWeights()
         self._dataset: Any = None
         self._shut_down = False
-        self.runner = BackgroundRunner("workbench", self)
+        # A project's saved weights and evaluations load off the GUI thread.
+        self.weights_loader = TaskRunner("project-weights", self)
+        self.weights_loader.finished.connect(self._on_weights_loader_finished)
+        self.weights_loader.failed.connect(self._on_weights_loader_failed)
+        self.evaluator = TaskRunner("evaluation", self)
+        self.evaluator.finished.connect(self._on_evaluator_finished)
+        self.evaluator.failed.connect(self._on_evaluator_failed)
         self._show_next_evaluation = False
         # Each new dock lands stacked before it is tabified, which grows the window past
         # the screen; put the size back once every dock is in its place.
@@ -193,24 +199,24 @@ class Workbench(QObject):
             return  # no weights saved, or they are the ones we hold (a save just wrote them)
         from explorer.core.weights import load_project_weights
 
-        self.runner.submit(
-            load_project_weights,
-            path,
-            on_done=self._on_weights_loaded,
-            on_error=self._on_weights_failed,
-        )
+        self.weights_loader.invalidate()  # only the latest project's weights count
+        self.weights_loader.start(lambda control: load_project_weights(path))
 
-    def _on_weights_loaded(self, loaded: tuple[NetworkSpec, State | None]) -> None:
-        spec, state = loaded
+    @Slot(object)
+    def _on_weights_loader_finished(
+        self, result: TaskFinished[tuple[NetworkSpec, State | None]]
+    ) -> None:
+        spec, state = result.value
         if share_weights(spec, self.document.spec):
             self.set_trained(spec, state)
             self.window.statusBar().showMessage("Loaded the project's trained weights", 6000)
 
-    def _on_weights_failed(self, error: BaseException) -> None:
+    @Slot(object)
+    def _on_weights_loader_failed(self, failure: TaskFailed) -> None:
         QMessageBox.warning(
             self.window,
             "Trained Weights Not Loaded",
-            f"The project opened without its trained weights: {error}",
+            f"The project opened without its trained weights: {failure.message}",
         )
 
     @Slot(object)
@@ -233,14 +239,8 @@ class Workbench(QObject):
         state = self._trained.state
         if not finished or state is None or self._dataset is None:
             return
-        self.runner.submit(
-            evaluate_weights,
-            self.document.spec,
-            state,
-            self._dataset,
-            on_done=self._on_evaluation_done,
-            on_error=self._on_evaluation_failed,
-        )
+        spec, dataset = self.document.spec, self._dataset
+        self.evaluator.start(lambda control: evaluate_weights(spec, state, dataset))
 
     # ---- on-demand evaluation, resuming, closing ---------------------------------------------
 
@@ -257,7 +257,7 @@ class Workbench(QObject):
                 8000,
             )
             return False
-        if self.runner.busy:
+        if self.evaluator.busy:
             return False
         dataset = self._dataset
         if dataset is not None and (
@@ -267,15 +267,8 @@ class Workbench(QObject):
             dataset = None  # of another network: load the right one
         self.window.statusBar().showMessage("Evaluating the current weights on the test set…")
         self._show_next_evaluation = True
-        self.runner.submit(
-            evaluate_weights,
-            spec,
-            state,
-            dataset,
-            self.training.data_dir,
-            on_done=self._on_evaluation_done,
-            on_error=self._on_evaluation_failed,
-        )
+        data_dir = self.training.data_dir
+        self.evaluator.start(lambda control: evaluate_weights(spec, state, dataset, data_dir))
         return True
 
     @Slot()
@@ -321,8 +314,9 @@ class Workbench(QObject):
         box.exec()
         return box.clickedButton() is stop
 
-    def _on_evaluation_done(self, result: tuple[Any, Any]) -> None:
-        evaluation, dataset = result  # the dataset it was computed on, not a newer one
+    @Slot(object)
+    def _on_evaluator_finished(self, result: TaskFinished[tuple[Any, Any]]) -> None:
+        evaluation, dataset = result.value  # the dataset it was computed on, not a newer one
         names = dataset.info.class_names
         if len(names) != evaluation.num_classes:
             names = self.document.spec.class_names or tuple(map(str, range(evaluation.num_classes)))
@@ -335,8 +329,9 @@ class Workbench(QObject):
             self.evaluation_dock.show()
             self.evaluation_dock.raise_()
 
-    def _on_evaluation_failed(self, error: BaseException) -> None:
-        self.window.statusBar().showMessage(f"Evaluation failed: {error}", 10000)
+    @Slot(object)
+    def _on_evaluator_failed(self, failure: TaskFailed) -> None:
+        self.window.statusBar().showMessage(f"Evaluation failed: {failure.message}", 10000)
 
     @Slot(str, int)
     def _on_evaluation_image_chosen(self, split: str, index: int) -> None:
@@ -354,7 +349,8 @@ class Workbench(QObject):
         self.training.shutdown()
         self.inspect.shutdown()
         self.export.shutdown()
-        self.runner.shutdown()
+        self.weights_loader.shutdown()
+        self.evaluator.shutdown()
 
 
 def _menu(window: MainWindow, title: str) -> QMenu:

@@ -1,36 +1,61 @@
-"""Owns the training thread: starts, pauses and stops runs of the document's network.
+"""Owns the training task: starts, pauses and stops runs of the document's network.
 
-The controller lives on the GUI thread. It moves a `TrainingWorker` onto a `QThread`, relays
-the worker's events as its own signals (received on the GUI thread: the connections are
-queued because the worker lives on another thread), locks the document while a run is under
-way, and keeps the last resident dataset so the next Train starts at once. Before the first
-Train it can warm up in the background (torch import, dataset, one forward/backward pass on a
-tiny batch), when the analysis estimate says that fits in memory. A stopped run continues
-from its checkpoint with `resume_run()`, as `train --resume` does.
+The controller lives on the GUI thread. It runs a `TrainingWorker` job on its `TaskRunner`
+(a QThread per job), turns what the job reports into its own typed signals, locks the
+document while a run is under way, and keeps the last resident dataset so the next Train
+starts at once. Before the first Train it can warm up on the same runner (torch import,
+dataset, one forward/backward pass on a tiny batch), when the analysis estimate says that
+fits in memory. A stopped run continues from its checkpoint with `resume_run()`, as
+`train --resume` does.
+
+How a training event reaches the views, in two hops:
+1. `core/training/trainer.py` yields a frozen event to `ui/training/worker.py`
+   (`TrainingWorker._train`, on the job's thread), which reports it (`control.report`); the
+   runner (`ui/common/tasks.py`) delivers it on the GUI thread as `progressed`
+   (`TaskProgress`, dropped if it belongs to an older job);
+2. `TrainingController._on_runner_progressed` emits it on the typed signal for its kind
+   (`progress_reported`, `epoch_ended`, `training_finished`, ...), connected straight to the
+   views: `ui/training/panel.py` (labels, curves, results), `ui/training/runs.py` (through
+   `run_ended`) and `ui/shell/workbench.py` (weights for Inspect, evaluation).
 """
 
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from explorer.core.error_list import format_errors
 from explorer.ui.common.document import ProjectDocument
-from explorer.ui.training.worker import DatasetKey, TrainingJob, TrainingWorker
+from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskProgress, TaskRunner
+from explorer.ui.training.worker import (
+    DatasetKey,
+    DatasetReady,
+    DeviceDetected,
+    LoadingReported,
+    TrainingJob,
+    TrainingWorker,
+    WeightsSnapshot,
+)
 
 log = logging.getLogger(__name__)
 
-IDLE, WARMING, LOADING, TRAINING, PAUSED, STOPPING = (
-    "idle",
-    "warming",
-    "loading",
-    "training",
-    "paused",
-    "stopping",
-)
+
+class RunState(StrEnum):
+    """Where the controller is; a run is LOADING, TRAINING, PAUSED or STOPPING."""
+
+    IDLE = "idle"
+    WARMING = "warming"  # a warm-up job runs; Train may be pressed meanwhile
+    LOADING = "loading"  # the run's job prepares device and data
+    TRAINING = "training"
+    PAUSED = "paused"
+    STOPPING = "stopping"  # stop requested, the job ends before the next batch
+
+
+_RUNNING = (RunState.LOADING, RunState.TRAINING, RunState.PAUSED, RunState.STOPPING)
 
 
 def default_runs_root() -> Path:
@@ -43,7 +68,7 @@ def default_runs_root() -> Path:
 class TrainingController(QObject):
     """Start/pause/stop training of `document.spec` on a background thread."""
 
-    state_changed = Signal(str)
+    state_changed = Signal(object)  # RunState
     device_detected = Signal(str)
     loading_reported = Signal(str)
     download_reported = Signal(object)  # DownloadProgress
@@ -71,9 +96,13 @@ class TrainingController(QObject):
         self.document = document
         self._runs_root = Path(runs_root) if runs_root is not None else None
         self.data_dir = Path(data_dir) if data_dir is not None else None
-        self._state = IDLE
+        self._state = RunState.IDLE
         self._shut_down = False
-        self._thread: QThread | None = None
+        self._runner = TaskRunner("training", self)
+        self._runner.progressed.connect(self._on_runner_progressed)
+        self._runner.finished.connect(self._on_runner_finished)
+        self._runner.failed.connect(self._on_runner_failed)
+        document.replaced.connect(self._on_document_replaced)
         self._worker: TrainingWorker | None = None
         self._job_is_warm_up = False
         self._start_after_warm_up = False
@@ -87,13 +116,13 @@ class TrainingController(QObject):
     # ---- state ----------------------------------------------------------------------------
 
     @property
-    def state(self) -> str:
+    def state(self) -> RunState:
         return self._state
 
     @property
     def is_running(self) -> bool:
         """A run is loading, training, paused or stopping (a warm-up does not count)."""
-        return self._state in (LOADING, TRAINING, PAUSED, STOPPING) or self._start_after_warm_up
+        return self._state in _RUNNING or self._start_after_warm_up
 
     @property
     def runs_root(self) -> Path:
@@ -101,10 +130,10 @@ class TrainingController(QObject):
 
     @property
     def worker_thread(self) -> QThread | None:
-        """The worker thread while one exists (for tests and shutdown)."""
-        return self._thread
+        """The job's thread while one runs."""
+        return self._runner.running_thread
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: RunState) -> None:
         if state != self._state:
             self._state = state
             self.state_changed.emit(state)
@@ -124,10 +153,10 @@ class TrainingController(QObject):
         if not self._can_train():
             return False
         self.document.set_locked(True)
-        if self._state == WARMING:
+        if self._state == RunState.WARMING:
             # The warm-up holds the dataset we are about to need: start when it is done.
             self._start_after_warm_up = True
-            self._set_state(LOADING)
+            self._set_state(RunState.LOADING)
             return True
         self._launch(warm_only=False)
         return True
@@ -166,10 +195,10 @@ class TrainingController(QObject):
         if not self._can_train():
             return False
         self.document.set_locked(True)
-        if self._state == WARMING:  # as Train does: start once the warm-up is done
+        if self._state == RunState.WARMING:  # as Train does: start once the warm-up is done
             self._start_after_warm_up = True
             self._resume_after_warm_up = folder.path
-            self._set_state(LOADING)
+            self._set_state(RunState.LOADING)
             return True
         self._launch(warm_only=False, run_dir=folder.path, resume=True)
         return True
@@ -178,7 +207,7 @@ class TrainingController(QObject):
     def warm_up(self) -> bool:
         """Prepare in the background (torch, dataset, kernels) without downloading."""
         # A warm-up scheduled at start-up may fire after the window has closed.
-        if self._thread is not None or self._shut_down:
+        if self._worker is not None or self._shut_down:
             return False
         self._launch(warm_only=True)
         return True
@@ -190,46 +219,52 @@ class TrainingController(QObject):
             self._start_after_warm_up = False
             self._resume_after_warm_up = None
             self.document.set_locked(False)
-            self._set_state(WARMING if self._thread is not None else IDLE)
+            self._set_state(RunState.WARMING if self._worker is not None else RunState.IDLE)
             return
         if self._worker is not None and not self._job_is_warm_up:
-            self._worker.request_stop()
-            self._set_state(STOPPING)
+            self._runner.request_stop()
+            self._set_state(RunState.STOPPING)
 
     @Slot()
     def pause(self) -> None:
         worker = self._worker
-        if self._state == TRAINING and worker is not None and worker.set_paused(True):
-            self._set_state(PAUSED)
+        if self._state == RunState.TRAINING and worker is not None and worker.set_paused(True):
+            self._set_state(RunState.PAUSED)
 
     @Slot()
     def resume(self) -> None:
-        if self._state == PAUSED and self._worker is not None:
+        if self._state == RunState.PAUSED and self._worker is not None:
             self._worker.set_paused(False)
-            self._set_state(TRAINING)
+            self._set_state(RunState.TRAINING)
 
     @Slot()
     def toggle_pause(self) -> None:
-        if self._state == PAUSED:
+        if self._state == RunState.PAUSED:
             self.resume()
         else:
             self.pause()
 
     def shutdown(self) -> None:
-        """Stop whatever runs and wait for the thread to end (closing the window); nothing
-        starts afterwards."""
+        """Stop whatever runs and join its thread (closing the window); nothing starts
+        afterwards. Safe to call more than once."""
         self._shut_down = True
         self._start_after_warm_up = False
-        if self._worker is not None:
-            self._worker.request_stop()
-        thread = self._thread
-        if thread is not None:
-            thread.quit()
-            thread.wait()
-            # The thread's finished signal is queued to us; clean up now rather than later.
-            self._on_thread_finished()
+        self._runner.shutdown()
+        # What the job still sent is dropped by the runner: end the job here instead.
+        self._job_ended()
 
-    # ---- the thread -----------------------------------------------------------------------
+    @Slot()
+    def _on_document_replaced(self) -> None:
+        """File ▸ New or Open during a run: the run is of a network that has gone. Stop it
+        and join its thread, so nothing it still sends is taken for the new network's."""
+        if not self.is_running:
+            return
+        self._start_after_warm_up = False
+        self._resume_after_warm_up = None
+        self._runner.cancel()
+        self._job_ended()
+
+    # ---- the job --------------------------------------------------------------------------
 
     def _launch(
         self, *, warm_only: bool, run_dir: Path | None = None, resume: bool = False
@@ -241,27 +276,14 @@ class TrainingController(QObject):
         if run_dir is None and not warm_only:
             run_dir = _unused(default_run_dir(spec.name, self.runs_root))
         job = TrainingJob(spec, run_dir, self.data_dir, dataset, warm_only=warm_only, resume=resume)
-        thread = QThread(self)
-        thread.setObjectName("training" if not warm_only else "warm-up")
         worker = TrainingWorker(job)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        # Direct: quit() is thread-safe, and the GUI thread may be blocked in wait().
-        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        worker.device_detected.connect(self._on_worker_device_detected)
-        worker.loading_reported.connect(self._on_worker_loading_reported)
-        worker.download_reported.connect(self._on_worker_download_reported)
-        worker.event_emitted.connect(self._on_worker_event_emitted)
-        worker.weights_updated.connect(self._on_worker_weights_updated)
-        worker.dataset_ready.connect(self._on_worker_dataset_ready)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._worker, self._job_is_warm_up = thread, worker, warm_only
+        self._worker, self._job_is_warm_up = worker, warm_only
         self.run_dir = run_dir
         self.last_event = None
         if dataset is not None:
             self.class_names = tuple(dataset.info.class_names)
-        self._set_state(WARMING if warm_only else LOADING)
-        thread.start()
+        self._set_state(RunState.WARMING if warm_only else RunState.LOADING)
+        self._runner.start(worker.run)
 
     def _cached_dataset(self, spec: Any) -> Any:
         from explorer.ui.training.worker import dataset_key
@@ -275,30 +297,29 @@ class TrainingController(QObject):
                 return dataset
         return None
 
-    @Slot(str)
-    def _on_worker_device_detected(self, text: str) -> None:
-        self.device_detected.emit(text)
-
-    @Slot(str)
-    def _on_worker_loading_reported(self, text: str) -> None:
-        self.loading_reported.emit(text)
-
     @Slot(object)
-    def _on_worker_download_reported(self, report: object) -> None:
-        self.download_reported.emit(report)
+    def _on_runner_progressed(self, progress: TaskProgress[object]) -> None:
+        from explorer.core.data import DownloadProgress
 
-    @Slot(object, object)
-    def _on_worker_dataset_ready(self, key: DatasetKey, dataset: Any) -> None:
-        self.remember_dataset(key, dataset)
-        self.class_names = tuple(dataset.info.class_names)
+        # A warm-up's device, loading lines and dataset count; its weights and events do not.
+        payload = progress.value
+        if isinstance(payload, DatasetReady):
+            self.remember_dataset(payload.key, payload.dataset)
+            self.class_names = tuple(payload.dataset.info.class_names)
+        elif isinstance(payload, DeviceDetected):
+            self.device_detected.emit(payload.text)
+        elif isinstance(payload, LoadingReported):
+            self.loading_reported.emit(payload.text)
+        elif isinstance(payload, DownloadProgress):
+            self.download_reported.emit(payload)
+        elif self._job_is_warm_up:
+            return
+        elif isinstance(payload, WeightsSnapshot):
+            self.weights_updated.emit(payload.state)
+        else:
+            self._on_training_event(payload)
 
-    @Slot(object)
-    def _on_worker_weights_updated(self, state: object) -> None:
-        if not self._job_is_warm_up:
-            self.weights_updated.emit(state)
-
-    @Slot(object)
-    def _on_worker_event_emitted(self, event: object) -> None:
+    def _on_training_event(self, event: object) -> None:
         from explorer.core.training import (
             EpochEnded,
             Progress,
@@ -308,16 +329,14 @@ class TrainingController(QObject):
             TrainingStopped,
         )
 
-        if self._job_is_warm_up:
-            return
         self.last_event = event
         if isinstance(event, Progress):
             self.progress_reported.emit(event)
         elif isinstance(event, EpochEnded):
             self.epoch_ended.emit(event)
         elif isinstance(event, TrainingStarted):
-            if self._state == LOADING:
-                self._set_state(TRAINING)
+            if self._state == RunState.LOADING:
+                self._set_state(RunState.TRAINING)
             self.training_started.emit(event)
         elif isinstance(event, TrainingFinished):
             self.training_finished.emit(event)
@@ -326,15 +345,25 @@ class TrainingController(QObject):
         elif isinstance(event, TrainingFailed):
             self.training_failed.emit(event)
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        thread, worker = self._thread, self._worker
-        if thread is None or worker is None:
-            return  # already cleaned up by shutdown()
+    @Slot(object)
+    def _on_runner_finished(self, _: TaskFinished[None]) -> None:
+        self._job_ended()
+
+    @Slot(object)
+    def _on_runner_failed(self, failure: TaskFailed) -> None:
+        # The worker turns its own errors into TrainingFailed; this is what escaped it.
+        from explorer.core.training import TrainingFailed
+
+        if not self._job_is_warm_up:
+            self._on_training_event(TrainingFailed(failure.message, 0))
+        self._job_ended()
+
+    def _job_ended(self) -> None:
+        """The job has sent everything it will send (or was shut down)."""
+        if self._worker is None:
+            return  # already ended by shutdown()
         was_warm_up = self._job_is_warm_up
-        self._thread = self._worker = None
-        worker.deleteLater()
-        thread.deleteLater()
+        self._worker = None
         if was_warm_up:
             self.warm_up_finished.emit()
             if self._start_after_warm_up:
@@ -342,10 +371,10 @@ class TrainingController(QObject):
                 run_dir, self._resume_after_warm_up = self._resume_after_warm_up, None
                 self._launch(warm_only=False, run_dir=run_dir, resume=run_dir is not None)
                 return
-            self._set_state(IDLE)
+            self._set_state(RunState.IDLE)
             return
         self.document.set_locked(False)
-        self._set_state(IDLE)
+        self._set_state(RunState.IDLE)
         if self.run_dir is not None:
             self.run_ended.emit(str(self.run_dir))
 

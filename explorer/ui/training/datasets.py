@@ -1,17 +1,18 @@
-"""The dataset picker, and downloads on a background QThread with progress and cancel.
+"""The dataset picker, and downloads as a background task with progress and cancel.
 
-Cancel sets the event the core's downloader watches: it stops at the next chunk, or at once
-while waiting to retry, and keeps the partial file, so the next download resumes it.
+Cancel sets the task's stop token, whose event the core's downloader watches: it stops at
+the next chunk, or at once while waiting to retry, and keeps the partial file, so the next
+download resumes it.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -24,7 +25,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.ui.common.tasks import BackgroundRunner
+from explorer.ui.common.tasks import (
+    TaskControl,
+    TaskFailed,
+    TaskFinished,
+    TaskProgress,
+    TaskRunner,
+)
+
+if TYPE_CHECKING:
+    from explorer.core.data import DownloadProgress
 
 log = logging.getLogger(__name__)
 
@@ -38,41 +48,19 @@ def _folder_text(name: str, label: str) -> str:
     return f"{path.name or path}/ ({label})"
 
 
-class _DownloadWorker(QObject):
-    progressed = Signal(object)  # DownloadProgress
-    done = Signal(str, str)  # name, "" on success or the error message ("cancelled")
+def download(name: str, data_dir: Path | None, control: TaskControl) -> str:
+    """The download task: "" when done, "cancelled", or why it failed (DatasetError)."""
+    from explorer.core.data import DatasetError, DownloadCancelled, download_dataset
 
-    def __init__(self, name: str, data_dir: Path | None) -> None:
-        super().__init__()
-        self.name = name
-        self.data_dir = data_dir
-        self.cancel = threading.Event()
-
-    @Slot()
-    def run(self) -> None:
-        from explorer.core.data import (
-            DatasetError,
-            DownloadCancelled,
-            DownloadProgress,
-            download_dataset,
+    try:
+        download_dataset(
+            name, data_dir=data_dir, progress=control.report, cancel=control.stop_event
         )
-
-        def progress(report: DownloadProgress) -> None:
-            self.progressed.emit(report)
-
-        try:
-            download_dataset(
-                self.name, data_dir=self.data_dir, progress=progress, cancel=self.cancel
-            )
-        except DownloadCancelled:
-            self.done.emit(self.name, "cancelled")
-        except DatasetError as error:
-            self.done.emit(self.name, str(error))
-        except Exception as error:  # the loop boundary: report, never kill the thread
-            log.exception("download of %s failed", self.name)
-            self.done.emit(self.name, f"{type(error).__name__}: {error}")
-        else:
-            self.done.emit(self.name, "")
+    except DownloadCancelled:
+        return "cancelled"
+    except DatasetError as error:
+        return str(error)
+    return ""
 
 
 class DatasetDownloader(QObject):
@@ -84,65 +72,53 @@ class DatasetDownloader(QObject):
     def __init__(self, data_dir: Path | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.data_dir = data_dir
-        self._thread: QThread | None = None
-        self._worker: _DownloadWorker | None = None
+        self._name = ""  # the dataset being downloaded, if any
+        self._runner = TaskRunner("download", self)
+        self._runner.progressed.connect(self._on_runner_progressed)
+        self._runner.finished.connect(self._on_runner_finished)
+        self._runner.failed.connect(self._on_runner_failed)
 
     @property
     def busy(self) -> bool:
-        return self._thread is not None
+        return bool(self._name)
 
     def start(self, name: str) -> bool:
-        if self._thread is not None:
+        if self._name or self._runner.is_shut_down:
             return False
-        thread = QThread(self)
-        thread.setObjectName("download")
-        worker = _DownloadWorker(name, self.data_dir)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        worker.progressed.connect(self._on_worker_progressed)
-        worker.done.connect(self._on_worker_done)
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._worker = thread, worker
-        thread.start()
+        self._name = name
+        self._runner.start(partial(download, name, self.data_dir))
         return True
 
     @Slot()
     def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel.set()
+        self._runner.request_stop()
 
     def shutdown(self) -> None:
-        """Cancel and wait for the thread (the partial file is kept for a later resume)."""
-        self.cancel()
-        thread = self._thread
-        if thread is not None:
-            thread.quit()
-            thread.wait()
-            self._on_thread_finished()
+        """Cancel and join the download (the partial file is kept for a later resume)."""
+        self._runner.shutdown()
+        self._name = ""
 
     @Slot(object)
-    def _on_worker_progressed(self, report: object) -> None:
-        fraction = getattr(report, "fraction", None)
-        done = getattr(report, "done", 0) / 1e6
-        total = getattr(report, "total", None)
-        index, count = getattr(report, "file_index", 0), getattr(report, "file_count", 1)
-        size = f"{done:.1f} of {total / 1e6:.1f} MB" if total else f"{done:.1f} MB"
-        text = f"{getattr(report, 'filename', '')} ({index + 1}/{count}): {size}"
+    def _on_runner_progressed(self, progress: TaskProgress[DownloadProgress]) -> None:
+        report = progress.value
+        fraction = report.fraction
+        size = f"{report.done / 1e6:.1f}"
+        size += f" of {report.total / 1e6:.1f} MB" if report.total else " MB"
+        text = f"{report.filename} ({report.file_index + 1}/{report.file_count}): {size}"
         self.progressed.emit(-1.0 if fraction is None else float(fraction), text)
 
-    @Slot(str, str)
-    def _on_worker_done(self, name: str, error: str) -> None:
-        self.finished.emit(name, error)
+    @Slot(object)
+    def _on_runner_finished(self, result: TaskFinished[str]) -> None:
+        self._end(result.value)
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        thread, worker = self._thread, self._worker
-        if thread is None or worker is None:
-            return
-        self._thread = self._worker = None
-        worker.deleteLater()
-        thread.deleteLater()
+    @Slot(object)
+    def _on_runner_failed(self, failure: TaskFailed) -> None:
+        log.error("download of %s failed: %s", self._name, failure.message)
+        self._end(f"{type(failure.error).__name__}: {failure.error}")
+
+    def _end(self, error: str) -> None:
+        name, self._name = self._name, ""
+        self.finished.emit(name, error)
 
 
 FOLDER_ITEM = "folder…"
@@ -171,8 +147,11 @@ class DatasetPicker(QGroupBox):
         self.data_dir = data_dir
         self.current = ""
         self.downloader = DatasetDownloader(data_dir, self)
-        self.inspector = BackgroundRunner("dataset-folder", self)
+        self.inspector = TaskRunner("dataset-folder", self)
+        self.inspector.finished.connect(self._on_inspector_finished)
+        self.inspector.failed.connect(self._on_inspector_failed)
         self._inspecting = ""  # the folder name whose inspection is awaited, if any
+        self._inspected = ""  # the folder name of the latest inspection started
         self._fresh: tuple[str, Any] | None = None  # a chosen folder's status, just found
         self.combo = QComboBox()
         self.combo.setMinimumContentsLength(14)
@@ -270,15 +249,21 @@ class DatasetPicker(QGroupBox):
         self._inspecting = name
         self.status.setText(f"Looking at {name[len(FOLDER_PREFIX) :]}…")
         self.download_button.setVisible(False)
-        try:
-            self.inspector.submit(
-                inspect_folder,
-                folder_path(name),
-                on_done=lambda contents: self._on_inspected(name, contents),
-                on_error=lambda error: self._on_inspected(name, error),
-            )
-        except RuntimeError:  # shut down: the window is closing
+        if self.inspector.is_shut_down:  # the window is closing
             log.info("not inspecting %s: the picker was shut down", name)
+            return
+        self.inspector.invalidate()  # only the latest folder's contents count
+        self._inspected = name
+        path = folder_path(name)
+        self.inspector.start(lambda control: inspect_folder(path))
+
+    @Slot(object)
+    def _on_inspector_finished(self, result: TaskFinished[Any]) -> None:
+        self._on_inspected(self._inspected, result.value)
+
+    @Slot(object)
+    def _on_inspector_failed(self, failure: TaskFailed) -> None:
+        self._on_inspected(self._inspected, failure.error)
 
     def _on_inspected(self, name: str, contents: Any) -> None:
         if name != self._inspecting:
@@ -339,6 +324,7 @@ class DatasetPicker(QGroupBox):
         elif self._inspecting:
             # Another choice made while a chosen folder was being looked at: it wins.
             pending, self._inspecting = self._inspecting, ""
+            self.inspector.invalidate()
             self._remove_placeholder(pending)
         self.dataset_chosen.emit(name)
 

@@ -34,14 +34,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.spec import TRAINING_PARAMS, SpecError
 from explorer.ui.common.param_editors import ParamEditor, make_editor
-from explorer.ui.training.controller import (
-    IDLE,
-    LOADING,
-    PAUSED,
-    TRAINING,
-    WARMING,
-    TrainingController,
-)
+from explorer.ui.training.controller import RunState, TrainingController
 from explorer.ui.training.curves import TrainingCurves
 from explorer.ui.training.datasets import DatasetPicker
 from explorer.ui.training.results import MessageBar, ResultsView, TrainingLog
@@ -183,7 +176,6 @@ class TrainingPanel(QWidget):
         return scroll
 
     @Slot()
-    @Slot()
     def shutdown(self) -> None:
         """Stop training and any download, waiting for their threads (safe to repeat)."""
         self.controller.shutdown()
@@ -240,17 +232,17 @@ class TrainingPanel(QWidget):
 
     # ---- training state -------------------------------------------------------------------
 
-    @Slot(str)
-    def _on_controller_state_changed(self, state: str) -> None:
-        idle = state in (IDLE, WARMING) and not self.controller.is_running
+    @Slot(object)
+    def _on_controller_state_changed(self, state: RunState) -> None:
+        idle = state in (RunState.IDLE, RunState.WARMING) and not self.controller.is_running
         self.train_action.setEnabled(idle)
-        self.pause_action.setEnabled(state in (TRAINING, PAUSED))
-        self.pause_action.setText("&Resume" if state == PAUSED else "&Pause")
+        self.pause_action.setEnabled(state in (RunState.TRAINING, RunState.PAUSED))
+        self.pause_action.setText("&Resume" if state == RunState.PAUSED else "&Pause")
         self.stop_action.setEnabled(not idle)
         self.settings_page.setEnabled(idle)
-        if state == LOADING:
+        if state == RunState.LOADING:
             self._run_started = False  # a new run: nothing trained yet
-        self._show_paused(state == PAUSED)
+        self._show_paused(state == RunState.PAUSED)
         if not idle and self.message_bar.level == "warning":
             self.message_bar.hide()
 
@@ -309,7 +301,7 @@ class TrainingPanel(QWidget):
         self.speed_label.setText(
             f"{event.images_per_second:,.0f} images/s · elapsed {_clock(event.elapsed)} · ETA {eta}"
         )
-        self._show_paused(self.controller.state == PAUSED)
+        self._show_paused(self.controller.state == RunState.PAUSED)
 
     def _show_paused(self, paused: bool) -> None:
         # Progress already on its way when Pause was pressed must not hide the word.

@@ -1,27 +1,26 @@
-"""The object that trains on a background QThread: loads the data, drives the core trainer's
-generator and relays its frozen events as signals.
+"""The training job: loads the data, drives the core trainer's generator and reports its
+frozen events, run by the controller's `TaskRunner` on a background QThread.
 
-The worker never touches a widget. Everything it emits is either a frozen event from
-`explorer.core.training.events`, a string, or a CPU copy of the weights, so the GUI thread
-can keep what it receives. Stopping never goes through a queued slot (the worker's event loop
-is busy inside `run`): `request_stop()` is called directly from the GUI thread and sets a
-`threading.Event` plus the trainer's own stop flag, both checked before every batch.
+The worker never touches a widget. Everything it reports (`control.report`) is frozen: an
+event from `explorer.core.training.events`, a `DownloadProgress`, or one of the payloads
+below (a weights snapshot is a CPU copy), so the GUI thread can keep what it receives.
+Stopping never goes through a queued slot (the job's thread is busy inside `run`): the
+runner's stop token is set from the GUI thread and passed on to the trainer's own stop
+flag, both checked before every batch.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal, Slot
-
 from explorer.core.spec import NetworkSpec
+from explorer.ui.common.tasks import TaskControl
 
 if TYPE_CHECKING:
     from explorer.core.data import DeviceDataset
@@ -41,6 +40,35 @@ WARM_UP_MEMORY_SHARE = 0.5
 
 class _Cancelled(Exception):
     """Raised from the download progress callback to abandon a download on Stop."""
+
+
+@dataclass(frozen=True)
+class DeviceDetected:
+    """Where the run trains, for the user: e.g. "CUDA: NVIDIA H100", "CPU (2 threads)"."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class LoadingReported:
+    """A line about loading or warming up ("loading mnist…", a dataset's warning)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class WeightsSnapshot:
+    """A CPU copy of the weights (~every `SNAPSHOT_INTERVAL` s and at the end)."""
+
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DatasetReady:
+    """The dataset the job loaded, resident on its device, kept for the next run."""
+
+    key: DatasetKey
+    dataset: DeviceDataset
 
 
 @dataclass(frozen=True)
@@ -133,31 +161,16 @@ def _linux_available_memory() -> int | None:
     return None
 
 
-class TrainingWorker(QObject):
-    """Runs one `TrainingJob` when its thread starts; emits `finished` when done."""
-
-    device_detected = Signal(str)  # e.g. "CUDA: NVIDIA H100", "CPU (2 threads)"
-    loading_reported = Signal(str)
-    download_reported = Signal(object)  # explorer.core.data.DownloadProgress
-    event_emitted = Signal(object)  # a frozen training event
-    weights_updated = Signal(object)  # dict[str, torch.Tensor] on the CPU
-    dataset_ready = Signal(object, object)  # DatasetKey, DeviceDataset (kept for the next run)
-    finished = Signal()
+class TrainingWorker:
+    """Runs one `TrainingJob` as a task: `run(control)` reports everything it has to say
+    through `control.report` and stops when the control's token is set."""
 
     def __init__(self, job: TrainingJob) -> None:
-        super().__init__()
         self.job = job
-        self._stop = threading.Event()
+        self._control: TaskControl | None = None
         self._trainer: Trainer | None = None
 
     # ---- control from the GUI thread (plain calls, thread-safe) ---------------------------
-
-    def request_stop(self) -> None:
-        """Stop before the next batch (or abandon loading)."""
-        self._stop.set()
-        trainer = self._trainer
-        if trainer is not None:
-            trainer.stop()
 
     def set_paused(self, paused: bool) -> bool:
         """Pause or resume the trainer; False while there is no trainer yet."""
@@ -172,19 +185,25 @@ class TrainingWorker(QObject):
 
     # ---- the work, in the worker thread -------------------------------------------------
 
-    @Slot()
-    def run(self) -> None:
+    def run(self, control: TaskControl) -> None:
         from explorer.core.training import TrainingFailed
 
+        self._control = control
         try:
             self._run()
         except Exception as error:
             # The loop boundary: whatever escaped becomes a failed run, never a dead thread.
             log.exception("training worker failed")
-            self.event_emitted.emit(TrainingFailed(f"{type(error).__name__}: {error}", 0))
+            control.report(TrainingFailed(f"{type(error).__name__}: {error}", 0))
         finally:
             self._trainer = None
-            self.finished.emit()
+
+    def _emit(self, payload: object) -> None:
+        assert self._control is not None
+        self._control.report(payload)
+
+    def _stopped(self) -> bool:
+        return self._control is not None and self._control.stopped
 
     def _run(self) -> None:
         from explorer.core.app.preparation import (
@@ -205,42 +224,45 @@ class TrainingWorker(QObject):
             # Automatic threads (0) leave a core free: the one the GUI thread draws on.
             choice = choose_device(spec)
         except TrainingRunError as error:
-            self.event_emitted.emit(TrainingFailed(str(error), 0))
+            self._emit(TrainingFailed(str(error), 0))
             return
         if job.warm_only and not self._warm_up_fits(spec, choice.device):
             return
-        self.device_detected.emit(choice.description)
+        self._emit(DeviceDetected(choice.description))
         key = dataset_key(spec, job.data_dir, str(choice.device))
         dataset = job.dataset
         if dataset is None:
             try:
                 dataset = self._load(spec, choice.device)
             except (_Cancelled, DownloadCancelled):
-                self.event_emitted.emit(TrainingStopped(0, 0, 0.0))
+                self._emit(TrainingStopped(0, 0, 0.0))
                 return
             except TrainingRunError as error:
                 if not job.warm_only:
-                    self.event_emitted.emit(TrainingFailed(str(error), 0))
+                    self._emit(TrainingFailed(str(error), 0))
                 log.info("dataset not loaded: %s", error)
                 return
             if dataset is None:
                 return
-            self.dataset_ready.emit(key, dataset)
+            self._emit(DatasetReady(key, dataset))
         try:
             check_class_count(spec, dataset)
         except TrainingRunError as error:
-            self.event_emitted.emit(TrainingFailed(str(error), 0))
+            self._emit(TrainingFailed(str(error), 0))
             return
-        if self._stop.is_set():
-            self.event_emitted.emit(TrainingStopped(0, 0, 0.0))
+        if self._stopped():
+            self._emit(TrainingStopped(0, 0, 0.0))
             return
         if job.warm_only:
-            self.loading_reported.emit("warming up")
+            self._emit_loading("warming up")
             tiny = settings.with_values(batch_size=min(settings.batch_size, WARM_UP_BATCH))
             Trainer(spec, dataset, tiny).warm_up()
-            self.loading_reported.emit("ready")
+            self._emit_loading("ready")
             return
         self._train(spec, dataset)
+
+    def _emit_loading(self, text: str) -> None:
+        self._emit(LoadingReported(text))
 
     def _warm_up_fits(self, spec: NetworkSpec, device: Any) -> bool:
         needed, free = warm_up_memory(spec), free_memory(device)
@@ -250,7 +272,7 @@ class TrainingWorker(QObject):
                 needed / 1e6,
                 free / 1e6,
             )
-            self.loading_reported.emit(
+            self._emit_loading(
                 f"not warmed up: the network and its data need about {needed / 1e6:,.0f} MB "
                 f"and {free / 1e6:,.0f} MB are free"
             )
@@ -266,19 +288,20 @@ class TrainingWorker(QObject):
         if job.warm_only and not status.available:
             return None  # warming up never downloads
         verb = "loading" if status.available else "downloading"
-        self.loading_reported.emit(f"{verb} {settings.dataset}…")
+        self._emit_loading(f"{verb} {settings.dataset}…")
 
         def progress(report: DownloadProgress) -> None:
-            if self._stop.is_set():
+            if self._stopped():
                 raise _Cancelled
-            self.download_reported.emit(report)
+            self._emit(report)
 
         # Stop also ends a download's wait before a retry
+        assert self._control is not None
         dataset = load_network_dataset(
-            spec, job.data_dir, device, progress=progress, cancel=self._stop
+            spec, job.data_dir, device, progress=progress, cancel=self._control.stop_event
         )
         for warning in dataset.warnings:
-            self.loading_reported.emit(warning)
+            self._emit_loading(warning)
         return dataset
 
     def _train(self, spec: NetworkSpec, dataset: DeviceDataset) -> None:
@@ -299,20 +322,21 @@ class TrainingWorker(QObject):
         try:
             run = start_run(spec, dataset, folder, settings=settings, checkpoint=checkpoint)
         except TrainingRunError as error:
-            self.event_emitted.emit(TrainingFailed(str(error), 0))
+            self._emit(TrainingFailed(str(error), 0))
             return
         trainer = self._trainer = run.trainer
-        if self._stop.is_set():  # Stop pressed while the trainer was being built
-            trainer.stop()
+        assert self._control is not None
+        # Stop pressed from now on (or already, while the trainer was being built).
+        self._control.token.when_stopped(trainer.stop)
         last_snapshot = time.perf_counter()
         with closing(run.events()) as events:  # the metrics file closes even if a slot fails
             for event in events:
-                self.event_emitted.emit(event)
+                self._emit(event)
                 now = time.perf_counter()
                 if now - last_snapshot >= job.snapshot_interval:
-                    self.weights_updated.emit(trainer.weights_snapshot())
+                    self._emit(WeightsSnapshot(trainer.weights_snapshot()))
                     last_snapshot = now
-        self.weights_updated.emit(trainer.weights_snapshot())
+        self._emit(WeightsSnapshot(trainer.weights_snapshot()))
 
     def _checkpoint(self, folder: RunFolder, spec: NetworkSpec) -> Checkpoint | None:
         """The run's checkpoint, read and checked against the run here (it scales with the
@@ -324,10 +348,10 @@ class TrainingWorker(QObject):
         try:
             checkpoint = resume_checkpoint(folder)
         except TrainingRunError as error:
-            self.event_emitted.emit(TrainingFailed(f"cannot resume: {error}", 0))
+            self._emit(TrainingFailed(f"cannot resume: {error}", 0))
             return None
         if not share_weights(checkpoint.spec, spec):
-            self.event_emitted.emit(
+            self._emit(
                 TrainingFailed(
                     f"cannot resume: the checkpoint in {folder.path} is of another network "
                     "than the one in the editor",
