@@ -71,13 +71,13 @@ def window(qtbot: Any, message_boxes: MessageBoxes) -> Iterator[MainWindow]:
 def workbench_in_window(qtbot: Any, spec: Any, runs_root: Path) -> Iterator[Any]:
     """For fixtures: a shown main window with the workbench installed (no warm-up), runs
     under `runs_root`; shut down and left clean afterwards."""
-    from explorer.ui.shell.workbench import install_workbench
+    from explorer.ui.shell.workbench import Workbench
 
     main = MainWindow(spec)
     qtbot.addWidget(main)
     main.show()
     qtbot.waitExposed(main)
-    workbench = install_workbench(main, runs_root=runs_root, warm_up=False)
+    workbench = Workbench(main, runs_root=runs_root, warm_up=False)
     yield workbench
     workbench.shutdown()
     main.recovery.timer.stop()

@@ -11,7 +11,7 @@ from PySide6.QtGui import QFontMetrics
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.summary import COLUMNS
 from explorer.ui.shell.main_window import MainWindow
-from explorer.ui.shell.workbench import install_workbench
+from explorer.ui.shell.workbench import Workbench
 
 
 def deep_spec(pairs: int, classes: int = 10) -> NetworkSpec:
@@ -32,7 +32,7 @@ def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> 
     window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)
-    bench = install_workbench(window, warm_up=False)
+    bench = Workbench(window, warm_up=False)
     try:
         window.summary_dock.raise_()
         maps = bench.inspect.feature_maps

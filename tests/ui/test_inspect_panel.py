@@ -163,14 +163,14 @@ def test_a_network_too_large_to_capture_says_how_much_it_needs(qtbot, panel) -> 
 
 def _window(qtbot, spec):
     from explorer.ui.shell.main_window import MainWindow
-    from explorer.ui.shell.workbench import install_workbench
+    from explorer.ui.shell.workbench import Workbench
 
     window = MainWindow(spec)
     qtbot.addWidget(window)
     window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)
-    return window, install_workbench(window, warm_up=False)
+    return window, Workbench(window, warm_up=False)
 
 
 def _close(window, bench) -> None:

@@ -18,9 +18,10 @@ from explorer.core.builder import build_model
 from explorer.core.data import DeviceDataset, load_dataset
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.shell.training_docks import TrainingDocks
 from explorer.ui.training.controller import TrainingController
 from explorer.ui.training.curves import TrainingCurves
-from explorer.ui.training.panel import TrainingPanel, install_training
+from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunsPanel, read_run
 from explorer.ui.training.worker import dataset_key
 
@@ -81,17 +82,11 @@ class Gui:
 def gui(qtbot: Any, tmp_path: Path, message_boxes: Any) -> Iterator[Gui]:
     window = MainWindow(tiny_spec())
     qtbot.addWidget(window)
-    controller = install_training(window, runs_root=tmp_path / "runs", warm_up=False)
+    docks = TrainingDocks(window, runs_root=tmp_path / "runs", warm_up=False)
     window.show()
     qtbot.waitExposed(window)
-    yield Gui(
-        window,
-        controller,
-        window.docks["trainingDock"].widget(),
-        window.docks["trainingCurvesDock"].widget(),
-        window.docks["runsDock"].widget(),
-    )
-    controller.shutdown()
+    yield Gui(window, docks.controller, docks.panel, docks.curves, docks.runs)
+    docks.shutdown()
     window.recovery.timer.stop()
     window.document.undo_stack.setClean()
 
@@ -321,10 +316,10 @@ def test_an_edit_refused_while_training_offers_to_stop(
 
 def test_hyperparameter_editors_edit_the_training_settings_undoably(gui: Gui) -> None:
     document = gui.window.document
-    editor = gui.panel.editors["epochs"]
+    editor = gui.panel.settings_page.editors["epochs"]
     editor.box.setValue(7)
     assert document.spec.training.epochs == 7
-    choice = gui.panel.editors["optimizer"].box
+    choice = gui.panel.settings_page.editors["optimizer"].box
     choice.setCurrentText("rmsprop")
     choice.textActivated.emit("rmsprop")
     assert document.spec.training.optimizer == "rmsprop"
@@ -391,7 +386,7 @@ def test_a_warm_up_scheduled_before_closing_never_starts_afterwards(
 ) -> None:
     window = MainWindow(tiny_spec())
     qtbot.addWidget(window)
-    controller = install_training(window, runs_root=tmp_path / "runs", warm_up=True)
+    controller = TrainingDocks(window, runs_root=tmp_path / "runs", warm_up=True).controller
     window.close()  # before the scheduled warm-up fires
     qtbot.wait(600)
     assert controller.worker_thread is None

@@ -18,7 +18,7 @@ from explorer.core.project import read_project
 from explorer.core.spec import LayerSpec
 from explorer.core.weights import load_project_weights
 from explorer.ui.shell.main_window import MainWindow
-from explorer.ui.shell.workbench import Workbench, install_workbench
+from explorer.ui.shell.workbench import Workbench
 from explorer.ui.training.worker import dataset_key
 from tests.ui.conftest import workbench_in_window
 from tests.ui.test_training import TIMEOUT_MS, shapes_dataset, tiny_spec
@@ -51,16 +51,16 @@ def test_installing_keeps_the_window_size_and_adds_the_panels(qtbot: Any) -> Non
     qtbot.waitExposed(window)
     qtbot.wait(50)  # fitted into the screen once shown
     size = window.size()
-    workbench = install_workbench(window, warm_up=False)
+    workbench = Workbench(window, warm_up=False)
     try:
-        assert install_workbench(window) is workbench
+        assert window.findChild(Workbench) is workbench
         qtbot.wait(50)
         assert window.size() == size
         # The editor's panels are the tabs in front; training raises its own later.
         assert not window.properties_dock.visibleRegion().isEmpty()
         assert window.docks["runsDock"].visibleRegion().isEmpty()
         assert {"inspectDock", "evaluationDock", "trainingDock"} <= set(window.docks)
-        titles = [a.text() for a in window.file_menu.actions()]
+        titles = [a.text() for a in window.menus.file_menu.actions()]
         assert titles.index("E&xport") == titles.index("Save &As…") + 1
         assert len(workbench.export.menu.actions()) == 4
     finally:
@@ -114,7 +114,7 @@ def test_saving_keeps_the_trained_weights_and_reopening_restores_them(
 
     other = MainWindow(tiny_spec())
     qtbot.addWidget(other)
-    reopened = install_workbench(other, warm_up=False)
+    reopened = Workbench(other, warm_up=False)
     try:
         assert reopened.trained_state is None
         assert other.files.open_path(str(path), prompt=False)
