@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListView,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -62,9 +61,9 @@ __all__ = [
     "SEPARATOR_RGB",
     "TOP_CLASSES",
     "FeatureMapPanel",
+    "add_png_export_action",
     "colormap_lut",
     "indexed_lut",
-    "install_png_export",
     "save_png",
 ]
 
@@ -78,7 +77,8 @@ def colormap_lut(name: str, entries: int = 256) -> np.ndarray:
     if name == "gray":
         ramp = np.linspace(0, 255, entries).round().astype(np.uint8)
         return np.stack([ramp, ramp, ramp], axis=1)
-    return pg.colormap.get(name).getLookupTable(0.0, 1.0, entries, alpha=False)
+    table = pg.colormap.get(name).getLookupTable(0.0, 1.0, entries, alpha=False)
+    return np.asarray(table, np.uint8)
 
 
 def indexed_lut(name: str) -> np.ndarray:
@@ -95,8 +95,8 @@ def save_png(widget: QWidget, path: str) -> bool:
     return bool(widget.grab().save(path, "PNG"))
 
 
-def install_png_export(widget: QWidget, suggested_name: str) -> QAction:
-    """Give `widget` a context-menu action that saves it as PNG."""
+def add_png_export_action(widget: QWidget, suggested_name: str) -> QAction:
+    """Add to `widget`'s context menu an action that saves what it shows as PNG."""
     action = QAction("Save as PNG…", widget)
 
     def ask() -> None:
@@ -164,7 +164,7 @@ class FeatureMapPanel(QWidget):
         self.shared_check.toggled.connect(self._on_shared_check_toggled)
         self.colormap_combo.currentTextChanged.connect(self._on_colormap_combo_changed)
         self.save_button.clicked.connect(self._on_save_button_clicked)
-        install_png_export(self.view, "feature-maps.png")
+        add_png_export_action(self.view, "feature-maps.png")
 
     # ---- public API ----------------------------------------------------------------------
 
@@ -201,11 +201,6 @@ class FeatureMapPanel(QWidget):
     @property
     def result(self) -> CaptureResult | None:
         return self._pending
-
-    @property
-    def scroll(self) -> QListView:
-        """The scrolling column (a virtual list)."""
-        return self.view
 
     def clear(self) -> None:
         self._pending = None
