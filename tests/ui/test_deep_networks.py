@@ -46,7 +46,7 @@ def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> 
         window.document.replace_layer(row, window.document.spec.layers[row].with_values(filters=3))
         qtbot.wait(100)
         assert controller.held and not controller.busy and maps.result is None
-        assert maps.model.rowCount() == 0 and maps.coloured_rows() == []
+        assert maps.model.rowCount() == 0 and sorted(maps.delegate.images) == []
 
         # Shown, it captures the network as edited and draws the rows on screen.
         bench.inspect_dock.raise_()
@@ -54,9 +54,9 @@ def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> 
             lambda: maps.result is not None and maps.result.layers[row].shape[0] == 3,
             timeout=60_000,
         )
-        qtbot.waitUntil(lambda: bool(maps.coloured_rows()), timeout=10_000)
+        qtbot.waitUntil(lambda: bool(sorted(maps.delegate.images)), timeout=10_000)
         assert maps.model.rowCount() == 403
-        coloured = maps.coloured_rows()
+        coloured = sorted(maps.delegate.images)
         viewport = maps.view.viewport().rect()
         assert all(maps.view.visualRect(maps.model.index(r)).intersects(viewport) for r in coloured)
         assert len(coloured) < 30  # of 403 rows

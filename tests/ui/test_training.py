@@ -24,6 +24,7 @@ from explorer.ui.training.curves import TrainingCurves
 from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunsPanel, read_run
 from explorer.ui.training.worker import dataset_key
+from tests.ui.conftest import tick_run
 
 TIMEOUT_MS = 60_000
 
@@ -270,11 +271,11 @@ def test_ticking_two_runs_overlays_both_in_the_legend(
     records = gui.runs.records
     assert len(records) == 2 and records[0].name != records[1].name
     for record in records:
-        gui.runs.set_ticked(record.path, True)
+        tick_run(gui.runs, record.path, True)
     names = gui.curves.legend_names()
     assert records[0].name in names and records[1].name in names
     assert len(gui.curves.overlays) == 2
-    gui.runs.set_ticked(records[0].path, False)
+    tick_run(gui.runs, records[0].path, False)
     assert records[0].name not in gui.curves.legend_names()
     assert records[1].name in gui.curves.legend_names()
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from PySide6.QtWidgets import QMenu
 
 from explorer.core.capture import snapshot_model
 from explorer.core.data import DeviceDataset
@@ -265,7 +266,7 @@ def test_resume_continues_a_stopped_run_from_its_checkpoint(
     bench.document.insert_layers(1, [LayerSpec.create("Dropout", {"rate": 0.2})])  # elsewhere
     steps: list[int] = []
     bench.training.progress_reported.connect(lambda e: steps.append(e.step))
-    bench.runs_menu.aboutToShow.emit()
+    _runs_menu(bench).aboutToShow.emit()
     assert bench.resume_action.isEnabled()
     with qtbot.waitSignal(bench.training.training_finished, timeout=TIMEOUT_MS):
         bench.resume_action.trigger()
@@ -278,8 +279,14 @@ def test_resume_continues_a_stopped_run_from_its_checkpoint(
     assert events.count("stopped") == 1 and events[-1] == "finished"
     bench.runs.refresh()
     assert [r.status for r in bench.runs.records] == ["finished"]
-    bench.runs_menu.aboutToShow.emit()
+    _runs_menu(bench).aboutToShow.emit()
     assert not bench.resume_action.isEnabled()  # nothing left to resume
+
+
+def _runs_menu(bench: Workbench) -> QMenu:
+    menu = bench.window.findChild(QMenu, "runsMenu")
+    assert isinstance(menu, QMenu)
+    return menu
 
 
 def test_evaluate_measures_the_current_weights_on_demand(

@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
 from explorer.core.capture import CaptureResult
 from explorer.core.mosaic import (
     Mosaic,
-    layer_mosaics,
 )
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.inspect.feature_map_rows import (
@@ -208,28 +207,6 @@ class FeatureMapPanel(QWidget):
         self.model.beginResetModel()
         self.model.result = None
         self.model.endResetModel()
-
-    def row_images(self) -> dict[str, np.ndarray]:
-        """The colour-index mosaic each layer row shows (0 on separators)."""
-        result = self._pending
-        if result is None:
-            return {}
-        shared = self.shared_check.isChecked()
-        out = {}
-        for row, layer in enumerate(result.layers):
-            if self.model.result is result:
-                mosaics = self.model.mosaics(row)
-            else:
-                mosaics = (result.mosaics[row] if result.mosaics else None) or layer_mosaics(
-                    layer.output
-                )
-            assert mosaics is not None
-            out[layer.name] = mosaics.get(shared).image
-        return out
-
-    def coloured_rows(self) -> list[int]:
-        """The rows whose pictures have been made (painted at least once)."""
-        return sorted(self.delegate.images)
 
     def show_hover(self, text: str) -> None:
         self.hover_label.setText(text or " ")

@@ -168,10 +168,6 @@ class ActivationGallery(QWidget):
         self._kernel, self._kernel_name = None, "Sobel edge filter"
         self._draw()
 
-    def responses(self) -> dict[str, np.ndarray]:
-        """What each tile shows (raw values), for tests and export."""
-        return {name: item.image for name, item in self._items.items() if item.image is not None}
-
     def _draw(self) -> None:
         if self._image is None:
             return

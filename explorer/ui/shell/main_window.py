@@ -1,7 +1,8 @@
 """The main window: menus, tool bar, status bar and movable dock panels around one document.
 
 Other panels join with `add_dock(title, widget, area, object_name)`; every dock appears in
-the View menu and its place is saved with the window layout. Panels added after start-up
+the View menu and its place is saved with the window layout. The menus and the tool bar are
+`menus` (`window_menus.WindowMenus`), where later panels add theirs. Panels added after start-up
 (training, inspect...) are placed between `begin_late_docks()` and `finish_late_docks()`:
 the saved layout is applied again once they exist, since `restoreState()` only places docks
 that exist when it runs.

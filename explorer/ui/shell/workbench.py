@@ -1,9 +1,11 @@
 """Joins the panels that need torch — training, inspect, evaluation, export — to the window.
 
-Built just after the window first paints (torch loads then, not before). It owns the one
-fact the panels share: the trained weights of the current network, which come from the
-latest run (live snapshots while it trains) or from a project saved with its weights, and
-which are forgotten as soon as an edit changes the network's structure.
+Built just after the window first paints (torch loads then, not before), as the window's
+child: it makes each feature's objects itself (the training ones through `TrainingDocks`)
+and hands them what they need, so no panel knows the window. It owns the one fact the
+panels share: the trained weights of the current network, which come from the latest run
+(live snapshots while it trains) or from a project saved with its weights, and which are
+forgotten as soon as an edit changes the network's structure.
 
 Data flow: training controller ─weights_updated→ trained weights ─→ Inspect (live maps);
 training_finished (or Training ▸ Evaluate, at any time) ─→ evaluate on a worker thread ─→
@@ -101,7 +103,8 @@ class Workbench(QObject):
             "Measure the network's current weights on the test set (also while it trains)"
         )
         self.evaluate_action.triggered.connect(self.evaluate_now)
-        runs_menu = self.runs_menu = window.menus.add_menu("&Runs")
+        runs_menu = window.menus.add_menu("&Runs")
+        runs_menu.setObjectName("runsMenu")
         self.resume_action = runs_menu.addAction("&Resume Stopped Run")
         self.resume_action.setToolTip(
             "Continue the selected (or the latest) stopped run from its checkpoint, as "
