@@ -130,7 +130,7 @@ def main() -> int:
     for _ in range(50):
         app.processEvents()
     column = tall.view.viewport()
-    peer = PerChannelPeer(capture(model, images[0]), column.size(), panel.scroll.size())
+    peer = PerChannelPeer(capture(model, images[0]), column.size(), panel.view.size())
     peer.window.show()
     app.processEvents()
 
@@ -157,7 +157,7 @@ def main() -> int:
     times: dict[str, list[float]] = {}
     for _ in range(args.rounds):
         for name, draw, paint in (
-            ("ours window", panel.show_capture, panel.scroll.grab),
+            ("ours window", panel.show_capture, panel.view.grab),
             ("peer window", peer.draw, peer.window.grab),
             ("ours column", tall.show_capture, column.grab),
             ("peer column", peer.draw, peer.column.grab),

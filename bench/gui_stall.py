@@ -127,13 +127,13 @@ def run_steps(spec, profile: str | None) -> dict[str, float]:
 
     def open_window() -> None:
         from explorer.ui.shell.app import keep_startup_out_of_collections
-        from explorer.ui.shell.workbench import install_workbench
+        from explorer.ui.shell.workbench import Workbench
 
         window = MainWindow(spec)
         window.resize(1280, 800)
         window.show()
         state["window"] = window
-        workbench = install_workbench(window, warm_up=False)
+        workbench = Workbench(window, warm_up=False)
         keep_startup_out_of_collections()  # as the application does after installing it
         window.summary_dock.raise_()  # Inspect starts behind the Summary; "inspect" shows it
         state["workbench"] = workbench
@@ -169,7 +169,7 @@ def run_steps(spec, profile: str | None) -> dict[str, float]:
         grid.setCurrentRow((grid.currentRow() + 1) % grid.count())
 
     def scroll() -> None:
-        bar = state["workbench"].inspect.feature_maps.scroll.verticalScrollBar()
+        bar = state["workbench"].inspect.feature_maps.view.verticalScrollBar()
         bar.setValue(bar.maximum())
 
     def hide() -> None:

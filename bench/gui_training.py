@@ -152,7 +152,7 @@ def main() -> int:
     from explorer.ui.common.settings import use_location
     from explorer.ui.shell.app import make_application
     from explorer.ui.shell.main_window import MainWindow
-    from explorer.ui.training.panel import install_training
+    from explorer.ui.shell.training_docks import TrainingDocks
     from explorer.ui.training.worker import dataset_key
 
     scratch = Path(tempfile.mkdtemp(prefix="gui-training-bench-"))
@@ -173,9 +173,9 @@ def main() -> int:
         grayscale=base.input.channels == 1,
     )
     window = MainWindow(base)
-    controller = install_training(window, runs_root=scratch / "runs", warm_up=False)
+    docks = TrainingDocks(window, runs_root=scratch / "runs", warm_up=False)
+    controller, curves = docks.controller, docks.curves
     window.show()
-    curves = window.docks["trainingCurvesDock"].widget()
     controller.remember_dataset(dataset_key(base, None, "cpu"), dataset)
     gui = GuiRun(app, window, controller, curves)
     print(f"{args.template} on {args.dataset}, batch {args.batch_size}, {args.steps} steps/run")

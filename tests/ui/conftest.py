@@ -71,17 +71,27 @@ def window(qtbot: Any, message_boxes: MessageBoxes) -> Iterator[MainWindow]:
 def workbench_in_window(qtbot: Any, spec: Any, runs_root: Path) -> Iterator[Any]:
     """For fixtures: a shown main window with the workbench installed (no warm-up), runs
     under `runs_root`; shut down and left clean afterwards."""
-    from explorer.ui.shell.workbench import install_workbench
+    from explorer.ui.shell.workbench import Workbench
 
     main = MainWindow(spec)
     qtbot.addWidget(main)
     main.show()
     qtbot.waitExposed(main)
-    workbench = install_workbench(main, runs_root=runs_root, warm_up=False)
+    workbench = Workbench(main, runs_root=runs_root, warm_up=False)
     yield workbench
     workbench.shutdown()
     main.recovery.timer.stop()
     main.document.undo_stack.setClean()
+
+
+def tick_run(panel: Any, path: Path, ticked: bool = True) -> None:
+    """Tick (or untick) the Runs panel's row of the run in `path`, as a click on its box does."""
+    from PySide6.QtCore import Qt
+
+    tree = panel.tree
+    rows = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    (row,) = [r for r in rows if Path(r.data(0, Qt.ItemDataRole.UserRole)) == Path(path)]
+    row.setCheckState(0, Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
 
 
 @pytest.fixture(autouse=True)

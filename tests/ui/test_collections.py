@@ -9,6 +9,7 @@ from typing import Any
 from explorer.core.templates import load_template
 from explorer.ui.shell import app as app_module
 from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.shell.workbench import Workbench
 
 
 def test_installing_the_workbench_at_start_up_keeps_all_made_so_far_out_of_collections(
@@ -19,12 +20,14 @@ def test_installing_the_workbench_at_start_up_keeps_all_made_so_far_out_of_colle
     gc.unfreeze()
     assert gc.get_freeze_count() == 0
     try:
-        app_module._install_workbench(window)
+        workbench = app_module.start_workbench(window)
+        assert workbench is not None and window.findChild(Workbench) is workbench
         # torch's, Qt's and numpy's modules and the window: far more than the window alone
         assert gc.get_freeze_count() > 100_000
     finally:
         gc.unfreeze()
-        window.workbench.shutdown()  # type: ignore[attr-defined]
+        for made in window.findChildren(Workbench):
+            made.shutdown()
         window.recovery.timer.stop()
         window.document.undo_stack.setClean()
     assert gc.get_freeze_count() == 0

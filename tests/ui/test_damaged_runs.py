@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from explorer.ui.shell.main_window import MainWindow
-from explorer.ui.shell.workbench import install_workbench
+from explorer.ui.shell.workbench import Workbench
 from explorer.ui.training.runs import RunsPanel
 from tests.core.test_train_runs import BAD_LINES, write_run
+from tests.ui.conftest import tick_run
 from tests.ui.test_training import tiny_spec
 
 
@@ -25,7 +26,7 @@ def test_the_workbench_installs_with_damaged_runs_and_lists_them_as_damaged(
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
-    workbench = install_workbench(window, runs_root=runs, warm_up=False)
+    workbench = Workbench(window, runs_root=runs, warm_up=False)
     try:
         assert {"trainingDock", "runsDock", "inspectDock", "evaluationDock"} <= set(window.docks)
         panel = window.docks["runsDock"].widget()
@@ -43,7 +44,7 @@ def test_the_workbench_installs_with_damaged_runs_and_lists_them_as_damaged(
             rows[name].toolTip(0).startswith("metrics.jsonl: skipped line 6") for name in damaged
         )
         # The readable part of a damaged run still draws: tick one and its curve is overlaid.
-        panel.set_ticked(runs / damaged[0], True)
+        tick_run(panel, runs / damaged[0], True)
         assert list(panel.ticked_runs()[0].curves.train_loss) == [1.0, 1.0, 1.0]
         assert message_boxes.shown == []
     finally:

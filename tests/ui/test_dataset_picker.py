@@ -129,16 +129,16 @@ def test_in_the_window_a_chosen_folder_becomes_the_dataset_as_one_undo_step(
 ) -> None:
     from explorer.core.templates import load_template
     from explorer.ui.shell.main_window import MainWindow
-    from explorer.ui.training.panel import install_training
+    from explorer.ui.shell.training_docks import TrainingDocks
 
     window = MainWindow(load_template("keras-mnist"))
     qtbot.addWidget(window)
-    controller = install_training(
+    docks = TrainingDocks(
         window, runs_root=tmp_path / "runs", data_dir=tmp_path / "data", warm_up=False
     )
     window.show()
     qtbot.waitExposed(window)
-    picker = window.docks["trainingDock"].widget().dataset_picker
+    picker = docks.panel.settings_page.dataset_picker
     qtbot.waitUntil(lambda: picker.combo.count() > 1)
     folder = tmp_path / "digits"
     write_idx_set(folder, train=30, test=10)
@@ -158,8 +158,7 @@ def test_in_the_window_a_chosen_folder_becomes_the_dataset_as_one_undo_step(
         assert picker.combo.currentText() == "MNIST handwritten digits (not downloaded)"
         assert picker.status.text().startswith("not downloaded")
     finally:
-        controller.shutdown()
-        window.docks["trainingDock"].widget().shutdown()
+        docks.shutdown()
         window.recovery.timer.stop()
         window.document.undo_stack.setClean()
 

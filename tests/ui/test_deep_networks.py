@@ -12,7 +12,7 @@ from explorer.core.paths import LayerPath
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.summary import COLUMNS
 from explorer.ui.shell.main_window import MainWindow
-from explorer.ui.shell.workbench import install_workbench
+from explorer.ui.shell.workbench import Workbench
 
 
 def deep_spec(pairs: int, classes: int = 10) -> NetworkSpec:
@@ -33,7 +33,7 @@ def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> 
     window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)
-    bench = install_workbench(window, warm_up=False)
+    bench = Workbench(window, warm_up=False)
     try:
         window.summary_dock.raise_()
         maps = bench.inspect.feature_maps
@@ -49,7 +49,7 @@ def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> 
         )
         qtbot.wait(100)
         assert controller.held and not controller.busy and maps.result is None
-        assert maps.model.rowCount() == 0 and maps.coloured_rows() == []
+        assert maps.model.rowCount() == 0 and sorted(maps.delegate.images) == []
 
         # Shown, it captures the network as edited and draws the rows on screen.
         bench.inspect_dock.raise_()
@@ -57,9 +57,9 @@ def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> 
             lambda: maps.result is not None and maps.result.layers[row].shape[0] == 3,
             timeout=60_000,
         )
-        qtbot.waitUntil(lambda: bool(maps.coloured_rows()), timeout=10_000)
+        qtbot.waitUntil(lambda: bool(sorted(maps.delegate.images)), timeout=10_000)
         assert maps.model.rowCount() == 403
-        coloured = maps.coloured_rows()
+        coloured = sorted(maps.delegate.images)
         viewport = maps.view.viewport().rect()
         assert all(maps.view.visualRect(maps.model.index(r)).intersects(viewport) for r in coloured)
         assert len(coloured) < 30  # of 403 rows

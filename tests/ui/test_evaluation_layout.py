@@ -146,7 +146,7 @@ def test_floating_large_stays_inside_the_screen(
         qtbot.wait(50)
     evaluation, dataset = fashion
     bench.evaluation.set_evaluation(evaluation, dataset, dataset.info.class_names)
-    (action,) = [a for a in window.view_menu.actions() if a.shortcut().toString() == key]
+    (action,) = [a for a in window.menus.view_menu.actions() if a.shortcut().toString() == key]
     action.trigger()
     dock = bench.inspect_dock if key == "F9" else bench.evaluation_dock
     qtbot.waitUntil(lambda: dock.isFloating() and dock.isVisible())

@@ -14,7 +14,7 @@ from PySide6.QtGui import QFontMetrics
 
 from explorer.core.builder import build_model
 from explorer.core.capture import activation_responses, capture, with_mosaics
-from explorer.core.mosaic import feature_mosaic, vector_strip
+from explorer.core.mosaic import feature_mosaic, layer_mosaics, vector_strip
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
 from explorer.ui.inspect.feature_maps import (
@@ -27,6 +27,28 @@ from explorer.ui.inspect.feature_maps import (
 from explorer.ui.inspect.filters import FiltersView, kernel_image
 from explorer.ui.inspect.gallery import ActivationGallery
 from tests.ui.test_deep_networks import deep_spec
+
+
+def row_images(panel: FeatureMapPanel) -> dict[str, np.ndarray]:
+    """The colour-index mosaic each layer row shows, or will show once drawn (0 on
+    separators), at the panel's scale setting."""
+    result = panel.result
+    if result is None:
+        return {}
+    shared = panel.shared_check.isChecked()
+    images = {}
+    for row, layer in enumerate(result.layers):
+        drawn = panel.model.mosaics(row) if panel.model.result is result else None
+        kept = result.mosaics[row] if result.mosaics else None
+        mosaics = drawn or kept or layer_mosaics(layer.output)
+        images[layer.name] = mosaics.get(shared).image
+    return images
+
+
+def tile_values(gallery: ActivationGallery) -> dict[str, np.ndarray]:
+    """The raw values each activation tile shows."""
+    shown = {name: tile.item.image for name, tile in gallery.tiles.items()}
+    return {name: image for name, image in shown.items() if image is not None}
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +108,7 @@ def map_point(qtbot, panel: FeatureMapPanel, row: int, y: int, x: int) -> QPoint
 
 
 def test_each_layer_is_one_mosaic_and_vectors_a_strip(panel, result) -> None:
-    images = panel.row_images()
+    images = row_images(panel)
     assert list(images) == [layer.name for layer in result.layers]
     for layer in result.layers:
         if layer.is_image:
@@ -101,7 +123,7 @@ def test_each_layer_is_one_mosaic_and_vectors_a_strip(panel, result) -> None:
 
 
 def test_the_drawn_pixels_are_the_colormap_of_the_indices(qtbot, panel, result) -> None:
-    qtbot.waitUntil(lambda: 0 in panel.coloured_rows(), timeout=3000)
+    qtbot.waitUntil(lambda: 0 in sorted(panel.delegate.images), timeout=3000)
     qimage = panel.delegate.image(0)
     indices = panel.row_mosaic(0).image
     lut = colormap_lut("viridis", 255)
@@ -122,14 +144,14 @@ def test_shared_scale_and_colormap_toggle_redraw(panel, result) -> None:
     panel.shared_check.setChecked(True)
     first = result.layers[0]
     want = feature_mosaic(first.output, shared=True, indexed=True, aspect=MOSAIC_ASPECT).image
-    np.testing.assert_array_equal(panel.row_images()[first.name], want)
+    np.testing.assert_array_equal(row_images(panel)[first.name], want)
     assert "(shared)" in panel.range_text(0)
     panel.colormap_combo.setCurrentText("inferno")
     colours = panel.colours
     inferno = colormap_lut("inferno", 255).astype(np.uint32)
     np.testing.assert_array_equal(colours[1:] & 0xFF, inferno[:, 2])
     np.testing.assert_array_equal((colours[1:] >> 16) & 0xFF, inferno[:, 0])
-    assert panel.coloured_rows() == []  # every row is coloured again when next painted
+    assert sorted(panel.delegate.images) == []  # every row is coloured again when next painted
 
 
 def test_probabilities_are_bars_with_the_top_class_highlighted(qtbot, panel, result) -> None:
@@ -197,22 +219,22 @@ def test_a_hidden_panel_draws_nothing_and_a_shown_one_only_the_rows_on_screen(qt
     panel.show_capture(result)
     qtbot.wait(50)
     assert panel.result is result
-    assert panel.model.rowCount() == 0 and panel.coloured_rows() == []
+    assert panel.model.rowCount() == 0 and sorted(panel.delegate.images) == []
     assert panel.delegate.images == {} and panel._titles == {}  # nothing described either
 
     panel.show()
     qtbot.waitExposed(panel)
-    qtbot.waitUntil(lambda: bool(panel.coloured_rows()), timeout=3000)
+    qtbot.waitUntil(lambda: bool(sorted(panel.delegate.images)), timeout=3000)
     assert panel.model.rowCount() == len(result.layers) + 1
     viewport = panel.view.viewport().rect()
-    coloured = panel.coloured_rows()
+    coloured = sorted(panel.delegate.images)
     assert 0 < len(coloured) < 20
     for row in coloured:
         assert panel.view.visualRect(panel.model.index(row)).intersects(viewport)
 
     panel.view.scrollToBottom()
-    qtbot.waitUntil(lambda: len(result.layers) - 1 in panel.coloured_rows(), timeout=3000)
-    assert len(panel.coloured_rows()) < 40
+    qtbot.waitUntil(lambda: len(result.layers) - 1 in sorted(panel.delegate.images), timeout=3000)
+    assert len(sorted(panel.delegate.images)) < 40
 
     panel.hide()  # a new capture while hidden is kept, not drawn
     again = with_mosaics(capture(build_model(spec, seed=1), torch.randn(1, 6, 6)))
@@ -254,7 +276,7 @@ def test_activation_gallery_shows_every_function_of_the_vocabulary(qtbot, result
     image = torch.randn(3, 16, 16)
     gallery.set_image(image)
     gallery.show_capture(result)
-    shown = gallery.responses()
+    shown = tile_values(gallery)
     assert tuple(shown) == ACTIVATION_NAMES
     _, want = activation_responses(image, result.layers[0].kernel[0])
     for name in ACTIVATION_NAMES:
@@ -307,7 +329,7 @@ def test_a_mosaic_shown_smaller_than_its_pixels_is_coloured_at_about_that_size(q
     panel.show()
     panel.set_spec(spec)
     panel.show_capture(result)
-    qtbot.waitUntil(lambda: 0 in panel.coloured_rows(), timeout=3000)
+    qtbot.waitUntil(lambda: 0 in sorted(panel.delegate.images), timeout=3000)
     indices = panel.row_mosaic(0).image
     geometry = panel.delegate.geometry(0)
     assert geometry.scale < 0.5 and indices.shape[1] > 2 * geometry.image.width()

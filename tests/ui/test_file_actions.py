@@ -67,7 +67,7 @@ def test_any_failure_while_saving_is_a_message_not_an_unexpected_error(
     def failing_saver(spec: Any, path: str) -> bool:
         raise RuntimeError("PytorchStreamWriter failed writing file data/0")
 
-    window.files.weights_saver = failing_saver
+    window.files.set_weights_saver(failing_saver)
     window.document.edit(replace(window.document.spec, name="changed"), "Rename")
     assert not window.files.save_to(str(tmp_path / "net.json"))
     kind, title, text = message_boxes.shown[-1]

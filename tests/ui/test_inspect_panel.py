@@ -17,7 +17,7 @@ from explorer.core.spec import InputSpec
 from explorer.core.templates import load_template, template_names
 from explorer.ui.inspect.feature_maps import MOSAIC_ASPECT
 from explorer.ui.inspect.panel import InspectPanel
-from tests.ui.test_feature_maps import map_point
+from tests.ui.test_feature_maps import map_point, row_images, tile_values
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,7 @@ def test_every_template_draws_its_initial_weights(qtbot, panel, name: str) -> No
     # The initial draw uses the spec's seeded initial weights on the blank default image.
     model = build_model(spec, seed=spec.training.seed)
     want = capture(model, panel.picker.current)
-    images = panel.feature_maps.row_images()
+    images = row_images(panel.feature_maps)
     for got, expected in zip(result.layers, want.layers, strict=True):
         np.testing.assert_allclose(got.output, expected.output, rtol=1e-5, atol=1e-5)
         assert got.output.shape[0] <= DEFAULT_MAX_CHANNELS or not got.is_image
@@ -138,11 +138,11 @@ def test_hidden_tabs_draw_only_once_they_are_shown(qtbot, panel) -> None:
         panel.set_spec(spec)
     assert panel.tabs.currentWidget() is panel.feature_maps
     assert panel.filters.layer_combo.count() == 0  # the Filters tab has drawn nothing yet
-    assert panel.activations.responses() == {}
+    assert tile_values(panel.activations) == {}
     panel.tabs.setCurrentWidget(panel.filters)
     assert [panel.filters.layer_combo.itemText(i) for i in range(2)] == ["conv2d_1", "conv2d_2"]
     panel.tabs.setCurrentWidget(panel.activations)
-    assert set(panel.activations.responses()) >= {"relu", "tanh"}
+    assert set(tile_values(panel.activations)) >= {"relu", "tanh"}
 
 
 def test_a_network_too_large_to_capture_says_how_much_it_needs(qtbot, panel) -> None:
@@ -163,14 +163,14 @@ def test_a_network_too_large_to_capture_says_how_much_it_needs(qtbot, panel) -> 
 
 def _window(qtbot, spec):
     from explorer.ui.shell.main_window import MainWindow
-    from explorer.ui.shell.workbench import install_workbench
+    from explorer.ui.shell.workbench import Workbench
 
     window = MainWindow(spec)
     qtbot.addWidget(window)
     window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)
-    return window, install_workbench(window, warm_up=False)
+    return window, Workbench(window, warm_up=False)
 
 
 def _close(window, bench) -> None:

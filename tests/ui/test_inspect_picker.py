@@ -14,8 +14,9 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
-from explorer.ui.inspect import input_picker
-from explorer.ui.inspect.input_picker import INLINE_VALUES, MAX_INPUT_VALUES, InputPicker
+from explorer.ui.inspect import input_images
+from explorer.ui.inspect.input_images import INLINE_VALUES, MAX_INPUT_VALUES
+from explorer.ui.inspect.input_picker import InputPicker
 
 
 @pytest.fixture
@@ -131,13 +132,13 @@ def test_a_large_input_is_converted_off_the_gui_thread(qtbot, picker, monkeypatc
     shape = (3, 1024, 1024)
     assert INLINE_VALUES < 3 * 1024 * 1024 <= MAX_INPUT_VALUES
     threads: list[str] = []
-    real = input_picker.normalize_pixels
+    real = input_images.normalize_pixels
 
     def recording(*args, **kwargs):
         threads.append(threading.current_thread().name)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(input_picker, "normalize_pixels", recording)
+    monkeypatch.setattr(input_images, "normalize_pixels", recording)
     picker.set_input_shape(shape)
     with qtbot.waitSignal(picker.image_chosen, timeout=30_000) as blocker:
         picker.choose_default()

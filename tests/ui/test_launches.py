@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 # runs the scenario named by argv[1] and prints one JSON line for the test to read.
 PROBE = r"""
 import json, os, sys
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from explorer.ui.shell import app
 from explorer.core.paths import LayerPath
@@ -46,7 +46,7 @@ def report(**extra):
     }), flush=True)
 
 def quit_from_menu():
-    next(a for a in window.file_menu.actions() if a.text() == "&Quit").trigger()
+    next(a for a in window.menus.file_menu.actions() if a.text() == "&Quit").trigger()
 
 def click_later(text):
     def click():
@@ -71,13 +71,14 @@ def ready():
         window.docks["inspectDock"].setFloating(True)
         window.docks["summaryDock"].hide()
         def reset():
-            next(a for a in window.view_menu.actions() if a.text() == "&Reset Layout").trigger()
+            view = window.menus.view_menu
+            next(a for a in view.actions() if a.text() == "&Reset Layout").trigger()
             QTimer.singleShot(300, lambda: (report(), quit_from_menu()))
         QTimer.singleShot(200, reset)
     elif scenario == "quit":
         application.quit()
     elif scenario == "quit-while-warming":  # the warm-up thread is loading MNIST
-        training = window.workbench.training
+        training = window.findChild(QObject, "workbench").training
         def on_loading(text):
             print(json.dumps({"loading": text}), flush=True)
             application.quit()
@@ -108,7 +109,7 @@ elif scenario == "quit-at-first-paint":
     app._AfterFirstPaint(window, [application.quit])
 else:
     def wait_for_panels():
-        if getattr(window, "workbench", None) is None:
+        if window.findChild(QObject, "workbench") is None:
             QTimer.singleShot(50, wait_for_panels)
         else:
             ready()

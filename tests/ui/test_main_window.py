@@ -114,7 +114,7 @@ def test_add_dock_lists_the_panel_in_the_view_menu(window: MainWindow) -> None:
     dock = window.add_dock(
         "Training", QWidget(), Qt.DockWidgetArea.BottomDockWidgetArea, "trainingDock"
     )
-    texts = [action.text() for action in window.view_menu.actions()]
+    texts = [action.text() for action in window.menus.view_menu.actions()]
     for title in ("Layer Palette", "Layer Stack", "Properties", "Summary", "Training"):
         assert title in texts
     dock.toggleViewAction().trigger()
@@ -143,7 +143,7 @@ def test_history_shows_the_undo_stack(window: MainWindow) -> None:
     view = window.show_history()
     assert view.stack() is window.document.undo_stack
     assert view.model().rowCount() == 2  # the opened state and one edit
-    assert "History" in [a.text() for a in window.view_menu.actions()]
+    assert "History" in [a.text() for a in window.menus.view_menu.actions()]
 
 
 def test_recent_files_keep_the_eight_latest(window: MainWindow, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from explorer.core.training.runs import RunFolder
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.training.curves import TrainingCurves
 from explorer.ui.training.runs import RunsPanel, list_runs, read_run
+from tests.ui.conftest import tick_run
 
 
 def _progress(step: int, loss: float) -> Progress:
@@ -68,7 +69,7 @@ def test_ticking_runs_in_the_list_overlays_them(qtbot: Any, tmp_path: Path) -> N
     qtbot.addWidget(curves)
     assert panel.tree.topLevelItemCount() == 2 and curves.overlays == ()
     with qtbot.waitSignal(panel.overlays_changed) as changed:
-        panel.set_ticked(tmp_path / "20260101-000000-a", True)
+        tick_run(panel, tmp_path / "20260101-000000-a", True)
     assert [r.name for r in changed.args[0]] == ["20260101-000000-a"]
     assert "20260101-000000-a" in curves.legend_names()
     assert "20260102-000000-b" not in curves.legend_names()

@@ -19,11 +19,13 @@ from explorer.core.data import DeviceDataset, load_dataset
 from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.shell.training_docks import TrainingDocks
 from explorer.ui.training.controller import RunState, TrainingController
 from explorer.ui.training.curves import TrainingCurves
-from explorer.ui.training.panel import TrainingPanel, install_training
+from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunsPanel, read_run
 from explorer.ui.training.worker import dataset_key
+from tests.ui.conftest import tick_run
 
 TIMEOUT_MS = 60_000
 
@@ -82,17 +84,11 @@ class Gui:
 def gui(qtbot: Any, tmp_path: Path, message_boxes: Any) -> Iterator[Gui]:
     window = MainWindow(tiny_spec())
     qtbot.addWidget(window)
-    controller = install_training(window, runs_root=tmp_path / "runs", warm_up=False)
+    docks = TrainingDocks(window, runs_root=tmp_path / "runs", warm_up=False)
     window.show()
     qtbot.waitExposed(window)
-    yield Gui(
-        window,
-        controller,
-        window.docks["trainingDock"].widget(),
-        window.docks["trainingCurvesDock"].widget(),
-        window.docks["runsDock"].widget(),
-    )
-    controller.shutdown()
+    yield Gui(window, docks.controller, docks.panel, docks.curves, docks.runs)
+    docks.shutdown()
     window.recovery.timer.stop()
     window.document.undo_stack.setClean()
 
@@ -298,11 +294,11 @@ def test_ticking_two_runs_overlays_both_in_the_legend(
     records = gui.runs.records
     assert len(records) == 2 and records[0].name != records[1].name
     for record in records:
-        gui.runs.set_ticked(record.path, True)
+        tick_run(gui.runs, record.path, True)
     names = gui.curves.legend_names()
     assert records[0].name in names and records[1].name in names
     assert len(gui.curves.overlays) == 2
-    gui.runs.set_ticked(records[0].path, False)
+    tick_run(gui.runs, records[0].path, False)
     assert records[0].name not in gui.curves.legend_names()
     assert records[1].name in gui.curves.legend_names()
 
@@ -344,10 +340,10 @@ def test_an_edit_refused_while_training_offers_to_stop(
 
 def test_hyperparameter_editors_edit_the_training_settings_undoably(gui: Gui) -> None:
     document = gui.window.document
-    editor = gui.panel.editors["epochs"]
+    editor = gui.panel.settings_page.editors["epochs"]
     editor.box.setValue(7)
     assert document.spec.training.epochs == 7
-    choice = gui.panel.editors["optimizer"].box
+    choice = gui.panel.settings_page.editors["optimizer"].box
     choice.setCurrentText("rmsprop")
     choice.textActivated.emit("rmsprop")
     assert document.spec.training.optimizer == "rmsprop"
@@ -414,7 +410,7 @@ def test_a_warm_up_scheduled_before_closing_never_starts_afterwards(
 ) -> None:
     window = MainWindow(tiny_spec())
     qtbot.addWidget(window)
-    controller = install_training(window, runs_root=tmp_path / "runs", warm_up=True)
+    controller = TrainingDocks(window, runs_root=tmp_path / "runs", warm_up=True).controller
     window.close()  # before the scheduled warm-up fires
     qtbot.wait(600)
     assert controller.worker_thread is None

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout
 
 from explorer.core.templates import load_template
 from explorer.ui.common.document import ProjectDocument
@@ -32,8 +33,8 @@ def panel(qtbot: Any, tmp_path: Path) -> Iterator[TrainingPanel]:
 def _step_settings_enabled(panel: TrainingPanel) -> list[bool]:
     states = []
     for key in ("step_size", "gamma"):
-        editor = panel.editors[key]
-        label = panel._form.labelForField(editor)
+        editor = panel.settings_page.editors[key]
+        label = panel.settings_page.findChild(QFormLayout).labelForField(editor)
         assert label is not None and label.isEnabled() == editor.isEnabled()
         states.append(editor.isEnabled())
     return states
@@ -44,8 +45,8 @@ def test_step_size_and_gamma_are_editable_only_with_the_step_schedule(
 ) -> None:
     assert panel.document.spec.training.schedule == "constant"
     assert _step_settings_enabled(panel) == [False, False]
-    assert "only by the step schedule" in panel.editors["gamma"].toolTip()
-    schedule = panel.editors["schedule"].box
+    assert "only by the step schedule" in panel.settings_page.editors["gamma"].toolTip()
+    schedule = panel.settings_page.editors["schedule"].box
     panel.activateWindow()
     schedule.setFocus()
     qtbot.waitUntil(schedule.hasFocus)

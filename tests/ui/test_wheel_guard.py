@@ -70,8 +70,8 @@ def test_wheel_over_unfocused_boxes_scrolls_the_form_and_changes_nothing(
     training = panel.document.spec.training
     bar = _scroll_area(panel).verticalScrollBar()
     assert bar.maximum() > 0 and bar.value() == 0
-    rate = panel.editors["learning_rate"].box
-    optimizer = panel.editors["optimizer"].box
+    rate = panel.settings_page.editors["learning_rate"].box
+    optimizer = panel.settings_page.editors["optimizer"].box
     assert rate.focusPolicy() == Qt.FocusPolicy.StrongFocus
     assert optimizer.focusPolicy() == Qt.FocusPolicy.StrongFocus
     # The wheel arrives at the spin box's line edit, as it does under a real pointer.
@@ -92,7 +92,7 @@ def test_wheel_over_unfocused_boxes_scrolls_the_form_and_changes_nothing(
 
 
 def test_wheel_over_a_focused_box_changes_its_value(qtbot: Any, panel: TrainingPanel) -> None:
-    rate = panel.editors["learning_rate"].box
+    rate = panel.settings_page.editors["learning_rate"].box
     panel.activateWindow()
     rate.setFocus(Qt.FocusReason.MouseFocusReason)
     qtbot.waitUntil(rate.hasFocus)

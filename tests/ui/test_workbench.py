@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from PySide6.QtWidgets import QMenu
 
 from explorer.core.capture import snapshot_model
 from explorer.core.data import DeviceDataset
@@ -19,7 +20,7 @@ from explorer.core.project import read_project
 from explorer.core.spec import LayerSpec
 from explorer.core.weights import load_project_weights
 from explorer.ui.shell.main_window import MainWindow
-from explorer.ui.shell.workbench import Workbench, install_workbench
+from explorer.ui.shell.workbench import Workbench
 from explorer.ui.training.worker import dataset_key
 from tests.ui.conftest import workbench_in_window
 from tests.ui.test_training import TIMEOUT_MS, shapes_dataset, tiny_spec
@@ -52,16 +53,16 @@ def test_installing_keeps_the_window_size_and_adds_the_panels(qtbot: Any) -> Non
     qtbot.waitExposed(window)
     qtbot.wait(50)  # fitted into the screen once shown
     size = window.size()
-    workbench = install_workbench(window, warm_up=False)
+    workbench = Workbench(window, warm_up=False)
     try:
-        assert install_workbench(window) is workbench
+        assert window.findChild(Workbench) is workbench
         qtbot.wait(50)
         assert window.size() == size
         # The editor's panels are the tabs in front; training raises its own later.
         assert not window.properties_dock.visibleRegion().isEmpty()
         assert window.docks["runsDock"].visibleRegion().isEmpty()
         assert {"inspectDock", "evaluationDock", "trainingDock"} <= set(window.docks)
-        titles = [a.text() for a in window.file_menu.actions()]
+        titles = [a.text() for a in window.menus.file_menu.actions()]
         assert titles.index("E&xport") == titles.index("Save &As…") + 1
         assert len(workbench.export.menu.actions()) == 4
     finally:
@@ -115,7 +116,7 @@ def test_saving_keeps_the_trained_weights_and_reopening_restores_them(
 
     other = MainWindow(tiny_spec())
     qtbot.addWidget(other)
-    reopened = install_workbench(other, warm_up=False)
+    reopened = Workbench(other, warm_up=False)
     try:
         assert reopened.trained_state is None
         assert other.files.open_path(str(path), prompt=False)
@@ -276,7 +277,7 @@ def test_resume_continues_a_stopped_run_from_its_checkpoint(
     )  # elsewhere
     steps: list[int] = []
     bench.training.progress_reported.connect(lambda e: steps.append(e.step))
-    bench.runs_menu.aboutToShow.emit()
+    _runs_menu(bench).aboutToShow.emit()
     assert bench.resume_action.isEnabled()
     with qtbot.waitSignal(bench.training.training_finished, timeout=TIMEOUT_MS):
         bench.resume_action.trigger()
@@ -289,8 +290,14 @@ def test_resume_continues_a_stopped_run_from_its_checkpoint(
     assert events.count("stopped") == 1 and events[-1] == "finished"
     bench.runs.refresh()
     assert [r.status for r in bench.runs.records] == ["finished"]
-    bench.runs_menu.aboutToShow.emit()
+    _runs_menu(bench).aboutToShow.emit()
     assert not bench.resume_action.isEnabled()  # nothing left to resume
+
+
+def _runs_menu(bench: Workbench) -> QMenu:
+    menu = bench.window.findChild(QMenu, "runsMenu")
+    assert isinstance(menu, QMenu)
+    return menu
 
 
 def test_evaluate_measures_the_current_weights_on_demand(

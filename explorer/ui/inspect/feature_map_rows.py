@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import (
     QAbstractListModel,
+    QEvent,
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
@@ -115,9 +116,13 @@ class FeatureMapModel(QAbstractListModel):
         """Show `result`: the rows are re-laid out only when the layers' shapes changed."""
         old = self.result
         same_rows = old is not None and len(old.layers) == len(result.layers)
-        same_shapes = same_rows and all(
-            a.name == b.name and a.output.shape == b.output.shape
-            for a, b in zip(old.layers, result.layers, strict=True)  # type: ignore[union-attr]
+        same_shapes = (
+            old is not None
+            and same_rows
+            and all(
+                a.name == b.name and a.output.shape == b.output.shape
+                for a, b in zip(old.layers, result.layers, strict=True)
+            )
         )
         if not same_rows:
             self.beginResetModel()
@@ -237,7 +242,9 @@ class FeatureMapDelegate(QStyledItemDelegate):
             and layer.output.shape[0] <= _LABELLED_CELLS
         )
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
         return QSize(self.panel.view_width() + NAME_WIDTH, self.geometry(index.row()).height)
 
     # ---- painting ----------------------------------------------------------------------
@@ -255,7 +262,12 @@ class FeatureMapDelegate(QStyledItemDelegate):
             cached = self.images[row] = coloured(indices, self.panel.colours)
         return cached
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
         row = index.row()
         rect = option.rect
         painter.save()
@@ -372,7 +384,7 @@ class MapList(QListView):
         self.panel.show_hover(self.panel.hover_text(row, where))
         super().mouseMoveEvent(event)
 
-    def leaveEvent(self, event) -> None:
+    def leaveEvent(self, event: QEvent) -> None:
         self.panel.show_hover("")
         super().leaveEvent(event)
 
@@ -392,7 +404,7 @@ class MapList(QListView):
             QTimer.singleShot(0, self.panel.catch_up)
         super().paintEvent(event)
 
-    def viewportEvent(self, event) -> bool:
+    def viewportEvent(self, event: QEvent) -> bool:
         if isinstance(event, QHelpEvent):
             index = self.indexAt(event.pos())
             if index.isValid() and event.pos().x() < NAME_WIDTH:

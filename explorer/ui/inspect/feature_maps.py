@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListView,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -42,7 +41,6 @@ from PySide6.QtWidgets import (
 from explorer.core.capture_types import CaptureResult
 from explorer.core.mosaic import (
     Mosaic,
-    layer_mosaics,
 )
 from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec, NetworkSpec
@@ -63,9 +61,9 @@ __all__ = [
     "SEPARATOR_RGB",
     "TOP_CLASSES",
     "FeatureMapPanel",
+    "add_png_export_action",
     "colormap_lut",
     "indexed_lut",
-    "install_png_export",
     "save_png",
 ]
 
@@ -79,7 +77,8 @@ def colormap_lut(name: str, entries: int = 256) -> np.ndarray:
     if name == "gray":
         ramp = np.linspace(0, 255, entries).round().astype(np.uint8)
         return np.stack([ramp, ramp, ramp], axis=1)
-    return pg.colormap.get(name).getLookupTable(0.0, 1.0, entries, alpha=False)
+    table = pg.colormap.get(name).getLookupTable(0.0, 1.0, entries, alpha=False)
+    return np.asarray(table, np.uint8)
 
 
 def indexed_lut(name: str) -> np.ndarray:
@@ -96,8 +95,8 @@ def save_png(widget: QWidget, path: str) -> bool:
     return bool(widget.grab().save(path, "PNG"))
 
 
-def install_png_export(widget: QWidget, suggested_name: str) -> QAction:
-    """Give `widget` a context-menu action that saves it as PNG."""
+def add_png_export_action(widget: QWidget, suggested_name: str) -> QAction:
+    """Add to `widget`'s context menu an action that saves what it shows as PNG."""
     action = QAction("Save as PNG…", widget)
 
     def ask() -> None:
@@ -165,7 +164,7 @@ class FeatureMapPanel(QWidget):
         self.shared_check.toggled.connect(self._on_shared_check_toggled)
         self.colormap_combo.currentTextChanged.connect(self._on_colormap_combo_changed)
         self.save_button.clicked.connect(self._on_save_button_clicked)
-        install_png_export(self.view, "feature-maps.png")
+        add_png_export_action(self.view, "feature-maps.png")
 
     # ---- public API ----------------------------------------------------------------------
 
@@ -203,39 +202,12 @@ class FeatureMapPanel(QWidget):
     def result(self) -> CaptureResult | None:
         return self._pending
 
-    @property
-    def scroll(self) -> QListView:
-        """The scrolling column (a virtual list)."""
-        return self.view
-
     def clear(self) -> None:
         self._pending = None
         self.delegate.images.clear()
         self.model.beginResetModel()
         self.model.result = None
         self.model.endResetModel()
-
-    def row_images(self) -> dict[str, np.ndarray]:
-        """The colour-index mosaic each layer row shows (0 on separators)."""
-        result = self._pending
-        if result is None:
-            return {}
-        shared = self.shared_check.isChecked()
-        out = {}
-        for row, layer in enumerate(result.layers):
-            if self.model.result is result:
-                mosaics = self.model.mosaics(row)
-            else:
-                mosaics = (result.mosaics[row] if result.mosaics else None) or layer_mosaics(
-                    layer.output
-                )
-            assert mosaics is not None
-            out[layer.name] = mosaics.get(shared).image
-        return out
-
-    def coloured_rows(self) -> list[int]:
-        """The rows whose pictures have been made (painted at least once)."""
-        return sorted(self.delegate.images)
 
     def show_hover(self, text: str) -> None:
         self.hover_label.setText(text or " ")

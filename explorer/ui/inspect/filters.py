@@ -26,8 +26,8 @@ from explorer.core.capture_types import CaptureResult, LayerCapture
 from explorer.core.mosaic import Layout, tile
 from explorer.ui.inspect.feature_maps import (
     SEPARATOR_RGB,
+    add_png_export_action,
     colormap_lut,
-    install_png_export,
     save_png,
 )
 
@@ -91,7 +91,7 @@ class FiltersView(QWidget):
         layout.addWidget(self.view, 1)
         self.layer_combo.currentTextChanged.connect(self._on_layer_combo_changed)
         self.save_button.clicked.connect(self._on_save_button_clicked)
-        install_png_export(self.view, "filters.png")
+        add_png_export_action(self.view, "filters.png")
 
     def show_capture(self, result: CaptureResult, input_channels: int) -> None:
         self._input_channels = input_channels
@@ -181,7 +181,7 @@ class ChannelDetail(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.view, 1)
-        install_png_export(self, "feature-map.png")
+        add_png_export_action(self, "feature-map.png")
 
     def show_channel(
         self,

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QGraphicsGridLayout,
     QGraphicsLinearLayout,
+    QGraphicsSceneWheelEvent,
     QGraphicsWidget,
     QHBoxLayout,
     QLabel,
@@ -36,8 +37,8 @@ from explorer.core.capture_types import CaptureResult
 from explorer.core.vocabulary.activation_functions import ACTIVATIONS
 from explorer.ui.inspect.feature_maps import (
     SEPARATOR_RGB,
+    add_png_export_action,
     colormap_lut,
-    install_png_export,
     save_png,
 )
 
@@ -52,7 +53,7 @@ class _TileView(pg.ViewBox):
     def __init__(self) -> None:
         super().__init__(lockAspect=True, enableMouse=False, enableMenu=False, invertY=True)
 
-    def wheelEvent(self, ev, axis=None):
+    def wheelEvent(self, ev: QGraphicsSceneWheelEvent, axis: int | None = None) -> None:
         ev.ignore()
 
 
@@ -111,27 +112,28 @@ class ActivationGallery(QWidget):
         self._items = {name: tile.item for name, tile in self.tiles.items()}
         self.columns = 0
         self.side = 0
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setWidget(self.view)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area.setWidget(self.view)
         self._resize_watch = _ResizeWatch(self)
-        self.scroll.viewport().installEventFilter(self._resize_watch)
+        self.scroll_area.viewport().installEventFilter(self._resize_watch)
         row = QHBoxLayout()
         row.addWidget(self.info_label, 1)
         row.addWidget(self.save_button)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         self.save_button.clicked.connect(self._on_save_button_clicked)
-        install_png_export(self.view, "activations.png")
+        add_png_export_action(self.view, "activations.png")
         self.arrange()
 
     def arrange(self) -> None:
         """Lay the tiles out at one size for the current width (the widest title fits)."""
         # The scroll bar's width is always set aside, so showing it never changes the layout.
-        width = self.scroll.width() - self.scroll.verticalScrollBar().sizeHint().width()
+        area = self.scroll_area
+        width = area.width() - area.verticalScrollBar().sizeHint().width()
         titles = [tile.title_size() for tile in self.tiles.values()]
         narrowest = max(TILE_MIN, math.ceil(max(w for w, _ in titles)) + 4)
         title_height = math.ceil(max(h for _, h in titles))
@@ -167,10 +169,6 @@ class ActivationGallery(QWidget):
                 return
         self._kernel, self._kernel_name = None, "Sobel edge filter"
         self._draw()
-
-    def responses(self) -> dict[str, np.ndarray]:
-        """What each tile shows (raw values), for tests and export."""
-        return {name: item.image for name, item in self._items.items() if item.image is not None}
 
     def _draw(self) -> None:
         if self._image is None:

@@ -15,14 +15,13 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
 import torch
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QIcon, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -40,177 +39,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.data import DeviceDataset
 from explorer.core.dataset_split import Split
 from explorer.core.images import (
-    ConvertedImage,
     ImageError,
     centre_drawing,
     load_image_file,
-    normalize_pixels,
 )
-from explorer.core.summary import format_bytes
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
+from explorer.ui.inspect.drawing_canvas import DrawingCanvas
+from explorer.ui.inspect.input_images import (
+    INLINE_VALUES,
+    PREVIEW_SIZE,
+    THUMB_HEIGHT,
+    THUMB_WIDTH,
+    ChosenImage,
+    Source,
+    convert_choice,
+    input_refusal,
+    labelled_thumbnail,
+    pixels_to_qimage,
+)
 
 log = logging.getLogger(__name__)
 
-INLINE_VALUES = 1 << 20  # converted on the GUI thread: ≤ 4 MB as float32
-MAX_INPUT_VALUES = 1 << 24  # larger inputs are refused: 64 MB as float32 per image
-_PREVIEW = 80
-
 GRID_LIMIT = 120  # thumbnails listed at once; "Random" reaches every image
-_CANVAS_SIZE = 280
-# Thumbnails carry their label painted under the image: an item's own text would be
-# elided to the icon's width ("Pu…" for Pullover).
-_THUMB_WIDTH, _THUMB_HEIGHT, _THUMB_IMAGE = 66, 70, 54
-
-
-def labelled_thumbnail(pixels: np.ndarray, label: str) -> QPixmap:
-    """A thumbnail of uint8 (C, H, W) pixels with its label written under it."""
-    pixmap = QPixmap(_THUMB_WIDTH, _THUMB_HEIGHT)
-    pixmap.fill(QColor(0, 0, 0, 0))
-    painter = QPainter(pixmap)
-    image = pixels_to_qimage(pixels).scaled(
-        _THUMB_IMAGE, _THUMB_IMAGE, Qt.AspectRatioMode.KeepAspectRatio
-    )
-    painter.drawImage((_THUMB_WIDTH - image.width()) // 2, 0, image)
-    font = painter.font()
-    font.setPointSizeF(7.5)
-    painter.setFont(font)
-    text = painter.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight, _THUMB_WIDTH)
-    painter.drawText(
-        QRect(0, _THUMB_IMAGE, _THUMB_WIDTH, _THUMB_HEIGHT - _THUMB_IMAGE),
-        Qt.AlignmentFlag.AlignCenter,
-        text,
-    )
-    painter.end()
-    return pixmap
-
-
-def pixels_to_qimage(pixels: np.ndarray) -> QImage:
-    """uint8 (C, H, W), C = 1 or 3, as a QImage that owns a copy of the pixels."""
-    c, h, w = pixels.shape
-    if c == 1:
-        data = np.ascontiguousarray(pixels[0])
-        image = QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8)
-    else:
-        data = np.ascontiguousarray(pixels[:3].transpose(1, 2, 0))
-        image = QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888)
-    return image.copy()  # the numpy buffer dies with this function
-
-
-def network_view(tensor: torch.Tensor, size: int | None = None) -> np.ndarray:
-    """A normalised input (C, H, W) stretched over its own range to uint8, for display;
-    with `size`, every n-th pixel so that neither side exceeds about `size`."""
-    values = tensor.detach().cpu().float().numpy()
-    low, high = float(values.min()), float(values.max())
-    if size is not None:
-        step = max(1, math.ceil(max(values.shape[1:]) / size))
-        values = values[:, ::step, ::step]
-    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
-    return (scaled * 255.0 + 0.5).astype(np.uint8)
-
-
-def input_refusal(shape: Sequence[int]) -> str | None:
-    """Why an input of `shape` (C, H, W) cannot be inspected, or None when it can."""
-    values = math.prod(int(n) for n in shape)
-    if values <= MAX_INPUT_VALUES:
-        return None
-    size = "×".join(str(int(n)) for n in shape)
-    return (
-        f"The input {size} takes {format_bytes(4 * values)} per image as float32; "
-        f"Inspect shows inputs up to {format_bytes(4 * MAX_INPUT_VALUES)}."
-    )
-
-
-@dataclass(frozen=True)
-class ChosenImage:
-    """A converted input and what the picker shows of it (made off the GUI thread for
-    large inputs): the normalised tensor, a small uint8 preview and its value range."""
-
-    tensor: torch.Tensor
-    preview: np.ndarray
-    low: float
-    high: float
-    description: str
-
-
-Source = np.ndarray | Callable[[], ConvertedImage] | None
-
-
-def convert_choice(
-    pixels: Source,
-    shape: tuple[int, int, int],
-    mean: Sequence[float],
-    std: Sequence[float],
-    description: str,
-) -> ChosenImage:
-    """Normalise uint8 `pixels` (C, H, W), a black image of `shape` when None, or what a
-    converter (a file or a drawing made to `shape`) returns, with its description."""
-    if pixels is None:
-        pixels = np.zeros(shape, np.uint8)
-    elif callable(pixels):
-        converted = pixels()
-        pixels, description = converted.pixels, converted.description
-    tensor = normalize_pixels(pixels, mean, std)
-    low, high = float(tensor.min()), float(tensor.max())
-    return ChosenImage(tensor, network_view(tensor, _PREVIEW), low, high, description)
-
-
-class DrawingCanvas(QWidget):
-    """Draw with the mouse: white strokes on black, like MNIST digits."""
-
-    drawing_finished = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setFixedSize(_CANVAS_SIZE, _CANVAS_SIZE)
-        self.setCursor(Qt.CursorShape.CrossCursor)
-        self.stroke_width = 22
-        self._image = QImage(_CANVAS_SIZE, _CANVAS_SIZE, QImage.Format.Format_Grayscale8)
-        self._image.fill(0)
-        self._last: QPoint | None = None
-
-    def clear(self) -> None:
-        self._image.fill(0)
-        self.update()
-
-    def strokes(self) -> np.ndarray:
-        """The drawing as uint8 (H, W), 0 = background, 255 = ink."""
-        ptr = self._image.constBits()
-        stride = self._image.bytesPerLine()
-        array = np.frombuffer(ptr, np.uint8, count=stride * self._image.height())
-        return array.reshape(self._image.height(), stride)[:, : self._image.width()].copy()
-
-    def _line_to(self, point: QPoint) -> None:
-        painter = QPainter(self._image)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pen = QPen(QColor(255, 255, 255), self.stroke_width)
-        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-        painter.setPen(pen)
-        painter.drawLine(self._last or point, point)
-        painter.end()
-        self._last = point
-        self.update()
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._last = None
-            self._line_to(event.position().toPoint())
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        if event.buttons() & Qt.MouseButton.LeftButton:
-            self._line_to(event.position().toPoint())
-
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._last = None
-            self.drawing_finished.emit()
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        painter.drawImage(0, 0, self._image)
-        painter.end()
 
 
 class InputPicker(QWidget):
@@ -241,8 +94,8 @@ class InputPicker(QWidget):
         self.random_button = QPushButton("Random")
         self.grid = QListWidget()
         self.grid.setViewMode(QListView.ViewMode.IconMode)
-        self.grid.setIconSize(QSize(_THUMB_WIDTH, _THUMB_HEIGHT))
-        self.grid.setGridSize(QSize(_THUMB_WIDTH + 6, _THUMB_HEIGHT + 6))
+        self.grid.setIconSize(QSize(THUMB_WIDTH, THUMB_HEIGHT))
+        self.grid.setGridSize(QSize(THUMB_WIDTH + 6, THUMB_HEIGHT + 6))
         self.grid.setResizeMode(QListView.ResizeMode.Adjust)
         self.grid.setMovement(QListView.Movement.Static)
         self.grid.setUniformItemSizes(True)
@@ -293,7 +146,7 @@ class InputPicker(QWidget):
         self.tabs.addTab(draw_tab, "Draw")
 
         self.preview = QLabel()
-        self.preview.setFixedSize(_PREVIEW, _PREVIEW)
+        self.preview.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
         self.preview.setStyleSheet("background: black")
         self.preview_text = QLabel("No image chosen yet.")
         self.preview_text.setWordWrap(True)
@@ -351,15 +204,14 @@ class InputPicker(QWidget):
         self.class_combo.blockSignals(False)
         self._fill_grid()
 
-    def set_dataset(self, dataset: object) -> None:
-        """Browse a `DeviceDataset`'s test split."""
-        info = dataset.info  # type: ignore[attr-defined]
+    def set_dataset(self, dataset: DeviceDataset) -> None:
+        """Browse a dataset's test split."""
         self.set_samples(
-            dataset.images(Split.TEST),  # type: ignore[attr-defined]
-            dataset.labels(Split.TEST),  # type: ignore[attr-defined]
-            info.class_names,
-            dataset.mean,  # type: ignore[attr-defined]
-            dataset.std,  # type: ignore[attr-defined]
+            dataset.images(Split.TEST),
+            dataset.labels(Split.TEST),
+            dataset.info.class_names,
+            dataset.mean,
+            dataset.std,
         )
 
     # ---- choosing --------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 It owns the capture controller. The main window gives it the spec (`set_spec`), the
 dataset (`set_dataset`) and, while training, new weights (`refresh_from_weights`), and
 calls `shutdown()` before quitting. Only the tab on screen draws the captures: the others
-catch up when they are shown. Docked in the window (`capture_only_on_screen`), the panel
-asks for no capture while it is not on screen at all: the one it needs is made when it is
-shown, so edits of a deep network never wait for a model built in the background.
+catch up when they are shown. Made with `capture_only_on_screen` (docked in the window,
+where it is often a tab behind another), the panel asks for no capture while it is not on
+screen at all: the one it needs is made when it is shown, so edits of a deep network never
+wait for a model built in the background.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from explorer.core.capture_types import CaptureResult, LayerCapture
+from explorer.core.data import DeviceDataset
 from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
 from explorer.ui.inspect.controller import InspectController
@@ -55,8 +57,11 @@ def kernel_source(layers: tuple[LayerCapture, ...], index: int) -> LayerCapture 
 class InspectPanel(QWidget):
     """Input picker + tabs (feature maps, filters, activation gallery) + capture thread."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, *, capture_only_on_screen: bool = False
+    ) -> None:
         super().__init__(parent)
+        self._capture_only_on_screen = capture_only_on_screen
         self._spec: NetworkSpec | None = None
         self._drawn: tuple[object, ...] = ()
         self._dataset_class_names: tuple[str, ...] = ()
@@ -104,8 +109,6 @@ class InspectPanel(QWidget):
 
     # ---- API for the main window -------------------------------------------------------
 
-    capture_only_on_screen = False
-
     def set_spec(
         self, spec: NetworkSpec, weights: Mapping[str, torch.Tensor] | None = None
     ) -> None:
@@ -128,10 +131,10 @@ class InspectPanel(QWidget):
         if current is None or tuple(current.shape) != spec.input.shape:
             self.picker.choose_default()
 
-    def set_dataset(self, dataset: object) -> None:
-        """Browse a `DeviceDataset`'s test images; the first one is chosen."""
+    def set_dataset(self, dataset: DeviceDataset) -> None:
+        """Browse a dataset's test images; the first one is chosen."""
         # The dataset's class names describe the predictions better than the template's.
-        self._dataset_class_names = tuple(dataset.info.class_names)  # type: ignore[attr-defined]
+        self._dataset_class_names = tuple(dataset.info.class_names)
         self._apply_dataset_class_names()
         self.picker.set_dataset(dataset)
         self.picker.choose_default()
@@ -183,7 +186,7 @@ class InspectPanel(QWidget):
         return self.isVisible() and not self.tabs.visibleRegion().isEmpty()
 
     def _hold_unless_on_screen(self) -> None:
-        if self.capture_only_on_screen:
+        if self._capture_only_on_screen:
             self.controller.hold(not self._on_screen())
 
     @Slot()

@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
@@ -24,6 +25,9 @@ from explorer.ui.common.settings import APPLICATION, ORGANIZATION
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.shell.pyqtgraph_setup import configure_pyqtgraph
 from explorer.ui.shell.wheel_guard import install_wheel_guard
+
+if TYPE_CHECKING:
+    from explorer.ui.shell.workbench import Workbench
 
 log = logging.getLogger(__name__)
 
@@ -74,26 +78,30 @@ def open_main_window(path: str | None) -> MainWindow:
             window.files.remember(str(Path(path).resolve()))
         except ProjectError as error:
             problem = str(error)
-    tasks: list[Callable[[], object]] = [configure_pyqtgraph, lambda: _install_workbench(window)]
+    tasks: list[Callable[[], object]] = [configure_pyqtgraph, lambda: start_workbench(window)]
     if problem is not None:
         message = problem
         tasks.append(lambda: QMessageBox.critical(window, "Cannot Open Project", message))
     # Offered even when the file failed to open: an earlier crash's work must not be lost.
     tasks.append(lambda: None if window.is_shut_down else window.offer_recovery())
-    window._after_first_paint = _AfterFirstPaint(window, tasks)  # type: ignore[attr-defined]
+    _AfterFirstPaint(window, tasks)  # a child of the window: lives as long as it
     window.show()
     return window
 
 
-def _install_workbench(window: MainWindow) -> None:
-    # Imports torch and pyqtgraph, so it waits until the window has painted. A window that
-    # was closed (or an application that quit) before then gets no panels, and no threads.
-    if window.is_shut_down:
-        return
-    from explorer.ui.shell.workbench import install_workbench
+def start_workbench(window: MainWindow) -> Workbench | None:
+    """Add the panels that need torch to `window`: the workbench, the window's child
+    named "workbench"; None when the window has shut down.
 
-    install_workbench(window)
+    Imports torch and pyqtgraph, so it waits until the window has painted. A window that
+    was closed (or an application that quit) before then gets no panels, and no threads."""
+    if window.is_shut_down:
+        return None
+    from explorer.ui.shell.workbench import Workbench
+
+    workbench = Workbench(window)
     keep_startup_out_of_collections()
+    return workbench
 
 
 def keep_startup_out_of_collections() -> None:

@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 MAX_RECENT = 8
 _FILTER = "CNN Explorer projects (*.json);;All files (*)"
 
+#: Writes the project to a path with its trained weights and returns True, or returns
+#: False (writing nothing) when there are no weights that fit it.
+WeightsSaver = Callable[[NetworkSpec, str], bool]
+
 
 class FileActions(QObject):
     """Owns the File menu's actions for one window."""
@@ -31,9 +35,7 @@ class FileActions(QObject):
         super().__init__(window)
         self.document = document
         self.window = window
-        # Set by the workbench once torch is loaded: saves the project with its trained
-        # weights and returns True, or returns False when there are none to save.
-        self.weights_saver: Callable[[NetworkSpec, str], bool] | None = None
+        self._weights_saver: WeightsSaver | None = None
         self.new_action = self._action("&New", QKeySequence.StandardKey.New, self.new)
         self.open_action = self._action("&Open…", QKeySequence.StandardKey.Open, self.open)
         self.save_action = self._action("&Save", QKeySequence.StandardKey.Save, self.save)
@@ -46,6 +48,10 @@ class FileActions(QObject):
         for name in template_names():
             action = self.templates_menu.addAction(name)
             action.triggered.connect(partial(self.open_template, name))
+
+    def set_weights_saver(self, saver: WeightsSaver) -> None:
+        """Save with `saver` from now on: the workbench's, once torch is loaded."""
+        self._weights_saver = saver
 
     def _action(self, text: str, key: QKeySequence.StandardKey, slot: object) -> QAction:
         action = QAction(text, self.window)
@@ -135,7 +141,7 @@ class FileActions(QObject):
     def save_to(self, path: str) -> bool:
         try:
             # With trained weights that fit the network, they are saved beside the project.
-            saver = self.weights_saver
+            saver = self._weights_saver
             if saver is None or not saver(self.document.spec, path):
                 # Saving the open file again keeps the weights it names when they still fit
                 # (they may not have finished loading yet).
@@ -144,7 +150,8 @@ class FileActions(QObject):
         except Exception as error:  # every failure of a save is reported, not only OSError
             if not isinstance(error, OSError | ProjectError):
                 log.exception("saving %s failed", path)
-            reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+            strerror = error.strerror if isinstance(error, OSError) else None
+            reason = strerror or str(error) or type(error).__name__
             QMessageBox.critical(
                 self.window,
                 "Cannot Save Project",

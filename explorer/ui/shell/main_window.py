@@ -1,7 +1,8 @@
 """The main window: menus, tool bar, status bar and movable dock panels around one document.
 
 Other panels join with `add_dock(title, widget, area, object_name)`; every dock appears in
-the View menu and its place is saved with the window layout. Panels added after start-up
+the View menu and its place is saved with the window layout. The menus and the tool bar are
+`menus` (`window_menus.WindowMenus`), where later panels add theirs. Panels added after start-up
 (training, inspect...) are placed between `begin_late_docks()` and `finish_late_docks()`:
 the saved layout is applied again once they exist, since `restoreState()` only places docks
 that exist when it runs.
@@ -16,14 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QCoreApplication, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QStyle,
-    QToolBar,
     QUndoView,
     QWidget,
 )
@@ -42,6 +41,7 @@ from explorer.ui.shell.file_actions import FileActions
 from explorer.ui.shell.help_dialogs import show_about, show_layer_reference
 from explorer.ui.shell.recovery import RecoveryStore
 from explorer.ui.shell.screen_fit import available_geometry, fit_into_screen, fitting
+from explorer.ui.shell.window_menus import WindowMenus
 
 DockArea = Qt.DockWidgetArea
 # 2: every panel is in the saved state (version 1 saved the late panels hidden).
@@ -80,7 +80,14 @@ class MainWindow(QMainWindow):
             | QMainWindow.DockOption.AllowNestedDocks
             | QMainWindow.DockOption.AllowTabbedDocks
         )
-        self._build_menus()
+        self.menus = menus = WindowMenus(self, self.files, self.document.undo_stack, self.stack)
+        menus.quit_action.triggered.connect(self.close)
+        menus.history_action.triggered.connect(self.show_history)
+        menus.reset_layout_action.triggered.connect(self._on_reset_layout_triggered)
+        menus.reference_action.triggered.connect(self._on_reference_triggered)
+        menus.about_action.triggered.connect(self._on_about_triggered)
+        self.document.undo_stack.undoTextChanged.connect(self._on_undo_stack_undo_text_changed)
+        self.document.undo_stack.redoTextChanged.connect(self._on_undo_stack_redo_text_changed)
         self.setMinimumSize(MINIMUM_SIZE)
         self.resize(fitting(DEFAULT_SIZE, available_geometry(self, DEFAULT_SIZE)))
         left, right = DockArea.LeftDockWidgetArea, DockArea.RightDockWidgetArea
@@ -140,7 +147,7 @@ class MainWindow(QMainWindow):
         dock.setObjectName(object_name)
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
-        self.view_menu.insertAction(self._view_separator, dock.toggleViewAction())
+        self.menus.add_view_action(dock.toggleViewAction())
         self.docks[object_name] = dock
         # A panel added after start-up goes back where the user last left it, else shows.
         if self._layout_restored and not self._placing_late_docks:
@@ -149,102 +156,6 @@ class MainWindow(QMainWindow):
             else:
                 dock.show()
         return dock
-
-    # ---- menus --------------------------------------------------------------------------
-
-    def _build_menus(self) -> None:
-        files = self.files
-        file_menu = self.file_menu = self.menuBar().addMenu("&File")
-        file_menu.addActions([files.new_action, files.open_action])
-        file_menu.addMenu(files.recent_menu)
-        file_menu.addSeparator()
-        file_menu.addActions([files.save_action, files.save_as_action])
-        file_menu.addSeparator()
-        quit_action = file_menu.addAction("&Quit")
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        quit_action.triggered.connect(self.close)
-
-        stack = self.undo_stack = self.document.undo_stack
-        edit_menu = self.menuBar().addMenu("&Edit")
-        self.undo_action = stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
-        self.redo_action = stack.createRedoAction(self, "&Redo")
-        # Ctrl+Y as well, as on Windows and in most editors.
-        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        edit_menu.addActions([self.undo_action, self.redo_action])
-        edit_menu.addSeparator()
-        panel = self.stack
-        edit_menu.addActions(
-            [
-                panel.cut_action,
-                panel.copy_action,
-                panel.paste_action,
-                panel.duplicate_action,
-                panel.delete_action,
-            ]
-        )
-        edit_menu.addSeparator()
-        edit_menu.addAction(panel.select_all_action)
-        edit_menu.addSeparator()
-        history = edit_menu.addAction("&History")
-        history.setShortcut(QKeySequence("Ctrl+H"))
-        history.triggered.connect(self.show_history)
-
-        self.view_menu = self.menuBar().addMenu("&View")
-        self._view_separator = self.view_menu.addSeparator()
-        reset = self.view_menu.addAction("&Reset Layout")
-        reset.triggered.connect(self._on_reset_layout_triggered)
-        self.menuBar().addMenu(files.templates_menu)
-
-        help_menu = self.help_menu = self.menuBar().addMenu("&Help")
-        reference = help_menu.addAction("&Layer Reference")
-        reference.setShortcut(QKeySequence.StandardKey.HelpContents)
-        reference.triggered.connect(self._on_reference_triggered)
-        about = help_menu.addAction("&About CNN Explorer")
-        about.setMenuRole(QAction.MenuRole.AboutRole)
-        about.triggered.connect(self._on_about_triggered)
-
-        toolbar = QToolBar("Main", self)
-        toolbar.setObjectName("mainToolBar")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        icons = self.style().standardIcon
-        pixmaps = QStyle.StandardPixmap
-        files.new_action.setIcon(icons(pixmaps.SP_FileIcon))
-        files.open_action.setIcon(icons(pixmaps.SP_DialogOpenButton))
-        files.save_action.setIcon(icons(pixmaps.SP_DialogSaveButton))
-        toolbar.addActions([files.new_action, files.open_action, files.save_action])
-        toolbar.addSeparator()
-        # Fixed labels: the menu's "Undo Move Conv2D" would make the tool bar jump.
-        undo = toolbar.addAction(icons(pixmaps.SP_ArrowBack), "Undo", stack.undo)
-        redo = toolbar.addAction(icons(pixmaps.SP_ArrowForward), "Redo", stack.redo)
-        undo.setEnabled(stack.canUndo())
-        redo.setEnabled(stack.canRedo())
-        stack.canUndoChanged.connect(undo.setEnabled)
-        stack.canRedoChanged.connect(redo.setEnabled)
-        self._toolbar_undo, self._toolbar_redo = undo, redo
-        stack.undoTextChanged.connect(self._on_undo_stack_undo_text_changed)
-        stack.redoTextChanged.connect(self._on_undo_stack_redo_text_changed)
-        toolbar.addSeparator()
-        panel.duplicate_action.setIcon(icons(pixmaps.SP_FileDialogNewFolder))
-        panel.delete_action.setIcon(icons(pixmaps.SP_TrashIcon))
-        toolbar.addActions([panel.duplicate_action, panel.delete_action])
-        self.addToolBar(toolbar)
-        self.toolbar = toolbar
-
-    @Slot(str)
-    def _on_undo_stack_undo_text_changed(self, text: str) -> None:
-        self._toolbar_undo.setToolTip(f"Undo {text}".strip())
-
-    @Slot(str)
-    def _on_undo_stack_redo_text_changed(self, text: str) -> None:
-        self._toolbar_redo.setToolTip(f"Redo {text}".strip())
-
-    def keep_help_menu_last(self) -> None:
-        """Put Help back at the end of the menu bar after a panel added its own menu."""
-        bar = self.menuBar()
-        bar.removeAction(self.help_menu.menuAction())
-        bar.addAction(self.help_menu.menuAction())
 
     # ---- layout persistence -------------------------------------------------------------
 
@@ -363,6 +274,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             "The network cannot change while it trains: stop training to edit it.", 5000
         )
+
+    @Slot(str)
+    def _on_undo_stack_undo_text_changed(self, text: str) -> None:
+        self.menus.toolbar_undo.setToolTip(f"Undo {text}".strip())
+
+    @Slot(str)
+    def _on_undo_stack_redo_text_changed(self, text: str) -> None:
+        self.menus.toolbar_redo.setToolTip(f"Redo {text}".strip())
 
     @Slot()
     def _on_stack_current_changed(self) -> None:

@@ -24,12 +24,13 @@ _BOXES = (QAbstractSpinBox, QComboBox)
 
 def _box_of(widget: QObject) -> QWidget | None:
     """The spin or combo box `widget` is, or belongs to (a spin box's line edit)."""
-    while isinstance(widget, QWidget):
-        if isinstance(widget, _BOXES):
-            return widget
-        if widget.isWindow():
+    current = widget if isinstance(widget, QWidget) else None
+    while current is not None:
+        if isinstance(current, _BOXES):
+            return current
+        if current.isWindow():
             return None
-        widget = widget.parentWidget()
+        current = current.parentWidget()
     return None
 
 

@@ -1,9 +1,11 @@
 """Joins the panels that need torch — training, inspect, evaluation, export — to the window.
 
-Built just after the window first paints (torch loads then, not before). It owns the one
-fact the panels share: the trained weights of the current network, which come from the
-latest run (live snapshots while it trains) or from a project saved with its weights, and
-which are forgotten as soon as an edit changes the network's structure.
+Built just after the window first paints (torch loads then, not before), as the window's
+child: it makes each feature's objects itself (the training ones through `TrainingDocks`)
+and hands them what they need, so no panel knows the window. It owns the one fact the
+panels share: the trained weights of the current network, which come from the latest run
+(live snapshots while it trains) or from a project saved with its weights, and which are
+forgotten as soon as an edit changes the network's structure.
 
 Data flow: training controller ─weights_updated→ trained weights ─→ Inspect (live maps);
 training_finished (or Training ▸ Evaluate, at any time) ─→ evaluate as a background task ─→
@@ -19,7 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QPoint, QSize, Qt, Slot
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFrame, QMenu, QMessageBox, QScrollArea, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QMessageBox, QScrollArea, QWidget
 
 from explorer.core.app.trained_weights import (
     State,
@@ -36,7 +38,7 @@ from explorer.ui.inspect.panel import InspectPanel
 from explorer.ui.shell.export_actions import ExportActions
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.shell.screen_fit import fit_into_screen
-from explorer.ui.training.panel import install_training
+from explorer.ui.shell.training_docks import TrainingDocks
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class Workbench(QObject):
         warm_up: bool = True,
     ) -> None:
         super().__init__(window)
+        self.setObjectName("workbench")  # found as the window's child of that name
         self.window = window
         self.document = window.document
         self._trained = TrainedWeights()
@@ -74,28 +77,24 @@ class Workbench(QObject):
             window.resize(size)
             window.finish_late_docks()
         for dock, key in ((self.inspect_dock, "F9"), (self.evaluation_dock, "F10")):
-            action = window.view_menu.addAction(f"{dock.windowTitle()} in Own Window")
+            action = window.menus.view_menu.addAction(f"{dock.windowTitle()} in Own Window")
             action.setShortcut(QKeySequence(key))
             action.triggered.connect(lambda checked=False, d=dock: _float_large(d, window))
 
         self.export = ExportActions(window, lambda: self.document.spec, self.weights_for)
-        # File ▸ Export sits just after Save As, before the separator and Quit.
-        file_menu = window.file_menu
-        after_save_as = file_menu.actions().index(window.files.save_as_action) + 1
-        file_menu.insertMenu(file_menu.actions()[after_save_as], self.export.menu)
-        window.files.weights_saver = self.save_with_weights
+        window.menus.add_file_menu(self.export.menu)
+        window.files.set_weights_saver(self.save_with_weights)
 
-        self.runs = window.docks["runsDock"].widget()
+        self.runs = self.training_docks.runs
         self.runs.resume_requested.connect(self._on_runs_resume_requested)
-        training_menu = _menu(window, "&Training")
-        self.evaluate_action = training_menu.addAction("&Evaluate Current Weights")
+        self.evaluate_action = self.training_docks.menu.addAction("&Evaluate Current Weights")
         self.evaluate_action.setShortcut(QKeySequence("F7"))
         self.evaluate_action.setToolTip(
             "Measure the network's current weights on the test set (also while it trains)"
         )
         self.evaluate_action.triggered.connect(self.evaluate_now)
-        runs_menu = self.runs_menu = QMenu("&Runs", window)
-        window.menuBar().insertMenu(window.help_menu.menuAction(), runs_menu)
+        runs_menu = window.menus.add_menu("&Runs")
+        runs_menu.setObjectName("runsMenu")
         self.resume_action = runs_menu.addAction("&Resume Stopped Run")
         self.resume_action.setToolTip(
             "Continue the selected (or the latest) stopped run from its checkpoint, as "
@@ -128,14 +127,13 @@ class Workbench(QObject):
         data_dir: str | Path | None,
         warm_up: bool,
     ) -> None:
-        self.training = install_training(
+        self.training_docks = TrainingDocks(
             window, runs_root=runs_root, data_dir=data_dir, warm_up=warm_up
         )
-        window.keep_help_menu_last()
-        self.inspect = InspectPanel()
+        self.training = self.training_docks.controller
         # Behind another tab it captures nothing: the model the capture thread would build
         # for each edit of a deep network competes with the GUI thread for the interpreter.
-        self.inspect.capture_only_on_screen = True
+        self.inspect = InspectPanel(capture_only_on_screen=True)
         self.evaluation = EvaluationPanel()
         right = Qt.DockWidgetArea.RightDockWidgetArea
         # Scrollable, so these big panels never force the window past a 1280×800 screen.
@@ -146,8 +144,7 @@ class Workbench(QObject):
             "Evaluation", _scrollable(self.evaluation), right, "evaluationDock"
         )
         # Beside the summary and curves: the roomiest place a 1280×800 window has.
-        anchor = window.docks.get("trainingCurvesDock", window.summary_dock)
-        window.tabifyDockWidget(anchor, self.inspect_dock)
+        window.tabifyDockWidget(self.training_docks.curves_dock, self.inspect_dock)
         window.tabifyDockWidget(self.inspect_dock, self.evaluation_dock)
         # The editor's panels in front at start-up; training raises its own when it starts.
         window.properties_dock.raise_()
@@ -293,8 +290,7 @@ class Workbench(QObject):
         """Continue the run in `run_dir` from its checkpoint."""
         started = self.training.resume_run(run_dir)
         if started:
-            self.window.docks["trainingDock"].raise_()
-            self.window.docks["trainingCurvesDock"].raise_()
+            self.training_docks.raise_run_docks()
         return started
 
     def confirm_close(self) -> bool:
@@ -346,19 +342,11 @@ class Workbench(QObject):
         if self._shut_down:
             return
         self._shut_down = True
-        self.training.shutdown()
+        self.training_docks.shutdown()
         self.inspect.shutdown()
         self.export.shutdown()
         self.weights_loader.shutdown()
         self.evaluator.shutdown()
-
-
-def _menu(window: MainWindow, title: str) -> QMenu:
-    for action in window.menuBar().actions():
-        menu = action.menu()
-        if action.text() == title and isinstance(menu, QMenu):
-            return menu
-    raise LookupError(f"the window has no {title!r} menu")
 
 
 def _float_large(dock: QDockWidget, window: QWidget) -> None:
@@ -377,13 +365,3 @@ def _scrollable(widget: QWidget) -> QScrollArea:
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     return area
-
-
-def install_workbench(window: MainWindow, **options: Any) -> Workbench:
-    """The window's workbench, made on the first call (later calls return the same one)."""
-    existing = getattr(window, "workbench", None)
-    if isinstance(existing, Workbench):
-        return existing
-    workbench = Workbench(window, **options)
-    window.workbench = workbench  # type: ignore[attr-defined]
-    return workbench

@@ -1,48 +1,35 @@
 """The Training dock: dataset, hyperparameters, device, Train/Pause/Stop, progress, results.
 
-Hyperparameter editors are generated from `TRAINING_PARAMS`, and every change is an
-undoable edit of the document's `spec.training`. The panel only draws what the controller
-relays; the work happens on the controller's thread. `install_training(window)` adds the
-Training, Curves and Runs docks and the Training menu to a main window.
+The settings (dataset and hyperparameters) are the `TrainingSettingsForm` tab. The panel
+only draws what the controller relays; the work happens on the controller's thread. The
+shell places it, the curves and the runs list in the window (`shell/training_docks.py`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QDockWidget,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QMainWindow,
     QProgressBar,
-    QScrollArea,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from explorer.core.spec import TRAINING_PARAMS, SpecError
-from explorer.ui.common.param_editors import ParamEditor, make_editor
 from explorer.ui.training.controller import RunState, TrainingController
 from explorer.ui.training.curves import TrainingCurves
-from explorer.ui.training.datasets import DatasetPicker
 from explorer.ui.training.results import MessageBar, ResultsView, TrainingLog
+from explorer.ui.training.settings_form import TrainingSettingsForm
 
 log = logging.getLogger(__name__)
-
-# Settings that only one schedule reads: greyed out under the others.
-_STEP_SCHEDULE_KEYS = ("step_size", "gamma")
 
 
 class TrainingPanel(QWidget):
@@ -93,7 +80,10 @@ class TrainingPanel(QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
         self.tabs = QTabWidget()
-        self.settings_page = self._settings_page()
+        self.settings_page = TrainingSettingsForm(self.document, controller.data_dir)
+        self.settings_page.refused.connect(self._on_settings_page_refused)
+        self.settings_page.dataset_picker.logged.connect(self.log_view.add)
+        self.settings_page.dataset_picker.failed.connect(self._on_dataset_picker_failed)
         self.tabs.addTab(self.settings_page, "Settings")
         self.tabs.addTab(self.results, "Results")
         self.tabs.addTab(self.log_view, "Log")
@@ -125,10 +115,8 @@ class TrainingPanel(QWidget):
         controller.training_failed.connect(self._on_controller_training_failed)
         controller.start_refused.connect(self._on_controller_start_refused)
         controller.warm_up_finished.connect(self.populate_datasets)
-        self.document.spec_changed.connect(self._on_document_spec_changed)
         self.document.edit_refused.connect(self._on_document_edit_refused)
         self.document.replaced.connect(self._on_document_replaced)
-        self._on_document_spec_changed()
         self._on_controller_state_changed(controller.state)
 
     def _button(self, action: QAction) -> QToolButton:
@@ -138,97 +126,23 @@ class TrainingPanel(QWidget):
         button.setMinimumWidth(72)
         return button
 
-    # ---- the settings page ----------------------------------------------------------------
-
-    def _settings_page(self) -> QWidget:
-        self.dataset_picker = data = DatasetPicker(self.controller.data_dir)
-        data.dataset_chosen.connect(self._on_dataset_picker_dataset_chosen)
-        data.logged.connect(self.log_view.add)
-        data.failed.connect(self._on_dataset_picker_failed)
-
-        self.device_label = QLabel("detected when training starts")
-        self.device_label.setWordWrap(True)
-        self._form = form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.editors: dict[str, ParamEditor] = {}
-        for key, param in TRAINING_PARAMS.items():
-            if key == "dataset":
-                continue
-            editor = make_editor(param)
-            editor.value_edited.connect(self._on_editor_value_edited)
-            editor.editing_finished.connect(self.document.end_merge)
-            self.editors[key] = editor
-            form.addRow(key.replace("_", " ").capitalize(), editor)
-            if key == "device":
-                form.addRow("Detected", self.device_label)
-        settings = QGroupBox("Hyperparameters")
-        settings.setLayout(form)
-        page = QWidget()
-        page_layout = QVBoxLayout(page)
-        page_layout.setContentsMargins(0, 0, 0, 0)
-        page_layout.addWidget(data)
-        page_layout.addWidget(settings)
-        page_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(page)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        return scroll
-
     @Slot()
     def shutdown(self) -> None:
         """Stop training and any download, waiting for their threads (safe to repeat)."""
         self.controller.shutdown()
-        self.dataset_picker.shutdown()
+        self.settings_page.shutdown()
 
+    @Slot()
     def populate_datasets(self) -> None:
-        self.dataset_picker.populate()
-
-    @Slot(str)
-    def _on_dataset_picker_dataset_chosen(self, name: str) -> None:
-        if not self._set_training(dataset=name):
-            self.dataset_picker.show_dataset(self.document.spec.training.dataset)
+        self.settings_page.dataset_picker.populate()
 
     @Slot(str)
     def _on_dataset_picker_failed(self, text: str) -> None:
         self.message_bar.show_message(text, "error")
 
-    def _set_training(self, **values: Any) -> bool:
-        spec = self.document.spec
-        try:
-            training = spec.training.with_values(**values)
-        except SpecError as error:
-            self.message_bar.show_message(error.message, "warning")
-            return False
-        key = ",".join(sorted(values))
-        return self.document.edit(
-            replace(spec, training=training), f"Change {key}", merge_key=("training", key)
-        )
-
-    @Slot(object)
-    def _on_editor_value_edited(self, value: object) -> None:
-        editor = self.sender()
-        for key, candidate in self.editors.items():
-            if candidate is editor:
-                param = TRAINING_PARAMS[key]
-                self._set_training(**{key: param.default if value is None else value})
-                return
-
-    @Slot()
-    def _on_document_spec_changed(self) -> None:
-        training = self.document.spec.training
-        for key, editor in self.editors.items():
-            editor.set_value(getattr(training, key))
-        stepped = training.schedule == "step"
-        for key in _STEP_SCHEDULE_KEYS:
-            editor = self.editors[key]
-            editor.setEnabled(stepped)
-            label = self._form.labelForField(editor)
-            if label is not None:
-                label.setEnabled(stepped)
-            note = "" if stepped else " Used only by the step schedule."
-            editor.setToolTip(TRAINING_PARAMS[key].help + note)
-        self.dataset_picker.show_dataset(training.dataset)
+    @Slot(str)
+    def _on_settings_page_refused(self, text: str) -> None:
+        self.message_bar.show_message(text, "warning")
 
     # ---- training state -------------------------------------------------------------------
 
@@ -248,7 +162,7 @@ class TrainingPanel(QWidget):
 
     @Slot(str)
     def _on_controller_device_detected(self, text: str) -> None:
-        self.device_label.setText(text)
+        self.settings_page.show_device(text)
 
     @Slot(str)
     def _on_controller_loading_reported(self, text: str) -> None:
@@ -416,80 +330,3 @@ def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-class _DockRaiser(QObject):
-    def __init__(self, docks: tuple[QDockWidget, ...], parent: QObject) -> None:
-        super().__init__(parent)
-        self.docks = docks
-
-    @Slot()
-    def raise_docks(self) -> None:
-        for dock in self.docks:
-            dock.show()
-            dock.raise_()
-
-
-def install_training(
-    window: QMainWindow,
-    *,
-    runs_root: str | Path | None = None,
-    data_dir: str | Path | None = None,
-    warm_up: bool = True,
-) -> TrainingController:
-    """Add the Training, Training Curves and Runs docks and a Training menu to `window`
-    (a MainWindow: `add_dock`, `document`). With `warm_up`, torch, the dataset and the
-    first training step are prepared in the background shortly after the window shows."""
-    from explorer.ui.training.runs import RunsPanel
-
-    document = window.document  # type: ignore[attr-defined]
-    controller = TrainingController(document, runs_root=runs_root, data_dir=data_dir, parent=window)
-    curves = TrainingCurves()
-    panel = TrainingPanel(controller, curves)
-    runs = RunsPanel(document, curves, controller.runs_root)
-    controller.run_ended.connect(runs.add_run)
-    # A dataset Train just downloaded is now cached: the picker says so.
-    controller.dataset_loaded.connect(panel.populate_datasets)
-    right = Qt.DockWidgetArea.RightDockWidgetArea
-    add_dock = window.add_dock  # type: ignore[attr-defined]
-    training_dock = add_dock("Training", panel, right, "trainingDock")
-    curves_dock = add_dock("Training Curves", curves, right, "trainingCurvesDock")
-    runs_dock = add_dock("Runs", runs, right, "runsDock")
-    # Beside the editor's panels as tabs: the curves get the Summary's room, which a 1280×800
-    # window cannot spare for one more dock; training raises them, selecting a layer does not.
-    properties = getattr(window, "properties_dock", None)
-    summary = getattr(window, "summary_dock", None)
-    if properties is not None and summary is not None:
-        window.tabifyDockWidget(properties, training_dock)
-        window.tabifyDockWidget(training_dock, runs_dock)
-        window.tabifyDockWidget(summary, curves_dock)
-    else:
-        window.splitDockWidget(training_dock, curves_dock, Qt.Orientation.Vertical)
-        window.tabifyDockWidget(training_dock, runs_dock)
-    raiser = _DockRaiser((training_dock, curves_dock), panel)
-    controller.training_started.connect(raiser.raise_docks)
-    panel.train_action.triggered.connect(raiser.raise_docks)
-
-    menu = window.menuBar().addMenu("&Training")
-    menu.addActions([panel.train_action, panel.pause_action, panel.stop_action])
-    menu.addSeparator()
-    export_png = menu.addAction("Export Curves as &PNG…")
-    export_png.triggered.connect(panel.export_png)
-    export_csv = menu.addAction("Export Curves as &CSV…")
-    export_csv.triggered.connect(panel.export_csv)
-    toolbar = getattr(window, "toolbar", None)
-    if toolbar is not None:
-        toolbar.addSeparator()
-        toolbar.addActions([panel.train_action, panel.pause_action, panel.stop_action])
-    # Emitted only once the window has agreed to close: a cancelled "save changes?" keeps
-    # training running.
-    window.closing.connect(panel.shutdown)  # type: ignore[attr-defined]
-
-    app = QCoreApplication.instance()
-    if app is not None:
-        app.aboutToQuit.connect(panel.shutdown)
-    if warm_up:
-        QTimer.singleShot(300, controller.warm_up)
-    else:
-        QTimer.singleShot(0, panel.populate_datasets)
-    return controller

@@ -177,12 +177,6 @@ class RunsPanel(QWidget):
         items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
         return [item for item in items if item is not None]
 
-    def set_ticked(self, path: Path, ticked: bool) -> None:
-        for item in self._items():
-            if Path(item.data(0, Qt.ItemDataRole.UserRole)) == Path(path):
-                state = Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked
-                item.setCheckState(0, state)
-
     def ticked_runs(self) -> list[RunRecord]:
         ticked = []
         for index, item in enumerate(self._items()):

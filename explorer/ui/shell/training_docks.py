@@ -1,0 +1,93 @@
+"""The training feature in the main window: its controller, the Training, Training Curves
+and Runs docks, the Training menu and the tool bar's Train/Pause/Stop.
+
+The docks go beside the editor's panels as tabs (the curves get the Summary's room, which a
+1280×800 window cannot spare for one more dock); starting a run raises the Training and
+Curves tabs, selecting a layer does not. With `warm_up`, torch, the dataset and the first
+training step are prepared in the background shortly after the window shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QTimer, Slot
+
+from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.training.controller import TrainingController
+from explorer.ui.training.curves import TrainingCurves
+from explorer.ui.training.panel import TrainingPanel
+from explorer.ui.training.runs import RunsPanel
+
+#: How long after the window is built the warm-up starts: the window paints first.
+WARM_UP_DELAY_MS = 300
+
+
+class TrainingDocks(QObject):
+    """Makes the training controller and its views for the window's document and adds
+    them to the window; `shutdown()` (also on the window's `closing`) stops the run."""
+
+    def __init__(
+        self,
+        window: MainWindow,
+        *,
+        runs_root: str | Path | None = None,
+        data_dir: str | Path | None = None,
+        warm_up: bool = True,
+    ) -> None:
+        super().__init__(window)
+        document = window.document
+        self.controller = TrainingController(
+            document, runs_root=runs_root, data_dir=data_dir, parent=window
+        )
+        self.curves = TrainingCurves()
+        self.panel = TrainingPanel(self.controller, self.curves)
+        self.runs = RunsPanel(document, self.curves, self.controller.runs_root)
+        self.controller.run_ended.connect(self.runs.add_run)
+        # A dataset Train just downloaded is now cached: the picker says so.
+        self.controller.dataset_loaded.connect(self.panel.populate_datasets)
+
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        self.training_dock = window.add_dock("Training", self.panel, right, "trainingDock")
+        self.curves_dock = window.add_dock(
+            "Training Curves", self.curves, right, "trainingCurvesDock"
+        )
+        self.runs_dock = window.add_dock("Runs", self.runs, right, "runsDock")
+        window.tabifyDockWidget(window.properties_dock, self.training_dock)
+        window.tabifyDockWidget(self.training_dock, self.runs_dock)
+        window.tabifyDockWidget(window.summary_dock, self.curves_dock)
+        self.controller.training_started.connect(self._on_training_started)
+        self.panel.train_action.triggered.connect(self._on_training_started)
+
+        panel = self.panel
+        run_actions = [panel.train_action, panel.pause_action, panel.stop_action]
+        self.menu = window.menus.add_menu("&Training")
+        self.menu.addActions(run_actions)
+        self.menu.addSeparator()
+        export_png = self.menu.addAction("Export Curves as &PNG…")
+        export_png.triggered.connect(panel.export_png)
+        export_csv = self.menu.addAction("Export Curves as &CSV…")
+        export_csv.triggered.connect(panel.export_csv)
+        window.menus.add_tool_actions(run_actions)
+        # Emitted only once the window has agreed to close: a cancelled "save changes?"
+        # keeps training running.
+        window.closing.connect(self.shutdown)
+        if warm_up:
+            QTimer.singleShot(WARM_UP_DELAY_MS, self.controller.warm_up)
+        else:
+            QTimer.singleShot(0, panel.populate_datasets)
+
+    def raise_run_docks(self) -> None:
+        """Bring the Training and Training Curves tabs to the front."""
+        for dock in (self.training_dock, self.curves_dock):
+            dock.show()
+            dock.raise_()
+
+    @Slot()
+    def shutdown(self) -> None:
+        """Stop training and any download, waiting for their threads (safe to repeat)."""
+        self.panel.shutdown()
+
+    @Slot()
+    def _on_training_started(self) -> None:
+        self.raise_run_docks()
