@@ -20,6 +20,7 @@ from explorer.core.diagnostics import Diagnostic, Severity
 from explorer.core.error_list import format_errors
 from explorer.core.export import export_pytorch_source
 from explorer.core.optimizers import DEFAULT_OPTIMIZER, OPTIMIZERS, optimizer_type
+from explorer.core.paths import LayerPath
 from explorer.core.project import ProjectError, parse_project
 from explorer.core.spec import (
     INPUT_PARAMS,
@@ -262,7 +263,7 @@ def test_changing_the_class_count_drops_class_names_that_no_longer_fit() -> None
 
 
 def _error(message: str, index: int | None) -> Diagnostic:
-    return Diagnostic(Severity.ERROR, message, layer_index=index)
+    return Diagnostic(Severity.ERROR, message, path=None if index is None else LayerPath.top(index))
 
 
 def test_the_error_list_names_each_layer_on_its_own_line_or_inline_with_a_limit() -> None:
