@@ -1,7 +1,9 @@
 """The open project: its immutable spec, analysis, undo stack, file path and clean state.
 
 Every edit becomes a `SpecEditCommand` that swaps whole immutable specs, so undo and redo
-restore exactly the spec they replaced. Views listen to one signal, `spec_changed`.
+restore exactly the spec they replaced. Views listen to one signal, `spec_changed`, which says
+what the edit did to the rows of the stack (a `RowChange`): list views move, insert and remove
+those rows and keep their selection.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from explorer.core.analysis import Analysis, analyze, apply_fix
 from explorer.core.diagnostics import Fix
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.ui.common.row_change import RowChange, moved_rows
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class SpecEditCommand(QUndoCommand):
         new: NetworkSpec,
         text: str,
         *,
+        change: RowChange,
         merge_key: Hashable | None = None,
         select_after: Sequence[int] = (),
         select_before: Sequence[int] = (),
@@ -46,6 +50,7 @@ class SpecEditCommand(QUndoCommand):
         self._document = document
         self.old = old
         self.new = new
+        self.change = change
         self.merge_key = merge_key
         self._select_after = tuple(select_after)
         self._select_before = tuple(select_before)
@@ -57,21 +62,23 @@ class SpecEditCommand(QUndoCommand):
         if not isinstance(other, SpecEditCommand) or other.merge_key != self.merge_key:
             return False
         self.new = other.new
+        self.change = self.change.then(other.change)
         self._select_after = other._select_after
         self.setObsolete(self.new == self.old)
         return True
 
     def redo(self) -> None:
-        self._document._show(self.new, self._select_after)
+        self._document._show(self.new, self.change, self._select_after)
 
     def undo(self) -> None:
-        self._document._show(self.old, self._select_before)
+        self._document._show(self.old, self.change.inverse(), self._select_before)
 
 
 class ProjectDocument(QObject):
     """Owns the current `NetworkSpec` and everything derived from it."""
 
-    spec_changed = Signal()
+    # The spec (and its analysis) changed; the argument says what happened to the rows.
+    spec_changed = Signal(RowChange)
     path_changed = Signal(str)
     clean_changed = Signal(bool)
     lock_changed = Signal(bool)
@@ -123,7 +130,8 @@ class ProjectDocument(QObject):
     def reset(self, spec: NetworkSpec, path: str | None = None) -> None:
         """Start over with `spec` (New, Open, a template): empty history, clean."""
         self.undo_stack.clear()
-        self._show(spec, [0] if spec.layers else [])
+        change = RowChange.replacing(len(self._spec.layers), len(spec.layers))
+        self._show(spec, change, [0] if spec.layers else [])
         self.undo_stack.setClean()
         self.set_path(path)
         self.replaced.emit()
@@ -140,10 +148,10 @@ class ProjectDocument(QObject):
         """The next edit starts a new undo step even if it touches the same key."""
         self._epoch = next(self._merge_epoch)
 
-    def _show(self, spec: NetworkSpec, selection: Sequence[int]) -> None:
+    def _show(self, spec: NetworkSpec, change: RowChange, selection: Sequence[int]) -> None:
         self._spec = spec
         self._analysis = self._analysis_of(spec)
-        self.spec_changed.emit()
+        self.spec_changed.emit(change)
         self.selection_requested.emit(list(selection))
 
     def _analysis_of(self, spec: NetworkSpec) -> Analysis:
@@ -165,11 +173,15 @@ class ProjectDocument(QObject):
         new: NetworkSpec,
         text: str,
         *,
+        change: RowChange | None = None,
         merge_key: Hashable | None = None,
         select_after: Sequence[int] = (),
         select_before: Sequence[int] = (),
     ) -> bool:
-        """Push an undoable change to `new`; False when refused (locked) or a no-op."""
+        """Push an undoable change to `new`; False when refused (locked) or a no-op.
+
+        `change` says what the edit does to the rows; without it, the rows that differ
+        between the start and the end the two specs share are taken as replaced."""
         if self._locked:
             log.info("edit refused while locked: %s", text)
             self.edit_refused.emit()
@@ -182,6 +194,7 @@ class ProjectDocument(QObject):
             self._spec,
             new,
             text,
+            change=change or RowChange.between(self._spec.layers, new.layers),
             merge_key=key,
             select_after=select_after,
             select_before=select_before,
@@ -213,6 +226,7 @@ class ProjectDocument(QObject):
         return self.edit(
             self._spec.with_layers(keep_names(self._spec, items, origin)),
             label,
+            change=RowChange(tuple(origin), len(self._spec.layers)),
             select_after=range(row, row + len(layers)),
         )
 
@@ -228,6 +242,7 @@ class ProjectDocument(QObject):
         return self.edit(
             self._spec.with_layers(keep_names(self._spec, items, origin)),
             text,
+            change=RowChange(tuple(origin), len(self._spec.layers)),
             select_after=[after] if after >= 0 else [],
             select_before=rows,
         )
@@ -236,13 +251,14 @@ class ProjectDocument(QObject):
         rows = sorted(set(rows))
         if not rows:
             return False
-        origin = _moved_rows(len(self._spec.layers), rows, destination)
+        origin = moved_rows(len(self._spec.layers), rows, destination)
         items = [self._spec.layers[i] for i in origin]
         new = self._spec.with_layers(keep_names(self._spec, items, origin))
         start = destination - sum(1 for r in rows if r < destination)
         return self.edit(
             new,
             "Move layers" if len(rows) > 1 else f"Move {self._spec.layers[rows[0]].type}",
+            change=RowChange(tuple(origin), len(origin)),
             select_after=range(start, start + len(rows)),
             select_before=rows,
         )
@@ -259,6 +275,7 @@ class ProjectDocument(QObject):
         return self.edit(
             self._spec.replace_layer(row, layer),
             f"Change {key or 'layer'} of {self._spec.layer_names()[row]}",
+            change=RowChange.unchanged(len(self._spec.layers), [row]),
             merge_key=("layer", row, key),
             select_after=[row],
             select_before=[row],
@@ -280,16 +297,6 @@ class ProjectDocument(QObject):
         return self.edit(
             apply_fix(self._spec, fix), f"Fix: {fix.label}", select_after=[max(0, row)]
         )
-
-
-def _moved_rows(count: int, rows: Sequence[int], destination: int) -> list[int]:
-    """Row numbers 0..count-1 after moving `rows` (kept in order) before `destination`,
-    as `NetworkSpec.move` moves layers."""
-    chosen = sorted(set(rows))
-    destination -= sum(1 for row in chosen if row < destination)
-    rest = [row for row in range(count) if row not in set(chosen)]
-    rest[destination:destination] = chosen
-    return rest
 
 
 def keep_names(

@@ -24,6 +24,7 @@ from explorer.core.summary import format_shape
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
 from explorer.ui.common.param_editors import ParamEditor, make_editor
+from explorer.ui.common.row_change import RowChange
 
 
 class PropertiesPanel(QScrollArea):
@@ -83,9 +84,10 @@ class PropertiesPanel(QScrollArea):
             self._build_form(type_name)
         self._refresh()
 
-    @Slot()
-    def _on_document_spec_changed(self) -> None:
-        self.show_row(self.row)
+    @Slot(RowChange)
+    def _on_document_spec_changed(self, change: RowChange) -> None:
+        # The layer shown stays shown wherever the edit moved it (gone: nothing is shown).
+        self.show_row(change.new_row(self.row))
 
     def _build_form(self, type_name: str | None) -> None:
         self._type = type_name
