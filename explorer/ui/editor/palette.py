@@ -16,10 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.layers import FAMILIES, LAYER_TYPES
 from explorer.core.spec import LayerSpec
 from explorer.ui.common.document import ProjectDocument
-from explorer.ui.common.family_style import family_colour, type_icon
+from explorer.ui.common.family_style import families, family_colour, type_icon
 from explorer.ui.editor.blocks import BLOCKS, Block, ask_repeat
 from explorer.ui.editor.mime import BLOCK_MIME, LAYERS_MIME, layers_mime_data
 
@@ -52,11 +51,7 @@ class LayerPalette(QTreeWidget):
         self.itemDoubleClicked.connect(self._on_item_double_clicked)
 
     def _populate(self) -> None:
-        families = list(FAMILIES) + sorted({t.family for t in LAYER_TYPES.values()} - set(FAMILIES))
-        for family in families:
-            types = [t for t in LAYER_TYPES.values() if t.family == family]
-            if not types:
-                continue
+        for family, types in families():
             group = self._group(family)
             group.setForeground(0, family_colour(family))
             for entry in types:
