@@ -227,6 +227,7 @@ def test_any_edits_undo_and_redo_keep_rows_and_persistent_indexes_right(
     while document.undo_stack.canRedo():
         document.undo_stack.redo()
         assert _names(model) == [layer.name for layer in document.analysis.layers]
+    del persistent
 
 
 def test_moved_rows_is_what_moving_layers_does() -> None:

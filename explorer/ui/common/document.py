@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import weakref
 from collections.abc import Hashable, Sequence
 from dataclasses import replace
 
@@ -47,7 +48,10 @@ class SpecEditCommand(QUndoCommand):
         select_before: Sequence[int] = (),
     ) -> None:
         super().__init__(text)
-        self._document = document
+        # Held weakly: the document's undo stack owns this command, and a strong reference
+        # back would make a cycle through C++ that only the garbage collector breaks, which
+        # then deletes the stack (and this command) while it clears them.
+        self._document = weakref.ref(document)
         self.old = old
         self.new = new
         self.change = change
@@ -68,10 +72,14 @@ class SpecEditCommand(QUndoCommand):
         return True
 
     def redo(self) -> None:
-        self._document._show(self.new, self.change, self._select_after)
+        document = self._document()
+        if document is not None:
+            document._show(self.new, self.change, self._select_after)
 
     def undo(self) -> None:
-        self._document._show(self.old, self.change.inverse(), self._select_before)
+        document = self._document()
+        if document is not None:
+            document._show(self.old, self.change.inverse(), self._select_before)
 
 
 class ProjectDocument(QObject):

@@ -9,6 +9,7 @@ composes for merged undo steps, and a whole other project is the change that kee
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,23 +64,23 @@ class RowChange:
     def new_count(self) -> int:
         return len(self.origin)
 
-    @property
+    @functools.cached_property
     def inserted(self) -> tuple[int, ...]:
         """Rows (after the edit) that hold new layers, ascending."""
         return tuple(row for row, was in enumerate(self.origin) if was is None)
 
-    @property
+    @functools.cached_property
     def kept(self) -> tuple[int, ...]:
         """The rows (before the edit) that are still there, in their new order."""
         return tuple(was for was in self.origin if was is not None)
 
-    @property
+    @functools.cached_property
     def removed(self) -> tuple[int, ...]:
         """Rows (before the edit) that are gone, ascending."""
         kept = set(self.kept)
         return tuple(row for row in range(self.old_count) if row not in kept)
 
-    @property
+    @functools.cached_property
     def moved(self) -> bool:
         """Whether rows that stayed changed their order."""
         kept = self.kept
@@ -89,10 +90,11 @@ class RowChange:
         """Where row `old_row` is after the edit (None: removed, or None given)."""
         if old_row is None:
             return None
-        for row, was in enumerate(self.origin):
-            if was == old_row:
-                return row
-        return None
+        return self._new_rows.get(old_row)
+
+    @functools.cached_property
+    def _new_rows(self) -> dict[int, int]:
+        return {was: row for row, was in enumerate(self.origin) if was is not None}
 
     def inverse(self) -> RowChange:
         """The change that undoes this one."""

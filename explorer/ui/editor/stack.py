@@ -127,7 +127,7 @@ class LayerStackPanel(QWidget):
     def __init__(self, document: ProjectDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.model = LayerStackModel(document)
+        self.model = LayerStackModel(document, self)
         self.header = InputHeader(document, self)
         self.view = LayerStackView(self)
         self.view.setModel(self.model)

@@ -16,6 +16,7 @@ from PySide6.QtCore import (
     QByteArray,
     QMimeData,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     Signal,
@@ -61,8 +62,10 @@ class LayerStackModel(QAbstractListModel):
     # panel asks and inserts; a model shows no dialogs.
     block_dropped = Signal(str, int, int)
 
-    def __init__(self, document: ProjectDocument) -> None:
-        super().__init__(document)
+    def __init__(self, document: ProjectDocument, parent: QObject | None = None) -> None:
+        # Not a child of the document: it refers to the document, and a child that does so
+        # makes a cycle through C++ that the garbage collector breaks by deleting both at once.
+        super().__init__(parent)
         self.document = document
         # The rows shown: the document's analysis, except while an edit is being applied
         # row by row (then rows kept are the old ones and new rows are the new ones).
@@ -77,9 +80,12 @@ class LayerStackModel(QAbstractListModel):
             self._layers = list(new)
             self.endResetModel()
             return
-        self._remove_rows(change.removed)
-        self._order_rows(change.kept)
-        self._insert_rows(change.inserted, new)
+        if change.removed:
+            self._remove_rows(change.removed)
+        if change.moved:
+            self._order_rows(change.kept)
+        if change.inserted:
+            self._insert_rows(change.inserted, new)
         changed = [row for row, layer in enumerate(new) if self._layers[row] is not layer]
         self._layers = list(new)
         if changed:

@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     QTimer,
@@ -49,8 +50,8 @@ class SummaryTableModel(QAbstractTableModel):
     _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
     _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
-    def __init__(self, document: ProjectDocument) -> None:
-        super().__init__(document)
+    def __init__(self, document: ProjectDocument, parent: QObject | None = None) -> None:
+        super().__init__(parent)  # not the document's child (see LayerStackModel)
         self.document = document
         self._rows: list[tuple[str, ...]] = []
         self._colours: list[QColor | None] = []
@@ -66,8 +67,8 @@ class SummaryTableModel(QAbstractTableModel):
         analysis = self.document.analysis
         # Undo and redo bring back an analysis shown before (the document keeps them):
         # its cells are kept too, so going back costs no formatting of thousands of rows.
-        for index, (known, cells) in enumerate(self._recent):
-            if known is analysis:
+        for index, (shown, cells) in enumerate(self._recent):
+            if shown is analysis:
                 self._recent.insert(0, self._recent.pop(index))
                 self._rows, self._colours, self._tips = cells
                 return
@@ -145,7 +146,7 @@ class SummaryPanel(QWidget):
     def __init__(self, document: ProjectDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.model = SummaryTableModel(document)
+        self.model = SummaryTableModel(document, self)
         self.table = QTableView(self)
         self.table.setModel(self.model)
         self.table.setObjectName("summaryTable")
