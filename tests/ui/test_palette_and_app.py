@@ -17,13 +17,14 @@ from explorer.ui.editor.blocks import BLOCKS
 from explorer.ui.editor.palette import BLOCKS_GROUP, LayerPalette
 from explorer.ui.shell import app as app_module
 from explorer.ui.shell.help_dialogs import layer_reference_html
+from tests.ui.editor_widgets import palette_item
 
 
 def test_palette_lists_every_registry_type_under_its_family(qtbot: Any) -> None:
     palette = LayerPalette(ProjectDocument(NetworkSpec()))
     qtbot.addWidget(palette)
     for entry in LAYER_TYPES.values():
-        item = palette.find_item(entry.name)
+        item = palette_item(palette, entry.name)
         assert item.parent().text(0) == entry.family
         assert item.toolTip(0) == entry.summary
     groups = [palette.topLevelItem(i).text(0) for i in range(palette.topLevelItemCount())]
@@ -43,7 +44,7 @@ def test_every_block_appends_valid_layers_in_one_undo_step(
     monkeypatch.setattr(
         "explorer.ui.editor.blocks.QInputDialog.getInt", staticmethod(lambda *a, **k: (3, True))
     )
-    assert palette.append(palette.find_item(block.name))
+    assert palette.append(palette_item(palette, block.name))
     assert document.undo_stack.count() == 1
     expected = 4 if block.asks_repeat else len(block.make(1))
     assert len(document.spec.layers) == len(head) + expected

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtGui import QFontMetrics
 
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.core.summary import summary_totals
 from explorer.core.templates import load_template, template_names
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.editor.summary import SummaryPanel
@@ -24,7 +25,8 @@ def test_totals_never_wrap_in_the_summary_of_a_1280_by_800_window(
     assert window.width() >= 1270 and window.height() >= 790
     window.document.reset(load_template(template))
     panel = window.summary
-    qtbot.waitUntil(lambda: not panel.totals_pending)  # they follow on the next turn
+    expected = "\n".join(summary_totals(window.document.spec, window.document.analysis))
+    qtbot.waitUntil(lambda: panel.totals.text() == expected)  # they follow on the next turn
     panel.layout().activate()
     assert panel.width() >= 600  # the Summary dock as the window lays it out (634 px here)
     totals = panel.totals

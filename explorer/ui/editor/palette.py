@@ -87,19 +87,6 @@ class LayerPalette(QTreeWidget):
         group.setFlags(Qt.ItemFlag.ItemIsEnabled)
         return group
 
-    def find_item(self, name: str) -> QTreeWidgetItem:
-        """The palette item for a layer type or block name (for tests and automation)."""
-        matches = [
-            item
-            for item in self.findItems(
-                name, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive
-            )
-            if item.parent() is not None
-        ]
-        if not matches:
-            raise KeyError(name)
-        return matches[0]
-
     def layers_for(self, item: QTreeWidgetItem, repeat: int | None = None) -> tuple[LayerSpec, ...]:
         type_name = item.data(0, _TYPE_ROLE)
         if type_name:

@@ -37,7 +37,6 @@ class PropertiesPanel(QScrollArea):
         self._type: str | None = None
         self.editors: dict[str, ParamEditor] = {}
         self.errors: dict[str, QLabel] = {}
-        self.fix_buttons: list[QPushButton] = []
         self._shown_diagnostics: tuple[Diagnostic, ...] = ()
         self.setWidgetResizable(True)
         self.setObjectName("propertiesPanel")
@@ -163,8 +162,8 @@ class PropertiesPanel(QScrollArea):
             item = self._diagnostics.takeAt(0)
             widget = item.widget() if item is not None else None
             if widget is not None:
+                widget.setParent(None)  # gone from the panel now, deleted once unused
                 widget.deleteLater()
-        self.fix_buttons = []
         for diagnostic in diagnostics:
             colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR
             label = QLabel(
@@ -178,7 +177,6 @@ class PropertiesPanel(QScrollArea):
                 button.setObjectName("fixButton")
                 button.clicked.connect(partial(self._on_fix_button_clicked, diagnostic.fix))
                 self._diagnostics.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
-                self.fix_buttons.append(button)
 
     # ---- editing ------------------------------------------------------------------------
 

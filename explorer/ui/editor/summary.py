@@ -202,18 +202,12 @@ class SummaryPanel(QWidget):
         self._totals_timer.setInterval(0)
         self._totals_timer.timeout.connect(self._show_totals)
         document.spec_changed.connect(self._on_document_spec_changed)
-        self._on_document_spec_changed()
-        self._show_totals()
+        self._on_document_spec_changed()  # the totals, too, follow on the next turn
 
     @Slot()
     def _show_totals(self) -> None:
         self._totals_timer.stop()
         self.totals.setText("\n".join(summary_totals(self.document.spec, self.document.analysis)))
-
-    @property
-    def totals_pending(self) -> bool:
-        """Whether the totals shown are of an earlier spec (see `_show_totals`)."""
-        return self._totals_timer.isActive()
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
