@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PySide6.QtCore import QItemSelectionModel, QPersistentModelIndex
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPersistentModelIndex
 from PySide6.QtWidgets import QListView
 
 from explorer.core.spec import LayerSpec, NetworkSpec
@@ -245,3 +245,30 @@ def test_changes_compose_into_one_undo_step_and_invert() -> None:
     assert both.inverse() == RowChange((None, 1, 2), 3)
     edited = RowChange.unchanged(3, [2]).then(RowChange((2, 0, 1), 3))
     assert edited.replaced == (0,) and edited.inverse().replaced == (2,)
+
+
+def test_an_edit_of_a_deep_stack_lays_out_its_rows_in_batches_not_all_at_once(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layers = tuple(LayerSpec.create("Dense", {"units": 1 + row % 7}) for row in range(3000))
+    document = ProjectDocument(NetworkSpec(layers=(LayerSpec.new("Flatten"), *layers)))
+    asked = [0]  # the view asks for the number of rows once or twice per row it lays out
+    row_count = LayerStackModel.rowCount
+
+    def counted(model: LayerStackModel, parent: Any = QModelIndex()) -> int:  # noqa: B008
+        asked[0] += 1
+        return row_count(model, parent)
+
+    monkeypatch.setattr(LayerStackModel, "rowCount", counted)
+    panel = LayerStackPanel(document)
+    qtbot.addWidget(panel)
+    panel.resize(300, 600)
+    panel.show()
+    view, model = panel.view, panel.model
+    qtbot.waitUntil(lambda: view.visualRect(model.index(2999)).isValid())
+    panel.select_rows([1500])
+    asked[0] = 0
+    document.replace_layer(1500, document.spec.layers[1500].with_values(units=9), "units")
+    assert asked[0] < 3 * view.batchSize()  # one batch now, the rest on later turns
+    qtbot.waitUntil(lambda: view.visualRect(model.index(2999)).isValid())
+    assert _selected(view)[1] == document.analysis.layers[1500].name

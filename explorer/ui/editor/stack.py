@@ -39,6 +39,8 @@ from explorer.ui.editor.input_header import InputHeader
 from explorer.ui.editor.mime import layers_from_mime, layers_mime_data
 from explorer.ui.editor.stack_model import LayerStackModel
 
+_LAYOUT_BATCH = 512  # rows laid out per turn of the event loop
+
 
 class LayerStackView(QListView):
     """A list that drags our MIME data and leaves removing moved rows to the document."""
@@ -54,6 +56,10 @@ class LayerStackView(QListView):
         self.setDropIndicatorShown(False)
         self._drop_y: int | None = None
         self.setUniformItemSizes(True)
+        # Qt lays the rows out again after any change of their data; in batches, a network
+        # of thousands of layers is laid out over several turns of the event loop, none long.
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(_LAYOUT_BATCH)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setItemDelegate(LayerRowDelegate(self))
 
