@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.analysis import LayerAnalysis
+from explorer.core.analysis import Analysis, LayerAnalysis
 from explorer.core.summary import (
     COLUMNS,
     RIGHT_ALIGNED,
@@ -195,19 +195,27 @@ class SummaryPanel(QWidget):
         layout.addLayout(below)
         # The totals include the training-memory estimate, which walks every autograd
         # node of the network (tens of ms at thousands of layers): they follow an edit on
-        # the next turn of the event loop, so the edit and the estimate never add up to
-        # one long wait of the window.
+        # later turns of the event loop, so the edit and the estimate never add up to one
+        # long wait of the window.
         self._totals_timer = QTimer(self)
         self._totals_timer.setSingleShot(True)
         self._totals_timer.setInterval(0)
         self._totals_timer.timeout.connect(self._show_totals)
+        self._nodes_of: Analysis | None = None  # the analysis whose nodes are worked out
         document.spec_changed.connect(self._on_document_spec_changed)
         self._on_document_spec_changed()  # the totals, too, follow on the next turn
 
     @Slot()
     def _show_totals(self) -> None:
-        self._totals_timer.stop()
-        self.totals.setText("\n".join(summary_totals(self.document.spec, self.document.analysis)))
+        analysis = self.document.analysis
+        if self._nodes_of is not analysis:
+            # First the layers' autograd nodes, then (next turn) the walk over them: each
+            # takes tens of milliseconds at thousands of layers, both together too long.
+            self._nodes_of = analysis
+            _ = analysis.autograd_nodes
+            self._totals_timer.start()
+            return
+        self.totals.setText("\n".join(summary_totals(self.document.spec, analysis)))
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
