@@ -61,7 +61,8 @@ def test_building_the_keras_mnist_network_from_scratch(window: MainWindow, qtbot
         layer.resolved() for layer in template.layers
     ]
     assert window.document.analysis.ok
-    assert "Total params: 62,346" in window.summary.totals.text()
+    # the totals follow the edits on later turns of the event loop
+    qtbot.waitUntil(lambda: "Total params: 62,346" in window.summary.totals.text())
     status = [label.text() for label in window.statusBar().findChildren(QLabel)]
     assert "Params: 62,346" in status
     table = window.summary.model
