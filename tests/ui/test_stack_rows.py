@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPersistentModelIndex
 from PySide6.QtWidgets import QListView
 
-from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.row_change import RowChange, moved_rows
 from explorer.ui.editor.properties import PropertiesPanel
@@ -272,3 +272,24 @@ def test_an_edit_of_a_deep_stack_lays_out_its_rows_in_batches_not_all_at_once(
     assert asked[0] < 3 * view.batchSize()  # one batch now, the rest on later turns
     qtbot.waitUntil(lambda: view.visualRect(model.index(2999)).isValid())
     assert _selected(view)[1] == document.analysis.layers[1500].name
+
+
+def test_a_fix_that_inserts_a_layer_inserts_its_row(qtbot: Any) -> None:
+    spec = NetworkSpec(
+        input=InputSpec(1, 8, 8),
+        layers=(
+            LayerSpec.create("Conv2D", {"filters": 2, "kernel_size": 3}),
+            LayerSpec.create("Dense", {"units": 3}),
+            LayerSpec.create("Dense", {"units": 10}),
+        ),
+    )
+    document = ProjectDocument(spec)
+    view, model = _view(document, qtbot)
+    _select(view, 2)
+    fix = document.analysis.diagnostics[0].fix
+    assert fix is not None and fix.insert_type == "Flatten"
+    with qtbot.assertNotEmitted(model.modelReset), qtbot.waitSignal(model.rowsInserted) as inserted:
+        document.apply_fix(fix)
+    assert inserted.args[1:] == [1, 1]
+    assert _names(model) == [layer.name for layer in document.analysis.layers]
+    assert view.currentIndex().row() == 3
