@@ -19,7 +19,10 @@ the event loop has been idle for 300 ms after the step (captures arrive in the m
 The peer is the same steps on the 7-layer keras-mnist template, so the ratio shows what
 the depth itself costs. Budget (DESIGN.md): every step ≤ 50 ms at 5,000 layers.
 
-    python bench/gui_stall.py [--layers 500 5000] [--profile STEP]
+    python bench/gui_stall.py [--layers 500 5000] [--repeat N] [--profile STEP]
+
+`--repeat N` takes every configuration N times, in turn, and reports each step's median:
+on a shared machine one run's worst gap is often another process's, not the window's.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import statistics
 import sys
 import tempfile
 import time
@@ -201,6 +205,7 @@ def main() -> int:
     parser.add_argument("--layers", type=int, nargs="+", default=[500, 5000])
     parser.add_argument("--profile", choices=STEPS, help="print a cProfile of this step")
     parser.add_argument("--no-peer", action="store_true", help="skip the 7-layer peer")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per configuration (median)")
     args = parser.parse_args()
 
     import torch
@@ -208,14 +213,24 @@ def main() -> int:
     from explorer.core.templates import load_template
 
     torch.set_num_threads(1)
-    rows: list[tuple[str, dict[str, float]]] = []
     run_steps(load_template("keras-mnist"), None)  # warm-up: imports and first-use costs
-    if not args.no_peer:
-        rows.append(("7 (keras-mnist, peer)", run_steps(load_template("keras-mnist"), None)))
-    for layers in args.layers:
-        rows.append((f"{layers:,}", run_steps(deep_network(layers), args.profile)))
+    peers = [] if args.no_peer else [("7 (keras-mnist, peer)", load_template("keras-mnist"))]
+    deep = [(f"{layers:,}", deep_network(layers)) for layers in args.layers]
+    networks = peers + deep
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label, _ in networks}
+    for _ in range(max(1, args.repeat)):  # in turn, so a busy minute spreads over all
+        for label, spec in networks:
+            profile = args.profile if (label, spec) in deep else None
+            runs[label].append(run_steps(spec, profile))
+    rows = [
+        (label, {s: statistics.median(run[s] for run in runs[label]) for s in STEPS})
+        for label, _ in networks
+    ]
 
-    print("max GUI-thread stall per step, ms (5 ms probe; budget 50 ms at 5,000 layers)")
+    print(
+        "max GUI-thread stall per step, ms (5 ms probe; budget 50 ms at 5,000 layers"
+        + (f"; median of {args.repeat} runs)" if args.repeat > 1 else ")")
+    )
     print(f"{'layers':>22} " + " ".join(f"{s:>8}" for s in STEPS))
     for label, stalls in rows:
         print(f"{label:>22} " + " ".join(f"{stalls[s]:8.1f}" for s in STEPS))

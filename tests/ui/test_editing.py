@@ -14,6 +14,7 @@ from explorer.ui.common.document import ProjectDocument
 from explorer.ui.editor.palette import LayerPalette
 from explorer.ui.editor.stack import LayerStackPanel
 from explorer.ui.shell.main_window import MainWindow
+from tests.ui.editor_widgets import palette_item
 
 REPEATING = "Conv-ReLU ×N + MaxPool"
 
@@ -42,7 +43,7 @@ class DialogAnswer:
 
 
 def _double_click(qtbot: Any, palette: LayerPalette, name: str) -> None:
-    item = palette.find_item(name)
+    item = palette_item(palette, name)
     palette.scrollToItem(item)
     centre = palette.visualItemRect(item).center()
     qtbot.mouseClick(palette.viewport(), Qt.MouseButton.LeftButton, pos=centre)
@@ -133,7 +134,7 @@ def test_dropping_the_repeating_block_asks_for_n(document: ProjectDocument, qtbo
     qtbot.addWidget(palette)
     qtbot.addWidget(panel)
     names = document.spec.layer_names()
-    data = palette.mimeData([palette.find_item(REPEATING)])
+    data = palette.mimeData([palette_item(palette, REPEATING)])
     answer = DialogAnswer(3)
     answer.arm()
     assert panel.model.dropMimeData(data, Qt.DropAction.CopyAction, 1, 0, QModelIndex())

@@ -10,11 +10,12 @@ from PySide6.QtWidgets import QComboBox, QLabel
 from explorer.core.paths import LayerPath
 from explorer.core.templates import load_template
 from explorer.ui.shell.main_window import MainWindow
+from tests.ui.editor_widgets import palette_item
 
 
 def _double_click(window: MainWindow, qtbot: Any, name: str) -> None:
     palette = window.palette_view
-    item = palette.find_item(name)
+    item = palette_item(palette, name)
     palette.scrollToItem(item)
     rect = palette.visualItemRect(item)
     # A real double-click is a click followed by a double-click event at the same place.
@@ -24,7 +25,7 @@ def _double_click(window: MainWindow, qtbot: Any, name: str) -> None:
 
 def _drop_at_end(window: MainWindow, name: str) -> None:
     palette, model = window.palette_view, window.stack.model
-    data = palette.mimeData([palette.find_item(name)])
+    data = palette.mimeData([palette_item(palette, name)])
     assert model.dropMimeData(data, Qt.DropAction.CopyAction, model.rowCount(), 0, QModelIndex())
 
 
@@ -61,7 +62,8 @@ def test_building_the_keras_mnist_network_from_scratch(window: MainWindow, qtbot
         layer.resolved() for layer in template.layers
     ]
     assert window.document.analysis.ok
-    assert "Total params: 62,346" in window.summary.totals.text()
+    # the totals follow the edits on later turns of the event loop
+    qtbot.waitUntil(lambda: "Total params: 62,346" in window.summary.totals.text())
     status = [label.text() for label in window.statusBar().findChildren(QLabel)]
     assert "Params: 62,346" in status
     table = window.summary.model

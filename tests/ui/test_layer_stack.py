@@ -16,6 +16,7 @@ from explorer.ui.editor.palette import LayerPalette
 from explorer.ui.editor.properties import PropertiesPanel
 from explorer.ui.editor.stack import LayerStackPanel
 from explorer.ui.editor.stack_model import SEVERITY_ROLE, SHAPE_ROLE, LayerStackModel
+from tests.ui.editor_widgets import fix_buttons, palette_item
 
 COPY, MOVE = Qt.DropAction.CopyAction, Qt.DropAction.MoveAction
 
@@ -46,7 +47,7 @@ def test_dropping_palette_mime_data_inserts_that_layer_at_the_row(
     palette = LayerPalette(document)
     qtbot.addWidget(palette)
     model = LayerStackModel(document)
-    data = palette.mimeData([palette.find_item("BatchNorm")])
+    data = palette.mimeData([palette_item(palette, "BatchNorm")])
     assert data.hasFormat(LAYERS_MIME)
     assert model.canDropMimeData(data, COPY, 1, 0, QModelIndex())
     assert model.dropMimeData(data, COPY, 1, 0, QModelIndex())
@@ -61,7 +62,7 @@ def test_dropping_a_block_inserts_all_its_layers_in_one_undo_step(
     qtbot.addWidget(palette)
     model = LayerStackModel(document)
     before = document.spec
-    data = palette.mimeData([palette.find_item("Conv-BN-ReLU")])
+    data = palette.mimeData([palette_item(palette, "Conv-BN-ReLU")])
     assert model.dropMimeData(data, COPY, -1, 0, QModelIndex())
     assert _types(document)[-3:] == ["Conv2D", "BatchNorm", "Activation"]
     assert document.undo_stack.count() == 1
@@ -189,9 +190,9 @@ def test_invalid_kernel_marks_its_row_and_later_shapes_unknown_and_the_fix_repai
     assert [model.data(model.index(r), SHAPE_ROLE) for r in (1, 2, 3)] == ["?", "?", "?"]
     assert model.data(model.index(2), SEVERITY_ROLE) is None
 
-    assert len(properties.fix_buttons) == 1
-    label = properties.fix_buttons[0].text()
-    properties.fix_buttons[0].click()
+    assert len(fix_buttons(properties)) == 1
+    label = fix_buttons(properties)[0].text()
+    fix_buttons(properties)[0].click()
     assert document.analysis.ok, label
     assert model.data(model.index(3), SHAPE_ROLE) == "(10,)"
     assert all(model.data(model.index(r), SEVERITY_ROLE) is None for r in range(4))

@@ -265,9 +265,10 @@ def test_start_up_shows_the_window_before_torch_and_configures_pyqtgraph_after(
     assert seen == {"visible": True, "torch": False, "pyqtgraph": "row-major"}
 
 
-def test_summary_panel_totals_are_the_text_summarys(window: MainWindow) -> None:
+def test_summary_panel_totals_are_the_text_summarys(window: MainWindow, qtbot: Any) -> None:
     from explorer.core.summary import summary_text
 
+    qtbot.waitUntil(lambda: window.summary.totals.text() != "")  # on a later turn
     shown = window.summary.totals.text().splitlines()
     text = summary_text(window.document.spec, window.document.analysis).splitlines()
     assert shown[0] == "Total params: 62,346 (243.54 KB)"

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from explorer.core.layers import LAYER_TYPES
+from explorer.core.layers import FAMILIES, LAYER_TYPES
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.common.document import ProjectDocument
+from explorer.ui.common.family_style import families, family_colour
 from explorer.ui.editor.blocks import BLOCKS
 from explorer.ui.editor.palette import BLOCKS_GROUP, LayerPalette
 from explorer.ui.shell import app as app_module
+from explorer.ui.shell.help_dialogs import layer_reference_html
+from tests.ui.editor_widgets import palette_item
 
 
 def test_palette_lists_every_registry_type_under_its_family(qtbot: Any) -> None:
     palette = LayerPalette(ProjectDocument(NetworkSpec()))
     qtbot.addWidget(palette)
     for entry in LAYER_TYPES.values():
-        item = palette.find_item(entry.name)
+        item = palette_item(palette, entry.name)
         assert item.parent().text(0) == entry.family
         assert item.toolTip(0) == entry.summary
     groups = [palette.topLevelItem(i).text(0) for i in range(palette.topLevelItemCount())]
@@ -40,7 +44,7 @@ def test_every_block_appends_valid_layers_in_one_undo_step(
     monkeypatch.setattr(
         "explorer.ui.editor.blocks.QInputDialog.getInt", staticmethod(lambda *a, **k: (3, True))
     )
-    assert palette.append(palette.find_item(block.name))
+    assert palette.append(palette_item(palette, block.name))
     assert document.undo_stack.count() == 1
     expected = 4 if block.asks_repeat else len(block.make(1))
     assert len(document.spec.layers) == len(head) + expected
@@ -58,3 +62,21 @@ def test_unexpected_errors_are_shown_in_a_dialog(monkeypatch: pytest.MonkeyPatch
     except ValueError as error:
         sys.excepthook(type(error), error, error.__traceback__)
     assert len(shown) == 1 and "ValueError: boom in a slot" in shown[0]
+
+
+def test_palette_and_layer_reference_show_the_families_in_one_order_and_colour(
+    qtbot: Any,
+) -> None:
+    palette = LayerPalette(ProjectDocument(NetworkSpec()))
+    qtbot.addWidget(palette)
+    groups = [palette.topLevelItem(i) for i in range(palette.topLevelItemCount() - 1)]
+    reference = layer_reference_html()
+    headings = re.findall(r"<h3 style='color:(#[0-9a-f]{6})'>([^<]+)</h3>", reference)
+    assert [(g.foreground(0).color().name(), g.text(0)) for g in groups] == headings
+    assert [family for family, _ in families()] == [g.text(0) for g in groups]
+    assert [g.text(0) for g in groups][: len(FAMILIES)] == [
+        f for f in FAMILIES if any(e.family == f for e in LAYER_TYPES.values())
+    ]
+    colours = {colour for colour, _ in headings}
+    assert len(colours) == len(headings)  # every family its own colour, none the fallback
+    assert family_colour("no such family").name() not in colours

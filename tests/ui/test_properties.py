@@ -12,6 +12,7 @@ from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.param_editors import PaddingEditor, PairEditor
 from explorer.ui.editor.properties import PropertiesPanel
+from tests.ui.editor_widgets import fix_buttons
 
 
 @pytest.fixture
@@ -134,7 +135,7 @@ def test_warning_with_fix_offers_a_one_click_button(qtbot: Any) -> None:
     panel = PropertiesPanel(document)
     qtbot.addWidget(panel)
     panel.show_layer(LayerPath.top(1))
-    assert [b.text() for b in panel.fix_buttons] == ["Fix: use rate 0.5"]
-    panel.fix_buttons[0].click()
+    assert [b.text() for b in fix_buttons(panel)] == ["Fix: use rate 0.5"]
+    fix_buttons(panel)[0].click()
     assert document.spec.layers[1].get("rate") == 0.5
-    assert panel.fix_buttons == []
+    assert fix_buttons(panel) == []

@@ -1,12 +1,19 @@
-"""The Summary panel's totals read as one line each at the panel's real width."""
+"""The Summary panel: totals read as one line each at the panel's real width; a deep
+network's table formats only the rows it measures or shows."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from PySide6.QtGui import QFontMetrics
 
+from explorer.core.paths import LayerPath
+from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.core.summary import summary_totals
 from explorer.core.templates import load_template, template_names
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.editor.summary import SummaryPanel
 from explorer.ui.shell.main_window import MainWindow
 
 
@@ -19,7 +26,8 @@ def test_totals_never_wrap_in_the_summary_of_a_1280_by_800_window(
     assert window.width() >= 1270 and window.height() >= 790
     window.document.reset(load_template(template))
     panel = window.summary
-    qtbot.waitUntil(lambda: not panel.totals_pending)  # they follow on the next turn
+    expected = "\n".join(summary_totals(window.document.spec, window.document.analysis))
+    qtbot.waitUntil(lambda: panel.totals.text() == expected)  # they follow on the next turn
     panel.layout().activate()
     assert panel.width() >= 600  # the Summary dock as the window lays it out (634 px here)
     totals = panel.totals
@@ -35,3 +43,36 @@ def test_totals_never_wrap_in_the_summary_of_a_1280_by_800_window(
     # The diagnostics beside them keep the rest of the width.
     assert panel.diagnostics.geometry().left() > totals.geometry().right()
     assert panel.diagnostics.geometry().right() <= panel.width()
+
+
+def _deep(layers: int) -> NetworkSpec:
+    convs = [
+        LayerSpec.create("Conv2D", {"filters": 2, "kernel_size": 3, "padding": "same"})
+        for _ in range(layers - 2)
+    ]
+    return NetworkSpec(
+        input=InputSpec(1, 4, 4),
+        layers=(*convs, LayerSpec.new("Flatten"), LayerSpec.create("Dense", {"units": 10})),
+    )
+
+
+def test_a_deep_summary_fits_its_columns_to_the_first_rows_and_grows_them_when_scrolled(
+    qtbot: Any,
+) -> None:
+    document = ProjectDocument(_deep(1500))
+    panel = SummaryPanel(document)
+    qtbot.addWidget(panel)
+    panel.resize(700, 400)
+    panel.show()
+    qtbot.waitExposed(panel)
+    model, table = panel.model, panel.table
+    advance = QFontMetrics(table.font()).horizontalAdvance("0")
+    first = [model.row_cells(row)[0] for row in range(1000)]
+    assert table.columnWidth(0) == advance * max(map(len, first)) + 16  # "conv2d_999 (Conv2D)"
+    table.scrollToBottom()
+    qtbot.waitUntil(lambda: table.rowAt(0) > 1000)
+    assert model.row_cells(1400)[0] == "conv2d_1400 (Conv2D)"
+    assert table.columnWidth(0) == advance * len("conv2d_1400 (Conv2D)") + 16
+    document.replace_layer(LayerPath.top(0), document.spec.layers[0].with_values(filters=3))
+    assert model.row_cells(1)[1] == "(3, 4, 4)"
+    assert model.data(model.index(1, 1)) == "(3, 4, 4)"

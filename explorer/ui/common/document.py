@@ -1,13 +1,16 @@
 """The open project: its immutable spec, analysis, undo stack, file path and clean state.
 
 Every edit becomes a `SpecEditCommand` that swaps whole immutable specs, so undo and redo
-restore exactly the spec they replaced. Views listen to one signal, `spec_changed`.
+restore exactly the spec they replaced. Views listen to one signal, `spec_changed`, which says
+what the edit did to the rows of the stack (a `RowChange`): list views move, insert and remove
+those rows and keep their selection.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import weakref
 from collections.abc import Hashable, Sequence
 from dataclasses import replace
 
@@ -20,6 +23,7 @@ from explorer.core.diagnostics import Fix
 from explorer.core.fixes import apply_fix, selection_after
 from explorer.core.paths import LayerPath, move_to, moved_paths, replace_at
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.ui.common.row_change import RowChange
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +45,19 @@ class SpecEditCommand(QUndoCommand):
         new: NetworkSpec,
         text: str,
         *,
+        change: RowChange,
         merge_key: Hashable | None = None,
         select_after: Sequence[LayerPath] = (),
         select_before: Sequence[LayerPath] = (),
     ) -> None:
         super().__init__(text)
-        self._document = document
+        # Held weakly: the document's undo stack owns this command, and a strong reference
+        # back would make a cycle through C++ that only the garbage collector breaks, which
+        # then deletes the stack (and this command) while it clears them.
+        self._document = weakref.ref(document)
         self.old = old
         self.new = new
+        self.change = change
         self.merge_key = merge_key
         self._select_after = tuple(select_after)
         self._select_before = tuple(select_before)
@@ -60,21 +69,27 @@ class SpecEditCommand(QUndoCommand):
         if not isinstance(other, SpecEditCommand) or other.merge_key != self.merge_key:
             return False
         self.new = other.new
+        self.change = self.change.then(other.change)
         self._select_after = other._select_after
         self.setObsolete(self.new == self.old)
         return True
 
     def redo(self) -> None:
-        self._document._show(self.new, self._select_after)
+        document = self._document()
+        if document is not None:
+            document._show(self.new, self.change, self._select_after)
 
     def undo(self) -> None:
-        self._document._show(self.old, self._select_before)
+        document = self._document()
+        if document is not None:
+            document._show(self.old, self.change.inverse(), self._select_before)
 
 
 class ProjectDocument(QObject):
     """Owns the current `NetworkSpec` and everything derived from it."""
 
-    spec_changed = Signal()
+    # The spec (and its analysis) changed; the argument says what happened to the rows.
+    spec_changed = Signal(RowChange)
     path_changed = Signal(str)
     clean_changed = Signal(bool)
     lock_changed = Signal(bool)
@@ -127,7 +142,8 @@ class ProjectDocument(QObject):
     def reset(self, spec: NetworkSpec, path: str | None = None) -> None:
         """Start over with `spec` (New, Open, a template): empty history, clean."""
         self.undo_stack.clear()
-        self._show(spec, [LayerPath.top(0)] if spec.layers else [])
+        change = RowChange.replacing(len(self._spec.layers), len(spec.layers))
+        self._show(spec, change, [LayerPath.top(0)] if spec.layers else [])
         self.undo_stack.setClean()
         self.set_path(path)
         self.replaced.emit()
@@ -144,10 +160,10 @@ class ProjectDocument(QObject):
         """The next edit starts a new undo step even if it touches the same key."""
         self._epoch = next(self._merge_epoch)
 
-    def _show(self, spec: NetworkSpec, selection: Sequence[LayerPath]) -> None:
+    def _show(self, spec: NetworkSpec, change: RowChange, selection: Sequence[LayerPath]) -> None:
         self._spec = spec
         self._analysis = self._analysis_of(spec)
-        self.spec_changed.emit()
+        self.spec_changed.emit(change)
         self.selection_requested.emit(list(selection))
 
     def _analysis_of(self, spec: NetworkSpec) -> Analysis:
@@ -169,11 +185,15 @@ class ProjectDocument(QObject):
         new: NetworkSpec,
         text: str,
         *,
+        change: RowChange | None = None,
         merge_key: Hashable | None = None,
         select_after: Sequence[LayerPath] = (),
         select_before: Sequence[LayerPath] = (),
     ) -> bool:
-        """Push an undoable change to `new`; False when refused (locked) or a no-op."""
+        """Push an undoable change to `new`; False when refused (locked) or a no-op.
+
+        `change` says what the edit does to the rows; without it, the rows that differ
+        between the start and the end the two specs share are taken as replaced."""
         if self._locked:
             log.info("edit refused while locked: %s", text)
             self.edit_refused.emit()
@@ -186,6 +206,7 @@ class ProjectDocument(QObject):
             self._spec,
             new,
             text,
+            change=change or RowChange.between(self._spec.layers, new.layers),
             merge_key=key,
             select_after=select_after,
             select_before=select_before,
@@ -209,6 +230,7 @@ class ProjectDocument(QObject):
         return self.edit(
             self._spec.with_layers(keep_names(self._spec, items, origin)),
             label,
+            change=RowChange(tuple(origin), len(self._spec.layers)),
             select_after=[at.sibling(i) for i in range(row, row + len(layers))],
         )
 
@@ -224,6 +246,7 @@ class ProjectDocument(QObject):
         return self.edit(
             self._spec.with_layers(keep_names(self._spec, items, origin)),
             text,
+            change=RowChange(tuple(origin), len(self._spec.layers)),
             select_after=[LayerPath.top(after)] if after >= 0 else [],
             select_before=sorted(set(paths)),
         )
@@ -240,6 +263,7 @@ class ProjectDocument(QObject):
         return self.edit(
             new,
             "Move layers" if len(paths) > 1 else f"Move {self._spec.layers[paths[0].row].type}",
+            change=RowChange(tuple(origin), len(origin)),
             select_after=moved_paths(paths, destination),
             select_before=paths,
         )
@@ -256,6 +280,7 @@ class ProjectDocument(QObject):
         return self.edit(
             self._spec.with_layers(replace_at(self._spec.layers, path, layer)),
             f"Change {key or 'layer'} of {self._spec.layer_names()[path.row]}",
+            change=RowChange.unchanged(len(self._spec.layers), [path.row]),
             merge_key=("layer", path, key),
             select_after=[path],
             select_before=[path],

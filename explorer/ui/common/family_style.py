@@ -1,14 +1,21 @@
-"""Colours and glyphs for layer families, drawn with QPainter (no image files needed)."""
+"""Layer families as the window shows them: their order, their colours, and the glyphs of
+their types, drawn with QPainter (no image files needed).
+
+The family of a type and the order of families are facts of the registry; the colours are
+declared here, once. The palette, the layer reference and the stack rows all read them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
-from explorer.core.layers import LAYER_TYPES
+from explorer.core.layers import FAMILIES, LAYER_TYPES, LayerType
 
+# By family; "Input" is the input row at the top of the stack.
 _FAMILY_COLOURS = {
     "Convolution": "#3b7dd8",
     "Pooling": "#2f9e8f",
@@ -22,13 +29,28 @@ ERROR_COLOUR = QColor("#d93025")
 WARNING_COLOUR = QColor("#e8a317")
 
 
+def family_of(entry: LayerType) -> str:
+    """The family a layer type belongs to (the registry says)."""
+    return entry.family
+
+
+def families() -> Iterator[tuple[str, list[LayerType]]]:
+    """Every family with a layer type, with its types in registry order: the registry's
+    families first, in its order, then any other family by name."""
+    named = {family_of(entry) for entry in LAYER_TYPES.values()}
+    for family in [*FAMILIES, *sorted(named - set(FAMILIES))]:
+        types = [entry for entry in LAYER_TYPES.values() if family_of(entry) == family]
+        if types:
+            yield family, types
+
+
 def family_colour(family: str) -> QColor:
     return QColor(_FAMILY_COLOURS.get(family, _FALLBACK))
 
 
 def type_colour(type_name: str) -> QColor:
     entry = LAYER_TYPES.get(type_name)
-    return family_colour(entry.family if entry else "")
+    return family_colour(family_of(entry) if entry else "")
 
 
 def glyph_text(type_name: str) -> str:

@@ -16,11 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.layers import FAMILIES, LAYER_TYPES
 from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec
 from explorer.ui.common.document import ProjectDocument
-from explorer.ui.common.family_style import family_colour, type_icon
+from explorer.ui.common.family_style import families, family_colour, type_icon
 from explorer.ui.editor.blocks import BLOCKS, Block, ask_repeat
 from explorer.ui.editor.mime import BLOCK_MIME, LAYERS_MIME, layers_mime_data
 
@@ -53,11 +52,7 @@ class LayerPalette(QTreeWidget):
         self.itemDoubleClicked.connect(self._on_item_double_clicked)
 
     def _populate(self) -> None:
-        families = list(FAMILIES) + sorted({t.family for t in LAYER_TYPES.values()} - set(FAMILIES))
-        for family in families:
-            types = [t for t in LAYER_TYPES.values() if t.family == family]
-            if not types:
-                continue
+        for family, types in families():
             group = self._group(family)
             group.setForeground(0, family_colour(family))
             for entry in types:
@@ -92,19 +87,6 @@ class LayerPalette(QTreeWidget):
         group.setFont(0, font)
         group.setFlags(Qt.ItemFlag.ItemIsEnabled)
         return group
-
-    def find_item(self, name: str) -> QTreeWidgetItem:
-        """The palette item for a layer type or block name (for tests and automation)."""
-        matches = [
-            item
-            for item in self.findItems(
-                name, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive
-            )
-            if item.parent() is not None
-        ]
-        if not matches:
-            raise KeyError(name)
-        return matches[0]
 
     def layers_for(self, item: QTreeWidgetItem, repeat: int | None = None) -> tuple[LayerSpec, ...]:
         type_name = item.data(0, _TYPE_ROLE)

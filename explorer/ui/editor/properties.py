@@ -26,6 +26,7 @@ from explorer.core.summary import format_shape
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
 from explorer.ui.common.param_editors import ParamEditor, make_editor
+from explorer.ui.common.row_change import RowChange
 
 
 class PropertiesPanel(QScrollArea):
@@ -38,7 +39,6 @@ class PropertiesPanel(QScrollArea):
         self._type: str | None = None
         self.editors: dict[str, ParamEditor] = {}
         self.errors: dict[str, QLabel] = {}
-        self.fix_buttons: list[QPushButton] = []
         self._shown_diagnostics: tuple[Diagnostic, ...] = ()
         self.setWidgetResizable(True)
         self.setObjectName("propertiesPanel")
@@ -85,9 +85,11 @@ class PropertiesPanel(QScrollArea):
             self._build_form(type_name)
         self._refresh()
 
-    @Slot()
-    def _on_document_spec_changed(self) -> None:
-        self.show_layer(self.path)
+    @Slot(RowChange)
+    def _on_document_spec_changed(self, change: RowChange) -> None:
+        # The layer shown stays shown wherever the edit moved it (gone: nothing is shown).
+        row = change.new_row(self.path.row) if self.path is not None else None
+        self.show_layer(None if row is None else LayerPath.top(row))
 
     def _build_form(self, type_name: str | None) -> None:
         self._type = type_name
@@ -163,8 +165,8 @@ class PropertiesPanel(QScrollArea):
             item = self._diagnostics.takeAt(0)
             widget = item.widget() if item is not None else None
             if widget is not None:
+                widget.setParent(None)  # gone from the panel now, deleted once unused
                 widget.deleteLater()
-        self.fix_buttons = []
         for diagnostic in diagnostics:
             colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR
             label = QLabel(
@@ -178,7 +180,6 @@ class PropertiesPanel(QScrollArea):
                 button.setObjectName("fixButton")
                 button.clicked.connect(partial(self._on_fix_button_clicked, diagnostic.fix))
                 self._diagnostics.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
-                self.fix_buttons.append(button)
 
     # ---- editing ------------------------------------------------------------------------
 

@@ -40,6 +40,8 @@ from explorer.ui.editor.input_header import InputHeader
 from explorer.ui.editor.mime import layers_from_mime, layers_mime_data
 from explorer.ui.editor.stack_model import LayerStackModel
 
+_LAYOUT_BATCH = 512  # rows laid out per turn of the event loop
+
 
 class LayerStackView(QListView):
     """A list that drags our MIME data and leaves removing moved rows to the document."""
@@ -55,6 +57,10 @@ class LayerStackView(QListView):
         self.setDropIndicatorShown(False)
         self._drop_y: int | None = None
         self.setUniformItemSizes(True)
+        # Qt lays the rows out again after any change of their data; in batches, a network
+        # of thousands of layers is laid out over several turns of the event loop, none long.
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(_LAYOUT_BATCH)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setItemDelegate(LayerRowDelegate(self))
 
@@ -128,7 +134,7 @@ class LayerStackPanel(QWidget):
     def __init__(self, document: ProjectDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.model = LayerStackModel(document)
+        self.model = LayerStackModel(document, self)
         self.header = InputHeader(document, self)
         self.view = LayerStackView(self)
         self.view.setModel(self.model)

@@ -1,6 +1,8 @@
 """The layer stack as a Qt list model: an adapter over the document's spec and analysis.
 
-Drops and moves call document edits; the document's `spec_changed` refreshes the model.
+Drops and moves call document edits; the document's `spec_changed` says what the edit did to
+the rows, and the model inserts, moves and removes just those rows (as napari's list model
+does), so the view keeps its selection, current row and scroll position.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from PySide6.QtCore import (
     QAbstractListModel,
     QMimeData,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     Signal,
@@ -24,6 +27,7 @@ from explorer.core.paths import LayerPath, item_at
 from explorer.core.spec import SpecError
 from explorer.core.summary import format_shape
 from explorer.ui.common.document import ProjectDocument
+from explorer.ui.common.row_change import RowChange
 from explorer.ui.editor.blocks import block_named
 from explorer.ui.editor.mime import (
     BLOCK_MIME,
@@ -60,26 +64,76 @@ class LayerStackModel(QAbstractListModel):
     # LayerPath). The panel asks and inserts; a model shows no dialogs.
     block_dropped = Signal(str, int, LayerPath)
 
-    def __init__(self, document: ProjectDocument) -> None:
-        super().__init__(document)
+    def __init__(self, document: ProjectDocument, parent: QObject | None = None) -> None:
+        # Not a child of the document: it refers to the document, and a child that does so
+        # makes a cycle through C++ that the garbage collector breaks by deleting both at once.
+        super().__init__(parent)
         self.document = document
-        self._rows = len(document.spec.layers)
+        # The rows shown: the document's analysis, except while an edit is being applied
+        # row by row (then rows kept are the old ones and new rows are the new ones).
+        self._layers: list[LayerAnalysis] = list(document.analysis.layers)
         document.spec_changed.connect(self._on_document_spec_changed)
 
-    @Slot()
-    def _on_document_spec_changed(self) -> None:
-        rows = len(self.document.spec.layers)
-        if rows != self._rows:
+    @Slot(RowChange)
+    def _on_document_spec_changed(self, change: RowChange) -> None:
+        new = self.document.analysis.layers
+        if not change.kept:
             self.beginResetModel()
-            self._rows = rows
+            self._layers = list(new)
             self.endResetModel()
-        elif rows:
-            # Naming the roles (row heights never change) spares the view a re-layout of
-            # every row, which costs tens of milliseconds at thousands of layers.
-            self.dataChanged.emit(self.index(0), self.index(rows - 1), _CONTENT_ROLES)
+            return
+        if change.removed:
+            self._remove_rows(change.removed)
+        if change.moved:
+            self._order_rows(change.kept)
+        if change.inserted:
+            self._insert_rows(change.inserted, new)
+        changed = [row for row, layer in enumerate(new) if self._layers[row] is not layer]
+        self._layers = list(new)
+        if changed:
+            # Naming the roles (row heights never change) tells views no size changed.
+            first, last = self.index(changed[0]), self.index(changed[-1])
+            self.dataChanged.emit(first, last, _CONTENT_ROLES)
+
+    def _remove_rows(self, rows: Sequence[int]) -> None:
+        """Remove `rows` (ascending), one run of neighbours at a time from the bottom."""
+        for first, last in reversed(_runs(rows)):
+            self.beginRemoveRows(QModelIndex(), first, last)
+            del self._layers[first : last + 1]
+            self.endRemoveRows()
+
+    def _order_rows(self, kept: Sequence[int]) -> None:
+        """Move the remaining rows (the old rows `kept`, still in their old order) into the
+        order `kept` gives them, a run of rows that stay neighbours per move."""
+        current = sorted(kept)
+        for target, wanted in enumerate(kept):
+            if current[target] == wanted:
+                continue
+            source = current.index(wanted, target)
+            length = 1
+            while (
+                target + length < len(kept)
+                and source + length < len(current)
+                and current[source + length] == kept[target + length]
+            ):
+                length += 1
+            last = source + length - 1
+            self.beginMoveRows(QModelIndex(), source, last, QModelIndex(), target)
+            self._layers[target:target] = self._layers[source : last + 1]
+            del self._layers[source + length : last + 1 + length]
+            current[target:target] = current[source : last + 1]
+            del current[source + length : last + 1 + length]
+            self.endMoveRows()
+
+    def _insert_rows(self, rows: Sequence[int], new: Sequence[LayerAnalysis]) -> None:
+        """Insert the new layers at `rows` (ascending), one run of neighbours at a time."""
+        for first, last in _runs(rows):
+            self.beginInsertRows(QModelIndex(), first, last)
+            self._layers[first:first] = new[first : last + 1]
+            self.endInsertRows()
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else self._rows
+        return 0 if parent.isValid() else len(self._layers)
 
     def path_of(self, index: ModelIndex) -> LayerPath:
         """The path of the layer a valid index shows."""
@@ -89,13 +143,10 @@ class LayerStackModel(QAbstractListModel):
         """The index that shows the layer at `path` (invalid when there is none)."""
         return self.index(path.row)
 
-    def _layer(self, row: int) -> LayerAnalysis:
-        return self.document.analysis.layers[row]
-
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < self._rows:
+        if not index.isValid() or not 0 <= index.row() < len(self._layers):
             return None
-        layer = self._layer(index.row())
+        layer = self._layers[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return layer.description
         if role == NAME_ROLE:
@@ -170,7 +221,7 @@ class LayerStackModel(QAbstractListModel):
         if not data.hasFormat(LAYERS_MIME):
             return False
         if row < 0:
-            row = parent.row() if parent.isValid() else self._rows
+            row = parent.row() if parent.isValid() else len(self._layers)
         destination = LayerPath.top(row)
         block = self._asking_block(data)
         if block is not None:
@@ -196,3 +247,14 @@ class LayerStackModel(QAbstractListModel):
             return None
         block = block_named(name)
         return (name, repeat) if block is not None and block.asks_repeat else None
+
+
+def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
+    """Ascending `rows` as (first, last) runs of neighbours: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and runs[-1][1] == row - 1:
+            runs[-1] = (runs[-1][0], row)
+        else:
+            runs.append((row, row))
+    return runs

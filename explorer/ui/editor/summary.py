@@ -3,11 +3,14 @@ and copy-as-text."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     QTimer,
@@ -37,86 +40,82 @@ from explorer.core.summary import (
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
 
+_Cells = tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None]
+
+
+_FIT_ROWS = 1000  # rows measured for the column widths (Qt's resizeContentsPrecision)
+
 
 class SummaryTableModel(QAbstractTableModel):
     """The rows of `table_rows`, with each layer's diagnostic as colour and tooltip.
 
-    Cells are computed once per edit: the header's resize-to-contents asks for every
-    role of every cell on each change, so `data` only looks values up. A layer whose
-    result the edit left alone (the very object, see `analyze(previous=...)`) keeps its
-    cells: an edit of one layer of thousands formats the few it changed.
+    A virtual model: a row's cells are formatted when the table first asks for them (the
+    rows on screen), not for every layer on each edit. They are kept by the layer's result,
+    so a layer the edit left alone (the very object, see `analyze(previous=...)`), and every
+    layer of an analysis that undo or redo brings back, keeps the cells it had.
     """
 
     _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
     _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
-    def __init__(self, document: ProjectDocument) -> None:
-        super().__init__(document)
+    def __init__(self, document: ProjectDocument, parent: QObject | None = None) -> None:
+        super().__init__(parent)  # not the document's child (see LayerStackModel)
         self.document = document
-        self._rows: list[tuple[str, ...]] = []
-        self._colours: list[QColor | None] = []
-        self._tips: list[str | None] = []
-        self._recent: list[tuple[Analysis, tuple[list[Any], list[Any], list[Any]]]] = []
-        # the cells of the analysis computed last, by its layers' results
-        self._cells: dict[int, tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None]]
-        self._cells = {}
-        self._compute()
+        self._analysis = document.analysis
+        self._input = input_row(self._analysis)
+        # by id of a layer's result: (that result, its cells, colour, tooltip)
+        self._cells: dict[int, _Cells] = {}
         document.spec_changed.connect(self._on_document_spec_changed)
 
-    def _compute(self) -> None:
-        analysis = self.document.analysis
-        # Undo and redo bring back an analysis shown before (the document keeps them):
-        # its cells are kept too, so going back costs no formatting of thousands of rows.
-        for index, (known, cells) in enumerate(self._recent):
-            if known is analysis:
-                self._recent.insert(0, self._recent.pop(index))
-                self._rows, self._colours, self._tips = cells
-                return
-        self._rows, self._colours, self._tips = [input_row(analysis)], [None], [None]
-        before, self._cells = self._cells, {}
-        for layer in analysis.layers:
-            known = before.get(id(layer))
-            if known is None or known[0] is not layer:
-                diagnostic = layer.diagnostic
-                colour = (
-                    None
-                    if diagnostic is None
-                    else ERROR_COLOUR
-                    if diagnostic.is_error
-                    else WARNING_COLOUR.darker(130)
-                )
-                tip = None if diagnostic is None else diagnostic.text()
-                known = (layer, layer_row(layer), colour, tip)
+    def row_cells(self, row: int) -> tuple[str, ...]:
+        """The texts of row `row` (0 is the input), in COLUMNS order."""
+        return self._input if row == 0 else self._layer_cells(row)[1]
+
+    def _layer_cells(self, row: int) -> _Cells:
+        layer = self._analysis.layers[row - 1]
+        known = self._cells.get(id(layer))
+        if known is None or known[0] is not layer:
+            diagnostic = layer.diagnostic
+            colour = (
+                None
+                if diagnostic is None
+                else ERROR_COLOUR
+                if diagnostic.is_error
+                else WARNING_COLOUR.darker(130)
+            )
+            tip = None if diagnostic is None else diagnostic.text()
+            known = (layer, layer_row(layer), colour, tip)
             self._cells[id(layer)] = known
-            self._rows.append(known[1])
-            self._colours.append(known[2])
-            self._tips.append(known[3])
-        cells = (self._rows, self._colours, self._tips)
-        self._recent = [(analysis, cells), *self._recent[:7]]
+        return known
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
-        count = len(self._rows)
-        if len(self.document.analysis.layers) + 1 != count:
+        count = self.rowCount()
+        analysis = self.document.analysis
+        if len(self._cells) > 4 * len(analysis.layers) + 64:
+            # Forget the cells of results no longer shown (the recent ones stay cheap).
+            shown = {id(layer) for layer in analysis.layers}
+            self._cells = {key: cells for key, cells in self._cells.items() if key in shown}
+        if len(analysis.layers) + 1 != count:
             self.beginResetModel()
-            self._compute()
+            self._analysis, self._input = analysis, input_row(analysis)
             self.endResetModel()
-        else:
-            self._compute()
-            # Roles named: the table need not re-lay out its rows (their height is fixed).
-            roles = [
-                Qt.ItemDataRole.DisplayRole,
-                Qt.ItemDataRole.ForegroundRole,
-                Qt.ItemDataRole.ToolTipRole,
-            ]
-            self.dataChanged.emit(self.index(0, 0), self.index(count - 1, len(COLUMNS) - 1), roles)
-
-    @property
-    def rows(self) -> list[tuple[str, ...]]:
-        return self._rows
+            return
+        before = self._analysis.layers
+        self._analysis, self._input = analysis, input_row(analysis)
+        changed = [row for row, layer in enumerate(analysis.layers) if before[row] is not layer]
+        # Roles named: the table need not re-lay out its rows (their height is fixed).
+        roles = [
+            Qt.ItemDataRole.DisplayRole,
+            Qt.ItemDataRole.ForegroundRole,
+            Qt.ItemDataRole.ToolTipRole,
+        ]
+        first = 0 if not changed else changed[0] + 1
+        last = 0 if not changed else changed[-1] + 1
+        self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1), roles)
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self._analysis.layers) + 1
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
@@ -124,14 +123,15 @@ class SummaryTableModel(QAbstractTableModel):
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
+        row = index.row()
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._rows[index.row()][index.column()]
+            return self.row_cells(row)[index.column()]
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return self._RIGHT if index.column() in RIGHT_ALIGNED else self._LEFT
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0:
-            return self._colours[index.row()]
+            return None if row == 0 else self._layer_cells(row)[2]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tips[index.row()]
+            return None if row == 0 else self._layer_cells(row)[3]
         return None
 
     def headerData(
@@ -146,7 +146,7 @@ class SummaryPanel(QWidget):
     def __init__(self, document: ProjectDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document = document
-        self.model = SummaryTableModel(document)
+        self.model = SummaryTableModel(document, self)
         self.table = QTableView(self)
         self.table.setModel(self.model)
         self.table.setObjectName("summaryTable")
@@ -163,6 +163,7 @@ class SummaryPanel(QWidget):
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.table.setFont(mono)
         self._mono_metrics = QFontMetrics(mono)
+        self.table.verticalScrollBar().valueChanged.connect(self._on_table_scrolled)
 
         self.totals = QLabel(self)
         self.totals.setObjectName("summaryTotals")
@@ -195,25 +196,27 @@ class SummaryPanel(QWidget):
         layout.addLayout(below)
         # The totals include the training-memory estimate, which walks every autograd
         # node of the network (tens of ms at thousands of layers): they follow an edit on
-        # the next turn of the event loop, so the edit and the estimate never add up to
-        # one long wait of the window.
+        # later turns of the event loop, so the edit and the estimate never add up to one
+        # long wait of the window.
         self._totals_timer = QTimer(self)
         self._totals_timer.setSingleShot(True)
         self._totals_timer.setInterval(0)
         self._totals_timer.timeout.connect(self._show_totals)
+        self._nodes_of: Analysis | None = None  # the analysis whose nodes are worked out
         document.spec_changed.connect(self._on_document_spec_changed)
-        self._on_document_spec_changed()
-        self._show_totals()
+        self._on_document_spec_changed()  # the totals, too, follow on the next turn
 
     @Slot()
     def _show_totals(self) -> None:
-        self._totals_timer.stop()
-        self.totals.setText("\n".join(summary_totals(self.document.spec, self.document.analysis)))
-
-    @property
-    def totals_pending(self) -> bool:
-        """Whether the totals shown are of an earlier spec (see `_show_totals`)."""
-        return self._totals_timer.isActive()
+        analysis = self.document.analysis
+        if self._nodes_of is not analysis:
+            # First the layers' autograd nodes, then (next turn) the walk over them: each
+            # takes tens of milliseconds at thousands of layers, both together too long.
+            self._nodes_of = analysis
+            _ = analysis.autograd_nodes
+            self._totals_timer.start()
+            return
+        self.totals.setText("\n".join(summary_totals(self.document.spec, analysis)))
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
@@ -231,18 +234,33 @@ class SummaryPanel(QWidget):
             items.append(f"<span style='color:{colour.name()}'>● {where}{diagnostic.text()}</span>")
         self.diagnostics.setText("<br>".join(items) if items else "No problems found.")
 
-    def _fit_columns(self) -> None:
+    def _fit_columns(self, grow_only: bool = False) -> None:
+        """Fit the columns to their longest text among the first rows and those on screen,
+        as Qt's resize-to-contents measures a bounded number of rows: a network of
+        thousands of layers formats no more rows than that for it."""
+        count = self.model.rowCount()
+        rows: Iterable[int] = range(min(count, _FIT_ROWS))
+        top = self.table.rowAt(0)
+        if top >= _FIT_ROWS:
+            bottom = self.table.rowAt(self.table.viewport().height() - 1)
+            rows = itertools.chain(rows, range(top, (bottom if bottom >= 0 else count - 1) + 1))
+        longest = [0] * (len(COLUMNS) - 1)
+        for row in rows:
+            cells = self.model.row_cells(row)
+            longest = [max(length, len(cell)) for length, cell in zip(longest, cells, strict=False)]
         # The cells are in a fixed-pitch font: the longest text is the widest, so counting
-        # characters (cheap) replaces measuring thousands of strings on every edit.
+        # characters (cheap) replaces measuring strings.
         advance = self._mono_metrics.horizontalAdvance("0")
         header = self.table.horizontalHeader()
-        columns = zip(*self.model.rows, strict=True)  # the input row at least
-        for column, (title, cells) in enumerate(zip(COLUMNS[:-1], columns, strict=False)):
-            longest = max(map(len, cells))
-            widest = max(header.fontMetrics().horizontalAdvance(title), advance * longest)
-            width = widest + 16
-            if self.table.columnWidth(column) != width:
+        for column, (title, length) in enumerate(zip(COLUMNS, longest, strict=False)):
+            width = max(header.fontMetrics().horizontalAdvance(title), advance * length) + 16
+            current = self.table.columnWidth(column)
+            if current != width and not (grow_only and current > width):
                 self.table.setColumnWidth(column, width)
+
+    @Slot()
+    def _on_table_scrolled(self) -> None:
+        self._fit_columns(grow_only=True)
 
     @Slot()
     def copy_as_text(self) -> None:

@@ -15,18 +15,15 @@ from PySide6.QtWidgets import (
 )
 
 from explorer import __version__
-from explorer.core.layers import FAMILIES, LAYER_TYPES
 from explorer.core.params import to_json
+from explorer.ui.common.family_style import families, family_colour
 
 
 def layer_reference_html() -> str:
     parts = ["<h2>Layer reference</h2>"]
-    families = list(FAMILIES) + sorted({t.family for t in LAYER_TYPES.values()} - set(FAMILIES))
-    for family in families:
-        types = [t for t in LAYER_TYPES.values() if t.family == family]
-        if not types:
-            continue
-        parts.append(f"<h3>{html.escape(family)}</h3>")
+    for family, types in families():
+        colour = family_colour(family).name()
+        parts.append(f"<h3 style='color:{colour}'>{html.escape(family)}</h3>")
         for entry in types:
             parts.append(f"<p><b>{entry.name}</b> — {html.escape(entry.summary)}</p>")
             if entry.params:
