@@ -109,11 +109,11 @@ def test_pressing_train_draws_curves_and_shows_the_test_accuracy(qtbot: Any, gui
     gui.curves.redraw()
 
     assert epochs == [1, 2]
-    assert gui.curves.point_count > 2
-    assert gui.curves.validation_point_count == 2
+    assert gui.curves.history.point_count > 2
+    assert gui.curves.history.validation_point_count == 2
     x, y = gui.curves.smooth_loss_item.getData()
     assert all(math.isfinite(v) for v in y)
-    assert len(x) == gui.curves.point_count and x[-1] <= 2.0
+    assert len(x) == gui.curves.history.point_count and x[-1] <= 2.0
     assert result.test_accuracy > 0.2  # 10 classes: well above chance after two epochs
     assert f"{100 * result.test_accuracy:.2f}%" in gui.panel.results.accuracy_label.text()
     table = gui.panel.results.table
@@ -241,7 +241,7 @@ def test_file_new_mid_run_stops_and_joins_the_run_and_drops_what_it_still_sends(
     assert gui.controller.state == RunState.IDLE and not gui.window.document.locked
     qtbot.wait(100)  # anything the run had queued for the GUI thread would arrive now
     assert late == []
-    assert gui.curves.point_count == 0  # the new network's view starts empty
+    assert gui.curves.history.point_count == 0  # the new network's view starts empty
     assert (Path(ended.args[0]) / "checkpoint.pt").is_file()  # stopped, not lost
     assert gui.window.document.spec.layers == ()
 
@@ -364,11 +364,11 @@ def test_curves_export_to_csv_and_png(
     gui.curves.export_csv(csv_path)
     lines = csv_path.read_text().splitlines()
     assert lines[0].startswith("kind,epoch,step,train_loss")
-    assert sum(line.startswith("step,") for line in lines) == gui.curves.point_count
+    assert sum(line.startswith("step,") for line in lines) == gui.curves.history.point_count
     assert sum(line.startswith("epoch,") for line in lines) == 2
     assert gui.curves.export_png(png_path) and png_path.stat().st_size > 1000
     saved = read_run(gui.controller.run_dir)
-    assert len(saved.curves.train_loss) == gui.curves.point_count
+    assert len(saved.curves.train_loss) == gui.curves.history.point_count
     assert all(math.isfinite(v) for v in saved.curves.validation_loss)
 
 
@@ -445,7 +445,7 @@ def test_a_new_project_clears_the_last_runs_banner_curves_position_and_log(
     with qtbot.waitSignal(gui.controller.training_finished, timeout=TIMEOUT_MS):
         gui.panel.train_button.click()
     wait_idle(qtbot, gui.controller)
-    assert gui.curves.point_count > 0 and gui.panel.log_view.toPlainText()
+    assert gui.curves.history.point_count > 0 and gui.panel.log_view.toPlainText()
     assert gui.panel.epoch_label.text().startswith("Finished")
     gui.window.document.edit(_broken_spec(), "Break it")
     gui.panel.train_button.click()
@@ -456,7 +456,7 @@ def test_a_new_project_clears_the_last_runs_banner_curves_position_and_log(
     template.trigger()  # a template: the red banner is about the old network
     assert not gui.panel.message_bar.isVisible()
     assert gui.window.files.new()  # File ▸ New: no old curves, position or log
-    assert gui.curves.point_count == 0 and gui.curves.validation_point_count == 0
+    assert gui.curves.history.point_count == 0 and gui.curves.history.validation_point_count == 0
     assert gui.panel.log_view.toPlainText() == ""
     assert gui.panel.epoch_label.text() == "Not trained yet"
     assert gui.panel.progress_bar.value() == 0

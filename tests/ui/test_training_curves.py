@@ -81,4 +81,4 @@ def test_the_plots_draw_the_history_they_are_given(qtbot: Any) -> None:
         xs, ys = item.getData()
         assert np.array_equal(xs, series.data()[0]) and np.array_equal(ys, series.data()[1])
     assert list(curves.val_accuracy_item.getData()[1]) == pytest.approx([65.0])
-    assert curves.point_count == 3 and curves.validation_point_count == 1
+    assert curves.history.point_count == 3 and curves.history.validation_point_count == 1

@@ -146,9 +146,9 @@ def test_an_edit_that_changes_the_network_forgets_its_trained_weights(
 def test_export_uses_the_trained_weights(qtbot: Any, bench: Workbench, tmp_path: Path) -> None:
     _train(qtbot, bench)
     target = tmp_path / "net.pt"
-    with qtbot.waitSignal(bench.export.export_ended, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(bench.export.export_ended, timeout=TIMEOUT_MS) as ended:
         assert bench.export.export("weights", str(target))
-    assert "trained weights" in bench.export.last_message
+    assert "trained weights" in ended.args[0]
     exported = torch.load(target, weights_only=True)
     for key, value in bench.trained_state.items():
         assert torch.equal(exported[key], value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from explorer.core.app.preparation import BadRunInput, absolute_data_dir, resume_checkpoint
+from explorer.core.training.runs import MAX_ENSEMBLE
 
 if TYPE_CHECKING:
     import torch
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from explorer.core.training import Checkpoint
     from explorer.core.training.runs import RunFolder, RunSettings
 
-#: The largest ensemble a run may train.
-MAX_ENSEMBLE = 1000
 #: The training settings `train --resume` may change: the rest must stay as the checkpoint
 #: was made, or the run would not continue its curve.
 RESUMABLE_SETTINGS = frozenset({"epochs", "device", "threads"})

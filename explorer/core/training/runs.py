@@ -51,7 +51,7 @@ LOG_FILE = "training.log"
 
 RUN_FORMAT = "cnn-explorer-run"
 RUN_VERSION = 1
-_MAX_ENSEMBLE = 1000  # as the train command's --ensemble
+MAX_ENSEMBLE = 1000  # the most members a run folder may hold (train --ensemble)
 _MAX_SETTINGS_BYTES = 1 << 20
 
 
@@ -144,9 +144,9 @@ class RunSettings:
         if (
             not isinstance(ensemble, int)
             or isinstance(ensemble, bool)
-            or not 1 <= ensemble <= _MAX_ENSEMBLE
+            or not 1 <= ensemble <= MAX_ENSEMBLE
         ):
-            raise RunError(f"{source}: 'ensemble' must be 1 to {_MAX_ENSEMBLE}")
+            raise RunError(f"{source}: 'ensemble' must be 1 to {MAX_ENSEMBLE}")
         return RunSettings(data_dir, ensemble)
 
 

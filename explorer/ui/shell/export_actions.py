@@ -110,7 +110,6 @@ class ExportActions(QObject):
         self._runner.failed.connect(self._on_runner_failed)
         self._progress: QProgressDialog | None = None
         self._target: Path | None = None
-        self.last_message = ""
         self.menu = QMenu("E&xport", window)
         self.menu.setToolTipsVisible(True)
         self.actions: dict[str, QAction] = {}
@@ -156,7 +155,6 @@ class ExportActions(QObject):
         weights = self._weights(spec)
         problem = target_problem(key, target, weights is not None)
         if problem is not None:
-            self.last_message = problem
             QMessageBox.warning(self.window, "Export", problem)
             return False
         self._target = target
@@ -175,7 +173,7 @@ class ExportActions(QObject):
     @Slot(object)
     def _on_runner_finished(self, result: TaskFinished[str]) -> None:
         self._close_progress()
-        message = self.last_message = result.value
+        message = result.value
         self.window.statusBar().showMessage(message, 8000)
         self.export_ended.emit(message)
 
@@ -190,7 +188,6 @@ class ExportActions(QObject):
                 f"Could not write {self._target}: {reason}. Nothing was written; "
                 "choose another name or folder."
             )
-        self.last_message = message
         QMessageBox.critical(self.window, "Export failed", message)
         self.export_ended.emit(message)
 

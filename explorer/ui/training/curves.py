@@ -152,15 +152,6 @@ class TrainingCurves(QWidget):
         self.history.add_epoch(event)
         self._dirty = True
 
-    @property
-    def point_count(self) -> int:
-        """Training-loss points received for the live run."""
-        return self.history.point_count
-
-    @property
-    def validation_point_count(self) -> int:
-        return self.history.validation_point_count
-
     @Slot()
     def _on_timer_timeout(self) -> None:
         if self._dirty:
