@@ -11,6 +11,7 @@ from typing import Any
 from explorer.core.names import control_character
 from explorer.core.optimizers import DEFAULT_OPTIMIZER, OPTIMIZERS
 from explorer.core.params import Kind, Param, ParamError
+from explorer.core.schedules import SCHEDULES
 from explorer.core.spec_errors import SpecError, brief, briefly
 
 # The devices a run may ask for (explorer.core.training.devices resolves them).
@@ -62,7 +63,7 @@ TRAINING_PARAMS: dict[str, Param] = {
             Kind.CHOICE,
             "constant",
             "Learning-rate schedule.",
-            choices=("constant", "step", "cosine", "onecycle"),
+            choices=tuple(SCHEDULES),
         ),
         Param(
             "step_size",
