@@ -7,10 +7,7 @@ import sys
 
 from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from explorer.commands.common import add_project_arguments, load_project_argument
-
-# explorer.core.export.EXPORT_FORMATS, spelled out so `--help` needs no torch import
-# (tests/core/test_export_cli.py keeps the two equal).
-FORMATS = ("pytorch", "weights", "torchscript", "onnx")
+from explorer.core.export_formats import EXPORT_FORMATS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         required=True,
-        choices=FORMATS,
+        choices=EXPORT_FORMATS,
         help="pytorch: standalone .py source; torchscript: .pt for torch.jit.load; "
         "onnx: one .onnx file with a dynamic batch; weights: the state_dict (.pt)",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sys
@@ -12,20 +13,26 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 
-from explorer.commands.export import FORMATS as COMMAND_LINE_FORMATS
+from explorer.commands import export as export_command
 from explorer.core import files
 from explorer.core.builder import build_model
 from explorer.core.export import EXPORT_FORMATS, ONNX_INSTALL_HINT
+from explorer.core.export_formats import FORMATS
 from explorer.core.templates import load_template
-from explorer.ui.shell.export_actions import FORMATS as MENU_FORMATS
 from explorer.ui.shell.export_actions import ExportActions, onnx_installed
 
 SPEC = load_template("keras-mnist")
 
 
-def test_command_line_and_menu_offer_exactly_the_core_export_formats() -> None:
-    assert COMMAND_LINE_FORMATS == EXPORT_FORMATS
-    assert tuple(f.key for f in MENU_FORMATS) == EXPORT_FORMATS
+def test_command_line_and_menu_offer_exactly_the_core_export_formats(qtbot: Any) -> None:
+    parser = argparse.ArgumentParser()
+    export_command.add_arguments(parser)
+    (choice,) = [a for a in parser._actions if a.dest == "format"]
+    assert tuple(choice.choices or ()) == EXPORT_FORMATS == tuple(f.key for f in FORMATS)
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    menu = ExportActions(window, lambda: SPEC, lambda spec: None).menu
+    assert [a.text() for a in menu.actions() if a.text()] == [f.title for f in FORMATS]
 
 
 def _actions(qtbot: Any, weights: Any = None) -> Iterator[ExportActions]:

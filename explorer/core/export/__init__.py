@@ -1,7 +1,6 @@
 """Taking a network elsewhere: PyTorch source, weights, TorchScript and ONNX files."""
 
 from explorer.core.export.formats import (
-    EXPORT_FORMATS,
     ONNX_INSTALL_HINT,
     OnnxUnavailableError,
     export_network,
@@ -16,6 +15,7 @@ from explorer.core.export.source import (
     module_expression,
     pytorch_source,
 )
+from explorer.core.export_formats import EXPORT_FORMATS
 
 __all__ = [
     "EXPORT_FORMATS",

@@ -24,6 +24,7 @@ from torch import nn
 
 from explorer.core.builder import Network
 from explorer.core.export.source import ExportError, pytorch_source
+from explorer.core.export_formats import EXPORT_FORMATS
 from explorer.core.files import (
     check_file_target,
     write_file_atomic,
@@ -162,9 +163,6 @@ def _quiet_torch(what: str) -> Iterator[None]:
         log.debug("%s: %s", what, warning.message)
     if chatter.getvalue():
         log.debug("%s: %s", what, chatter.getvalue())
-
-
-EXPORT_FORMATS = ("pytorch", "weights", "torchscript", "onnx")
 
 
 def export_network(

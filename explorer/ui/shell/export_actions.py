@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QProgressDialog
 
 from explorer.core.analysis import analyze
+from explorer.core.export_formats import FORMATS
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 
@@ -26,22 +26,6 @@ log = logging.getLogger(__name__)
 
 # The weights the export should use: a state_dict matching the spec, or None.
 WeightsProvider = Callable[[NetworkSpec], dict[str, Any] | None]
-
-
-@dataclass(frozen=True)
-class ExportFormat:
-    key: str
-    title: str
-    suffix: str
-    file_filter: str
-
-
-FORMATS = (
-    ExportFormat("pytorch", "PyTorch &Source (.py)…", ".py", "Python source (*.py)"),
-    ExportFormat("weights", "&Weights (state_dict .pt)…", ".pt", "PyTorch weights (*.pt)"),
-    ExportFormat("torchscript", "&TorchScript (.pt)…", ".pt", "TorchScript (*.pt)"),
-    ExportFormat("onnx", "&ONNX (.onnx)…", ".onnx", "ONNX model (*.onnx)"),
-)
 
 
 def onnx_installed() -> bool:
