@@ -100,6 +100,7 @@ def test_templates_lists_every_template(capsys: pytest.CaptureFixture[str]) -> N
     assert "vgg16" in out and "138,357,544 params" in out
 
 
+@pytest.mark.slow
 def test_main_py_runs_headless_commands_in_a_fresh_process() -> None:
     result = subprocess.run(
         [sys.executable, "main.py", "summary", "--template", "vgg16"],
@@ -394,6 +395,7 @@ def full_device(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     "command", [["templates"], ["summary", "--template", "vgg16"], ["datasets"]]
 )
+@pytest.mark.slow
 def test_commands_redirected_to_a_full_device_exit_1_with_one_line(
     command: list[str], full_device: Path, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -65,6 +66,7 @@ def collapsing_specs(draw: st.DrawFn) -> NetworkSpec:
     return NetworkSpec(input=input_spec, layers=tuple(layers))
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(collapsing_specs())
 def test_coverage_is_the_set_of_pixels_autograd_reaches(spec: NetworkSpec) -> None:

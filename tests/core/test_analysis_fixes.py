@@ -61,6 +61,7 @@ def _fixes(spec: NetworkSpec) -> list[Fix]:
     return [d.fix for d in analyze(spec).diagnostics if d.fix is not None]
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fixable_specs())
 def test_no_fix_leads_to_a_diagnostic_whose_fix_undoes_it(spec: NetworkSpec) -> None:
@@ -82,6 +83,7 @@ def _completed(spec: NetworkSpec) -> NetworkSpec:
     return spec.with_layers([*spec.layers, *head])
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fixable_specs())
 def test_a_fixed_layer_keeps_its_fix_when_the_network_is_completed(spec: NetworkSpec) -> None:
@@ -104,6 +106,7 @@ def test_a_fixed_layer_keeps_its_fix_when_the_network_is_completed(spec: Network
                 assert undone != spec.layers[index], (fix.label, follow_up.label)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fixable_specs(), st.randoms(use_true_random=False))
 def test_applying_fixes_again_and_again_ends_without_a_cycle(spec: NetworkSpec, rng) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,7 @@ def edits(draw: st.DrawFn, spec: NetworkSpec) -> NetworkSpec:
     return spec.with_layers(layers)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_an_analysis_made_from_the_one_before_equals_the_analysis_from_scratch(

@@ -132,6 +132,7 @@ def test_one_images_activations_beyond_the_limit_are_an_error() -> None:
     assert "conv2d_1 alone makes 6,400,000,000 values" in error.message
 
 
+@pytest.mark.slow
 def test_building_a_huge_network_is_refused_before_allocating(tmp_path: Path) -> None:
     """In a subprocess capped at 3 GB of address space, so a regression that allocates the
     4 TB of weights fails there instead of taking this machine's memory."""

@@ -87,6 +87,7 @@ def test_saved_tensors_per_image_match_what_autograd_keeps(spec: NetworkSpec) ->
         "strided-cifar-dropout",
     ],
 )
+@pytest.mark.slow
 def test_estimate_is_within_a_fifth_of_the_profiled_peak(name: str) -> None:
     """fashion-bn was estimated at 2.09× (every gradient held at once, conv/BN/ReLU outputs
     counted apart) and strided-cifar at 0.83× (the padded copy for 'same' stride 2 missed)."""

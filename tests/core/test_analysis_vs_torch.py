@@ -149,6 +149,7 @@ def _held_parameters(module: torch.nn.Module) -> tuple[int, int]:
     return trainable, frozen
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs())
 def test_valid_specs_match_the_built_torch_model(spec: NetworkSpec) -> None:

@@ -118,6 +118,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Pa
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", template_names())
 def test_exported_source_in_a_fresh_interpreter_matches_the_app(
     exported: dict[str, dict[str, Path]], name: str
@@ -159,6 +160,7 @@ def test_exported_torchscript_state_dict_has_the_app_keys(tmp_path: Path) -> Non
     assert not loaded.training
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", template_names())
 def test_onnx_export_runs_in_onnxruntime_with_any_batch_size(tmp_path: Path, name: str) -> None:
     ort = pytest.importorskip(

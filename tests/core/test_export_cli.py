@@ -105,6 +105,7 @@ def test_onnx_without_the_extra_exits_1_saying_how_to_install_it(
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_the_exported_training_script_trains_and_saves_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

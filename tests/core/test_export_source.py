@@ -169,6 +169,7 @@ def test_class_names_are_python_identifiers() -> None:
     assert class_name_for(NetworkSpec(name="(MNIST)")) == "MNIST"
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("index", range(3))
 def test_torchscript_and_onnx_cover_every_layer_type(tmp_path: Path, index: int) -> None:

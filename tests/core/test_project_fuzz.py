@@ -28,6 +28,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pytest
+
 from explorer import cli
 from explorer.core.layers import LAYER_TYPES
 from explorer.core.project import ProjectError, parse_recovery
@@ -276,6 +278,7 @@ def _check_recovery(case: Case) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_fuzzed_project_files_exit_0_or_2_with_a_message(
     tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
@@ -304,6 +307,7 @@ def test_fuzzed_project_files_exit_0_or_2_with_a_message(
     )
 
 
+@pytest.mark.slow
 def test_fuzzed_files_through_real_processes_print_no_traceback(tmp_path: Path) -> None:
     cases = fuzz_cases(SUBPROCESS_CASES, first_seed=10_000)
     for case in cases:

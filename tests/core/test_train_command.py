@@ -198,6 +198,7 @@ def test_an_ensemble_reports_the_accuracy_of_its_averaged_probabilities(
     assert members[0] != members[1]
 
 
+@pytest.mark.slow
 def test_a_needed_download_shows_progress_and_a_failed_one_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -115,6 +115,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_an_unexpected_error_prints_one_line_and_logs_the_traceback_in_the_run(
     tmp_path: Path,
 ) -> None:

@@ -144,6 +144,7 @@ def write_project(path: Path, images: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_killing_checkpoint_writes_never_leaves_a_run_that_cannot_resume(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

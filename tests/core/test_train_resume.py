@@ -70,6 +70,7 @@ def events(run: Path) -> list[dict[str, Any]]:
     return list(read_metrics(run / "metrics.jsonl").events)
 
 
+@pytest.mark.slow
 def test_the_resume_command_printed_after_ctrl_c_continues_with_the_same_data_folder(
     tmp_path: Path, real_datasets: Path
 ) -> None:
@@ -111,6 +112,7 @@ def test_the_resume_command_printed_after_ctrl_c_continues_with_the_same_data_fo
     assert settings.data_dir == str(data.resolve()) and settings.ensemble == 1
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_mid_epoch_keeps_one_monotonic_curve(tmp_path: Path) -> None:
     project = write_project(tmp_path / "tiny.json", epochs=3, batch_size=20)
     run = tmp_path / "run"
@@ -295,6 +297,7 @@ def test_a_damaged_checkpoint_exits_2_naming_the_problem(
     assert (run / "metrics.jsonl").read_bytes() == metrics_before  # nothing was appended
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_network_is_refused_with_both_names(
     stopped_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -349,6 +352,7 @@ def test_leftover_temporaries_are_removed_on_resume(stopped_run: Path, tmp_path:
     assert keep.exists()
 
 
+@pytest.mark.slow
 def test_an_ensemble_stopped_in_its_second_member_resumes_as_a_whole(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

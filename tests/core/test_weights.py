@@ -288,6 +288,7 @@ def _save_until_killed(folder: str, first: int) -> None:
         save += 1
 
 
+@pytest.mark.slow
 def test_killed_saves_leave_a_project_whose_weights_are_its_own(tmp_path: Path) -> None:
     import multiprocessing
     import random

@@ -165,6 +165,7 @@ def _overlapping(shown: dict[str, list[int]]) -> list[tuple[str, str]]:
     ]
 
 
+@pytest.mark.slow
 def test_every_panel_comes_back_as_it_was_left_after_quit_and_relaunch(tmp_path: Path) -> None:
     config = tmp_path / "config"
     first = _launch("arrange", config)
@@ -185,6 +186,7 @@ def test_every_panel_comes_back_as_it_was_left_after_quit_and_relaunch(tmp_path:
     assert not _overlapping(report["shown"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("screen", [(1280, 800), (1000, 650)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_reset_layout_restores_the_first_run_layout_inside_the_screen(
     tmp_path: Path, screen: tuple[int, int]
@@ -218,6 +220,7 @@ def test_every_way_out_stops_and_joins_the_background_threads(
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_quitting_during_the_warm_up_joins_its_thread(
     tmp_path: Path, real_datasets: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,6 +230,7 @@ def test_quitting_during_the_warm_up_joins_its_thread(
     assert _report(result)["loading"] == "loading mnist…"  # the warm-up was under way
 
 
+@pytest.mark.slow
 def test_quit_in_the_crash_dialog_joins_the_threads_and_keeps_the_unsaved_work(
     tmp_path: Path,
 ) -> None:
@@ -243,6 +247,7 @@ def test_quit_in_the_crash_dialog_joins_the_threads_and_keeps_the_unsaved_work(
     assert report["layers"] == len(layers)
 
 
+@pytest.mark.slow
 def test_work_of_a_killed_process_is_offered_at_the_next_start(tmp_path: Path) -> None:
     config = tmp_path / "config"
     process = subprocess.Popen(
@@ -270,6 +275,7 @@ def test_work_of_a_killed_process_is_offered_at_the_next_start(tmp_path: Path) -
     assert not recovery.exists()  # restored: the new window keeps it in its own file
 
 
+@pytest.mark.slow
 def test_the_training_menu_comes_before_help(tmp_path: Path) -> None:
     menus = _report(_launch("report", tmp_path / "config"))["menus"]
     assert menus[-1] == "&Help"
@@ -301,6 +307,7 @@ def test_open_with_a_bad_file_says_why_on_stderr_and_exits_2(
     assert result.stdout == ""
 
 
+@pytest.mark.slow
 def test_the_first_window_fits_a_small_screen(tmp_path: Path) -> None:
     report = _report(_launch("report", tmp_path / "config", screen=(1000, 650)))
     x, y, width, height = report["frame"]

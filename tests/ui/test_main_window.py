@@ -231,6 +231,7 @@ def test_layer_reference_is_generated_from_the_registry() -> None:
             assert f"<code>{param.name}</code>" in text
 
 
+@pytest.mark.slow
 def test_start_up_shows_the_window_before_torch_and_configures_pyqtgraph_after(
     tmp_path: Path,
 ) -> None:
@@ -285,6 +286,7 @@ def _process_dies(window: MainWindow) -> None:
     window.document.undo_stack.setClean()
 
 
+@pytest.mark.slow
 def test_an_edit_is_in_the_recovery_file_a_moment_later(window: MainWindow, qtbot: Any) -> None:
     from explorer.ui.shell.recovery import SAVE_DELAY_MS
 

@@ -250,6 +250,7 @@ def test_closing_during_training_asks_and_cancel_keeps_it_training(
     assert run_dir is not None and (run_dir / "checkpoint.pt").is_file()
 
 
+@pytest.mark.slow
 def test_resume_continues_a_stopped_run_from_its_checkpoint(
     qtbot: Any, bench: Workbench, shapes_dataset: DeviceDataset
 ) -> None:
