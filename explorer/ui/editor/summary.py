@@ -3,7 +3,8 @@ and copy-as-text."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -29,6 +30,7 @@ from explorer.core.paths import item_at
 from explorer.core.summary import (
     COLUMNS,
     RIGHT_ALIGNED,
+    format_bytes,
     input_row,
     layer_row,
     summary_text,
@@ -36,6 +38,12 @@ from explorer.core.summary import (
 )
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
+
+if TYPE_CHECKING:
+    from explorer.core.profile_report import LargestBatch, LayerProfile, StepProfile
+
+#: The measured columns a profile adds after the estimates (see `set_profile`).
+PROFILE_COLUMNS = ("Fwd ms", "Bwd ms", "Fwd kept", "Peak")
 
 
 class SummaryTableModel(QAbstractTableModel):
@@ -60,15 +68,45 @@ class SummaryTableModel(QAbstractTableModel):
         # the cells of the analysis computed last, by its layers' results
         self._cells: dict[int, tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None]]
         self._cells = {}
+        # measured cells per row (input row first) while a profile of this spec is shown
+        self._profile: list[tuple[str, ...]] | None = None
         self._compute()
         document.spec_changed.connect(self._on_document_spec_changed)
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return COLUMNS + PROFILE_COLUMNS if self._profile is not None else COLUMNS
+
+    def set_profile(self, layers: Sequence[LayerProfile] | None) -> None:
+        """Show the measured columns of a profile of the current spec (None: hide them).
+        An edit hides them again: they measured the network before it."""
+        self.beginResetModel()
+        if layers is None or len(layers) + 1 != len(self._rows):
+            self._profile = None
+        else:
+            self._profile = [("",) * len(PROFILE_COLUMNS)] + [
+                (
+                    f"{layer.forward_ms:.3f}",
+                    f"{layer.backward_ms:.3f}",
+                    format_bytes(layer.forward_bytes),
+                    format_bytes(layer.peak_bytes),
+                )
+                for layer in layers
+            ]
+        self.endResetModel()
+
+    def cell(self, row: int, column: int) -> str:
+        if column >= len(COLUMNS):
+            assert self._profile is not None
+            return self._profile[row][column - len(COLUMNS)]
+        return self._rows[row][column]
 
     def _compute(self) -> None:
         analysis = self.document.analysis
         # Undo and redo bring back an analysis shown before (the document keeps them):
         # its cells are kept too, so going back costs no formatting of thousands of rows.
-        for index, (known, cells) in enumerate(self._recent):
-            if known is analysis:
+        for index, (shown, cells) in enumerate(self._recent):
+            if shown is analysis:
                 self._recent.insert(0, self._recent.pop(index))
                 self._rows, self._colours, self._tips = cells
                 return
@@ -97,8 +135,9 @@ class SummaryTableModel(QAbstractTableModel):
     @Slot()
     def _on_document_spec_changed(self) -> None:
         count = len(self._rows)
-        if len(self.document.analysis.layers) + 1 != count:
+        if len(self.document.analysis.layers) + 1 != count or self._profile is not None:
             self.beginResetModel()
+            self._profile = None
             self._compute()
             self.endResetModel()
         else:
@@ -119,15 +158,16 @@ class SummaryTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
+        return 0 if parent.isValid() else len(self.headers)
 
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._rows[index.row()][index.column()]
+            return self.cell(index.row(), index.column())
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return self._RIGHT if index.column() in RIGHT_ALIGNED else self._LEFT
+            right = index.column() in RIGHT_ALIGNED or index.column() >= len(COLUMNS)
+            return self._RIGHT if right else self._LEFT
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0:
             return self._colours[index.row()]
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -138,7 +178,7 @@ class SummaryTableModel(QAbstractTableModel):
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
+            return self.headers[section]
         return None
 
 
@@ -172,6 +212,11 @@ class SummaryPanel(QWidget):
         self.totals.setWordWrap(False)
         # ...but never force the dock wider than a small screen allows (docks would overlap).
         self.totals.setMinimumWidth(1)
+        # A profile's totals (step time, measured peak, largest batch), while one is shown.
+        self.profile_label = QLabel(self)
+        self.profile_label.setObjectName("summaryProfile")
+        self.profile_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.profile_label.hide()
         self.diagnostics = QLabel(self)
         self.diagnostics.setWordWrap(True)
         self.diagnostics.setTextFormat(Qt.TextFormat.RichText)
@@ -185,6 +230,7 @@ class SummaryPanel(QWidget):
         below.setSpacing(16)
         totals = QVBoxLayout()
         totals.addWidget(self.totals)
+        totals.addWidget(self.profile_label)
         totals.addStretch(1)
         totals.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignLeft)
         below.addLayout(totals, 0)
@@ -205,6 +251,27 @@ class SummaryPanel(QWidget):
         self._on_document_spec_changed()
         self._show_totals()
 
+    def show_profile(self, profile: StepProfile, largest: LargestBatch | None) -> None:
+        """Measured columns beside the estimates, and the profile's totals below the table,
+        until the next edit."""
+        from explorer.core.profile_report import largest_text, peak_text
+
+        self.model.set_profile(profile.layers)
+        lines = [
+            f"Profiled on {profile.device}, batch {profile.batch_size}: "
+            f"step {profile.step_ms:.2f} ms",
+            peak_text(profile),
+        ]
+        if largest is not None:
+            lines.append(largest_text(largest))
+        self.profile_label.setText("\n".join(lines))
+        self.profile_label.show()
+        self._fit_columns()
+
+    @property
+    def profile_shown(self) -> bool:
+        return not self.profile_label.isHidden()
+
     @Slot()
     def _show_totals(self) -> None:
         self._totals_timer.stop()
@@ -218,6 +285,7 @@ class SummaryPanel(QWidget):
     @Slot()
     def _on_document_spec_changed(self) -> None:
         analysis = self.document.analysis
+        self.profile_label.hide()  # the model has dropped the measured columns too
         self._fit_columns()
         self._totals_timer.start()
         items = []
@@ -236,9 +304,10 @@ class SummaryPanel(QWidget):
         # characters (cheap) replaces measuring thousands of strings on every edit.
         advance = self._mono_metrics.horizontalAdvance("0")
         header = self.table.horizontalHeader()
-        columns = zip(*self.model.rows, strict=True)  # the input row at least
-        for column, (title, cells) in enumerate(zip(COLUMNS[:-1], columns, strict=False)):
-            longest = max(map(len, cells))
+        model = self.model
+        rows = range(model.rowCount())  # the input row at least
+        for column, title in enumerate(model.headers[:-1]):
+            longest = max(len(model.cell(row, column)) for row in rows)
             widest = max(header.fontMetrics().horizontalAdvance(title), advance * longest)
             width = widest + 16
             if self.table.columnWidth(column) != width:
