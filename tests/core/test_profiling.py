@@ -53,7 +53,7 @@ def test_profile_has_a_row_per_layer_with_positive_times_and_torchs_memory() -> 
     assert 0.8 <= profile.estimated_peak_bytes / profile.peak_bytes <= 1.2
     first = profile.layers[0]
     assert first.estimated_activation_bytes == 8 * 6 * 28 * 28 * 4
-    # the first convolution keeps its output (for the pooling's backward) and more nothing
+    # the first convolution keeps its output (for the pooling's backward) and nothing more
     assert first.forward_bytes == first.estimated_activation_bytes
     assert all(
         first.forward_bytes <= row.peak_bytes <= profile.peak_bytes for row in profile.layers

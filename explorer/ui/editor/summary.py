@@ -44,6 +44,14 @@ if TYPE_CHECKING:
 
 #: The measured columns a profile adds after the estimates (see `set_profile`).
 PROFILE_COLUMNS = ("Fwd ms", "Bwd ms", "Fwd kept", "Peak")
+_PROFILE_AT = COLUMNS.index("Memory") + 1  # they go just after the estimated memory
+_PROFILE_TIPS = (
+    "Measured forward time of the layer in one training step (ms)",
+    "Measured backward time of the layer's autograd nodes in one training step (ms)",
+    "Memory the layer's forward pass allocated and kept for the whole batch (its output "
+    "and what autograd saves); the Memory column is the estimate per image",
+    "The most memory allocated at any moment while the layer ran, forward or backward",
+)
 
 
 class SummaryTableModel(QAbstractTableModel):
@@ -75,7 +83,13 @@ class SummaryTableModel(QAbstractTableModel):
 
     @property
     def headers(self) -> tuple[str, ...]:
-        return COLUMNS + PROFILE_COLUMNS if self._profile is not None else COLUMNS
+        if self._profile is None:
+            return COLUMNS
+        return COLUMNS[:_PROFILE_AT] + PROFILE_COLUMNS + COLUMNS[_PROFILE_AT:]
+
+    def is_measured(self, column: int) -> bool:
+        """Whether the column is one of a profile's measured ones."""
+        return self._profile is not None and 0 <= column - _PROFILE_AT < len(PROFILE_COLUMNS)
 
     def set_profile(self, layers: Sequence[LayerProfile] | None) -> None:
         """Show the measured columns of a profile of the current spec (None: hide them).
@@ -96,10 +110,11 @@ class SummaryTableModel(QAbstractTableModel):
         self.endResetModel()
 
     def cell(self, row: int, column: int) -> str:
-        if column >= len(COLUMNS):
-            assert self._profile is not None
-            return self._profile[row][column - len(COLUMNS)]
-        return self._rows[row][column]
+        if self._profile is None or column < _PROFILE_AT:
+            return self._rows[row][column]
+        if column < _PROFILE_AT + len(PROFILE_COLUMNS):
+            return self._profile[row][column - _PROFILE_AT]
+        return self._rows[row][column - len(PROFILE_COLUMNS)]
 
     def _compute(self) -> None:
         analysis = self.document.analysis
@@ -166,7 +181,10 @@ class SummaryTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.cell(index.row(), index.column())
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            right = index.column() in RIGHT_ALIGNED or index.column() >= len(COLUMNS)
+            column = index.column()
+            if self._profile is not None and column >= _PROFILE_AT + len(PROFILE_COLUMNS):
+                column -= len(PROFILE_COLUMNS)
+            right = column in RIGHT_ALIGNED or self.is_measured(index.column())
             return self._RIGHT if right else self._LEFT
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0:
             return self._colours[index.row()]
@@ -179,6 +197,8 @@ class SummaryTableModel(QAbstractTableModel):
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.headers[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return _PROFILE_TIPS[section - _PROFILE_AT] if self.is_measured(section) else None
         return None
 
 
