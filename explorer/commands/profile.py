@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from explorer.commands.base import EXIT_BAD_INPUT, EXIT_OK
+from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from explorer.commands.common import add_project_arguments, load_project_argument
 from explorer.core.training_spec import DEVICE_CHOICES, DEVICE_HELP
 
@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from explorer.core.analysis import analyze
-    from explorer.core.profiling import MAX_STEPS, profile_network
+    from explorer.core.profiling import MAX_STEPS, TooLargeForMemory, profile_network
     from explorer.core.profiling_batch import DEFAULT_CAP, largest_batch
     from explorer.core.training.devices import DeviceError
 
@@ -84,9 +84,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         step = profile_network(spec, batch, device, steps=args.steps)
         largest = None if args.no_search else largest_batch(spec, device, cap=cap)
-    except DeviceError as error:
+    except (DeviceError, TooLargeForMemory) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (RuntimeError, MemoryError) as error:  # torch could not run the step
+        print(f"error: the training step failed: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     if args.json:
         json.dump(profile_json(spec.name, step, largest), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -32,6 +32,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.builder import Network, build_model
+from explorer.core.data.memory import available_bytes
+from explorer.core.memory import format_bytes
 from explorer.core.profile_report import LayerProfile, StepProfile
 from explorer.core.spec import NetworkSpec
 from explorer.core.training.devices import apply_threads, resolve_device
@@ -40,10 +42,15 @@ from explorer.core.training.trainer import update
 
 DEFAULT_BATCH = 32
 MAX_STEPS = 10
+_AVAILABLE_SHARE = 0.8  # of the memory available, what one profiled step may need
 _LAYER = "layer:"
 _STEP = "profiled step "
 _BACKWARD = "autograd::engine::evaluate_function: "
 _MEMORY = "[memory]"
+
+
+class TooLargeForMemory(ValueError):
+    """The step's estimated memory is more than this machine has available."""
 
 
 class ProfileCancelled(Exception):
@@ -74,13 +81,22 @@ def profile_network(
 ) -> StepProfile:
     """Profile `steps` training steps after one warm-up step. Raises DeviceError for a
     missing device, BuildError for a spec with errors, ValueError for a bad batch size or
-    step count, and ProfileCancelled when `cancel` is set in between."""
+    step count, TooLargeForMemory for a CPU step estimated to need more than 80% of the
+    memory available, and ProfileCancelled when `cancel` is set in between."""
     check_batch_size(batch_size)
     if not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps {steps} must be between 1 and {MAX_STEPS}")
     analysis = analyze(spec)
     choice = resolve_device(device)
     apply_threads(choice)
+    if choice.device.type != "cuda":  # never let a step drive the machine into swap
+        need, available = estimated_peak(spec, analysis, batch_size), available_bytes()
+        if available is not None and need > available * _AVAILABLE_SHARE:
+            raise TooLargeForMemory(
+                f"a training step at batch {batch_size} needs about {format_bytes(need)}, "
+                f"but only {format_bytes(available)} of memory is available: use a smaller "
+                "batch size"
+            )
     events, model = run_steps(spec, batch_size, choice.device, 1 + steps, cancel=cancel)
     timeline = _Timeline(events, choice.device.type == "cuda")
     measured = [r for r in timeline.annotations(_STEP)][1:]  # the warm-up step is left out

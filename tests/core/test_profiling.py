@@ -130,6 +130,7 @@ def test_cli_prints_the_table_and_json(capsys: pytest.CaptureFixture[str]) -> No
         (["--template", "lenet5", "--steps", "11"], "--steps must be 1 to 10"),
         (["--template", "lenet5", "--max-batch", "-3"], "--max-batch must be at least 1"),
         (["--template", "lenet5", "--device", "tpu"], "unknown device"),
+        (["--template", "vgg16", "--batch-size", "65536"], "use a smaller batch size"),
         ([], "give either a project FILE or --template"),
     ],
 )
