@@ -96,3 +96,16 @@ def test_profile_of_a_broken_network_says_so(qtbot: Any, bench: Workbench) -> No
     assert "fix the network" in bench.window.statusBar().currentMessage()
     assert not bench.profile.runner.busy
     assert isinstance(bench.training_docks.menu, QMenu)
+
+
+def test_an_edit_while_profiling_drops_the_result(qtbot: Any, bench: Workbench) -> None:
+    actions: ProfileActions = bench.profile
+    actions.search = False
+    actions.action.trigger()
+    document = bench.document
+    document.edit(replace(document.spec, name="renamed"), "rename")
+    assert "Profile dropped" in bench.window.statusBar().currentMessage()
+    assert actions.action.isEnabled()
+    qtbot.waitUntil(lambda: actions.runner.running_thread is None, timeout=TIMEOUT_MS)
+    qtbot.wait(50)  # a late result would arrive through the event loop now
+    assert not bench.window.summary.profile_shown
