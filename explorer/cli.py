@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "open": ("gui", "open the GUI with a project file"),
     "summary": ("summary", "print the layer table, parameter counts and diagnostics"),
     "train": ("train", "train a network headless and write a run folder"),
+    "profile": ("profile", "measure a training step per layer and the largest batch that fits"),
     "export": ("export", "export a network as PyTorch source, weights, TorchScript or ONNX"),
     "datasets": ("datasets", "list datasets or download one"),
     "templates": ("templates", "list the built-in template projects"),

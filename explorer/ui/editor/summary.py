@@ -4,8 +4,8 @@ and copy-as-text."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -32,6 +32,7 @@ from explorer.core.paths import item_at
 from explorer.core.summary import (
     COLUMNS,
     RIGHT_ALIGNED,
+    format_bytes,
     input_row,
     layer_row,
     summary_text,
@@ -44,6 +45,20 @@ _Cells = tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None]
 
 
 _FIT_ROWS = 1000  # rows measured for the column widths (Qt's resizeContentsPrecision)
+
+if TYPE_CHECKING:
+    from explorer.core.profile_report import LargestBatch, LayerProfile, StepProfile
+
+#: The measured columns a profile adds after the estimates (see `set_profile`).
+PROFILE_COLUMNS = ("Fwd ms", "Bwd ms", "Fwd kept", "Peak")
+_PROFILE_AT = COLUMNS.index("Memory") + 1  # they go just after the estimated memory
+_PROFILE_TIPS = (
+    "Measured forward time of the layer in one training step (ms)",
+    "Measured backward time of the layer's autograd nodes in one training step (ms)",
+    "Memory the layer's forward pass allocated and kept for the whole batch (its output "
+    "and what autograd saves); the Memory column is the estimate per image",
+    "The most memory allocated at any moment while the layer ran, forward or backward",
+)
 
 
 class SummaryTableModel(QAbstractTableModel):
@@ -65,7 +80,46 @@ class SummaryTableModel(QAbstractTableModel):
         self._input = input_row(self._analysis)
         # by id of a layer's result: (that result, its cells, colour, tooltip)
         self._cells: dict[int, _Cells] = {}
+        # measured cells per row (input row first) while a profile of this spec is shown
+        self._profile: list[tuple[str, ...]] | None = None
         document.spec_changed.connect(self._on_document_spec_changed)
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        if self._profile is None:
+            return COLUMNS
+        return COLUMNS[:_PROFILE_AT] + PROFILE_COLUMNS + COLUMNS[_PROFILE_AT:]
+
+    def is_measured(self, column: int) -> bool:
+        """Whether the column is one of a profile's measured ones."""
+        return self._profile is not None and 0 <= column - _PROFILE_AT < len(PROFILE_COLUMNS)
+
+    def set_profile(self, layers: Sequence[LayerProfile] | None) -> None:
+        """Show the measured columns of a profile of the current spec (None: hide them).
+        An edit hides them again: they measured the network before it."""
+        self.beginResetModel()
+        if layers is None or len(layers) != len(self._analysis.layers):
+            self._profile = None
+        else:
+            self._profile = [("",) * len(PROFILE_COLUMNS)] + [
+                (
+                    f"{layer.forward_ms:.3f}",
+                    f"{layer.backward_ms:.3f}",
+                    format_bytes(layer.forward_bytes),
+                    format_bytes(layer.peak_bytes),
+                )
+                for layer in layers
+            ]
+        self.endResetModel()
+
+    def cell(self, row: int, column: int) -> str:
+        """The text at `row` and `column` as the table shows it (profile columns included)."""
+        cells = self.row_cells(row)
+        if self._profile is None or column < _PROFILE_AT:
+            return cells[column]
+        if column < _PROFILE_AT + len(PROFILE_COLUMNS):
+            return self._profile[row][column - _PROFILE_AT]
+        return cells[column - len(PROFILE_COLUMNS)]
 
     def row_cells(self, row: int) -> tuple[str, ...]:
         """The texts of row `row` (0 is the input), in COLUMNS order."""
@@ -96,8 +150,9 @@ class SummaryTableModel(QAbstractTableModel):
             # Forget the cells of results no longer shown (the recent ones stay cheap).
             shown = {id(layer) for layer in analysis.layers}
             self._cells = {key: cells for key, cells in self._cells.items() if key in shown}
-        if len(analysis.layers) + 1 != count:
+        if len(analysis.layers) + 1 != count or self._profile is not None:
             self.beginResetModel()
+            self._profile = None
             self._analysis, self._input = analysis, input_row(analysis)
             self.endResetModel()
             return
@@ -118,16 +173,20 @@ class SummaryTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._analysis.layers) + 1
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
+        return 0 if parent.isValid() else len(self.headers)
 
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         row = index.row()
         if role == Qt.ItemDataRole.DisplayRole:
-            return self.row_cells(row)[index.column()]
+            return self.cell(row, index.column())
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return self._RIGHT if index.column() in RIGHT_ALIGNED else self._LEFT
+            column = index.column()
+            if self._profile is not None and column >= _PROFILE_AT + len(PROFILE_COLUMNS):
+                column -= len(PROFILE_COLUMNS)
+            right = column in RIGHT_ALIGNED or self.is_measured(index.column())
+            return self._RIGHT if right else self._LEFT
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0:
             return None if row == 0 else self._layer_cells(row)[2]
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -138,7 +197,9 @@ class SummaryTableModel(QAbstractTableModel):
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
+            return self.headers[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return _PROFILE_TIPS[section - _PROFILE_AT] if self.is_measured(section) else None
         return None
 
 
@@ -173,6 +234,11 @@ class SummaryPanel(QWidget):
         self.totals.setWordWrap(False)
         # ...but never force the dock wider than a small screen allows (docks would overlap).
         self.totals.setMinimumWidth(1)
+        # A profile's totals (step time, measured peak, largest batch), while one is shown.
+        self.profile_label = QLabel(self)
+        self.profile_label.setObjectName("summaryProfile")
+        self.profile_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.profile_label.hide()
         self.diagnostics = QLabel(self)
         self.diagnostics.setWordWrap(True)
         self.diagnostics.setTextFormat(Qt.TextFormat.RichText)
@@ -186,6 +252,7 @@ class SummaryPanel(QWidget):
         below.setSpacing(16)
         totals = QVBoxLayout()
         totals.addWidget(self.totals)
+        totals.addWidget(self.profile_label)
         totals.addStretch(1)
         totals.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignLeft)
         below.addLayout(totals, 0)
@@ -206,6 +273,27 @@ class SummaryPanel(QWidget):
         document.spec_changed.connect(self._on_document_spec_changed)
         self._on_document_spec_changed()  # the totals, too, follow on the next turn
 
+    def show_profile(self, profile: StepProfile, largest: LargestBatch | None) -> None:
+        """Measured columns beside the estimates, and the profile's totals below the table,
+        until the next edit."""
+        from explorer.core.profile_report import largest_text, peak_text
+
+        self.model.set_profile(profile.layers)
+        lines = [
+            f"Profiled on {profile.device}, batch {profile.batch_size}: "
+            f"step {profile.step_ms:.2f} ms",
+            peak_text(profile),
+        ]
+        if largest is not None:
+            lines.append(largest_text(largest))
+        self.profile_label.setText("\n".join(lines))
+        self.profile_label.show()
+        self._fit_columns()
+
+    @property
+    def profile_shown(self) -> bool:
+        return not self.profile_label.isHidden()
+
     @Slot()
     def _show_totals(self) -> None:
         analysis = self.document.analysis
@@ -221,6 +309,7 @@ class SummaryPanel(QWidget):
     @Slot()
     def _on_document_spec_changed(self) -> None:
         analysis = self.document.analysis
+        self.profile_label.hide()  # the model has dropped the measured columns too
         self._fit_columns()
         self._totals_timer.start()
         items = []
@@ -252,7 +341,14 @@ class SummaryPanel(QWidget):
         # characters (cheap) replaces measuring strings.
         advance = self._mono_metrics.horizontalAdvance("0")
         header = self.table.horizontalHeader()
-        for column, (title, length) in enumerate(zip(COLUMNS, longest, strict=False)):
+        model = self.model
+        profiled = len(model.headers) > len(COLUMNS)
+        for column, title in enumerate(model.headers[:-1]):
+            if model.is_measured(column):  # a profile's: short numbers
+                length = max(len(model.cell(row, column)) for row in range(min(count, _FIT_ROWS)))
+            else:
+                shift = len(PROFILE_COLUMNS) if profiled and column > _PROFILE_AT else 0
+                length = longest[column - shift]
             width = max(header.fontMetrics().horizontalAdvance(title), advance * length) + 16
             current = self.table.columnWidth(column)
             if current != width and not (grow_only and current > width):

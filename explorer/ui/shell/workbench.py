@@ -37,6 +37,7 @@ from explorer.ui.evaluation.panel import EvaluationPanel
 from explorer.ui.inspect.panel import InspectPanel
 from explorer.ui.shell.export_actions import ExportActions
 from explorer.ui.shell.main_window import MainWindow
+from explorer.ui.shell.profile_actions import ProfileActions
 from explorer.ui.shell.screen_fit import fit_into_screen
 from explorer.ui.shell.training_docks import TrainingDocks
 
@@ -93,6 +94,13 @@ class Workbench(QObject):
             "Measure the network's current weights on the test set (also while it trains)"
         )
         self.evaluate_action.triggered.connect(self.evaluate_now)
+        self.profile = ProfileActions(
+            self.document,
+            window.summary,
+            window.summary_dock,
+            window.statusBar(),
+            self.training_docks.menu,
+        )
         runs_menu = window.menus.add_menu("&Runs")
         runs_menu.setObjectName("runsMenu")
         self.resume_action = runs_menu.addAction("&Resume Stopped Run")
@@ -345,6 +353,7 @@ class Workbench(QObject):
         self.training_docks.shutdown()
         self.inspect.shutdown()
         self.export.shutdown()
+        self.profile.shutdown()
         self.weights_loader.shutdown()
         self.evaluator.shutdown()
 
