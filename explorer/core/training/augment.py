@@ -1,0 +1,141 @@
+"""Per-sample augmentation of training batches, on the training device, with Kornia.
+
+`build_augmentation(training, mean, std)` turns the `augment_*` training settings into an
+`Augmentation`: random crop with zero padding, horizontal flip, rotation and scaling (one
+affine warp), and random erasing, each drawn independently for every image of a batch.
+It returns None when every setting is off, so a run without augmentation imports nothing and
+trains exactly as before. Kornia is imported here, lazily, never at window start.
+
+The batches arrive normalised ((x/255 - mean)/std). The pipeline works on the unshifted
+values x/(255·std), whose zero is a black pixel, so padding, the corners a rotation
+uncovers and erased boxes are black, as in the raw image, and then shifts back.
+
+Randomness: Kornia draws every parameter from torch's global CPU generator (its default
+random-number device), which the trainer seeds with the run's seed and saves and restores
+in checkpoints, so a seeded run and its resumed continuation augment the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from explorer.core.training_spec import TrainingSpec
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """The augmentation part of the training settings (all off by default)."""
+
+    crop_padding: int = 0  # pixels of zero padding around the image before a random crop
+    flip: bool = False  # horizontal flip with probability 1/2
+    rotation: float = 0.0  # rotation by up to ± this many degrees
+    scale: float = 0.0  # zoom by a factor in [1 - scale, 1 + scale]
+    erasing: float = 0.0  # probability of erasing one random box of each image
+
+    @staticmethod
+    def of(training: TrainingSpec) -> AugmentSettings:
+        return AugmentSettings(
+            crop_padding=training.augment_crop_padding,
+            flip=training.augment_flip,
+            rotation=training.augment_rotation,
+            scale=training.augment_scale,
+            erasing=training.augment_erasing,
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.crop_padding or self.flip or self.rotation or self.scale or self.erasing)
+
+    def describe(self) -> str:
+        """A short list of what is on, for logs and the preview ("off" when nothing)."""
+        parts = []
+        if self.crop_padding:
+            parts.append(f"crop ±{self.crop_padding} px")
+        if self.flip:
+            parts.append("flip")
+        if self.rotation:
+            parts.append(f"rotate ±{self.rotation:g}°")
+        if self.scale:
+            parts.append(f"scale ±{100 * self.scale:g}%")
+        if self.erasing:
+            parts.append(f"erase p={self.erasing:g}")
+        return ", ".join(parts) or "off"
+
+
+def kornia_transforms(settings: AugmentSettings, size: tuple[int, int]) -> list[nn.Module]:
+    """The Kornia modules for `settings` on images of `size` (H, W), in the order applied."""
+    import kornia.augmentation as K
+
+    transforms: list[nn.Module] = []
+    if settings.crop_padding:
+        transforms.append(K.RandomCrop(size, padding=settings.crop_padding, fill=0.0))
+    if settings.flip:
+        transforms.append(K.RandomHorizontalFlip(p=0.5))
+    if settings.rotation or settings.scale:
+        zoom = (1.0 - settings.scale, 1.0 + settings.scale) if settings.scale else None
+        transforms.append(K.RandomAffine(degrees=settings.rotation, scale=zoom, p=1.0))
+    if settings.erasing:
+        transforms.append(K.RandomErasing(p=settings.erasing, value=0.0))
+    return transforms
+
+
+class Augmentation(nn.Module):
+    """Augments normalised float batches (N, C, H, W) in place of the originals: same shape,
+    dtype and device, a different random draw for every image. Call it on training batches
+    only."""
+
+    shift: torch.Tensor
+
+    def __init__(
+        self,
+        settings: AugmentSettings,
+        mean: Sequence[float],
+        std: Sequence[float],
+        size: tuple[int, int],
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.pipeline = nn.Sequential(*kornia_transforms(settings, size))
+        # normalised = raw·scale + shift; the pipeline sees normalised - shift (0 = black).
+        shift = [-m / s for m, s in zip(mean, std, strict=True)]
+        self.register_buffer("shift", torch.tensor(shift).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        shift = self.shift.to(images.device, images.dtype)
+        with torch.no_grad():
+            augmented: torch.Tensor = self.pipeline(images - shift)
+            return augmented.add_(shift)
+
+
+def build_augmentation(
+    training: TrainingSpec,
+    mean: Sequence[float],
+    std: Sequence[float],
+    input_shape: tuple[int, int, int],
+) -> Augmentation | None:
+    """The augmentation the settings ask for on images of `input_shape` (C, H, W)
+    normalised with `mean`/`std`, or None when all of it is off."""
+    settings = AugmentSettings.of(training)
+    if not settings.active:
+        return None
+    return Augmentation(settings, mean, std, (input_shape[1], input_shape[2]))
+
+
+def augment_images(
+    augmentation: Augmentation, images: torch.Tensor, generator_seed: int | None = None
+) -> torch.Tensor:
+    """`augmentation` applied once to normalised `images`; with `generator_seed`, drawn
+    under that seed without touching the global generator (previews, tests)."""
+    if generator_seed is None:
+        augmented: torch.Tensor = augmentation(images)
+        return augmented
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(generator_seed)
+        augmented = augmentation(images)
+    return augmented
