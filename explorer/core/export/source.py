@@ -20,6 +20,7 @@ from torch import nn
 
 from explorer.core.builder import Network, build_model, kernel_weight
 from explorer.core.export.script import TRAINING_SCRIPT
+from explorer.core.training.augment import AugmentSettings, augmentation_source
 from explorer.core.optimizers import optimizer_type
 from explorer.core.spec import NetworkSpec
 
@@ -180,6 +181,7 @@ def pytorch_source(
         batch_size=repr(training.batch_size),
         epochs=repr(training.epochs),
         seed=repr(training.seed),
+        augmentation=augmentation_source(AugmentSettings.of(training), (h, w)),
     )
 
 

@@ -68,21 +68,47 @@ class AugmentSettings:
         return ", ".join(parts) or "off"
 
 
+def transform_calls(
+    settings: AugmentSettings, size: tuple[int, int]
+) -> list[tuple[str, dict[str, object]]]:
+    """The Kornia augmentations for `settings` on images of `size` (H, W), in the order
+    applied, as (class name in kornia.augmentation, keyword arguments): the trainer builds
+    them, the exported training script writes the same calls."""
+    calls: list[tuple[str, dict[str, object]]] = []
+    if settings.crop_padding:
+        calls.append(("RandomCrop", {"size": size, "padding": settings.crop_padding, "fill": 0.0}))
+    if settings.flip:
+        calls.append(("RandomHorizontalFlip", {"p": 0.5}))
+    if settings.rotation or settings.scale:
+        affine: dict[str, object] = {"degrees": settings.rotation}
+        if settings.scale:
+            affine["scale"] = (1.0 - settings.scale, 1.0 + settings.scale)
+        calls.append(("RandomAffine", {**affine, "p": 1.0}))
+    if settings.erasing:
+        calls.append(("RandomErasing", {"p": settings.erasing, "value": 0.0}))
+    return calls
+
+
 def kornia_transforms(settings: AugmentSettings, size: tuple[int, int]) -> list[nn.Module]:
-    """The Kornia modules for `settings` on images of `size` (H, W), in the order applied."""
+    """The Kornia modules of `transform_calls`."""
     import kornia.augmentation as K
 
-    transforms: list[nn.Module] = []
-    if settings.crop_padding:
-        transforms.append(K.RandomCrop(size, padding=settings.crop_padding, fill=0.0))
-    if settings.flip:
-        transforms.append(K.RandomHorizontalFlip(p=0.5))
-    if settings.rotation or settings.scale:
-        zoom = (1.0 - settings.scale, 1.0 + settings.scale) if settings.scale else None
-        transforms.append(K.RandomAffine(degrees=settings.rotation, scale=zoom, p=1.0))
-    if settings.erasing:
-        transforms.append(K.RandomErasing(p=settings.erasing, value=0.0))
-    return transforms
+    return [getattr(K, name)(**kwargs) for name, kwargs in transform_calls(settings, size)]
+
+
+def augmentation_source(settings: AugmentSettings, size: tuple[int, int]) -> str:
+    """The body of the exported script's make_augmentation(): the same Kornia calls."""
+    calls = transform_calls(settings, size)
+    if not calls:
+        return "    return None\n"
+    lines = "".join(
+        f"        K.{name}({', '.join(f'{key}={value!r}' for key, value in kwargs.items())}),\n"
+        for name, kwargs in calls
+    )
+    return (
+        "    import kornia.augmentation as K  # pip install kornia\n\n"
+        f"    return nn.Sequential(\n{lines}    )\n"
+    )
 
 
 class Augmentation(nn.Module):
