@@ -20,9 +20,9 @@ from torch import nn
 
 from explorer.core.builder import Network, build_model, kernel_weight
 from explorer.core.export.script import TRAINING_SCRIPT
-from explorer.core.training.augment import AugmentSettings, augmentation_source
 from explorer.core.optimizers import optimizer_type
 from explorer.core.spec import NetworkSpec
+from explorer.core.training.augment import AugmentSettings, augmentation_source
 
 # Constructor arguments that describe where a module lives, not what it computes.
 _PLACEMENT_ARGUMENTS = frozenset({"device", "dtype"})
