@@ -165,3 +165,41 @@ def augment_images(
         torch.manual_seed(generator_seed)
         augmented = augmentation(images)
     return augmented
+
+
+def preview_grid(
+    images: torch.Tensor,
+    mean: Sequence[float],
+    std: Sequence[float],
+    training: TrainingSpec,
+    *,
+    draws: int = 3,
+    seed: int = 0,
+    gap: int = 2,
+) -> torch.Tensor:
+    """A picture of what the augmentation does: one row per uint8 image (N, C, H, W), the
+    image itself, then `draws` augmented versions (drawn under `seed`), `gap` pixels of grey
+    between them. Returns uint8 (rows·H + gaps, (1 + draws)·W + gaps, C) on the CPU."""
+    images = images.cpu()
+    n, channels, height, width = images.shape
+    m = torch.tensor(mean).view(1, -1, 1, 1)
+    s = torch.tensor(std).view(1, -1, 1, 1)
+    normalised = (images.float() / 255 - m) / s
+    columns = [normalised]
+    augmentation = build_augmentation(training, mean, std, (channels, height, width))
+    if augmentation is not None:
+        repeated = normalised.repeat_interleave(draws, dim=0)
+        augmented = augment_images(augmentation, repeated, generator_seed=seed)
+        columns += list(augmented.view(n, draws, channels, height, width).unbind(1))
+    else:
+        columns += [normalised] * draws
+    pixels = [(c * s + m).mul(255).round().clamp(0, 255).to(torch.uint8) for c in columns]
+    tile_h, tile_w = height + gap, width + gap
+    grid = torch.full(
+        (channels, n * tile_h - gap, len(pixels) * tile_w - gap), 128, dtype=torch.uint8
+    )
+    for col, block in enumerate(pixels):
+        for row in range(n):
+            y, x = row * tile_h, col * tile_w
+            grid[:, y : y + height, x : x + width] = block[row]
+    return grid.permute(1, 2, 0).contiguous()
