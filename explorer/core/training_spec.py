@@ -4,6 +4,7 @@ TRAINING_PARAMS (type, default, range, help), which the settings form and the va
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -163,6 +164,16 @@ TRAINING_PARAMS: dict[str, Param] = {
 }
 
 
+def _valid_keys(unknown: str, limit: int = 280) -> str:
+    """The valid keys for a message about `unknown`: the list (shortened past `limit`
+    characters, so one message stays short) and the closest key, if one is close."""
+    listed = ", ".join(TRAINING_PARAMS)
+    if len(listed) > limit:
+        listed = listed[: listed.rfind(", ", 0, limit)] + ", ..."
+    close = difflib.get_close_matches(unknown[:100], TRAINING_PARAMS, n=1)
+    return f"(valid keys: {listed})" + (f"; did you mean {close[0]!r}?" if close else "")
+
+
 def _default(key: str) -> Any:
     return field(default=TRAINING_PARAMS[key].default)
 
@@ -200,8 +211,7 @@ class TrainingSpec:
         unknown = [key for key in values if key not in TRAINING_PARAMS]
         if unknown:
             raise SpecError(
-                f"training: unknown key {brief(unknown[0])} "
-                f"(valid keys: {', '.join(TRAINING_PARAMS)})",
+                f"training: unknown key {brief(unknown[0])} {_valid_keys(unknown[0])}",
                 key=unknown[0],
             )
         coerced: dict[str, Any] = {}
