@@ -1,8 +1,9 @@
 """Per-sample augmentation of training batches, on the training device, with Kornia.
 
-`build_augmentation(training, mean, std)` turns the `augment_*` training settings into an
-`Augmentation`: random crop with zero padding, horizontal flip, rotation and scaling (one
-affine warp), and random erasing, each drawn independently for every image of a batch.
+`build_augmentation(training, mean, std, shape)` turns the `augment_*` training settings into
+an `Augmentation`: random crop after black padding (a shift by up to the padding), rotation
+and scaling, all in one affine warp, then horizontal flip and random erasing, each drawn
+independently for every image of a batch.
 It returns None when every setting is off, so a run without augmentation imports nothing and
 trains exactly as before. Kornia is imported here, lazily, never at window start.
 
@@ -75,15 +76,20 @@ def transform_calls(
     applied, as (class name in kornia.augmentation, keyword arguments): the trainer builds
     them, the exported training script writes the same calls."""
     calls: list[tuple[str, dict[str, object]]] = []
-    if settings.crop_padding:
-        calls.append(("RandomCrop", {"size": size, "padding": settings.crop_padding, "fill": 0.0}))
-    if settings.flip:
-        calls.append(("RandomHorizontalFlip", {"p": 0.5}))
-    if settings.rotation or settings.scale:
+    if settings.crop_padding or settings.rotation or settings.scale:
+        # A crop after padding is a shift by up to the padding with black fill: one warp
+        # does it with the rotation and zoom (Kornia's RandomCrop slices image by image).
         affine: dict[str, object] = {"degrees": settings.rotation}
+        if settings.crop_padding:
+            height, width = size
+            affine["translate"] = (settings.crop_padding / width, settings.crop_padding / height)
         if settings.scale:
             affine["scale"] = (1.0 - settings.scale, 1.0 + settings.scale)
+        if not (settings.rotation or settings.scale):
+            affine["resample"] = "nearest"  # whole-pixel shifts, as a crop takes
         calls.append(("RandomAffine", {**affine, "p": 1.0}))
+    if settings.flip:
+        calls.append(("RandomHorizontalFlip", {"p": 0.5}))
     if settings.erasing:
         calls.append(("RandomErasing", {"p": settings.erasing, "value": 0.0}))
     return calls
