@@ -18,6 +18,7 @@ in checkpoints, so a seeded run and its resumed continuation augment the same wa
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,6 +28,8 @@ from torch import nn
 
 if TYPE_CHECKING:
     from explorer.core.training_spec import TrainingSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ def build_augmentation(
     settings = AugmentSettings.of(training)
     if not settings.active:
         return None
+    log.info("augmenting training batches: %s", settings.describe())
     return Augmentation(settings, mean, std, (input_shape[1], input_shape[2]))
 
 
