@@ -10,8 +10,10 @@ Nothing here imports torch at start-up (the window draws before torch loads): th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Slot
@@ -56,27 +58,37 @@ class PreviewGrid:
     caption: str
 
 
+@functools.lru_cache(maxsize=4)
+def _first_images(
+    dataset: str, data_dir: Path | None, seed: int
+) -> tuple[Any, tuple[float, ...], tuple[float, ...]]:
+    """The first ROWS training images (uint8 on the CPU) and the normalisation statistics;
+    kept, so that editing a setting does not load the dataset again (a missing dataset
+    raises DatasetError, which is not kept)."""
+    from explorer.core.data import load_dataset
+    from explorer.core.dataset_split import Split
+
+    loaded = load_dataset(dataset, data_dir=data_dir, download=False, seed=seed)
+    return loaded.images(Split.TRAIN)[:ROWS].clone(), loaded.mean, loaded.std
+
+
 def render_preview(
     request: PreviewRequest, training: TrainingSpec, data_dir: Path | None, _: TaskControl
 ) -> PreviewGrid | str:
     """The preview task: the grid, or why there is none (e.g. the dataset is missing)."""
-    from explorer.core.data import DatasetError, load_dataset
-    from explorer.core.dataset_split import Split
+    from explorer.core.data import DatasetError
     from explorer.core.training.augment import AugmentSettings, preview_grid
 
     try:
-        dataset = load_dataset(
-            request.dataset, data_dir=data_dir, download=False, seed=request.seed
-        )
+        images, mean, std = _first_images(request.dataset, data_dir, request.seed)
     except DatasetError as error:
         return f"No preview: {error}"
-    images = dataset.images(Split.TRAIN)[:ROWS]
     if images.shape[0] == 0:
         return "No preview: the training split is empty."
     pixels = preview_grid(
         images,
-        dataset.mean,
-        dataset.std,
+        mean,
+        std,
         training,
         draws=DRAWS,
         seed=request.seed + request.draw,
