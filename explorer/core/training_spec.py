@@ -4,6 +4,7 @@ TRAINING_PARAMS (type, default, range, help), which the settings form and the va
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -108,6 +109,41 @@ TRAINING_PARAMS: dict[str, Param] = {
             minimum=0,
             maximum=2**31 - 1,
         ),
+        # ---- Augmentation (of training batches only, on the device; all off by default) ----
+        Param(
+            "augment_crop_padding",
+            Kind.INT,
+            0,
+            "Random crop after padding each side with this many black pixels (0: off).",
+            minimum=0,
+            maximum=64,
+        ),
+        Param("augment_flip", Kind.BOOL, False, "Random horizontal flip (not for digits or text)."),
+        Param(
+            "augment_rotation",
+            Kind.FLOAT,
+            0.0,
+            "Random rotation by up to ± this many degrees (0: off).",
+            minimum=0.0,
+            maximum=180.0,
+        ),
+        Param(
+            "augment_scale",
+            Kind.FLOAT,
+            0.0,
+            "Random zoom by a factor in 1 ± this (0: off).",
+            minimum=0.0,
+            maximum=0.5,
+        ),
+        Param(
+            "augment_erasing",
+            Kind.FLOAT,
+            0.0,
+            "Probability of erasing a random box of each image (0: off).",
+            minimum=0.0,
+            maximum=1.0,
+        ),
+        # ---- end of Augmentation ----
         Param(
             "device",
             Kind.CHOICE,
@@ -127,6 +163,16 @@ TRAINING_PARAMS: dict[str, Param] = {
         ),
     )
 }
+
+
+def _valid_keys(unknown: str, limit: int = 280) -> str:
+    """The valid keys for a message about `unknown`: the list (shortened past `limit`
+    characters, so one message stays short) and the closest key, if one is close."""
+    listed = ", ".join(TRAINING_PARAMS)
+    if len(listed) > limit:
+        listed = listed[: listed.rfind(", ", 0, limit)] + ", ..."
+    close = difflib.get_close_matches(unknown[:100], TRAINING_PARAMS, n=1)
+    return f"(valid keys: {listed})" + (f"; did you mean {close[0]!r}?" if close else "")
 
 
 def _default(key: str) -> Any:
@@ -151,6 +197,12 @@ class TrainingSpec:
     validation_split: float = _default("validation_split")
     early_stopping_patience: int = _default("early_stopping_patience")
     seed: int = _default("seed")
+    # Augmentation
+    augment_crop_padding: int = _default("augment_crop_padding")
+    augment_flip: bool = _default("augment_flip")
+    augment_rotation: float = _default("augment_rotation")
+    augment_scale: float = _default("augment_scale")
+    augment_erasing: float = _default("augment_erasing")
     device: str = _default("device")
     mixed_precision: bool = _default("mixed_precision")
     threads: int = _default("threads")
@@ -160,8 +212,7 @@ class TrainingSpec:
         unknown = [key for key in values if key not in TRAINING_PARAMS]
         if unknown:
             raise SpecError(
-                f"training: unknown key {brief(unknown[0])} "
-                f"(valid keys: {', '.join(TRAINING_PARAMS)})",
+                f"training: unknown key {brief(unknown[0])} {_valid_keys(unknown[0])}",
                 key=unknown[0],
             )
         coerced: dict[str, Any] = {}

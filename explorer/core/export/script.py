@@ -11,7 +11,8 @@ from string import Template
 TRAINING_SCRIPT = Template('''\
 """$title: a convolutional network exported from CNN Explorer.
 
-Standalone PyTorch: this file imports nothing from CNN Explorer. Input images are
+Standalone PyTorch: this file imports nothing from CNN Explorer (training with the
+project's augmentation also needs Kornia). Input images are
 float32 tensors (batch, $channels_height_width), normalised per channel with the training
 set's mean and standard deviation.
 
@@ -91,6 +92,12 @@ def load_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
     return parts[0], parts[1], parts[2], parts[3]
 
 
+def make_augmentation() -> nn.Module | None:
+    """The project's per-sample augmentation of training batches (Kornia, on the training
+    device), or None without. It works on normalised images shifted so that 0 is black."""
+$augmentation
+
+
 def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
     """The project's optimizer with its settings."""
     return torch.optim.$optimizer_class(
@@ -112,6 +119,8 @@ def train(model: nn.Module, epochs: int = EPOCHS) -> float:
     def normalise(images: torch.Tensor) -> torch.Tensor:
         return (images.to(device).float() / 255 - mean) / std
 
+    black = -mean / std  # a black pixel, normalised
+    augment = make_augmentation()
     optimizer = make_optimizer(model)
     loss_function = nn.CrossEntropyLoss()
     for epoch in range(epochs):
@@ -119,7 +128,11 @@ def train(model: nn.Module, epochs: int = EPOCHS) -> float:
         order = torch.randperm(len(train_x))
         for start in range(0, len(order), BATCH_SIZE):
             index = order[start : start + BATCH_SIZE]
-            logits = model(normalise(train_x[index]))
+            images = normalise(train_x[index])
+            if augment is not None:  # training batches only, never the test set
+                with torch.no_grad():
+                    images = augment(images - black) + black
+            logits = model(images)
             loss = loss_function(logits, train_y[index].to(device)) + model.penalty()
             optimizer.zero_grad()
             loss.backward()

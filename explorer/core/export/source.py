@@ -22,6 +22,7 @@ from explorer.core.builder import Network, build_model, kernel_weight
 from explorer.core.export.script import TRAINING_SCRIPT
 from explorer.core.optimizers import optimizer_type
 from explorer.core.spec import NetworkSpec
+from explorer.core.training.augment import AugmentSettings, augmentation_source
 
 # Constructor arguments that describe where a module lives, not what it computes.
 _PLACEMENT_ARGUMENTS = frozenset({"device", "dtype"})
@@ -180,6 +181,7 @@ def pytorch_source(
         batch_size=repr(training.batch_size),
         epochs=repr(training.epochs),
         seed=repr(training.seed),
+        augmentation=augmentation_source(AugmentSettings.of(training), (h, w)),
     )
 
 

@@ -32,6 +32,7 @@ from explorer.core.builder import Network, build_model
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.dataset_split import Split
 from explorer.core.spec import NetworkSpec, TrainingSpec
+from explorer.core.training.augment import build_augmentation
 from explorer.core.training.checkpoint import (
     Checkpoint,
     cpu_copy,
@@ -125,6 +126,10 @@ class Trainer:
         # Where the run is as of the last progress event; the steps since are in the window.
         self._position = RunPosition() if resume is None else resume.position
         self._window = MetricsWindow(self.device)
+        # Per-sample augmentation of training batches (None when off); evaluation never.
+        self._augment = build_augmentation(
+            self.training, dataset.mean, dataset.std, dataset.info.input_shape
+        )
 
     # ---- control, from any thread ---------------------------------------------------------
 
@@ -279,6 +284,8 @@ class Trainer:
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         """One update; its results stay on the device, in the window."""
+        if self._augment is not None:
+            images = self._augment(images)
         with self._lock:
             loss, logits, penalty = update(
                 self._model, self._optimizer, self._layout(images), labels, self._autocast()

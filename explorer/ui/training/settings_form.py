@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QScrollArea, QVBox
 from explorer.core.spec import TRAINING_PARAMS, SpecError
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.param_editors import ParamEditor, make_editor
+from explorer.ui.training.augment_preview import AugmentPreview
 from explorer.ui.training.datasets import DatasetPicker
 
 # Settings that only one schedule reads: greyed out under the others.
@@ -38,6 +39,7 @@ class TrainingSettingsForm(QScrollArea):
         self.document = document
         self.dataset_picker = DatasetPicker(data_dir)
         self.dataset_picker.dataset_chosen.connect(self._on_dataset_picker_dataset_chosen)
+        self.augment_preview = AugmentPreview(data_dir)
 
         self.device_label = QLabel("detected when training starts")
         self.device_label.setWordWrap(True)
@@ -60,6 +62,7 @@ class TrainingSettingsForm(QScrollArea):
         page_layout = QVBoxLayout(page)
         page_layout.setContentsMargins(0, 0, 0, 0)
         page_layout.addWidget(self.dataset_picker)
+        page_layout.addWidget(self.augment_preview)
         page_layout.addWidget(settings)
         page_layout.addStretch(1)
         self.setWidgetResizable(True)
@@ -76,6 +79,7 @@ class TrainingSettingsForm(QScrollArea):
     def shutdown(self) -> None:
         """Stop a download in progress and wait for its thread (safe to repeat)."""
         self.dataset_picker.shutdown()
+        self.augment_preview.shutdown()
 
     def _set_training(self, **values: object) -> bool:
         spec = self.document.spec
@@ -118,3 +122,4 @@ class TrainingSettingsForm(QScrollArea):
             note = "" if stepped else " Used only by the step schedule."
             editor.setToolTip(TRAINING_PARAMS[key].help + note)
         self.dataset_picker.show_dataset(training.dataset)
+        self.augment_preview.show_training(training)
