@@ -19,17 +19,19 @@ from explorer.core.training import load_checkpoint
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+# Training settings under which a tiny network on `shapes` runs in a moment.
+TINY_TRAINING: dict[str, object] = {
+    "dataset": "shapes",
+    "optimizer": "adam",
+    "learning_rate": 0.01,
+    "batch_size": 200,
+    "epochs": 1,
+    "validation_split": 0.1,
+}
+
+
 def write_project(path: Path, **training: object) -> Path:
-    settings = {
-        "dataset": "shapes",
-        "optimizer": "adam",
-        "learning_rate": 0.01,
-        "batch_size": 200,
-        "epochs": 1,
-        "validation_split": 0.1,
-        "seed": 0,
-    }
-    settings.update(training)
+    settings = {**TINY_TRAINING, "seed": 0, **training}
     project = {
         "format": "cnn-explorer",
         "version": 1,
@@ -155,23 +157,30 @@ def test_bad_input_exits_2_with_a_message(
     assert "Traceback" not in err
 
 
+def main_interrupted_once(marker: Path, argv: list[str], wait: float = 60) -> int:
+    """The exit code of `main(argv)` given Ctrl+C (a SIGINT to this process) once `marker`
+    exists, or after `wait` seconds."""
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + wait
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt)
+    sender.start()
+    code = main(argv)
+    sender.join()
+    return code
+
+
 def test_ctrl_c_stops_at_the_next_batch_and_leaves_a_resumable_checkpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = write_project(tmp_path / "tiny.json", epochs=50, batch_size=20)
     run = tmp_path / "run"
-
-    def interrupt_once_training_runs() -> None:
-        deadline = time.monotonic() + 60
-        while not (run / "metrics.jsonl").exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    sender = threading.Thread(target=interrupt_once_training_runs)
-    sender.start()
-    code = main(["train", str(project), "--out", str(run), "--threads", "1"])
-    sender.join()
-    assert code == 1
+    argv = ["train", str(project), "--out", str(run), "--threads", "1"]
+    assert main_interrupted_once(run / "metrics.jsonl", argv) == 1
     err = capsys.readouterr().err
     assert f"--resume {run}" in err
     assert read_metrics(run)[-1]["event"] == "stopped"
