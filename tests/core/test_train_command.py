@@ -157,30 +157,33 @@ def test_bad_input_exits_2_with_a_message(
     assert "Traceback" not in err
 
 
-def main_interrupted_once(marker: Path, argv: list[str], wait: float = 60) -> int:
-    """The exit code of `main(argv)` given Ctrl+C (a SIGINT to this process) once `marker`
-    exists, or after `wait` seconds."""
+def train_interrupted(
+    tmp_path: Path, marker: str, options: list[str], wait: float = 60, **training: object
+) -> Path:
+    """The run folder of `train` on the tiny project with `training` and `options`, given
+    Ctrl+C (a SIGINT to this process) once `marker` exists in the folder, or after `wait`
+    seconds; the command exits 1."""
+    project = write_project(tmp_path / "tiny.json", **training)
+    run = tmp_path / "run"
 
     def interrupt() -> None:
         deadline = time.monotonic() + wait
-        while not marker.exists() and time.monotonic() < deadline:
+        while not (run / marker).exists() and time.monotonic() < deadline:
             time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGINT)
 
     sender = threading.Thread(target=interrupt)
     sender.start()
-    code = main(argv)
+    code = main(["train", str(project), "--out", str(run), *options])
     sender.join()
-    return code
+    assert code == 1
+    return run
 
 
 def test_ctrl_c_stops_at_the_next_batch_and_leaves_a_resumable_checkpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = write_project(tmp_path / "tiny.json", epochs=50, batch_size=20)
-    run = tmp_path / "run"
-    argv = ["train", str(project), "--out", str(run), "--threads", "1"]
-    assert main_interrupted_once(run / "metrics.jsonl", argv) == 1
+    run = train_interrupted(tmp_path, "metrics.jsonl", ["--threads", "1"], epochs=50, batch_size=20)
     err = capsys.readouterr().err
     assert f"--resume {run}" in err
     assert read_metrics(run)[-1]["event"] == "stopped"

@@ -19,7 +19,7 @@ import torch
 from explorer.cli import main
 from explorer.core.training import load_checkpoint
 from explorer.core.training.runs import RunFolder, read_metrics
-from tests.core.test_train_command import main_interrupted_once
+from tests.core.test_train_command import train_interrupted
 from tests.core.test_train_command import write_project as write_tiny_project
 from tests.processes import run_python
 
@@ -347,10 +347,15 @@ def test_leftover_temporaries_are_removed_on_resume(stopped_run: Path, tmp_path:
 def test_an_ensemble_stopped_in_its_second_member_resumes_as_a_whole(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = write_project(tmp_path / "tiny.json", epochs=2, batch_size=20)
-    run = tmp_path / "run"
-    argv = ["train", str(project), "--out", str(run), "--ensemble", "3"]
-    assert main_interrupted_once(run / "member-2" / "metrics.jsonl", argv, wait=120) == 1
+    run = train_interrupted(
+        tmp_path,
+        "member-2/metrics.jsonl",
+        ["--ensemble", "3"],
+        120,
+        epochs=2,
+        batch_size=20,
+        threads=1,
+    )
     err = capsys.readouterr().err
     printed = shlex.split(err.rpartition("continue with: ")[2])
     assert printed[-2:] == ["--resume", str(run)]  # the ensemble's folder, not the member's
