@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from explorer.cli import COMMANDS, build_parser, main
+from tests.processes import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,22 +103,10 @@ def test_templates_lists_every_template(capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.mark.slow
 def test_main_py_runs_headless_commands_in_a_fresh_process() -> None:
-    result = subprocess.run(
-        [sys.executable, "main.py", "summary", "--template", "vgg16"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python("main.py", "summary", "--template", "vgg16", cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "Total params: 138,357,544" in result.stdout
-    bad = subprocess.run(
-        [sys.executable, "main.py", "summary", "--template", "x"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = run_python("main.py", "summary", "--template", "x", cwd=ROOT)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "unknown template" in bad.stderr
 
@@ -291,9 +280,7 @@ def test_the_top_level_help_imports_neither_torch_nor_qt() -> None:
         "    main(['--help'])\n"
         "print(sorted(m for m in ('torch', 'PySide6', 'numpy') if m in sys.modules))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+    result = run_python("-c", probe, cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 

@@ -15,7 +15,7 @@ from explorer.core.fixes import apply_fix, selection_after
 from explorer.core.paths import LayerPath, PathError
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
 from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
-from tests.core.test_analysis_vs_torch import collapse_layers, image_layers
+from tests.core.test_analysis_vs_torch import draw_stack
 
 L = LayerSpec.create
 
@@ -37,13 +37,7 @@ vector_side = st.one_of(
 def fixable_specs(draw: st.DrawFn) -> NetworkSpec:
     """Specs full of the situations the fixes address: activations everywhere, outputs
     that do and do not end in Dense, wrong class counts, tiny maps, batch size 1."""
-    input_spec = InputSpec(
-        draw(st.integers(1, 3)), draw(st.integers(2, 16)), draw(st.integers(2, 16))
-    )
-    layers = draw(st.lists(image_layers, max_size=4))
-    if draw(st.booleans()):
-        layers.append(draw(collapse_layers))
-        layers += draw(st.lists(vector_side, max_size=4))
+    input_spec, layers = draw_stack(draw, (2, 16), 4, vector_side, 4)
     if draw(st.booleans()) and layers:
         # the same name twice, for the name fix
         index = draw(st.integers(0, len(layers) - 1))

@@ -107,16 +107,29 @@ def test_every_type_has_a_strategy() -> None:
     assert set(LAYER_STRATEGIES) == set(LAYER_TYPES)
 
 
+def draw_stack(
+    draw: st.DrawFn,
+    sides: tuple[int, int],
+    image_count: int,
+    vector: st.SearchStrategy[LayerSpec],
+    vector_count: int,
+) -> tuple[InputSpec, list[LayerSpec]]:
+    """An input of 1 to 3 channels with height and width in `sides`, up to `image_count`
+    image layers and, half the time, a collapse and up to `vector_count` `vector` layers."""
+    input_spec = InputSpec(
+        draw(st.integers(1, 3)), draw(st.integers(*sides)), draw(st.integers(*sides))
+    )
+    layers = draw(st.lists(image_layers, max_size=image_count))
+    if draw(st.booleans()):
+        layers.append(draw(collapse_layers))
+        layers += draw(st.lists(vector, max_size=vector_count))
+    return input_spec, layers
+
+
 @st.composite
 def specs(draw: st.DrawFn) -> NetworkSpec:
     """Mostly plausible stacks: image layers, a collapse, vector layers, a class layer."""
-    input_spec = InputSpec(
-        draw(st.integers(1, 3)), draw(st.integers(4, 24)), draw(st.integers(4, 24))
-    )
-    layers = draw(st.lists(image_layers, max_size=5))
-    if draw(st.booleans()):
-        layers.append(draw(collapse_layers))
-        layers += draw(st.lists(vector_layers, max_size=3))
+    input_spec, layers = draw_stack(draw, (4, 24), 5, vector_layers, 3)
     num_classes = draw(st.integers(2, 5))
     return NetworkSpec(input=input_spec, num_classes=num_classes, layers=tuple(layers))
 

@@ -7,25 +7,18 @@ pull torch in; and the run preparation loads torch only when a run is prepared.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.processes import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _imports_torch(module: str) -> bool:
     script = f"import sys\nimport {module}\nprint('torch' in sys.modules)\n"
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = run_python("-c", script, cwd=ROOT, check=True)
     return result.stdout.strip() == "True"
 
 

@@ -37,15 +37,11 @@ from explorer.core.data import (
 )
 from explorer.core.data import download as download_module
 from explorer.core.data.download import download_file
+from tests.core.test_data_formats import IDX_STEMS
 
 Serve = Callable[..., "FileServer"]
 FAST = RetryPolicy(attempts=3, backoff_s=0.01, max_backoff_s=0.02, timeout_s=5.0)
-IDX_NAMES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
+IDX_NAMES = tuple(f"{stem}.gz" for stem in IDX_STEMS)  # as published
 
 
 @pytest.fixture(autouse=True)

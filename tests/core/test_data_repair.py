@@ -47,18 +47,25 @@ def _cifar_cache(root: Path) -> Path:
     return folder
 
 
-def _cifar_remote(base_url: str, good: Path) -> tuple[RemoteSource, bytes]:
+def _cifar_source(base_url: str, md5: str) -> RemoteSource:
+    """The CIFAR-10 archive at `base_url`, expected to have the checksum `md5`."""
+    return RemoteSource(
+        (base_url,),
+        (RemoteFile("cifar-10-python.tar.gz", md5),),
+        archive_folder="cifar-10-batches-py",
+    )
+
+
+def _served_cifar(serve: Serve, good: Path) -> RemoteSource:
+    """Good CIFAR batches written to `good`, served as the archive by a local server."""
+    write_cifar(good)
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
         for name in CIFAR_NAMES:
             tar.add(good / name, arcname=f"cifar-10-batches-py/{name}")
     data = archive.getvalue()
-    remote = RemoteSource(
-        (base_url,),
-        (RemoteFile("cifar-10-python.tar.gz", _md5(data)),),
-        archive_folder="cifar-10-batches-py",
-    )
-    return remote, data
+    server = serve({"cifar-10-python.tar.gz": data})
+    return _cifar_source(server.base_url, _md5(data))
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
@@ -71,11 +78,7 @@ def test_damaged_cifar_batch_offline_is_moved_aside_and_nothing_is_deleted(
     folder = _cifar_cache(tmp_path)
     damaged_bytes = (folder / "data_batch_3").read_bytes()
     before = _snapshot(folder)
-    remote = RemoteSource(
-        (_refused_url(),),
-        (RemoteFile("cifar-10-python.tar.gz", "0" * 32),),
-        archive_folder="cifar-10-batches-py",
-    )
+    remote = _cifar_source(_refused_url(), "0" * 32)
 
     with pytest.raises(DatasetError) as caught:
         load_dataset("cifar10", data_dir=tmp_path, remote=remote)
@@ -98,13 +101,10 @@ def test_damaged_cifar_batch_offline_is_moved_aside_and_nothing_is_deleted(
 def test_damaged_cifar_batch_is_replaced_alone_and_the_rest_is_kept(
     serve: Serve, tmp_path: Path
 ) -> None:
-    good = tmp_path / "good"
-    write_cifar(good)
     folder = _cifar_cache(tmp_path / "data")
     before = _snapshot(folder)
-    server = serve({})
-    remote, archive = _cifar_remote(server.base_url, good)
-    server.files["cifar-10-python.tar.gz"] = archive
+    good = tmp_path / "good"
+    remote = _served_cifar(serve, good)
 
     data = load_dataset("cifar10", data_dir=tmp_path / "data", remote=remote)
 
@@ -201,20 +201,13 @@ def test_damage_outside_the_download_cache_is_never_moved(tmp_path: Path) -> Non
 def test_a_later_download_fills_the_gap_and_only_then_drops_the_damaged_copy(
     serve: Serve, tmp_path: Path
 ) -> None:
-    good = tmp_path / "good"
-    write_cifar(good)
     folder = _cifar_cache(tmp_path / "data")
-    offline = RemoteSource(
-        (_refused_url(),),
-        (RemoteFile("cifar-10-python.tar.gz", "0" * 32),),
-        archive_folder="cifar-10-batches-py",
-    )
+    offline = _cifar_source(_refused_url(), "0" * 32)
     with pytest.raises(DatasetError):
         load_dataset("cifar10", data_dir=tmp_path / "data", remote=offline)
     assert len(list(folder.glob("data_batch_3.damaged-*"))) == 1
-    server = serve({})
-    remote, archive = _cifar_remote(server.base_url, good)
-    server.files["cifar-10-python.tar.gz"] = archive
+    good = tmp_path / "good"
+    remote = _served_cifar(serve, good)
 
     download_dataset("cifar10", data_dir=tmp_path / "data", remote=remote)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -24,6 +23,7 @@ from explorer.core.export import (
 )
 from explorer.core.spec import InputSpec, NetworkSpec
 from explorer.core.templates import load_template, template_names
+from tests.processes import run_python
 
 BATCH = 3
 
@@ -107,15 +107,19 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Pa
             )
         cases.append({key: str(value) for key, value in paths.items()})
         results[name] = {k: v for k, v in paths.items() if isinstance(v, Path)}
-    completed = subprocess.run(
-        [sys.executable, "-I", "-c", FRESH_INTERPRETER_SCRIPT, json.dumps(cases)],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    completed = run_python(
+        "-I", "-c", FRESH_INTERPRETER_SCRIPT, json.dumps(cases), cwd=root, timeout=300
     )
     assert completed.returncode == 0, completed.stderr
     return results
+
+
+def _loaded(paths: dict[str, Path]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """What the fresh interpreter computed, and what the app computed, for one template."""
+    return (
+        torch.load(paths["outputs"], weights_only=True),
+        torch.load(paths["expected"], weights_only=True),
+    )
 
 
 @pytest.mark.slow
@@ -123,9 +127,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Pa
 def test_exported_source_in_a_fresh_interpreter_matches_the_app(
     exported: dict[str, dict[str, Path]], name: str
 ) -> None:
-    paths = exported[name]
-    outputs = torch.load(paths["outputs"], weights_only=True)
-    expected = torch.load(paths["expected"], weights_only=True)
+    outputs, expected = _loaded(exported[name])
     assert outputs["source"].shape == expected["logits"].shape
     torch.testing.assert_close(outputs["source"], expected["logits"], atol=1e-6, rtol=0)
     torch.testing.assert_close(outputs["proba"], expected["proba"], atol=1e-6, rtol=0)
@@ -135,9 +137,7 @@ def test_exported_source_in_a_fresh_interpreter_matches_the_app(
 def test_torchscript_in_a_fresh_interpreter_matches_the_app(
     exported: dict[str, dict[str, Path]], name: str
 ) -> None:
-    paths = exported[name]
-    outputs = torch.load(paths["outputs"], weights_only=True)
-    expected = torch.load(paths["expected"], weights_only=True)
+    outputs, expected = _loaded(exported[name])
     torch.testing.assert_close(outputs["torchscript"], expected["logits"], atol=1e-6, rtol=0)
 
 

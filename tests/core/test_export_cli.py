@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from explorer.core.export import export_pytorch_source
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
 from explorer.core.templates import load_template
 from explorer.core.weights import save_project_with_weights
+from tests.processes import run_python
 
 
 def test_weights_export_without_training_uses_the_project_seed_and_says_so(
@@ -123,14 +123,7 @@ def test_the_exported_training_script_trains_and_saves_weights(
     )
     export_pytorch_source(spec, tmp_path / "model.py")
     single_thread = {**os.environ, "OMP_NUM_THREADS": "1"}
-    completed = subprocess.run(
-        [sys.executable, "-I", "model.py", "--epochs", "1"],
-        cwd=tmp_path,
-        env=single_thread,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    completed = run_python("-I", "model.py", "--epochs", "1", cwd=tmp_path, env=single_thread)
     assert completed.returncode == 0, completed.stderr
     assert "using random images" in completed.stdout
     assert "epoch 1/1" in completed.stdout

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pkgutil
-import subprocess
-import sys
 from pathlib import Path
 
 import explorer.core
+from tests.processes import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,14 +24,7 @@ def test_core_imports_no_qt() -> None:
         " 'shiboken6'))\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = run_python("-c", script, cwd=ROOT, check=True)
     assert result.stdout.strip() == "", f"Qt imported by explorer.core: {result.stdout}"
 
 
@@ -44,12 +36,5 @@ def test_the_editor_path_does_not_import_torch() -> None:
         "import explorer.core.summary\n"
         "print('torch' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = run_python("-c", script, cwd=ROOT, check=True)
     assert result.stdout.strip() == "False"

@@ -4,8 +4,6 @@ and class-count bounds work the same for each part that reads them."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +33,7 @@ from explorer.core.spec import (
 from explorer.core.training.devices import DeviceError, resolve_device
 from explorer.core.training.optim import make_optimizer
 from explorer.core.training_spec import DEVICE_CHOICES
+from tests.processes import run_python
 
 
 def tiny_spec(**training: Any) -> NetworkSpec:
@@ -151,13 +150,7 @@ def test_the_exported_script_trains_with_every_optimizer_as_the_app_builds_it(
         spec = tiny_spec(optimizer=name, **settings)
         sources[name] = str(tmp_path / f"{name}.py")
         export_pytorch_source(spec, sources[name])
-    completed = subprocess.run(
-        [sys.executable, "-I", "-c", DRIVER, json.dumps(sources)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = run_python("-I", "-c", DRIVER, json.dumps(sources), cwd=tmp_path, timeout=300)
     assert completed.returncode == 0, completed.stderr
     found = json.loads(completed.stdout.splitlines()[-1])
     for name, (class_name, group) in found.items():

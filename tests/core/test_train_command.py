@@ -19,17 +19,19 @@ from explorer.core.training import load_checkpoint
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+# Training settings under which a tiny network on `shapes` runs in a moment.
+TINY_TRAINING: dict[str, object] = {
+    "dataset": "shapes",
+    "optimizer": "adam",
+    "learning_rate": 0.01,
+    "batch_size": 200,
+    "epochs": 1,
+    "validation_split": 0.1,
+}
+
+
 def write_project(path: Path, **training: object) -> Path:
-    settings = {
-        "dataset": "shapes",
-        "optimizer": "adam",
-        "learning_rate": 0.01,
-        "batch_size": 200,
-        "epochs": 1,
-        "validation_split": 0.1,
-        "seed": 0,
-    }
-    settings.update(training)
+    settings = {**TINY_TRAINING, "seed": 0, **training}
     project = {
         "format": "cnn-explorer",
         "version": 1,
@@ -49,6 +51,16 @@ def write_project(path: Path, **training: object) -> Path:
     return path
 
 
+def tiny_train_argv(
+    tmp_path: Path, options: list[str], **training: object
+) -> tuple[Path, list[str]]:
+    """The run folder, and the `train` arguments with `options` that write it, for the tiny
+    project with `training` in `tmp_path`."""
+    project = write_project(tmp_path / "tiny.json", **training)
+    run = tmp_path / "run"
+    return run, ["train", str(project), "--out", str(run), *options]
+
+
 def read_metrics(run: Path) -> list[dict[str, object]]:
     lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines]
@@ -58,9 +70,8 @@ def read_metrics(run: Path) -> list[dict[str, object]]:
 def test_a_run_writes_its_folder_prints_the_accuracy_and_can_be_continued(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = write_project(tmp_path / "tiny.json")
-    run = tmp_path / "run"
-    assert main(["train", str(project), "--out", str(run), "--threads", "1"]) == 0
+    run, argv = tiny_train_argv(tmp_path, ["--threads", "1"])
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "test accuracy" in out
     assert "CPU (1 thread)" in out
@@ -155,23 +166,32 @@ def test_bad_input_exits_2_with_a_message(
     assert "Traceback" not in err
 
 
-def test_ctrl_c_stops_at_the_next_batch_and_leaves_a_resumable_checkpoint(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    project = write_project(tmp_path / "tiny.json", epochs=50, batch_size=20)
-    run = tmp_path / "run"
+def train_interrupted(
+    tmp_path: Path, marker: str, options: list[str], wait: float = 60, **training: object
+) -> Path:
+    """The run folder of `train` on the tiny project with `training` and `options`, given
+    Ctrl+C (a SIGINT to this process) once `marker` exists in the folder, or after `wait`
+    seconds; the command exits 1."""
+    run, argv = tiny_train_argv(tmp_path, options, **training)
 
-    def interrupt_once_training_runs() -> None:
-        deadline = time.monotonic() + 60
-        while not (run / "metrics.jsonl").exists() and time.monotonic() < deadline:
+    def interrupt() -> None:
+        deadline = time.monotonic() + wait
+        while not (run / marker).exists() and time.monotonic() < deadline:
             time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGINT)
 
-    sender = threading.Thread(target=interrupt_once_training_runs)
+    sender = threading.Thread(target=interrupt)
     sender.start()
-    code = main(["train", str(project), "--out", str(run), "--threads", "1"])
+    code = main(argv)
     sender.join()
     assert code == 1
+    return run
+
+
+def test_ctrl_c_stops_at_the_next_batch_and_leaves_a_resumable_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = train_interrupted(tmp_path, "metrics.jsonl", ["--threads", "1"], epochs=50, batch_size=20)
     err = capsys.readouterr().err
     assert f"--resume {run}" in err
     assert read_metrics(run)[-1]["event"] == "stopped"
@@ -187,9 +207,8 @@ def test_ctrl_c_stops_at_the_next_batch_and_leaves_a_resumable_checkpoint(
 def test_an_ensemble_reports_the_accuracy_of_its_averaged_probabilities(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = write_project(tmp_path / "tiny.json")
-    run = tmp_path / "run"
-    assert main(["train", str(project), "--out", str(run), "--ensemble", "2"]) == 0
+    run, argv = tiny_train_argv(tmp_path, ["--ensemble", "2"])
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "ensemble of 2: test accuracy" in out
     seeds = [load_project(run / f"member-{k}" / "project.json").training.seed for k in (1, 2)]

@@ -11,6 +11,7 @@ import torch
 from explorer.core.training import DeviceError, Trainer, TrainingFinished, resolve_device
 from explorer.core.training.devices import apply_threads, automatic_threads, cpu_flags
 from tests.core.test_trainer import quadrant_dataset, tiny_spec
+from tests.processes import run_python
 
 
 @pytest.fixture(autouse=True)
@@ -75,8 +76,6 @@ def test_cpu_mixed_precision_runs_bfloat16_channels_last_and_still_learns() -> N
 
 @pytest.mark.slow
 def test_preload_pays_the_first_optimizer_cost_up_front() -> None:
-    import subprocess
-    import sys
 
     # In a fresh process: after preload() the first real optimizer is cheap to build.
     code = (
@@ -87,9 +86,7 @@ def test_preload_pays_the_first_optimizer_cost_up_front() -> None:
         "torch.optim.Adam([torch.zeros(3, requires_grad=True)])\n"
         "print(time.perf_counter() - t)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
+    result = run_python("-c", code, check=True)
     assert float(result.stdout) < 0.2
 
 

@@ -21,6 +21,7 @@ from explorer.core.training import (
     load_checkpoint,
     resolve_device,
 )
+from tests.core.quadrants import quadrant_images
 
 pytestmark = [
     pytest.mark.gpu,
@@ -29,17 +30,10 @@ pytestmark = [
 
 
 def cuda_dataset(n_train: int = 2048, n_test: int = 512) -> DeviceDataset:
-    def draw(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        generator = torch.Generator().manual_seed(seed)
-        labels = torch.randint(0, 4, (n,), generator=generator)
-        images = torch.randint(0, 120, (n, 3, 16, 16), generator=generator)
-        for k in range(4):
-            row, col = divmod(k, 2)
-            images[labels == k, :, 8 * row : 8 * row + 8, 8 * col : 8 * col + 8] += 90
-        return images.to(torch.uint8), labels
-
+    train = quadrant_images(n_train, 0, channels=3, size=16)
+    test = quadrant_images(n_test, 1, channels=3, size=16)
     info = DatasetInfo("quadrants", (3, 16, 16), ("a", "b", "c", "d"))
-    return DeviceDataset(info, *draw(n_train, 0), *draw(n_test, 1), device="cuda")
+    return DeviceDataset(info, *train, *test, device="cuda")
 
 
 def spec(**training: object) -> NetworkSpec:

@@ -19,7 +19,9 @@ import torch
 from explorer.cli import main
 from explorer.core.training import load_checkpoint
 from explorer.core.training.runs import RunFolder, read_metrics
+from tests.core.test_train_command import train_interrupted
 from tests.core.test_train_command import write_project as write_tiny_project
+from tests.processes import run_python
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,14 +96,7 @@ def test_the_resume_command_printed_after_ctrl_c_continues_with_the_same_data_fo
     assert command[:3] == ["python", "main.py", "train"] and "--resume" in command
     # Exactly as printed (with this interpreter standing for `python`), from another folder's
     # point of view the data folder is still found: it was recorded, absolute.
-    resumed = subprocess.run(
-        [sys.executable, *command[1:]],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = run_python(*command[1:], cwd=REPO, env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "test accuracy" in resumed.stdout and "Traceback" not in resumed.stderr
     assert list((tmp_path / "empty-cache").iterdir()) == []  # nothing was downloaded
@@ -356,23 +351,15 @@ def test_leftover_temporaries_are_removed_on_resume(stopped_run: Path, tmp_path:
 def test_an_ensemble_stopped_in_its_second_member_resumes_as_a_whole(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import threading
-
-    project = write_project(tmp_path / "tiny.json", epochs=2, batch_size=20)
-    run = tmp_path / "run"
-
-    def interrupt_the_second_member() -> None:
-        deadline = time.monotonic() + 120
-        second = run / "member-2" / "metrics.jsonl"
-        while not second.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    sender = threading.Thread(target=interrupt_the_second_member)
-    sender.start()
-    code = main(["train", str(project), "--out", str(run), "--ensemble", "3"])
-    sender.join()
-    assert code == 1
+    run = train_interrupted(
+        tmp_path,
+        "member-2/metrics.jsonl",
+        ["--ensemble", "3"],
+        120,
+        epochs=2,
+        batch_size=20,
+        threads=1,
+    )
     err = capsys.readouterr().err
     printed = shlex.split(err.rpartition("continue with: ")[2])
     assert printed[-2:] == ["--resume", str(run)]  # the ensemble's folder, not the member's

@@ -31,6 +31,7 @@ from explorer.core.training import (
 )
 from explorer.core.training.metrics import measure_ensemble
 from explorer.core.training.optim import learning_rate_at
+from tests.core.quadrants import quadrant_images
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -38,20 +39,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def quadrant_dataset(
     n_train: int = 480, n_test: int = 160, *, validation: float = 0.0, seed: int = 0
 ) -> DeviceDataset:
-    """Four classes of noisy 8×8 images, each with one bright quadrant: learnable in a few
-    epochs by a tiny network, yet not at the first step."""
-
-    def draw(n: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
-        generator = torch.Generator().manual_seed(1000 * seed + stream)
-        labels = torch.randint(0, 4, (n,), generator=generator)
-        images = torch.randint(0, 120, (n, 1, 8, 8), generator=generator)
-        for k in range(4):
-            row, col = divmod(k, 2)
-            images[labels == k, :, 4 * row : 4 * row + 4, 4 * col : 4 * col + 4] += 90
-        return images.to(torch.uint8), labels
-
-    train_images, train_labels = draw(n_train, 0)
-    test_images, test_labels = draw(n_test, 1)
+    """The quadrant images at 8×8, one channel (see quadrants.py)."""
+    train_images, train_labels = quadrant_images(n_train, 1000 * seed, channels=1, size=8)
+    test_images, test_labels = quadrant_images(n_test, 1000 * seed + 1, channels=1, size=8)
     info = DatasetInfo("quadrants", (1, 8, 8), ("top left", "top right", "bottom left", "b r"))
     return DeviceDataset(
         info, train_images, train_labels, test_images, test_labels, validation_fraction=validation

@@ -16,10 +16,11 @@ from PySide6.QtWidgets import QAbstractButton, QScrollArea, QTabWidget, QWidget
 from explorer.core.builder import build_model
 from explorer.core.data import DeviceDataset
 from explorer.core.evaluation import Evaluation, evaluate
-from explorer.ui.evaluation.panel import SIDE_BY_SIDE_WIDTH, EvaluationPanel
+from explorer.ui.evaluation.panel import SIDE_BY_SIDE_WIDTH
 from explorer.ui.shell.workbench import Workbench
 from tests.core.test_evaluation import mnist_subset, small_net
 from tests.ui.conftest import workbench_in_window
+from tests.ui.test_evaluation_panel import shown_panel
 from tests.ui.test_training import tiny_spec
 
 
@@ -103,13 +104,8 @@ def test_docked_every_matrix_row_is_inside_the_panel(qtbot: Any, bench: Workbenc
 
 
 def test_a_wide_panel_puts_the_matrix_beside_full_names(qtbot: Any, fashion) -> None:
-    evaluation, dataset = fashion
-    panel = EvaluationPanel()
-    qtbot.addWidget(panel)
-    panel.resize(600, 400)
-    panel.show()
-    qtbot.waitExposed(panel)
-    panel.set_evaluation(evaluation, dataset, dataset.info.class_names)
+    dataset = fashion[1]
+    panel = shown_panel(qtbot, fashion, 600, 400)
     assert not panel.side_by_side
     panel.resize(1180, 740)
     qtbot.waitUntil(lambda: panel.side_by_side and panel.cell_pixels() > 40)

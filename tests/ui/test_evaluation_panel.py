@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from explorer.core.builder import build_model
+from explorer.core.data import DeviceDataset
 from explorer.core.evaluation import Evaluation, evaluate
 from explorer.ui.evaluation.panel import EvaluationPanel
 from tests.core.test_evaluation import mnist_subset, small_net
@@ -24,16 +26,23 @@ def evaluated(real_datasets: Path):
     return evaluate(model, dataset, "test"), dataset
 
 
-@pytest.fixture
-def panel(qtbot, evaluated) -> EvaluationPanel:
+def shown_panel(
+    qtbot: Any, evaluated: tuple[Evaluation, DeviceDataset], width: int, height: int
+) -> EvaluationPanel:
+    """An evaluation panel of `width`×`height` on screen, showing `evaluated`."""
     evaluation, dataset = evaluated
     widget = EvaluationPanel()
     qtbot.addWidget(widget)
-    widget.resize(1100, 650)
+    widget.resize(width, height)
     widget.show()
     qtbot.waitExposed(widget)
     widget.set_evaluation(evaluation, dataset, dataset.info.class_names)
     return widget
+
+
+@pytest.fixture
+def panel(qtbot, evaluated) -> EvaluationPanel:
+    return shown_panel(qtbot, evaluated, 1100, 650)
 
 
 def busiest_mistake(evaluation: Evaluation) -> tuple[int, int]:

@@ -25,6 +25,13 @@ def _types(document: ProjectDocument) -> list[str]:
     return [layer.type for layer in document.spec.layers]
 
 
+def _dragged_from_palette(document: ProjectDocument, qtbot: Any, item: str) -> QMimeData:
+    """The mime data the palette gives when its entry `item` is dragged."""
+    palette = LayerPalette(document)
+    qtbot.addWidget(palette)
+    return palette.mimeData([palette_item(palette, item)])
+
+
 def test_model_passes_the_qt_model_tester(document: ProjectDocument, qtmodeltester: Any) -> None:
     model = LayerStackModel(document)
     qtmodeltester.check(model)
@@ -44,10 +51,8 @@ def test_rows_show_description_shape_and_parameters(document: ProjectDocument) -
 def test_dropping_palette_mime_data_inserts_that_layer_at_the_row(
     document: ProjectDocument, qtbot: Any
 ) -> None:
-    palette = LayerPalette(document)
-    qtbot.addWidget(palette)
     model = LayerStackModel(document)
-    data = palette.mimeData([palette_item(palette, "BatchNorm")])
+    data = _dragged_from_palette(document, qtbot, "BatchNorm")
     assert data.hasFormat(LAYERS_MIME)
     assert model.canDropMimeData(data, COPY, 1, 0, QModelIndex())
     assert model.dropMimeData(data, COPY, 1, 0, QModelIndex())
@@ -58,11 +63,9 @@ def test_dropping_palette_mime_data_inserts_that_layer_at_the_row(
 def test_dropping_a_block_inserts_all_its_layers_in_one_undo_step(
     document: ProjectDocument, qtbot: Any
 ) -> None:
-    palette = LayerPalette(document)
-    qtbot.addWidget(palette)
     model = LayerStackModel(document)
     before = document.spec
-    data = palette.mimeData([palette_item(palette, "Conv-BN-ReLU")])
+    data = _dragged_from_palette(document, qtbot, "Conv-BN-ReLU")
     assert model.dropMimeData(data, COPY, -1, 0, QModelIndex())
     assert _types(document)[-3:] == ["Conv2D", "BatchNorm", "Activation"]
     assert document.undo_stack.count() == 1

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +16,17 @@ from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.templates import load_template
 from explorer.ui.shell import app as app_module
 from explorer.ui.shell.main_window import MainWindow
+from tests.processes import offscreen_env, run_python
 
-REPO = Path(__file__).resolve().parents[2]
+
+def _edited_and_saved(qtbot: Any, *rows: int) -> MainWindow:
+    """A keras-mnist window with the layers at `rows` removed and its recovery file written
+    (what the timer does a moment after the edit)."""
+    window = MainWindow(load_template("keras-mnist"))
+    qtbot.addWidget(window)
+    window.document.remove_layers([LayerPath.top(row) for row in rows])
+    window.recovery.save_now()
+    return window
 
 
 def test_save_then_open_round_trips_the_project(
@@ -160,11 +166,8 @@ def test_recent_files_keep_the_eight_latest(window: MainWindow, tmp_path: Path) 
 def test_autosave_is_offered_back_after_an_unclean_exit(
     qtbot: Any, message_boxes: Any, isolated_settings: Path
 ) -> None:
-    crashed = MainWindow(load_template("keras-mnist"))
-    qtbot.addWidget(crashed)
-    crashed.document.remove_layers([LayerPath.top(0), LayerPath.top(1)])
+    crashed = _edited_and_saved(qtbot, 0, 1)
     lost = crashed.document.spec
-    crashed.recovery.save_now()  # what the timer does a moment after the edit
     assert crashed.recovery.path.is_file()
     assert crashed.recovery.path.is_relative_to(isolated_settings)
     _process_dies(crashed)
@@ -186,11 +189,8 @@ def test_autosave_is_offered_back_after_an_unclean_exit(
 def test_a_bad_file_at_start_up_neither_loses_nor_skips_the_earlier_sessions_work(
     qtbot: Any, tmp_path: Path, message_boxes: Any
 ) -> None:
-    crashed = MainWindow(load_template("keras-mnist"))
-    qtbot.addWidget(crashed)
-    crashed.document.remove_layers([LayerPath.top(0)])
+    crashed = _edited_and_saved(qtbot, 0)
     lost = crashed.document.spec
-    crashed.recovery.save_now()
     _process_dies(crashed)
 
     message_boxes.answer = QMessageBox.StandardButton.Yes
@@ -252,15 +252,7 @@ def test_start_up_shows_the_window_before_torch_and_configures_pyqtgraph_after(
         "a.exec()\n"
         "print(json.dumps(seen))\n"
     )
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-    )
+    result = run_python("-c", probe, env=offscreen_env(), timeout=60, check=True)
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     # pyqtgraph is configured once the window has painted.
     assert seen == {"visible": True, "torch": False, "pyqtgraph": "row-major"}
@@ -308,11 +300,8 @@ def test_an_edit_is_in_the_recovery_file_a_moment_later(window: MainWindow, qtbo
 def test_two_windows_keep_their_own_recovery_files(
     qtbot: Any, message_boxes: Any, isolated_settings: Path
 ) -> None:
-    first = MainWindow(load_template("keras-mnist"))
-    qtbot.addWidget(first)
-    first.document.remove_layers([LayerPath.top(0)])
+    first = _edited_and_saved(qtbot, 0)
     first_spec = first.document.spec
-    first.recovery.save_now()
 
     second = MainWindow(load_template("keras-mnist"))
     qtbot.addWidget(second)

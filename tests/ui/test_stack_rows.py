@@ -35,6 +35,21 @@ def _select(view: QListView, row: int) -> None:
     view.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
 
+def _view_selecting(
+    document: ProjectDocument, qtbot: Any, row: int
+) -> tuple[QListView, LayerStackModel, str]:
+    """A view of the document's rows with the layer at `row` selected, and its name."""
+    view, model = _view(document, qtbot)
+    _select(view, row)
+    return view, model, document.analysis.layers[row].name
+
+
+def _assert_selected(view: QListView, name: str, row: int) -> None:
+    """The layer `name` is the only one selected, the current one, at `row`."""
+    assert _selected(view) == ([name], name)
+    assert view.currentIndex().row() == row
+
+
 def _selected(view: QListView) -> tuple[list[str], str]:
     """Names of the selected layers and of the current one."""
     names = [
@@ -65,45 +80,35 @@ def test_rows_inserted_or_removed_above_the_selection_keep_the_same_layer_select
     document: ProjectDocument, qtbot: Any, name: str
 ) -> None:
     edit, signal, row, row_after = EDITS_ABOVE[name]
-    view, model = _view(document, qtbot)
-    _select(view, row)
-    chosen = document.analysis.layers[row].name
+    view, model, chosen = _view_selecting(document, qtbot, row)
     with qtbot.assertNotEmitted(model.modelReset), qtbot.waitSignal(getattr(model, signal)):
         edit(document)
-    assert _selected(view) == ([chosen], chosen)
-    assert view.currentIndex().row() == row_after
+    _assert_selected(view, chosen, row_after)
 
 
 def test_moving_rows_keeps_the_selected_layer_selected(
     document: ProjectDocument, qtbot: Any
 ) -> None:
-    view, model = _view(document, qtbot)
-    _select(view, 1)
-    chosen = document.analysis.layers[1].name
+    view, model, chosen = _view_selecting(document, qtbot, 1)
     with qtbot.assertNotEmitted(model.modelReset), qtbot.waitSignal(model.rowsMoved):
         document.move_layers([_at(0), _at(1)], _at(5))
-    assert _selected(view) == ([chosen], chosen)
-    assert view.currentIndex().row() == 4
+    _assert_selected(view, chosen, 4)
     assert _names(model) == [layer.name for layer in document.analysis.layers]
 
 
 def test_undo_and_redo_keep_the_selected_layer_selected(
     document: ProjectDocument, qtbot: Any
 ) -> None:
-    view, model = _view(document, qtbot)
-    _select(view, 2)
-    chosen = document.analysis.layers[2].name
+    view, model, chosen = _view_selecting(document, qtbot, 2)
     document.insert_layers(_at(0), [LayerSpec.new("BatchNorm")])
     document.move_layers([_at(5)], _at(0))
     for step, row in ((document.undo_stack.undo, 3), (document.undo_stack.undo, 2)):
         with qtbot.assertNotEmitted(model.modelReset):
             step()
-        assert _selected(view) == ([chosen], chosen)
-        assert view.currentIndex().row() == row
+        _assert_selected(view, chosen, row)
     for row in (3, 4):
         document.undo_stack.redo()
-        assert _selected(view) == ([chosen], chosen)
-        assert view.currentIndex().row() == row
+        _assert_selected(view, chosen, row)
     assert _names(model) == [layer.name for layer in document.analysis.layers]
 
 

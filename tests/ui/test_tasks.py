@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,8 +16,8 @@ from explorer.ui.common.tasks import (
     TaskProgress,
     TaskRunner,
 )
+from tests.processes import offscreen_env, run_python
 
-REPO = Path(__file__).resolve().parents[2]
 WAIT_MS = 10_000
 
 
@@ -268,15 +265,7 @@ gc.collect()
 
 
 def test_no_thread_is_left_after_the_application_quits(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"}
-    result = subprocess.run(
-        [sys.executable, "-c", _APP_TEARDOWN],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    result = run_python("-c", _APP_TEARDOWN, env=offscreen_env(), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "running 0 python 1" in result.stdout
     assert "QThread: Destroyed" not in result.stderr

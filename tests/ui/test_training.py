@@ -25,6 +25,7 @@ from explorer.ui.training.curves import TrainingCurves
 from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunsPanel, read_run
 from explorer.ui.training.worker import dataset_key
+from tests.core.test_train_command import TINY_TRAINING
 from tests.ui.conftest import tick_run
 
 TIMEOUT_MS = 60_000
@@ -38,16 +39,7 @@ def tiny_spec(**training: Any) -> NetworkSpec:
         LayerSpec.create("Flatten", {}),
         LayerSpec.create("Dense", {"units": 10, "activation": "softmax"}),
     )
-    settings = {
-        "dataset": "shapes",
-        "optimizer": "adam",
-        "learning_rate": 0.01,
-        "batch_size": 200,
-        "epochs": 1,
-        "validation_split": 0.1,
-        "threads": 1,
-        **training,
-    }
+    settings = {**TINY_TRAINING, "threads": 1, **training}
     spec = NetworkSpec(name="tiny", layers=layers)
     return replace(spec, training=spec.training.with_values(**settings))
 
@@ -78,6 +70,14 @@ class Gui:
         self.window.document.reset(spec)
         if dataset is not None:
             self.controller.remember_dataset(dataset_key(spec, None, "cpu"), dataset)
+
+    def train_until_it_reports(self, qtbot: Any) -> QThread:
+        """Press Train and wait for the run's first progress report; the run's thread."""
+        with qtbot.waitSignal(self.controller.progress_reported, timeout=TIMEOUT_MS):
+            self.panel.train_button.click()
+        thread = self.controller.worker_thread
+        assert thread is not None and thread.isRunning()
+        return thread
 
 
 @pytest.fixture
@@ -194,8 +194,7 @@ def test_pause_holds_the_run_and_resume_continues_it(
     gui.use(tiny_spec(batch_size=10, epochs=3), shapes_dataset)
     steps: list[int] = []
     gui.controller.progress_reported.connect(lambda e: steps.append(e.step))
-    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
-        gui.panel.train_button.click()
+    gui.train_until_it_reports(qtbot)
     qtbot.mouseClick(gui.panel.pause_button, _left())
     assert gui.controller.state == RunState.PAUSED
     assert gui.panel.pause_action.text() == "&Resume"
@@ -215,10 +214,7 @@ def test_closing_the_window_mid_run_stops_the_thread(
     qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
 ) -> None:
     gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
-    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
-        gui.panel.train_button.click()
-    thread = gui.controller.worker_thread
-    assert thread is not None and thread.isRunning()
+    thread = gui.train_until_it_reports(qtbot)
     assert gui.window.close()
     assert gui.controller.worker_thread is None
     assert not thread.isRunning()  # the no_running_threads fixture checks every QThread too
@@ -228,10 +224,7 @@ def test_file_new_mid_run_stops_and_joins_the_run_and_drops_what_it_still_sends(
     qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
 ) -> None:
     gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
-    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
-        gui.panel.train_button.click()
-    thread = gui.controller.worker_thread
-    assert thread is not None and thread.isRunning()
+    thread = gui.train_until_it_reports(qtbot)
     late: list[object] = []
     for signal in (gui.controller.progress_reported, gui.controller.weights_updated):
         signal.connect(late.append)
@@ -251,8 +244,7 @@ def test_cancelling_the_save_prompt_on_close_keeps_the_run_going(
 ) -> None:
     gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
     gui.window.document.edit(replace(gui.window.document.spec, name="edited"), "Rename")
-    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
-        gui.panel.train_button.click()
+    gui.train_until_it_reports(qtbot)
     message_boxes.answer = QMessageBox.StandardButton.Cancel
     assert not gui.window.close()
     assert "Unsaved Changes" in message_boxes.titles()
@@ -325,8 +317,7 @@ def test_an_edit_refused_while_training_offers_to_stop(
     qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
 ) -> None:
     gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
-    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
-        gui.panel.train_button.click()
+    gui.train_until_it_reports(qtbot)
     before = gui.window.document.spec
     assert not gui.window.document.remove_layers([LayerPath.top(0)])
     assert gui.window.document.spec == before
@@ -467,8 +458,7 @@ def test_stop_clears_the_eta_and_pause_says_paused(
     qtbot: Any, gui: Gui, shapes_dataset: DeviceDataset
 ) -> None:
     gui.use(tiny_spec(batch_size=10, epochs=5), shapes_dataset)
-    with qtbot.waitSignal(gui.controller.progress_reported, timeout=TIMEOUT_MS):
-        gui.panel.train_button.click()
+    gui.train_until_it_reports(qtbot)
     qtbot.waitUntil(lambda: "ETA" in gui.panel.speed_label.text(), timeout=TIMEOUT_MS)
     qtbot.mouseClick(gui.panel.pause_button, _left())
     qtbot.wait(300)  # progress already on its way, and the label timer, have run

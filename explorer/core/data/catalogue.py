@@ -81,6 +81,16 @@ IDX_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 
+
+def _published_idx(*files: tuple[str, int]) -> tuple[RemoteFile, ...]:
+    """The four IDX files as published, gzipped: the (MD5, size) of each, in `IDX_FILES`
+    order (train images, train labels, test images, test labels)."""
+    return tuple(
+        RemoteFile(f"{stem}.gz", md5, size)
+        for stem, (md5, size) in zip(IDX_FILES, files, strict=True)
+    )
+
+
 MNIST = DatasetEntry(
     name="mnist",
     title="MNIST handwritten digits",
@@ -95,11 +105,11 @@ MNIST = DatasetEntry(
             "https://ossci-datasets.s3.amazonaws.com/mnist/",
             "http://yann.lecun.com/exdb/mnist/",
         ),
-        files=(
-            RemoteFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
-            RemoteFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28881),
-            RemoteFile("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1648877),
-            RemoteFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4542),
+        files=_published_idx(
+            ("f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
+            ("d53e105ee54ea40749a09fcbcd1e9432", 28881),
+            ("9fb629c4189551a2d022fa330f9573f3", 1648877),
+            ("ec29112dd5afa0611ce80d1b7f02629c", 4542),
         ),
     ),
 )
@@ -130,11 +140,11 @@ FASHION_MNIST = DatasetEntry(
             # The copy Keras downloads; used only if its bytes match the official checksums.
             "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
         ),
-        files=(
-            RemoteFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26421880),
-            RemoteFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", 29515),
-            RemoteFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", 4422102),
-            RemoteFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", 5148),
+        files=_published_idx(
+            ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26421880),
+            ("25c81989df183df01b3e8a0aad5dffbe", 29515),
+            ("bef4ecab320f06d8554ea6380940ec79", 4422102),
+            ("bb300cfdad3c16e7a12a480ee83cd310", 5148),
         ),
     ),
 )

@@ -12,10 +12,9 @@ from explorer.core.vocabulary.common import (
     activation_weights,
     elements,
     no_advice,
-    no_macs,
-    same_shape,
+    pointwise_type,
 )
-from explorer.core.vocabulary.layer_type import LayerType, Reach, Resolved, Shape
+from explorer.core.vocabulary.layer_type import Resolved, Shape
 
 _ALPHA_HELP = (
     "The activation's alpha: "
@@ -49,18 +48,14 @@ def _describe(p: Resolved) -> str:
     return f"Activation · {p['function']}"
 
 
-ACTIVATION = LayerType(
+ACTIVATION = pointwise_type(
     name="Activation",
     family="Activation",
     base_name="activation",
     summary="Applies a non-linearity element by element (function); without one, stacked "
     "layers collapse into a single linear map.",
     params=_PARAMS,
-    output_shape=same_shape,
     weights=_weights,
-    macs=no_macs,
-    reach=Reach.POINTWISE,
-    window=None,
     autograd=_autograd,
     build=_build,
     describe=_describe,

@@ -6,6 +6,7 @@ weights or no advice in so many words, instead of through a default nobody wrote
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,7 +19,14 @@ from explorer.core.vocabulary.activation_functions import (
     ACTIVATIONS,
     build_activation,
 )
-from explorer.core.vocabulary.layer_type import Advice, AdviceContext, Resolved, Shape
+from explorer.core.vocabulary.layer_type import (
+    Advice,
+    AdviceContext,
+    LayerType,
+    Reach,
+    Resolved,
+    Shape,
+)
 
 # Upper bounds that keep every value far inside what torch can take (a stride of 10**30
 # overflows its int64 arithmetic) while allowing anything a real network uses.
@@ -114,3 +122,17 @@ def fixed_text(text: str) -> Callable[[Resolved], str]:
         return text
 
     return describe
+
+
+# Declaring a type by its reach: the rules that follow from it are given here, the type
+# names the rest. A pointwise output value depends on the input value at its own position,
+# so the shape passes through, there is no window and nothing is multiplied and added.
+pointwise_type = functools.partial(
+    LayerType,
+    reach=Reach.POINTWISE,
+    window=None,
+    output_shape=same_shape,
+    macs=no_macs,
+)
+# Every output value of a whole-input type sees all of its input: there is no window.
+whole_input_type = functools.partial(LayerType, reach=Reach.WHOLE_INPUT, window=None)

@@ -13,13 +13,12 @@ from explorer.core.vocabulary.common import (
     activation_param,
     activation_weights,
     penalty_params,
+    whole_input_type,
     with_activation,
 )
 from explorer.core.vocabulary.layer_type import (
     Advice,
     AdviceContext,
-    LayerType,
-    Reach,
     Resolved,
     Shape,
 )
@@ -91,7 +90,7 @@ def _advice(shape: Shape, out: Shape, p: Resolved, context: AdviceContext) -> tu
     )
 
 
-DENSE = LayerType(
+DENSE = whole_input_type(
     name="Dense",
     family="Core",
     base_name="dense",
@@ -101,8 +100,6 @@ DENSE = LayerType(
     output_shape=_output_shape,
     weights=_weights,
     macs=_macs,
-    reach=Reach.WHOLE_INPUT,
-    window=None,
     autograd=_autograd,
     build=_build,
     describe=_describe,

@@ -8,12 +8,10 @@ from typing import Any
 from explorer.core.diagnostics import RemoveLayer
 from explorer.core.memory import Node
 from explorer.core.params import Kind, Param
-from explorer.core.vocabulary.common import elements, fixed_text, no_macs, same_shape
+from explorer.core.vocabulary.common import elements, fixed_text, pointwise_type
 from explorer.core.vocabulary.layer_type import (
     Advice,
     AdviceContext,
-    LayerType,
-    Reach,
     Resolved,
     Shape,
 )
@@ -74,18 +72,14 @@ def _advice(shape: Shape, out: Shape, p: Resolved, context: AdviceContext) -> tu
     )
 
 
-BATCH_NORM = LayerType(
+BATCH_NORM = pointwise_type(
     name="BatchNorm",
     family="Regularisation",
     base_name="batch_norm",
     summary="Normalises each channel to zero mean and unit variance over the batch, then "
     "scales and shifts it; speeds up and steadies training.",
     params=_PARAMS,
-    output_shape=same_shape,
     weights=_weights,
-    macs=no_macs,
-    reach=Reach.POINTWISE,
-    window=None,
     autograd=_autograd,
     build=_build,
     describe=fixed_text("BatchNorm"),

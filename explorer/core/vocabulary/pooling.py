@@ -22,6 +22,8 @@ from explorer.core.vocabulary.layer_type import LayerType, Reach, Resolved, Shap
 
 # A pooling type has no weights, no multiply-adds and no advice of its own, and it always
 # shrinks the maps; each type below gives the rest of its rules.
+Autograd = Callable[[Shape, Shape, Resolved], tuple[Node, ...]]
+
 _pooling = functools.partial(
     LayerType,
     family="Pooling",
@@ -131,33 +133,6 @@ def _describe_pool(name: str) -> Callable[[Resolved], str]:
     return describe
 
 
-MAX_POOL2D = _pooling(
-    name="MaxPool2D",
-    base_name="max_pool2d",
-    summary="Keeps the largest value in each window, shrinking the feature maps and making "
-    "them tolerant to small shifts (pool_size, stride).",
-    params=_PARAMS,
-    output_shape=_pool_shape("MaxPool2D"),
-    reach=Reach.WINDOW,
-    window=pool_window,
-    autograd=_max_pool_nodes,
-    build=_build_pool("MaxPool2d"),
-    describe=_describe_pool("MaxPool2D"),
-)
-
-AVG_POOL2D = _pooling(
-    name="AvgPool2D",
-    base_name="avg_pool2d",
-    summary="Averages each window, shrinking the feature maps smoothly (pool_size, stride).",
-    params=_PARAMS,
-    output_shape=_pool_shape("AvgPool2D"),
-    reach=Reach.WINDOW,
-    window=pool_window,
-    autograd=_avg_pool_nodes,
-    build=_build_pool("AvgPool2d"),
-    describe=_describe_pool("AvgPool2D"),
-)
-
 # ---- global pooling: one value per channel ------------------------------------------------
 
 
@@ -182,32 +157,64 @@ def _build_global(class_name: str) -> Callable[[Shape, Resolved], Any]:
     return build
 
 
-GLOBAL_MAX_POOL2D = _pooling(
-    name="GlobalMaxPool2D",
-    base_name="global_max_pool2d",
-    summary="Reduces each feature map to its largest value, giving a vector of one number "
-    "per channel.",
-    params=(),
-    output_shape=_global_shape("GlobalMaxPool2D"),
-    reach=Reach.WHOLE_INPUT,
-    window=None,
-    autograd=_max_pool_nodes,
-    build=_build_global("AdaptiveMaxPool2d"),
-    describe=fixed_text("GlobalMaxPool2D"),
-)
+def _pool_type(
+    name: str,
+    base_name: str,
+    torch_class: str,
+    summary: str,
+    autograd: Autograd,
+    *,
+    windowed: bool,
+) -> LayerType:
+    """A pooling type built as torch's `torch_class`: windowed (`_PARAMS` and the window
+    rules) or global (nothing to set, one value per channel)."""
+    return _pooling(
+        name=name,
+        base_name=base_name,
+        summary=summary,
+        params=_PARAMS if windowed else (),
+        output_shape=(_pool_shape if windowed else _global_shape)(name),
+        reach=Reach.WINDOW if windowed else Reach.WHOLE_INPUT,
+        window=pool_window if windowed else None,
+        autograd=autograd,
+        build=(_build_pool if windowed else _build_global)(torch_class),
+        describe=_describe_pool(name) if windowed else fixed_text(name),
+    )
 
-GLOBAL_AVG_POOL2D = _pooling(
-    name="GlobalAvgPool2D",
-    base_name="global_avg_pool2d",
-    summary="Reduces each feature map to its average, giving a vector of one number per "
+
+MAX_POOL2D = _pool_type(
+    "MaxPool2D",
+    "max_pool2d",
+    "MaxPool2d",
+    "Keeps the largest value in each window, shrinking the feature maps and making "
+    "them tolerant to small shifts (pool_size, stride).",
+    _max_pool_nodes,
+    windowed=True,
+)
+AVG_POOL2D = _pool_type(
+    "AvgPool2D",
+    "avg_pool2d",
+    "AvgPool2d",
+    "Averages each window, shrinking the feature maps smoothly (pool_size, stride).",
+    _avg_pool_nodes,
+    windowed=True,
+)
+GLOBAL_MAX_POOL2D = _pool_type(
+    "GlobalMaxPool2D",
+    "global_max_pool2d",
+    "AdaptiveMaxPool2d",
+    "Reduces each feature map to its largest value, giving a vector of one number per channel.",
+    _max_pool_nodes,
+    windowed=False,
+)
+GLOBAL_AVG_POOL2D = _pool_type(
+    "GlobalAvgPool2D",
+    "global_avg_pool2d",
+    "AdaptiveAvgPool2d",
+    "Reduces each feature map to its average, giving a vector of one number per "
     "channel; a light replacement for Flatten + Dense.",
-    params=(),
-    output_shape=_global_shape("GlobalAvgPool2D"),
-    reach=Reach.WHOLE_INPUT,
-    window=None,
-    autograd=_global_avg_nodes,
-    build=_build_global("AdaptiveAvgPool2d"),
-    describe=fixed_text("GlobalAvgPool2D"),
+    _global_avg_nodes,
+    windowed=False,
 )
 
 TYPES = (MAX_POOL2D, AVG_POOL2D, GLOBAL_MAX_POOL2D, GLOBAL_AVG_POOL2D)

@@ -7,12 +7,10 @@ from typing import Any
 from explorer.core.diagnostics import SetParams
 from explorer.core.memory import Node
 from explorer.core.params import Kind, Param
-from explorer.core.vocabulary.common import elements, no_macs, no_weights, same_shape
+from explorer.core.vocabulary.common import elements, no_weights, pointwise_type
 from explorer.core.vocabulary.layer_type import (
     Advice,
     AdviceContext,
-    LayerType,
-    Reach,
     Resolved,
     Shape,
 )
@@ -58,18 +56,14 @@ def _advice(shape: Shape, out: Shape, p: Resolved, context: AdviceContext) -> tu
     )
 
 
-DROPOUT = LayerType(
+DROPOUT = pointwise_type(
     name="Dropout",
     family="Regularisation",
     base_name="dropout",
     summary="While training, zeroes a random fraction of its inputs (rate) so the network "
     "cannot rely on any single feature; does nothing at inference.",
     params=_PARAMS,
-    output_shape=same_shape,
     weights=no_weights,
-    macs=no_macs,
-    reach=Reach.POINTWISE,
-    window=None,
     autograd=_autograd,
     build=_build,
     describe=_describe,

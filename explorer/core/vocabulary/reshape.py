@@ -11,12 +11,11 @@ from explorer.core.vocabulary.common import (
     no_macs,
     no_weights,
     returns_its_input,
+    whole_input_type,
 )
 from explorer.core.vocabulary.layer_type import (
     Advice,
     AdviceContext,
-    LayerType,
-    Reach,
     Resolved,
     Shape,
 )
@@ -43,7 +42,7 @@ def _advice(shape: Shape, out: Shape, p: Resolved, context: AdviceContext) -> tu
     )
 
 
-FLATTEN = LayerType(
+FLATTEN = whole_input_type(
     name="Flatten",
     family="Core",
     base_name="flatten",
@@ -52,8 +51,6 @@ FLATTEN = LayerType(
     output_shape=_output_shape,
     weights=no_weights,
     macs=no_macs,
-    reach=Reach.WHOLE_INPUT,
-    window=None,
     autograd=returns_its_input,
     build=_build,
     describe=fixed_text("Flatten"),

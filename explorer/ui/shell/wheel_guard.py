@@ -9,6 +9,8 @@ and an unfocused box hands the wheel to the scroll area around it.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (
@@ -22,11 +24,14 @@ from PySide6.QtWidgets import (
 _BOXES = (QAbstractSpinBox, QComboBox)
 
 
-def _box_of(widget: QObject) -> QWidget | None:
-    """The spin or combo box `widget` is, or belongs to (a spin box's line edit)."""
-    current = widget if isinstance(widget, QWidget) else None
+W = TypeVar("W", bound=QWidget)
+
+
+def _nearest(widget: QWidget | None, kind: type[W] | tuple[type[W], ...]) -> W | None:
+    """`widget` or the closest widget around it in its window that is a `kind`."""
+    current = widget
     while current is not None:
-        if isinstance(current, _BOXES):
+        if isinstance(current, kind):
             return current
         if current.isWindow():
             return None
@@ -34,15 +39,13 @@ def _box_of(widget: QObject) -> QWidget | None:
     return None
 
 
+def _box_of(widget: QObject) -> QWidget | None:
+    """The spin or combo box `widget` is, or belongs to (a spin box's line edit)."""
+    return _nearest(widget if isinstance(widget, QWidget) else None, _BOXES)
+
+
 def _scroll_area_around(widget: QWidget) -> QAbstractScrollArea | None:
-    parent = widget.parentWidget()
-    while parent is not None:
-        if isinstance(parent, QAbstractScrollArea):
-            return parent
-        if parent.isWindow():
-            return None
-        parent = parent.parentWidget()
-    return None
+    return _nearest(widget.parentWidget(), QAbstractScrollArea)
 
 
 class WheelGuard(QObject):

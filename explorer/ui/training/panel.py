@@ -223,9 +223,13 @@ class TrainingPanel(QWidget):
         self.epoch_label.setText(text + _PAUSED if paused else text)
         self.progress_bar.setFormat("Paused · %p%" if paused else "%p%")
 
-    def _end_speed_line(self) -> None:
-        """The run is over: no time left to estimate."""
+    def _show_end(self, label: str, log: str) -> None:
+        """The run is over: its last progress shown, no time left to estimate, and what it
+        came to in the epoch label and the log."""
+        self._on_label_timer_timeout()
         self.speed_label.setText(self.speed_label.text().split(" · ETA")[0])
+        self.epoch_label.setText(label)
+        self.log_view.add(log)
 
     @Slot(object)
     def _on_controller_epoch_ended(self, event: Any) -> None:
@@ -243,8 +247,8 @@ class TrainingPanel(QWidget):
 
     @Slot(object)
     def _on_controller_training_finished(self, event: Any) -> None:
-        self._on_label_timer_timeout()
-        self._end_speed_line()
+        accuracy = f"test accuracy {100 * event.test_accuracy:.2f}%"
+        self._show_end(f"Finished: {accuracy}", f"finished: {accuracy}")
         self.progress_bar.setValue(1000)
         note = f" · stopped early after epoch {event.epoch}" if event.early_stopped else ""
         names = self.controller.class_names or self.document.spec.class_names
@@ -252,28 +256,24 @@ class TrainingPanel(QWidget):
             event.test_accuracy, event.test_loss, event.per_class_accuracy, names, note
         )
         self.tabs.setCurrentWidget(self.results)
-        self.epoch_label.setText(f"Finished: test accuracy {100 * event.test_accuracy:.2f}%")
-        self.log_view.add(f"finished: test accuracy {100 * event.test_accuracy:.2f}%")
 
     @Slot(object)
     def _on_controller_training_stopped(self, event: Any) -> None:
-        self._on_label_timer_timeout()
-        self._end_speed_line()
-        self.epoch_label.setText(f"Stopped at epoch {event.epoch}, step {event.step:,}")
-        self.log_view.add(f"stopped at step {event.step} (checkpoint kept in the run folder)")
+        self._show_end(
+            f"Stopped at epoch {event.epoch}, step {event.step:,}",
+            f"stopped at step {event.step} (checkpoint kept in the run folder)",
+        )
 
     @Slot(object)
     def _on_controller_training_failed(self, event: Any) -> None:
-        self._on_label_timer_timeout()
-        self._end_speed_line()
         if not self._run_started:  # e.g. the dataset does not suit the network: nothing ran
             self.message_bar.show_message(f"Training could not start: {event.message}", "error")
-            self.epoch_label.setText("Could not start training")
-            self.log_view.add(f"could not start: {event.message}")
+            self._show_end("Could not start training", f"could not start: {event.message}")
             return
         self.message_bar.show_message(f"Training failed: {event.message}", "error")
-        self.epoch_label.setText("Failed — the curves so far are kept")
-        self.log_view.add(f"FAILED at step {event.step}: {event.message}")
+        self._show_end(
+            "Failed — the curves so far are kept", f"FAILED at step {event.step}: {event.message}"
+        )
 
     @Slot(str)
     def _on_controller_start_refused(self, text: str) -> None:
