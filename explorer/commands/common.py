@@ -9,6 +9,7 @@ import sys
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.templates import load_template
+from explorer.core.training_spec import DEVICE_CHOICES, DEVICE_HELP
 
 DATA_DIR_HELP = (
     "folder to look for datasets in and download them to "
@@ -32,6 +33,15 @@ def add_project_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", metavar="FILE", help="project file (.json)")
     parser.add_argument(
         "--template", metavar="NAME", help="a built-in template instead of a file (see `templates`)"
+    )
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """`--device DEV`, overriding the project's device (one help text for every command)."""
+    parser.add_argument(
+        "--device",
+        metavar="DEV",
+        help=f"{', '.join(DEVICE_CHOICES)}; {DEVICE_HELP} (default: the project's)",
     )
 
 

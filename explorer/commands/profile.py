@@ -10,8 +10,11 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
-from explorer.commands.common import add_project_arguments, load_project_argument
-from explorer.core.training_spec import DEVICE_CHOICES, DEVICE_HELP
+from explorer.commands.common import (
+    add_device_argument,
+    add_project_arguments,
+    load_project_argument,
+)
 
 if TYPE_CHECKING:
     from explorer.core.profile_report import LargestBatch, StepProfile
@@ -33,11 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, metavar="B", help="images per step (default: the project's)"
     )
-    parser.add_argument(
-        "--device",
-        metavar="DEV",
-        help=f"{', '.join(DEVICE_CHOICES)}; {DEVICE_HELP} (default: the project's)",
-    )
+    add_device_argument(parser)
     parser.add_argument(
         "--steps",
         type=int,

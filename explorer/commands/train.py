@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, late_help
 from explorer.commands.common import (
     DATA_DIR_HELP,
+    add_device_argument,
     add_project_arguments,
     dataset_names,
     load_project_argument,
 )
 from explorer.core.dataset_split import Split
 from explorer.core.optimizers import OPTIMIZERS
-from explorer.core.training_spec import DEVICE_CHOICES, DEVICE_HELP
 
 if TYPE_CHECKING:
     from explorer.core.app.run_plan import RunMember, RunPlan
@@ -75,11 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="O",
         help=f"{', '.join(OPTIMIZERS)} (default: the project's)",
     )
-    parser.add_argument(
-        "--device",
-        metavar="DEV",
-        help=f"{', '.join(DEVICE_CHOICES)}; {DEVICE_HELP} (default: the project's)",
-    )
+    add_device_argument(parser)
     parser.add_argument(
         "--out", metavar="RUN_DIR", help="run folder to write (default: runs/<time>-<name> here)"
     )
