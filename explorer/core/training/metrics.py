@@ -44,9 +44,11 @@ def measure_ensemble(
     *,
     autocast: AbstractContextManager[object] | None = None,
     channels_last: bool = False,
+    flip: bool = False,
 ) -> SplitMetrics:
     """Evaluate the average of the models' class probabilities (a single model: its own)
-    in eval mode on `split`; each model's train/eval mode is restored after.
+    in eval mode on `split`; each model's train/eval mode is restored after. With `flip`,
+    each image's mirror image (left to right) joins the average.
 
     Sums stay on the device; the only host reads are at the end.
     """
@@ -63,12 +65,15 @@ def measure_ensemble(
             for images, labels in dataset.batches(split, batch_size):
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
-                if len(models) == 1:
+                if len(models) == 1 and not flip:
                     logits = models[0](images).float()
                     loss = F.cross_entropy(logits, labels, reduction="sum")
                     predicted = logits.argmax(1)
                 else:
-                    probs = torch.stack([m.predict_proba(images).float() for m in models]).mean(0)
+                    views = [images, images.flip(-1)] if flip else [images]
+                    probs = torch.stack(
+                        [m.predict_proba(view).float() for m in models for view in views]
+                    ).mean(0)
                     loss = F.nll_loss(probs.clamp_min(1e-12).log(), labels, reduction="sum")
                     predicted = probs.argmax(1)
                 loss_sum += loss
