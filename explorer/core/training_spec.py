@@ -147,8 +147,9 @@ TRAINING_PARAMS: dict[str, Param] = {
             "tta_flip",
             Kind.BOOL,
             False,
-            "Evaluate each image and its mirror image, averaging the two predictions "
-            "(only where a mirrored image is the same class: never for digits or text).",
+            "Evaluate each image and its mirror image, averaging the two predictions: only "
+            "where a mirrored image is the same class (never digits or text), and only for "
+            "a network trained on mirrored images too (random flips).",
         ),
     )
 }

@@ -55,7 +55,7 @@ from explorer.core.training.failures import (
     non_finite_evaluation_message,
 )
 from explorer.core.training.kept_weights import BestWeights, WeightAverage
-from explorer.core.training.metrics import SplitMetrics, measure_ensemble
+from explorer.core.training.metrics import SplitMetrics, measure_ensemble, test_evaluation
 from explorer.core.training.metrics_window import MetricsWindow
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
 from explorer.core.training.position import EpochPlan, RunPosition, RunSession
@@ -375,7 +375,7 @@ class Trainer:
             # The run's result is the averaged network: what `model` exports from now on.
             with self._lock:
                 self._model.load_state_dict(self._average.module.state_dict())
-        result = self._evaluate(Split.TEST, position.epoch, session.learning_rate)
+        result = self._evaluate(Split.TEST, position.epoch, session.learning_rate, predictions=True)
         return TrainingFinished(
             epoch=position.epoch,
             step=position.step,
@@ -384,9 +384,12 @@ class Trainer:
             per_class_accuracy=result.per_class_accuracy,
             early_stopped=position.epoch < self.training.epochs,
             elapsed=session.elapsed(time.perf_counter()),
+            evaluation=test_evaluation(result, self.dataset),
         )
 
-    def _evaluate(self, split: Split, epoch: int, learning_rate: float) -> SplitMetrics:
+    def _evaluate(
+        self, split: Split, epoch: int, learning_rate: float, *, predictions: bool = False
+    ) -> SplitMetrics:
         """The model's metrics on `split` after `epoch`; TrainingAborted when the loss
         there is not finite."""
         result = measure_ensemble(
@@ -397,6 +400,7 @@ class Trainer:
             autocast=self._autocast(),
             channels_last=self.mixed_precision,
             flip=self.training.tta_flip,
+            predictions=predictions,
         )
         if result.size and not math.isfinite(result.loss):
             penalties = self._model.penalties
