@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import logging
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
 import torch.nn.functional as F
 
 from explorer.core.builder import Network
+from explorer.core.training.failures import batch_norm_message, is_single_value_batch_norm
+from explorer.core.training_spec import TrainingSpec
+
+log = logging.getLogger(__name__)
 
 
 def update(
@@ -32,3 +38,28 @@ def update(
     torch.autograd.backward(total)
     optimizer.step()
     return loss, logits, penalty
+
+
+def warm_up(
+    model: Network,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    autocast: AbstractContextManager[object],
+    training: TrainingSpec,
+) -> None:
+    """One forward and backward pass of a throwaway copy of `model` on a real batch, so
+    kernels are chosen and caches filled before the first real step."""
+    model = copy.deepcopy(model)
+    try:
+        with autocast:
+            logits = model(images)
+            loss = F.cross_entropy(logits.float(), labels)
+    except ValueError as error:
+        if not is_single_value_batch_norm(error):
+            raise
+        # Nothing to prepare: training itself stops at its first step and says why.
+        log.debug("no warm-up: %s", batch_norm_message(training.batch_size))
+        return
+    torch.autograd.backward(loss)
+    if images.device.type == "cuda":
+        torch.cuda.synchronize(images.device)

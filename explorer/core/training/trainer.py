@@ -13,7 +13,6 @@ and CUDA runs turn on `cudnn.benchmark`.
 
 from __future__ import annotations
 
-import copy
 import gc
 import logging
 import math
@@ -25,7 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from explorer.core.builder import Network, build_model
 from explorer.core.data.resident import DeviceDataset
@@ -49,9 +47,7 @@ from explorer.core.training.events import (
 )
 from explorer.core.training.failures import (
     TrainingAborted,
-    batch_norm_message,
     failure_for,
-    is_single_value_batch_norm,
     non_finite_evaluation_message,
 )
 from explorer.core.training.kept_weights import BestWeights, WeightAverage
@@ -60,7 +56,7 @@ from explorer.core.training.metrics_window import MetricsWindow
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
 from explorer.core.training.position import EpochPlan, RunPosition, RunSession
 from explorer.core.training.resume import check_resumable, random_states, restore_random_states
-from explorer.core.training.step import update
+from explorer.core.training.step import update, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -174,21 +170,8 @@ class Trainer:
     def warm_up(self) -> None:
         """One forward and backward pass of a throwaway copy of the model on a real batch, so
         kernels are chosen and caches filled before the first real step."""
-        model = copy.deepcopy(self._model)
         images, labels = next(self.dataset.batches(Split.TRAIN, self.training.batch_size))
-        try:
-            with self._autocast():
-                logits = model(self._layout(images))
-                loss = F.cross_entropy(logits.float(), labels)
-        except ValueError as error:
-            if not is_single_value_batch_norm(error):
-                raise
-            # Nothing to prepare: training itself stops at its first step and says why.
-            log.debug("no warm-up: %s", batch_norm_message(self.training.batch_size))
-            return
-        torch.autograd.backward(loss)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        warm_up(self._model, self._layout(images), labels, self._autocast(), self.training)
 
     # ---- the loop --------------------------------------------------------------------------
 
