@@ -195,3 +195,45 @@ def test_early_stopping_ends_with_the_weights_of_the_best_validation_loss() -> N
     assert losses[-1] is not None and losses[-1] > best * 1.01  # the last is not the best
     measured = measure_ensemble([trainer.model], dataset, Split.VALIDATION, 256)
     assert measured.loss == pytest.approx(best, rel=1e-6)
+
+
+def test_the_checkpoint_names_the_runs_result_weights(tmp_path: Path) -> None:
+    """A finished run's checkpoint keeps the trained weights to continue from, and gives
+    the averaged ones (or early stopping's best) as the run's result."""
+    path = tmp_path / "checkpoint.pt"
+    spec = batch_norm_spec(epochs=2, ema_decay=0.9)
+    trainer = Trainer(spec, quadrant_dataset(), checkpoint_path=path)
+    list(trainer.run())
+    checkpoint = load_checkpoint(path)
+    result = checkpoint.result_state()
+    assert set(result) == set(checkpoint.model_state)
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(result[key], value), key
+    assert any(not torch.equal(result[k], v) for k, v in checkpoint.model_state.items())
+
+    stopped = tmp_path / "stopped.pt"
+    spec = tiny_spec(epochs=40, optimizer="adam", learning_rate=0.02, early_stopping_patience=3)
+    trainer = Trainer(spec, overfitting_dataset(), checkpoint_path=stopped)
+    list(trainer.run())
+    best = load_checkpoint(stopped).result_state()
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(best[key], value), key
+
+
+def test_batches_from_a_start_batch_are_the_rest_of_the_same_order() -> None:
+    dataset = quadrant_dataset()
+    every = list(
+        dataset.batches(Split.TRAIN, 32, shuffle=True, generator=torch.Generator().manual_seed(3))
+    )
+    rest = list(
+        dataset.batches(
+            Split.TRAIN,
+            32,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(3),
+            start_batch=4,
+        )
+    )
+    assert len(rest) == len(every) - 4
+    for (images, labels), (want_images, want_labels) in zip(rest, every[4:], strict=True):
+        assert torch.equal(images, want_images) and torch.equal(labels, want_labels)

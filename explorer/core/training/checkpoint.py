@@ -62,6 +62,22 @@ class Checkpoint:
     #: the evaluated weights at the best validation loss (early stopping puts them back)
     best_state: dict[str, torch.Tensor] | None = None
 
+    def result_state(self) -> dict[str, torch.Tensor]:
+        """The weights the run's result is (the model's state_dict keys): the best ones
+        where early stopping ended the run, else the moving average where there is one,
+        else the trained weights. `model_state` stays what training continues from."""
+        patience = self.spec.training.early_stopping_patience
+        if self.best_state is not None and self.position.out_of_patience(patience):
+            return self.best_state
+        if self.averaged_state is not None:
+            prefix = "module."
+            return {
+                key[len(prefix) :]: value
+                for key, value in self.averaged_state.items()
+                if key.startswith(prefix)
+            }
+        return self.model_state
+
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> None:
     """Write `checkpoint` to `path` atomically (temporary file + os.replace)."""
