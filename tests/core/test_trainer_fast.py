@@ -237,3 +237,37 @@ def test_batches_from_a_start_batch_are_the_rest_of_the_same_order() -> None:
     assert len(rest) == len(every) - 4
     for (images, labels), (want_images, want_labels) in zip(rest, every[4:], strict=True):
         assert torch.equal(images, want_images) and torch.equal(labels, want_labels)
+
+
+def test_a_high_rate_one_cycle_with_nesterov_learns_a_batch_norm_network() -> None:
+    dataset = quadrant_dataset()
+    spec = batch_norm_spec(
+        epochs=3,
+        final="linear",
+        schedule="onecycle",
+        learning_rate=0.4,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        label_smoothing=0.1,
+        ema_decay=0.9,
+    )
+    events = list(Trainer(spec, dataset).run())
+    finished = events[-1]
+    assert isinstance(finished, TrainingFinished)
+    assert finished.test_accuracy > 0.9  # chance is 0.25
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("template", "target"), [("mnist-fast", 0.990), ("fashion-fast", 0.920)])
+def test_the_fast_templates_reach_their_accuracy_on_the_real_data(
+    template: str, target: float, real_datasets: Path
+) -> None:
+    from explorer.core.app.preparation import load_network_dataset
+    from explorer.core.templates import load_template
+
+    spec = load_template(template)
+    dataset = load_network_dataset(spec, real_datasets, "cpu")
+    finished = list(Trainer(spec, dataset).run())[-1]
+    assert isinstance(finished, TrainingFinished)
+    assert finished.test_accuracy >= target
