@@ -256,8 +256,8 @@ class Trainer:
             yield ended
             patience = training.early_stopping_patience
             if ended.validation_loss is not None and self._position.out_of_patience(patience):
-                # Back to the weights of the best validation loss, not the last.
-                self._best.restore(self._evaluated())
+                with self._lock:  # back to the weights of the best validation loss
+                    self._best.restore(self._evaluated())
                 break
         yield self._finish(session)
 
