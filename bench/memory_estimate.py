@@ -33,7 +33,7 @@ from explorer.core.builder import build_model
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
 from explorer.core.templates import load_template, template_names
 from explorer.core.training.optim import make_optimizer
-from explorer.core.training.trainer import update
+from explorer.core.training.step import update
 from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
 
 _SMALL_BATCH = {"vgg16": 2}

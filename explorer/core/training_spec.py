@@ -161,6 +161,33 @@ TRAINING_PARAMS: dict[str, Param] = {
         Param(
             "threads", Kind.INT, 0, "CPU threads for torch (0: automatic).", minimum=0, maximum=1024
         ),
+        # Fast training
+        Param(
+            "label_smoothing",
+            Kind.FLOAT,
+            0.0,
+            "Share of each label spread over all classes in the training loss (0: none).",
+            minimum=0.0,
+            maximum=0.5,
+        ),
+        Param(
+            "ema_decay",
+            Kind.FLOAT,
+            0.0,
+            "Evaluate and keep an exponential moving average of the weights with this "
+            "decay per update, e.g. 0.99 (0: off).",
+            minimum=0.0,
+            maximum=1.0,
+            exclusive_maximum=True,
+        ),
+        Param(
+            "tta_flip",
+            Kind.BOOL,
+            False,
+            "Evaluate each image and its mirror image, averaging the two predictions: only "
+            "where a mirrored image is the same class (never digits or text), and only for "
+            "a network trained on mirrored images too (random flips).",
+        ),
     )
 }
 
@@ -206,6 +233,9 @@ class TrainingSpec:
     device: str = _default("device")
     mixed_precision: bool = _default("mixed_precision")
     threads: int = _default("threads")
+    label_smoothing: float = _default("label_smoothing")
+    ema_decay: float = _default("ema_decay")
+    tta_flip: bool = _default("tta_flip")
 
     @staticmethod
     def create(values: Mapping[str, Any]) -> TrainingSpec:

@@ -44,7 +44,7 @@ def test_the_cpu_is_chosen_with_the_thread_count_set_on_this_thread() -> None:
     torch.set_num_threads(2)  # the fixture puts the count back afterwards
     choice = choose_device(shapes_spec(device="cpu", threads=1))
     assert choice.type == "cpu"
-    assert choice.description == "CPU (1 thread)"
+    assert choice.description == "CPU (1 thread, set)"
     assert torch.get_num_threads() == 1
 
 

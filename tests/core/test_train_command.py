@@ -74,7 +74,7 @@ def test_a_run_writes_its_folder_prints_the_accuracy_and_can_be_continued(
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "test accuracy" in out
-    assert "CPU (1 thread)" in out
+    assert "CPU (1 thread, set)" in out
 
     assert sorted(p.name for p in run.iterdir()) == [
         "checkpoint.pt",

@@ -24,11 +24,11 @@ def _restore_threads() -> Iterator[None]:
 def test_cpu_is_described_with_its_thread_count_and_the_count_is_applied() -> None:
     choice = resolve_device("cpu", threads=1)
     assert choice.device == torch.device("cpu")
-    assert choice.description == "CPU (1 thread)"
+    assert choice.description == "CPU (1 thread, set)"
     assert apply_threads(choice, 1) == 1 and torch.get_num_threads() == 1
     automatic = resolve_device("cpu")
-    assert automatic.description == f"CPU ({automatic_threads()} thread" + (
-        "s)" if automatic_threads() > 1 else ")"
+    assert automatic.description.startswith(
+        f"CPU ({automatic_threads()} thread{'s' if automatic_threads() > 1 else ''}, "
     )
 
 
@@ -136,6 +136,51 @@ def test_the_trainer_sets_the_thread_count_on_the_thread_that_trains() -> None:
     worker = threading.Thread(target=work)
     worker.start()
     worker.join(timeout=60)
-    assert started[0].device == "CPU (1 thread)"
+    assert started[0].device == "CPU (1 thread, set)"
     assert seen == [1]
     assert torch.get_num_threads() == 2  # the caller's own count is left alone
+
+
+def test_the_automatic_count_uses_every_core_on_the_command_line_and_spares_one_for_a_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from explorer.core.training import devices
+
+    monkeypatch.setattr(devices, "_usable_cores", lambda: 4)
+    monkeypatch.setattr(devices, "_other_load", lambda: 0.1)
+    monkeypatch.setattr(devices, "gui_in_process", lambda: False)
+    assert devices.thread_choice(0) == (4, "command line")
+    assert devices.thread_choice(3) == (3, "set")
+    monkeypatch.setattr(devices, "_other_load", lambda: 1.5)  # another program is busy
+    assert devices.thread_choice(0) == (3, "command line, machine busy")
+    monkeypatch.setattr(devices, "gui_in_process", lambda: True)
+    assert devices.thread_choice(0) == (3, "window")
+    monkeypatch.setattr(devices, "_usable_cores", lambda: 1)
+    assert devices.thread_choice(0) == (1, "window")
+
+
+def test_a_window_in_the_process_is_seen_from_the_loaded_modules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A QApplication instance in the loaded Qt module means a window (core never imports
+    Qt itself); the device line says why the count is what it is."""
+    import sys
+    import types
+
+    from explorer.core.training.devices import describe_device, gui_in_process, thread_choice
+
+    class Application:
+        live: object | None = None
+
+        @classmethod
+        def instance(cls) -> object | None:
+            return cls.live
+
+    module = types.ModuleType("PySide6.QtWidgets")
+    module.QApplication = Application  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "PySide6.QtWidgets", module)
+    assert not gui_in_process()  # Qt loaded, no application: a command-line run
+    Application.live = object()
+    assert gui_in_process() and thread_choice(0)[1] == "window"
+    apply_threads(torch.device("cpu"), 0)
+    assert describe_device(torch.device("cpu")).endswith(", window)")

@@ -80,7 +80,8 @@ def test_training_feeds_live_weights_then_an_evaluation_of_the_test_set(
     evaluation = bench.evaluation._evaluation
     assert evaluation is not None
     assert int(evaluation.confusion.sum()) == shapes_dataset.size("test")
-    # The panel shows the final network: the accuracy the trainer itself measured.
+    # The panel shows the final network: the trainer's own test measure, not a second pass.
+    assert evaluation is finished.evaluation and not bench.evaluator.busy
     assert evaluation.accuracy == pytest.approx(finished.test_accuracy, abs=1e-9)
     # The evaluation is of exactly the trained weights.
     model = snapshot_model(bench.document.spec, state)

@@ -154,5 +154,5 @@ def finished_model(member: RunMember, device: torch.device) -> Network:
         check_weights(member.checkpoint, model)
     except CheckpointError as error:
         raise BadRunInput(f"{member.folder.checkpoint_path}: {error}") from None
-    model.load_state_dict(member.checkpoint.model_state)
+    model.load_state_dict(member.checkpoint.result_state())
     return model.to(device)

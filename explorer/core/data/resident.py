@@ -133,17 +133,19 @@ class DeviceDataset:
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        start_batch: int = 0,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield normalised float32 image batches and int64 labels, all on the device.
 
         With `shuffle`, the order is an on-device permutation drawn from `generator`
-        (which must live on the dataset's device).
+        (which must live on the dataset's device). The first `start_batch` batches of that
+        order are skipped without being gathered.
         """
         images, labels = self._images[split], self._labels[split]
         n = images.shape[0]
         order = torch.randperm(n, generator=generator, device=self.device) if shuffle else None
         stop = n - n % batch_size if drop_last else n
-        for start in range(0, stop, batch_size):
+        for start in range(start_batch * batch_size, stop, batch_size):
             if order is None:
                 batch_images = images[start : start + batch_size]
                 batch_labels = labels[start : start + batch_size]

@@ -57,6 +57,26 @@ class Checkpoint:
     cpu_rng: torch.Tensor
     #: state of the batch-order generator at the start of the epoch under way
     order_rng: torch.Tensor
+    #: the moving average of the weights (training.ema_decay > 0), with its update count
+    averaged_state: dict[str, torch.Tensor] | None = None
+    #: the evaluated weights at the best validation loss (early stopping puts them back)
+    best_state: dict[str, torch.Tensor] | None = None
+
+    def result_state(self) -> dict[str, torch.Tensor]:
+        """The weights the run's result is (the model's state_dict keys): the best ones
+        where early stopping ended the run, else the moving average where there is one,
+        else the trained weights. `model_state` stays what training continues from."""
+        patience = self.spec.training.early_stopping_patience
+        if self.best_state is not None and self.position.out_of_patience(patience):
+            return self.best_state
+        if self.averaged_state is not None:
+            prefix = "module."
+            return {
+                key[len(prefix) :]: value
+                for key, value in self.averaged_state.items()
+                if key.startswith(prefix)
+            }
+        return self.model_state
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> None:
@@ -73,6 +93,10 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Non
         "cpu_rng": checkpoint.cpu_rng.cpu(),
         "order_rng": checkpoint.order_rng.cpu(),
     }
+    # Only when there are any, so files without them stay as they were.
+    for key, state in (("averaged", checkpoint.averaged_state), ("best", checkpoint.best_state)):
+        if state is not None:
+            payload[key] = {k: v.detach().cpu() for k, v in state.items()}
     # Temporaries of earlier writes that were killed half-way are of no use to anyone.
     remove_leftover_temporaries(target)
     write_file_atomic(target, lambda temporary: torch.save(payload, temporary))
@@ -131,10 +155,8 @@ def _checkpoint_from(payload: dict[str, Any]) -> Checkpoint:
         raise Damaged(f"'spec' is not a valid project: {first_line(error)}") from None
     except ProjectError as error:
         raise Damaged(f"'spec' is not a valid project: {error}") from None
-    model = entry(payload, "model", dict)
-    for key, value in model.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise Damaged(f"'model' entry {short(key)} is not a named tensor")
+    model = _named_tensors(payload, "model")
+    kept = {key: _named_tensors(payload, key) for key in ("averaged", "best") if key in payload}
     optimizer = entry(payload, "optimizer", dict)
     _check_optimizer_structure(optimizer)
     position = RunPosition.from_payload(payload)
@@ -154,7 +176,17 @@ def _checkpoint_from(payload: dict[str, Any]) -> Checkpoint:
         device_rng=rng["device_rng"],
         cpu_rng=rng["cpu_rng"],
         order_rng=rng["order_rng"],
+        averaged_state=kept.get("averaged"),
+        best_state=kept.get("best"),
     )
+
+
+def _named_tensors(payload: dict[str, Any], key: str) -> dict[str, torch.Tensor]:
+    tensors: dict[str, torch.Tensor] = entry(payload, key, dict)
+    for name, value in tensors.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise Damaged(f"{key!r} entry {short(name)} is not a named tensor")
+    return tensors
 
 
 def _check_optimizer_structure(state: dict[str, Any]) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,9 @@ import torch
 from explorer.core.training_spec import DEVICE_CHOICES
 
 log = logging.getLogger(__name__)
+
+# Why the calling thread has the CPU thread count it has, as the device line says it.
+_reason = threading.local()
 
 
 class DeviceError(ValueError):
@@ -67,7 +72,7 @@ def resolve_device(name: str = "auto", *, threads: int = 0) -> DeviceChoice:
         if not _mps_available():
             raise DeviceError("Apple MPS was requested but is not available")
         return DeviceChoice(torch.device("mps"), "Apple MPS", False, "MPS autocast is float16")
-    count = check_threads(threads) or automatic_threads()
+    count, reason = thread_choice(threads)
     flags = cpu_flags()
     if "amx_bf16" in flags:
         bf16, detail = True, "AMX bfloat16 tiles"
@@ -76,7 +81,7 @@ def resolve_device(name: str = "auto", *, threads: int = 0) -> DeviceChoice:
     else:
         bf16, detail = False, "no bfloat16 matrix instructions"
     plural = "thread" if count == 1 else "threads"
-    return DeviceChoice(torch.device("cpu"), f"CPU ({count} {plural})", bf16, detail)
+    return DeviceChoice(torch.device("cpu"), f"CPU ({count} {plural}, {reason})", bf16, detail)
 
 
 def check_threads(threads: int) -> int:
@@ -100,15 +105,47 @@ def _usable_cores() -> int:
 
 
 def automatic_threads() -> int:
-    """Threads for CPU training: every core the process may use but one, never fewer than one.
+    """Threads for CPU training: every core the process may use when nothing else needs
+    one, else every core but one (never fewer than one). See `thread_choice`."""
+    return thread_choice(0)[0]
+
+
+def thread_choice(threads: int = 0) -> tuple[int, str]:
+    """The CPU thread count for the setting `threads` (0: automatic) and why, in words:
+    "set", "window" (a GUI in this process: one core left free for it), "command line"
+    (every core) or "command line, machine busy" (one left free for the other programs).
 
     torch's OpenMP threads spin at a barrier every operation, so one busy core (the GUI, the
     OS, another program) stalls them all: on a shared 2-core machine (load average about 2.4)
     the Keras MNIST net trained at 2,850 images/s on 1 thread and 330-370 on 2
-    (bench/train_throughput.py --threads). Leaving a core free gives up at most that core's
-    share when the machine is idle (DESIGN.md measured 1.7x for 2 threads on an idle one).
+    (bench/train_throughput.py --threads). On an idle machine every core pays: DESIGN.md
+    measured 1.7x for 2 threads against 1, which a command-line run should not give up.
     """
-    return max(1, _usable_cores() - 1)
+    if check_threads(threads):
+        return threads, "set"
+    cores = _usable_cores()
+    if gui_in_process():
+        return max(1, cores - 1), "window"
+    if cores > 1 and _other_load() > 0.5:
+        return cores - 1, "command line, machine busy"
+    return cores, "command line"
+
+
+def gui_in_process() -> bool:
+    """Whether this process shows a Qt window (a QApplication exists); read from the
+    modules already loaded, never importing Qt."""
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    application = getattr(widgets, "QApplication", None)
+    return application is not None and application.instance() is not None
+
+
+def _other_load() -> float:
+    """The one-minute load average: the cores' worth of work other programs are doing
+    before a run starts (0 where the platform does not say)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
 
 
 def apply_threads(device: DeviceChoice | torch.device, threads: int = 0) -> int:
@@ -120,7 +157,7 @@ def apply_threads(device: DeviceChoice | torch.device, threads: int = 0) -> int:
     kind = device.type
     if kind != "cpu":
         return torch.get_num_threads()
-    count = check_threads(threads) or automatic_threads()
+    count, _reason.text = thread_choice(threads)
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
         log.debug("torch threads set to %d", count)
@@ -128,12 +165,14 @@ def apply_threads(device: DeviceChoice | torch.device, threads: int = 0) -> int:
 
 
 def describe_device(device: torch.device) -> str:
-    """The device in words, e.g. 'CUDA: NVIDIA H100 80GB HBM3' or 'CPU (2 threads)'."""
+    """The device in words, e.g. 'CUDA: NVIDIA H100 80GB HBM3' or 'CPU (2 threads, command
+    line)' (why: as `apply_threads` last chose them on this thread)."""
     if device.type == "cuda":
         return f"CUDA: {torch.cuda.get_device_name(device)}"
     if device.type == "cpu":
         threads = torch.get_num_threads()
-        return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+        reason = getattr(_reason, "text", "")
+        return f"CPU ({threads} thread{'s' if threads != 1 else ''}{reason and ', '}{reason})"
     if device.type == "mps":
         return "Apple MPS"
     return device.type.upper()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cache
 from typing import Any, get_origin, get_type_hints
 
@@ -77,6 +77,9 @@ class TrainingFinished:
     per_class_accuracy: tuple[float, ...]
     early_stopped: bool
     elapsed: float
+    #: the whole test result (explorer.core.evaluation.Evaluation: confusion matrix and
+    #: per-sample predictions, host arrays) for the window's Evaluation panel; not in JSON
+    evaluation: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,8 @@ TrainingEvent = (
 def event_to_json(event: TrainingEvent) -> dict[str, Any]:
     """A JSON-ready dict of the event with its kind first (for metrics.jsonl)."""
     data: dict[str, Any] = {"event": _KINDS[type(event)]}
-    for key, value in asdict(event).items():
+    for item in fields(event):
+        key, value = item.name, getattr(event, item.name)
         if key in _NOT_IN_JSON:
             continue
         data[key] = [_finite(v) for v in value] if isinstance(value, tuple) else _finite(value)
@@ -201,4 +205,4 @@ _KINDS: dict[type, str] = {
     TrainingFailed: "failed",
 }
 _CLASSES: dict[str, type] = {kind: cls for cls, kind in _KINDS.items()}
-_NOT_IN_JSON = frozenset({"details"})
+_NOT_IN_JSON = frozenset({"details", "evaluation"})

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from explorer.core.builder import Network
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.dataset_split import Split
+
+if TYPE_CHECKING:
+    from explorer.core.evaluation import Evaluation
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,9 @@ class SplitMetrics:
     accuracy: float
     per_class_accuracy: tuple[float, ...]
     size: int
+    #: with `predictions`: each sample's predicted class and its probability (CPU tensors)
+    predicted: torch.Tensor | None = field(default=None, compare=False, repr=False)
+    confidences: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
 
 def sum_dtype(device: torch.device) -> torch.dtype:
@@ -44,9 +52,13 @@ def measure_ensemble(
     *,
     autocast: AbstractContextManager[object] | None = None,
     channels_last: bool = False,
+    flip: bool = False,
+    predictions: bool = False,
 ) -> SplitMetrics:
     """Evaluate the average of the models' class probabilities (a single model: its own)
-    in eval mode on `split`; each model's train/eval mode is restored after.
+    in eval mode on `split`; each model's train/eval mode is restored after. With `flip`,
+    each image's mirror image (left to right) joins the average. With `predictions`, the
+    result keeps each sample's prediction and confidence (for a full Evaluation).
 
     Sums stay on the device; the only host reads are at the end.
     """
@@ -55,6 +67,7 @@ def measure_ensemble(
     loss_sum = torch.zeros((), dtype=sum_dtype(device), device=device)
     correct = torch.zeros(num_classes, dtype=torch.int64, device=device)
     counts = torch.zeros(num_classes, dtype=torch.int64, device=device)
+    kept: list[tuple[torch.Tensor, torch.Tensor]] = []
     modes = [m.training for m in models]
     for m in models:
         m.eval()
@@ -63,14 +76,21 @@ def measure_ensemble(
             for images, labels in dataset.batches(split, batch_size):
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
-                if len(models) == 1:
+                if len(models) == 1 and not flip:
                     logits = models[0](images).float()
                     loss = F.cross_entropy(logits, labels, reduction="sum")
                     predicted = logits.argmax(1)
+                    if predictions:
+                        kept.append(torch.softmax(logits, 1).max(1))
                 else:
-                    probs = torch.stack([m.predict_proba(images).float() for m in models]).mean(0)
+                    views = [images, images.flip(-1)] if flip else [images]
+                    probs = torch.stack(
+                        [m.predict_proba(view).float() for m in models for view in views]
+                    ).mean(0)
                     loss = F.nll_loss(probs.clamp_min(1e-12).log(), labels, reduction="sum")
                     predicted = probs.argmax(1)
+                    if predictions:
+                        kept.append(probs.max(1))
                 loss_sum += loss
                 # scatter_add_ rather than bincount or a boolean mask: neither syncs the host.
                 counts.scatter_add_(0, labels, torch.ones_like(labels))
@@ -84,4 +104,26 @@ def measure_ensemble(
     per_class = tuple(
         c / n if n else float("nan") for c, n in zip(correct.tolist(), counts.tolist(), strict=True)
     )
-    return SplitMetrics(float(loss_sum) / total, int(correct.sum()) / total, per_class, total)
+    result = SplitMetrics(float(loss_sum) / total, int(correct.sum()) / total, per_class, total)
+    if not predictions:
+        return result
+    confidences, predicted = (torch.cat(parts).cpu() for parts in zip(*kept, strict=True))
+    return replace(result, predicted=predicted, confidences=confidences)
+
+
+def test_evaluation(result: SplitMetrics, dataset: DeviceDataset) -> Evaluation | None:
+    """The full test Evaluation (confusion matrix, per-sample predictions) of a measure
+    taken with `predictions`; None for an empty split."""
+    from explorer.core.evaluation import summarise
+
+    if not result.size or result.predicted is None or result.confidences is None:
+        return None
+    true = dataset.labels(Split.TEST).cpu().numpy().astype(np.int64)
+    return summarise(
+        Split.TEST,
+        true,
+        result.predicted.numpy().astype(np.int64),
+        result.confidences.float().numpy(),
+        dataset.info.num_classes,
+        result.loss * result.size,
+    )

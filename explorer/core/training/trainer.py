@@ -13,7 +13,6 @@ and CUDA runs turn on `cudnn.benchmark`.
 
 from __future__ import annotations
 
-import copy
 import gc
 import logging
 import math
@@ -22,11 +21,9 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
-from itertools import islice
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from explorer.core.builder import Network, build_model
 from explorer.core.data.resident import DeviceDataset
@@ -51,16 +48,16 @@ from explorer.core.training.events import (
 )
 from explorer.core.training.failures import (
     TrainingAborted,
-    batch_norm_message,
     failure_for,
-    is_single_value_batch_norm,
     non_finite_evaluation_message,
 )
-from explorer.core.training.metrics import SplitMetrics, measure_ensemble
+from explorer.core.training.kept_weights import BestWeights, WeightAverage
+from explorer.core.training.metrics import SplitMetrics, measure_ensemble, test_evaluation
 from explorer.core.training.metrics_window import MetricsWindow
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
 from explorer.core.training.position import EpochPlan, RunPosition, RunSession
 from explorer.core.training.resume import check_resumable, random_states, restore_random_states
+from explorer.core.training.step import update, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +110,14 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._model: Network = model
         self._optimizer = make_optimizer(self._model.parameters(), self.training)
+        # The moving average of the weights, which evaluation, checkpoints and the end use.
+        decay = self.training.ema_decay
+        self._average = WeightAverage(model, decay) if decay > 0 else None
+        self._best = BestWeights(None if resume is None else resume.best_state)
         if resume is not None:
             self._optimizer.load_state_dict(resume.optimizer_state)
+            if self._average is not None and resume.averaged_state is not None:
+                self._average.load_state_dict(resume.averaged_state)
         self._resume = resume
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -156,32 +159,24 @@ class Trainer:
         return self._model
 
     def weights_snapshot(self) -> dict[str, torch.Tensor]:
-        """A CPU copy of the model's state_dict, taken between two steps."""
+        """A CPU copy of the evaluated model's state_dict (the moving average where there is
+        one), taken between two steps."""
         with self._lock:
             # One copy, in the plain layout even for channels_last weights.
             return {
                 key: value.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
-                for key, value in self._model.state_dict().items()
+                for key, value in self._evaluated().state_dict().items()
             }
+
+    def _evaluated(self) -> Network:
+        """The weights a measure sees: the moving average where there is one."""
+        return self._model if self._average is None else self._average.module
 
     def warm_up(self) -> None:
         """One forward and backward pass of a throwaway copy of the model on a real batch, so
         kernels are chosen and caches filled before the first real step."""
-        model = copy.deepcopy(self._model)
         images, labels = next(self.dataset.batches(Split.TRAIN, self.training.batch_size))
-        try:
-            with self._autocast():
-                logits = model(self._layout(images))
-                loss = F.cross_entropy(logits.float(), labels)
-        except ValueError as error:
-            if not is_single_value_batch_norm(error):
-                raise
-            # Nothing to prepare: training itself stops at its first step and says why.
-            log.debug("no warm-up: %s", batch_norm_message(self.training.batch_size))
-            return
-        torch.autograd.backward(loss)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        warm_up(self._model, self._layout(images), labels, self._autocast(), self.training)
 
     # ---- the loop --------------------------------------------------------------------------
 
@@ -243,9 +238,10 @@ class Trainer:
                 shuffle=True,
                 generator=order,
                 drop_last=plan.drop_last,
+                # Resuming inside an epoch: the batches before the position were taken.
+                start_batch=self._position.batch,
             )
-            # Resuming inside an epoch: the batches before the position were already taken.
-            for images, labels in islice(batches, self._position.batch, None):
+            for images, labels in batches:
                 if not self._running.is_set():
                     self._wait_while_paused(session)
                 if self._stop.is_set():
@@ -265,6 +261,8 @@ class Trainer:
             yield ended
             patience = training.early_stopping_patience
             if ended.validation_loss is not None and self._position.out_of_patience(patience):
+                with self._lock:  # back to the weights of the best validation loss
+                    self._best.restore(self._evaluated())
                 break
         yield self._finish(session)
 
@@ -288,8 +286,15 @@ class Trainer:
             images = self._augment(images)
         with self._lock:
             loss, logits, penalty = update(
-                self._model, self._optimizer, self._layout(images), labels, self._autocast()
+                self._model,
+                self._optimizer,
+                self._layout(images),
+                labels,
+                self._autocast(),
+                label_smoothing=self.training.label_smoothing,
             )
+            if self._average is not None:
+                self._average.update(self._model)
         self._window.add(
             loss.detach(),
             logits.detach(),
@@ -348,14 +353,19 @@ class Trainer:
             learning_rate=lr,
             elapsed=elapsed,
         )
-        self._position = position.after_epoch(
-            event_to_json(event), event.validation_loss, self.training.early_stopping_patience
-        )
+        patience = self.training.early_stopping_patience
+        self._position = position.after_epoch(event_to_json(event), event.validation_loss, patience)
+        if validation is not None and patience and not self._position.epochs_without_improvement:
+            self._best.keep(self._evaluated())
         return event
 
     def _finish(self, session: RunSession) -> TrainingFinished:
         position = self._position
-        result = self._evaluate(Split.TEST, position.epoch, session.learning_rate)
+        if self._average is not None:
+            # The run's result is the averaged network: what `model` exports from now on.
+            with self._lock:
+                self._model.load_state_dict(self._average.module.state_dict())
+        result = self._evaluate(Split.TEST, position.epoch, session.learning_rate, predictions=True)
         return TrainingFinished(
             epoch=position.epoch,
             step=position.step,
@@ -364,18 +374,23 @@ class Trainer:
             per_class_accuracy=result.per_class_accuracy,
             early_stopped=position.epoch < self.training.epochs,
             elapsed=session.elapsed(time.perf_counter()),
+            evaluation=test_evaluation(result, self.dataset),
         )
 
-    def _evaluate(self, split: Split, epoch: int, learning_rate: float) -> SplitMetrics:
+    def _evaluate(
+        self, split: Split, epoch: int, learning_rate: float, *, predictions: bool = False
+    ) -> SplitMetrics:
         """The model's metrics on `split` after `epoch`; TrainingAborted when the loss
         there is not finite."""
         result = measure_ensemble(
-            [self._model],
+            [self._evaluated()],
             self.dataset,
             split,
             max(2 * self.training.batch_size, 256),
             autocast=self._autocast(),
             channels_last=self.mixed_precision,
+            flip=self.training.tta_flip,
+            predictions=predictions,
         )
         if result.size and not math.isfinite(result.loss):
             penalties = self._model.penalties
@@ -404,6 +419,7 @@ class Trainer:
             # device that may be nearly full.
             model_state = cpu_copy(self._model.state_dict())
             optimizer_state = cpu_copy(self._optimizer.state_dict())
+            averaged = None if self._average is None else self._average.state_dict()
         cpu_rng, device_rng = random_states(self.device)
         return Checkpoint(
             spec=self.spec,
@@ -413,6 +429,8 @@ class Trainer:
             device_rng=device_rng,
             cpu_rng=cpu_rng,
             order_rng=order_state,
+            averaged_state=averaged,
+            best_state=self._best.state,
         )
 
     def _save(self, order_state: torch.Tensor, elapsed: float) -> None:
@@ -442,24 +460,3 @@ class Trainer:
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-
-
-def update(
-    model: Network,
-    optimizer: torch.optim.Optimizer,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    autocast: AbstractContextManager[object] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """One training update on a batch: cross-entropy on the logits (in float32, also under
-    `autocast`) plus the network's L1/L2 terms, then zero_grad(set_to_none), backward and
-    the optimizer's step. Returns the loss, the logits and the terms (None without)."""
-    with autocast or nullcontext():
-        logits = model(images)
-        loss = F.cross_entropy(logits.float(), labels)
-    penalty = model.penalty()
-    total = loss if penalty is None else loss + penalty
-    optimizer.zero_grad(set_to_none=True)
-    torch.autograd.backward(total)
-    optimizer.step()
-    return loss, logits, penalty

@@ -240,9 +240,15 @@ class Workbench(QObject):
     def _on_training_run_ended(self, run_dir: str) -> None:
         from explorer.core.training import TrainingFinished
 
-        finished = isinstance(self.training.last_event, TrainingFinished)
+        event = self.training.last_event
+        if not isinstance(event, TrainingFinished) or self._dataset is None:
+            return
+        if event.evaluation is not None:
+            # The trainer's own final test measure: no second pass over the test set.
+            self._show_evaluation(event.evaluation, self._dataset)
+            return
         state = self._trained.state
-        if not finished or state is None or self._dataset is None:
+        if state is None:
             return
         spec, dataset = self.document.spec, self._dataset
         self.evaluator.start(lambda control: evaluate_weights(spec, state, dataset))
@@ -321,6 +327,9 @@ class Workbench(QObject):
     @Slot(object)
     def _on_evaluator_finished(self, result: TaskFinished[tuple[Any, Any]]) -> None:
         evaluation, dataset = result.value  # the dataset it was computed on, not a newer one
+        self._show_evaluation(evaluation, dataset)
+
+    def _show_evaluation(self, evaluation: Any, dataset: Any) -> None:
         names = dataset.info.class_names
         if len(names) != evaluation.num_classes:
             names = self.document.spec.class_names or tuple(map(str, range(evaluation.num_classes)))

@@ -24,6 +24,10 @@ from explorer.ui.training.datasets import DatasetPicker
 _STEP_SCHEDULE_KEYS = ("step_size", "gamma")
 
 
+# Labels the key itself spells badly (abbreviations).
+_LABELS = {"ema_decay": "Weight EMA decay", "tta_flip": "Flip test images (TTA)"}
+
+
 class TrainingSettingsForm(QScrollArea):
     """The dataset and hyperparameters of the document's network, scrolling as one page."""
 
@@ -53,7 +57,7 @@ class TrainingSettingsForm(QScrollArea):
             editor.value_edited.connect(self._on_editor_value_edited)
             editor.editing_finished.connect(document.end_merge)
             self.editors[key] = editor
-            form.addRow(key.replace("_", " ").capitalize(), editor)
+            form.addRow(_LABELS.get(key) or key.replace("_", " ").capitalize(), editor)
             if key == "device":
                 form.addRow("Detected", self.device_label)
         settings = QGroupBox("Hyperparameters")
