@@ -38,7 +38,7 @@ from explorer.core.profile_report import LayerProfile, StepProfile
 from explorer.core.spec import NetworkSpec
 from explorer.core.training.devices import apply_threads, resolve_device
 from explorer.core.training.optim import make_optimizer
-from explorer.core.training.trainer import update
+from explorer.core.training.step import update
 
 DEFAULT_BATCH = 32
 MAX_STEPS = 10
