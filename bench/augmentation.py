@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import load, machine_load, median
+from bench.train_throughput import run_trainer
 from explorer.core.data.resident import DeviceDataset
-from explorer.core.spec import NetworkSpec, TrainingSpec
 from explorer.core.templates import load_template
-from explorer.core.training import EpochEnded, Trainer, resolve_device
+from explorer.core.training import resolve_device
 
 CONTENDERS: dict[str, dict[str, object]] = {
     "off": {},
@@ -48,17 +47,6 @@ def subset(dataset: DeviceDataset, images: int) -> DeviceDataset:
     train = dataset.images("train")[:images].cpu(), dataset.labels("train")[:images].cpu()
     test = dataset.images("test")[:500].cpu(), dataset.labels("test")[:500].cpu()
     return DeviceDataset(dataset.info, *train, *test, device=dataset.device)
-
-
-def images_per_second(spec: NetworkSpec, dataset: DeviceDataset, training: TrainingSpec) -> float:
-    """One epoch of the real Trainer (after its warm-up), as images per second."""
-    trainer = Trainer(spec, dataset, training)
-    trainer.warm_up()
-    started = time.perf_counter()
-    for event in trainer.run():
-        if isinstance(event, EpochEnded):
-            return dataset.size("train") / (time.perf_counter() - started)
-    raise RuntimeError("the trainer ended before its first epoch")
 
 
 def main() -> None:
@@ -86,7 +74,7 @@ def main() -> None:
     speeds: dict[str, list[float]] = {name: [] for name in CONTENDERS}
     for _ in range(args.rounds):
         for name, values in CONTENDERS.items():
-            speeds[name].append(images_per_second(spec, dataset, base.with_values(**values)))
+            speeds[name].append(run_trainer(spec, dataset, base.with_values(**values)))
     print(f"{args.template} on {args.dataset}, {args.images} images, batch {args.batch_size}, ")
     print(f"device {device}, {args.rounds} rounds; {machine_load()}")
     off = median(speeds["off"])

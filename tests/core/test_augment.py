@@ -10,14 +10,14 @@ import torch
 
 from explorer.core.project import load_project, save_project
 from explorer.core.spec import SpecError, TrainingSpec
-from explorer.core.training import Trainer, TrainingFinished, TrainingStopped, load_checkpoint
+from explorer.core.training import Trainer, TrainingFinished, load_checkpoint
 from explorer.core.training.augment import (
     AugmentSettings,
     augment_images,
     build_augmentation,
 )
 from explorer.core.training.metrics import measure_ensemble
-from tests.core.test_trainer import _Driver, quadrant_dataset, step_losses, tiny_spec
+from tests.core.test_trainer import quadrant_dataset, step_losses, stop_at, tiny_spec
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -102,11 +102,7 @@ def test_resuming_an_augmented_run_continues_the_same_curve(tmp_path: Path) -> N
     reference = step_losses(list(Trainer(spec, dataset, report_interval=0.0).run()))
 
     trainer = Trainer(spec, dataset, report_interval=0.0, checkpoint_path=path)
-    driver = _Driver(trainer)
-    stopped_at = driver.next_progress(step=20).step  # inside the second epoch (15 per epoch)
-    trainer.stop()
-    driver.go.release()
-    assert isinstance(driver.rest()[-1], TrainingStopped)
+    stopped_at = stop_at(trainer, 20)  # inside the second epoch (15 per epoch)
     checkpoint = load_checkpoint(path)
     resumed = list(Trainer(checkpoint.spec, dataset, resume=checkpoint, report_interval=0).run())
     assert step_losses(resumed) == reference[stopped_at:]

@@ -184,6 +184,17 @@ class _Driver:
         return events
 
 
+def stop_at(trainer: Trainer, step: int) -> int:
+    """Run `trainer` in a thread, stop it at the first progress report at or past `step`,
+    and return the step it stopped at (after checking it ended with TrainingStopped)."""
+    driver = _Driver(trainer)
+    stopped_at = driver.next_progress(step=step).step
+    trainer.stop()
+    driver.go.release()
+    assert isinstance(driver.rest()[-1], TrainingStopped)
+    return stopped_at
+
+
 def test_stop_from_another_thread_ends_the_run_before_the_next_batch() -> None:
     trainer = Trainer(tiny_spec(epochs=50), quadrant_dataset(), report_interval=0.0)
     driver = _Driver(trainer)
@@ -227,11 +238,7 @@ def test_resuming_a_checkpoint_gives_the_same_next_step_loss(tmp_path: object) -
     reference = step_losses(list(Trainer(spec, dataset, report_interval=0.0).run()))
 
     trainer = Trainer(spec, dataset, report_interval=0.0, checkpoint_path=path)
-    driver = _Driver(trainer)
-    stopped_at = driver.next_progress(step=17).step  # inside the second epoch (12 per epoch)
-    trainer.stop()
-    driver.go.release()
-    assert isinstance(driver.rest()[-1], TrainingStopped)
+    stopped_at = stop_at(trainer, 17)  # inside the second epoch (12 per epoch)
 
     checkpoint = load_checkpoint(path)
     assert (checkpoint.position.epoch, checkpoint.position.step, checkpoint.position.batch) == (
