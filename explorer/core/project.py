@@ -25,6 +25,7 @@ from explorer.core.project_format import (
     ProjectError,
     check_json,
     decode_json,
+    format_version,
     parse_layer,
     parse_project,
 )
@@ -129,11 +130,12 @@ def _weights_entry(data: Mapping[str, Any]) -> tuple[str, str | None] | None:
 def project_to_json(
     spec: NetworkSpec, *, weights: str | None = None, weights_sha256: str | None = None
 ) -> dict[str, Any]:
-    """The current-version JSON object for a spec; `weights` names a weights file beside it
-    and `weights_sha256` its hash (which ties the two together, see save_project)."""
+    """The JSON object for a spec, in the oldest format version that holds it (see
+    `format_version`); `weights` names a weights file beside it and `weights_sha256` its
+    hash (which ties the two together, see save_project)."""
     data: dict[str, Any] = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": format_version(spec),
         "name": spec.name,
         "input": {
             "channels": spec.input.channels,

@@ -18,21 +18,28 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from explorer.core.layer_spec import where_text
 from explorer.core.names import control_character
+from explorer.core.paths import LayerPath
 from explorer.core.spec import (
     INPUT_PARAMS,
     NUM_CLASSES,
+    BlockSpec,
     InputSpec,
+    LayerOrBlock,
     LayerSpec,
     NetworkSpec,
     check_bounded_int,
-    layer_label,
 )
 from explorer.core.spec_errors import SpecError, brief
 from explorer.core.training_spec import TrainingSpec
+from explorer.core.vocabulary.blocks import BLOCK_TYPES
 
 FORMAT = "cnn-explorer"
-VERSION = 1  # the version written; every version up to it has a loader in _LOADERS
+VERSION = 2  # the newest version; every version up to it has a loader in _LOADERS
+# Version 1 holds a flat list of layers; version 2 adds blocks with nested "body" and
+# "branches" lists. A project without blocks is written as version 1, which older
+# releases read too (`format_version`).
 
 # Far beyond any real project (a layer object inside the layer list is 3 deep) and far
 # below Python's recursion limit, so neither the decoder nor the checks below can overflow.
@@ -93,7 +100,7 @@ def _where(path: tuple[str | int, ...]) -> str:
     if isinstance(path[0], int):  # a list of layers (pasted), not a whole project
         path = ("layers", *path)
     if path[0] == "layers" and len(path) > 1 and isinstance(path[1], int):
-        head, rest = layer_label(path[1]), path[2:]
+        head, rest = _nested_label(path[1:])
     elif path[0] == "training" and len(path) > 1:
         head, rest = "training", path[1:]
     else:
@@ -105,6 +112,31 @@ def _where(path: tuple[str | int, ...]) -> str:
         return head
     quoted = brief(text) if len(text) > 60 else repr(text)
     return f"{head}: {quoted}" if head else quoted
+
+
+def _nested_label(path: tuple[str | int, ...]) -> tuple[str, tuple[str | int, ...]]:
+    """The label of the layer a data path below "layers" leads to ('layer 3 › body 2'), and
+    the rest of the path (the key inside that layer)."""
+    assert isinstance(path[0], int)
+    steps, rest = [path[0]], path[1:]
+    labels: list[str] = []
+    while rest:
+        if rest[0] == "body" and len(rest) > 1 and isinstance(rest[1], int):
+            labels.append("body")
+            steps.extend((0, rest[1]))
+            rest = rest[2:]
+        elif (
+            rest[0] == "branches"
+            and len(rest) > 2
+            and isinstance(rest[1], int)
+            and isinstance(rest[2], int)
+        ):
+            labels.append(f"branch {rest[1] + 1} ›")
+            steps.extend((rest[1], rest[2]))
+            rest = rest[3:]
+        else:
+            break
+    return LayerPath(tuple(int(step) for step in steps)).label(labels), rest
 
 
 def check_json(data: Any, path: tuple[str | int, ...] = ()) -> None:
@@ -160,6 +192,16 @@ def parse_project(data: Any) -> NetworkSpec:
 
 
 def _load_v1(data: Mapping[str, Any]) -> NetworkSpec:
+    """Version 1: a flat list of layers."""
+    return _load(data, blocks=False)
+
+
+def _load_v2(data: Mapping[str, Any]) -> NetworkSpec:
+    """Version 2: version 1 with blocks (nested "body" and "branches" lists)."""
+    return _load(data, blocks=True)
+
+
+def _load(data: Mapping[str, Any], *, blocks: bool) -> NetworkSpec:
     known = {
         "format",
         "version",
@@ -194,7 +236,10 @@ def _load_v1(data: Mapping[str, Any]) -> NetworkSpec:
     raw_layers = data.get("layers", [])
     if not isinstance(raw_layers, list):
         raise SpecError(f"'layers' must be a list, got {type(raw_layers).__name__}")
-    layers = tuple(parse_layer(index, raw) for index, raw in enumerate(raw_layers))
+    layers = tuple(
+        _parse_item(raw, LayerPath.top(index), (), blocks=blocks)
+        for index, raw in enumerate(raw_layers)
+    )
     training_data = data.get("training", {})
     if not isinstance(training_data, dict):
         raise SpecError(f"'training' must be an object, got {brief(training_data)}")
@@ -210,23 +255,78 @@ def _load_v1(data: Mapping[str, Any]) -> NetworkSpec:
     return spec
 
 
-_LOADERS: dict[int, Callable[[Mapping[str, Any]], NetworkSpec]] = {1: _load_v1}
+_LOADERS: dict[int, Callable[[Mapping[str, Any]], NetworkSpec]] = {1: _load_v1, 2: _load_v2}
 
 
-def parse_layer(index: int, raw: Any) -> LayerSpec:
-    """One layer object of a project file (also pasted layer JSON) at 0-based `index`;
-    SpecError if bad."""
+def format_version(spec: NetworkSpec) -> int:
+    """The oldest format version that holds `spec`: 1 without blocks, else 2."""
+    return 2 if spec.has_blocks else 1
+
+
+def parse_layer(index: int, raw: Any) -> LayerOrBlock:
+    """One layer or block object of a project file (also pasted layer JSON) at 0-based
+    `index` of the top-level stack; SpecError if bad."""
     check_json(raw, ("layers", index))
+    return _parse_item(raw, LayerPath.top(index), (), blocks=True)
+
+
+def _parse_item(
+    raw: Any, path: LayerPath, labels: tuple[str, ...], *, blocks: bool
+) -> LayerOrBlock:
+    """The layer or block object `raw` at `path` (`labels` name the sub-stacks on the way);
+    `blocks` says whether the format version holds blocks."""
+    label = path.label(labels)
     if not isinstance(raw, dict):
         raise SpecError(
-            f'{layer_label(index)}: expected an object like {{"type": "Conv2D", ...}}, '
-            f"got {brief(raw)}",
-            layer_index=index,
+            f'{label}: expected an object like {{"type": "Conv2D", ...}}, got {brief(raw)}',
+            path=path,
         )
     if "type" not in raw:
-        raise SpecError(f"{layer_label(index)}: missing key 'type'", layer_index=index, key="type")
-    values = {key: value for key, value in raw.items() if key not in ("type", "name")}
-    return LayerSpec.create(raw["type"], values, name=raw.get("name"), index=index)
+        raise SpecError(f"{label}: missing key 'type'", path=path, key="type")
+    type_name = raw["type"]
+    is_block = isinstance(type_name, str) and type_name in BLOCK_TYPES
+    if is_block and not blocks:
+        raise SpecError(
+            f"{label}: {type_name} blocks need format version 2, but the file says version 1",
+            path=path,
+            key="type",
+        )
+    if not is_block:
+        values = {key: value for key, value in raw.items() if key not in ("type", "name")}
+        return LayerSpec.create(type_name, values, name=raw.get("name"), path=path, label=label)
+    entry = BLOCK_TYPES[type_name]
+    where = f"{where_text(label, type_name)}: "
+    key = entry.json_key
+    held = raw.get(key, [] if entry.max_stacks == 1 else None)
+    if entry.max_stacks == 1:
+        if not isinstance(held, list):
+            raise SpecError(
+                f"{where}{key!r} must be a list of layers, got {brief(held)}", path=path, key=key
+            )
+        raw_stacks = [held]
+    else:
+        if not isinstance(held, list) or not all(isinstance(stack, list) for stack in held):
+            raise SpecError(
+                f"{where}{key!r} must be a list of lists of layers, got {brief(held)}",
+                path=path,
+                key=key,
+            )
+        raw_stacks = held
+    values = {k: v for k, v in raw.items() if k not in ("type", "name", key)}
+    # The block's own keys first: a message about them should not wait on its contents.
+    shell = BlockSpec.create(
+        type_name, values, [[] for _ in raw_stacks], name=raw.get("name"), path=path, label=label
+    )
+    stacks = [
+        [
+            _parse_item(
+                item, path.child(which, position), (*labels, entry.stack_label(which)), blocks=True
+            )
+            for position, item in enumerate(stack)
+        ]
+        for which, stack in enumerate(raw_stacks)
+    ]
+    return shell.with_stacks(stacks)
 
 
 def _text(value: Any, key: str, limit: int | None = None) -> str:

@@ -5,21 +5,33 @@ from __future__ import annotations
 
 import reprlib
 
+from explorer.core.paths import LayerPath
+
 
 class SpecError(ValueError):
     """Invalid spec content; the message names the layer, the key and the value.
 
-    `layer_index` is the 0-based position in `layers`; messages number layers from 1
-    (see `layer_label`), as the default names `conv2d_1`, `dense_1` do.
+    `path` is where the layer is (0-based); messages number positions from 1 (see
+    `LayerPath.label`), as the default names `conv2d_1`, `dense_1` do.
     """
 
     def __init__(
-        self, message: str, *, layer_index: int | None = None, key: str | None = None
+        self,
+        message: str,
+        *,
+        path: LayerPath | None = None,
+        layer_index: int | None = None,
+        key: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.layer_index = layer_index
+        self.path = path if path is not None or layer_index is None else LayerPath.top(layer_index)
         self.key = key
+
+    @property
+    def layer_index(self) -> int | None:
+        """The top-level row the layer is in (the `"layer"` of `--json`), or None."""
+        return self.path.top_row if self.path is not None else None
 
 
 _BRIEF = reprlib.Repr()

@@ -227,10 +227,10 @@ def test_a_fix_the_analysis_did_not_place_is_refused() -> None:
         apply_fix(_net(L("Flatten")), RemoveLayer("remove this layer"))
 
 
-def test_a_fix_inside_a_block_is_refused_until_blocks_exist() -> None:
+def test_a_fix_inside_a_layer_that_is_no_block_is_refused() -> None:
     spec = _net(L("Flatten"), L("Dense", {"units": 10}))
-    fix = RemoveLayer("remove this layer", path=LayerPath((1, 0)))
-    with pytest.raises(PathError, match=r"layer 2 › 1: layers inside blocks"):
+    fix = RemoveLayer("remove this layer", path=LayerPath((1, 0, 0)))
+    with pytest.raises(PathError, match=r"there is no layer 2 › stack 1 › 1: layer 2 is no block"):
         apply_fix(spec, fix)
 
 

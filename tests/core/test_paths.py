@@ -98,16 +98,24 @@ def test_moving_rows_down_and_up_matches_the_spec_move() -> None:
 
 def test_paths_are_labelled_from_one_with_the_names_of_sub_stacks() -> None:
     assert str(LayerPath.top(2)) == "layer 3"
-    assert LayerPath((2, 1)).label(["body"]) == "layer 3 › body 2"
-    assert LayerPath((0, 1, 4)).label(["branch"]) == "layer 1 › branch 2 › 5"
+    assert LayerPath((2, 0, 1)).label(["body"]) == "layer 3 › body 2"
+    assert LayerPath((0, 1, 4)).label(["branch 2 ›"]) == "layer 1 › branch 2 › 5"
+    assert LayerPath((0, 0, 1, 1, 0)).label(["body", "branch 2 ›"]) == (
+        "layer 1 › body 2 › branch 2 › 1"
+    )
 
 
 def test_paths_order_as_the_layers_appear() -> None:
-    paths = [LayerPath((3,)), LayerPath((1, 2)), LayerPath((1,)), LayerPath((0,))]
-    assert sorted(paths) == [LayerPath((0,)), LayerPath((1,)), LayerPath((1, 2)), LayerPath((3,))]
+    paths = [LayerPath((3,)), LayerPath((1, 0, 2)), LayerPath((1,)), LayerPath((0,))]
+    assert sorted(paths) == [
+        LayerPath((0,)),
+        LayerPath((1,)),
+        LayerPath((1, 0, 2)),
+        LayerPath((3,)),
+    ]
 
 
-@given(st.lists(st.integers(0, 1000), min_size=1, max_size=4))
+@given(st.lists(st.integers(0, 1000), min_size=1, max_size=5).filter(lambda s: len(s) % 2))
 def test_a_path_survives_json(steps: list[int]) -> None:
     path = LayerPath(tuple(steps))
     assert LayerPath.from_json(path.to_json()) == path
@@ -119,14 +127,18 @@ def test_anything_but_a_list_of_indices_is_not_a_path(value: object) -> None:
         LayerPath.from_json(value)
 
 
-def test_a_top_level_path_has_a_row_and_a_nested_one_says_blocks_are_not_there_yet() -> None:
+def test_a_top_level_path_has_a_row_and_a_nested_one_does_not() -> None:
     assert LayerPath.top(4).row == 4
-    nested = LayerPath((4, 0))
-    assert (nested.depth, nested.index) == (2, 0)
-    with pytest.raises(PathError, match=r"layer 5 › 1: layers inside blocks are not supported"):
+    nested = LayerPath((4, 1, 0))
+    assert (nested.depth, nested.index, nested.stack, nested.top_row) == (2, 0, 1, 4)
+    assert nested.parent == LayerPath.top(4)
+    assert str(nested) == "layer 5 › stack 2 › 1"
+    with pytest.raises(PathError, match=r"layer 5 › stack 2 › 1 is inside a block"):
         _ = nested.row
-    with pytest.raises(PathError):
-        insert_at([1, 2], nested, [3])
+    with pytest.raises(PathError, match="layer 2 is no block"):
+        insert_at([1, 2], LayerPath((1, 0, 0)), [3])
+    with pytest.raises(ValueError, match="odd number of steps"):
+        LayerPath((4, 0))
 
 
 def test_a_position_past_the_end_is_named_in_the_error() -> None:

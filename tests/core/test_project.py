@@ -95,7 +95,7 @@ def test_the_design_example_loads() -> None:
         (_project(layers=[{"units": 3}]), "layer 1: missing key 'type'"),
         (_project(layers=[3]), "layer 1: expected an object"),
         (_project(layers={"type": "Flatten"}), "'layers' must be a list"),
-        (_project(version=2), "saved by a newer CNN Explorer (format version 2)"),
+        (_project(version=3), "saved by a newer CNN Explorer (format version 3)"),
         (_project(version="1"), "'version' must be a positive integer, got '1'"),
         ({"layers": []}, "not a CNN Explorer project"),
         (_project(inputs={}), "unknown top-level key 'inputs'"),
