@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,7 +32,7 @@ from explorer.core.diagnostics import Diagnostic, Severity, ShapeError
 from explorer.core.incremental import State, Trail, continued_trail, converged
 from explorer.core.memory import BYTES_PER_ELEMENT, Node, TrainingMemory, training_memory
 from explorer.core.optimizers import DEFAULT_OPTIMIZER
-from explorer.core.paths import LayerPath
+from explorer.core.paths import LayerPath, PathError
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.vocabulary.geometry import Window
 from explorer.core.vocabulary.layer_type import AdviceContext, LayerType, Reach, Shape
@@ -73,10 +74,26 @@ class LayerAnalysis:
     activation_elements: int
     receptive_field: ReceptiveField | None
     diagnostics: tuple[Diagnostic, ...]
+    # Where the layer or block is (`LayerPath.top(index)` at the top level) and, for a
+    # block, the analyses of what each sub-stack holds (of its first copy when repeated;
+    # the block's own counts are of all copies).
+    path: LayerPath | None = None
+    children: tuple[tuple[LayerAnalysis, ...], ...] = ()
 
     @property
     def params(self) -> int:
         return self.trainable_params + self.non_trainable_params
+
+    @property
+    def is_block(self) -> bool:
+        return bool(self.children)
+
+    def walk(self) -> Iterator[LayerAnalysis]:
+        """This analysis and those of everything inside it, in stack order."""
+        yield self
+        for stack in self.children:
+            for child in stack:
+                yield from child.walk()
 
     @property
     def activation_bytes(self) -> int:
@@ -169,6 +186,24 @@ class Analysis:
     @property
     def output_shape(self) -> Shape | None:
         return self.layers[-1].output_shape if self.layers else self.input_shape
+
+    def walk(self) -> Iterator[LayerAnalysis]:
+        """Every layer's and block's analysis, in stack order (a block before its contents)."""
+        for layer in self.layers:
+            yield from layer.walk()
+
+    def at(self, path: LayerPath) -> LayerAnalysis:
+        """The analysis of the layer or block at `path`; PathError when there is none."""
+        layers: Sequence[LayerAnalysis] = self.layers
+        steps = path.steps
+        for level in range(0, len(steps) - 1, 2):
+            index, stack = steps[level], steps[level + 1]
+            if index >= len(layers) or stack >= len(layers[index].children):
+                raise PathError(f"the analysis has no {path}")
+            layers = layers[index].children[stack]
+        if path.index >= len(layers):
+            raise PathError(f"the analysis has no {path}")
+        return layers[path.index]
 
     def training_memory(
         self, optimizer: str = DEFAULT_OPTIMIZER, momentum: float = 0.0, weight_decay: float = 0.0
@@ -364,6 +399,7 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
                 activation_elements=math.prod(out),
                 receptive_field=rf,
                 diagnostics=tuple(diagnostics),
+                path=LayerPath.top(index),
             )
         )
         shape = out
@@ -405,5 +441,17 @@ def _unknown(
     input_shape: Shape | None = None,
 ) -> LayerAnalysis:
     return LayerAnalysis(
-        index, name, layer.type, layer.describe(), input_shape, None, 0, 0, 0, 0, None, diagnostics
+        index,
+        name,
+        layer.type,
+        layer.describe(),
+        input_shape,
+        None,
+        0,
+        0,
+        0,
+        0,
+        None,
+        diagnostics,
+        path=LayerPath.top(index),
     )
