@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from explorer.core.advice import (
@@ -413,7 +413,8 @@ class Walker:
                 diagnostics.extend(merged.warnings)
         if flow[0] is None or any(d.is_error for d in diagnostics):
             unknown: Flow = (None, None, flow[2], flow[3])
-            return self._unknown(at, block, diagnostics, input_shape, children), unknown
+            result = self._unknown(at, block, diagnostics, input_shape, children)
+            return replace(result, repeat=repeat), unknown
         result = LayerAnalysis(
             index=at.index,
             name=self.names[at],
@@ -429,6 +430,7 @@ class Walker:
             diagnostics=tuple(diagnostics),
             path=at,
             children=children,
+            repeat=repeat,
         )
         return result, flow
 
