@@ -12,8 +12,9 @@ These rules are shared by the analysis (shapes, counts, errors with fixes) and t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+from explorer.core.block_spec import BlockSpec
 from explorer.core.diagnostics import SetParams, ShapeError
 from explorer.core.layer_spec import LayerSpec
 from explorer.core.vocabulary.blocks import Merge, Shortcut
@@ -24,6 +25,7 @@ __all__ = [
     "projection_layers",
     "resolve_shortcut",
     "shortcut_stride",
+    "stride_fixes",
 ]
 
 
@@ -149,3 +151,21 @@ def merged_shape(merge: str, shapes: Sequence[Shape]) -> Shape:
         "filters and strides",
         fix,
     )
+
+
+def stride_fixes(block: BlockSpec) -> Iterator[tuple[int, int, SetParams]]:
+    """Edits that may make a block's sub-stacks meet in one size, as (sub-stack, position,
+    fix) for the windowed layers directly in them: 'same' padding where a layer pads
+    less, stride 1 where it strides (and stride 2 where it does not). The analysis keeps
+    the first that makes the block work."""
+    for which, stack in enumerate(block.stacks):
+        for index, item in enumerate(stack):
+            if not isinstance(item, LayerSpec) or item.entry.window is None:
+                continue
+            p = item.resolved_view()
+            if "padding" in p and p["padding"] != "same":
+                yield which, index, SetParams("use padding 'same'", (("padding", "same"),))
+            if "stride" in p:
+                for stride in (1, 2):
+                    if p["stride"] != stride:
+                        yield which, index, SetParams(f"use stride {stride}", (("stride", stride),))
