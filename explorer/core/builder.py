@@ -155,10 +155,12 @@ class _Builder:
         first: LayerPath | None,
         blocks: tuple[tuple[str, int, int, bool], ...],
         record: bool,
+        prefix: str = "",
     ) -> tuple[list[tuple[str, nn.Module]], Shape]:
         """The named modules of a stack whose first position is `first` (None: the top
-        level) on an input of `shape`, and its output shape. `record`: the first copy of
-        every block on the way (the one a path names)."""
+        level) on an input of `shape`, and its output shape. `blocks`: those on the way,
+        `prefix`: the stack's qualified module name with a dot (of the copy being built);
+        `record`: the first copy of every block on the way (the one a path names)."""
         named: list[tuple[str, nn.Module]] = []
         for index, item in enumerate(items):
             at = LayerPath.top(index) if first is None else first.sibling(index)
@@ -167,14 +169,14 @@ class _Builder:
             if record:
                 self.places[at] = place
             if isinstance(item, BlockSpec):
-                module, shape = self.block(at, item, shape, place, record)
+                module, shape = self.block(at, item, shape, place, record, prefix)
             else:
-                module, shape = self.layer(at, item, shape, place.name(), record)
+                module, shape = self.layer(at, item, shape, prefix + name)
             named.append((name, module))
         return named, shape
 
     def layer(
-        self, at: LayerPath, layer: LayerSpec, shape: Shape, qualified: str, record: bool
+        self, at: LayerPath, layer: LayerSpec, shape: Shape, qualified: str
     ) -> tuple[nn.Module, Shape]:
         entry = layer.entry
         p = entry.module_values(layer.resolved(), at == self.last)
@@ -191,7 +193,13 @@ class _Builder:
         return module, entry.output_shape(shape, p)
 
     def block(
-        self, at: LayerPath, block: BlockSpec, shape: Shape, place: Place, record: bool
+        self,
+        at: LayerPath,
+        block: BlockSpec,
+        shape: Shape,
+        place: Place,
+        record: bool,
+        prefix: str,
     ) -> tuple[nn.Module, Shape]:
         repeat = block.repeat
         residual = block.entry.name == "Residual"
@@ -201,8 +209,9 @@ class _Builder:
             outs = []
             for which, items in enumerate(block.stacks):
                 level = (*place.blocks, (place.own, repeat, which, residual))
+                part = block_part(prefix + place.own, repeat, copy, which, residual) + "."
                 named, out = self.stack(
-                    items, shape, at.child(which, 0), level, record and copy == 0
+                    items, shape, at.child(which, 0), level, record and copy == 0, part
                 )
                 stacks.append(named)
                 outs.append(out)
