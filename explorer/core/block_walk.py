@@ -25,7 +25,7 @@ from explorer.core.blocks import (
 )
 from explorer.core.diagnostics import Diagnostic, Fix, Severity, ShapeError
 from explorer.core.layer_analysis import LayerAnalysis, ReceptiveField
-from explorer.core.memory import Node
+from explorer.core.memory import BYTES_PER_ELEMENT, Node
 from explorer.core.paths import LayerPath
 from explorer.core.spec import BlockSpec, LayerSpec, SpecError
 from explorer.core.vocabulary.blocks import Merge, Shortcut
@@ -36,6 +36,7 @@ from explorer.core.walk_parts import (
     Flow,
     Fork,
     LayerSource,
+    Outer,
     Source,
     Spatial,
     grown,
@@ -90,7 +91,7 @@ class BlockWalk:
         flow: Flow,
         sources: list[Source],
         spatial: list[Spatial],
-        outer: tuple[Spatial, ...],
+        outer: Outer,
         report: bool,
     ) -> tuple[LayerAnalysis, Flow]:
         diagnostics: list[Diagnostic] = []
@@ -102,8 +103,9 @@ class BlockWalk:
         start = flow
         children: tuple[tuple[LayerAnalysis, ...], ...] = ()
         trainable = frozen = macs = elements = 0
+        failed = False  # (a name error alone leaves the block known, as it does a layer)
         for copy in range(repeat):
-            before = (*outer, *spatial)
+            before = (*outer, (spatial, len(spatial)))
             outs: list[Flow] = []
             stack_sources: list[list[Source]] = []
             stack_spatial: list[list[Spatial]] = []
@@ -128,7 +130,9 @@ class BlockWalk:
             if copy == 0:
                 children = tuple(results)
             else:
-                diagnostics.extend(self._later_errors(at, copy, repeat, results))
+                later = self._later_errors(at, copy, repeat, results)
+                diagnostics.extend(later)
+                failed = failed or bool(later)
             if flow[0] is None or any(out[0] is None for out in outs):
                 flow = (None, None, flow[2], flow[3])
                 break
@@ -157,7 +161,7 @@ class BlockWalk:
             flow = merged.flow
             if not copy:
                 diagnostics.extend(merged.warnings)
-        if flow[0] is None or any(d.is_error for d in diagnostics):
+        if flow[0] is None or failed:
             unknown: Flow = (None, None, flow[2], flow[3])
             result = self.walker.unknown(at, block, diagnostics, input_shape, children)
             return replace(result, repeat=repeat), unknown
@@ -278,7 +282,15 @@ class BlockWalk:
             fields = [out[1] for out in outs]
             downsampled = any(out[2] for out in outs)
             activation = outs[0][3]
-            merge_node = Node(math.prod(out_shape), saves_input=kind_of_merge is Merge.MULTIPLY)
+            merge_node = Node(math.prod(out_shape))  # a sum or a concatenation keeps none
+            if kind_of_merge is Merge.MULTIPLY:
+                # each product keeps both factors: the branches' outputs, and the partial
+                # products of the first k (as large as the largest of them)
+                sizes = [math.prod(s) for s in known]
+                partial = sum(max(sizes[:k]) for k in range(2, len(sizes)))
+                merge_node = Node(
+                    math.prod(out_shape), saves_input=True, extra_bytes=partial * BYTES_PER_ELEMENT
+                )
         merged.elements += math.prod(out_shape)
         merged_field = self._merged_field(at, fields, merged, report)
         function = str(block.get("activation"))

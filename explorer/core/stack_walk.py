@@ -31,6 +31,7 @@ from explorer.core.walk_parts import (
     BlockSource,
     Flow,
     Fork,
+    Outer,
     Source,
     Spatial,
     axis_steps,
@@ -81,7 +82,7 @@ class Walker:
         flow: Flow,
         sources: list[Source],
         spatial: list[Spatial],
-        outer: tuple[Spatial, ...] = (),
+        outer: Outer = (),
         report: bool = True,
     ) -> tuple[LayerAnalysis, Flow]:
         """The analysis of the layer or block at `at` reached by `flow`, and the flow after
@@ -131,7 +132,7 @@ class Walker:
         flow: Flow,
         sources: list[Source],
         spatial: list[Spatial],
-        outer: tuple[Spatial, ...],
+        outer: Outer,
         report: bool,
     ) -> tuple[LayerAnalysis, Flow]:
         shape, rf, downsampled, previous_activation = flow
@@ -195,13 +196,13 @@ class Walker:
         return result, (out, rf, downsampled, previous_activation)
 
     def _collapsed(
-        self, shape: Shape, out: Shape, spatial: list[Spatial], outer: tuple[Spatial, ...]
+        self, shape: Shape, out: Shape, spatial: list[Spatial], outer: Outer
     ) -> ReceptiveField:
         """The field of a layer that sees its whole input: how much of the image reaches it
         through the windows before it."""
         size = self.image_size
         covered = size
-        windows = [*outer, *spatial]
+        windows = [use for stack, length in outer for use in stack[:length]] + spatial
         if windows:
             rows, columns = axis_steps(windows)
             covered = (reached_inputs(rows), reached_inputs(columns))
@@ -222,7 +223,7 @@ class Walker:
         flow: Flow,
         sources: list[Source],
         spatial: list[Spatial],
-        outer: tuple[Spatial, ...],
+        outer: Outer,
         report: bool,
     ) -> tuple[tuple[LayerAnalysis, ...], Flow]:
         results = []

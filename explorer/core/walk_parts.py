@@ -24,6 +24,7 @@ __all__ = [
     "Flow",
     "Fork",
     "LayerSource",
+    "Outer",
     "Source",
     "Spatial",
     "WindowUse",
@@ -65,6 +66,9 @@ class Fork:
 
 Source: TypeAlias = LayerSource | Node | BlockSource
 Spatial: TypeAlias = WindowUse | Fork
+# The windows before a sub-stack: the first `length` of each enclosing stack's list (the
+# lists grow as the walk goes on, so they are not copied).
+Outer: TypeAlias = tuple[tuple[list[Spatial], int], ...]
 
 
 def nodes_of(source: Source) -> tuple[NodeOrBranches, ...]:

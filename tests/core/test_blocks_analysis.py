@@ -256,3 +256,19 @@ def test_a_built_network_with_blocks_scripts_and_gives_the_same_outputs() -> Non
     scripted = torch.jit.script(model)
     x = torch.randn(3, 1, 12, 12)
     assert torch.allclose(scripted(x), model(x))
+
+
+def test_a_block_named_as_a_layer_is_an_error_on_it_and_the_shapes_go_on() -> None:
+    spec = NetworkSpec(
+        layers=(
+            conv(4).with_name("stem"),
+            BlockSpec.create("Residual", {}, [[conv(4)]], name="stem"),
+            LayerSpec.new("Flatten"),
+            LayerSpec.create("Dense", {"units": 10}),
+        )
+    )
+    analysis = analyze(spec)
+    (error,) = analysis.errors
+    assert error.path == LayerPath.top(1)
+    assert error.message == "name 'stem' is already used by layer 1"
+    assert analysis.layers[1].known and analysis.layers[3].output_shape == (10,)
