@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from explorer.core.analysis import BYTES_PER_ELEMENT, Analysis, LayerAnalysis, ReceptiveField
@@ -63,8 +64,25 @@ COLUMNS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Memory", "RF /jum
 
 def table_rows(analysis: Analysis) -> list[tuple[str, ...]]:
     """One tuple of cell texts per layer and block, in COLUMNS order (input row first; a
-    block's row before its layers', which are indented by depth)."""
-    return [input_row(analysis), *(layer_row(layer) for layer in analysis.walk())]
+    block's row before its layers', which are indented by depth, each branch of a block
+    with several starting with its number: '[2] conv2d_5 (Conv2D)')."""
+    return [input_row(analysis), *(layer_row(layer, mark) for layer, mark in _marked(analysis))]
+
+
+def _marked(analysis: Analysis) -> Iterator[tuple[LayerAnalysis, str]]:
+    """Every analysis in stack order with the branch mark its row starts with."""
+
+    def walk(layer: LayerAnalysis, mark: str) -> Iterator[tuple[LayerAnalysis, str]]:
+        yield layer, mark
+        branches = len(layer.children) > 1
+        for which, stack in enumerate(layer.children):
+            for index, child in enumerate(stack):
+                label = f"[{which + 1}] "
+                inner = (label if index == 0 else " " * len(label)) if branches else ""
+                yield from walk(child, inner)
+
+    for layer in analysis.layers:
+        yield from walk(layer, "")
 
 
 def input_row(analysis: Analysis) -> tuple[str, ...]:
@@ -82,19 +100,19 @@ def input_row(analysis: Analysis) -> tuple[str, ...]:
 INDENT = "  "  # per level of nesting, as torchinfo shows depth
 
 
-def layer_title(layer: LayerAnalysis) -> str:
-    """The first cell of a row: 'conv2d_1 (Conv2D)', indented inside blocks, with a
-    block's repeat count: 'residual_1 (Residual ×3)'."""
+def layer_title(layer: LayerAnalysis, mark: str = "") -> str:
+    """The first cell of a row: 'conv2d_1 (Conv2D)', indented inside blocks (after the
+    indent, `mark`: which branch), with a block's repeat count: 'residual_1 (Residual ×3)'."""
     times = f" ×{layer.repeat}" if layer.repeat != 1 else ""
-    return f"{INDENT * (layer.depth - 1)}{layer.name} ({layer.type}{times})"
+    return f"{INDENT * (layer.depth - 1)}{mark}{layer.name} ({layer.type}{times})"
 
 
-def layer_row(layer: LayerAnalysis) -> tuple[str, ...]:
+def layer_row(layer: LayerAnalysis, mark: str = "") -> tuple[str, ...]:
     """A layer's or block's row of `table_rows` (a block's counts are its subtotals)."""
     if not layer.known:
-        return (layer_title(layer), "?", "?", "?", "?", "?")
+        return (layer_title(layer, mark), "?", "?", "?", "?", "?")
     return (
-        layer_title(layer),
+        layer_title(layer, mark),
         format_shape(layer.output_shape),
         f"{layer.params:,}",
         format_count(layer.macs),
@@ -116,7 +134,7 @@ def summary_text(spec: NetworkSpec, analysis: Analysis) -> str:
 
     rule = "_" * (sum(widths) + 2 * len(widths) + 1)
     out = [f'Model: "{spec.name}"', rule, line(COLUMNS), "=" * len(rule)]
-    diagnostics_by_row = [(), *(layer.diagnostics for layer in analysis.walk())]
+    diagnostics_by_row = [(), *(layer.diagnostics for layer, _ in _marked(analysis))]
     for row, diagnostics in zip(rows, diagnostics_by_row, strict=True):
         out.append(line(row).rstrip())
         for diagnostic in diagnostics:

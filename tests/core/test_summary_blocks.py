@@ -48,8 +48,8 @@ def test_the_table_indents_nested_rows_and_gives_block_subtotals() -> None:
         "  conv2d_2 (Conv2D)",
         "  batch_norm_1 (BatchNorm)",
         "  parallel_1 (Parallel)",
-        "    global_avg_pool2d_1 (GlobalAvgPool2D)",
-        "    dense_1 (Dense)",
+        "    [2] global_avg_pool2d_1 (GlobalAvgPool2D)",
+        "        dense_1 (Dense)",
         "flatten_1 (Flatten)",
         "dense_2 (Dense)",
     ]
@@ -58,7 +58,7 @@ def test_the_table_indents_nested_rows_and_gives_block_subtotals() -> None:
     assert block.params == 3 * (148 + 16 + 20)
     assert rows[2][2] == f"{block.params:,}"
     text = summary_text(spec, analysis)
-    assert "residual_1 (Residual ×3)" in text and "    dense_1 (Dense)" in text
+    assert "residual_1 (Residual ×3)" in text and "        dense_1 (Dense)" in text
     assert f"Total params: {analysis.params:,}" in text
 
 
