@@ -257,14 +257,16 @@ def _gradcam(model: Network, x: torch.Tensor, target: int, layer: str) -> torch.
 
     grad_cam = LayerGradCam(model, model.get_submodule(layer))
     maps = grad_cam.attribute(_needing_grad(x), target=target, relu_attributions=True)
-    upsampled = LayerAttribution.interpolate(maps, tuple(x.shape[2:]), interpolate_mode="bilinear")
+    upsampled: torch.Tensor = LayerAttribution.interpolate(
+        maps, tuple(x.shape[2:]), interpolate_mode="bilinear"
+    )
     return upsampled[0, 0]
 
 
 def _saliency(model: Network, x: torch.Tensor, target: int, _: torch.Tensor) -> torch.Tensor:
     from captum.attr import Saliency
 
-    grads = Saliency(model).attribute(_needing_grad(x), target=target, abs=True)
+    grads: torch.Tensor = Saliency(model).attribute(_needing_grad(x), target=target, abs=True)
     return grads[0].amax(dim=0)
 
 
@@ -273,7 +275,7 @@ def _smoothgrad(model: Network, x: torch.Tensor, target: int, _: torch.Tensor) -
 
     sigma = SMOOTHGRAD_NOISE * float(x.max() - x.min()) or SMOOTHGRAD_NOISE
     tunnel = NoiseTunnel(Saliency(model))
-    grads = tunnel.attribute(
+    grads: torch.Tensor = tunnel.attribute(
         _needing_grad(x),
         nt_type="smoothgrad",
         nt_samples=SMOOTHGRAD_SAMPLES,
@@ -288,7 +290,7 @@ def _smoothgrad(model: Network, x: torch.Tensor, target: int, _: torch.Tensor) -
 def _integrated(model: Network, x: torch.Tensor, target: int, blank: torch.Tensor) -> torch.Tensor:
     from captum.attr import IntegratedGradients
 
-    shares = IntegratedGradients(model).attribute(
+    shares: torch.Tensor = IntegratedGradients(model).attribute(
         _needing_grad(x),
         baselines=blank,
         target=target,
@@ -310,7 +312,7 @@ def _occlusion(model: Network, x: torch.Tensor, target: int, blank: torch.Tensor
 
     channels, height, width = x.shape[1:]
     side, stride = occlusion_window(height, width)
-    drops = Occlusion(model).attribute(
+    drops: torch.Tensor = Occlusion(model).attribute(
         x,
         sliding_window_shapes=(channels, side, side),
         strides=(channels, stride, stride),

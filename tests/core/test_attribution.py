@@ -235,7 +235,7 @@ def test_gradcam_on_a_layer_inside_a_block_by_its_own_name() -> None:
 def test_a_layer_in_every_copy_of_a_repeated_block_must_be_named_in_full() -> None:
     model = nested_network()
     image = torch.zeros(1, 8, 8)
-    with pytest.raises(AttributionError, match="residual_2.0.body.conv2d_3, residual_2.1"):
+    with pytest.raises(AttributionError, match=r"residual_2\.0\.body\.conv2d_3, residual_2\.1"):
         explain(model, image, "gradcam", layer="conv2d_3")
     full = explain(model, image, "gradcam", layer="residual_2.1.body.conv2d_3")
     assert full.layer == "residual_2.1.body.conv2d_3"
