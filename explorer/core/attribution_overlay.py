@@ -4,7 +4,7 @@ Explain tab shows.
 numpy only (no torch, no Qt, no matplotlib), so the window can blend a new opacity on its
 thread in microseconds and the command line writes it with Pillow. The input shows in grey
 (one channel) or colour (three); the heat in an "inferno"-like ramp, black through purple
-and orange to pale yellow, blended over it.
+and orange to yellow, blended over it; the input is dimmed as the opacity grows.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ UInt8Array = npt.NDArray[np.uint8]
 # Anchors of the colour ramp (position 0..1 -> RGB), interpolated linearly.
 _RAMP_AT = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 _RAMP_RGB = np.array(
-    [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float64
+    [[0, 0, 4], [87, 16, 110], [200, 40, 60], [250, 130, 0], [255, 230, 0]], dtype=np.float64
 )
+# How much the input is dimmed at full opacity, so the heat's bright end stands out on
+# white strokes (grayscale digits are mostly white on black).
+DIM = 0.5
 
 # The heat's top percentile maps to the ramp's end, so one extreme pixel (common in
 # gradients) does not leave the rest dark.
@@ -71,10 +74,13 @@ def as_rgb(pixels: UInt8Array) -> UInt8Array:
 def blend(
     rgb: UInt8Array, heat_rgb: UInt8Array, levels: npt.NDArray[np.floating], opacity: float
 ) -> UInt8Array:
-    """The heat's colours over the input, each pixel at `opacity` × its level (0..1), so
-    cold areas leave the input as it is and the hottest show the ramp at `opacity`."""
-    alpha = (float(np.clip(opacity, 0.0, 1.0)) * np.asarray(levels, np.float32))[..., None]
-    mixed = rgb.astype(np.float32) * (1.0 - alpha) + heat_rgb.astype(np.float32) * alpha
+    """The heat's colours over the input, each pixel at `opacity` × its level (0..1), on
+    the input dimmed by DIM × `opacity`: cold areas show the (dimmed) input, the hottest
+    the ramp at `opacity`. At opacity 0 the input shows as it is."""
+    opacity = float(np.clip(opacity, 0.0, 1.0))
+    alpha = (opacity * np.asarray(levels, np.float32))[..., None]
+    base = rgb.astype(np.float32) * (1.0 - DIM * opacity)
+    mixed = base * (1.0 - alpha) + heat_rgb.astype(np.float32) * alpha
     return np.ascontiguousarray(np.clip(np.rint(mixed), 0, 255).astype(np.uint8))
 
 

@@ -27,15 +27,15 @@ def test_levels_keep_the_positive_part_scaled_to_the_top_percentile() -> None:
     assert not heat_levels(np.zeros((3, 3))).any()
 
 
-def test_opacity_zero_leaves_the_input_and_one_paints_the_hottest_pixel_in_the_ramps_end() -> None:
+def test_opacity_zero_leaves_the_input_and_full_opacity_paints_the_ramps_end() -> None:
     pixels = np.full((1, 4, 4), 100, np.uint8)
     heat = np.zeros((4, 4))
     heat[2, 3] = 5.0
     untouched = overlay(pixels, heat, opacity=0.0)
     assert (untouched == 100).all() and untouched.shape == (4, 4, 3)
     painted = overlay(pixels, heat, opacity=1.0)
-    assert painted[2, 3].tolist() == colour_ramp(np.ones((1, 1)))[0, 0].tolist() == [252, 255, 164]
-    assert (painted[0, 0] == 100).all()  # no heat: the input shows as it is
+    assert painted[2, 3].tolist() == colour_ramp(np.ones((1, 1)))[0, 0].tolist() == [255, 230, 0]
+    assert (painted[0, 0] == 50).all()  # no heat: the input, dimmed by half at full opacity
     half = blend(
         np.zeros((1, 1, 3), np.uint8), np.full((1, 1, 3), 200, np.uint8), np.ones((1, 1)), 0.5
     )
