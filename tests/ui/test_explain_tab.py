@@ -14,7 +14,7 @@ from explorer.core.attribution_overlay import blend, colour_ramp, display_pixels
 from explorer.core.builder import build_model
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.templates import load_template
-from explorer.ui.inspect.explain import ExplainTab, Explained
+from explorer.ui.inspect.explain import Explained, ExplainTab
 from explorer.ui.inspect.panel import InspectPanel
 
 TIMEOUT_MS = 20_000
