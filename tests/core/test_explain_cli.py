@@ -203,3 +203,49 @@ def test_unknown_method_and_missing_source_are_usage_errors(
     assert stop.value.code == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "invalid choice: 'x'" in err and "one of the arguments --image --test-index" in err
+
+
+def test_a_project_saved_with_weights_is_explained_with_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from explorer.core.weights import save_project_with_weights
+
+    spec = load_template("keras-mnist")
+    state = build_model(spec, seed=7).state_dict()
+    project = tmp_path / "net.json"
+    save_project_with_weights(spec, state, project)
+    npy = tmp_path / "map.npy"
+    common = ["explain", "--dataset", "shapes", "--data-dir", str(tmp_path), "--test-index", "1"]
+    out = ["--method", "saliency", "-o", str(tmp_path / "o.png"), "--array", str(npy)]
+    assert main([*common, str(project), *out]) == EXIT_OK
+    assert f"the weights saved with {project}" in capsys.readouterr().out
+    dataset = load_dataset("shapes", data_dir=tmp_path, input_size=(28, 28), grayscale=True)
+    image = dataset.sample(Split.TEST, 1)[0]
+    expected = explain(attribution_model(spec, state), image, "saliency")
+    np.testing.assert_allclose(np.load(npy), expected.heat, rtol=1e-5, atol=1e-9)
+
+
+def test_weights_of_another_network_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.pt"
+    torch.save(build_model(load_template("lenet5"), seed=0).state_dict(), other)
+    code = main(
+        [
+            "explain",
+            "--template",
+            "keras-mnist",
+            "--weights",
+            str(other),
+            "--dataset",
+            "shapes",
+            "--test-index",
+            "0",
+            "--method",
+            "gradcam",
+            "-o",
+            str(tmp_path / "o.png"),
+        ]
+    )
+    assert code == EXIT_BAD_INPUT
+    assert "the weights do not match the network" in capsys.readouterr().err

@@ -132,3 +132,14 @@ def test_a_network_without_maps_says_why_gradcam_cannot_explain_it(qtbot) -> Non
     with qtbot.waitSignal(tab.explained, timeout=TIMEOUT_MS):
         tab.method_combo.setCurrentIndex(tab.method_combo.findData("occlusion"))
     tab.shutdown()
+
+
+@pytest.mark.slow
+def test_the_window_path_imports_no_captum() -> None:
+    from tests.processes import run_python
+
+    script = (
+        "import sys, explorer.ui.shell.workbench\n"
+        "print('captum' in sys.modules, 'matplotlib' in sys.modules)\n"
+    )
+    assert run_python("-c", script, check=True).stdout.strip() == "False False"
