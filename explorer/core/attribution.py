@@ -169,9 +169,18 @@ def default_layer(model: Network, shapes: Mapping[str, tuple[int, int, int]]) ->
 
 def resolve_layer(model: Network, name: str, choices: Sequence[str]) -> str:
     """The qualified name of layer `name`: given in full (`residual_1.body.conv2d_3`) or by
-    the layer's own name when that names one layer with maps. AttributionError otherwise."""
+    the layer's own name when that names one layer with maps; a repeated block's name means
+    its last copy. AttributionError otherwise."""
     if name in choices:
         return name
+    try:
+        named = model.get_submodule(name)
+    except AttributeError:
+        named = None
+    if named is not None and _is_repeat(named):  # a block ×N: its output is its last copy's
+        last = f"{name}.{len(list(named.children())) - 1}"
+        if last in choices:
+            return last
     all_names = [qualified for qualified, _ in layer_modules(model)]
     matches = [q for q in choices if q.rsplit(".", 1)[-1] == name]
     if len(matches) == 1:

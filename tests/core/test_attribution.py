@@ -23,7 +23,7 @@ from explorer.core.attribution import (
 from explorer.core.attribution_methods import METHODS
 from explorer.core.block_modules import ResidualBlock
 from explorer.core.builder import Network
-from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.core.spec import BlockSpec, InputSpec, LayerSpec, NetworkSpec
 from explorer.core.templates import load_template
 
 L = LayerSpec.create
@@ -288,3 +288,42 @@ def test_explaining_imports_captum_only_when_a_method_runs() -> None:
     )
     result = run_python("-c", script, check=True)
     assert result.stdout.strip() == "False False"
+
+
+def block_spec(classes: int = 4) -> NetworkSpec:
+    def conv(filters: int) -> LayerSpec:
+        return L(
+            "Conv2D",
+            {"filters": filters, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        )
+
+    return NetworkSpec(
+        input=InputSpec.create(1, 12, 12),
+        num_classes=classes,
+        layers=(
+            conv(4),
+            BlockSpec.create("Residual", {"repeat": 2}, [[conv(4), conv(4)]]),
+            BlockSpec.create("Parallel", {"merge": "concat"}, [[conv(2)], [conv(3)]]),
+            L("GlobalAvgPool2D"),
+            L("Dense", {"units": classes}),
+        ),
+    )
+
+
+def test_gradcam_inside_blocks_the_builder_made_equals_captums_on_that_module() -> None:
+    from captum.attr import LayerGradCam
+
+    model = attribution_model(block_spec(), None)
+    image = torch.randn(1, 12, 12, generator=torch.Generator().manual_seed(9))
+    result = explain(model, image, "gradcam", layer="conv2d_4", target=2)
+    assert result.layer == "parallel_1.branches.0.conv2d_4"
+    module = model.get_submodule(result.layer)
+    expected = LayerGradCam(model, module).attribute(
+        image.unsqueeze(0).requires_grad_(True), target=2, relu_attributions=True
+    )
+    np.testing.assert_allclose(result.heat, expected[0, 0].detach().numpy(), rtol=1e-5, atol=1e-7)
+    assert explain(model, image, "gradcam").layer == "parallel_1"  # the last block convolves
+    # A repeated block by its name is its last copy, whose output is the block's.
+    assert explain(model, image, "gradcam", layer="residual_1").layer == "residual_1.1"
+    for method in METHODS:
+        assert explain(model, image, method).heat.shape == (12, 12)

@@ -249,3 +249,19 @@ def test_weights_of_another_network_exit_2(
     )
     assert code == EXIT_BAD_INPUT
     assert "the weights do not match the network" in capsys.readouterr().err
+
+
+def test_gradcam_on_a_layer_inside_a_block_of_a_project_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from explorer.core.project import save_project
+    from tests.core.test_attribution import block_spec
+
+    project = tmp_path / "blocks.json"
+    save_project(block_spec(classes=10), project)
+    common = [str(project), "--dataset", "shapes", "--data-dir", str(tmp_path), "--test-index"]
+    out = ["-o", str(tmp_path / "o.png"), "--method", "gradcam", "--layer"]
+    assert main(["explain", *common, "2", *out, "conv2d_5"]) == EXIT_OK
+    assert "Grad-CAM on parallel_1.branches.1.conv2d_5" in capsys.readouterr().out
+    assert main(["explain", *common, "2", *out, "conv2d_2"]) == EXIT_BAD_INPUT
+    assert "in several copies of a repeated block" in capsys.readouterr().err

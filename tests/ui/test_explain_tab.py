@@ -143,3 +143,21 @@ def test_the_window_path_imports_no_captum() -> None:
         "print('captum' in sys.modules, 'matplotlib' in sys.modules)\n"
     )
     assert run_python("-c", script, check=True).stdout.strip() == "False False"
+
+
+def test_layers_inside_blocks_are_offered_and_explained(qtbot) -> None:
+    from tests.core.test_attribution import block_spec
+
+    tab = ExplainTab()
+    qtbot.addWidget(tab)
+    tab.show()
+    with qtbot.waitSignal(tab.explained, timeout=TIMEOUT_MS) as blocker:
+        tab.set_spec(block_spec())
+        tab.set_image(torch.zeros(1, 12, 12))
+    assert blocker.args[0].layer == "parallel_1"
+    offered = [tab.layer_combo.itemData(i) for i in range(tab.layer_combo.count())]
+    assert "residual_1.1.body.conv2d_3" in offered and "parallel_1.branches.0.conv2d_4" in offered
+    with qtbot.waitSignal(tab.explained, timeout=TIMEOUT_MS) as blocker:
+        tab.layer_combo.setCurrentIndex(offered.index("residual_1.0.body.conv2d_2"))
+    assert blocker.args[0].layer == "residual_1.0.body.conv2d_2"
+    tab.shutdown()
