@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import torch
-from PySide6.QtCore import QRectF, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QShowEvent
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -36,11 +36,11 @@ from PySide6.QtWidgets import (
 from explorer.core.attribution_methods import METHOD_LABELS, METHODS
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
+from explorer.ui.inspect.explain_views import PictureView, ProbabilityBars, class_text
 
 UInt8Array = npt.NDArray[np.uint8]
 
 DEFAULT_OPACITY = 60  # percent
-TOP_CLASSES = 10  # probability rows shown
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,15 @@ class Explainer:
         from explorer.core.attribution import attribution_model, blank_value, explain
         from explorer.core.attribution_overlay import colour_ramp, display_pixels, heat_levels
 
-        key = (request.spec.architecture(), id(request.state_dict))
-        if self._key != key or self._model is None:
+        # The weights are compared by identity (a new snapshot is a new dict) and held, so
+        # their id cannot pass to another dict.
+        key = (request.spec.architecture(), request.state_dict)
+        if (
+            self._key is None
+            or self._key[0] != key[0]
+            or self._key[1] is not key[1]
+            or self._model is None
+        ):
             self._model = attribution_model(request.spec, request.state_dict)
             self._key = key
         result = explain(
@@ -109,93 +116,6 @@ class Explainer:
             heat_rgb=colour_ramp(levels),
             levels=levels,
         )
-
-
-class PictureView(QWidget):
-    """An RGB picture scaled to fit, whole pixels kept sharp (no smoothing)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._image: QImage | None = None
-        self._pixels: UInt8Array | None = None  # the QImage's buffer, kept alive
-        self.setMinimumSize(120, 120)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    @property
-    def pixels(self) -> UInt8Array | None:
-        return self._pixels
-
-    def set_pixels(self, rgb: UInt8Array | None) -> None:
-        self._pixels = None if rgb is None else np.ascontiguousarray(rgb)
-        if self._pixels is None:
-            self._image = None
-        else:
-            h, w = self._pixels.shape[:2]
-            self._image = QImage(self._pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888)
-        self.update()
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), self.palette().window())
-        if self._image is not None:
-            size = QSize(self._image.width(), self._image.height())
-            size.scale(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            left = (self.width() - size.width()) / 2
-            top = (self.height() - size.height()) / 2
-            painter.drawImage(QRectF(left, top, size.width(), size.height()), self._image)
-        painter.end()
-
-
-class ProbabilityBars(QWidget):
-    """The most likely classes as horizontal bars, the explained one highlighted."""
-
-    ROW = 20
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[tuple[str, float, bool]] = []
-        self.setMinimumWidth(150)
-
-    @property
-    def rows(self) -> list[tuple[str, float, bool]]:
-        return list(self._rows)
-
-    def show_probabilities(
-        self, probabilities: npt.NDArray[np.float32], names: Sequence[str], target: int
-    ) -> None:
-        order = np.argsort(-probabilities, kind="stable")[:TOP_CLASSES]
-        self._rows = [
-            (class_text(int(i), names), float(probabilities[i]), int(i) == target) for i in order
-        ]
-        self.setMinimumHeight(self.ROW * len(self._rows) + 4)
-        self.update()
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        label_width = min(110, self.width() // 2)
-        bar_width = max(1, self.width() - label_width - 50)
-        for row, (text, p, chosen) in enumerate(self._rows):
-            top = 2 + row * self.ROW
-            painter.setPen(self.palette().windowText().color())
-            painter.drawText(
-                QRectF(0, top, label_width - 6, self.ROW),
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                text,
-            )
-            colour = QColor("#e8590c") if chosen else QColor("#4a78b5")
-            painter.fillRect(QRectF(label_width, top + 3, bar_width * p, self.ROW - 6), colour)
-            painter.drawText(
-                QRectF(label_width + bar_width * p + 4, top, 46, self.ROW),
-                Qt.AlignmentFlag.AlignVCenter,
-                f"{p:.2f}",
-            )
-        painter.end()
-
-
-def class_text(index: int, names: Sequence[str]) -> str:
-    """ "3" or "3 · cat": the index, and the name when it says more."""
-    name = names[index] if index < len(names) else ""
-    return str(index) if name in ("", str(index)) else f"{index} · {name}"
 
 
 class ExplainTab(QWidget):
