@@ -20,6 +20,7 @@ weights (`attribution_model`), never on the model being trained.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -46,6 +47,10 @@ BATCH = 16
 
 class AttributionError(ValueError):
     """An attribution that cannot be made as asked; the message says why and what to ask."""
+
+
+class AttributionStopped(Exception):
+    """The caller asked the attribution under way to stop."""
 
 
 @dataclass(frozen=True)
@@ -212,14 +217,39 @@ def explain(
     target: int | None = None,
     layer: str | None = None,
     blank: Sequence[float] | None = None,
+    stop: threading.Event | None = None,
 ) -> Attribution:
     """The attribution of one normalised image (C, H, W) for class `target` (default: the
     predicted one) by `method` (one of METHODS). `layer` is Grad-CAM's layer (see
     `resolve_layer`; default `default_layer`); `blank` the normalised black pixel per
-    channel (default 0). Raises AttributionError for a bad method, target or layer.
+    channel (default 0). Raises AttributionError for a bad method, target or layer, and
+    AttributionStopped at the next forward pass once `stop` is set (occlusion of a large
+    network makes hundreds).
 
     `model` must be a CPU model in eval mode that nothing else runs (`attribution_model`).
     """
+    if stop is None:
+        return _explain(model, image, method, target, layer, blank)
+
+    def check(_module: nn.Module, _inputs: object) -> None:
+        if stop.is_set():
+            raise AttributionStopped("stopped")
+
+    handle = model.register_forward_pre_hook(check)
+    try:
+        return _explain(model, image, method, target, layer, blank)
+    finally:
+        handle.remove()
+
+
+def _explain(
+    model: Network,
+    image: torch.Tensor,
+    method: str,
+    target: int | None,
+    layer: str | None,
+    blank: Sequence[float] | None,
+) -> Attribution:
     if method not in METHOD_LABELS:
         raise AttributionError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     shape = tuple(model.input_shape)

@@ -12,6 +12,7 @@ from torch.nn import functional
 
 from explorer.core.attribution import (
     AttributionError,
+    AttributionStopped,
     attribution_model,
     blank_value,
     explain,
@@ -327,3 +328,25 @@ def test_gradcam_inside_blocks_the_builder_made_equals_captums_on_that_module() 
     assert explain(model, image, "gradcam", layer="residual_1").layer == "residual_1.1"
     for method in METHODS:
         assert explain(model, image, method).heat.shape == (12, 12)
+
+
+def test_a_stop_request_ends_occlusion_at_its_next_forward_pass() -> None:
+    import threading
+
+    spec = load_template("keras-mnist")
+    model = attribution_model(spec, None)
+    stop = threading.Event()
+    calls = []
+
+    def count(_module: nn.Module, _inputs: object, _output: object) -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            stop.set()  # as a new image would, from the GUI thread
+
+    counting = model.register_forward_hook(count)
+    with pytest.raises(AttributionStopped):
+        explain(model, torch.zeros(spec.input.shape), "occlusion", stop=stop)
+    assert len(calls) == 3  # of more than a dozen forward passes a whole occlusion makes
+    counting.remove()
+    assert not model._forward_pre_hooks  # the check is gone: the model explains again
+    assert explain(model, torch.zeros(spec.input.shape), "occlusion").heat.shape == (28, 28)

@@ -13,6 +13,7 @@ blends the two pictures when the opacity moves.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -81,7 +82,7 @@ class Explainer:
         self._key: tuple[object, object] | None = None
         self._model: object = None
 
-    def explain(self, request: ExplainRequest) -> Explained:
+    def explain(self, request: ExplainRequest, stop: threading.Event | None = None) -> Explained:
         from explorer.core.attribution import attribution_model, blank_value, explain
         from explorer.core.attribution_overlay import colour_ramp, display_pixels, heat_levels
 
@@ -103,6 +104,7 @@ class Explainer:
             target=request.target,
             layer=request.layer,
             blank=blank_value(request.mean, request.std),
+            stop=stop,
         )
         levels = heat_levels(result.heat)
         return Explained(
@@ -275,7 +277,7 @@ class ExplainTab(QWidget):
         explainer = self._explainer
         self.status.setText(f"Computing {self.method_combo.currentText()}…")
         self.progress.show()
-        self._runner.start(lambda control: explainer.explain(request))
+        self._runner.start(lambda control: explainer.explain(request, control.stop_event))
 
     def _finished(self) -> None:
         self._busy = False
