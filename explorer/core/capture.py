@@ -2,9 +2,12 @@
 
 Capture runs on a snapshot of the weights (`snapshot_model`), never on the model being
 trained: a forward pass there would race with autograd and update BatchNorm statistics.
-It walks `Network.layer_modules()` in order, so no hooks are needed, and copies each
-output to a float32 numpy array. Large layers are capped to `max_channels` channels (the
-first ones), so a wide network such as VGG16 stays cheap to capture and to draw.
+A forward hook on every layer's module copies its output to a float32 numpy array as the
+pass goes (the hooks are removed afterwards, even on error). Layers inside blocks are found
+by their qualified module names (`<sub-stack>.<layer name>`, see
+`explorer.core.block_modules`); a repeated block shows its first copy's layers, and every
+block its merged output. Large layers are capped to `max_channels` channels (the first
+ones), so a wide network such as VGG16 stays cheap to capture and to draw.
 
 Shapes are (C, H, W) for images and (N,) for vectors, without the batch dimension.
 """
@@ -12,13 +15,15 @@ Shapes are (C, H, W) for images and (N,) for vectors, without the batch dimensio
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import nn
 
+from explorer.core.block_modules import ParallelBlock, ResidualBlock, block_part
 from explorer.core.builder import Network, build_with_weights, kernel_weight
 from explorer.core.capture_types import CaptureResult, FloatArray, LayerCapture
 from explorer.core.mosaic import COLUMN_ASPECT, layer_mosaics
@@ -29,10 +34,12 @@ from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES, buil
 __all__ = [
     "DEFAULT_MAX_CHANNELS",
     "TILE_IN_BACKGROUND",
+    "CapturePoint",
     "CaptureResult",
     "LayerCapture",
     "activation_responses",
     "capture",
+    "capture_points",
     "snapshot_model",
     "with_mosaics",
 ]
@@ -60,48 +67,119 @@ def _kernel_of(module: nn.Module, max_channels: int) -> FloatArray | None:
     return kept
 
 
+@dataclass(frozen=True)
+class CapturePoint:
+    """A module whose output is captured: a layer, or a block (`merged`: its merged
+    output). `module` is its qualified name in the model, `path` its place in the spec."""
+
+    path: LayerPath
+    name: str
+    module: str
+    merged: bool = False
+
+
+def _first_copy(module: nn.Module) -> ResidualBlock | ParallelBlock | None:
+    """The block `module` is (or the first of its copies, when repeated), else None. A
+    layer's module never holds a block, so a Sequential of blocks is a repeated block."""
+    if isinstance(module, ResidualBlock | ParallelBlock):
+        return module
+    if isinstance(module, nn.Sequential) and len(module) > 0:
+        first = module[0]
+        if all(isinstance(copy, type(first)) for copy in module) and isinstance(
+            first, ResidualBlock | ParallelBlock
+        ):
+            return first
+    return None
+
+
+def _points_of(path: LayerPath, name: str, qualified: str, module: nn.Module) -> list[CapturePoint]:
+    block = _first_copy(module)
+    if block is None:
+        return [CapturePoint(path, name, qualified)]
+    residual = isinstance(block, ResidualBlock)
+    repeat = 1 if block is module else len(list(module.children()))
+    stacks = [block.body] if isinstance(block, ResidualBlock) else list(block.branches)
+    points: list[CapturePoint] = []
+    for which, stack in enumerate(stacks):
+        part = block_part(qualified, repeat, 0, which, residual)
+        for index, (child_name, child) in enumerate(stack.named_children()):
+            points += _points_of(
+                path.child(which, index), child_name, f"{part}.{child_name}", child
+            )
+    # Its merged output: the whole module's (the last copy's when repeated).
+    points.append(CapturePoint(path, name, qualified, merged=True))
+    return points
+
+
+def capture_points(model: Network) -> list[CapturePoint]:
+    """Every layer and block of `model` in the order their outputs are made: each
+    block's sub-stacks in order (of its first copy), then its merged output."""
+    points: list[CapturePoint] = []
+    for index, (name, module) in enumerate(model.layer_modules()):
+        points += _points_of(LayerPath.top(index), name, name, module)
+    return points
+
+
 def capture(
     model: Network, image: torch.Tensor, *, max_channels: int = DEFAULT_MAX_CHANNELS
 ) -> CaptureResult:
-    """Run one normalised image (C, H, W) through `model` and keep every layer's output.
+    """Run one normalised image (C, H, W) through `model` and keep every layer's output,
+    and every block's merged output (see `capture_points` for the order).
 
     The model runs in eval mode on its own device under `torch.inference_mode`; its
-    train/eval mode is restored afterwards, even on error. Pass a snapshot, never the
-    model being trained. Image outputs keep their first `max_channels` channels.
+    train/eval mode is restored and the hooks removed afterwards, even on error. Pass a
+    snapshot, never the model being trained. Image outputs keep their first
+    `max_channels` channels.
     """
     if image.dim() != 3:
         raise ValueError(f"capture needs one image (C, H, W), got shape {tuple(image.shape)}")
     if max_channels < 1:
         raise ValueError(f"max_channels must be at least 1, got {max_channels}")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    points = capture_points(model)
+    modules = [model.get_submodule(point.module) for point in points]
+    captured: list[LayerCapture | None] = [None] * len(points)
+
+    def keeper(slot: int) -> Any:
+        point, module = points[slot], modules[slot]
+
+        def keep(_: nn.Module, __: Any, output: torch.Tensor) -> None:
+            # Copied at once, so each output's memory is freed as the pass goes on.
+            out = output[0]
+            kept = out[:max_channels] if out.dim() == 3 else out
+            kernel = None if point.merged else _kernel_of(module, max_channels)
+            captured[slot] = LayerCapture(
+                point.name,
+                point.path,
+                kept.detach().cpu().float().numpy().copy(),
+                tuple(out.shape),
+                kernel,
+                point.merged,
+            )
+
+        return keep
+
     # Only the modules in training mode are switched (and back): walking every module
     # three times (save, eval(), restore) cost 0.3 s for a 5,000-layer network.
     training = [module for module in model.modules() if module.training]
-    layers: list[LayerCapture] = []
+    handles = []
     try:
         for module in training:
             module.training = False
+        handles = [module.register_forward_hook(keeper(i)) for i, module in enumerate(modules)]
         with torch.inference_mode():
             x = image.detach().to(device=device, dtype=torch.float32).unsqueeze(0)
-            for index, (name, module) in enumerate(model.layer_modules()):
-                x = module(x)
-                out = x[0]
-                kept = out[:max_channels] if out.dim() == 3 else out
-                layers.append(
-                    LayerCapture(
-                        name,
-                        LayerPath.top(index),
-                        kept.detach().cpu().float().numpy().copy(),
-                        tuple(out.shape),
-                        _kernel_of(module, max_channels),
-                    )
-                )
-            logits = x[0].detach().cpu().float().reshape(-1)
+            logits = model(x)[0].detach().cpu().float().reshape(-1)
     finally:
+        for handle in handles:
+            handle.remove()
         for module in training:
             module.training = True
+    layers = tuple(layer for layer in captured if layer is not None)
+    if len(layers) != len(points):
+        raise RuntimeError("the model skipped some of its layers in the forward pass")
     return CaptureResult(
-        tuple(layers),
+        layers,
         logits.numpy().copy(),
         torch.softmax(logits, dim=0).numpy().copy(),
     )

@@ -21,12 +21,14 @@ FloatArray = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class LayerCapture:
-    """One layer's output for one image; `path` is where the layer sits in the network.
+    """One layer's output for one image; `path` is where the layer sits in the network
+    (inside blocks too: a repeated block's layers are those of its first copy).
 
-    `output` holds the first `max_channels` channels of an image output (C, H, W), or the
-    whole vector (N,); `shape` is the layer's full output shape. `kernel` is the layer's
-    kernel for Conv2D (out, in, kh, kw, capped like the output) or Dense (out, in)
-    layers, else None.
+    A block's own capture (`merged`) is its merged output (the last copy's, when it is
+    repeated), listed after what its sub-stacks hold. `output` holds the first
+    `max_channels` channels of an image output (C, H, W), or the whole vector (N,);
+    `shape` is the layer's full output shape. `kernel` is the layer's kernel for Conv2D
+    (out, in, kh, kw, capped like the output) or Dense (out, in) layers, else None.
     """
 
     name: str
@@ -34,6 +36,18 @@ class LayerCapture:
     output: FloatArray = field(repr=False)
     shape: tuple[int, ...]
     kernel: FloatArray | None = field(default=None, repr=False)
+    merged: bool = False
+
+    @property
+    def label(self) -> str:
+        """How a row names it: 'conv2d_3', or 'residual_1 (merged)' for a block."""
+        return f"{self.name} (merged)" if self.merged else self.name
+
+    @property
+    def depth(self) -> int:
+        """1 at the top level, one more per block it sits in (a block's own row counts as
+        its parent's level)."""
+        return self.path.depth
 
     @property
     def is_image(self) -> bool:
