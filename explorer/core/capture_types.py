@@ -86,3 +86,14 @@ class CaptureResult:
     def position(self, path: LayerPath) -> int | None:
         """Where in `layers` the capture of the layer at `path` is (None: not captured)."""
         return next((i for i, layer in enumerate(self.layers) if layer.path == path), None)
+
+    def input_of(self, path: LayerPath) -> LayerCapture | None:
+        """The capture whose output the layer at `path` takes in: the one before it in its
+        stack (a block's merged output), else what its block takes in; None: the image."""
+        while path.index == 0:
+            parent = path.parent
+            if parent is None:
+                return None
+            path = parent
+        before = self.position(path.sibling(path.index - 1))
+        return None if before is None else self.layers[before]

@@ -1,0 +1,186 @@
+"""The feature-map list, filters and channel detail of networks with blocks: nested rows,
+merged outputs, and the selection, with real captures, widgets and mouse and key events."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+import torch
+from PySide6.QtCore import QPoint, Qt
+from torch import nn
+
+from explorer.core.builder import Network
+from explorer.core.capture import capture
+from explorer.core.paths import LayerPath
+from explorer.ui.inspect.feature_map_rows import PAD
+from explorer.ui.inspect.feature_maps import FeatureMapPanel
+from explorer.ui.inspect.filters import FiltersView
+from explorer.ui.inspect.panel import kernel_source
+from explorer.ui.inspect.row_marks import INDENT
+from tests.core.blocks_by_hand import build_by_hand, nested_spec
+
+P = LayerPath
+
+
+@pytest.fixture(autouse=True)
+def _row_major() -> None:
+    pg.setConfigOptions(imageAxisOrder="row-major")
+
+
+@pytest.fixture
+def result() -> Any:
+    torch.manual_seed(0)
+    return capture(build_by_hand(nested_spec(), seed=0), torch.randn(2, 6, 6))
+
+
+@pytest.fixture
+def panel(qtbot: Any, result: Any) -> FeatureMapPanel:
+    widget = FeatureMapPanel()
+    qtbot.addWidget(widget)
+    widget.resize(700, 900)
+    widget.show()
+    qtbot.waitExposed(widget)
+    widget.set_spec(nested_spec())
+    widget.show_capture(result)
+    return widget
+
+
+def _on_screen(qtbot: Any, panel: FeatureMapPanel, row: int) -> Any:
+    view = panel.view
+    index = panel.model.index(row)
+    view.scrollTo(index)
+    qtbot.waitUntil(
+        lambda: view.viewport().rect().intersects(view.visualRect(index)), timeout=10_000
+    )
+    return view.visualRect(index)
+
+
+def test_every_nested_layer_and_each_merged_block_is_a_row_in_stack_order(panel, result) -> None:
+    labels = [panel.delegate.text_lines(row)[0][1] for row in range(panel.model.rowCount())]
+    assert labels == [
+        "conv2d_1",
+        "conv2d_2",
+        "batch_norm_1",
+        "residual_1 (merged)",
+        "conv2d_3",
+        "conv2d_4",
+        "residual_2 (merged)",
+        "parallel_1 (merged)",
+        "flatten_1",
+        "dense_1",
+        "prediction",
+    ]
+    texts = [text for _, text in panel.delegate.text_lines(3)]
+    assert "Residual ×2" in " ".join(texts)
+    assert "4×6×6" in texts
+    assert any("Parallel" in text for _, text in panel.delegate.text_lines(7))
+
+
+def test_nested_rows_are_indented_with_a_guide_line_per_block_around_them(qtbot, panel) -> None:
+    image = panel.view.viewport().grab().toImage()
+
+    def guide(row: int, level: int) -> bool:
+        rect = _on_screen(qtbot, panel, row)
+        shot = panel.view.viewport().grab().toImage()
+        x = PAD + level * INDENT + INDENT // 2 - 2
+        colour = shot.pixelColor(x, rect.top() + rect.height() // 2)
+        return colour.name() == "#9aa7b4"
+
+    assert image.width() > 0
+    assert not guide(0, 0)  # a top-level layer
+    assert guide(1, 0)  # in residual_1's body
+    assert not guide(3, 0)  # residual_1's merged output is back at its own level
+    assert guide(5, 0) and guide(5, 1)  # in residual_2 inside parallel_1's branch
+    assert not guide(6, 1) and guide(6, 0)  # residual_2's merged row closes its level
+
+
+def test_selecting_a_path_selects_and_scrolls_to_its_row_without_reporting_it(qtbot, panel) -> None:
+    panel.resize(700, 250)
+    with qtbot.assertNotEmitted(panel.layer_selected):
+        panel.select_path(P((2, 1, 0)))  # a nested block: its merged output
+        qtbot.wait(20)
+    current = panel.view.currentIndex()
+    assert current.row() == 6
+    assert panel.view.selectionModel().isSelected(current)
+    viewport = panel.view.viewport().rect()
+    qtbot.waitUntil(lambda: viewport.intersects(panel.view.visualRect(current)), timeout=5000)
+    panel.select_path(None)
+    assert not panel.view.selectionModel().selectedIndexes()
+
+
+def test_choosing_a_row_by_mouse_or_keys_reports_its_layer(qtbot, panel) -> None:
+    rect = _on_screen(qtbot, panel, 2)
+    with qtbot.waitSignal(panel.layer_selected, timeout=3000) as chosen:
+        qtbot.mouseClick(
+            panel.view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(20, rect.center().y())
+        )
+    assert chosen.args == [P((1, 0, 1))]
+    panel.view.setFocus()
+    with qtbot.waitSignal(panel.layer_selected, timeout=3000) as moved:
+        qtbot.keyClick(panel.view, Qt.Key.Key_Down)
+    assert moved.args == [P((1,))]
+    assert panel.selected_path == P((1,))
+
+
+def test_a_new_capture_keeps_the_selected_layer_selected(qtbot, panel) -> None:
+    panel.select_path(P((2, 0, 0)))
+    again = capture(build_by_hand(nested_spec(), seed=9), torch.randn(2, 6, 6))
+    panel.show_capture(again)
+    assert panel.view.currentIndex().row() == 4
+    panel.clear()
+    panel.show_capture(again)  # rows laid out anew
+    assert panel.view.currentIndex().row() == 4
+    assert panel.view.selectionModel().isSelected(panel.view.currentIndex())
+
+
+def test_the_kernels_of_a_map_come_from_the_convolution_that_feeds_it(result) -> None:
+    position = result.position
+    conv2d_2 = result.layers[position(P((1, 0, 0)))]
+    assert kernel_source(result, position(P((1, 0, 1)))) is conv2d_2  # BN after the conv
+    assert kernel_source(result, position(P((1,)))) is None  # a merge mixes its inputs
+    assert kernel_source(result, position(P((3,)))) is None  # flatten: no maps
+    assert result.input_of(P((2, 1, 0, 0, 0))) is result.layers[position(P((1,)))]
+    assert result.input_of(P((0,))) is None
+
+
+def test_filters_list_nested_convolutions_with_the_blocks_around_them(qtbot, result) -> None:
+    view = FiltersView()
+    qtbot.addWidget(view)
+    view.show_capture(result, input_channels=2)
+    items = [view.layer_combo.itemText(i) for i in range(view.layer_combo.count())]
+    assert items == [
+        "conv2d_1",
+        "conv2d_2 in residual_1",
+        "conv2d_3 in parallel_1",
+        "conv2d_4 in parallel_1 › residual_2",
+    ]
+    view.layer_combo.setCurrentText(items[3])
+    assert "<b>conv2d_4</b>" in view.info_label.text()
+    assert view.image.image is not None
+    kernel = result.layers[result.position(P((2, 1, 0, 0, 0)))].kernel
+    assert "4 input channels" in view.info_label.text() and kernel.shape[1] == 4
+
+
+def test_a_depthwise_kernel_is_one_2d_filter_per_channel(qtbot) -> None:
+    torch.manual_seed(1)
+    depthwise = nn.Sequential(OrderedDict(conv=nn.Conv2d(3, 6, 3, padding=1, groups=3)))
+    model = Network(
+        [("conv2d_1", depthwise), ("flatten_1", nn.Flatten())],
+        input_shape=(3, 5, 5),
+        final_softmax=False,
+        penalties={},
+    ).eval()
+    result = capture(model, torch.randn(3, 5, 5))
+    view = FiltersView()
+    qtbot.addWidget(view)
+    view.show_capture(result, input_channels=3)
+    assert "6 depthwise kernels 3×3, one per channel" in view.info_label.text()
+    shown = view.image.image
+    weights = depthwise.conv.weight.detach().numpy()
+    bound = float(np.abs(weights).max())
+    # The grid's first tile is the first channel's kernel, grey at zero.
+    np.testing.assert_allclose(shown[:3, :3], weights[0, 0] * (0.5 / bound) + 0.5, rtol=1e-5)
