@@ -78,6 +78,15 @@ def test_every_nested_layer_and_each_merged_block_is_a_row_in_stack_order(panel,
     assert "Residual ×2" in " ".join(texts)
     assert "4×6×6" in texts
     assert any("Parallel" in text for _, text in panel.delegate.text_lines(7))
+    # The first layer of each sub-stack says which one it opens.
+    notes = {
+        row: [text for font, text in panel.delegate.text_lines(row) if font.italic()]
+        for row in range(10)
+    }
+    assert " · ".join(notes[1]) == "residual_1 › body · copy 1 of 2"
+    assert notes[2] == [] and notes[3] == []
+    assert notes[4] == ["parallel_1 › branch 1"]
+    assert notes[5] == ["parallel_1 › branch 2", "residual_2 › body"]  # wrapped
 
 
 def test_nested_rows_are_indented_with_a_guide_line_per_block_around_them(qtbot, panel) -> None:

@@ -191,7 +191,9 @@ class FeatureMapDelegate(QStyledItemDelegate):
             width = NAME_WIDTH - 2 * PAD - indent(layer)
             lines += [(base, part) for part in wrap_parts(description, QFontMetrics(base), width)]
         if note:
-            lines.append((self.italic, note))
+            width = NAME_WIDTH - 2 * PAD - indent(layer)
+            metrics = QFontMetrics(self.italic)
+            lines += [(self.italic, part) for part in wrap_parts(note, metrics, width)]
         lines.append((self.panel.font(), "×".join(str(n) for n in layer.shape)))
         if layer.truncated:
             lines.append((self.italic, f"showing {layer.channels_shown} of {layer.shape[0]} maps"))

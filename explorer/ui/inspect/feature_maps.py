@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.block_spec import LayerOrBlock
+from explorer.core.block_spec import BlockSpec, LayerOrBlock
 from explorer.core.capture_types import CaptureResult, LayerCapture
 from explorer.core.mosaic import (
     Mosaic,
@@ -277,8 +277,26 @@ class FeatureMapPanel(QWidget):
             if layer is None:
                 return ("", "")
             note = "logits (before softmax)" if name == self.last_layer_name else ""
-            found = self._titles[name] = (layer.describe(), note)
+            found = self._titles[name] = (layer.describe(), note or self._opening(capture))
         return found
+
+    def _opening(self, capture: LayerCapture) -> str:
+        """For the first layer of a sub-stack, which ones it opens (its block's rows come
+        after it): 'residual_1 › body · copy 1 of 3' (a repeated block shows its first
+        copy's layers), 'parallel_1 › branch 2 · residual_2 › body'; else ''."""
+        spec, path = self._spec, capture.path
+        if capture.merged or spec is None:
+            return ""
+        opened: list[str] = []
+        while path.index == 0 and path.parent is not None and path.stack is not None:
+            block = spec.at(path.parent)
+            if not isinstance(block, BlockSpec):
+                break
+            label = block.stack_label(path.stack).removesuffix(" ›")
+            copies = f" · copy 1 of {block.repeat}" if block.repeat > 1 else ""
+            opened.insert(0, f"{spec.name_of(path.parent)} › {label}{copies}")
+            path = path.parent
+        return " · ".join(opened)
 
     def class_name(self, index: int) -> str:
         names = self._class_names
