@@ -229,7 +229,7 @@ class ChannelDetail(QDialog):
             np.ascontiguousarray(values), levels=(low, high if high > low else low + 1)
         )
         self.map_label.setText(f"{values.shape[0]}×{values.shape[1]}, {low:.3g} … {high:.3g}")
-        self.title.setText(f"<b>{layer.name}</b> · channel {channel}")
+        self.title.setText(f"<b>{layer.label}</b> · channel {channel}")
         source = kernel_layer or layer
         kernel = source.kernel
         if kernel is not None and kernel.ndim == 4 and channel < kernel.shape[0]:
