@@ -193,3 +193,26 @@ def test_a_depthwise_kernel_is_one_2d_filter_per_channel(qtbot) -> None:
     bound = float(np.abs(weights).max())
     # The grid's first tile is the first channel's kernel, grey at zero.
     np.testing.assert_allclose(shown[:3, :3], weights[0, 0] * (0.5 / bound) + 0.5, rtol=1e-5)
+
+
+def test_the_gallery_uses_the_first_convolution_even_inside_a_block(qtbot) -> None:
+    from explorer.core.block_spec import BlockSpec
+    from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+    from explorer.ui.inspect.gallery import ActivationGallery
+
+    conv = LayerSpec.create("Conv2D", {"filters": 2, "kernel_size": 3, "padding": "same"})
+    block = BlockSpec.create("Residual", {}, [[conv]])
+    spec = NetworkSpec(
+        input=InputSpec(2, 6, 6),
+        num_classes=3,
+        layers=(block, LayerSpec.create("Flatten"), LayerSpec.create("Dense", {"units": 3})),
+    )
+    model = build_by_hand(spec, seed=2)
+    image = torch.randn(2, 6, 6)
+    gallery = ActivationGallery()
+    qtbot.addWidget(gallery)
+    gallery.set_image(image)
+    gallery.show_capture(capture(model, image))
+    assert "filter 0 of conv2d_1" in gallery.info_label.text()
+    weight = model.get_submodule("residual_1.body.conv2d_1").conv.weight[0]
+    np.testing.assert_array_equal(gallery._kernel, weight.detach().numpy())
