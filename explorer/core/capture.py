@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from explorer.core.block_modules import ParallelBlock, ResidualBlock, block_part
-from explorer.core.builder import Network, build_with_weights, kernel_weight
+from explorer.core.builder import Network, build_with_weights, kernel_weights
 from explorer.core.capture_types import CaptureResult, FloatArray, LayerCapture
 from explorer.core.mosaic import COLUMN_ASPECT, layer_mosaics
 from explorer.core.paths import LayerPath
@@ -59,13 +59,14 @@ def snapshot_model(spec: NetworkSpec, state_dict: Mapping[str, torch.Tensor]) ->
     return build_with_weights(spec, state_dict)
 
 
-def _kernel_of(module: nn.Module, max_channels: int) -> FloatArray | None:
+def _kernel_of(module: nn.Module, max_channels: int) -> tuple[FloatArray | None, int]:
+    """The layer's first kernel (capped like its output) and how many kernels it has."""
     try:
-        weight = kernel_weight(module)
+        weights = kernel_weights(module)
     except TypeError:
-        return None
-    kept: FloatArray = weight[:max_channels].detach().cpu().float().numpy().copy()
-    return kept
+        return None, 0
+    kept: FloatArray = weights[0][:max_channels].detach().cpu().float().numpy().copy()
+    return kept, len(weights)
 
 
 @dataclass(frozen=True)
@@ -123,13 +124,15 @@ def _kept(point: CapturePoint, module: nn.Module, output: torch.Tensor, cap: int
     """A copy of one output (its first `cap` channels), with the layer's kernel."""
     out = output[0]
     kept = out[:cap] if out.dim() == 3 else out
+    kernel, kernels = (None, 0) if point.merged else _kernel_of(module, cap)
     return LayerCapture(
         point.name,
         point.path,
         kept.detach().cpu().float().numpy().copy(),
         tuple(out.shape),
-        None if point.merged else _kernel_of(module, cap),
+        kernel,
         point.merged,
+        kernels,
     )
 
 

@@ -28,7 +28,9 @@ class LayerCapture:
     repeated), listed after what its sub-stacks hold. `output` holds the first
     `max_channels` channels of an image output (C, H, W), or the whole vector (N,);
     `shape` is the layer's full output shape. `kernel` is the layer's kernel for Conv2D
-    (out, in, kh, kw, capped like the output) or Dense (out, in) layers, else None.
+    (out, in, kh, kw, capped like the output) or Dense (out, in) layers, else None; of a
+    layer with several (`kernels`: a SeparableConv2D has its depthwise then its pointwise
+    one), the first.
     """
 
     name: str
@@ -37,6 +39,7 @@ class LayerCapture:
     shape: tuple[int, ...]
     kernel: FloatArray | None = field(default=None, repr=False)
     merged: bool = False
+    kernels: int = 0
 
     @property
     def label(self) -> str:

@@ -216,3 +216,70 @@ def test_the_gallery_uses_the_first_convolution_even_inside_a_block(qtbot) -> No
     assert "filter 0 of conv2d_1" in gallery.info_label.text()
     weight = model.get_submodule("residual_1.body.conv2d_1").conv.weight[0]
     np.testing.assert_array_equal(gallery._kernel, weight.detach().numpy())
+
+
+def test_a_built_nested_network_draws_and_a_nested_map_opens_beside_its_kernels(qtbot) -> None:
+    from explorer.core.builder import build_model
+    from explorer.ui.inspect.panel import InspectPanel
+    from tests.ui.test_feature_maps import map_point
+
+    spec = nested_spec()
+    panel = InspectPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    try:
+        with qtbot.waitSignal(panel.controller.captured, timeout=60_000):
+            panel.set_spec(spec)  # through the capture thread, with the real builder
+        result = panel.feature_maps.result
+        want = capture(build_model(spec, seed=spec.training.seed), panel.picker.current)
+        assert [(layer.path, layer.merged) for layer in result.layers] == [
+            (layer.path, layer.merged) for layer in want.layers
+        ]
+        for got, expected in zip(result.layers, want.layers, strict=True):
+            np.testing.assert_allclose(got.output, expected.output, rtol=1e-5, atol=1e-5)
+        maps = panel.feature_maps
+        row = result.position(P((1, 0, 1)))  # batch_norm_1 in residual_1's body
+        channel = 2
+        layout = maps.row_mosaic(row).layout
+        y = (channel // layout.cols) * (layout.height + layout.gap) + 1
+        x = (channel % layout.cols) * (layout.width + layout.gap) + 1
+        point = map_point(qtbot, maps, row, y, x)
+        qtbot.mouseClick(maps.view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+        detail = panel.detail
+        assert detail is not None and detail.isVisible()
+        np.testing.assert_array_equal(detail.map_image.image, result.layers[row].output[channel])
+        assert "conv2d_2" in detail.kernel_label.text  # the conv before it in the body
+        assert maps.selected_path == P((1, 0, 1))
+    finally:
+        panel.shutdown()
+
+
+def test_depthwise_and_separable_filters_of_built_layers(qtbot) -> None:
+    from explorer.core.builder import build_model
+    from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+
+    layers = (
+        LayerSpec.create("Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}),
+        LayerSpec.create("DepthwiseConv2D", {"kernel_size": 3, "padding": "same"}),
+        LayerSpec.create("SeparableConv2D", {"filters": 6, "kernel_size": 3, "padding": "same"}),
+        LayerSpec.create("Flatten"),
+        LayerSpec.create("Dense", {"units": 3}),
+    )
+    spec = NetworkSpec(input=InputSpec(1, 6, 6), num_classes=3, layers=layers)
+    model = build_model(spec, seed=0).eval()
+    result = capture(model, torch.randn(1, 6, 6))
+    view = FiltersView()
+    qtbot.addWidget(view)
+    view.show_capture(result, input_channels=1)
+    view.layer_combo.setCurrentText("depthwise_conv2d_1")
+    assert "4 depthwise kernels 3×3, one per channel" in view.info_label.text()
+    view.layer_combo.setCurrentText("separable_conv2d_1")
+    assert "then a 1×1 pointwise convolution mixes them into 6 maps" in view.info_label.text()
+    separable = result.layers[2]
+    depthwise_weight = model.separable_conv2d_1.depthwise.weight.detach().numpy()
+    np.testing.assert_array_equal(separable.kernel, depthwise_weight)
+    assert separable.kernels == 2
+    # Its maps are the pointwise step's: no one kernel made any of them.
+    assert kernel_source(result, 2) is None
+    assert kernel_source(result, 1) is result.layers[1]

@@ -148,6 +148,9 @@ class FiltersView(QWidget):
                 f"{kernel.shape[1]} input channels · {kernel.shape[2]}×{kernel.shape[3]}"
             )
         capped = f" (first {kernel.shape[0]} of {layer.shape[0]})" if layer.truncated else ""
+        if layer.kernels > 1:  # SeparableConv2D: the depthwise step is what has a window
+            what += f", then a 1×1 pointwise convolution mixes them into {layer.shape[0]} maps"
+            capped = ""
         self.info_label.setText(
             f"<b>{layer.name}</b>: {what}{capped}; "
             f"grey = 0, white = +{bound:.3g}, black = −{bound:.3g}"

@@ -46,11 +46,12 @@ def gallery_crop(image: torch.Tensor, size: int = GALLERY_SIZE) -> torch.Tensor:
 def kernel_source(result: CaptureResult, index: int) -> LayerCapture | None:
     """The convolution whose kernels made layer `index`'s channels: the layer itself or
     the nearest one feeding it, across layers that keep channels (pool, BN, activation)
-    and into a block from its input; none past a merge, which mixes its branches."""
+    and into a block from its input; none past a merge, which mixes its branches, or for
+    a separable convolution, whose pointwise step mixes what its kernels made."""
     layer: LayerCapture | None = result.layers[index]
     while layer is not None and not layer.merged:
         if layer.kernel is not None:
-            return layer if layer.kernel.ndim == 4 else None
+            return layer if layer.kernel.ndim == 4 and layer.kernels == 1 else None
         if not layer.is_image:
             return None
         layer = result.input_of(layer.path)
