@@ -34,6 +34,7 @@ from PySide6.QtGui import (
     QAction,
 )
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -251,7 +252,9 @@ class FeatureMapPanel(QWidget):
             else:
                 index = self.model.index(row)
                 selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-                self.view.scrollTo(index)
+                if not self.view.viewport().rect().contains(self.view.visualRect(index)):
+                    # A row is tall: from its top, its maps show, not just its last line.
+                    self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtTop)
         finally:
             self._quiet = False
 
