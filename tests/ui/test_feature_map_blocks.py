@@ -16,7 +16,7 @@ from torch import nn
 from explorer.core.builder import Network
 from explorer.core.capture import capture
 from explorer.core.paths import LayerPath
-from explorer.ui.inspect.feature_map_rows import PAD
+from explorer.ui.inspect.feature_map_rows import NAME_WIDTH, PAD
 from explorer.ui.inspect.feature_maps import FeatureMapPanel
 from explorer.ui.inspect.filters import FiltersView
 from explorer.ui.inspect.panel import kernel_source
@@ -117,6 +117,11 @@ def test_selecting_a_path_selects_and_scrolls_to_its_row_without_reporting_it(qt
     assert panel.view.selectionModel().isSelected(current)
     viewport = panel.view.viewport().rect()
     qtbot.waitUntil(lambda: viewport.intersects(panel.view.visualRect(current)), timeout=5000)
+    rect = panel.view.visualRect(current)
+    shot = panel.view.viewport().grab().toImage()
+    y = rect.top() + rect.height() // 2
+    assert shot.pixelColor(1, y).name() == "#2a82da"  # the selection's accent
+    assert shot.pixelColor(NAME_WIDTH - 3, y).name() == "#cfe3f7"
     panel.select_path(None)
     assert not panel.view.selectionModel().selectedIndexes()
 
