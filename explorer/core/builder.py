@@ -118,13 +118,21 @@ class Place:
         return prefix + self.own
 
 
-def kernel_weight(module: nn.Module) -> torch.Tensor:
-    """The kernel of a Conv2D or Dense layer module."""
-    inner = getattr(module, "conv", None) or getattr(module, "linear", None)
-    if inner is None:
+def kernel_weights(module: nn.Module) -> tuple[torch.Tensor, ...]:
+    """The kernels of a layer module, which its l1/l2 penalties act on: the weights of its
+    convolutions and linear maps (a SeparableConv2D has two, depthwise and pointwise)."""
+    kernels = tuple(
+        inner.weight for inner in module.modules() if isinstance(inner, nn.Conv2d | nn.Linear)
+    )
+    if not kernels:
         raise TypeError(f"{type(module).__name__} has no kernel")
-    weight: torch.Tensor = inner.weight
-    return weight
+    return kernels
+
+
+def kernel_weight(module: nn.Module) -> torch.Tensor:
+    """The first kernel of a layer module: a Conv2D's, a Dense layer's, a separable
+    convolution's depthwise (spatial) one."""
+    return kernel_weights(module)[0]
 
 
 @contextmanager
