@@ -121,12 +121,19 @@ class Place:
 def kernel_weights(module: nn.Module) -> tuple[torch.Tensor, ...]:
     """The kernels of a layer module, which its l1/l2 penalties act on: the weights of its
     convolutions and linear maps (a SeparableConv2D has two, depthwise and pointwise)."""
-    kernels = tuple(
-        inner.weight for inner in module.modules() if isinstance(inner, nn.Conv2d | nn.Linear)
-    )
+    kernels = tuple(module.get_parameter(name) for name in kernel_names(module))
     if not kernels:
         raise TypeError(f"{type(module).__name__} has no kernel")
     return kernels
+
+
+def kernel_names(module: nn.Module) -> tuple[str, ...]:
+    """The names (within `module`) of the kernels `kernel_weights` gives."""
+    return tuple(
+        f"{name}.weight" if name else "weight"
+        for name, inner in module.named_modules()
+        if isinstance(inner, nn.Conv2d | nn.Linear)
+    )
 
 
 def kernel_weight(module: nn.Module) -> torch.Tensor:
@@ -193,11 +200,7 @@ class _Builder:
         module: nn.Module = entry.build(shape, p)
         if p.get("l1") or p.get("l2"):
             self.penalties[qualified] = (float(p["l1"]), float(p["l2"]))
-            self.kernels[qualified] = tuple(
-                f"{qualified}.{name}.weight"
-                for name, inner in module.named_modules()
-                if isinstance(inner, nn.Conv2d | nn.Linear)
-            )
+            self.kernels[qualified] = tuple(f"{qualified}.{k}" for k in kernel_names(module))
         return module, entry.output_shape(shape, p)
 
     def block(
