@@ -26,6 +26,8 @@ from PySide6.QtCore import (
 )
 
 from explorer.core.analysis import LayerAnalysis
+from explorer.core.blocks import resolve_shortcut
+from explorer.core.diagnostics import ShapeError
 from explorer.core.paths import LayerPath, item_at, outermost
 from explorer.core.spec import BlockSpec, LayerOrBlock, SpecError
 from explorer.core.summary import format_count, format_shape
@@ -121,8 +123,8 @@ class LayerStackModel(QAbstractItemModel):
             self._tell_subtree(node)
         if changed:
             # Naming the roles (row heights never change) tells views no size changed.
-            first, last = self.index(changed[0]), self.index(changed[-1])
-            self.dataChanged.emit(first, last, _CONTENT_ROLES)
+            top, bottom = self.index(changed[0]), self.index(changed[-1])
+            self.dataChanged.emit(top, bottom, _CONTENT_ROLES)
         for node, first, last in self._changed.values():
             parent = self._index_of_node(node)
             self.dataChanged.emit(
@@ -236,7 +238,7 @@ class LayerStackModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(row, 0, rows[row])
 
-    def parent(self, index: ModelIndex | None = None) -> Any:  # type: ignore[override]
+    def parent(self, index: ModelIndex | None = None) -> Any:
         if index is None:
             return QObject.parent(self)
         if not index.isValid():
@@ -351,6 +353,8 @@ class LayerStackModel(QAbstractItemModel):
         held = block.stacks[node.stack] if node.stack < len(block.stacks) else ()
         if role == Qt.ItemDataRole.DisplayRole:
             count = len(held)
+            if not count:
+                return f"Branch {node.stack + 1} · empty: its input as it is"
             return f"Branch {node.stack + 1} · {count} layer{'s' if count != 1 else ''}"
         if role == SHAPE_ROLE:
             last = node.children[-1].shown if held else None
@@ -366,11 +370,10 @@ class LayerStackModel(QAbstractItemModel):
         whole = block_node.shown
         if role == Qt.ItemDataRole.DisplayRole:
             activation = block.get("activation")
-            then = f" → {activation}" if activation != "linear" else ""
+            then = f", then {activation}" if activation != "linear" else ""
             if block.type == RESIDUAL.name:
-                return f"⊕ add the {block.get('shortcut')} shortcut{then}"
-            symbol = {"add": "⊕", "concat": "∥", "multiply": "⊗"}[block.get("merge")]
-            return f"{symbol} {block.get('merge')} {len(block.stacks)} branches{then}"
+                return f"add the {_shortcut_text(block_node, block)} shortcut{then}"
+            return f"{block.get('merge')} the {len(block.stacks)} branches{then}"
         if role == SHAPE_ROLE:
             return format_shape(whole.output_shape) if whole is not None else "?"
         if role == SEVERITY_ROLE:
@@ -490,6 +493,25 @@ class LayerStackModel(QAbstractItemModel):
             return None
         block = block_named(name)
         return (name, repeat) if block is not None and block.asks_repeat else None
+
+
+def _shortcut_text(block_node: Node, block: BlockSpec) -> str:
+    """The shortcut a residual block asks for, with what `auto` picks for its first copy
+    when the shapes are known: 'auto: identity'."""
+    requested = str(block.get("shortcut"))
+    whole = block_node.shown
+    body = [child for child in block_node.children if child.kind is RowKind.ITEM]
+    body_shape = (
+        body[-1].shown.output_shape
+        if body and body[-1].shown is not None
+        else (whole.input_shape if whole is not None and not body else None)
+    )
+    if requested != "auto" or whole is None or whole.input_shape is None or body_shape is None:
+        return requested
+    try:
+        return f"auto: {resolve_shortcut(requested, whole.input_shape, body_shape).value}"
+    except ShapeError:
+        return requested
 
 
 def _parent_of(node: Node) -> Node:

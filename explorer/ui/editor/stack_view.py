@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import (
+    QColor,
     QDrag,
     QDragLeaveEvent,
     QDragMoveEvent,
@@ -142,7 +143,7 @@ class LayerStackView(QTreeView):
     ) -> None:
         model = self.stack_model()
         node = model.node(index) if model is not None else None
-        if node is None or rect.width() <= 0:
+        if model is None or node is None or rect.width() <= 0:
             return
         chain: list[Node] = []  # the rows above this one, outermost first
         above = node.parent
@@ -204,13 +205,13 @@ class LayerStackView(QTreeView):
         at: QPointF,
         model: LayerStackModel,
         index: QModelIndex | QPersistentModelIndex,
-        colour: object,
+        colour: QColor,
     ) -> None:
         """The circle where sub-stacks merge: + (add), ∥ (concat), × (multiply)."""
         merge = str(model.data(index, MERGE_ROLE) or "")
         radius = 7.0
         painter.setPen(QPen(self.palette().base().color(), 1))
-        painter.setBrush(colour)  # type: ignore[arg-type]
+        painter.setBrush(colour)
         painter.drawEllipse(at, radius, radius)
         font = QFont(painter.font())
         font.setBold(True)
