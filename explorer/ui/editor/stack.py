@@ -224,7 +224,10 @@ class LayerStackPanel(QWidget):
         paths = self.selected_paths()
         if len(paths) != 1:
             return None
-        item = self.document.spec.at(paths[0])
+        try:
+            item = self.document.spec.at(paths[0])
+        except LookupError:  # asked while an edit is applied row by row
+            return None
         return (paths[0], item) if isinstance(item, BlockSpec) else None
 
     def _current_branch(self) -> tuple[LayerPath, int] | None:
