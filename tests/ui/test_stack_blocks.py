@@ -322,3 +322,25 @@ def test_the_model_passes_the_qt_model_tester_through_block_edits(qtmodeltester:
     while document.undo_stack.canUndo():
         document.undo_stack.undo()
     qtmodeltester.check(model)
+
+
+def test_the_summary_indents_nested_rows_and_a_click_selects_the_layer_in_the_stack(
+    panel: LayerStackPanel, qtbot: Any
+) -> None:
+    from explorer.core.summary import table_rows
+    from explorer.ui.editor.summary import SummaryPanel
+
+    summary = SummaryPanel(panel.document)
+    qtbot.addWidget(summary)
+    summary.show()
+    model = summary.model
+    rows = [model.row_cells(row) for row in range(model.rowCount())]
+    assert rows == table_rows(panel.document.analysis)
+    titles = [row[0] for row in rows]
+    # input, conv2d_1, residual_1, its three layers, parallel_1, its conv, flatten_1
+    assert len(titles) == 9
+    assert titles[3].startswith("  conv2d_2") and titles[2].startswith("residual_1")
+    assert model.path_of(4) == at(1, 0, 1) and model.row_of(at(1, 0, 1)) == 4
+    cell = summary.table.visualRect(model.index(4, 0)).center()
+    qtbot.mouseClick(summary.table.viewport(), Qt.MouseButton.LeftButton, pos=cell)
+    assert panel.selected_paths() == [at(1, 0, 1)]

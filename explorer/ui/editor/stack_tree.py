@@ -208,8 +208,14 @@ def _sync_rows(ops: RowOps, node: Node, wanted: list[_Want]) -> None:
         end += 1
     old_middle = rows[start : len(rows) - end]
     new_middle = wanted[start : len(wanted) - end]
-    if len(old_middle) != len(new_middle) or not all(
-        _alike(r, w) for r, w in zip(old_middle, new_middle, strict=True)
+    # A row is reused for another item only when that is its own item changed: an item
+    # that moved within the stack gets a new row (and the old row goes with the old place).
+    old_items = {id(r.item) for r in old_middle if r.item is not None}
+    new_items = {id(w.item) for w in new_middle if w.item is not None}
+    if (
+        len(old_middle) != len(new_middle)
+        or old_items & new_items
+        or not all(_alike(r, w) for r, w in zip(old_middle, new_middle, strict=True))
     ):
         if old_middle:
             ops.remove_children(node, start, start + len(old_middle) - 1)
