@@ -14,7 +14,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from explorer.core.paths import LayerPath
-from explorer.core.spec import BlockSpec, LayerOrBlock, LayerSpec, NetworkSpec
+from explorer.core.spec import BlockSpec, LayerOrBlock, NetworkSpec
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import type_colour
 from explorer.ui.editor.palette import LayerPalette
@@ -166,9 +166,7 @@ def test_ctrl_r_wraps_the_selection_and_the_new_block_is_selected_and_expanded(
     assert model_tree(panel.model) == spec_tree(panel.document.spec)
 
 
-def test_ctrl_up_moves_a_nested_layer_within_its_body(
-    panel: LayerStackPanel, qtbot: Any
-) -> None:
+def test_ctrl_up_moves_a_nested_layer_within_its_body(panel: LayerStackPanel, qtbot: Any) -> None:
     panel.select_paths([at(1, 0, 2)])
     panel.view.setFocus()
     qtbot.keyClick(panel.view, Qt.Key.Key_Up, Qt.KeyboardModifier.ControlModifier)

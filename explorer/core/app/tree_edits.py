@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
-from explorer.core.paths import LayerPath, item_at, outermost, replace_at
+from explorer.core.paths import LayerPath, insert_at, item_at, outermost, remove_at, replace_at
 from explorer.core.spec import BlockSpec, LayerOrBlock, NetworkSpec
 
 __all__ = [
@@ -24,9 +24,15 @@ __all__ = [
     "EditResult",
     "Maker",
     "Origin",
+    "add_branch_edit",
     "apply_edit",
+    "can_wrap",
     "keep_tree_names",
+    "remove_branch_edit",
+    "unwrap_edit",
+    "unwrap_text",
     "without_taken_tree_names",
+    "wrap_edit",
 ]
 
 T = TypeVar("T")
@@ -197,3 +203,77 @@ def without_taken_tree_names(
         return item
 
     return [fresh(item) for item in items]
+
+
+# ---- the edits of blocks ------------------------------------------------------------------
+
+
+def can_wrap(paths: Sequence[LayerPath]) -> bool:
+    """Whether the items at `paths` can go into one new block: all in one stack."""
+    chosen = outermost(paths)
+    return bool(chosen) and all(p.steps[:-1] == chosen[0].steps[:-1] for p in chosen)
+
+
+def wrap_edit(paths: Sequence[LayerPath], type_name: str) -> Edit:
+    """The items at `paths` (of one stack) into a new block at the first's place: its first
+    sub-stack (a residual block's body, a parallel block's branch 1 beside an empty one)."""
+    chosen = outermost(paths)
+    template = BlockSpec.new(type_name)
+
+    def wrap(items: Sequence[Any], maker: Any) -> tuple[Any, ...]:
+        moved = [item_at(items, path) for path in chosen]
+        stacks = [moved, *([] for _ in template.stacks[1:])]
+        rest = remove_at(items, chosen)
+        return insert_at(rest, chosen[0], [maker.block(template, stacks)])
+
+    return wrap
+
+
+def unwrap_edit(path: LayerPath) -> Edit:
+    """The block at `path` replaced by what its first sub-stack holds."""
+
+    def unwrap(items: Sequence[Any], maker: Any) -> tuple[Any, ...]:
+        body = item_at(items, path).stacks[0]
+        return insert_at(remove_at(items, [path]), path, body)
+
+    return unwrap
+
+
+def unwrap_text(spec: NetworkSpec, path: LayerPath) -> str:
+    """What unwrapping the block at `path` does, naming what goes with it: 'Unwrap
+    residual_1, dropping its shortcut, the relu after the merge'."""
+    block = spec.at(path)
+    assert isinstance(block, BlockSpec)
+    if block.entry.max_stacks == 1:
+        dropped = ["its shortcut"]
+    else:
+        others = sum(len(stack) for stack in block.stacks[1:])
+        last = len(block.stacks)
+        which = "branch 2" if last == 2 else f"branches 2–{last}"
+        dropped = [f"{which} ({others} layer{'s' if others != 1 else ''})"]
+    if block.get("activation") != "linear":
+        dropped.append(f"the {block.get('activation')} after the merge")
+    if block.repeat > 1:
+        dropped.append(f"its ×{block.repeat}")
+    return f"Unwrap {spec.name_of(path)}, dropping {', '.join(dropped)}"
+
+
+def add_branch_edit(path: LayerPath) -> Edit:
+    """An empty sub-stack after the last of the block at `path`."""
+
+    def add(items: Sequence[Any], maker: Any) -> tuple[Any, ...]:
+        block = item_at(items, path)
+        return replace_at(items, path, block.with_stacks([*block.stacks, ()]))
+
+    return add
+
+
+def remove_branch_edit(path: LayerPath, stack: int) -> Edit:
+    """The block at `path` without its sub-stack `stack` (and what that holds)."""
+
+    def remove(items: Sequence[Any], maker: Any) -> tuple[Any, ...]:
+        block = item_at(items, path)
+        held = block.stacks
+        return replace_at(items, path, block.with_stacks([*held[:stack], *held[stack + 1 :]]))
+
+    return remove

@@ -13,20 +13,28 @@ import logging
 import weakref
 from collections.abc import Hashable, Sequence
 from dataclasses import replace
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from explorer.core.analysis import Analysis, analyze
-from explorer.core.app.tree_edits import Edit, Maker, apply_edit, without_taken_tree_names
+from explorer.core.app.tree_edits import (
+    Edit,
+    add_branch_edit,
+    apply_edit,
+    can_wrap,
+    remove_branch_edit,
+    unwrap_edit,
+    unwrap_text,
+    without_taken_tree_names,
+    wrap_edit,
+)
 from explorer.core.diagnostics import Fix
 from explorer.core.fixes import apply_fix, selection_after
 from explorer.core.paths import (
     LayerPath,
     PathError,
     insert_at,
-    item_at,
     move_to,
     moved_paths,
     outermost,
@@ -34,7 +42,6 @@ from explorer.core.paths import (
     replace_at,
 )
 from explorer.core.spec import BlockSpec, InputSpec, LayerOrBlock, NetworkSpec, SpecError
-from explorer.core.vocabulary.blocks import RESIDUAL
 from explorer.ui.common.row_change import RowChange
 
 log = logging.getLogger(__name__)
@@ -354,68 +361,34 @@ class ProjectDocument(QObject):
 
     def can_wrap(self, paths: Sequence[LayerPath]) -> bool:
         """Whether the layers at `paths` can become a block: all in one stack."""
-        chosen = outermost(paths)
-        return bool(chosen) and all(p.steps[:-1] == chosen[0].steps[:-1] for p in chosen)
+        return can_wrap(paths)
 
     def wrap_in_block(self, paths: Sequence[LayerPath], type_name: str) -> bool:
         """Put the layers at `paths` (of one stack) into a new block at the first's place:
         a residual block's body, or a parallel block's branch 1 (with an empty branch 2)."""
-        if not self.can_wrap(paths):
+        if not can_wrap(paths):
             return False
         chosen = outermost(paths)
-        template = BlockSpec.new(type_name)
-
-        def wrap(items: Sequence[Any], maker: Maker[Any]) -> tuple[Any, ...]:
-            moved = [item_at(items, path) for path in chosen]
-            stacks = [moved, *([] for _ in template.stacks[1:])]
-            rest = remove_at(items, chosen)
-            return insert_at(rest, chosen[0], [maker.block(template, stacks)])
-
         return self._edit_tree(
-            wrap,
+            wrap_edit(chosen, type_name),
             f"Wrap in {type_name} block",
             select_after=[chosen[0]],
             select_before=chosen,
         )
 
-    def unwrap_text(self, path: LayerPath) -> str:
-        """What unwrapping the block at `path` does, naming what goes with it."""
-        block = self._spec.at(path)
-        assert isinstance(block, BlockSpec)
-        dropped = []
-        if block.type == RESIDUAL.name:
-            dropped.append("its shortcut")
-        else:
-            others = sum(len(stack) for stack in block.stacks[1:])
-            branches = len(block.stacks) - 1
-            dropped.append(
-                f"{'branch 2' if branches == 1 else f'branches 2–{branches + 1}'}"
-                f" ({others} layer{'s' if others != 1 else ''})"
-            )
-        if block.get("activation") != "linear":
-            dropped.append(f"the {block.get('activation')} after the merge")
-        if block.repeat > 1:
-            dropped.append(f"its ×{block.repeat}")
-        return f"Unwrap {self._spec.name_of(path)}, dropping {', '.join(dropped)}"
-
     def unwrap_block(self, path: LayerPath) -> bool:
-        """Replace the block at `path` by what its first sub-stack holds."""
+        """Replace the block at `path` by what its first sub-stack holds; the undo text
+        says what goes with it (the shortcut, the other branches)."""
         try:
             block = self._spec.at(path)
         except LookupError:
             return False
         if not isinstance(block, BlockSpec):
             return False
-        lifted = len(block.stacks[0])
-
-        def unwrap(items: Sequence[Any], maker: Maker[Any]) -> tuple[Any, ...]:
-            body = item_at(items, path).stacks[0]
-            return insert_at(remove_at(items, [path]), path, body)
-
         return self._edit_tree(
-            unwrap,
-            self.unwrap_text(path),
-            select_after=[path.sibling(path.index + i) for i in range(lifted)],
+            unwrap_edit(path),
+            unwrap_text(self._spec, path),
+            select_after=[path.sibling(path.index + i) for i in range(len(block.stacks[0]))],
             select_before=[path],
         )
 
@@ -425,9 +398,7 @@ class ProjectDocument(QObject):
         if not isinstance(block, BlockSpec) or len(block.stacks) >= block.entry.max_stacks:
             return False
         return self._edit_tree(
-            lambda items, maker: replace_at(
-                items, path, item_at(items, path).with_stacks([*item_at(items, path).stacks, ()])
-            ),
+            add_branch_edit(path),
             f"Add branch to {self._spec.name_of(path)}",
             select_after=[path],
             select_before=[path],
@@ -442,15 +413,8 @@ class ProjectDocument(QObject):
             or not 0 <= stack < len(block.stacks)
         ):
             return False
-
-        def remove(items: Sequence[Any], maker: Maker[Any]) -> tuple[Any, ...]:
-            held = item_at(items, path).stacks
-            return replace_at(
-                items, path, item_at(items, path).with_stacks([*held[:stack], *held[stack + 1 :]])
-            )
-
         return self._edit_tree(
-            remove,
+            remove_branch_edit(path, stack),
             f"Remove branch {stack + 1} of {self._spec.name_of(path)}",
             select_after=[path],
             select_before=[path],
