@@ -342,3 +342,19 @@ def test_the_summary_indents_nested_rows_and_a_click_selects_the_layer_in_the_st
     cell = summary.table.visualRect(model.index(4, 0)).center()
     qtbot.mouseClick(summary.table.viewport(), Qt.MouseButton.LeftButton, pos=cell)
     assert panel.selected_paths() == [at(1, 0, 1)]
+
+
+def test_pasting_on_an_empty_branch_row_fills_that_branch(
+    panel: LayerStackPanel, qtbot: Any
+) -> None:
+    panel.select_paths([at(0)])
+    panel.copy_action.trigger()
+    model = panel.model
+    empty = model.index(0, 0, model.index(1, 0, model.index_of(at(2))))
+    panel.view.selectionModel().clearSelection()
+    panel.view.setCurrentIndex(empty)
+    assert panel.selected_paths() == []  # an empty row is never selected, only current
+    panel.paste_action.trigger()
+    block = panel.document.spec.layers[2]
+    assert isinstance(block, BlockSpec) and [x.type for x in block.stacks[1]] == ["Conv2D"]
+    assert panel.selected_paths() == [at(2, 1, 0)]

@@ -244,10 +244,14 @@ class LayerStackPanel(QWidget):
         return node.parent.position(), node.stack
 
     def _insert_path(self) -> LayerPath:
-        """Where pasted layers go: after the last selected layer, else at the end."""
+        """Where pasted layers go: after the last selected layer; else where the current
+        row takes them (an empty sub-stack, a branch), else at the end."""
         paths = self.selected_paths()
         if paths:
             return paths[-1].following()
+        node = self.model.node(self.view.currentIndex())
+        if node is not None and node.kind is not RowKind.ITEM:
+            return node.position()
         return LayerPath.top(len(self.document.spec.layers))
 
     @Slot()
