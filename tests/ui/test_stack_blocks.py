@@ -358,3 +358,40 @@ def test_pasting_on_an_empty_branch_row_fills_that_branch(
     block = panel.document.spec.layers[2]
     assert isinstance(block, BlockSpec) and [x.type for x in block.stacks[1]] == ["Conv2D"]
     assert panel.selected_paths() == [at(2, 1, 0)]
+
+
+def test_remove_branch_acts_on_the_branch_of_the_current_row(panel: LayerStackPanel) -> None:
+    panel.select_paths([at(2)])
+    assert panel.add_branch_action.isEnabled() and panel.unwrap_action.isEnabled()
+    assert not panel.remove_branch_action.isEnabled()  # a block's own row is in no branch
+    panel.add_branch_action.trigger()
+    block = panel.document.spec.layers[2]
+    assert isinstance(block, BlockSpec) and len(block.stacks) == 3
+    panel.select_paths([at(2, 0, 0)])  # the conv of branch 1
+    assert panel.remove_branch_action.isEnabled()
+    panel.remove_branch_action.trigger()
+    block = panel.document.spec.layers[2]
+    assert isinstance(block, BlockSpec) and block.stacks == ((), ())
+    assert model_tree(panel.model) == spec_tree(panel.document.spec)
+
+
+def test_the_edit_menu_wraps_and_unwraps(qtbot: Any) -> None:
+    from explorer.ui.shell.main_window import MainWindow
+
+    window = MainWindow(_blocks().spec)
+    qtbot.addWidget(window)
+    try:
+        edit = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Edit")
+        texts = [action.text() for action in edit.actions()]
+        for entry in ("Wrap in &Residual Block", "Wrap in Para&llel Branches", "U&nwrap Block"):
+            assert entry in texts
+        wrap = next(a for a in edit.actions() if a.text() == "Wrap in &Residual Block")
+        assert wrap.shortcut().toString() == "Ctrl+R"
+        window.stack.select_paths([at(0)])
+        wrap.trigger()
+        assert window.document.spec.layers[0].type == "Residual"
+        assert window.properties.path == at(0)  # Properties shows the new block
+        assert set(window.properties.editors) == {"shortcut", "activation", "repeat"}
+    finally:
+        window.recovery.timer.stop()
+        window.document.undo_stack.setClean()
