@@ -238,7 +238,7 @@ def test_properties_edit_a_blocks_repeat_and_refuse_a_bad_one(
     properties = PropertiesPanel(panel.document)
     qtbot.addWidget(properties)
     properties.show_layer(at(1))
-    assert set(properties.editors) == {"shortcut", "activation", "repeat"}
+    assert set(properties.editors) == {"shortcut", "merge", "activation", "repeat"}
     properties.editors["repeat"].set_value(4)
     properties.editors["repeat"].value_edited.emit(4)
     block = panel.document.spec.layers[1]
@@ -325,19 +325,21 @@ def test_the_model_passes_the_qt_model_tester_through_block_edits(qtmodeltester:
 def test_the_summary_indents_nested_rows_and_a_click_selects_the_layer_in_the_stack(
     panel: LayerStackPanel, qtbot: Any
 ) -> None:
-    from explorer.core.summary import table_rows
+    from explorer.core.summary import input_row, layer_row
     from explorer.ui.editor.summary import SummaryPanel
 
     summary = SummaryPanel(panel.document)
     qtbot.addWidget(summary)
     summary.show()
     model = summary.model
+    analysis = panel.document.analysis
     rows = [model.row_cells(row) for row in range(model.rowCount())]
-    assert rows == table_rows(panel.document.analysis)
-    titles = [row[0] for row in rows]
-    # input, conv2d_1, residual_1, its three layers, parallel_1, its conv, flatten_1
-    assert len(titles) == 9
-    assert titles[3].startswith("  conv2d_2") and titles[2].startswith("residual_1")
+    assert rows == [input_row(analysis), *(layer_row(layer) for layer in analysis.walk())]
+    titles = [row[0].strip().split(" ")[0] for row in rows]
+    assert titles == [
+        "input", "conv2d_1", "residual_1", "conv2d_2", "activation_1", "conv2d_3",
+        "parallel_1", "conv2d_4", "flatten_1",
+    ]  # fmt: skip
     assert model.path_of(4) == at(1, 0, 1) and model.row_of(at(1, 0, 1)) == 4
     cell = summary.table.visualRect(model.index(4, 0)).center()
     qtbot.mouseClick(summary.table.viewport(), Qt.MouseButton.LeftButton, pos=cell)
@@ -391,7 +393,7 @@ def test_the_edit_menu_wraps_and_unwraps(qtbot: Any) -> None:
         wrap.trigger()
         assert window.document.spec.layers[0].type == "Residual"
         assert window.properties.path == at(0)  # Properties shows the new block
-        assert set(window.properties.editors) == {"shortcut", "activation", "repeat"}
+        assert set(window.properties.editors) == {"shortcut", "merge", "activation", "repeat"}
     finally:
         window.recovery.timer.stop()
         window.document.undo_stack.setClean()
