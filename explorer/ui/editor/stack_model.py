@@ -71,6 +71,16 @@ __all__ = [
 ]
 
 
+# Worked out once: a view asks for a row's flags many times per paint.
+_MOVABLE = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+# Drops land between layers, never on one.
+_LAYER_FLAGS = _MOVABLE | Qt.ItemFlag.ItemNeverHasChildren
+# Dropped on: into its first sub-stack.
+_BLOCK_FLAGS = _MOVABLE | Qt.ItemFlag.ItemIsDropEnabled
+# Not selectable: a branch header, an empty or a merge row is where layers go.
+_PART_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsDropEnabled
+
+
 class LayerStackModel(QAbstractItemModel):
     """One row per layer and block of the document's spec; a block's rows hold its
     sub-stacks (see stack_tree.py for the rows a block adds)."""
@@ -298,14 +308,8 @@ class LayerStackModel(QAbstractItemModel):
             return Qt.ItemFlag.ItemIsDropEnabled
         node = self._node(index)
         if node.kind is not RowKind.ITEM:
-            # Not selectable: a header, an empty or a merge row is where layers go.
-            return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsDropEnabled
-        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        flags |= Qt.ItemFlag.ItemIsDragEnabled
-        if node.is_block:
-            return flags | Qt.ItemFlag.ItemIsDropEnabled  # dropped on: into its first stack
-        # Drops land between layers, never on one.
-        return flags | Qt.ItemFlag.ItemNeverHasChildren
+            return _PART_FLAGS
+        return _BLOCK_FLAGS if node.is_block else _LAYER_FLAGS
 
     # ---- drag and drop ------------------------------------------------------------------
 
