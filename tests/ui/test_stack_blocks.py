@@ -334,7 +334,12 @@ def test_the_summary_indents_nested_rows_and_a_click_selects_the_layer_in_the_st
     model = summary.model
     analysis = panel.document.analysis
     rows = [model.row_cells(row) for row in range(model.rowCount())]
-    assert rows == [input_row(analysis), *(layer_row(layer) for layer in analysis.walk())]
+    expected = [input_row(analysis), *(layer_row(layer) for layer in analysis.walk())]
+    assert [row[1:] for row in rows] == [row[1:] for row in expected]  # block subtotals too
+    assert rows[2][2] == f"{analysis.layers[1].params:,}"  # residual_1: its body's params
+    # the layers inside a block indented by depth, as torchinfo does
+    indents = [len(row[0]) - len(row[0].lstrip()) for row in rows]
+    assert indents == [0, 0, 0, 2, 2, 2, 0, 2, 0]
     titles = [row[0].strip().split(" ")[0] for row in rows]
     assert titles == [
         "input", "conv2d_1", "residual_1", "conv2d_2", "activation_1", "conv2d_3",

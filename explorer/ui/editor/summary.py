@@ -140,7 +140,7 @@ class SummaryTableModel(QAbstractTableModel):
                 else WARNING_COLOUR.darker(130)
             )
             tip = None if diagnostic is None else diagnostic.text()
-            known = (layer, layer_row(layer), colour, tip)
+            known = (layer, _indented(layer), colour, tip)
             self._cells[id(layer)] = known
         return known
 
@@ -383,6 +383,19 @@ class SummaryPanel(QWidget):
         QGuiApplication.clipboard().setText(
             summary_text(self.document.spec, self.document.analysis)
         )
+
+
+_INDENT = "  "  # per level of nesting, as torchinfo shows depth
+
+
+def _indented(layer: LayerAnalysis) -> tuple[str, ...]:
+    """`layer_row` with the name indented by the layer's depth in blocks (whether or not
+    the summary's own text indents it already)."""
+    cells = layer_row(layer)
+    depth = layer.path.depth if layer.path is not None else 1
+    if depth == 1:
+        return cells
+    return (_INDENT * (depth - 1) + cells[0].lstrip(), *cells[1:])
 
 
 def _rows_of(analysis: Analysis) -> tuple[LayerAnalysis, ...]:
