@@ -82,7 +82,7 @@ REAL = _Real()
 _SHADOW = _Shadow()
 
 # An edit: the items after it, from the items before and a maker of new ones.
-Edit = Callable[[Sequence[Any], Any], tuple[Any, ...]]
+Edit = Callable[[Sequence[Any], "Maker[Any]"], tuple[Any, ...]]
 
 
 def _fresh(item: LayerOrBlock) -> Origin:
@@ -220,7 +220,7 @@ def wrap_edit(paths: Sequence[LayerPath], type_name: str) -> Edit:
     chosen = outermost(paths)
     template = BlockSpec.new(type_name)
 
-    def wrap(items: Sequence[Any], maker: Any) -> tuple[Any, ...]:
+    def wrap(items: Sequence[Any], maker: Maker[Any]) -> tuple[Any, ...]:
         moved = [item_at(items, path) for path in chosen]
         stacks = [moved, *([] for _ in template.stacks[1:])]
         rest = remove_at(items, chosen)
@@ -232,7 +232,7 @@ def wrap_edit(paths: Sequence[LayerPath], type_name: str) -> Edit:
 def unwrap_edit(path: LayerPath) -> Edit:
     """The block at `path` replaced by what its first sub-stack holds."""
 
-    def unwrap(items: Sequence[Any], maker: Any) -> tuple[Any, ...]:
+    def unwrap(items: Sequence[Any], maker: Maker[Any]) -> tuple[Any, ...]:
         body = item_at(items, path).stacks[0]
         return insert_at(remove_at(items, [path]), path, body)
 
@@ -261,7 +261,7 @@ def unwrap_text(spec: NetworkSpec, path: LayerPath) -> str:
 def add_branch_edit(path: LayerPath) -> Edit:
     """An empty sub-stack after the last of the block at `path`."""
 
-    def add(items: Sequence[Any], maker: Any) -> tuple[Any, ...]:
+    def add(items: Sequence[Any], maker: Maker[Any]) -> tuple[Any, ...]:
         block = item_at(items, path)
         return replace_at(items, path, block.with_stacks([*block.stacks, ()]))
 
@@ -271,7 +271,7 @@ def add_branch_edit(path: LayerPath) -> Edit:
 def remove_branch_edit(path: LayerPath, stack: int) -> Edit:
     """The block at `path` without its sub-stack `stack` (and what that holds)."""
 
-    def remove(items: Sequence[Any], maker: Any) -> tuple[Any, ...]:
+    def remove(items: Sequence[Any], maker: Maker[Any]) -> tuple[Any, ...]:
         block = item_at(items, path)
         held = block.stacks
         return replace_at(items, path, block.with_stacks([*held[:stack], *held[stack + 1 :]]))

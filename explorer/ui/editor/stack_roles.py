@@ -40,7 +40,6 @@ def item_data(node: Node, role: int, spec: NetworkSpec) -> Any:
     """What an item row (a layer or a block) shows in `role`."""
     item = node.item
     assert item is not None
-    path = node.position()
     if role == TYPE_ROLE:
         return item.type
     if role == NAME_ROLE:
@@ -61,7 +60,7 @@ def item_data(node: Node, role: int, spec: NetworkSpec) -> Any:
         return None if diagnostic is None else diagnostic.severity.value
     if role == Qt.ItemDataRole.ToolTipRole:
         name = node.name
-        lines = [f"{name}: {spec.label(path)} · {item.describe()}"]
+        lines = [f"{name}: {spec.label(node.position())} · {item.describe()}"]
         if layer is None:
             return "\n".join(lines)
         lines += [f"{'Error' if d.is_error else 'Warning'}: {d.text()}" for d in layer.diagnostics]
