@@ -120,7 +120,7 @@ def _merge_data(block_node: Node, block: BlockSpec, role: int) -> Any:
         activation = block.get("activation")
         then = f", then {activation}" if activation != "linear" else ""
         if block.type == RESIDUAL.name:
-            return f"add the {_shortcut_text(block_node, block)} shortcut{then}"
+            return f"add the shortcut: {_shortcut_text(block_node, block)}{then}"
         return f"{block.get('merge')} the {len(block.stacks)} branches{then}"
     if role == SHAPE_ROLE:
         return format_shape(whole.output_shape) if whole is not None else "?"
@@ -136,7 +136,7 @@ def _merge_data(block_node: Node, block: BlockSpec, role: int) -> Any:
 
 def _shortcut_text(block_node: Node, block: BlockSpec) -> str:
     """The shortcut a residual block asks for, with what `auto` picks for its first copy
-    when the shapes are known: 'auto: identity'."""
+    when the shapes are known: 'identity (auto)'."""
     requested = str(block.get("shortcut"))
     whole = block_node.shown
     body = [child for child in block_node.children if child.kind is RowKind.ITEM]
@@ -148,7 +148,7 @@ def _shortcut_text(block_node: Node, block: BlockSpec) -> str:
     if requested != "auto" or whole is None or whole.input_shape is None or body_shape is None:
         return requested
     try:
-        return f"auto: {resolve_shortcut(requested, whole.input_shape, body_shape).value}"
+        return f"{resolve_shortcut(requested, whole.input_shape, body_shape).value} (auto)"
     except ShapeError:
         return requested
 
