@@ -80,8 +80,9 @@ class Analysis:
     def param_bytes(self) -> int:
         return self.params * BYTES_PER_ELEMENT
 
-    @property
+    @functools.cached_property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
+        """The network's diagnostics, then every layer's and block's in stack order."""
         per_layer = tuple(d for layer in self.walk() for d in layer.diagnostics)
         return self.network_diagnostics + per_layer
 
