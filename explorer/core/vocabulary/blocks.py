@@ -133,6 +133,13 @@ RESIDUAL = BlockType(
             "(subsample and zero channels, no weights).",
             choices=tuple(s.value for s in Shortcut),
         ),
+        Param(
+            "merge",
+            Kind.CHOICE,
+            Merge.ADD.value,
+            "How the body and the shortcut become one: 'add' (a residual block adds).",
+            choices=(Merge.ADD.value,),
+        ),
         _merge_activation("relu"),
         _repeat_param(),
     ),
