@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import nn
 
-from explorer.core.builder import Network, build_model, kernel_weight
+from explorer.core.builder import Network, build_model, kernel_weights
 from explorer.core.export.script import TRAINING_SCRIPT
 from explorer.core.optimizers import optimizer_type
 from explorer.core.spec import NetworkSpec
@@ -190,13 +190,13 @@ def _penalty_source(network: Network) -> str:
     terms = []
     for name, (l1, l2) in network.penalties.items():
         module = getattr(network, name)
-        kernel = kernel_weight(module)
-        path = next(key for key, value in module.named_parameters() if value is kernel)
-        weight = f"self.{name}.{path}"
-        if l1:
-            terms.append(f"{l1!r} * {weight}.abs().sum()")
-        if l2:
-            terms.append(f"{l2!r} * {weight}.square().sum()")
+        for kernel in kernel_weights(module):
+            path = next(key for key, value in module.named_parameters() if value is kernel)
+            weight = f"self.{name}.{path}"
+            if l1:
+                terms.append(f"{l1!r} * {weight}.abs().sum()")
+            if l2:
+                terms.append(f"{l2!r} * {weight}.square().sum()")
     if not terms:
         return "torch.zeros(())"
     return f"(\n{_INDENT * 3}" + f"\n{_INDENT * 3}+ ".join(terms) + f"\n{_INDENT * 2})"
