@@ -262,6 +262,35 @@ def test_block_template_counts_match_the_built_model_and_the_hand_written_one(na
         assert model(images).shape == reference(images).shape == (2, spec.num_classes)
 
 
+def multiply_adds(model: nn.Module, shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one image through the convolutions and dense layers, counted
+    by forward hooks on the torch modules."""
+    total = 0
+
+    def count(module: nn.Module, inputs: object, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            window = module.in_channels // module.groups * module.kernel_size[0]
+            total += output[0].numel() * window * module.kernel_size[1]
+        elif isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.randn(1, *shape))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
+@pytest.mark.parametrize("name", BLOCK_TEMPLATES)
+def test_block_template_multiply_adds_match_the_hand_written_network(name: str) -> None:
+    spec = load_template(name)
+    assert analyze(spec).macs == multiply_adds(REFERENCES[name](), spec.input.shape)
+
+
 def test_the_readme_states_each_block_templates_totals() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     for name in BLOCK_TEMPLATES:
