@@ -238,7 +238,7 @@ def mobilenet_cifar() -> nn.Module:
 
 REFERENCES: dict[str, Callable[[], nn.Module]] = {
     "resnet20-cifar": lambda: ResNetCifar(3, 16, "pad"),
-    "resnet-mnist": lambda: ResNetCifar(1, 32, "projection", blocks=(1, 1, 1), pool=True),
+    "resnet-mnist": lambda: ResNetCifar(1, 16, "projection", blocks=(1, 1, 1), pool=True),
     "inception-mini": inception_mini,
     "mobilenet-cifar": mobilenet_cifar,
     "se-resnet-mini": lambda: ResNetCifar(3, 16, "projection", blocks=(2, 2, 2), se=4),
