@@ -13,7 +13,7 @@ import csv
 import io
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,14 +72,17 @@ class TrialResult:
 
 def _same_run(folder: Path, spec: NetworkSpec) -> bool:
     """Whether the folder's project is `spec`'s network and settings (a rerun with other
-    values must not take an old trial for its own)."""
+    values must not take an old trial for its own; another device or thread count may)."""
     from explorer.core.project import ProjectError, load_project
 
     try:
         project = load_project(folder / "project.json")
     except (ProjectError, OSError):
         return False
-    return project.architecture() == spec.architecture() and project.training == spec.training
+    # where it trained (device, CPU threads) does not make it another trial
+    where = {"device": spec.training.device, "threads": spec.training.threads}
+    same_training = replace(project.training, **where) == spec.training
+    return project.architecture() == spec.architecture() and same_training
 
 
 def read_result(plan: SweepPlan, trial: Trial) -> TrialResult:
