@@ -80,8 +80,10 @@ def _same_run(folder: Path, spec: NetworkSpec) -> bool:
     except (ProjectError, OSError):
         return False
     # where it trained (device, CPU threads) does not make it another trial
-    where = {"device": spec.training.device, "threads": spec.training.threads}
-    same_training = replace(project.training, **where) == spec.training
+    training = spec.training
+    same_training = (
+        replace(project.training, device=training.device, threads=training.threads) == training
+    )
     return project.architecture() == spec.architecture() and same_training
 
 
