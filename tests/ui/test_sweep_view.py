@@ -140,3 +140,29 @@ def test_the_window_runs_stops_resumes_and_shows_the_results(qtbot: Any, tmp_pat
     view.grab().save(str(tmp_path / "sweep-view.png"))
     if path := __import__("os").environ.get("SWEEP_SHOT"):
         view.grab().save(path)
+
+
+def test_training_sweep_opens_the_dialog_then_the_sweeps_window(
+    qtbot: Any, tmp_path: Path, window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from explorer.ui.shell.training_docks import TrainingDocks
+
+    docks = TrainingDocks(window, runs_root=tmp_path / "runs", warm_up=False)
+    shown: list[SweepDialog] = []
+
+    def accept_as_shown(dialog: SweepDialog) -> int:
+        shown.append(dialog)
+        dialog.accept()  # the dialog's Plan Sweep button, with the rows it starts with
+        return dialog.result()
+
+    monkeypatch.setattr(SweepDialog, "exec", accept_as_shown)
+    assert docks.sweep_action in docks.menu.actions()
+    assert docks.sweep_action.shortcut().toString() == "F8"
+    docks.sweep_action.trigger()
+    [view] = docks.sweeps
+    qtbot.waitExposed(view)
+    assert shown[0].spec == window.document.spec
+    assert view.plan.out.parent == tmp_path / "runs"
+    assert view.plan.trials[0].describe() == "learning_rate=0.1, batch_size=64"
+    assert view.table.rowCount() == 4 and view.start_action.isEnabled()
+    docks.shutdown()
