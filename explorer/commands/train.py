@@ -326,6 +326,8 @@ class _ProgressLine:
 
         if isinstance(event, TrainingStarted):
             self._epochs = event.epochs
+            # The thread count as the run chose it: measured at its start where automatic.
+            print(f"training on {event.device}", file=self.stream, flush=True)
         elif isinstance(event, Progress) and self.tty:
             now = time.monotonic()
             if now - self._last >= 0.1:
