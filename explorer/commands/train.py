@@ -118,6 +118,7 @@ SETTING_FLAGS = (
     "label_smoothing",
     "ema_decay",
     "tta_flip",
+    "compile",
 )
 
 

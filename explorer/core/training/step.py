@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -26,13 +28,15 @@ def update(
     autocast: AbstractContextManager[object] | None = None,
     *,
     label_smoothing: float = 0.0,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """One training update on a batch: cross-entropy on the logits (in float32, also under
     `autocast`, with `label_smoothing`) plus the network's L1/L2 terms, then
     zero_grad(set_to_none), backward and the optimizer's step. Returns the loss, the logits
-    and the terms (None without)."""
+    and the terms (None without). `forward` computes the logits in place of `model` (its
+    torch.compile'd form, which shares its weights)."""
     with autocast or nullcontext():
-        logits = model(images)
+        logits = (model if forward is None else forward)(images)
         loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
     penalty = model.penalty()
     total = loss if penalty is None else loss + penalty
@@ -40,6 +44,15 @@ def update(
     torch.autograd.backward(total)
     optimizer.step()
     return loss, logits, penalty
+
+
+def compiled_forward(model: Network) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`model` compiled by torch.compile (Inductor), sharing its weights: the compiler runs
+    at the first call of each batch shape. Inductor's import loads torch.utils.mkldnn,
+    which warns that torch.jit is deprecated: torch's own business, so it is not shown."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`torch.jit.script_method` is deprecated")
+        return cast(Callable[[torch.Tensor], torch.Tensor], torch.compile(model))
 
 
 def warm_up(
