@@ -86,7 +86,8 @@ class BatchAugment(nn.Module):
         y = ((2 * torch.arange(height, device=device, dtype=dtype) + 1) / height - 1).view(1, -1, 1)
         a, b, c = (term.to(dtype).view(-1, 1, 1) for term in row_x)
         d, e, f = (term.to(dtype).view(-1, 1, 1) for term in row_y)
-        grid = torch.stack((a * x + b * y + c, d * x + e * y + f), dim=3)
+        # Each full-size sum adds a row term (N, 1, W) to a column term (N, H, 1).
+        grid = torch.stack((a * x + (b * y + c), d * x + (e * y + f)), dim=3)
         mode = "bilinear" if self.rotation or self.scale else "nearest"
         return torch.nn.functional.grid_sample(
             images, grid, mode=mode, padding_mode="zeros", align_corners=False
@@ -102,13 +103,11 @@ class BatchAugment(nn.Module):
         box_w = torch.sqrt(area / ratio).round().clamp(1, width)
         top = torch.floor(draws[:, 3] * (height - box_h + 1))
         left = torch.floor(draws[:, 4] * (width - box_w + 1))
-        rows = torch.arange(height, device=images.device).view(1, -1, 1)
-        columns = torch.arange(width, device=images.device).view(1, 1, -1)
-        inside = (
-            (rows >= top.view(-1, 1, 1))
-            & (rows < (top + box_h).view(-1, 1, 1))
-            & (columns >= left.view(-1, 1, 1))
-            & (columns < (left + box_w).view(-1, 1, 1))
-            & (draws[:, 0] < self.erasing).view(-1, 1, 1)
-        )
+        rows = torch.arange(height, device=images.device).view(1, -1)
+        columns = torch.arange(width, device=images.device).view(1, -1)
+        chosen = (draws[:, 0] < self.erasing).view(-1, 1)
+        top, left = top.view(-1, 1), left.view(-1, 1)
+        in_rows = (rows >= top) & (rows < top + box_h.view(-1, 1)) & chosen  # (N, H)
+        in_columns = (columns >= left) & (columns < left + box_w.view(-1, 1))  # (N, W)
+        inside = in_rows.unsqueeze(2) & in_columns.unsqueeze(1)  # the one full-size mask
         return images.masked_fill(inside.unsqueeze(1), 0.0)
