@@ -87,7 +87,9 @@ class BatchAugment(nn.Module):
         a, b, c = (term.to(dtype).view(-1, 1, 1) for term in row_x)
         d, e, f = (term.to(dtype).view(-1, 1, 1) for term in row_y)
         # Each full-size sum adds a row term (N, 1, W) to a column term (N, H, 1).
-        grid = torch.stack((a * x + (b * y + c), d * x + (e * y + f)), dim=3)
+        # Stacked channels-first and viewed as (N, H, W, 2): stacking on the last axis
+        # interleaves element by element, which took longer than the sampling itself.
+        grid = torch.stack((a * x + (b * y + c), d * x + (e * y + f)), dim=1).permute(0, 2, 3, 1)
         mode = "bilinear" if self.rotation or self.scale else "nearest"
         return torch.nn.functional.grid_sample(
             images, grid, mode=mode, padding_mode="zeros", align_corners=False
