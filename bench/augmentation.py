@@ -1,4 +1,4 @@
-"""Training throughput with and without on-device augmentation (Kornia).
+"""Training throughput with and without on-device augmentation.
 
     python bench/augmentation.py [--device cpu|cuda] [--template keras-mnist]
         [--images 6000] [--batch-size 100] [--rounds 3] [--threads 0]

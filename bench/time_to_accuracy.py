@@ -73,7 +73,7 @@ def run_ours(template: str, data_dir: Path) -> tuple[float, float, str]:
         raise SystemExit(f"ours failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     print(done.stdout, end="")
     accuracy = re.search(r"test accuracy ([\d.]+)%", done.stdout)
-    device = re.search(r" on (CPU \([^)]*\)|[^,]+),", done.stdout)
+    device = re.search(r"^training on (.+)$", done.stdout, re.MULTILINE)
     assert accuracy is not None
     return seconds, float(accuracy.group(1)) / 100, device.group(1) if device else "?"
 

@@ -25,6 +25,8 @@ from explorer.commands.common import (
 )
 from explorer.core.dataset_split import Split
 from explorer.core.optimizers import OPTIMIZERS
+from explorer.core.params import Kind, Param
+from explorer.core.training_spec import TRAINING_PARAMS
 
 if TYPE_CHECKING:
     from explorer.core.app.run_plan import RunMember, RunPlan
@@ -98,6 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="T",
         help="CPU threads for torch, 0 for automatic (default: the project's)",
     )
+    for key in SETTING_FLAGS:
+        _add_setting_flag(parser, TRAINING_PARAMS[key])
     parser.add_argument(
         "--ensemble",
         type=int,
@@ -105,6 +109,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="train N copies with seeds S, S+1, … and report their averaged accuracy (default 1)",
     )
+
+
+# Training settings that are flags as they are declared in TRAINING_PARAMS (name, type, range,
+# help): `augment_crop_padding` is --augment-crop-padding N, a yes/no one --x / --no-x.
+SETTING_FLAGS = (
+    *(key for key in TRAINING_PARAMS if key.startswith("augment_")),
+    "label_smoothing",
+    "ema_decay",
+    "tta_flip",
+    "compile",
+)
+
+
+def _add_setting_flag(parser: argparse.ArgumentParser, param: Param) -> None:
+    flag = "--" + param.name.replace("_", "-")
+    described = param.help.rstrip(".").replace("%", "%%") + " (default: the project's)"
+    if param.kind is Kind.BOOL:
+        parser.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=None, help=described
+        )
+        return
+    metavar = "N" if param.kind is Kind.INT else "X"
+    kind = int if param.kind is Kind.INT else float
+    parser.add_argument(flag, type=kind, metavar=metavar, help=described)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -256,6 +284,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "mixed_precision": args.mixed_precision,
         "threads": args.threads,
+        **{key: getattr(args, key) for key in SETTING_FLAGS},
     }
     return {key: value for key, value in values.items() if value is not None}
 
@@ -298,6 +327,8 @@ class _ProgressLine:
 
         if isinstance(event, TrainingStarted):
             self._epochs = event.epochs
+            # The thread count as the run chose it: measured at its start where automatic.
+            print(f"training on {event.device}", file=self.stream, flush=True)
         elif isinstance(event, Progress) and self.tty:
             now = time.monotonic()
             if now - self._last >= 0.1:

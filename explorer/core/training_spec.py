@@ -161,6 +161,14 @@ TRAINING_PARAMS: dict[str, Param] = {
         Param(
             "threads", Kind.INT, 0, "CPU threads for torch (0: automatic).", minimum=0, maximum=1024
         ),
+        Param(
+            "compile",
+            Kind.BOOL,
+            False,
+            "Compile the training step's forward pass with torch.compile: the first steps "
+            "wait for the compiler (a minute or more on a small CPU), which only long runs "
+            "of large networks win back.",
+        ),
         # Fast training
         Param(
             "label_smoothing",
@@ -233,6 +241,7 @@ class TrainingSpec:
     device: str = _default("device")
     mixed_precision: bool = _default("mixed_precision")
     threads: int = _default("threads")
+    compile: bool = _default("compile")
     label_smoothing: float = _default("label_smoothing")
     ema_decay: float = _default("ema_decay")
     tta_flip: bool = _default("tta_flip")

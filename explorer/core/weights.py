@@ -33,6 +33,11 @@ from explorer.core.project import (
     versioned_weights_name,
 )
 from explorer.core.spec import NetworkSpec
+from explorer.core.training.checkpoint import (
+    CheckpointError,
+    checkpoint_from_payload,
+    is_checkpoint_payload,
+)
 
 StateDict = Mapping[str, torch.Tensor]
 
@@ -146,8 +151,9 @@ def load_project_weights(
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """The weights in a .pt file, a training checkpoint, or a run folder holding one.
 
-    A checkpoint is a dict whose weights sit under one of STATE_KEYS; a run folder is
-    searched for CHECKPOINT_NAMES. Tensors are loaded onto the CPU.
+    Of this program's checkpoints it is the run's result (Checkpoint.result_state); of
+    other checkpoints, the dict under the first of STATE_KEYS; a run folder is searched for
+    CHECKPOINT_NAMES. Tensors are loaded onto the CPU.
     """
     path = Path(path)
     try:
@@ -170,6 +176,13 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise WeightsError(f"{path}: not a weights file PyTorch can read safely: {error}") from None
+    if is_checkpoint_payload(loaded):
+        # A run's checkpoint: the weights the run kept as its result (the moving average or
+        # early stopping's best), not the raw ones training continues from.
+        try:
+            return checkpoint_from_payload(loaded, path).result_state()
+        except CheckpointError as error:
+            raise WeightsError(str(error)) from None
     if isinstance(loaded, Mapping):
         for key in STATE_KEYS:
             if isinstance(loaded.get(key), Mapping):

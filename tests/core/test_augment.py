@@ -155,3 +155,55 @@ def test_the_settings_describe_what_is_on() -> None:
     assert AugmentSettings().describe() == "off"
     described = AugmentSettings.of(TrainingSpec.create(EVERYTHING)).describe()
     assert described == "crop ±2 px, flip, rotate ±15°, scale ±10%, erase p=0.5"
+
+
+def _shifted(image: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """`image` (C, H, W) moved right by dx and down by dy, the uncovered border 0."""
+    height, width = image.shape[1:]
+    padded = torch.nn.functional.pad(image, (2, 2, 2, 2))
+    return padded[:, 2 - dy : 2 - dy + height, 2 - dx : 2 - dx + width]
+
+
+def test_crop_and_flip_move_whole_pixels_of_the_image_or_its_mirror() -> None:
+    """With a crop and a flip, every augmented image is exactly the image or its mirror
+    image, shifted by whole pixels within the padding (checked against plain slicing, on a
+    non-square image so that the two axes cannot be mixed up)."""
+    from explorer.core.training.augment_ops import BatchAugment
+
+    generator = torch.Generator().manual_seed(5)
+    images = torch.rand(48, 2, 9, 13, generator=generator) + 0.5  # no zero pixel inside
+    augment = BatchAugment((9, 13), crop_padding=2, flip=True)
+    torch.manual_seed(1)
+    out = augment(images)
+    seen = set()
+    for image, result in zip(images, out, strict=True):
+        matches = [
+            (dx, dy, mirrored)
+            for mirrored in (False, True)
+            for dx in range(-2, 3)
+            for dy in range(-2, 3)
+            if torch.equal(result, _shifted(image.flip(2) if mirrored else image, dx, dy))
+        ]
+        assert len(matches) == 1, matches
+        seen.add(matches[0])
+    assert {mirrored for _, _, mirrored in seen} == {False, True}
+    assert len(seen) >= 15  # of 50 possible draws: they are drawn per image
+
+
+def test_erasing_blacks_out_one_box_of_a_chosen_share_of_images() -> None:
+    from explorer.core.training.augment_ops import BatchAugment
+
+    images = torch.ones(400, 1, 20, 30)
+    torch.manual_seed(2)
+    out = BatchAugment((20, 30), erasing=0.5)(images)
+    erased = out == 0
+    counts = erased.flatten(1).sum(1)
+    chosen = counts > 0
+    assert 160 < int(chosen.sum()) < 240  # p = 0.5 of 400
+    share = counts[chosen].float() / 600
+    assert float(share.min()) >= 0.01 and float(share.max()) <= 0.4  # boxes of 2-33%
+    for box in erased[chosen][:50, 0]:
+        rows, columns = box.any(1).nonzero(), box.any(0).nonzero()
+        height = int(rows.max() - rows.min() + 1)
+        width = int(columns.max() - columns.min() + 1)
+        assert int(box.sum()) == height * width  # one solid rectangle

@@ -1,4 +1,4 @@
-"""The exported training script augments its training batches with the same Kornia calls."""
+"""The exported training script augments its training batches with the trainer's own code."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def test_the_exported_augmentation_draws_exactly_what_the_trainer_draws() -> Non
     spec = load_template("keras-mnist")
     spec = replace(spec, training=spec.training.with_values(**SETTINGS))
     pipeline = exported(spec).make_augmentation()
-    names = [type(m).__name__ for m in pipeline]
-    assert names == ["RandomAffine", "RandomHorizontalFlip", "RandomErasing"]
+    assert type(pipeline).__name__ == "BatchAugment"
+    assert "kornia" not in pytorch_source(spec).lower()  # torch alone runs the script
 
     mean, std = (0.1307,), (0.3081,)
     trainer_side = build_augmentation(spec.training, mean, std, (1, 28, 28))

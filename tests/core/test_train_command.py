@@ -105,6 +105,24 @@ def test_a_run_writes_its_folder_prints_the_accuracy_and_can_be_continued(
     assert load_checkpoint(run / "checkpoint.pt").position.epoch == 2
 
 
+@pytest.mark.slow
+def test_setting_flags_reach_the_run_and_its_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The augmentation and fast-training flags, generated from TRAINING_PARAMS, change
+    the settings the run trains with and records; --no-x turns a project's yes off."""
+    options = ["--threads", "1", "--augment-crop-padding", "2", "--augment-flip"]
+    options += ["--augment-rotation", "7.5", "--label-smoothing", "0.1", "--no-tta-flip"]
+    run, argv = tiny_train_argv(tmp_path, options, tta_flip=True)
+    assert main(argv) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    training = load_project(run / "project.json").training
+    assert training.augment_crop_padding == 2 and training.augment_flip
+    assert training.augment_rotation == 7.5 and training.label_smoothing == 0.1
+    assert not training.tta_flip
+    assert training.augment_scale == 0.0 and training.augment_erasing == 0.0  # not given
+
+
 def test_a_diverging_run_exits_1_with_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -124,6 +142,7 @@ def test_a_diverging_run_exits_1_with_a_message(
         (["{project}", "--dataset", "no-such-set"], "unknown dataset"),
         (["{project}", "--lr", "-1"], "learning_rate"),
         (["{project}", "--device", "tpu"], "device"),
+        (["{project}", "--augment-erasing", "2"], "augment_erasing"),
         (["{bad}"], "kernel 5 > input 4"),
         (["--resume", "{missing}"], "no checkpoint"),
         (["--resume", "{missing}", "--lr", "0.1"], "can change only"),

@@ -146,15 +146,16 @@ def test_the_automatic_count_uses_every_core_on_the_command_line_and_spares_one_
 ) -> None:
     from explorer.core.training import devices
 
+    cpu = torch.device("cpu")
     monkeypatch.setattr(devices, "_usable_cores", lambda: 4)
-    monkeypatch.setattr(devices, "_other_load", lambda: 0.1)
     monkeypatch.setattr(devices, "gui_in_process", lambda: False)
     assert devices.thread_choice(0) == (4, "command line")
+    assert devices.should_measure_threads(cpu, 0)  # the run times the counts at its start
     assert devices.thread_choice(3) == (3, "set")
-    monkeypatch.setattr(devices, "_other_load", lambda: 1.5)  # another program is busy
-    assert devices.thread_choice(0) == (3, "command line, machine busy")
+    assert not devices.should_measure_threads(cpu, 3)
     monkeypatch.setattr(devices, "gui_in_process", lambda: True)
     assert devices.thread_choice(0) == (3, "window")
+    assert not devices.should_measure_threads(cpu, 0)  # a window keeps its core free
     monkeypatch.setattr(devices, "_usable_cores", lambda: 1)
     assert devices.thread_choice(0) == (1, "window")
 
@@ -184,3 +185,73 @@ def test_a_window_in_the_process_is_seen_from_the_loaded_modules(
     assert gui_in_process() and thread_choice(0)[1] == "window"
     apply_threads(torch.device("cpu"), 0)
     assert describe_device(torch.device("cpu")).endswith(", window)")
+
+
+class _FakeClock:
+    """A timer whose time moves only when the fake step runs: by the cost of torch's
+    thread count at that moment."""
+
+    def __init__(self, cost: dict[int, float]) -> None:
+        self.now = 0.0
+        self.cost = cost
+        self.steps: list[int] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self) -> None:
+        count = torch.get_num_threads()
+        self.steps.append(count)
+        self.now += self.cost[count]
+
+
+def test_the_thread_count_is_the_fastest_measured_and_the_device_line_says_the_times() -> None:
+    from explorer.core.training.devices import candidate_threads, describe_device, measure_threads
+
+    clock = _FakeClock({1: 0.041, 2: 0.024, 3: 0.030, 4: 0.2})
+    timing = measure_threads(clock.step, [1, 2, 3, 4], timer=clock)
+    assert timing.fastest == 2 and torch.get_num_threads() == 2
+    assert timing.per_step == pytest.approx({1: 0.041, 2: 0.024, 3: 0.030, 4: 0.2})
+    assert describe_device(torch.device("cpu")) == (
+        "CPU (2 threads, measured 1: 41 ms, 2: 24 ms, 3: 30 ms, 4: 200 ms per step)"
+    )
+    # One untimed step, then three rounds; counts over 1.5x the best drop after a round.
+    assert clock.steps == [1, 1, 2, 3, 4, 2, 3, 2, 3]
+    busy = _FakeClock({1: 0.27, 2: 2.2})  # the other core busy: two threads crawl
+    assert measure_threads(busy.step, [1, 2], timer=busy).fastest == 1
+    assert busy.steps == [1, 1, 2, 1, 1]
+    tied = _FakeClock({1: 0.03, 2: 0.03})
+    assert measure_threads(tied.step, [1, 2], timer=tied).fastest == 1  # fewer on a tie
+    assert candidate_threads(1) == [1]
+    assert candidate_threads(2) == [1, 2]
+    assert candidate_threads(64) == [1, 2, 3, 4, 8, 16, 32, 64]
+
+
+@pytest.mark.slow
+def test_an_automatic_run_measures_its_threads_and_learns_as_a_set_count_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real short run: the device line gives the measured times of 1 and 2 threads, and
+    the losses are those of a run on one set thread (seeds kept; float noise only)."""
+    import re
+
+    from explorer.core.training import Progress, TrainingStarted, devices
+
+    monkeypatch.setattr(devices, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(devices, "gui_in_process", lambda: False)
+    runs = {}
+    for threads in (0, 1):
+        spec = tiny_spec(epochs=2, threads=threads, dropout=True)
+        runs[threads] = list(Trainer(spec, quadrant_dataset(), report_interval=0.0).run())
+    started = runs[0][0]
+    assert isinstance(started, TrainingStarted)
+    found = re.fullmatch(
+        r"CPU \(([12]) threads?, measured 1: (\d+) ms, 2: (\d+) ms per step\)", started.device
+    )
+    assert found, started.device
+    chosen, one, two = map(int, found.groups())
+    assert chosen == (1 if one <= two else 2)
+    assert isinstance(runs[0][-1], TrainingFinished)
+    losses = [[e.train_loss for e in run if isinstance(e, Progress)] for run in runs.values()]
+    assert len(losses[0]) == len(losses[1]) == 30
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)

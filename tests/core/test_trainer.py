@@ -200,14 +200,14 @@ def test_stop_from_another_thread_ends_the_run_before_the_next_batch() -> None:
     driver = _Driver(trainer)
     seen = driver.next_progress(step=5)
     trainer.stop()
-    started = time.perf_counter()
     driver.go.release()
     rest = driver.rest()
-    driver.thread.join(timeout=5)
+    driver.thread.join(timeout=30)
     assert not driver.thread.is_alive()
-    assert time.perf_counter() - started < 2.0
-    assert isinstance(rest[-1], TrainingStopped)
+    # No batch after the request: no progress, no epoch end, and the stop at the same step.
+    assert [type(event) for event in rest] == [TrainingStopped]
     assert rest[-1].step == seen.step == 5
+    assert trainer.checkpoint(torch.Generator().get_state(), 0.0).position.step == 5
 
 
 def test_pause_holds_the_loop_and_resume_continues_the_same_curve() -> None:

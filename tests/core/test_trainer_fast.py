@@ -271,3 +271,21 @@ def test_the_fast_templates_reach_their_accuracy_on_the_real_data(
     finished = list(Trainer(spec, dataset).run())[-1]
     assert isinstance(finished, TrainingFinished)
     assert finished.test_accuracy >= target
+
+
+@pytest.mark.slow
+def test_a_compiled_run_trains_the_same_network_as_an_eager_one() -> None:
+    """`compile` runs the training step's forward pass through torch.compile: the losses
+    follow the eager run's (float noise only) and the model keeps its own state_dict keys,
+    so checkpoints and exports do not change."""
+    runs = {}
+    for compiled in (False, True):
+        spec = batch_norm_spec(epochs=1, compile=compiled)
+        trainer = Trainer(spec, quadrant_dataset(), report_interval=0.0)
+        runs[compiled] = (trainer, list(trainer.run()))
+    eager, compiled_run = (step_losses(events) for _, events in runs.values())
+    assert isinstance(runs[True][1][-1], TrainingFinished)
+    assert len(compiled_run) == len(eager) == 15
+    assert compiled_run == pytest.approx(eager, rel=1e-3)
+    assert runs[True][0]._forward is not None and runs[False][0]._forward is None
+    assert set(runs[True][0].model.state_dict()) == set(runs[False][0].model.state_dict())

@@ -340,3 +340,36 @@ def test_a_project_name_near_the_file_name_limit_still_saves_its_weights(tmp_pat
     assert load_project_weights(path)[1] is not None
     again = save_project_with_weights(spec, build_model(spec, seed=1).state_dict(), path)
     assert _names(tmp_path) == sorted([path.name, again.name])
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_run_folders_weights_are_the_ones_the_run_kept(tmp_path: Path) -> None:
+    """Loading a run's checkpoint gives its result: the moving average, or early stopping's
+    best weights, never the raw last weights training would continue from."""
+    from explorer.core.training import Trainer, load_checkpoint
+    from tests.core.test_trainer import quadrant_dataset, tiny_spec
+    from tests.core.test_trainer_fast import batch_norm_spec, overfitting_dataset
+
+    averaged = tmp_path / "averaged"
+    averaged.mkdir()
+    trainer = Trainer(
+        batch_norm_spec(epochs=2, ema_decay=0.9),
+        quadrant_dataset(),
+        checkpoint_path=averaged / "checkpoint.pt",
+    )
+    list(trainer.run())
+    stopped = tmp_path / "stopped.pt"
+    early = Trainer(
+        tiny_spec(epochs=40, optimizer="adam", learning_rate=0.02, early_stopping_patience=3),
+        overfitting_dataset(),
+        checkpoint_path=stopped,
+    )
+    list(early.run())
+    for path, run in ((averaged, trainer), (stopped, early)):
+        loaded = load_state_dict(path)
+        raw = load_checkpoint(path if path.is_file() else path / "checkpoint.pt").model_state
+        assert set(loaded) == set(run.model.state_dict())
+        for key, value in run.model.state_dict().items():
+            assert torch.equal(loaded[key], value), key
+        assert any(not torch.equal(loaded[key], value) for key, value in raw.items())
+        check_weights(run.spec, loaded)

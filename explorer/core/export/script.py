@@ -11,8 +11,7 @@ from string import Template
 TRAINING_SCRIPT = Template('''\
 """$title: a convolutional network exported from CNN Explorer.
 
-Standalone PyTorch: this file imports nothing from CNN Explorer (training with the
-project's augmentation also needs Kornia). Input images are
+Standalone PyTorch: this file imports nothing from CNN Explorer. Input images are
 float32 tensors (batch, $channels_height_width), normalised per channel with the training
 set's mean and standard deviation.
 
@@ -93,8 +92,8 @@ def load_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def make_augmentation() -> nn.Module | None:
-    """The project's per-sample augmentation of training batches (Kornia, on the training
-    device), or None without. It works on normalised images shifted so that 0 is black."""
+    """The project's per-sample augmentation of training batches (on the training device),
+    or None without. It works on normalised images shifted so that 0 is black."""
 $augmentation
 
 

@@ -1,30 +1,35 @@
-"""Per-sample augmentation of training batches, on the training device, with Kornia.
+"""Per-sample augmentation of training batches, on the training device.
 
 `build_augmentation(training, mean, std, shape)` turns the `augment_*` training settings into
-an `Augmentation`: random crop after black padding (a shift by up to the padding), rotation
-and scaling, all in one affine warp, then horizontal flip and random erasing, each drawn
-independently for every image of a batch.
-It returns None when every setting is off, so a run without augmentation imports nothing and
-trains exactly as before. Kornia is imported here, lazily, never at window start.
+an `Augmentation`: random crop after black padding (a shift by up to the padding), rotation,
+scaling and horizontal flip, all in one affine warp, then random erasing, each drawn
+independently for every image of a batch (augment_ops.BatchAugment: batched torch
+operations, a fixed few per batch). It returns None when every setting is off, so a run
+without augmentation trains exactly as before.
 
 The batches arrive normalised ((x/255 - mean)/std). The pipeline works on the unshifted
 values x/(255·std), whose zero is a black pixel, so padding, the corners a rotation
 uncovers and erased boxes are black, as in the raw image, and then shifts back.
 
-Randomness: Kornia draws every parameter from torch's global CPU generator (its default
-random-number device), which the trainer seeds with the run's seed and saves and restores
-in checkpoints, so a seeded run and its resumed continuation augment the same way.
+Randomness: every parameter comes from torch's global CPU generator, which the trainer
+seeds with the run's seed and saves and restores in checkpoints, so a seeded run and its
+resumed continuation augment the same way.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+from explorer.core.training import augment_ops
+from explorer.core.training.augment_ops import BatchAugment
 
 if TYPE_CHECKING:
     from explorer.core.training_spec import TrainingSpec
@@ -72,52 +77,34 @@ class AugmentSettings:
         return ", ".join(parts) or "off"
 
 
-def transform_calls(
-    settings: AugmentSettings, size: tuple[int, int]
-) -> list[tuple[str, dict[str, object]]]:
-    """The Kornia augmentations for `settings` on images of `size` (H, W), in the order
-    applied, as (class name in kornia.augmentation, keyword arguments): the trainer builds
-    them, the exported training script writes the same calls."""
-    calls: list[tuple[str, dict[str, object]]] = []
-    if settings.crop_padding or settings.rotation or settings.scale:
-        # A crop after padding is a shift by up to the padding with black fill: one warp
-        # does it with the rotation and zoom (Kornia's RandomCrop slices image by image).
-        affine: dict[str, object] = {"degrees": settings.rotation}
-        if settings.crop_padding:
-            height, width = size
-            affine["translate"] = (settings.crop_padding / width, settings.crop_padding / height)
-        if settings.scale:
-            affine["scale"] = (1.0 - settings.scale, 1.0 + settings.scale)
-        if not (settings.rotation or settings.scale):
-            affine["resample"] = "nearest"  # whole-pixel shifts, as a crop takes
-        calls.append(("RandomAffine", {**affine, "p": 1.0}))
-    if settings.flip:
-        calls.append(("RandomHorizontalFlip", {"p": 0.5}))
-    if settings.erasing:
-        calls.append(("RandomErasing", {"p": settings.erasing, "value": 0.0}))
-    return calls
-
-
-def kornia_transforms(settings: AugmentSettings, size: tuple[int, int]) -> list[nn.Module]:
-    """The Kornia modules of `transform_calls`."""
-    import kornia.augmentation as K
-
-    return [getattr(K, name)(**kwargs) for name, kwargs in transform_calls(settings, size)]
+def batch_augment(settings: AugmentSettings, size: tuple[int, int]) -> BatchAugment:
+    """The augmentation module for `settings` on images of `size` (H, W)."""
+    return BatchAugment(
+        size,
+        crop_padding=settings.crop_padding,
+        flip=settings.flip,
+        rotation=settings.rotation,
+        scale=settings.scale,
+        erasing=settings.erasing,
+    )
 
 
 def augmentation_source(settings: AugmentSettings, size: tuple[int, int]) -> str:
-    """The body of the exported script's make_augmentation(): the same Kornia calls."""
-    calls = transform_calls(settings, size)
-    if not calls:
+    """The body of the exported script's make_augmentation(): BatchAugment's own source
+    (torch only) and the call with these settings, so the script draws what the trainer
+    draws."""
+    if not settings.active:
         return "    return None\n"
-    lines = "".join(
-        f"        K.{name}({', '.join(f'{key}={value!r}' for key, value in kwargs.items())}),\n"
-        for name, kwargs in calls
-    )
-    return (
-        "    import kornia.augmentation as K  # pip install kornia\n\n"
-        f"    return nn.Sequential(\n{lines}    )\n"
-    )
+    source = textwrap.indent(inspect.getsource(augment_ops.BatchAugment), "    ")
+    values = {
+        "crop_padding": settings.crop_padding,
+        "flip": settings.flip,
+        "rotation": settings.rotation,
+        "scale": settings.scale,
+        "erasing": settings.erasing,
+    }
+    arguments = ", ".join(f"{key}={value!r}" for key, value in values.items())
+    return f"{source}\n    return BatchAugment({size!r}, {arguments})\n"
 
 
 class Augmentation(nn.Module):
@@ -136,7 +123,7 @@ class Augmentation(nn.Module):
     ) -> None:
         super().__init__()
         self.settings = settings
-        self.pipeline = nn.Sequential(*kornia_transforms(settings, size))
+        self.pipeline = batch_augment(settings, size)
         # normalised = raw·scale + shift; the pipeline sees normalised - shift (0 = black).
         shift = [-m / s for m, s in zip(mean, std, strict=True)]
         self.register_buffer("shift", torch.tensor(shift).view(1, -1, 1, 1), persistent=False)

@@ -133,8 +133,19 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         # Garbage raises whatever the unpickler or the zip reader meets first; none of it
         # is more than "unreadable".
         raise CheckpointError(f"cannot read checkpoint {path}: {first_line(error)}") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+    if not is_checkpoint_payload(payload):
         raise CheckpointError(f"{path} is not a cnn-explorer checkpoint")
+    return checkpoint_from_payload(payload, path)
+
+
+def is_checkpoint_payload(payload: object) -> bool:
+    """Whether a loaded file's content is one of this program's checkpoints."""
+    return isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT
+
+
+def checkpoint_from_payload(payload: dict[str, Any], path: str | os.PathLike[str]) -> Checkpoint:
+    """The checkpoint in a loaded file's content (`path` names it in errors); raise
+    CheckpointError for another version or a damaged one."""
     if payload.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(
             f"{path}: unsupported checkpoint version {short(payload.get('version'))}"

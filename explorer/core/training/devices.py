@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import statistics
 import sys
 import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,29 +108,28 @@ def _usable_cores() -> int:
 
 
 def automatic_threads() -> int:
-    """Threads for CPU training: every core the process may use when nothing else needs
-    one, else every core but one (never fewer than one). See `thread_choice`."""
+    """Threads for CPU training before a measurement: every core the process may use, or
+    every core but one under a window (never fewer than one). See `thread_choice`."""
     return thread_choice(0)[0]
 
 
 def thread_choice(threads: int = 0) -> tuple[int, str]:
-    """The CPU thread count for the setting `threads` (0: automatic) and why, in words:
-    "set", "window" (a GUI in this process: one core left free for it), "command line"
-    (every core) or "command line, machine busy" (one left free for the other programs).
+    """The CPU thread count for the setting `threads` (0: automatic) before a run measures
+    anything, and why, in words: "set", "window" (a GUI in this process: one core left free
+    for it, which stays the choice) or "command line" (every core, until the trainer times
+    each count on the real batch: see `measure_threads`).
 
     torch's OpenMP threads spin at a barrier every operation, so one busy core (the GUI, the
     OS, another program) stalls them all: on a shared 2-core machine (load average about 2.4)
     the Keras MNIST net trained at 2,850 images/s on 1 thread and 330-370 on 2
-    (bench/train_throughput.py --threads). On an idle machine every core pays: DESIGN.md
-    measured 1.7x for 2 threads against 1, which a command-line run should not give up.
+    (bench/train_throughput.py --threads), while on an idle one 2 threads were 1.7x faster.
+    Which is right depends on the moment, so a command-line run measures it.
     """
     if check_threads(threads):
         return threads, "set"
     cores = _usable_cores()
     if gui_in_process():
         return max(1, cores - 1), "window"
-    if cores > 1 and _other_load() > 0.5:
-        return cores - 1, "command line, machine busy"
     return cores, "command line"
 
 
@@ -139,13 +141,73 @@ def gui_in_process() -> bool:
     return application is not None and application.instance() is not None
 
 
-def _other_load() -> float:
-    """The one-minute load average: the cores' worth of work other programs are doing
-    before a run starts (0 where the platform does not say)."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 0.0
+def should_measure_threads(device: torch.device, threads: int) -> bool:
+    """Whether a run on `device` with the setting `threads` times the thread counts at its
+    start: automatic CPU runs outside a window on a machine with more than one core."""
+    return device.type == "cpu" and threads == 0 and not gui_in_process() and _usable_cores() > 1
+
+
+def candidate_threads(cores: int) -> list[int]:
+    """The counts a measurement tries: every one up to 4, then powers of two and `cores`,
+    so a 64-core machine times 8 counts, not 64."""
+    counts = {count for count in range(1, min(cores, 4) + 1)}
+    power = 8
+    while power < cores:
+        counts.add(power)
+        power *= 2
+    counts.add(cores)
+    return sorted(counts)
+
+
+@dataclass(frozen=True)
+class ThreadTiming:
+    """Seconds per step at each thread count tried, and the fastest count."""
+
+    per_step: dict[int, float]
+
+    @property
+    def fastest(self) -> int:
+        # Ties go to fewer threads: they leave cores to everything else.
+        return min(self.per_step, key=lambda count: (self.per_step[count], count))
+
+    def describe(self) -> str:
+        """E.g. "measured 1: 41 ms, 2: 24 ms per step"."""
+        times = ", ".join(f"{n}: {1000 * t:.0f} ms" for n, t in sorted(self.per_step.items()))
+        return f"measured {times} per step"
+
+
+def measure_threads(
+    step: Callable[[], object],
+    candidates: Sequence[int],
+    *,
+    rounds: int = 3,
+    timer: Callable[[], float] = time.perf_counter,
+) -> ThreadTiming:
+    """Time `step` (one training step on a real batch, which finishes its work before it
+    returns) at each thread count in `candidates` and leave torch's count at the fastest.
+
+    One untimed step first (kernels, caches), then up to `rounds` rounds of one timed step
+    per count, the counts interleaved so a change in the machine's load falls on all of
+    them; a count over 1.5x the best after a round is not timed again (on a busy machine
+    two threads can take ten times as long as one, and measuring it longer only costs).
+    Each count's time is the median of its steps."""
+    torch.set_num_threads(candidates[0])
+    step()
+    times: dict[int, list[float]] = {count: [] for count in candidates}
+    timed = list(candidates)
+    for _ in range(rounds):
+        for count in timed:
+            torch.set_num_threads(count)
+            started = timer()
+            step()
+            times[count].append(timer() - started)
+        best = min(statistics.median(times[count]) for count in timed)
+        timed = [count for count in timed if statistics.median(times[count]) <= 1.5 * best]
+    timing = ThreadTiming({count: statistics.median(t) for count, t in times.items()})
+    torch.set_num_threads(timing.fastest)
+    _reason.text = timing.describe()
+    log.info("torch threads: %d (%s)", timing.fastest, timing.describe())
+    return timing
 
 
 def apply_threads(device: DeviceChoice | torch.device, threads: int = 0) -> int:
@@ -165,8 +227,9 @@ def apply_threads(device: DeviceChoice | torch.device, threads: int = 0) -> int:
 
 
 def describe_device(device: torch.device) -> str:
-    """The device in words, e.g. 'CUDA: NVIDIA H100 80GB HBM3' or 'CPU (2 threads, command
-    line)' (why: as `apply_threads` last chose them on this thread)."""
+    """The device in words, e.g. 'CUDA: NVIDIA H100 80GB HBM3' or 'CPU (2 threads, measured
+    1: 41 ms, 2: 24 ms per step)' (why: as `apply_threads` or `measure_threads` last chose
+    them on this thread)."""
     if device.type == "cuda":
         return f"CUDA: {torch.cuda.get_device_name(device)}"
     if device.type == "cpu":

@@ -35,7 +35,12 @@ from explorer.core.training.checkpoint import (
     cpu_copy,
     save_checkpoint,
 )
-from explorer.core.training.devices import DeviceError, apply_threads, describe_device
+from explorer.core.training.devices import (
+    DeviceError,
+    apply_threads,
+    describe_device,
+    should_measure_threads,
+)
 from explorer.core.training.events import (
     EpochEnded,
     Progress,
@@ -57,7 +62,7 @@ from explorer.core.training.metrics_window import MetricsWindow
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
 from explorer.core.training.position import EpochPlan, RunPosition, RunSession
 from explorer.core.training.resume import check_resumable, random_states, restore_random_states
-from explorer.core.training.step import update, warm_up
+from explorer.core.training.step import compiled_forward, fastest_threads, update, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +114,8 @@ class Trainer:
             # oneDNN and cuDNN run bfloat16 convolutions fastest on NHWC tensors.
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._model: Network = model
+        # The training step's forward pass, compiled (sharing the model's weights) if asked.
+        self._forward = compiled_forward(model) if self.training.compile else None
         self._optimizer = make_optimizer(self._model.parameters(), self.training)
         # The moving average of the weights, which evaluation, checkpoints and the end use.
         decay = self.training.ema_decay
@@ -209,6 +216,10 @@ class Trainer:
                 apply_threads(self.device, training.threads)
             except DeviceError as error:
                 raise TrainingAborted(str(error)) from None
+            if should_measure_threads(self.device, training.threads):
+                images, labels = next(self.dataset.batches(Split.TRAIN, training.batch_size))
+                images, autocast = self._layout(images), self._autocast()
+                fastest_threads(self._model, images, labels, autocast, training)
         order = self._batch_order()
         yield TrainingStarted(
             device=describe_device(self.device),
@@ -292,6 +303,7 @@ class Trainer:
                 labels,
                 self._autocast(),
                 label_smoothing=self.training.label_smoothing,
+                forward=self._forward,
             )
             if self._average is not None:
                 self._average.update(self._model)
