@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional
 
 from explorer.core.advice import axis_windows
-from explorer.core.analysis import analyze
+from explorer.core.analysis import Analysis, analyze
 from explorer.core.builder import Network
 from explorer.core.coverage import AxisWindow, inputs_reaching
 from explorer.core.data.resident import DeviceDataset
@@ -180,12 +180,15 @@ class Box:
         return self.bottom - self.top, self.right - self.left
 
 
-def _windows(spec: NetworkSpec, path: LayerPath) -> tuple[list[AxisWindow], list[AxisWindow]]:
+def _windows(
+    spec: NetworkSpec, path: LayerPath, analysis: Analysis | None
+) -> tuple[list[AxisWindow], list[AxisWindow]]:
     """The row and column windows from the input to the output of the top-level layer at
     `path`; ValueError when a block or a whole-input layer comes first."""
     if path.depth != 1:
         raise ValueError("receptive fields are worked out for top-level layers only")
-    analysis = analyze(spec)
+    if analysis is None:
+        analysis = analyze(spec)
     rows: list[AxisWindow] = []
     columns: list[AxisWindow] = []
     for index in range(path.index + 1):
@@ -213,13 +216,18 @@ def _span(windows: list[AxisWindow], position: int) -> tuple[int, int] | None:
     return (bits & -bits).bit_length() - 1, bits.bit_length()
 
 
-def receptive_box(spec: NetworkSpec, path: LayerPath, position: tuple[int, int]) -> Box | None:
+def receptive_box(
+    spec: NetworkSpec,
+    path: LayerPath,
+    position: tuple[int, int],
+    analysis: Analysis | None = None,
+) -> Box | None:
     """The input pixels output position (row, column) of the top-level layer at `path` can
     see, clipped to the input (the bounding box, for dilated kernels with gaps); None when
     it sees only padding, or when the field is not a window (a block or a whole-input layer
-    before it, or a nested layer)."""
+    before it, or a nested layer). Pass `spec`'s `analysis` when you have it."""
     try:
-        rows, columns = _windows(spec, path)
+        rows, columns = _windows(spec, path, analysis)
     except ValueError:
         return None
     vertical, horizontal = _span(rows, position[0]), _span(columns, position[1])

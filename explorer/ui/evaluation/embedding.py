@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -118,6 +119,9 @@ class EmbeddingView(QWidget):
         self.progress.setMaximumWidth(160)
         self.progress.hide()
         self.status = QLabel("Train or evaluate the network, then press Compute.")
+        self.status.setWordWrap(True)
+        # A long message wraps; it never widens the panel (a docked panel is narrow).
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         controls = QHBoxLayout()
         controls.addWidget(self.method)
         controls.addWidget(self.compute_button)

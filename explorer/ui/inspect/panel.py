@@ -23,6 +23,7 @@ from explorer.core.capture_types import CaptureResult, LayerCapture
 from explorer.core.data import DeviceDataset
 from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
+from explorer.ui.inspect.channel_explorer import ChannelExplorer
 from explorer.ui.inspect.controller import InspectController
 from explorer.ui.inspect.feature_maps import FeatureMapPanel
 from explorer.ui.inspect.filters import ChannelDetail, FiltersView
@@ -86,6 +87,8 @@ class InspectPanel(QWidget):
         self.tabs.addTab(self.feature_maps, "Feature maps")
         self.tabs.addTab(self.filters, "Filters")
         self.tabs.addTab(self.activations, "Activation functions")
+        self.channels = ChannelExplorer()
+        self.tabs.addTab(self.channels, "Channels")
         right = QWidget()
         box = QVBoxLayout(right)
         box.setContentsMargins(0, 0, 0, 0)
@@ -127,6 +130,7 @@ class InspectPanel(QWidget):
         self._apply_dataset_class_names()
         self._hold_unless_on_screen()
         self.controller.set_spec(spec, weights)
+        self.channels.set_spec(spec, weights)
         current = self.picker.current
         if current is None or tuple(current.shape) != spec.input.shape:
             self.picker.choose_default()
@@ -137,6 +141,7 @@ class InspectPanel(QWidget):
         self._dataset_class_names = tuple(dataset.info.class_names)
         self._apply_dataset_class_names()
         self.picker.set_dataset(dataset)
+        self.channels.set_dataset(dataset)
         self.picker.choose_default()
 
     @Slot(object)
@@ -144,10 +149,12 @@ class InspectPanel(QWidget):
         """Redraw with the trainer's latest weights (a CPU copy, e.g. every ~0.5 s)."""
         self._hold_unless_on_screen()
         self.controller.refresh_from_weights(state_dict)
+        self.channels.set_weights(state_dict)
 
     def shutdown(self) -> None:
         self.picker.shutdown()
         self.controller.shutdown()
+        self.channels.shutdown()
 
     def _apply_dataset_class_names(self) -> None:
         names = self._dataset_class_names
