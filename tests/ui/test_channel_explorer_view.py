@@ -41,6 +41,8 @@ def test_top_images_match_a_brute_force_ranking_and_hover_outlines_the_field(
     view, spec, model, dataset = explorer
     path = LayerPath.top(0)
     assert view.layer.count() == 3  # the conv, the BatchNorm and the Dropout give maps
+    assert view.layer.currentData() == LayerPath.top(2)  # the deepest, by default
+    view.layer.setCurrentIndex(0)
     assert view.layer.currentData() == path
     with qtbot.waitSignal(view.shown, timeout=30000):
         qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
@@ -79,7 +81,7 @@ def test_maximise_runs_in_the_background_and_excites_the_channel(qtbot, explorer
     assert made is not None and made.channel == 3
     assert f"{made.activation:.3f}" in view.maximised_caption.text()
     with torch.inference_mode():
-        maps = forward_to(model, LayerPath.top(0), dataset.normalize(dataset.images("test")))
+        maps = forward_to(model, made.path, dataset.normalize(dataset.images("test")))
     best_real = float(centred_response(maps, 3).max())
     assert made.activation > 3 * max(made.start_activation, 1e-3)
     assert made.activation > 1.5 * best_real

@@ -161,6 +161,7 @@ class EmbeddingView(QWidget):
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([560, 300])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
@@ -270,8 +271,7 @@ class EmbeddingView(QWidget):
         for label, name in enumerate(names):
             rows = np.flatnonzero((features.labels == label) & ~wrong)
             colour = pg.intColor(label, hues=max(len(names), 1), values=1, maxValue=220)
-            item = self._scatter(layout, rows, colour, "o", 5, name)
-            self._legend.addItem(item, name)
+            self._scatter(layout, rows, colour, name)  # named: the legend lists it
         rows = np.flatnonzero(wrong)
         colours = [
             pg.intColor(int(k), hues=max(len(names), 1), values=1, maxValue=220)
@@ -298,12 +298,10 @@ class EmbeddingView(QWidget):
         layout: np.ndarray,
         rows: np.ndarray,
         colour: object,
-        symbol: str,
-        size: int,
         name: str,
     ) -> pg.ScatterPlotItem:
         item = pg.ScatterPlotItem(
-            pos=layout[rows], data=rows, symbol=symbol, size=size, pen=None, brush=colour, name=name
+            pos=layout[rows], data=rows, symbol="o", size=5, pen=None, brush=colour, name=name
         )
         item.sigClicked.connect(self._on_points_clicked)
         self.plot.addItem(item)

@@ -158,6 +158,7 @@ class ChannelExplorer(QWidget):
 
         self.layer = QComboBox()
         self.layer.setToolTip("A layer whose output is a stack of maps")
+        self.layer.currentIndexChanged.connect(self._on_layer_current_index_changed)
         self.channel = QSpinBox()
         self.channel.setPrefix("channel ")
         self.channel.valueChanged.connect(self._on_channel_value_changed)
@@ -255,7 +256,9 @@ class ChannelExplorer(QWidget):
             if found.path is not None and shape is not None and len(shape) == 3:
                 self.layer.addItem(f"{found.name} · {shape[0]} channels", found.path)
         index = self.layer.findText(current)
-        self.layer.setCurrentIndex(max(index, 0))
+        # The deepest map layer by default: its fields are digit-sized, its channels the
+        # most telling.
+        self.layer.setCurrentIndex(index if index >= 0 else self.layer.count() - 1)
         self.layer.blockSignals(False)
 
     def set_weights(self, state: Mapping[str, torch.Tensor]) -> None:
@@ -401,6 +404,11 @@ class ChannelExplorer(QWidget):
             self._show_top()
 
     @Slot(int)
+    def _on_layer_current_index_changed(self, _: int) -> None:
+        self._forget()
+        self.status.setText("Press Find top images to rank the test images for this layer.")
+
+    @Slot(int)
     def _on_tile_clicked(self, k: int) -> None:
         self.select_tile(k)
 
@@ -427,6 +435,7 @@ class ChannelExplorer(QWidget):
             self.hover(0, 0)
         elif isinstance(value, MaximisedImage):
             self.last_maximised = value
+            self.status.setText(f"Made an image for channel {value.channel} of {value.path}.")
             self.maximised_view.setPixmap(gray_pixmap(value.image, SCALE * 2))
             self.maximised_caption.setText(
                 f"Made to excite channel {value.channel}: response {value.activation:.3f} "
