@@ -254,6 +254,9 @@ class MaximisedImage:
     start_activation: float
 
 
+STARTS = 8
+
+
 def _blur(x: torch.Tensor) -> torch.Tensor:
     kernel = torch.tensor([1.0, 2.0, 1.0], device=x.device) / 4.0
     kernel2d = (kernel[:, None] * kernel[None, :]).expand(x.shape[1], 1, 3, 3)
@@ -277,18 +280,25 @@ def maximise_channel(
 
     Regularised as feature-visualisation work does (Olah et al., 2017) so the result is a
     smooth, digit-sized pattern rather than high-frequency noise: the image is jittered by up
-    to 2 pixels each step, blurred every few steps, pulled towards 0 (L2) and penalised for
-    total variation, and kept inside `value_range` (the normalised values real pixels take).
-    The model's weights are not changed and get no gradients. None when `cancel` was set;
-    `progress(step)` is called every 10 steps. Runs on the model's device."""
+    to 2 pixels each step, blurred every few steps, pulled towards the darkest value (L2),
+    penalised for total variation, and kept inside `value_range` (the normalised values real
+    pixels take). It starts from the best of `STARTS` random images (a channel no start
+    excites has no gradient and stays where it started). The model's weights are not changed
+    and get no gradients. None when `cancel` was set; `progress(step)` is called every 10
+    steps. Runs on the model's device."""
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     generator = torch.Generator().manual_seed(seed)
     low, high = value_range
-    start = 0.5 * torch.randn((1, *model.input_shape), generator=generator)
-    x = start.clone().to(device).requires_grad_(True)
-    optimiser = torch.optim.Adam([x], lr=0.05)
+    starts = 0.5 * torch.randn((STARTS, *model.input_shape), generator=generator)
     with _eval_mode(model), torch.enable_grad():
-        start_value = _channel_mean(model, path, channel, x.detach())
+        # The best of a few random starts: a ReLU channel that is 0 on one start has no
+        # gradient to climb there.
+        with torch.no_grad():
+            responses = centred_response(forward_to(model, path, starts.to(device)), channel)
+        best = int(responses.argmax())
+        start_value = float(responses[best])
+        x = starts[best : best + 1].clone().to(device).requires_grad_(True)
+        optimiser = torch.optim.Adam([x], lr=0.05)
         for step in range(steps):
             if cancel is not None and cancel.is_set():
                 return None
@@ -301,7 +311,9 @@ def maximise_channel(
             total_variation = (x[:, :, 1:] - x[:, :, :-1]).abs().mean() + (
                 x[:, :, :, 1:] - x[:, :, :, :-1]
             ).abs().mean()
-            loss = -objective + 0.002 * x.square().mean() + 0.05 * total_variation
+            # L2 towards the darkest value: what the pattern does not need fades to the
+            # background (black for MNIST-like data) rather than staying as noise.
+            loss = -objective + 0.05 * (x - low).square().mean() + 0.05 * total_variation
             (gradient,) = torch.autograd.grad(loss, x)
             x.grad = gradient
             optimiser.step()
