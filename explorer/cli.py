@@ -23,8 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "open": ("gui", "open the GUI with a project file"),
     "summary": ("summary", "print the layer table, parameter counts and diagnostics"),
     "train": ("train", "train a network headless and write a run folder"),
+    "sweep": ("sweep", "train a network under a grid or random sample of settings"),
     "profile": ("profile", "measure a training step per layer and the largest batch that fits"),
     "export": ("export", "export a network as PyTorch source, weights, TorchScript or ONNX"),
+    "explain": ("explain", "show where the network looked for one image (Grad-CAM and others)"),
     "datasets": ("datasets", "list datasets or download one"),
     "templates": ("templates", "list the built-in template projects"),
 }

@@ -76,7 +76,10 @@ def test_a_run_writes_its_folder_prints_the_accuracy_and_can_be_continued(
     assert "test accuracy" in out
     assert "CPU (1 thread, set)" in out
 
-    assert sorted(p.name for p in run.iterdir()) == [
+    names = sorted(p.name for p in run.iterdir())
+    events = [name for name in names if name.startswith("events.out.tfevents.")]
+    assert len(events) == 1  # TensorBoard's
+    assert [name for name in names if name not in events] == [
         "checkpoint.pt",
         "metrics.jsonl",
         "project.json",

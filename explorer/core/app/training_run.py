@@ -26,9 +26,10 @@ if TYPE_CHECKING:
 class TrainingRun:
     """A trainer and the run folder its events go to (None: a run that keeps no folder)."""
 
-    def __init__(self, trainer: Trainer, folder: RunFolder | None) -> None:
+    def __init__(self, trainer: Trainer, folder: RunFolder | None, start_step: int = 0) -> None:
         self.trainer = trainer
         self.folder = folder
+        self.start_step = start_step  # a continued run's checkpoint step
 
     @property
     def model(self) -> Network:
@@ -39,20 +40,26 @@ class TrainingRun:
         self.trainer.stop()
 
     def events(self) -> Generator[TrainingEvent, None, None]:
-        """The trainer's events, each appended to the folder's metrics first; the metrics
-        file is closed when the run ends, fails, or the caller stops iterating. A folder
-        that cannot be written raises `RunFailed`."""
+        """The trainer's events, each appended to the folder's metrics (and its TensorBoard
+        event file) first; the metrics file is closed when the run ends, fails, or the caller
+        stops iterating. A folder that cannot be written raises `RunFailed`."""
         folder = self.folder
         if folder is None:
             yield from self.trainer.run()
             return
+        from explorer.core.app.tensorboard_log import TensorBoardLog
+
+        board = TensorBoardLog(folder.path, start_step=self.start_step)
         try:
             with folder:
                 for event in self.trainer.run():
                     folder.append(event)
+                    board.add(event)
                     yield event
         except OSError as error:
             raise folder_write_failed(folder, error) from None
+        finally:
+            board.close()
 
 
 def start_run(
@@ -87,7 +94,7 @@ def start_run(
                 folder.truncate_metrics(checkpoint)
         except OSError as error:
             raise folder_write_failed(folder, error) from None
-    return TrainingRun(trainer, folder)
+    return TrainingRun(trainer, folder, checkpoint.position.step if checkpoint else 0)
 
 
 def report_unexpected(error: BaseException, folder: RunFolder) -> RunFailed:

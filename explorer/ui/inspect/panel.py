@@ -1,4 +1,5 @@
-"""The "look inside" panel: the input picker beside feature maps, filters and activations.
+"""The "look inside" panel: the input picker beside feature maps, filters, activations
+and Explain (attribution).
 
 It owns the capture controller. The main window gives it the spec (`set_spec`), the
 dataset (`set_dataset`) and, while training, new weights (`refresh_from_weights`), and
@@ -25,6 +26,7 @@ from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
 from explorer.ui.inspect.channel_explorer import ChannelExplorer
 from explorer.ui.inspect.controller import InspectController
+from explorer.ui.inspect.explain import ExplainTab
 from explorer.ui.inspect.feature_maps import FeatureMapPanel
 from explorer.ui.inspect.filters import ChannelDetail, FiltersView
 from explorer.ui.inspect.gallery import ActivationGallery
@@ -44,14 +46,18 @@ def gallery_crop(image: torch.Tensor, size: int = GALLERY_SIZE) -> torch.Tensor:
     return image[:, top : top + size, left : left + size]
 
 
-def kernel_source(layers: tuple[LayerCapture, ...], index: int) -> LayerCapture | None:
+def kernel_source(result: CaptureResult, index: int) -> LayerCapture | None:
     """The convolution whose kernels made layer `index`'s channels: the layer itself or
-    the nearest one before it, across layers that keep channels (pool, BN, activation)."""
-    for layer in reversed(layers[: index + 1]):
+    the nearest one feeding it, across layers that keep channels (pool, BN, activation)
+    and into a block from its input; none past a merge, which mixes its branches, or for
+    a separable convolution, whose pointwise step mixes what its kernels made."""
+    layer: LayerCapture | None = result.layers[index]
+    while layer is not None and not layer.merged:
         if layer.kernel is not None:
-            return layer if layer.kernel.ndim == 4 else None
+            return layer if layer.kernel.ndim == 4 and layer.kernels == 1 else None
         if not layer.is_image:
             return None
+        layer = result.input_of(layer.path)
     return None
 
 
@@ -71,6 +77,7 @@ class InspectPanel(QWidget):
         self.feature_maps = FeatureMapPanel()
         self.filters = FiltersView()
         self.activations = ActivationGallery()
+        self.explain = ExplainTab()
         self.detail: ChannelDetail | None = None
         self._detail_key: tuple[str, int] = ("", 0)
         self._result: CaptureResult | None = None
@@ -87,6 +94,7 @@ class InspectPanel(QWidget):
         self.tabs.addTab(self.feature_maps, "Feature maps")
         self.tabs.addTab(self.filters, "Filters")
         self.tabs.addTab(self.activations, "Activation functions")
+        self.tabs.addTab(self.explain, "Explain")
         self.channels = ChannelExplorer()
         self.tabs.addTab(self.channels, "Channels")
         right = QWidget()
@@ -130,6 +138,7 @@ class InspectPanel(QWidget):
         self._apply_dataset_class_names()
         self._hold_unless_on_screen()
         self.controller.set_spec(spec, weights)
+        self.explain.set_spec(spec, weights)
         self.channels.set_spec(spec, weights)
         current = self.picker.current
         if current is None or tuple(current.shape) != spec.input.shape:
@@ -140,6 +149,7 @@ class InspectPanel(QWidget):
         # The dataset's class names describe the predictions better than the template's.
         self._dataset_class_names = tuple(dataset.info.class_names)
         self._apply_dataset_class_names()
+        self.explain.set_dataset(dataset.info.class_names, dataset.mean, dataset.std)
         self.picker.set_dataset(dataset)
         self.channels.set_dataset(dataset)
         self.picker.choose_default()
@@ -149,11 +159,13 @@ class InspectPanel(QWidget):
         """Redraw with the trainer's latest weights (a CPU copy, e.g. every ~0.5 s)."""
         self._hold_unless_on_screen()
         self.controller.refresh_from_weights(state_dict)
+        self.explain.refresh_from_weights(state_dict)
         self.channels.set_weights(state_dict)
 
     def shutdown(self) -> None:
         self.picker.shutdown()
         self.controller.shutdown()
+        self.explain.shutdown()
         self.channels.shutdown()
 
     def _apply_dataset_class_names(self) -> None:
@@ -170,6 +182,7 @@ class InspectPanel(QWidget):
         self._refresh_tabs()
         self._hold_unless_on_screen()
         self.controller.set_image(image)
+        self.explain.set_image(image)
 
     @Slot(str)
     def _on_picker_input_refused(self, message: str) -> None:
@@ -256,6 +269,6 @@ class InspectPanel(QWidget):
             result.layers[index],
             channel,
             self.feature_maps.colormap_combo.currentText(),
-            kernel_source(result.layers, index),
+            kernel_source(result, index),
         )
         self.detail.show()

@@ -18,6 +18,8 @@ from explorer.ui.training.controller import TrainingController
 from explorer.ui.training.curves import TrainingCurves
 from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunsPanel
+from explorer.ui.training.sweep_dialog import SweepDialog
+from explorer.ui.training.sweep_view import SweepView
 
 #: How long after the window is built the warm-up starts: the window paints first.
 WARM_UP_DELAY_MS = 300
@@ -68,6 +70,12 @@ class TrainingDocks(QObject):
         export_png.triggered.connect(panel.export_png)
         export_csv = self.menu.addAction("Export Curves as &CSV…")
         export_csv.triggered.connect(panel.export_csv)
+        self.menu.addSeparator()
+        self.sweep_action = self.menu.addAction("S&weep…")
+        self.sweep_action.setShortcut("F8")
+        self.sweep_action.triggered.connect(self.open_sweep)
+        self.sweeps: list[SweepView] = []
+        self._data_dir = data_dir
         window.menus.add_tool_actions(run_actions)
         # Emitted only once the window has agreed to close: a cancelled "save changes?"
         # keeps training running.
@@ -84,9 +92,25 @@ class TrainingDocks(QObject):
             dock.raise_()
 
     @Slot()
+    def open_sweep(self) -> SweepView | None:
+        """Ask for a sweep of the current network and open its window (not started)."""
+        window = self.parent()
+        assert isinstance(window, MainWindow)
+        dialog = SweepDialog(window.document.spec, self.controller.runs_root, window)
+        if dialog.exec() != SweepDialog.DialogCode.Accepted or dialog.plan is None:
+            return None
+        view = SweepView(dialog.plan, self._data_dir, window)
+        self.sweeps.append(view)
+        view.show()
+        return view
+
+    @Slot()
     def shutdown(self) -> None:
-        """Stop training and any download, waiting for their threads (safe to repeat)."""
+        """Stop training, any download and the sweeps, waiting for their threads (safe to
+        repeat)."""
         self.panel.shutdown()
+        for view in self.sweeps:
+            view.queue.shutdown()
 
     @Slot()
     def _on_training_started(self) -> None:

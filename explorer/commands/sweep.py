@@ -1,0 +1,222 @@
+"""`sweep`: train one network under a grid (or a random sample) of settings, one run folder
+per trial, and print the trials sorted by validation accuracy (also in results.csv).
+
+Every trial is checked before the first one trains (exit 2 naming the bad key or value).
+Ctrl-C stops the running trial; the same command again skips the finished trials and
+continues the stopped one from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
+from explorer.commands.common import (
+    DATA_DIR_HELP,
+    add_device_argument,
+    add_project_arguments,
+    load_project_argument,
+)
+
+if TYPE_CHECKING:
+    from explorer.core.app.sweep import SweepPlan
+    from explorer.core.app.sweep_run import TrialResult
+    from explorer.core.app.training_run import TrainingRun
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_project_arguments(parser)
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="values to try for a training setting (learning_rate=0.1,0.01) or a layer's key "
+        "by layer name or position from 1 (conv2d_1.filters=16,32; 2.filters=16,32); repeat "
+        "for a grid",
+    )
+    parser.add_argument(
+        "--random",
+        type=int,
+        metavar="N",
+        help="train N combinations drawn at random from the grid instead of all of it",
+    )
+    parser.add_argument(
+        "--random-seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of the --random draw (default 0)",
+    )
+    parser.add_argument("--epochs", type=int, metavar="N", help="epochs of every trial")
+    parser.add_argument("--dataset", metavar="D", help="dataset (default: the project's)")
+    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    add_device_argument(parser)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="T",
+        help="CPU threads for torch, 0 for automatic (default: the project's)",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="SWEEP_DIR",
+        help="folder for the trials' run folders and results.csv (rerun to continue)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from explorer.core.app.preparation import BadRunInput, RunFailed
+
+    try:
+        return _run(args)
+    except BadRunInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RunFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _run(args: argparse.Namespace) -> int:
+    from explorer.core.app.preparation import make_run_folder
+    from explorer.core.app.run_plan import with_settings
+    from explorer.core.app.sweep import plan_sweep
+    from explorer.core.app.sweep_run import FINISHED, read_result, write_results
+
+    loaded = load_project_argument(args)
+    if loaded is None:
+        return EXIT_BAD_INPUT
+    overrides = {
+        "epochs": args.epochs,
+        "dataset": args.dataset,
+        "device": args.device,
+        "threads": args.threads,
+    }
+    spec = with_settings(loaded, {k: v for k, v in overrides.items() if v is not None})
+    plan = plan_sweep(spec, args.sets, args.out, sample=args.random, seed=args.random_seed)
+    make_run_folder(plan.out)
+    print(f"{spec.name}: {len(plan.trials)} trials into {plan.out}")
+    code = EXIT_OK
+    data = None
+    for trial in plan.trials:
+        label = f"trial {trial.number}/{len(plan.trials)} ({trial.describe()})"
+        if read_result(plan, trial).status == FINISHED:
+            print(f"{label}: finished before, skipped")
+            continue
+        print(f"{label} -> {plan.trial_folder(trial)}")
+        if data is None:
+            from explorer.core.app.sweep_run import TrialData
+
+            data = TrialData(args.data_dir)
+        outcome = _train_trial(plan, trial, data)
+        write_results(plan)
+        if outcome == "stopped":
+            print(
+                f"stopped; continue with: python main.py {shlex.join(sys.argv[1:])}"
+                if sys.argv[1:2] == ["sweep"]
+                else "stopped; run the same sweep again to continue",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        if outcome == "failed":
+            code = EXIT_FAILURE
+    results = write_results(plan)
+    print(format_table(plan, results))
+    print(f"results: {plan.out / 'results.csv'}")
+    return code
+
+
+def _train_trial(plan: SweepPlan, trial: Any, data: Any) -> str:
+    """Train one trial; 'finished', 'stopped' or 'failed' (its message printed)."""
+    from explorer.commands.train import _ProgressLine
+    from explorer.core.app.preparation import TrainingRunError, choose_device
+    from explorer.core.app.sweep_run import start_trial
+    from explorer.core.app.training_run import report_unexpected
+    from explorer.core.training import TrainingFailed, TrainingFinished, TrainingStopped
+    from explorer.core.training.runs import RunFolder
+
+    folder = RunFolder(plan.trial_folder(trial))
+    try:
+        choice = choose_device(trial.spec)
+        training = start_trial(plan, trial, data.dataset(trial.spec, choice.device), data.data_dir)
+        progress = _ProgressLine(sys.stdout)
+        previous = signal.signal(signal.SIGINT, _stop_handler(training))
+        event = None
+        try:
+            for event in training.events():
+                progress.show(event)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            progress.close()
+    except TrainingRunError:
+        raise
+    except Exception as error:
+        raise report_unexpected(error, folder) from None
+    if isinstance(event, TrainingFinished):
+        print(f"  test accuracy {100 * event.test_accuracy:.2f}%")
+        return "finished"
+    if isinstance(event, TrainingStopped):
+        return "stopped"
+    message = event.message if isinstance(event, TrainingFailed) else "ended without a result"
+    print(f"  error: {message} (see {folder.path})", file=sys.stderr)
+    return "failed"
+
+
+def _stop_handler(training: TrainingRun) -> Any:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        training.stop()
+
+    return handler
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def format_table(plan: SweepPlan, results: list[TrialResult]) -> str:
+    """The trials as a text table, best validation accuracy first."""
+    from explorer.core.app.sweep import format_value
+    from explorer.core.app.sweep_run import best_first
+
+    keys = [axis.key for axis in plan.axes]
+    header = [
+        "trial",
+        *keys,
+        "val acc",
+        "test acc",
+        "train loss",
+        "time",
+        "params",
+        "MACs",
+        "status",
+    ]
+    rows = [header]
+    for result in best_first(results):
+        values = dict(result.trial.values)
+        rows.append(
+            [
+                str(result.trial.number),
+                *(format_value(values[key]) for key in keys),
+                _percent(result.validation_accuracy),
+                _percent(result.test_accuracy),
+                "-" if result.train_loss is None else f"{result.train_loss:.4f}",
+                "-" if result.time is None else f"{result.time:.1f}s",
+                f"{result.params:,}",
+                f"{result.macs:,}",
+                result.status,
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines)
