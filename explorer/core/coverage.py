@@ -73,6 +73,12 @@ def reached_inputs(windows: Sequence[AxisStep]) -> int:
     return _back(windows, (1 << windows[-1].size_out) - 1).bit_count()
 
 
+def inputs_reaching(steps: Sequence[AxisStep], used: int) -> int:
+    """The input positions (a bit set) that reach the output positions `used` (a bit set)
+    through `steps`, in forward order."""
+    return _back(steps, used)
+
+
 def _back(steps: Sequence[AxisStep], used: int) -> int:
     """The input positions of `steps` that reach the output positions `used`."""
     for step in reversed(steps):

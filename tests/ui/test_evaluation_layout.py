@@ -71,6 +71,7 @@ def test_docked_at_1280x800_nothing_scrolls_sideways(qtbot: Any, bench: Workbenc
         "Per class",
         "Cell images",
         "Top mistakes",
+        "Embedding",
     ]
 
 

@@ -4,14 +4,15 @@ A thin view over `explorer.core.evaluation.Evaluation`, laid out from three part
 `ConfusionMatrixView`, the `MetricsTable` and two `ThumbnailGrid`s. Clicking a
 confusion-matrix cell lists that (true, predicted) pair's images, most confident first;
 clicking an image emits `image_chosen(split, index)` so the feature-map view can take it as
-its input.
+its input. The Embedding tab (embedding.py) maps the penultimate features of the test images.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pyqtgraph as pg
+import torch
 from PySide6.QtCore import QPointF, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QResizeEvent
 from PySide6.QtWidgets import (
@@ -29,7 +30,9 @@ from PySide6.QtWidgets import (
 
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.evaluation import Evaluation, most_confident_mistakes, pair_samples
+from explorer.core.spec import NetworkSpec
 from explorer.ui.evaluation.confusion_matrix import ConfusionMatrixView
+from explorer.ui.evaluation.embedding import EmbeddingView
 from explorer.ui.evaluation.metrics_table import MetricsTable
 from explorer.ui.evaluation.thumbnails import MAX_THUMBNAILS, ThumbnailGrid
 
@@ -86,6 +89,9 @@ class EvaluationPanel(QWidget):
         self._tabs.addTab(self._table, "Per class")
         self._tabs.addTab(self._pair_page, "Cell images")
         self._tabs.addTab(_captioned(self._mistakes_caption, self._mistakes_grid), "Top mistakes")
+        self.embedding = EmbeddingView()
+        self.embedding.image_chosen.connect(self.image_chosen)
+        self._tabs.addTab(self.embedding, "Embedding")
 
         self._splitter = QSplitter(Qt.Orientation.Horizontal)
         self._splitter.setChildrenCollapsible(False)
@@ -124,6 +130,15 @@ class EvaluationPanel(QWidget):
         self._show_mistakes()
         self._pair_grid.clear()
         self._pair_caption.setText("Click a cell of the confusion matrix to see its images.")
+        self.embedding.set_evaluation(evaluation, dataset, self._class_names)
+
+    def set_network(self, spec: NetworkSpec, state: Mapping[str, torch.Tensor] | None) -> None:
+        """The network and weights the evaluation is of, for the embedding's features."""
+        self.embedding.set_network(spec, state)
+
+    def shutdown(self) -> None:
+        """Join the embedding's background work (call on the way out of the application)."""
+        self.embedding.shutdown()
 
     def mark_outdated(self) -> None:
         """The network was edited since: keep the results on show, but say they are old."""

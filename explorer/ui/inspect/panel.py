@@ -24,6 +24,7 @@ from explorer.core.capture_types import CaptureResult, LayerCapture
 from explorer.core.data import DeviceDataset
 from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
+from explorer.ui.inspect.channel_explorer import ChannelExplorer
 from explorer.ui.inspect.controller import InspectController
 from explorer.ui.inspect.explain import ExplainTab
 from explorer.ui.inspect.feature_maps import FeatureMapPanel
@@ -94,6 +95,8 @@ class InspectPanel(QWidget):
         self.tabs.addTab(self.filters, "Filters")
         self.tabs.addTab(self.activations, "Activation functions")
         self.tabs.addTab(self.explain, "Explain")
+        self.channels = ChannelExplorer()
+        self.tabs.addTab(self.channels, "Channels")
         right = QWidget()
         box = QVBoxLayout(right)
         box.setContentsMargins(0, 0, 0, 0)
@@ -136,6 +139,7 @@ class InspectPanel(QWidget):
         self._hold_unless_on_screen()
         self.controller.set_spec(spec, weights)
         self.explain.set_spec(spec, weights)
+        self.channels.set_spec(spec, weights)
         current = self.picker.current
         if current is None or tuple(current.shape) != spec.input.shape:
             self.picker.choose_default()
@@ -147,6 +151,7 @@ class InspectPanel(QWidget):
         self._apply_dataset_class_names()
         self.explain.set_dataset(dataset.info.class_names, dataset.mean, dataset.std)
         self.picker.set_dataset(dataset)
+        self.channels.set_dataset(dataset)
         self.picker.choose_default()
 
     @Slot(object)
@@ -155,11 +160,13 @@ class InspectPanel(QWidget):
         self._hold_unless_on_screen()
         self.controller.refresh_from_weights(state_dict)
         self.explain.refresh_from_weights(state_dict)
+        self.channels.set_weights(state_dict)
 
     def shutdown(self) -> None:
         self.picker.shutdown()
         self.controller.shutdown()
         self.explain.shutdown()
+        self.channels.shutdown()
 
     def _apply_dataset_class_names(self) -> None:
         names = self._dataset_class_names

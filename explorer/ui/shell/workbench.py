@@ -348,6 +348,7 @@ class Workbench(QObject):
         names = dataset.info.class_names
         if len(names) != evaluation.num_classes:
             names = self.document.spec.class_names or tuple(map(str, range(evaluation.num_classes)))
+        self.evaluation.set_network(self.document.spec, self.weights_for(self.document.spec))
         self.evaluation.set_evaluation(evaluation, dataset, names)
         self.window.statusBar().showMessage(
             f"Test accuracy of the current weights: {100 * evaluation.accuracy:.2f}%", 8000
@@ -380,6 +381,7 @@ class Workbench(QObject):
         self.profile.shutdown()
         self.weights_loader.shutdown()
         self.evaluator.shutdown()
+        self.evaluation.shutdown()
 
 
 def _float_large(dock: QDockWidget, window: QWidget) -> None:
