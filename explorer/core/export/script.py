@@ -36,7 +36,7 @@ NUM_CLASSES = $num_classes
 CLASS_NAMES = $class_names_literal
 
 
-class $class_name(nn.Module):
+${block_classes}class $class_name(nn.Module):
     def __init__(self) -> None:
         super().__init__()
 $layers

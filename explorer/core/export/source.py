@@ -19,6 +19,12 @@ from typing import Any
 from torch import nn
 
 from explorer.core.builder import Network, build_model, kernel_weight
+from explorer.core.export.block_classes import (
+    BLOCK_CLASSES,
+    block_classes_source,
+    block_expression,
+)
+from explorer.core.export.layout import LINE_LENGTH, Call, Expression, layout
 from explorer.core.export.script import TRAINING_SCRIPT
 from explorer.core.optimizers import optimizer_type
 from explorer.core.spec import NetworkSpec
@@ -27,8 +33,6 @@ from explorer.core.training.augment import AugmentSettings, augmentation_source
 # Constructor arguments that describe where a module lives, not what it computes.
 _PLACEMENT_ARGUMENTS = frozenset({"device", "dtype"})
 _INDENT = "    "
-# Longest `nn.Sequential(...)` kept on one line, counting its indent (ruff allows 100).
-_SEQUENTIAL_WIDTH = 80
 
 
 class ExportError(RuntimeError):
@@ -49,17 +53,25 @@ def class_name_for(spec: NetworkSpec) -> str:
 
 
 def module_expression(module: nn.Module, indent: str = "") -> str:
-    """The `nn.<Class>(...)` expression that constructs a module equal to `module`.
+    """The expression that constructs a module equal to `module`, laid out for a line
+    starting with `indent`.
 
-    Containers (nn.Sequential) are written with their children's names, so state_dict keys
-    match; leaf modules with the arguments that differ from the constructor's defaults.
+    Containers (nn.Sequential, the block classes) are written with their children's names,
+    so state_dict keys match; leaf modules with the arguments that differ from the
+    constructor's defaults.
     """
+    return layout(_expression(module), indent)
+
+
+def _expression(module: nn.Module) -> Expression:
     if isinstance(module, nn.Sequential):
-        return _sequential_expression(module, indent)
+        return _sequential_expression(module)
+    if isinstance(module, BLOCK_CLASSES):
+        return block_expression(module, _expression)
     cls = type(module)
     if getattr(nn, cls.__name__, None) is not cls:
         raise ExportError(f"cannot write {cls.__name__} as PyTorch source: not a torch.nn module")
-    arguments: list[str] = []
+    arguments: list[Expression | tuple[str, Expression]] = []
     for parameter in inspect.signature(cls.__init__).parameters.values():
         if parameter.name == "self" or parameter.name in _PLACEMENT_ARGUMENTS:
             continue
@@ -68,14 +80,14 @@ def module_expression(module: nn.Module, indent: str = "") -> str:
         value = _constructor_value(module, parameter.name)
         if parameter.default is inspect.Parameter.empty:
             if parameter.kind is parameter.KEYWORD_ONLY:
-                arguments.append(f"{parameter.name}={_literal(value)}")
+                arguments.append((f"{parameter.name}=", _literal(value)))
             else:
                 arguments.append(_literal(value))
-        elif not _same_value(value, parameter.default) and _literal(value) != repr(
+        elif not _same_value(value, parameter.default) and _literal(value) != _literal(
             parameter.default
         ):
-            arguments.append(f"{parameter.name}={_literal(value)}")
-    return f"nn.{cls.__name__}({', '.join(arguments)})"
+            arguments.append((f"{parameter.name}=", _literal(value)))
+    return Call.of(f"nn.{cls.__name__}(", arguments)
 
 
 def _constructor_value(module: nn.Module, name: str) -> Any:
@@ -104,31 +116,22 @@ def _literal(value: Any) -> str:
     # Torch stores an int size as a pair, e.g. kernel_size 5 as (5, 5); write it back as 5.
     if isinstance(value, tuple) and value and all(type(v) is int and v == value[0] for v in value):
         return repr(value[0])
+    if isinstance(value, str):
+        return json.dumps(value)  # in double quotes, as formatters write strings
     return repr(value)
 
 
-def _sequential_expression(module: nn.Sequential, indent: str) -> str:
+def _sequential_expression(module: nn.Sequential) -> Expression:
     names = [name for name, _ in module.named_children()]
-    inner = indent + _INDENT
-    items: list[tuple[str | None, str]]
-    if names == [str(i) for i in range(len(names))]:
-        items = [(None, module_expression(child, inner)) for child in module.children()]
-        opening, closing = "nn.Sequential(", ")"
-    else:
-        items = [
-            (name, module_expression(child, inner + _INDENT))
-            for name, child in module.named_children()
-        ]
-        opening, closing = "nn.Sequential(OrderedDict(", "))"
-    parts = [text if name is None else f"{name}={text}" for name, text in items]
-    one_line = opening + ", ".join(parts) + closing
-    if len(indent) + len(one_line) <= _SEQUENTIAL_WIDTH and "\n" not in one_line:
-        return one_line
-    if closing == ")":
-        rows = "".join(f"{inner}{part},\n" for part in parts)
-        return f"{opening}\n{rows}{indent})"
-    rows = "".join(f"{inner}{_INDENT}{part},\n" for part in parts)
-    return f"nn.Sequential(\n{inner}OrderedDict(\n{rows}{inner})\n{indent})"
+    if not names:
+        return "nn.Sequential()"
+    if names == [str(i) for i in range(len(names))]:  # a block's copies, or unnamed parts
+        return Call.of("nn.Sequential(", [_expression(child) for child in module.children()])
+    named = Call.of(
+        "OrderedDict(",
+        [(f"{name}=", _expression(child)) for name, child in module.named_children()],
+    )
+    return Call.of("nn.Sequential(", [named])
 
 
 def pytorch_source(
@@ -144,7 +147,8 @@ def pytorch_source(
     """
     network = model if model is not None else build_model(spec)
     layers = "".join(
-        f"{_INDENT * 2}self.{name} = {module_expression(module, _INDENT * 2)}\n"
+        f"{_INDENT * 2}self.{name} = "
+        f"{layout(_expression(module), _INDENT * 2, len(f'self.{name} = '))}\n"
         for name, module in network.layer_modules()
     )
     calls = "".join(f"{_INDENT * 2}x = self.{name}(x)\n" for name in network.layer_names)
@@ -165,6 +169,7 @@ def pytorch_source(
         channels_height_width=f"{c}, {h}, {w}",
         final_softmax=textwrap.fill(outputs, width=92),
         ordered_dict="from collections import OrderedDict\n" if "OrderedDict" in layers else "",
+        block_classes=block_classes_source(network),
         class_names_literal=_wrapped_tuple(spec.class_names),
         class_name=class_name_for(spec),
         layers=layers,
@@ -181,25 +186,41 @@ def pytorch_source(
         batch_size=repr(training.batch_size),
         epochs=repr(training.epochs),
         seed=repr(training.seed),
-        augmentation=augmentation_source(AugmentSettings.of(training), (h, w)),
+        # The template puts the blank lines after it.
+        augmentation=augmentation_source(AugmentSettings.of(training), (h, w)).rstrip("\n"),
     )
 
 
 def _penalty_source(network: Network) -> str:
-    """`penalty()` returning the spec's per-layer L1/L2 terms on kernel weights."""
+    """`penalty()` returning the spec's per-layer L1/L2 terms on kernel weights.
+
+    `network.penalties` names each layer by its module's qualified name
+    ('residual_2.1.body.conv2d_4'), written as the attribute path that reaches it.
+    """
     terms = []
     for name, (l1, l2) in network.penalties.items():
-        module = getattr(network, name)
+        module = network.get_submodule(name)
         kernel = kernel_weight(module)
         path = next(key for key, value in module.named_parameters() if value is kernel)
-        weight = f"self.{name}.{path}"
+        weight = "self" + attribute_path(f"{name}.{path}")
         if l1:
             terms.append(f"{l1!r} * {weight}.abs().sum()")
         if l2:
             terms.append(f"{l2!r} * {weight}.square().sum()")
     if not terms:
         return "torch.zeros(())"
+    one_line = " + ".join(terms)
+    if len(f"{_INDENT * 2}return {one_line}") <= LINE_LENGTH:
+        return one_line
     return f"(\n{_INDENT * 3}" + f"\n{_INDENT * 3}+ ".join(terms) + f"\n{_INDENT * 2})"
+
+
+def attribute_path(qualified_name: str) -> str:
+    """Python that reaches a submodule from its parent: 'residual_2.1.body.conv2d_4' ->
+    '.residual_2[1].body.conv2d_4' (the copies of a block and the branches are indexed)."""
+    return "".join(
+        f"[{part}]" if part.isdigit() else f".{part}" for part in qualified_name.split(".")
+    )
 
 
 def _wrapped_tuple(items: tuple[str, ...]) -> str:
