@@ -36,7 +36,8 @@ _INDENT = "    "
 
 
 class ExportError(RuntimeError):
-    """The network cannot be exported; the message is meant for the user."""
+    """The network cannot be exported in that format (the command exits 2); the message is
+    meant for the user."""
 
 
 def class_name_for(spec: NetworkSpec) -> str:
