@@ -171,12 +171,27 @@ def test_only_the_block_classes_a_network_uses_are_written() -> None:
     assert "Block" not in pytorch_source(spec, model=plain)
 
 
-def test_a_block_repeated_is_a_sequential_of_its_copies() -> None:
+def test_a_block_repeated_is_a_sequential_of_its_copies_each_with_its_weights() -> None:
     spec, model = nested_network()
     text = pytorch_source(spec, model=model)
     start = text.index("self.residual_1 = nn.Sequential(\n")
-    end = text.index("self.residual_2 =")
-    assert text[start:end].count("ResidualBlock(") == 2
+    written = text[start : text.index("self.residual_2 =")]
+    # Copies made alike are written once (a person's `[block for _ in range(n)]`) ...
+    assert written.count("ResidualBlock(") == 1 and "for _ in range(2)" in written
+    exported = load_source(text).build_model()
+    first, second = exported.residual_1
+    assert first is not second
+    assert first.body.conv2d_2.conv.weight is not second.body.conv2d_2.conv.weight
+    # ... and copies that differ (the first one's input) one by one.
+    pad = PadShortcut((2, 2), 8)
+    stage = nn.Sequential(basic_block(8, 8, 16, 2, 2, shortcut=pad), basic_block(16, 4, 16, 1, 2))
+    differing = Network(
+        [("residual_1", stage)], input_shape=(8, 8, 8), final_softmax=False, penalties={}
+    )
+    text = pytorch_source(spec, model=differing)
+    assert text.count("ResidualBlock(\n") == 2 and "for _ in range" not in text
+    exported = load_source(text).build_model()
+    assert list(exported.state_dict()) == list(differing.state_dict())
 
 
 def test_nested_penalties_reach_the_layers_inside_blocks() -> None:

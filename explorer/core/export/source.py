@@ -127,12 +127,20 @@ def _sequential_expression(module: nn.Sequential) -> Expression:
     if not names:
         return "nn.Sequential()"
     if names == [str(i) for i in range(len(names))]:  # a block's copies, or unnamed parts
-        return Call.of("nn.Sequential(", [_expression(child) for child in module.children()])
+        parts = [_expression(child) for child in module.children()]
+        if len(parts) > 1 and all(part == parts[0] for part in parts) and _is_block(module[0]):
+            # Copies made alike (a block ×N after its first) read best as one.
+            return Call.of("nn.Sequential(", [("*", Call.repeated(parts[0], len(parts)))])
+        return Call.of("nn.Sequential(", parts)
     named = Call.of(
         "OrderedDict(",
         [(f"{name}=", _expression(child)) for name, child in module.named_children()],
     )
     return Call.of("nn.Sequential(", [named])
+
+
+def _is_block(module: nn.Module) -> bool:
+    return isinstance(module, BLOCK_CLASSES)
 
 
 def pytorch_source(
