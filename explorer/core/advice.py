@@ -21,7 +21,7 @@ from explorer.core.diagnostics import (
 )
 from explorer.core.memory import BYTES_PER_ELEMENT, format_bytes
 from explorer.core.paths import LayerPath
-from explorer.core.spec import LayerSpec, NetworkSpec, check_layer_name, layer_label
+from explorer.core.spec import LayerOrBlock, LayerSpec, NetworkSpec, check_layer_name
 from explorer.core.vocabulary.geometry import Window
 from explorer.core.vocabulary.layer_type import AdviceContext, LayerType, Resolved, Shape
 
@@ -67,26 +67,22 @@ def size_problems(known: list[LayerAnalysis], input_elements: int) -> list[Diagn
 
 
 def name_problem(
-    name: str, index: int, layer: LayerSpec, seen: dict[str, int]
+    name: str, at: LayerPath, layer: LayerOrBlock, earlier: str | None
 ) -> Diagnostic | None:
+    """An error for a name of the layer's own that no layer may have, or that `earlier`
+    (the label of an earlier layer or block, None when there is none) already has."""
     if layer.name is None:
         return None
     problem = check_layer_name(name)
     if problem:
-        return Diagnostic(
-            Severity.ERROR,
-            f"name {name!r} {problem}",
-            UseAutomaticName("use the automatic name", path=LayerPath.top(index)),
-            LayerPath.top(index),
-        )
-    if name in seen:
-        return Diagnostic(
-            Severity.ERROR,
-            f"name {name!r} is already used by {layer_label(seen[name])}",
-            UseAutomaticName("use the automatic name", path=LayerPath.top(index)),
-            LayerPath.top(index),
-        )
-    return None
+        message = f"name {name!r} {problem}"
+    elif earlier is not None:
+        message = f"name {name!r} is already used by {earlier}"
+    else:
+        return None
+    return Diagnostic(
+        Severity.ERROR, message, UseAutomaticName("use the automatic name", path=at), at
+    )
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,7 @@ class OutputPosition:
 
 
 def layer_warnings(
-    index: int,
+    at: LayerPath,
     layer: LayerSpec,
     shape: Shape,
     out: Shape,
@@ -121,14 +117,16 @@ def layer_warnings(
     found: list[Diagnostic] = []
     entry = layer.entry
     key = entry.activation_key
-    last = position.last
+    # A layer inside a block is hidden: the output is a row of the top-level stack.
+    index = at.steps[0] if len(at.steps) == 1 else None
+    is_last = index is not None and index == position.last
+    hidden = index is None or position.hidden(index)
 
     def warn(message: str, fix: Fix | None = None) -> None:
-        at = LayerPath.top(index)
         found.append(Diagnostic(Severity.WARNING, message, fix.at(at) if fix else None, at))
 
     # On the output side: the output layer and the layers after it.
-    output_side = not position.hidden(index) and position.output_dense is not None
+    output_side = not hidden and position.output_dense is not None
     scores_fix = (
         RemoveLayer("remove this layer")
         if entry.pure_activation
@@ -136,7 +134,7 @@ def layer_warnings(
         if key
         else None
     )
-    if key and activation == "softmax" and index != last:
+    if key and activation == "softmax" and not is_last:
         if output_side:
             warn(
                 "softmax before the last layer turns the class scores into probabilities "
@@ -149,19 +147,14 @@ def layer_warnings(
                 "here and softmax only on the output",
                 SetParams("use relu", ((key, "relu"),)),
             )
-    if (
-        key
-        and position.hidden(index)
-        and activation in _SQUASHING
-        and previous_activation in _SQUASHING
-    ):
+    if key and hidden and activation in _SQUASHING and previous_activation in _SQUASHING:
         warn(
             "stacked sigmoids saturate and learn slowly (vanishing gradients): use relu",
             SetParams("use relu", ((key, "relu"),)),
         )
     if key and output_side and activation not in ("linear", "softmax", None):
         what = "output layer" if index == position.output_dense else "class scores"
-        if index == last and entry.scores_key is not None:
+        if is_last and entry.scores_key is not None:
             fix: Fix | None = SetParams("use softmax", ((key, "softmax"),))
             advice = "use softmax (or linear)"
         else:
@@ -186,7 +179,9 @@ def axis_windows(shape: Shape, out: Shape, window: Window) -> tuple[AxisWindow, 
     )
 
 
-def padding_only_problem(index: int, shape: Shape, out: Shape, window: Window) -> Diagnostic | None:
+def padding_only_problem(
+    at: LayerPath, shape: Shape, out: Shape, window: Window
+) -> Diagnostic | None:
     """A warning when some of the layer's windows see only padding: those outputs do not
     depend on the input at all (padding wider than the kernel, or a dilated kernel whose
     taps step over a small map)."""
@@ -221,21 +216,15 @@ def padding_only_problem(index: int, shape: Shape, out: Shape, window: Window) -
             f"{blind:,} of {total:,} output positions see only padding, so they do not "
             "depend on the input"
         )
-    at = LayerPath.top(index)
     return Diagnostic(Severity.WARNING, f"{what} ({cause})", fix.at(at), at)
 
 
 def type_advice(
-    index: int, entry: LayerType, shape: Shape, out: Shape, p: Resolved, context: AdviceContext
+    at: LayerPath, entry: LayerType, shape: Shape, out: Shape, p: Resolved, context: AdviceContext
 ) -> list[Diagnostic]:
-    """The warnings of the layer type's own advice rule, placed on the layer at `index`."""
+    """The warnings of the layer type's own advice rule, placed on the layer at `at`."""
     return [
-        Diagnostic(
-            Severity.WARNING,
-            advice.message,
-            advice.fix.at(LayerPath.top(index)) if advice.fix else None,
-            LayerPath.top(index),
-        )
+        Diagnostic(Severity.WARNING, advice.message, advice.fix.at(at) if advice.fix else None, at)
         for advice in entry.advice(shape, out, p, context)
     ]
 
@@ -254,11 +243,9 @@ def output_problem(spec: NetworkSpec, shape: Shape) -> Diagnostic | None:
         )
     if shape[0] == n:
         return None
-    scores = next(
-        (i for i in range(last, -1, -1) if spec.layers[i].entry.scores_key is not None), None
-    )
+    scores = next((i for i in range(last, -1, -1) if scores_key(spec.layers[i])), None)
     fix = None
-    key = spec.layers[scores].entry.scores_key if scores is not None else None
+    key = scores_key(spec.layers[scores]) if scores is not None else None
     if scores is not None and key is not None:
         fix = SetParams(f"set {key} to {n}", ((key, n),), path=LayerPath.top(scores))
     return Diagnostic(
@@ -267,3 +254,9 @@ def output_problem(spec: NetworkSpec, shape: Shape) -> Diagnostic | None:
         fix,
         LayerPath.top(last),
     )
+
+
+def scores_key(item: LayerOrBlock) -> str | None:
+    """The key setting how many class scores a layer gives (None: it cannot give them;
+    a block never does, its last layer does not end the network)."""
+    return item.entry.scores_key if isinstance(item, LayerSpec) else None

@@ -54,7 +54,8 @@ class ResidualBlock(nn.Module):
         self.activation = activation if activation is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.body(x) + self.shortcut(x))
+        out: torch.Tensor = self.activation(self.body(x) + self.shortcut(x))
+        return out
 
 
 def merge(kind: str, outputs: list[torch.Tensor]) -> torch.Tensor:
@@ -92,7 +93,8 @@ class ParallelBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs = [branch(x) for branch in self.branches]
-        return self.activation(merge(self.merge, outputs))
+        out: torch.Tensor = self.activation(merge(self.merge, outputs))
+        return out
 
 
 def block_part(block_name: str, repeat: int, copy: int, stack: int, is_residual: bool) -> str:

@@ -57,7 +57,9 @@ def resolve_shortcut(requested: str, input_shape: Shape, body_shape: Shape) -> S
         kind = Shortcut.IDENTITY if same else Shortcut.PROJECTION
     if kind is Shortcut.IDENTITY:
         if not same:
-            fix = SetParams("use a projection shortcut", (("shortcut", "projection"),))
+            fix: SetParams | None = SetParams(
+                "use a projection shortcut", (("shortcut", "projection"),)
+            )
             if len(input_shape) == 3 and shortcut_stride(input_shape, body_shape) is None:
                 fix = None
             raise ShapeError(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,20 @@ class AxisWindow:
     dilation: int
     stride: int
     before: int
+
+
+@dataclass(frozen=True)
+class AxisFork:
+    """A block along one axis: sub-stacks of windows over the same `size_in` positions,
+    merged into `size_out` (an empty sub-stack passes the positions on unchanged). An
+    input position reaches the merge when it reaches it through any sub-stack."""
+
+    size_in: int
+    size_out: int
+    stacks: tuple[tuple[AxisStep, ...], ...]
+
+
+AxisStep: TypeAlias = AxisWindow | AxisFork
 
 
 def _spread(bits: int, stride: int) -> int:
@@ -45,19 +60,29 @@ def _every(bits: int, stride: int, count: int) -> int:
     return int(picked[::-1], 2) if picked else 0
 
 
-def reached_inputs(windows: Sequence[AxisWindow]) -> int:
+def reached_inputs(windows: Sequence[AxisStep]) -> int:
     """How many input positions reach some output position through `windows` (in forward
     order, the first reading the input), counting every position of the last output."""
     if not windows:
         raise ValueError("no windows")
-    used = (1 << windows[-1].size_out) - 1
-    for window in reversed(windows):
-        starts = _spread(used, window.stride)
+    return _back(windows, (1 << windows[-1].size_out) - 1).bit_count()
+
+
+def _back(steps: Sequence[AxisStep], used: int) -> int:
+    """The input positions of `steps` that reach the output positions `used`."""
+    for step in reversed(steps):
+        if isinstance(step, AxisFork):
+            reached = 0
+            for stack in step.stacks:
+                reached |= _back(stack, used) if stack else used
+            used = reached & ((1 << step.size_in) - 1)
+            continue
+        starts = _spread(used, step.stride)
         reached = 0
-        for tap in range(window.taps):
-            reached |= starts << (tap * window.dilation)
-        used = (reached >> window.before) & ((1 << window.size_in) - 1)
-    return used.bit_count()
+        for tap in range(step.taps):
+            reached |= starts << (tap * step.dilation)
+        used = (reached >> step.before) & ((1 << step.size_in) - 1)
+    return used
 
 
 def padding_only_outputs(window: AxisWindow) -> int:

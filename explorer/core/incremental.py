@@ -6,21 +6,23 @@ once the state after the edited layers is the one it was, of the layers after it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from explorer.core.advice import OutputPosition
+from explorer.core.layer_analysis import ReceptiveField
+from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
-from explorer.core.vocabulary.geometry import Window
-from explorer.core.vocabulary.layer_type import LayerType, Shape
+from explorer.core.stack_walk import Flow, Source, Spatial, same_windows
+from explorer.core.vocabulary.layer_type import Shape
 
 if TYPE_CHECKING:
-    from explorer.core.analysis import Analysis, ReceptiveField
+    from explorer.core.analysis import Analysis
 
-# What the analysis of a layer depends on besides the layer, its name and its position:
-# the input shape and receptive field reaching it, whether the maps were downsampled
-# before it, the last activation before it, and how many sources and windowed layers
-# came before it.
-State: TypeAlias = "tuple[Shape | None, ReceptiveField | None, bool, str | None, int, int]"
+# What the analysis of a row depends on besides the row, the names and its position: the
+# flow reaching it (stack_walk.Flow), and how many sources and windowed layers came
+# before it.
+State: TypeAlias = tuple[Shape | None, ReceptiveField | None, bool, str | None, int, int]
+Names: TypeAlias = tuple[tuple[LayerPath, str], ...]
 
 
 class Trail:
@@ -31,10 +33,10 @@ class Trail:
     def __init__(
         self,
         spec: NetworkSpec,
-        names: tuple[str, ...],
+        names: Names,
         position: OutputPosition,
         states: list[State],
-        spatial: list[tuple[Shape, Shape, Window]],
+        spatial: list[Spatial],
         base: Analysis | None,
     ) -> None:
         self.layers = spec.layers
@@ -48,10 +50,10 @@ class Trail:
 
 
 def continued_trail(
-    previous: Analysis | None, spec: NetworkSpec, names: tuple[str, ...], position: OutputPosition
+    previous: Analysis | None, spec: NetworkSpec, names: Names, position: OutputPosition
 ) -> Trail | None:
     """The trail of `previous` when its layers can stand in for those of `spec`'s that
-    did not change: the same input, batch size, layer count, names and output layer."""
+    did not change: the same input, batch size, rows, names (and paths) and output row."""
     trail = previous._trail if previous is not None else None
     if (
         trail is None
@@ -68,9 +70,9 @@ def continued_trail(
 def converged(
     old: Trail,
     index: int,
-    state: tuple[Shape | None, ReceptiveField | None, bool, str | None],
-    sources: list[tuple[LayerType, Shape, Shape, dict[str, Any]]],
-    spatial: list[tuple[Shape, Shape, Window]],
+    state: Flow,
+    sources: list[Source],
+    spatial: list[Spatial],
     start: int,
 ) -> bool:
     """Whether the state reaching layer `index` is the one that reached it before the
@@ -81,7 +83,5 @@ def converged(
         return False
     # the windowed layers since the edit: their maps' sizes and windows (not channels)
     first = old.states[start][5]
-    return all(
-        (new[0][1:], new[1][1:], new[2]) == (was[0][1:], was[1][1:], was[2])
-        for new, was in zip(spatial[first:], old.spatial[first : before[5]], strict=True)
-    )
+    pairs = zip(spatial[first:], old.spatial[first : before[5]], strict=True)
+    return all(same_windows(new, was) for new, was in pairs)

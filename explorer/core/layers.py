@@ -18,6 +18,7 @@ from explorer.core.vocabulary import (
     pooling,
     regularization,
     reshape,
+    separable,
 )
 from explorer.core.vocabulary.layer_type import LayerType
 
@@ -26,7 +27,16 @@ __all__ = ["FAMILIES", "LAYER_TYPES", "LayerType", "UnknownLayerType", "layer_ty
 # The palette's order of families, and within a family the order of the modules' TYPES.
 FAMILIES = ("Convolution", "Pooling", "Core", "Regularisation", "Activation")
 
-_FAMILY_MODULES = (conv, pooling, reshape, dense, regularization, normalization, activation)
+_FAMILY_MODULES = (
+    conv,
+    separable,
+    pooling,
+    reshape,
+    dense,
+    regularization,
+    normalization,
+    activation,
+)
 
 LAYER_TYPES: dict[str, LayerType] = {
     entry.name: entry for module in _FAMILY_MODULES for entry in module.TYPES

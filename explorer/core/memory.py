@@ -21,8 +21,9 @@ where a node says so (int64 pooling indices).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from explorer.core.optimizers import DEFAULT_OPTIMIZER, optimizer_type
 
@@ -61,6 +62,30 @@ class Node:
     forward_scratch: int = 0
     backward_scratch: int = 0
     weight_scratch: int = 0
+
+
+@dataclass(frozen=True)
+class Branches:
+    """A block's nodes: sub-chains over the same input (an empty one passes it on), then
+    `merge`, the node taking every sub-chain's output (`merge.saves_input`: it keeps all
+    of them, as a product does; a sum or a concatenation keeps none)."""
+
+    stacks: tuple[tuple[NodeOrBranches, ...], ...]
+    merge: Node
+
+
+NodeOrBranches: TypeAlias = Node | Branches
+
+
+def chained(nodes: Sequence[NodeOrBranches]) -> Iterator[Node]:
+    """Every node of `nodes`, blocks' sub-chains one after another, then their merge."""
+    for node in nodes:
+        if isinstance(node, Branches):
+            for stack in node.stacks:
+                yield from chained(stack)
+            yield node.merge
+        else:
+            yield node
 
 
 @dataclass(frozen=True)
@@ -123,7 +148,7 @@ class _Traced:
 
 def training_memory(
     input_elements: int,
-    nodes: Sequence[Node],
+    nodes: Sequence[NodeOrBranches],
     frozen_elements: int = 0,
     *,
     optimizer: str = DEFAULT_OPTIMIZER,
@@ -133,11 +158,12 @@ def training_memory(
     """Walk one training step over `nodes` (in forward order) for an input of
     `input_elements` per image; `frozen_elements` counts the buffers beside the trainable
     weights (BatchNorm's running statistics)."""
+    chain = list(chained(nodes))
     sizes = [input_elements * BYTES_PER_ELEMENT]  # tensor id -> bytes per image
     needs_grad = [False]
     current = 0
     trace: list[_Traced] = []
-    for node in nodes:
+    for node in chain:
         grad = needs_grad[current] or node.weights > 0
         out = current
         if node.output is not None:

@@ -207,11 +207,11 @@ def summary_json(spec: NetworkSpec, analysis: Analysis) -> dict[str, Any]:
         "forward_bytes": analysis.forward_bytes,
         "training_bytes": training_bytes(spec, analysis),
         "errors": [
-            {"layer": None if d.path is None else d.path.row, "message": d.text()}
+            {"layer": None if d.path is None else d.path.top_row, "message": d.text()}
             for d in analysis.errors
         ],
         "warnings": [
-            {"layer": None if d.path is None else d.path.row, "message": d.text()}
+            {"layer": None if d.path is None else d.path.top_row, "message": d.text()}
             for d in analysis.warnings
         ]
         + [

@@ -28,8 +28,8 @@ torch.set_num_threads(1)
 pairs = st.one_of(st.integers(1, 5), st.tuples(st.integers(1, 5), st.integers(1, 5)))
 
 
-@st.composite
-def conv_layers(draw: st.DrawFn) -> LayerSpec:
+def _window_values(draw: st.DrawFn) -> dict[str, object]:
+    """Kernel, stride, padding, dilation, activation and bias of a convolution type."""
     padding = draw(
         st.one_of(
             st.sampled_from(["valid", "same"]),
@@ -37,8 +37,7 @@ def conv_layers(draw: st.DrawFn) -> LayerSpec:
             st.tuples(st.integers(0, 2), st.integers(0, 2)),
         )
     )
-    values = {
-        "filters": draw(st.integers(1, 6)),
+    return {
         "kernel_size": draw(pairs),
         "stride": draw(
             st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3)))
@@ -48,7 +47,25 @@ def conv_layers(draw: st.DrawFn) -> LayerSpec:
         "activation": draw(st.sampled_from(ACTIVATION_NAMES)),
         "use_bias": draw(st.booleans()),
     }
+
+
+@st.composite
+def conv_layers(draw: st.DrawFn) -> LayerSpec:
+    # groups 2 and 3 often fail to divide the channels: torch refuses those too
+    values = {
+        "filters": draw(st.integers(1, 6)),
+        **_window_values(draw),
+        "groups": draw(st.sampled_from([1, 1, 1, 2, 3])),
+    }
     return LayerSpec.create("Conv2D", _json(values))
+
+
+@st.composite
+def depthwise_layers(draw: st.DrawFn, kind: str) -> LayerSpec:
+    values = {**_window_values(draw), "depth_multiplier": draw(st.integers(1, 3))}
+    if kind == "SeparableConv2D":
+        values["filters"] = draw(st.integers(1, 6))
+    return LayerSpec.create(kind, _json(values))
 
 
 @st.composite
@@ -67,6 +84,8 @@ def _json(values: dict[str, object]) -> dict[str, object]:
 # a new type joins the properties below by its roles rather than by a list of names.
 LAYER_STRATEGIES: dict[str, st.SearchStrategy[LayerSpec]] = {
     "Conv2D": conv_layers(),
+    "DepthwiseConv2D": depthwise_layers("DepthwiseConv2D"),
+    "SeparableConv2D": depthwise_layers("SeparableConv2D"),
     "MaxPool2D": pool_layers("MaxPool2D"),
     "AvgPool2D": pool_layers("AvgPool2D"),
     "GlobalMaxPool2D": st.builds(LayerSpec.create, st.just("GlobalMaxPool2D")),
@@ -147,7 +166,7 @@ def _reference_run(spec: NetworkSpec) -> tuple[list[tuple[int, ...]], int | None
             module = layer.entry.build(shape, layer.resolved()).eval()
             with torch.no_grad():
                 x = module(x)
-        except RuntimeError:
+        except (RuntimeError, ValueError):  # ValueError: nn.Conv2d refuses the groups
             return shapes, index
         if x.numel() == 0:
             return shapes, index

@@ -49,6 +49,12 @@ def coverage_specs() -> list[NetworkSpec]:
             },
         ),
         c("BatchNorm", {"momentum": 0.2, "eps": 1e-3}),
+        c("Conv2D", {"filters": 6, "kernel_size": 3, "padding": "same", "groups": 2}),
+        c(
+            "DepthwiseConv2D",
+            {"kernel_size": 2, "padding": "same", "depth_multiplier": 2, "l2": 0.01},
+        ),
+        c("SeparableConv2D", {"filters": 4, "kernel_size": 3, "padding": 1, "l1": 0.001}),
         *[
             c("Conv2D", {"filters": 4, "kernel_size": 3, "padding": 1, "activation": act})
             for act in ACTIVATION_NAMES

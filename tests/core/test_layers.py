@@ -129,6 +129,8 @@ def test_a_role_names_one_of_the_types_own_keys() -> None:
 def test_the_registry_keeps_the_palette_order() -> None:
     assert TYPE_NAMES == [
         "Conv2D",
+        "DepthwiseConv2D",
+        "SeparableConv2D",
         "MaxPool2D",
         "AvgPool2D",
         "GlobalMaxPool2D",

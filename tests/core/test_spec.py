@@ -76,6 +76,7 @@ def test_omitted_keys_take_the_documented_defaults() -> None:
         "stride": 1,
         "padding": "valid",
         "dilation": 1,
+        "groups": 1,
         "activation": "linear",
         "use_bias": True,
         "l1": 0.0,

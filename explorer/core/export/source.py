@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import nn
 
-from explorer.core.builder import Network, build_model, kernel_weight
+from explorer.core.builder import Network, build_model, kernel_weights
 from explorer.core.export.block_classes import (
     BLOCK_CLASSES,
     block_classes_source,
@@ -209,13 +209,13 @@ def _penalty_source(network: Network) -> str:
     terms = []
     for name, (l1, l2) in network.penalties.items():
         module = network.get_submodule(name)
-        kernel = kernel_weight(module)
-        path = next(key for key, value in module.named_parameters() if value is kernel)
-        weight = "self" + attribute_path(f"{name}.{path}")
-        if l1:
-            terms.append(f"{l1!r} * {weight}.abs().sum()")
-        if l2:
-            terms.append(f"{l2!r} * {weight}.square().sum()")
+        for kernel in kernel_weights(module):
+            path = next(key for key, value in module.named_parameters() if value is kernel)
+            weight = "self" + attribute_path(f"{name}.{path}")
+            if l1:
+                terms.append(f"{l1!r} * {weight}.abs().sum()")
+            if l2:
+                terms.append(f"{l2!r} * {weight}.square().sum()")
     if not terms:
         return "torch.zeros(())"
     one_line = " + ".join(terms)

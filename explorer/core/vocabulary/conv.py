@@ -1,11 +1,13 @@
 """Convolution layers: Conv2D, every rule of it in reading order.
 
-DepthwiseConv2D and SeparableConv2D (and a `groups` key) belong here beside Conv2D: they
-share its padding, window and memory rules.
+The padding, window, shape check, module and memory rules are written here once, as
+functions of the convolution's channels and groups; DepthwiseConv2D and SeparableConv2D
+(`separable.py`) are declared with them.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from explorer.core.diagnostics import SetParams, ShapeError
@@ -25,17 +27,19 @@ from explorer.core.vocabulary.common import (
 from explorer.core.vocabulary.geometry import Pair, Window, need_image, size_text
 from explorer.core.vocabulary.layer_type import LayerType, Reach, Resolved, Shape
 
-_PARAMS = (
-    Param(
-        "filters",
-        Kind.INT,
-        None,
-        "Number of filters, i.e. output channels.",
-        minimum=1,
-        maximum=65536,
-        required=True,
-        initial=32,
-    ),
+FILTERS = Param(
+    "filters",
+    Kind.INT,
+    None,
+    "Number of filters, i.e. output channels.",
+    minimum=1,
+    maximum=65536,
+    required=True,
+    initial=32,
+)
+
+# The window of every convolution type.
+WINDOW_PARAMS = (
     Param(
         "kernel_size",
         Kind.PAIR,
@@ -71,6 +75,20 @@ _PARAMS = (
         minimum=1,
         maximum=MAX_WINDOW,
     ),
+)
+
+_PARAMS = (
+    FILTERS,
+    *WINDOW_PARAMS,
+    Param(
+        "groups",
+        Kind.INT,
+        1,
+        "Split the channels into this many groups, each filtered apart (fewer weights); "
+        "must divide the input channels and the filters.",
+        minimum=1,
+        maximum=65536,
+    ),
     activation_param(),
     USE_BIAS,
     *penalty_params(),
@@ -105,8 +123,10 @@ def conv_window(shape: Shape, p: Resolved) -> Window:
     return Window(k, s, d, (top, left), (bottom, right))
 
 
-def _output_shape(shape: Shape, p: Resolved) -> Shape:
-    _, h, w = need_image(shape, "Conv2D")
+def conv_output_size(shape: Shape, p: Resolved, layer: str) -> Pair:
+    """The output (h, w) of the convolution window of `p` on the image `shape`; ShapeError
+    (with a fix) when the window does not fit."""
+    _, h, w = need_image(shape, layer)
     window = conv_window(shape, p)
     padded, effective = window.padded((h, w)), window.kernel
     if effective[0] > padded[0] or effective[1] > padded[1]:
@@ -125,22 +145,59 @@ def _output_shape(shape: Shape, p: Resolved) -> Shape:
             f"{what} {size_text(effective)} > {where} {size_text(padded)}: use a smaller kernel",
             SetParams(f"use kernel_size {size_text(fit)}", (("kernel_size", fit_value),)),
         )
-    return (int(p["filters"]), *window.output_size((h, w)))
+    return window.output_size((h, w))
+
+
+def nearest_groups(channels: int, filters: int, groups: int) -> int:
+    """The valid group count nearest `groups`: a divisor of both the input channels and
+    the filters (the smaller one on a tie)."""
+    common = math.gcd(channels, filters)
+    divisors = [g for g in range(1, common + 1) if common % g == 0]
+    return min(divisors, key=lambda g: (abs(g - groups), g))
+
+
+def _output_shape(shape: Shape, p: Resolved) -> Shape:
+    size = conv_output_size(shape, p, "Conv2D")
+    channels, filters, groups = shape[0], int(p["filters"]), int(p["groups"])
+    if channels % groups or filters % groups:
+        valid = nearest_groups(channels, filters, groups)
+        raise ShapeError(
+            f"groups {groups} must divide the input channels ({channels}) and the filters "
+            f"({filters}): use groups {valid}",
+            SetParams(f"use groups {valid}", (("groups", valid),)),
+        )
+    return (filters, *size)
+
+
+def conv_weights(channels: int, filters: int, kernel: Pair, groups: int, bias: bool) -> int:
+    """Weights of a convolution from `channels` to `filters` in `groups`: each filter sees
+    channels/groups input channels (Keras and torch count alike)."""
+    return filters * (channels // groups) * kernel[0] * kernel[1] + (filters if bias else 0)
+
+
+def conv_macs(channels: int, out: Shape, kernel: Pair, groups: int) -> int:
+    """Multiply-accumulates of a convolution with output `out` (C, H, W), per image."""
+    return elements(out) * (channels // groups) * kernel[0] * kernel[1]
 
 
 def _weights(shape: Shape, p: Resolved) -> tuple[int, int]:
-    kh, kw = as_pair(p["kernel_size"])
-    filters = int(p["filters"])
-    kernel = filters * shape[0] * kh * kw
-    return kernel + (filters if p["use_bias"] else 0) + activation_weights(p), 0
+    kernel, groups = as_pair(p["kernel_size"]), int(p["groups"])
+    weights = conv_weights(shape[0], int(p["filters"]), kernel, groups, bool(p["use_bias"]))
+    return weights + activation_weights(p), 0
 
 
 def _macs(shape: Shape, out: Shape, p: Resolved) -> int:
-    kh, kw = as_pair(p["kernel_size"])
-    return out[0] * out[1] * out[2] * shape[0] * kh * kw
+    return conv_macs(shape[0], out, as_pair(p["kernel_size"]), int(p["groups"]))
 
 
 def _autograd(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
+    nodes = conv_nodes(shape, out, p, _weights(shape, p)[0])
+    return (*nodes, *ACTIVATIONS[p["activation"]].nodes(elements(out)))
+
+
+def conv_nodes(shape: Shape, out: Shape, p: Resolved, weights: int) -> list[Node]:
+    """The autograd nodes of the padded convolution of `p` from `shape` to `out`, holding
+    `weights`: its ZeroPad2d copy when the padding is uneven, then the convolution."""
     window = conv_window(shape, p)
     (top, left), (bottom, right) = window.before, window.after
     nodes: list[Node] = []
@@ -151,8 +208,8 @@ def _autograd(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
         shape = (shape[0], shape[1] + top + bottom, shape[2] + left + right)
         nodes.append(Node(elements(shape)))
         wide = False
-    nodes.append(_conv_node(shape, out, window, _weights(shape, p)[0], wide_padding=wide))
-    return (*nodes, *ACTIVATIONS[p["activation"]].nodes(elements(out)))
+    nodes.append(conv_node(shape, out, window, weights, wide_padding=wide))
+    return nodes
 
 
 # oneDNN, which runs float32 convolutions on the CPU, works on copies with the channels
@@ -165,7 +222,7 @@ def _blocked_bytes(shape: Shape, block: int = _CHANNEL_BLOCK) -> int:
     return 4 * channels * elements(shape[1:])
 
 
-def _conv_node(
+def conv_node(
     shape: Shape, out: Shape, window: Window, weights: int, *, wide_padding: bool
 ) -> Node:
     """The convolution's node with the scratch copies oneDNN makes, as torch.profiler
@@ -218,7 +275,11 @@ def _conv_node(
     )
 
 
-def _build(shape: Shape, p: Resolved) -> Any:
+def conv_parts(
+    shape: Shape, p: Resolved, *, name: str, filters: int, groups: int, bias: bool
+) -> list[tuple[str, Any]]:
+    """The named modules of the convolution window of `p` on `shape`: a ZeroPad2d ('pad')
+    when the padding is uneven ('same' with an even kernel), then the nn.Conv2d `name`."""
     from torch import nn
 
     window = conv_window(shape, p)
@@ -231,19 +292,34 @@ def _build(shape: Shape, p: Resolved) -> Any:
         padding = (top, left)
     conv = nn.Conv2d(
         shape[0],
-        int(p["filters"]),
+        filters,
         window.taps,
         stride=window.stride,
         padding=padding,
         dilation=window.dilation,
+        groups=groups,
+        bias=bias,
+    )
+    return [*parts, (name, conv)]
+
+
+def _build(shape: Shape, p: Resolved) -> Any:
+    parts = conv_parts(
+        shape,
+        p,
+        name="conv",
+        filters=int(p["filters"]),
+        groups=int(p["groups"]),
         bias=bool(p["use_bias"]),
     )
-    return with_activation([*parts, ("conv", conv)], p)
+    return with_activation(parts, p)
 
 
-def _describe(p: Resolved) -> str:
+def window_text(p: Resolved) -> list[str]:
+    """The describe parts of a convolution window: kernel, then stride, padding and
+    dilation where they are not the defaults."""
     kh, kw = as_pair(p["kernel_size"])
-    parts = [f"Conv2D {p['filters']}", f"{kh}×{kw}"]
+    parts = [f"{kh}×{kw}"]
     if as_pair(p["stride"]) != (1, 1):
         parts.append(f"stride {size_text(as_pair(p['stride']))}")
     if p["padding"] != "valid":
@@ -251,8 +327,12 @@ def _describe(p: Resolved) -> str:
         parts.append(padding)
     if as_pair(p["dilation"]) != (1, 1):
         parts.append(f"dilation {size_text(as_pair(p['dilation']))}")
-    parts.append(p["activation"])
-    return " · ".join(parts)
+    return parts
+
+
+def _describe(p: Resolved) -> str:
+    groups = [f"groups {p['groups']}"] if p["groups"] != 1 else []
+    return " · ".join([f"Conv2D {p['filters']}", *window_text(p), *groups, p["activation"]])
 
 
 CONV2D = LayerType(
@@ -260,7 +340,7 @@ CONV2D = LayerType(
     family="Convolution",
     base_name="conv2d",
     summary="Slides learned filters over the image; each filter makes one feature map that "
-    "responds to a local pattern (filters, kernel_size, stride, padding).",
+    "responds to a local pattern (filters, kernel_size, stride, padding, groups).",
     params=_PARAMS,
     output_shape=_output_shape,
     weights=_weights,
