@@ -16,11 +16,17 @@ from torch import nn
 
 from explorer.core.block_modules import PadShortcut, ParallelBlock, ResidualBlock
 from explorer.core.builder import Network
-from explorer.core.export import export_onnx, export_torchscript, pytorch_source
+from explorer.core.export import (
+    export_onnx,
+    export_pytorch_source,
+    export_torchscript,
+    pytorch_source,
+)
 from explorer.core.export.layout import LINE_LENGTH
 from explorer.core.export.source import attribute_path, module_expression
 from explorer.core.layer_spec import LayerSpec
 from explorer.core.spec import InputSpec, NetworkSpec
+from explorer.core.templates import load_template, template_names
 from tests.core.test_export_source import load_source
 
 Shape = tuple[int, ...]
@@ -230,14 +236,19 @@ def test_the_exported_nested_network_can_be_scripted(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")
-def test_the_exported_file_is_as_ruff_formats_and_lints_it(tmp_path: Path) -> None:
+def test_every_exported_file_is_as_ruff_formats_and_lints_it(tmp_path: Path) -> None:
+    from tests.core.test_export_nested_specs import nested_specs
+    from tests.core.test_export_source import coverage_specs
+
     spec, model = nested_network(penalties=True)
-    path = tmp_path / "model.py"
-    path.write_text(pytorch_source(spec, model=model), encoding="utf-8")
+    (tmp_path / "hand_made.py").write_text(pytorch_source(spec, model=model), encoding="utf-8")
+    specs = [*coverage_specs(), *nested_specs(), *(load_template(n) for n in template_names())]
+    for index, spec in enumerate(specs):
+        export_pytorch_source(spec, tmp_path / f"model_{index}.py")
     length = f"--line-length={LINE_LENGTH}"
     for command in (["format", "--diff"], ["check", "--select=E,F,W,I"]):
         result = subprocess.run(
-            ["ruff", *command, "--isolated", length, str(path)],
+            ["ruff", *command, "--isolated", length, str(tmp_path)],
             capture_output=True,
             text=True,
             check=False,

@@ -49,7 +49,7 @@ $calls        return x
 
     def penalty(self) -> torch.Tensor:
         """The layers' L1/L2 weight penalties, added to the loss (Keras convention)."""
-        return $penalty
+$penalty
 
 
 def build_model() -> $class_name:

@@ -201,27 +201,54 @@ def pytorch_source(
 
 
 def _penalty_source(network: Network) -> str:
-    """`penalty()` returning the spec's per-layer L1/L2 terms on kernel weights.
+    """The body of `penalty()`: the spec's per-layer L1/L2 terms on kernel weights.
 
     `network.penalties` names each layer by its module's qualified name
-    ('residual_2.1.body.conv2d_4'), written as the attribute path that reaches it.
+    ('residual_2.1.body.conv2d_4'). Each kernel is reached by its attribute path
+    (`self.residual_2[1].body.conv2d_4.conv.weight`) when every term fits on a line, else
+    by its state_dict key from a table, since a formatter cannot split a long path.
     """
-    terms = []
+    kernels: list[tuple[str, float, float]] = []
     for name, (l1, l2) in network.penalties.items():
         module = network.get_submodule(name)
         for kernel in kernel_weights(module):
             path = next(key for key, value in module.named_parameters() if value is kernel)
-            weight = "self" + attribute_path(f"{name}.{path}")
-            if l1:
-                terms.append(f"{l1!r} * {weight}.abs().sum()")
-            if l2:
-                terms.append(f"{l2!r} * {weight}.square().sum()")
-    if not terms:
-        return "torch.zeros(())"
-    one_line = " + ".join(terms)
-    if len(f"{_INDENT * 2}return {one_line}") <= LINE_LENGTH:
+            kernels.append((f"{name}.{path}", l1, l2))
+    body = _INDENT * 2
+    if not kernels:
+        return f"{body}return torch.zeros(())"
+    terms = []
+    for key, l1, l2 in kernels:
+        weight = "self" + attribute_path(key)
+        if l1:
+            terms.append(f"{l1!r} * {weight}.abs().sum()")
+        if l2:
+            terms.append(f"{l2!r} * {weight}.square().sum()")
+    one_line = f"{body}return " + " + ".join(terms)
+    if len(one_line) <= LINE_LENGTH:
         return one_line
-    return f"(\n{_INDENT * 3}" + f"\n{_INDENT * 3}+ ".join(terms) + f"\n{_INDENT * 2})"
+    if all(len(f"{body}{_INDENT}+ {term}") <= LINE_LENGTH for term in terms):
+        rows = f"\n{body}{_INDENT}+ ".join(terms)
+        return f"{body}return (\n{body}{_INDENT}{rows}\n{body})"
+    table = "".join(_factors_row(body + _INDENT, key, l1, l2) for key, l1, l2 in kernels)
+    return (
+        f"{body}# The L1 and L2 factors of each penalised kernel, by its state_dict key.\n"
+        f"{body}factors = {{\n{table}{body}}}\n"
+        f"{body}total = torch.zeros((), device=next(self.parameters()).device)\n"
+        f"{body}for key, (l1, l2) in factors.items():\n"
+        f"{body}{_INDENT}weight = self.get_parameter(key)\n"
+        f"{body}{_INDENT}total = total + l1 * weight.abs().sum() + l2 * weight.square().sum()\n"
+        f"{body}return total"
+    )
+
+
+def _factors_row(indent: str, key: str, l1: float, l2: float) -> str:
+    """One entry of the table of penalty factors, split as ruff splits one too long."""
+    row = f"{indent}{json.dumps(key)}: ({l1!r}, {l2!r}),\n"
+    if len(row) - 1 <= LINE_LENGTH:
+        return row
+    inner = indent + _INDENT
+    return f"{indent}{json.dumps(key)}: (\n{inner}{l1!r},\n{inner}{l2!r},\n{indent}),\n"
 
 
 def attribute_path(qualified_name: str) -> str:
