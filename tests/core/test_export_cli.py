@@ -13,6 +13,7 @@ import torch
 
 from explorer.cli import main
 from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
+from explorer.core.block_spec import BlockSpec
 from explorer.core.builder import build_model
 from explorer.core.export import export_pytorch_source
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
@@ -117,6 +118,18 @@ def test_the_exported_training_script_trains_and_saves_weights(
         input=InputSpec(1, 8, 8),
         layers=(
             LayerSpec.create("Conv2D", {"filters": 4, "kernel_size": 3, "activation": "relu"}),
+            # A block with a penalised layer: the script trains what it holds too.
+            BlockSpec.create(
+                "Residual",
+                {"repeat": 2},
+                [
+                    [
+                        LayerSpec.create(
+                            "Conv2D", {"filters": 4, "kernel_size": 3, "padding": 1, "l1": 0.001}
+                        )
+                    ]
+                ],
+            ),
             LayerSpec.create("Flatten"),
             LayerSpec.create("Dense", {"units": 10, "activation": "softmax", "l2": 0.001}),
         ),
