@@ -191,13 +191,14 @@ def _macs(shape: Shape, out: Shape, p: Resolved) -> int:
 
 
 def _autograd(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
-    nodes = conv_nodes(shape, out, p, _weights(shape, p)[0])
+    nodes = conv_nodes(shape, out, p, _weights(shape, p)[0], int(p["groups"]))
     return (*nodes, *ACTIVATIONS[p["activation"]].nodes(elements(out)))
 
 
-def conv_nodes(shape: Shape, out: Shape, p: Resolved, weights: int) -> list[Node]:
-    """The autograd nodes of the padded convolution of `p` from `shape` to `out`, holding
-    `weights`: its ZeroPad2d copy when the padding is uneven, then the convolution."""
+def conv_nodes(shape: Shape, out: Shape, p: Resolved, weights: int, groups: int = 1) -> list[Node]:
+    """The autograd nodes of the padded convolution of `p` from `shape` to `out` in
+    `groups`, holding `weights`: its ZeroPad2d copy when the padding is uneven, then the
+    convolution."""
     window = conv_window(shape, p)
     (top, left), (bottom, right) = window.before, window.after
     nodes: list[Node] = []
@@ -208,7 +209,7 @@ def conv_nodes(shape: Shape, out: Shape, p: Resolved, weights: int) -> list[Node
         shape = (shape[0], shape[1] + top + bottom, shape[2] + left + right)
         nodes.append(Node(elements(shape)))
         wide = False
-    nodes.append(conv_node(shape, out, window, weights, wide_padding=wide))
+    nodes.append(conv_node(shape, out, window, weights, wide_padding=wide, groups=groups))
     return nodes
 
 
@@ -223,7 +224,7 @@ def _blocked_bytes(shape: Shape, block: int = _CHANNEL_BLOCK) -> int:
 
 
 def conv_node(
-    shape: Shape, out: Shape, window: Window, weights: int, *, wide_padding: bool
+    shape: Shape, out: Shape, window: Window, weights: int, *, wide_padding: bool, groups: int = 1
 ) -> Node:
     """The convolution's node with the scratch copies oneDNN makes, as torch.profiler
     shows them on torch 2.13 (measured case by case; see bench/memory_estimate.py).
@@ -234,7 +235,7 @@ def conv_node(
     gradient. Padding as wide as the kernel runs on plain layouts (an output copy forward,
     an input-gradient copy backward, nothing for the weights), and so does the backward
     pass of a dilated strided convolution; the backward pass of strided convolutions on
-    fewer than 4 channels uses plain copies too.
+    fewer than 4 channels uses plain copies too. Grouped convolutions: see `_grouped_node`.
     """
     k, s, d = window.taps, window.stride, window.dilation
     channels = shape[0]
@@ -242,7 +243,10 @@ def conv_node(
     strided = s != (1, 1)
     input_copy = _blocked_bytes(shape) if channels >= _CHANNEL_BLOCK else 0
     forward = max(input_copy + _blocked_bytes(out) - plain_output, _blocked_bytes(out))
-    if wide_padding or (d != (1, 1) and strided):
+    plain = wide_padding or (d != (1, 1) and strided)
+    if groups > 1 and not plain:
+        return _grouped_node(shape, out, weights, groups)
+    if plain:
         return Node(
             elements(out),
             saves_input=True,
@@ -301,6 +305,41 @@ def conv_parts(
         bias=bias,
     )
     return [*parts, (name, conv)]
+
+
+def _grouped_node(shape: Shape, out: Shape, weights: int, groups: int) -> Node:
+    """A grouped convolution's node, as torch.profiler shows it on torch 2.13.
+
+    A depthwise one (one input and one output channel per group) copies its input and
+    output to blocks of 16 channels, whatever the channel count; other groups with a
+    multiple of 8 channels in and out per group copy them unpadded. Either way the backward
+    pass copies input and output once more (no second buffer for strides) and its
+    weights' gradient as much. Any other grouping runs on plain layouts: an output copy
+    forward, an input-gradient copy backward.
+    """
+    plain_input, plain_output = 4 * elements(shape), 4 * elements(out)
+    per_group = (shape[0] // groups, out[0] // groups)
+    if per_group == (1, 1):
+        input_copy, output_copy = _blocked_bytes(shape), _blocked_bytes(out)
+    elif per_group[0] % 8 == 0 and per_group[1] % 8 == 0:
+        input_copy, output_copy = plain_input, plain_output
+    else:
+        return Node(
+            elements(out),
+            saves_input=True,
+            weights=weights,
+            forward_scratch=plain_output,
+            backward_scratch=plain_input,
+        )
+    copies = input_copy + output_copy
+    return Node(
+        elements(out),
+        saves_input=True,
+        weights=weights,
+        forward_scratch=max(copies - plain_output, output_copy),
+        backward_scratch=copies,
+        weight_scratch=copies,
+    )
 
 
 def _build(shape: Shape, p: Resolved) -> Any:

@@ -109,7 +109,7 @@ def _dw_macs(shape: Shape, out: Shape, p: Resolved) -> int:
 
 
 def _dw_autograd(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
-    nodes = conv_nodes(shape, out, p, _dw_weights(shape, p)[0])
+    nodes = conv_nodes(shape, out, p, _dw_weights(shape, p)[0], shape[0])
     return (*nodes, *ACTIVATIONS[p["activation"]].nodes(elements(out)))
 
 
@@ -174,7 +174,7 @@ def _sep_macs(shape: Shape, out: Shape, p: Resolved) -> int:
 
 def _sep_autograd(shape: Shape, out: Shape, p: Resolved) -> tuple[Node, ...]:
     middle = (shape[0] * int(p["depth_multiplier"]), *out[1:])
-    depthwise = conv_nodes(shape, middle, p, _depthwise_weights(shape, p, False))
+    depthwise = conv_nodes(shape, middle, p, _depthwise_weights(shape, p, False), shape[0])
     pointwise = conv_node(
         middle, out, Window((1, 1), (1, 1)), _pointwise_weights(shape, p), wide_padding=False
     )

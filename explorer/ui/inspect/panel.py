@@ -1,4 +1,5 @@
-"""The "look inside" panel: the input picker beside feature maps, filters and activations.
+"""The "look inside" panel: the input picker beside feature maps, filters, activations
+and Explain (attribution).
 
 It owns the capture controller. The main window gives it the spec (`set_spec`), the
 dataset (`set_dataset`) and, while training, new weights (`refresh_from_weights`), and
@@ -24,6 +25,7 @@ from explorer.core.data import DeviceDataset
 from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
 from explorer.ui.inspect.controller import InspectController
+from explorer.ui.inspect.explain import ExplainTab
 from explorer.ui.inspect.feature_maps import FeatureMapPanel
 from explorer.ui.inspect.filters import ChannelDetail, FiltersView
 from explorer.ui.inspect.gallery import ActivationGallery
@@ -70,6 +72,7 @@ class InspectPanel(QWidget):
         self.feature_maps = FeatureMapPanel()
         self.filters = FiltersView()
         self.activations = ActivationGallery()
+        self.explain = ExplainTab()
         self.detail: ChannelDetail | None = None
         self._detail_key: tuple[str, int] = ("", 0)
         self._result: CaptureResult | None = None
@@ -86,6 +89,7 @@ class InspectPanel(QWidget):
         self.tabs.addTab(self.feature_maps, "Feature maps")
         self.tabs.addTab(self.filters, "Filters")
         self.tabs.addTab(self.activations, "Activation functions")
+        self.tabs.addTab(self.explain, "Explain")
         right = QWidget()
         box = QVBoxLayout(right)
         box.setContentsMargins(0, 0, 0, 0)
@@ -127,6 +131,7 @@ class InspectPanel(QWidget):
         self._apply_dataset_class_names()
         self._hold_unless_on_screen()
         self.controller.set_spec(spec, weights)
+        self.explain.set_spec(spec, weights)
         current = self.picker.current
         if current is None or tuple(current.shape) != spec.input.shape:
             self.picker.choose_default()
@@ -136,6 +141,7 @@ class InspectPanel(QWidget):
         # The dataset's class names describe the predictions better than the template's.
         self._dataset_class_names = tuple(dataset.info.class_names)
         self._apply_dataset_class_names()
+        self.explain.set_dataset(dataset.info.class_names, dataset.mean, dataset.std)
         self.picker.set_dataset(dataset)
         self.picker.choose_default()
 
@@ -144,10 +150,12 @@ class InspectPanel(QWidget):
         """Redraw with the trainer's latest weights (a CPU copy, e.g. every ~0.5 s)."""
         self._hold_unless_on_screen()
         self.controller.refresh_from_weights(state_dict)
+        self.explain.refresh_from_weights(state_dict)
 
     def shutdown(self) -> None:
         self.picker.shutdown()
         self.controller.shutdown()
+        self.explain.shutdown()
 
     def _apply_dataset_class_names(self) -> None:
         names = self._dataset_class_names
@@ -163,6 +171,7 @@ class InspectPanel(QWidget):
         self._refresh_tabs()
         self._hold_unless_on_screen()
         self.controller.set_image(image)
+        self.explain.set_image(image)
 
     @Slot(str)
     def _on_picker_input_refused(self, message: str) -> None:
