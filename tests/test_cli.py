@@ -113,6 +113,7 @@ def test_main_py_runs_headless_commands_in_a_fresh_process() -> None:
 
 def test_readme_layers_table_lists_every_registry_type_and_key() -> None:
     from explorer.core.layers import LAYER_TYPES
+    from explorer.core.vocabulary.blocks import BLOCK_TYPES
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("## Layers") : readme.index("## Project files")]
@@ -121,7 +122,10 @@ def test_readme_layers_table_lists_every_registry_type_and_key() -> None:
         for line in table.splitlines()
         if line.startswith("| ") and not line.startswith("| type")
     }
-    assert set(rows) == set(LAYER_TYPES)
+    assert set(rows) == set(LAYER_TYPES) | set(BLOCK_TYPES)
+    for name, block in BLOCK_TYPES.items():
+        for key in (*block.keys, block.json_key):
+            assert key in rows[name], (name, key)
     for name, entry in LAYER_TYPES.items():
         for key in entry.keys:
             assert key in rows[name], (name, key)

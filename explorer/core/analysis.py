@@ -4,9 +4,11 @@
 (C, H, W) or (N,) without the batch dimension; memory is float32 bytes for one image.
 After the first error, later layers are unknown (shapes None) rather than guessed.
 
-This module is the shape walk and its results; every per-type rule comes from the layer
-registry, the advice beyond the shape rules from advice.py, and the reuse of an analysis
-for an edit of its spec from incremental.py.
+The walk goes through blocks: every layer inside one is analysed where it stands (its
+path), and a block's row totals what it holds. This module is the walk of the top-level
+rows and its results; one row is analysed by stack_walk.py (a block by block_walk.py),
+every per-type rule comes from the layer registry, the advice beyond the shape rules from
+advice.py, and the reuse of an analysis for an edit of its spec from incremental.py.
 """
 
 from __future__ import annotations
@@ -78,8 +80,9 @@ class Analysis:
     def param_bytes(self) -> int:
         return self.params * BYTES_PER_ELEMENT
 
-    @property
+    @functools.cached_property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
+        """The network's diagnostics, then every layer's and block's in stack order."""
         per_layer = tuple(d for layer in self.walk() for d in layer.diagnostics)
         return self.network_diagnostics + per_layer
 

@@ -5,7 +5,9 @@ classes, so an exported model has the app's state-dict keys exactly. Inside a bl
 layers keep their names: the body of `residual_1` holds `residual_1.body.conv2d_3`, the
 second branch of `parallel_1` holds `parallel_1.branches.1.conv2d_5`. A block repeated ×N
 is an `nn.Sequential` of N copies named `0` … `N-1` (`residual_2.1.body.conv2d_4` is in its
-second copy); with ×1 there is no such level.
+second copy); with ×1 there is no such level. A projection shortcut is an `nn.Sequential` of
+the two layers' modules (`residual_2.shortcut.0.conv.weight`, `residual_2.shortcut.1.weight`
+for the BatchNorm), as torchvision's ResNet names its `downsample`.
 """
 
 from __future__ import annotations

@@ -12,10 +12,12 @@ These rules are shared by the analysis (shapes, counts, errors with fixes) and t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+from explorer.core.block_spec import BlockSpec
 from explorer.core.diagnostics import SetParams, ShapeError
 from explorer.core.layer_spec import LayerSpec
+from explorer.core.params import Value
 from explorer.core.vocabulary.blocks import Merge, Shortcut
 from explorer.core.vocabulary.layer_type import Shape
 
@@ -24,6 +26,7 @@ __all__ = [
     "projection_layers",
     "resolve_shortcut",
     "shortcut_stride",
+    "stride_fixes",
 ]
 
 
@@ -57,11 +60,15 @@ def resolve_shortcut(requested: str, input_shape: Shape, body_shape: Shape) -> S
         kind = Shortcut.IDENTITY if same else Shortcut.PROJECTION
     if kind is Shortcut.IDENTITY:
         if not same:
-            fix: SetParams | None = SetParams(
-                "use a projection shortcut", (("shortcut", "projection"),)
-            )
-            if len(input_shape) == 3 and shortcut_stride(input_shape, body_shape) is None:
-                fix = None
+            # An identity was asked for, so the fix without weights comes first: zero
+            # channels where the body adds channels, a projection where it drops some.
+            fix: SetParams | None = None
+            if len(input_shape) == 3 and shortcut_stride(input_shape, body_shape) is not None:
+                fix = (
+                    SetParams("pad channels", (("shortcut", "pad"),))
+                    if body_shape[0] >= input_shape[0]
+                    else SetParams("use a projection shortcut", (("shortcut", "projection"),))
+                )
             raise ShapeError(
                 f"the body turns {_text(input_shape)} into {_text(body_shape)}, so an identity "
                 "shortcut cannot be added to it",
@@ -149,3 +156,23 @@ def merged_shape(merge: str, shapes: Sequence[Shape]) -> Shape:
         "filters and strides",
         fix,
     )
+
+
+def stride_fixes(block: BlockSpec) -> Iterator[tuple[int, int, SetParams]]:
+    """Edits that may make a block's sub-stacks meet in one size, as (sub-stack, position,
+    fix) for the windowed layers directly in them, those keeping more of the maps first:
+    'same' padding where a layer pads less, stride 1 where it strides, then stride 2 where
+    it does not. The analysis offers the first that makes the block work."""
+    changes: list[tuple[str, Value, str]] = [
+        ("padding", "same", "use padding 'same'"),
+        ("stride", 1, "use stride 1"),
+        ("stride", 2, "use stride 2"),
+    ]
+    for key, value, label in changes:
+        for which, stack in enumerate(block.stacks):
+            for index, item in enumerate(stack):
+                if not isinstance(item, LayerSpec) or item.entry.window is None:
+                    continue
+                p = item.resolved_view()
+                if key in p and p[key] != value:
+                    yield which, index, SetParams(label, ((key, value),))

@@ -121,12 +121,19 @@ class Place:
 def kernel_weights(module: nn.Module) -> tuple[torch.Tensor, ...]:
     """The kernels of a layer module, which its l1/l2 penalties act on: the weights of its
     convolutions and linear maps (a SeparableConv2D has two, depthwise and pointwise)."""
-    kernels = tuple(
-        inner.weight for inner in module.modules() if isinstance(inner, nn.Conv2d | nn.Linear)
-    )
+    kernels = tuple(module.get_parameter(name) for name in kernel_names(module))
     if not kernels:
         raise TypeError(f"{type(module).__name__} has no kernel")
     return kernels
+
+
+def kernel_names(module: nn.Module) -> tuple[str, ...]:
+    """The names (within `module`) of the kernels `kernel_weights` gives."""
+    return tuple(
+        f"{name}.weight" if name else "weight"
+        for name, inner in module.named_modules()
+        if isinstance(inner, nn.Conv2d | nn.Linear)
+    )
 
 
 def kernel_weight(module: nn.Module) -> torch.Tensor:
@@ -163,10 +170,12 @@ class _Builder:
         first: LayerPath | None,
         blocks: tuple[tuple[str, int, int, bool], ...],
         record: bool,
+        prefix: str = "",
     ) -> tuple[list[tuple[str, nn.Module]], Shape]:
         """The named modules of a stack whose first position is `first` (None: the top
-        level) on an input of `shape`, and its output shape. `record`: the first copy of
-        every block on the way (the one a path names)."""
+        level) on an input of `shape`, and its output shape. `blocks`: those on the way,
+        `prefix`: the stack's qualified module name with a dot (of the copy being built);
+        `record`: the first copy of every block on the way (the one a path names)."""
         named: list[tuple[str, nn.Module]] = []
         for index, item in enumerate(items):
             at = LayerPath.top(index) if first is None else first.sibling(index)
@@ -175,14 +184,14 @@ class _Builder:
             if record:
                 self.places[at] = place
             if isinstance(item, BlockSpec):
-                module, shape = self.block(at, item, shape, place, record)
+                module, shape = self.block(at, item, shape, place, record, prefix)
             else:
-                module, shape = self.layer(at, item, shape, place.name(), record)
+                module, shape = self.layer(at, item, shape, prefix + name)
             named.append((name, module))
         return named, shape
 
     def layer(
-        self, at: LayerPath, layer: LayerSpec, shape: Shape, qualified: str, record: bool
+        self, at: LayerPath, layer: LayerSpec, shape: Shape, qualified: str
     ) -> tuple[nn.Module, Shape]:
         entry = layer.entry
         p = entry.module_values(layer.resolved(), at == self.last)
@@ -191,15 +200,17 @@ class _Builder:
         module: nn.Module = entry.build(shape, p)
         if p.get("l1") or p.get("l2"):
             self.penalties[qualified] = (float(p["l1"]), float(p["l2"]))
-            self.kernels[qualified] = tuple(
-                f"{qualified}.{name}.weight"
-                for name, inner in module.named_modules()
-                if isinstance(inner, nn.Conv2d | nn.Linear)
-            )
+            self.kernels[qualified] = tuple(f"{qualified}.{k}" for k in kernel_names(module))
         return module, entry.output_shape(shape, p)
 
     def block(
-        self, at: LayerPath, block: BlockSpec, shape: Shape, place: Place, record: bool
+        self,
+        at: LayerPath,
+        block: BlockSpec,
+        shape: Shape,
+        place: Place,
+        record: bool,
+        prefix: str,
     ) -> tuple[nn.Module, Shape]:
         repeat = block.repeat
         residual = block.entry.name == "Residual"
@@ -209,8 +220,9 @@ class _Builder:
             outs = []
             for which, items in enumerate(block.stacks):
                 level = (*place.blocks, (place.own, repeat, which, residual))
+                part = block_part(prefix + place.own, repeat, copy, which, residual) + "."
                 named, out = self.stack(
-                    items, shape, at.child(which, 0), level, record and copy == 0
+                    items, shape, at.child(which, 0), level, record and copy == 0, part
                 )
                 stacks.append(named)
                 outs.append(out)

@@ -7,6 +7,11 @@ axis through twenty layers costs microseconds. With valid convolutions or stride
 windows do not reach the last rows, fewer pixels than the whole input reach the output
 (AlexNet's first layers see 219 of 224); with padding wider than the kernel, or a dilated
 kernel on a small map, some windows see only padding.
+
+Through a block the rows (and the columns) that reach through any sub-stack are joined:
+exactly the rows and columns some reached pixel has. The pixels reached are then their
+product, which holds when the sub-stacks' reach is nested (one window of a branch covering
+another's) and is otherwise an upper bound.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from typing import assert_never
 
 from explorer.core.diagnostics import Fix, InsertLayer, RemoveLayer, SetParams, UseAutomaticName
 from explorer.core.paths import LayerPath, insert_at, item_at, remove_at, replace_at
-from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.spec import BlockSpec, LayerSpec, NetworkSpec
 
 __all__ = ["apply_fix", "selection_after"]
 
@@ -38,11 +38,19 @@ def apply_fix(spec: NetworkSpec, fix: Fix) -> NetworkSpec:
 
 def selection_after(spec: NetworkSpec, fix: Fix) -> LayerPath | None:
     """The layer to select once `fix` is applied to `spec`: the one it edited or
-    inserted, or the one that took a removed layer's place (None when none is left)."""
+    inserted, or the one that took a removed layer's place in its stack (the block holding
+    it when its sub-stack is left empty; None when the network is)."""
     path = _placed(fix)
     if isinstance(fix, RemoveLayer):
-        remaining = len(spec.layers) - 1
+        parent = path.parent
+        if parent is None:
+            stack: tuple[object, ...] = spec.layers
+        else:
+            block = item_at(spec.layers, parent)
+            assert isinstance(block, BlockSpec) and path.stack is not None
+            stack = block.stacks[path.stack]
+        remaining = len(stack) - 1
         if remaining == 0:
-            return None
+            return parent  # the block whose sub-stack it emptied (None: nothing is left)
         return path.sibling(min(path.index, remaining - 1))
     return path

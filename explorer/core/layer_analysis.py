@@ -61,6 +61,12 @@ class LayerAnalysis:
     # the block's own counts are of all copies).
     path: LayerPath | None = None
     children: tuple[tuple[LayerAnalysis, ...], ...] = ()
+    repeat: int = 1  # a block's copies
+
+    @property
+    def depth(self) -> int:
+        """1 for a top-level row, one more per block it sits in."""
+        return self.path.depth if self.path is not None else 1
 
     @property
     def params(self) -> int:

@@ -21,7 +21,7 @@ where a node says so (int64 pooling indices).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -77,17 +77,6 @@ class Branches:
 NodeOrBranches: TypeAlias = Node | Branches
 
 
-def chained(nodes: Sequence[NodeOrBranches]) -> Iterator[Node]:
-    """Every node of `nodes`, blocks' sub-chains one after another, then their merge."""
-    for node in nodes:
-        if isinstance(node, Branches):
-            for stack in node.stacks:
-                yield from chained(stack)
-            yield node.merge
-        else:
-            yield node
-
-
 @dataclass(frozen=True)
 class TrainingMemory:
     """The parts of the estimate, in bytes: weights-sized parts for the whole network,
@@ -135,15 +124,61 @@ class TrainingMemory:
 
 @dataclass(frozen=True)
 class _Traced:
-    """A node placed in the step: tensor ids of its input and output, what it keeps."""
+    """A node placed in the step: tensor ids of its inputs and output, what it keeps."""
 
-    input: int
+    inputs: tuple[int, ...]
     output: int
     saved: tuple[int, ...]
     extra_bytes: int
     weight_bytes: int
     backward: bool
     node: Node
+
+
+class _Tracer:
+    """Places nodes in the step: which tensor each reads and makes (a block's sub-chains
+    all read the block's input; its merge reads every sub-chain's output)."""
+
+    def __init__(self, input_elements: int) -> None:
+        self.sizes = [input_elements * BYTES_PER_ELEMENT]  # tensor id -> bytes per image
+        self.needs_grad = [False]
+        self.trace: list[_Traced] = []
+
+    def chain(self, nodes: Sequence[NodeOrBranches], current: int) -> int:
+        """Trace `nodes` reading tensor `current`; the id of what they make."""
+        for node in nodes:
+            if isinstance(node, Branches):
+                outputs = tuple(self.chain(stack, current) for stack in node.stacks)
+                current = self.node(node.merge, outputs)
+            else:
+                current = self.node(node, (current,))
+        return current
+
+    def node(self, node: Node, inputs: tuple[int, ...]) -> int:
+        grad = any(self.needs_grad[i] for i in inputs) or node.weights > 0
+        out = inputs[0]
+        if node.output is not None:
+            self.sizes.append(node.output * BYTES_PER_ELEMENT)
+            self.needs_grad.append(grad)
+            out = len(self.sizes) - 1
+        saved: tuple[int, ...] = ()
+        if grad:
+            kept = [i for i in inputs if node.saves_input]
+            if node.saves_output:
+                kept.append(out)
+            saved = tuple(dict.fromkeys(kept))
+        self.trace.append(
+            _Traced(
+                inputs,
+                out,
+                saved,
+                node.extra_bytes if grad else 0,
+                node.weights * BYTES_PER_ELEMENT,
+                grad,
+                node,
+            )
+        )
+        return out
 
 
 def training_memory(
@@ -158,76 +193,76 @@ def training_memory(
     """Walk one training step over `nodes` (in forward order) for an input of
     `input_elements` per image; `frozen_elements` counts the buffers beside the trainable
     weights (BatchNorm's running statistics)."""
-    chain = list(chained(nodes))
-    sizes = [input_elements * BYTES_PER_ELEMENT]  # tensor id -> bytes per image
-    needs_grad = [False]
-    current = 0
-    trace: list[_Traced] = []
-    for node in chain:
-        grad = needs_grad[current] or node.weights > 0
-        out = current
-        if node.output is not None:
-            sizes.append(node.output * BYTES_PER_ELEMENT)
-            needs_grad.append(grad)
-            out = len(sizes) - 1
-        saved: tuple[int, ...] = ()
-        if grad:
-            saved = tuple(
-                t for t, keep in ((current, node.saves_input), (out, node.saves_output)) if keep
-            )
-        trace.append(
-            _Traced(
-                current,
-                out,
-                saved,
-                node.extra_bytes if grad else 0,
-                node.weights * BYTES_PER_ELEMENT,
-                grad,
-                node,
-            )
-        )
-        current = out
-    logits = current
+    tracer = _Tracer(input_elements)
+    logits = tracer.chain(nodes, 0)
+    sizes, needs_grad, trace = tracer.sizes, tracer.needs_grad, tracer.trace
     all_gradients = sum(t.weight_bytes for t in trace)
     moments: list[tuple[int, int]] = []
 
-    # Forward: the batch, what is saved so far, the node's input and output. Sums are kept
-    # as they change, so a 5,000-layer network costs milliseconds.
+    # Forward: the batch, what is saved so far, and the tensors made and still to be read
+    # (a node's input and output; a block's input until its last sub-chain has read it).
+    # Sums are kept as they change, so a 5,000-layer network costs milliseconds.
+    last_read = {i: step for step, t in enumerate(trace) for i in t.inputs}
+    last_read[logits] = len(trace)
     held: set[int] = {0}
     held_bytes = sizes[0]
+    alive: set[int] = set()
+    alive_bytes = 0
     extra = 0
-    for t in trace:
-        passing = sum(sizes[i] for i in {t.input, t.output} if i not in held)
+    for step, t in enumerate(trace):
+        if t.output not in held and t.output not in alive:
+            alive.add(t.output)
+            alive_bytes += sizes[t.output]
         # pooling indices and dropout noise are made even when they are not kept
-        activations = held_bytes + passing + extra + t.node.extra_bytes
+        activations = held_bytes + alive_bytes + extra + t.node.extra_bytes
         moments.append((activations + t.node.forward_scratch, all_gradients))
         for i in t.saved:
             if i not in held:
                 held.add(i)
                 held_bytes += sizes[i]
+                if i in alive:
+                    alive.discard(i)
+                    alive_bytes -= sizes[i]
         extra += t.extra_bytes
+        for i in t.inputs:
+            if last_read.get(i) == step and i in alive:
+                alive.discard(i)
+                alive_bytes -= sizes[i]
 
     saved_ids = {i for t in trace for i in t.saved}
     saved_at_end = sum(sizes[i] for i in saved_ids) + extra
 
-    # Backward, last node first: saved tensors of the nodes not yet run, the incoming and
-    # outgoing gradients, the weight gradients made so far.
+    # Backward, last node first: saved tensors of the nodes not yet run, the gradients
+    # arriving and not yet used up (a block's input gathers one per sub-chain), the ones
+    # the node computes, and the weight gradients made so far.
     users: dict[int, int] = {}
     for t in trace:
         for i in t.saved:
             users[i] = users.get(i, 0) + 1
     alive_saved = {0, logits, *users}
     alive_bytes = sum(sizes[i] for i in alive_saved)
+    pending = {logits: sizes[logits]}
+    pending_bytes = sizes[logits]
     gradients = 0
     for t in reversed(trace):
         if not t.backward:
-            break  # nothing before this node needs a gradient
+            continue  # nothing it reads needs a gradient
         gradients += t.weight_bytes
-        incoming = sizes[t.output]
-        outgoing = sizes[t.input] if needs_grad[t.input] and t.input != t.output else 0
-        scratch = t.node.backward_scratch if needs_grad[t.input] else t.node.weight_scratch
-        moments.append((alive_bytes + extra + incoming + outgoing + scratch, gradients))
+        outgoing = 0
+        new: list[int] = []
+        for i in dict.fromkeys(t.inputs):
+            if needs_grad[i] and i != t.output and i not in pending:
+                outgoing += sizes[i]
+                new.append(i)
+        reads_grad = any(needs_grad[i] for i in t.inputs)
+        scratch = t.node.backward_scratch if reads_grad else t.node.weight_scratch
+        moments.append((alive_bytes + extra + pending_bytes + outgoing + scratch, gradients))
         extra -= t.extra_bytes
+        if t.output not in t.inputs and t.output in pending:
+            pending_bytes -= pending.pop(t.output)
+        for i in new:
+            pending[i] = sizes[i]
+            pending_bytes += sizes[i]
         for i in t.saved:
             users[i] -= 1
             if users[i] == 0 and i not in (0, logits):

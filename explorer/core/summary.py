@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from explorer.core.analysis import BYTES_PER_ELEMENT, Analysis, LayerAnalysis, ReceptiveField
 from explorer.core.device_memory import device_memory
+from explorer.core.diagnostics import Diagnostic
 from explorer.core.memory import format_bytes
 from explorer.core.spec import NetworkSpec
 from explorer.core.vocabulary.geometry import size_text
@@ -15,7 +17,9 @@ __all__ = [
     "format_bytes",
     "format_count",
     "input_row",
+    "layer_json",
     "layer_row",
+    "layer_title",
     "summary_json",
     "summary_text",
     "table_rows",
@@ -59,8 +63,26 @@ COLUMNS = ("Layer (type)", "Output Shape", "Param #", "MACs", "Memory", "RF /jum
 
 
 def table_rows(analysis: Analysis) -> list[tuple[str, ...]]:
-    """One tuple of cell texts per layer, in COLUMNS order (input row first)."""
-    return [input_row(analysis), *(layer_row(layer) for layer in analysis.layers)]
+    """One tuple of cell texts per layer and block, in COLUMNS order (input row first; a
+    block's row before its layers', which are indented by depth, each branch of a block
+    with several starting with its number: '[2] conv2d_5 (Conv2D)')."""
+    return [input_row(analysis), *(layer_row(layer, mark) for layer, mark in _marked(analysis))]
+
+
+def _marked(analysis: Analysis) -> Iterator[tuple[LayerAnalysis, str]]:
+    """Every analysis in stack order with the branch mark its row starts with."""
+
+    def walk(layer: LayerAnalysis, mark: str) -> Iterator[tuple[LayerAnalysis, str]]:
+        yield layer, mark
+        branches = len(layer.children) > 1
+        for which, stack in enumerate(layer.children):
+            for index, child in enumerate(stack):
+                label = f"[{which + 1}] "
+                inner = (label if index == 0 else " " * len(label)) if branches else ""
+                yield from walk(child, inner)
+
+    for layer in analysis.layers:
+        yield from walk(layer, "")
 
 
 def input_row(analysis: Analysis) -> tuple[str, ...]:
@@ -75,12 +97,22 @@ def input_row(analysis: Analysis) -> tuple[str, ...]:
     )
 
 
-def layer_row(layer: LayerAnalysis) -> tuple[str, ...]:
-    """A layer's row of `table_rows`."""
+INDENT = "  "  # per level of nesting, as torchinfo shows depth
+
+
+def layer_title(layer: LayerAnalysis, mark: str = "") -> str:
+    """The first cell of a row: 'conv2d_1 (Conv2D)', indented inside blocks (after the
+    indent, `mark`: which branch), with a block's repeat count: 'residual_1 (Residual ×3)'."""
+    times = f" ×{layer.repeat}" if layer.repeat != 1 else ""
+    return f"{INDENT * (layer.depth - 1)}{mark}{layer.name} ({layer.type}{times})"
+
+
+def layer_row(layer: LayerAnalysis, mark: str = "") -> tuple[str, ...]:
+    """A layer's or block's row of `table_rows` (a block's counts are its subtotals)."""
     if not layer.known:
-        return (f"{layer.name} ({layer.type})", "?", "?", "?", "?", "?")
+        return (layer_title(layer, mark), "?", "?", "?", "?", "?")
     return (
-        f"{layer.name} ({layer.type})",
+        layer_title(layer, mark),
         format_shape(layer.output_shape),
         f"{layer.params:,}",
         format_count(layer.macs),
@@ -102,10 +134,10 @@ def summary_text(spec: NetworkSpec, analysis: Analysis) -> str:
 
     rule = "_" * (sum(widths) + 2 * len(widths) + 1)
     out = [f'Model: "{spec.name}"', rule, line(COLUMNS), "=" * len(rule)]
-    diagnostics_by_row = {layer.index: layer.diagnostics for layer in analysis.layers}
-    for index, row in enumerate(rows):
+    diagnostics_by_row = [(), *(layer.diagnostics for layer, _ in _marked(analysis))]
+    for row, diagnostics in zip(rows, diagnostics_by_row, strict=True):
         out.append(line(row).rstrip())
-        for diagnostic in diagnostics_by_row.get(index - 1, ()):
+        for diagnostic in diagnostics:
             marker = "ERROR" if diagnostic.is_error else "warning"
             out.append(f"   ^ {marker}: {diagnostic.text()}")
     out.append("=" * len(rule))
@@ -169,33 +201,50 @@ def summary_totals(spec: NetworkSpec, analysis: Analysis, *, probe: bool = False
     ]
 
 
+def layer_json(layer: LayerAnalysis) -> dict[str, Any]:
+    """One layer's (or block's, with its sub-stacks' layers) object of `summary --json`."""
+    rf = layer.receptive_field
+    diagnostic = layer.diagnostic
+    data: dict[str, Any] = {
+        "name": layer.name,
+        "type": layer.type,
+        "path": layer.path.to_json() if layer.path is not None else [layer.index],
+        "input_shape": list(layer.input_shape) if layer.input_shape else None,
+        "output_shape": list(layer.output_shape) if layer.output_shape else None,
+        "params": layer.params,
+        "trainable_params": layer.trainable_params,
+        "non_trainable_params": layer.non_trainable_params,
+        "macs": layer.macs,
+        "activation_bytes": layer.activation_bytes,
+        "receptive_field": None
+        if rf is None
+        else {"size": list(rf.size), "jump": list(rf.jump)}
+        if rf.jump
+        else {"size": list(rf.size), "jump": None, "covered": list(rf.covered or rf.size)},
+        "diagnostic": None
+        if diagnostic is None
+        else {"severity": diagnostic.severity.value, "message": diagnostic.text()},
+    }
+    if layer.is_block:
+        data["repeat"] = layer.repeat
+        data["children"] = [[layer_json(child) for child in stack] for stack in layer.children]
+    return data
+
+
+def _diagnostic_json(diagnostic: Diagnostic) -> dict[str, Any]:
+    path = diagnostic.path
+    return {
+        "layer": None if path is None else path.top_row,
+        "path": None if path is None else path.to_json(),
+        "message": diagnostic.text(),
+    }
+
+
 def summary_json(spec: NetworkSpec, analysis: Analysis) -> dict[str, Any]:
-    """The `summary --json` object of DESIGN.md (shapes as lists in (C, H, W) order)."""
-    layers = []
-    for layer in analysis.layers:
-        rf = layer.receptive_field
-        diagnostic = layer.diagnostic
-        layers.append(
-            {
-                "name": layer.name,
-                "type": layer.type,
-                "input_shape": list(layer.input_shape) if layer.input_shape else None,
-                "output_shape": list(layer.output_shape) if layer.output_shape else None,
-                "params": layer.params,
-                "trainable_params": layer.trainable_params,
-                "non_trainable_params": layer.non_trainable_params,
-                "macs": layer.macs,
-                "activation_bytes": layer.activation_bytes,
-                "receptive_field": None
-                if rf is None
-                else {"size": list(rf.size), "jump": list(rf.jump)}
-                if rf.jump
-                else {"size": list(rf.size), "jump": None, "covered": list(rf.covered or rf.size)},
-                "diagnostic": None
-                if diagnostic is None
-                else {"severity": diagnostic.severity.value, "message": diagnostic.text()},
-            }
-        )
+    """The `summary --json` object of DESIGN.md (shapes as lists in (C, H, W) order); each
+    layer carries its "path", a block its sub-stacks' layers as "children" (one list per
+    sub-stack)."""
+    layers = [layer_json(layer) for layer in analysis.layers]
     return {
         "name": spec.name,
         "input_shape": list(analysis.input_shape),
@@ -206,16 +255,10 @@ def summary_json(spec: NetworkSpec, analysis: Analysis) -> dict[str, Any]:
         "macs": analysis.macs,
         "forward_bytes": analysis.forward_bytes,
         "training_bytes": training_bytes(spec, analysis),
-        "errors": [
-            {"layer": None if d.path is None else d.path.top_row, "message": d.text()}
-            for d in analysis.errors
-        ],
-        "warnings": [
-            {"layer": None if d.path is None else d.path.top_row, "message": d.text()}
-            for d in analysis.warnings
-        ]
+        "errors": [_diagnostic_json(d) for d in analysis.errors],
+        "warnings": [_diagnostic_json(d) for d in analysis.warnings]
         + [
-            {"layer": None, "message": warning}
+            {"layer": None, "path": None, "message": warning}
             for warning in (memory_warning(spec, analysis, probe=True),)
             if warning
         ],

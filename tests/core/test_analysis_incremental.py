@@ -10,7 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from explorer.core.analysis import Analysis, analyze
-from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.paths import LayerPath
+from explorer.core.spec import BlockSpec, LayerSpec, NetworkSpec
+from tests.core.nested_specs import image_layers as nested_image_layers
+from tests.core.nested_specs import nested_specs
 from tests.core.test_analysis_vs_torch import collapse_layers, image_layers, specs, vector_layers
 
 any_layer = st.one_of(image_layers, collapse_layers, vector_layers)
@@ -116,3 +119,78 @@ def test_a_layer_and_a_spec_work_out_what_the_analysis_asks_once() -> None:
     # equal layers and specs stay equal, whatever each has worked out
     assert layer == LayerSpec.create("Conv2D", layer.json_values())
     assert spec == _deep(5) and hash(layer) == hash(LayerSpec(layer.type, layer.values))
+
+
+@st.composite
+def nested_edits(draw: st.DrawFn, spec: NetworkSpec) -> NetworkSpec:
+    """One edit anywhere in the tree: a layer replaced, a block's keys changed, a row
+    inserted into a sub-stack or removed from it."""
+    rows = list(spec.walk())
+    path, item = draw(st.sampled_from(rows))
+    kind = draw(st.sampled_from(["replace", "replace", "insert", "remove"]))
+    if isinstance(item, BlockSpec) and kind == "replace":
+        changes = draw(
+            st.sampled_from(
+                [{"repeat": 2}, {"repeat": 1}, {"activation": "tanh"}]
+                + ([{"shortcut": "projection"}] if item.type == "Residual" else [{"merge": "add"}])
+            )
+        )
+        return spec.replace_at(path, item.with_values(**changes))
+    if kind == "replace":
+        return spec.replace_at(path, draw(nested_image_layers(3)))
+    if kind == "insert":
+        return spec.insert_at(path, draw(nested_image_layers(3)))
+    if len(spec.layers) == 1 and path.depth == 1:
+        return spec
+    return spec.remove_paths([path])
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nested_specs(), st.data())
+def test_an_analysis_of_an_edit_inside_blocks_equals_the_analysis_from_scratch(
+    spec: NetworkSpec, data: st.DataObject
+) -> None:
+    analysis = analyze(spec)
+    analysis.training_memory_bytes(2)
+    for _ in range(data.draw(st.integers(1, 6))):
+        spec = data.draw(nested_edits(spec))
+        analysis = analyze(spec, previous=analysis)
+        _assert_same(analysis, analyze(spec))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nested_specs(), st.data())
+def test_a_few_edits_inside_blocks_equal_the_analysis_from_scratch(
+    spec: NetworkSpec, data: st.DataObject
+) -> None:
+    analysis = analyze(spec)
+    for _ in range(3):
+        spec = data.draw(nested_edits(spec))
+        analysis = analyze(spec, previous=analysis)
+        _assert_same(analysis, analyze(spec))
+
+
+def _stages(blocks: int) -> NetworkSpec:
+    conv = LayerSpec.create("Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"})
+    body = [conv, LayerSpec.new("BatchNorm"), conv]
+    rows: list[LayerSpec | BlockSpec] = [conv]
+    rows += [BlockSpec.create("Residual", {}, [body]) for _ in range(blocks)]
+    rows += [LayerSpec.new("Flatten"), LayerSpec.create("Dense", {"units": 10})]
+    return NetworkSpec(layers=tuple(rows))
+
+
+def test_an_edit_inside_a_block_takes_over_the_other_rows() -> None:
+    spec = _stages(8)
+    before = analyze(spec)
+    before.training_memory_bytes(4)
+    inside = LayerPath((4, 0, 1))
+    edited = spec.replace_at(inside, LayerSpec.create("BatchNorm", {"momentum": 0.5}))
+    after = analyze(edited, previous=before)
+
+    _assert_same(after, analyze(edited))
+    kept = [i for i, layer in enumerate(after.layers) if layer is before.layers[i]]
+    # the block's row is analysed again; the rows after it see the same state again
+    assert kept == [*range(4), *range(5, 10)]
+    assert after.at(inside) is not before.at(inside)
+    assert after.at(inside) == before.at(inside)  # (momentum changes no count)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from explorer.core.app.layer_names import keep_names, without_taken_names
 from explorer.core.paths import LayerPath, move_to
-from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.spec import BlockSpec, LayerSpec, NetworkSpec
 
 
 def conv(name: str | None = None) -> LayerSpec:
@@ -84,3 +84,28 @@ def test_moving_layers_never_renames_one(kinds: list[str], data: st.DataObject) 
     kept = keep_names(old, [old.layers[i] for i in origin], origin)
     names = old.with_layers(kept).layer_names()
     assert [names[i] for i in range(count)] == [old.layer_names()[row] for row in origin]
+
+
+def block(*layers: LayerSpec, name: str | None = None) -> BlockSpec:
+    return BlockSpec.create("Residual", {}, [list(layers)], name=name)
+
+
+def test_a_pasted_block_drops_taken_names_inside_it_and_keeps_its_contents() -> None:
+    spec = network(conv("edges"), dense())
+    fresh = without_taken_names(spec, [block(conv("edges"), conv("blobs"), name="stage")])
+    (pasted,) = fresh
+    assert isinstance(pasted, BlockSpec) and pasted.name == "stage"
+    assert [layer.name for layer in pasted.stacks[0]] == [None, "blobs"]
+    assert pasted.stacks[0][0] == conv()
+
+
+def test_inserting_before_a_block_keeps_the_generated_names_inside_it() -> None:
+    old = network(conv(), block(conv(), conv()), dense())
+    names = old.names()
+    items = [conv(), *old.layers]
+    kept = keep_names(old, items, [None, 0, 1, 2])
+    new = old.with_layers(kept).names()
+    # every layer already there keeps its name, the ones inside the block included
+    for path, name in names.items():
+        assert new[LayerPath((path.steps[0] + 1, *path.steps[1:]))] == name
+    assert len(set(new.values())) == len(new)

@@ -8,8 +8,8 @@ import torch
 
 from explorer.core.analysis import analyze
 from explorer.core.builder import BuildError, build_model
-from explorer.core.diagnostics import SetParams
-from explorer.core.fixes import apply_fix
+from explorer.core.diagnostics import RemoveLayer, SetParams
+from explorer.core.fixes import apply_fix, selection_after
 from explorer.core.paths import LayerPath
 from explorer.core.spec import BlockSpec, InputSpec, LayerSpec, NetworkSpec
 
@@ -130,9 +130,51 @@ def test_a_shape_mismatch_at_the_merge_is_an_error_on_the_block_with_a_fix() -> 
     assert error.path == LayerPath.top(1)
     assert "identity shortcut" in error.message
     assert isinstance(error.fix, SetParams) and error.fix.path == LayerPath.top(1)
+    assert error.fix.label == "pad channels" and error.fix.changes == (("shortcut", "pad"),)
     fixed = apply_fix(spec, error.fix)
     assert analyze(fixed).ok
     assert analyze(fixed).trainable_params == counts(build_model(fixed))[0]
+    # a body that drops channels needs weights: a projection
+    fewer = spec.replace_at(LayerPath((1, 0, 0)), conv(4))
+    (error,) = analyze(fewer).errors
+    assert error.fix is not None and error.fix.label == "use a projection shortcut"
+    assert analyze(apply_fix(fewer, error.fix)).ok
+
+
+def test_a_merge_of_mismatched_sizes_offers_the_one_layer_change_that_matches_them() -> None:
+    strided = conv(4, 2)  # 9 -> 5
+    spec = NetworkSpec(
+        input=InputSpec(1, 9, 9),
+        layers=(
+            BlockSpec.create("Parallel", {"merge": "concat"}, [[conv(4)], [strided]]),
+            LayerSpec.new("Flatten"),
+            LayerSpec.create("Dense", {"units": 10}),
+        ),
+    )
+    (error,) = analyze(spec).errors
+    assert error.path == LayerPath.top(0) and "concat joins channels" in error.message
+    assert error.fix is not None and error.fix.path == LayerPath((0, 1, 0))
+    assert error.fix.label == "match the sizes: use stride 1 on conv2d_2"
+    assert analyze(apply_fix(spec, error.fix)).ok
+
+
+def test_removing_the_last_layer_of_a_sub_stack_selects_its_block() -> None:
+    inner = LayerSpec.create("Conv2D", {"filters": 1, "kernel_size": 1, "activation": "softmax"})
+    spec = NetworkSpec(
+        input=InputSpec(1, 4, 4),
+        layers=(
+            BlockSpec.create("Parallel", {"merge": "add"}, [[inner], [inner, inner]]),
+            LayerSpec.new("Flatten"),
+            LayerSpec.create("Dense", {"units": 10}),
+        ),
+    )
+    only = RemoveLayer("remove this layer", path=LayerPath((0, 0, 0)))
+    assert selection_after(spec, only) == LayerPath.top(0)
+    second = RemoveLayer("remove this layer", path=LayerPath((0, 1, 1)))
+    assert selection_after(spec, second) == LayerPath((0, 1, 0))
+    assert selection_after(spec, RemoveLayer("x", path=LayerPath((0, 1, 0)))) == LayerPath(
+        (0, 1, 0)
+    )
 
 
 def test_an_error_inside_a_block_is_on_the_nested_layers_path_and_later_rows_are_unknown() -> None:
@@ -214,3 +256,19 @@ def test_a_built_network_with_blocks_scripts_and_gives_the_same_outputs() -> Non
     scripted = torch.jit.script(model)
     x = torch.randn(3, 1, 12, 12)
     assert torch.allclose(scripted(x), model(x))
+
+
+def test_a_block_named_as_a_layer_is_an_error_on_it_and_the_shapes_go_on() -> None:
+    spec = NetworkSpec(
+        layers=(
+            conv(4).with_name("stem"),
+            BlockSpec.create("Residual", {}, [[conv(4)]], name="stem"),
+            LayerSpec.new("Flatten"),
+            LayerSpec.create("Dense", {"units": 10}),
+        )
+    )
+    analysis = analyze(spec)
+    (error,) = analysis.errors
+    assert error.path == LayerPath.top(1)
+    assert error.message == "name 'stem' is already used by layer 1"
+    assert analysis.layers[1].known and analysis.layers[3].output_shape == (10,)

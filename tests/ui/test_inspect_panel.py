@@ -51,7 +51,9 @@ def test_every_template_draws_its_initial_weights(qtbot, panel, name: str) -> No
         panel.set_spec(spec)
     result = panel.feature_maps.result
     assert result is not None
-    assert [layer.name for layer in result.layers] == list(spec.layer_names())
+    # Every layer, those inside blocks too, and each block's merged output.
+    assert {layer.path: layer.name for layer in result.layers} == spec.names()
+    assert len(result.layers) == len(spec.names())
     # The initial draw uses the spec's seeded initial weights on the blank default image.
     model = build_model(spec, seed=spec.training.seed)
     want = capture(model, panel.picker.current)

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from explorer.core.layers import FAMILIES, LAYER_TYPES
 from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.vocabulary.blocks import BLOCK_TYPES
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import families, family_colour
 from explorer.ui.editor.blocks import BLOCKS
@@ -29,7 +30,10 @@ def test_palette_lists_every_registry_type_under_its_family(qtbot: Any) -> None:
         assert item.toolTip(0) == entry.summary
     groups = [palette.topLevelItem(i).text(0) for i in range(palette.topLevelItemCount())]
     assert groups[-1] == BLOCKS_GROUP
-    assert palette.topLevelItem(len(groups) - 1).childCount() == len(BLOCKS)
+    blocks = palette.topLevelItem(len(groups) - 1)
+    names = [blocks.child(i).text(0) for i in range(blocks.childCount())]
+    # the block types (rows that hold sub-stacks), then the multi-layer presets
+    assert names == [*BLOCK_TYPES, *(block.name for block in BLOCKS)]
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.name)

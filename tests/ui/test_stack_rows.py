@@ -255,7 +255,7 @@ def test_changes_compose_into_one_undo_step_and_invert() -> None:
     assert edited.replaced == (0,) and edited.inverse().replaced == (2,)
 
 
-def test_an_edit_of_a_deep_stack_lays_out_its_rows_in_batches_not_all_at_once(
+def test_an_edit_of_a_deep_stack_lays_out_no_rows_again(
     qtbot: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     layers = tuple(LayerSpec.create("Dense", {"units": 1 + row % 7}) for row in range(3000))
@@ -277,7 +277,8 @@ def test_an_edit_of_a_deep_stack_lays_out_its_rows_in_batches_not_all_at_once(
     panel.select_paths([_at(1500)])
     asked[0] = 0
     document.replace_layer(_at(1500), document.spec.layers[1500].with_values(units=9), "units")
-    assert asked[0] < 3 * view.batchSize()  # one batch now, the rest on later turns
+    # The tree view has uniform row heights: a change of the rows' data moves no row.
+    assert asked[0] < 10
     qtbot.waitUntil(lambda: view.visualRect(model.index(2999)).isValid())
     assert _selected(view)[1] == document.analysis.layers[1500].name
 

@@ -9,59 +9,32 @@ network's top-level layers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
-from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.app.tree_edits import keep_tree_names, without_taken_tree_names
+from explorer.core.paths import LayerPath
+from explorer.core.spec import LayerOrBlock, NetworkSpec
 
 
-def without_taken_names(spec: NetworkSpec, layers: Sequence[LayerSpec]) -> list[LayerSpec]:
+def without_taken_names(spec: NetworkSpec, layers: Sequence[LayerOrBlock]) -> list[LayerOrBlock]:
     """`layers` about to be inserted into `spec` (pasted, dropped or duplicated), each
     dropping a name already taken there (given or generated) or by an earlier one of them:
     two layers may not share one. A layer that drops its name gets a generated one."""
-    taken = set(spec.layer_names())
-    fresh = []
-    for layer in layers:
-        if layer.name in taken:
-            layer = layer.with_name(None)
-        elif layer.name:
-            taken.add(layer.name)
-        fresh.append(layer)
-    return fresh
+    return without_taken_tree_names(spec, layers)
 
 
 def keep_names(
-    old: NetworkSpec, layers: Sequence[LayerSpec], origin: Sequence[int | None]
-) -> tuple[LayerSpec, ...]:
+    old: NetworkSpec, layers: Sequence[LayerOrBlock], origin: Sequence[int | None]
+) -> tuple[LayerOrBlock, ...]:
     """`layers` after an edit of `old`, named so that no layer already there is renamed.
 
     `origin[i]` is the row in `old` that `layers[i]` came from (None: a new layer). Generated
     names (`conv2d_1`) follow position, so inserting before, removing or moving a layer
     would renumber its neighbours: new layers get the next free names instead, and any layer
-    whose generated name would still change keeps its old one, written out.
+    whose generated name would still change keeps its old one, written out (see
+    `tree_edits.keep_tree_names`, which does so through blocks too).
     """
-    old_names = old.layer_names()
-    items = list(layers)
-
-    def renamed() -> list[int]:
-        names = old.with_layers(items).layer_names()
-        return [i for i, row in enumerate(origin) if row is not None and names[i] != old_names[row]]
-
-    if not renamed():
-        return tuple(items)
-    new_rows = [i for i, row in enumerate(origin) if row is None and items[i].name is None]
-    if new_rows:
-        appended = old.with_layers([*old.layers, *(items[i] for i in new_rows)])
-        fresh = appended.layer_names()[len(old.layers) :]
-        for i, name in zip(new_rows, fresh, strict=True):
-            items[i] = replace(items[i], name=name)  # generated names are valid names
-    # Written-out names take no number from the layers after them, so this settles within
-    # as many rounds as there are layers (in practice one).
-    for _ in range(len(items)):
-        changed = renamed()
-        if not changed:
-            break
-        for i in changed:
-            row = origin[i]
-            assert row is not None
-            items[i] = replace(items[i], name=old_names[row])
-    return tuple(items)
+    by_path = {
+        LayerPath.top(i): None if row is None else LayerPath.top(row)
+        for i, row in enumerate(origin)
+    }
+    return keep_tree_names(old, layers, by_path)

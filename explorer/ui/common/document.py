@@ -18,11 +18,30 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from explorer.core.analysis import Analysis, analyze
-from explorer.core.app.layer_names import keep_names, without_taken_names
+from explorer.core.app.tree_edits import (
+    Edit,
+    add_branch_edit,
+    apply_edit,
+    can_wrap,
+    remove_branch_edit,
+    unwrap_edit,
+    unwrap_text,
+    without_taken_tree_names,
+    wrap_edit,
+)
 from explorer.core.diagnostics import Fix
 from explorer.core.fixes import apply_fix, selection_after
-from explorer.core.paths import LayerPath, move_to, moved_paths, replace_at
-from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from explorer.core.paths import (
+    LayerPath,
+    PathError,
+    insert_at,
+    move_to,
+    moved_paths,
+    outermost,
+    remove_at,
+    replace_at,
+)
+from explorer.core.spec import BlockSpec, InputSpec, LayerOrBlock, NetworkSpec, SpecError
 from explorer.ui.common.row_change import RowChange
 
 log = logging.getLogger(__name__)
@@ -214,77 +233,201 @@ class ProjectDocument(QObject):
         self.undo_stack.push(command)
         return True
 
-    def insert_layers(self, at: LayerPath, layers: Sequence[LayerSpec], text: str = "") -> bool:
-        """Insert `layers` before the position `at` (past the end: append them)."""
-        row = max(0, min(at.row, len(self._spec.layers)))
+    def _edit_tree(
+        self,
+        edit: Edit,
+        text: str,
+        *,
+        select_after: Sequence[LayerPath] = (),
+        select_before: Sequence[LayerPath] = (),
+    ) -> bool:
+        """Push `edit` (see `tree_edits`): names kept, the top-level rows it moved, removed
+        and inserted passed on; a row whose block changed inside counts as replaced.
+        False when the edit does not fit the tree (PathError: no such position, or a block
+        moved into itself)."""
+        if self._locked:
+            return self.edit(self._spec, text)  # refused, and says so
+        old = self._spec.layers
+        try:
+            result = apply_edit(self._spec, edit)
+        except (PathError, SpecError) as error:
+            log.info("edit %r does not fit the stack: %s", text, error)
+            return False
+        replaced = [
+            row
+            for row, was in enumerate(result.top_origin)
+            if was is not None and result.layers[row] is not old[was]
+        ]
+        return self.edit(
+            self._spec.with_layers(result.layers),
+            text,
+            change=RowChange(result.top_origin, len(old), tuple(replaced)),
+            select_after=select_after,
+            select_before=select_before,
+        )
+
+    def insert_layers(self, at: LayerPath, layers: Sequence[LayerOrBlock], text: str = "") -> bool:
+        """Insert `layers` (and blocks) before the position `at` anywhere in the tree (past
+        the end of its stack: append them)."""
         if not layers:
             return False
+        if at.depth == 1:
+            at = LayerPath.top(max(0, min(at.row, len(self._spec.layers))))
         label = text or (
             f"Add {layers[0].type}" if len(layers) == 1 else f"Add {len(layers)} layers"
         )
-        fresh = without_taken_names(self._spec, layers)
-        items = list(self._spec.layers)
-        items[row:row] = fresh
-        origin: list[int | None] = list(range(len(self._spec.layers)))
-        origin[row:row] = [None] * len(fresh)
-        return self.edit(
-            self._spec.with_layers(keep_names(self._spec, items, origin)),
+        fresh = without_taken_tree_names(self._spec, layers)
+        return self._edit_tree(
+            lambda items, maker: insert_at(items, at, [maker.new(x) for x in fresh]),
             label,
-            change=RowChange(tuple(origin), len(self._spec.layers)),
-            select_after=[at.sibling(i) for i in range(row, row + len(layers))],
+            select_after=[at.sibling(at.index + i) for i in range(len(fresh))],
         )
 
     def remove_layers(self, paths: Sequence[LayerPath]) -> bool:
-        rows = sorted({path.row for path in paths})
-        if not rows:
+        """Remove the layers and blocks at `paths` (a block with all it holds)."""
+        chosen = outermost(paths)
+        if not chosen:
             return False
-        text = f"Delete {self._spec.layers[rows[0]].type}" if len(rows) == 1 else "Delete layers"
-        after = min(rows[0], len(self._spec.layers) - len(rows) - 1)
-        drop = set(rows)
-        origin = [i for i in range(len(self._spec.layers)) if i not in drop]
-        items = [self._spec.layers[i] for i in origin]
-        return self.edit(
-            self._spec.with_layers(keep_names(self._spec, items, origin)),
+        try:
+            first = chosen[0]
+            text = f"Delete {self._spec.at(first).type}" if len(chosen) == 1 else "Delete layers"
+            left = len(self._stack_of(first)) - sum(
+                1 for path in chosen if path.steps[:-1] == first.steps[:-1]
+            )
+        except LookupError:
+            return False
+        after = (
+            [first.sibling(min(first.index, left - 1))]
+            if left > 0
+            else ([first.parent] if first.parent is not None else [])
+        )
+        return self._edit_tree(
+            lambda items, maker: remove_at(items, chosen),
             text,
-            change=RowChange(tuple(origin), len(self._spec.layers)),
-            select_after=[LayerPath.top(after)] if after >= 0 else [],
-            select_before=sorted(set(paths)),
+            select_after=after,
+            select_before=chosen,
         )
 
     def move_layers(self, paths: Sequence[LayerPath], destination: LayerPath) -> bool:
         """Move the layers at `paths` (kept in order) before the position `destination`
-        of the stack as it is now."""
-        paths = sorted(set(paths))
-        if not paths:
+        of the tree as it is now: within a stack, into, out of or between sub-stacks."""
+        chosen = outermost(paths)
+        if not chosen:
             return False
-        origin = move_to(range(len(self._spec.layers)), paths, destination)
-        items = [self._spec.layers[i] for i in origin]
-        new = self._spec.with_layers(keep_names(self._spec, items, origin))
-        return self.edit(
-            new,
-            "Move layers" if len(paths) > 1 else f"Move {self._spec.layers[paths[0].row].type}",
-            change=RowChange(tuple(origin), len(origin)),
-            select_after=moved_paths(paths, destination),
-            select_before=paths,
+        try:
+            single = self._spec.at(chosen[0]).type
+        except LookupError:
+            return False
+        return self._edit_tree(
+            lambda items, maker: move_to(items, chosen, destination),
+            "Move layers" if len(chosen) > 1 else f"Move {single}",
+            select_after=moved_paths(chosen, destination),
+            select_before=chosen,
         )
 
-    def duplicate_layers(self, paths: Sequence[LayerPath]) -> bool:
-        paths = sorted(set(paths))
-        if not paths:
+    def move_by(self, paths: Sequence[LayerPath], step: int) -> bool:
+        """Move the selected layers of one sub-stack one place up (-1) or down (+1) in it."""
+        chosen = outermost(paths)
+        if not chosen or any(p.steps[:-1] != chosen[0].steps[:-1] for p in chosen):
             return False
-        copies = [self._spec.layers[path.row] for path in paths]
-        return self.insert_layers(paths[-1].following(), copies, "Duplicate layers")
+        count = len(self._stack_of(chosen[0]))
+        if step < 0 and chosen[0].index > 0:
+            return self.move_layers(chosen, chosen[0].sibling(chosen[0].index - 1))
+        if step > 0 and chosen[-1].index < count - 1:
+            return self.move_layers(chosen, chosen[-1].sibling(chosen[-1].index + 2))
+        return False
 
-    def replace_layer(self, path: LayerPath, layer: LayerSpec, key: str | None = None) -> bool:
-        """Change one layer; edits of the same key of the same layer merge into one step."""
+    def duplicate_layers(self, paths: Sequence[LayerPath]) -> bool:
+        """Copies of the layers and blocks at `paths` (with all they hold), after the last."""
+        chosen = outermost(paths)
+        if not chosen:
+            return False
+        copies = [self._spec.at(path) for path in chosen]
+        return self.insert_layers(chosen[-1].following(), copies, "Duplicate layers")
+
+    def replace_layer(self, path: LayerPath, layer: LayerOrBlock, key: str | None = None) -> bool:
+        """Change one layer or block; edits of the same key of the same one merge into one
+        step."""
         return self.edit(
             self._spec.with_layers(replace_at(self._spec.layers, path, layer)),
-            f"Change {key or 'layer'} of {self._spec.layer_names()[path.row]}",
-            change=RowChange.unchanged(len(self._spec.layers), [path.row]),
+            f"Change {key or 'layer'} of {self._spec.name_of(path)}",
+            change=RowChange.unchanged(len(self._spec.layers), [path.top_row]),
             merge_key=("layer", path, key),
             select_after=[path],
             select_before=[path],
         )
+
+    # ---- blocks -------------------------------------------------------------------------
+
+    def can_wrap(self, paths: Sequence[LayerPath]) -> bool:
+        """Whether the layers at `paths` can become a block: all in one stack."""
+        return can_wrap(paths)
+
+    def wrap_in_block(self, paths: Sequence[LayerPath], type_name: str) -> bool:
+        """Put the layers at `paths` (of one stack) into a new block at the first's place:
+        a residual block's body, or a parallel block's branch 1 (with an empty branch 2)."""
+        if not can_wrap(paths):
+            return False
+        chosen = outermost(paths)
+        return self._edit_tree(
+            wrap_edit(chosen, type_name),
+            f"Wrap in {type_name} block",
+            select_after=[chosen[0]],
+            select_before=chosen,
+        )
+
+    def unwrap_block(self, path: LayerPath) -> bool:
+        """Replace the block at `path` by what its first sub-stack holds; the undo text
+        says what goes with it (the shortcut, the other branches)."""
+        try:
+            block = self._spec.at(path)
+        except LookupError:
+            return False
+        if not isinstance(block, BlockSpec):
+            return False
+        return self._edit_tree(
+            unwrap_edit(path),
+            unwrap_text(self._spec, path),
+            select_after=[path.sibling(path.index + i) for i in range(len(block.stacks[0]))],
+            select_before=[path],
+        )
+
+    def add_branch(self, path: LayerPath) -> bool:
+        """An empty branch after the last of the parallel block at `path`."""
+        block = self._spec.at(path)
+        if not isinstance(block, BlockSpec) or len(block.stacks) >= block.entry.max_stacks:
+            return False
+        return self._edit_tree(
+            add_branch_edit(path),
+            f"Add branch to {self._spec.name_of(path)}",
+            select_after=[path],
+            select_before=[path],
+        )
+
+    def remove_branch(self, path: LayerPath, stack: int) -> bool:
+        """Remove branch `stack` (with its layers) of the parallel block at `path`."""
+        block = self._spec.at(path)
+        if (
+            not isinstance(block, BlockSpec)
+            or len(block.stacks) <= block.entry.min_stacks
+            or not 0 <= stack < len(block.stacks)
+        ):
+            return False
+        return self._edit_tree(
+            remove_branch_edit(path, stack),
+            f"Remove branch {stack + 1} of {self._spec.name_of(path)}",
+            select_after=[path],
+            select_before=[path],
+        )
+
+    def _stack_of(self, path: LayerPath) -> Sequence[LayerOrBlock]:
+        """The stack holding the position `path`."""
+        parent = path.parent
+        if parent is None:
+            return self._spec.layers
+        block = self._spec.at(parent)
+        assert isinstance(block, BlockSpec)
+        return block.stacks[path.steps[-2]]
 
     def set_input(self, input_spec: InputSpec) -> bool:
         return self.edit(

@@ -14,6 +14,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
 from explorer.core.layers import FAMILIES, LAYER_TYPES, LayerType
+from explorer.core.vocabulary.blocks import BLOCK_TYPES
 
 # By family; "Input" is the input row at the top of the stack.
 _FAMILY_COLOURS = {
@@ -22,6 +23,7 @@ _FAMILY_COLOURS = {
     "Core": "#7b5cc4",
     "Regularisation": "#d08a1e",
     "Activation": "#c2417a",
+    "Blocks": "#4a8c3a",
     "Input": "#5f6b7a",
 }
 _FALLBACK = "#7a7a7a"
@@ -50,6 +52,8 @@ def family_colour(family: str) -> QColor:
 
 def type_colour(type_name: str) -> QColor:
     entry = LAYER_TYPES.get(type_name)
+    if entry is None and type_name in BLOCK_TYPES:
+        return family_colour(BLOCK_TYPES[type_name].family)
     return family_colour(family_of(entry) if entry else "")
 
 

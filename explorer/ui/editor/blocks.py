@@ -1,6 +1,7 @@
-"""Multi-layer blocks after the tutorials' pattern
-INPUT → [[CONV → RELU]×N → POOL]×M → [FC → RELU]×K → OUTPUT; each inserts in one undo step.
-A block that repeats asks for N wherever it is added (double-click or drop)."""
+"""Multi-layer presets after the tutorials' pattern
+INPUT → [[CONV → RELU]×N → POOL]×M → [FC → RELU]×K → OUTPUT, and a ResNet basic block (a
+residual block holding its body); each inserts in one undo step. A preset that repeats asks
+for N wherever it is added (double-click or drop)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from dataclasses import dataclass
 
 from PySide6.QtWidgets import QInputDialog, QWidget
 
-from explorer.core.spec import LayerSpec
+from explorer.core.spec import BlockSpec, LayerOrBlock, LayerSpec
 
 
 @dataclass(frozen=True)
 class Block:
     name: str
     summary: str
-    make: Callable[[int], tuple[LayerSpec, ...]]
+    make: Callable[[int], tuple[LayerOrBlock, ...]]
     asks_repeat: bool = False
 
 
@@ -27,6 +28,19 @@ def _conv(activation: str, **values: object) -> LayerSpec:
 
 def _relu() -> LayerSpec:
     return LayerSpec.new("Activation").with_values(function="relu")
+
+
+def _basic_residual() -> BlockSpec:
+    """He et al. 2016's basic block: two 3×3 convolutions with BatchNorm, the ReLU after the
+    sum (the block's own activation)."""
+    body = [
+        _conv("linear", use_bias=False),
+        LayerSpec.new("BatchNorm"),
+        _relu(),
+        _conv("linear", use_bias=False),
+        LayerSpec.new("BatchNorm"),
+    ]
+    return BlockSpec.new("Residual", [body])
 
 
 BLOCKS: tuple[Block, ...] = (
@@ -45,6 +59,11 @@ BLOCKS: tuple[Block, ...] = (
         "N 3×3 ReLU convolutions then a 2×2 max pool that halves the maps (VGG style).",
         lambda n: (*(_conv("relu") for _ in range(n)), LayerSpec.new("MaxPool2D")),
         asks_repeat=True,
+    ),
+    Block(
+        "Basic residual block",
+        "Conv-BN-ReLU-Conv-BN with a shortcut around it and ReLU after the sum (ResNet).",
+        lambda n: (_basic_residual(),),
     ),
     Block(
         "Dense-ReLU-Dropout",

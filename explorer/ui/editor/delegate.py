@@ -1,14 +1,18 @@
-"""Paints one layer row: family band, type badge, description, name and parameters,
-output shape, and a red (error) or amber (warning) badge."""
+"""Paints one row of the stack: a layer's or a block's (family band, type badge,
+description, name with parameters and multiply-adds, output shape, a red (error) or amber
+(warning) badge), and the rows a block adds: a branch header, an empty sub-stack to drop
+layers on, and the merge with the block's output shape."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR, paint_badge, type_colour
 from explorer.ui.editor.stack_model import (
+    KIND_ROLE,
+    MACS_ROLE,
     NAME_ROLE,
     PARAMS_ROLE,
     SEVERITY_ROLE,
@@ -34,6 +38,10 @@ class LayerRowDelegate(QStyledItemDelegate):
         option: QStyleOptionViewItem,
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
+        kind = index.data(KIND_ROLE)
+        if kind in ("header", "empty", "merge"):
+            self._paint_block_part(painter, option, index, kind)
+            return
         painter.save()
         rect: QRect = option.rect
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
@@ -45,6 +53,10 @@ class LayerRowDelegate(QStyledItemDelegate):
         )
         if selected:
             painter.fillRect(rect, palette.color(group, QPalette.ColorRole.Highlight))
+        elif kind == "block":
+            tint = type_colour(index.data(TYPE_ROLE) or "")
+            tint.setAlphaF(0.10)
+            painter.fillRect(rect, tint)
         elif index.row() % 2:
             painter.fillRect(rect, palette.color(QPalette.ColorRole.AlternateBase))
         type_name = index.data(TYPE_ROLE) or ""
@@ -104,6 +116,8 @@ class LayerRowDelegate(QStyledItemDelegate):
         painter.setPen(dim)
         params = index.data(PARAMS_ROLE)
         detail = f"{index.data(NAME_ROLE)}  ·  {params} params"
+        if kind == "block":
+            detail += f"  ·  {index.data(MACS_ROLE)} MACs"
         detail = metrics.elidedText(detail, Qt.TextElideMode.ElideRight, text_width)
         painter.drawText(
             QRect(left, top + line, text_width, line), Qt.AlignmentFlag.AlignVCenter, detail
@@ -118,4 +132,59 @@ class LayerRowDelegate(QStyledItemDelegate):
         painter.drawText(
             shape_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, shape_text
         )
+        painter.restore()
+
+    def _paint_block_part(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+        kind: str,
+    ) -> None:
+        """A branch header (bold), an empty sub-stack (a dashed place to drop layers) or a
+        merge row (the block's output shape)."""
+        painter.save()
+        rect: QRect = option.rect
+        palette: QPalette = option.palette
+        colour = type_colour(index.data(TYPE_ROLE) or "")
+        text_colour = palette.color(QPalette.ColorRole.Text)
+        dim = QColor(text_colour)
+        dim.setAlphaF(0.65)
+        tint = QColor(colour)
+        tint.setAlphaF(0.06 if kind != "header" else 0.12)
+        painter.fillRect(rect, tint)
+        painter.setPen(palette.color(QPalette.ColorRole.Midlight))
+        painter.drawLine(rect.bottomLeft(), rect.bottomRight())
+        inner = rect.adjusted(_MARGIN, 3, -_MARGIN, -4)
+        font = QFont(option.font)
+        text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        if kind == "empty":
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            pen = QPen(dim, 1.2, Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(QRectF(inner), 5, 5)
+            font.setItalic(True)
+            painter.setFont(font)
+            painter.drawText(inner, Qt.AlignmentFlag.AlignCenter, text)
+            painter.restore()
+            return
+        font.setBold(kind == "header")
+        painter.setFont(font)
+        painter.setPen(colour.darker(140) if kind == "header" else text_colour)
+        shape = str(index.data(SHAPE_ROLE) or "")
+        metrics = painter.fontMetrics()
+        shape_width = metrics.horizontalAdvance(shape) + _MARGIN
+        severity = index.data(SEVERITY_ROLE)
+        title_rect = inner.adjusted(0, 0, -shape_width, 0)
+        title = metrics.elidedText(text, Qt.TextElideMode.ElideRight, title_rect.width())
+        painter.drawText(title_rect, Qt.AlignmentFlag.AlignVCenter, title)
+        if severity == "error" and shape == "?":
+            painter.setPen(ERROR_COLOUR)
+        elif kind == "header":
+            painter.setPen(dim)
+        bold = QFont(option.font)
+        bold.setBold(kind == "merge")
+        painter.setFont(bold)
+        painter.drawText(inner, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, shape)
         painter.restore()

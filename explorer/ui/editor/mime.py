@@ -1,7 +1,8 @@
 """Layers on the clipboard and in drags: our own MIME type plus plain-text JSON.
 
-The text form is a JSON list of layer objects exactly as a project file writes them, so
-layers can be pasted between windows and from (or into) a text editor.
+The text form is a JSON list of layer objects exactly as a project file writes them (a
+block with its `"body"` or `"branches"`, so a pasted block keeps its contents), so layers
+can be pasted between windows and from (or into) a text editor.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from PySide6.QtCore import QByteArray, QMimeData
 
 from explorer.core.paths import LayerPath
 from explorer.core.project import ProjectError, decode_json, parse_layer
-from explorer.core.spec import LayerSpec, SpecError
+from explorer.core.spec import LayerOrBlock, SpecError
 
 LAYERS_MIME = "application/x-cnn-explorer-layers+json"
 # The layer paths of a drag that started in a layer stack, tagged with that stack's
@@ -27,12 +28,13 @@ PATHS_MIME = "application/x-cnn-explorer-paths+json"
 BLOCK_MIME = "application/x-cnn-explorer-block+json"
 
 
-def layers_to_text(layers: Sequence[LayerSpec]) -> str:
+def layers_to_text(layers: Sequence[LayerOrBlock]) -> str:
     return json.dumps([layer.to_json() for layer in layers], indent=2, ensure_ascii=False)
 
 
-def layers_from_text(text: str) -> list[LayerSpec]:
-    """Parse a JSON layer object or list of them; SpecError names what is wrong."""
+def layers_from_text(text: str) -> list[LayerOrBlock]:
+    """Parse a JSON layer (or block) object or list of them; SpecError names what is wrong
+    (inside a block, by its path: 'layer 1 › body 2 (Conv2D): ...')."""
     try:
         data: Any = decode_json(text)  # the project files' checks: line and column included
     except ProjectError as error:
@@ -46,7 +48,7 @@ def layers_from_text(text: str) -> list[LayerSpec]:
     return [parse_layer(index, raw) for index, raw in enumerate(data)]
 
 
-def layers_mime_data(layers: Sequence[LayerSpec]) -> QMimeData:
+def layers_mime_data(layers: Sequence[LayerOrBlock]) -> QMimeData:
     data = QMimeData()
     text = layers_to_text(layers)
     data.setData(LAYERS_MIME, text.encode("utf-8"))
@@ -54,7 +56,7 @@ def layers_mime_data(layers: Sequence[LayerSpec]) -> QMimeData:
     return data
 
 
-def layers_from_mime(data: QMimeData) -> list[LayerSpec]:
+def layers_from_mime(data: QMimeData) -> list[LayerOrBlock]:
     """The layers carried by `data` (ours first, then plain text); SpecError if none."""
     if data.hasFormat(LAYERS_MIME):
         return layers_from_text(bytes(data.data(LAYERS_MIME).data()).decode("utf-8"))

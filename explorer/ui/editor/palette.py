@@ -1,4 +1,5 @@
-"""The layer palette: every registry type grouped by family, plus multi-layer blocks.
+"""The layer palette: every registry type grouped by family, then the blocks: the block
+types (Residual, Parallel: rows that hold sub-stacks) and multi-layer presets.
 
 Drag an item onto the stack (our layer MIME type) or double-click it to append it at the end.
 """
@@ -17,7 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.paths import LayerPath
-from explorer.core.spec import LayerSpec
+from explorer.core.spec import BlockSpec, LayerOrBlock, LayerSpec
+from explorer.core.vocabulary.blocks import BLOCK_TYPES
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import families, family_colour, type_icon
 from explorer.ui.editor.blocks import BLOCKS, Block, ask_repeat
@@ -66,6 +68,21 @@ class LayerPalette(QTreeWidget):
                     | Qt.ItemFlag.ItemIsDragEnabled
                 )
         group = self._group(BLOCKS_GROUP)
+        group.setForeground(0, family_colour(BLOCKS_GROUP))
+        for block_type in BLOCK_TYPES.values():
+            item = QTreeWidgetItem(group, [block_type.name])
+            item.setIcon(0, type_icon(block_type.name))
+            item.setToolTip(
+                0,
+                f"{block_type.summary} Drops with empty {block_type.json_key}: drag layers "
+                "into them, or select layers and wrap them (Edit ▸ Wrap).",
+            )
+            item.setData(0, _TYPE_ROLE, block_type.name)
+            item.setFlags(
+                Qt.ItemFlag.ItemIsEnabled
+                | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemIsDragEnabled
+            )
         for index, block in enumerate(BLOCKS):
             item = QTreeWidgetItem(group, [block.name])
             item.setIcon(0, type_icon(block.make(1)[0].type))
@@ -88,8 +105,12 @@ class LayerPalette(QTreeWidget):
         group.setFlags(Qt.ItemFlag.ItemIsEnabled)
         return group
 
-    def layers_for(self, item: QTreeWidgetItem, repeat: int | None = None) -> tuple[LayerSpec, ...]:
+    def layers_for(
+        self, item: QTreeWidgetItem, repeat: int | None = None
+    ) -> tuple[LayerOrBlock, ...]:
         type_name = item.data(0, _TYPE_ROLE)
+        if type_name in BLOCK_TYPES:
+            return (BlockSpec.new(type_name),)
         if type_name:
             return (LayerSpec.new(type_name),)
         block = self._block(item)

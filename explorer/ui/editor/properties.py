@@ -1,5 +1,7 @@
-"""The properties panel: a form generated from the selected layer's `Param` declarations,
-its name, diagnostics with one-click fixes, and the written-out shape arithmetic."""
+"""The properties panel: a form generated from the selected layer's (or block's) `Param`
+declarations, its name, diagnostics with one-click fixes, and the written-out shape
+arithmetic. A block edits its shortcut or merge, activation and repeat as a layer edits its
+keys."""
 
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ from PySide6.QtWidgets import (
 
 from explorer.core.arithmetic import output_arithmetic
 from explorer.core.diagnostics import Diagnostic, Fix
-from explorer.core.layers import layer_type
-from explorer.core.paths import LayerPath, item_at
-from explorer.core.spec import SpecError
+from explorer.core.layers import LayerType, layer_type
+from explorer.core.paths import LayerPath
+from explorer.core.spec import BlockSpec, LayerOrBlock, SpecError
 from explorer.core.summary import format_shape
+from explorer.core.vocabulary.blocks import BLOCK_TYPES, BlockType
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
 from explorer.ui.common.param_editors import ParamEditor, make_editor
@@ -78,18 +81,29 @@ class PropertiesPanel(QScrollArea):
     # ---- which layer --------------------------------------------------------------------
 
     def show_layer(self, path: LayerPath | None) -> None:
-        layers = self.document.spec.layers
-        self.path = path if path is not None and path.row < len(layers) else None
-        type_name = item_at(layers, self.path).type if self.path is not None else None
+        """Show the layer or block at `path` (None, or no such position: nothing)."""
+        item = self._item(path)
+        self.path = path if item is not None else None
+        type_name = item.type if item is not None else None
         if type_name != self._type:
             self._build_form(type_name)
         self._refresh()
 
+    def _item(self, path: LayerPath | None) -> LayerOrBlock | None:
+        if path is None:
+            return None
+        try:
+            return self.document.spec.at(path)
+        except LookupError:
+            return None
+
     @Slot(RowChange)
     def _on_document_spec_changed(self, change: RowChange) -> None:
-        # The layer shown stays shown wherever the edit moved it (gone: nothing is shown).
-        row = change.new_row(self.path.row) if self.path is not None else None
-        self.show_layer(None if row is None else LayerPath.top(row))
+        # The layer shown stays shown wherever the edit moved its top-level row (gone:
+        # nothing is shown); inside a block, the selection the edit asks for follows it.
+        row = change.new_row(self.path.top_row) if self.path is not None else None
+        path = self.path
+        self.show_layer(None if row is None or path is None else LayerPath((row, *path.steps[1:])))
 
     def _build_form(self, type_name: str | None) -> None:
         self._type = type_name
@@ -99,10 +113,14 @@ class PropertiesPanel(QScrollArea):
         self.errors.clear()
         if type_name is None:
             return
-        entry = layer_type(type_name)
+        entry: LayerType | BlockType = (
+            BLOCK_TYPES[type_name] if type_name in BLOCK_TYPES else layer_type(type_name)
+        )
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("layerName")
-        self.name_edit.setToolTip("The layer's name in summaries and exports; blank = automatic.")
+        self.name_edit.setToolTip(
+            "The name in summaries and exports (and of the module); blank = automatic."
+        )
         self.name_edit.editingFinished.connect(self._on_name_edit_editing_finished)
         self.errors["name"] = self._error_label()
         self.form.addRow("name", self.name_edit)
@@ -135,27 +153,54 @@ class PropertiesPanel(QScrollArea):
             self.shapes.setText("")
             self._show_diagnostics(())
             return
-        layer = item_at(self.document.spec.layers, self.path)
-        analysed = item_at(self.document.analysis.layers, self.path)
-        self.title.setText(f"<b>{analysed.name}</b> &nbsp; <span>{layer.type}</span>")
+        layer = self.document.spec.at(self.path)
+        name = self.document.spec.name_of(self.path)
+        where = self.document.spec.label(self.path) if self.path.depth > 1 else ""
+        self.title.setText(
+            f"<b>{name}</b> &nbsp; <span>{layer.type}</span>"
+            + (f"<br><small>{where}</small>" if where else "")
+        )
         self.summary.setText(layer.entry.summary)
         self.name_edit.setText(layer.name or "")
-        self.name_edit.setPlaceholderText(analysed.name if layer.name is None else "")
+        self.name_edit.setPlaceholderText(name if layer.name is None else "")
         resolved = layer.resolved()
         for key, editor in self.editors.items():
             editor.set_value(resolved[key])
             self.errors[key].hide()
         self.errors["name"].hide()
+        try:
+            analysed = self.document.analysis.at(self.path)
+        except LookupError:  # not analysed (yet): nothing to say of its shapes
+            self.shapes.setText("")
+            self._show_diagnostics(())
+            return
         lines = [
             f"Input {format_shape(analysed.input_shape)} → output "
             f"{format_shape(analysed.output_shape)}",
         ]
         if analysed.known:
             lines.append(f"{analysed.params:,} parameters, {analysed.macs:,} multiply-adds")
-        for axis in output_arithmetic(layer, analysed.input_shape):
-            lines.append(f"{axis.axis}: {axis.text}")
+        if isinstance(layer, BlockSpec):
+            lines += self._block_lines(layer)
+        else:
+            for axis in output_arithmetic(layer, analysed.input_shape):
+                lines.append(f"{axis.axis}: {axis.text}")
         self.shapes.setText("\n".join(lines))
         self._show_diagnostics(analysed.diagnostics)
+
+    @staticmethod
+    def _block_lines(block: BlockSpec) -> list[str]:
+        """What a block holds, one line per sub-stack."""
+        lines = []
+        for which, held in enumerate(block.stacks):
+            label = block.entry.stack_name
+            if block.entry.max_stacks != 1:
+                label += f" {which + 1}"
+            count = f"{len(held)} layer{'s' if len(held) != 1 else ''}" if held else "empty"
+            lines.append(f"{label}: {count}")
+        if block.repeat > 1:
+            lines.append(f"×{block.repeat}: the totals count every copy")
+        return lines
 
     def _show_diagnostics(self, diagnostics: tuple[Diagnostic, ...]) -> None:
         if diagnostics == self._shown_diagnostics and self._diagnostics.count():
@@ -186,7 +231,7 @@ class PropertiesPanel(QScrollArea):
     def _on_editor_value_edited(self, key: str, value: Any) -> None:
         if self.path is None:
             return
-        layer = item_at(self.document.spec.layers, self.path)
+        layer = self.document.spec.at(self.path)
         try:
             new = layer.with_values(**{key: value})
         except SpecError as error:
@@ -202,7 +247,7 @@ class PropertiesPanel(QScrollArea):
         if self.path is None:
             return
         text = self.name_edit.text().strip() or None
-        layer = item_at(self.document.spec.layers, self.path)
+        layer = self.document.spec.at(self.path)
         if text == layer.name:
             return
         try:

@@ -1,135 +1,27 @@
-"""The layer stack panel: input header, the list of layer rows, and their edit actions."""
+"""The layer stack panel: input header, the tree of layer and block rows, and their edit
+actions (clipboard, delete, duplicate, move, wrap in a block, unwrap, branches)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import (
-    QItemSelection,
-    QItemSelectionModel,
-    QModelIndex,
-    QPoint,
-    Qt,
-    QTimer,
-    Slot,
-)
-from PySide6.QtGui import (
-    QAction,
-    QDrag,
-    QDragLeaveEvent,
-    QDragMoveEvent,
-    QDropEvent,
-    QGuiApplication,
-    QKeySequence,
-    QPainter,
-    QPaintEvent,
-    QPen,
-)
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QListView,
-    QMessageBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
 
-from explorer.core.paths import LayerPath, item_at
-from explorer.core.spec import SpecError
+from explorer.core.paths import LayerPath, outermost
+from explorer.core.spec import BlockSpec, SpecError
+from explorer.core.vocabulary.blocks import PARALLEL, RESIDUAL
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.editor.blocks import ask_repeat, block_named
-from explorer.ui.editor.delegate import LayerRowDelegate
 from explorer.ui.editor.input_header import InputHeader
 from explorer.ui.editor.mime import layers_from_mime, layers_mime_data
-from explorer.ui.editor.stack_model import LayerStackModel
-
-_LAYOUT_BATCH = 512  # rows laid out per turn of the event loop
-
-
-class LayerStackView(QListView):
-    """A list that drags our MIME data and leaves removing moved rows to the document."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
-        self.setDefaultDropAction(Qt.DropAction.MoveAction)
-        self.setDragEnabled(True)
-        self.setAcceptDrops(True)
-        # Qt's one-pixel indicator is easy to miss: paintEvent draws a bolder one.
-        self.setDropIndicatorShown(False)
-        self._drop_y: int | None = None
-        self.setUniformItemSizes(True)
-        # Qt lays the rows out again after any change of their data; in batches, a network
-        # of thousands of layers is laid out over several turns of the event loop, none long.
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(_LAYOUT_BATCH)
-        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setItemDelegate(LayerRowDelegate(self))
-
-    def startDrag(self, supportedActions: Qt.DropAction) -> None:
-        indexes = self.selectedIndexes()
-        if not indexes or self.model() is None:
-            return
-        drag = QDrag(self)
-        drag.setMimeData(self.model().mimeData(indexes))
-        current = self.currentIndex() if self.currentIndex().isValid() else indexes[0]
-        drag.setPixmap(self.viewport().grab(self.visualRect(current)))
-        # The drop (in this or another stack) makes the edit; nothing is removed here.
-        drag.exec(supportedActions, Qt.DropAction.MoveAction)
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        super().dragMoveEvent(event)
-        self._drop_y = self._indicator_y(event.position().toPoint()) if event.isAccepted() else None
-        self.viewport().update()
-
-    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
-        super().dragLeaveEvent(event)
-        self._drop_y = None
-        self.viewport().update()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        self._drop_y = None
-        super().dropEvent(event)
-        self.viewport().update()
-
-    def _indicator_y(self, pos: QPoint) -> int:
-        """Where a drop at `pos` lands: Qt splits a row at its middle, since rows do not
-        accept drops onto themselves."""
-        index = self.indexAt(pos)
-        model = self.model()
-        if not index.isValid():
-            if model is None or model.rowCount() == 0:
-                return 2
-            return self.visualRect(model.index(model.rowCount() - 1, 0)).bottom() + 1
-        rect = self.visualRect(index)
-        return rect.top() if pos.y() < rect.center().y() else rect.bottom() + 1
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
-        if self._drop_y is not None:
-            painter = QPainter(self.viewport())
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            colour = self.palette().highlight().color()
-            painter.setPen(QPen(colour, 3))
-            width = self.viewport().width()
-            painter.drawLine(8, self._drop_y, width - 4, self._drop_y)
-            painter.setBrush(colour)
-            painter.drawEllipse(QPoint(6, self._drop_y), 4, 4)
-            painter.end()
-        if self.model() is not None and self.model().rowCount() == 0:
-            painter = QPainter(self.viewport())
-            painter.setPen(self.palette().placeholderText().color())
-            painter.drawText(
-                self.viewport().rect().adjusted(12, 12, -12, -12),
-                Qt.AlignmentFlag.AlignHCenter
-                | Qt.AlignmentFlag.AlignTop
-                | Qt.TextFlag.TextWordWrap,
-                "No layers yet.\nDrag layers here from the palette, double-click one, "
-                "or pick a template.",
-            )
-            painter.end()
+from explorer.ui.editor.stack_model import KIND_ROLE, LayerStackModel
+from explorer.ui.editor.stack_tree import RowKind
+from explorer.ui.editor.stack_view import LayerStackView
 
 
 class LayerStackPanel(QWidget):
-    """Input header over the layer list, with Delete, Duplicate, Copy, Cut and Paste."""
+    """Input header over the layer tree, with Delete, Duplicate, Copy, Cut, Paste, Move
+    Up/Down, Wrap in Residual Block / Parallel Branches, Unwrap, Add/Remove Branch."""
 
     def __init__(self, document: ProjectDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -159,6 +51,43 @@ class LayerStackPanel(QWidget):
             "Select &All Layers", QKeySequence.StandardKey.SelectAll
         )
         self.select_all_action.triggered.connect(self.view.selectAll)
+        self.move_up_action = self._action("Move &Up", QKeySequence("Ctrl+Up"))
+        self.move_up_action.triggered.connect(self._on_move_up_action_triggered)
+        self.move_down_action = self._action("Move Do&wn", QKeySequence("Ctrl+Down"))
+        self.move_down_action.triggered.connect(self._on_move_down_action_triggered)
+        self.wrap_residual_action = self._action("Wrap in &Residual Block", QKeySequence("Ctrl+R"))
+        self.wrap_residual_action.triggered.connect(self._on_wrap_residual_action_triggered)
+        self.wrap_parallel_action = self._action(
+            "Wrap in Para&llel Branches", QKeySequence("Ctrl+Shift+R")
+        )
+        self.wrap_parallel_action.triggered.connect(self._on_wrap_parallel_action_triggered)
+        self.unwrap_action = self._action("U&nwrap Block", QKeySequence("Ctrl+Shift+U"))
+        self.unwrap_action.triggered.connect(self._on_unwrap_action_triggered)
+        self.add_branch_action = self._action("Add &Branch", QKeySequence("Ctrl+Shift+B"))
+        self.add_branch_action.triggered.connect(self._on_add_branch_action_triggered)
+        self.remove_branch_action = self._action("Remove Branc&h", QKeySequence())
+        self.remove_branch_action.triggered.connect(self._on_remove_branch_action_triggered)
+        for action, tip in (
+            (self.wrap_residual_action, "The selected layers become the body of a residual "
+             "block: their input is added back to their output."),
+            (self.wrap_parallel_action, "The selected layers become branch 1 of a parallel "
+             "block, beside an empty branch 2 that passes the input on."),
+            (self.unwrap_action, "Replace the selected block by its first sub-stack."),
+            (self.add_branch_action, "Add an empty branch to the selected parallel block."),
+            (self.remove_branch_action, "Remove the branch (with its layers) that the current "
+             "row is in."),
+        ):  # fmt: skip
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+        self.block_actions = [
+            self.wrap_residual_action,
+            self.wrap_parallel_action,
+            self.unwrap_action,
+            self.add_branch_action,
+            self.remove_branch_action,
+        ]
+        separator = QAction(self)
+        separator.setSeparator(True)
         self.view.addActions(
             [
                 self.duplicate_action,
@@ -166,6 +95,10 @@ class LayerStackPanel(QWidget):
                 self.cut_action,
                 self.paste_action,
                 self.delete_action,
+                self.move_up_action,
+                self.move_down_action,
+                separator,
+                *self.block_actions,
             ]
         )
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -175,6 +108,11 @@ class LayerStackPanel(QWidget):
         document.selection_requested.connect(self._on_document_selection_requested)
         self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.model.modelReset.connect(self._on_selection_changed)
+        self.view.selectionModel().currentChanged.connect(self._on_selection_changed)
+        self.model.modelReset.connect(self._on_model_reset)
+        self.model.rowsInserted.connect(self._on_model_rows_inserted)
+        self.model.rowsRemoved.connect(self._on_model_rows_removed)
+        self._on_model_reset()
         self._on_selection_changed()
 
     def _action(self, text: str, shortcut: QKeySequence | QKeySequence.StandardKey) -> QAction:
@@ -183,12 +121,19 @@ class LayerStackPanel(QWidget):
         return action
 
     def selected_paths(self) -> list[LayerPath]:
-        """The selected layers, in stack order."""
+        """The selected layers and blocks, in stack order."""
         rows = self.view.selectionModel().selectedRows()
-        return sorted({self.model.path_of(index) for index in rows})
+        return sorted(
+            {
+                self.model.path_of(index)
+                for index in rows
+                if self.model.data(index, KIND_ROLE) in ("item", "block")
+            }
+        )
 
     def select_paths(self, paths: list[LayerPath]) -> None:
-        """Select the layers at `paths`; the first becomes current and is scrolled to."""
+        """Select the layers at `paths` (their blocks expanded to show them); the first
+        becomes current and is scrolled to."""
         selection = QItemSelection()
         for path in paths:
             index = self.model.index_of(path)
@@ -202,6 +147,32 @@ class LayerStackPanel(QWidget):
                 first, QItemSelectionModel.SelectionFlag.NoUpdate
             )
             self.view.scrollTo(first)
+
+    # ---- blocks expand as they appear ---------------------------------------------------
+
+    @Slot()
+    def _on_model_reset(self) -> None:
+        self.view.setRootIsDecorated(self.document.spec.has_blocks)
+        if self.document.spec.has_blocks:
+            for row in range(self.model.rowCount()):
+                index = self.model.index(row)
+                if self.model.hasChildren(index):
+                    self.view.expandRecursively(index)
+
+    @Slot(QModelIndex, int, int)
+    def _on_model_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        # A new block (dropped, pasted, wrapped, or back by undo) shows what it holds.
+        self.view.setRootIsDecorated(self.document.spec.has_blocks)
+        for row in range(first, last + 1):
+            index = self.model.index(row, 0, parent)
+            if self.model.hasChildren(index):
+                self.view.expandRecursively(index)
+
+    @Slot()
+    def _on_model_rows_removed(self) -> None:
+        self.view.setRootIsDecorated(self.document.spec.has_blocks)
+
+    # ---- the block named by a palette drop ----------------------------------------------
 
     @Slot(str, int, LayerPath)
     def _on_model_block_dropped(self, name: str, repeat: int, at: LayerPath) -> None:
@@ -229,20 +200,58 @@ class LayerStackPanel(QWidget):
 
     @Slot()
     def _on_selection_changed(self) -> None:
-        has = bool(self.selected_paths())
+        paths = self.selected_paths()
         for action in (
             self.delete_action,
             self.duplicate_action,
             self.copy_action,
             self.cut_action,
+            self.move_up_action,
+            self.move_down_action,
         ):
-            action.setEnabled(has)
+            action.setEnabled(bool(paths))
+        wrap = self.document.can_wrap(paths)
+        self.wrap_residual_action.setEnabled(wrap)
+        self.wrap_parallel_action.setEnabled(wrap)
+        block = self._selected_block()
+        self.unwrap_action.setEnabled(block is not None)
+        parallel = block is not None and block[1].type == PARALLEL.name
+        self.add_branch_action.setEnabled(parallel)
+        self.remove_branch_action.setEnabled(self._current_branch() is not None)
+
+    def _selected_block(self) -> tuple[LayerPath, BlockSpec] | None:
+        """The block Unwrap and Add Branch act on: the one selected, alone."""
+        paths = self.selected_paths()
+        if len(paths) != 1:
+            return None
+        try:
+            item = self.document.spec.at(paths[0])
+        except LookupError:  # asked while an edit is applied row by row
+            return None
+        return (paths[0], item) if isinstance(item, BlockSpec) else None
+
+    def _current_branch(self) -> tuple[LayerPath, int] | None:
+        """(parallel block, branch) of the current row, when that block has branches to
+        spare."""
+        node = self.model.node(self.view.currentIndex())
+        while node is not None and node.kind is not RowKind.HEADER:
+            node = node.parent if node.parent is not None and node.parent.parent else None
+        if node is None or node.parent is None:
+            return None
+        block = node.parent.item
+        if not isinstance(block, BlockSpec) or len(block.stacks) <= block.entry.min_stacks:
+            return None
+        return node.parent.position(), node.stack
 
     def _insert_path(self) -> LayerPath:
-        """Where pasted layers go: after the last selected layer, else at the end."""
+        """Where pasted layers go: after the last selected layer; else where the current
+        row takes them (an empty sub-stack, a branch), else at the end."""
         paths = self.selected_paths()
         if paths:
             return paths[-1].following()
+        node = self.model.node(self.view.currentIndex())
+        if node is not None and node.kind is not RowKind.ITEM:
+            return node.position()
         return LayerPath.top(len(self.document.spec.layers))
 
     @Slot()
@@ -255,9 +264,9 @@ class LayerStackPanel(QWidget):
 
     @Slot()
     def _on_copy_action_triggered(self) -> None:
-        paths = self.selected_paths()
+        paths = outermost(self.selected_paths())
         if paths:
-            layers = [item_at(self.document.spec.layers, path) for path in paths]
+            layers = [self.document.spec.at(path) for path in paths]
             QGuiApplication.clipboard().setMimeData(layers_mime_data(layers))
 
     @Slot()
@@ -274,6 +283,40 @@ class LayerStackPanel(QWidget):
             QMessageBox.warning(self, "Paste Layers", f"Cannot paste: {error.message}")
             return
         self.document.insert_layers(self._insert_path(), layers)
+
+    @Slot()
+    def _on_move_up_action_triggered(self) -> None:
+        self.document.move_by(self.selected_paths(), -1)
+
+    @Slot()
+    def _on_move_down_action_triggered(self) -> None:
+        self.document.move_by(self.selected_paths(), +1)
+
+    @Slot()
+    def _on_wrap_residual_action_triggered(self) -> None:
+        self.document.wrap_in_block(self.selected_paths(), RESIDUAL.name)
+
+    @Slot()
+    def _on_wrap_parallel_action_triggered(self) -> None:
+        self.document.wrap_in_block(self.selected_paths(), PARALLEL.name)
+
+    @Slot()
+    def _on_unwrap_action_triggered(self) -> None:
+        block = self._selected_block()
+        if block is not None:
+            self.document.unwrap_block(block[0])
+
+    @Slot()
+    def _on_add_branch_action_triggered(self) -> None:
+        block = self._selected_block()
+        if block is not None:
+            self.document.add_branch(block[0])
+
+    @Slot()
+    def _on_remove_branch_action_triggered(self) -> None:
+        branch = self._current_branch()
+        if branch is not None:
+            self.document.remove_branch(*branch)
 
     def current_path(self) -> LayerPath | None:
         """The layer Properties shows: the current one when selected, else the first

@@ -1,8 +1,11 @@
-"""The layer stack as a Qt list model: an adapter over the document's spec and analysis.
+"""The layer stack as a Qt tree model: an adapter over the document's spec and analysis.
 
-Drops and moves call document edits; the document's `spec_changed` says what the edit did to
-the rows, and the model inserts, moves and removes just those rows (as napari's list model
-does), so the view keeps its selection, current row and scroll position.
+A block's row holds its sub-stacks as child rows (stack_tree.py). Drops and moves call
+document edits by path; the document's `spec_changed` says what the edit did to the
+top-level rows, and the model inserts, moves and removes just those rows (as napari's list
+model does), then brings the rows inside a changed block up to date with as few inserts
+and removals as it can, so the view keeps its selection, current row, scroll position and
+the blocks it has collapsed.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractListModel,
+    QAbstractItemModel,
     QMimeData,
     QModelIndex,
     QObject,
@@ -23,9 +26,8 @@ from PySide6.QtCore import (
 )
 
 from explorer.core.analysis import LayerAnalysis
-from explorer.core.paths import LayerPath, item_at
-from explorer.core.spec import SpecError
-from explorer.core.summary import format_shape
+from explorer.core.paths import LayerPath, item_at, outermost
+from explorer.core.spec import BlockSpec, LayerOrBlock, SpecError
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.row_change import RowChange
 from explorer.ui.editor.blocks import block_named
@@ -38,27 +40,50 @@ from explorer.ui.editor.mime import (
     layers_mime_data,
     mark_dragged_paths,
 )
+from explorer.ui.editor.stack_roles import (
+    CONTENT_ROLES,
+    KIND_ROLE,
+    MACS_ROLE,
+    MERGE_ROLE,
+    NAME_ROLE,
+    PARAMS_ROLE,
+    SEVERITY_ROLE,
+    SHAPE_ROLE,
+    TYPE_ROLE,
+    item_data,
+    other_data,
+)
+from explorer.ui.editor.stack_tree import Node, RowKind, item_rows, renumber, sync_item
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
-NAME_ROLE = Qt.ItemDataRole.UserRole + 1
-SHAPE_ROLE = Qt.ItemDataRole.UserRole + 2
-PARAMS_ROLE = Qt.ItemDataRole.UserRole + 3
-TYPE_ROLE = Qt.ItemDataRole.UserRole + 4
-SEVERITY_ROLE = Qt.ItemDataRole.UserRole + 5  # "error", "warning" or None
-_CONTENT_ROLES = [
-    Qt.ItemDataRole.DisplayRole,
-    Qt.ItemDataRole.ToolTipRole,
-    NAME_ROLE,
-    SHAPE_ROLE,
-    PARAMS_ROLE,
-    TYPE_ROLE,
-    SEVERITY_ROLE,
+# The roles, re-exported: views and tests read them from the model's module.
+__all__ = [
+    "KIND_ROLE",
+    "MACS_ROLE",
+    "MERGE_ROLE",
+    "NAME_ROLE",
+    "PARAMS_ROLE",
+    "SEVERITY_ROLE",
+    "SHAPE_ROLE",
+    "TYPE_ROLE",
+    "LayerStackModel",
 ]
 
 
-class LayerStackModel(QAbstractListModel):
-    """One row per layer of the document's spec."""
+# Worked out once: a view asks for a row's flags many times per paint.
+_MOVABLE = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+# Drops land between layers, never on one.
+_LAYER_FLAGS = _MOVABLE | Qt.ItemFlag.ItemNeverHasChildren
+# Dropped on: into its first sub-stack.
+_BLOCK_FLAGS = _MOVABLE | Qt.ItemFlag.ItemIsDropEnabled
+# Not selectable: a branch header, an empty or a merge row is where layers go.
+_PART_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsDropEnabled
+
+
+class LayerStackModel(QAbstractItemModel):
+    """One row per layer and block of the document's spec; a block's rows hold its
+    sub-stacks (see stack_tree.py for the rows a block adds)."""
 
     # A block that asks for N was dropped before a position: (block name, N offered, the
     # LayerPath). The panel asks and inserts; a model shows no dialogs.
@@ -69,17 +94,23 @@ class LayerStackModel(QAbstractListModel):
         # makes a cycle through C++ that the garbage collector breaks by deleting both at once.
         super().__init__(parent)
         self.document = document
-        # The rows shown: the document's analysis, except while an edit is being applied
-        # row by row (then rows kept are the old ones and new rows are the new ones).
-        self._layers: list[LayerAnalysis] = list(document.analysis.layers)
+        self._root = Node(RowKind.ITEM, None)
+        self._root.children = item_rows(document.spec.layers, self._root)
+        self._refresh(self._root)
+        # Rows taken out stay referenced until the next edit: Qt may still ask an index
+        # made for one of them for its parent while it tidies up.
+        self._removed: list[Node] = []
+        self._changed: dict[int, tuple[Node, int, int]] = {}
         document.spec_changed.connect(self._on_document_spec_changed)
 
     @Slot(RowChange)
     def _on_document_spec_changed(self, change: RowChange) -> None:
-        new = self.document.analysis.layers
+        self._removed = []
+        layers = self.document.spec.layers
         if not change.kept:
             self.beginResetModel()
-            self._layers = list(new)
+            self._root.children = item_rows(layers, self._root)
+            self._refresh(self._root)
             self.endResetModel()
             return
         if change.removed:
@@ -87,24 +118,83 @@ class LayerStackModel(QAbstractListModel):
         if change.moved:
             self._order_rows(change.kept)
         if change.inserted:
-            self._insert_rows(change.inserted, new)
-        changed = [row for row, layer in enumerate(new) if self._layers[row] is not layer]
-        self._layers = list(new)
+            self._insert_rows(change.inserted, layers)
+        self._changed = {}
+        rows = self._root.children
+        analysed = self.document.analysis.layers
+        changed = []
+        names = self.document.spec.layer_names()
+        for row, node in enumerate(rows):
+            if node.item is not layers[row]:
+                sync_item(self, node, layers[row])
+            elif node.shown is analysed[row] and node.name == names[row]:
+                continue
+            changed.append(row)
+            # what a block holds follows the shapes flowing into it
+            self._refresh(node)
+            self._tell_subtree(node)
         if changed:
             # Naming the roles (row heights never change) tells views no size changed.
-            first, last = self.index(changed[0]), self.index(changed[-1])
-            self.dataChanged.emit(first, last, _CONTENT_ROLES)
+            top, bottom = self.index(changed[0]), self.index(changed[-1])
+            self.dataChanged.emit(top, bottom, CONTENT_ROLES)
+        for node, first, last in self._changed.values():
+            parent = self._index_of_node(node)
+            self.dataChanged.emit(
+                self.index(first, 0, parent), self.index(last, 0, parent), CONTENT_ROLES
+            )
+        self._changed = {}
+
+    def _tell_subtree(self, node: Node) -> None:
+        if node.children:
+            self._changed[id(node)] = (node, 0, len(node.children) - 1)
+            for child in node.children:
+                self._tell_subtree(child)
+
+    # ---- row operations (the root's by RowChange, a block's by stack_tree.Sync) ---------
+
+    def _refresh(self, node: Node) -> None:
+        """Show the current analysis and names in `node` and the rows under it."""
+        if node.kind is RowKind.ITEM and node.parent is not None:
+            path = node.position()
+            node.shown = self._analysis(path)
+            node.name = self.document.spec.names().get(path, "")
+        for child in node.children:
+            self._refresh(child)
+
+    def remove_children(self, node: Node, first: int, last: int) -> None:
+        self.beginRemoveRows(self._index_of_node(node), first, last)
+        self._removed += node.children[first : last + 1]
+        del node.children[first : last + 1]
+        renumber(node.children, first)
+        self.endRemoveRows()
+
+    def insert_children(self, node: Node, first: int, nodes: list[Node]) -> None:
+        self.beginInsertRows(self._index_of_node(node), first, first + len(nodes) - 1)
+        node.children[first:first] = nodes
+        renumber(node.children, first)
+        for new in nodes:
+            self._refresh(new)
+        self.endInsertRows()
+
+    def row_changed(self, node: Node) -> None:
+        parent = node.parent
+        if parent is None or parent is self._root:
+            return  # the root's rows are told at once
+        known = self._changed.get(id(parent))
+        first, last = (node.row, node.row) if known is None else (known[1], known[2])
+        self._changed[id(parent)] = (parent, min(first, node.row), max(last, node.row))
 
     def _remove_rows(self, rows: Sequence[int]) -> None:
-        """Remove `rows` (ascending), one run of neighbours at a time from the bottom."""
+        """Remove top-level `rows` (ascending), one run of neighbours at a time from the
+        bottom."""
         for first, last in reversed(_runs(rows)):
-            self.beginRemoveRows(QModelIndex(), first, last)
-            del self._layers[first : last + 1]
-            self.endRemoveRows()
+            self.remove_children(self._root, first, last)
 
     def _order_rows(self, kept: Sequence[int]) -> None:
-        """Move the remaining rows (the old rows `kept`, still in their old order) into the
-        order `kept` gives them, a run of rows that stay neighbours per move."""
+        """Move the remaining top-level rows (the old rows `kept`, still in their old
+        order) into the order `kept` gives them, a run of rows that stay neighbours per
+        move."""
+        rows = self._root.children
         current = sorted(kept)
         for target, wanted in enumerate(kept):
             if current[target] == wanted:
@@ -119,67 +209,107 @@ class LayerStackModel(QAbstractListModel):
                 length += 1
             last = source + length - 1
             self.beginMoveRows(QModelIndex(), source, last, QModelIndex(), target)
-            self._layers[target:target] = self._layers[source : last + 1]
-            del self._layers[source + length : last + 1 + length]
+            rows[target:target] = rows[source : last + 1]
+            del rows[source + length : last + 1 + length]
+            renumber(rows, target)
             current[target:target] = current[source : last + 1]
             del current[source + length : last + 1 + length]
             self.endMoveRows()
 
-    def _insert_rows(self, rows: Sequence[int], new: Sequence[LayerAnalysis]) -> None:
-        """Insert the new layers at `rows` (ascending), one run of neighbours at a time."""
+    def _insert_rows(self, rows: Sequence[int], layers: Sequence[LayerOrBlock]) -> None:
+        """Insert the new top-level layers at `rows` (ascending), a run at a time."""
         for first, last in _runs(rows):
-            self.beginInsertRows(QModelIndex(), first, last)
-            self._layers[first:first] = new[first : last + 1]
-            self.endInsertRows()
+            nodes = item_rows(layers[first : last + 1], self._root)
+            self.insert_children(self._root, first, nodes)
+
+    # ---- the tree as Qt sees it ---------------------------------------------------------
+
+    def _node(self, index: ModelIndex) -> Node:
+        if not index.isValid():
+            return self._root
+        node: Node = index.internalPointer()
+        return node
+
+    def _index_of_node(self, node: Node) -> QModelIndex:
+        if node is self._root or node.parent is None:
+            return QModelIndex()
+        return self.createIndex(node.row, 0, node)
+
+    def node(self, index: ModelIndex) -> Node | None:
+        """The row a valid index shows (None for an invalid one)."""
+        return self._node(index) if index.isValid() else None
+
+    def index(
+        self,
+        row: int,
+        column: int = 0,
+        parent: ModelIndex = QModelIndex(),  # noqa: B008
+    ) -> QModelIndex:
+        rows = self._node(parent).children
+        if column != 0 or not 0 <= row < len(rows):
+            return QModelIndex()
+        return self.createIndex(row, 0, rows[row])
+
+    def parent(self, index: ModelIndex | None = None) -> Any:
+        if index is None:
+            return QObject.parent(self)
+        if not index.isValid():
+            return QModelIndex()
+        return self._index_of_node(_parent_of(self._node(index)))
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._layers)
+        if parent.isValid() and parent.column() != 0:
+            return 0
+        return len(self._node(parent).children)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 1
+
+    def hasChildren(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
+        return bool(self._node(parent).children)
 
     def path_of(self, index: ModelIndex) -> LayerPath:
-        """The path of the layer a valid index shows."""
-        return LayerPath.top(index.row())
+        """The path of the layer or block a valid index shows (for a header, empty or
+        merge row: where a layer dropped on it goes)."""
+        return self._node(index).position()
 
     def index_of(self, path: LayerPath) -> QModelIndex:
         """The index that shows the layer at `path` (invalid when there is none)."""
-        return self.index(path.row)
+        rows = self._root.children
+        if path.steps[0] >= len(rows):
+            return QModelIndex()
+        node: Node | None = rows[path.steps[0]]
+        for level in range(1, len(path.steps), 2):
+            assert node is not None
+            node = node.child_at(path.steps[level], path.steps[level + 1])
+            if node is None:
+                return QModelIndex()
+        assert node is not None
+        return self.createIndex(node.row, 0, node)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._layers):
+        if not index.isValid():
             return None
-        layer = self._layers[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return layer.description
-        if role == NAME_ROLE:
-            return layer.name
-        if role == SHAPE_ROLE:
-            return format_shape(layer.output_shape)
-        if role == PARAMS_ROLE:
-            return f"{layer.params:,}" if layer.known else "?"
-        if role == TYPE_ROLE:
-            return layer.type
-        if role == SEVERITY_ROLE:
-            diagnostic = layer.diagnostic
-            return None if diagnostic is None else diagnostic.severity.value
-        if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [f"{layer.name}: {layer.description}"]
-            lines += [
-                f"{'Error' if d.is_error else 'Warning'}: {d.text()}" for d in layer.diagnostics
-            ]
-            if not layer.known and not layer.error:
-                lines.append("Output shape unknown: an earlier layer has an error.")
-            return "\n".join(lines)
-        return None
+        node = self._node(index)
+        if role == KIND_ROLE:
+            return "block" if node.is_block else node.kind.value
+        if node.kind is RowKind.ITEM:
+            return item_data(node, role, self.document.spec)
+        return other_data(node, role)
+
+    def _analysis(self, path: LayerPath) -> LayerAnalysis | None:
+        try:
+            return self.document.analysis.at(path)
+        except LookupError:
+            return None
 
     def flags(self, index: ModelIndex) -> Qt.ItemFlag:
         if not index.isValid():
-            # Drops land between rows, never on a row.
             return Qt.ItemFlag.ItemIsDropEnabled
-        return (
-            Qt.ItemFlag.ItemIsEnabled
-            | Qt.ItemFlag.ItemIsSelectable
-            | Qt.ItemFlag.ItemIsDragEnabled
-            | Qt.ItemFlag.ItemNeverHasChildren
-        )
+        node = self._node(index)
+        if node.kind is not RowKind.ITEM:
+            return _PART_FLAGS
+        return _BLOCK_FLAGS if node.is_block else _LAYER_FLAGS
 
     # ---- drag and drop ------------------------------------------------------------------
 
@@ -193,7 +323,11 @@ class LayerStackModel(QAbstractListModel):
         return [LAYERS_MIME, PATHS_MIME, "text/plain"]
 
     def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
-        paths = sorted({self.path_of(index) for index in indexes if index.isValid()})
+        paths = outermost(
+            self.path_of(index)
+            for index in indexes
+            if index.isValid() and self._node(index).kind is RowKind.ITEM
+        )
         data = layers_mime_data([item_at(self.document.spec.layers, path) for path in paths])
         mark_dragged_paths(data, self.document, paths)
         return data
@@ -220,9 +354,7 @@ class LayerStackModel(QAbstractListModel):
             return True
         if not data.hasFormat(LAYERS_MIME):
             return False
-        if row < 0:
-            row = parent.row() if parent.isValid() else len(self._layers)
-        destination = LayerPath.top(row)
+        destination = self.drop_path(row, parent)
         block = self._asking_block(data)
         if block is not None:
             self.block_dropped.emit(*block, destination)
@@ -236,6 +368,32 @@ class LayerStackModel(QAbstractListModel):
             return False
         return self.document.insert_layers(destination, layers)
 
+    def drop_path(self, row: int, parent: ModelIndex) -> LayerPath:
+        """Where a drop lands: before `row` of `parent`'s rows, or (row -1) on `parent`:
+        before a layer; at the end of a block's first sub-stack or of a branch; at the start
+        of an empty sub-stack; at the end of the last sub-stack for a merge row."""
+        node = self._node(parent)
+        if node is self._root:
+            count = len(node.children)
+            return LayerPath.top(count if row < 0 else min(row, count))
+        if node.kind is not RowKind.HEADER and not node.is_block:
+            return node.position()  # a layer, an empty or a merge row
+        if node.kind is RowKind.HEADER:
+            block_node = _parent_of(node)
+            stack = node.stack
+        else:
+            block_node, stack = node, 0
+            branches = len(node.children) - 1
+            if node.children[0].kind is RowKind.HEADER and row >= 0:
+                # above branch N's header: the end of branch N-1 (the start of branch 1)
+                if row == 0:
+                    return node.position().child(0, 0)
+                stack, row = min(row, branches) - 1, -1
+        block = block_node.item
+        assert isinstance(block, BlockSpec)
+        count = len(block.stacks[stack])
+        return block_node.position().child(stack, count if row < 0 else min(row, count))
+
     def _asking_block(self, data: QMimeData) -> tuple[str, int] | None:
         """(name, N offered) when `data` is a palette block that asks for N."""
         if not data.hasFormat(BLOCK_MIME):
@@ -247,6 +405,11 @@ class LayerStackModel(QAbstractListModel):
             return None
         block = block_named(name)
         return (name, repeat) if block is not None and block.asks_repeat else None
+
+
+def _parent_of(node: Node) -> Node:
+    assert node.parent is not None
+    return node.parent
 
 
 def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:

@@ -1,5 +1,6 @@
 """The summary panel: the Keras-style layer table with cost columns, totals, diagnostics,
-and copy-as-text."""
+and copy-as-text. A block's row carries its subtotals and the layers inside it follow,
+indented by depth (as torchinfo shows nesting)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.analysis import Analysis, LayerAnalysis
-from explorer.core.paths import item_at
+from explorer.core.paths import LayerPath
 from explorer.core.summary import (
     COLUMNS,
     RIGHT_ALIGNED,
@@ -77,6 +78,7 @@ class SummaryTableModel(QAbstractTableModel):
         super().__init__(parent)  # not the document's child (see LayerStackModel)
         self.document = document
         self._analysis = document.analysis
+        self._rows = _rows_of(self._analysis)
         self._input = input_row(self._analysis)
         # by id of a layer's result: (that result, its cells, colour, tooltip)
         self._cells: dict[int, _Cells] = {}
@@ -98,7 +100,7 @@ class SummaryTableModel(QAbstractTableModel):
         """Show the measured columns of a profile of the current spec (None: hide them).
         An edit hides them again: they measured the network before it."""
         self.beginResetModel()
-        if layers is None or len(layers) != len(self._analysis.layers):
+        if layers is None or len(layers) != len(self._rows):
             self._profile = None
         else:
             self._profile = [("",) * len(PROFILE_COLUMNS)] + [
@@ -126,7 +128,7 @@ class SummaryTableModel(QAbstractTableModel):
         return self._input if row == 0 else self._layer_cells(row)[1]
 
     def _layer_cells(self, row: int) -> _Cells:
-        layer = self._analysis.layers[row - 1]
+        layer = self._rows[row - 1]
         known = self._cells.get(id(layer))
         if known is None or known[0] is not layer:
             diagnostic = layer.diagnostic
@@ -138,7 +140,7 @@ class SummaryTableModel(QAbstractTableModel):
                 else WARNING_COLOUR.darker(130)
             )
             tip = None if diagnostic is None else diagnostic.text()
-            known = (layer, layer_row(layer), colour, tip)
+            known = (layer, _indented(layer), colour, tip)
             self._cells[id(layer)] = known
         return known
 
@@ -146,19 +148,20 @@ class SummaryTableModel(QAbstractTableModel):
     def _on_document_spec_changed(self) -> None:
         count = self.rowCount()
         analysis = self.document.analysis
-        if len(self._cells) > 4 * len(analysis.layers) + 64:
+        rows = _rows_of(analysis)
+        if len(self._cells) > 4 * len(rows) + 64:
             # Forget the cells of results no longer shown (the recent ones stay cheap).
-            shown = {id(layer) for layer in analysis.layers}
+            shown = {id(layer) for layer in rows}
             self._cells = {key: cells for key, cells in self._cells.items() if key in shown}
-        if len(analysis.layers) + 1 != count or self._profile is not None:
+        if len(rows) + 1 != count or self._profile is not None:
             self.beginResetModel()
             self._profile = None
-            self._analysis, self._input = analysis, input_row(analysis)
+            self._analysis, self._rows, self._input = analysis, rows, input_row(analysis)
             self.endResetModel()
             return
-        before = self._analysis.layers
-        self._analysis, self._input = analysis, input_row(analysis)
-        changed = [row for row, layer in enumerate(analysis.layers) if before[row] is not layer]
+        before = self._rows
+        self._analysis, self._rows, self._input = analysis, rows, input_row(analysis)
+        changed = [row for row, layer in enumerate(rows) if before[row] is not layer]
         # Roles named: the table need not re-lay out its rows (their height is fixed).
         roles = [
             Qt.ItemDataRole.DisplayRole,
@@ -170,7 +173,20 @@ class SummaryTableModel(QAbstractTableModel):
         self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1), roles)
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._analysis.layers) + 1
+        return 0 if parent.isValid() else len(self._rows) + 1
+
+    def path_of(self, row: int) -> LayerPath | None:
+        """The position of the layer or block at table row `row` (None: the input row)."""
+        return None if row == 0 else self._rows[row - 1].path
+
+    def row_of(self, path: LayerPath) -> int | None:
+        """The table row of the layer or block at `path` (None when not shown)."""
+        if path.depth == 1 and len(self._rows) == len(self._analysis.layers):
+            return path.row + 1 if path.row < len(self._rows) else None  # no blocks
+        for row, layer in enumerate(self._rows):
+            if layer.path == path:
+                return row + 1
+        return None
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.headers)
@@ -225,6 +241,7 @@ class SummaryPanel(QWidget):
         self.table.setFont(mono)
         self._mono_metrics = QFontMetrics(mono)
         self.table.verticalScrollBar().valueChanged.connect(self._on_table_scrolled)
+        self.table.clicked.connect(self._on_table_clicked)
 
         self.totals = QLabel(self)
         self.totals.setObjectName("summaryTotals")
@@ -315,11 +332,7 @@ class SummaryPanel(QWidget):
         items = []
         for diagnostic in analysis.diagnostics:
             colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
-            where = (
-                f"{item_at(analysis.layers, diagnostic.path).name}: "
-                if diagnostic.path is not None
-                else ""
-            )
+            where = f"{_name_at(analysis, diagnostic.path)}: " if diagnostic.path else ""
             items.append(f"<span style='color:{colour.name()}'>● {where}{diagnostic.text()}</span>")
         self.diagnostics.setText("<br>".join(items) if items else "No problems found.")
 
@@ -354,6 +367,13 @@ class SummaryPanel(QWidget):
             if current != width and not (grow_only and current > width):
                 self.table.setColumnWidth(column, width)
 
+    @Slot(QModelIndex)
+    def _on_table_clicked(self, index: QModelIndex) -> None:
+        # The stack selects the layer (by path, inside blocks too) and Properties follows.
+        path = self.model.path_of(index.row())
+        if path is not None:
+            self.document.selection_requested.emit([path])
+
     @Slot()
     def _on_table_scrolled(self) -> None:
         self._fit_columns(grow_only=True)
@@ -363,3 +383,34 @@ class SummaryPanel(QWidget):
         QGuiApplication.clipboard().setText(
             summary_text(self.document.spec, self.document.analysis)
         )
+
+
+_INDENT = "  "  # per level of nesting, as torchinfo shows depth
+
+
+def _indented(layer: LayerAnalysis) -> tuple[str, ...]:
+    """`layer_row` with the name indented by the layer's depth in blocks (whether or not
+    the summary's own text indents it already)."""
+    cells = layer_row(layer)
+    depth = layer.path.depth if layer.path is not None else 1
+    if depth == 1:
+        return cells
+    return (_INDENT * (depth - 1) + cells[0].lstrip(), *cells[1:])
+
+
+def _rows_of(analysis: Analysis) -> tuple[LayerAnalysis, ...]:
+    """The table's layer rows: every layer and block, in stack order (a flat network's are
+    its layers' results themselves)."""
+    layers = analysis.layers
+    if not any(layer.children for layer in layers):
+        return layers
+    return tuple(analysis.walk())
+
+
+def _name_at(analysis: Analysis, path: LayerPath | None) -> str:
+    if path is None:
+        return ""
+    try:
+        return analysis.at(path).name
+    except LookupError:
+        return str(path)

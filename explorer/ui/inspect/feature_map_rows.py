@@ -35,6 +35,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
+    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QToolTip,
@@ -50,6 +51,7 @@ from explorer.core.mosaic import (
     grid_shape,
     layer_mosaics,
 )
+from explorer.ui.inspect.row_marks import indent, paint_marks, wrap_parts
 
 if TYPE_CHECKING:
     from explorer.ui.inspect.feature_maps import FeatureMapPanel
@@ -182,14 +184,16 @@ class FeatureMapDelegate(QStyledItemDelegate):
         layer = panel.model.layer(row)
         if layer is None:
             return self._prediction_lines()
-        lines: list[tuple[QFont, str]] = [(self.bold, layer.name)]
-        description, note = panel.title(layer.name)
+        lines: list[tuple[QFont, str]] = [(self.bold, layer.label)]
+        description, note = panel.title(layer)
         if description:
             base = self.panel.font()
-            width = NAME_WIDTH - 2 * PAD
+            width = NAME_WIDTH - 2 * PAD - indent(layer)
             lines += [(base, part) for part in wrap_parts(description, QFontMetrics(base), width)]
         if note:
-            lines.append((self.italic, note))
+            width = NAME_WIDTH - 2 * PAD - indent(layer)
+            metrics = QFontMetrics(self.italic)
+            lines += [(self.italic, part) for part in wrap_parts(note, metrics, width)]
         lines.append((self.panel.font(), "×".join(str(n) for n in layer.shape)))
         if layer.truncated:
             lines.append((self.italic, f"showing {layer.channels_shown} of {layer.shape[0]} maps"))
@@ -274,26 +278,29 @@ class FeatureMapDelegate(QStyledItemDelegate):
         # Map pixels stay sharp squares when enlarged.
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         painter.fillRect(rect, QColor(*SEPARATOR_RGB))
+        layer = self.panel.model.layer(row)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        paint_marks(painter, rect, NAME_WIDTH, PAD, layer, selected)
         painter.setPen(QColor("#ffffff"))
         painter.drawLine(rect.bottomLeft(), rect.bottomRight())
         painter.setPen(QColor("#222222"))
         y = rect.top() + PAD
-        text_width = NAME_WIDTH - 2 * PAD
+        left = rect.left() + PAD + indent(layer)
+        text_width = NAME_WIDTH - 2 * PAD - indent(layer)
         for font, text in self.text_lines(row):
             painter.setFont(font)
             metrics = QFontMetrics(font)
             shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, text_width)
-            painter.drawText(rect.left() + PAD, y + metrics.ascent(), shown)
+            painter.drawText(left, y + metrics.ascent(), shown)
             y += metrics.height()
         geometry = self.geometry(row)
         target = geometry.image.translated(rect.topLeft())
-        layer = self.panel.model.layer(row)
         if layer is None:
             self._paint_bars(painter, target)
         else:
             painter.setFont(self.small)
             baseline = y + QFontMetrics(self.small).ascent()
-            painter.drawText(rect.left() + PAD, baseline, self.panel.range_text(row))
+            painter.drawText(left, baseline, self.panel.range_text(row))
             image = self.image(row)
             if image is not None:
                 painter.drawImage(target, image)
@@ -356,7 +363,8 @@ class MapList(QListView):
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(200)
         self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        # One row at a time, kept in step with the stack's selection by the window.
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -393,6 +401,7 @@ class MapList(QListView):
             row, where = self.where(event.position().toPoint())
             layer = self.panel.model.layer(row)
             if where is not None and layer is not None and layer.is_image:
+                self.setCurrentIndex(self.panel.model.index(row))  # its row is chosen too
                 self.panel.channel_clicked.emit(layer.path, where[0])
                 event.accept()
                 return
@@ -412,19 +421,6 @@ class MapList(QListView):
                 QToolTip.showText(event.globalPos(), "\n".join(lines), self)
                 return True
         return super().viewportEvent(event)
-
-
-def wrap_parts(text: str, metrics: QFontMetrics, width: int) -> list[str]:
-    """`text` ("Conv2D 16 · 5×5 · pad 2 · linear") in lines no wider than `width`,
-    broken between its " · " parts (a part too long alone is elided when drawn)."""
-    lines: list[str] = []
-    for part in text.split(" · "):
-        joined = f"{lines[-1]} · {part}" if lines else part
-        if lines and metrics.horizontalAdvance(joined) <= width:
-            lines[-1] = joined
-        else:
-            lines.append(part)
-    return lines
 
 
 def _mosaic_shape(layer: LayerCapture) -> tuple[int, int]:

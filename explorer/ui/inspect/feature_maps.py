@@ -8,6 +8,9 @@ pixels are coloured the first time it is painted, so a 5,000-layer network costs
 its visible rows cost. Large layers come tiled from the capture thread (`with_mosaics`),
 small ones are tiled when first painted; while the panel is hidden a new capture is only
 kept, not shown. The rows themselves (model, delegate, view) are in `feature_map_rows`.
+Layers inside blocks are indented under their block, whose merged output closes them
+(`row_marks`); one row is selected, the stack's selection (`select_path`), and choosing a
+row says which layer (`layer_selected`) so the window selects it in the stack.
 Vectors are a wrapped strip (the logits labelled with the class names); the network's
 output is a bar chart of class probabilities, the last row.
 """
@@ -20,6 +23,9 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
     Qt,
     Signal,
     Slot,
@@ -28,6 +34,7 @@ from PySide6.QtGui import (
     QAction,
 )
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -38,12 +45,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.capture_types import CaptureResult
+from explorer.core.block_spec import BlockSpec, LayerOrBlock
+from explorer.core.capture_types import CaptureResult, LayerCapture
 from explorer.core.mosaic import (
     Mosaic,
 )
 from explorer.core.paths import LayerPath
-from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.spec import NetworkSpec
 from explorer.ui.inspect.feature_map_rows import (
     MOSAIC_ASPECT,
     NAME_WIDTH,
@@ -113,16 +121,21 @@ def add_png_export_action(widget: QWidget, suggested_name: str) -> QAction:
 class FeatureMapPanel(QWidget):
     """All layers' feature maps for one image; feed it with `show_capture`.
 
-    `channel_clicked(layer path, channel)` fires when a map is clicked.
+    `channel_clicked(layer path, channel)` fires when a map is clicked,
+    `layer_selected(layer path)` when the user chooses a layer's row (by mouse or keys;
+    never for `select_path`).
     """
 
     channel_clicked = Signal(LayerPath, int)
+    layer_selected = Signal(LayerPath)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._spec: NetworkSpec | None = None
         self._titles: dict[str, tuple[str, str]] = {}
-        self._layers_by_name: dict[str, LayerSpec] = {}
+        self._layers_by_name: dict[str, LayerOrBlock] = {}
+        self._selected: LayerPath | None = None
+        self._quiet = False
         self._class_names: tuple[str, ...] = ()
         self._pending: CaptureResult | None = None
         self.colours = indexed_lut(COLORMAPS[0])
@@ -154,6 +167,7 @@ class FeatureMapPanel(QWidget):
         self.view = MapList(self)
         self.view.setModel(self.model)
         self.view.setItemDelegate(self.delegate)
+        self.view.selectionModel().currentChanged.connect(self._on_view_current_changed)
 
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
@@ -209,6 +223,41 @@ class FeatureMapPanel(QWidget):
         self.model.result = None
         self.model.endResetModel()
 
+    def select_path(self, path: LayerPath | None) -> None:
+        """Select and scroll to the row of the layer at `path` (a block: its merged
+        output), or select none; remembered for the captures to come."""
+        self._selected = path
+        self._show_selection()
+
+    @property
+    def selected_path(self) -> LayerPath | None:
+        return self._selected
+
+    def _show_selection(self) -> None:
+        result = self.model.result
+        row = None if result is None or self._selected is None else result.position(self._selected)
+        selection = self.view.selectionModel()
+        current = selection.currentIndex()
+        if (
+            row is not None
+            and current.isValid()
+            and current.row() == row
+            and selection.isSelected(current)
+        ):
+            return  # shown already: a capture of new weights keeps the scroll as it is
+        self._quiet = True  # not the user's choice: no layer_selected
+        try:
+            if row is None:
+                selection.clear()
+            else:
+                index = self.model.index(row)
+                selection.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+                if not self.view.viewport().rect().contains(self.view.visualRect(index)):
+                    # A row is tall: from its top, its maps show, not just its last line.
+                    self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtTop)
+        finally:
+            self._quiet = False
+
     def show_hover(self, text: str) -> None:
         self.hover_label.setText(text or " ")
 
@@ -218,20 +267,39 @@ class FeatureMapPanel(QWidget):
         """Pixels for a row's picture: the view's width less the name column."""
         return max(60, self.view.viewport().width() - NAME_WIDTH - 2 * PAD)
 
-    def title(self, name: str) -> tuple[str, str]:
-        """(description, note) of the layer called `name`, from the spec; looked up
+    def title(self, capture: LayerCapture) -> tuple[str, str]:
+        """(description, note) of a captured layer or block, from the spec; looked up
         when its row is painted, so an edit of a deep network describes no layer."""
+        name = capture.name
         found = self._titles.get(name)
         if found is None:
             if not self._layers_by_name and self._spec is not None:
                 spec = self._spec
-                self._layers_by_name = dict(zip(spec.layer_names(), spec.layers, strict=True))
+                self._layers_by_name = {name: spec.at(path) for path, name in spec.names().items()}
             layer = self._layers_by_name.get(name)
             if layer is None:
                 return ("", "")
             note = "logits (before softmax)" if name == self.last_layer_name else ""
-            found = self._titles[name] = (layer.describe(), note)
+            found = self._titles[name] = (layer.describe(), note or self._opening(capture))
         return found
+
+    def _opening(self, capture: LayerCapture) -> str:
+        """For the first layer of a sub-stack, which ones it opens (its block's rows come
+        after it): 'residual_1 › body · copy 1 of 3' (a repeated block shows its first
+        copy's layers), 'parallel_1 › branch 2 · residual_2 › body'; else ''."""
+        spec, path = self._spec, capture.path
+        if capture.merged or spec is None:
+            return ""
+        opened: list[str] = []
+        while path.index == 0 and path.parent is not None and path.stack is not None:
+            block = spec.at(path.parent)
+            if not isinstance(block, BlockSpec):
+                break
+            label = block.stack_label(path.stack).removesuffix(" ›")
+            copies = f" · copy 1 of {block.repeat}" if block.repeat > 1 else ""
+            opened.insert(0, f"{spec.name_of(path.parent)} › {label}{copies}")
+            path = path.parent
+        return " · ".join(opened)
 
     def class_name(self, index: int) -> str:
         names = self._class_names
@@ -267,11 +335,11 @@ class FeatureMapPanel(QWidget):
         index, y, x = where
         if layer.is_image:
             value = float(layer.output[index, y, x])
-            return f"{layer.name} · channel {index} at (y {y}, x {x}): {value:.4g}"
+            return f"{layer.label} · channel {index} at (y {y}, x {x}): {value:.4g}"
         value = float(layer.output[index])
         if layer.name == self.last_layer_name and layer.output.shape[0] == self.class_count:
             return f"{layer.name} · {self.class_name(index)} (unit {index}): {value:.4g}"
-        return f"{layer.name} · unit {index}: {value:.4g}"
+        return f"{layer.label} · unit {index}: {value:.4g}"
 
     # ---- drawing ---------------------------------------------------------------------------
 
@@ -282,7 +350,7 @@ class FeatureMapPanel(QWidget):
         self.last_layer_name = result.layers[-1].name if result.layers else ""
         self.delegate.images.clear()
         self.model.set_result(result)
-        self.view.viewport().update()
+        self._show_selection()
         capped = [layer for layer in result.layers if layer.truncated]
         status = "Hover a map to read its values; click it to enlarge."
         if capped:
@@ -296,6 +364,15 @@ class FeatureMapPanel(QWidget):
     def _redraw(self) -> None:
         self.delegate.images.clear()
         self.view.viewport().update()
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_view_current_changed(
+        self, current: QModelIndex | QPersistentModelIndex, _: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        layer = self.model.layer(current.row()) if current.isValid() else None
+        if not self._quiet and layer is not None and layer.path != self._selected:
+            self._selected = layer.path
+            self.layer_selected.emit(layer.path)
 
     @Slot(bool)
     def _on_shared_check_toggled(self, checked: bool) -> None:

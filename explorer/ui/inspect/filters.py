@@ -2,7 +2,9 @@
 
 The first convolution's kernels are drawn as small RGB images when the input has three
 channels (what each filter looks for in colour); otherwise, and for later layers, each
-output channel is a row of its per-input-channel kernels. Weights are scaled
+output channel is a row of its per-input-channel kernels; a depthwise convolution's are one
+2-D kernel per channel. Convolutions inside blocks are listed with the blocks around them
+("conv2d_4 in parallel_1 › residual_2"). Weights are scaled
 symmetrically around zero (mid-grey is 0), one scale per layer, so signs and relative
 strengths stay comparable.
 """
@@ -73,7 +75,8 @@ class FiltersView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._layers: dict[str, LayerCapture] = {}
+        self._layers: dict[str, LayerCapture] = {}  # by the text the list shows
+        self._depthwise: set[str] = set()
         self._input_channels = 1
         self.layer_combo = QComboBox()
         self.info_label = QLabel("No convolution layers yet.")
@@ -96,9 +99,14 @@ class FiltersView(QWidget):
     def show_capture(self, result: CaptureResult, input_channels: int) -> None:
         self._input_channels = input_channels
         self._layers = {
-            layer.name: layer
+            _where(result, layer): layer
             for layer in result.layers
             if layer.kernel is not None and layer.kernel.ndim == 4
+        }
+        self._depthwise = {
+            text
+            for text, layer in self._layers.items()
+            if _is_depthwise(result, layer, input_channels)
         }
         current = self.layer_combo.currentText()
         if list(self._layers) != [
@@ -131,14 +139,21 @@ class FiltersView(QWidget):
             self.image.setImage(image, levels=(0.0, 1.0), autoLevels=False)
             shown_in = min(kernel.shape[1], MAX_INPUT_KERNELS)
             what = (
-                f"{kernel.shape[0]} kernels {kernel.shape[2]}×{kernel.shape[3]}"
+                f"{kernel.shape[0]} depthwise kernels {kernel.shape[2]}×{kernel.shape[3]}, "
+                "one per channel"
+                if name in self._depthwise
+                else f"{kernel.shape[0]} kernels {kernel.shape[2]}×{kernel.shape[3]}"
                 if kernel.shape[1] == 1
                 else f"rows: {kernel.shape[0]} output channels · columns: {shown_in} of "
                 f"{kernel.shape[1]} input channels · {kernel.shape[2]}×{kernel.shape[3]}"
             )
         capped = f" (first {kernel.shape[0]} of {layer.shape[0]})" if layer.truncated else ""
+        if layer.kernels > 1:  # SeparableConv2D: the depthwise step is what has a window
+            what += f", then a 1×1 pointwise convolution mixes them into {layer.shape[0]} maps"
+            capped = ""
         self.info_label.setText(
-            f"<b>{name}</b>: {what}{capped}; grey = 0, white = +{bound:.3g}, black = −{bound:.3g}"
+            f"<b>{layer.name}</b>: {what}{capped}; "
+            f"grey = 0, white = +{bound:.3g}, black = −{bound:.3g}"
         )
         self.box.autoRange(padding=0.01)
 
@@ -153,6 +168,24 @@ class FiltersView(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Save filters", "filters.png", "PNG (*.png)")
         if path:
             save_png(self.view, path)
+
+
+def _where(result: CaptureResult, layer: LayerCapture) -> str:
+    """'conv2d_1', or for a layer inside blocks 'conv2d_4 in parallel_1 › residual_2'."""
+    blocks: list[str] = []
+    parent = layer.path.parent
+    while parent is not None:
+        row = result.position(parent)
+        blocks.insert(0, result.layers[row].name if row is not None else str(parent))
+        parent = parent.parent
+    return f"{layer.name} in {' › '.join(blocks)}" if blocks else layer.name
+
+
+def _is_depthwise(result: CaptureResult, layer: LayerCapture, input_channels: int) -> bool:
+    """Whether the convolution's kernels see one channel each of an input of several."""
+    source = result.input_of(layer.path)
+    channels = input_channels if source is None else source.shape[0]
+    return layer.kernel is not None and layer.kernel.shape[1] == 1 and channels > 1
 
 
 class ChannelDetail(QDialog):
@@ -199,7 +232,7 @@ class ChannelDetail(QDialog):
             np.ascontiguousarray(values), levels=(low, high if high > low else low + 1)
         )
         self.map_label.setText(f"{values.shape[0]}×{values.shape[1]}, {low:.3g} … {high:.3g}")
-        self.title.setText(f"<b>{layer.name}</b> · channel {channel}")
+        self.title.setText(f"<b>{layer.label}</b> · channel {channel}")
         source = kernel_layer or layer
         kernel = source.kernel
         if kernel is not None and kernel.ndim == 4 and channel < kernel.shape[0]:

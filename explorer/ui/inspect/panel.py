@@ -45,14 +45,18 @@ def gallery_crop(image: torch.Tensor, size: int = GALLERY_SIZE) -> torch.Tensor:
     return image[:, top : top + size, left : left + size]
 
 
-def kernel_source(layers: tuple[LayerCapture, ...], index: int) -> LayerCapture | None:
+def kernel_source(result: CaptureResult, index: int) -> LayerCapture | None:
     """The convolution whose kernels made layer `index`'s channels: the layer itself or
-    the nearest one before it, across layers that keep channels (pool, BN, activation)."""
-    for layer in reversed(layers[: index + 1]):
+    the nearest one feeding it, across layers that keep channels (pool, BN, activation)
+    and into a block from its input; none past a merge, which mixes its branches, or for
+    a separable convolution, whose pointwise step mixes what its kernels made."""
+    layer: LayerCapture | None = result.layers[index]
+    while layer is not None and not layer.merged:
         if layer.kernel is not None:
-            return layer if layer.kernel.ndim == 4 else None
+            return layer if layer.kernel.ndim == 4 and layer.kernels == 1 else None
         if not layer.is_image:
             return None
+        layer = result.input_of(layer.path)
     return None
 
 
@@ -258,6 +262,6 @@ class InspectPanel(QWidget):
             result.layers[index],
             channel,
             self.feature_maps.colormap_combo.currentText(),
-            kernel_source(result.layers, index),
+            kernel_source(result, index),
         )
         self.detail.show()

@@ -57,6 +57,9 @@ class WindowMenus(QObject):
                 stack.delete_action,
             ]
         )
+        edit_menu.addActions([stack.move_up_action, stack.move_down_action])
+        edit_menu.addSeparator()
+        edit_menu.addActions(stack.block_actions)
         edit_menu.addSeparator()
         edit_menu.addAction(stack.select_all_action)
         edit_menu.addSeparator()

@@ -30,6 +30,7 @@ from explorer.core.app.trained_weights import (
     share_weights,
 )
 from explorer.core.dataset_split import Split
+from explorer.core.paths import LayerPath
 from explorer.core.project import ProjectError, read_project
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
@@ -122,9 +123,15 @@ class Workbench(QObject):
         self.training.run_ended.connect(self._on_training_run_ended)
         self.training.dataset_loaded.connect(self._on_training_dataset_loaded)
         self.evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
+        # The stack's selection and the feature-map list follow each other, at any depth.
+        stack_selection = window.stack.view.selectionModel()
+        stack_selection.currentChanged.connect(self._on_stack_current_changed)
+        stack_selection.selectionChanged.connect(self._on_stack_current_changed)
+        self.inspect.feature_maps.layer_selected.connect(self._on_feature_maps_layer_selected)
         window.closing.connect(self.shutdown)
 
         self.inspect.set_spec(self.document.spec)
+        self._on_stack_current_changed()
         if self.document.path:
             self._on_document_path_changed(self.document.path)
 
@@ -184,6 +191,14 @@ class Workbench(QObject):
         return True
 
     # ---- slots ------------------------------------------------------------------------------
+
+    @Slot()
+    def _on_stack_current_changed(self) -> None:
+        self.inspect.feature_maps.select_path(self.window.stack.current_path())
+
+    @Slot(LayerPath)
+    def _on_feature_maps_layer_selected(self, path: LayerPath) -> None:
+        self.window.stack.select_paths([path])
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
