@@ -237,12 +237,12 @@ def test_the_exported_nested_network_can_be_scripted(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")
 def test_every_exported_file_is_as_ruff_formats_and_lints_it(tmp_path: Path) -> None:
-    from tests.core.test_export_nested_specs import nested_specs
+    from tests.core.test_export_nested_specs import block_specs
     from tests.core.test_export_source import coverage_specs
 
     spec, model = nested_network(penalties=True)
     (tmp_path / "hand_made.py").write_text(pytorch_source(spec, model=model), encoding="utf-8")
-    specs = [*coverage_specs(), *nested_specs(), *(load_template(n) for n in template_names())]
+    specs = [*coverage_specs(), *block_specs(), *(load_template(n) for n in template_names())]
     for index, spec in enumerate(specs):
         export_pytorch_source(spec, tmp_path / f"model_{index}.py")
     length = f"--line-length={LINE_LENGTH}"

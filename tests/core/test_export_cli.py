@@ -179,9 +179,9 @@ def test_pytorch_source_with_trained_weights_writes_them_beside_it(tmp_path: Pat
 def test_a_project_with_blocks_exports_its_trained_weights_in_every_format(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.core.test_export_nested_specs import nested_specs
+    from tests.core.test_export_nested_specs import block_specs
 
-    spec = nested_specs()[0]
+    spec = block_specs()[0]
     trained = build_model(spec, seed=9).state_dict()
     project = tmp_path / "net.json"
     save_project_with_weights(spec, trained, project)

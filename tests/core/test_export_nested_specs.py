@@ -4,17 +4,20 @@ TorchScript and ONNX agree with torch."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
 
 from explorer.core.block_spec import BlockSpec, LayerOrBlock
 from explorer.core.builder import Network, build_model
 from explorer.core.export import export_onnx, export_torchscript, pytorch_source
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+from tests.core.nested_specs import nested_specs as random_specs
 from tests.core.test_export import trained_looking
 from tests.core.test_export_source import load_source
 
@@ -51,7 +54,7 @@ def _spec(name: str, layers: list[LayerOrBlock], channels: int = 3) -> NetworkSp
     )
 
 
-def nested_specs() -> list[NetworkSpec]:
+def block_specs() -> list[NetworkSpec]:
     """Every shortcut and merge, repeats, empty sub-stacks, blocks three deep, penalties on
     nested layers and a final softmax."""
     excite = [
@@ -105,9 +108,9 @@ def _model(spec: NetworkSpec) -> Network:
     return model
 
 
-@pytest.mark.parametrize("index", range(len(nested_specs())))
+@pytest.mark.parametrize("index", range(len(block_specs())))
 def test_exported_source_of_a_nested_spec_matches_the_app_bit_for_bit(index: int) -> None:
-    spec = nested_specs()[index]
+    spec = block_specs()[index]
     model = _model(spec)
     exported = load_source(pytorch_source(spec, model=model)).build_model()
     assert list(exported.state_dict()) == list(model.state_dict())
@@ -124,9 +127,9 @@ def test_exported_source_of_a_nested_spec_matches_the_app_bit_for_bit(index: int
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
-@pytest.mark.parametrize("index", range(len(nested_specs())))
+@pytest.mark.parametrize("index", range(len(block_specs())))
 def test_torchscript_and_onnx_of_a_nested_spec_match_torch(tmp_path: Path, index: int) -> None:
-    spec = nested_specs()[index]
+    spec = block_specs()[index]
     model = _model(spec)
     inputs = torch.randn(3, *spec.input.shape, generator=torch.Generator().manual_seed(index))
     with torch.no_grad():
@@ -145,5 +148,37 @@ def test_torchscript_and_onnx_of_a_nested_spec_match_torch(tmp_path: Path, index
 
 def test_the_nested_specs_build() -> None:
     # Guards the cases above against a spec that no longer builds (they would not run).
-    for spec in nested_specs():
+    for spec in block_specs():
         assert isinstance(build_model(spec), Network)
+
+
+_RANDOM = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.slow
+@_RANDOM
+@given(random_specs())
+def test_exported_source_of_random_nested_specs_matches_the_app_bit_for_bit(
+    spec: NetworkSpec,
+) -> None:
+    model = trained_looking(spec)
+    exported = load_source(pytorch_source(spec, model=model)).build_model()
+    exported.load_state_dict(model.state_dict(), strict=True)
+    exported.eval()
+    inputs = torch.randn(2, *spec.input.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(exported(inputs), model(inputs))
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_specs())
+def test_torchscript_of_random_nested_specs_matches_torch(spec: NetworkSpec) -> None:
+    model = trained_looking(spec)
+    with tempfile.TemporaryDirectory() as folder:  # hypothesis reuses no tmp_path
+        export_torchscript(model, Path(folder) / "model.pt")
+        scripted = torch.jit.load(str(Path(folder) / "model.pt"))
+    inputs = torch.randn(2, *spec.input.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(inputs), model(inputs), atol=1e-6, rtol=0)

@@ -141,9 +141,9 @@ def test_a_network_with_blocks_exports_from_the_menu_with_its_weights(
 ) -> None:
     import torch
 
-    from tests.core.test_export_nested_specs import nested_specs
+    from tests.core.test_export_nested_specs import block_specs
 
-    spec = nested_specs()[1]
+    spec = block_specs()[1]
     model = build_model(spec, seed=4).eval()
     window = QMainWindow()
     qtbot.addWidget(window)
