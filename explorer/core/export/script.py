@@ -9,7 +9,7 @@ from __future__ import annotations
 from string import Template
 
 TRAINING_SCRIPT = Template('''\
-"""$title: a convolutional network exported from CNN Explorer.
+"""$title
 
 Standalone PyTorch: this file imports nothing from CNN Explorer (training with the
 project's augmentation also needs Kornia). Input images are

@@ -173,7 +173,7 @@ def pytorch_source(
     optimizer = optimizer_type(training.optimizer)
     c, h, w = spec.input.shape
     return TRAINING_SCRIPT.substitute(
-        title=re.sub(r'["\\]', "'", spec.name),
+        title=_title(spec.name),
         file_name=file_name,
         channels_height_width=f"{c}, {h}, {w}",
         final_softmax=textwrap.fill(outputs, width=92),
@@ -257,6 +257,13 @@ def attribute_path(qualified_name: str) -> str:
     return "".join(
         f"[{part}]" if part.isdigit() else f".{part}" for part in qualified_name.split(".")
     )
+
+
+def _title(name: str) -> str:
+    """The docstring's first sentence, wrapped to the line length after its quotes."""
+    quoted = re.sub(r'["\\]', "'", name)  # no quote or backslash may end the docstring
+    text = f"{quoted}: a convolutional network exported from CNN Explorer."
+    return textwrap.fill(text, width=LINE_LENGTH, initial_indent='"""')[3:]
 
 
 def _wrapped_tuple(items: tuple[str, ...]) -> str:

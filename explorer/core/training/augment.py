@@ -18,6 +18,7 @@ in checkpoints, so a seeded run and its resumed continuation augment the same wa
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,15 +106,20 @@ def kornia_transforms(settings: AugmentSettings, size: tuple[int, int]) -> list[
     return [getattr(K, name)(**kwargs) for name, kwargs in transform_calls(settings, size)]
 
 
+def _literal(value: object) -> str:
+    """A value as Python source; a string in the double quotes formatters write."""
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
 def augmentation_source(settings: AugmentSettings, size: tuple[int, int]) -> str:
     """The body of the exported script's make_augmentation(): the same Kornia calls."""
     calls = transform_calls(settings, size)
     if not calls:
         return "    return None\n"
-    lines = "".join(
-        f"        K.{name}({', '.join(f'{key}={value!r}' for key, value in kwargs.items())}),\n"
-        for name, kwargs in calls
-    )
+    lines = ""
+    for name, kwargs in calls:
+        arguments = ", ".join(f"{key}={_literal(value)}" for key, value in kwargs.items())
+        lines += f"        K.{name}({arguments}),\n"
     return (
         "    import kornia.augmentation as K  # pip install kornia\n\n"
         f"    return nn.Sequential(\n{lines}    )\n"
