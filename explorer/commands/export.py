@@ -63,15 +63,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     try:
         written = export_network(spec, state, args.format, args.output)
-    except BuildError as error:
+    except OnnxUnavailableError as error:  # the machine lacks the extra, not the network
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (BuildError, ExportError) as error:  # the network has errors, or the format
+        print(f"error: {error}", file=sys.stderr)  # cannot express it
         return EXIT_BAD_INPUT
-    except OnnxUnavailableError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    except ExportError as error:
-        print(f"error: export failed: {error}", file=sys.stderr)
-        return EXIT_FAILURE
     # OSError (full disk, read-only folder, a destination that is not a file) is reported by
     # explorer.cli for every command alike.
     if state is not None:

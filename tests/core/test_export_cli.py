@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import runpy
 import sys
@@ -12,6 +13,7 @@ import torch
 
 from explorer.cli import main
 from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
+from explorer.core.block_spec import BlockSpec
 from explorer.core.builder import build_model
 from explorer.core.export import export_pytorch_source
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec, TrainingSpec
@@ -116,6 +118,18 @@ def test_the_exported_training_script_trains_and_saves_weights(
         input=InputSpec(1, 8, 8),
         layers=(
             LayerSpec.create("Conv2D", {"filters": 4, "kernel_size": 3, "activation": "relu"}),
+            # A block with a penalised layer: the script trains what it holds too.
+            BlockSpec.create(
+                "Residual",
+                {"repeat": 2},
+                [
+                    [
+                        LayerSpec.create(
+                            "Conv2D", {"filters": 4, "kernel_size": 3, "padding": 1, "l1": 0.001}
+                        )
+                    ]
+                ],
+            ),
             LayerSpec.create("Flatten"),
             LayerSpec.create("Dense", {"units": 10, "activation": "softmax", "l2": 0.001}),
         ),
@@ -159,3 +173,34 @@ def test_pytorch_source_with_trained_weights_writes_them_beside_it(tmp_path: Pat
     beside = torch.load(tmp_path / "lenet.pt", weights_only=True)
     for key, value in trained.items():
         assert torch.equal(beside[key], value)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_a_project_with_blocks_exports_its_trained_weights_in_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.core.test_export_nested_specs import block_specs
+
+    spec = block_specs()[0]
+    trained = build_model(spec, seed=9).state_dict()
+    project = tmp_path / "net.json"
+    save_project_with_weights(spec, trained, project)
+    assert json.loads(project.read_text(encoding="utf-8"))["version"] == 2
+    reference = build_model(spec)
+    reference.load_state_dict(trained)
+    reference.eval()
+    inputs = torch.randn(2, *spec.input.shape)
+    with torch.no_grad():
+        expected = reference(inputs)
+    for fmt, name in (("torchscript", "scripted.pt"), ("pytorch", "model.py")):
+        assert main(["export", str(project), "--format", fmt, "-o", str(tmp_path / name)]) == 0
+        assert "trained weights from the weights saved with" in capsys.readouterr().out
+    with torch.no_grad():
+        scripted = torch.jit.load(str(tmp_path / "scripted.pt"))
+        torch.testing.assert_close(scripted(inputs), expected, atol=1e-6, rtol=0)
+    # The source with the weights written beside it (model.py + model.pt).
+    exported = runpy.run_path(str(tmp_path / "model.py"))["build_model"]()  # not __main__
+    exported.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True), strict=True)
+    exported.eval()
+    with torch.no_grad():
+        assert torch.equal(exported(inputs), expected)

@@ -132,3 +132,44 @@ def test_a_failed_write_names_the_target_not_its_temporary_file(
         "choose another name or folder."
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_a_network_with_blocks_exports_from_the_menu_with_its_weights(
+    tmp_path: Path, qtbot: Any, message_boxes: Any
+) -> None:
+    import torch
+
+    from tests.core.test_export_nested_specs import block_specs
+
+    spec = block_specs()[1]
+    model = build_model(spec, seed=4).eval()
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    actions = ExportActions(window, lambda: spec, lambda s: model.state_dict())
+    target = tmp_path / "blocks.pt"
+    with qtbot.waitSignal(actions.export_ended, timeout=60_000) as ended:
+        assert actions.export("torchscript", str(target))
+    actions.shutdown()
+    assert ended.args == ["Exported blocks.pt with trained weights."]
+    assert message_boxes.shown == []
+    inputs = torch.randn(2, *spec.input.shape)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.load(str(target))(inputs), model(inputs))
+
+
+def test_a_network_the_format_cannot_express_is_reported_in_a_dialog(
+    tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch, message_boxes: Any
+) -> None:
+    from explorer.core import builder
+    from tests.core.test_export_refusals import TakesVarargs, _network
+
+    monkeypatch.setattr(builder, "build_model", lambda spec, seed=None: _network(TakesVarargs()))
+    for actions in _actions(qtbot):
+        with qtbot.waitSignal(actions.export_ended, timeout=60_000):
+            assert actions.export("torchscript", str(tmp_path / "m.pt"))
+    [(kind, title, text)] = message_boxes.shown
+    assert (kind, title) == ("critical", "Export failed")
+    assert text.startswith("cannot export as TorchScript: Compiled functions")
+    assert list(tmp_path.iterdir()) == []

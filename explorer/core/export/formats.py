@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from explorer.core.weights import save_state_dict
 
 log = logging.getLogger(__name__)
 
+_TERMINAL_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 ONNX_INSTALL_HINT = 'ONNX export needs the onnx extra: pip install "cnn-explorer[onnx]"'
 
 
@@ -66,7 +68,10 @@ def export_torchscript(model: Network, path: str | os.PathLike[str]) -> None:
     # torch 2.13 marks TorchScript deprecated in favour of torch.export, but torch.jit.load
     # is still what C++ (libtorch) and most deployment guides use, so it stays offered.
     with _quiet_torch("TorchScript export"):
-        scripted = torch.jit.script(sequential)
+        try:
+            scripted = torch.jit.script(sequential)
+        except Exception as error:  # the compiler raises many kinds, all meaning "cannot"
+            raise ExportError(f"cannot export as TorchScript: {_first_line(error)}") from error
         scripted.eval()
         # Into a stream, not to a path: saving to a path on a full disk aborts the process.
         write_stream_atomic(path, lambda stream: torch.jit.save(scripted, stream))
@@ -112,17 +117,25 @@ def export_onnx(model: Network, path: str | os.PathLike[str], *, opset: int | No
                 verbose=False,
             )
     except Exception as error:
-        # The exporter's messages run to pages; the first line names the problem.
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ExportError(f"ONNX export failed: {first_line}") from error
+        raise ExportError(f"cannot export as ONNX: {_first_line(error)}") from error
     finally:
         model.train(was_training)
     if program is None:  # only with a destination file, which is not given here
-        raise ExportError("ONNX export failed: the exporter returned no program")
+        raise ExportError("cannot export as ONNX: the exporter returned no program")
     # Written apart from the conversion, so a full disk is an OSError naming the file.
     # The models are far below ONNX's 2 GB limit: keep the weights in the file.
     with _quiet_torch("ONNX export"):
         write_file_atomic(path, lambda target: program.save(str(target), external_data=False))
+
+
+def _first_line(error: BaseException) -> str:
+    """What a converter says is wrong: the first line of the deepest cause's message (the
+    wrappers' messages and the rest, often pages of graph dumps, go to the debug log)."""
+    log.debug("export failed", exc_info=error)
+    while error.__cause__ is not None:
+        error = error.__cause__
+    text = _TERMINAL_COLOURS.sub("", str(error)).strip()
+    return (text.splitlines() or [type(error).__name__])[0].strip()
 
 
 def _onnx_ready(model: Network) -> Network:
@@ -141,24 +154,32 @@ def _onnx_ready(model: Network) -> Network:
     return copy
 
 
+_TORCH_LOGGERS = ("torch.onnx", "torch.fx", "torch._dynamo", "torch.export")
+
+
 @contextlib.contextmanager
 def _quiet_torch(what: str) -> Iterator[None]:
     """Keep torch's exporter chatter (progress prints, deprecation notices about its own
     internals) out of the user's terminal and the test run; log it at debug level."""
     chatter = io.StringIO()
-    torch_onnx_log = logging.getLogger("torch.onnx")
-    level = torch_onnx_log.level
-    # It warns about every torchvision operator it skips when torchvision is absent.
-    torch_onnx_log.setLevel(logging.ERROR)
+    # torch.onnx warns about every torchvision operator it skips when torchvision is absent,
+    # and torch.export's shape solver warns on stderr before a failure is raised.
+    loggers = [logging.getLogger(name) for name in _TORCH_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with (
             warnings.catch_warnings(record=True) as caught,
             contextlib.redirect_stdout(chatter),
+            # torch.export prints the partial graph of a model it cannot trace to stderr.
+            contextlib.redirect_stderr(chatter),
         ):
             warnings.simplefilter("always")
             yield
     finally:
-        torch_onnx_log.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
     for warning in caught:
         log.debug("%s: %s", what, warning.message)
     if chatter.getvalue():

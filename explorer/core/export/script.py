@@ -9,7 +9,7 @@ from __future__ import annotations
 from string import Template
 
 TRAINING_SCRIPT = Template('''\
-"""$title: a convolutional network exported from CNN Explorer.
+"""$title
 
 Standalone PyTorch: this file imports nothing from CNN Explorer. Input images are
 float32 tensors (batch, $channels_height_width), normalised per channel with the training
@@ -35,7 +35,7 @@ NUM_CLASSES = $num_classes
 CLASS_NAMES = $class_names_literal
 
 
-class $class_name(nn.Module):
+${block_classes}class $class_name(nn.Module):
     def __init__(self) -> None:
         super().__init__()
 $layers
@@ -48,7 +48,7 @@ $calls        return x
 
     def penalty(self) -> torch.Tensor:
         """The layers' L1/L2 weight penalties, added to the loss (Keras convention)."""
-        return $penalty
+$penalty
 
 
 def build_model() -> $class_name:
