@@ -91,7 +91,7 @@ def load_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
     return parts[0], parts[1], parts[2], parts[3]
 
 
-def make_augmentation() -> nn.Module | None:
+${augment_class}def make_augmentation() -> nn.Module | None:
     """The project's per-sample augmentation of training batches (on the training device),
     or None without. It works on normalised images shifted so that 0 is black."""
 $augmentation

@@ -172,6 +172,7 @@ def pytorch_source(
     training = spec.training
     optimizer = optimizer_type(training.optimizer)
     c, h, w = spec.input.shape
+    augment_class, augment_body = augmentation_source(AugmentSettings.of(training), (h, w))
     return TRAINING_SCRIPT.substitute(
         title=_title(spec.name),
         file_name=file_name,
@@ -196,7 +197,8 @@ def pytorch_source(
         epochs=repr(training.epochs),
         seed=repr(training.seed),
         # The template puts the blank lines after it.
-        augmentation=augmentation_source(AugmentSettings.of(training), (h, w)).rstrip("\n"),
+        augment_class=augment_class,
+        augmentation=augment_body.rstrip("\n"),
     )
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -89,13 +88,13 @@ def batch_augment(settings: AugmentSettings, size: tuple[int, int]) -> BatchAugm
     )
 
 
-def augmentation_source(settings: AugmentSettings, size: tuple[int, int]) -> str:
-    """The body of the exported script's make_augmentation(): BatchAugment's own source
-    (torch only) and the call with these settings, so the script draws what the trainer
-    draws."""
+def augmentation_source(settings: AugmentSettings, size: tuple[int, int]) -> tuple[str, str]:
+    """What the exported script needs to draw what the trainer draws: BatchAugment's own
+    source (torch only), to stand at the top level before make_augmentation() ("" without
+    augmentation), and the body of make_augmentation() with these settings."""
     if not settings.active:
-        return "    return None\n"
-    source = textwrap.indent(inspect.getsource(augment_ops.BatchAugment), "    ")
+        return "", "    return None\n"
+    source = inspect.getsource(augment_ops.BatchAugment)
     values = {
         "crop_padding": settings.crop_padding,
         "flip": settings.flip,
@@ -104,7 +103,7 @@ def augmentation_source(settings: AugmentSettings, size: tuple[int, int]) -> str
         "erasing": settings.erasing,
     }
     arguments = ", ".join(f"{key}={value!r}" for key, value in values.items())
-    return f"{source}\n    return BatchAugment({size!r}, {arguments})\n"
+    return f"{source}\n\n", f"    return BatchAugment({size!r}, {arguments})\n"
 
 
 class Augmentation(nn.Module):
