@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from explorer.core.data import DeviceDataset
     from explorer.core.spec import NetworkSpec
     from explorer.core.training import Checkpoint, Trainer, TrainingEvent
+    from explorer.core.training.health_log import HealthRecord
     from explorer.core.training.runs import RunFolder, RunSettings
 
 
@@ -29,6 +30,21 @@ class TrainingRun:
     def __init__(self, trainer: Trainer, folder: RunFolder | None) -> None:
         self.trainer = trainer
         self.folder = folder
+        self._health: list[HealthRecord] = []
+
+    def take_health(self) -> list[HealthRecord]:
+        """The layer-health records read since the last call (already in health.jsonl)."""
+        taken, self._health = self._health, []
+        return taken
+
+    def _read_health(self) -> None:
+        """Move the trainer's new health records to the folder and to take_health()."""
+        records = self.trainer.health.read()
+        if records and self.folder is not None:
+            from explorer.core.training.health_log import append_health
+
+            append_health(self.folder.path, records)
+        self._health.extend(records)
 
     @property
     def model(self) -> Network:
@@ -44,12 +60,15 @@ class TrainingRun:
         that cannot be written raises `RunFailed`."""
         folder = self.folder
         if folder is None:
-            yield from self.trainer.run()
+            for event in self.trainer.run():
+                self._read_health()
+                yield event
             return
         try:
             with folder:
                 for event in self.trainer.run():
                     folder.append(event)
+                    self._read_health()
                     yield event
         except OSError as error:
             raise folder_write_failed(folder, error) from None
@@ -85,6 +104,9 @@ def start_run(
                 folder.create(spec, settings)
             else:
                 folder.truncate_metrics(checkpoint)
+                from explorer.core.training.health_log import truncate_health
+
+                truncate_health(folder.path, checkpoint.position.step)
         except OSError as error:
             raise folder_write_failed(folder, error) from None
     return TrainingRun(trainer, folder)

@@ -51,6 +51,7 @@ from explorer.core.training.failures import (
     failure_for,
     non_finite_evaluation_message,
 )
+from explorer.core.training.health import HealthRecorder, health_layers
 from explorer.core.training.kept_weights import BestWeights, WeightAverage
 from explorer.core.training.metrics import SplitMetrics, measure_ensemble, test_evaluation
 from explorer.core.training.metrics_window import MetricsWindow
@@ -109,6 +110,8 @@ class Trainer:
             # oneDNN and cuDNN run bfloat16 convolutions fastest on NHWC tensors.
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._model: Network = model
+        # Layer health, recorded around every Nth update (training.health_interval).
+        self.health = HealthRecorder(health_layers(spec, model), self.training.health_interval)
         self._optimizer = make_optimizer(self._model.parameters(), self.training)
         # The moving average of the weights, which evaluation, checkpoints and the end use.
         decay = self.training.ema_decay
@@ -284,7 +287,7 @@ class Trainer:
         """One update; its results stay on the device, in the window."""
         if self._augment is not None:
             images = self._augment(images)
-        with self._lock:
+        with self._lock, self.health.recording(self._step_now()):
             loss, logits, penalty = update(
                 self._model,
                 self._optimizer,
