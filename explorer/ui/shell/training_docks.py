@@ -1,5 +1,5 @@
-"""The training feature in the main window: its controller, the Training, Training Curves
-and Runs docks, the Training menu and the tool bar's Train/Pause/Stop.
+"""The training feature in the main window: its controller, the Training, Training Curves,
+Layer Health and Runs docks, the Training menu and the tool bar's Train/Pause/Stop.
 
 The docks go beside the editor's panels as tabs (the curves get the Summary's room, which a
 1280×800 window cannot spare for one more dock); starting a run raises the Training and
@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Slot
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.training.controller import TrainingController
 from explorer.ui.training.curves import TrainingCurves
+from explorer.ui.training.health_view import HealthView
 from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunsPanel
 
@@ -53,9 +54,16 @@ class TrainingDocks(QObject):
             "Training Curves", self.curves, right, "trainingCurvesDock"
         )
         self.runs_dock = window.add_dock("Runs", self.runs, right, "runsDock")
+        # Layer health: the live run's as it trains, a finished run's when it is selected.
+        self.health = HealthView()
+        self.health_dock = window.add_dock("Layer Health", self.health, right, "layerHealthDock")
+        self.controller.training_started.connect(self.health.clear)
+        self.controller.health_reported.connect(self.health.add_records)
+        self.runs.tree.currentItemChanged.connect(self._on_runs_current_item_changed)
         window.tabifyDockWidget(window.properties_dock, self.training_dock)
         window.tabifyDockWidget(self.training_dock, self.runs_dock)
         window.tabifyDockWidget(window.summary_dock, self.curves_dock)
+        window.tabifyDockWidget(self.curves_dock, self.health_dock)
         self.controller.training_started.connect(self._on_training_started)
         self.panel.train_action.triggered.connect(self._on_training_started)
 
@@ -87,6 +95,12 @@ class TrainingDocks(QObject):
     def shutdown(self) -> None:
         """Stop training and any download, waiting for their threads (safe to repeat)."""
         self.panel.shutdown()
+
+    @Slot(object, object)
+    def _on_runs_current_item_changed(self, _current: object, _previous: object) -> None:
+        record = self.runs.selected_run()
+        if record is not None and not self.controller.is_running:
+            self.health.load_run(record.path)
 
     @Slot()
     def _on_training_started(self) -> None:

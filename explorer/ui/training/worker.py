@@ -64,6 +64,13 @@ class WeightsSnapshot:
 
 
 @dataclass(frozen=True)
+class HealthReported:
+    """Layer-health records (HealthRecord, host floats) read since the last report."""
+
+    records: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class DatasetReady:
     """The dataset the job loaded, resident on its device, kept for the next run."""
 
@@ -332,6 +339,9 @@ class TrainingWorker:
         with closing(run.events()) as events:  # the metrics file closes even if a slot fails
             for event in events:
                 self._emit(event)
+                health = run.take_health()
+                if health:
+                    self._emit(HealthReported(tuple(health)))
                 now = time.perf_counter()
                 if now - last_snapshot >= job.snapshot_interval:
                     self._emit(WeightsSnapshot(trainer.weights_snapshot()))
