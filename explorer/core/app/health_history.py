@@ -90,9 +90,11 @@ class HealthHistory:
             if entry is None:
                 continue
             counts, extent = entry
+            # Each count spread evenly over its own bin: interpolate the cumulative counts
+            # at the common edges (no stripes where two bins would land in one).
             own_edges = np.linspace(-extent, extent, len(counts) + 1)
-            centres = (own_edges[:-1] + own_edges[1:]) / 2
-            matrix[:, column], _ = np.histogram(centres, bins=edges, weights=np.asarray(counts))
+            cumulative = np.concatenate(([0.0], np.cumsum(counts)))
+            matrix[:, column] = np.diff(np.interp(edges, own_edges, cumulative))
         return matrix, widest
 
     def latest_advice(self) -> dict[str, HealthAdvice]:

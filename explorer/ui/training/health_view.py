@@ -31,6 +31,8 @@ REDRAW_INTERVAL_MS = 200
 #: Metrics that are shares, drawn on a fixed 0..1 scale.
 SHARE_METRICS = frozenset({"dead", "saturated"})
 HISTOGRAM_KINDS = ("weights", "gradients")
+#: Lines of advice below the maps; the rest are counted (the hover names each layer's).
+MAX_ADVICE_LINES = 4
 
 
 class HealthView(QWidget):
@@ -102,7 +104,7 @@ class HealthView(QWidget):
     # ---- data ----------------------------------------------------------------------------
 
     @property
-    def metric(self) -> str:
+    def chosen_metric(self) -> str:
         return str(self.metric_box.currentData())
 
     @property
@@ -174,19 +176,30 @@ class HealthView(QWidget):
             self.histogram_image.clear()
             return
         first, span = self._step_span()
-        metric = self.metric
+        # Ranges set here, not auto-ranged: an empty map keeps the axes of the run.
+        rows = float(len(history.layers))
+        self.metric_plot.setRange(xRange=(first, first + span), yRange=(0.0, rows), padding=0)
+        metric = self.chosen_metric
         matrix = history.metric_matrix(metric)
-        self.metric_image.setImage(np.ascontiguousarray(matrix, dtype=np.float32))
-        self.metric_image.setRect(QRectF(first, 0.0, span, float(len(history.layers))))
-        self.metric_bar.setLevels(_levels(matrix, metric))
-        self.metric_plot.setTitle(METRIC_LABELS[metric])
+        if np.isnan(matrix).all():
+            self.metric_image.clear()
+            self.metric_plot.setTitle(f"{METRIC_LABELS[metric]}: no layer has it")
+        else:
+            levels = _levels(matrix, metric)
+            image = np.ascontiguousarray(matrix, dtype=np.float32)
+            self.metric_image.setImage(image, levels=levels)
+            self.metric_image.setRect(QRectF(first, 0.0, span, float(len(history.layers))))
+            self.metric_bar.setLevels(levels)
+            self.metric_plot.setTitle(METRIC_LABELS[metric])
         layer, kind = self.layer_box.currentText(), self.kind_box.currentText()
         counts, extent = history.histogram_matrix(layer, kind)
         if counts.size and extent > 0:
             shown = np.log1p(counts).astype(np.float32)
-            self.histogram_image.setImage(np.ascontiguousarray(shown))
+            levels = (0.0, max(float(shown.max()), 1e-6))
+            self.histogram_image.setImage(np.ascontiguousarray(shown), levels=levels)
             self.histogram_image.setRect(QRectF(first, -extent, span, 2 * extent))
-            self.histogram_bar.setLevels((0.0, max(float(shown.max()), 1e-6)))
+            self.histogram_bar.setLevels(levels)
+            self.histogram_plot.setYRange(-extent, extent, padding=0)
             self.histogram_plot.setTitle(f"{layer}: {kind} (colour: log(1 + count))")
         else:
             self.histogram_image.clear()
@@ -207,6 +220,9 @@ class HealthView(QWidget):
             self.advice_label.setText(f"Every layer looks healthy at step {step}.")
             return
         lines = [f"<b>{name}</b> — {advice.text}" for name, advice in self._advice.items()]
+        if len(lines) > MAX_ADVICE_LINES:
+            more = len(lines) - MAX_ADVICE_LINES + 1
+            lines = [*lines[: MAX_ADVICE_LINES - 1], f"… and {more} more layers"]
         self.advice_label.setText("<br>".join(lines))
 
     # ---- pointer -------------------------------------------------------------------------
@@ -232,7 +248,7 @@ class HealthView(QWidget):
             return
         row, column = cell
         layer = self.history.layers[row]
-        metric = self.metric
+        metric = self.chosen_metric
         value = self.history.value(layer, column, metric)
         shown = "—" if value is None else _format(value, metric)
         step = self.history.records[column].step
