@@ -31,11 +31,21 @@ class TrainingRun:
         self.trainer = trainer
         self.folder = folder
         self._health: list[HealthRecord] = []
+        # The feature-map timeline of the probe image (None: the dataset has no test image).
+        from explorer.core.app.timeline_run import TimelineRecorder
+
+        self.timeline = TimelineRecorder.for_trainer(trainer)
 
     def take_health(self) -> list[HealthRecord]:
         """The layer-health records read since the last call (already in health.jsonl)."""
         taken, self._health = self._health, []
         return taken
+
+    def _observe(self, event: TrainingEvent) -> None:
+        """What each event adds beside metrics.jsonl: health records and timeline frames."""
+        self._read_health()
+        if self.timeline is not None:
+            self.timeline.observe(event, self.folder)
 
     def _read_health(self) -> None:
         """Move the trainer's new health records to the folder and to take_health()."""
@@ -61,14 +71,14 @@ class TrainingRun:
         folder = self.folder
         if folder is None:
             for event in self.trainer.run():
-                self._read_health()
+                self._observe(event)
                 yield event
             return
         try:
             with folder:
                 for event in self.trainer.run():
                     folder.append(event)
-                    self._read_health()
+                    self._observe(event)
                     yield event
         except OSError as error:
             raise folder_write_failed(folder, error) from None
