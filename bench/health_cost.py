@@ -12,6 +12,8 @@ second are compared against the run without recording:
 - off: health_interval 0
 - default: health_interval 50 (the default)
 - every step: health_interval 1 (the worst case, for scale)
+- default + timeline: the default through `start_run` (no folder), which also records the
+  feature-map timeline of the probe image about once a second
 
 Budget (issue 15): recording at the default interval costs at most 3% of the throughput
 (ratio ≥ 0.97).
@@ -33,7 +35,8 @@ from explorer.core.spec import NetworkSpec, TrainingSpec
 from explorer.core.templates import load_template
 from explorer.core.training import EpochEnded, Trainer, resolve_device
 
-CONTENDERS = {"off": 0, "default": TrainingSpec().health_interval, "every step": 1}
+DEFAULT = TrainingSpec().health_interval
+CONTENDERS = {"off": 0, "default": DEFAULT, "every step": 1, "default + timeline": DEFAULT}
 
 
 def run_recording(spec: NetworkSpec, dataset: DeviceDataset, training: TrainingSpec) -> float:
@@ -43,6 +46,22 @@ def run_recording(spec: NetworkSpec, dataset: DeviceDataset, training: TrainingS
     started = time.perf_counter()
     for event in trainer.run():
         trainer.health.read()
+        if isinstance(event, EpochEnded):
+            return dataset.size("train") / (time.perf_counter() - started)
+    raise RuntimeError("the trainer ended before its first epoch")
+
+
+def run_with_timeline(spec: NetworkSpec, dataset: DeviceDataset, training: TrainingSpec) -> float:
+    """As run_recording, through the application layer's run (health and timeline)."""
+    from dataclasses import replace
+
+    from explorer.core.app.training_run import start_run
+
+    run = start_run(replace(spec, training=training), dataset, None)
+    run.trainer.warm_up()
+    started = time.perf_counter()
+    for event in run.events():
+        run.take_health()
         if isinstance(event, EpochEnded):
             return dataset.size("train") / (time.perf_counter() - started)
     raise RuntimeError("the trainer ended before its first epoch")
@@ -74,7 +93,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, interval in CONTENDERS.items():
             training = base.with_values(health_interval=interval)
-            speeds[name].append(run_recording(spec, dataset, training))
+            runner = run_with_timeline if "timeline" in name else run_recording
+            speeds[name].append(runner(spec, dataset, training))
     print(f"{args.template} on {args.dataset}, {args.images} images, batch {args.batch_size}, ")
     print(f"device {device}, {args.rounds} rounds; {machine_load()}")
     off = median(speeds["off"])

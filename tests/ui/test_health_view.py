@@ -114,7 +114,12 @@ def test_a_live_run_fills_the_view_and_its_folder_and_shows_again_when_selected(
     assert run_dir is not None
     stored = read_health(run_dir)
     assert stored == view.history.records
+    # The Map Timeline got the run's frames live, and the folder has them too.
+    live_steps = docks.timeline.timeline.steps
+    assert live_steps[0] == 0 and len(live_steps) >= 2
     view.clear()
+    docks.timeline.clear()
     gui.runs.tree.setCurrentItem(None)
     gui.runs.tree.setCurrentItem(gui.runs.tree.topLevelItem(0))
     assert view.history.records == stored
+    assert docks.timeline.timeline.steps == live_steps

@@ -13,7 +13,12 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from explorer.core.training.timeline import DEFAULT_CAP_BYTES, MapTimeline, frame_from_capture
+from explorer.core.training.timeline import (
+    DEFAULT_CAP_BYTES,
+    MapTimeline,
+    TimelineFrame,
+    frame_from_capture,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +48,7 @@ class TimelineRecorder:
         self.interval = interval
         self.timeline = MapTimeline(cap_bytes)
         self._last = -float("inf")
+        self._new: list[TimelineFrame] = []
 
     @staticmethod
     def for_trainer(trainer: Trainer) -> TimelineRecorder | None:
@@ -80,5 +86,12 @@ class TimelineRecorder:
         from explorer.core.capture import capture, snapshot_model
 
         model = snapshot_model(self.trainer.spec, self.trainer.weights_snapshot())
-        self.timeline.add(frame_from_capture(step, capture(model, self.probe)))
+        frame = frame_from_capture(step, capture(model, self.probe))
+        self.timeline.add(frame)
+        self._new.append(frame)
         self._last = now
+
+    def take_new(self) -> list[TimelineFrame]:
+        """The frames recorded since the last call (for a live view)."""
+        taken, self._new = self._new, []
+        return taken

@@ -1,5 +1,5 @@
 """The training feature in the main window: its controller, the Training, Training Curves,
-Layer Health and Runs docks, the Training menu and the tool bar's Train/Pause/Stop.
+Layer Health, Map Timeline and Runs docks, the Training menu and the tool bar's Train/Pause/Stop.
 
 The docks go beside the editor's panels as tabs (the curves get the Summary's room, which a
 1280×800 window cannot spare for one more dock); starting a run raises the Training and
@@ -19,6 +19,7 @@ from explorer.ui.training.curves import TrainingCurves
 from explorer.ui.training.health_view import HealthView
 from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunsPanel
+from explorer.ui.training.timeline_view import TimelineView
 
 #: How long after the window is built the warm-up starts: the window paints first.
 WARM_UP_DELAY_MS = 300
@@ -59,11 +60,19 @@ class TrainingDocks(QObject):
         self.health_dock = window.add_dock("Layer Health", self.health, right, "layerHealthDock")
         self.controller.training_started.connect(self.health.clear)
         self.controller.health_reported.connect(self.health.add_records)
+        # The probe image's feature maps over the run: live frames, or a selected run's.
+        self.timeline = TimelineView()
+        self.timeline_dock = window.add_dock(
+            "Map Timeline", self.timeline, right, "mapTimelineDock"
+        )
+        self.controller.training_started.connect(self.timeline.clear)
+        self.controller.timeline_reported.connect(self.timeline.add_frames)
         self.runs.tree.currentItemChanged.connect(self._on_runs_current_item_changed)
         window.tabifyDockWidget(window.properties_dock, self.training_dock)
         window.tabifyDockWidget(self.training_dock, self.runs_dock)
         window.tabifyDockWidget(window.summary_dock, self.curves_dock)
         window.tabifyDockWidget(self.curves_dock, self.health_dock)
+        window.tabifyDockWidget(self.health_dock, self.timeline_dock)
         self.controller.training_started.connect(self._on_training_started)
         self.panel.train_action.triggered.connect(self._on_training_started)
 
@@ -101,6 +110,7 @@ class TrainingDocks(QObject):
         record = self.runs.selected_run()
         if record is not None and not self.controller.is_running:
             self.health.load_run(record.path)
+            self.timeline.load_run(record.path)
 
     @Slot()
     def _on_training_started(self) -> None:

@@ -37,6 +37,7 @@ from explorer.ui.training.worker import (
     DeviceDetected,
     HealthReported,
     LoadingReported,
+    TimelineReported,
     TrainingJob,
     TrainingWorker,
     WeightsSnapshot,
@@ -82,6 +83,7 @@ class TrainingController(QObject):
     start_refused = Signal(str)  # Train pressed but nothing can start: why, and what to do
     weights_updated = Signal(object)  # CPU state_dict copy, ~every 0.5 s and at the end
     health_reported = Signal(object)  # tuple[HealthRecord, ...] read since the last report
+    timeline_reported = Signal(object)  # tuple[TimelineFrame, ...] recorded since the last
     run_ended = Signal(str)  # the run folder, once the thread has finished
     warm_up_finished = Signal()
     dataset_loaded = Signal(object)  # DeviceDataset now resident, for browsing and evaluation
@@ -320,6 +322,8 @@ class TrainingController(QObject):
             self.weights_updated.emit(payload.state)
         elif isinstance(payload, HealthReported):
             self.health_reported.emit(payload.records)
+        elif isinstance(payload, TimelineReported):
+            self.timeline_reported.emit(payload.frames)
         else:
             self._on_training_event(payload)
 

@@ -71,6 +71,13 @@ class HealthReported:
 
 
 @dataclass(frozen=True)
+class TimelineReported:
+    """Feature-map timeline frames (TimelineFrame, uint8 mosaics) recorded since the last."""
+
+    frames: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class DatasetReady:
     """The dataset the job loaded, resident on its device, kept for the next run."""
 
@@ -342,6 +349,9 @@ class TrainingWorker:
                 health = run.take_health()
                 if health:
                     self._emit(HealthReported(tuple(health)))
+                frames = run.timeline.take_new() if run.timeline is not None else []
+                if frames:
+                    self._emit(TimelineReported(tuple(frames)))
                 now = time.perf_counter()
                 if now - last_snapshot >= job.snapshot_interval:
                     self._emit(WeightsSnapshot(trainer.weights_snapshot()))
