@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from explorer.core.paths import LayerPath
+    from explorer.core.spec import NetworkSpec
     from explorer.core.training.health_log import HealthRecord, LayerHealth
 
 #: Share of dead ReLU units, or of saturated sigmoid/tanh outputs, that is a problem.
@@ -90,3 +92,18 @@ def layer_advice(health: LayerHealth, largest_grad_norm: float) -> HealthAdvice 
             "raise the learning rate",
         )
     return None
+
+
+def advice_by_path(
+    spec: NetworkSpec, advice: dict[str, HealthAdvice]
+) -> dict[LayerPath, HealthAdvice]:
+    """The advice keyed by where each layer sits in `spec` (for the stack's badges): a
+    qualified module name ends with the layer's own name, which is unique in the spec.
+    Names the spec does not have are left out."""
+    paths = {name: path for path, name in spec.names().items()}
+    placed: dict[LayerPath, HealthAdvice] = {}
+    for qualified, entry in advice.items():
+        path = paths.get(qualified.rsplit(".", 1)[-1])
+        if path is not None:
+            placed[path] = entry
+    return placed

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from explorer.core.health_advice import advise, layer_advice
+from explorer.core.builder import build_model
+from explorer.core.health_advice import HealthAdvice, advice_by_path, advise, layer_advice
+from explorer.core.paths import LayerPath
+from explorer.core.spec import BlockSpec, LayerSpec, NetworkSpec
+from explorer.core.training.health import health_layers
 from explorer.core.training.health_log import HealthRecord, LayerHealth
 
 
@@ -56,3 +60,19 @@ def test_the_most_serious_problem_wins_and_gradients_compare_across_layers() -> 
     assert advice["conv"].badge == "80% dead"
     assert advice["early"].badge == "vanishing gradient"
     assert "late" not in advice
+
+
+def test_advice_lands_on_the_path_of_its_layer_also_inside_a_block() -> None:
+    conv = {"filters": 2, "kernel_size": 3, "padding": "same", "activation": "relu"}
+    block = BlockSpec.create("Residual", {"repeat": 2}, [[LayerSpec.create("Conv2D", conv)]])
+    dense = LayerSpec.create("Dense", {"units": 10})
+    spec = NetworkSpec(
+        layers=(LayerSpec.create("Conv2D", conv), block, LayerSpec.new("Flatten"), dense)
+    )
+    names = [name for name, _ in health_layers(spec, build_model(spec, seed=0))]
+    dead = HealthAdvice("61% dead", "why", "what")
+    placed = advice_by_path(spec, {names[1]: dead, "not-a-layer": dead})
+    inner = next(path for path, item in spec.walk() if path.depth > 1)
+    assert "." in names[1]
+    assert placed == {inner: dead}
+    assert advice_by_path(spec, {names[0]: dead}) == {LayerPath.top(0): dead}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
+from explorer.core.paths import LayerPath
 from explorer.core.training import Trainer
 from explorer.core.training.health import HISTOGRAM_BINS
 from explorer.core.training.health_log import HealthRecord, LayerHealth, read_health
@@ -106,14 +107,20 @@ def test_a_live_run_fills_the_view_and_its_folder_and_shows_again_when_selected(
     assert docks is not None
     view = docks.health
     gui.use(tiny_spec(epochs=1, health_interval=5))
+    badges: list[dict[Any, Any]] = []
+    docks.layer_health_changed.connect(badges.append)
     with qtbot.waitSignal(gui.controller.training_finished, timeout=TIMEOUT_MS):
         gui.panel.train_button.click()
+        # An unhealthy layer of the live run, as the window would report it.
+        dead = LayerHealth(1.0, 1e-3, 0.9, None, 0.0, 0.1)
+        view.add_records([HealthRecord(10**6, {"conv2d_1": dead})])
+    assert badges and badges[0] == {LayerPath.top(0): view.advice["conv2d_1"]}
     wait_idle(qtbot, gui.controller)
     assert len(view.history) > 1
     run_dir = gui.controller.run_dir
     assert run_dir is not None
     stored = read_health(run_dir)
-    assert stored == view.history.records
+    assert stored == [record for record in view.history.records if record.step != 10**6]
     # The Map Timeline got the run's frames live, and the folder has them too.
     live_steps = docks.timeline.timeline.steps
     assert live_steps[0] == 0 and len(live_steps) >= 2

@@ -10,8 +10,9 @@ training step are prepared in the background shortly after the window shows.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, QTimer, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.training.controller import TrainingController
@@ -21,6 +22,9 @@ from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunsPanel
 from explorer.ui.training.timeline_view import TimelineView
 
+if TYPE_CHECKING:
+    from explorer.core.health_advice import HealthAdvice
+
 #: How long after the window is built the warm-up starts: the window paints first.
 WARM_UP_DELAY_MS = 300
 
@@ -28,6 +32,10 @@ WARM_UP_DELAY_MS = 300
 class TrainingDocks(QObject):
     """Makes the training controller and its views for the window's document and adds
     them to the window; `shutdown()` (also on the window's `closing`) stops the run."""
+
+    #: The live run's unhealthy layers, dict[LayerPath, HealthAdvice] of the editor's
+    #: network (empty when none, or while a finished run's health is shown): for badges.
+    layer_health_changed = Signal(object)
 
     def __init__(
         self,
@@ -38,7 +46,7 @@ class TrainingDocks(QObject):
         warm_up: bool = True,
     ) -> None:
         super().__init__(window)
-        document = window.document
+        document = self._document = window.document
         self.controller = TrainingController(
             document, runs_root=runs_root, data_dir=data_dir, parent=window
         )
@@ -60,6 +68,7 @@ class TrainingDocks(QObject):
         self.health_dock = window.add_dock("Layer Health", self.health, right, "layerHealthDock")
         self.controller.training_started.connect(self.health.clear)
         self.controller.health_reported.connect(self.health.add_records)
+        self.health.layer_health_changed.connect(self._on_health_layer_health_changed)
         # The probe image's feature maps over the run: live frames, or a selected run's.
         self.timeline = TimelineView()
         self.timeline_dock = window.add_dock(
@@ -104,6 +113,13 @@ class TrainingDocks(QObject):
     def shutdown(self) -> None:
         """Stop training and any download, waiting for their threads (safe to repeat)."""
         self.panel.shutdown()
+
+    @Slot(object)
+    def _on_health_layer_health_changed(self, advice: dict[str, HealthAdvice]) -> None:
+        from explorer.core.health_advice import advice_by_path
+
+        live = self.controller.is_running
+        self.layer_health_changed.emit(advice_by_path(self._document.spec, advice) if live else {})
 
     @Slot(object, object)
     def _on_runs_current_item_changed(self, _current: object, _previous: object) -> None:
