@@ -114,7 +114,8 @@ def test_a_live_run_fills_the_view_and_its_folder_and_shows_again_when_selected(
         # An unhealthy layer of the live run, as the window would report it.
         dead = LayerHealth(1.0, 1e-3, 0.9, None, 0.0, 0.1)
         view.add_records([HealthRecord(10**6, {"conv2d_1": dead})])
-    assert badges and badges[0] == {LayerPath.top(0): view.advice["conv2d_1"]}
+    assert badges and list(badges[0]) == [LayerPath.top(0)]
+    assert badges[0][LayerPath.top(0)].badge == "90% dead"
     wait_idle(qtbot, gui.controller)
     assert len(view.history) > 1
     run_dir = gui.controller.run_dir
