@@ -78,9 +78,11 @@ def test_a_run_writes_its_folder_prints_the_accuracy_and_can_be_continued(
 
     assert sorted(p.name for p in run.iterdir()) == [
         "checkpoint.pt",
+        "health.jsonl",
         "metrics.jsonl",
         "project.json",
         "run.json",
+        "timeline.npz",
     ]
     spec = load_project(run / "project.json")
     assert spec.training.threads == 1 and spec.training.dataset == "shapes"
