@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from explorer.core.training.health_log import HealthRecord
 
 REDRAW_INTERVAL_MS = 200
+MIN_GRAPHICS_HEIGHT = 280
 #: Metrics that are shares, drawn on a fixed 0..1 scale.
 SHARE_METRICS = frozenset({"dead", "saturated"})
 HISTOGRAM_KINDS = ("weights", "gradients")
@@ -63,6 +64,8 @@ class HealthView(QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
+        # Room for a dozen layer names and a readable histogram, even in a shared dock.
+        self.graphics.setMinimumHeight(MIN_GRAPHICS_HEIGHT)
         self.metric_plot = self.graphics.addPlot(row=0, col=0)
         self.metric_plot.invertY(True)
         self.metric_plot.setLabel("bottom", "step")
@@ -77,6 +80,9 @@ class HealthView(QWidget):
         self.histogram_plot.addItem(self.histogram_image)
         self.histogram_bar = pg.ColorBarItem(colorMap=pg.colormap.get("inferno"), interactive=False)
         self.histogram_bar.setImageItem(self.histogram_image, insert_in=self.histogram_plot)
+        # The layer rows need more height than the histogram's bins.
+        self.graphics.ci.layout.setRowStretchFactor(0, 3)
+        self.graphics.ci.layout.setRowStretchFactor(1, 2)
         for plot in (self.metric_plot, self.histogram_plot):
             plot.getAxis("left").setWidth(110)  # equal widths keep the step axes aligned
             plot.setMenuEnabled(False)
