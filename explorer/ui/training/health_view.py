@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from explorer.core.app.health_history import LOG_METRICS, METRIC_LABELS, HealthHistory
 
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from explorer.core.training.health_log import HealthRecord
 
 REDRAW_INTERVAL_MS = 200
-MIN_GRAPHICS_HEIGHT = 280
 #: Metrics that are shares, drawn on a fixed 0..1 scale.
 SHARE_METRICS = frozenset({"dead", "saturated"})
 HISTOGRAM_KINDS = ("weights", "gradients")
@@ -57,15 +56,22 @@ class HealthView(QWidget):
         metric_label.setBuddy(self.metric_box)
         layer_label = QLabel("Histograms of &layer:")
         layer_label.setBuddy(self.layer_box)
-        controls = QHBoxLayout()
-        for widget in (metric_label, self.metric_box, layer_label, self.layer_box, self.kind_box):
-            controls.addWidget(widget)
-        controls.addStretch(1)
+        # Two short rows and combo boxes that may shrink: the dock shares a narrow column.
+        for box in (self.metric_box, self.layer_box, self.kind_box):
+            box.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            box.setMinimumContentsLength(6)
+        controls = QGridLayout()
+        controls.addWidget(metric_label, 0, 0)
+        controls.addWidget(self.metric_box, 0, 1, 1, 2)
+        controls.addWidget(layer_label, 1, 0)
+        controls.addWidget(self.layer_box, 1, 1)
+        controls.addWidget(self.kind_box, 1, 2)
+        controls.setColumnStretch(1, 1)
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
-        # Room for a dozen layer names and a readable histogram, even in a shared dock.
-        self.graphics.setMinimumHeight(MIN_GRAPHICS_HEIGHT)
         self.metric_plot = self.graphics.addPlot(row=0, col=0)
         self.metric_plot.invertY(True)
         self.metric_plot.setLabel("bottom", "step")
@@ -84,7 +90,7 @@ class HealthView(QWidget):
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 2)
         for plot in (self.metric_plot, self.histogram_plot):
-            plot.getAxis("left").setWidth(110)  # equal widths keep the step axes aligned
+            plot.getAxis("left").setWidth(90)  # equal widths keep the step axes aligned
             plot.setMenuEnabled(False)
 
         self.hover_label = QLabel(" ")

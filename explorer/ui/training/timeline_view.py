@@ -54,6 +54,10 @@ class TimelineView(QWidget):
         self.timeline = MapTimeline()
         self._table = colour_table()
         self.layer_box = QComboBox()
+        self.layer_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.layer_box.setMinimumContentsLength(6)
         layer_label = QLabel("&Layer:")
         layer_label.setBuddy(self.layer_box)
         self.play_button = QPushButton("Play")
