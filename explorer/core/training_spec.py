@@ -196,6 +196,17 @@ TRAINING_PARAMS: dict[str, Param] = {
             "where a mirrored image is the same class (never digits or text), and only for "
             "a network trained on mirrored images too (random flips).",
         ),
+        # ---- Layer health (recorded, never changes the training) ----
+        Param(
+            "health_interval",
+            Kind.INT,
+            50,
+            "Record each layer's gradients, updates and activations every this many "
+            "steps, for the Layer Health view (0: off).",
+            minimum=0,
+            maximum=1_000_000,
+        ),
+        # ---- end of Layer health ----
     )
 }
 
@@ -245,6 +256,8 @@ class TrainingSpec:
     label_smoothing: float = _default("label_smoothing")
     ema_decay: float = _default("ema_decay")
     tta_flip: bool = _default("tta_flip")
+    # Layer health
+    health_interval: int = _default("health_interval")
 
     @staticmethod
     def create(values: Mapping[str, Any]) -> TrainingSpec:

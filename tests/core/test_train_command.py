@@ -81,9 +81,11 @@ def test_a_run_writes_its_folder_prints_the_accuracy_and_can_be_continued(
     assert len(events) == 1  # TensorBoard's
     assert [name for name in names if name not in events] == [
         "checkpoint.pt",
+        "health.jsonl",
         "metrics.jsonl",
         "project.json",
         "run.json",
+        "timeline.npz",
     ]
     spec = load_project(run / "project.json")
     assert spec.training.threads == 1 and spec.training.dataset == "shapes"

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from explorer.core.data import DeviceDataset
     from explorer.core.spec import NetworkSpec
     from explorer.core.training import Checkpoint, Trainer, TrainingEvent
+    from explorer.core.training.health_log import HealthRecord
     from explorer.core.training.runs import RunFolder, RunSettings
 
 
@@ -30,6 +31,31 @@ class TrainingRun:
         self.trainer = trainer
         self.folder = folder
         self.start_step = start_step  # a continued run's checkpoint step
+        self._health: list[HealthRecord] = []
+        # The feature-map timeline of the probe image (None: the dataset has no test image).
+        from explorer.core.app.timeline_run import TimelineRecorder
+
+        self.timeline = TimelineRecorder.for_trainer(trainer)
+
+    def take_health(self) -> list[HealthRecord]:
+        """The layer-health records read since the last call (already in health.jsonl)."""
+        taken, self._health = self._health, []
+        return taken
+
+    def _observe(self, event: TrainingEvent) -> None:
+        """What each event adds beside metrics.jsonl: health records and timeline frames."""
+        self._read_health()
+        if self.timeline is not None:
+            self.timeline.observe(event, self.folder)
+
+    def _read_health(self) -> None:
+        """Move the trainer's new health records to the folder and to take_health()."""
+        records = self.trainer.health.read()
+        if records and self.folder is not None:
+            from explorer.core.training.health_log import append_health
+
+            append_health(self.folder.path, records)
+        self._health.extend(records)
 
     @property
     def model(self) -> Network:
@@ -45,7 +71,9 @@ class TrainingRun:
         stops iterating. A folder that cannot be written raises `RunFailed`."""
         folder = self.folder
         if folder is None:
-            yield from self.trainer.run()
+            for event in self.trainer.run():
+                self._observe(event)
+                yield event
             return
         from explorer.core.app.tensorboard_log import TensorBoardLog
 
@@ -55,6 +83,7 @@ class TrainingRun:
                 for event in self.trainer.run():
                     folder.append(event)
                     board.add(event)
+                    self._observe(event)
                     yield event
         except OSError as error:
             raise folder_write_failed(folder, error) from None
@@ -92,6 +121,9 @@ def start_run(
                 folder.create(spec, settings)
             else:
                 folder.truncate_metrics(checkpoint)
+                from explorer.core.training.health_log import truncate_health
+
+                truncate_health(folder.path, checkpoint.position.step)
         except OSError as error:
             raise folder_write_failed(folder, error) from None
     return TrainingRun(trainer, folder, checkpoint.position.step if checkpoint else 0)

@@ -56,6 +56,7 @@ from explorer.core.training.failures import (
     failure_for,
     non_finite_evaluation_message,
 )
+from explorer.core.training.health import HealthRecorder, health_layers
 from explorer.core.training.kept_weights import BestWeights, WeightAverage
 from explorer.core.training.metrics import SplitMetrics, measure_ensemble, test_evaluation
 from explorer.core.training.metrics_window import MetricsWindow
@@ -116,6 +117,8 @@ class Trainer:
         self._model: Network = model
         # The training step's forward pass, compiled (sharing the model's weights) if asked.
         self._forward = compiled_forward(model) if self.training.compile else None
+        # Layer health, recorded around every Nth update (training.health_interval).
+        self.health = HealthRecorder(health_layers(spec, model), self.training.health_interval)
         self._optimizer = make_optimizer(self._model.parameters(), self.training)
         # The moving average of the weights, which evaluation, checkpoints and the end use.
         decay = self.training.ema_decay
@@ -295,7 +298,7 @@ class Trainer:
         """One update; its results stay on the device, in the window."""
         if self._augment is not None:
             images = self._augment(images)
-        with self._lock:
+        with self._lock, self.health.recording(self._step_now()):
             loss, logits, penalty = update(
                 self._model,
                 self._optimizer,

@@ -1,5 +1,5 @@
-"""The training feature in the main window: its controller, the Training, Training Curves
-and Runs docks, the Training menu and the tool bar's Train/Pause/Stop.
+"""The training feature in the main window: its controller, the Training, Training Curves,
+Layer Health, Map Timeline and Runs docks, the Training menu and the tool bar's Train/Pause/Stop.
 
 The docks go beside the editor's panels as tabs (the curves get the Summary's room, which a
 1280×800 window cannot spare for one more dock); starting a run raises the Training and
@@ -10,16 +10,22 @@ training step are prepared in the background shortly after the window shows.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, QTimer, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.training.controller import TrainingController
 from explorer.ui.training.curves import TrainingCurves
+from explorer.ui.training.health_view import HealthView
 from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunsPanel
 from explorer.ui.training.sweep_dialog import SweepDialog
 from explorer.ui.training.sweep_view import SweepView
+from explorer.ui.training.timeline_view import TimelineView
+
+if TYPE_CHECKING:
+    from explorer.core.health_advice import HealthAdvice
 
 #: How long after the window is built the warm-up starts: the window paints first.
 WARM_UP_DELAY_MS = 300
@@ -28,6 +34,10 @@ WARM_UP_DELAY_MS = 300
 class TrainingDocks(QObject):
     """Makes the training controller and its views for the window's document and adds
     them to the window; `shutdown()` (also on the window's `closing`) stops the run."""
+
+    #: The live run's unhealthy layers, dict[LayerPath, HealthAdvice] of the editor's
+    #: network (empty when none, or while a finished run's health is shown): for badges.
+    layer_health_changed = Signal(object)
 
     def __init__(
         self,
@@ -38,7 +48,7 @@ class TrainingDocks(QObject):
         warm_up: bool = True,
     ) -> None:
         super().__init__(window)
-        document = window.document
+        document = self._document = window.document
         self.controller = TrainingController(
             document, runs_root=runs_root, data_dir=data_dir, parent=window
         )
@@ -55,9 +65,25 @@ class TrainingDocks(QObject):
             "Training Curves", self.curves, right, "trainingCurvesDock"
         )
         self.runs_dock = window.add_dock("Runs", self.runs, right, "runsDock")
+        # Layer health: the live run's as it trains, a finished run's when it is selected.
+        self.health = HealthView()
+        self.health_dock = window.add_dock("Layer Health", self.health, right, "layerHealthDock")
+        self.controller.training_started.connect(self.health.clear)
+        self.controller.health_reported.connect(self.health.add_records)
+        self.health.layer_health_changed.connect(self._on_health_layer_health_changed)
+        # The probe image's feature maps over the run: live frames, or a selected run's.
+        self.timeline = TimelineView()
+        self.timeline_dock = window.add_dock(
+            "Map Timeline", self.timeline, right, "mapTimelineDock"
+        )
+        self.controller.training_started.connect(self.timeline.clear)
+        self.controller.timeline_reported.connect(self.timeline.add_frames)
+        self.runs.tree.currentItemChanged.connect(self._on_runs_current_item_changed)
         window.tabifyDockWidget(window.properties_dock, self.training_dock)
         window.tabifyDockWidget(self.training_dock, self.runs_dock)
         window.tabifyDockWidget(window.summary_dock, self.curves_dock)
+        window.tabifyDockWidget(self.curves_dock, self.health_dock)
+        window.tabifyDockWidget(self.health_dock, self.timeline_dock)
         self.controller.training_started.connect(self._on_training_started)
         self.panel.train_action.triggered.connect(self._on_training_started)
 
@@ -111,6 +137,20 @@ class TrainingDocks(QObject):
         self.panel.shutdown()
         for view in self.sweeps:
             view.queue.shutdown()
+
+    @Slot(object)
+    def _on_health_layer_health_changed(self, advice: dict[str, HealthAdvice]) -> None:
+        from explorer.core.health_advice import advice_by_path
+
+        live = self.controller.is_running
+        self.layer_health_changed.emit(advice_by_path(self._document.spec, advice) if live else {})
+
+    @Slot(object, object)
+    def _on_runs_current_item_changed(self, _current: object, _previous: object) -> None:
+        record = self.runs.selected_run()
+        if record is not None and not self.controller.is_running:
+            self.health.load_run(record.path)
+            self.timeline.load_run(record.path)
 
     @Slot()
     def _on_training_started(self) -> None:

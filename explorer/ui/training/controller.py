@@ -35,7 +35,9 @@ from explorer.ui.training.worker import (
     DatasetKey,
     DatasetReady,
     DeviceDetected,
+    HealthReported,
     LoadingReported,
+    TimelineReported,
     TrainingJob,
     TrainingWorker,
     WeightsSnapshot,
@@ -80,6 +82,8 @@ class TrainingController(QObject):
     training_failed = Signal(object)  # TrainingFailed (message carries the advice)
     start_refused = Signal(str)  # Train pressed but nothing can start: why, and what to do
     weights_updated = Signal(object)  # CPU state_dict copy, ~every 0.5 s and at the end
+    health_reported = Signal(object)  # tuple[HealthRecord, ...] read since the last report
+    timeline_reported = Signal(object)  # tuple[TimelineFrame, ...] recorded since the last
     run_ended = Signal(str)  # the run folder, once the thread has finished
     warm_up_finished = Signal()
     dataset_loaded = Signal(object)  # DeviceDataset now resident, for browsing and evaluation
@@ -316,6 +320,10 @@ class TrainingController(QObject):
             return
         elif isinstance(payload, WeightsSnapshot):
             self.weights_updated.emit(payload.state)
+        elif isinstance(payload, HealthReported):
+            self.health_reported.emit(payload.records)
+        elif isinstance(payload, TimelineReported):
+            self.timeline_reported.emit(payload.frames)
         else:
             self._on_training_event(payload)
 

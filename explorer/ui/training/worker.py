@@ -23,6 +23,7 @@ from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskControl
 
 if TYPE_CHECKING:
+    from explorer.core.app.training_run import TrainingRun
     from explorer.core.data import DeviceDataset
     from explorer.core.training import Checkpoint, Trainer
     from explorer.core.training.runs import RunFolder
@@ -61,6 +62,20 @@ class WeightsSnapshot:
     """A CPU copy of the weights (~every `SNAPSHOT_INTERVAL` s and at the end)."""
 
     state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HealthReported:
+    """Layer-health records (HealthRecord, host floats) read since the last report."""
+
+    records: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class TimelineReported:
+    """Feature-map timeline frames (TimelineFrame, uint8 mosaics) recorded since the last."""
+
+    frames: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -307,7 +322,7 @@ class TrainingWorker:
     def _train(self, spec: NetworkSpec, dataset: DeviceDataset) -> None:
         from explorer.core.app.preparation import TrainingRunError, absolute_data_dir
         from explorer.core.app.training_run import start_run
-        from explorer.core.training import TrainingFailed
+        from explorer.core.training import TrainingFailed, TrainingStarted
         from explorer.core.training.runs import RunFolder, RunSettings
 
         job = self.job
@@ -331,12 +346,29 @@ class TrainingWorker:
         last_snapshot = time.perf_counter()
         with closing(run.events()) as events:  # the metrics file closes even if a slot fails
             for event in events:
-                self._emit(event)
+                # What the run recorded by this event goes with it: after TrainingStarted,
+                # which resets the views, and before any other event, so that a run's last
+                # payload is its last event.
+                started = isinstance(event, TrainingStarted)
+                if started:
+                    self._emit(event)
+                self._emit_recorded(run)
+                if not started:
+                    self._emit(event)
                 now = time.perf_counter()
                 if now - last_snapshot >= job.snapshot_interval:
                     self._emit(WeightsSnapshot(trainer.weights_snapshot()))
                     last_snapshot = now
         self._emit(WeightsSnapshot(trainer.weights_snapshot()))
+
+    def _emit_recorded(self, run: TrainingRun) -> None:
+        """The run's new layer-health records and timeline frames, if any."""
+        health = run.take_health()
+        if health:
+            self._emit(HealthReported(tuple(health)))
+        frames = run.timeline.take_new() if run.timeline is not None else []
+        if frames:
+            self._emit(TimelineReported(tuple(frames)))
 
     def _checkpoint(self, folder: RunFolder, spec: NetworkSpec) -> Checkpoint | None:
         """The run's checkpoint, read and checked against the run here (it scales with the

@@ -1,0 +1,77 @@
+"""The Map Timeline view: a real run's frames, scrubbed with the keyboard, played with
+Space, exported as a GIF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from explorer.core.app.training_run import start_run
+from explorer.core.training.runs import RunFolder
+from explorer.core.training.timeline import MapTimeline
+from explorer.ui.training.timeline_view import TimelineView
+from tests.core.test_trainer import quadrant_dataset, tiny_spec
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = RunFolder(tmp_path_factory.mktemp("timeline") / "run")
+    for _ in start_run(tiny_spec(epochs=3), quadrant_dataset(), folder).events():
+        pass
+    return folder.path
+
+
+def _view(qtbot: Any) -> TimelineView:
+    view = TimelineView()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def test_a_finished_run_opens_at_its_last_frame_and_scrubs_back(qtbot: Any, run_dir: Path) -> None:
+    view = _view(qtbot)
+    view.load_run(run_dir)
+    timeline = MapTimeline.load(run_dir)
+    assert len(timeline) >= 4  # the start, three epoch ends (and the end)
+    assert view.slider.maximum() == len(timeline) - 1
+    layer = view.layer_box.currentText()
+    np.testing.assert_array_equal(view.image.image, timeline.frames[-1].mosaics[layer])
+    assert f"step {timeline.frames[-1].step}" in view.step_label.text()
+    view.slider.setFocus()
+    qtbot.keyClick(view.slider, Qt.Key.Key_Home)
+    np.testing.assert_array_equal(view.image.image, timeline.frames[0].mosaics[layer])
+    assert "step 0" in view.step_label.text()
+
+
+def test_space_plays_to_the_end_and_export_writes_every_frame(
+    qtbot: Any, run_dir: Path, tmp_path: Path
+) -> None:
+    view = _view(qtbot)
+    view.load_run(run_dir)
+    view.activateWindow()
+    qtbot.waitUntil(view.isActiveWindow)
+    view.slider.setFocus()
+    qtbot.keyClick(view.slider, Qt.Key.Key_Space)
+    assert view.play_button.isChecked() and view.slider.value() == 0
+    qtbot.waitUntil(lambda: not view.play_button.isChecked(), timeout=10_000)
+    assert view.slider.value() == view.slider.maximum()
+    path = view.export(tmp_path / "maps.gif")
+    with Image.open(path) as gif:
+        assert gif.n_frames == len(view.timeline)
+
+
+def test_live_frames_follow_the_newest_unless_scrubbed_back(qtbot: Any, run_dir: Path) -> None:
+    frames = MapTimeline.load(run_dir).frames
+    view = _view(qtbot)
+    view.add_frames(frames[:2])
+    assert view.slider.value() == 1
+    view.slider.setValue(0)
+    view.add_frames(frames[2:])
+    assert view.slider.value() == 0 and view.slider.maximum() == len(frames) - 1
