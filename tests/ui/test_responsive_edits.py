@@ -1,24 +1,19 @@
 """Edits of a deep network stay cheap on the GUI thread: stack rows are painted again only
-when what they show changed (a kept picture otherwise, the same pixels), and the Summary's
-training-memory estimate is worked out on the task runner, never shown for an older spec."""
+when what they show changed (a kept picture otherwise, the same pixels)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from PySide6.QtCore import QRect
 from PySide6.QtGui import QImage, QPainter, QPixmapCache
 from PySide6.QtWidgets import QStyleOptionViewItem
 
-import explorer.core.summary as core_summary
 from explorer.core.paths import LayerPath
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
-from explorer.core.summary import summary_totals
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.editor.delegate import LayerRowDelegate, row_key
 from explorer.ui.editor.stack import LayerStackPanel
-from explorer.ui.editor.summary import SummaryPanel
 
 
 def _network(layers: int) -> NetworkSpec:
@@ -96,48 +91,3 @@ def test_the_row_key_names_what_the_row_shows(qtbot: Any) -> None:
     key = row_key(option, first, 1.0)
     document.replace_layer(LayerPath.top(1), document.spec.layers[1].with_values(filters=3))
     assert row_key(option, view.model().index(1, 0), 1.0) != key
-
-
-def test_the_totals_are_worked_out_off_the_gui_thread_and_only_the_latest_shown(
-    qtbot: Any, monkeypatch: Any
-) -> None:
-    threads: list[int] = []
-    real = core_summary.summary_totals
-
-    def recorded(*args: Any, **kwargs: Any) -> list[str]:
-        threads.append(threading.get_ident())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr("explorer.ui.editor.summary.summary_totals", recorded)
-    document = ProjectDocument(_network(300))
-    panel = SummaryPanel(document)
-    qtbot.addWidget(panel)
-    with qtbot.waitSignal(panel.totals_runner.finished, timeout=20000):
-        pass  # the first estimate, on the turn after the panel was made
-    assert panel.totals.text() == "\n".join(summary_totals(document.spec, document.analysis))
-    assert threads and threading.get_ident() not in threads
-
-    # two edits in a row: whatever the first one's estimate says, the second's is shown
-    for filters in (5, 9):
-        document.replace_layer(
-            LayerPath.top(10), document.spec.layers[10].with_values(filters=filters)
-        )
-        qtbot.wait(1)
-    expected = "\n".join(summary_totals(document.spec, document.analysis))
-    qtbot.waitUntil(lambda: panel.totals.text() == expected, timeout=20000)
-    qtbot.waitUntil(lambda: not panel.totals_runner.busy, timeout=20000)
-    assert panel.totals.text() == expected
-
-
-def test_closing_the_panel_stops_its_estimate_and_starts_no_other(qtbot: Any) -> None:
-    document = ProjectDocument(_network(300))
-    panel = SummaryPanel(document)
-    qtbot.addWidget(panel)
-    panel.show()
-    qtbot.waitUntil(lambda: panel.totals_runner.busy, timeout=20000)
-    panel.close()
-    assert panel.totals_runner.is_shut_down
-    assert panel.totals_runner.running_thread is None  # joined
-    document.replace_layer(LayerPath.top(1), document.spec.layers[1].with_values(filters=4))
-    qtbot.wait(50)
-    assert not panel.totals_runner.busy

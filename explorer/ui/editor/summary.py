@@ -4,7 +4,6 @@ indented by depth (as torchinfo shows nesting)."""
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from PySide6.QtCore import (
     QTimer,
     Slot,
 )
-from PySide6.QtGui import QCloseEvent, QColor, QFontDatabase, QFontMetrics, QGuiApplication
+from PySide6.QtGui import QColor, QFontDatabase, QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -42,7 +41,6 @@ from explorer.core.summary import (
 )
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
-from explorer.ui.common.tasks import TaskControl, TaskFailed, TaskFinished, TaskRunner
 
 _Cells = tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None]
 
@@ -51,7 +49,6 @@ _FIT_ROWS = 1000  # rows measured for the column widths (Qt's resizeContentsPrec
 
 if TYPE_CHECKING:
     from explorer.core.profile_report import LargestBatch, LayerProfile, StepProfile
-    from explorer.core.spec import NetworkSpec
 
 #: The measured columns a profile adds after the estimates (see `set_profile`).
 PROFILE_COLUMNS = ("Fwd ms", "Bwd ms", "Fwd kept", "Peak")
@@ -282,16 +279,14 @@ class SummaryPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addLayout(below)
         # The totals include the training-memory estimate, which walks every autograd
-        # node of the network (~100 ms at 5,000 layers): it is worked out on the task
-        # runner, started on the turn of the event loop after the edit, and the totals
-        # shown until it arrives are those of the network before the edit.
+        # node of the network (tens of ms at thousands of layers): they follow an edit on
+        # later turns of the event loop, so the edit and the estimate never add up to one
+        # long wait of the window.
         self._totals_timer = QTimer(self)
         self._totals_timer.setSingleShot(True)
         self._totals_timer.setInterval(0)
         self._totals_timer.timeout.connect(self._show_totals)
-        self.totals_runner = TaskRunner("summary-totals", self)
-        self.totals_runner.finished.connect(self._on_totals_finished)
-        self.totals_runner.failed.connect(self._on_totals_failed)
+        self._nodes_of: Analysis | None = None  # the analysis whose nodes are worked out
         document.spec_changed.connect(self._on_document_spec_changed)
         self._on_document_spec_changed()  # the totals, too, follow on the next turn
 
@@ -318,31 +313,15 @@ class SummaryPanel(QWidget):
 
     @Slot()
     def _show_totals(self) -> None:
-        if self.totals_runner.is_shut_down:
+        analysis = self.document.analysis
+        if self._nodes_of is not analysis:
+            # First the layers' autograd nodes, then (next turn) the walk over them: each
+            # takes tens of milliseconds at thousands of layers, both together too long.
+            self._nodes_of = analysis
+            _ = analysis.autograd_nodes
+            self._totals_timer.start()
             return
-        self.totals_runner.invalidate()  # an estimate for an older spec is not shown
-        job = functools.partial(_totals_text, self.document.spec, self.document.analysis)
-        self.totals_runner.start(job)
-
-    @Slot(object)
-    def _on_totals_finished(self, finished: TaskFinished[tuple[Analysis, str]]) -> None:
-        analysis, text = finished.value
-        if analysis is self.document.analysis:
-            self.totals.setText(text)
-
-    @Slot(object)
-    def _on_totals_failed(self, failure: TaskFailed) -> None:
-        self.totals.setText(f"The totals could not be worked out: {failure.message}")
-
-    def shutdown(self) -> None:
-        """Stop the estimate in progress and start no other (the window is going away)."""
-        self._totals_timer.stop()
-        self.totals_runner.shutdown()
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        # shown as a window of its own: its thread ends with it
-        self.shutdown()
-        super().closeEvent(event)
+        self.totals.setText("\n".join(summary_totals(self.document.spec, analysis)))
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
@@ -426,13 +405,6 @@ def _rows_of(analysis: Analysis) -> tuple[LayerAnalysis, ...]:
     if not any(layer.children for layer in layers):
         return layers
     return tuple(analysis.walk())
-
-
-def _totals_text(
-    spec: NetworkSpec, analysis: Analysis, control: TaskControl
-) -> tuple[Analysis, str]:
-    """The totals under the table for `analysis` (a job for the task runner)."""
-    return analysis, "\n".join(summary_totals(spec, analysis))
 
 
 def _name_at(analysis: Analysis, path: LayerPath | None) -> str:

@@ -73,7 +73,6 @@ class MainWindow(QMainWindow):
         self.palette_view = LayerPalette(self.document)
         self.properties = PropertiesPanel(self.document)
         self.summary = SummaryPanel(self.document)
-        self.closing.connect(self.summary.shutdown)  # its estimate runs on a thread
 
         self.setDockNestingEnabled(True)
         self.setDockOptions(
