@@ -6,7 +6,7 @@ layers on, and the merge with the block's output shape."""
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen, QPixmap, QPixmapCache
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR, paint_badge, type_colour
@@ -19,6 +19,20 @@ from explorer.ui.editor.stack_model import (
     SHAPE_ROLE,
     TYPE_ROLE,
 )
+
+# What a row's picture depends on besides its size, state, font and palette.
+_SHOWN_ROLES = (
+    KIND_ROLE,
+    TYPE_ROLE,
+    Qt.ItemDataRole.DisplayRole,
+    NAME_ROLE,
+    PARAMS_ROLE,
+    MACS_ROLE,
+    SHAPE_ROLE,
+    SEVERITY_ROLE,
+)
+_SELECTED = QStyle.StateFlag.State_Selected
+_ACTIVE = QStyle.StateFlag.State_Active
 
 _BAND = 5
 _BADGE = 26
@@ -38,6 +52,33 @@ class LayerRowDelegate(QStyledItemDelegate):
         option: QStyleOptionViewItem,
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
+        """Draw the row's kept picture; paint one first when none is kept for what the
+        row shows now."""
+        rect: QRect = option.rect
+        ratio = painter.device().devicePixelRatioF()
+        key = row_key(option, index, ratio)
+        pixmap = QPixmap()
+        if not QPixmapCache.find(key, pixmap):
+            pixmap = QPixmap(
+                max(1, round(rect.width() * ratio)), max(1, round(rect.height() * ratio))
+            )
+            pixmap.setDevicePixelRatio(ratio)
+            pixmap.fill(Qt.GlobalColor.transparent)
+            local = QStyleOptionViewItem(option)
+            local.rect = QRect(0, 0, rect.width(), rect.height())
+            row_painter = QPainter(pixmap)
+            self.paint_row(row_painter, local, index)
+            row_painter.end()
+            QPixmapCache.insert(key, pixmap)
+        painter.drawPixmap(rect.topLeft(), pixmap)
+
+    def paint_row(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        """Paint the row itself in `option.rect`."""
         kind = index.data(KIND_ROLE)
         if kind in ("header", "empty", "merge"):
             self._paint_block_part(painter, option, index, kind)
@@ -188,3 +229,25 @@ class LayerRowDelegate(QStyledItemDelegate):
         painter.setFont(bold)
         painter.drawText(inner, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, shape)
         painter.restore()
+
+
+def row_key(
+    option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex, ratio: float
+) -> str:
+    """Everything a row's picture shows: its data, size, selection, focus of the window,
+    stripe, font, palette and pixel ratio."""
+    state = option.state
+    rect: QRect = option.rect
+    shown = [str(index.data(role)) for role in _SHOWN_ROLES]
+    return "\x1f".join(
+        (
+            "stack-row",
+            *shown,
+            f"{rect.width()}x{rect.height()}@{ratio}",
+            str(bool(state & _SELECTED)),
+            str(bool(state & _ACTIVE)),
+            str(index.row() % 2),
+            option.font.key(),
+            str(option.palette.cacheKey()),
+        )
+    )
