@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a network headless and write a run folder"),
     "profile": ("profile", "measure a training step per layer and the largest batch that fits"),
     "export": ("export", "export a network as PyTorch source, weights, TorchScript or ONNX"),
+    "import": ("import_model", "open an ONNX model as a project with its weights"),
     "explain": ("explain", "show where the network looked for one image (Grad-CAM and others)"),
     "datasets": ("datasets", "list datasets or download one"),
     "templates": ("templates", "list the built-in template projects"),
