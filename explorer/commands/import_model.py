@@ -21,9 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from explorer.core.analysis import analyze
     from explorer.core.onnx_import import import_onnx
     from explorer.core.project_format import ProjectError
-    from explorer.core.analysis import analyze
     from explorer.core.summary import summary_text
     from explorer.core.weights import save_project_with_weights
 

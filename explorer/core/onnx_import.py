@@ -87,7 +87,9 @@ def import_onnx(path: str | os.PathLike[str]) -> Imported:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise OnnxImportError(f"{path}: not a readable ONNX model: {first}") from error
     except Exception as error:  # protobuf's DecodeError is not a ValueError
-        raise OnnxImportError(f"{path}: not a readable ONNX model ({type(error).__name__})") from error
+        raise OnnxImportError(
+            f"{path}: not a readable ONNX model ({type(error).__name__})"
+        ) from error
     reader = _GraphReader(model.graph, onnx)
     items, classes = reader.read()
     try:
@@ -158,8 +160,10 @@ class _GraphReader:
             )
         self.input = inputs[0].name
         self.output = graph.output[0].name
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in
-                inputs[0].type.tensor_type.shape.dim]
+        dims = [
+            d.dim_value if d.HasField("dim_value") else None
+            for d in inputs[0].type.tensor_type.shape.dim
+        ]
         if len(dims) != 4 or None in dims[1:]:
             raise OnnxImportError(
                 f"input {self.input!r}: expected images (batch, channels, height, width) "
@@ -246,8 +250,8 @@ class _GraphReader:
                 stacks.append(([], (value, shape)))  # an identity path
                 joined = reader
             elif reader.op_type == "Slice":
-                end, joined = self._pad_shortcut(reader)
-                stacks.append(([_PAD_SHORTCUT], (end, shape)))
+                padded, joined = self._pad_shortcut(reader)
+                stacks.append(([_PAD_SHORTCUT], (padded, shape)))
             else:
                 items, end, joined = self._chain(value, reader, shape)
                 if joined is None:
@@ -371,30 +375,37 @@ class _GraphReader:
         if op in ("Gemm", "MatMul"):
             return self._dense(node, shape)
         if op == "BatchNormalization":
-            scale, bias, mean, var = (self._tensor(node, i) for i in range(1, 5))
-            eps = float(self._attribute(node, "epsilon", 1e-5))
-            momentum = 1 - float(self._attribute(node, "momentum", 0.9))
-            values = {
-                key: value
-                for key, value, default in (("eps", eps, 1e-5), ("momentum", momentum, 0.1))
-                if not np.isclose(value, default, rtol=1e-6, atol=0)
-            }
-            tensors = {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var}
-            return _Item(LayerSpec.create("BatchNorm", values), [tensors]), out, shape
+            return self._norm(node), out, shape
         if op in _ACTIVATIONS:
-            values: dict[str, Any] = {"function": _ACTIVATIONS[op]}
-            tensors: list[dict[str, torch.Tensor]] = []
-            if op in _ALPHA_DEFAULTS:
-                values["alpha"] = float(self._attribute(node, "alpha", _ALPHA_DEFAULTS[op]))
-            if op == "PRelu":
-                slope = self._tensor(node, 1).reshape(-1)
-                if slope.numel() != 1:
-                    raise self._unsupported(node, "has a slope per channel (one is supported)")
-                tensors.append({"weight": slope})
-            if op == "Softmax" and self._attribute(node, "axis", -1) not in (1, -1):
-                raise self._unsupported(node, "is not over the classes")
-            return _Item(LayerSpec.create("Activation", values), tensors), out, shape
+            return self._activation(node), out, shape
         raise self._unsupported(node, "has no layer in the vocabulary")
+
+    def _norm(self, node: Any) -> _Item:
+        scale, bias, mean, var = (self._tensor(node, i) for i in range(1, 5))
+        eps = float(self._attribute(node, "epsilon", 1e-5))
+        momentum = 1 - float(self._attribute(node, "momentum", 0.9))
+        values = {
+            key: value
+            for key, value, default in (("eps", eps, 1e-5), ("momentum", momentum, 0.1))
+            if not np.isclose(value, default, rtol=1e-6, atol=0)
+        }
+        tensors = {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var}
+        return _Item(LayerSpec.create("BatchNorm", values), [tensors])
+
+    def _activation(self, node: Any) -> _Item:
+        op = node.op_type
+        values: dict[str, Any] = {"function": _ACTIVATIONS[op]}
+        tensors: list[dict[str, torch.Tensor]] = []
+        if op in _ALPHA_DEFAULTS:
+            values["alpha"] = float(self._attribute(node, "alpha", _ALPHA_DEFAULTS[op]))
+        if op == "PRelu":
+            slope = self._tensor(node, 1).reshape(-1)
+            if slope.numel() != 1:
+                raise self._unsupported(node, "has a slope per channel (one is supported)")
+            tensors.append({"weight": slope})
+        if op == "Softmax" and self._attribute(node, "axis", -1) not in (1, -1):
+            raise self._unsupported(node, "is not over the classes")
+        return _Item(LayerSpec.create("Activation", values), tensors)
 
     def _conv(
         self, node: Any, shape: tuple[int, ...], pads: list[int] | None
@@ -444,7 +455,9 @@ class _GraphReader:
         top, bottom, left, right = _pads(padding, shape, kernel, stride, (1, 1))
         size = [
             (n + a + b - k) // s + 1
-            for n, a, b, k, s in zip(shape[1:], (top, left), (bottom, right), kernel, stride)
+            for n, a, b, k, s in zip(
+                shape[1:], (top, left), (bottom, right), kernel, stride, strict=True
+            )
         ]
         return _Item(LayerSpec.create(kind, values)), node.output[0], (shape[0], *size)
 
@@ -513,7 +526,9 @@ class _GraphReader:
             raise self._unsupported(node, f"pads {auto}")
         top, left, bottom, right = (int(p) for p in self._attribute(node, "pads", [0, 0, 0, 0]))
         if before is not None:
-            top, left, bottom, right = (a + b for a, b in zip((top, left, bottom, right), before))
+            top, left, bottom, right = (
+                a + b for a, b in zip((top, left, bottom, right), before, strict=True)
+            )
         if (top, left, bottom, right) == (0, 0, 0, 0):
             return "valid"
         if top == bottom and left == right:
@@ -534,11 +549,7 @@ class _GraphReader:
         return [pads[2], pads[3], pads[6], pads[7]]  # top, left, bottom, right
 
     def _reduce_axes(self, node: Any) -> list[int]:
-        if not self._attribute(node, "keepdims", 1):
-            axes = self._axes(node)
-        else:
-            axes = self._axes(node)
-        return sorted(axes)
+        return sorted(self._axes(node))
 
     def _axes(self, node: Any) -> list[int]:
         if len(node.input) > 1 and node.input[1] in self.constants:

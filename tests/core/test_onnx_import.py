@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,7 +75,13 @@ def _round_trip(name: str, tmp_path: Path) -> None:
     assert before.params - norm_numbers <= after.params <= before.params
     if not norms:
         assert after.params == before.params
-        assert [r.output_shape for r in after.layers] == [r.output_shape for r in before.layers]
+        # Dropout and activation rows (dropped or fused) keep the shape: compare the changes.
+        assert _shape_steps(after) == _shape_steps(before)
+
+
+def _shape_steps(analysis: Any) -> list[Any]:
+    shapes = [row.output_shape for row in analysis.layers]
+    return [shape for i, shape in enumerate(shapes) if i == 0 or shape != shapes[i - 1]]
 
 
 @pytest.mark.parametrize("name", _QUICK)
@@ -121,7 +128,9 @@ class _Plain(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
         self.body = nn.Sequential(
-            nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.LeakyReLU(0.2), nn.Conv2d(8, 8, 3, padding=1, groups=8)
+            nn.Conv2d(8, 8, 3, padding=1, groups=2),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(8, 8, 3, padding=1, groups=8),
         )
         self.head = nn.Sequential(
             nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.3), nn.Linear(8 * 7 * 7, 10)
@@ -179,9 +188,9 @@ def test_an_unsupported_op_is_named_with_its_node(tmp_path: Path) -> None:
 def test_a_file_that_is_not_onnx_is_a_project_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.onnx"
     path.write_bytes(b"\x00\x01 this is not a protobuf")
-    with pytest.raises(ProjectError, match="broken.onnx: not a readable ONNX model"):
+    with pytest.raises(ProjectError, match=r"broken\.onnx: not a readable ONNX model"):
         import_onnx(path)
-    with pytest.raises(ProjectError, match="missing.onnx: not a readable ONNX model"):
+    with pytest.raises(ProjectError, match=r"missing\.onnx: not a readable ONNX model"):
         import_onnx(tmp_path / "missing.onnx")
 
 

@@ -17,8 +17,8 @@ from explorer.core.project import ProjectError, load_project, save_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.templates import load_template, template_names
 from explorer.ui.common.document import ProjectDocument
-from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 from explorer.ui.common.settings import app_settings, settings_list
+from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 
 log = logging.getLogger(__name__)
 
