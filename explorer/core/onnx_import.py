@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,46 +22,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from explorer.core.project_format import ProjectError
-from explorer.core.spec import BlockSpec, InputSpec, LayerOrBlock, LayerSpec, NetworkSpec
+from explorer.core.onnx_nodes import (
+    ACTIVATION_OPS,
+    ALPHA_DEFAULTS,
+    Item,
+    NodeReader,
+    OnnxImportError,
+    compact,
+)
+from explorer.core.spec import BlockSpec, InputSpec, LayerSpec, NetworkSpec
 from explorer.core.spec_errors import SpecError
-from explorer.core.vocabulary.conv import conv_padding
+
+__all__ = ["ONNX_IMPORT_HINT", "Imported", "OnnxImportError", "import_onnx"]
 
 ONNX_IMPORT_HINT = 'Opening ONNX files needs the onnx extra: pip install "cnn-explorer[onnx]"'
 
-# ONNX op -> the vocabulary's activation function (LeakyRelu/Elu carry their alpha).
-_ACTIVATIONS = {
-    "Relu": "relu",
-    "LeakyRelu": "leaky_relu",
-    "PRelu": "prelu",
-    "Elu": "elu",
-    "Selu": "selu",
-    "Gelu": "gelu",
-    "Sigmoid": "sigmoid",
-    "Tanh": "tanh",
-    "Softplus": "softplus",
-    "Softsign": "softsign",
-    "Softmax": "softmax",
-}
-_ALPHA_DEFAULTS = {"LeakyRelu": 0.01, "Elu": 1.0}
 _MERGES = {"Add": "add", "Concat": "concat", "Mul": "multiply"}
 _SKIPPED = {"Dropout", "Identity"}
 
 
-class OnnxImportError(ProjectError):
-    """An ONNX file that cannot be opened as a project; the message is meant for the user."""
-
-
-@dataclass
-class _Item:
-    """A converted layer or block and the tensors of its weighted modules, in module order."""
-
-    spec: LayerOrBlock
-    tensors: list[dict[str, torch.Tensor]] = field(default_factory=list)
-
-
 # Stands for the weightless pad shortcut on its path while a fork is read.
-_PAD_SHORTCUT = _Item(LayerSpec.create("Flatten"))
+_PAD_SHORTCUT = Item(LayerSpec.create("Flatten"))
 
 
 @dataclass(frozen=True)
@@ -103,7 +84,7 @@ def import_onnx(path: str | os.PathLike[str]) -> Imported:
     return Imported(spec, _state_dict(spec, items, path))
 
 
-def _state_dict(spec: NetworkSpec, items: Sequence[_Item], path: Path) -> dict[str, torch.Tensor]:
+def _state_dict(spec: NetworkSpec, items: Sequence[Item], path: Path) -> dict[str, torch.Tensor]:
     """The built model's state dict with the ONNX tensors put into its weighted modules,
     matched in module order (body before shortcut, branches in order, as the builder)."""
     from explorer.core.builder import BuildError, build_model
@@ -132,7 +113,7 @@ def _state_dict(spec: NetworkSpec, items: Sequence[_Item], path: Path) -> dict[s
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
 
-class _GraphReader:
+class _GraphReader(NodeReader):
     """Walks one ONNX graph from its input to its output, converting nodes to items."""
 
     def __init__(self, graph: Any, onnx: Any) -> None:
@@ -182,7 +163,7 @@ class _GraphReader:
         for name, value in zip(node.output, results, strict=False):
             self.constants[name] = np.asarray(value)
 
-    def read(self) -> tuple[list[_Item], int]:
+    def read(self) -> tuple[list[Item], int]:
         items, end, merge = self._chain(self.input, None, self.input_shape)
         if merge is not None:
             raise self._unsupported(merge, "joins paths that did not fork from one value")
@@ -197,11 +178,11 @@ class _GraphReader:
 
     def _chain(
         self, value: str, first: Any, shape: tuple[int, ...]
-    ) -> tuple[list[_Item], tuple[str, tuple[int, ...]], Any]:
+    ) -> tuple[list[Item], tuple[str, tuple[int, ...]], Any]:
         """Convert nodes from `value` (through `first`, when given) until a merge node that
         joins a fork opened before, or the graph's output. Returns the items, the last
         value with its shape, and that merge node (None at the output)."""
-        items: list[_Item] = []
+        items: list[Item] = []
         pads: list[int] | None = None
         node = first
         while True:
@@ -241,9 +222,9 @@ class _GraphReader:
 
     def _fork(
         self, value: str, readers: list[Any], shape: tuple[int, ...]
-    ) -> tuple[_Item, str, tuple[int, ...]]:
+    ) -> tuple[Item, str, tuple[int, ...]]:
         """The block from a value read by several nodes to the node joining the paths."""
-        stacks: list[tuple[list[_Item], tuple[str, tuple[int, ...]]]] = []
+        stacks: list[tuple[list[Item], tuple[str, tuple[int, ...]]]] = []
         merge = None
         for reader in readers:
             if reader.op_type in _MERGES and value in reader.input:
@@ -278,8 +259,8 @@ class _GraphReader:
         return block, value, out
 
     def _block(
-        self, kind: str, stacks: list[list[_Item]], shape: tuple[int, ...], out: tuple[int, ...]
-    ) -> _Item:
+        self, kind: str, stacks: list[list[Item]], shape: tuple[int, ...], out: tuple[int, ...]
+    ) -> Item:
         if kind == "add" and len(stacks) == 2:
             if any(s == [_PAD_SHORTCUT] for s in stacks):
                 body = next(s for s in stacks if s != [_PAD_SHORTCUT])
@@ -290,16 +271,16 @@ class _GraphReader:
                 return self._residual("identity", body, [])
             if _is_projection(short, shape, out):
                 return self._residual("projection", body, short)
-            if len(short) == 1 and _is_projection([*short, _Item(_NORM)], shape, out, bias=None):
+            if len(short) == 1 and _is_projection([*short, Item(_NORM)], shape, out, bias=None):
                 return self._residual("projection", body, _unfold(short[0]))
         values: dict[str, Any] = {"merge": kind, "activation": "linear"}
         spec = BlockSpec.create("Parallel", values, [[i.spec for i in s] for s in stacks])
-        return _Item(spec, [t for s in stacks for i in s for t in i.tensors])
+        return Item(spec, [t for s in stacks for i in s for t in i.tensors])
 
-    def _residual(self, shortcut: str, body: list[_Item], short: list[_Item]) -> _Item:
+    def _residual(self, shortcut: str, body: list[Item], short: list[Item]) -> Item:
         values = {"shortcut": shortcut, "activation": "linear"}
         spec = BlockSpec.create("Residual", values, [[i.spec for i in body]])
-        return _Item(spec, [t for i in [*body, *short] for t in i.tensors])
+        return Item(spec, [t for i in [*body, *short] for t in i.tensors])
 
     def _pad_shortcut(self, node: Any) -> tuple[str, Any]:
         """The end value and the Add of a pad shortcut as the app exports it: Slices taking
@@ -336,248 +317,26 @@ class _GraphReader:
             raise self._unsupported(node, f"takes input {index + 1} from the data")
         return [int(v) for v in self.constants[name].reshape(-1)]
 
-    def _fuse_activation(self, item: _Item, value: str) -> tuple[_Item, str]:
+    def _fuse_activation(self, item: Item, value: str) -> tuple[Item, str]:
         """Take the activation that alone reads `value` into the layer or block's own
         activation setting, as the app's export writes it; the item unchanged otherwise."""
         readers = self.readers.get(value, [])
-        if len(readers) != 1 or readers[0].op_type not in _ACTIVATIONS or value == self.output:
+        if len(readers) != 1 or readers[0].op_type not in ACTIVATION_OPS or value == self.output:
             return item, value
         node = readers[0]
-        if node.op_type == "PRelu" or node.op_type in _ALPHA_DEFAULTS:
+        if node.op_type == "PRelu" or node.op_type in ALPHA_DEFAULTS:
             return item, value  # kept as an Activation layer with its own parameters
         key = "function" if item.spec.type == "Activation" else "activation"
-        spec = item.spec.with_values(**{key: _ACTIVATIONS[node.op_type]})
-        return _Item(spec, item.tensors), node.output[0]
+        spec = item.spec.with_values(**{key: ACTIVATION_OPS[node.op_type]})
+        return Item(spec, item.tensors), node.output[0]
 
     # ---- one node --------------------------------------------------------------------------
-
-    def _layer(
-        self, node: Any, shape: tuple[int, ...], pads: list[int] | None
-    ) -> tuple[_Item | None, str, tuple[int, ...]]:
-        op, out = node.op_type, node.output[0]
-        if op == "Conv":
-            return self._conv(node, shape, pads)
-        if op in ("MaxPool", "AveragePool"):
-            return self._pool(node, shape, pads)
-        if op in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax"):
-            kind = "GlobalAvgPool2D" if "Mean" in op or "Average" in op else "GlobalMaxPool2D"
-            if op.startswith("Reduce") and self._reduce_axes(node) not in ([2, 3], [-2, -1]):
-                raise self._unsupported(node, "reduces over axes other than height and width")
-            return _Item(LayerSpec.create(kind)), out, (shape[0],)
-        if op in ("Unsqueeze", "Reshape") and len(shape) == 1 and self._to_image(node, op):
-            return None, out, shape  # (C,) -> (C, 1, 1) before a multiply: broadcast anyway
-        if op in ("Flatten", "Reshape"):
-            if op == "Reshape" and not self._to_2d(node, shape):
-                raise self._unsupported(node, "reshapes to something other than (batch, -1)")
-            if len(shape) == 1:
-                return None, out, shape  # already flat (after a global pooling)
-            return _Item(LayerSpec.create("Flatten")), out, (int(np.prod(shape)),)
-        if op in ("Gemm", "MatMul"):
-            return self._dense(node, shape)
-        if op == "BatchNormalization":
-            return self._norm(node), out, shape
-        if op in _ACTIVATIONS:
-            return self._activation(node), out, shape
-        raise self._unsupported(node, "has no layer in the vocabulary")
-
-    def _norm(self, node: Any) -> _Item:
-        scale, bias, mean, var = (self._tensor(node, i) for i in range(1, 5))
-        eps = float(self._attribute(node, "epsilon", 1e-5))
-        momentum = 1 - float(self._attribute(node, "momentum", 0.9))
-        values = {
-            key: value
-            for key, value, default in (("eps", eps, 1e-5), ("momentum", momentum, 0.1))
-            if not np.isclose(value, default, rtol=1e-6, atol=0)
-        }
-        tensors = {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var}
-        return _Item(LayerSpec.create("BatchNorm", values), [tensors])
-
-    def _activation(self, node: Any) -> _Item:
-        op = node.op_type
-        values: dict[str, Any] = {"function": _ACTIVATIONS[op]}
-        tensors: list[dict[str, torch.Tensor]] = []
-        if op in _ALPHA_DEFAULTS:
-            values["alpha"] = float(self._attribute(node, "alpha", _ALPHA_DEFAULTS[op]))
-        if op == "PRelu":
-            slope = self._tensor(node, 1).reshape(-1)
-            if slope.numel() != 1:
-                raise self._unsupported(node, "has a slope per channel (one is supported)")
-            tensors.append({"weight": slope})
-        if op == "Softmax" and self._attribute(node, "axis", -1) not in (1, -1):
-            raise self._unsupported(node, "is not over the classes")
-        return _Item(LayerSpec.create("Activation", values), tensors)
-
-    def _conv(
-        self, node: Any, shape: tuple[int, ...], pads: list[int] | None
-    ) -> tuple[_Item, str, tuple[int, ...]]:
-        weight = self._tensor(node, 1)
-        filters, per_group, kh, kw = weight.shape
-        groups = int(self._attribute(node, "group", 1))
-        stride = self._pair(node, "strides")
-        dilation = self._pair(node, "dilations")
-        padding = self._padding(node, shape, (kh, kw), stride, dilation, pads)
-        values: dict[str, Any] = {
-            "kernel_size": _compact((kh, kw)),
-            "stride": _compact(stride),
-            "padding": padding,
-            "dilation": _compact(dilation),
-            "use_bias": len(node.input) > 2 and bool(node.input[2]),
-        }
-        if groups > 1 and groups == shape[0] and per_group == 1:
-            values["depth_multiplier"] = filters // groups
-            spec = LayerSpec.create("DepthwiseConv2D", values)
-        else:
-            spec = LayerSpec.create("Conv2D", {"filters": filters, "groups": groups, **values})
-        tensors = {"weight": weight}
-        if values["use_bias"]:
-            tensors["bias"] = self._tensor(node, 2)
-        top, bottom, left, right = _pads(padding, shape, (kh, kw), stride, dilation)
-        size = [
-            (n + a + b - d * (k - 1) - 1) // s + 1
-            for n, a, b, k, s, d in zip(
-                shape[1:], (top, left), (bottom, right), (kh, kw), stride, dilation, strict=True
-            )
-        ]
-        return _Item(spec, [tensors]), node.output[0], (filters, *size)
-
-    def _pool(
-        self, node: Any, shape: tuple[int, ...], pads: list[int] | None
-    ) -> tuple[_Item, str, tuple[int, ...]]:
-        kernel = self._pair(node, "kernel_shape")
-        stride = self._pair(node, "strides")
-        if self._attribute(node, "ceil_mode", 0):
-            raise self._unsupported(node, "rounds its output size up (ceil_mode)")
-        padding = self._padding(node, shape, kernel, stride, (1, 1), pads)
-        if padding != "valid" and node.op_type == "AveragePool":
-            raise self._unsupported(node, "averages over padding")
-        kind = "MaxPool2D" if node.op_type == "MaxPool" else "AvgPool2D"
-        values = {"pool_size": _compact(kernel), "stride": _compact(stride), "padding": padding}
-        top, bottom, left, right = _pads(padding, shape, kernel, stride, (1, 1))
-        size = [
-            (n + a + b - k) // s + 1
-            for n, a, b, k, s in zip(
-                shape[1:], (top, left), (bottom, right), kernel, stride, strict=True
-            )
-        ]
-        return _Item(LayerSpec.create(kind, values)), node.output[0], (shape[0], *size)
-
-    def _dense(self, node: Any, shape: tuple[int, ...]) -> tuple[_Item, str, tuple[int, ...]]:
-        if len(shape) != 1:
-            raise self._unsupported(node, f"multiplies a {len(shape) + 1}-D tensor")
-        weight = self._tensor(node, 1)
-        bias: torch.Tensor | None = None
-        out = node.output[0]
-        if node.op_type == "Gemm":
-            if self._attribute(node, "transA", 0) or self._attribute(node, "alpha", 1.0) != 1:
-                raise self._unsupported(node, "scales or transposes its input")
-            if not self._attribute(node, "transB", 0):
-                weight = weight.T
-            if len(node.input) > 2 and node.input[2]:
-                bias = self._tensor(node, 2) * float(self._attribute(node, "beta", 1.0))
-        else:
-            weight = weight.T
-            readers = self.readers.get(out, [])
-            if len(readers) == 1 and readers[0].op_type == "Add" and out != self.output:
-                added = [n for n in readers[0].input if n != out]
-                if len(added) == 1 and added[0] in self.constants:
-                    bias = torch.from_numpy(self.constants[added[0]].copy()).reshape(-1)
-                    out = readers[0].output[0]
-        units = weight.shape[0]
-        tensors = {"weight": weight.contiguous()}
-        if bias is not None:
-            tensors["bias"] = bias.reshape(units)
-        values = {"units": units, "use_bias": bias is not None}
-        return _Item(LayerSpec.create("Dense", values), [tensors]), out, (units,)
-
-    # ---- attributes and constants ----------------------------------------------------------
-
-    def _attribute(self, node: Any, name: str, default: Any) -> Any:
-        for attribute in node.attribute:
-            if attribute.name == name:
-                value = self.onnx.helper.get_attribute_value(attribute)
-                return value.decode() if isinstance(value, bytes) else value
-        return default
-
-    def _pair(self, node: Any, name: str) -> tuple[int, int]:
-        value = list(self._attribute(node, name, [1, 1]))
-        if len(value) != 2:
-            raise self._unsupported(node, f"is not 2-D ({name} {value})")
-        return int(value[0]), int(value[1])
-
-    def _tensor(self, node: Any, index: int) -> torch.Tensor:
-        name = node.input[index] if index < len(node.input) else ""
-        if name not in self.constants:
-            raise self._unsupported(node, f"takes input {index + 1} from the data, not weights")
-        return torch.from_numpy(np.array(self.constants[name], dtype=np.float32))
-
-    def _padding(
-        self,
-        node: Any,
-        shape: tuple[int, ...],
-        kernel: tuple[int, int],
-        stride: tuple[int, int],
-        dilation: tuple[int, int],
-        before: list[int] | None,
-    ) -> Any:
-        auto = self._attribute(node, "auto_pad", "NOTSET")
-        if auto in ("SAME_UPPER",) and before is None:
-            return "same"
-        if auto not in ("NOTSET", "VALID"):
-            raise self._unsupported(node, f"pads {auto}")
-        top, left, bottom, right = (int(p) for p in self._attribute(node, "pads", [0, 0, 0, 0]))
-        if before is not None:
-            top, left, bottom, right = (
-                a + b for a, b in zip((top, left, bottom, right), before, strict=True)
-            )
-        if (top, left, bottom, right) == (0, 0, 0, 0):
-            return "valid"
-        if top == bottom and left == right:
-            return _compact((top, left))
-        same = conv_padding(shape[1:3], kernel, stride, dilation, "same")  # type: ignore[arg-type]
-        if same == (top, bottom, left, right):
-            return "same"
-        raise self._unsupported(node, f"pads unevenly ({top}, {left}, {bottom}, {right})")
-
-    def _pad(self, node: Any) -> list[int]:
-        mode = self._attribute(node, "mode", "constant")
-        pads = [int(p) for p in self.constants.get(node.input[1], np.array([]))]
-        value = self.constants.get(node.input[2]) if len(node.input) > 2 and node.input[2] else 0
-        if mode != "constant" or np.any(np.asarray(value) != 0) or len(pads) != 8:
-            raise self._unsupported(node, "is not zero padding of height and width")
-        if any(pads[i] for i in (0, 1, 4, 5)):
-            raise self._unsupported(node, "pads the batch or channels")
-        return [pads[2], pads[3], pads[6], pads[7]]  # top, left, bottom, right
-
-    def _reduce_axes(self, node: Any) -> list[int]:
-        return sorted(self._axes(node))
-
-    def _axes(self, node: Any) -> list[int]:
-        if len(node.input) > 1 and node.input[1] in self.constants:
-            return [int(a) for a in self.constants[node.input[1]].reshape(-1)]
-        return [int(a) for a in self._attribute(node, "axes", [])]
-
-    def _to_image(self, node: Any, op: str) -> bool:
-        if op == "Unsqueeze":
-            return sorted(a % 4 for a in self._axes(node)) == [2, 3]
-        target = self.constants.get(node.input[1])
-        return target is not None and target.size == 4 and list(target[2:]) == [1, 1]
-
-    def _to_2d(self, node: Any, shape: tuple[int, ...]) -> bool:
-        target = self.constants.get(node.input[1])
-        if target is None or target.size != 2:
-            return False
-        second = int(target[1])
-        return second == -1 or second == int(np.prod(shape))
-
-    def _unsupported(self, node: Any, why: str) -> OnnxImportError:
-        name = node.name or node.output[0]
-        return OnnxImportError(f"node {name!r} ({node.op_type}) {why}: it cannot be imported")
 
 
 _NORM = LayerSpec.create("BatchNorm")
 
 
-def _unfold(conv: _Item) -> list[_Item]:
+def _unfold(conv: Item) -> list[Item]:
     """A projection whose BatchNorm the exporter folded into the 1×1 conv, as the
     builder's conv + BatchNorm: the norm passes the conv's output on, adding its bias."""
     tensors = dict(conv.tensors[0])
@@ -592,11 +351,11 @@ def _unfold(conv: _Item) -> list[_Item]:
     }
     spec = conv.spec
     assert isinstance(spec, LayerSpec)
-    return [_Item(spec.with_values(use_bias=False), [tensors]), _Item(_NORM, [norm])]
+    return [Item(spec.with_values(use_bias=False), [tensors]), Item(_NORM, [norm])]
 
 
 def _is_projection(
-    short: list[_Item], shape: tuple[int, ...], out: tuple[int, ...], bias: bool | None = False
+    short: list[Item], shape: tuple[int, ...], out: tuple[int, ...], bias: bool | None = False
 ) -> bool:
     """Whether a shortcut path is the builder's projection: a bias-free 1×1 Conv2D with
     the body's stride, then BatchNorm with default settings (see blocks.projection_layers).
@@ -614,17 +373,6 @@ def _is_projection(
         and values.get("padding") == "valid"
         and values.get("groups", 1) == 1
         and values.get("dilation") == 1
-        and values.get("stride") == _compact(stride)
+        and values.get("stride") == compact(stride)
         and "activation" not in values
     )
-
-
-def _pads(
-    padding: Any, shape: tuple[int, ...], kernel: Any, stride: Any, dilation: Any
-) -> tuple[int, int, int, int]:
-    return conv_padding(shape[1:3], kernel, stride, dilation, padding)  # type: ignore[arg-type]
-
-
-def _compact(pair: Sequence[int]) -> int | list[int]:
-    """An int when both sides agree, else [h, w], as project files write them."""
-    return int(pair[0]) if pair[0] == pair[1] else [int(pair[0]), int(pair[1])]
