@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "train a network under a grid or random sample of settings"),
     "profile": ("profile", "measure a training step per layer and the largest batch that fits"),
     "export": ("export", "export a network as PyTorch source, weights, TorchScript or ONNX"),
+    "import": ("import_model", "open an ONNX model as a project with its weights"),
     "explain": ("explain", "show where the network looked for one image (Grad-CAM and others)"),
     "datasets": ("datasets", "list datasets or download one"),
     "templates": ("templates", "list the built-in template projects"),

@@ -30,7 +30,9 @@ def dataset_names(*, downloadable: bool = False) -> str:
 
 
 def add_project_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", nargs="?", metavar="FILE", help="project file (.json)")
+    parser.add_argument(
+        "file", nargs="?", metavar="FILE", help="project file (.json), or an ONNX model (.onnx)"
+    )
     parser.add_argument(
         "--template", metavar="NAME", help="a built-in template instead of a file (see `templates`)"
     )
@@ -51,7 +53,13 @@ def load_project_argument(args: argparse.Namespace) -> NetworkSpec | None:
         print("error: give either a project FILE or --template NAME", file=sys.stderr)
         return None
     try:
-        return load_template(args.template) if args.template else load_project(args.file)
+        if args.template:
+            return load_template(args.template)
+        if str(args.file).lower().endswith(".onnx"):
+            from explorer.core.onnx_import import import_onnx
+
+            return import_onnx(args.file).spec
+        return load_project(args.file)
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
         return None

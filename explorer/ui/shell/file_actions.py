@@ -7,21 +7,24 @@ import logging
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QWidget
 
 from explorer.core.project import ProjectError, load_project, save_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.templates import load_template, template_names
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.settings import app_settings, settings_list
+from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 
 log = logging.getLogger(__name__)
 
 MAX_RECENT = 8
 _FILTER = "CNN Explorer projects (*.json);;All files (*)"
+_OPEN_FILTER = "CNN Explorer projects (*.json);;ONNX models (*.onnx);;All files (*)"
 
 #: Writes the project to a path with its trained weights and returns True, or returns
 #: False (writing nothing) when there are no weights that fit it.
@@ -36,6 +39,10 @@ class FileActions(QObject):
         self.document = document
         self.window = window
         self._weights_saver: WeightsSaver | None = None
+        self._weights_adopter: Callable[[NetworkSpec, dict[str, Any]], None] | None = None
+        self.importer = TaskRunner("onnx-import", self)
+        self.importer.finished.connect(self._on_importer_finished)
+        self.importer.failed.connect(self._on_importer_failed)
         self.new_action = self._action("&New", QKeySequence.StandardKey.New, self.new)
         self.open_action = self._action("&Open…", QKeySequence.StandardKey.Open, self.open)
         self.save_action = self._action("&Save", QKeySequence.StandardKey.Save, self.save)
@@ -92,13 +99,17 @@ class FileActions(QObject):
     def open(self) -> bool:
         if not self.maybe_save():
             return False
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open Project", self._folder(), _FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, "Open Project", self._folder(), _OPEN_FILTER
+        )
         return bool(path) and self.open_path(path, prompt=False)
 
     def open_path(self, path: str, *, prompt: bool = True) -> bool:
         """Open a project file; on error show the core's message and keep the current one."""
         if prompt and not self.maybe_save():
             return False
+        if path.lower().endswith(".onnx"):
+            return self._import_onnx(path)
         try:
             spec = load_project(path)
         except ProjectError as error:
@@ -108,6 +119,36 @@ class FileActions(QObject):
         self.document.reset(spec, str(Path(path).resolve()))
         self.remember(str(Path(path).resolve()))
         return True
+
+    def set_weights_adopter(self, adopter: Callable[[NetworkSpec, dict[str, Any]], None]) -> None:
+        """Who takes the weights of an imported model (the workbench's trained weights)."""
+        self._weights_adopter = adopter
+
+    def _import_onnx(self, path: str) -> bool:
+        """Read an ONNX model off the GUI thread; it opens unsaved, with its weights."""
+        from explorer.core.onnx_import import import_onnx
+
+        self._status(f"Importing {Path(path).name}…")
+        self.importer.invalidate()  # only the latest file counts
+        self.importer.start(lambda control: import_onnx(path))
+        return True
+
+    @Slot(object)
+    def _on_importer_finished(self, result: TaskFinished[Any]) -> None:
+        imported = result.value
+        self.document.reset(imported.spec)
+        if self._weights_adopter is not None:
+            self._weights_adopter(imported.spec, imported.state_dict)
+        self._status(f"Imported {imported.spec.name} with its weights (not saved yet)", 6000)
+
+    @Slot(object)
+    def _on_importer_failed(self, failure: TaskFailed) -> None:
+        self._status("")
+        QMessageBox.critical(self.window, "Cannot Import Model", failure.message)
+
+    def _status(self, text: str, timeout: int = 0) -> None:
+        if isinstance(self.window, QMainWindow):
+            self.window.statusBar().showMessage(text, timeout)
 
     def open_template(self, name: str) -> bool:
         if not self.maybe_save():

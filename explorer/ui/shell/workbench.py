@@ -86,6 +86,7 @@ class Workbench(QObject):
         self.export = ExportActions(window, lambda: self.document.spec, self.weights_for)
         window.menus.add_file_menu(self.export.menu)
         window.files.set_weights_saver(self.save_with_weights)
+        window.files.set_weights_adopter(self.set_trained)
 
         self.runs = self.training_docks.runs
         self.runs.resume_requested.connect(self._on_runs_resume_requested)
