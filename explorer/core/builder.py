@@ -8,6 +8,7 @@ CrossEntropyLoss applies log-softmax itself; `predict_proba` gives the probabili
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -142,12 +143,18 @@ def kernel_weight(module: nn.Module) -> torch.Tensor:
     return kernel_weights(module)[0]
 
 
+# Seeded builds set torch's one global generator for a moment: two at once in different
+# threads (the feature maps', the Explain tab's, the channel explorer's) would interleave
+# their draws and give each other's weights.
+_SEEDED_BUILD = threading.Lock()
+
+
 @contextmanager
 def _seeded(seed: int | None) -> Iterator[None]:
     if seed is None:
         yield
         return
-    with torch.random.fork_rng(devices=[]):
+    with _SEEDED_BUILD, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from explorer.core.builder import BuildError, build_model, kernel_weight
-from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.templates import load_template
 
 L = LayerSpec.create
@@ -130,3 +130,31 @@ def test_building_with_weights_draws_no_random_numbers_and_holds_those_weights()
     reference.load_state_dict(trained)
     x = torch.randn(3, 1, 28, 28)
     assert torch.equal(model(x), reference.eval()(x))
+
+
+def test_seeded_builds_in_threads_at_once_give_the_seeds_weights() -> None:
+    import threading
+
+    spec = NetworkSpec(
+        input=InputSpec(1, 12, 12),
+        layers=(
+            LayerSpec.create("Conv2D", {"filters": 8, "kernel_size": 3}),
+            LayerSpec.new("Flatten"),
+            LayerSpec.create("Dense", {"units": 10}),
+        ),
+    )
+    expected = build_model(spec, seed=3).state_dict()
+    built: list[dict[str, torch.Tensor]] = []
+
+    def build() -> None:
+        for _ in range(20):
+            built.append(build_model(spec, seed=3).state_dict())
+
+    threads = [threading.Thread(target=build) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(built) == 60
+    for state in built:
+        assert all(torch.equal(state[key], expected[key]) for key in expected)
