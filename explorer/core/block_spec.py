@@ -12,8 +12,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, Union
 
-from explorer.core.layer_spec import LayerSpec, checked_name, checked_values, where_text
-from explorer.core.params import Value, to_json
+from explorer.core.layer_spec import (
+    LayerSpec,
+    _Keyed,
+    checked_name,
+    checked_values,
+    where_text,
+)
+from explorer.core.params import Param, Value, to_json
 from explorer.core.paths import LayerPath
 from explorer.core.spec_errors import SpecError
 from explorer.core.vocabulary.blocks import BLOCK_TYPES, BlockType
@@ -24,7 +30,7 @@ LayerOrBlock: TypeAlias = Union[LayerSpec, "BlockSpec"]
 
 
 @dataclass(frozen=True)
-class BlockSpec:
+class BlockSpec(_Keyed):
     """One block: its type, the keys the user set, its sub-stacks and an optional name."""
 
     type: str
@@ -79,23 +85,9 @@ class BlockSpec:
     def is_block(self) -> bool:
         return True
 
-    def get(self, key: str) -> Any:
-        for stored_key, value in self.values:
-            if stored_key == key:
-                return value
-        return self.entry.param(key).default
-
-    def resolved(self) -> dict[str, Any]:
-        """Every key of the type with its value or default."""
-        return dict(self.resolved_view())
-
-    def resolved_view(self) -> Mapping[str, Any]:
-        cached: Mapping[str, Any] | None = self.__dict__.get("_resolved")
-        if cached is None:
-            stored = dict(self.values)
-            cached = {p.name: stored.get(p.name, p.default) for p in self.entry.params}
-            object.__setattr__(self, "_resolved", cached)
-        return cached
+    @property
+    def declarations(self) -> tuple[Param, ...]:
+        return self.entry.params
 
     @property
     def repeat(self) -> int:
@@ -121,9 +113,6 @@ class BlockSpec:
 
     def stack_label(self, stack: int) -> str:
         return self.entry.stack_label(stack)
-
-    def json_values(self) -> dict[str, Any]:
-        return {key: to_json(value) for key, value in self.values}
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.type}

@@ -87,8 +87,45 @@ def _position(index: int | None, path: LayerPath | None) -> LayerPath | None:
     return path if path is not None else (LayerPath.top(index) if index is not None else None)
 
 
+class _Keyed:
+    """What a layer and a block share: their keys as the user set them (`values`, in
+    declaration order) read against their type's declarations."""
+
+    values: tuple[tuple[str, Value], ...]
+
+    @property
+    def declarations(self) -> tuple[Param, ...]:
+        raise NotImplementedError
+
+    def get(self, key: str) -> Any:
+        for stored_key, value in self.values:
+            if stored_key == key:
+                return value
+        for param in self.declarations:
+            if param.name == key:
+                return param.default
+        raise KeyError(key)
+
+    def resolved(self) -> dict[str, Any]:
+        """Every key of the type with its value or default."""
+        return dict(self.resolved_view())
+
+    def resolved_view(self) -> Mapping[str, Any]:
+        """`resolved()` worked out once (a spec never changes): not to be modified, for the
+        analysis that asks for it on every edit of every layer."""
+        cached: Mapping[str, Any] | None = self.__dict__.get("_resolved")
+        if cached is None:
+            stored = dict(self.values)
+            cached = {p.name: stored.get(p.name, p.default) for p in self.declarations}
+            object.__setattr__(self, "_resolved", cached)
+        return cached
+
+    def json_values(self) -> dict[str, Any]:
+        return {key: to_json(value) for key, value in self.values}
+
+
 @dataclass(frozen=True)
-class LayerSpec:
+class LayerSpec(_Keyed):
     """One layer: its type, the keys the user set (in registry order) and an optional name."""
 
     type: str
@@ -143,25 +180,9 @@ class LayerSpec:
     def is_block(self) -> bool:
         return False
 
-    def get(self, key: str) -> Any:
-        for stored_key, value in self.values:
-            if stored_key == key:
-                return value
-        return self.entry.param(key).default
-
-    def resolved(self) -> dict[str, Any]:
-        """Every key of the type with its value or default."""
-        return dict(self.resolved_view())
-
-    def resolved_view(self) -> Mapping[str, Any]:
-        """`resolved()` worked out once per layer (the layer never changes): not to be
-        modified, for the analysis that asks for it on every edit of every layer."""
-        cached: Mapping[str, Any] | None = self.__dict__.get("_resolved")
-        if cached is None:
-            stored = dict(self.values)
-            cached = {p.name: stored.get(p.name, p.default) for p in self.entry.params}
-            object.__setattr__(self, "_resolved", cached)
-        return cached
+    @property
+    def declarations(self) -> tuple[Param, ...]:
+        return self.entry.params
 
     def with_values(self, **changes: Any) -> LayerSpec:
         """A copy with keys changed; a value of None returns the key to its default."""
@@ -173,9 +194,6 @@ class LayerSpec:
 
     def with_name(self, name: str | None) -> LayerSpec:
         return LayerSpec.create(self.type, self.json_values(), name=name)
-
-    def json_values(self) -> dict[str, Any]:
-        return {key: to_json(value) for key, value in self.values}
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.type}
