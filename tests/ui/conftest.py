@@ -13,8 +13,18 @@ from PySide6.QtWidgets import QMessageBox
 
 from explorer.core.templates import load_template
 from explorer.ui.common import settings
+from explorer.ui.common.clipboard import release_clipboard
 from explorer.ui.common.document import ProjectDocument
+from explorer.ui.editor.mime import LAYERS_MIME
 from explorer.ui.shell.main_window import MainWindow
+
+
+@pytest.fixture(autouse=True, scope="session")
+def clipboard_released_at_the_end(qapp: Any) -> Iterator[None]:
+    """The application's own quit step, which tests never reach: without it, layers left on
+    the clipboard by a Copy test crash the process as it exits (see ui/common/clipboard.py)."""
+    yield
+    release_clipboard([LAYERS_MIME])
 
 
 @pytest.fixture(autouse=True)

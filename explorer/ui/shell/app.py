@@ -21,7 +21,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from explorer import __version__
 from explorer.core.project import ProjectError, load_project
 from explorer.core.templates import DEFAULT_TEMPLATE, load_template
+from explorer.ui.common.clipboard import release_clipboard
 from explorer.ui.common.settings import APPLICATION, ORGANIZATION
+from explorer.ui.editor.mime import LAYERS_MIME
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.shell.pyqtgraph_setup import configure_pyqtgraph
 from explorer.ui.shell.wheel_guard import install_wheel_guard
@@ -44,6 +46,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationVersion(__version__)
     app.setApplicationDisplayName("CNN Explorer")
     install_wheel_guard(app)
+    app.aboutToQuit.connect(lambda: release_clipboard([LAYERS_MIME]))
     return app
 
 
