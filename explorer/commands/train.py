@@ -105,9 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ensemble",
         type=int,
-        default=1,
         metavar="N",
-        help="train N copies with seeds S, S+1, … and report their averaged accuracy (default 1)",
+        help="train N copies with seeds S, S+1, … and report their averaged accuracy "
+        "(default: the project's ensemble setting, normally 1)",
     )
 
 
@@ -208,7 +208,7 @@ def _resume_plan(args: argparse.Namespace) -> RunPlan:
 
     if args.file or args.template:
         raise _BadInput("--resume continues a run: give no FILE or --template with it")
-    if args.ensemble != 1:
+    if args.ensemble is not None:
         raise _BadInput("--ensemble cannot change when a run continues: it keeps its members")
     return plan_resume(args.resume, _overrides(args))
 

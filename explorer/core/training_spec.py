@@ -19,6 +19,9 @@ from explorer.core.spec_errors import SpecError, brief, briefly
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 DEVICE_HELP = "auto picks CUDA, then Apple MPS, then the CPU"
 
+#: the most members an ensemble may have (the `ensemble` setting, train --ensemble)
+MAX_ENSEMBLE = 1000
+
 TRAINING_PARAMS: dict[str, Param] = {
     p.name: p
     for p in (
@@ -207,6 +210,15 @@ TRAINING_PARAMS: dict[str, Param] = {
             maximum=1_000_000,
         ),
         # ---- end of Layer health ----
+        Param(
+            "ensemble",
+            Kind.INT,
+            1,
+            "Train this many copies of the network with seeds seed, seed+1, … and average "
+            "their predicted probabilities (1: one network).",
+            minimum=1,
+            maximum=MAX_ENSEMBLE,
+        ),
     )
 }
 
@@ -258,6 +270,8 @@ class TrainingSpec:
     tta_flip: bool = _default("tta_flip")
     # Layer health
     health_interval: int = _default("health_interval")
+    # Ensembles
+    ensemble: int = _default("ensemble")
 
     @staticmethod
     def create(values: Mapping[str, Any]) -> TrainingSpec:

@@ -9,7 +9,6 @@ import torch
 
 from explorer.core.app.preparation import BadRunInput
 from explorer.core.app.run_plan import (
-    MAX_ENSEMBLE,
     finished_model,
     plan_resume,
     plan_run,
@@ -17,6 +16,7 @@ from explorer.core.app.run_plan import (
 )
 from explorer.core.app.training_run import start_run
 from explorer.core.training.runs import RunSettings
+from explorer.core.training_spec import MAX_ENSEMBLE
 from tests.core.test_trainer import quadrant_dataset, tiny_spec
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -35,6 +35,17 @@ def test_an_ensemble_trains_members_with_seeds_counted_on(tmp_path: Path) -> Non
     assert plan.is_ensemble and plan.settings.ensemble == 3
     assert [m.spec.training.seed for m in plan.members] == [5, 6, 7]
     assert [m.folder.path.name for m in plan.members] == ["member-1", "member-2", "member-3"]
+
+
+def test_the_projects_ensemble_setting_sizes_the_run_and_members_train_alone(
+    tmp_path: Path,
+) -> None:
+    spec = with_settings(tiny_spec(), {"ensemble": 4, "seed": 2})
+    plan = plan_run(spec, tmp_path / "run")
+    assert plan.settings.ensemble == 4 and len(plan.members) == 4
+    assert [m.spec.training.ensemble for m in plan.members] == [1, 1, 1, 1]
+    assert [m.spec.training.seed for m in plan.members] == [2, 3, 4, 5]
+    assert len(plan_run(spec, tmp_path / "other", ensemble=1).members) == 1
 
 
 @pytest.mark.parametrize("size", [0, MAX_ENSEMBLE + 1])

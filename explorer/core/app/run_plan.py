@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from explorer.core.app.preparation import BadRunInput, absolute_data_dir, resume_checkpoint
-from explorer.core.training.runs import MAX_ENSEMBLE
+from explorer.core.training_spec import MAX_ENSEMBLE
 
 if TYPE_CHECKING:
     import torch
@@ -69,21 +69,26 @@ def with_settings(spec: NetworkSpec, values: dict[str, Any]) -> NetworkSpec:
 
 
 def member_spec(spec: NetworkSpec, index: int) -> NetworkSpec:
-    """Ensemble member `index` (from 0): the network with its seed moved on by `index`."""
-    return replace(spec, training=spec.training.with_values(seed=spec.training.seed + index))
+    """Ensemble member `index` (from 0): the network with its seed moved on by `index`, one
+    network on its own (its `ensemble` setting 1)."""
+    training = spec.training.with_values(seed=spec.training.seed + index, ensemble=1)
+    return replace(spec, training=training)
 
 
 def plan_run(
     spec: NetworkSpec,
     out: str | os.PathLike[str] | None,
     *,
-    ensemble: int = 1,
+    ensemble: int | None = None,
     data_dir: str | os.PathLike[str] | None = None,
 ) -> RunPlan:
     """A new run of `spec` into `out` (default: runs/<time>-<name> here), as `ensemble`
-    members; `BadRunInput` for an ensemble size out of range."""
+    members (default: the project's `ensemble` setting); `BadRunInput` for an ensemble size
+    out of range."""
     from explorer.core.training.runs import RunFolder, RunSettings, default_run_dir
 
+    if ensemble is None:
+        ensemble = spec.training.ensemble
     if not 1 <= ensemble <= MAX_ENSEMBLE:
         raise BadRunInput(f"--ensemble must be 1 to {MAX_ENSEMBLE}, got {ensemble}")
     root = RunFolder(out if out else default_run_dir(spec.name))

@@ -37,6 +37,7 @@ from explorer.core.training.events import (
     event_json_problem,
     event_to_json,
 )
+from explorer.core.training_spec import MAX_ENSEMBLE
 
 if TYPE_CHECKING:
     from explorer.core.training.checkpoint import Checkpoint
@@ -51,7 +52,7 @@ LOG_FILE = "training.log"
 
 RUN_FORMAT = "cnn-explorer-run"
 RUN_VERSION = 1
-MAX_ENSEMBLE = 1000  # the most members a run folder may hold (train --ensemble)
+
 _MAX_SETTINGS_BYTES = 1 << 20
 
 
