@@ -114,3 +114,18 @@ def test_without_a_dataset_the_network_s_own_is_loaded_but_never_downloaded(
     mnist = replace(spec, training=spec.training.with_values(dataset="mnist"))
     with pytest.raises(BadRunInput, match="not on this computer yet"):
         evaluate_weights(mnist, trained(mnist), None, tmp_path / "empty")
+
+
+def test_an_ensembles_members_are_held_and_forgotten_with_its_weights() -> None:
+    spec = lenet()
+    members = [trained(spec), trained(spec)]
+    weights = TrainedWeights()
+    weights.hold(spec, members[0], members)
+    assert weights.members == tuple(members) and weights.for_network(spec) is members[0]
+    weights.hold(spec, trained(spec))
+    assert weights.members == ()
+    weights.hold(spec, members[1], members)
+    assert weights.forget_unless_for(replace(spec, num_classes=4))
+    assert weights.members == () and weights.state is None
+    with pytest.raises(ValueError, match="two or more"):
+        weights.hold(spec, members[0], members[:1])

@@ -4,12 +4,14 @@ Weights depend on a network's architecture only — its input, layers and class 
 (`NetworkSpec.architecture`) — so renaming the project or changing a training setting keeps
 them, while any edit of the layers, the input or the class count leaves them without a
 network. The window holds one set: the latest run's (live snapshots while it trains), or
-those of a project opened with its weights.
+those of a project opened with its weights. An ensemble's set is its members' weights, one
+state per member (the first is the one shown by default).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from explorer.core.dataset_split import Split
@@ -34,16 +36,26 @@ class TrainedWeights:
     def __init__(self) -> None:
         self._network: NetworkSpec | None = None
         self._state: State | None = None
+        self._members: tuple[State, ...] = ()
 
     @property
     def state(self) -> State | None:
         """The weights held, whichever network they belong to."""
         return self._state
 
-    def hold(self, spec: NetworkSpec, state: State | None) -> None:
-        """Hold `state` as the weights of `spec` (None: hold none)."""
+    @property
+    def members(self) -> tuple[State, ...]:
+        """An ensemble's members' weights (`state` is one of them); () for one network."""
+        return self._members
+
+    def hold(self, spec: NetworkSpec, state: State | None, members: Sequence[State] = ()) -> None:
+        """Hold `state` as the weights of `spec` (None: hold none), and with an ensemble's
+        `members` (two or more states of the same network), those too."""
+        if len(members) == 1:
+            raise ValueError("an ensemble has two or more members")
         self._network = spec.architecture() if state is not None else None
         self._state = state
+        self._members = tuple(members) if state is not None else ()
 
     def belong_to(self, spec: NetworkSpec) -> bool:
         """Whether weights are held and fit `spec`."""
