@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _train_trial(plan: SweepPlan, trial: Any, data: Any) -> str:
     """Train one trial; 'finished', 'stopped' or 'failed' (its message printed)."""
-    from explorer.commands.train import _ProgressLine
+    from explorer.commands.progress import ProgressLine
     from explorer.core.app.preparation import TrainingRunError, choose_device
     from explorer.core.app.sweep_run import start_trial
     from explorer.core.app.training_run import report_unexpected
@@ -147,7 +147,7 @@ def _train_trial(plan: SweepPlan, trial: Any, data: Any) -> str:
     try:
         choice = choose_device(trial.spec)
         training = start_trial(plan, trial, data.dataset(trial.spec, choice.device), data.data_dir)
-        progress = _ProgressLine(sys.stdout)
+        progress = ProgressLine(sys.stdout)
         previous = signal.signal(signal.SIGINT, _stop_handler(training))
         event = None
         try:
