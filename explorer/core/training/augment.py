@@ -28,7 +28,7 @@ from torch import nn
 
 from explorer.core.training import augment_ops
 from explorer.core.training.augment_ops import BatchAugment
-from explorer.core.training.augment_settings import AugmentSettings
+from explorer.core.training.augment_settings import AugmentSettings as AugmentSettings
 
 if TYPE_CHECKING:
     from explorer.core.training_spec import TrainingSpec
