@@ -38,7 +38,11 @@ class ValueChange:
 
     def describe(self) -> str:
         """'filters 32 → 64'."""
-        return f"{self.key} {_text(self.old)} → {_text(self.new)}"
+        return f"{self.key} {self.values()}"
+
+    def values(self) -> str:
+        """'32 → 64'."""
+        return f"{_text(self.old)} → {_text(self.new)}"
 
 
 @dataclass(frozen=True)

@@ -80,9 +80,11 @@ class RunDiffView(QWidget):
         for layer in diff.layers:
             self._add_layer(diff, layer)
         if diff.training:
-            item = self._add("training", "", f"{len(diff.training)} settings differ", "changed")
+            count = len(diff.training)
+            differ = "1 setting differs" if count == 1 else f"{count} settings differ"
+            item = self._add("training", "", differ, "changed")
             for value in diff.training:
-                QTreeWidgetItem(item, ["", value.key, value.describe()])
+                QTreeWidgetItem(item, ["", value.key, value.values()])
             item.setExpanded(True)
         for column in range(self.tree.columnCount()):
             self.tree.resizeColumnToContents(column)
@@ -97,7 +99,7 @@ class RunDiffView(QWidget):
             summary += ": " + ", ".join(value.key for value in change.changes)
         item = self._add(where, change.name, summary, change.kind)
         for value in change.changes:
-            QTreeWidgetItem(item, ["", value.key, value.describe()])
+            QTreeWidgetItem(item, ["", value.key, value.values()])
         item.setExpanded(True)
 
     def _add(self, where: str, name: str, text: str, kind: str) -> QTreeWidgetItem:
