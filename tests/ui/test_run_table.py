@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QAbstractItemView, QLineEdit
 
 from explorer.core.app.run_labels import RunLabels, read_labels
 from explorer.core.app.training_run import start_run
+from explorer.core.paths import LayerPath
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.training.runs import RunFolder
 from explorer.ui.common.document import ProjectDocument
@@ -224,3 +225,60 @@ def test_compare_shows_the_architecture_diff_beside_both_curves(
     assert view.curves.legend_names()[-2:] == ["20260101-000001-a", "20260101-000003-c"]
     view.grab().save("/tmp/h17/diff-view.png")
     panel.grab().save("/tmp/h17/runs-panel.png")
+
+
+@pytest.mark.slow
+def test_in_the_window_delete_and_ctrl_z_in_the_runs_table_leave_the_editor_alone(
+    qtbot: Any, runs: dict[str, Path], tmp_path: Path, message_boxes: Any
+) -> None:
+    from explorer.ui.shell.main_window import MainWindow
+    from explorer.ui.shell.workbench import Workbench
+    from tests.ui.test_training import tiny_spec as window_spec
+
+    window = MainWindow(window_spec())
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    workbench = Workbench(window, runs_root=tmp_path, warm_up=False)
+    try:
+        document = window.document
+        document.remove_layers([LayerPath.top(1)])
+        edited = document.spec
+        panel = window.docks["runsDock"].widget()
+        assert isinstance(panel, RunsPanel)
+        window.docks["runsDock"].raise_()
+        a = runs["20260101-000001-a"]
+        panel.select_run(a)
+        panel.view.setFocus()
+        qtbot.keyClick(panel.view, Qt.Key.Key_Delete)
+        assert not a.exists() and document.spec == edited  # no layer was deleted
+        qtbot.keyClick(panel.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        assert a.is_dir() and document.spec == edited  # the run came back, not the layer
+        # With nothing left to bring back, Ctrl+Z is the editor's again.
+        assert document.undo_stack.canUndo()
+    finally:
+        workbench.shutdown()
+        window.recovery.timer.stop()
+
+
+def test_many_unread_folders_are_read_in_the_background(
+    qtbot: Any, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    from explorer.ui.training.runs import BACKGROUND_READS
+
+    source = runs["20260101-000001-a"]
+    for number in range(BACKGROUND_READS):
+        shutil.copytree(source, tmp_path / f"20260201-{number:06d}-copy")
+    panel = _panel(qtbot, tmp_path)
+    assert panel.listing.busy and panel.records == []  # not read on this thread
+    assert panel.count_label.text() == "reading runs…"
+    listed: list[int] = []
+    panel.runs_listed.connect(lambda: listed.append(len(panel.records)))
+    panel.refresh()  # asked again meanwhile: listed once more after it
+    qtbot.waitUntil(lambda: len(listed) == 2, timeout=60_000)
+    assert len(panel.records) == BACKGROUND_READS + 3
+    assert panel.count_label.text() == f"{BACKGROUND_READS + 3} runs"
+    # The next refresh has them all cached: read here, at once.
+    panel.refresh()
+    assert not panel.listing.busy and len(panel.records) == BACKGROUND_READS + 3
+    panel.shutdown()

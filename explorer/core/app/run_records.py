@@ -95,9 +95,8 @@ def list_runs(
     records = []
     for run in list_run_folders(root):
         folder = run.path
-        try:
-            stamp: Stamp = (run.metrics_path.stat().st_mtime_ns, _mtime(labels_path(folder)))
-        except OSError:  # removed since it was listed
+        stamp = _stamp(run)
+        if stamp is None:  # removed since it was listed
             continue
         cached = cache.get(folder) if cache is not None else None
         if cached is None or cached[0] != stamp:
@@ -106,6 +105,23 @@ def list_runs(
                 cache[folder] = cached
         records.append(cached[1])
     return records
+
+
+def unread_runs(root: str | Path, cache: dict[Path, tuple[Stamp, RunRecord]]) -> int:
+    """How many run folders under `root` `list_runs(root, cache)` would read (the others
+    are cached): a cheap look at modification times, to decide where to read them."""
+    return sum(
+        1
+        for run in list_run_folders(root)
+        if run.path not in cache or cache[run.path][0] != _stamp(run)
+    )
+
+
+def _stamp(run: RunFolder) -> Stamp | None:
+    try:
+        return (run.metrics_path.stat().st_mtime_ns, _mtime(labels_path(run.path)))
+    except OSError:
+        return None
 
 
 def _mtime(path: Path) -> int | None:

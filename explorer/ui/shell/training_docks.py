@@ -136,6 +136,7 @@ class TrainingDocks(QObject):
         """Stop training, any download and the sweeps, waiting for their threads (safe to
         repeat)."""
         self.panel.shutdown()
+        self.runs.shutdown()
         for view in self.sweeps:
             view.queue.shutdown()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QKeyEvent, QKeySequence
@@ -28,12 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.app.run_records import RunRecord, Stamp, list_runs, read_run
+from explorer.core.app.run_records import RunRecord, Stamp, list_runs, read_run, unread_runs
 from explorer.core.app.run_trash import TrashedRun, TrashError, restore_run, trash_run
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.training.runs import RunFolder
 from explorer.ui.common.document import ProjectDocument
+from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 from explorer.ui.training.curves import TrainingCurves
 from explorer.ui.training.run_diff import RunDiffView
 from explorer.ui.training.run_table import (
@@ -49,6 +51,10 @@ __all__ = ["RunRecord", "RunsPanel", "list_runs", "read_run"]
 
 log = logging.getLogger(__name__)
 
+#: the most changed run folders a refresh reads on the GUI thread (a few milliseconds
+#: each); more are read in the background
+BACKGROUND_READS = 8
+
 
 class RunsPanel(QWidget):
     """The runs table with its filter, its buttons and the undo of deletions."""
@@ -56,6 +62,7 @@ class RunsPanel(QWidget):
     overlays_changed = Signal(list)  # list[RunRecord]
     resume_requested = Signal(str)  # the run folder to continue
     current_run_changed = Signal(object)  # RunRecord | None
+    runs_listed = Signal()  # the table shows the folders as they are now
 
     def __init__(
         self,
@@ -73,6 +80,10 @@ class RunsPanel(QWidget):
         self.live_run: Callable[[], Path | None] = lambda: None
         self.deleted: list[list[TrashedRun]] = []  # undo stack of deletions, newest last
         self.diff_views: list[RunDiffView] = []
+        self.listing = TaskRunner("runs-listing", self)
+        self.listing.finished.connect(self._on_listing_finished)
+        self.listing.failed.connect(self._on_listing_failed)
+        self._refresh_again = False
         self.model = RunTableModel(self)
         self.model.ticks_changed.connect(self._update_overlays)
         self.model.edit_failed.connect(self.show_message)
@@ -155,11 +166,44 @@ class RunsPanel(QWidget):
 
     @Slot()
     def refresh(self) -> None:
-        """Re-read the run folders (only those that changed), keeping ticks and selection."""
-        self.model.set_records(list_runs(self.root, self._cache))
+        """Re-read the run folders (only those that changed), keeping ticks and selection.
+
+        A few changed folders are read here and now; more than `BACKGROUND_READS` (the first
+        listing of a long-used runs folder) are read by a background task, and the table
+        fills when it is done (`runs_listed`)."""
+        if self.listing.busy:
+            self._refresh_again = True
+            return
+        if unread_runs(self.root, self._cache) <= BACKGROUND_READS:
+            self._show(list_runs(self.root, self._cache))
+            return
+        root, cache = self.root, dict(self._cache)
+        self.count_label.setText("reading runs…")
+        self.listing.start(lambda control: (list_runs(root, cache), cache))
+
+    @Slot(object)
+    def _on_listing_finished(self, result: TaskFinished[Any]) -> None:
+        records, self._cache = result.value
+        self._show(records)
+        if self._refresh_again:
+            self._refresh_again = False
+            self.refresh()
+
+    @Slot(object)
+    def _on_listing_failed(self, failure: TaskFailed) -> None:
+        self._refresh_again = False
+        self.show_message(f"Cannot list the runs: {failure.message}")
+
+    def _show(self, records: list[RunRecord]) -> None:
+        self.model.set_records(records)
         self._update_count()
         self._update_overlays()
         self._update_buttons()
+        self.runs_listed.emit()
+
+    def shutdown(self) -> None:
+        """Stop a background listing (the window is closing)."""
+        self.listing.shutdown()
 
     @Slot(str)
     def add_run(self, path: str) -> None:
