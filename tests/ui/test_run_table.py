@@ -148,9 +148,11 @@ def test_f2_renames_and_tags_are_stored_in_the_folder_and_kept_by_a_fresh_panel(
     after = _files(b)
     after.pop("labels.json")
     assert after == before  # the run's own files are untouched
-    # The next launch: a fresh panel reads the labels back.
+    # The next launch: a fresh panel reads the labels back, and overlays under the new name.
     again = _panel(qtbot, tmp_path)
     assert again.cell(b, "Run") == "small batch" and again.cell(b, "Tags") == "fast, keep"
+    again.set_ticked(b, True)
+    assert "small batch" in again.curves.legend_names()
     # A bad name is refused with a message and nothing is written.
     messages: list[str] = []
     again.model.edit_failed.connect(messages.append)

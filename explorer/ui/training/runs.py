@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -258,7 +259,7 @@ class RunsPanel(QWidget):
 
     def _update_overlays(self) -> None:
         runs = self.ticked_runs()
-        self.curves.set_overlays([r.curves for r in runs])
+        self.curves.set_overlays([replace(r.curves, name=r.title) for r in runs])
         self.overlays_changed.emit(runs)
 
     def _update_count(self) -> None:
