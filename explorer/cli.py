@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("summary", "print the layer table, parameter counts and diagnostics"),
     "train": ("train", "train a network headless and write a run folder"),
     "sweep": ("sweep", "train a network under a grid or random sample of settings"),
+    "diff": ("diff", "show what changed between two networks (files, run folders, templates)"),
     "profile": ("profile", "measure a training step per layer and the largest batch that fits"),
     "export": ("export", "export a network as PyTorch source, weights, TorchScript or ONNX"),
     "import": ("import_model", "open an ONNX model as a project with its weights"),

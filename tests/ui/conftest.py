@@ -96,12 +96,7 @@ def workbench_in_window(qtbot: Any, spec: Any, runs_root: Path) -> Iterator[Any]
 
 def tick_run(panel: Any, path: Path, ticked: bool = True) -> None:
     """Tick (or untick) the Runs panel's row of the run in `path`, as a click on its box does."""
-    from PySide6.QtCore import Qt
-
-    tree = panel.tree
-    rows = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
-    (row,) = [r for r in rows if Path(r.data(0, Qt.ItemDataRole.UserRole)) == Path(path)]
-    row.setCheckState(0, Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
+    panel.set_ticked(path, ticked)
 
 
 @pytest.fixture(autouse=True)

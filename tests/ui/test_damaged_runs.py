@@ -31,18 +31,14 @@ def test_the_workbench_installs_with_damaged_runs_and_lists_them_as_damaged(
         assert {"trainingDock", "runsDock", "inspectDock", "evaluationDock"} <= set(window.docks)
         panel = window.docks["runsDock"].widget()
         assert isinstance(panel, RunsPanel)
-        tree = panel.tree
-        rows = {
-            tree.topLevelItem(i).text(0): tree.topLevelItem(i)
-            for i in range(tree.topLevelItemCount())
-        }
+        qtbot.waitUntil(lambda: not panel.listing.busy)  # many folders: read in the background
+        rows = {record.name: record for record in panel.records}
         assert len(rows) == len(BAD_LINES) + 1
-        assert rows["20270101-000000-good"].text(1) == "incomplete"
-        damaged = [name for name, item in rows.items() if item.text(1).endswith("(damaged)")]
+        assert panel.cell(runs / "20270101-000000-good", "Status") == "incomplete"
+        damaged = [name for name in rows if panel.cell(runs / name, "Status").endswith("(damaged)")]
         assert len(damaged) == len(BAD_LINES)
-        assert all(
-            rows[name].toolTip(0).startswith("metrics.jsonl: skipped line 6") for name in damaged
-        )
+        tips = [panel.tool_tip(runs / name).splitlines()[1] for name in damaged]
+        assert all(tip.startswith("metrics.jsonl: skipped line 6") for tip in tips)
         # The readable part of a damaged run still draws: tick one and its curve is overlaid.
         tick_run(panel, runs / damaged[0], True)
         assert list(panel.ticked_runs()[0].curves.train_loss) == [1.0, 1.0, 1.0]

@@ -127,7 +127,7 @@ def test_a_live_run_fills_the_view_and_its_folder_and_shows_again_when_selected(
     assert live_steps[0] == 0 and len(live_steps) >= 2
     view.clear()
     docks.timeline.clear()
-    gui.runs.tree.setCurrentItem(None)
-    gui.runs.tree.setCurrentItem(gui.runs.tree.topLevelItem(0))
+    gui.runs.select_run(None)
+    gui.runs.select_run(gui.runs.records[0].path)
     assert view.history.records == stored
     assert docks.timeline.timeline.steps == live_steps

@@ -67,7 +67,7 @@ def test_ticking_runs_in_the_list_overlays_them(qtbot: Any, tmp_path: Path) -> N
     panel = RunsPanel(ProjectDocument(NetworkSpec(name="net")), curves, tmp_path)
     qtbot.addWidget(panel)
     qtbot.addWidget(curves)
-    assert panel.tree.topLevelItemCount() == 2 and curves.overlays == ()
+    assert panel.model.rowCount() == 2 and curves.overlays == ()
     with qtbot.waitSignal(panel.overlays_changed) as changed:
         tick_run(panel, tmp_path / "20260101-000000-a", True)
     assert [r.name for r in changed.args[0]] == ["20260101-000000-a"]
@@ -80,7 +80,7 @@ def test_ticking_runs_in_the_list_overlays_them(qtbot: Any, tmp_path: Path) -> N
 def test_listing_again_reads_only_runs_whose_metrics_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import explorer.ui.training.runs as runs_panel
+    import explorer.core.app.run_records as runs_panel
 
     for name in ("20260101-a", "20260102-b"):
         folder = tmp_path / name
@@ -137,9 +137,9 @@ def test_the_resume_button_continues_only_a_stopped_run_with_a_checkpoint(
     panel.resume_requested.connect(asked.append)
     assert [r.status for r in panel.records] == ["stopped", "failed"]
     assert panel.run_to_resume() is panel.records[0]
-    panel.tree.setCurrentItem(panel.tree.topLevelItem(1))
+    panel.select_run(finished)
     assert not panel.resume_button.isEnabled()  # a failed run is not resumed
-    panel.tree.setCurrentItem(panel.tree.topLevelItem(0))
+    panel.select_run(stopped)
     assert panel.resume_button.isEnabled()
     qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
     assert asked == [str(stopped)]

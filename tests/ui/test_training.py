@@ -306,7 +306,7 @@ def test_restoring_a_run_puts_its_network_back_as_one_undo_step(
     document = gui.window.document
     assert document.remove_layers([LayerPath.top(1)])
     edited = document.spec
-    gui.runs.tree.setCurrentItem(gui.runs.tree.topLevelItem(0))
+    gui.runs.select_run(gui.runs.records[0].path)
     gui.runs.restore_button.click()
     assert document.spec == trained
     document.undo_stack.undo()

@@ -19,7 +19,7 @@ from explorer.ui.training.controller import TrainingController
 from explorer.ui.training.curves import TrainingCurves
 from explorer.ui.training.health_view import HealthView
 from explorer.ui.training.panel import TrainingPanel
-from explorer.ui.training.runs import RunsPanel
+from explorer.ui.training.runs import RunRecord, RunsPanel
 from explorer.ui.training.sweep_dialog import SweepDialog
 from explorer.ui.training.sweep_view import SweepView
 from explorer.ui.training.timeline_view import TimelineView
@@ -78,7 +78,8 @@ class TrainingDocks(QObject):
         )
         self.controller.training_started.connect(self.timeline.clear)
         self.controller.timeline_reported.connect(self.timeline.add_frames)
-        self.runs.tree.currentItemChanged.connect(self._on_runs_current_item_changed)
+        self.runs.current_run_changed.connect(self._on_runs_current_run_changed)
+        self.runs.live_run = self._live_run
         window.tabifyDockWidget(window.properties_dock, self.training_dock)
         window.tabifyDockWidget(self.training_dock, self.runs_dock)
         window.tabifyDockWidget(window.summary_dock, self.curves_dock)
@@ -135,6 +136,7 @@ class TrainingDocks(QObject):
         """Stop training, any download and the sweeps, waiting for their threads (safe to
         repeat)."""
         self.panel.shutdown()
+        self.runs.shutdown()
         for view in self.sweeps:
             view.queue.shutdown()
 
@@ -145,10 +147,13 @@ class TrainingDocks(QObject):
         live = self.controller.is_running
         self.layer_health_changed.emit(advice_by_path(self._document.spec, advice) if live else {})
 
-    @Slot(object, object)
-    def _on_runs_current_item_changed(self, _current: object, _previous: object) -> None:
-        record = self.runs.selected_run()
-        if record is not None and not self.controller.is_running:
+    def _live_run(self) -> Path | None:
+        """The folder the controller is training into now (the Runs panel keeps it)."""
+        return self.controller.run_dir if self.controller.is_running else None
+
+    @Slot(object)
+    def _on_runs_current_run_changed(self, record: object) -> None:
+        if isinstance(record, RunRecord) and not self.controller.is_running:
             self.health.load_run(record.path)
             self.timeline.load_run(record.path)
 
