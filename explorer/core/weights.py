@@ -77,7 +77,13 @@ def save_project_with_weights(
     """
     path = Path(path)
     if members:
-        check_ensemble_size(spec, len(members))
+        try:
+            check_ensemble_size(spec, len(members))
+        except WeightsError as error:
+            raise WeightsError(
+                f"{error}: set it to {len(members)} to save these weights, or train the "
+                "ensemble again"
+            ) from None
         for state in members:
             check_weights(spec, state)
         state_dict = ensemble_state(members)

@@ -196,3 +196,27 @@ def test_export_of_an_ensemble_run_folder_writes_the_ensemble(
         expected = build_ensemble(spec, members)(inputs)
         scripted = torch.jit.load(str(out))
         np.testing.assert_allclose(scripted(inputs).numpy(), expected.numpy(), atol=1e-5, rtol=0)
+
+
+def test_explain_of_a_saved_ensemble_explains_its_first_member_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from explorer.core.attribution import attribution_model, explain
+    from explorer.core.data import load_dataset
+    from explorer.core.dataset_split import Split
+
+    spec = load_template("keras-mnist")
+    spec = replace(spec, training=spec.training.with_values(ensemble=SIZE))
+    members = [build_model(spec, seed=20 + k).state_dict() for k in range(SIZE)]
+    project = tmp_path / "net.json"
+    save_project_with_weights(spec, members[0], project, members=members)
+    npy = tmp_path / "map.npy"
+    common = ["explain", str(project), "--dataset", "shapes", "--data-dir", str(tmp_path)]
+    out = ["--test-index", "1", "--method", "saliency", "-o", str(tmp_path / "o.png")]
+    assert main([*common, *out, "--array", str(npy)]) == 0
+    printed = capsys.readouterr().out
+    assert f"member 1 of an ensemble of 3, the weights saved with {project}" in printed
+    dataset = load_dataset("shapes", data_dir=tmp_path, input_size=(28, 28), grayscale=True)
+    image = dataset.sample(Split.TEST, 1)[0]
+    expected = explain(attribution_model(spec, members[0]), image, "saliency")
+    np.testing.assert_allclose(np.load(npy), expected.heat, rtol=1e-5, atol=1e-9)

@@ -148,3 +148,24 @@ def test_export_from_the_window_writes_the_whole_ensemble(
     saved = torch.load(target, weights_only=True)
     for k, member in enumerate(members):
         assert all(torch.equal(saved[f"members.{k}.{key}"], v) for key, v in member.items())
+
+
+def test_saving_members_against_another_ensemble_setting_says_how_to_save_them(
+    bench: Workbench, tmp_path: Path, message_boxes: Any
+) -> None:
+    spec = bench.document.spec
+    members = members_of(spec)
+    bench.set_trained(spec, members[0], members)
+    path = tmp_path / "ensemble.json"
+    assert bench.window.files.save_to(str(path))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+    fewer = replace(spec, training=spec.training.with_values(ensemble=2))
+    bench.document.edit(fewer, "Ensemble of 2")
+    assert len(bench.members_for(fewer)) == SIZE  # a training setting keeps the weights
+    assert not bench.window.files.save_to(str(path))
+    kind, title, text = message_boxes.shown[-1]
+    assert (kind, title) == ("critical", "Cannot Save Project")
+    assert "an ensemble of 3 networks, but the project's ensemble setting is 2" in text
+    assert "set it to 3 to save these weights" in text
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
