@@ -22,6 +22,7 @@ from explorer.core.export.layout import LINE_LENGTH
 from explorer.core.spec import NetworkSpec
 from explorer.core.templates import load_template
 from explorer.core.weights import save_project_with_weights
+from tests.core.test_export import trained_looking
 from tests.processes import run_python
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -73,18 +74,7 @@ def small_spec() -> NetworkSpec:
 def trained_looking_members(spec: NetworkSpec) -> list[dict[str, torch.Tensor]]:
     """Members whose every tensor, BatchNorm statistics included, is non-default and their
     own."""
-    members = []
-    for seed in range(SIZE):
-        model = build_model(spec, seed=seed)
-        generator = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for name, buffer in model.named_buffers():
-                if name.endswith("running_mean"):
-                    buffer.copy_(torch.randn(buffer.shape, generator=generator) * 0.1)
-                elif name.endswith("running_var"):
-                    buffer.copy_(torch.rand(buffer.shape, generator=generator) + 0.5)
-        members.append(model.state_dict())
-    return members
+    return [trained_looking(spec, seed=seed).state_dict() for seed in range(1, SIZE + 1)]
 
 
 @pytest.mark.slow
