@@ -3,11 +3,13 @@ leaves a project whose weights are not its own."""
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -25,6 +27,7 @@ from explorer.core.weights import (
     load_weights,
     save_project_with_weights,
 )
+from tests.faults import disk_with_room
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -141,6 +144,25 @@ def test_an_ensemble_run_folder_gives_every_members_weights(tmp_path: Path) -> N
     assert load_weights(run / "member-2", spec)[1] == ()
 
 
+def test_a_full_disk_keeps_the_saved_ensemble(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = ensemble_spec(3)
+    members = trained_members(spec, 3)
+    path = tmp_path / "net.json"
+    save_project_with_weights(spec, members[0], path, members=members)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    others = trained_members(spec, 4)[1:]
+    with monkeypatch.context() as patch:
+        disk_with_room(patch, 200_000)  # more than one member needs, less than three
+        with pytest.raises(OSError) as raised:
+            save_project_with_weights(spec, others[0], path, members=others)
+        assert raised.value.errno == errno.ENOSPC
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    loaded = load_project_members(path)[2]
+    assert all(torch.equal(loaded[2][k], v) for k, v in members[2].items())
+
+
 # ---- killed saves ---------------------------------------------------------------------------
 
 KILLS = 8
@@ -173,15 +195,16 @@ def _filled_members(spec: NetworkSpec, save: float) -> list[dict[str, torch.Tens
     ]
 
 
-def _save_until_killed(folder: str, first: int) -> None:
+def _save_until_killed(folder: str, first: int, saved: Any) -> None:
     """Runs in a child process: save an ensemble over and over, switching architecture and
-    size every time, until the parent kills it."""
+    size every time, until the parent kills it; `saved` is set after the first save."""
     torch.set_num_threads(1)
     save = first
     while True:
         spec = _kill_test_spec(64 if save % 2 else 96, save)
         members = _filled_members(spec, float(save))
         save_project_with_weights(spec, members[0], Path(folder) / "net.json", members=members)
+        saved.set()
         save += 1
 
 
@@ -199,9 +222,13 @@ def test_killed_ensemble_saves_leave_a_project_whose_members_are_its_own(tmp_pat
     rng = random.Random(18)
     saves, with_leftovers = set(), 0
     for kill in range(KILLS):
-        child = context.Process(target=_save_until_killed, args=(str(tmp_path), 1000 * kill + 1))
+        saved = context.Event()
+        child = context.Process(
+            target=_save_until_killed, args=(str(tmp_path), 1000 * kill + 1, saved)
+        )
         child.start()
-        time.sleep(rng.uniform(0.05, 0.4))
+        assert saved.wait(120)  # however busy the machine, one save is done...
+        time.sleep(rng.uniform(0.0, 0.2))  # ...and the kill lands at any point of the next ones
         child.kill()
         child.join()
         assert child.exitcode == -signal.SIGKILL
@@ -215,4 +242,4 @@ def test_killed_ensemble_saves_leave_a_project_whose_members_are_its_own(tmp_pat
         named = read_project(path)[1]
         with_leftovers += {p.name for p in tmp_path.iterdir()} != {"net.json", named}
     print(f"{KILLS} killed ensemble saves, {with_leftovers} in the middle of one: {sorted(saves)}")
-    assert len(saves) > 1, saves  # the kills came after saves had been made
+    assert 0.0 not in saves  # every kill came after a save of its own
