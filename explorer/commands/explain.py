@@ -166,25 +166,25 @@ def _checked_network(spec: NetworkSpec, dataset: str | None) -> NetworkSpec:
 
 def _weights(args: argparse.Namespace, spec: NetworkSpec) -> tuple[dict[str, Any] | None, str]:
     """The weights to explain and where they came from, as `export` chooses them."""
-    from explorer.core.weights import (
-        WeightsError,
-        check_weights,
-        load_project_weights,
-        load_state_dict,
-    )
+    from explorer.core.weights import WeightsError, load_project_members, load_weights
 
     try:
         if args.weights:
-            state = load_state_dict(args.weights)
-            check_weights(spec, state)
-            return state, f"trained weights from {args.weights}"
+            state, members = load_weights(args.weights, spec)
+            return state, _first_member(members) + f"trained weights from {args.weights}"
         if args.file:
-            saved = load_project_weights(args.file)[1]
+            _, saved, members = load_project_members(args.file)
             if saved is not None:
-                return saved, f"the weights saved with {args.file}"
+                return saved, _first_member(members) + f"the weights saved with {args.file}"
     except WeightsError as error:
         raise _BadInput(str(error)) from None
     return None, f"freshly initialised weights (seed {spec.training.seed}, not trained)"
+
+
+def _first_member(members: tuple[dict[str, Any], ...]) -> str:
+    """An ensemble is explained through its first member (attribution follows one network's
+    layers); the message says so."""
+    return f"member 1 of an ensemble of {len(members)}, " if members else ""
 
 
 def _dataset(spec: NetworkSpec, data_dir: str | None) -> DeviceDataset:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from explorer.commands.common import add_project_arguments, load_project_argument
@@ -29,8 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights",
         metavar="RUN_DIR_OR_CHECKPOINT",
-        help="trained weights: a run folder, a checkpoint or a state_dict .pt (default: the "
-        "weights saved with the project, else fresh weights from the project's seed)",
+        help="trained weights: a run folder, a checkpoint or a state_dict .pt; an ensemble's "
+        "run folder or weights export the ensemble as one model (default: the weights saved "
+        "with the project, else fresh weights from the project's seed)",
     )
 
 
@@ -40,29 +42,28 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     from explorer.core.builder import BuildError
     from explorer.core.export import ExportError, OnnxUnavailableError, export_network
-    from explorer.core.weights import (
-        WeightsError,
-        check_weights,
-        load_project_weights,
-        load_state_dict,
-    )
+    from explorer.core.export.ensemble_export import export_ensemble
+    from explorer.core.weights import WeightsError, load_project_members, load_weights
 
     state = None
+    members: tuple[dict[str, Any], ...] = ()  # an ensemble's, exported as one module
     origin = ""
     try:
         if args.weights:
-            state = load_state_dict(args.weights)
-            check_weights(spec, state)
+            state, members = load_weights(args.weights, spec)
             origin = args.weights
         elif args.file:
             # A project saved with its weights exports them unless told otherwise.
-            state = load_project_weights(args.file)[1]
+            _, state, members = load_project_members(args.file)
             origin = f"the weights saved with {args.file}"
     except WeightsError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        written = export_network(spec, state, args.format, args.output)
+        if members:
+            written = export_ensemble(spec, members, args.format, args.output)
+        else:
+            written = export_network(spec, state, args.format, args.output)
     except OnnxUnavailableError as error:  # the machine lacks the extra, not the network
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
@@ -71,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     # OSError (full disk, read-only folder, a destination that is not a file) is reported by
     # explorer.cli for every command alike.
-    if state is not None:
+    if members:
+        source = f"an ensemble of {len(members)} networks, trained weights from {origin}"
+    elif state is not None:
         source = f"trained weights from {origin}"
     else:
         source = f"freshly initialised weights (seed {spec.training.seed}, not trained)"

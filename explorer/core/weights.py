@@ -17,12 +17,13 @@ import hashlib
 import os
 import secrets
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 
 from explorer.core.builder import build_structure
+from explorer.core.ensemble import ensemble_state, member_states
 from explorer.core.files import write_stream, write_stream_atomic
 from explorer.core.project import (
     ProjectError,
@@ -59,9 +60,15 @@ class WeightsError(ProjectError):
 
 
 def save_project_with_weights(
-    spec: NetworkSpec, state_dict: StateDict, path: str | os.PathLike[str]
+    spec: NetworkSpec,
+    state_dict: StateDict,
+    path: str | os.PathLike[str],
+    *,
+    members: Sequence[StateDict] = (),
 ) -> Path:
-    """Write the project JSON naming the state_dict, which is saved beside it.
+    """Write the project JSON naming the state_dict, which is saved beside it; with an
+    ensemble's `members`, their states are saved instead, as one `Ensemble` state_dict
+    (`members.k.…` keys), and their count must be the project's `ensemble` setting.
 
     The weights go to a new file named by their hash, then the JSON (naming that file and
     its SHA-256) replaces the old one atomically: the commit. Leftovers of killed saves
@@ -69,7 +76,19 @@ def save_project_with_weights(
     failures, a full disk included, raise OSError. Returns the weights file's path.
     """
     path = Path(path)
-    check_weights(spec, state_dict)
+    if members:
+        try:
+            check_ensemble_size(spec, len(members))
+        except WeightsError as error:
+            raise WeightsError(
+                f"{error}: set it to {len(members)} to save these weights, or train the "
+                "ensemble again"
+            ) from None
+        for state in members:
+            check_weights(spec, state)
+        state_dict = ensemble_state(members)
+    else:
+        check_weights(spec, state_dict)
     try:
         before = read_project_weights_entry(path)[1] if path.is_file() else None
     except ProjectError:
@@ -115,7 +134,18 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 def load_project_weights(
     path: str | os.PathLike[str],
 ) -> tuple[NetworkSpec, dict[str, torch.Tensor] | None]:
-    """Read a project and, when it names one, its weights file (checked against the spec).
+    """Read a project and, when it names one, its weights file (checked against the spec);
+    of an ensemble's, the first member's (see `load_project_members`)."""
+    spec, state, _ = load_project_members(path)
+    return spec, state
+
+
+def load_project_members(
+    path: str | os.PathLike[str],
+) -> tuple[NetworkSpec, dict[str, torch.Tensor] | None, tuple[dict[str, torch.Tensor], ...]]:
+    """Read a project and, when it names one, its weights file (checked against the spec):
+    the spec, the weights (of an ensemble, its first member's) and an ensemble's members'
+    (() for one network). An ensemble's member count must be the project's `ensemble`.
 
     Raises ProjectError for a bad project and WeightsError (carrying the spec) for missing,
     unreadable or mismatched weights, including weights whose hash is not the one the
@@ -124,7 +154,7 @@ def load_project_weights(
     path = Path(path)
     spec, entry = read_project_weights_entry(path)
     if entry is None:
-        return spec, None
+        return spec, None, ()
     name, digest = entry
     weights_path = path.parent / name
     try:
@@ -138,14 +168,83 @@ def load_project_weights(
                     f"{weights_path}: these weights are from another version of the project "
                     f"(their SHA-256 is not the one {path.name} records)"
                 )
-        state = load_state_dict(weights_path)
+        loaded = load_state_dict(weights_path)
         try:
-            check_weights(spec, state)
+            state, members = fitting_weights(spec, loaded)
+            if members:
+                check_ensemble_size(spec, len(members))
         except WeightsError as error:
             raise WeightsError(f"{weights_path}: {error}") from None
     except WeightsError as error:
         raise WeightsError(str(error), spec) from None
-    return spec, state
+    return spec, state, members
+
+
+def fitting_weights(
+    spec: NetworkSpec, loaded: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], tuple[dict[str, torch.Tensor], ...]]:
+    """`loaded` as the weights of `spec` and, when it is an ensemble's state_dict, its
+    members' states (else ()); WeightsError when they do not fit the network."""
+    members = member_states(loaded)
+    if members is None or _fits(spec, loaded):  # a network's keys win over a lookalike
+        check_weights(spec, loaded)
+        return loaded, ()
+    for index, state in enumerate(members):
+        try:
+            check_weights(spec, state)
+        except WeightsError as error:
+            raise WeightsError(f"ensemble member {index + 1}: {error}") from None
+    return members[0], tuple(members)
+
+
+def check_ensemble_size(spec: NetworkSpec, count: int) -> None:
+    """WeightsError unless `count` members are what the project's `ensemble` setting says."""
+    expected = spec.training.ensemble
+    if count != expected:
+        raise WeightsError(
+            f"the weights are an ensemble of {count} networks, but the project's ensemble "
+            f"setting is {expected}"
+        )
+
+
+def _fits(spec: NetworkSpec, state: StateDict) -> bool:
+    try:
+        check_weights(spec, state)
+    except WeightsError:
+        return False
+    return True
+
+
+def load_weights(
+    path: str | os.PathLike[str], spec: NetworkSpec
+) -> tuple[dict[str, torch.Tensor], tuple[dict[str, torch.Tensor], ...]]:
+    """The weights a `--weights` argument names (see `load_state_dict`), checked against
+    `spec`, and an ensemble's members' states (else ()): an ensemble's run folder (its
+    `member-k` folders) or a file holding an ensemble's state_dict gives all its members."""
+    from explorer.core.training.runs import RunError, RunFolder
+
+    path = Path(path)
+    if path.is_dir() and not any((path / name).is_file() for name in CHECKPOINT_NAMES):
+        run = RunFolder(path)
+        try:
+            size = run.read_settings().ensemble
+        except RunError as error:
+            raise WeightsError(str(error)) from None
+        if size > 1:
+            members = []
+            for index in range(size):
+                state = load_state_dict(run.member(index).path)
+                try:
+                    check_weights(spec, state)
+                except WeightsError as error:
+                    raise WeightsError(f"{run.member(index).path}: {error}") from None
+                members.append(state)
+            return members[0], tuple(members)
+    loaded = load_state_dict(path)
+    try:
+        return fitting_weights(spec, loaded)
+    except WeightsError as error:
+        raise WeightsError(f"{path}: {error}") from None
 
 
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

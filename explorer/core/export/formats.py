@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from explorer.core.builder import Network
+from explorer.core.ensemble import Ensemble
 from explorer.core.export.source import ExportError, pytorch_source
 from explorer.core.export_formats import EXPORT_FORMATS
 from explorer.core.files import (
@@ -87,7 +88,9 @@ def onnx_available() -> bool:
     return True
 
 
-def export_onnx(model: Network, path: str | os.PathLike[str], *, opset: int | None = None) -> None:
+def export_onnx(
+    model: Network | Ensemble, path: str | os.PathLike[str], *, opset: int | None = None
+) -> None:
     """Save an ONNX model in one file with a dynamic batch dimension.
 
     Input "images" (batch, C, H, W) float32, output "logits" (batch, classes). Raises
@@ -138,7 +141,7 @@ def _first_line(error: BaseException) -> str:
     return (text.splitlines() or [type(error).__name__])[0].strip()
 
 
-def _onnx_ready(model: Network) -> Network:
+def _onnx_ready(model: Network | Ensemble) -> Network | Ensemble:
     """The model itself, or an eval-mode equivalent the ONNX exporter can translate.
 
     torch.export has no ONNX translation for RReLU, whose eval-mode output is a leaky ReLU

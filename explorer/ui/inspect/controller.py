@@ -11,10 +11,11 @@ time), so going back to a network reuses its initial weights.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
+import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -27,6 +28,7 @@ from explorer.core.capture import (
     snapshot_model,
     with_mosaics,
 )
+from explorer.core.ensemble import Ensemble, build_ensemble
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 
@@ -56,12 +58,15 @@ class CaptureRefused(Exception):
 
 @dataclass(frozen=True)
 class CaptureRequest:
-    """What to capture. `state_dict` None means the spec's initial weights (its seed)."""
+    """What to capture. `state_dict` None means the spec's initial weights (its seed).
+    With an ensemble's `average_of` (its members' weights), the probabilities are the
+    members' average; the layers stay those of `state_dict`."""
 
     spec: NetworkSpec
     state_dict: Mapping[str, torch.Tensor] | None
     image: torch.Tensor
     max_channels: int
+    average_of: tuple[Mapping[str, torch.Tensor], ...] = ()
 
 
 class Capturer:
@@ -73,6 +78,7 @@ class Capturer:
         # return to them, and building thousands of layers again takes a second.
         self._initial: list[tuple[NetworkSpec, Network]] = []
         self._checked: list[tuple[NetworkSpec, str | None]] = []
+        self._ensemble: tuple[tuple[Mapping[str, torch.Tensor], ...], Ensemble] | None = None
 
     def capture(self, request: CaptureRequest) -> CaptureResult:
         """Every layer's output for the request's image, tiled; raises CaptureRefused for a
@@ -90,9 +96,27 @@ class Capturer:
         else:
             self._model = snapshot_model(request.spec, request.state_dict)
         result = capture(self._model, request.image, max_channels=request.max_channels)
+        if request.average_of:
+            result = self._averaged(result, request)
         # Tiling every layer here keeps the GUI thread's share to colouring the rows on
         # screen, however deep the network.
         return with_mosaics(result)
+
+    def _averaged(self, result: CaptureResult, request: CaptureRequest) -> CaptureResult:
+        """`result` with the ensemble's averaged probabilities (and their log as logits)."""
+        members = request.average_of
+        known = self._ensemble
+        # The same states (never changed in place: each is a copy) make the same ensemble.
+        if (
+            known is None
+            or len(known[0]) != len(members)
+            or any(a is not b for a, b in zip(known[0], members, strict=False))
+        ):
+            self._ensemble = known = (members, build_ensemble(request.spec, members))
+        with torch.no_grad():
+            probabilities = known[1].predict_proba(request.image[None])[0]
+        average = probabilities.numpy().copy()
+        return replace(result, probabilities=average, logits=np.log(np.maximum(average, 1e-12)))
 
 
 _RECALLED = 4
@@ -136,6 +160,7 @@ class InspectController(QObject):
         self._spec: NetworkSpec | None = None
         self._image: torch.Tensor | None = None
         self._weights: Mapping[str, torch.Tensor] | None = None
+        self._average_of: tuple[Mapping[str, torch.Tensor], ...] = ()
         self._busy = False  # a capture of the current context is under way
         self._pending = False
         self._held = False
@@ -160,12 +185,16 @@ class InspectController(QObject):
             self._request()
 
     def set_spec(
-        self, spec: NetworkSpec, weights: Mapping[str, torch.Tensor] | None = None
+        self,
+        spec: NetworkSpec,
+        weights: Mapping[str, torch.Tensor] | None = None,
+        average_of: Sequence[Mapping[str, torch.Tensor]] = (),
     ) -> None:
         """A new network: draw it with `weights`, or its initial weights
-        (`build_model(spec, seed)`)."""
+        (`build_model(spec, seed)`); with an ensemble's members, their averaged probabilities."""
         self._spec = spec
         self._weights = weights
+        self._average_of = tuple(average_of)
         if self._image is not None and tuple(self._image.shape) != spec.input.shape:
             self._image = None  # wait for an image that fits the new input
         self._new_context()
@@ -177,9 +206,15 @@ class InspectController(QObject):
         self._new_context()
 
     @Slot(object)
-    def refresh_from_weights(self, state_dict: Mapping[str, torch.Tensor]) -> None:
-        """New weights from training (a CPU copy the caller no longer changes)."""
+    def refresh_from_weights(
+        self,
+        state_dict: Mapping[str, torch.Tensor],
+        average_of: Sequence[Mapping[str, torch.Tensor]] = (),
+    ) -> None:
+        """New weights from training (a CPU copy the caller no longer changes); with an
+        ensemble's members, the probabilities drawn are their average."""
         self._weights = state_dict
+        self._average_of = tuple(average_of)
         self._request()
 
     def shutdown(self) -> None:
@@ -205,7 +240,9 @@ class InspectController(QObject):
             return
         self._busy = True
         self._pending = False
-        request = CaptureRequest(self._spec, self._weights, self._image, self.max_channels)
+        request = CaptureRequest(
+            self._spec, self._weights, self._image, self.max_channels, self._average_of
+        )
         capturer = self._capturer
         self._runner.start(lambda control: capturer.capture(request))
 

@@ -13,12 +13,21 @@ wait for a model built in the background.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QPaintEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from explorer.core.capture_types import CaptureResult, LayerCapture
 from explorer.core.data import DeviceDataset
@@ -89,6 +98,24 @@ class InspectPanel(QWidget):
         # A long message wraps; it never widens the panel.
         self.error_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.error_label.hide()
+        # An ensemble's weights: which member to look inside, or the average of them all.
+        self._members: tuple[Mapping[str, torch.Tensor], ...] = ()
+        self.member_picker = QComboBox()
+        self.member_picker.setToolTip(
+            "Which of the ensemble's networks to look inside, or their averaged probabilities"
+        )
+        self.member_note = QLabel()
+        self.member_note.setWordWrap(True)
+        self.member_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.member_row = QWidget()
+        member_box = QHBoxLayout(self.member_row)
+        member_box.setContentsMargins(0, 0, 0, 0)
+        weights_label = QLabel("&Weights:")
+        weights_label.setBuddy(self.member_picker)
+        member_box.addWidget(weights_label)
+        member_box.addWidget(self.member_picker)
+        member_box.addWidget(self.member_note, 1)
+        self.member_row.hide()
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.feature_maps, "Feature maps")
@@ -100,6 +127,7 @@ class InspectPanel(QWidget):
         right = QWidget()
         box = QVBoxLayout(right)
         box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.member_row)
         box.addWidget(self.error_label)
         box.addWidget(self.tabs, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -117,6 +145,7 @@ class InspectPanel(QWidget):
         self.controller.captured.connect(self._on_controller_captured)
         self.controller.failed.connect(self._on_controller_failed)
         self.feature_maps.channel_clicked.connect(self._on_feature_maps_channel_clicked)
+        self.member_picker.currentIndexChanged.connect(self._on_member_picker_changed)
 
     # ---- API for the main window -------------------------------------------------------
 
@@ -137,7 +166,8 @@ class InspectPanel(QWidget):
         self.feature_maps.set_spec(spec)
         self._apply_dataset_class_names()
         self._hold_unless_on_screen()
-        self.controller.set_spec(spec, weights)
+        weights, average_of = self._picked(weights)
+        self.controller.set_spec(spec, weights, average_of)
         self.explain.set_spec(spec, weights)
         self.channels.set_spec(spec, weights)
         current = self.picker.current
@@ -156,11 +186,54 @@ class InspectPanel(QWidget):
 
     @Slot(object)
     def refresh_from_weights(self, state_dict: Mapping[str, torch.Tensor]) -> None:
-        """Redraw with the trainer's latest weights (a CPU copy, e.g. every ~0.5 s)."""
+        """Redraw with the trainer's latest weights (a CPU copy, e.g. every ~0.5 s); with an
+        ensemble's members set, with those of the member picked."""
         self._hold_unless_on_screen()
-        self.controller.refresh_from_weights(state_dict)
-        self.explain.refresh_from_weights(state_dict)
-        self.channels.set_weights(state_dict)
+        picked, average_of = self._picked(state_dict)
+        weights = state_dict if picked is None else picked
+        self.controller.refresh_from_weights(weights, average_of)
+        self.explain.refresh_from_weights(weights)
+        self.channels.set_weights(weights)
+
+    def set_members(self, members: Sequence[Mapping[str, torch.Tensor]]) -> None:
+        """An ensemble's members' weights (two or more), or () for one network: the picker
+        "Average of N / Member k" shows only for an ensemble, set to the average. Drawn at
+        the next `refresh_from_weights` (or `set_spec`)."""
+        members = tuple(members)
+        if len(members) == len(self._members) and all(
+            a is b for a, b in zip(members, self._members, strict=True)
+        ):
+            return
+        self._members = members
+        self.member_picker.blockSignals(True)
+        self.member_picker.clear()
+        if members:
+            self.member_picker.addItem(f"Average of {len(members)}")
+            self.member_picker.addItems([f"Member {k}" for k in range(1, len(members) + 1)])
+        self.member_picker.blockSignals(False)
+        self.member_row.setVisible(bool(members))
+        self._show_member_note()
+
+    def _picked(
+        self, weights: Mapping[str, torch.Tensor] | None
+    ) -> tuple[Mapping[str, torch.Tensor] | None, tuple[Mapping[str, torch.Tensor], ...]]:
+        """The weights to draw and the members whose probabilities to average: `weights`
+        itself for one network; the member picked, or member 1 and all for the average."""
+        if not self._members:
+            return weights, ()
+        index = self.member_picker.currentIndex()
+        if index <= 0:
+            return self._members[0], self._members
+        return self._members[index - 1], ()
+
+    def _show_member_note(self) -> None:
+        if self._members and self.member_picker.currentIndex() <= 0:
+            self.member_note.setText(
+                "the prediction is the members' averaged probabilities; the maps, filters, "
+                "Explain and Channels are member 1's"
+            )
+        else:
+            self.member_note.setText("")
 
     def shutdown(self) -> None:
         self.picker.shutdown()
@@ -236,6 +309,12 @@ class InspectPanel(QWidget):
         if self.controller.held:  # shown again: make the capture it waited for
             QTimer.singleShot(0, self._release_if_on_screen)
         super().paintEvent(event)
+
+    @Slot(int)
+    def _on_member_picker_changed(self, _: int) -> None:
+        self._show_member_note()
+        if self._members:
+            self.refresh_from_weights(self._members[0])  # (the member picked is drawn)
 
     @Slot(int)
     def _on_tabs_current_changed(self, _: int) -> None:

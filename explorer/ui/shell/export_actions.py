@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # The weights the export should use: a state_dict matching the spec, or None.
 WeightsProvider = Callable[[NetworkSpec], dict[str, Any] | None]
+# An ensemble's members' weights when they match the spec (exported as one model), or ().
+MembersProvider = Callable[[NetworkSpec], tuple[dict[str, Any], ...]]
 
 
 def onnx_installed() -> bool:
@@ -60,16 +62,28 @@ def target_problem(fmt: str, target: Path, with_weights: bool) -> str | None:
     return None
 
 
-def export_network(spec: NetworkSpec, state: dict[str, Any] | None, fmt: str, path: Path) -> str:
-    """Write the export files; returns a sentence for the user. Runs off the GUI thread."""
+def export_network(
+    spec: NetworkSpec,
+    state: dict[str, Any] | None,
+    fmt: str,
+    path: Path,
+    members: tuple[dict[str, Any], ...] = (),
+) -> str:
+    """Write the export files (of an ensemble's `members`, one model averaging them);
+    returns a sentence for the user. Runs off the GUI thread."""
     from explorer.core.export import export_network as write_export
+    from explorer.core.export.ensemble_export import export_ensemble
 
-    written = write_export(spec, state, fmt, path)
-    origin = (
-        "trained weights"
-        if state is not None
-        else "freshly initialised weights (the network has not been trained)"
-    )
+    if members:
+        written = export_ensemble(spec, members, fmt, path)
+        origin = f"the trained weights of an ensemble of {len(members)}"
+    else:
+        written = write_export(spec, state, fmt, path)
+        origin = (
+            "trained weights"
+            if state is not None
+            else "freshly initialised weights (the network has not been trained)"
+        )
     return f"Exported {' and '.join(p.name for p in written)} with {origin}."
 
 
@@ -84,11 +98,13 @@ class ExportActions(QObject):
         window: QMainWindow,
         spec_source: Callable[[], NetworkSpec],
         weights: WeightsProvider,
+        members: MembersProvider | None = None,
     ) -> None:
         super().__init__(window)
         self.window = window
         self._spec_source = spec_source
         self._weights = weights
+        self._members = members
         self._runner = TaskRunner("export", self)
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.failed.connect(self._on_runner_failed)
@@ -137,7 +153,8 @@ class ExportActions(QObject):
         if target.suffix == "":
             target = target.with_suffix(fmt.suffix)
         weights = self._weights(spec)
-        problem = target_problem(key, target, weights is not None)
+        members = self._members(spec) if self._members is not None else ()
+        problem = target_problem(key, target, weights is not None or bool(members))
         if problem is not None:
             QMessageBox.warning(self.window, "Export", problem)
             return False
@@ -146,7 +163,7 @@ class ExportActions(QObject):
         self._progress.setCancelButton(None)
         self._progress.setWindowModality(Qt.WindowModality.WindowModal)
         self._progress.setMinimumDuration(300)
-        self._runner.start(lambda control: export_network(spec, weights, key, target))
+        self._runner.start(lambda control: export_network(spec, weights, key, target, members))
         return True
 
     def _close_progress(self) -> None:

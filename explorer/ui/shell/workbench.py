@@ -16,6 +16,7 @@ window while a run trains asks first.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,9 @@ class Workbench(QObject):
             action.setShortcut(QKeySequence(key))
             action.triggered.connect(lambda checked=False, d=dock: _float_large(d, window))
 
-        self.export = ExportActions(window, lambda: self.document.spec, self.weights_for)
+        self.export = ExportActions(
+            window, lambda: self.document.spec, self.weights_for, self.members_for
+        )
         window.menus.add_file_menu(self.export.menu)
         window.files.set_weights_saver(self.save_with_weights)
         window.files.set_weights_adopter(self.set_trained)
@@ -176,8 +179,16 @@ class Workbench(QObject):
         """The trained weights when they belong to this network, else None."""
         return self._trained.for_network(spec)
 
-    def set_trained(self, spec: NetworkSpec, state: State | None) -> None:
-        self._trained.hold(spec, state)
+    def members_for(self, spec: NetworkSpec) -> tuple[State, ...]:
+        """An ensemble's members' weights when they belong to this network, else ()."""
+        return self._trained.members if self._trained.belong_to(spec) else ()
+
+    def set_trained(
+        self, spec: NetworkSpec, state: State | None, members: Sequence[State] = ()
+    ) -> None:
+        """Hold `state` (with an ensemble's `members`, the one shown by default)."""
+        self._trained.hold(spec, state, members)
+        self.inspect.set_members(self._trained.members)
         if state is not None:
             self.inspect.refresh_from_weights(state)
 
@@ -188,7 +199,7 @@ class Workbench(QObject):
             return False
         from explorer.core.weights import save_project_with_weights
 
-        save_project_with_weights(spec, state, path)
+        save_project_with_weights(spec, state, path, members=self.members_for(spec))
         return True
 
     # ---- slots ------------------------------------------------------------------------------
@@ -206,6 +217,7 @@ class Workbench(QObject):
         spec = self.document.spec
         if self._trained.forget_unless_for(spec):  # an edit changed the network
             self.evaluation.mark_outdated()
+            self.inspect.set_members(())
         self.inspect.set_spec(spec, self.trained_state)
 
     @Slot(str)
@@ -218,19 +230,20 @@ class Workbench(QObject):
             return  # the document already holds what it could read
         if weights_name is None or self.weights_for(self.document.spec) is not None:
             return  # no weights saved, or they are the ones we hold (a save just wrote them)
-        from explorer.core.weights import load_project_weights
+        from explorer.core.weights import load_project_members
 
         self.weights_loader.invalidate()  # only the latest project's weights count
-        self.weights_loader.start(lambda control: load_project_weights(path))
+        self.weights_loader.start(lambda control: load_project_members(path))
 
     @Slot(object)
     def _on_weights_loader_finished(
-        self, result: TaskFinished[tuple[NetworkSpec, State | None]]
+        self, result: TaskFinished[tuple[NetworkSpec, State | None, tuple[State, ...]]]
     ) -> None:
-        spec, state = result.value
+        spec, state, members = result.value
         if share_weights(spec, self.document.spec):
-            self.set_trained(spec, state)
-            self.window.statusBar().showMessage("Loaded the project's trained weights", 6000)
+            self.set_trained(spec, state, members)
+            what = f"ensemble of {len(members)}" if members else "trained weights"
+            self.window.statusBar().showMessage(f"Loaded the project's {what}", 6000)
 
     @Slot(object)
     def _on_weights_loader_failed(self, failure: TaskFailed) -> None:
