@@ -5,7 +5,8 @@ indented by depth (as torchinfo shows nesting)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.analysis import Analysis, LayerAnalysis
+from explorer.core.memory import TrainingMemory
 from explorer.core.paths import LayerPath
 from explorer.core.summary import (
     COLUMNS,
@@ -38,6 +40,7 @@ from explorer.core.summary import (
     layer_row,
     summary_text,
     summary_totals,
+    training_memory_steps,
 )
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
@@ -46,6 +49,7 @@ _Cells = tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None]
 
 
 _FIT_ROWS = 1000  # rows measured for the column widths (Qt's resizeContentsPrecision)
+_SLICE_SECONDS = 0.008  # of the training-memory estimate per turn of the event loop
 
 if TYPE_CHECKING:
     from explorer.core.profile_report import LargestBatch, LayerProfile, StepProfile
@@ -279,14 +283,14 @@ class SummaryPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addLayout(below)
         # The totals include the training-memory estimate, which walks every autograd
-        # node of the network (tens of ms at thousands of layers): they follow an edit on
-        # later turns of the event loop, so the edit and the estimate never add up to one
-        # long wait of the window.
+        # node of the network (tens of ms at thousands of layers): it is worked out a slice
+        # at a time on later turns of the event loop, and the totals follow, so the window
+        # answers all the while (a thread would not help: the walk holds the interpreter).
         self._totals_timer = QTimer(self)
         self._totals_timer.setSingleShot(True)
         self._totals_timer.setInterval(0)
         self._totals_timer.timeout.connect(self._show_totals)
-        self._nodes_of: Analysis | None = None  # the analysis whose nodes are worked out
+        self._estimate: Generator[None, None, TrainingMemory] | None = None
         document.spec_changed.connect(self._on_document_spec_changed)
         self._on_document_spec_changed()  # the totals, too, follow on the next turn
 
@@ -311,23 +315,32 @@ class SummaryPanel(QWidget):
     def profile_shown(self) -> bool:
         return not self.profile_label.isHidden()
 
+    @property
+    def totals_pending(self) -> bool:
+        """Whether the totals are still being worked out for the spec shown."""
+        return self._totals_timer.isActive()
+
     @Slot()
     def _show_totals(self) -> None:
-        analysis = self.document.analysis
-        if self._nodes_of is not analysis:
-            # First the layers' autograd nodes, then (next turn) the walk over them: each
-            # takes tens of milliseconds at thousands of layers, both together too long.
-            self._nodes_of = analysis
-            _ = analysis.autograd_nodes
-            self._totals_timer.start()
-            return
-        self.totals.setText("\n".join(summary_totals(self.document.spec, analysis)))
+        estimate = self._estimate
+        if estimate is not None:
+            deadline = time.perf_counter() + _SLICE_SECONDS
+            try:
+                while time.perf_counter() < deadline:
+                    next(estimate)
+            except StopIteration:
+                self._estimate = None
+            else:
+                self._totals_timer.start()  # more on the next turn
+                return
+        self.totals.setText("\n".join(summary_totals(self.document.spec, self.document.analysis)))
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
         analysis = self.document.analysis
         self.profile_label.hide()  # the model has dropped the measured columns too
         self._fit_columns()
+        self._estimate = training_memory_steps(self.document.spec, analysis)
         self._totals_timer.start()
         items = []
         for diagnostic in analysis.diagnostics:
