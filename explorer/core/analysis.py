@@ -77,11 +77,13 @@ class Analysis:
                 for source, nodes in zip(base.module_sources, base.__dict__["_nodes"], strict=True)
             }
         made: list[tuple[NodeOrBranches, ...]] = []
-        for count, source in enumerate(self.module_sources, 1):
+        new = 0
+        for source in self.module_sources:
             nodes = known.get(id(source))
             if nodes is None:
                 nodes = nodes_of(source)
-                if count % _NODES_SLICE == 0:
+                new += 1
+                if new % _NODES_SLICE == 0:
                     yield
             made.append(nodes)
         if self._trail is not None:
