@@ -107,8 +107,13 @@ class Analysis:
     @functools.cached_property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """The network's diagnostics, then every layer's and block's in stack order."""
-        per_layer = tuple(d for layer in self.walk() for d in layer.diagnostics)
-        return self.network_diagnostics + per_layer
+        per_layer: list[Diagnostic] = []
+        for layer in self.layers:
+            if layer.children:  # a block: its own, then its contents'
+                per_layer.extend(d for inner in layer.walk() for d in inner.diagnostics)
+            elif layer.diagnostics:
+                per_layer.extend(layer.diagnostics)
+        return self.network_diagnostics + tuple(per_layer)
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -197,7 +202,9 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
     names = spec.names_after(trail.spec) if trail is not None else spec.names()
     last = len(spec.layers) - 1
     # The last row that can give the class scores does: output advice belongs to it alone.
-    output_dense = max((i for i, x in enumerate(spec.layers) if scores_key(x)), default=None)
+    output_dense = next(  # looked for from the end: it is most often the last row
+        (i for i in range(len(spec.layers) - 1, -1, -1) if scores_key(spec.layers[i])), None
+    )
     position = OutputPosition(last, output_dense)
     # what the types' advice may look at, before and after the maps were first shrunk
     contexts = {shrunk: AdviceContext(shrunk, spec.training.batch_size) for shrunk in (False, True)}
@@ -284,15 +291,20 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
 
     known = [r for r in results if r.known]
     network.extend(size_problems(known, math.prod(input_shape)))
+    trainable = non_trainable = macs = elements = 0
+    for r in known:  # one pass: thousands of rows are summed on every edit
+        trainable += r.trainable_params
+        non_trainable += r.non_trainable_params
+        macs += r.macs
+        elements += r.activation_elements
     return Analysis(
         input_shape=input_shape,
         layers=tuple(results),
         network_diagnostics=tuple(network),
-        trainable_params=sum(r.trainable_params for r in known),
-        non_trainable_params=sum(r.non_trainable_params for r in known),
-        macs=sum(r.macs for r in known),
-        forward_bytes=(math.prod(input_shape) + sum(r.activation_elements for r in known))
-        * BYTES_PER_ELEMENT,
+        trainable_params=trainable,
+        non_trainable_params=non_trainable,
+        macs=macs,
+        forward_bytes=(math.prod(input_shape) + elements) * BYTES_PER_ELEMENT,
         module_sources=tuple(sources),
         _trail=Trail(spec, names, position, states, spatial, previous),
     )

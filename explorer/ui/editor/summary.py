@@ -45,7 +45,8 @@ from explorer.core.summary import (
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
 
-_Cells = tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None]
+# a layer's result, its cells, colour, tooltip and the cells' lengths (for the widths)
+_Cells = tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None, tuple[int, ...]]
 
 
 _FIT_ROWS = 1000  # rows measured for the column widths (Qt's resizeContentsPrecision)
@@ -131,6 +132,10 @@ class SummaryTableModel(QAbstractTableModel):
         """The texts of row `row` (0 is the input), in COLUMNS order."""
         return self._input if row == 0 else self._layer_cells(row)[1]
 
+    def row_lengths(self, row: int) -> tuple[int, ...]:
+        """The lengths of `row_cells(row)`, kept with the cells."""
+        return tuple(map(len, self._input)) if row == 0 else self._layer_cells(row)[4]
+
     def _layer_cells(self, row: int) -> _Cells:
         layer = self._rows[row - 1]
         known = self._cells.get(id(layer))
@@ -144,7 +149,8 @@ class SummaryTableModel(QAbstractTableModel):
                 else WARNING_COLOUR.darker(130)
             )
             tip = None if diagnostic is None else diagnostic.text()
-            known = (layer, _indented(layer), colour, tip)
+            cells = _indented(layer)
+            known = (layer, cells, colour, tip, tuple(map(len, cells)))
             self._cells[id(layer)] = known
         return known
 
@@ -359,10 +365,8 @@ class SummaryPanel(QWidget):
         if top >= _FIT_ROWS:
             bottom = self.table.rowAt(self.table.viewport().height() - 1)
             rows = itertools.chain(rows, range(top, (bottom if bottom >= 0 else count - 1) + 1))
-        longest = [0] * (len(COLUMNS) - 1)
-        for row in rows:
-            cells = self.model.row_cells(row)
-            longest = [max(length, len(cell)) for length, cell in zip(longest, cells, strict=False)]
+        lengths = [self.model.row_lengths(row) for row in rows]
+        longest = [max(column) for column in zip(*lengths, strict=True)][: len(COLUMNS) - 1]
         # The cells are in a fixed-pitch font: the longest text is the widest, so counting
         # characters (cheap) replaces measuring strings.
         advance = self._mono_metrics.horizontalAdvance("0")
