@@ -15,7 +15,10 @@ Export), and these steps are taken one after another:
 
 A 5 ms QTimer probes the event loop all the while: a step's stall is the largest gap
 between two of its ticks (the time the window could not answer the user), measured until
-the event loop has been idle for 300 ms after the step (captures arrive in the meantime).
+the event loop has been idle for 300 ms after the step (captures arrive in the meantime,
+and whatever the step left for later turns of the loop). A second table gives the most
+CPU time the GUI thread spent between two ticks: on a shared machine, what the window
+itself did rather than how long the other processes kept it waiting.
 The peer is the same steps on the 7-layer keras-mnist template, so the ratio shows what
 the depth itself costs. Budget (DESIGN.md): every step ≤ 50 ms at 5,000 layers.
 
@@ -76,19 +79,27 @@ class StallProbe:
         self.timer.timeout.connect(self._tick)
         self.last = 0.0
         self.worst = 0.0
+        self.last_cpu = 0.0
+        self.worst_cpu = 0.0
 
     def _tick(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         self.worst = max(self.worst, now - self.last)
-        self.last = now
+        self.worst_cpu = max(self.worst_cpu, cpu - self.last_cpu)
+        self.last, self.last_cpu = now, cpu
 
-    def measure(self, step: Callable[[], object], settle: Callable[[], bool]) -> float:
+    def measure(
+        self, step: Callable[[], object], settle: Callable[[], bool]
+    ) -> tuple[float, float]:
+        """The step's stall in ms: the longest gap between ticks, and the most CPU time the
+        GUI thread spent between two ticks (what the window itself did, whatever else
+        runs on a shared machine)."""
         from PySide6.QtCore import QTimer
 
         self.timer.start()
         self.app.processEvents()
-        self.last = time.perf_counter()
-        self.worst = 0.0
+        self.last, self.last_cpu = time.perf_counter(), time.thread_time()
+        self.worst = self.worst_cpu = 0.0
         QTimer.singleShot(0, step)
         quiet_since = time.perf_counter()
         deadline = quiet_since + 600
@@ -96,18 +107,21 @@ class StallProbe:
             before = time.perf_counter()
             self.app.processEvents()
             time.sleep(0.001)
-            if not settle():
+            # A long turn (the step itself, or work it left for later turns) is not quiet:
+            # checked before the idle time, or a step over IDLE_MS would end the wait at
+            # once and leave what it deferred to the next step.
+            if not settle() or time.perf_counter() - before > 0.02:
                 quiet_since = time.perf_counter()
             elif time.perf_counter() - quiet_since > IDLE_MS / 1000:
                 break
-            if time.perf_counter() - before > 0.02:
-                quiet_since = time.perf_counter()
         self.timer.stop()
-        return max(self.worst, time.perf_counter() - self.last) * 1000 - PROBE_MS
+        wall = max(self.worst, time.perf_counter() - self.last) * 1000 - PROBE_MS
+        cpu = max(self.worst_cpu, time.thread_time() - self.last_cpu) * 1000
+        return wall, cpu
 
 
-def run_steps(spec, profile: str | None) -> dict[str, float]:
-    """Every step's stall in ms for one network."""
+def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
+    """Every step's stall in ms for one network: (wall, GUI-thread CPU), see `measure`."""
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
@@ -121,7 +135,7 @@ def run_steps(spec, profile: str | None) -> dict[str, float]:
     configure_pyqtgraph()
     probe = StallProbe(app)
     state: dict = {}
-    stalls: dict[str, float] = {}
+    stalls: dict[str, tuple[float, float]] = {}
 
     def idle() -> bool:
         workbench = state.get("workbench")
@@ -217,28 +231,29 @@ def main() -> int:
     peers = [] if args.no_peer else [("7 (keras-mnist, peer)", load_template("keras-mnist"))]
     deep = [(f"{layers:,}", deep_network(layers)) for layers in args.layers]
     networks = peers + deep
-    runs: dict[str, list[dict[str, float]]] = {label: [] for label, _ in networks}
+    runs: dict[str, list[dict[str, tuple[float, float]]]] = {label: [] for label, _ in networks}
     for _ in range(max(1, args.repeat)):  # in turn, so a busy minute spreads over all
         for label, spec in networks:
             profile = args.profile if (label, spec) in deep else None
             runs[label].append(run_steps(spec, profile))
-    rows = [
-        (label, {s: statistics.median(run[s] for run in runs[label]) for s in STEPS})
-        for label, _ in networks
-    ]
-
-    print(
-        "max GUI-thread stall per step, ms (5 ms probe; budget 50 ms at 5,000 layers"
-        + (f"; median of {args.repeat} runs)" if args.repeat > 1 else ")")
-    )
-    print(f"{'layers':>22} " + " ".join(f"{s:>8}" for s in STEPS))
-    for label, stalls in rows:
-        print(f"{label:>22} " + " ".join(f"{stalls[s]:8.1f}" for s in STEPS))
-    if not args.no_peer:
-        peer = rows[0][1]
-        for label, stalls in rows[1:]:
-            ratio = " ".join(f"{stalls[s] / max(peer[s], 1.0):7.1f}×" for s in STEPS)
-            print(f"{label + ' / peer':>22} {ratio}")
+    median = f" of {args.repeat} runs" if args.repeat > 1 else ""
+    for which, title in enumerate(("stall", "CPU time between two ticks")):
+        rows = [
+            (label, {s: statistics.median(run[s][which] for run in runs[label]) for s in STEPS})
+            for label, _ in networks
+        ]
+        print(
+            f"max GUI-thread {title} per step, ms (5 ms probe; budget 50 ms at 5,000 layers"
+            + (f"; median{median})" if median else ")")
+        )
+        print(f"{'layers':>22} " + " ".join(f"{s:>8}" for s in STEPS))
+        for label, stalls in rows:
+            print(f"{label:>22} " + " ".join(f"{stalls[s]:8.1f}" for s in STEPS))
+        if not args.no_peer:
+            peer = rows[0][1]
+            for label, stalls in rows[1:]:
+                ratio = " ".join(f"{stalls[s] / max(peer[s], 1.0):7.1f}×" for s in STEPS)
+                print(f"{label + ' / peer':>22} {ratio}")
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     return 0
 

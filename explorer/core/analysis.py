@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from explorer.core.advice import OutputPosition, output_problem, scores_key, size_problems
 from explorer.core.diagnostics import Diagnostic, Severity
 from explorer.core.incremental import State, Trail, continued_trail, converged
 from explorer.core.layer_analysis import LayerAnalysis, ReceptiveField
-from explorer.core.memory import BYTES_PER_ELEMENT, NodeOrBranches, TrainingMemory, training_memory
+from explorer.core.memory import (
+    BYTES_PER_ELEMENT,
+    NodeOrBranches,
+    TrainingMemory,
+    finished,
+    training_memory_steps,
+)
 from explorer.core.optimizers import DEFAULT_OPTIMIZER
 from explorer.core.paths import LayerPath, PathError
 from explorer.core.spec import NetworkSpec
@@ -30,6 +36,8 @@ from explorer.core.stack_walk import Source, Spatial, Walker, nodes_of
 from explorer.core.vocabulary.layer_type import AdviceContext, Shape
 
 __all__ = ["BYTES_PER_ELEMENT", "Analysis", "LayerAnalysis", "ReceptiveField", "analyze"]
+
+_NODES_SLICE = 250  # layers whose autograd nodes one slice of `training_memory_steps` makes
 
 
 @dataclass(frozen=True)
@@ -51,22 +59,38 @@ class Analysis:
     def autograd_nodes(self) -> tuple[NodeOrBranches, ...]:
         """The autograd nodes of the known layers, in order, a block's as `Branches`
         (see memory.py)."""
-        return tuple(node for nodes in self._nodes_per_source for node in nodes)
+        return tuple(node for nodes in finished(self._nodes_steps()) for node in nodes)
 
-    @functools.cached_property
-    def _nodes_per_source(self) -> tuple[tuple[NodeOrBranches, ...], ...]:
+    def _nodes_steps(self) -> Generator[None, None, tuple[tuple[NodeOrBranches, ...], ...]]:
+        """The autograd nodes of each source, worked out a slice of layers at a time and
+        kept once all are (an abandoned walk keeps nothing)."""
+        done: tuple[tuple[NodeOrBranches, ...], ...] | None = self.__dict__.get("_nodes")
+        if done is not None:
+            return done
         # The layers an edit left alone keep their sources (the very objects): their nodes
         # are those the analysis before the edit worked out, if it did.
         known: dict[int, tuple[NodeOrBranches, ...]] = {}
         base = self._trail.base if self._trail is not None else None
-        if base is not None and "_nodes_per_source" in base.__dict__:
+        if base is not None and "_nodes" in base.__dict__:
             known = {
                 id(source): nodes
-                for source, nodes in zip(base.module_sources, base._nodes_per_source, strict=True)
+                for source, nodes in zip(base.module_sources, base.__dict__["_nodes"], strict=True)
             }
+        made: list[tuple[NodeOrBranches, ...]] = []
+        new = 0
+        for source in self.module_sources:
+            nodes = known.get(id(source))
+            if nodes is None:
+                nodes = nodes_of(source)
+                new += 1
+                if new % _NODES_SLICE == 0:
+                    yield
+            made.append(nodes)
         if self._trail is not None:
             self._trail.base = None  # no longer needed
-        return tuple(known.get(id(source)) or nodes_of(source) for source in self.module_sources)
+        done = tuple(made)
+        self.__dict__["_nodes"] = done  # as functools.cached_property keeps its value
+        return done
 
     @functools.cached_property
     def _memory(self) -> dict[tuple[str, float, float], TrainingMemory]:
@@ -83,8 +107,13 @@ class Analysis:
     @functools.cached_property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """The network's diagnostics, then every layer's and block's in stack order."""
-        per_layer = tuple(d for layer in self.walk() for d in layer.diagnostics)
-        return self.network_diagnostics + per_layer
+        per_layer: list[Diagnostic] = []
+        for layer in self.layers:
+            if layer.children:  # a block: its own, then its contents'
+                per_layer.extend(d for inner in layer.walk() for d in inner.diagnostics)
+            elif layer.diagnostics:
+                per_layer.extend(layer.diagnostics)
+        return self.network_diagnostics + tuple(per_layer)
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -124,12 +153,21 @@ class Analysis:
         self, optimizer: str = DEFAULT_OPTIMIZER, momentum: float = 0.0, weight_decay: float = 0.0
     ) -> TrainingMemory:
         """What one training step holds, as autograd keeps it (see memory.py)."""
+        return finished(self.training_memory_steps(optimizer, momentum, weight_decay))
+
+    def training_memory_steps(
+        self, optimizer: str = DEFAULT_OPTIMIZER, momentum: float = 0.0, weight_decay: float = 0.0
+    ) -> Generator[None, None, TrainingMemory]:
+        """`training_memory` a slice at a time (the layers' autograd nodes, then the walk
+        over them; see memory.training_memory_steps): a window works it out between its
+        events. It returns the estimate, kept once worked out."""
         key = (optimizer, momentum, weight_decay)
         memory = self._memory.get(key)
         if memory is None:
-            memory = training_memory(
+            per_source = yield from self._nodes_steps()
+            memory = yield from training_memory_steps(
                 math.prod(self.input_shape),
-                self.autograd_nodes,
+                tuple(node for nodes in per_source for node in nodes),
                 self.non_trainable_params,
                 optimizer=optimizer,
                 momentum=momentum,
@@ -159,10 +197,14 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
     scratch (an edit inside a block analyses that block's row again).
     """
     input_shape: Shape = spec.input.shape
-    names = tuple(spec.names().items())
+    # an edit of one layer's settings keeps every name: they come from the spec before it
+    trail = previous._trail if previous is not None else None
+    names = spec.names_after(trail.spec) if trail is not None else spec.names()
     last = len(spec.layers) - 1
     # The last row that can give the class scores does: output advice belongs to it alone.
-    output_dense = max((i for i, x in enumerate(spec.layers) if scores_key(x)), default=None)
+    output_dense = next(  # looked for from the end: it is most often the last row
+        (i for i in range(len(spec.layers) - 1, -1, -1) if scores_key(spec.layers[i])), None
+    )
     position = OutputPosition(last, output_dense)
     # what the types' advice may look at, before and after the maps were first shrunk
     contexts = {shrunk: AdviceContext(shrunk, spec.training.batch_size) for shrunk in (False, True)}
@@ -249,15 +291,20 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
 
     known = [r for r in results if r.known]
     network.extend(size_problems(known, math.prod(input_shape)))
+    trainable = non_trainable = macs = elements = 0
+    for r in known:  # one pass: thousands of rows are summed on every edit
+        trainable += r.trainable_params
+        non_trainable += r.non_trainable_params
+        macs += r.macs
+        elements += r.activation_elements
     return Analysis(
         input_shape=input_shape,
         layers=tuple(results),
         network_diagnostics=tuple(network),
-        trainable_params=sum(r.trainable_params for r in known),
-        non_trainable_params=sum(r.non_trainable_params for r in known),
-        macs=sum(r.macs for r in known),
-        forward_bytes=(math.prod(input_shape) + sum(r.activation_elements for r in known))
-        * BYTES_PER_ELEMENT,
+        trainable_params=trainable,
+        non_trainable_params=non_trainable,
+        macs=macs,
+        forward_bytes=(math.prod(input_shape) + elements) * BYTES_PER_ELEMENT,
         module_sources=tuple(sources),
         _trail=Trail(spec, names, position, states, spatial, previous),
     )

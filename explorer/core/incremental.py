@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # flow reaching it (stack_walk.Flow), and how many sources and windowed layers came
 # before it.
 State: TypeAlias = tuple[Shape | None, ReceptiveField | None, bool, str | None, int, int]
-Names: TypeAlias = tuple[tuple[LayerPath, str], ...]
+Names: TypeAlias = dict[LayerPath, str]
 
 
 class Trail:
@@ -39,6 +39,7 @@ class Trail:
         spatial: list[Spatial],
         base: Analysis | None,
     ) -> None:
+        self.spec = spec  # whose names the spec of an edit may take over (names_after)
         self.layers = spec.layers
         self.input = spec.input
         self.batch_size = spec.training.batch_size
@@ -61,7 +62,7 @@ def continued_trail(
         or trail.input != spec.input
         or trail.batch_size != spec.training.batch_size
         or trail.position != position
-        or trail.names != names
+        or (trail.names is not names and trail.names != names)
     ):
         return None
     return trail

@@ -21,13 +21,27 @@ where a node says so (int64 pooling indices).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias, TypeVar
 
 from explorer.core.optimizers import DEFAULT_OPTIMIZER, optimizer_type
 
 BYTES_PER_ELEMENT = 4  # float32
+
+# Nodes per slice of `training_memory_steps`: a few milliseconds of the walk.
+WALK_SLICE = 400
+
+T = TypeVar("T")
+
+
+def finished(steps: Generator[None, None, T]) -> T:
+    """What a generator of slices of work (`training_memory_steps`) returns, all at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value  # type: ignore[no-any-return]
 
 
 def format_bytes(count: float) -> str:
@@ -95,6 +109,15 @@ class TrainingMemory:
 
     def peak_bytes(self, batch_size: int) -> int:
         """Estimated peak memory of one training step with this batch size."""
+        # kept per batch size: the totals and their warning ask for the same one, and each
+        # answer goes over every moment (tens of thousands at thousands of layers)
+        peaks: dict[int, int] = self.__dict__.setdefault("_peaks", {})
+        peak = peaks.get(batch_size)
+        if peak is None:
+            peak = peaks[batch_size] = self._peak_bytes(batch_size)
+        return peak
+
+    def _peak_bytes(self, batch_size: int) -> int:
         base = self.weight_bytes + self.optimizer_state_bytes
         during_passes = max(
             (base + gradients + batch_size * per_image for per_image, gradients in self.moments),
@@ -122,9 +145,9 @@ class TrainingMemory:
         return low
 
 
-@dataclass(frozen=True)
-class _Traced:
-    """A node placed in the step: tensor ids of its inputs and output, what it keeps."""
+class _Traced(NamedTuple):
+    """A node placed in the step: tensor ids of its inputs and output, what it keeps (a
+    tuple: thousands are made per estimate)."""
 
     inputs: tuple[int, ...]
     output: int
@@ -144,18 +167,23 @@ class _Tracer:
         self.needs_grad = [False]
         self.trace: list[_Traced] = []
 
-    def chain(self, nodes: Sequence[NodeOrBranches], current: int) -> int:
-        """Trace `nodes` reading tensor `current`; the id of what they make."""
+    def chain(self, nodes: Sequence[NodeOrBranches], current: int) -> Generator[None, None, int]:
+        """Trace `nodes` reading tensor `current`, a slice at a time; the id of what they
+        make."""
         for node in nodes:
             if isinstance(node, Branches):
-                outputs = tuple(self.chain(stack, current) for stack in node.stacks)
-                current = self.node(node.merge, outputs)
+                outputs = []
+                for stack in node.stacks:
+                    outputs.append((yield from self.chain(stack, current)))
+                current = self.node(node.merge, tuple(outputs))
             else:
                 current = self.node(node, (current,))
+            if len(self.trace) % WALK_SLICE == 0:
+                yield
         return current
 
     def node(self, node: Node, inputs: tuple[int, ...]) -> int:
-        grad = any(self.needs_grad[i] for i in inputs) or node.weights > 0
+        grad = node.weights > 0 or _any_needs_grad(self.needs_grad, inputs)
         out = inputs[0]
         if node.output is not None:
             self.sizes.append(node.output * BYTES_PER_ELEMENT)
@@ -163,10 +191,16 @@ class _Tracer:
             out = len(self.sizes) - 1
         saved: tuple[int, ...] = ()
         if grad:
-            kept = [i for i in inputs if node.saves_input]
-            if node.saves_output:
-                kept.append(out)
-            saved = tuple(dict.fromkeys(kept))
+            if len(inputs) == 1:  # a layer's node (a merge has several inputs)
+                first = inputs[0]
+                saved = (first,) if node.saves_input else ()
+                if node.saves_output and not (saved and out == first):
+                    saved += (out,)
+            else:
+                kept = [i for i in inputs if node.saves_input]
+                if node.saves_output:
+                    kept.append(out)
+                saved = tuple(dict.fromkeys(kept))
         self.trace.append(
             _Traced(
                 inputs,
@@ -181,6 +215,12 @@ class _Tracer:
         return out
 
 
+def _any_needs_grad(needs_grad: list[bool], inputs: tuple[int, ...]) -> bool:
+    if len(inputs) == 1:  # most nodes: no generator
+        return needs_grad[inputs[0]]
+    return any(needs_grad[i] for i in inputs)
+
+
 def training_memory(
     input_elements: int,
     nodes: Sequence[NodeOrBranches],
@@ -193,8 +233,33 @@ def training_memory(
     """Walk one training step over `nodes` (in forward order) for an input of
     `input_elements` per image; `frozen_elements` counts the buffers beside the trainable
     weights (BatchNorm's running statistics)."""
+    return finished(
+        training_memory_steps(
+            input_elements,
+            nodes,
+            frozen_elements,
+            optimizer=optimizer,
+            momentum=momentum,
+            weight_decay=weight_decay,
+        )
+    )
+
+
+def training_memory_steps(
+    input_elements: int,
+    nodes: Sequence[NodeOrBranches],
+    frozen_elements: int = 0,
+    *,
+    optimizer: str = DEFAULT_OPTIMIZER,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+) -> Generator[None, None, TrainingMemory]:
+    """`training_memory` a slice at a time: each step of the generator walks at most
+    about WALK_SLICE nodes (a window works the estimate of thousands of layers out between
+    its events, and the walk holds the interpreter too long for a thread to help); it
+    returns the estimate."""
     tracer = _Tracer(input_elements)
-    logits = tracer.chain(nodes, 0)
+    logits = yield from tracer.chain(nodes, 0)
     sizes, needs_grad, trace = tracer.sizes, tracer.needs_grad, tracer.trace
     all_gradients = sum(t.weight_bytes for t in trace)
     moments: list[tuple[int, int]] = []
@@ -210,6 +275,8 @@ def training_memory(
     alive_bytes = 0
     extra = 0
     for step, t in enumerate(trace):
+        if step % WALK_SLICE == WALK_SLICE - 1:
+            yield
         if t.output not in held and t.output not in alive:
             alive.add(t.output)
             alive_bytes += sizes[t.output]
@@ -244,7 +311,9 @@ def training_memory(
     pending = {logits: sizes[logits]}
     pending_bytes = sizes[logits]
     gradients = 0
-    for t in reversed(trace):
+    for step, t in enumerate(reversed(trace)):
+        if step % WALK_SLICE == WALK_SLICE - 1:
+            yield
         if not t.backward:
             continue  # nothing it reads needs a gradient
         gradients += t.weight_bytes
@@ -254,7 +323,7 @@ def training_memory(
             if needs_grad[i] and i != t.output and i not in pending:
                 outgoing += sizes[i]
                 new.append(i)
-        reads_grad = any(needs_grad[i] for i in t.inputs)
+        reads_grad = _any_needs_grad(needs_grad, t.inputs)
         scratch = t.node.backward_scratch if reads_grad else t.node.weight_scratch
         moments.append((alive_bytes + extra + pending_bytes + outgoing + scratch, gradients))
         extra -= t.extra_bytes

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from explorer.core.analysis import BYTES_PER_ELEMENT, Analysis, LayerAnalysis, ReceptiveField
 from explorer.core.device_memory import device_memory
 from explorer.core.diagnostics import Diagnostic
-from explorer.core.memory import format_bytes
+from explorer.core.memory import TrainingMemory, finished, format_bytes
 from explorer.core.spec import NetworkSpec
 from explorer.core.vocabulary.geometry import size_text
 
@@ -23,6 +23,7 @@ __all__ = [
     "summary_json",
     "summary_text",
     "table_rows",
+    "training_memory_steps",
 ]
 
 
@@ -156,12 +157,17 @@ def summary_text(spec: NetworkSpec, analysis: Analysis) -> str:
 
 def training_bytes(spec: NetworkSpec, analysis: Analysis) -> int:
     """Estimated training memory with the spec's batch size and optimizer."""
+    return finished(training_memory_steps(spec, analysis)).peak_bytes(spec.training.batch_size)
+
+
+def training_memory_steps(
+    spec: NetworkSpec, analysis: Analysis
+) -> Generator[None, None, TrainingMemory]:
+    """The estimate behind `training_bytes` (and the totals), a slice at a time (see
+    Analysis.training_memory_steps): once it has run out, the totals cost nothing."""
     training = spec.training
-    return analysis.training_memory_bytes(
-        training.batch_size,
-        training.optimizer,
-        training.momentum,
-        weight_decay=training.weight_decay,
+    return analysis.training_memory_steps(
+        training.optimizer, training.momentum, weight_decay=training.weight_decay
     )
 
 

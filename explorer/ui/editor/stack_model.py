@@ -96,7 +96,7 @@ class LayerStackModel(QAbstractItemModel):
         self.document = document
         self._root = Node(RowKind.ITEM, None)
         self._root.children = item_rows(document.spec.layers, self._root)
-        self._refresh(self._root)
+        self._refresh_all()
         # Rows taken out stay referenced until the next edit: Qt may still ask an index
         # made for one of them for its parent while it tidies up.
         self._removed: list[Node] = []
@@ -110,7 +110,7 @@ class LayerStackModel(QAbstractItemModel):
         if not change.kept:
             self.beginResetModel()
             self._root.children = item_rows(layers, self._root)
-            self._refresh(self._root)
+            self._refresh_all()
             self.endResetModel()
             return
         if change.removed:
@@ -133,10 +133,12 @@ class LayerStackModel(QAbstractItemModel):
             # what a block holds follows the shapes flowing into it
             self._refresh(node)
             self._tell_subtree(node)
-        if changed:
-            # Naming the roles (row heights never change) tells views no size changed.
-            top, bottom = self.index(changed[0]), self.index(changed[-1])
-            self.dataChanged.emit(top, bottom, CONTENT_ROLES)
+        # Naming the roles (row heights never change) tells views no size changed; one
+        # signal per run of changed rows, not one over the rows between (the last row
+        # changes with any edit: its advice is the network's output's), which Qt would
+        # otherwise go over one by one, asking each row for its flags.
+        for first, last in _runs(changed):
+            self.dataChanged.emit(self.index(first), self.index(last), CONTENT_ROLES)
         for node, first, last in self._changed.values():
             parent = self._index_of_node(node)
             self.dataChanged.emit(
@@ -160,6 +162,17 @@ class LayerStackModel(QAbstractItemModel):
             node.name = self.document.spec.names().get(path, "")
         for child in node.children:
             self._refresh(child)
+
+    def _refresh_all(self) -> None:
+        """`_refresh` of every row, the top-level ones' results and names found by their
+        index (thousands of rows need no path worked out and looked up each)."""
+        results = self.document.analysis.layers
+        names = self.document.spec.layer_names()
+        for row, node in enumerate(self._root.children):
+            node.shown = results[row]
+            node.name = names[row]
+            for child in node.children:
+                self._refresh(child)
 
     def remove_children(self, node: Node, first: int, last: int) -> None:
         self.beginRemoveRows(self._index_of_node(node), first, last)

@@ -5,7 +5,8 @@ indented by depth (as torchinfo shows nesting)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.analysis import Analysis, LayerAnalysis
+from explorer.core.memory import TrainingMemory
 from explorer.core.paths import LayerPath
 from explorer.core.summary import (
     COLUMNS,
@@ -38,14 +40,17 @@ from explorer.core.summary import (
     layer_row,
     summary_text,
     summary_totals,
+    training_memory_steps,
 )
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
 
-_Cells = tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None]
+# a layer's result, its cells, colour, tooltip and the cells' lengths (for the widths)
+_Cells = tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None, tuple[int, ...]]
 
 
 _FIT_ROWS = 1000  # rows measured for the column widths (Qt's resizeContentsPrecision)
+_SLICE_SECONDS = 0.008  # of the training-memory estimate per turn of the event loop
 
 if TYPE_CHECKING:
     from explorer.core.profile_report import LargestBatch, LayerProfile, StepProfile
@@ -127,6 +132,10 @@ class SummaryTableModel(QAbstractTableModel):
         """The texts of row `row` (0 is the input), in COLUMNS order."""
         return self._input if row == 0 else self._layer_cells(row)[1]
 
+    def row_lengths(self, row: int) -> tuple[int, ...]:
+        """The lengths of `row_cells(row)`, kept with the cells."""
+        return tuple(map(len, self._input)) if row == 0 else self._layer_cells(row)[4]
+
     def _layer_cells(self, row: int) -> _Cells:
         layer = self._rows[row - 1]
         known = self._cells.get(id(layer))
@@ -140,7 +149,8 @@ class SummaryTableModel(QAbstractTableModel):
                 else WARNING_COLOUR.darker(130)
             )
             tip = None if diagnostic is None else diagnostic.text()
-            known = (layer, _indented(layer), colour, tip)
+            cells = _indented(layer)
+            known = (layer, cells, colour, tip, tuple(map(len, cells)))
             self._cells[id(layer)] = known
         return known
 
@@ -279,14 +289,14 @@ class SummaryPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addLayout(below)
         # The totals include the training-memory estimate, which walks every autograd
-        # node of the network (tens of ms at thousands of layers): they follow an edit on
-        # later turns of the event loop, so the edit and the estimate never add up to one
-        # long wait of the window.
+        # node of the network (tens of ms at thousands of layers): it is worked out a slice
+        # at a time on later turns of the event loop, and the totals follow, so the window
+        # answers all the while (a thread would not help: the walk holds the interpreter).
         self._totals_timer = QTimer(self)
         self._totals_timer.setSingleShot(True)
         self._totals_timer.setInterval(0)
         self._totals_timer.timeout.connect(self._show_totals)
-        self._nodes_of: Analysis | None = None  # the analysis whose nodes are worked out
+        self._estimate: Generator[None, None, TrainingMemory] | None = None
         document.spec_changed.connect(self._on_document_spec_changed)
         self._on_document_spec_changed()  # the totals, too, follow on the next turn
 
@@ -311,23 +321,32 @@ class SummaryPanel(QWidget):
     def profile_shown(self) -> bool:
         return not self.profile_label.isHidden()
 
+    @property
+    def totals_pending(self) -> bool:
+        """Whether the totals are still being worked out for the spec shown."""
+        return self._totals_timer.isActive()
+
     @Slot()
     def _show_totals(self) -> None:
-        analysis = self.document.analysis
-        if self._nodes_of is not analysis:
-            # First the layers' autograd nodes, then (next turn) the walk over them: each
-            # takes tens of milliseconds at thousands of layers, both together too long.
-            self._nodes_of = analysis
-            _ = analysis.autograd_nodes
-            self._totals_timer.start()
-            return
-        self.totals.setText("\n".join(summary_totals(self.document.spec, analysis)))
+        estimate = self._estimate
+        if estimate is not None:
+            deadline = time.perf_counter() + _SLICE_SECONDS
+            try:
+                while time.perf_counter() < deadline:
+                    next(estimate)
+            except StopIteration:
+                self._estimate = None
+            else:
+                self._totals_timer.start()  # more on the next turn
+                return
+        self.totals.setText("\n".join(summary_totals(self.document.spec, self.document.analysis)))
 
     @Slot()
     def _on_document_spec_changed(self) -> None:
         analysis = self.document.analysis
         self.profile_label.hide()  # the model has dropped the measured columns too
         self._fit_columns()
+        self._estimate = training_memory_steps(self.document.spec, analysis)
         self._totals_timer.start()
         items = []
         for diagnostic in analysis.diagnostics:
@@ -346,10 +365,8 @@ class SummaryPanel(QWidget):
         if top >= _FIT_ROWS:
             bottom = self.table.rowAt(self.table.viewport().height() - 1)
             rows = itertools.chain(rows, range(top, (bottom if bottom >= 0 else count - 1) + 1))
-        longest = [0] * (len(COLUMNS) - 1)
-        for row in rows:
-            cells = self.model.row_cells(row)
-            longest = [max(length, len(cell)) for length, cell in zip(longest, cells, strict=False)]
+        lengths = [self.model.row_lengths(row) for row in rows]
+        longest = [max(column) for column in zip(*lengths, strict=True)][: len(COLUMNS) - 1]
         # The cells are in a fixed-pitch font: the longest text is the widest, so counting
         # characters (cheap) replaces measuring strings.
         advance = self._mono_metrics.horizontalAdvance("0")
