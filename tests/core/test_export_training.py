@@ -175,3 +175,9 @@ def test_the_script_reads_the_idx_files_the_app_reads(real_datasets: Path, name:
         assert torch.equal(train_y, app.labels(Split.TRAIN))
         assert torch.equal(test_x, app.images(Split.TEST))
         assert torch.equal(test_y, app.labels(Split.TEST))
+
+
+def test_no_training_images_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    module = exported(tiny_spec())
+    with pytest.raises(SystemExit, match="no training images are left"):
+        module.train(module.build_model(), 1, limit=0, out=str(tmp_path))

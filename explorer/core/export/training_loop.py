@@ -218,14 +218,21 @@ def train(
     of the same batch: nothing is scaled, and `batch_size` and the learning rate mean what
     they mean in one process (BatchNorm's statistics are each process's share's). Process 0
     alone prints and writes `out`/weights.pt (after each epoch) and `out`/metrics.csv.
+
+    The app's weight averaging (ema_decay), mixed precision, compile, test-time flips and
+    ensembles are left out, to keep the loop short.
     """
     rank, world = rank_and_world()
+    if batch_size < world:
+        raise SystemExit(f"a batch of {batch_size} images cannot be shared by {world} processes")
     cuda = torch.cuda.is_available()
     device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
     torch.manual_seed(SEED + rank)  # each process its own dropout and augmentation
     model.to(device)
     train_x, train_y, test_x, test_y = load_data(data_dir)
     train_x, train_y, val_x, val_y = split_validation(train_x[:limit], train_y[:limit])
+    if not len(train_x):
+        raise SystemExit("no training images are left after the validation split")
     scale = train_x.float().div(255).transpose(0, 1).flatten(1)
     mean = scale.mean(1).view(1, -1, 1, 1).to(device)
     std = scale.std(1).clamp_min(1e-6).view(1, -1, 1, 1).to(device)
@@ -235,11 +242,14 @@ def train(
     network = DistributedDataParallel(model, device_ids=devices) if world > 1 else model
     optimizer = make_optimizer(model)
     loss_function = nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING)
-    # A last batch that leaves a process fewer than two images is dropped (BatchNorm needs two).
-    steps_per_epoch = max(1, (len(train_x) - 2 * world) // batch_size + 1)
+    # A last, partial batch that would leave a process fewer than two images is dropped
+    # (BatchNorm needs two).
+    steps_per_epoch = math.ceil(len(train_x) / batch_size)
+    if steps_per_epoch > 1 and 0 < len(train_x) % batch_size < 2 * world:
+        steps_per_epoch -= 1
     total_steps = steps_per_epoch * epochs
     order_generator = torch.Generator().manual_seed(SEED)  # the same order in every process
-    best_loss, epochs_without_improvement, best_weights = math.inf, 0, None
+    stopping = EarlyStopping(EARLY_STOPPING_PATIENCE)
     path = Path(out)
     if rank == 0:
         path.mkdir(parents=True, exist_ok=True)
@@ -281,22 +291,41 @@ def train(
                 row = [epoch + 1, train_loss, validation_loss, validation_accuracy, lr]
                 csv.writer(file).writerow(row)
             torch.save(model.state_dict(), path / "weights.pt")
-        if len(val_x) and EARLY_STOPPING_PATIENCE:
-            if validation_loss < best_loss:
-                best_loss, epochs_without_improvement = validation_loss, 0
-                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                epochs_without_improvement += 1
-            if epochs_without_improvement >= EARLY_STOPPING_PATIENCE:
-                say(f"early stop: no better validation loss for {EARLY_STOPPING_PATIENCE} epochs")
-                if best_weights is not None:  # None when no validation loss was finite
-                    model.load_state_dict(best_weights)
-                if rank == 0:
-                    torch.save(model.state_dict(), path / "weights.pt")
-                break
+        if len(val_x) and stopping.should_stop(validation_loss, model):
+            say(f"early stop: no better validation loss for {stopping.patience} epochs")
+            stopping.restore_best(model)
+            if rank == 0:
+                torch.save(model.state_dict(), path / "weights.pt")
+            break
     _, accuracy = evaluate(model, test_x, test_y, mean, std)
     say(f"test accuracy {accuracy:.4f}")
     return accuracy
+
+
+class EarlyStopping:
+    """Stops after `patience` epochs without a lower validation loss (0: never), keeping the
+    weights of the best epoch."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best_loss = math.inf
+        self.epochs_without_improvement = 0
+        self.best_weights: dict[str, torch.Tensor] | None = None
+
+    def should_stop(self, validation_loss: float, model: nn.Module) -> bool:
+        """Count one epoch's validation loss; whether training stops here."""
+        if not self.patience:
+            return False
+        if validation_loss < self.best_loss:
+            self.best_loss, self.epochs_without_improvement = validation_loss, 0
+            self.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.epochs_without_improvement += 1
+        return self.epochs_without_improvement >= self.patience
+
+    def restore_best(self, model: nn.Module) -> None:
+        if self.best_weights is not None:  # None when no validation loss was finite
+            model.load_state_dict(self.best_weights)
 
 
 def same_buffers(model: nn.Module) -> None:
