@@ -4,7 +4,7 @@ Every file is written beside its destination under a temporary name and renamed 
 so a failed export never leaves half a file behind, and a destination that is not a regular
 file (a folder, a device, a FIFO) is refused before any work (see explorer.core.files).
 Exported graphs run in eval mode (dropout off, BatchNorm on its running statistics) and
-return logits, like `Network`.
+return logits, like `Network`; ONNX files keep each BatchNorm as its own node.
 """
 
 from __future__ import annotations
@@ -118,7 +118,10 @@ def export_onnx(
                 dynamo=True,
                 dynamic_shapes={"x": {0: batch}},
                 verbose=False,
+                optimize=False,  # _optimize_keeping_norms instead
             )
+            if program is not None:
+                _optimize_keeping_norms(program)
     except Exception as error:
         raise ExportError(f"cannot export as ONNX: {_first_line(error)}") from error
     finally:
@@ -129,6 +132,38 @@ def export_onnx(
     # The models are far below ONNX's 2 GB limit: keep the weights in the file.
     with _quiet_torch("ONNX export"):
         write_file_atomic(path, lambda target: program.save(str(target), external_data=False))
+
+
+def _optimize_keeping_norms(program: torch.onnx.ONNXProgram) -> None:
+    """Simplify the exported graph as torch.onnx's own optimisation does (constant folding
+    and onnxscript's default rewrite rules), except that each BatchNorm stays a
+    BatchNormalization node instead of being folded into the convolution before it: the
+    file keeps the network's layers and imports back with the same analysis.
+
+    onnxscript names its default rules only privately; where that name is gone (another
+    onnxscript), the whole of its optimisation runs, folding the norms as before.
+    """
+    import onnxscript.optimizer
+    from onnxscript import rewriter
+
+    try:
+        from onnxscript.rewriter.rules import common as rules
+
+        folding = {
+            rules.fuse_batchnorm_into_conv_rule,
+            rules.fuse_batchnorm_into_conv_transpose_rule,
+            rules.fuse_batchnorm_into_gemm_rule,
+        }
+        defaults = rewriter._DEFAULT_REWRITE_RULES
+    except (ImportError, AttributeError):
+        log.debug("onnxscript without its default rules by name: BatchNorm is folded")
+        program.optimize()
+        return
+    kept = [rule for rule in defaults if rule not in folding]
+    for _ in range(2):  # a rewrite can leave more to fold, as onnxscript's two rounds do
+        onnxscript.optimizer.fold_constants(program.model)
+        program.model = rewriter.rewrite(program.model, kept)
+    onnxscript.optimizer.remove_unused_nodes(program.model)
 
 
 def _first_line(error: BaseException) -> str:

@@ -150,9 +150,9 @@ def pytorch_source(
 
     `model` is the built network to describe (built from `spec` when omitted); only its
     structure is used, never its weights. The file also holds `build_model()`,
-    `predict_proba`, `penalty` and a short training loop with the project's settings that
-    needs only PyTorch (torchvision, when installed, supplies MNIST, Fashion-MNIST or
-    CIFAR-10).
+    `predict_proba`, `penalty` and a training loop with the project's settings that needs
+    only PyTorch and runs as one process or under torchrun (it reads MNIST and
+    Fashion-MNIST files; torchvision, when installed, downloads them or CIFAR-10).
     """
     network = model if model is not None else build_model(spec)
     layers = "".join(
@@ -195,6 +195,12 @@ def pytorch_source(
         ),
         batch_size=repr(training.batch_size),
         epochs=repr(training.epochs),
+        schedule=json.dumps(training.schedule),
+        step_size=repr(training.step_size),
+        gamma=repr(training.gamma),
+        validation_split=repr(training.validation_split),
+        patience=repr(training.early_stopping_patience),
+        label_smoothing=repr(training.label_smoothing),
         seed=repr(training.seed),
         # The template puts the blank lines after it.
         augment_class=augment_class,
