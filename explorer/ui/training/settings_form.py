@@ -25,7 +25,11 @@ _STEP_SCHEDULE_KEYS = ("step_size", "gamma")
 
 
 # Labels the key itself spells badly (abbreviations).
-_LABELS = {"ema_decay": "Weight EMA decay", "tta_flip": "Flip test images (TTA)"}
+_LABELS = {
+    "ema_decay": "Weight EMA decay",
+    "tta_flip": "Flip test images (TTA)",
+    "ensemble": "Ensemble of N",
+}
 
 
 class TrainingSettingsForm(QScrollArea):
