@@ -76,8 +76,7 @@ def test_a_two_member_ensemble_trains_into_the_clis_layout(
     assert "member 1" in gui.curves.legend_names()
     assert gui.panel.epoch_label.text().startswith("Ensemble of 2 finished: test accuracy")
     gui.curves.redraw()
-    gui.curves.grab().save(str(Path("/tmp/h18app-curves.png")))
-    _ = np  # numpy is used by the evaluation tests below
+    gui.curves.grab().save("/tmp/h18app-curves.png")
 
 
 @pytest.mark.slow
@@ -119,3 +118,128 @@ def test_stop_during_member_two_and_resume_keep_member_one_untouched(
     state = trained.args[0].states[0]
     assert all(torch.equal(state[key], saved[key]) for key in saved)
     assert gui.window.document.spec.training.ensemble == 2
+
+
+def _averaged_probabilities(states: tuple[Any, ...], spec: Any, dataset: DeviceDataset) -> Any:
+    """Each member's softmax on the test images, computed here from its weights (numpy:
+    members × images × classes), independent of the app's evaluation."""
+    from explorer.core.builder import build_model
+
+    images = torch.cat([x for x, _ in dataset.batches("test", 500)])
+    probabilities = []
+    for state in states:
+        model = build_model(spec)
+        model.load_state_dict(state)
+        model.eval()
+        with torch.no_grad():
+            probabilities.append(torch.softmax(model(images), 1).numpy())
+    return np.stack(probabilities)
+
+
+@pytest.fixture
+def ensemble_bench(
+    qtbot: Any, tmp_path: Path, message_boxes: Any, shapes_dataset: DeviceDataset
+) -> Any:
+    from explorer.ui.training.worker import dataset_key
+    from tests.ui.conftest import workbench_in_window
+
+    spec = tiny_spec(epochs=1, ensemble=3)
+    for workbench in workbench_in_window(qtbot, spec, tmp_path / "runs"):
+        workbench.training.remember_dataset(dataset_key(spec, None, "cpu"), shapes_dataset)
+        yield workbench
+
+
+@pytest.mark.slow
+def test_the_evaluation_tab_shows_the_ensemble_each_member_and_where_they_disagree(
+    qtbot: Any, ensemble_bench: Any, shapes_dataset: DeviceDataset
+) -> None:
+    bench = ensemble_bench
+    bench.window.resize(1280, 800)
+    with qtbot.waitSignal(bench.training.ensemble_trained, timeout=TIMEOUT_MS):
+        assert bench.training.start()
+    wait_idle(qtbot, bench.training)
+    panel = bench.evaluation
+    qtbot.waitUntil(lambda: panel.ensemble is not None, timeout=TIMEOUT_MS)
+    states = bench._trained.members
+    assert len(states) == 3 and bench.trained_state is states[0]
+
+    probabilities = _averaged_probabilities(states, bench.document.spec, shapes_dataset)
+    labels = shapes_dataset.labels("test").numpy()
+    averaged = probabilities.mean(0)
+    ensemble_right = averaged.argmax(1) == labels
+    members_right = probabilities.argmax(2) == labels
+    table = panel.ensemble_view.table
+    assert table.rowCount() == 4
+    assert table.item(0, 0).text() == "Ensemble of 3"
+    assert table.item(0, 1).text() == f"{100 * ensemble_right.mean():.2f}%"
+    loss = -np.log(averaged[np.arange(len(labels)), labels]).mean()
+    assert float(table.item(0, 2).text()) == pytest.approx(loss, abs=1e-4)
+    for k in range(3):
+        assert table.item(k + 1, 0).text() == f"member {k + 1}"
+        assert table.item(k + 1, 1).text() == f"{100 * members_right[k].mean():.2f}%"
+    rescued = np.flatnonzero(~ensemble_right & members_right.any(0))
+    repaired = np.flatnonzero(ensemble_right & ~members_right.all(0))
+    assert len(rescued) + len(repaired) > 0  # one-epoch members disagree somewhere
+    assert sorted(panel.ensemble_view.wrong_indices()) == rescued.tolist()
+    assert sorted(panel.ensemble_view.right_indices()) == repaired.tolist()
+
+    # The picker: the confusion matrix and the accuracy become member 2's.
+    assert panel.picker.isVisible() and panel.picker.count() == 4
+    ensemble_confusion = panel.evaluation.confusion.copy()
+    panel.pick(1)
+    member = panel.evaluation
+    assert member is panel.ensemble.members[1]
+    predicted = probabilities[1].argmax(1)
+    assert member.correct == int((predicted == labels).sum())
+    assert f"{100 * member.accuracy:.2f} %" in panel._accuracy.text()
+    expected = np.bincount(labels * 10 + predicted, minlength=100).reshape(10, 10)
+    assert np.array_equal(member.confusion, expected)
+    assert np.array_equal(
+        ensemble_confusion,
+        np.bincount(labels * 10 + averaged.argmax(1), minlength=100).reshape(10, 10),
+    )
+    panel.pick(None)
+    assert panel.evaluation is panel.ensemble.ensemble
+    # Clicking an image of the gallery chooses it for Inspect.
+    if rescued.size:
+        grid = panel.ensemble_view.wrong_grid
+        with qtbot.waitSignal(panel.image_chosen) as chosen:
+            grid.itemClicked.emit(grid.item(0))
+        assert chosen.args == ["test", grid.indices()[0]]
+    bench.evaluation_dock.show()
+    bench.evaluation_dock.raise_()
+    qtbot.wait(100)
+    panel.grab().save("/tmp/h18app-evaluation.png")
+
+    # Evaluate (F7) with an ensemble held measures the ensemble again, off the GUI thread.
+    shown = panel.ensemble
+    assert bench.evaluate_now()
+    qtbot.waitUntil(lambda: panel.ensemble is not shown, timeout=TIMEOUT_MS)
+    assert panel.ensemble.ensemble.accuracy == pytest.approx(ensemble_right.mean())
+
+
+@pytest.mark.slow
+def test_a_finished_ensemble_run_loads_its_members_and_evaluates_them(
+    qtbot: Any, ensemble_bench: Any, shapes_dataset: DeviceDataset, tmp_path: Path
+) -> None:
+    from explorer.core.project import save_project
+
+    spec = tiny_spec(epochs=1, ensemble=2)
+    project = tmp_path / "tiny.json"
+    save_project(spec, project)
+    run = tmp_path / "cli-run"
+    assert main(["train", str(project), "--out", str(run)]) == 0
+    bench = ensemble_bench
+    assert bench.load_ensemble_run(str(run))
+    panel = bench.evaluation
+    qtbot.waitUntil(lambda: panel.ensemble is not None, timeout=TIMEOUT_MS)
+    states = bench._trained.members
+    assert len(states) == 2
+    for k, state in enumerate(states, start=1):
+        saved = load_checkpoint(run / f"member-{k}" / "checkpoint.pt").result_state()
+        assert all(torch.equal(state[key], saved[key]) for key in saved)
+    probabilities = _averaged_probabilities(states, spec, shapes_dataset)
+    labels = shapes_dataset.labels("test").numpy()
+    accuracy = (probabilities.mean(0).argmax(1) == labels).mean()
+    assert panel.ensemble.ensemble.accuracy == pytest.approx(accuracy)
+    assert bench.document.spec.training.ensemble == 2

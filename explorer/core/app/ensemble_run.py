@@ -76,6 +76,38 @@ def evaluate_ensemble(
     return EnsembleEvaluation(ensemble, members)
 
 
+def evaluate_ensemble_weights(
+    spec: NetworkSpec,
+    states: Sequence[State],
+    dataset: DeviceDataset | None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> tuple[EnsembleEvaluation, DeviceDataset]:
+    """`evaluate_ensemble` on `dataset`, or (None) on the network's own, as
+    `evaluate_weights` finds it; the evaluation and the dataset it indexes."""
+    from explorer.core.app.trained_weights import evaluation_dataset
+
+    dataset = evaluation_dataset(spec, dataset, data_dir)
+    return evaluate_ensemble(spec, states, dataset), dataset
+
+
+def evaluate_ensemble_run(
+    run_dir: str | os.PathLike[str],
+    dataset: DeviceDataset | None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> tuple[EnsembleEvaluation, DeviceDataset, NetworkSpec, tuple[State, ...]]:
+    """A finished ensemble run read back (`finished_member_states`) and evaluated on
+    `dataset` when it suits the network, else on the network's own; the evaluation, the
+    dataset it indexes, the network and its members' weights."""
+    spec, states = finished_member_states(run_dir)
+    if dataset is not None and (
+        tuple(dataset.info.input_shape) != spec.input.shape
+        or dataset.info.num_classes != spec.num_classes
+    ):
+        dataset = None
+    result, used = evaluate_ensemble_weights(spec, states, dataset, data_dir)
+    return result, used, spec, states
+
+
 def finished_member_states(
     run_dir: str | os.PathLike[str],
 ) -> tuple[NetworkSpec, tuple[State, ...]]:

@@ -122,6 +122,7 @@ class Workbench(QObject):
         # Evaluate once the run's thread has ended: its final weights arrive after the
         # finished event, and run_ended comes after every signal the worker sent.
         self.training.run_ended.connect(self._on_training_run_ended)
+        self.training.ensemble_trained.connect(self._on_training_ensemble_trained)
         self.training.dataset_loaded.connect(self._on_training_dataset_loaded)
         self.evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
         # The stack's selection and the feature-map list follow each other, at any depth.
@@ -180,6 +181,11 @@ class Workbench(QObject):
         self._trained.hold(spec, state)
         if state is not None:
             self.inspect.refresh_from_weights(state)
+
+    def hold_ensemble(self, spec: NetworkSpec, states: tuple[State, ...]) -> None:
+        """Hold an ensemble's members' weights (Inspect shows the first member's)."""
+        self._trained.hold(spec, states[0], states)
+        self.inspect.refresh_from_weights(states[0])
 
     def save_with_weights(self, spec: NetworkSpec, path: str) -> bool:
         """File ▸ Save's hook: write the project with its trained weights, if any."""
@@ -269,6 +275,40 @@ class Workbench(QObject):
         spec, dataset = self.document.spec, self._dataset
         self.evaluator.start(lambda control: evaluate_weights(spec, state, dataset))
 
+    @Slot(object)
+    def _on_training_ensemble_trained(self, trained: Any) -> None:
+        self.hold_ensemble(self.document.spec, trained.states)
+        if trained.evaluation is not None and self._dataset is not None:
+            self._show_ensemble(trained.evaluation, self._dataset)
+
+    def load_ensemble_run(self, run_dir: str) -> bool:
+        """Hold a finished ensemble run's members and evaluate them in the background (its
+        network goes into the editor first, as an undoable edit); False when busy."""
+        from explorer.core.app.ensemble_run import evaluate_ensemble_run
+
+        if self.evaluator.busy or self.training.is_running:
+            return False
+        dataset, data_dir = self._dataset, self.training.data_dir
+        self.window.statusBar().showMessage(f"Loading the ensemble run {Path(run_dir).name}…")
+        self._show_next_evaluation = True
+        self.evaluator.start(lambda control: evaluate_ensemble_run(run_dir, dataset, data_dir))
+        return True
+
+    def _show_ensemble(self, result: Any, dataset: Any) -> None:
+        spec = self.document.spec
+        names = dataset.info.class_names
+        if len(names) != result.ensemble.num_classes:
+            names = spec.class_names or tuple(map(str, range(result.ensemble.num_classes)))
+        members = self._trained.members
+        self.evaluation.set_network(spec, self.weights_for(spec), members)
+        self.evaluation.set_ensemble(result, dataset, names)
+        self.window.statusBar().showMessage(
+            f"Test accuracy of the ensemble of {len(result.members)}: "
+            f"{100 * result.ensemble.accuracy:.2f}%",
+            8000,
+        )
+        self._raise_if_asked()
+
     # ---- on-demand evaluation, resuming, closing ---------------------------------------------
 
     @Slot()
@@ -295,6 +335,15 @@ class Workbench(QObject):
         self.window.statusBar().showMessage("Evaluating the current weights on the test set…")
         self._show_next_evaluation = True
         data_dir = self.training.data_dir
+        members = self._trained.members
+        if members:  # an ensemble's: the ensemble and each member
+            from explorer.core.app.ensemble_run import evaluate_ensemble_weights
+
+            def both(control: object) -> tuple[Any, ...]:
+                return (*evaluate_ensemble_weights(spec, members, dataset, data_dir), spec, members)
+
+            self.evaluator.start(both)
+            return True
         self.evaluator.start(lambda control: evaluate_weights(spec, state, dataset, data_dir))
         return True
 
@@ -341,9 +390,16 @@ class Workbench(QObject):
         return box.clickedButton() is stop
 
     @Slot(object)
-    def _on_evaluator_finished(self, result: TaskFinished[tuple[Any, Any]]) -> None:
-        evaluation, dataset = result.value  # the dataset it was computed on, not a newer one
-        self._show_evaluation(evaluation, dataset)
+    def _on_evaluator_finished(self, result: TaskFinished[tuple[Any, ...]]) -> None:
+        if len(result.value) == 4:  # an ensemble's, with the network and members it is of
+            ensemble, dataset, spec, members = result.value
+            if spec != self.document.spec and not self.document.edit(spec, "Load ensemble run"):
+                return
+            self.hold_ensemble(self.document.spec, members)
+            self._show_ensemble(ensemble, dataset)
+        else:
+            evaluation, dataset = result.value  # the dataset it was computed on, not a newer one
+            self._show_evaluation(evaluation, dataset)
 
     def _show_evaluation(self, evaluation: Any, dataset: Any) -> None:
         names = dataset.info.class_names
@@ -354,6 +410,10 @@ class Workbench(QObject):
         self.window.statusBar().showMessage(
             f"Test accuracy of the current weights: {100 * evaluation.accuracy:.2f}%", 8000
         )
+        self._raise_if_asked()
+
+    def _raise_if_asked(self) -> None:
+        """Bring the Evaluation tab forward when the user asked for the evaluation shown."""
         if self._show_next_evaluation:
             self._show_next_evaluation = False
             self.evaluation_dock.show()
