@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from PySide6.QtWidgets import QMenu
 
 from explorer.cli import main
 from explorer.core.data import DeviceDataset
@@ -72,7 +73,7 @@ def test_a_two_member_ensemble_trains_into_the_clis_layout(
         assert all(torch.equal(state[key], saved[key]) for key in saved)
     # The curves: the live member and the first one beside it, named in the legend.
     assert [c.name for c in gui.curves.members] == ["member 1"]
-    assert any(name.startswith("member 2 (live)") for name in gui.curves.legend_names())
+    assert gui.curves.legend_names()[0] == "member 2 (live)"
     assert "member 1" in gui.curves.legend_names()
     assert gui.panel.epoch_label.text().startswith("Ensemble of 2 finished: test accuracy")
     gui.curves.redraw()
@@ -103,11 +104,20 @@ def test_stop_during_member_two_and_resume_keep_member_one_untouched(
     kept = {p.name: p.read_bytes() for p in first.iterdir() if p.is_file()}
     assert _events(run / "member-2", "stopped")
 
+    # The Runs panel lists the ensemble as one run, stopped, and its Resume continues it.
+    (record,) = [r for r in gui.runs.records if r.path == run]
+    assert (record.members, record.status, record.resumable) == (2, "stopped", True)
+    assert "1 of 2 members trained" in record.message
+    gui.runs.tree.setCurrentItem(gui.runs.tree.topLevelItem(gui.runs.records.index(record)))
+    assert gui.runs.resume_button.isEnabled()
+    gui.runs.resume_requested.connect(gui.controller.resume_run)
     members: list[Any] = []
     gui.controller.member_started.connect(members.append)
     with qtbot.waitSignal(gui.controller.ensemble_trained, timeout=TIMEOUT_MS) as trained:
-        assert gui.controller.resume_run(run)
+        gui.runs.resume_button.click()
     wait_idle(qtbot, gui.controller)
+    (record,) = [r for r in gui.runs.records if r.path == run]
+    assert (record.status, record.resumable) == ("finished", False)
     assert [m.index for m in members] == [1]  # member 1 was finished: only 2 continues
     assert [len(m.earlier) for m in members] == [1]
     assert {p.name: p.read_bytes() for p in first.iterdir() if p.is_file()} == kept
@@ -227,10 +237,18 @@ def test_a_finished_ensemble_run_loads_its_members_and_evaluates_them(
     spec = tiny_spec(epochs=1, ensemble=2)
     project = tmp_path / "tiny.json"
     save_project(spec, project)
-    run = tmp_path / "cli-run"
+    run = tmp_path / "runs" / "20260101-000000-tiny"  # in the Runs list
     assert main(["train", str(project), "--out", str(run)]) == 0
     bench = ensemble_bench
-    assert bench.load_ensemble_run(str(run))
+    bench.runs.refresh()
+    (record,) = bench.runs.records
+    assert (record.path, record.members, record.status) == (run, 2, "finished")
+    bench.runs.tree.setCurrentItem(bench.runs.tree.topLevelItem(0))
+    menu = bench.window.findChild(QMenu, "runsMenu")
+    menu.aboutToShow.emit()
+    action = bench.ensembles.load_action
+    assert action.isEnabled() and action in menu.actions()
+    action.trigger()
     panel = bench.evaluation
     qtbot.waitUntil(lambda: panel.ensemble is not None, timeout=TIMEOUT_MS)
     states = bench._trained.members

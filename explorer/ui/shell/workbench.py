@@ -36,6 +36,7 @@ from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 from explorer.ui.evaluation.panel import EvaluationPanel
 from explorer.ui.inspect.panel import InspectPanel
+from explorer.ui.shell.ensemble_results import EnsembleResults, ensemble_task
 from explorer.ui.shell.export_actions import ExportActions
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.shell.profile_actions import ProfileActions
@@ -68,7 +69,8 @@ class Workbench(QObject):
         self.evaluator = TaskRunner("evaluation", self)
         self.evaluator.finished.connect(self._on_evaluator_finished)
         self.evaluator.failed.connect(self._on_evaluator_failed)
-        self._show_next_evaluation = False
+        #: Bring the Evaluation tab forward once the next evaluation is shown (asked for).
+        self.show_next_evaluation = False
         # Each new dock lands stacked before it is tabified, which grows the window past
         # the screen; put the size back once every dock is in its place.
         size = window.size()
@@ -111,6 +113,7 @@ class Workbench(QObject):
             "`train --resume` does"
         )
         self.resume_action.triggered.connect(self._on_resume_action_triggered)
+        self.ensembles = EnsembleResults(self, self._trained, runs_menu)
         refresh = runs_menu.addAction("Re&fresh List")
         refresh.triggered.connect(self.runs.refresh)
         runs_menu.aboutToShow.connect(self._on_runs_menu_about_to_show)
@@ -122,7 +125,6 @@ class Workbench(QObject):
         # Evaluate once the run's thread has ended: its final weights arrive after the
         # finished event, and run_ended comes after every signal the worker sent.
         self.training.run_ended.connect(self._on_training_run_ended)
-        self.training.ensemble_trained.connect(self._on_training_ensemble_trained)
         self.training.dataset_loaded.connect(self._on_training_dataset_loaded)
         self.evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
         # The stack's selection and the feature-map list follow each other, at any depth.
@@ -173,6 +175,11 @@ class Workbench(QObject):
     def trained_state(self) -> State | None:
         return self._trained.state
 
+    @property
+    def dataset(self) -> Any:
+        """The resident dataset of the latest run (None before one has loaded)."""
+        return self._dataset
+
     def weights_for(self, spec: NetworkSpec) -> State | None:
         """The trained weights when they belong to this network, else None."""
         return self._trained.for_network(spec)
@@ -181,11 +188,6 @@ class Workbench(QObject):
         self._trained.hold(spec, state)
         if state is not None:
             self.inspect.refresh_from_weights(state)
-
-    def hold_ensemble(self, spec: NetworkSpec, states: tuple[State, ...]) -> None:
-        """Hold an ensemble's members' weights (Inspect shows the first member's)."""
-        self._trained.hold(spec, states[0], states)
-        self.inspect.refresh_from_weights(states[0])
 
     def save_with_weights(self, spec: NetworkSpec, path: str) -> bool:
         """File ▸ Save's hook: write the project with its trained weights, if any."""
@@ -275,40 +277,6 @@ class Workbench(QObject):
         spec, dataset = self.document.spec, self._dataset
         self.evaluator.start(lambda control: evaluate_weights(spec, state, dataset))
 
-    @Slot(object)
-    def _on_training_ensemble_trained(self, trained: Any) -> None:
-        self.hold_ensemble(self.document.spec, trained.states)
-        if trained.evaluation is not None and self._dataset is not None:
-            self._show_ensemble(trained.evaluation, self._dataset)
-
-    def load_ensemble_run(self, run_dir: str) -> bool:
-        """Hold a finished ensemble run's members and evaluate them in the background (its
-        network goes into the editor first, as an undoable edit); False when busy."""
-        from explorer.core.app.ensemble_run import evaluate_ensemble_run
-
-        if self.evaluator.busy or self.training.is_running:
-            return False
-        dataset, data_dir = self._dataset, self.training.data_dir
-        self.window.statusBar().showMessage(f"Loading the ensemble run {Path(run_dir).name}…")
-        self._show_next_evaluation = True
-        self.evaluator.start(lambda control: evaluate_ensemble_run(run_dir, dataset, data_dir))
-        return True
-
-    def _show_ensemble(self, result: Any, dataset: Any) -> None:
-        spec = self.document.spec
-        names = dataset.info.class_names
-        if len(names) != result.ensemble.num_classes:
-            names = spec.class_names or tuple(map(str, range(result.ensemble.num_classes)))
-        members = self._trained.members
-        self.evaluation.set_network(spec, self.weights_for(spec), members)
-        self.evaluation.set_ensemble(result, dataset, names)
-        self.window.statusBar().showMessage(
-            f"Test accuracy of the ensemble of {len(result.members)}: "
-            f"{100 * result.ensemble.accuracy:.2f}%",
-            8000,
-        )
-        self._raise_if_asked()
-
     # ---- on-demand evaluation, resuming, closing ---------------------------------------------
 
     @Slot()
@@ -333,18 +301,13 @@ class Workbench(QObject):
         ):
             dataset = None  # of another network: load the right one
         self.window.statusBar().showMessage("Evaluating the current weights on the test set…")
-        self._show_next_evaluation = True
+        self.show_next_evaluation = True
         data_dir = self.training.data_dir
         members = self._trained.members
         if members:  # an ensemble's: the ensemble and each member
-            from explorer.core.app.ensemble_run import evaluate_ensemble_weights
-
-            def both(control: object) -> tuple[Any, ...]:
-                return (*evaluate_ensemble_weights(spec, members, dataset, data_dir), spec, members)
-
-            self.evaluator.start(both)
-            return True
-        self.evaluator.start(lambda control: evaluate_weights(spec, state, dataset, data_dir))
+            self.evaluator.start(ensemble_task(spec, members, dataset, data_dir))
+        else:
+            self.evaluator.start(lambda control: evaluate_weights(spec, state, dataset, data_dir))
         return True
 
     @Slot()
@@ -392,11 +355,7 @@ class Workbench(QObject):
     @Slot(object)
     def _on_evaluator_finished(self, result: TaskFinished[tuple[Any, ...]]) -> None:
         if len(result.value) == 4:  # an ensemble's, with the network and members it is of
-            ensemble, dataset, spec, members = result.value
-            if spec != self.document.spec and not self.document.edit(spec, "Load ensemble run"):
-                return
-            self.hold_ensemble(self.document.spec, members)
-            self._show_ensemble(ensemble, dataset)
+            self.ensembles.show_result(result.value)
         else:
             evaluation, dataset = result.value  # the dataset it was computed on, not a newer one
             self._show_evaluation(evaluation, dataset)
@@ -410,12 +369,12 @@ class Workbench(QObject):
         self.window.statusBar().showMessage(
             f"Test accuracy of the current weights: {100 * evaluation.accuracy:.2f}%", 8000
         )
-        self._raise_if_asked()
+        self.raise_evaluation_if_asked()
 
-    def _raise_if_asked(self) -> None:
+    def raise_evaluation_if_asked(self) -> None:
         """Bring the Evaluation tab forward when the user asked for the evaluation shown."""
-        if self._show_next_evaluation:
-            self._show_next_evaluation = False
+        if self.show_next_evaluation:
+            self.show_next_evaluation = False
             self.evaluation_dock.show()
             self.evaluation_dock.raise_()
 

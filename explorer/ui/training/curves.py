@@ -251,8 +251,7 @@ class TrainingCurves(QWidget):
         return items
 
     def _update_legend(self) -> None:
-        live = self.live_member
-        entries = [(f"{live} (live): {name}" if live else name, c) for name, c in LIVE_LEGEND]
+        entries = list(LIVE_LEGEND)
         entries += [
             (run.name, MEMBER_COLOURS[index % len(MEMBER_COLOURS)])
             for index, run in enumerate(self.members)
@@ -267,6 +266,9 @@ class TrainingCurves(QWidget):
             f'<span style="color:{colour}"><b>━━</b></span>&nbsp;{html.escape(name)}'
             for name, colour in entries
         ]
+        if self.live_member:  # an ensemble: the live curves are this member's
+            self._legend_names.insert(0, f"{self.live_member} (live)")
+            parts.insert(0, f"<b>{html.escape(self.live_member)}</b>&nbsp;(live):")
         shown = [w for w, on in (("members", self.members), ("saved runs", self.overlays)) if on]
         if shown:
             parts.append(
@@ -276,8 +278,9 @@ class TrainingCurves(QWidget):
         self.legend.setText(" &nbsp; ".join(parts))
 
     def legend_names(self) -> list[str]:
-        """The names shown in the legend: the live curves, then an ensemble's earlier
-        members, then each overlaid run."""
+        """The names shown in the legend: the live member of an ensemble ("member k
+        (live)"), the live curves, then an ensemble's earlier members, then each overlaid
+        run."""
         return list(self._legend_names)
 
     # ---- interaction ----------------------------------------------------------------------

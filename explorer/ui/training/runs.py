@@ -28,6 +28,7 @@ from explorer.core.spec import NetworkSpec
 from explorer.core.training.runs import RunFolder, list_run_folders
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.training.curves import TrainingCurves
+from explorer.ui.training.ensemble_runs import is_ensemble_run, run_stamp
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class RunRecord:
     message: str
     curves: RunCurves
     damage: str = ""  # why some of its metrics could not be read ("" when all could)
+    members: int = 1  # an ensemble's member count (ensemble_runs.py reads those)
 
     @property
     def name(self) -> str:
@@ -51,7 +53,7 @@ class RunRecord:
     def resumable(self) -> bool:
         """Stopped (or cut off) with a checkpoint to continue from."""
         stopped = self.status in ("stopped", "incomplete")
-        return stopped and RunFolder(self.path).checkpoint_path.is_file()
+        return stopped and (self.members > 1 or RunFolder(self.path).checkpoint_path.is_file())
 
 
 def read_run(path: str | Path) -> RunRecord:
@@ -59,6 +61,10 @@ def read_run(path: str | Path) -> RunRecord:
     skipped (a run cut off mid-write is still listed with what it has) and a run with such
     lines is marked damaged, saying why."""
     folder = Path(path)
+    if is_ensemble_run(folder):
+        from explorer.ui.training.ensemble_runs import read_ensemble_run
+
+        return read_ensemble_run(folder)
     status, test_accuracy, message = "incomplete", None, ""
     metrics_log = RunFolder(folder).read_metrics()
     for event in metrics_log.events:
@@ -86,7 +92,7 @@ def list_runs(
     for run in list_run_folders(root):
         folder = run.path
         try:
-            stamp = run.metrics_path.stat().st_mtime
+            stamp = run_stamp(run)
         except OSError:  # removed since it was listed
             continue
         cached = cache.get(folder) if cache is not None else None
