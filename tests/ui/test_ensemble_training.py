@@ -261,3 +261,27 @@ def test_a_finished_ensemble_run_loads_its_members_and_evaluates_them(
     accuracy = (probabilities.mean(0).argmax(1) == labels).mean()
     assert panel.ensemble.ensemble.accuracy == pytest.approx(accuracy)
     assert bench.document.spec.training.ensemble == 2
+
+
+def test_earlier_members_are_drawn_beside_the_live_one_and_go_with_a_single_run(
+    qtbot: Any,
+) -> None:
+    from explorer.ui.training.curves import MEMBER_COLOURS, TrainingCurves
+    from tests.ui.test_training_curves import _run
+
+    curves = TrainingCurves()
+    qtbot.addWidget(curves)
+    single = len(curves.loss_plot.listDataItems())
+    first, second = _run("member 1", 0.5), _run("member 2", 0.8)
+    curves.set_members([first, second], "member 3")
+    assert curves.legend_names()[0] == "member 3 (live)"
+    assert curves.legend_names()[-2:] == ["member 1", "member 2"]
+    assert MEMBER_COLOURS[1] in curves.legend.text()
+    items = curves.loss_plot.listDataItems()
+    assert len(items) == single + 4  # each member: smoothed train and validation
+    drawn = [item.getData()[1] for item in items[single:]]
+    assert np.allclose(drawn[0], first.smoothed_loss())
+    assert np.allclose(drawn[3], second.validation_loss)
+    curves.set_members(())  # a single run next: only its own curves
+    assert len(curves.loss_plot.listDataItems()) == single
+    assert "member" not in " ".join(curves.legend_names())
