@@ -59,3 +59,22 @@ def test_step_size_and_gamma_are_editable_only_with_the_step_schedule(
     panel.document.undo_stack.undo()
     assert panel.document.spec.training.schedule == "step"
     assert _step_settings_enabled(panel) == [True, True]
+
+
+def test_the_ensemble_size_is_a_setting_after_the_seed_and_edits_undoably(
+    qtbot: Any, panel: TrainingPanel
+) -> None:
+    form = panel.settings_page.findChild(QFormLayout)
+    editors = panel.settings_page.editors
+    label = form.labelForField(editors["ensemble"])
+    assert label is not None and label.text() == "Ensemble of N"
+    row = form.getWidgetPosition(editors["ensemble"])[0]
+    assert row == form.getWidgetPosition(editors["seed"])[0] + 1
+    box = editors["ensemble"].box
+    panel.activateWindow()
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus)
+    qtbot.keyClick(box, Qt.Key.Key_Up)
+    assert panel.document.spec.training.ensemble == 2
+    panel.document.undo_stack.undo()
+    assert panel.document.spec.training.ensemble == 1

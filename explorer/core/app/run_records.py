@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from explorer.core.app.curves import RunCurves, run_curves
+from explorer.core.app.ensemble_runs import is_ensemble_run, metrics_stamp
 from explorer.core.app.run_labels import RunLabels, labels_path, read_labels
 from explorer.core.app.run_summary import RunSummary, summarize_run
 from explorer.core.training.runs import RunFolder, list_run_folders
@@ -36,6 +37,7 @@ class RunRecord:
     damage: str = ""  # why some of its metrics could not be read ("" when all could)
     summary: RunSummary = field(default_factory=RunSummary)
     labels: RunLabels = field(default_factory=RunLabels)
+    members: int = 1  # an ensemble's member count (ensemble_runs.py reads those)
 
     @property
     def name(self) -> str:
@@ -51,7 +53,7 @@ class RunRecord:
     def resumable(self) -> bool:
         """Stopped (or cut off) with a checkpoint to continue from."""
         stopped = self.status in ("stopped", "incomplete")
-        return stopped and RunFolder(self.path).checkpoint_path.is_file()
+        return stopped and (self.members > 1 or RunFolder(self.path).checkpoint_path.is_file())
 
 
 def read_run(path: str | Path) -> RunRecord:
@@ -59,6 +61,10 @@ def read_run(path: str | Path) -> RunRecord:
     not read as events are skipped (a run cut off mid-write is still listed with what it
     has) and a run with such lines is marked damaged, saying why."""
     folder = Path(path)
+    if is_ensemble_run(folder):
+        from explorer.core.app.ensemble_runs import read_ensemble_run
+
+        return read_ensemble_run(folder)
     status, test_accuracy, message = "incomplete", None, ""
     metrics_log = RunFolder(folder).read_metrics()
     for event in metrics_log.events:
@@ -119,7 +125,7 @@ def unread_runs(root: str | Path, cache: dict[Path, tuple[Stamp, RunRecord]]) ->
 
 def _stamp(run: RunFolder) -> Stamp | None:
     try:
-        return (run.metrics_path.stat().st_mtime_ns, _mtime(labels_path(run.path)))
+        return (metrics_stamp(run), _mtime(labels_path(run.path)))
     except OSError:
         return None
 

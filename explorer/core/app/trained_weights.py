@@ -85,15 +85,25 @@ def evaluate_weights(
     it indexes. Without a dataset the network's own is loaded on the CPU, never downloaded:
     `BadRunInput` when it is not on this computer yet. Scales with the network: run it off
     the GUI thread."""
-    from explorer.core.app.preparation import BadRunInput, load_network_dataset
     from explorer.core.capture import snapshot_model
-    from explorer.core.data import dataset_status
     from explorer.core.evaluation import evaluate
 
-    if dataset is None:
-        name = spec.training.dataset
-        if not dataset_status(name, data_dir).available:
-            raise BadRunInput(f"{name} is not on this computer yet: Train downloads it")
-        dataset = load_network_dataset(spec, data_dir, "cpu")
+    dataset = evaluation_dataset(spec, dataset, data_dir)
     model = snapshot_model(spec, state).to(dataset.device)
     return evaluate(model, dataset, Split.TEST), dataset
+
+
+def evaluation_dataset(
+    spec: NetworkSpec, dataset: DeviceDataset | None, data_dir: str | os.PathLike[str] | None
+) -> DeviceDataset:
+    """`dataset`, or (None) the network's own loaded on the CPU, never downloaded:
+    `BadRunInput` when it is not on this computer yet."""
+    from explorer.core.app.preparation import BadRunInput, load_network_dataset
+    from explorer.core.data import dataset_status
+
+    if dataset is not None:
+        return dataset
+    name = spec.training.dataset
+    if not dataset_status(name, data_dir).available:
+        raise BadRunInput(f"{name} is not on this computer yet: Train downloads it")
+    return load_network_dataset(spec, data_dir, "cpu")

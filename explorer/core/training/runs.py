@@ -67,13 +67,18 @@ def default_run_dir(name: str, root: str | os.PathLike[str] = "runs") -> Path:
 
 
 def list_run_folders(root: str | os.PathLike[str]) -> list[RunFolder]:
-    """The run folders directly under `root` (those with a metrics.jsonl), newest first:
-    their names start with a time stamp. None when `root` is not a folder."""
+    """The run folders directly under `root` (those with a metrics.jsonl, and ensembles'
+    with a first member that has one), newest first: their names start with a time stamp.
+    None when `root` is not a folder."""
     try:
         entries = list(Path(root).iterdir())
     except OSError:
         return []
-    runs = [RunFolder(path) for path in entries if (path / METRICS_FILE).is_file()]
+    runs = [
+        RunFolder(path)
+        for path in entries
+        if (path / METRICS_FILE).is_file() or RunFolder(path).member(0).metrics_path.is_file()
+    ]
     return sorted(runs, key=lambda run: run.path.name, reverse=True)
 
 

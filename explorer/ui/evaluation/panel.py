@@ -5,6 +5,8 @@ A thin view over `explorer.core.evaluation.Evaluation`, laid out from three part
 confusion-matrix cell lists that (true, predicted) pair's images, most confident first;
 clicking an image emits `image_chosen(split, index)` so the feature-map view can take it as
 its input. The Embedding tab (embedding.py) maps the penultimate features of the test images.
+An ensemble's evaluation (`set_ensemble`) adds the Ensemble tab (ensemble_view.py) and a
+picker, Ensemble / member k, choosing whose results the matrix and the other tabs show.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from PySide6.QtCore import QPointF, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QResizeEvent
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -28,11 +31,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.app.ensemble_run import EnsembleEvaluation
 from explorer.core.data.resident import DeviceDataset
+from explorer.core.dataset_split import Split
 from explorer.core.evaluation import Evaluation, most_confident_mistakes, pair_samples
 from explorer.core.spec import NetworkSpec
 from explorer.ui.evaluation.confusion_matrix import ConfusionMatrixView
 from explorer.ui.evaluation.embedding import EmbeddingView
+from explorer.ui.evaluation.ensemble_view import EnsembleView, member_label
 from explorer.ui.evaluation.metrics_table import MetricsTable
 from explorer.ui.evaluation.thumbnails import MAX_THUMBNAILS, ThumbnailGrid
 
@@ -52,6 +58,9 @@ class EvaluationPanel(QWidget):
         self._evaluation: Evaluation | None = None
         self._dataset: DeviceDataset | None = None
         self._class_names: tuple[str, ...] = ()
+        self._ensemble: EnsembleEvaluation | None = None
+        self._spec: NetworkSpec | None = None
+        self._member_states: tuple[Mapping[str, torch.Tensor], ...] = ()
 
         self._accuracy = QLabel("No evaluation yet: train the network, then evaluate it.")
         self._accuracy_font = QFont(self._accuracy.font())
@@ -63,7 +72,13 @@ class EvaluationPanel(QWidget):
         self._save_button = QPushButton("Export PNG…")
         self._save_button.setEnabled(False)
         self._save_button.clicked.connect(self._on_save_button_clicked)
+        # An ensemble's: whose results the matrix and the tabs show (hidden otherwise).
+        self.picker = QComboBox()
+        self.picker.setToolTip("Show the ensemble's results or one member's")
+        self.picker.setVisible(False)
+        self.picker.currentIndexChanged.connect(self._on_picker_current_index_changed)
         header = QHBoxLayout()
+        header.addWidget(self.picker)
         header.addWidget(self._accuracy)
         header.addSpacing(16)
         header.addWidget(self._details, 1)
@@ -92,6 +107,8 @@ class EvaluationPanel(QWidget):
         self.embedding = EmbeddingView()
         self.embedding.image_chosen.connect(self.image_chosen)
         self._tabs.addTab(self.embedding, "Embedding")
+        self.ensemble_view = EnsembleView()
+        self.ensemble_view.image_chosen.connect(self._on_ensemble_view_image_chosen)
 
         self._splitter = QSplitter(Qt.Orientation.Horizontal)
         self._splitter.setChildrenCollapsible(False)
@@ -111,7 +128,53 @@ class EvaluationPanel(QWidget):
     def set_evaluation(
         self, evaluation: Evaluation, dataset: DeviceDataset, class_names: Sequence[str]
     ) -> None:
-        """Show `evaluation`, whose per-sample arrays index `dataset`'s split images."""
+        """Show `evaluation`, whose per-sample arrays index `dataset`'s split images (one
+        network's: an ensemble's table and picker go)."""
+        self._ensemble = None
+        self.picker.setVisible(False)
+        index = self._tabs.indexOf(self.ensemble_view)
+        if index >= 0:
+            self._tabs.removeTab(index)
+        self._show(evaluation, dataset, class_names)
+
+    def set_ensemble(
+        self, result: EnsembleEvaluation, dataset: DeviceDataset, class_names: Sequence[str]
+    ) -> None:
+        """Show an ensemble's evaluation: the ensemble and each member in the Ensemble tab,
+        the ensemble's results in the others until the picker chooses a member."""
+        self._show(result.ensemble, dataset, class_names)
+        self._ensemble = result
+        self.ensemble_view.show_result(result, dataset, self._class_names)
+        if self._tabs.indexOf(self.ensemble_view) < 0:
+            first = 0 if self._side_by_side else 1  # after the matrix when it is a tab
+            self._tabs.insertTab(first, self.ensemble_view, "Ensemble")
+        self._tabs.setCurrentWidget(self.ensemble_view)
+        self.picker.blockSignals(True)
+        self.picker.clear()
+        self.picker.addItem(f"Ensemble of {len(result.members)}")
+        self.picker.addItems([member_label(k) for k in range(len(result.members))])
+        self.picker.setCurrentIndex(0)
+        self.picker.blockSignals(False)
+        self.picker.setVisible(True)
+
+    @property
+    def ensemble(self) -> EnsembleEvaluation | None:
+        """The ensemble's evaluation on show (None: one network's)."""
+        return self._ensemble
+
+    @property
+    def evaluation(self) -> Evaluation | None:
+        """The evaluation the matrix and the tabs show (the picked one's, for an ensemble)."""
+        return self._evaluation
+
+    def pick(self, member: int | None) -> None:
+        """Show the ensemble's results (None) or member `member`'s (from 0)."""
+        self.picker.setCurrentIndex(0 if member is None else member + 1)
+
+    def _show(
+        self, evaluation: Evaluation, dataset: DeviceDataset, class_names: Sequence[str]
+    ) -> None:
+        """Put `evaluation` in the header, the matrix and the tabs."""
         if len(class_names) != evaluation.num_classes:
             raise ValueError(f"{len(class_names)} class names for {evaluation.num_classes} classes")
         self._evaluation = evaluation
@@ -132,8 +195,16 @@ class EvaluationPanel(QWidget):
         self._pair_caption.setText("Click a cell of the confusion matrix to see its images.")
         self.embedding.set_evaluation(evaluation, dataset, self._class_names)
 
-    def set_network(self, spec: NetworkSpec, state: Mapping[str, torch.Tensor] | None) -> None:
-        """The network and weights the evaluation is of, for the embedding's features."""
+    def set_network(
+        self,
+        spec: NetworkSpec,
+        state: Mapping[str, torch.Tensor] | None,
+        members: Sequence[Mapping[str, torch.Tensor]] = (),
+    ) -> None:
+        """The network and weights the evaluation is of, for the embedding's features; an
+        ensemble's `members` too (the embedding then follows the member picked, and the
+        ensemble's uses the features of its first member)."""
+        self._spec, self._member_states = spec, tuple(members)
         self.embedding.set_network(spec, state)
 
     def shutdown(self) -> None:
@@ -239,6 +310,22 @@ class EvaluationPanel(QWidget):
         self._mistakes_grid.show_samples(evaluation, dataset, self._class_names, indices)
 
     # ---- slots -------------------------------------------------------------------------
+
+    @Slot(int)
+    def _on_picker_current_index_changed(self, index: int) -> None:
+        result, dataset = self._ensemble, self._dataset
+        if result is None or dataset is None or index < 0:
+            return
+        member = index - 1
+        evaluation = result.ensemble if member < 0 else result.members[member]
+        self._show(evaluation, dataset, self._class_names)
+        states = self._member_states
+        if self._spec is not None and len(states) == len(result.members):
+            self.embedding.set_network(self._spec, states[max(member, 0)])
+
+    @Slot(int)
+    def _on_ensemble_view_image_chosen(self, index: int) -> None:
+        self.image_chosen.emit(Split.TEST, index)
 
     @Slot(int, int)
     def _on_matrix_cell_clicked(self, true: int, predicted: int) -> None:

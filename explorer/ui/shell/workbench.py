@@ -37,6 +37,7 @@ from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 from explorer.ui.evaluation.panel import EvaluationPanel
 from explorer.ui.inspect.panel import InspectPanel
+from explorer.ui.shell.ensemble_results import EnsembleResults, ensemble_task
 from explorer.ui.shell.export_actions import ExportActions
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.shell.profile_actions import ProfileActions
@@ -69,7 +70,8 @@ class Workbench(QObject):
         self.evaluator = TaskRunner("evaluation", self)
         self.evaluator.finished.connect(self._on_evaluator_finished)
         self.evaluator.failed.connect(self._on_evaluator_failed)
-        self._show_next_evaluation = False
+        #: Bring the Evaluation tab forward once the next evaluation is shown (asked for).
+        self.show_next_evaluation = False
         # Each new dock lands stacked before it is tabified, which grows the window past
         # the screen; put the size back once every dock is in its place.
         size = window.size()
@@ -114,6 +116,7 @@ class Workbench(QObject):
             "`train --resume` does"
         )
         self.resume_action.triggered.connect(self._on_resume_action_triggered)
+        self.ensembles = EnsembleResults(self, self._trained, runs_menu)
         refresh = runs_menu.addAction("Re&fresh List")
         refresh.triggered.connect(self.runs.refresh)
         runs_menu.aboutToShow.connect(self._on_runs_menu_about_to_show)
@@ -174,6 +177,11 @@ class Workbench(QObject):
     @property
     def trained_state(self) -> State | None:
         return self._trained.state
+
+    @property
+    def dataset(self) -> Any:
+        """The resident dataset of the latest run (None before one has loaded)."""
+        return self._dataset
 
     def weights_for(self, spec: NetworkSpec) -> State | None:
         """The trained weights when they belong to this network, else None."""
@@ -306,9 +314,13 @@ class Workbench(QObject):
         ):
             dataset = None  # of another network: load the right one
         self.window.statusBar().showMessage("Evaluating the current weights on the test set…")
-        self._show_next_evaluation = True
+        self.show_next_evaluation = True
         data_dir = self.training.data_dir
-        self.evaluator.start(lambda control: evaluate_weights(spec, state, dataset, data_dir))
+        members = self._trained.members
+        if members:  # an ensemble's: the ensemble and each member
+            self.evaluator.start(ensemble_task(spec, members, dataset, data_dir))
+        else:
+            self.evaluator.start(lambda control: evaluate_weights(spec, state, dataset, data_dir))
         return True
 
     @Slot()
@@ -354,9 +366,12 @@ class Workbench(QObject):
         return box.clickedButton() is stop
 
     @Slot(object)
-    def _on_evaluator_finished(self, result: TaskFinished[tuple[Any, Any]]) -> None:
-        evaluation, dataset = result.value  # the dataset it was computed on, not a newer one
-        self._show_evaluation(evaluation, dataset)
+    def _on_evaluator_finished(self, result: TaskFinished[tuple[Any, ...]]) -> None:
+        if len(result.value) == 4:  # an ensemble's, with the network and members it is of
+            self.ensembles.show_result(result.value)
+        else:
+            evaluation, dataset = result.value  # the dataset it was computed on, not a newer one
+            self._show_evaluation(evaluation, dataset)
 
     def _show_evaluation(self, evaluation: Any, dataset: Any) -> None:
         names = dataset.info.class_names
@@ -367,8 +382,12 @@ class Workbench(QObject):
         self.window.statusBar().showMessage(
             f"Test accuracy of the current weights: {100 * evaluation.accuracy:.2f}%", 8000
         )
-        if self._show_next_evaluation:
-            self._show_next_evaluation = False
+        self.raise_evaluation_if_asked()
+
+    def raise_evaluation_if_asked(self) -> None:
+        """Bring the Evaluation tab forward when the user asked for the evaluation shown."""
+        if self.show_next_evaluation:
+            self.show_next_evaluation = False
             self.evaluation_dock.show()
             self.evaluation_dock.raise_()
 

@@ -31,6 +31,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from explorer.core.error_list import format_errors
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskProgress, TaskRunner
+from explorer.ui.training.ensemble_worker import EnsembleTrained, MemberStarted
 from explorer.ui.training.worker import (
     DatasetKey,
     DatasetReady,
@@ -85,6 +86,8 @@ class TrainingController(QObject):
     health_reported = Signal(object)  # tuple[HealthRecord, ...] read since the last report
     timeline_reported = Signal(object)  # tuple[TimelineFrame, ...] recorded since the last
     run_ended = Signal(str)  # the run folder, once the thread has finished
+    member_started = Signal(object)  # MemberStarted: an ensemble's member k of N begins
+    ensemble_trained = Signal(object)  # EnsembleTrained: weights and evaluation of them all
     warm_up_finished = Signal()
     dataset_loaded = Signal(object)  # DeviceDataset now resident, for browsing and evaluation
 
@@ -116,6 +119,8 @@ class TrainingController(QObject):
         #: The class names of the dataset of the current (or last) run, once it is loaded.
         self.class_names: tuple[str, ...] = ()
         self.last_event: object | None = None
+        #: The ensemble member training now (MemberStarted), None for a single network.
+        self.member: Any = None
 
     # ---- state ----------------------------------------------------------------------------
 
@@ -176,13 +181,16 @@ class TrainingController(QObject):
     def resume_run(self, run_dir: str | Path) -> bool:
         """Continue a stopped run from its checkpoint, in its own folder (the network goes
         into the editor first, as an undoable edit); False when it cannot start now."""
+        from dataclasses import replace
+
         from explorer.core.project import ProjectError, load_project
         from explorer.core.training.runs import RunFolder
 
         if self.is_running or self._shut_down:
             return False
         folder = RunFolder(run_dir)
-        if not folder.checkpoint_path.is_file():
+        members = _ensemble_size(folder)
+        if members == 1 and not folder.checkpoint_path.is_file():
             self.start_refused.emit(
                 f"Cannot resume {folder.path.name}: it has no checkpoint to continue from"
             )
@@ -192,6 +200,8 @@ class TrainingController(QObject):
         except ProjectError as error:
             self.start_refused.emit(f"Cannot resume {folder.path.name}: {error}")
             return False
+        if members > 1:  # the folder's project is its first member's: one network
+            spec = replace(spec, training=spec.training.with_values(ensemble=members))
         if spec != self.document.spec and not self.document.edit(
             spec, f"Resume run {folder.path.name}"
         ):
@@ -284,6 +294,7 @@ class TrainingController(QObject):
         self._worker, self._job_is_warm_up = worker, warm_only
         self.run_dir = run_dir
         self.last_event = None
+        self.member = None
         if dataset is not None:
             self.class_names = tuple(dataset.info.class_names)
         self._set_state(RunState.WARMING if warm_only else RunState.LOADING)
@@ -324,6 +335,12 @@ class TrainingController(QObject):
             self.health_reported.emit(payload.records)
         elif isinstance(payload, TimelineReported):
             self.timeline_reported.emit(payload.frames)
+        elif isinstance(payload, MemberStarted):
+            self.member = payload
+            self.member_started.emit(payload)
+        elif isinstance(payload, EnsembleTrained):
+            self.last_event = payload  # the run's result: not its last member's
+            self.ensemble_trained.emit(payload)
         else:
             self._on_training_event(payload)
 
@@ -394,6 +411,17 @@ def _unused(path: Path) -> Path:
         number += 1
         candidate = path.with_name(f"{path.name}-{number}")
     return candidate
+
+
+def _ensemble_size(folder: Any) -> int:
+    """How many members the run in `folder` trains (1 where its run.json cannot be read:
+    resuming it then says what is wrong)."""
+    from explorer.core.training.runs import RunError
+
+    try:
+        return int(folder.read_settings().ensemble)
+    except RunError:
+        return 1
 
 
 def _device_matches(requested: str, resolved: str) -> bool:

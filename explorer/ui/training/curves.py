@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 #: 10 redraws a second look continuous, and leave the event loop free between them.
 REDRAW_INTERVAL_MS = 100
 OVERLAY_COLOURS = ("#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+#: An ensemble's finished members (the member training now has the live colours).
+MEMBER_COLOURS = ("#7f7f7f", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 TRAIN_COLOUR = "#1f5fbf"
 VALIDATION_COLOUR = "#ff7f0e"
 RAW_LOSS_COLOUR = (70, 130, 230, 70)
@@ -86,6 +88,10 @@ class TrainingCurves(QWidget):
         )  # fmt: skip
         self._overlay_items: list[pg.PlotDataItem] = []
         self.overlays: tuple[RunCurves, ...] = ()
+        # An ensemble's members trained before the live one, and the live one's name.
+        self._member_items: list[pg.PlotDataItem] = []
+        self.members: tuple[RunCurves, ...] = ()
+        self.live_member = ""
 
         self._crosshairs = []
         for plot in (self.loss_plot, self.accuracy_plot):
@@ -174,7 +180,7 @@ class TrainingCurves(QWidget):
         if not self._managed:
             return
         ends = [float(self._epochs)] + [
-            float(run.step_x[-1]) for run in self.overlays if len(run.step_x)
+            float(run.step_x[-1]) for run in (*self.overlays, *self.members) if len(run.step_x)
         ]
         x_end = max(ends)
         if x_end != self._x_end:
@@ -192,7 +198,7 @@ class TrainingCurves(QWidget):
 
     def _loss_series(self) -> list[np.ndarray]:
         series = [self.history.raw_loss.data()[1], self.history.validation_loss.data()[1]]
-        for run in self.overlays:
+        for run in (*self.overlays, *self.members):
             series += [run.train_loss, run.validation_loss]
         return series
 
@@ -204,18 +210,37 @@ class TrainingCurves(QWidget):
 
     def set_overlays(self, runs: Sequence[RunCurves]) -> None:
         """Show these saved runs beside the live one, one colour each, named in the legends."""
-        for item in self._overlay_items:
+        self._remove(self._overlay_items)
+        self.overlays = tuple(runs)
+        self._overlay_items = self._draw(runs, OVERLAY_COLOURS)
+        self._update_legend()
+        self._update_ranges()
+
+    def set_members(self, earlier: Sequence[RunCurves], live: str = "") -> None:
+        """An ensemble: its members trained before (one colour each, named as the runs
+        are) beside the live member, which the legend calls `live` ("": not an ensemble)."""
+        self._remove(self._member_items)
+        self.members = tuple(earlier)
+        self.live_member = live
+        self._member_items = self._draw(earlier, MEMBER_COLOURS)
+        self._update_legend()
+        self._update_ranges()
+
+    def _remove(self, items: list[pg.PlotDataItem]) -> None:
+        for item in items:
             for plot in (self.loss_plot, self.accuracy_plot):
                 if item in plot.listDataItems():
                     plot.removeItem(item)
-        self._overlay_items = []
-        self.overlays = tuple(runs)
-        self._x_end = self._loss_top = 0.0  # recompute the ranges with these runs
+        self._x_end = self._loss_top = 0.0  # recompute the ranges without them
+
+    def _draw(self, runs: Sequence[RunCurves], colours: Sequence[str]) -> list[pg.PlotDataItem]:
+        """Each run's curves (solid train, dashed validation) in its colour."""
+        items = []
         for index, run in enumerate(runs):
-            colour = OVERLAY_COLOURS[index % len(OVERLAY_COLOURS)]
+            colour = colours[index % len(colours)]
             solid = pg.mkPen(colour, width=2)
             dashed = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine)
-            items = [
+            items += [
                 self.loss_plot.plot(run.step_x, run.smoothed_loss(), pen=solid),
                 self.loss_plot.plot(run.epoch_x, run.validation_loss, pen=dashed, connect="finite"),
                 self.accuracy_plot.plot(run.step_x, run.smoothed_accuracy_percent(), pen=solid),
@@ -223,12 +248,14 @@ class TrainingCurves(QWidget):
                     run.epoch_x, 100 * run.validation_accuracy, pen=dashed, connect="finite"
                 ),
             ]
-            self._overlay_items.extend(items)
-        self._update_legend()
-        self._update_ranges()
+        return items
 
     def _update_legend(self) -> None:
         entries = list(LIVE_LEGEND)
+        entries += [
+            (run.name, MEMBER_COLOURS[index % len(MEMBER_COLOURS)])
+            for index, run in enumerate(self.members)
+        ]
         entries += [
             (run.name, OVERLAY_COLOURS[index % len(OVERLAY_COLOURS)])
             for index, run in enumerate(self.overlays)
@@ -239,14 +266,21 @@ class TrainingCurves(QWidget):
             f'<span style="color:{colour}"><b>━━</b></span>&nbsp;{html.escape(name)}'
             for name, colour in entries
         ]
-        if self.overlays:
+        if self.live_member:  # an ensemble: the live curves are this member's
+            self._legend_names.insert(0, f"{self.live_member} (live)")
+            parts.insert(0, f"<b>{html.escape(self.live_member)}</b>&nbsp;(live):")
+        shown = [w for w, on in (("members", self.members), ("saved runs", self.overlays)) if on]
+        if shown:
             parts.append(
-                '<span style="color:#777777">(saved runs: solid train, dashed validation)</span>'
+                f'<span style="color:#777777">({" and ".join(shown)}: solid train, '
+                "dashed validation)</span>"
             )
         self.legend.setText(" &nbsp; ".join(parts))
 
     def legend_names(self) -> list[str]:
-        """The names shown in the legend: the live curves, then each overlaid run."""
+        """The names shown in the legend: the live member of an ensemble ("member k
+        (live)"), the live curves, then an ensemble's earlier members, then each overlaid
+        run."""
         return list(self._legend_names)
 
     # ---- interaction ----------------------------------------------------------------------

@@ -114,6 +114,8 @@ class TrainingPanel(QWidget):
         controller.training_stopped.connect(self._on_controller_training_stopped)
         controller.training_failed.connect(self._on_controller_training_failed)
         controller.start_refused.connect(self._on_controller_start_refused)
+        controller.member_started.connect(self._on_controller_member_started)
+        controller.ensemble_trained.connect(self._on_controller_ensemble_trained)
         controller.warm_up_finished.connect(self.populate_datasets)
         self.document.edit_refused.connect(self._on_document_edit_refused)
         self.document.replaced.connect(self._on_document_replaced)
@@ -187,6 +189,8 @@ class TrainingPanel(QWidget):
         self._epochs = event.epochs
         self.message_bar.hide()
         self.curves.begin_run(event.epochs)
+        if self.controller.member is None:
+            self.curves.set_members(())
         self.results.clear()
         self.progress_bar.setValue(0)
         self.log_view.add(
@@ -206,9 +210,12 @@ class TrainingPanel(QWidget):
         if event is None:
             return
         done = (event.epoch - 1 + event.epoch_fraction) / max(self._epochs, 1)
+        member = self.controller.member
+        if member is not None:  # the whole ensemble's progress, its members in turn
+            done = (member.index + done) / member.count
         self.progress_bar.setValue(round(1000 * done))
         self.epoch_label.setText(
-            f"Epoch {event.epoch}/{self._epochs} · step {event.step:,} · "
+            f"{_member_prefix(member)}Epoch {event.epoch}/{self._epochs} · step {event.step:,} · "
             f"loss {event.train_loss:.4f} · accuracy {100 * event.train_accuracy:.1f}%"
         )
         eta = "—" if not math.isfinite(event.eta) else _clock(event.eta)
@@ -246,10 +253,37 @@ class TrainingPanel(QWidget):
         self.log_view.add(text)
 
     @Slot(object)
+    def _on_controller_member_started(self, member: Any) -> None:
+        from explorer.ui.training.ensemble_worker import member_name
+
+        self.curves.set_members(member.earlier, member_name(member.index))
+        self.log_view.add(
+            f"ensemble member {member.index + 1} of {member.count} (seed {member.seed}) "
+            f"-> {member.folder}"
+        )
+
+    @Slot(object)
+    def _on_controller_ensemble_trained(self, trained: Any) -> None:
+        count = len(trained.states)
+        evaluation = trained.evaluation
+        if evaluation is None:
+            text = f"all {count} members trained; the ensemble not evaluated: {trained.problem}"
+            self._show_end(f"Ensemble of {count}: trained", text)
+            return
+        accuracy = f"test accuracy {100 * evaluation.ensemble.accuracy:.2f}%"
+        self._show_end(
+            f"Ensemble of {count} finished: {accuracy}", f"ensemble of {count}: {accuracy}"
+        )
+        self.progress_bar.setValue(1000)
+
+    @Slot(object)
     def _on_controller_training_finished(self, event: Any) -> None:
         accuracy = f"test accuracy {100 * event.test_accuracy:.2f}%"
-        self._show_end(f"Finished: {accuracy}", f"finished: {accuracy}")
-        self.progress_bar.setValue(1000)
+        prefix = _member_prefix(self.controller.member)
+        self._show_end(f"{prefix}Finished: {accuracy}", f"{prefix.lower()}finished: {accuracy}")
+        member = self.controller.member
+        done = 1.0 if member is None else (member.index + 1) / member.count
+        self.progress_bar.setValue(round(1000 * done))
         note = f" · stopped early after epoch {event.epoch}" if event.early_stopped else ""
         names = self.controller.class_names or self.document.spec.class_names
         self.results.show_result(
@@ -260,7 +294,8 @@ class TrainingPanel(QWidget):
     @Slot(object)
     def _on_controller_training_stopped(self, event: Any) -> None:
         self._show_end(
-            f"Stopped at epoch {event.epoch}, step {event.step:,}",
+            f"{_member_prefix(self.controller.member)}Stopped at epoch {event.epoch}, "
+            f"step {event.step:,}",
             f"stopped at step {event.step} (checkpoint kept in the run folder)",
         )
 
@@ -324,6 +359,11 @@ class TrainingPanel(QWidget):
 
 
 _PAUSED = " — Paused"
+
+
+def _member_prefix(member: Any) -> str:
+    """ "Member 2 of 5 · " while an ensemble trains (`MemberStarted`), else ""."""
+    return "" if member is None else f"Member {member.index + 1} of {member.count} · "
 
 
 def _clock(seconds: float) -> str:

@@ -25,7 +25,19 @@ _STEP_SCHEDULE_KEYS = ("step_size", "gamma")
 
 
 # Labels the key itself spells badly (abbreviations).
-_LABELS = {"ema_decay": "Weight EMA decay", "tta_flip": "Flip test images (TTA)"}
+_LABELS = {
+    "ema_decay": "Weight EMA decay",
+    "tta_flip": "Flip test images (TTA)",
+    "ensemble": "Ensemble of N",
+}
+
+
+def _form_order() -> list[str]:
+    """The settings in the form (the dataset has its picker): as declared, except that the
+    ensemble size follows the seed its members' seeds count on from."""
+    keys = [key for key in TRAINING_PARAMS if key not in ("dataset", "ensemble")]
+    keys.insert(keys.index("seed") + 1, "ensemble")
+    return keys
 
 
 class TrainingSettingsForm(QScrollArea):
@@ -50,9 +62,8 @@ class TrainingSettingsForm(QScrollArea):
         self._form = form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.editors: dict[str, ParamEditor] = {}
-        for key, param in TRAINING_PARAMS.items():
-            if key == "dataset":
-                continue
+        for key in _form_order():
+            param = TRAINING_PARAMS[key]
             editor = make_editor(param)
             editor.value_edited.connect(self._on_editor_value_edited)
             editor.editing_finished.connect(document.end_merge)

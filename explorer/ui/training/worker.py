@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from explorer.core.app.training_run import TrainingRun
     from explorer.core.data import DeviceDataset
     from explorer.core.training import Checkpoint, Trainer
-    from explorer.core.training.runs import RunFolder
+    from explorer.core.training.runs import RunFolder, RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,14 @@ class TrainingWorker:
     def _stopped(self) -> bool:
         return self._control is not None and self._control.stopped
 
+    #: For the ensemble job (ensemble_worker.py), which reports through this worker.
+    emit = _emit
+
+    @property
+    def stopped(self) -> bool:
+        """Stop has been pressed (the job's thread reads it between members)."""
+        return self._stopped()
+
     def _run(self) -> None:
         from explorer.core.app.preparation import (
             TrainingRunError,
@@ -320,13 +328,16 @@ class TrainingWorker:
         return dataset
 
     def _train(self, spec: NetworkSpec, dataset: DeviceDataset) -> None:
-        from explorer.core.app.preparation import TrainingRunError, absolute_data_dir
-        from explorer.core.app.training_run import start_run
-        from explorer.core.training import TrainingFailed, TrainingStarted
+        from explorer.core.app.preparation import absolute_data_dir
         from explorer.core.training.runs import RunFolder, RunSettings
 
         job = self.job
         folder = RunFolder(job.run_dir) if job.run_dir is not None else None
+        if folder is not None and _trains_an_ensemble(job, folder):
+            from explorer.ui.training.ensemble_worker import train_ensemble
+
+            train_ensemble(self, dataset)
+            return
         checkpoint = None
         if job.resume and folder is not None:
             checkpoint = self._checkpoint(folder, spec)
@@ -334,16 +345,34 @@ class TrainingWorker:
                 return
         # What `train --resume` needs to continue this run.
         settings = RunSettings(data_dir=absolute_data_dir(job.data_dir))
+        self.train_run(spec, dataset, folder, settings, checkpoint)
+
+    def train_run(
+        self,
+        spec: NetworkSpec,
+        dataset: DeviceDataset,
+        folder: RunFolder | None,
+        settings: RunSettings,
+        checkpoint: Checkpoint | None,
+    ) -> tuple[object | None, dict[str, Any] | None]:
+        """Train one network into `folder`, reporting as it goes; the run's last event and
+        its final weights (None, None when it could not start)."""
+        from explorer.core.app.preparation import TrainingRunError
+        from explorer.core.app.training_run import start_run
+        from explorer.core.training import TrainingFailed, TrainingStarted
+
+        job = self.job
         try:
             run = start_run(spec, dataset, folder, settings=settings, checkpoint=checkpoint)
         except TrainingRunError as error:
             self._emit(TrainingFailed(str(error), 0))
-            return
+            return None, None
         trainer = self._trainer = run.trainer
         assert self._control is not None
         # Stop pressed from now on (or already, while the trainer was being built).
         self._control.token.when_stopped(trainer.stop)
         last_snapshot = time.perf_counter()
+        event: object | None = None
         with closing(run.events()) as events:  # the metrics file closes even if a slot fails
             for event in events:
                 # What the run recorded by this event goes with it: after TrainingStarted,
@@ -359,7 +388,9 @@ class TrainingWorker:
                 if now - last_snapshot >= job.snapshot_interval:
                     self._emit(WeightsSnapshot(trainer.weights_snapshot()))
                     last_snapshot = now
-        self._emit(WeightsSnapshot(trainer.weights_snapshot()))
+        final = trainer.weights_snapshot()
+        self._emit(WeightsSnapshot(final))
+        return event, final
 
     def _emit_recorded(self, run: TrainingRun) -> None:
         """The run's new layer-health records and timeline frames, if any."""
@@ -392,3 +423,15 @@ class TrainingWorker:
             )
             return None
         return checkpoint
+
+
+def _trains_an_ensemble(job: TrainingJob, folder: RunFolder) -> bool:
+    """A new run of two or more members, or the continuation of such a run."""
+    from explorer.core.training.runs import RunError
+
+    if not job.resume:
+        return job.spec.training.ensemble > 1
+    try:
+        return folder.read_settings().ensemble > 1
+    except RunError:
+        return False  # the single-run path says what is wrong with the folder
