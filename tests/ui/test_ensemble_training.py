@@ -108,7 +108,7 @@ def test_stop_during_member_two_and_resume_keep_member_one_untouched(
     (record,) = [r for r in gui.runs.records if r.path == run]
     assert (record.members, record.status, record.resumable) == (2, "stopped", True)
     assert "1 of 2 members trained" in record.message
-    gui.runs.tree.setCurrentItem(gui.runs.tree.topLevelItem(gui.runs.records.index(record)))
+    gui.runs.select_run(record.path)
     assert gui.runs.resume_button.isEnabled()
     gui.runs.resume_requested.connect(gui.controller.resume_run)
     members: list[Any] = []
@@ -243,7 +243,7 @@ def test_a_finished_ensemble_run_loads_its_members_and_evaluates_them(
     bench.runs.refresh()
     (record,) = bench.runs.records
     assert (record.path, record.members, record.status) == (run, 2, "finished")
-    bench.runs.tree.setCurrentItem(bench.runs.tree.topLevelItem(0))
+    bench.runs.select_run(bench.runs.path_at(0))
     menu = bench.window.findChild(QMenu, "runsMenu")
     menu.aboutToShow.emit()
     action = bench.ensembles.load_action
