@@ -71,6 +71,7 @@ class TrainingDocks(QObject):
         self.controller.training_started.connect(self.health.clear)
         self.controller.health_reported.connect(self.health.add_records)
         self.health.layer_health_changed.connect(self._on_health_layer_health_changed)
+        self.layer_health_changed.connect(window.stack.model.set_health)  # the rows' badges
         # The probe image's feature maps over the run: live frames, or a selected run's.
         self.timeline = TimelineView()
         self.timeline_dock = window.add_dock(

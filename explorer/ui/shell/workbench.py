@@ -206,6 +206,7 @@ class Workbench(QObject):
         spec = self.document.spec
         if self._trained.forget_unless_for(spec):  # an edit changed the network
             self.evaluation.mark_outdated()
+            self.window.stack.model.set_health({})  # the run's health was of the old one
         self.inspect.set_spec(spec, self.trained_state)
 
     @Slot(str)
