@@ -251,10 +251,11 @@ class ChannelExplorer(QWidget):
         current = self.layer.currentText()
         self.layer.blockSignals(True)
         self.layer.clear()
-        for found in analysis.layers:
+        for found in analysis.walk():  # layers inside blocks too, indented as in the stack
             shape = found.output_shape
             if found.path is not None and shape is not None and len(shape) == 3:
-                self.layer.addItem(f"{found.name} · {shape[0]} channels", found.path)
+                indent = "    " * (found.path.depth - 1)
+                self.layer.addItem(f"{indent}{found.name} · {shape[0]} channels", found.path)
         index = self.layer.findText(current)
         # The deepest map layer by default: its fields are digit-sized, its channels the
         # most telling.
