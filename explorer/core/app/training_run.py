@@ -9,6 +9,8 @@ relays them as signals.
 
 from __future__ import annotations
 
+import logging
+import threading
 import traceback
 from collections.abc import Generator
 from typing import TYPE_CHECKING
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from explorer.core.training.health_log import HealthRecord
     from explorer.core.training.runs import RunFolder, RunSettings
 
+log = logging.getLogger(__name__)
+
 
 class TrainingRun:
     """A trainer and the run folder its events go to (None: a run that keeps no folder)."""
@@ -36,6 +40,7 @@ class TrainingRun:
         from explorer.core.app.timeline_run import TimelineRecorder
 
         self.timeline = TimelineRecorder.for_trainer(trainer)
+        self._stopped = threading.Event()  # also ends the writing of the run's views
 
     def take_health(self) -> list[HealthRecord]:
         """The layer-health records read since the last call (already in health.jsonl)."""
@@ -63,6 +68,7 @@ class TrainingRun:
 
     def stop(self) -> None:
         """Stop before the next batch (callable from any thread)."""
+        self._stopped.set()
         self.trainer.stop()
 
     def events(self) -> Generator[TrainingEvent, None, None]:
@@ -76,19 +82,37 @@ class TrainingRun:
                 yield event
             return
         from explorer.core.app.tensorboard_log import TensorBoardLog
+        from explorer.core.training import TrainingFinished
 
         board = TensorBoardLog(folder.path, start_step=self.start_step)
+        finished = False
         try:
             with folder:
                 for event in self.trainer.run():
                     folder.append(event)
                     board.add(event)
                     self._observe(event)
+                    finished = isinstance(event, TrainingFinished)
                     yield event
         except OSError as error:
             raise folder_write_failed(folder, error) from None
         finally:
             board.close()
+        if finished:
+            self._write_views(folder)
+
+    def _write_views(self, folder: RunFolder) -> None:
+        """The finished run's embedding and channel tops, into its folder (see run_views.py):
+        an extra, so a failure to write them is logged, not the run's."""
+        from explorer.core.app.run_views import write_run_views
+
+        trainer = self.trainer
+        try:
+            write_run_views(
+                folder.path, trainer.spec, trainer.model, trainer.dataset, self._stopped
+            )
+        except (OSError, ValueError, RuntimeError) as error:
+            log.warning("the run's embedding and channels were not written: %s", error)
 
 
 def start_run(

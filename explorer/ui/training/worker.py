@@ -342,7 +342,7 @@ class TrainingWorker:
         trainer = self._trainer = run.trainer
         assert self._control is not None
         # Stop pressed from now on (or already, while the trainer was being built).
-        self._control.token.when_stopped(trainer.stop)
+        self._control.token.when_stopped(run.stop)
         last_snapshot = time.perf_counter()
         with closing(run.events()) as events:  # the metrics file closes even if a slot fails
             for event in events:
