@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -81,6 +82,17 @@ def embedding_job(
             return None
         layout = found
     return EmbeddingDone(features, index, method, layout)
+
+
+def saved_embedding_job(path: Path, control: TaskControl) -> EmbeddingDone | None:
+    """A finished run's embedding.npz with its neighbour index (built here: it scales with
+    the features)."""
+    from explorer.core.embedding import load_embedding
+
+    features, layouts = load_embedding(path)
+    if "pca" not in layouts:
+        raise ValueError(f"{path} has no PCA layout")
+    return EmbeddingDone(features, NeighbourIndex(features.features), "PCA", layouts["pca"])
 
 
 class EmbeddingView(QWidget):
@@ -206,6 +218,21 @@ class EmbeddingView(QWidget):
         self.progress.show()
         self.stop_button.setEnabled(True)
         self.status.setText(f"Working out the {method} layout…")
+        return True
+
+    def show_run(self, run_dir: str | Path) -> bool:
+        """Show the PCA layout a finished run saved (embedding.npz), read in the background,
+        instead of working it out again; False when the run has none. Call after
+        `set_network` with the run's final weights (t-SNE then reuses its features)."""
+        from explorer.core.app.run_views import EMBEDDING_FILE
+
+        path = Path(run_dir) / EMBEDDING_FILE
+        if not path.is_file():
+            return False
+        self.runner.invalidate()
+        self.runner.start(lambda control: saved_embedding_job(path, control))
+        self.method.setCurrentText("PCA")
+        self.status.setText("Reading the run's saved layout…")
         return True
 
     def stop(self) -> None:

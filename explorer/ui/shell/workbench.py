@@ -263,6 +263,7 @@ class Workbench(QObject):
         if event.evaluation is not None:
             # The trainer's own final test measure: no second pass over the test set.
             self._show_evaluation(event.evaluation, self._dataset)
+            self.evaluation.embedding.show_run(run_dir)  # the layout the run saved
             return
         state = self._trained.state
         if state is None:
