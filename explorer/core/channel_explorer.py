@@ -123,6 +123,15 @@ class ChannelMaxima:
         row, column = divmod(int(self.positions[index, channel]), self.map_size[1])
         return row, column
 
+    def peak(self, index: int, channel: int) -> float:
+        """The largest value of `channel`'s map on image `index`."""
+        return float(self.maxima[index, channel])
+
+    @property
+    def ranked(self) -> int:
+        """How many images were ranked."""
+        return int(self.maxima.shape[0])
+
 
 def channel_maxima(
     model: Network,

@@ -55,10 +55,35 @@ class ChannelTops:
     indices: npt.NDArray[np.int64]
     peaks: npt.NDArray[np.float32]
     positions: npt.NDArray[np.int64]
+    #: how many images were ranked
+    ranked: int = 0
 
     @property
     def channels(self) -> int:
         return int(self.indices.shape[0])
+
+    # The ranking as `ChannelMaxima` gives it, for the images kept.
+
+    def top(self, channel: int, k: int = TOP) -> npt.NDArray[np.int64]:
+        """The `k` (at most those kept) images whose map of `channel` peaks highest."""
+        if not 0 <= channel < self.channels:
+            raise ValueError(f"channel {channel} is not in 0..{self.channels - 1}")
+        return self.indices[channel, :k].astype(np.int64)
+
+    def _rank(self, index: int, channel: int) -> int:
+        found = np.flatnonzero(self.indices[channel] == index)
+        if not len(found):
+            raise ValueError(f"image {index} is not among channel {channel}'s top images")
+        return int(found[0])
+
+    def position(self, index: int, channel: int) -> tuple[int, int]:
+        """(row, column) of the peak of `channel` on kept image `index`."""
+        flat = int(self.positions[channel, self._rank(index, channel)])
+        row, column = divmod(flat, self.map_size[1])
+        return row, column
+
+    def peak(self, index: int, channel: int) -> float:
+        return float(self.peaks[channel, self._rank(index, channel)])
 
 
 def conv_paths(spec: NetworkSpec) -> dict[LayerPath, str]:
@@ -148,6 +173,7 @@ def channel_tops(
             top.indices.T.cpu().numpy().astype(np.int64),
             top.peaks.T.cpu().numpy().astype(np.float32),
             top.positions.T.cpu().numpy().astype(np.int64),
+            first,
         )
         for path, top in tops.items()
         if top.indices is not None and top.peaks is not None and top.positions is not None
@@ -157,10 +183,16 @@ def channel_tops(
 def save_channel_tops(
     path: str | os.PathLike[str], tops: list[ChannelTops], split: Split = Split.TEST
 ) -> None:
-    """Write the layers' tops to an .npz: `layers` (JSON: name, path, map size, in order),
+    """Write the layers' tops to an .npz: `layers` (JSON: name, path, map size, images
+    ranked, in order),
     `split`, and per layer `<name>.indices`, `<name>.peaks`, `<name>.positions`."""
     listed = [
-        {"name": top.name, "path": top.path.to_json(), "map_size": list(top.map_size)}
+        {
+            "name": top.name,
+            "path": top.path.to_json(),
+            "map_size": list(top.map_size),
+            "ranked": top.ranked,
+        }
         for top in tops
     ]
     arrays: dict[str, npt.NDArray[Any]] = {
@@ -187,6 +219,7 @@ def load_channel_tops(path: str | os.PathLike[str]) -> list[ChannelTops]:
                 data[f"{entry['name']}.indices"],
                 data[f"{entry['name']}.peaks"],
                 data[f"{entry['name']}.positions"],
+                int(entry.get("ranked", 0)),
             )
             for entry in listed
         ]

@@ -135,3 +135,39 @@ def test_a_layer_inside_a_block_is_listed_and_its_hover_outlines_its_field(
         )
     finally:
         view.shutdown()
+
+
+def test_a_finished_runs_saved_top_images_show_without_a_pass_until_the_weights_change(
+    qtbot: Any, explorer: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from explorer.core.app.run_views import CHANNELS_FILE
+    from explorer.core.channel_tops import channel_tops, conv_paths, save_channel_tops
+    from explorer.ui.inspect import channel_explorer
+
+    view, spec, model, dataset = explorer
+    tops = channel_tops(model, conv_paths(spec), dataset)  # what a finished run writes
+    assert tops is not None
+    save_channel_tops(tmp_path / CHANNELS_FILE, tops)
+    view.layer.setCurrentIndex(0)  # the convolution
+
+    def no_pass(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the test split was ranked again")
+
+    monkeypatch.setattr(channel_explorer, "find_job", no_pass)
+    with qtbot.waitSignal(view.shown, timeout=30000):
+        assert view.show_run(tmp_path)
+    with torch.inference_mode():
+        maps = forward_to(model, LayerPath.top(0), dataset.normalize(dataset.images("test")))
+    for channel in (0, 6):
+        view.channel.setValue(channel)
+        peaks = maps[:, channel].amax(dim=(1, 2)).numpy()
+        assert view.top_indices() == np.argsort(-peaks, kind="stable")[:9].tolist()
+    assert f"of {dataset.size('test'):,}" in view.status.text()
+    with qtbot.waitSignal(view.shown, timeout=5000):
+        qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)  # still no pass
+    # New weights: the saved ranking is of the old ones, so Find ranks again.
+    view.set_weights(build_model(spec, seed=9).state_dict())
+    monkeypatch.undo()
+    with qtbot.waitSignal(view.shown, timeout=30000):
+        qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
+    assert isinstance(view._maxima, channel_explorer.ChannelMaxima)

@@ -263,7 +263,9 @@ class Workbench(QObject):
         if event.evaluation is not None:
             # The trainer's own final test measure: no second pass over the test set.
             self._show_evaluation(event.evaluation, self._dataset)
-            self.evaluation.embedding.show_run(run_dir)  # the layout the run saved
+            # What the run saved for looking inside: no pass over the test set again.
+            self.evaluation.embedding.show_run(run_dir)
+            self.inspect.channels.show_run(run_dir)
             return
         state = self._trained.state
         if state is None:
