@@ -209,13 +209,19 @@ class NeighbourIndex:
 
 
 def save_embedding(
-    path: str | os.PathLike[str], features: Features, coordinates: dict[str, FloatArray]
+    path: str | os.PathLike[str],
+    features: Features,
+    coordinates: dict[str, FloatArray],
+    *,
+    with_features: bool = True,
 ) -> None:
-    """Write the features, labels, predictions and each layout (`coordinates` by method
-    name, e.g. {"pca": ..., "tsne": ...}) to an .npz file, for a run folder or a notebook."""
+    """Write the features (unless `with_features` is False: they are N × D floats, often
+    megabytes), labels, predictions and each layout (`coordinates` by method name, e.g.
+    {"pca": ..., "tsne": ...}) to an .npz file, for a run folder or a notebook."""
+    kept = features.features if with_features else features.features[:, :0]
     arrays: dict[str, npt.NDArray[Any]] = {
         "indices": features.indices,
-        "features": features.features,
+        "features": kept,
         "labels": features.labels,
         "predicted": features.predicted,
         "split": np.array(str(features.split)),
@@ -229,7 +235,7 @@ def save_embedding(
 
 
 def load_embedding(path: str | os.PathLike[str]) -> tuple[Features, dict[str, FloatArray]]:
-    """What `save_embedding` wrote."""
+    """What `save_embedding` wrote (features (N, 0) when they were left out)."""
     with np.load(path, allow_pickle=False) as data:
         features = Features(
             Split(str(data["split"])),

@@ -1,6 +1,7 @@
 """A finished run's embedding.npz and channels.npz against a direct computation on the
-run's own model: the same features, PCA layout and predictions, and each convolution
-channel's top images as the one-layer pass ranks them, nested convolutions included."""
+run's own model: the same PCA layout, labels and predictions (not the features: megabytes),
+and each convolution channel's top images as the one-layer pass ranks them, nested
+convolutions included."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_a_finished_run_writes_its_embedding_and_channel_tops(tmp_path: Path) ->
     features, layouts = load_embedding(folder.path / EMBEDDING_FILE)
     direct = penultimate_features(model, dataset)
     assert direct is not None and features.size == dataset.size(Split.TEST) == 160
-    np.testing.assert_allclose(features.features, direct.features, rtol=1e-6)
+    assert features.features.shape == (160, 0)
     assert features.labels.tolist() == direct.labels.tolist()
     assert features.predicted.tolist() == direct.predicted.tolist()
     np.testing.assert_allclose(layouts["pca"], pca_embedding(direct.features), rtol=1e-5, atol=1e-5)

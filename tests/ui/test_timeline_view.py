@@ -106,3 +106,19 @@ def test_the_frames_button_writes_numbered_pngs_of_every_frame_in_its_colours(
     np.testing.assert_array_equal(pixels[: scaled.shape[0], : scaled.shape[1]], expected)
     # The padding (if any) is the gaps' white.
     assert (pixels[scaled.shape[0] :] == 255).all() and (pixels[:, scaled.shape[1] :] == 255).all()
+
+
+def test_the_image_picked_to_inspect_is_the_next_runs_probe_unless_blank(
+    qtbot: Any, tmp_path: Path, message_boxes: Any
+) -> None:
+    import torch
+
+    from tests.ui.conftest import workbench_in_window
+    from tests.ui.test_training import tiny_spec as window_spec
+
+    for bench in workbench_in_window(qtbot, window_spec(), tmp_path / "runs"):
+        picked = torch.linspace(-1, 2, 28 * 28).reshape(1, 28, 28)
+        bench.inspect.picker.image_chosen.emit(picked, "test image #3")
+        assert bench.training.probe is not None and torch.equal(bench.training.probe, picked)
+        bench.inspect.picker.image_chosen.emit(torch.zeros(1, 28, 28), "blank image")
+        assert bench.training.probe is None

@@ -1,8 +1,9 @@
 """What a finished run leaves for looking inside without the window: `embedding.npz` (the
-penultimate features of up to 5,000 test images with their PCA layout, labels and
-predictions) and `channels.npz` (each convolution channel's top test images), written into
-the run folder by `TrainingRun` once the trainer has finished, for the CLI and the window
-alike. Datasets without a test split get neither.
+PCA layout of the penultimate features of up to 5,000 test images, with their labels and
+predictions; not the features themselves, megabytes per run) and `channels.npz` (each
+convolution channel's top test images), written into the run folder by `TrainingRun` once
+the trainer has finished, for the CLI and the window alike. Datasets without a test split
+get neither.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def write_run_views(
         features = None
     if features is not None and features.size >= 2:
         target = folder / EMBEDDING_FILE
-        save_embedding(target, features, {"pca": pca_embedding(features.features)})
+        layout = {"pca": pca_embedding(features.features)}
+        save_embedding(target, features, layout, with_features=False)
         written.append(target)
     paths = conv_paths(spec)
     tops = channel_tops(model, paths, dataset, cancel=cancel) if paths else None

@@ -124,6 +124,7 @@ class Workbench(QObject):
         self.training.run_ended.connect(self._on_training_run_ended)
         self.training.dataset_loaded.connect(self._on_training_dataset_loaded)
         self.evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
+        self.inspect.picker.image_chosen.connect(self._on_picker_image_chosen)
         # The stack's selection and the feature-map list follow each other, at any depth.
         stack_selection = window.stack.view.selectionModel()
         stack_selection.currentChanged.connect(self._on_stack_current_changed)
@@ -366,6 +367,11 @@ class Workbench(QObject):
     @Slot(object)
     def _on_evaluator_failed(self, failure: TaskFailed) -> None:
         self.window.statusBar().showMessage(f"Evaluation failed: {failure.message}", 10000)
+
+    @Slot(object, str)
+    def _on_picker_image_chosen(self, image: Any, _description: str) -> None:
+        # The next run's timeline follows the picked image; a blank one would show nothing.
+        self.training.probe = image.detach().clone() if float(image.std()) > 0 else None
 
     @Slot(str, int)
     def _on_evaluation_image_chosen(self, split: str, index: int) -> None:

@@ -23,6 +23,8 @@ from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskControl
 
 if TYPE_CHECKING:
+    import torch
+
     from explorer.core.app.training_run import TrainingRun
     from explorer.core.data import DeviceDataset
     from explorer.core.training import Checkpoint, Trainer
@@ -126,6 +128,8 @@ class TrainingJob:
     snapshot_interval: float = SNAPSHOT_INTERVAL
     #: Continue the run in `run_dir` from its checkpoint (as `train --resume` does).
     resume: bool = False
+    #: The map timeline's image (C, H, W, normalised): the one picked to inspect, if any.
+    probe: torch.Tensor | None = None
 
 
 def warm_up_memory(spec: NetworkSpec) -> int:
@@ -335,7 +339,9 @@ class TrainingWorker:
         # What `train --resume` needs to continue this run.
         settings = RunSettings(data_dir=absolute_data_dir(job.data_dir))
         try:
-            run = start_run(spec, dataset, folder, settings=settings, checkpoint=checkpoint)
+            run = start_run(
+                spec, dataset, folder, settings=settings, checkpoint=checkpoint, probe=job.probe
+            )
         except TrainingRunError as error:
             self._emit(TrainingFailed(str(error), 0))
             return
