@@ -103,13 +103,18 @@ def main() -> int:
     }
     print(f"before: {machine_load()}")
     first_wall, first_cpu = _timed(run_views)
+    print(
+        f"  round 0: run views, first call: {first_wall:.2f} s / {first_cpu:.2f} s CPU", flush=True
+    )
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in measures}
-    for _ in range(args.rounds):
+    for round_number in range(1, args.rounds + 1):
         for name, action in measures.items():
             wall, cpu = _timed(action)
             if name.startswith("per-channel"):
                 wall, cpu = wall / args.peer_channels, cpu / args.peer_channels
             times[name].append((wall, cpu))
+            # Each measure as it comes: a run cut short on a busy machine still reports.
+            print(f"  round {round_number}: {name}: {wall:.2f} s / {cpu:.2f} s CPU", flush=True)
     print(f"after:  {machine_load()}")
     print(
         f"keras-mnist, {dataset.size(Split.TEST):,} MNIST test images, "
