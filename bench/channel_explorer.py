@@ -125,7 +125,7 @@ def main() -> int:
         wall = statistics.median(w for w, _ in values)
         cpu = statistics.median(c for _, c in values)
         print(f"  {name:<42}{wall:6.2f} s / {cpu:5.2f} s CPU   {wall / plain:5.2f}× plain")
-    first = "run views, first call (imports sklearn)"
+    first = "run views, first call"
     print(f"  {first:<42}{first_wall:6.2f} s / {first_cpu:5.2f} s CPU")
     print("budget: top-9 pass ≤ 2 s")
     return 0
