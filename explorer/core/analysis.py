@@ -131,6 +131,17 @@ class Analysis:
     def output_shape(self) -> Shape | None:
         return self.layers[-1].output_shape if self.layers else self.input_shape
 
+    def windows_before(self, index: int) -> tuple[Spatial, ...]:
+        """The windowed layers and blocks (a `Fork` per copy) from the input to top-level
+        row `index` (all of them for an index past the last row), for the input pixels a
+        position there can see (walk_parts.axis_steps, coverage.py)."""
+        trail = self._trail
+        if trail is None:
+            return ()
+        if index >= len(trail.states):
+            return tuple(trail.spatial)
+        return tuple(trail.spatial[: trail.states[index][5]])
+
     def walk(self) -> Iterator[LayerAnalysis]:
         """Every layer's and block's analysis, in stack order (a block before its contents)."""
         for layer in self.layers:

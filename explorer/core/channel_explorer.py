@@ -23,15 +23,14 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from explorer.core.advice import axis_windows
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.builder import Network
-from explorer.core.coverage import AxisWindow, inputs_reaching
+from explorer.core.coverage import AxisStep, inputs_reaching
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.dataset_split import Split
 from explorer.core.paths import LayerPath
-from explorer.core.spec import BlockSpec, NetworkSpec
-from explorer.core.vocabulary.layer_type import Reach
+from explorer.core.spec import BlockSpec, InputSpec, NetworkSpec
+from explorer.core.walk_parts import axis_steps
 
 __all__ = [
     "Box",
@@ -124,6 +123,15 @@ class ChannelMaxima:
         row, column = divmod(int(self.positions[index, channel]), self.map_size[1])
         return row, column
 
+    def peak(self, index: int, channel: int) -> float:
+        """The largest value of `channel`'s map on image `index`."""
+        return float(self.maxima[index, channel])
+
+    @property
+    def ranked(self) -> int:
+        """How many images were ranked."""
+        return int(self.maxima.shape[0])
+
 
 def channel_maxima(
     model: Network,
@@ -182,34 +190,34 @@ class Box:
 
 def _windows(
     spec: NetworkSpec, path: LayerPath, analysis: Analysis | None
-) -> tuple[list[AxisWindow], list[AxisWindow]]:
-    """The row and column windows from the input to the output of the top-level layer at
-    `path`; ValueError when a block or a whole-input layer comes first."""
-    if path.depth != 1:
-        raise ValueError("receptive fields are worked out for top-level layers only")
+) -> tuple[tuple[AxisStep, ...], tuple[AxisStep, ...]]:
+    """The row and column windows from the input to the output of the layer or block at
+    `path`, at any depth (inside a repeated block: its first copy, whose maps the capture
+    shows); ValueError when it gives no maps."""
     if analysis is None:
         analysis = analyze(spec)
-    rows: list[AxisWindow] = []
-    columns: list[AxisWindow] = []
-    for index in range(path.index + 1):
-        layer = spec.layers[index]
-        if isinstance(layer, BlockSpec):
-            raise ValueError(f"layer {index + 1} is a block")
-        found = analysis.layers[index]
-        shape, out = found.input_shape, found.output_shape
-        if shape is None or out is None or len(out) != 3:
-            raise ValueError(f"layer {index + 1} gives no maps")
-        entry = layer.entry
-        if entry.reach is Reach.WHOLE_INPUT:
-            raise ValueError(f"layer {index + 1} sees its whole input")
-        if entry.window is not None:
-            row, column = axis_windows(shape, out, entry.window(shape, layer.resolved_view()))
-            rows.append(row)
-            columns.append(column)
-    return rows, columns
+    try:
+        out = analysis.at(path).output_shape
+    except LookupError as error:
+        raise ValueError(str(error)) from error
+    if out is None or len(out) != 3:
+        raise ValueError(f"{path} gives no maps")
+    top = path.steps[0]
+    if path.depth == 1:
+        return axis_steps(analysis.windows_before(top + 1))
+    # The windows before the block, then those of its sub-stack up to the layer, as the
+    # analysis of that sub-stack alone on the block's input finds them.
+    block = spec.layers[top]
+    block_input = analysis.layers[top].input_shape
+    assert isinstance(block, BlockSpec) and block_input is not None and len(block_input) == 3
+    stack, index = path.steps[1], path.steps[2]
+    inner = NetworkSpec(input=InputSpec(*block_input), layers=block.stacks[stack][: index + 1])
+    inner_rows, inner_columns = _windows(inner, LayerPath(path.steps[2:]), None)
+    rows, columns = axis_steps(analysis.windows_before(top))
+    return rows + inner_rows, columns + inner_columns
 
 
-def _span(windows: list[AxisWindow], position: int) -> tuple[int, int] | None:
+def _span(windows: tuple[AxisStep, ...], position: int) -> tuple[int, int] | None:
     bits = inputs_reaching(windows, 1 << position) if windows else 1 << position
     if bits == 0:
         return None  # only padding
@@ -222,10 +230,10 @@ def receptive_box(
     position: tuple[int, int],
     analysis: Analysis | None = None,
 ) -> Box | None:
-    """The input pixels output position (row, column) of the top-level layer at `path` can
-    see, clipped to the input (the bounding box, for dilated kernels with gaps); None when
-    it sees only padding, or when the field is not a window (a block or a whole-input layer
-    before it, or a nested layer). Pass `spec`'s `analysis` when you have it."""
+    """The input pixels output position (row, column) of the layer or block at `path` (at
+    any depth) can see, clipped to the input: the bounding box, for dilated kernels with
+    gaps or blocks whose branches reach differently; None when it sees only padding or
+    gives no maps. Pass `spec`'s `analysis` when you have it."""
     try:
         rows, columns = _windows(spec, path, analysis)
     except ValueError:

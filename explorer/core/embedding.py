@@ -2,8 +2,9 @@
 2-D by PCA or t-SNE, and the nearest neighbours of one image in that feature space.
 
 The features are the input of the last layer with weights (the classifier), flattened, so
-they are what the network decides from. scikit-learn and openTSNE are imported inside the
-functions that use them: they stay off the window's cold start.
+they are what the network decides from. PCA is torch's; scikit-learn (neighbours) and
+openTSNE are imported inside the functions that use them: they stay off the window's cold
+start and off a finished run's PCA.
 
 Arrays: features (N, D) float32, coordinates (N, 2) float32, per-sample arrays indexed like
 `Features.indices` (the split's sample indices, in split order).
@@ -125,15 +126,22 @@ def penultimate_features(
 
 
 def pca_embedding(features: FloatArray) -> FloatArray:
-    """The first two principal components of the features (N, D) -> (N, 2) (scikit-learn's
-    PCA; with one feature the second coordinate is 0)."""
-    from sklearn.decomposition import PCA
-
+    """The first two principal components of the features (N, D) -> (N, 2), by torch's
+    randomised PCA (`torch.pca_lowrank`, seeded, leaving the global generator as it was;
+    scikit-learn's import alone costs more than the layout), with scikit-learn's signs (each
+    axis's largest loading positive); with one feature the second coordinate is 0."""
     n, d = features.shape
     components = min(2, n, d)
-    coordinates = PCA(n_components=components, random_state=0).fit_transform(features)
     out = np.zeros((n, 2), np.float32)
-    out[:, :components] = coordinates
+    if components == 0:
+        return out
+    x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        _, _, loadings = torch.pca_lowrank(x, q=min(components + 20, n, d), center=True, niter=10)
+    axes = loadings[:, :components]
+    signs = torch.sign(axes.gather(0, axes.abs().argmax(dim=0, keepdim=True)))
+    out[:, :components] = ((x - x.mean(dim=0)) @ (axes * signs)).numpy()
     return out
 
 
@@ -209,13 +217,19 @@ class NeighbourIndex:
 
 
 def save_embedding(
-    path: str | os.PathLike[str], features: Features, coordinates: dict[str, FloatArray]
+    path: str | os.PathLike[str],
+    features: Features,
+    coordinates: dict[str, FloatArray],
+    *,
+    with_features: bool = True,
 ) -> None:
-    """Write the features, labels, predictions and each layout (`coordinates` by method
-    name, e.g. {"pca": ..., "tsne": ...}) to an .npz file, for a run folder or a notebook."""
+    """Write the features (unless `with_features` is False: they are N × D floats, often
+    megabytes), labels, predictions and each layout (`coordinates` by method name, e.g.
+    {"pca": ..., "tsne": ...}) to an .npz file, for a run folder or a notebook."""
+    kept = features.features if with_features else features.features[:, :0]
     arrays: dict[str, npt.NDArray[Any]] = {
         "indices": features.indices,
-        "features": features.features,
+        "features": kept,
         "labels": features.labels,
         "predicted": features.predicted,
         "split": np.array(str(features.split)),
@@ -229,7 +243,7 @@ def save_embedding(
 
 
 def load_embedding(path: str | os.PathLike[str]) -> tuple[Features, dict[str, FloatArray]]:
-    """What `save_embedding` wrote."""
+    """What `save_embedding` wrote (features (N, 0) when they were left out)."""
     with np.load(path, allow_pickle=False) as data:
         features = Features(
             Split(str(data["split"])),

@@ -107,6 +107,57 @@ def test_the_receptive_box_equals_the_pixels_autograd_reaches(
     assert (box.top, box.left, box.bottom, box.right) == _autograd_box(spec, index, row, column)
 
 
+def _resnet_with_average_pooling() -> NetworkSpec:
+    """resnet-mnist with its max pooling averaged (whose gradient reaches the whole window)."""
+    from dataclasses import replace
+
+    from explorer.core.templates import load_template
+
+    spec = load_template("resnet-mnist")
+    layers = tuple(
+        LayerSpec.create("AvgPool2D", {"pool_size": 2}) if layer.type == "MaxPool2D" else layer
+        for layer in spec.layers
+    )
+    return replace(spec, layers=layers)
+
+
+def _reached(spec: NetworkSpec, path: LayerPath, row: int, column: int) -> tuple[int, ...]:
+    """The input pixels whose gradient reaches one output position of `spec` with positive
+    weights, biases and BatchNorm scales, so every unit is active on a positive image."""
+    model = build_model(spec, seed=0).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(parameter.abs() + 0.01)
+    image = torch.ones((1, *spec.input.shape), requires_grad=True)
+    out = forward_to(model, path, image)
+    out[0, 0, row, column].backward()
+    assert image.grad is not None
+    rows, columns = np.nonzero(image.grad[0].sum(0).numpy())
+    return int(rows.min()), int(columns.min()), int(rows.max()) + 1, int(columns.max()) + 1
+
+
+RESNET_POSITIONS = [
+    ((4, 0, 0), 0, 0),  # residual_1's first conv
+    ((4, 0, 3), 6, 13),  # its second conv
+    ((5, 0, 0), 3, 3),  # residual_2's first (strided) conv, after residual_1's merge
+    ((5, 0, 3), 6, 0),
+    ((6, 0, 0), 3, 1),  # residual_3's first conv, after a projection shortcut
+    ((5,), 2, 5),  # a whole block's output: the body's reach joined with the shortcut's
+]
+
+
+@pytest.mark.parametrize(("steps", "row", "column"), RESNET_POSITIONS)
+def test_the_receptive_box_of_a_nested_layer_equals_the_pixels_autograd_reaches(
+    steps: tuple[int, ...], row: int, column: int
+) -> None:
+    spec = _resnet_with_average_pooling()
+    path = LayerPath(steps)
+    box = receptive_box(spec, path, (row, column))
+
+    assert box is not None
+    assert (box.top, box.left, box.bottom, box.right) == _reached(spec, path, row, column)
+
+
 def test_an_inner_box_is_as_large_as_the_analysis_field_and_crops_the_image() -> None:
     from explorer.core.analysis import analyze
 

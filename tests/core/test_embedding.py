@@ -89,6 +89,22 @@ def test_pca_equals_scikit_learns_up_to_the_sign_of_each_axis() -> None:
     assert layout[:, 0].var() > layout[:, 1].var()
 
 
+def test_pca_of_wide_relu_features_is_within_two_percent_of_scikit_learns() -> None:
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    hidden = rng.normal(size=(2000, 40)) * np.linspace(3, 0.2, 40)
+    features = np.maximum(hidden @ rng.normal(size=(40, 800)), 0).astype(np.float32)
+
+    layout = pca_embedding(features)
+
+    reference = PCA(n_components=2, svd_solver="full").fit_transform(features.astype(np.float64))
+    for axis in range(2):
+        assert np.dot(layout[:, axis], reference[:, axis]) > 0  # scikit-learn's signs
+        error = np.abs(layout[:, axis] - reference[:, axis]).max()
+        assert error <= 0.02 * np.abs(reference[:, axis]).max()
+
+
 def test_neighbours_equal_brute_force_distances() -> None:
     rng = np.random.default_rng(1)
     features = rng.normal(size=(200, 5)).astype(np.float32)

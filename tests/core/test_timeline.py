@@ -94,3 +94,32 @@ def test_a_run_records_its_timeline_and_trains_exactly_as_without_it(tmp_path: P
         pass
     for key, value in plain.model.state_dict().items():
         assert torch.equal(run.trainer.model.state_dict()[key], value), key
+
+
+def test_a_given_probe_is_the_timelines_image_unless_its_shape_is_not_the_inputs(
+    tmp_path: Path,
+) -> None:
+    from explorer.core.capture import capture, snapshot_model
+    from explorer.core.dataset_split import Split
+    from explorer.core.training.timeline import frame_from_capture
+
+    dataset = quadrant_dataset()
+    probe = dataset.normalize(dataset.images(Split.TEST)[7:8])[0]
+    folder = RunFolder(tmp_path / "run")
+    run = start_run(tiny_spec(epochs=1), dataset, folder, probe=probe)
+    assert run.timeline is not None and torch.equal(run.timeline.probe, probe)
+    initial = run.trainer.weights_snapshot()
+    events = iter(run.events())
+    next(events)  # TrainingStarted: the first frame, of the initial weights
+    first = run.timeline.timeline.frames[0]
+    expected = frame_from_capture(0, capture(snapshot_model(run.trainer.spec, initial), probe))
+    for name, mosaic in expected.mosaics.items():
+        np.testing.assert_array_equal(first.mosaics[name], mosaic)
+    for _ in events:
+        pass
+    # Another image: a different first frame. A probe of another shape: the first test image.
+    other = start_run(tiny_spec(epochs=1), dataset, None, probe=torch.zeros(1, 5, 5))
+    assert other.timeline is not None
+    first_test = dataset.normalize(dataset.images(Split.TEST)[:1])[0]
+    assert torch.equal(other.timeline.probe, first_test)
+    assert not torch.equal(first_test, probe)

@@ -115,3 +115,31 @@ def test_tsne_runs_in_the_background_with_progress_and_can_be_stopped(qtbot, net
     assert view.status.text() == "Stopped."
     assert view.shown.method == "t-SNE"
     view.shutdown()
+
+
+def test_a_finished_runs_saved_layout_is_shown_without_working_it_out(
+    qtbot, network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from explorer.core.app.run_views import write_run_views
+    from explorer.ui.evaluation import embedding
+
+    spec, model, dataset, _evaluation = network
+    view = _view(qtbot, network)
+    assert not view.show_run(tmp_path)  # no embedding.npz: nothing to show
+    write_run_views(tmp_path, spec, model, dataset)
+
+    def no_layout(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the saved layout was worked out again")
+
+    monkeypatch.setattr(embedding, "embedding_job", no_layout)
+    monkeypatch.setattr("explorer.core.embedding.pca_embedding", no_layout)
+    with qtbot.waitSignal(view.layout_shown, timeout=30000):
+        assert view.show_run(tmp_path)
+    shown = view.shown
+    assert shown is not None and shown.method == "PCA"
+    features = penultimate_features(model, dataset)
+    assert features is not None
+    np.testing.assert_allclose(shown.features.features, features.features, rtol=1e-5)
+    monkeypatch.undo()
+    np.testing.assert_allclose(shown.layout, pca_embedding(features.features), atol=1e-4)
+    assert sum(len(item.data) for item in view.point_items()) == dataset.size("test")

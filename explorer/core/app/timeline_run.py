@@ -2,7 +2,8 @@
 weights at the start, about every `interval` seconds, at each epoch end and at the end,
 saved to the run folder's timeline.npz at each epoch end and when the run ends.
 
-The probe is the first test image as the network sees it (normalised). The capture runs
+The probe is the image picked to inspect when one was given (normalised as the network
+sees it, of the dataset's input shape), else the first test image. The capture runs
 on a CPU snapshot (`weights_snapshot`, `snapshot_model`), never on the model being
 trained, and draws from no random generator, so the training is the same with it.
 """
@@ -51,11 +52,14 @@ class TimelineRecorder:
         self._new: list[TimelineFrame] = []
 
     @staticmethod
-    def for_trainer(trainer: Trainer) -> TimelineRecorder | None:
-        """A recorder whose probe is the trainer's first test image (None without one)."""
+    def for_trainer(trainer: Trainer, probe: torch.Tensor | None = None) -> TimelineRecorder | None:
+        """A recorder whose probe is `probe` (C, H, W) when it has the dataset's input shape,
+        else the trainer's first test image (None without one)."""
         from explorer.core.dataset_split import Split
 
         dataset = trainer.dataset
+        if probe is not None and tuple(probe.shape) == tuple(dataset.info.input_shape):
+            return TimelineRecorder(trainer, probe)
         if not dataset.size(Split.TEST):
             return None
         images, _ = next(dataset.batches(Split.TEST, 1))

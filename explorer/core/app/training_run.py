@@ -9,6 +9,8 @@ relays them as signals.
 
 from __future__ import annotations
 
+import logging
+import threading
 import traceback
 from collections.abc import Generator
 from typing import TYPE_CHECKING
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING
 from explorer.core.app.preparation import BadRunInput, RunFailed, folder_write_failed
 
 if TYPE_CHECKING:
+    import torch
+
     from explorer.core.builder import Network
     from explorer.core.data import DeviceDataset
     from explorer.core.spec import NetworkSpec
@@ -23,11 +27,19 @@ if TYPE_CHECKING:
     from explorer.core.training.health_log import HealthRecord
     from explorer.core.training.runs import RunFolder, RunSettings
 
+log = logging.getLogger(__name__)
+
 
 class TrainingRun:
     """A trainer and the run folder its events go to (None: a run that keeps no folder)."""
 
-    def __init__(self, trainer: Trainer, folder: RunFolder | None, start_step: int = 0) -> None:
+    def __init__(
+        self,
+        trainer: Trainer,
+        folder: RunFolder | None,
+        start_step: int = 0,
+        probe: torch.Tensor | None = None,
+    ) -> None:
         self.trainer = trainer
         self.folder = folder
         self.start_step = start_step  # a continued run's checkpoint step
@@ -35,7 +47,8 @@ class TrainingRun:
         # The feature-map timeline of the probe image (None: the dataset has no test image).
         from explorer.core.app.timeline_run import TimelineRecorder
 
-        self.timeline = TimelineRecorder.for_trainer(trainer)
+        self.timeline = TimelineRecorder.for_trainer(trainer, probe)
+        self._stopped = threading.Event()  # also ends the writing of the run's views
 
     def take_health(self) -> list[HealthRecord]:
         """The layer-health records read since the last call (already in health.jsonl)."""
@@ -63,6 +76,7 @@ class TrainingRun:
 
     def stop(self) -> None:
         """Stop before the next batch (callable from any thread)."""
+        self._stopped.set()
         self.trainer.stop()
 
     def events(self) -> Generator[TrainingEvent, None, None]:
@@ -76,19 +90,37 @@ class TrainingRun:
                 yield event
             return
         from explorer.core.app.tensorboard_log import TensorBoardLog
+        from explorer.core.training import TrainingFinished
 
         board = TensorBoardLog(folder.path, start_step=self.start_step)
+        finished = False
         try:
             with folder:
                 for event in self.trainer.run():
                     folder.append(event)
                     board.add(event)
                     self._observe(event)
+                    finished = isinstance(event, TrainingFinished)
                     yield event
         except OSError as error:
             raise folder_write_failed(folder, error) from None
         finally:
             board.close()
+        if finished:
+            self._write_views(folder)
+
+    def _write_views(self, folder: RunFolder) -> None:
+        """The finished run's embedding and channel tops, into its folder (see run_views.py):
+        an extra, so a failure to write them is logged, not the run's."""
+        from explorer.core.app.run_views import write_run_views
+
+        trainer = self.trainer
+        try:
+            write_run_views(
+                folder.path, trainer.spec, trainer.model, trainer.dataset, self._stopped
+            )
+        except (OSError, ValueError, RuntimeError) as error:
+            log.warning("the run's embedding and channels were not written: %s", error)
 
 
 def start_run(
@@ -98,13 +130,15 @@ def start_run(
     *,
     settings: RunSettings | None = None,
     checkpoint: Checkpoint | None = None,
+    probe: torch.Tensor | None = None,
 ) -> TrainingRun:
     """A run of `spec` on `dataset` into `folder`, ready to iterate.
 
     The spec takes the dataset's class names (the checkpoint keeps them). Without a
     checkpoint the folder gets the project and `settings`; with one, the trainer continues
     from it and the folder's metrics are cut back to it. A checkpoint that does not fit the
-    network raises `BadRunInput`; a folder that cannot be written `RunFailed`.
+    network raises `BadRunInput`; a folder that cannot be written `RunFailed`. `probe`
+    (C, H, W, normalised) is the timeline's image, the first test image when None.
     """
     from explorer.core.training import CheckpointError, Trainer
     from explorer.core.training.runs import spec_for_dataset
@@ -126,7 +160,7 @@ def start_run(
                 truncate_health(folder.path, checkpoint.position.step)
         except OSError as error:
             raise folder_write_failed(folder, error) from None
-    return TrainingRun(trainer, folder, checkpoint.position.step if checkpoint else 0)
+    return TrainingRun(trainer, folder, checkpoint.position.step if checkpoint else 0, probe)
 
 
 def report_unexpected(error: BaseException, folder: RunFolder) -> RunFailed:

@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -157,17 +157,11 @@ def grey_palette() -> list[int]:
     return palette
 
 
-def export_gif(
-    images: Sequence[IndexImage],
-    path: str | os.PathLike[str],
-    *,
-    palette: Sequence[int] | None = None,
-    frame_ms: int = 120,
-    min_size: int = 256,
-) -> Path:
-    """Write the index images as an animated GIF (looping), each scaled up by a whole
-    factor to at least `min_size` pixels on its long side (raises OSError, ValueError
-    when there are no images)."""
+def _scaled_frames(
+    images: Sequence[IndexImage], palette: Sequence[int] | None, min_size: int
+) -> list[Any]:
+    """The index images as palette PIL images, each scaled up by the same whole factor to
+    at least `min_size` pixels on its long side (ValueError when there are none)."""
     from PIL import Image
 
     if not images:
@@ -180,8 +174,55 @@ def export_gif(
         frame = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), mode="P")
         frame.putpalette(colours)
         frames.append(frame.resize((width * factor, height * factor), Image.Resampling.NEAREST))
+    return frames
+
+
+def export_gif(
+    images: Sequence[IndexImage],
+    path: str | os.PathLike[str],
+    *,
+    palette: Sequence[int] | None = None,
+    frame_ms: int = 120,
+    min_size: int = 256,
+) -> Path:
+    """Write the index images as an animated GIF (looping), each scaled up by a whole
+    factor to at least `min_size` pixels on its long side (raises OSError, ValueError
+    when there are no images)."""
+    frames = _scaled_frames(images, palette, min_size)
     target = Path(path)
     frames[0].save(
         target, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0, optimize=False
     )
     return target
+
+
+def export_frames(
+    images: Sequence[IndexImage],
+    folder: str | os.PathLike[str],
+    prefix: str = "frame",
+    *,
+    palette: Sequence[int] | None = None,
+    min_size: int = 256,
+) -> list[Path]:
+    """Write the index images as numbered RGB PNGs `<prefix>_0000.png`, … in `folder`
+    (made when missing), scaled as `export_gif` scales them and padded with the gap colour
+    (index 0) to even sizes, which H.264 needs, for a video encoder:
+    `ffmpeg -framerate 8 -i <prefix>_%04d.png -pix_fmt yuv420p maps.mp4`. Raises OSError,
+    ValueError when there are no images."""
+    from PIL import Image
+
+    frames = _scaled_frames(images, palette, min_size)
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for number, frame in enumerate(frames):
+        width, height = frame.size
+        if width % 2 or height % 2:
+            padded = Image.new("P", (width + width % 2, height + height % 2), 0)
+            padded.putpalette(frame.getpalette())
+            padded.paste(frame, (0, 0))
+            frame = padded
+        path = target / f"{prefix}_{number:04d}.png"
+        frame.convert("RGB").save(path)
+        written.append(path)
+    return written

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR, paint_badge, type_colour
 from explorer.ui.editor.stack_model import (
+    HEALTH_ROLE,
     KIND_ROLE,
     MACS_ROLE,
     NAME_ROLE,
@@ -30,6 +31,7 @@ _SHOWN_ROLES = (
     MACS_ROLE,
     SHAPE_ROLE,
     SEVERITY_ROLE,
+    HEALTH_ROLE,
 )
 _SELECTED = QStyle.StateFlag.State_Selected
 _ACTIVE = QStyle.StateFlag.State_Active
@@ -37,6 +39,7 @@ _ACTIVE = QStyle.StateFlag.State_Active
 _BAND = 5
 _BADGE = 26
 _MARGIN = 8
+_HEALTH_COLOUR = QColor("#a23b8c")  # not a diagnostic's red or amber: the run's, not the spec's
 
 
 class LayerRowDelegate(QStyledItemDelegate):
@@ -155,6 +158,22 @@ class LayerRowDelegate(QStyledItemDelegate):
         painter.drawText(QRect(left, top, text_width, line), Qt.AlignmentFlag.AlignVCenter, title)
         painter.setFont(option.font)
         painter.setPen(dim)
+        health = index.data(HEALTH_ROLE)
+        if health:  # a pill at the end of the detail line: "61% dead"
+            pill_width = min(metrics.horizontalAdvance(health) + 12, text_width // 2)
+            pill = QRectF(left + text_width - pill_width, top + line + 1, pill_width, line - 2)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(_HEALTH_COLOUR)
+            painter.drawRoundedRect(pill, pill.height() / 2, pill.height() / 2)
+            painter.setPen(QColor("white"))
+            painter.drawText(
+                pill,
+                Qt.AlignmentFlag.AlignCenter,
+                metrics.elidedText(health, Qt.TextElideMode.ElideRight, pill_width - 8),
+            )
+            painter.setPen(dim)
+            text_width -= pill_width + 6
         params = index.data(PARAMS_ROLE)
         detail = f"{index.data(NAME_ROLE)}  ·  {params} params"
         if kind == "block":

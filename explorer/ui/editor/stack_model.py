@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -40,8 +40,10 @@ from explorer.ui.editor.mime import (
     layers_mime_data,
     mark_dragged_paths,
 )
+from explorer.ui.editor.stack_health import StackHealth
 from explorer.ui.editor.stack_roles import (
     CONTENT_ROLES,
+    HEALTH_ROLE,
     KIND_ROLE,
     MACS_ROLE,
     MERGE_ROLE,
@@ -55,10 +57,14 @@ from explorer.ui.editor.stack_roles import (
 )
 from explorer.ui.editor.stack_tree import Node, RowKind, item_rows, renumber, sync_item
 
+if TYPE_CHECKING:
+    from explorer.core.health_advice import HealthAdvice
+
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 # The roles, re-exported: views and tests read them from the model's module.
 __all__ = [
+    "HEALTH_ROLE",
     "KIND_ROLE",
     "MACS_ROLE",
     "MERGE_ROLE",
@@ -101,11 +107,23 @@ class LayerStackModel(QAbstractItemModel):
         # made for one of them for its parent while it tidies up.
         self._removed: list[Node] = []
         self._changed: dict[int, tuple[Node, int, int]] = {}
+        self._health = StackHealth()
         document.spec_changed.connect(self._on_document_spec_changed)
+
+    @Slot(object)
+    def set_health(self, advice: dict[LayerPath, HealthAdvice]) -> None:
+        """Badge the rows at `advice`'s paths with a run's health advice (empty: none)."""
+        self._tell_health(self._health.show(self.document.spec, advice))
+
+    def _tell_health(self, paths: set[LayerPath]) -> None:
+        for index in filter(QModelIndex.isValid, map(self.index_of, paths)):
+            self.dataChanged.emit(index, index, [HEALTH_ROLE, Qt.ItemDataRole.ToolTipRole])
 
     @Slot(RowChange)
     def _on_document_spec_changed(self, change: RowChange) -> None:
         self._removed = []
+        if self._health:
+            self._tell_health(self._health.forget_stale(self.document.spec))
         layers = self.document.spec.layers
         if not change.kept:
             self.beginResetModel()
@@ -307,7 +325,12 @@ class LayerStackModel(QAbstractItemModel):
         if role == KIND_ROLE:
             return "block" if node.is_block else node.kind.value
         if node.kind is RowKind.ITEM:
-            return item_data(node, role, self.document.spec)
+            if role == HEALTH_ROLE:
+                return self._health.badge(node.position()) if self._health else None
+            shown = item_data(node, role, self.document.spec)
+            if role == Qt.ItemDataRole.ToolTipRole and self._health:
+                return self._health.tooltip(node.position(), shown)
+            return shown
         return other_data(node, role)
 
     def _analysis(self, path: LayerPath) -> LayerAnalysis | None:

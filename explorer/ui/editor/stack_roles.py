@@ -23,6 +23,7 @@ SEVERITY_ROLE = Qt.ItemDataRole.UserRole + 5  # "error", "warning" or None
 KIND_ROLE = Qt.ItemDataRole.UserRole + 6  # "item", "block", "header", "empty" or "merge"
 MACS_ROLE = Qt.ItemDataRole.UserRole + 7
 MERGE_ROLE = Qt.ItemDataRole.UserRole + 8  # a block's shortcut or merge
+HEALTH_ROLE = Qt.ItemDataRole.UserRole + 9  # the live run's badge: "61% dead", or None
 CONTENT_ROLES = [
     Qt.ItemDataRole.DisplayRole,
     Qt.ItemDataRole.ToolTipRole,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -81,6 +82,32 @@ def embedding_job(
             return None
         layout = found
     return EmbeddingDone(features, index, method, layout)
+
+
+def saved_embedding_job(
+    path: Path,
+    spec: NetworkSpec,
+    state: Mapping[str, torch.Tensor],
+    dataset: DeviceDataset,
+    control: TaskControl,
+) -> EmbeddingDone | None:
+    """A finished run's saved PCA layout (embedding.npz), with the features worked out
+    again when the file leaves them out (a run folder's does), for the neighbours and
+    t-SNE; the neighbour index is built here (it scales with the features)."""
+    from explorer.core.capture import snapshot_model
+    from explorer.core.embedding import load_embedding, penultimate_features
+
+    saved, layouts = load_embedding(path)
+    if "pca" not in layouts:
+        raise ValueError(f"{path} has no PCA layout")
+    features: Features | None = saved
+    if not saved.features.shape[1]:
+        model = snapshot_model(spec, state).to(dataset.device)
+        features = penultimate_features(model, dataset, limit=saved.size, cancel=control.stop_event)
+        if features is None:
+            return None
+    assert features is not None
+    return EmbeddingDone(features, NeighbourIndex(features.features), "PCA", layouts["pca"])
 
 
 class EmbeddingView(QWidget):
@@ -206,6 +233,22 @@ class EmbeddingView(QWidget):
         self.progress.show()
         self.stop_button.setEnabled(True)
         self.status.setText(f"Working out the {method} layout…")
+        return True
+
+    def show_run(self, run_dir: str | Path) -> bool:
+        """Show the PCA layout a finished run saved (embedding.npz), read in the background,
+        instead of working it out again; False when the run has none (or nothing is set).
+        Call after `set_network` with the run's final weights and `set_evaluation`."""
+        from explorer.core.app.run_views import EMBEDDING_FILE
+
+        path = Path(run_dir) / EMBEDDING_FILE
+        spec, state, dataset = self._spec, self._state, self._dataset
+        if not path.is_file() or spec is None or state is None or dataset is None:
+            return False
+        self.runner.invalidate()
+        self.runner.start(lambda control: saved_embedding_job(path, spec, state, dataset, control))
+        self.method.setCurrentText("PCA")
+        self.status.setText("Reading the run's saved layout…")
         return True
 
     def stop(self) -> None:

@@ -4,23 +4,19 @@ map with a hover that shows each position's receptive field, and an image made t
 All the work (the pass over the test split, the top images' maps, the gradient ascent) runs
 on the view's task runner on a snapshot of the weights; the GUI thread only draws the nine
 small images and looks up receptive boxes (a few windows' arithmetic, cached per layer).
+After a run, `show_run` reads the top images the run saved (channels.npz), so its
+convolutions' channels show at once, without a pass, until the weights change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
-import numpy as np
 import torch
-from PySide6.QtCore import QPoint, QRect, Qt, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import (
-    QColor,
-    QImage,
     QKeySequence,
-    QMouseEvent,
-    QPainter,
-    QPen,
-    QPixmap,
     QShortcut,
     QShowEvent,
 )
@@ -40,97 +36,25 @@ from PySide6.QtWidgets import (
 
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.channel_explorer import Box, ChannelMaxima, MaximisedImage, receptive_box
+from explorer.core.channel_tops import ChannelTops
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.dataset_split import Split
 from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskProgress, TaskRunner
-from explorer.ui.inspect.channel_jobs import MAX_STEPS, TopMaps, find_job, maps_job, maximise_job
+from explorer.ui.inspect.channel_jobs import (
+    MAX_STEPS,
+    SavedTops,
+    TopMaps,
+    find_job,
+    maps_job,
+    maximise_job,
+    saved_tops_job,
+)
+from explorer.ui.inspect.channel_widgets import MapView, Tile, gray_pixmap
 
 TOP = 9
 SCALE = 3  # screen pixels per input pixel for the top images
-MAP_SIZE = 168  # screen pixels of the hovered map's longer side
-BOX_PEN = QColor("#e6194b")
-
-
-def gray_pixmap(image: np.ndarray, scale: int, box: Box | None = None) -> QPixmap:
-    """An image (C, H, W) or map (H, W), min-max scaled to grey (RGB for 3 channels),
-    enlarged `scale` times with hard edges, with `box` outlined."""
-    values = np.asarray(image, np.float32)
-    if values.ndim == 2:
-        values = values[None]
-    low, high = float(values.min()), float(values.max())
-    pixels = ((values - low) / (high - low or 1.0) * 255).astype(np.uint8)
-    channels, height, width = pixels.shape
-    if channels == 3:
-        data = np.ascontiguousarray(pixels.transpose(1, 2, 0))
-        qimage = QImage(data.data, width, height, 3 * width, QImage.Format.Format_RGB888)
-    else:
-        data = np.ascontiguousarray(pixels[0])
-        qimage = QImage(data.data, width, height, width, QImage.Format.Format_Grayscale8)
-    pixmap = QPixmap.fromImage(qimage.copy()).scaled(
-        width * scale, height * scale, mode=Qt.TransformationMode.FastTransformation
-    )
-    if box is not None:
-        painter = QPainter(pixmap)
-        painter.setPen(QPen(BOX_PEN, 2))
-        painter.drawRect(
-            QRect(
-                box.left * scale, box.top * scale, box.size[1] * scale - 1, box.size[0] * scale - 1
-            )
-        )
-        painter.end()
-    return pixmap
-
-
-class MapView(QLabel):
-    """One map, enlarged; reports the map position under the mouse (`hovered(row, col)`)."""
-
-    hovered = Signal(int, int)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setMouseTracking(True)
-        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self._shape = (0, 0)
-        self._scale = 1
-
-    def show_map(self, values: np.ndarray) -> None:
-        height, width = values.shape
-        self._shape = (height, width)
-        self._scale = max(1, MAP_SIZE // max(height, width))
-        self.setPixmap(gray_pixmap(values, self._scale))
-
-    def position_at(self, point: QPoint) -> tuple[int, int] | None:
-        row, column = point.y() // self._scale, point.x() // self._scale
-        if 0 <= row < self._shape[0] and 0 <= column < self._shape[1]:
-            return row, column
-        return None
-
-    def centre_of(self, row: int, column: int) -> QPoint:
-        """Where map position (row, column) is drawn, in this widget's pixels."""
-        half = self._scale // 2
-        return QPoint(column * self._scale + half, row * self._scale + half)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        found = self.position_at(event.position().toPoint())
-        if found is not None:
-            self.hovered.emit(*found)
-        super().mouseMoveEvent(event)
-
-
-class Tile(QLabel):
-    """One top image; `clicked(k)` when pressed."""
-
-    clicked = Signal(int)
-
-    def __init__(self, k: int, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.k = k
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        self.clicked.emit(self.k)
-        super().mousePressEvent(event)
 
 
 class ChannelExplorer(QWidget):
@@ -145,7 +69,8 @@ class ChannelExplorer(QWidget):
         self._spec: NetworkSpec | None = None
         self._state: Mapping[str, torch.Tensor] | None = None
         self._dataset: DeviceDataset | None = None
-        self._maxima: ChannelMaxima | None = None
+        self._maxima: ChannelMaxima | ChannelTops | None = None
+        self._saved: dict[LayerPath, ChannelTops] = {}  # a finished run's, for its weights
         self._top_maps: TopMaps | None = None
         self._selected = 0
         self._analysis: Analysis | None = None
@@ -235,6 +160,7 @@ class ChannelExplorer(QWidget):
         (an analysis scales with the network); earlier results are dropped."""
         self._spec, self._state = spec, weights
         self._analysis = None
+        self._saved = {}
         self._boxes.clear()
         self._forget()
         if self.isVisible():
@@ -251,10 +177,11 @@ class ChannelExplorer(QWidget):
         current = self.layer.currentText()
         self.layer.blockSignals(True)
         self.layer.clear()
-        for found in analysis.layers:
+        for found in analysis.walk():  # layers inside blocks too, indented as in the stack
             shape = found.output_shape
             if found.path is not None and shape is not None and len(shape) == 3:
-                self.layer.addItem(f"{found.name} · {shape[0]} channels", found.path)
+                indent = "    " * (found.path.depth - 1)
+                self.layer.addItem(f"{indent}{found.name} · {shape[0]} channels", found.path)
         index = self.layer.findText(current)
         # The deepest map layer by default: its fields are digit-sized, its channels the
         # most telling.
@@ -264,9 +191,24 @@ class ChannelExplorer(QWidget):
     def set_weights(self, state: Mapping[str, torch.Tensor]) -> None:
         """New weights (e.g. from training): used by the next Find or Maximise."""
         self._state = state
+        self._saved = {}
+
+    def show_run(self, run_dir: str | Path) -> bool:
+        """Read the top images a finished run saved (channels.npz) in the background, for
+        its convolutions: call after `set_weights` with the run's final weights. False
+        when the run has none."""
+        from explorer.core.app.run_views import CHANNELS_FILE
+
+        path = Path(run_dir) / CHANNELS_FILE
+        if not path.is_file():
+            return False
+        self.runner.invalidate()
+        self.runner.start(lambda control: saved_tops_job(path, control))
+        return True
 
     def set_dataset(self, dataset: DeviceDataset) -> None:
         self._dataset = dataset
+        self._saved = {}
         self._forget()
 
     @Slot()
@@ -276,6 +218,9 @@ class ChannelExplorer(QWidget):
         if spec is None or dataset is None or path is None:
             self.status.setText("Needs a dataset and a layer with maps.")
             return False
+        if path in self._saved:
+            self._show_ranking(self._saved[path])
+            return True
         self.runner.invalidate()
         self.runner.start(lambda control: find_job(spec, state, dataset, path, control))
         self._busy(f"Ranking {dataset.size(Split.TEST):,} test images…", 0)
@@ -349,6 +294,11 @@ class ChannelExplorer(QWidget):
         for label in (*self.tiles, *self.patches, self.map_view, self.hover_input):
             label.clear()
 
+    def _show_ranking(self, ranking: ChannelMaxima | ChannelTops) -> None:
+        self._maxima = ranking
+        self.channel.setRange(0, ranking.channels - 1)
+        self._show_top()
+
     def _show_top(self) -> None:
         maxima, dataset, spec = self._maxima, self._dataset, self._spec
         if maxima is None or dataset is None or spec is None:
@@ -361,7 +311,7 @@ class ChannelExplorer(QWidget):
             box = self._box(maxima.path, *position)
             self.tiles[k].setPixmap(gray_pixmap(image, SCALE, box))
             self.tiles[k].setToolTip(
-                f"Test image {index}: peak {maxima.maxima[index, channel]:.3f} at {position}"
+                f"Test image {index}: peak {maxima.peak(index, channel):.3f} at {position}"
             )
             if box is not None:
                 patch = image[:, box.top : box.bottom, box.left : box.right]
@@ -372,7 +322,7 @@ class ChannelExplorer(QWidget):
                 self.patches[k].clear()
         self.status.setText(
             f"The {len(indices)} test images where channel {channel} of {maxima.path} peaks "
-            f"highest (of {maxima.maxima.shape[0]:,}); below each, the patch its peak sees."
+            f"highest (of {maxima.ranked:,}); below each, the patch its peak sees."
         )
         spec_, state, path = spec, self._state, maxima.path
         self.runner.start(
@@ -406,6 +356,10 @@ class ChannelExplorer(QWidget):
     @Slot(int)
     def _on_layer_current_index_changed(self, _: int) -> None:
         self._forget()
+        path = self._path()
+        if path in self._saved:
+            self._show_ranking(self._saved[path])
+            return
         self.status.setText("Press Find top images to rank the test images for this layer.")
 
     @Slot(int)
@@ -425,9 +379,12 @@ class ChannelExplorer(QWidget):
         value = result.value
         self.progress.hide()
         if isinstance(value, ChannelMaxima):
-            self._maxima = value
-            self.channel.setRange(0, value.channels - 1)
-            self._show_top()
+            self._show_ranking(value)
+        elif isinstance(value, SavedTops):
+            self._saved = value.layers
+            path = self._path()
+            if path in self._saved:
+                self._show_ranking(self._saved[path])
         elif isinstance(value, TopMaps):
             self._top_maps = value
             self._selected = 0

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from explorer.core.channel_explorer import ChannelMaxima, MaximisedImage
+from explorer.core.channel_tops import ChannelTops
 from explorer.core.data.resident import DeviceDataset
 from explorer.core.dataset_split import Split
 from explorer.core.paths import LayerPath
@@ -88,3 +90,16 @@ def maximise_job(
         cancel=control.stop_event,
         progress=control.report,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class SavedTops:
+    """A finished run's channels.npz: each convolution's top images, by path."""
+
+    layers: dict[LayerPath, ChannelTops]
+
+
+def saved_tops_job(path: Path, control: TaskControl) -> SavedTops:
+    from explorer.core.channel_tops import load_channel_tops
+
+    return SavedTops({tops.path: tops for tops in load_channel_tops(path)})

@@ -71,6 +71,7 @@ class TrainingDocks(QObject):
         self.controller.training_started.connect(self.health.clear)
         self.controller.health_reported.connect(self.health.add_records)
         self.health.layer_health_changed.connect(self._on_health_layer_health_changed)
+        self.layer_health_changed.connect(window.stack.model.set_health)  # the rows' badges
         # The probe image's feature maps over the run: live frames, or a selected run's.
         self.timeline = TimelineView()
         self.timeline_dock = window.add_dock(
@@ -97,6 +98,10 @@ class TrainingDocks(QObject):
         export_png.triggered.connect(panel.export_png)
         export_csv = self.menu.addAction("Export Curves as &CSV…")
         export_csv.triggered.connect(panel.export_csv)
+        export_gif = self.menu.addAction("Export Map Timeline as &GIF…")
+        export_gif.triggered.connect(self.timeline.ask_export_gif)
+        export_frames = self.menu.addAction("Export Map Timeline as MP4 &Frames…")
+        export_frames.triggered.connect(self.timeline.ask_export_frames)
         self.menu.addSeparator()
         self.sweep_action = self.menu.addAction("S&weep…")
         self.sweep_action.setShortcut("F8")

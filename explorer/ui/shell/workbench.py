@@ -130,6 +130,7 @@ class Workbench(QObject):
         self.training.run_ended.connect(self._on_training_run_ended)
         self.training.dataset_loaded.connect(self._on_training_dataset_loaded)
         self.evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
+        self.inspect.picker.image_chosen.connect(self._on_picker_image_chosen)
         # The stack's selection and the feature-map list follow each other, at any depth.
         stack_selection = window.stack.view.selectionModel()
         stack_selection.currentChanged.connect(self._on_stack_current_changed)
@@ -226,6 +227,7 @@ class Workbench(QObject):
         if self._trained.forget_unless_for(spec):  # an edit changed the network
             self.evaluation.mark_outdated()
             self.inspect.set_members(())
+            self.window.stack.model.set_health({})  # the run's health was of the old one
         self.inspect.set_spec(spec, self.trained_state)
 
     @Slot(str)
@@ -283,6 +285,9 @@ class Workbench(QObject):
         if event.evaluation is not None:
             # The trainer's own final test measure: no second pass over the test set.
             self._show_evaluation(event.evaluation, self._dataset)
+            # What the run saved for looking inside: no pass over the test set again.
+            self.evaluation.embedding.show_run(run_dir)
+            self.inspect.channels.show_run(run_dir)
             return
         state = self._trained.state
         if state is None:
@@ -394,6 +399,11 @@ class Workbench(QObject):
     @Slot(object)
     def _on_evaluator_failed(self, failure: TaskFailed) -> None:
         self.window.statusBar().showMessage(f"Evaluation failed: {failure.message}", 10000)
+
+    @Slot(object, str)
+    def _on_picker_image_chosen(self, image: Any, _description: str) -> None:
+        # The next run's timeline follows the picked image; a blank one would show nothing.
+        self.training.probe = image.detach().clone() if float(image.std()) > 0 else None
 
     @Slot(str, int)
     def _on_evaluation_image_chosen(self, split: str, index: int) -> None:

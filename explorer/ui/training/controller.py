@@ -121,6 +121,8 @@ class TrainingController(QObject):
         self.last_event: object | None = None
         #: The ensemble member training now (MemberStarted), None for a single network.
         self.member: Any = None
+        #: The image picked to inspect (C, H, W, normalised), the next run's timeline probe.
+        self.probe: Any = None
 
     # ---- state ----------------------------------------------------------------------------
 
@@ -289,7 +291,15 @@ class TrainingController(QObject):
         dataset = self._cached_dataset(spec)
         if run_dir is None and not warm_only:
             run_dir = _unused(default_run_dir(spec.name, self.runs_root))
-        job = TrainingJob(spec, run_dir, self.data_dir, dataset, warm_only=warm_only, resume=resume)
+        job = TrainingJob(
+            spec,
+            run_dir,
+            self.data_dir,
+            dataset,
+            warm_only=warm_only,
+            resume=resume,
+            probe=self.probe,
+        )
         worker = TrainingWorker(job)
         self._worker, self._job_is_warm_up = worker, warm_only
         self.run_dir = run_dir

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from explorer.core.app.health_history import LOG_METRICS, METRIC_LABELS, HealthHistory
@@ -31,6 +32,9 @@ REDRAW_INTERVAL_MS = 200
 #: Metrics that are shares, drawn on a fixed 0..1 scale.
 SHARE_METRICS = frozenset({"dead", "saturated"})
 HISTOGRAM_KINDS = ("weights", "gradients")
+#: Pixels of the layer-name axis, at least and at most.
+AXIS_WIDTH = 90
+MAX_AXIS_WIDTH = 240
 #: Lines of advice below the maps; the rest are counted (the hover names each layer's).
 MAX_ADVICE_LINES = 4
 
@@ -90,7 +94,7 @@ class HealthView(QWidget):
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 2)
         for plot in (self.metric_plot, self.histogram_plot):
-            plot.getAxis("left").setWidth(90)  # equal widths keep the step axes aligned
+            plot.getAxis("left").setWidth(AXIS_WIDTH)  # equal widths keep the step axes aligned
             plot.setMenuEnabled(False)
 
         self.hover_label = QLabel(" ")
@@ -166,6 +170,12 @@ class HealthView(QWidget):
         self.layer_box.blockSignals(False)
         ticks = [(row + 0.5, name) for row, name in enumerate(layers)]
         self.metric_plot.getAxis("left").setTicks([ticks, []])
+        # Wide enough for the longest name (a label that does not fit is not drawn), the
+        # same for both plots so that their step axes stay aligned.
+        metrics = QFontMetrics(self.metric_plot.getAxis("left").style["tickFont"] or self.font())
+        longest = max((metrics.horizontalAdvance(name) for name in layers), default=0)
+        for plot in (self.metric_plot, self.histogram_plot):
+            plot.getAxis("left").setWidth(min(max(AXIS_WIDTH, longest + 16), MAX_AXIS_WIDTH))
 
     # ---- drawing ---------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The Map Timeline view: one layer's feature maps for the probe image, frame by frame from
 initialisation to the end of a run; scrub the slider or press Play (Space), export the
-layer's frames as an animated GIF.
+layer's frames as an animated GIF or as numbered PNG frames for a video encoder.
 
 Frames arrive live (`add_frames`, kept within the same memory cap as the recorder's) or from
 a finished run's timeline.npz (`load_run`). Each frame is a uint8 mosaic of colour indices,
@@ -29,7 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.training.timeline import MapTimeline, TimelineError, export_gif
+from explorer.core.training.timeline import (
+    MapTimeline,
+    TimelineError,
+    export_frames,
+    export_gif,
+)
 
 if TYPE_CHECKING:
     from explorer.core.training.timeline import TimelineFrame
@@ -64,11 +69,17 @@ class TimelineView(QWidget):
         self.play_button.setCheckable(True)
         self.play_button.setToolTip("Play the frames from the start (Space)")
         self.export_button = QPushButton("Export GIF…")
+        self.frames_button = QPushButton("Export Frames…")
+        self.frames_button.setToolTip(
+            "Write the layer's frames as numbered PNGs into a folder, for an MP4: "
+            "ffmpeg -framerate 8 -i <layer>_%04d.png -pix_fmt yuv420p maps.mp4"
+        )
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 0)
         self.step_label = QLabel("no frames yet: they are recorded while a network trains")
         controls = QHBoxLayout()
-        for widget in (layer_label, self.layer_box, self.play_button, self.export_button):
+        buttons = (self.play_button, self.export_button, self.frames_button)
+        for widget in (layer_label, self.layer_box, *buttons):
             controls.addWidget(widget)
         controls.addStretch(1)
         self.graphics = pg.GraphicsLayoutWidget()
@@ -95,6 +106,7 @@ class TimelineView(QWidget):
         self.layer_box.currentIndexChanged.connect(self._on_layer_box_current_index_changed)
         self.play_button.toggled.connect(self._on_play_button_toggled)
         self.export_button.clicked.connect(self._on_export_button_clicked)
+        self.frames_button.clicked.connect(self._on_frames_button_clicked)
         shortcut = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
         shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         shortcut.activated.connect(self.play_button.toggle)
@@ -145,7 +157,8 @@ class TimelineView(QWidget):
             self.layer_box.blockSignals(False)
         count = len(self.timeline)
         self.slider.setRange(0, max(count - 1, 0))
-        for widget in (self.slider, self.play_button, self.export_button, self.layer_box):
+        controls = (self.slider, self.play_button, self.export_button, self.frames_button)
+        for widget in (*controls, self.layer_box):
             widget.setEnabled(count > 0)
 
     # ---- drawing and playing ------------------------------------------------------------
@@ -204,8 +217,42 @@ class TimelineView(QWidget):
         palette = [int(v) for v in self._table.reshape(-1)]
         return export_gif(images, path, palette=palette, frame_ms=FRAME_MS)
 
+    def export_frames(self, folder: str | Path) -> list[Path]:
+        """Write the current layer's frames as numbered PNGs into `folder` (raises OSError,
+        ValueError when there are none)."""
+        layer = self.layer_box.currentText()
+        palette = [int(v) for v in self._table.reshape(-1)]
+        return export_frames(self.timeline.images(layer), folder, layer, palette=palette)
+
+    @Slot()
+    def _on_frames_button_clicked(self) -> None:
+        self.ask_export_frames()
+
+    @Slot()
+    def ask_export_frames(self) -> list[Path]:
+        """Ask for a folder and write the current layer's frames there (what was written)."""
+        folder = QFileDialog.getExistingDirectory(self, "Export Timeline Frames into Folder")
+        if not folder:
+            return []
+        try:
+            written = self.export_frames(folder)
+        except (OSError, ValueError) as error:
+            self.step_label.setText(f"cannot write the frames into {folder}: {error}")
+            return []
+        layer = self.layer_box.currentText()
+        self.step_label.setText(
+            f"wrote {len(written)} frames into {folder}; for an MP4: ffmpeg -framerate 8 "
+            f"-i {layer}_%04d.png -pix_fmt yuv420p maps.mp4"
+        )
+        return written
+
     @Slot()
     def _on_export_button_clicked(self) -> None:
+        self.ask_export_gif()
+
+    @Slot()
+    def ask_export_gif(self) -> None:
+        """Ask for a file and write the current layer's frames there as an animated GIF."""
         layer = self.layer_box.currentText()
         path, _ = QFileDialog.getSaveFileName(
             self, "Export Timeline as GIF", f"{layer}-timeline.gif", "Animated GIF (*.gif)"

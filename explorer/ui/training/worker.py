@@ -23,6 +23,8 @@ from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskControl
 
 if TYPE_CHECKING:
+    import torch
+
     from explorer.core.app.training_run import TrainingRun
     from explorer.core.data import DeviceDataset
     from explorer.core.training import Checkpoint, Trainer
@@ -126,6 +128,8 @@ class TrainingJob:
     snapshot_interval: float = SNAPSHOT_INTERVAL
     #: Continue the run in `run_dir` from its checkpoint (as `train --resume` does).
     resume: bool = False
+    #: The map timeline's image (C, H, W, normalised): the one picked to inspect, if any.
+    probe: torch.Tensor | None = None
 
 
 def warm_up_memory(spec: NetworkSpec) -> int:
@@ -363,14 +367,16 @@ class TrainingWorker:
 
         job = self.job
         try:
-            run = start_run(spec, dataset, folder, settings=settings, checkpoint=checkpoint)
+            run = start_run(
+                spec, dataset, folder, settings=settings, checkpoint=checkpoint, probe=job.probe
+            )
         except TrainingRunError as error:
             self._emit(TrainingFailed(str(error), 0))
             return None, None
         trainer = self._trainer = run.trainer
         assert self._control is not None
         # Stop pressed from now on (or already, while the trainer was being built).
-        self._control.token.when_stopped(trainer.stop)
+        self._control.token.when_stopped(run.stop)
         last_snapshot = time.perf_counter()
         event: object | None = None
         with closing(run.events()) as events:  # the metrics file closes even if a slot fails
