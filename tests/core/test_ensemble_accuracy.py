@@ -39,8 +39,7 @@ def numpy_ensemble_accuracy(run: Path, flip: bool) -> float:
     return float((np.mean(probs, axis=0).argmax(1) == labels).mean())
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("flip", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_the_printed_ensemble_accuracy_is_numpys_of_the_averaged_probabilities(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flip: bool
 ) -> None:
