@@ -193,7 +193,10 @@ def _run(args: argparse.Namespace) -> int:
 
         batch = max(2 * spec.training.batch_size, 256)
         try:
-            result = measure_ensemble(models, dataset, Split.TEST, batch)
+            # Members are measured with their mirror images where tta_flip says: so is the whole.
+            result = measure_ensemble(
+                models, dataset, Split.TEST, batch, flip=spec.training.tta_flip
+            )
         except Exception as error:
             raise report_unexpected(error, plan.root) from None
         print(f"ensemble of {len(models)}: test accuracy {100 * result.accuracy:.2f}%")
