@@ -100,6 +100,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for key in SETTING_FLAGS:
         _add_setting_flag(parser, TRAINING_PARAMS[key])
     parser.add_argument(
+        "--views",
+        action="store_true",
+        help="once trained, also write embedding.npz and channels.npz into the run folder "
+        "(the Embedding and Channels views' data, for looking inside without the window; "
+        "a pass over the test split)",
+    )
+    parser.add_argument(
         "--ensemble",
         type=int,
         metavar="N",
@@ -183,7 +190,7 @@ def _run(args: argparse.Namespace) -> int:
         if member.finished:
             models.append(finished_model(member, dataset.device))
             continue
-        code, model = _train_one(member, dataset, plan)
+        code, model = _train_one(member, dataset, plan, views=args.views)
         if code != EXIT_OK:
             return code
         models.append(model)
@@ -219,7 +226,9 @@ def _spec_for_run(spec: NetworkSpec, dataset: DeviceDataset) -> NetworkSpec:
     return spec_for_dataset(spec, dataset.info.class_names)
 
 
-def _train_one(member: RunMember, dataset: DeviceDataset, plan: RunPlan) -> tuple[int, Any]:
+def _train_one(
+    member: RunMember, dataset: DeviceDataset, plan: RunPlan, *, views: bool
+) -> tuple[int, Any]:
     """Train (or continue) one member; its exit code and its model. An unexpected error
     leaves its traceback in the run folder's training.log and one line on the terminal."""
     from explorer.core.app.preparation import TrainingRunError
@@ -229,7 +238,12 @@ def _train_one(member: RunMember, dataset: DeviceDataset, plan: RunPlan) -> tupl
     settings = RunSettings(data_dir=plan.settings.data_dir)
     try:
         training = start_run(
-            member.spec, dataset, member.folder, settings=settings, checkpoint=member.checkpoint
+            member.spec,
+            dataset,
+            member.folder,
+            settings=settings,
+            checkpoint=member.checkpoint,
+            views=views,
         )
         return _train_loop(training, member.folder, plan.root), training.model
     except TrainingRunError:

@@ -107,6 +107,22 @@ def test_a_run_writes_its_folder_prints_the_accuracy_and_can_be_continued(
     assert load_checkpoint(run / "checkpoint.pt").position.epoch == 2
 
 
+def test_views_writes_the_embedding_and_channel_tops_into_the_run_folder(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    run, argv = tiny_train_argv(tmp_path, ["--threads", "1", "--views"])
+    assert main(argv) == 0
+    embedding = np.load(run / "embedding.npz")
+    finished = read_metrics(run)[-1]
+    # The whole (small) test split, predicted by the run's own final weights.
+    accuracy = float((embedding["predicted"] == embedding["labels"]).mean())
+    assert accuracy == pytest.approx(finished["test_accuracy"], abs=1e-6)
+    assert embedding["coordinates_pca"].shape == (embedding["labels"].shape[0], 2)
+    assert (run / "channels.npz").is_file()
+
+
 @pytest.mark.slow
 def test_setting_flags_reach_the_run_and_its_project(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

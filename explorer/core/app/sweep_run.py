@@ -185,10 +185,12 @@ def start_trial(
     settings = RunSettings(data_dir=absolute_data_dir(data_dir))
     if folder.checkpoint_path.exists() and _same_run(folder.path, trial.spec):
         checkpoint = resume_checkpoint(folder)
-        return start_run(checkpoint.spec, dataset, folder, settings=settings, checkpoint=checkpoint)
+        return start_run(
+            checkpoint.spec, dataset, folder, settings=settings, checkpoint=checkpoint, views=False
+        )
     for stale in (folder.metrics_path, folder.checkpoint_path, folder.log_path):
         stale.unlink(missing_ok=True)
-    return start_run(trial.spec, dataset, folder, settings=settings)
+    return start_run(trial.spec, dataset, folder, settings=settings, views=False)
 
 
 class TrialData:

@@ -39,10 +39,12 @@ class TrainingRun:
         folder: RunFolder | None,
         start_step: int = 0,
         probe: torch.Tensor | None = None,
+        views: bool = True,
     ) -> None:
         self.trainer = trainer
         self.folder = folder
         self.start_step = start_step  # a continued run's checkpoint step
+        self.views = views  # write the embedding and channel tops once it has finished
         self._health: list[HealthRecord] = []
         # The feature-map timeline of the probe image (None: the dataset has no test image).
         from explorer.core.app.timeline_run import TimelineRecorder
@@ -106,7 +108,7 @@ class TrainingRun:
             raise folder_write_failed(folder, error) from None
         finally:
             board.close()
-        if finished:
+        if finished and self.views:
             self._write_views(folder)
 
     def _write_views(self, folder: RunFolder) -> None:
@@ -131,6 +133,7 @@ def start_run(
     settings: RunSettings | None = None,
     checkpoint: Checkpoint | None = None,
     probe: torch.Tensor | None = None,
+    views: bool = True,
 ) -> TrainingRun:
     """A run of `spec` on `dataset` into `folder`, ready to iterate.
 
@@ -138,7 +141,9 @@ def start_run(
     checkpoint the folder gets the project and `settings`; with one, the trainer continues
     from it and the folder's metrics are cut back to it. A checkpoint that does not fit the
     network raises `BadRunInput`; a folder that cannot be written `RunFailed`. `probe`
-    (C, H, W, normalised) is the timeline's image, the first test image when None.
+    (C, H, W, normalised) is the timeline's image, the first test image when None. With
+    `views`, a finished run also writes its embedding and channel tops (run_views.py), a
+    few seconds' pass over the test split.
     """
     from explorer.core.training import CheckpointError, Trainer
     from explorer.core.training.runs import spec_for_dataset
@@ -160,7 +165,8 @@ def start_run(
                 truncate_health(folder.path, checkpoint.position.step)
         except OSError as error:
             raise folder_write_failed(folder, error) from None
-    return TrainingRun(trainer, folder, checkpoint.position.step if checkpoint else 0, probe)
+    step = checkpoint.position.step if checkpoint else 0
+    return TrainingRun(trainer, folder, step, probe, views)
 
 
 def report_unexpected(error: BaseException, folder: RunFolder) -> RunFailed:
