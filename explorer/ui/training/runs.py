@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPushButton,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -35,6 +34,7 @@ from explorer.core.app.run_trash import TrashedRun, TrashError, restore_run, tra
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.training.runs import RunFolder
+from explorer.ui.common.buttons import text_button
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 from explorer.ui.training.curves import TrainingCurves
@@ -117,32 +117,33 @@ class RunsPanel(QWidget):
 
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
-        self.undo_button = QPushButton("Undo")
+        self.undo_button = text_button("Undo")
         self.undo_button.setToolTip("Bring the deleted runs back (Ctrl+Z in the list)")
         self.undo_button.clicked.connect(self.undo_delete)
-        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button = text_button("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
-        self.compare_button = QPushButton("Compare")
+        self.compare_button = text_button("Compare")
         self.compare_button.setToolTip("Compare the two selected runs' networks and curves")
         self.compare_button.clicked.connect(self.compare_selected)
-        self.delete_button = QPushButton("Delete")
+        self.delete_button = text_button("Delete")
         self.delete_button.setToolTip("Move the selected runs to the trash beside them (Del)")
         self.delete_button.clicked.connect(self.delete_selected)
-        self.restore_button = QPushButton("Restore Network")
+        self.restore_button = text_button("Restore Network")
         self.restore_button.setToolTip("Put the selected run's network into the editor (undoable)")
         self.restore_button.clicked.connect(self._on_restore_button_clicked)
-        self.resume_button = QPushButton("Resume")
+        self.resume_button = text_button("Resume")
         self.resume_button.setToolTip("Continue the selected stopped run from its checkpoint")
         self.resume_button.clicked.connect(self._on_resume_button_clicked)
 
         top = QHBoxLayout()
         top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.refresh_button)
         top.addWidget(self.count_label)
         message = QHBoxLayout()
         message.addWidget(self.message_label, 1)
         message.addWidget(self.undo_button)
         buttons = QHBoxLayout()
-        for button in (self.refresh_button, self.compare_button, self.delete_button):
+        for button in (self.compare_button, self.delete_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.resume_button)
@@ -196,7 +197,10 @@ class RunsPanel(QWidget):
         self.show_message(f"Cannot list the runs: {failure.message}")
 
     def _show(self, records: list[RunRecord]) -> None:
+        added = len(records) != self.model.rowCount()
         self.model.set_records(records)
+        if added:  # a new or longer name shows whole (the user may widen it again after)
+            self.view.resizeColumnToContents(NAME_COLUMN)
         self._update_count()
         self._update_overlays()
         self._update_buttons()

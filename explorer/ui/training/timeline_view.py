@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -35,6 +34,7 @@ from explorer.core.training.timeline import (
     export_frames,
     export_gif,
 )
+from explorer.ui.common.buttons import text_button
 
 if TYPE_CHECKING:
     from explorer.core.training.timeline import TimelineFrame
@@ -65,11 +65,12 @@ class TimelineView(QWidget):
         self.layer_box.setMinimumContentsLength(6)
         layer_label = QLabel("&Layer:")
         layer_label.setBuddy(self.layer_box)
-        self.play_button = QPushButton("Play")
+        self.play_button = text_button("Play")
         self.play_button.setCheckable(True)
         self.play_button.setToolTip("Play the frames from the start (Space)")
-        self.export_button = QPushButton("Export GIF…")
-        self.frames_button = QPushButton("Export Frames…")
+        # Short labels (the tool tips say more): the dock shares a narrow column with others.
+        self.export_button = text_button("GIF…", "Export the layer's frames as an animated GIF")
+        self.frames_button = text_button("Frames…")
         self.frames_button.setToolTip(
             "Write the layer's frames as numbered PNGs into a folder, for an MP4: "
             "ffmpeg -framerate 8 -i <layer>_%04d.png -pix_fmt yuv420p maps.mp4"
@@ -77,6 +78,7 @@ class TimelineView(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 0)
         self.step_label = QLabel("no frames yet: they are recorded while a network trains")
+        self.step_label.setWordWrap(True)  # a long status (an ffmpeg line) never widens the dock
         controls = QHBoxLayout()
         buttons = (self.play_button, self.export_button, self.frames_button)
         for widget in (layer_label, self.layer_box, *buttons):
