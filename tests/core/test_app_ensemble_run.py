@@ -88,3 +88,28 @@ def test_a_finished_ensemble_run_gives_its_members_weights(tmp_path: Path) -> No
     assert main(argv) == 0
     with pytest.raises(BadRunInput, match="not an ensemble"):
         finished_member_states(single)
+
+
+def test_with_tta_flip_the_members_and_the_ensemble_are_measured_with_mirror_images() -> None:
+    spec = tiny_spec(tta_flip=True)
+    dataset = quadrant_dataset()
+    states = []
+    for seed in (3, 4):
+        torch.manual_seed(seed)
+        states.append({k: v.clone() for k, v in build_model(spec).state_dict().items()})
+    result = evaluate_ensemble(spec, states, dataset)
+
+    images = torch.cat([batch for batch, _ in dataset.batches(Split.TEST, 512)])
+    labels = dataset.labels(Split.TEST).numpy()
+    per_member = []
+    with torch.no_grad():
+        for state in states:
+            model = build_model(spec).eval()
+            model.load_state_dict(state)
+            views = [torch.softmax(model(view), 1).numpy() for view in (images, images.flip(-1))]
+            per_member.append(np.mean(views, axis=0))
+    for member, probs in zip(result.members, per_member, strict=True):
+        assert member.accuracy == pytest.approx(float((probs.argmax(1) == labels).mean()))
+    averaged = np.mean(per_member, axis=0)
+    assert result.ensemble.accuracy == pytest.approx(float((averaged.argmax(1) == labels).mean()))
+    np.testing.assert_allclose(result.ensemble.confidences, averaged.max(1), rtol=1e-5)

@@ -20,6 +20,7 @@ from explorer.core.app.trained_weights import State
 from explorer.core.dataset_split import Split
 
 if TYPE_CHECKING:
+    from explorer.core.builder import Network
     from explorer.core.data import DeviceDataset
     from explorer.core.evaluation import Evaluation, IntArray
     from explorer.core.spec import NetworkSpec
@@ -62,18 +63,26 @@ def evaluate_ensemble(
     spec: NetworkSpec, states: Sequence[State], dataset: DeviceDataset
 ) -> EnsembleEvaluation:
     """Evaluate each member's weights and their averaged probabilities on the test split,
-    on the dataset's device (snapshots: never the models a run trains)."""
+    on the dataset's device (snapshots: never the models a run trains), as training
+    measured them: with each image's mirror image too where the network says `tta_flip`,
+    so the numbers equal those `train` printed."""
     from explorer.core.capture import snapshot_model
-    from explorer.core.evaluation import evaluate
     from explorer.core.training.metrics import measure_ensemble, test_evaluation
 
+    flip = spec.training.tta_flip
+
+    def measured(models: list[Network]) -> Evaluation:
+        result = measure_ensemble(
+            models, dataset, Split.TEST, EVALUATION_BATCH, flip=flip, predictions=True
+        )
+        evaluation = test_evaluation(result, dataset)
+        if evaluation is None:
+            raise ValueError("the test split is empty")
+        return evaluation
+
     models = [snapshot_model(spec, state).to(dataset.device) for state in states]
-    members = tuple(evaluate(m, dataset, Split.TEST, batch_size=EVALUATION_BATCH) for m in models)
-    measured = measure_ensemble(models, dataset, Split.TEST, EVALUATION_BATCH, predictions=True)
-    ensemble = test_evaluation(measured, dataset)
-    if ensemble is None:
-        raise ValueError("the test split is empty")
-    return EnsembleEvaluation(ensemble, members)
+    members = tuple(measured([m]) for m in models)
+    return EnsembleEvaluation(measured(models), members)
 
 
 def evaluate_ensemble_weights(
