@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
+from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE
 from explorer.core.project import ProjectError, load_project
 from explorer.core.spec import NetworkSpec
 from explorer.core.templates import load_template
@@ -63,3 +65,24 @@ def load_project_argument(args: argparse.Namespace) -> NetworkSpec | None:
     except ProjectError as error:
         print(f"error: {error}", file=sys.stderr)
         return None
+
+
+def run_reporting_errors(
+    body: Callable[[argparse.Namespace], int],
+    args: argparse.Namespace,
+    *bad_input: type[Exception],
+) -> int:
+    """`body(args)`'s exit code, with a run's expected errors as one line on stderr: bad
+    input (`BadRunInput` and the command's own `bad_input` kinds) exits 2, a failed run
+    (`RunFailed`) 1."""
+    from explorer.core.app.preparation import BadRunInput, RunFailed
+
+    bad: tuple[type[Exception], ...] = (BadRunInput, *bad_input)
+    try:
+        return body(args)
+    except bad as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RunFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE

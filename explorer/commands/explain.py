@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from explorer.commands.base import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, late_help
+from explorer.commands.base import EXIT_BAD_INPUT, EXIT_OK, late_help
 from explorer.commands.common import (
     DATA_DIR_HELP,
     add_project_arguments,
     dataset_names,
     load_project_argument,
+    run_reporting_errors,
 )
 from explorer.core.attribution_methods import METHODS
 
@@ -93,16 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from explorer.core.app.preparation import BadRunInput, RunFailed
-
-    try:
-        return _run(args)
-    except (_BadInput, BadRunInput) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except RunFailed as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+    return run_reporting_errors(_run, args, _BadInput)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from explorer.commands.common import (
     add_device_argument,
     add_project_arguments,
     load_project_argument,
+    run_reporting_errors,
 )
 
 if TYPE_CHECKING:
@@ -73,16 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from explorer.core.app.preparation import BadRunInput, RunFailed
-
-    try:
-        return _run(args)
-    except BadRunInput as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except RunFailed as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+    return run_reporting_errors(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from explorer.commands.common import (
     add_project_arguments,
     dataset_names,
     load_project_argument,
+    run_reporting_errors,
 )
 from explorer.core.dataset_split import Split
 from explorer.core.optimizers import OPTIMIZERS
@@ -140,16 +141,7 @@ def _add_setting_flag(parser: argparse.ArgumentParser, param: Param) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from explorer.core.app.preparation import BadRunInput, RunFailed
-
-    try:
-        return _run(args)
-    except (_BadInput, BadRunInput) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except RunFailed as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+    return run_reporting_errors(_run, args, _BadInput)
 
 
 def _run(args: argparse.Namespace) -> int:
