@@ -169,6 +169,14 @@ def write_results(plan: SweepPlan) -> list[TrialResult]:
     return results
 
 
+def continues(plan: SweepPlan, trial: Trial) -> bool:
+    """Whether the trial continues from the checkpoint an earlier sweep stopped it at."""
+    from explorer.core.training.runs import RunFolder
+
+    folder = RunFolder(plan.trial_folder(trial))
+    return folder.checkpoint_path.exists() and _same_run(folder.path, trial.spec)
+
+
 def start_trial(
     plan: SweepPlan,
     trial: Trial,
@@ -183,7 +191,7 @@ def start_trial(
 
     folder = RunFolder(plan.trial_folder(trial))
     settings = RunSettings(data_dir=absolute_data_dir(data_dir))
-    if folder.checkpoint_path.exists() and _same_run(folder.path, trial.spec):
+    if continues(plan, trial):
         checkpoint = resume_checkpoint(folder)
         return start_run(
             checkpoint.spec, dataset, folder, settings=settings, checkpoint=checkpoint, views=False

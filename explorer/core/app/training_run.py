@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 from explorer.core.app.preparation import BadRunInput, RunFailed, folder_write_failed
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from explorer.core.spec import NetworkSpec
     from explorer.core.training import Checkpoint, Trainer, TrainingEvent
     from explorer.core.training.health_log import HealthRecord
+    from explorer.core.training.stacked import BatchReady
     from explorer.core.training.runs import RunFolder, RunSettings
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,27 @@ class TrainingRun:
         """The trainer's events, each appended to the folder's metrics (and its TensorBoard
         event file) first; the metrics file is closed when the run ends, fails, or the caller
         stops iterating. A folder that cannot be written raises `RunFailed`."""
+        from explorer.core.training.stacked import BatchReady
+
+        for event in self._relay(self.trainer.run()):
+            if not isinstance(event, BatchReady):
+                yield event
+
+    def lockstep_events(self) -> Generator[TrainingEvent | BatchReady, None, None]:
+        """`events()` with the trainer in lockstep: a `BatchReady` (written nowhere) before
+        each update (see stacked.py)."""
+        return self._relay(self.trainer.lockstep_run())
+
+    def _relay(
+        self, source: Iterator[TrainingEvent | BatchReady]
+    ) -> Generator[TrainingEvent | BatchReady, None, None]:
+        from explorer.core.training.stacked import BatchReady
+
         folder = self.folder
         if folder is None:
-            for event in self.trainer.run():
-                self._observe(event)
+            for event in source:
+                if not isinstance(event, BatchReady):
+                    self._observe(event)
                 yield event
             return
         from explorer.core.app.tensorboard_log import TensorBoardLog
@@ -98,11 +116,12 @@ class TrainingRun:
         finished = False
         try:
             with folder:
-                for event in self.trainer.run():
-                    folder.append(event)
-                    board.add(event)
-                    self._observe(event)
-                    finished = isinstance(event, TrainingFinished)
+                for event in source:
+                    if not isinstance(event, BatchReady):
+                        folder.append(event)
+                        board.add(event)
+                        self._observe(event)
+                        finished = isinstance(event, TrainingFinished)
                     yield event
         except OSError as error:
             raise folder_write_failed(folder, error) from None

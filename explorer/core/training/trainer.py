@@ -63,6 +63,7 @@ from explorer.core.training.metrics_window import MetricsWindow
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
 from explorer.core.training.position import EpochPlan, RunPosition, RunSession
 from explorer.core.training.resume import check_resumable, random_states, restore_random_states
+from explorer.core.training.stacked import BatchReady, SuppliedStep
 from explorer.core.training.step import compiled_forward, fastest_threads, update, warm_up
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,9 @@ class Trainer:
         self._augment = build_augmentation(
             self.training, dataset.mean, dataset.std, dataset.info.input_shape
         )
+        # In lockstep (a stacked group), the gradients of the next update (see stacked.py).
+        self._lockstep = False
+        self._supplied: SuppliedStep | None = None
 
     # ---- control, from any thread ---------------------------------------------------------
 
@@ -193,6 +197,21 @@ class Trainer:
     def run(self) -> Iterator[TrainingEvent]:
         """Train, yielding events; the last event is TrainingFinished, TrainingStopped or
         TrainingFailed. Never raises for a training problem."""
+        for event in self._run():
+            if not isinstance(event, BatchReady):
+                yield event
+
+    def lockstep_run(self) -> Iterator[TrainingEvent | BatchReady]:
+        """`run()`, yielding a `BatchReady` before every update: a stacked one waits for
+        `supply()` (a group of trainers then moves one batch at a time, see stacked.py)."""
+        self._lockstep = True
+        return self._run()
+
+    def supply(self, step: SuppliedStep) -> None:
+        """The gradients of the update the last `BatchReady` announced."""
+        self._supplied = step
+
+    def _run(self) -> Iterator[TrainingEvent | BatchReady]:
         failure: TrainingFailed | None = None
         try:
             yield from self._train()
@@ -209,7 +228,7 @@ class Trainer:
         """Updates done so far, the window's unreported ones included."""
         return self._position.step + self._window.steps
 
-    def _train(self) -> Iterator[TrainingEvent]:
+    def _train(self) -> Iterator[TrainingEvent | BatchReady]:
         training, plan = self.training, self.plan
         if self.dataset.size(Split.TRAIN) == 0:
             raise TrainingAborted("the training split is empty")
@@ -264,6 +283,8 @@ class Trainer:
                 if scheduled:
                     session.learning_rate = self._learning_rate()
                     set_learning_rate(self._optimizer, session.learning_rate)
+                if self._lockstep:
+                    yield BatchReady(images, labels, not self.health.due(self._step_now()))
                 self._step(images, labels)
                 now = time.perf_counter()
                 if self._window.due(now, self.report_interval):
@@ -298,16 +319,20 @@ class Trainer:
         """One update; its results stay on the device, in the window."""
         if self._augment is not None:
             images = self._augment(images)
+        supplied, self._supplied = self._supplied, None
         with self._lock, self.health.recording(self._step_now()):
-            loss, logits, penalty = update(
-                self._model,
-                self._optimizer,
-                self._layout(images),
-                labels,
-                self._autocast(),
-                label_smoothing=self.training.label_smoothing,
-                forward=self._forward,
-            )
+            if supplied is not None:
+                loss, logits, penalty = supplied.apply(self._model, self._optimizer)
+            else:
+                loss, logits, penalty = update(
+                    self._model,
+                    self._optimizer,
+                    self._layout(images),
+                    labels,
+                    self._autocast(),
+                    label_smoothing=self.training.label_smoothing,
+                    forward=self._forward,
+                )
             if self._average is not None:
                 self._average.update(self._model)
         self._window.add(
