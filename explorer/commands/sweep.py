@@ -2,8 +2,9 @@
 per trial, and print the trials sorted by validation accuracy (also in results.csv).
 
 Every trial is checked before the first one trains (exit 2 naming the bad key or value).
-Ctrl-C stops the running trial; the same command again skips the finished trials and
-continues the stopped one from its checkpoint.
+Small trials of one architecture train stacked, several at once (sweep_stack.py;
+`--no-stack`: one after another). Ctrl-C stops the running trials; the same command again
+skips the finished trials and continues the stopped ones from their checkpoints.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from explorer.commands.common import (
 )
 
 if TYPE_CHECKING:
-    from explorer.core.app.sweep import SweepPlan
-    from explorer.core.app.sweep_run import TrialResult
-    from explorer.core.app.training_run import TrainingRun
+    from pathlib import Path
+
+    from explorer.core.app.sweep import SweepPlan, Trial
+    from explorer.core.app.sweep_group import TrialGroup
+    from explorer.core.app.sweep_run import TrialData, TrialResult
+    from explorer.core.training import TrainingEvent
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CPU threads for torch, 0 for automatic (default: the project's)",
     )
     parser.add_argument(
+        "--no-stack",
+        dest="stack",
+        action="store_false",
+        help="train every trial on its own, one after another (default: small trials of one "
+        "architecture train stacked, several at once)",
+    )
+    parser.add_argument(
         "--out",
         required=True,
         metavar="SWEEP_DIR",
@@ -82,6 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     from explorer.core.app.run_plan import with_settings
     from explorer.core.app.sweep import plan_sweep
     from explorer.core.app.sweep_run import FINISHED, read_result, write_results
+    from explorer.core.app.sweep_stack import stack_groups
 
     loaded = load_project_argument(args)
     if loaded is None:
@@ -98,19 +110,26 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{spec.name}: {len(plan.trials)} trials into {plan.out}")
     code = EXIT_OK
     data = None
+    pending = []
     for trial in plan.trials:
-        label = f"trial {trial.number}/{len(plan.trials)} ({trial.describe()})"
         if read_result(plan, trial).status == FINISHED:
-            print(f"{label}: finished before, skipped")
-            continue
-        print(f"{label} -> {plan.trial_folder(trial)}")
+            print(
+                f"trial {trial.number}/{len(plan.trials)} ({trial.describe()}): "
+                "finished before, skipped"
+            )
+        else:
+            pending.append(trial)
+    for group in stack_groups(plan, pending, stack=args.stack):
+        for trial in group:
+            label = f"trial {trial.number}/{len(plan.trials)} ({trial.describe()})"
+            print(f"{label} -> {plan.trial_folder(trial)}")
         if data is None:
             from explorer.core.app.sweep_run import TrialData
 
             data = TrialData(args.data_dir)
-        outcome = _train_trial(plan, trial, data)
+        outcomes = _train_group(plan, group, data)
         write_results(plan)
-        if outcome == "stopped":
+        if "stopped" in outcomes:
             print(
                 f"stopped; continue with: python main.py {shlex.join(sys.argv[1:])}"
                 if sys.argv[1:2] == ["sweep"]
@@ -118,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_FAILURE
-        if outcome == "failed":
+        if "failed" in outcomes:
             code = EXIT_FAILURE
     results = write_results(plan)
     print(format_table(plan, results))
@@ -126,45 +145,87 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
-def _train_trial(plan: SweepPlan, trial: Any, data: Any) -> str:
-    """Train one trial; 'finished', 'stopped' or 'failed' (its message printed)."""
+def _train_group(plan: SweepPlan, trials: tuple[Trial, ...], data: TrialData) -> list[str]:
+    """Train a group of trials (stacked where it can, see sweep_group.py); each one's
+    outcome, 'finished', 'stopped' or 'failed' (its message printed)."""
     from explorer.commands.progress import ProgressLine
-    from explorer.core.app.preparation import TrainingRunError, choose_device
-    from explorer.core.app.sweep_run import start_trial
+    from explorer.core.app.preparation import TrainingRunError
+    from explorer.core.app.sweep_group import TrialGroup
+    from explorer.core.app.sweep_stack import describe_group
     from explorer.core.app.training_run import report_unexpected
-    from explorer.core.training import TrainingFailed, TrainingFinished, TrainingStopped
     from explorer.core.training.runs import RunFolder
 
-    folder = RunFolder(plan.trial_folder(trial))
+    folder = RunFolder(plan.trial_folder(trials[0]))
+    last: list[TrainingEvent | None] = [None] * len(trials)
     try:
-        choice = choose_device(trial.spec)
-        training = start_trial(plan, trial, data.dataset(trial.spec, choice.device), data.data_dir)
-        progress = ProgressLine(sys.stdout)
-        previous = signal.signal(signal.SIGINT, _stop_handler(training))
-        event = None
+        group = TrialGroup(plan, trials, data)
+        if group.stacked:
+            print(f"{describe_group(trials)} stacked")
+        elif group.unstacked is not None:
+            print(f"{describe_group(trials)} one after another: {group.unstacked}")
+        if len(trials) == 1:
+            lines = [ProgressLine(sys.stdout)]
+        else:
+            lines = [ProgressLine(_Labelled(sys.stdout, f"trial {t.number}: ")) for t in trials]
+        previous = signal.signal(signal.SIGINT, _stop_handler(group))
         try:
-            for event in training.events():
-                progress.show(event)
+            for index, event in group.events():
+                folder = group.runs[index].folder or folder
+                lines[index].show(event)
+                last[index] = event
         finally:
             signal.signal(signal.SIGINT, previous)
-            progress.close()
+            for line in lines:
+                line.close()
     except TrainingRunError:
         raise
     except Exception as error:
         raise report_unexpected(error, folder) from None
+    return [
+        _outcome(trial, event, plan.trial_folder(trial), single=len(trials) == 1)
+        for trial, event in zip(trials, last, strict=True)
+    ]
+
+
+def _outcome(trial: Trial, event: TrainingEvent | None, folder: Path, *, single: bool) -> str:
+    """'finished', 'stopped', 'failed' or '' (not run: the group stopped before it)."""
+    from explorer.core.training import TrainingFailed, TrainingFinished, TrainingStopped
+
+    who = "" if single else f" (trial {trial.number})"
     if isinstance(event, TrainingFinished):
-        print(f"  test accuracy {100 * event.test_accuracy:.2f}%")
+        print(f"  test accuracy {100 * event.test_accuracy:.2f}%{who}")
         return "finished"
     if isinstance(event, TrainingStopped):
         return "stopped"
+    if event is None:
+        return ""
     message = event.message if isinstance(event, TrainingFailed) else "ended without a result"
-    print(f"  error: {message} (see {folder.path})", file=sys.stderr)
+    print(f"  error{who}: {message} (see {folder})", file=sys.stderr)
     return "failed"
 
 
-def _stop_handler(training: TrainingRun) -> Any:
+class _Labelled:
+    """A stream that starts every line with a label (a stacked trial's progress lines)."""
+
+    def __init__(self, stream: Any, label: str) -> None:
+        self.stream, self.label = stream, label
+        self._line_start = True
+
+    def write(self, text: str) -> int:
+        out = []
+        for piece in text.splitlines(keepends=True):
+            out.append(self.label + piece if self._line_start else piece)
+            self._line_start = piece.endswith("\n")
+        self.stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _stop_handler(group: TrialGroup) -> Any:
     def handler(signum: int, frame: FrameType | None) -> None:
-        training.stop()
+        group.stop()
 
     return handler
 

@@ -58,7 +58,7 @@ def alone_because(spec: NetworkSpec) -> str | None:
         return "it augments its batches"
     work = analyze(spec).macs * training.batch_size
     if work > MAX_STACKED_MACS:
-        return f"it is not small ({work:,} MACs per batch, stacking pays below {MAX_STACKED_MACS:,})"
+        return f"it is not small ({work:,} MACs a batch; stacking pays below {MAX_STACKED_MACS:,})"
     from explorer.core.builder import build_model
     from explorer.core.training.stacked import random_layers
 

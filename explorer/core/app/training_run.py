@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from explorer.core.spec import NetworkSpec
     from explorer.core.training import Checkpoint, Trainer, TrainingEvent
     from explorer.core.training.health_log import HealthRecord
-    from explorer.core.training.stacked import BatchReady
     from explorer.core.training.runs import RunFolder, RunSettings
+    from explorer.core.training.stacked import BatchReady
 
 log = logging.getLogger(__name__)
 

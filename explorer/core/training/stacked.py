@@ -30,7 +30,14 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from explorer.core.builder import Network
 
 #: Modules that draw random numbers in training mode (they keep a network unstacked).
-_RANDOM_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+_DROPOUTS = (
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+)
 
 
 def random_layers(model: nn.Module) -> list[str]:
@@ -38,9 +45,8 @@ def random_layers(model: nn.Module) -> list[str]:
     (a dropout with a rate above 0, RReLU, or any other dropout kind)."""
     found = []
     for name, module in model.named_modules():
-        if isinstance(module, nn.RReLU):
-            found.append(name)
-        elif isinstance(module, (*_RANDOM_MODULES, nn.FeatureAlphaDropout)) and module.p > 0:
+        dropout = isinstance(module, _DROPOUTS) and module.p > 0
+        if dropout or isinstance(module, nn.RReLU):
             found.append(name)
     return found
 
@@ -106,7 +112,7 @@ class StackedStep:
     def restack(self, models: Sequence[Network]) -> None:
         """Stack these models' current parameters and buffers and make theirs views into
         the stack (a model left out keeps its values, in a stack no pass writes to)."""
-        params, buffers = stack_module_state(list(models))  # type: ignore[arg-type]
+        params, buffers = stack_module_state(list(models))
         self._params = {name: value.detach() for name, value in params.items()}
         self._buffers = buffers
         for index, model in enumerate(models):

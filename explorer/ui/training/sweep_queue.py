@@ -1,10 +1,11 @@
-"""The window's sweep queue: a sweep's trials trained one after another on the task runner.
+"""The window's sweep queue: a sweep's trials trained group by group on the task runner.
 
-Each trial is one job (`train_trial`, a plain function of the plan, the trial and the stop
-control): the same `start_trial` the `sweep` command calls, so the folders it writes are the
-command's. Stopping stops the running trial at its next batch (its checkpoint stays);
-`start()` again skips the finished trials and continues the stopped one, as a rerun of the
-command does.
+Each group of trials (`stack_groups`: small trials of one architecture train stacked, the
+others alone) is one job (`train_group`, a plain function of the plan, the trials and the
+stop control): the same `TrialGroup` the `sweep` command runs, so the folders it writes are
+the command's. Stopping stops the running trials at their next batch (their checkpoints
+stay); `start()` again skips the finished trials and continues the stopped ones, as a rerun
+of the command does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from explorer.core.app.sweep import SweepPlan, Trial
 from explorer.core.app.sweep_run import FINISHED, TrialData, TrialResult, read_results
+from explorer.core.app.sweep_stack import describe_group, stack_groups
 from explorer.ui.common.tasks import TaskControl, TaskFailed, TaskFinished, TaskProgress, TaskRunner
 
 if TYPE_CHECKING:
@@ -38,47 +40,46 @@ class TrialEpoch:
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """A trial's job ended: every trial's result as the folders now say, and whether this
-    one was stopped on request."""
+    """A group's job ended: every trial's result as the folders now say, and whether one
+    of its trials was stopped on request."""
 
-    trial: int
+    trials: tuple[int, ...]
     stopped: bool
     results: tuple[TrialResult, ...]
 
 
-def train_trial(
-    plan: SweepPlan, trial: Trial, data: TrialData, control: TaskControl
+def train_group(
+    plan: SweepPlan, trials: tuple[Trial, ...], data: TrialData, control: TaskControl
 ) -> TrialOutcome:
-    """Train one trial into its folder (runs on the task runner's thread), reporting each
-    epoch as a `TrialEpoch`; rewrites results.csv when it ends."""
-    from explorer.core.app.preparation import choose_device
-    from explorer.core.app.sweep_run import start_trial, write_results
+    """Train a group of trials into their folders (runs on the task runner's thread),
+    reporting each epoch of each as a `TrialEpoch`; rewrites results.csv when it ends."""
+    from explorer.core.app.sweep_group import TrialGroup
+    from explorer.core.app.sweep_run import write_results
     from explorer.core.training import EpochEnded, TrainingStarted, TrainingStopped
 
-    choice = choose_device(trial.spec)
-    run = start_trial(plan, trial, data.dataset(trial.spec, choice.device), data.data_dir)
-    control.token.when_stopped(run.stop)
-    epochs = trial.spec.training.epochs
+    group = TrialGroup(plan, trials, data)
+    control.token.when_stopped(group.stop)
+    epochs = [trial.spec.training.epochs for trial in trials]
     stopped = False
-    for event in run.events():
+    for index, event in group.events():
         if isinstance(event, TrainingStarted):
-            epochs = event.epochs
+            epochs[index] = event.epochs
         elif isinstance(event, EpochEnded):
             control.report(
                 TrialEpoch(
-                    trial.number,
+                    trials[index].number,
                     event.epoch,
-                    epochs,
+                    epochs[index],
                     event.train_accuracy,
                     event.validation_accuracy,
                 )
             )
-        stopped = isinstance(event, TrainingStopped)
-    return TrialOutcome(trial.number, stopped, tuple(write_results(plan)))
+        stopped = stopped or isinstance(event, TrainingStopped)
+    return TrialOutcome(tuple(t.number for t in trials), stopped, tuple(write_results(plan)))
 
 
 class SweepQueue(QObject):
-    """Runs a plan's unfinished trials one after another; see the module docstring."""
+    """Runs a plan's unfinished trials group by group; see the module docstring."""
 
     #: every trial's result as the folders say (after each trial, and on `start`)
     results_changed = Signal(object)  # tuple[TrialResult, ...]
@@ -92,22 +93,25 @@ class SweepQueue(QObject):
         plan: SweepPlan,
         data_dir: str | Path | None = None,
         parent: QObject | None = None,
+        *,
+        stack: bool = True,
     ) -> None:
         super().__init__(parent)
         self.plan = plan
+        self.stack = stack  # small trials of one architecture train together
         self._data = TrialData(data_dir)
         self._runner = TaskRunner("sweep", self)
         self._runner.progressed.connect(self._on_runner_progressed)
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.failed.connect(self._on_runner_failed)
-        self._running: Trial | None = None
+        self._running: tuple[Trial, ...] = ()
         self._stopping = False
         self._tried: set[int] = set()  # trials started since `start` (a failed one waits)
         self.results: tuple[TrialResult, ...] = ()
 
     @property
-    def running(self) -> Trial | None:
-        """The trial training now, if any."""
+    def running(self) -> tuple[Trial, ...]:
+        """The trials training now (a stacked group, or one), if any."""
         return self._running
 
     def refresh(self) -> None:
@@ -117,7 +121,7 @@ class SweepQueue(QObject):
 
     def start(self) -> None:
         """Train the trials not finished yet, in order (the stopped one continues)."""
-        if self._running is not None:
+        if self._running:
             return
         self._stopping = False
         self._tried = set()
@@ -126,8 +130,8 @@ class SweepQueue(QObject):
         self._next()
 
     def stop(self) -> None:
-        """Stop the running trial at its next batch; the queue ends when it has."""
-        if self._running is not None:
+        """Stop the running trials at their next batch; the queue ends when they have."""
+        if self._running:
             self._stopping = True
             self._runner.request_stop()
 
@@ -135,7 +139,7 @@ class SweepQueue(QObject):
         """Stop and join (every way out of the window)."""
         self._stopping = True
         self._runner.shutdown()
-        self._running = None
+        self._running = ()
 
     def _next(self) -> None:
         done = {r.trial.number for r in self.results if r.status == FINISHED}
@@ -145,14 +149,14 @@ class SweepQueue(QObject):
             if trial.number not in done and trial.number not in self._tried
         ]
         if self._stopping or not pending:
-            self._running = None
+            self._running = ()
             self.queue_ended.emit(len(done) == len(self.plan.trials))
             return
-        trial = pending[0]
-        self._running = trial
-        self._tried.add(trial.number)
+        group = stack_groups(self.plan, pending, stack=self.stack)[0]
+        self._running = group
+        self._tried.update(trial.number for trial in group)
         plan, data = self.plan, self._data
-        self._runner.start(lambda control: train_trial(plan, trial, data, control))
+        self._runner.start(lambda control: train_group(plan, group, data, control))
 
     @Slot(object)
     def _on_runner_progressed(self, progress: TaskProgress[TrialEpoch]) -> None:
@@ -167,9 +171,9 @@ class SweepQueue(QObject):
 
     @Slot(object)
     def _on_runner_failed(self, failure: TaskFailed) -> None:
-        trial = self._running
-        self._running = None
-        name = f"trial {trial.number}" if trial is not None else "a trial"
+        group = self._running
+        self._running = ()
+        name = describe_group(group) if group else "a trial"
         log.warning("sweep %s failed: %s", name, failure.message)
         self.trial_failed.emit(f"{name}: {failure.message}")
         self.queue_ended.emit(False)

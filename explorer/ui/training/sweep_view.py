@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from explorer.core.app.curves import run_curves
 from explorer.core.app.sweep import SweepPlan, format_value
 from explorer.core.app.sweep_run import FINISHED, TrialResult, pareto_front
+from explorer.core.app.sweep_stack import describe_group
 from explorer.core.training.runs import read_metrics
 from explorer.ui.training.sweep_queue import SweepQueue, TrialEpoch
 
@@ -260,18 +261,19 @@ class SweepView(QWidget):
         self._fill(results)
         self._draw_pareto()
         self._draw_curves()
-        running = self.queue.running is not None
+        running = bool(self.queue.running)
         done = sum(r.status == FINISHED for r in results)
         self.start_action.setEnabled(not running and done < len(results))
         self.stop_action.setEnabled(running)
         self.start_action.setText("&Start Sweep" if done == 0 else "Re&sume Sweep")
         if running:
-            trial = self.queue.running
-            assert trial is not None
-            self.status_label.setText(
-                f"{done}/{len(results)} finished; training trial {trial.number} "
-                f"({trial.describe()})"
+            group = self.queue.running
+            what = (
+                f"{describe_group(group)} stacked"
+                if len(group) > 1
+                else f"trial {group[0].number} ({group[0].describe()})"
             )
+            self.status_label.setText(f"{done}/{len(results)} finished; training {what}")
 
     @Slot(object)
     def _on_queue_epoch_finished(self, epoch: TrialEpoch) -> None:
