@@ -41,7 +41,7 @@ PER_TRIAL = (
 #: The most trials in one group.
 MAX_STACKED = 8
 #: The most multiply-accumulates per image times batch size for a trial to stack.
-MAX_STACKED_MACS = 50_000_000
+MAX_STACKED_MACS = 3_000_000
 
 
 def alone_because(spec: NetworkSpec) -> str | None:

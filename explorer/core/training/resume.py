@@ -189,3 +189,15 @@ def _same_kind(saved: object, fresh: object) -> bool:
 def _names(keys: list[str]) -> str:
     shown = ", ".join(repr(k) for k in keys[:3])
     return shown + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+
+def batch_order(device: torch.device, seed: int, resume: Checkpoint | None) -> torch.Generator:
+    """The generator of a run's batch order, with torch's own generators: seeded with
+    `seed` for a fresh run (dropout draws from torch's), restored from `resume` else."""
+    order = torch.Generator(device=device)
+    if resume is None:
+        order.manual_seed(seed)
+        torch.manual_seed(seed)
+    else:
+        restore_random_states(resume, order, device)
+    return order

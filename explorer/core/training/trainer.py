@@ -35,6 +35,7 @@ from explorer.core.training.checkpoint import (
     cpu_copy,
     save_checkpoint,
 )
+from explorer.core.training.control import RunControl
 from explorer.core.training.devices import (
     DeviceError,
     apply_threads,
@@ -62,7 +63,7 @@ from explorer.core.training.metrics import SplitMetrics, measure_ensemble, test_
 from explorer.core.training.metrics_window import MetricsWindow
 from explorer.core.training.optim import learning_rate_at, make_optimizer, set_learning_rate
 from explorer.core.training.position import EpochPlan, RunPosition, RunSession
-from explorer.core.training.resume import check_resumable, random_states, restore_random_states
+from explorer.core.training.resume import batch_order, check_resumable, random_states
 from explorer.core.training.stacked import BatchReady, SuppliedStep
 from explorer.core.training.step import compiled_forward, fastest_threads, update, warm_up
 
@@ -71,7 +72,7 @@ log = logging.getLogger(__name__)
 REPORT_INTERVAL = 0.05  # seconds between progress events (the GUI draws at most 20 per second)
 
 
-class Trainer:
+class Trainer(RunControl):
     """Trains one network on one dataset; `run()` is the generator that does the work.
 
     `training` overrides `spec.training`. The dataset must already live on the training
@@ -132,9 +133,7 @@ class Trainer:
         self._resume = resume
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
+        RunControl.__init__(self)
         # Held while the model changes (one step), so snapshots see whole updates only.
         self._lock = threading.Lock()
         # Where the run is as of the last progress event; the steps since are in the window.
@@ -147,24 +146,6 @@ class Trainer:
         # In lockstep (a stacked group), the gradients of the next update (see stacked.py).
         self._lockstep = False
         self._supplied: SuppliedStep | None = None
-
-    # ---- control, from any thread ---------------------------------------------------------
-
-    def stop(self) -> None:
-        """Ask the loop to stop before its next batch (also ends a pause)."""
-        self._stop.set()
-        self._running.set()
-
-    def pause(self) -> None:
-        """Hold the loop before its next batch, keeping all state, until resume() or stop()."""
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
 
     @property
     def model(self) -> Network:
@@ -242,7 +223,7 @@ class Trainer:
                 images, labels = next(self.dataset.batches(Split.TRAIN, training.batch_size))
                 images, autocast = self._layout(images), self._autocast()
                 fastest_threads(self._model, images, labels, autocast, training)
-        order = self._batch_order()
+        order = batch_order(self.device, self.training.seed, self._resume)
         yield TrainingStarted(
             device=describe_device(self.device),
             epochs=training.epochs,
@@ -277,7 +258,7 @@ class Trainer:
             for images, labels in batches:
                 if not self._running.is_set():
                     self._wait_while_paused(session)
-                if self._stop.is_set():
+                if self.stop_requested:
                     yield from self._stopped(session, epoch_order)
                     return
                 if scheduled:
@@ -483,17 +464,6 @@ class Trainer:
                     f"cannot write the checkpoint {self.checkpoint_path}: "
                     f"{error.strerror or error} (the previous checkpoint is kept)"
                 ) from None
-
-    def _batch_order(self) -> torch.Generator:
-        """The generator of the batch order, with torch's own generators, seeded for a
-        fresh run or restored from the checkpoint."""
-        order = torch.Generator(device=self.device)
-        if self._resume is None:
-            order.manual_seed(self.training.seed)
-            torch.manual_seed(self.training.seed)
-        else:
-            restore_random_states(self._resume, order, self.device)
-        return order
 
     def _release_memory(self) -> None:
         self._optimizer.zero_grad(set_to_none=True)
