@@ -142,6 +142,51 @@ def test_the_window_runs_stops_resumes_and_shows_the_results(qtbot: Any, tmp_pat
         view.grab().save(path)
 
 
+@pytest.mark.slow
+def test_the_window_trains_a_stacked_group_as_one_job_reporting_each_trial(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    """Three rates of one small network: one job, each trial's epochs reported, the table
+    and status as for trials one after another; Stop stops them all, Resume finishes them."""
+    spec = load_project(write_project(tmp_path / "tiny.json", threads=1, device="cpu", epochs=2))
+    plan = plan_sweep(spec, ["learning_rate=0.01,0.003,0.001"], tmp_path / "sweep")
+    view = SweepView(plan)
+    qtbot.addWidget(view)
+    epochs: list[tuple[int, int]] = []
+    view.queue.epoch_finished.connect(lambda e: epochs.append((e.trial, e.epoch)))
+    started: list[tuple[int, ...]] = []
+    view.queue.trials_started.connect(lambda group: started.append(tuple(t.number for t in group)))
+
+    def stop_at_first_epoch(epoch: Any) -> None:
+        if (epoch.trial, epoch.epoch) == (1, 1):
+            view.stop_action.trigger()
+
+    view.queue.epoch_finished.connect(stop_at_first_epoch)
+    with qtbot.waitSignal(view.queue.queue_ended, timeout=120_000) as ended:
+        view.start_action.trigger()
+        assert "trials 1–3 stacked" in view.status_label.text()
+    assert ended.args == [False]
+    assert started == [(1, 2, 3)]  # one job
+    assert sorted(epochs) == [(1, 1), (2, 1), (3, 1)]  # every trial stopped after its epoch
+    assert [r.status for r in view.queue.results] == ["stopped"] * 3
+    view.queue.epoch_finished.disconnect(stop_at_first_epoch)
+
+    with qtbot.waitSignal(view.queue.queue_ended, timeout=240_000) as ended:
+        view.start_action.trigger()
+    assert ended.args == [True]
+    assert started == [(1, 2, 3), (1,), (2,), (3,)]  # continued from checkpoints, alone
+    assert sorted(epochs) == [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2)]
+    with (plan.out / "results.csv").open(encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [r["status"] for r in rows] == ["finished"] * 3
+    accuracy = _column(view, "val acc (%)")
+    for row in rows:
+        item = view.table.item(view.row_of(int(row["trial"])), accuracy)
+        assert item.data(Qt.ItemDataRole.DisplayRole) == pytest.approx(
+            100 * float(row["validation_accuracy"]), abs=0.005
+        )
+
+
 def test_training_sweep_opens_the_dialog_then_the_sweeps_window(
     qtbot: Any, tmp_path: Path, window: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

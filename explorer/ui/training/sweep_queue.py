@@ -84,6 +84,8 @@ class SweepQueue(QObject):
     #: every trial's result as the folders say (after each trial, and on `start`)
     results_changed = Signal(object)  # tuple[TrialResult, ...]
     epoch_finished = Signal(object)  # TrialEpoch
+    #: a job began training these trials (a stacked group, or one)
+    trials_started = Signal(object)  # tuple[Trial, ...]
     #: the queue ran dry (True) or was stopped (False)
     queue_ended = Signal(bool)
     trial_failed = Signal(str)
@@ -157,6 +159,7 @@ class SweepQueue(QObject):
         self._tried.update(trial.number for trial in group)
         plan, data = self.plan, self._data
         self._runner.start(lambda control: train_group(plan, group, data, control))
+        self.trials_started.emit(group)
 
     @Slot(object)
     def _on_runner_progressed(self, progress: TaskProgress[TrialEpoch]) -> None:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.app.curves import run_curves
-from explorer.core.app.sweep import SweepPlan, format_value
+from explorer.core.app.sweep import SweepPlan, Trial, format_value
 from explorer.core.app.sweep_run import FINISHED, TrialResult, pareto_front
 from explorer.core.app.sweep_stack import describe_group
 from explorer.core.training.runs import read_metrics
@@ -72,6 +72,7 @@ class SweepView(QWidget):
         self.queue = SweepQueue(plan, data_dir, self)
         self.queue.results_changed.connect(self._on_queue_results_changed)
         self.queue.epoch_finished.connect(self._on_queue_epoch_finished)
+        self.queue.trials_started.connect(self._on_queue_trials_started)
         self.queue.queue_ended.connect(self._on_queue_ended)
         self.queue.trial_failed.connect(self._on_queue_trial_failed)
         self._keys = [axis.key for axis in plan.axes]
@@ -266,14 +267,18 @@ class SweepView(QWidget):
         self.start_action.setEnabled(not running and done < len(results))
         self.stop_action.setEnabled(running)
         self.start_action.setText("&Start Sweep" if done == 0 else "Re&sume Sweep")
-        if running:
-            group = self.queue.running
-            what = (
-                f"{describe_group(group)} stacked"
-                if len(group) > 1
-                else f"trial {group[0].number} ({group[0].describe()})"
-            )
-            self.status_label.setText(f"{done}/{len(results)} finished; training {what}")
+
+    @Slot(object)
+    def _on_queue_trials_started(self, group: tuple[Trial, ...]) -> None:
+        self.start_action.setEnabled(False)
+        self.stop_action.setEnabled(True)
+        done = sum(r.status == FINISHED for r in self._results)
+        what = (
+            f"{describe_group(group)} stacked"
+            if len(group) > 1
+            else f"trial {group[0].number} ({group[0].describe()})"
+        )
+        self.status_label.setText(f"{done}/{len(self._results)} finished; training {what}")
 
     @Slot(object)
     def _on_queue_epoch_finished(self, epoch: TrialEpoch) -> None:
