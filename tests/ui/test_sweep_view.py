@@ -156,6 +156,8 @@ def test_the_window_trains_a_stacked_group_as_one_job_reporting_each_trial(
     view.queue.epoch_finished.connect(lambda e: epochs.append((e.trial, e.epoch)))
     started: list[tuple[int, ...]] = []
     view.queue.trials_started.connect(lambda group: started.append(tuple(t.number for t in group)))
+    changes: list[object] = []
+    view.queue.results_changed.connect(changes.append)
 
     def stop_at_first_epoch(epoch: Any) -> None:
         if (epoch.trial, epoch.epoch) == (1, 1):
@@ -167,6 +169,8 @@ def test_the_window_trains_a_stacked_group_as_one_job_reporting_each_trial(
         assert "trials 1–3 stacked" in view.status_label.text()
     assert ended.args == [False]
     assert started == [(1, 2, 3)]  # one job
+    # the table is read at the start, as each trial of the group ends, and at the job's end
+    assert len(changes) == 1 + 3 + 1
     assert sorted(epochs) == [(1, 1), (2, 1), (3, 1)]  # every trial stopped after its epoch
     assert [r.status for r in view.queue.results] == ["stopped"] * 3
     view.queue.epoch_finished.disconnect(stop_at_first_epoch)

@@ -39,6 +39,13 @@ class TrialEpoch:
 
 
 @dataclass(frozen=True)
+class TrialsRead:
+    """A trial of a group ended while others train on: every trial's result as read now."""
+
+    results: tuple[TrialResult, ...]
+
+
+@dataclass(frozen=True)
 class TrialOutcome:
     """A group's job ended: every trial's result as the folders now say, and whether one
     of its trials was stopped on request."""
@@ -52,10 +59,17 @@ def train_group(
     plan: SweepPlan, trials: tuple[Trial, ...], data: TrialData, control: TaskControl
 ) -> TrialOutcome:
     """Train a group of trials into their folders (runs on the task runner's thread),
-    reporting each epoch of each as a `TrialEpoch`; rewrites results.csv when it ends."""
+    reporting each epoch of each as a `TrialEpoch` and the results whenever one of several
+    ends (`TrialsRead`); rewrites results.csv when a trial ends."""
     from explorer.core.app.sweep_group import TrialGroup
     from explorer.core.app.sweep_run import write_results
-    from explorer.core.training import EpochEnded, TrainingStarted, TrainingStopped
+    from explorer.core.training import (
+        EpochEnded,
+        TrainingFailed,
+        TrainingFinished,
+        TrainingStarted,
+        TrainingStopped,
+    )
 
     group = TrialGroup(plan, trials, data)
     control.token.when_stopped(group.stop)
@@ -75,6 +89,9 @@ def train_group(
                 )
             )
         stopped = stopped or isinstance(event, TrainingStopped)
+        ended = isinstance(event, (TrainingFinished, TrainingStopped, TrainingFailed))
+        if ended and len(trials) > 1:
+            control.report(TrialsRead(tuple(write_results(plan))))
     return TrialOutcome(tuple(t.number for t in trials), stopped, tuple(write_results(plan)))
 
 
@@ -162,8 +179,12 @@ class SweepQueue(QObject):
         self.trials_started.emit(group)
 
     @Slot(object)
-    def _on_runner_progressed(self, progress: TaskProgress[TrialEpoch]) -> None:
-        self.epoch_finished.emit(progress.value)
+    def _on_runner_progressed(self, progress: TaskProgress[TrialEpoch | TrialsRead]) -> None:
+        if isinstance(progress.value, TrialsRead):
+            self.results = progress.value.results
+            self.results_changed.emit(self.results)
+        else:
+            self.epoch_finished.emit(progress.value)
 
     @Slot(object)
     def _on_runner_finished(self, outcome: TaskFinished[TrialOutcome]) -> None:

@@ -284,9 +284,11 @@ class SweepView(QWidget):
     def _on_queue_epoch_finished(self, epoch: TrialEpoch) -> None:
         accuracy = epoch.validation_accuracy
         shown = "" if accuracy is None else f", validation accuracy {100 * accuracy:.2f}%"
+        group = self.queue.running
+        together = f"{describe_group(group)} stacked; " if len(group) > 1 else ""
         self.status_label.setText(
-            f"trial {epoch.trial}/{len(self.plan.trials)}: epoch {epoch.epoch}/{epoch.epochs}"
-            f"{shown}"
+            f"{together}trial {epoch.trial}/{len(self.plan.trials)}: "
+            f"epoch {epoch.epoch}/{epoch.epochs}{shown}"
         )
         if epoch.trial in self._ticked:
             self._draw_curves()
