@@ -59,18 +59,27 @@ def _health_steps(folder: Path) -> list[int]:
     return [json.loads(line)["step"] for line in lines]
 
 
+def _same_weights(folder: Path, other: Path) -> None:
+    """The final weights within 1e-4 (a trial that failed before an epoch ended has none)."""
+    if not (other / "checkpoint.pt").exists():
+        assert not (folder / "checkpoint.pt").exists()
+        return
+    a, b = load_checkpoint(folder / "checkpoint.pt"), load_checkpoint(other / "checkpoint.pt")
+    assert a.position.step == b.position.step
+    for key, value in b.result_state().items():
+        assert a.result_state()[key].float() == pytest.approx(value.float(), abs=1e-4), key
+
+
 def _same_results(stacked: Path, alone: Path, *, continued: bool = False) -> None:
     rows, alone_rows = _rows(stacked), _rows(alone)
     assert [r["status"] for r in rows] == [r["status"] for r in alone_rows]
     for row, other in zip(rows, alone_rows, strict=True):
         assert row["folder"] == other["folder"]
         for key in METRIC_COLUMNS:
+            if not row[key] or not other[key]:  # a failed trial has none
+                assert row[key] == other[key], key
+                continue
             assert float(row[key]) == pytest.approx(float(other[key]), abs=1e-4), key
-        a = load_checkpoint(stacked / row["folder"] / "checkpoint.pt")
-        b = load_checkpoint(alone / row["folder"] / "checkpoint.pt")
-        assert a.position.step == b.position.step
-        for key, value in b.result_state().items():
-            assert a.result_state()[key].float() == pytest.approx(value.float(), abs=1e-4), key
         folder, other_folder = stacked / row["folder"], alone / row["folder"]
         assert _files(folder) == _files(other_folder)
         assert _health_steps(folder) == _health_steps(other_folder)
@@ -79,6 +88,7 @@ def _same_results(stacked: Path, alone: Path, *, continued: bool = False) -> Non
         # a start; the rest one for one
         left_out = ("progress", "stopped", "started") if continued else ("progress",)
         assert _kinds(folder, left_out) == _kinds(other_folder, left_out)
+        _same_weights(folder, other_folder)
 
 
 def test_a_stacked_2x2_sweep_gives_the_one_after_another_results(
@@ -142,3 +152,17 @@ def test_stopping_a_group_checkpoints_every_trial_and_a_rerun_continues_them(
         assert epochs == [1, 2]
     _sweep(project, tmp_path / "alone", "--set", "learning_rate=0.01,0.003,0.001", "--no-stack")
     _same_results(sweep, tmp_path / "alone", continued=True)
+
+
+def test_a_trial_that_diverges_fails_alone_and_the_others_finish(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = write_project(tmp_path / "tiny.json", optimizer="sgd")
+    for name, options in (("stacked", ()), ("alone", ("--no-stack",))):
+        rates = ["--set", "learning_rate=0.03,10,0.01", "--threads", "1"]
+        code = main(["sweep", str(project), *rates, "--out", str(tmp_path / name), *options])
+        assert code == 1  # a failed trial
+    err = capsys.readouterr().err
+    assert err.count("error (trial 2): the loss became non-finite") == 1
+    assert [r["status"] for r in _rows(tmp_path / "stacked")] == ["finished", "failed", "finished"]
+    _same_results(tmp_path / "stacked", tmp_path / "alone")
