@@ -14,6 +14,7 @@ from explorer.core.app.sweep_stack import (
     MAX_STACKED,
     alone_because,
     describe_group,
+    first_group,
     stack_groups,
 )
 from explorer.core.builder import build_model
@@ -64,6 +65,13 @@ def test_a_group_holds_at_most_max_stacked_trials(tmp_path: Path) -> None:
     rates = ",".join(str(0.01 * (k + 1)) for k in range(MAX_STACKED + 2))
     groups = _groups(tmp_path, _spec(), [f"learning_rate={rates}"])
     assert [len(group) for group in groups] == [MAX_STACKED, 2]
+
+
+def test_the_first_group_is_the_first_of_all_groups(tmp_path: Path) -> None:
+    plan = plan_sweep(_spec(), ["conv2d_1.filters=2,3", "learning_rate=0.1,0.01"], tmp_path)
+    assert first_group(plan, plan.trials) == stack_groups(plan, plan.trials)[0] == plan.trials[:2]
+    assert first_group(plan, plan.trials[1:]) == plan.trials[1:2]
+    assert first_group(plan, plan.trials, stack=False) == plan.trials[:1]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ interleave), torch.compile, mixed precision, a layer that draws random numbers
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -84,28 +84,36 @@ def stack_groups(
 ) -> list[tuple[Trial, ...]]:
     """The pending `trials`, in order, cut into groups that train together (one trial per
     group where `stack` is off or where it cannot stack; see the module docstring)."""
+    return list(iter_groups(plan, trials, stack=stack))
+
+
+def first_group(
+    plan: SweepPlan, trials: Sequence[Trial], *, stack: bool = True
+) -> tuple[Trial, ...]:
+    """The first of `stack_groups`, looking at no more trials than it needs (at most
+    MAX_STACKED + 1), so the window can ask on its own thread."""
+    return next(iter_groups(plan, trials, stack=stack))
+
+
+def iter_groups(
+    plan: SweepPlan, trials: Sequence[Trial], *, stack: bool = True
+) -> Iterator[tuple[Trial, ...]]:
     from explorer.core.app.sweep_run import continues
 
-    groups: list[tuple[Trial, ...]] = []
     group: list[Trial] = []
     for trial in trials:
         alone = not stack or continues(plan, trial) or alone_because(trial.spec) is not None
-        if (
-            not alone
-            and group
-            and len(group) < MAX_STACKED
-            and stack_together(group[0].spec, trial.spec)
-        ):
+        joins = not alone and bool(group) and len(group) < MAX_STACKED
+        if joins and stack_together(group[0].spec, trial.spec):
             group.append(trial)
             continue
         if group:
-            groups.append(tuple(group))
+            yield tuple(group)
         group = [] if alone else [trial]
         if alone:
-            groups.append((trial,))
+            yield (trial,)
     if group:
-        groups.append(tuple(group))
-    return groups
+        yield tuple(group)
 
 
 def describe_group(group: Sequence[Trial]) -> str:

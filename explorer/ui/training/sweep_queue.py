@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from explorer.core.app.sweep import SweepPlan, Trial
 from explorer.core.app.sweep_run import FINISHED, TrialData, TrialResult, read_results
-from explorer.core.app.sweep_stack import describe_group, stack_groups
+from explorer.core.app.sweep_stack import describe_group, first_group
 from explorer.ui.common.tasks import TaskControl, TaskFailed, TaskFinished, TaskProgress, TaskRunner
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ class SweepQueue(QObject):
             self._running = ()
             self.queue_ended.emit(len(done) == len(self.plan.trials))
             return
-        group = stack_groups(self.plan, pending, stack=self.stack)[0]
+        group = first_group(self.plan, pending, stack=self.stack)
         self._running = group
         self._tried.update(trial.number for trial in group)
         plan, data = self.plan, self._data
