@@ -18,7 +18,7 @@ import pytest
 from explorer.cli import main
 from explorer.core.app.sweep import plan_sweep
 from explorer.core.app.sweep_group import TrialGroup
-from explorer.core.app.sweep_run import METRIC_COLUMNS, TrialData
+from explorer.core.app.sweep_run import METRIC_COLUMNS, TrialData, write_results
 from explorer.core.project import load_project
 from explorer.core.training import EpochEnded, TrainingStopped, load_checkpoint
 from tests.core.test_train_command import write_project
@@ -166,3 +166,21 @@ def test_a_trial_that_diverges_fails_alone_and_the_others_finish(
     assert err.count("error (trial 2): the loss became non-finite") == 1
     assert [r["status"] for r in _rows(tmp_path / "stacked")] == ["finished", "failed", "finished"]
     _same_results(tmp_path / "stacked", tmp_path / "alone")
+
+
+def test_a_group_that_cannot_stack_trains_one_after_another_saying_why(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "tiny.json", threads=1)
+    data = json.loads(project.read_text(encoding="utf-8"))
+    data["layers"].insert(3, {"type": "Dropout", "rate": 0.25})
+    project.write_text(json.dumps(data), encoding="utf-8")
+    sweep = tmp_path / "sweep"
+    plan = plan_sweep(load_project(project), ["learning_rate=0.01,0.003"], sweep)
+    sweep.mkdir()
+    group = TrialGroup(plan, plan.trials, TrialData(None))  # as if grouped
+    assert not group.stacked
+    assert group.unstacked == "dropout_1 draws random numbers while training"
+    order = [index for index, _ in group.events()]
+    assert order == sorted(order) and set(order) == {0, 1}  # the first, then the second
+    write_results(plan)
+    _sweep(project, tmp_path / "alone", "--set", "learning_rate=0.01,0.003", "--no-stack")
+    _same_results(sweep, tmp_path / "alone")

@@ -155,6 +155,8 @@ def stacking_problem(
     copies = [copy.deepcopy(model) for model in models]
     try:
         StackedStep(copies).compute(images, labels)
-    except RuntimeError as error:
+    except (RuntimeError, NotImplementedError, ValueError) as error:
+        # vmap has no rule for an operation, or the batch cannot train (one value per
+        # BatchNorm channel): the trials then train one after another, which says why
         return f"the stacked pass does not run: {str(error).splitlines()[0]}"
     return None
