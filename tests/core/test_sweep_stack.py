@@ -12,6 +12,7 @@ import torch
 from explorer.core.app.sweep import plan_sweep
 from explorer.core.app.sweep_stack import (
     MAX_STACKED,
+    MIN_STACKED,
     alone_because,
     describe_group,
     first_group,
@@ -50,27 +51,35 @@ def test_trials_differing_in_their_own_trainers_settings_stack_together(tmp_path
 
 
 def test_another_architecture_or_batch_size_starts_another_group(tmp_path: Path) -> None:
+    rates = "learning_rate=0.1,0.01,0.001"
     # the first axis changes slowest: each architecture's rates are consecutive
-    groups = _groups(tmp_path, _spec(), ["conv2d_1.filters=2,3", "learning_rate=0.1,0.01"])
-    assert groups == [[1, 2], [3, 4]]
-    groups = _groups(tmp_path, _spec(), ["learning_rate=0.1,0.01", "conv2d_1.filters=2,3"])
-    assert groups == [[1], [2], [3], [4]]
-    groups = _groups(tmp_path, _spec(), ["batch_size=16,32", "learning_rate=0.1,0.01"])
-    assert groups == [[1, 2], [3, 4]]
-    groups = _groups(tmp_path, _spec(), ["seed=1,2"])  # another batch order
-    assert groups == [[1], [2]]
+    groups = _groups(tmp_path, _spec(), ["conv2d_1.filters=2,3", rates])
+    assert groups == [[1, 2, 3], [4, 5, 6]]
+    groups = _groups(tmp_path, _spec(), [rates, "conv2d_1.filters=2,3"])
+    assert groups == [[n] for n in range(1, 7)]
+    groups = _groups(tmp_path, _spec(), ["batch_size=16,32", rates])
+    assert groups == [[1, 2, 3], [4, 5, 6]]
+    groups = _groups(tmp_path, _spec(), ["seed=1,2,3"])  # another batch order
+    assert groups == [[1], [2], [3]]
+
+
+def test_fewer_than_min_stacked_trials_train_alone(tmp_path: Path) -> None:
+    rates = ",".join(str(0.01 * (k + 1)) for k in range(MIN_STACKED - 1))
+    groups = _groups(tmp_path, _spec(), ["conv2d_1.filters=2,3", f"learning_rate={rates}"])
+    assert groups == [[n] for n in range(1, 2 * MIN_STACKED - 1)]
 
 
 def test_a_group_holds_at_most_max_stacked_trials(tmp_path: Path) -> None:
-    rates = ",".join(str(0.01 * (k + 1)) for k in range(MAX_STACKED + 2))
+    rates = ",".join(str(0.01 * (k + 1)) for k in range(MAX_STACKED + MIN_STACKED))
     groups = _groups(tmp_path, _spec(), [f"learning_rate={rates}"])
-    assert [len(group) for group in groups] == [MAX_STACKED, 2]
+    assert [len(group) for group in groups] == [MAX_STACKED, MIN_STACKED]
 
 
 def test_the_first_group_is_the_first_of_all_groups(tmp_path: Path) -> None:
-    plan = plan_sweep(_spec(), ["conv2d_1.filters=2,3", "learning_rate=0.1,0.01"], tmp_path)
-    assert first_group(plan, plan.trials) == stack_groups(plan, plan.trials)[0] == plan.trials[:2]
-    assert first_group(plan, plan.trials[1:]) == plan.trials[1:2]
+    sets = ["conv2d_1.filters=2,3", "learning_rate=0.1,0.01,0.001"]
+    plan = plan_sweep(_spec(), sets, tmp_path)
+    assert first_group(plan, plan.trials) == stack_groups(plan, plan.trials)[0] == plan.trials[:3]
+    assert first_group(plan, plan.trials[1:]) == plan.trials[1:2]  # two: too few
     assert first_group(plan, plan.trials, stack=False) == plan.trials[:1]
 
 
@@ -92,7 +101,7 @@ def test_randomness_inside_the_step_or_a_big_step_keeps_a_trial_alone(
     tmp_path: Path, spec: NetworkSpec, reason: str
 ) -> None:
     assert reason in (alone_because(spec) or "")
-    assert _groups(tmp_path, spec, ["learning_rate=0.1,0.01"]) == [[1], [2]]
+    assert _groups(tmp_path, spec, ["learning_rate=0.1,0.01,0.001"]) == [[1], [2], [3]]
 
 
 def test_dropout_at_rate_zero_draws_nothing_and_stacks() -> None:

@@ -189,6 +189,7 @@ def test_the_window_trains_a_stacked_group_as_one_job_reporting_each_trial(
         assert item.data(Qt.ItemDataRole.DisplayRole) == pytest.approx(
             100 * float(row["validation_accuracy"]), abs=0.005
         )
+    view.close()  # joins the runner's thread, which may still be winding down
 
 
 def test_training_sweep_opens_the_dialog_then_the_sweeps_window(

@@ -3,12 +3,14 @@
 A group is a run of consecutive pending trials that start afresh (none continues from a
 checkpoint), with the same architecture and training settings equal except in `PER_TRIAL`,
 the settings each member's own trainer applies (its optimizer, schedule, moving average,
-epochs, early stopping, evaluation), at most `MAX_STACKED` of them, each small: multiply-
-accumulates per image times the batch size at most `MAX_STACKED_MACS`, where stacking
-measured faster than one trial after another (bench/sweep_stack.py). A trial stays alone where
-stacking could change its result or cannot see it: augmentation (its random draws would
-interleave), torch.compile, mixed precision, a layer that draws random numbers
-(`stacked.random_layers`). Layer health still records: its steps are each member's own update.
+epochs, early stopping, evaluation), `MIN_STACKED` to `MAX_STACKED` of them, each small:
+multiply-accumulates per image times the batch size at most `MAX_STACKED_MACS`. Those limits
+are where stacking measured faster than one trial after another (bench/sweep_stack.py).
+
+A trial stays alone where stacking could change its result or cannot see it: augmentation
+(its random draws would interleave), torch.compile, mixed precision, a layer that draws
+random numbers (`stacked.random_layers`). Layer health still records: its steps are each
+member's own update. Results equal one after another's up to float rounding (stacked.py).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ PER_TRIAL = (
     "ema_decay",
     "tta_flip",
 )
-#: The most trials in one group.
+#: The fewest and the most trials in one group (two measured slower stacked than alone).
+MIN_STACKED = 3
 MAX_STACKED = 8
 #: The most multiply-accumulates per image times batch size for a trial to stack.
 MAX_STACKED_MACS = 3_000_000
@@ -107,13 +110,19 @@ def iter_groups(
         if joins and stack_together(group[0].spec, trial.spec):
             group.append(trial)
             continue
-        if group:
-            yield tuple(group)
+        yield from _cut(group)
         group = [] if alone else [trial]
         if alone:
             yield (trial,)
-    if group:
+    yield from _cut(group)
+
+
+def _cut(group: list[Trial]) -> Iterator[tuple[Trial, ...]]:
+    """The group, or its trials one by one where it is too small to pay."""
+    if len(group) >= MIN_STACKED:
         yield tuple(group)
+    else:
+        yield from ((trial,) for trial in group)
 
 
 def describe_group(group: Sequence[Trial]) -> str:
