@@ -7,6 +7,11 @@ Export), and these steps are taken one after another:
     open        MainWindow + workbench built, the first capture drawn
     edit        one property edit (the filters of a convolution in the middle)
     undo        Ctrl+Z of that edit
+    insert      a Conv2D inserted after a layer in the middle (as a drop from the palette)
+    remove      Delete of a layer in the middle
+    rename      a middle layer's name typed into Properties
+    move        Ctrl+Up (Move Up) of a layer in the middle
+    autosave    the recovery file written after those edits (the autosave timer firing)
     inspect     the Inspect panel brought to the front (maps drawn for what is visible)
     pick        another image picked in the input picker's dataset grid
     scroll      the feature-map column scrolled to its end
@@ -44,7 +49,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-STEPS = ("open", "edit", "undo", "inspect", "pick", "scroll", "hide", "quit")
+STEPS = (
+    "open",
+    "edit",
+    "undo",
+    "insert",
+    "remove",
+    "rename",
+    "move",
+    "autosave",
+    "inspect",
+    "pick",
+    "scroll",
+    "hide",
+    "quit",
+)
 PROBE_MS = 5
 IDLE_MS = 300
 
@@ -138,7 +157,9 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
     stalls: dict[str, tuple[float, float]] = {}
 
     def idle() -> bool:
-        workbench = state.get("workbench")
+        window, workbench = state.get("window"), state.get("workbench")
+        if window is not None and getattr(window.recovery, "busy", False):
+            return False  # a recovery file is being written
         if workbench is None:
             return True
         return not workbench.inspect.controller.busy
@@ -150,6 +171,9 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
         window = MainWindow(spec)
         window.resize(1280, 800)
         window.show()
+        # The recovery file is written by the "autosave" step alone, not a moment after
+        # whichever edit step happened to come 1.5 s before.
+        window.recovery.timer.setInterval(10**8)
         state["window"] = window
         workbench = Workbench(window, warm_up=False)
         keep_startup_out_of_collections()  # as the application does after installing it
@@ -177,6 +201,31 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
     def undo() -> None:
         state["window"].document.undo_stack.undo()
 
+    def select_middle() -> None:
+        state["window"].stack.select_paths([LayerPath.top(middle_conv())])
+
+    def insert() -> None:
+        from explorer.core.spec import LayerSpec
+
+        at = LayerPath.top(middle_conv() + 1)
+        state["window"].document.insert_layers(at, [LayerSpec.new("Conv2D")])
+
+    def remove() -> None:
+        state["window"].stack.delete_action.trigger()
+
+    def rename() -> None:
+        name_edit = state["window"].properties.name_edit
+        name_edit.setText("renamed_in_the_middle")
+        name_edit.editingFinished.emit()  # as when the user presses Enter
+
+    def move() -> None:
+        state["window"].stack.move_up_action.trigger()
+
+    def autosave() -> None:
+        timer = state["window"].recovery.timer
+        timer.setInterval(0)
+        timer.start()
+
     def inspect() -> None:
         dock = state["workbench"].inspect_dock
         dock.show()
@@ -200,10 +249,17 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
         window.close()
         window.deleteLater()
 
-    actions = dict(
-        zip(STEPS, (open_window, edit, undo, inspect, pick, scroll, hide, quit_window), strict=True)
-    )
+    steps = (open_window, edit, undo, insert, remove, rename, move, autosave)
+    steps += (inspect, pick, scroll, hide, quit_window)
+    actions = dict(zip(STEPS, steps, strict=True))
+    # made ready before the step is measured: the layer the step acts on is selected
+    before: dict[str, Callable[[], None]] = {
+        name: select_middle for name in ("insert", "remove", "rename", "move")
+    }
     for name in STEPS:
+        if name in before:
+            before[name]()
+            app.processEvents()
         profiler = cProfile.Profile() if name == profile else None
         if profiler is not None:
             profiler.enable()  # the step and every event it causes until the loop is idle
