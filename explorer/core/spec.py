@@ -213,21 +213,29 @@ class NetworkSpec:
         return self.names()[path]
 
     def _names(self) -> dict[LayerPath, str]:
-        rows = list(self.walk())
+        # Run on every edit that adds, removes or renames rows of networks of thousands of
+        # layers: one pass with local lookups, and the walk only where there are blocks.
+        rows = (
+            list(self.walk())
+            if self.has_blocks
+            else list(zip(map(LayerPath.top, range(len(self.layers))), self.layers, strict=True))
+        )
         taken = {item.name for _, item in rows if item.name}
         counters: dict[str, int] = {}
         names: dict[LayerPath, str] = {}
+        bases: dict[str, str] = {}  # type -> base name
         for path, item in rows:
             if item.name:
                 names[path] = item.name
                 continue
-            base = item.entry.base_name
-            n = counters.get(base, 0)
-            while True:
+            base = bases.get(item.type)
+            if base is None:
+                base = bases[item.type] = item.entry.base_name
+            n = counters.get(base, 0) + 1
+            candidate = f"{base}_{n}"
+            while candidate in taken:
                 n += 1
                 candidate = f"{base}_{n}"
-                if candidate not in taken:
-                    break
             counters[base] = n
             taken.add(candidate)
             names[path] = candidate

@@ -118,11 +118,13 @@ def _walk(
 class EditResult:
     """The items after an edit, named, and where each came from: `origin` by path (every
     position in the tree), `top_origin` the top-level row each top-level row was (None:
-    new, or come from inside a block)."""
+    new, or come from inside a block). `spec` is the spec before the edit holding them, its
+    names worked out already (see `NetworkSpec.names`)."""
 
     layers: tuple[LayerOrBlock, ...]
     origin: dict[LayerPath, LayerPath | None]
     top_origin: tuple[int | None, ...]
+    spec: NetworkSpec
 
 
 def apply_edit(spec: NetworkSpec, edit: Edit) -> EditResult:
@@ -135,7 +137,8 @@ def apply_edit(spec: NetworkSpec, edit: Edit) -> EditResult:
         item.was.steps[0] if item.was is not None and item.was.depth == 1 else None
         for item in shadow
     )
-    return EditResult(keep_tree_names(spec, layers, origin), origin, top)
+    named = _kept_names(spec, layers, origin)
+    return EditResult(named.layers, origin, top, named)
 
 
 def keep_tree_names(
@@ -149,19 +152,31 @@ def keep_tree_names(
     names follow position through the whole tree, so an edit would renumber items after it:
     new items get the next free names instead (as if appended), and any old item whose
     generated name would still change keeps its old one, written out."""
+    return _kept_names(old, layers, origin).layers
+
+
+def _kept_names(
+    old: NetworkSpec,
+    layers: Sequence[LayerOrBlock],
+    origin: dict[LayerPath, LayerPath | None],
+) -> NetworkSpec:
+    """`keep_tree_names`, as `old` holding the named items, whose names are worked out (an
+    edit of thousands of rows works them out once or twice, not once more per use)."""
     old_names = old.names()
-    items = tuple(layers)
+    spec = old.with_layers(layers)
 
     def renamed() -> list[LayerPath]:
-        names = old.with_layers(items).names()
+        names = spec.names()
         return [
             path
             for path, was in origin.items()
             if was is not None and names.get(path) != old_names.get(was)
         ]
 
-    if not renamed():
-        return items
+    changed = renamed()
+    if not changed:
+        return spec
+    items = spec.layers
     new_paths = [
         path for path, was in origin.items() if was is None and item_at(items, path).name is None
     ]
@@ -169,20 +184,42 @@ def keep_tree_names(
         tops = outermost(path for path, was in origin.items() if was is None)
         appended = old.with_layers([*old.layers, *(item_at(items, top) for top in tops)])
         fresh_names = appended.names()
+        named: dict[LayerPath, str] = {}
         for path in new_paths:
             top = next(top for top in tops if top.contains(path))
             row = len(old.layers) + tops.index(top)
-            at = LayerPath((row, *path.steps[len(top.steps) :]))
-            items = replace_at(items, path, replace(item_at(items, path), name=fresh_names[at]))
-    for _ in range(len(origin)):  # settles in as many rounds as there are items (in practice one)
+            named[path] = fresh_names[LayerPath((row, *path.steps[len(top.steps) :]))]
+        spec = old.with_layers(_named(items, named))
         changed = renamed()
+    for _ in range(len(origin)):  # settles in as many rounds as there are items (in practice one)
         if not changed:
             break
+        kept: dict[LayerPath, str] = {}
         for path in changed:
             was = origin[path]
             assert was is not None
-            items = replace_at(items, path, replace(item_at(items, path), name=old_names[was]))
-    return items
+            kept[path] = old_names[was]
+        spec = old.with_layers(_named(spec.layers, kept))
+        changed = renamed()
+    return spec
+
+
+def _named(
+    items: tuple[LayerOrBlock, ...], names: dict[LayerPath, str]
+) -> tuple[LayerOrBlock, ...]:
+    """`items` with the item at each path of `names` given that name: the top-level rows in
+    one copy of the stack (an edit may write out the names of thousands of them)."""
+    rows = list(items)
+    deeper = []
+    for path, name in names.items():
+        if path.depth == 1:
+            rows[path.steps[0]] = replace(rows[path.steps[0]], name=name)
+        else:
+            deeper.append((path, name))
+    named = tuple(rows)
+    for path, name in deeper:  # (a block's row renamed above keeps its sub-stacks)
+        named = replace_at(named, path, replace(item_at(named, path), name=name))
+    return named
 
 
 def without_taken_tree_names(
