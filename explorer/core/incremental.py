@@ -1,18 +1,22 @@
 """How an analysis went, layer by layer, so that the analysis of an edit can reuse it.
 
-`analyze(spec, previous=...)` takes over the results of the layers before the edit and,
-once the state after the edited layers is the one it was, of the layers after it.
+`analyze(spec, previous=...)` takes over the results of the rows before the edit and,
+once the state after the edited rows is the one it was, of the rows after it, even where
+an insert, removal or move shifted them and their automatic names: a row's results do not
+depend on its name or its place, apart from the name and path they carry (set again here),
+its diagnostics (a row that has any is analysed again) and whether it is the output.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, TypeAlias
 
 from explorer.core.advice import OutputPosition
-from explorer.core.layer_analysis import ReceptiveField
+from explorer.core.layer_analysis import LayerAnalysis, ReceptiveField
 from explorer.core.paths import LayerPath
-from explorer.core.spec import NetworkSpec
-from explorer.core.stack_walk import Flow, Source, Spatial, same_windows
+from explorer.core.spec import BlockSpec, LayerOrBlock, NetworkSpec
+from explorer.core.stack_walk import Flow, Source, Spatial, Walker, same_windows
 from explorer.core.vocabulary.layer_type import Shape
 
 if TYPE_CHECKING:
@@ -50,39 +54,229 @@ class Trail:
         self.base = base  # the analysis it was made from, until its nodes are reused
 
 
-def continued_trail(
-    previous: Analysis | None, spec: NetworkSpec, names: Names, position: OutputPosition
-) -> Trail | None:
-    """The trail of `previous` when its layers can stand in for those of `spec`'s that
-    did not change: the same input, batch size, rows, names (and paths) and output row."""
+def continued_trail(previous: Analysis | None, spec: NetworkSpec) -> Trail | None:
+    """The trail of `previous` when its rows can stand in for those of `spec`'s that did
+    not change: the same input and batch size."""
     trail = previous._trail if previous is not None else None
     if (
         trail is None
         or not spec.layers
+        or not trail.layers
         or trail.input != spec.input
         or trail.batch_size != spec.training.batch_size
-        or trail.position != position
-        or (trail.names is not names and trail.names != names)
     ):
         return None
     return trail
 
 
-def converged(
-    old: Trail,
-    index: int,
-    state: Flow,
-    sources: list[Source],
-    spatial: list[Spatial],
-    start: int,
-) -> bool:
-    """Whether the state reaching layer `index` is the one that reached it before the
-    edit (analysed again from layer `start`), down to the windows whose coverage a later
+def alike(new: LayerOrBlock, old: LayerOrBlock) -> bool:
+    """Whether two items are the same apart from names (theirs and those inside them)."""
+    if new is old:
+        return True
+    if type(new) is not type(old) or new.type != old.type or new.values != old.values:
+        return False
+    if isinstance(new, BlockSpec):
+        assert isinstance(old, BlockSpec)
+        return len(new.stacks) == len(old.stacks) and all(
+            len(a) == len(b) and all(alike(x, y) for x, y in zip(a, b, strict=True))
+            for a, b in zip(new.stacks, old.stacks, strict=True)
+        )
+    return True
+
+
+def common_rows(
+    layers: tuple[LayerOrBlock, ...], old_layers: tuple[LayerOrBlock, ...]
+) -> tuple[int, int]:
+    """(start, end): rows before `start` are alike at the same place, and rows after `end`
+    (up to the last, which is always analysed again) are alike to the old rows as many
+    rows from the old end. Neither reaches the old or the new last row."""
+    last, old_last = len(layers) - 1, len(old_layers) - 1
+    start, limit = 0, min(last, old_last)
+    while start < limit and alike(layers[start], old_layers[start]):
+        start += 1
+    delta = last - old_last
+    end = last - 1
+    while end >= start and end - delta >= start and alike(layers[end], old_layers[end - delta]):
+        end -= 1
+    return start, end
+
+
+def converged(old: Trail, row: int, state: Flow, spatial: list[Spatial], start: int) -> bool:
+    """Whether the state reaching old row `row` is the one reaching the row being analysed
+    now (analysed again from row `start`), down to the windows whose coverage a later
     Flatten or Dense works out."""
-    before = old.states[index]
-    if before[:4] != state or before[4:] != (len(sources), len(spatial)):
+    before = old.states[row]
+    if before[:4] != state:
         return False
     # the windowed layers since the edit: their maps' sizes and windows (not channels)
     first = old.states[start][5]
-    pairs = zip(spatial[first:], old.spatial[first : before[5]], strict=True)
-    return all(same_windows(new, was) for new, was in pairs)
+    was = old.spatial[first : before[5]]
+    if len(was) != len(spatial) - first:
+        return False
+    return all(same_windows(new, w) for new, w in zip(spatial[first:], was, strict=True))
+
+
+class Takeover:
+    """Hands the results of old rows to the rows of the edited spec that stand where they
+    did or moved: the very results where nothing around them changed, the results with
+    their new name and place where that is all that changed, else the row analysed again."""
+
+    def __init__(
+        self,
+        old: Trail,
+        previous: Analysis,
+        walker: Walker,
+        names: Names,
+        position: OutputPosition,
+    ) -> None:
+        self.old = old
+        self.previous = previous
+        self.walker = walker
+        self.names = names
+        self.position = position
+        self.same_names = old.names is names or old.names == names
+        # rows before this one have the names they had: their results stand as they are
+        self.same_until = (
+            len(old.layers) if self.same_names else _same_names_until(old.names, names)
+        )
+        self.same_position = old.position == position
+        # With as many rows, where the names differ: the rows at those paths, and the
+        # names, whose layers' name errors (a name used twice) may come or go.
+        self.renamed_rows: set[int] | None = None
+        self.renamed: set[str] = set()
+        if not self.same_names and len(old.names) == len(names):
+            self.renamed_rows = set()
+            for (path, name), (old_path, old_name) in zip(
+                names.items(), old.names.items(), strict=True
+            ):
+                if path != old_path or name != old_name:
+                    self.renamed_rows.update((path.steps[0], old_path.steps[0]))
+                    self.renamed.update((name, old_name))
+
+    def rows(
+        self,
+        row: int,
+        old_row: int,
+        count: int,
+        results: list[LayerAnalysis],
+        states: list[State],
+        sources: list[Source],
+        spatial: list[Spatial],
+    ) -> Flow:
+        """Results for the `count` rows from `row`, which are alike to those from `old_row`
+        and reached by the state that reached them; returns the flow after them."""
+        old, previous = self.old, self.previous
+        end = old_row + count
+        bulk = min(count, self.same_until - row) if row == old_row else 0
+        if bulk > 0 and self._hidden(row + bulk - 1, old_row + bulk - 1):
+            # Nothing a row's results depend on changed: the very results, in one slice.
+            stop = old_row + bulk
+            n_sources, n_spatial = old.states[old_row][4:]
+            end_sources, end_spatial = old.states[stop][4:]
+            results.extend(previous.layers[old_row:stop])
+            states.extend(old.states[old_row:stop])
+            sources.extend(previous.module_sources[n_sources:end_sources])
+            spatial.extend(old.spatial[n_spatial:end_spatial])
+        else:
+            bulk = 0
+        layers = self.walker.spec.layers
+        for offset in range(bulk, count):
+            new, was = row + offset, old_row + offset
+            before, after = old.states[was], old.states[was + 1]
+            flow: Flow = (before[0], before[1], before[2], before[3])
+            taken = (
+                previous.layers[was]
+                if self._unchanged(new, was, layers[new])
+                else self._taken(new, was, layers[new])
+            )
+            if taken is None:
+                states.append((*flow, len(sources), len(spatial)))
+                result, _ = self.walker.item(
+                    LayerPath.top(new), layers[new], flow, sources, spatial
+                )
+                results.append(result)
+                continue
+            states.append((*flow, len(sources), len(spatial)))
+            results.append(taken)
+            sources.extend(previous.module_sources[before[4] : after[4]])
+            spatial.extend(old.spatial[before[5] : after[5]])
+        after = old.states[end]
+        return (after[0], after[1], after[2], after[3])
+
+    def _hidden(self, row: int, old_row: int) -> bool:
+        """Whether rows up to `row` (now) and `old_row` (before) are before the output in
+        both specs, or the output is where it was: their output advice is the same."""
+        return self.same_position or (
+            self.position.hidden(row) and self.old.position.hidden(old_row)
+        )
+
+    def _unchanged(self, row: int, old_row: int, item: LayerOrBlock) -> bool:
+        """Whether the results of old row `old_row` stand as they are for `item` at `row`:
+        the same place and names, no name of its own that the edit used or freed."""
+        if row != old_row or self.renamed_rows is None or row in self.renamed_rows:
+            return False
+        if not self._hidden(row, old_row):
+            return False
+        if isinstance(item, BlockSpec):
+            return not any(
+                inner.name in self.renamed for _, inner in _walk_item(LayerPath.top(row), item)
+            )
+        return item.name is None or item.name not in self.renamed
+
+    def _taken(self, row: int, old_row: int, item: LayerOrBlock) -> LayerAnalysis | None:
+        """Old row `old_row`'s results for `item` at `row`, or None when they may not stand
+        in (they carry diagnostics, the output moved past it, its new names are wrong)."""
+        result = self.previous.layers[old_row]
+        if not (self.position.hidden(row) and self.old.position.hidden(old_row)):
+            return None
+        if any(inner.diagnostics for inner in result.walk()):
+            return None
+        at = LayerPath.top(row)
+        if any(self.walker.misnamed(path, inner) for path, inner in _walk_item(at, item)):
+            return None
+        if row == old_row and not result.children and result.name == self.names[at]:
+            return result  # where it was, as it was
+        return _relocated(result, row, self.names)
+
+
+def _same_names_until(old: Names, new: Names) -> int:
+    """The first top-level row whose names (its own, or inside it) are not what they
+    were at the same paths (both name tables list the rows in stack order)."""
+    pairs = 0
+    for (path, name), (old_path, old_name) in zip(new.items(), old.items(), strict=False):
+        if path != old_path or name != old_name:
+            return min(path.steps[0], old_path.steps[0])
+        pairs += 1
+    longer = new if len(new) > len(old) else old
+    if pairs == len(longer):
+        return next(reversed(longer)).steps[0] + 1 if longer else 0
+    return next(itertools.islice(longer, pairs, None)).steps[0]
+
+
+def _walk_item(at: LayerPath, item: LayerOrBlock) -> list[tuple[LayerPath, LayerOrBlock]]:
+    found = [(at, item)]
+    if isinstance(item, BlockSpec):
+        for which, stack in enumerate(item.stacks):
+            for index, inner in enumerate(stack):
+                found += _walk_item(at.child(which, index), inner)
+    return found
+
+
+def _relocated(result: LayerAnalysis, row: int, names: Names) -> LayerAnalysis:
+    """`result` (of a top-level row, or of something inside one) as the results of the
+    same item in top-level row `row`, under its name there."""
+    assert result.path is not None
+    steps = result.path.steps
+    path = LayerPath.top(row) if len(steps) == 1 else LayerPath((row, *steps[1:]))
+    children = tuple(
+        tuple(_relocated(inner, row, names) for inner in stack) for stack in result.children
+    )
+    moved = object.__new__(LayerAnalysis)  # a copy: `replace` would check every field again
+    moved.__dict__.update(result.__dict__)
+    moved.__dict__.update(
+        index=row if len(steps) == 1 else result.index,
+        name=names[path],
+        path=path,
+        children=children,
+    )
+    return moved
