@@ -229,7 +229,9 @@ class Takeover:
         result = self.previous.layers[old_row]
         if not (self.position.hidden(row) and self.old.position.hidden(old_row)):
             return None
-        if any(inner.diagnostics for inner in result.walk()):
+        if result.diagnostics or (
+            result.children and any(inner.diagnostics for inner in result.walk())
+        ):
             return None
         at = LayerPath.top(row)
         if any(self.walker.misnamed(path, inner) for path, inner in _walk_item(at, item)):

@@ -85,6 +85,8 @@ _LAYER_FLAGS = _MOVABLE | Qt.ItemFlag.ItemNeverHasChildren
 _BLOCK_FLAGS = _MOVABLE | Qt.ItemFlag.ItemIsDropEnabled
 # Not selectable: a branch header, an empty or a merge row is where layers go.
 _PART_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsDropEnabled
+_ROOT_FLAGS = Qt.ItemFlag.ItemIsDropEnabled
+_ITEM = RowKind.ITEM  # (an enum member looked up once, not on every call)
 
 
 class LayerStackModel(QAbstractItemModel):
@@ -256,10 +258,10 @@ class LayerStackModel(QAbstractItemModel):
     # ---- the tree as Qt sees it ---------------------------------------------------------
 
     def _node(self, index: ModelIndex) -> Node:
-        if not index.isValid():
-            return self._root
-        node: Node = index.internalPointer()
-        return node
+        # An invalid index points at nothing: the root. (Views ask for indexes, flags and
+        # parents of every row whenever rows come or go: one call into Qt, not two.)
+        node: Node | None = index.internalPointer()
+        return self._root if node is None else node
 
     def _index_of_node(self, node: Node) -> QModelIndex:
         if node is self._root or node.parent is None:
@@ -284,9 +286,10 @@ class LayerStackModel(QAbstractItemModel):
     def parent(self, index: ModelIndex | None = None) -> Any:
         if index is None:
             return QObject.parent(self)
-        if not index.isValid():
+        node: Node | None = index.internalPointer()
+        if node is None:
             return QModelIndex()
-        return self._index_of_node(_parent_of(self._node(index)))
+        return self._index_of_node(_parent_of(node))
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         if parent.isValid() and parent.column() != 0:
@@ -340,12 +343,12 @@ class LayerStackModel(QAbstractItemModel):
             return None
 
     def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.ItemIsDropEnabled
-        node = self._node(index)
-        if node.kind is not RowKind.ITEM:
+        node: Node | None = index.internalPointer()
+        if node is None:
+            return _ROOT_FLAGS
+        if node.kind is not _ITEM:
             return _PART_FLAGS
-        return _BLOCK_FLAGS if node.is_block else _LAYER_FLAGS
+        return _BLOCK_FLAGS if isinstance(node.item, BlockSpec) else _LAYER_FLAGS
 
     # ---- drag and drop ------------------------------------------------------------------
 
