@@ -91,7 +91,17 @@ def _fresh(item: LayerOrBlock) -> Origin:
     return Origin(None)
 
 
+# The shadows of top-level layers (not blocks), made once each: every edit of a network of
+# thousands of rows runs on a shadow of all of them.
+_TOP_SHADOWS: list[Origin] = []
+
+
 def _shadow(items: Sequence[LayerOrBlock], prefix: LayerPath | None = None) -> tuple[Origin, ...]:
+    if prefix is None:
+        while len(_TOP_SHADOWS) < len(items):
+            _TOP_SHADOWS.append(Origin(LayerPath.top(len(_TOP_SHADOWS))))
+        if not any(isinstance(item, BlockSpec) for item in items):
+            return tuple(_TOP_SHADOWS[: len(items)])
     shadows = []
     for index, item in enumerate(items):
         path = LayerPath.top(index) if prefix is None else prefix.sibling(index)
