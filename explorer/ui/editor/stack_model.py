@@ -96,6 +96,10 @@ class LayerStackModel(QAbstractItemModel):
     # A block that asks for N was dropped before a position: (block name, N offered, the
     # LayerPath). The panel asks and inserts; a model shows no dialogs.
     block_dropped = Signal(str, int, LayerPath)
+    # Rows (parent, first, last) about to be removed, before Qt is told: a view that still
+    # selects them deselects them now. Deselected while Qt removes them, a tree view lays
+    # out all its rows at once, and then again after the removal (thousands of rows).
+    rows_leaving = Signal(QModelIndex, int, int)
 
     def __init__(self, document: ProjectDocument, parent: QObject | None = None) -> None:
         # Not a child of the document: it refers to the document, and a child that does so
@@ -150,9 +154,13 @@ class LayerStackModel(QAbstractItemModel):
             elif node.shown is analysed[row] and node.name == names[row]:
                 continue
             changed.append(row)
-            # what a block holds follows the shapes flowing into it
-            self._refresh(node)
-            self._tell_subtree(node)
+            if node.children:
+                # what a block holds follows the shapes flowing into it
+                self._refresh(node)
+                self._tell_subtree(node)
+            else:  # (by row: thousands of rows change name or place after an insert)
+                node.shown = analysed[row]
+                node.name = names[row]
         # Naming the roles (row heights never change) tells views no size changed; one
         # signal per run of changed rows, not one over the rows between (the last row
         # changes with any edit: its advice is the network's output's), which Qt would
@@ -195,7 +203,9 @@ class LayerStackModel(QAbstractItemModel):
                 self._refresh(child)
 
     def remove_children(self, node: Node, first: int, last: int) -> None:
-        self.beginRemoveRows(self._index_of_node(node), first, last)
+        parent = self._index_of_node(node)
+        self.rows_leaving.emit(parent, first, last)
+        self.beginRemoveRows(parent, first, last)
         self._removed += node.children[first : last + 1]
         del node.children[first : last + 1]
         renumber(node.children, first)
