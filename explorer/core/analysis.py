@@ -259,19 +259,24 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
     following = start
     while following <= last:
         index = following
-        if (
-            old is not None
-            and takeover is not None
-            and changed_end < index < last
-            and converged(old, index - delta, flow, spatial, start)
-        ):
-            # From here on the rows and the state reaching them are those before the
-            # edit: so are their results, up to the last row.
-            flow = takeover.rows(
-                index, index - delta, last - index, results, states, sources, spatial
-            )
-            index = last
-            old = None
+        if old is not None and takeover is not None and changed_end < index < last:
+            if converged(old, index - delta, flow, spatial, start):
+                # From here on the rows and the state reaching them are those before the
+                # edit: so are their results, up to the last row.
+                flow = takeover.rows(
+                    index, index - delta, last - index, results, states, sources, spatial
+                )
+                index = last
+                old = None
+            else:
+                # the same maps as before, seen through more or fewer windows (a
+                # convolution inserted or removed): the results with the field grown
+                after = takeover.widened(
+                    index, index - delta, flow, results, states, sources, spatial
+                )
+                if after is not None:
+                    flow, following = after, index + 1
+                    continue
         following = index + 1
         states.append((*flow, len(sources), len(spatial)))
         result, flow = walker.item(LayerPath.top(index), layers[index], flow, sources, spatial)

@@ -16,8 +16,9 @@ from explorer.core.advice import OutputPosition
 from explorer.core.layer_analysis import LayerAnalysis, ReceptiveField
 from explorer.core.paths import LayerPath
 from explorer.core.spec import BlockSpec, LayerOrBlock, NetworkSpec
-from explorer.core.stack_walk import Flow, Source, Spatial, Walker, same_windows
-from explorer.core.vocabulary.layer_type import Shape
+from explorer.core.stack_walk import Flow, Fork, Source, Spatial, Walker, same_windows
+from explorer.core.vocabulary.layer_type import Reach, Shape
+from explorer.core.walk_parts import grown
 
 if TYPE_CHECKING:
     from explorer.core.analysis import Analysis
@@ -140,6 +141,7 @@ class Takeover:
             len(old.layers) if self.same_names else _same_names_until(old.names, names)
         )
         self.same_position = old.position == position
+        self._first: dict[str, LayerPath] | None = None  # each name's first path, once asked
         # With as many rows, where the names differ: the rows at those paths, and the
         # names, whose layers' name errors (a name used twice) may come or go.
         self.renamed_rows: set[int] | None = None
@@ -203,6 +205,53 @@ class Takeover:
         after = old.states[end]
         return (after[0], after[1], after[2], after[3])
 
+    def widened(
+        self,
+        row: int,
+        old_row: int,
+        flow: Flow,
+        results: list[LayerAnalysis],
+        states: list[State],
+        sources: list[Source],
+        spatial: list[Spatial],
+    ) -> Flow | None:
+        """The results for layer `row`, alike to old row `old_row`, when the flow reaching
+        it is the one that reached that row but for the receptive field, taken from that
+        row with the field grown by its window; returns the flow after it. None (nothing
+        done) where more than the field changed, or the row works out a coverage (a
+        block, Flatten or Dense), or its results may not stand in (see `_taken`)."""
+        old = self.old
+        before, after = old.states[old_row], old.states[old_row + 1]
+        shape, rf, downsampled, activation = flow
+        if (
+            before[0] != shape
+            or before[2] != downsampled
+            or before[3] != activation
+            or rf is None
+            or before[1] is None
+            or (rf.jump is None) != (before[1].jump is None)
+        ):
+            return None
+        item = self.walker.spec.layers[row]
+        if isinstance(item, BlockSpec) or (
+            rf.jump is not None and item.entry.reach is Reach.WHOLE_INPUT
+        ):
+            return None
+        windows = old.spatial[before[5] : after[5]]
+        grown_rf = rf
+        if rf.jump is not None and windows:
+            window = windows[0]
+            assert not isinstance(window, Fork)
+            grown_rf = grown(rf, window[2])
+        taken = self._taken(row, old_row, item, grown_rf)
+        if taken is None:
+            return None
+        states.append((*flow, len(sources), len(spatial)))
+        results.append(taken)
+        sources.extend(self.previous.module_sources[before[4] : after[4]])
+        spatial.extend(windows)
+        return (after[0], grown_rf, after[2], after[3])
+
     def _hidden(self, row: int, old_row: int) -> bool:
         """Whether rows up to `row` (now) and `old_row` (before) are before the output in
         both specs, or the output is where it was: their output advice is the same."""
@@ -223,9 +272,12 @@ class Takeover:
             )
         return item.name is None or item.name not in self.renamed
 
-    def _taken(self, row: int, old_row: int, item: LayerOrBlock) -> LayerAnalysis | None:
-        """Old row `old_row`'s results for `item` at `row`, or None when they may not stand
-        in (they carry diagnostics, the output moved past it, its new names are wrong)."""
+    def _taken(
+        self, row: int, old_row: int, item: LayerOrBlock, field: ReceptiveField | None = None
+    ) -> LayerAnalysis | None:
+        """Old row `old_row`'s results for `item` at `row` (with the receptive field
+        `field`, if given), or None when they may not stand in (they carry diagnostics,
+        the output moved past it, its new names are wrong)."""
         result = self.previous.layers[old_row]
         if not (self.position.hidden(row) and self.old.position.hidden(old_row)):
             return None
@@ -234,11 +286,35 @@ class Takeover:
         ):
             return None
         at = LayerPath.top(row)
-        if any(self.walker.misnamed(path, inner) for path, inner in _walk_item(at, item)):
+        if isinstance(item, BlockSpec):
+            if any(self.walker.misnamed(path, inner) for path, inner in _walk_item(at, item)):
+                return None
+        elif not self._well_named(at, item, result):
             return None
-        if row == old_row and not result.children and result.name == self.names[at]:
+        if (
+            field is None
+            and row == old_row
+            and not result.children
+            and result.name == self.names[at]
+        ):
             return result  # where it was, as it was
-        return _relocated(result, row, self.names)
+        return _relocated(result, row, self.names, field)
+
+    def _well_named(self, at: LayerPath, layer: LayerOrBlock, result: LayerAnalysis) -> bool:
+        """Whether the layer at `at` has no name error. An edit writes out the names of
+        thousands of layers it would renumber: a layer whose results had no error under
+        the same name, and where no earlier one takes it, has none (its name is valid)."""
+        if layer.name is None:
+            return True
+        if layer.name == result.name:
+            if self._first is None:
+                first: dict[str, LayerPath] = {}
+                for path, name in self.names.items():
+                    first.setdefault(name, path)
+                self._first = first
+            if self._first.get(layer.name) == at:
+                return True
+        return self.walker.misnamed(at, layer) is None
 
 
 def _same_names_until(old: Names, new: Names) -> int:
@@ -264,9 +340,12 @@ def _walk_item(at: LayerPath, item: LayerOrBlock) -> list[tuple[LayerPath, Layer
     return found
 
 
-def _relocated(result: LayerAnalysis, row: int, names: Names) -> LayerAnalysis:
+def _relocated(
+    result: LayerAnalysis, row: int, names: Names, field: ReceptiveField | None = None
+) -> LayerAnalysis:
     """`result` (of a top-level row, or of something inside one) as the results of the
-    same item in top-level row `row`, under its name there."""
+    same item in top-level row `row`, under its name there (and with the receptive field
+    `field`, if given, for a layer)."""
     assert result.path is not None
     steps = result.path.steps
     path = LayerPath.top(row) if len(steps) == 1 else LayerPath((row, *steps[1:]))
@@ -281,4 +360,6 @@ def _relocated(result: LayerAnalysis, row: int, names: Names) -> LayerAnalysis:
         path=path,
         children=children,
     )
+    if field is not None:
+        moved.__dict__["receptive_field"] = field
     return moved

@@ -4,6 +4,8 @@ changed, and equals the analysis from scratch."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,7 @@ from explorer.core.analysis import Analysis, analyze
 from explorer.core.app.tree_edits import apply_edit, without_taken_tree_names
 from explorer.core.paths import LayerPath, insert_at, move_to, remove_at, replace_at
 from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.core.stack_walk import Walker
 from tests.core.nested_specs import image_layers as nested_image_layers
 from tests.core.nested_specs import nested_specs
 from tests.core.test_analysis_incremental import any_layer
@@ -192,3 +195,31 @@ def test_a_name_taken_again_by_a_later_row_is_an_error_there_not_a_reused_result
     assert [d.message for d in after.layers[15].diagnostics] == [
         "name 'mine' is already used by layer 4"
     ]
+
+
+def test_inserting_a_convolution_grows_the_field_of_the_rows_after_it_without_their_walk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = _pairs(20)
+    before = analyze(spec)
+    conv = spec.layers[0]
+    at = LayerPath.top(20)
+    new = apply_edit(spec, lambda items, maker: insert_at(items, at, [maker.new(conv)])).spec
+    walked: list[LayerPath] = []
+    real_item = Walker.item
+
+    def item(self: Walker, at: LayerPath, *args: Any, **kwargs: Any) -> Any:
+        walked.append(at)
+        return real_item(self, at, *args, **kwargs)
+
+    monkeypatch.setattr(Walker, "item", item)
+    after = analyze(new, previous=before)
+    monkeypatch.undo()
+
+    _assert_same(after, analyze(new))
+    # one convolution (the new one is alike the one it pushed down: either row may count
+    # as new), Flatten (which works out what the field covers) and the last row
+    assert walked == [LayerPath.top(21), LayerPath.top(41), LayerPath.top(42)]
+    rf_before, rf_after = before.layers[30].receptive_field, after.layers[31].receptive_field
+    assert rf_before is not None and rf_after is not None
+    assert rf_after.size == (rf_before.size[0] + 2, rf_before.size[1] + 2)
