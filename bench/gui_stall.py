@@ -7,7 +7,9 @@ Export), and these steps are taken one after another:
     open        MainWindow + workbench built, the first capture drawn
     edit        one property edit (the filters of a convolution in the middle)
     undo        Ctrl+Z of that edit
-    insert      a Conv2D inserted after a layer in the middle (as a drop from the palette)
+    insert      a Conv2D from the palette dropped in the middle (its defaults, 32 filters
+                and 'valid', change the shape of every row after it)
+    duplicate   Ctrl+D of a Conv2D in the middle (every row after it sees a wider field)
     remove      Delete of a layer in the middle
     rename      a middle layer's name typed into Properties
     move        Ctrl+Up (Move Up) of a layer in the middle
@@ -54,6 +56,7 @@ STEPS = (
     "edit",
     "undo",
     "insert",
+    "duplicate",
     "remove",
     "rename",
     "move",
@@ -210,6 +213,9 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
         at = LayerPath.top(middle_conv() + 1)
         state["window"].document.insert_layers(at, [LayerSpec.new("Conv2D")])
 
+    def duplicate() -> None:
+        state["window"].stack.duplicate_action.trigger()
+
     def remove() -> None:
         state["window"].stack.delete_action.trigger()
 
@@ -249,12 +255,12 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
         window.close()
         window.deleteLater()
 
-    steps = (open_window, edit, undo, insert, remove, rename, move, autosave)
+    steps = (open_window, edit, undo, insert, duplicate, remove, rename, move, autosave)
     steps += (inspect, pick, scroll, hide, quit_window)
     actions = dict(zip(STEPS, steps, strict=True))
     # made ready before the step is measured: the layer the step acts on is selected
     before: dict[str, Callable[[], None]] = {
-        name: select_middle for name in ("insert", "remove", "rename", "move")
+        name: select_middle for name in ("insert", "duplicate", "remove", "rename", "move")
     }
     for name in STEPS:
         if name in before:

@@ -26,7 +26,6 @@ from explorer.core.incremental import (
     Trail,
     common_rows,
     continued_trail,
-    converged,
 )
 from explorer.core.layer_analysis import LayerAnalysis, ReceptiveField
 from explorer.core.memory import (
@@ -260,7 +259,7 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
     while following <= last:
         index = following
         if old is not None and takeover is not None and changed_end < index < last:
-            if converged(old, index - delta, flow, spatial, start):
+            if takeover.converged(index - delta, flow, spatial, start):
                 # From here on the rows and the state reaching them are those before the
                 # edit: so are their results, up to the last row.
                 flow = takeover.rows(

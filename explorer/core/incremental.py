@@ -102,21 +102,6 @@ def common_rows(
     return start, end
 
 
-def converged(old: Trail, row: int, state: Flow, spatial: list[Spatial], start: int) -> bool:
-    """Whether the state reaching old row `row` is the one reaching the row being analysed
-    now (analysed again from row `start`), down to the windows whose coverage a later
-    Flatten or Dense works out."""
-    before = old.states[row]
-    if before[:4] != state:
-        return False
-    # the windowed layers since the edit: their maps' sizes and windows (not channels)
-    first = old.states[start][5]
-    was = old.spatial[first : before[5]]
-    if len(was) != len(spatial) - first:
-        return False
-    return all(same_windows(new, w) for new, w in zip(spatial[first:], was, strict=True))
-
-
 class Takeover:
     """Hands the results of old rows to the rows of the edited spec that stand where they
     did or moved: the very results where nothing around them changed, the results with
@@ -142,6 +127,9 @@ class Takeover:
         )
         self.same_position = old.position == position
         self._first: dict[str, LayerPath] | None = None  # each name's first path, once asked
+        # windows since the edit found the same as before (up to), or not
+        self._windows_same = 0
+        self._windows_differ = False
         # With as many rows, where the names differ: the rows at those paths, and the
         # names, whose layers' name errors (a name used twice) may come or go.
         self.renamed_rows: set[int] | None = None
@@ -204,6 +192,26 @@ class Takeover:
             spatial.extend(old.spatial[before[5] : after[5]])
         after = old.states[end]
         return (after[0], after[1], after[2], after[3])
+
+    def converged(self, row: int, state: Flow, spatial: list[Spatial], start: int) -> bool:
+        """Whether the state reaching old row `row` is the one reaching the row being
+        analysed now (analysed again from row `start`), down to the windows whose coverage
+        a later Flatten or Dense works out."""
+        old = self.old
+        before = old.states[row]
+        if before[:4] != state:
+            return False
+        # the windowed layers since the edit: their maps' sizes and windows (not channels);
+        # those compared stay as they are, so each pair is compared once
+        first = old.states[start][5]
+        if before[5] != len(spatial) or self._windows_differ:
+            return False
+        for index in range(max(first, self._windows_same), len(spatial)):
+            if not same_windows(spatial[index], old.spatial[index]):
+                self._windows_differ = True
+                return False
+        self._windows_same = len(spatial)
+        return True
 
     def widened(
         self,
