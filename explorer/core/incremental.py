@@ -164,7 +164,14 @@ class Takeover:
             n_sources, n_spatial = old.states[old_row][4:]
             end_sources, end_spatial = old.states[stop][4:]
             results.extend(previous.layers[old_row:stop])
-            states.extend(old.states[old_row:stop])
+            more_sources, more_spatial = len(sources) - n_sources, len(spatial) - n_spatial
+            if more_sources or more_spatial:  # (the rows before hold more or fewer)
+                states.extend(
+                    (*state[:4], state[4] + more_sources, state[5] + more_spatial)
+                    for state in old.states[old_row:stop]
+                )
+            else:
+                states.extend(old.states[old_row:stop])
             sources.extend(previous.module_sources[n_sources:end_sources])
             spatial.extend(old.spatial[n_spatial:end_spatial])
         else:

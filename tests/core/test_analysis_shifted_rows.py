@@ -30,6 +30,9 @@ def _assert_same(incremental: Analysis, scratch: Analysis) -> None:
     assert incremental.windows_before(len(scratch.layers)) == scratch.windows_before(
         len(scratch.layers)
     )
+    # what the next edit's analysis takes over: the state before each row
+    assert incremental._trail is not None and scratch._trail is not None
+    assert incremental._trail.states == scratch._trail.states
     assert incremental.autograd_nodes == scratch.autograd_nodes
     assert incremental.training_memory_bytes(3) == scratch.training_memory_bytes(3)
 
