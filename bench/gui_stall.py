@@ -10,10 +10,13 @@ Export), and these steps are taken one after another:
     insert      a Conv2D from the palette dropped in the middle (its defaults, 32 filters
                 and 'valid', change the shape of every row after it)
     duplicate   Ctrl+D of a Conv2D in the middle (every row after it sees a wider field)
-    remove      Delete of a layer in the middle
-    rename      a middle layer's name typed into Properties
-    move        Ctrl+Up (Move Up) of a layer in the middle
-    autosave    the recovery file written after those edits (the autosave timer firing)
+    remove      Delete of a Conv2D in the middle
+    rename      a middle Conv2D's name typed into Properties
+    move        Ctrl+Up (Move Up) of a Conv2D in the middle, past its ReLU
+    autosave    the recovery file written after that move (the autosave timer firing)
+
+Each of insert, duplicate, remove and rename is undone once measured (not timed), so each
+is made on the network as it was opened.
     inspect     the Inspect panel brought to the front (maps drawn for what is visible)
     pick        another image picked in the input picker's dataset grid
     scroll      the feature-map column scrolled to its end
@@ -262,6 +265,9 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
     before: dict[str, Callable[[], None]] = {
         name: select_middle for name in ("insert", "duplicate", "remove", "rename", "move")
     }
+    # undone after being measured, so that each edit is made on the network as opened (the
+    # last one, "move", is left for "autosave" to write)
+    undone = ("insert", "duplicate", "remove", "rename")
     for name in STEPS:
         if name in before:
             before[name]()
@@ -272,7 +278,12 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
         stalls[name] = probe.measure(actions[name], idle)
         if profiler is not None:
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(
+                30
+            )
+        if name in undone:
+            state["window"].document.undo_stack.undo()
+            probe.measure(lambda: None, idle)  # (what the undo leaves for later turns)
     return stalls
 
 

@@ -67,6 +67,12 @@ class LayerPath:
         for step in steps:  # a loop, not any(): paths are made for every row of every edit
             if not isinstance(step, int) or step < 0:
                 raise ValueError(f"layer path steps are indices from 0, got {steps}")
+        # Paths are keys of name and analysis tables of thousands of rows: hashed once.
+        object.__setattr__(self, "_hash", hash(steps))
+
+    def __hash__(self) -> int:
+        hashed: int = self.__dict__["_hash"]
+        return hashed
 
     @staticmethod
     def top(index: int) -> LayerPath:

@@ -10,7 +10,7 @@ import path for a spec: the training settings (`training_spec`), what may name a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -222,24 +222,25 @@ class NetworkSpec:
         )
         taken = {item.name for _, item in rows if item.name}
         counters: dict[str, int] = {}
-        names: dict[LayerPath, str] = {}
-        bases: dict[str, str] = {}  # type -> base name
-        for path, item in rows:
-            if item.name:
-                names[path] = item.name
-                continue
-            base = bases.get(item.type)
-            if base is None:
-                base = bases[item.type] = item.entry.base_name
-            n = counters.get(base, 0) + 1
-            candidate = f"{base}_{n}"
-            while candidate in taken:
-                n += 1
-                candidate = f"{base}_{n}"
-            counters[base] = n
-            taken.add(candidate)
-            names[path] = candidate
+        names = _numbered(rows, counters, taken)
+        # where the numbering ended, for the names of rows appended (`names_appended`)
+        object.__setattr__(self, "_names_end", (counters, taken))
         return names
+
+    def names_appended(self, items: Sequence[LayerOrBlock]) -> dict[LayerPath, str]:
+        """The names `items` (and what they hold) would get appended after the last row, by
+        path there: `names()` of the spec with them appended, for them alone. Their own
+        names must be free in this spec (as `tree_edits.without_taken_tree_names` leaves
+        them): then they change no name of the rows before them."""
+        self.names()
+        counters, taken = self.__dict__["_names_end"]
+        count = len(self.layers)
+        rows = [
+            (LayerPath((count + path.steps[0], *path.steps[1:])), item)
+            for path, item in walk(items)
+        ]
+        taken = taken | {item.name for _, item in rows if item.name}
+        return _numbered(rows, dict(counters), taken)
 
     def with_layers(self, layers: Iterable[LayerOrBlock]) -> NetworkSpec:
         return replace(self, layers=tuple(layers))
@@ -290,3 +291,28 @@ class NetworkSpec:
                     key="name",
                 )
             seen[name] = path
+
+
+def _numbered(
+    rows: Sequence[tuple[LayerPath, LayerOrBlock]], counters: dict[str, int], taken: set[str]
+) -> dict[LayerPath, str]:
+    """Each row's name: its own, or Keras-style `<type>_<n>` numbered on from `counters`
+    (by base name) and avoiding `taken`; both are updated as names are given."""
+    names: dict[LayerPath, str] = {}
+    bases: dict[str, str] = {}  # type -> base name
+    for path, item in rows:
+        if item.name:
+            names[path] = item.name
+            continue
+        base = bases.get(item.type)
+        if base is None:
+            base = bases[item.type] = item.entry.base_name
+        n = counters.get(base, 0) + 1
+        candidate = f"{base}_{n}"
+        while candidate in taken:
+            n += 1
+            candidate = f"{base}_{n}"
+        counters[base] = n
+        taken.add(candidate)
+        names[path] = candidate
+    return names

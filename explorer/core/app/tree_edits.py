@@ -192,8 +192,7 @@ def _kept_names(
     ]
     if new_paths:
         tops = outermost(path for path, was in origin.items() if was is None)
-        appended = old.with_layers([*old.layers, *(item_at(items, top) for top in tops)])
-        fresh_names = appended.names()
+        fresh_names = old.names_appended([item_at(items, top) for top in tops])
         named: dict[LayerPath, str] = {}
         for path in new_paths:
             top = next(top for top in tops if top.contains(path))
