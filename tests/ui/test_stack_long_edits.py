@@ -124,3 +124,17 @@ def test_deleting_a_relu_in_the_middle_keeps_the_rows_after_it_named(qtbot: Any)
     assert names[100:103] == ["conv2d_51", "conv2d_52", "activation_52"]
     assert [s for s in signals.seen if s[0] == "removed"] == [("removed", 101, 101)]
     assert ("reset",) not in signals.seen
+
+
+def test_renaming_a_layer_tells_the_renumbered_rows_after_it_in_one_run(qtbot: Any) -> None:
+    document = ProjectDocument(_pairs(100))
+    panel = _panel(document, qtbot)
+    signals = Signals(panel)
+    middle = LayerPath.top(100)  # conv2d_51: the convolutions after it are numbered again
+    document.replace_layer(middle, document.spec.at(middle).with_name("mine"), "name")
+
+    model = panel.model
+    assert model.index(100).data(NAME_ROLE) == "mine"
+    assert model.index(102).data(NAME_ROLE) == "conv2d_51"
+    # every other row from 100 on changed its name: one signal, not 51
+    assert signals.seen == [("changed", 100, 201)]

@@ -87,6 +87,7 @@ _BLOCK_FLAGS = _MOVABLE | Qt.ItemFlag.ItemIsDropEnabled
 _PART_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsDropEnabled
 _ROOT_FLAGS = Qt.ItemFlag.ItemIsDropEnabled
 _ITEM = RowKind.ITEM  # (an enum member looked up once, not on every call)
+_MAX_RUNS = 8  # runs of changed rows told one by one
 
 
 class LayerStackModel(QAbstractItemModel):
@@ -164,8 +165,13 @@ class LayerStackModel(QAbstractItemModel):
         # Naming the roles (row heights never change) tells views no size changed; one
         # signal per run of changed rows, not one over the rows between (the last row
         # changes with any edit: its advice is the network's output's), which Qt would
-        # otherwise go over one by one, asking each row for its flags.
-        for first, last in _runs(changed):
+        # otherwise go over one by one, asking each row for its flags. Past a few runs
+        # (every other row renamed after an insert), one signal over them all costs less
+        # than a signal per run.
+        runs = _runs(changed)
+        if len(runs) > _MAX_RUNS:
+            runs = [(runs[0][0], runs[-1][1])]
+        for first, last in runs:
             self.dataChanged.emit(self.index(first), self.index(last), CONTENT_ROLES)
         for node, first, last in self._changed.values():
             parent = self._index_of_node(node)
