@@ -142,7 +142,11 @@ def apply_edit(spec: NetworkSpec, edit: Edit) -> EditResult:
     name (see `keep_tree_names`)."""
     layers = edit(spec.layers, REAL)
     shadow = edit(_shadow(spec.layers), _SHADOW)
-    origin = {path: item.was for path, item in _walk(shadow)}
+    if any(item.stacks for item in shadow):
+        origin = {path: item.was for path, item in _walk(shadow)}
+    else:  # (top-level rows alone: no walk through them)
+        paths = map(LayerPath.top, range(len(shadow)))
+        origin = dict(zip(paths, [item.was for item in shadow], strict=True))
     top = tuple(
         item.was.steps[0] if item.was is not None and item.was.depth == 1 else None
         for item in shadow
