@@ -187,8 +187,11 @@ def _kept_names(
             if was is not None and names.get(path) != old_names.get(was)
         ]
 
-    changed = renamed()
-    if not changed:
+    # A new row before an old one of its type renumbers it (and every later one): then the
+    # new rows are named at once, and the names worked out once, not twice.
+    renumbers = _renumbers_later_rows(spec, origin)
+    changed = [] if renumbers else renamed()
+    if not changed and not renumbers:
         return spec
     items = spec.layers
     new_paths = [
@@ -215,6 +218,23 @@ def _kept_names(
         spec = old.with_layers(_named(spec.layers, kept))
         changed = renamed()
     return spec
+
+
+def _renumbers_later_rows(spec: NetworkSpec, origin: dict[LayerPath, LayerPath | None]) -> bool:
+    """Whether, in a stack without blocks, a new row without a name of its own comes before
+    an old one of the same type, which then takes another automatic number."""
+    if spec.has_blocks:
+        return False
+    layers = spec.layers
+    new_types: set[str] = set()
+    for path, was in origin.items():  # in row order
+        item = layers[path.steps[0]]
+        if item.name is None:
+            if was is None:
+                new_types.add(item.type)
+            elif item.type in new_types:
+                return True
+    return False
 
 
 def _named(
