@@ -296,6 +296,8 @@ class Takeover:
         result = self.previous.layers[old_row]
         if not (self.position.hidden(row) and self.old.position.hidden(old_row)):
             return None
+        if not isinstance(item, BlockSpec) and not result.children:
+            return self._moved_layer(row, item, result, field)
         if result.diagnostics or (
             result.children and any(inner.diagnostics for inner in result.walk())
         ):
@@ -314,6 +316,27 @@ class Takeover:
         ):
             return result  # where it was, as it was
         return _relocated(result, row, self.names, field)
+
+    def _moved_layer(
+        self, row: int, layer: LayerOrBlock, result: LayerAnalysis, field: ReceptiveField | None
+    ) -> LayerAnalysis | None:
+        """`_taken` of a layer (before the output in both specs): thousands of rows after an
+        insert or removal go through here, so it is `_taken` and `_relocated` in one."""
+        if result.diagnostics:
+            return None
+        at = LayerPath.top(row)
+        if layer.name is not None and not self._well_named(at, layer, result):
+            return None
+        name = self.names[at]
+        if field is None and result.index == row and result.name == name:
+            return result  # where it was, as it was
+        moved = object.__new__(LayerAnalysis)  # a copy: `replace` would check every field
+        values = moved.__dict__
+        values.update(result.__dict__)
+        values["index"], values["name"], values["path"] = row, name, at
+        if field is not None:
+            values["receptive_field"] = field
+        return moved
 
     def _well_named(self, at: LayerPath, layer: LayerOrBlock, result: LayerAnalysis) -> bool:
         """Whether the layer at `at` has no name error. An edit writes out the names of

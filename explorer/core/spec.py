@@ -204,9 +204,10 @@ class NetworkSpec:
                 return self.names()
         # Shared, as `names()` shares its own: neither spec changes, nor may its callers.
         object.__setattr__(self, "_names", known)
-        top = before.__dict__.get("_top_names")
-        if top is not None:
-            object.__setattr__(self, "_top_names", top)
+        for kept in ("_top_names", "_names_end"):  # (numbered alike: where it ended too)
+            value = before.__dict__.get(kept)
+            if value is not None:
+                object.__setattr__(self, kept, value)
         return known
 
     def name_of(self, path: LayerPath) -> str:
@@ -232,8 +233,11 @@ class NetworkSpec:
         path there: `names()` of the spec with them appended, for them alone. Their own
         names must be free in this spec (as `tree_edits.without_taken_tree_names` leaves
         them): then they change no name of the rows before them."""
-        self.names()
-        counters, taken = self.__dict__["_names_end"]
+        end = self.__dict__.get("_names_end")
+        if end is None:  # (names taken over from another spec: `names_after`)
+            self._names()
+            end = self.__dict__["_names_end"]
+        counters, taken = end
         count = len(self.layers)
         rows = [
             (LayerPath((count + path.steps[0], *path.steps[1:])), item)

@@ -96,3 +96,14 @@ def test_the_names_of_rows_appended_are_those_of_the_spec_holding_them(
     assert spec.names_appended(items) == {
         path: name for path, name in appended.items() if path.steps[0] >= count
     }
+
+
+def test_a_spec_whose_names_were_taken_over_names_rows_appended_too() -> None:
+    spec = _spec()
+    spec.names()
+    edited = spec.replace_at(LayerPath((0,)), _conv().with_values(filters=5))
+    assert edited.names_after(spec) is spec.names()  # (numbered alike: taken over)
+    assert edited.names_appended([_conv(), LayerSpec.new("Flatten")]) == {
+        LayerPath((3,)): "conv2d_4",
+        LayerPath((4,)): "flatten_2",
+    }
