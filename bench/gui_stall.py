@@ -14,14 +14,15 @@ Export), and these steps are taken one after another:
     rename      a middle Conv2D's name typed into Properties
     move        Ctrl+Up (Move Up) of a Conv2D in the middle, past its ReLU
     autosave    the recovery file written after that move (the autosave timer firing)
-
-Each of insert, duplicate, remove and rename is undone once measured (not timed), so each
-is made on the network as it was opened.
     inspect     the Inspect panel brought to the front (maps drawn for what is visible)
     pick        another image picked in the input picker's dataset grid
     scroll      the feature-map column scrolled to its end
     hide        the Inspect panel sent behind the Summary again
     quit        the window closed (every thread joined)
+
+The layer an edit acts on is selected before the step is measured. Each of insert,
+duplicate, remove and rename is undone once measured (not timed), so each is made on the
+network as it was opened; the recovery timer fires only in the autosave step.
 
 A 5 ms QTimer probes the event loop all the while: a step's stall is the largest gap
 between two of its ticks (the time the window could not answer the user), measured until
@@ -33,6 +34,8 @@ The peer is the same steps on the 7-layer keras-mnist template, so the ratio sho
 the depth itself costs. Budget (DESIGN.md): every step ≤ 50 ms at 5,000 layers.
 
     python bench/gui_stall.py [--layers 500 5000] [--repeat N] [--profile STEP]
+
+(BENCH_SORT=cumulative sorts the profile by cumulative time instead of own time.)
 
 `--repeat N` takes every configuration N times, in turn, and reports each step's median:
 on a shared machine one run's worst gap is often another process's, not the window's.
