@@ -55,7 +55,15 @@ from explorer.ui.editor.stack_roles import (
     item_data,
     other_data,
 )
-from explorer.ui.editor.stack_tree import Node, RowKind, item_rows, renumber, sync_item
+from explorer.ui.editor.stack_tree import (
+    Node,
+    RowKind,
+    drop_position,
+    item_rows,
+    renumber,
+    runs,
+    sync_item,
+)
 
 if TYPE_CHECKING:
     from explorer.core.health_advice import HealthAdvice
@@ -168,10 +176,10 @@ class LayerStackModel(QAbstractItemModel):
         # otherwise go over one by one, asking each row for its flags. Past a few runs
         # (every other row renamed after an insert), one signal over them all costs less
         # than a signal per run.
-        runs = _runs(changed)
-        if len(runs) > _MAX_RUNS:
-            runs = [(runs[0][0], runs[-1][1])]
-        for first, last in runs:
+        told = runs(changed)
+        if len(told) > _MAX_RUNS:
+            told = [(told[0][0], told[-1][1])]
+        for first, last in told:
             self.dataChanged.emit(self.index(first), self.index(last), CONTENT_ROLES)
         for node, first, last in self._changed.values():
             parent = self._index_of_node(node)
@@ -236,7 +244,7 @@ class LayerStackModel(QAbstractItemModel):
     def _remove_rows(self, rows: Sequence[int]) -> None:
         """Remove top-level `rows` (ascending), one run of neighbours at a time from the
         bottom."""
-        for first, last in reversed(_runs(rows)):
+        for first, last in reversed(runs(rows)):
             self.remove_children(self._root, first, last)
 
     def _order_rows(self, kept: Sequence[int]) -> None:
@@ -267,7 +275,7 @@ class LayerStackModel(QAbstractItemModel):
 
     def _insert_rows(self, rows: Sequence[int], layers: Sequence[LayerOrBlock]) -> None:
         """Insert the new top-level layers at `rows` (ascending), a run at a time."""
-        for first, last in _runs(rows):
+        for first, last in runs(rows):
             nodes = item_rows(layers[first : last + 1], self._root)
             self.insert_children(self._root, first, nodes)
 
@@ -427,27 +435,7 @@ class LayerStackModel(QAbstractItemModel):
         """Where a drop lands: before `row` of `parent`'s rows, or (row -1) on `parent`:
         before a layer; at the end of a block's first sub-stack or of a branch; at the start
         of an empty sub-stack; at the end of the last sub-stack for a merge row."""
-        node = self._node(parent)
-        if node is self._root:
-            count = len(node.children)
-            return LayerPath.top(count if row < 0 else min(row, count))
-        if node.kind is not RowKind.HEADER and not node.is_block:
-            return node.position()  # a layer, an empty or a merge row
-        if node.kind is RowKind.HEADER:
-            block_node = _parent_of(node)
-            stack = node.stack
-        else:
-            block_node, stack = node, 0
-            branches = len(node.children) - 1
-            if node.children[0].kind is RowKind.HEADER and row >= 0:
-                # above branch N's header: the end of branch N-1 (the start of branch 1)
-                if row == 0:
-                    return node.position().child(0, 0)
-                stack, row = min(row, branches) - 1, -1
-        block = block_node.item
-        assert isinstance(block, BlockSpec)
-        count = len(block.stacks[stack])
-        return block_node.position().child(stack, count if row < 0 else min(row, count))
+        return drop_position(self._node(parent), row)
 
     def _asking_block(self, data: QMimeData) -> tuple[str, int] | None:
         """(name, N offered) when `data` is a palette block that asks for N."""
@@ -465,14 +453,3 @@ class LayerStackModel(QAbstractItemModel):
 def _parent_of(node: Node) -> Node:
     assert node.parent is not None
     return node.parent
-
-
-def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
-    """Ascending `rows` as (first, last) runs of neighbours: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
-    runs: list[tuple[int, int]] = []
-    for row in rows:
-        if runs and runs[-1][1] == row - 1:
-            runs[-1] = (runs[-1][0], row)
-        else:
-            runs.append((row, row))
-    return runs
