@@ -7,11 +7,22 @@ Export), and these steps are taken one after another:
     open        MainWindow + workbench built, the first capture drawn
     edit        one property edit (the filters of a convolution in the middle)
     undo        Ctrl+Z of that edit
+    insert      a Conv2D from the palette dropped in the middle (its defaults, 32 filters
+                and 'valid', change the shape of every row after it)
+    duplicate   Ctrl+D of a Conv2D in the middle (every row after it sees a wider field)
+    remove      Delete of a Conv2D in the middle
+    rename      a middle Conv2D's name typed into Properties
+    move        Ctrl+Up (Move Up) of a Conv2D in the middle, past its ReLU
+    autosave    the recovery file written after that move (the autosave timer firing)
     inspect     the Inspect panel brought to the front (maps drawn for what is visible)
     pick        another image picked in the input picker's dataset grid
     scroll      the feature-map column scrolled to its end
     hide        the Inspect panel sent behind the Summary again
     quit        the window closed (every thread joined)
+
+The layer an edit acts on is selected before the step is measured. Each of insert,
+duplicate, remove and rename is undone once measured (not timed), so each is made on the
+network as it was opened; the recovery timer fires only in the autosave step.
 
 A 5 ms QTimer probes the event loop all the while: a step's stall is the largest gap
 between two of its ticks (the time the window could not answer the user), measured until
@@ -23,6 +34,8 @@ The peer is the same steps on the 7-layer keras-mnist template, so the ratio sho
 the depth itself costs. Budget (DESIGN.md): every step ≤ 50 ms at 5,000 layers.
 
     python bench/gui_stall.py [--layers 500 5000] [--repeat N] [--profile STEP]
+
+(BENCH_SORT=cumulative sorts the profile by cumulative time instead of own time.)
 
 `--repeat N` takes every configuration N times, in turn, and reports each step's median:
 on a shared machine one run's worst gap is often another process's, not the window's.
@@ -44,7 +57,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-STEPS = ("open", "edit", "undo", "inspect", "pick", "scroll", "hide", "quit")
+STEPS = (
+    "open",
+    "edit",
+    "undo",
+    "insert",
+    "duplicate",
+    "remove",
+    "rename",
+    "move",
+    "autosave",
+    "inspect",
+    "pick",
+    "scroll",
+    "hide",
+    "quit",
+)
 PROBE_MS = 5
 IDLE_MS = 300
 
@@ -138,7 +166,9 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
     stalls: dict[str, tuple[float, float]] = {}
 
     def idle() -> bool:
-        workbench = state.get("workbench")
+        window, workbench = state.get("window"), state.get("workbench")
+        if window is not None and getattr(window.recovery, "busy", False):
+            return False  # a recovery file is being written
         if workbench is None:
             return True
         return not workbench.inspect.controller.busy
@@ -150,6 +180,9 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
         window = MainWindow(spec)
         window.resize(1280, 800)
         window.show()
+        # The recovery file is written by the "autosave" step alone, not a moment after
+        # whichever edit step happened to come 1.5 s before.
+        window.recovery.timer.setInterval(10**8)
         state["window"] = window
         workbench = Workbench(window, warm_up=False)
         keep_startup_out_of_collections()  # as the application does after installing it
@@ -177,6 +210,34 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
     def undo() -> None:
         state["window"].document.undo_stack.undo()
 
+    def select_middle() -> None:
+        state["window"].stack.select_paths([LayerPath.top(middle_conv())])
+
+    def insert() -> None:
+        from explorer.core.spec import LayerSpec
+
+        at = LayerPath.top(middle_conv() + 1)
+        state["window"].document.insert_layers(at, [LayerSpec.new("Conv2D")])
+
+    def duplicate() -> None:
+        state["window"].stack.duplicate_action.trigger()
+
+    def remove() -> None:
+        state["window"].stack.delete_action.trigger()
+
+    def rename() -> None:
+        name_edit = state["window"].properties.name_edit
+        name_edit.setText("renamed_in_the_middle")
+        name_edit.editingFinished.emit()  # as when the user presses Enter
+
+    def move() -> None:
+        state["window"].stack.move_up_action.trigger()
+
+    def autosave() -> None:
+        timer = state["window"].recovery.timer
+        timer.setInterval(0)
+        timer.start()
+
     def inspect() -> None:
         dock = state["workbench"].inspect_dock
         dock.show()
@@ -200,17 +261,32 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
         window.close()
         window.deleteLater()
 
-    actions = dict(
-        zip(STEPS, (open_window, edit, undo, inspect, pick, scroll, hide, quit_window), strict=True)
-    )
+    steps = (open_window, edit, undo, insert, duplicate, remove, rename, move, autosave)
+    steps += (inspect, pick, scroll, hide, quit_window)
+    actions = dict(zip(STEPS, steps, strict=True))
+    # made ready before the step is measured: the layer the step acts on is selected
+    before: dict[str, Callable[[], None]] = {
+        name: select_middle for name in ("insert", "duplicate", "remove", "rename", "move")
+    }
+    # undone after being measured, so that each edit is made on the network as opened (the
+    # last one, "move", is left for "autosave" to write)
+    undone = ("insert", "duplicate", "remove", "rename")
     for name in STEPS:
+        if name in before:
+            before[name]()
+            app.processEvents()
         profiler = cProfile.Profile() if name == profile else None
         if profiler is not None:
             profiler.enable()  # the step and every event it causes until the loop is idle
         stalls[name] = probe.measure(actions[name], idle)
         if profiler is not None:
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(
+                30
+            )
+        if name in undone:
+            state["window"].document.undo_stack.undo()
+            probe.measure(lambda: None, idle)  # (what the undo leaves for later turns)
     return stalls
 
 

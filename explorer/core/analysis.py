@@ -20,7 +20,13 @@ from dataclasses import dataclass, field, replace
 
 from explorer.core.advice import OutputPosition, output_problem, scores_key, size_problems
 from explorer.core.diagnostics import Diagnostic, Severity
-from explorer.core.incremental import State, Trail, continued_trail, converged
+from explorer.core.incremental import (
+    State,
+    Takeover,
+    Trail,
+    common_rows,
+    continued_trail,
+)
 from explorer.core.layer_analysis import LayerAnalysis, ReceptiveField
 from explorer.core.memory import (
     BYTES_PER_ELEMENT,
@@ -232,29 +238,18 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
     states: list[State] = []
     layers = spec.layers
 
-    start, changed_end = 0, -1
-    old = continued_trail(previous, spec, names, position)
+    start, changed_end, delta = 0, -1, 0
+    old = continued_trail(previous, spec)
+    takeover = None
     if old is not None:
-        old_layers = old.layers
-        # the first and the last row the edit changed (the last one is always analysed
-        # again: the network's output advice is added to it)
-        while start < last and (
-            layers[start] is old_layers[start] or layers[start] == old_layers[start]
-        ):
-            start += 1
-        changed_end = last - 1
-        while changed_end >= start and (
-            layers[changed_end] is old_layers[changed_end]
-            or layers[changed_end] == old_layers[changed_end]
-        ):
-            changed_end -= 1
         assert previous is not None
-        shape, rf, downsampled, activation, n_sources, n_spatial = old.states[start]
-        flow = (shape, rf, downsampled, activation)
-        results.extend(previous.layers[:start])
-        states.extend(old.states[:start])
-        sources.extend(previous.module_sources[:n_sources])
-        spatial.extend(old.spatial[:n_spatial])
+        takeover = Takeover(old, previous, walker, names, position)
+        # the rows before the first one the edit changed, and those after the last one
+        # (as many rows from the end as before: an insert or removal shifts them); the
+        # last row is always analysed again (the network's output advice is added to it)
+        start, changed_end = common_rows(layers, old.layers)
+        delta = len(layers) - len(old.layers)
+        flow = takeover.rows(0, 0, start, results, states, sources, spatial)
         if previous._trail is not None:
             previous._trail.base = None  # one analysis back at most: no chain of them
     else:
@@ -263,24 +258,24 @@ def analyze(spec: NetworkSpec, previous: Analysis | None = None) -> Analysis:
     following = start
     while following <= last:
         index = following
-        if (
-            old is not None
-            and changed_end < index < last
-            and converged(old, index, flow, sources, spatial, start)
-        ):
-            # From here on the rows and the state reaching them are those before the
-            # edit: so are their results, up to the last row.
-            assert previous is not None
-            n_sources, n_spatial = old.states[index][4:]
-            end_sources, end_spatial = old.states[last][4:]
-            results.extend(previous.layers[index:last])
-            states.extend(old.states[index:last])
-            sources.extend(previous.module_sources[n_sources:end_sources])
-            spatial.extend(old.spatial[n_spatial:end_spatial])
-            shape, rf, downsampled, activation = old.states[last][:4]
-            flow = (shape, rf, downsampled, activation)
-            index = last
-            old = None
+        if old is not None and takeover is not None and changed_end < index < last:
+            if takeover.converged(index - delta, flow, spatial, start):
+                # From here on the rows and the state reaching them are those before the
+                # edit: so are their results, up to the last row.
+                flow = takeover.rows(
+                    index, index - delta, last - index, results, states, sources, spatial
+                )
+                index = last
+                old = None
+            else:
+                # the same maps as before, seen through more or fewer windows (a
+                # convolution inserted or removed): the results with the field grown
+                after = takeover.widened(
+                    index, index - delta, flow, results, states, sources, spatial
+                )
+                if after is not None:
+                    flow, following = after, index + 1
+                    continue
         following = index + 1
         states.append((*flow, len(sources), len(spatial)))
         result, flow = walker.item(LayerPath.top(index), layers[index], flow, sources, spatial)

@@ -36,6 +36,12 @@ class PathError(LookupError):
     """A path that does not lead to a position in the stack it is used on."""
 
 
+# The top-level paths made so far, made once each: every analysis, name table and edit of a
+# network of thousands of rows asks for all of them (paths are immutable, so shared).
+_TOPS: list[LayerPath] = []
+_MAX_KEPT_TOPS = 1 << 16
+
+
 @runtime_checkable
 class Container(Protocol):
     """An item holding sub-stacks (a block)."""
@@ -55,15 +61,28 @@ class LayerPath:
     steps: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        if not self.steps or len(self.steps) % 2 == 0:
-            raise ValueError(f"a layer path has an odd number of steps, got {self.steps}")
-        if any(not isinstance(step, int) or step < 0 for step in self.steps):
-            raise ValueError(f"layer path steps are indices from 0, got {self.steps}")
+        steps = self.steps
+        if not steps or len(steps) % 2 == 0:
+            raise ValueError(f"a layer path has an odd number of steps, got {steps}")
+        for step in steps:  # a loop, not any(): paths are made for every row of every edit
+            if not isinstance(step, int) or step < 0:
+                raise ValueError(f"layer path steps are indices from 0, got {steps}")
+        # Paths are keys of name and analysis tables of thousands of rows: hashed once.
+        object.__setattr__(self, "_hash", hash(steps))
+
+    def __hash__(self) -> int:
+        hashed: int = self.__dict__["_hash"]
+        return hashed
 
     @staticmethod
     def top(index: int) -> LayerPath:
         """The path of the layer at `index` of the top-level stack."""
-        return LayerPath((index,))
+        if 0 <= index < len(_TOPS) and type(index) is int:
+            return _TOPS[index]
+        path = LayerPath((index,))
+        while len(_TOPS) <= index < _MAX_KEPT_TOPS:  # (index >= 0 once the path is made)
+            _TOPS.append(LayerPath((len(_TOPS),)))
+        return path
 
     def child(self, stack: int, index: int) -> LayerPath:
         """The path of position `index` of sub-stack `stack` of the block at this path."""

@@ -10,7 +10,7 @@ import path for a spec: the training settings (`training_spec`), what may name a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -204,34 +204,47 @@ class NetworkSpec:
                 return self.names()
         # Shared, as `names()` shares its own: neither spec changes, nor may its callers.
         object.__setattr__(self, "_names", known)
-        top = before.__dict__.get("_top_names")
-        if top is not None:
-            object.__setattr__(self, "_top_names", top)
+        for kept in ("_top_names", "_names_end"):  # (numbered alike: where it ended too)
+            value = before.__dict__.get(kept)
+            if value is not None:
+                object.__setattr__(self, kept, value)
         return known
 
     def name_of(self, path: LayerPath) -> str:
         return self.names()[path]
 
     def _names(self) -> dict[LayerPath, str]:
-        rows = list(self.walk())
+        # Run on every edit that adds, removes or renames rows of networks of thousands of
+        # layers: one pass with local lookups, and the walk only where there are blocks.
+        rows = (
+            list(self.walk())
+            if self.has_blocks
+            else list(zip(map(LayerPath.top, range(len(self.layers))), self.layers, strict=True))
+        )
         taken = {item.name for _, item in rows if item.name}
         counters: dict[str, int] = {}
-        names: dict[LayerPath, str] = {}
-        for path, item in rows:
-            if item.name:
-                names[path] = item.name
-                continue
-            base = item.entry.base_name
-            n = counters.get(base, 0)
-            while True:
-                n += 1
-                candidate = f"{base}_{n}"
-                if candidate not in taken:
-                    break
-            counters[base] = n
-            taken.add(candidate)
-            names[path] = candidate
+        names = _numbered(rows, counters, taken)
+        # where the numbering ended, for the names of rows appended (`names_appended`)
+        object.__setattr__(self, "_names_end", (counters, taken))
         return names
+
+    def names_appended(self, items: Sequence[LayerOrBlock]) -> dict[LayerPath, str]:
+        """The names `items` (and what they hold) would get appended after the last row, by
+        path there: `names()` of the spec with them appended, for them alone. Their own
+        names must be free in this spec (as `tree_edits.without_taken_tree_names` leaves
+        them): then they change no name of the rows before them."""
+        end = self.__dict__.get("_names_end")
+        if end is None:  # (names taken over from another spec: `names_after`)
+            self._names()
+            end = self.__dict__["_names_end"]
+        counters, taken = end
+        count = len(self.layers)
+        rows = [
+            (LayerPath((count + path.steps[0], *path.steps[1:])), item)
+            for path, item in walk(items)
+        ]
+        taken = taken | {item.name for _, item in rows if item.name}
+        return _numbered(rows, dict(counters), taken)
 
     def with_layers(self, layers: Iterable[LayerOrBlock]) -> NetworkSpec:
         return replace(self, layers=tuple(layers))
@@ -282,3 +295,28 @@ class NetworkSpec:
                     key="name",
                 )
             seen[name] = path
+
+
+def _numbered(
+    rows: Sequence[tuple[LayerPath, LayerOrBlock]], counters: dict[str, int], taken: set[str]
+) -> dict[LayerPath, str]:
+    """Each row's name: its own, or Keras-style `<type>_<n>` numbered on from `counters`
+    (by base name) and avoiding `taken`; both are updated as names are given."""
+    names: dict[LayerPath, str] = {}
+    bases: dict[str, str] = {}  # type -> base name
+    for path, item in rows:
+        if item.name:
+            names[path] = item.name
+            continue
+        base = bases.get(item.type)
+        if base is None:
+            base = bases[item.type] = item.entry.base_name
+        n = counters.get(base, 0) + 1
+        candidate = f"{base}_{n}"
+        while candidate in taken:
+            n += 1
+            candidate = f"{base}_{n}"
+        counters[base] = n
+        taken.add(candidate)
+        names[path] = candidate
+    return names

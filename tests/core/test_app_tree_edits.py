@@ -3,6 +3,8 @@ through blocks."""
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+
 from explorer.core.app.tree_edits import (
     apply_edit,
     unwrap_edit,
@@ -12,6 +14,7 @@ from explorer.core.app.tree_edits import (
 )
 from explorer.core.paths import LayerPath, insert_at, move_to
 from explorer.core.spec import BlockSpec, InputSpec, LayerSpec, NetworkSpec
+from tests.core.nested_specs import nested_specs
 
 
 def _conv() -> LayerSpec:
@@ -80,3 +83,27 @@ def test_pasted_items_drop_names_taken_anywhere_in_the_tree() -> None:
     (fresh,) = without_taken_tree_names(spec, [pasted])
     assert isinstance(fresh, BlockSpec)
     assert fresh.name == "stage" and fresh.stacks[0][0].name is None
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nested_specs(), nested_specs())
+def test_the_names_of_rows_appended_are_those_of_the_spec_holding_them(
+    spec: NetworkSpec, more: NetworkSpec
+) -> None:
+    items = without_taken_tree_names(spec, more.layers)
+    appended = spec.with_layers([*spec.layers, *items]).names()
+    count = len(spec.layers)
+    assert spec.names_appended(items) == {
+        path: name for path, name in appended.items() if path.steps[0] >= count
+    }
+
+
+def test_a_spec_whose_names_were_taken_over_names_rows_appended_too() -> None:
+    spec = _spec()
+    spec.names()
+    edited = spec.replace_at(LayerPath((0,)), _conv().with_values(filters=5))
+    assert edited.names_after(spec) is spec.names()  # (numbered alike: taken over)
+    assert edited.names_appended([_conv(), LayerSpec.new("Flatten")]) == {
+        LayerPath((3,)): "conv2d_4",
+        LayerPath((4,)): "flatten_2",
+    }

@@ -91,7 +91,17 @@ def _fresh(item: LayerOrBlock) -> Origin:
     return Origin(None)
 
 
+# The shadows of top-level layers (not blocks), made once each: every edit of a network of
+# thousands of rows runs on a shadow of all of them.
+_TOP_SHADOWS: list[Origin] = []
+
+
 def _shadow(items: Sequence[LayerOrBlock], prefix: LayerPath | None = None) -> tuple[Origin, ...]:
+    if prefix is None:
+        while len(_TOP_SHADOWS) < len(items):
+            _TOP_SHADOWS.append(Origin(LayerPath.top(len(_TOP_SHADOWS))))
+        if not any(isinstance(item, BlockSpec) for item in items):
+            return tuple(_TOP_SHADOWS[: len(items)])
     shadows = []
     for index, item in enumerate(items):
         path = LayerPath.top(index) if prefix is None else prefix.sibling(index)
@@ -118,11 +128,13 @@ def _walk(
 class EditResult:
     """The items after an edit, named, and where each came from: `origin` by path (every
     position in the tree), `top_origin` the top-level row each top-level row was (None:
-    new, or come from inside a block)."""
+    new, or come from inside a block). `spec` is the spec before the edit holding them, its
+    names worked out already (see `NetworkSpec.names`)."""
 
     layers: tuple[LayerOrBlock, ...]
     origin: dict[LayerPath, LayerPath | None]
     top_origin: tuple[int | None, ...]
+    spec: NetworkSpec
 
 
 def apply_edit(spec: NetworkSpec, edit: Edit) -> EditResult:
@@ -130,12 +142,17 @@ def apply_edit(spec: NetworkSpec, edit: Edit) -> EditResult:
     name (see `keep_tree_names`)."""
     layers = edit(spec.layers, REAL)
     shadow = edit(_shadow(spec.layers), _SHADOW)
-    origin = {path: item.was for path, item in _walk(shadow)}
+    if any(item.stacks for item in shadow):
+        origin = {path: item.was for path, item in _walk(shadow)}
+    else:  # (top-level rows alone: no walk through them)
+        paths = map(LayerPath.top, range(len(shadow)))
+        origin = dict(zip(paths, [item.was for item in shadow], strict=True))
     top = tuple(
         item.was.steps[0] if item.was is not None and item.was.depth == 1 else None
         for item in shadow
     )
-    return EditResult(keep_tree_names(spec, layers, origin), origin, top)
+    named = _kept_names(spec, layers, origin)
+    return EditResult(named.layers, origin, top, named)
 
 
 def keep_tree_names(
@@ -149,40 +166,93 @@ def keep_tree_names(
     names follow position through the whole tree, so an edit would renumber items after it:
     new items get the next free names instead (as if appended), and any old item whose
     generated name would still change keeps its old one, written out."""
+    return _kept_names(old, layers, origin).layers
+
+
+def _kept_names(
+    old: NetworkSpec,
+    layers: Sequence[LayerOrBlock],
+    origin: dict[LayerPath, LayerPath | None],
+) -> NetworkSpec:
+    """`keep_tree_names`, as `old` holding the named items, whose names are worked out (an
+    edit of thousands of rows works them out once or twice, not once more per use)."""
     old_names = old.names()
-    items = tuple(layers)
+    spec = old.with_layers(layers)
 
     def renamed() -> list[LayerPath]:
-        names = old.with_layers(items).names()
+        names = spec.names()
         return [
             path
             for path, was in origin.items()
             if was is not None and names.get(path) != old_names.get(was)
         ]
 
-    if not renamed():
-        return items
+    # A new row before an old one of its type renumbers it (and every later one): then the
+    # new rows are named at once, and the names worked out once, not twice.
+    renumbers = _renumbers_later_rows(spec, origin)
+    changed = [] if renumbers else renamed()
+    if not changed and not renumbers:
+        return spec
+    items = spec.layers
     new_paths = [
         path for path, was in origin.items() if was is None and item_at(items, path).name is None
     ]
     if new_paths:
         tops = outermost(path for path, was in origin.items() if was is None)
-        appended = old.with_layers([*old.layers, *(item_at(items, top) for top in tops)])
-        fresh_names = appended.names()
+        fresh_names = old.names_appended([item_at(items, top) for top in tops])
+        named: dict[LayerPath, str] = {}
         for path in new_paths:
             top = next(top for top in tops if top.contains(path))
             row = len(old.layers) + tops.index(top)
-            at = LayerPath((row, *path.steps[len(top.steps) :]))
-            items = replace_at(items, path, replace(item_at(items, path), name=fresh_names[at]))
-    for _ in range(len(origin)):  # settles in as many rounds as there are items (in practice one)
+            named[path] = fresh_names[LayerPath((row, *path.steps[len(top.steps) :]))]
+        spec = old.with_layers(_named(items, named))
         changed = renamed()
+    for _ in range(len(origin)):  # settles in as many rounds as there are items (in practice one)
         if not changed:
             break
+        kept: dict[LayerPath, str] = {}
         for path in changed:
             was = origin[path]
             assert was is not None
-            items = replace_at(items, path, replace(item_at(items, path), name=old_names[was]))
-    return items
+            kept[path] = old_names[was]
+        spec = old.with_layers(_named(spec.layers, kept))
+        changed = renamed()
+    return spec
+
+
+def _renumbers_later_rows(spec: NetworkSpec, origin: dict[LayerPath, LayerPath | None]) -> bool:
+    """Whether, in a stack without blocks, a new row without a name of its own comes before
+    an old one of the same type, which then takes another automatic number."""
+    if spec.has_blocks:
+        return False
+    layers = spec.layers
+    new_types: set[str] = set()
+    for path, was in origin.items():  # in row order
+        item = layers[path.steps[0]]
+        if item.name is None:
+            if was is None:
+                new_types.add(item.type)
+            elif item.type in new_types:
+                return True
+    return False
+
+
+def _named(
+    items: tuple[LayerOrBlock, ...], names: dict[LayerPath, str]
+) -> tuple[LayerOrBlock, ...]:
+    """`items` with the item at each path of `names` given that name: the top-level rows in
+    one copy of the stack (an edit may write out the names of thousands of them)."""
+    rows = list(items)
+    deeper = []
+    for path, name in names.items():
+        if path.depth == 1:
+            rows[path.steps[0]] = replace(rows[path.steps[0]], name=name)
+        else:
+            deeper.append((path, name))
+    named = tuple(rows)
+    for path, name in deeper:  # (a block's row renamed above keeps its sub-stacks)
+        named = replace_at(named, path, replace(item_at(named, path), name=name))
+    return named
 
 
 def without_taken_tree_names(

@@ -259,7 +259,7 @@ class ProjectDocument(QObject):
             if was is not None and result.layers[row] is not old[was]
         ]
         return self.edit(
-            self._spec.with_layers(result.layers),
+            result.spec,  # its names worked out already
             text,
             change=RowChange(result.top_origin, len(old), tuple(replaced)),
             select_after=select_after,

@@ -112,6 +112,7 @@ class LayerStackPanel(QWidget):
         self.model.modelReset.connect(self._on_model_reset)
         self.model.rowsInserted.connect(self._on_model_rows_inserted)
         self.model.rowsRemoved.connect(self._on_model_rows_removed)
+        self.model.rows_leaving.connect(self._on_model_rows_leaving)
         self._on_model_reset()
         self._on_selection_changed()
 
@@ -167,6 +168,18 @@ class LayerStackPanel(QWidget):
             index = self.model.index(row, 0, parent)
             if self.model.hasChildren(index):
                 self.view.expandRecursively(index)
+
+    @Slot(QModelIndex, int, int)
+    def _on_model_rows_leaving(self, parent: QModelIndex, first: int, last: int) -> None:
+        selection = self.view.selectionModel()
+        current = selection.currentIndex()
+        if current.isValid() and current.parent() == parent and first <= current.row() <= last:
+            selection.setCurrentIndex(QModelIndex(), QItemSelectionModel.SelectionFlag.NoUpdate)
+        leaving = QItemSelection(
+            self.model.index(first, 0, parent), self.model.index(last, 0, parent)
+        )
+        if any(selection.isSelected(index) for index in leaving.indexes()):
+            selection.select(leaving, QItemSelectionModel.SelectionFlag.Deselect)
 
     @Slot()
     def _on_model_rows_removed(self) -> None:

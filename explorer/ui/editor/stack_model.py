@@ -55,7 +55,15 @@ from explorer.ui.editor.stack_roles import (
     item_data,
     other_data,
 )
-from explorer.ui.editor.stack_tree import Node, RowKind, item_rows, renumber, sync_item
+from explorer.ui.editor.stack_tree import (
+    Node,
+    RowKind,
+    drop_position,
+    item_rows,
+    renumber,
+    runs,
+    sync_item,
+)
 
 if TYPE_CHECKING:
     from explorer.core.health_advice import HealthAdvice
@@ -85,6 +93,9 @@ _LAYER_FLAGS = _MOVABLE | Qt.ItemFlag.ItemNeverHasChildren
 _BLOCK_FLAGS = _MOVABLE | Qt.ItemFlag.ItemIsDropEnabled
 # Not selectable: a branch header, an empty or a merge row is where layers go.
 _PART_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsDropEnabled
+_ROOT_FLAGS = Qt.ItemFlag.ItemIsDropEnabled
+_ITEM = RowKind.ITEM  # (an enum member looked up once, not on every call)
+_MAX_RUNS = 8  # runs of changed rows told one by one
 
 
 class LayerStackModel(QAbstractItemModel):
@@ -94,6 +105,10 @@ class LayerStackModel(QAbstractItemModel):
     # A block that asks for N was dropped before a position: (block name, N offered, the
     # LayerPath). The panel asks and inserts; a model shows no dialogs.
     block_dropped = Signal(str, int, LayerPath)
+    # Rows (parent, first, last) about to be removed, before Qt is told: a view that still
+    # selects them deselects them now. Deselected while Qt removes them, a tree view lays
+    # out all its rows at once, and then again after the removal (thousands of rows).
+    rows_leaving = Signal(QModelIndex, int, int)
 
     def __init__(self, document: ProjectDocument, parent: QObject | None = None) -> None:
         # Not a child of the document: it refers to the document, and a child that does so
@@ -148,14 +163,23 @@ class LayerStackModel(QAbstractItemModel):
             elif node.shown is analysed[row] and node.name == names[row]:
                 continue
             changed.append(row)
-            # what a block holds follows the shapes flowing into it
-            self._refresh(node)
-            self._tell_subtree(node)
+            if node.children:
+                # what a block holds follows the shapes flowing into it
+                self._refresh(node)
+                self._tell_subtree(node)
+            else:  # (by row: thousands of rows change name or place after an insert)
+                node.shown = analysed[row]
+                node.name = names[row]
         # Naming the roles (row heights never change) tells views no size changed; one
         # signal per run of changed rows, not one over the rows between (the last row
         # changes with any edit: its advice is the network's output's), which Qt would
-        # otherwise go over one by one, asking each row for its flags.
-        for first, last in _runs(changed):
+        # otherwise go over one by one, asking each row for its flags. Past a few runs
+        # (every other row renamed after an insert), one signal over them all costs less
+        # than a signal per run.
+        told = runs(changed)
+        if len(told) > _MAX_RUNS:
+            told = [(told[0][0], told[-1][1])]
+        for first, last in told:
             self.dataChanged.emit(self.index(first), self.index(last), CONTENT_ROLES)
         for node, first, last in self._changed.values():
             parent = self._index_of_node(node)
@@ -193,7 +217,9 @@ class LayerStackModel(QAbstractItemModel):
                 self._refresh(child)
 
     def remove_children(self, node: Node, first: int, last: int) -> None:
-        self.beginRemoveRows(self._index_of_node(node), first, last)
+        parent = self._index_of_node(node)
+        self.rows_leaving.emit(parent, first, last)
+        self.beginRemoveRows(parent, first, last)
         self._removed += node.children[first : last + 1]
         del node.children[first : last + 1]
         renumber(node.children, first)
@@ -218,7 +244,7 @@ class LayerStackModel(QAbstractItemModel):
     def _remove_rows(self, rows: Sequence[int]) -> None:
         """Remove top-level `rows` (ascending), one run of neighbours at a time from the
         bottom."""
-        for first, last in reversed(_runs(rows)):
+        for first, last in reversed(runs(rows)):
             self.remove_children(self._root, first, last)
 
     def _order_rows(self, kept: Sequence[int]) -> None:
@@ -249,17 +275,17 @@ class LayerStackModel(QAbstractItemModel):
 
     def _insert_rows(self, rows: Sequence[int], layers: Sequence[LayerOrBlock]) -> None:
         """Insert the new top-level layers at `rows` (ascending), a run at a time."""
-        for first, last in _runs(rows):
+        for first, last in runs(rows):
             nodes = item_rows(layers[first : last + 1], self._root)
             self.insert_children(self._root, first, nodes)
 
     # ---- the tree as Qt sees it ---------------------------------------------------------
 
     def _node(self, index: ModelIndex) -> Node:
-        if not index.isValid():
-            return self._root
-        node: Node = index.internalPointer()
-        return node
+        # An invalid index points at nothing: the root. (Views ask for indexes, flags and
+        # parents of every row whenever rows come or go: one call into Qt, not two.)
+        node: Node | None = index.internalPointer()
+        return self._root if node is None else node
 
     def _index_of_node(self, node: Node) -> QModelIndex:
         if node is self._root or node.parent is None:
@@ -284,9 +310,10 @@ class LayerStackModel(QAbstractItemModel):
     def parent(self, index: ModelIndex | None = None) -> Any:
         if index is None:
             return QObject.parent(self)
-        if not index.isValid():
+        node: Node | None = index.internalPointer()
+        if node is None:
             return QModelIndex()
-        return self._index_of_node(_parent_of(self._node(index)))
+        return self._index_of_node(_parent_of(node))
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         if parent.isValid() and parent.column() != 0:
@@ -340,12 +367,12 @@ class LayerStackModel(QAbstractItemModel):
             return None
 
     def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.ItemIsDropEnabled
-        node = self._node(index)
-        if node.kind is not RowKind.ITEM:
+        node: Node | None = index.internalPointer()
+        if node is None:
+            return _ROOT_FLAGS
+        if node.kind is not _ITEM:
             return _PART_FLAGS
-        return _BLOCK_FLAGS if node.is_block else _LAYER_FLAGS
+        return _BLOCK_FLAGS if isinstance(node.item, BlockSpec) else _LAYER_FLAGS
 
     # ---- drag and drop ------------------------------------------------------------------
 
@@ -408,27 +435,7 @@ class LayerStackModel(QAbstractItemModel):
         """Where a drop lands: before `row` of `parent`'s rows, or (row -1) on `parent`:
         before a layer; at the end of a block's first sub-stack or of a branch; at the start
         of an empty sub-stack; at the end of the last sub-stack for a merge row."""
-        node = self._node(parent)
-        if node is self._root:
-            count = len(node.children)
-            return LayerPath.top(count if row < 0 else min(row, count))
-        if node.kind is not RowKind.HEADER and not node.is_block:
-            return node.position()  # a layer, an empty or a merge row
-        if node.kind is RowKind.HEADER:
-            block_node = _parent_of(node)
-            stack = node.stack
-        else:
-            block_node, stack = node, 0
-            branches = len(node.children) - 1
-            if node.children[0].kind is RowKind.HEADER and row >= 0:
-                # above branch N's header: the end of branch N-1 (the start of branch 1)
-                if row == 0:
-                    return node.position().child(0, 0)
-                stack, row = min(row, branches) - 1, -1
-        block = block_node.item
-        assert isinstance(block, BlockSpec)
-        count = len(block.stacks[stack])
-        return block_node.position().child(stack, count if row < 0 else min(row, count))
+        return drop_position(self._node(parent), row)
 
     def _asking_block(self, data: QMimeData) -> tuple[str, int] | None:
         """(name, N offered) when `data` is a palette block that asks for N."""
@@ -446,14 +453,3 @@ class LayerStackModel(QAbstractItemModel):
 def _parent_of(node: Node) -> Node:
     assert node.parent is not None
     return node.parent
-
-
-def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
-    """Ascending `rows` as (first, last) runs of neighbours: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
-    runs: list[tuple[int, int]] = []
-    for row in rows:
-        if runs and runs[-1][1] == row - 1:
-            runs[-1] = (runs[-1][0], row)
-        else:
-            runs.append((row, row))
-    return runs

@@ -256,3 +256,41 @@ def _alike(node: Node, want: _Want) -> bool:
             and len(new.stacks) == len(old.stacks)
         )
     return True
+
+
+def drop_position(node: Node, row: int) -> LayerPath:
+    """Where a drop on `node`'s rows lands: before `row` of them, or (row -1) on `node`:
+    before a layer; at the end of a block's first sub-stack or of a branch; at the start
+    of an empty sub-stack; at the end of the last sub-stack for a merge row. (`node`
+    without a parent is the root: the top-level stack.)"""
+    if node.parent is None:
+        count = len(node.children)
+        return LayerPath.top(count if row < 0 else min(row, count))
+    if node.kind is not RowKind.HEADER and not node.is_block:
+        return node.position()  # a layer, an empty or a merge row
+    if node.kind is RowKind.HEADER:
+        block_node = _parent(node.parent)
+        stack = node.stack
+    else:
+        block_node, stack = node, 0
+        branches = len(node.children) - 1
+        if node.children[0].kind is RowKind.HEADER and row >= 0:
+            # above branch N's header: the end of branch N-1 (the start of branch 1)
+            if row == 0:
+                return node.position().child(0, 0)
+            stack, row = min(row, branches) - 1, -1
+    block = block_node.item
+    assert isinstance(block, BlockSpec)
+    count = len(block.stacks[stack])
+    return block_node.position().child(stack, count if row < 0 else min(row, count))
+
+
+def runs(rows: Sequence[int]) -> list[tuple[int, int]]:
+    """Ascending `rows` as (first, last) runs of neighbours: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
+    found: list[tuple[int, int]] = []
+    for row in rows:
+        if found and found[-1][1] == row - 1:
+            found[-1] = (found[-1][0], row)
+        else:
+            found.append((row, row))
+    return found

@@ -341,7 +341,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
-        self.recovery.timer.stop()
+        self.recovery.stop()  # and waits for a recovery file being written
         self.closing.emit()
         # Floating panels are windows of their own: they go with this one (the layout has
         # been saved by now, so they still come back floating next time).

@@ -1,6 +1,12 @@
 """Save a recovery file a moment after each edit while there are unsaved changes, and offer
 it back after a session that did not close cleanly (a clean close deletes the file).
 
+The autosave writes on a task runner's thread: a network of thousands of layers takes tens
+of milliseconds to turn into JSON and write, which the window would otherwise stall for.
+The spec is immutable, so the job gets it as it is. One write runs at a time; edits made
+meanwhile are written once it is done (the last state, not each in between), and
+`save_now`, `discard` and `close` wait for a running write before they touch the file.
+
 Every window has its own file, `recovery/<id>.json`, and holds an operating-system lock on
 `recovery/<id>.lock` for as long as it lives. The kernel drops the lock when the process
 dies, however it dies, so a file whose lock can be taken belongs to a dead session: only
@@ -15,6 +21,7 @@ import os
 import sys
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -24,6 +31,7 @@ from explorer.core.files import write_text_atomic
 from explorer.core.project import ProjectError, parse_recovery, recovery_text
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.document import ProjectDocument
+from explorer.ui.common.tasks import TaskControl, TaskFailed, TaskFinished, TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +122,18 @@ class RecoveryStore(QObject):
         self.timer.setInterval(SAVE_DELAY_MS)
         self.timer.timeout.connect(self._on_timer_timeout)
         self._started = False
+        self.writer = TaskRunner("recovery", self)
+        self.writer.finished.connect(self._on_writer_finished)
+        self.writer.failed.connect(self._on_writer_failed)
+        # What the next write is to leave on disk (None: no file), once the running one is
+        # done; `_queued` says there is such a write.
+        self._next: _Snapshot | None = None
+        self._queued = False
+
+    @property
+    def busy(self) -> bool:
+        """A write is running or waits for the running one."""
+        return self.writer.busy or self._queued
 
     def start(self) -> None:
         """From now on every change to the document is saved a moment later."""
@@ -127,18 +147,46 @@ class RecoveryStore(QObject):
 
     @Slot()
     def _on_timer_timeout(self) -> None:
-        self.save_now()
+        """Write the current state on the writer's thread (after the running write)."""
+        self._next = self._snapshot()
+        self._queued = True
+        self._write_next()
+
+    def _write_next(self) -> None:
+        if not self._queued or self.writer.busy or self.writer.is_shut_down:
+            return
+        snapshot, self._next, self._queued = self._next, None, False
+        self.writer.start(partial(_write, self.path, snapshot))
+
+    @Slot(object)
+    def _on_writer_finished(self, result: TaskFinished[None]) -> None:
+        self._write_next()
+
+    @Slot(object)
+    def _on_writer_failed(self, failure: TaskFailed) -> None:
+        log.error("the recovery file %s was not written: %s", self.path, failure.message)
+        self._write_next()
+
+    def _snapshot(self) -> _Snapshot | None:
+        return None if self.document.is_clean else (self.document.spec, self.document.path)
+
+    def _wait_for_writes(self) -> None:
+        """Let a running write end; the state waiting for it is written by the caller."""
+        self._next, self._queued = None, False
+        self.writer.cancel()  # a write is not interrupted: this waits for it
 
     def save_now(self) -> None:
-        """Write the current spec (and its file path) if it has unsaved changes."""
+        """Write the current spec (and its file path) if it has unsaved changes, before
+        returning (after a write already running)."""
         self.timer.stop()
-        if self.document.is_clean:
-            self.path.unlink(missing_ok=True)
-            return
-        try:
-            write_text_atomic(self.path, recovery_text(self.document.spec, self.document.path))
-        except OSError as error:  # a full disk: the work is still in the window
-            log.warning("cannot write the recovery file %s: %s", self.path, error)
+        self._wait_for_writes()
+        _write(self.path, self._snapshot())
+
+    def stop(self) -> None:
+        """No more autosaves: a running write is waited for (the window is going away)."""
+        self.timer.stop()
+        self._wait_for_writes()
+        self.writer.shutdown()
 
     def pending(self) -> Recovered | None:
         """The newest file left by a session that is no longer running, locked for this
@@ -183,14 +231,34 @@ class RecoveryStore(QObject):
     def discard(self) -> None:
         """Delete this window's recovery file (the window closed cleanly)."""
         self.timer.stop()
+        self._wait_for_writes()
         self.path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """The window is going away cleanly: delete its file and drop its lock."""
         self.discard()
+        self.writer.shutdown()
         if self._lock is not None:
             self._lock.release(delete=True)
             self._lock = None
+
+
+# What a recovery file holds: the spec and the file it was edited from (None: no file).
+_Snapshot = tuple[NetworkSpec, str | None]
+
+
+def _write(file: Path, snapshot: _Snapshot | None, control: TaskControl | None = None) -> None:
+    """Leave `snapshot` in `file` (None: delete it). Run on the writer's thread or, to be
+    done before returning, on the caller's; a full disk is logged, the work is still in the
+    window."""
+    if snapshot is None:
+        file.unlink(missing_ok=True)
+        return
+    spec, path = snapshot
+    try:
+        write_text_atomic(file, recovery_text(spec, path))
+    except OSError as error:
+        log.warning("cannot write the recovery file %s: %s", file, error)
 
 
 def _read(file: Path) -> tuple[NetworkSpec, str | None]:
