@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 
 from explorer.core.analysis import analyze
 from explorer.core.builder import build_model
@@ -35,16 +35,20 @@ def _twin(item: LayerOrBlock) -> LayerOrBlock:
 
 def _reaching_pixels(spec: NetworkSpec, upto: int) -> torch.Tensor:
     """(H, W) mask of input pixels whose gradient reaches the output of row `upto`."""
-    model = build_model(spec.with_layers(map(_twin, spec.layers)), seed=0).eval()
+    model = build_model(spec.with_layers(map(_twin, spec.layers)), seed=0).eval().double()
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.copy_(parameter.abs() + 0.1)
-    image = torch.ones(1, *spec.input.shape, requires_grad=True)
+    image = torch.ones(1, *spec.input.shape, dtype=torch.float64, requires_grad=True)
     x = image
     for _, module in model.layer_modules()[: upto + 1]:
         x = module(x)
     x.sum().backward()
     assert image.grad is not None
+    if not torch.isfinite(image.grad).all():
+        # Nested, repeated multiply merges raise the values to high powers; where even
+        # float64 overflows, the gradient cannot say which pixels reach the output.
+        assume(False)
     return image.grad[0].abs().sum(0) > 0
 
 
