@@ -91,13 +91,19 @@ def open_main_window(path: str | None) -> MainWindow:
             window.files.remember(str(Path(path).resolve()))
         except ProjectError as error:
             problem = str(error)
-    tasks: list[Callable[[], object]] = [configure_pyqtgraph, lambda: start_workbench(window)]
-    if problem is not None:
-        message = problem
-        tasks.append(lambda: QMessageBox.critical(window, "Cannot Open Project", message))
-    # Offered even when the file failed to open: an earlier crash's work must not be lost.
-    tasks.append(lambda: None if window.is_shut_down else window.offer_recovery())
-    _AfterFirstPaint(window, tasks)  # a child of the window: lives as long as it
+
+    def workbench_then_dialogs() -> None:
+        # The dialogs come with the workbench, in its turn: what a dialog's answer restores
+        # goes to a window with every dock in place.
+        start_workbench(window)
+        if problem is not None:
+            QMessageBox.critical(window, "Cannot Open Project", problem)
+        # Offered even when the file failed to open: an earlier crash's work must not be lost.
+        if not window.is_shut_down:
+            window.offer_recovery()
+
+    # A child of the window: lives as long as it.
+    _AfterFirstPaint(window, [configure_pyqtgraph, workbench_then_dialogs])
     window.show()
     return window
 
