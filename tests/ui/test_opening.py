@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QScrollArea
+from PySide6.QtWidgets import QDockWidget, QScrollArea, QWidget
 
 from explorer.core.analysis import analyze
 from explorer.core.paths import LayerPath
@@ -24,9 +24,15 @@ from explorer.ui.evaluation.panel import EvaluationPanel
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.shell.workbench import Workbench
 from explorer.ui.training.health_view import HealthView
+from explorer.ui.training.runs import RunsPanel
 from tests.ui.test_deep_networks import deep_spec
 
 DEEP_PAIRS = 2499  # 5,000 layers with Flatten and Dense
+
+
+def _held(dock: QDockWidget) -> QWidget | None:
+    """What the dock holds now, as Qt sees it (its `widget()` would make the panel)."""
+    return QDockWidget.widget(dock)
 
 
 def _shown_window(qtbot: Any, spec: Any) -> MainWindow:
@@ -148,19 +154,19 @@ def test_the_workbench_builds_its_panels_after_the_window_each_when_needed(
         docks = bench.training_docks
         for dock in (bench.inspect_dock, bench.evaluation_dock, docks.health_dock):
             assert dock.objectName() in window.docks
-            assert not isinstance(dock.widget(), QScrollArea | HealthView)
+            assert not isinstance(_held(dock), QScrollArea | HealthView)
 
         # In the following turns the panels arrive, one after another; the layer health,
         # too big for one turn, waits until its tab is shown.
-        qtbot.waitUntil(lambda: isinstance(bench.evaluation_dock.widget(), QScrollArea))
-        assert bench.evaluation_dock.widget().widget() is bench.evaluation
+        qtbot.waitUntil(lambda: isinstance(_held(bench.evaluation_dock), QScrollArea))
+        assert _held(bench.evaluation_dock).widget() is bench.evaluation
         assert isinstance(bench.evaluation, EvaluationPanel)
         qtbot.wait(100)
-        assert not isinstance(docks.health_dock.widget(), HealthView)
+        assert not isinstance(_held(docks.health_dock), HealthView)
         docks.health_dock.show()
         docks.health_dock.raise_()
-        qtbot.waitUntil(lambda: isinstance(docks.health_dock.widget(), HealthView))
-        assert docks.health_dock.widget() is docks.health
+        qtbot.waitUntil(lambda: isinstance(_held(docks.health_dock), HealthView))
+        assert _held(docks.health_dock) is docks.health
 
         # Train, Pause and Stop joined the tool bar and head the Training menu.
         actions = docks.menu.actions()
@@ -178,7 +184,10 @@ def test_a_panel_asked_for_before_its_turn_is_built_then_and_works(
     window = _shown_window(qtbot, load_template("keras-mnist"))
     bench = Workbench(window, runs_root=tmp_path / "runs", warm_up=False)
     try:
-        assert not isinstance(bench.evaluation_dock.widget(), QScrollArea)
+        assert not isinstance(_held(bench.evaluation_dock), QScrollArea)
+        assert not isinstance(_held(bench.training_docks.runs_dock), RunsPanel)
+        # Asked for by a dock's widget(), as a caller that wants the panel does: made now.
+        assert isinstance(bench.training_docks.runs_dock.widget(), RunsPanel)
         # Asked for in the same turn (a menu, a signal): made now, in its dock, and
         # connected: a test image chosen in it brings Inspect forward.
         rng = np.random.default_rng(0)

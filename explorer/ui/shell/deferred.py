@@ -5,7 +5,8 @@ together they held the window for a quarter of a second after it appeared. A `De
 panel has its dock from the start (so the saved layout places it, see
 `MainWindow.finish_late_docks`) with an empty placeholder in it; its widget is made by the
 `BuildQueue` in a later turn (one panel a turn), as soon as its dock is shown, or at once
-by `get()` when something needs it — a menu, a signal, a test. `built` is None until then,
+by `get()` when something needs it — a menu, a signal, a test (a `DeferredDock`'s
+`widget()` is such a need). `built` is None until then,
 so work for a panel nobody has looked at yet is skipped: its builder starts it from the
 current state instead.
 """
@@ -72,6 +73,18 @@ class BuildQueue(QObject):
             self._timer.start(SPACING_MS)
 
 
+class DeferredDock(QDockWidget):
+    """A dock whose panel may not be made yet: asked for it, `widget()` makes it first.
+    (Qt's own code reads the widget without this method: it gets the placeholder.)"""
+
+    _deferred: Deferred[QWidget] | None = None
+
+    def widget(self) -> QWidget:
+        if self._deferred is not None:
+            self._deferred.get()
+        return super().widget()
+
+
 class Deferred(Generic[W]):
     """One panel made by `build` when first needed; its widget goes into `dock` (through
     `content`, e.g. a scroll area) when it has one. `idle`: also built by the queue in a
@@ -95,8 +108,10 @@ class Deferred(Generic[W]):
         self._building = False
         self._then: list[Callable[[W], object]] = []
         if dock is not None:
-            if dock.widget() is None:
+            if QDockWidget.widget(dock) is None:
                 dock.setWidget(QWidget())  # the placeholder: the dock's tab is there already
+            if isinstance(dock, DeferredDock):
+                dock._deferred = self  # type: ignore[assignment]
             dock.visibilityChanged.connect(self._on_dock_visibility_changed)
         if idle:
             queue.add(self)
@@ -118,7 +133,7 @@ class Deferred(Generic[W]):
                 self._building = False
             self._widget = widget
             if self._dock is not None:
-                placeholder = self._dock.widget()
+                placeholder = QDockWidget.widget(self._dock)
                 self._dock.setWidget(self._content(widget) if self._content else widget)
                 if placeholder is not None:
                     placeholder.deleteLater()

@@ -142,11 +142,18 @@ class MainWindow(QMainWindow):
     # ---- public API for other panels ----------------------------------------------------
 
     def add_dock(
-        self, title: str, widget: QWidget, area: DockArea, object_name: str
+        self,
+        title: str,
+        widget: QWidget,
+        area: DockArea,
+        object_name: str,
+        *,
+        dock_type: type[QDockWidget] = QDockWidget,
     ) -> QDockWidget:
         """Add a movable, hideable panel; it is listed in the View menu and its place is
-        saved with the window layout."""
-        dock = QDockWidget(title, self)
+        saved with the window layout. `dock_type`: a QDockWidget subclass to make (one
+        whose panel is built later, say)."""
+        dock = dock_type(title, self)
         dock.setObjectName(object_name)
         dock.setWidget(widget)
         self.addDockWidget(area, dock)

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QDockWidget, QWidget
 
-from explorer.ui.shell.deferred import BuildQueue, Deferred
+from explorer.ui.shell.deferred import BuildQueue, Deferred, DeferredDock
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.training.controller import TrainingController
 from explorer.ui.training.curves import TrainingCurves
@@ -64,16 +64,18 @@ class TrainingDocks(QObject):
         )
         self._warms_up = warm_up
         self._data_dir = data_dir
-        right = Qt.DockWidgetArea.RightDockWidgetArea
-        self.training_dock = window.add_dock("Training", QWidget(), right, "trainingDock")
-        self.curves_dock = window.add_dock(
-            "Training Curves", QWidget(), right, "trainingCurvesDock"
-        )
-        self.runs_dock = window.add_dock("Runs", QWidget(), right, "runsDock")
+
+        def dock(title: str, name: str) -> QDockWidget:
+            right = Qt.DockWidgetArea.RightDockWidgetArea
+            return window.add_dock(title, QWidget(), right, name, dock_type=DeferredDock)
+
+        self.training_dock = dock("Training", "trainingDock")
+        self.curves_dock = dock("Training Curves", "trainingCurvesDock")
+        self.runs_dock = dock("Runs", "runsDock")
         # Layer health: the live run's as it trains, a finished run's when it is selected.
-        self.health_dock = window.add_dock("Layer Health", QWidget(), right, "layerHealthDock")
+        self.health_dock = dock("Layer Health", "layerHealthDock")
         # The probe image's feature maps over the run: live frames, or a selected run's.
-        self.timeline_dock = window.add_dock("Map Timeline", QWidget(), right, "mapTimelineDock")
+        self.timeline_dock = dock("Map Timeline", "mapTimelineDock")
         window.tabifyDockWidget(window.properties_dock, self.training_dock)
         window.tabifyDockWidget(self.training_dock, self.runs_dock)
         window.tabifyDockWidget(window.summary_dock, self.curves_dock)

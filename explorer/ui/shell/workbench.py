@@ -41,7 +41,7 @@ from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 from explorer.ui.evaluation.panel import EvaluationPanel
 from explorer.ui.inspect.panel import InspectPanel
-from explorer.ui.shell.deferred import BuildQueue, Deferred, scrollable
+from explorer.ui.shell.deferred import BuildQueue, Deferred, DeferredDock, scrollable
 from explorer.ui.shell.ensemble_results import ensemble_task
 from explorer.ui.shell.export_actions import ExportActions
 from explorer.ui.shell.main_window import MainWindow
@@ -146,8 +146,12 @@ class Workbench(QObject):
         )
         self.training = self.training_docks.controller
         right = Qt.DockWidgetArea.RightDockWidgetArea
-        self.inspect_dock = window.add_dock("Inspect", QWidget(), right, "inspectDock")
-        self.evaluation_dock = window.add_dock("Evaluation", QWidget(), right, "evaluationDock")
+        self.inspect_dock = window.add_dock(
+            "Inspect", QWidget(), right, "inspectDock", dock_type=DeferredDock
+        )
+        self.evaluation_dock = window.add_dock(
+            "Evaluation", QWidget(), right, "evaluationDock", dock_type=DeferredDock
+        )
         # Scrollable, so these big panels never force the window past a 1280×800 screen.
         self._inspect = Deferred(
             self._queue, self._build_inspect, self.inspect_dock, content=scrollable
