@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QDockWidget, QScrollArea, QWidget
+from PySide6.QtWidgets import QDockWidget, QMessageBox, QScrollArea, QWidget
 
 from explorer.core.analysis import analyze
 from explorer.core.paths import LayerPath
-from explorer.core.project import save_project
+from explorer.core.project import dumps_project, save_project
 from explorer.core.spec import LayerSpec
 from explorer.core.summary import table_rows
 from explorer.core.templates import load_template
@@ -211,3 +211,27 @@ def test_a_panel_asked_for_before_its_turn_is_built_then_and_works(
         bench.shutdown()
         window.recovery.timer.stop()
         window.document.undo_stack.setClean()
+
+
+def test_recovered_work_on_a_deep_network_is_analysed_in_the_background(
+    qtbot: Any, message_boxes: Any, isolated_settings: Path
+) -> None:
+    lost = deep_spec(300)
+    autosave = isolated_settings / "data" / "recovery.json"
+    autosave.parent.mkdir(parents=True)
+    autosave.write_text(json.dumps({"path": None, "project": json.loads(dumps_project(lost))}))
+    message_boxes.answer = QMessageBox.StandardButton.Yes
+    window = _shown_window(qtbot, load_template("keras-mnist"))
+    document = window.document
+    try:
+        assert window.offer_recovery()
+        assert document.analysing == len(lost.layers)  # not on this thread
+        assert autosave.exists()  # forgotten only once the work is in the window
+        qtbot.waitUntil(lambda: not document.analysing, timeout=60_000)
+        assert document.spec == lost and not document.is_clean
+        assert document.analysis == analyze(lost)
+        assert document.undo_stack.undoText() == "Recover unsaved changes"
+        assert not autosave.exists()
+    finally:
+        window.recovery.timer.stop()
+        document.undo_stack.setClean()

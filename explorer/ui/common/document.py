@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import replace
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from explorer.core.analysis import Analysis, analyze
@@ -46,16 +46,19 @@ from explorer.core.paths import (
     replace_at,
 )
 from explorer.core.spec import BlockSpec, InputSpec, LayerOrBlock, NetworkSpec, SpecError
-from explorer.ui.common.opening import Opened, OpeningAnalysis, needs_background
+from explorer.ui.common.opening import (
+    RECENT_ANALYSES,
+    BackgroundOpening,
+    OpeningAnalysis,
+    needs_background,
+)
 from explorer.ui.common.row_change import RowChange
 from explorer.ui.common.spec_command import SpecEditCommand
 
 log = logging.getLogger(__name__)
 
-_RECENT_ANALYSES = 8  # analyses kept for undo and redo (by spec identity)
 
-
-class ProjectDocument(QObject):
+class ProjectDocument(BackgroundOpening, QObject):
     """Owns the current `NetworkSpec` and everything derived from it."""
 
     # The spec (and its analysis) changed; the argument says what happened to the rows.
@@ -128,22 +131,6 @@ class ProjectDocument(QObject):
             self._locked = locked
             self.lock_changed.emit(locked)
 
-    @property
-    def analysing(self) -> int:
-        """How many layers the network being opened in the background has (0: none is)."""
-        return self._opening.layers if self._opening is not None else 0
-
-    def when_analysed(self, callback: Callable[[], object]) -> None:
-        """Call `callback` once the network being opened is shown (at once when none is;
-        never when that opening is given up for another project)."""
-        if self._opening is None or not self._opening.when_done(callback):
-            callback()
-
-    def stop_analysing(self) -> None:
-        """Join the background analysis' thread (the way out of the window)."""
-        if self._opening is not None:
-            self._opening.shutdown()
-
     def reset(self, spec: NetworkSpec, path: str | None = None) -> None:
         """Start over with `spec` (New, Open, a template): empty history, clean. A deep
         network is shown once analysed in the background (see the module docstring)."""
@@ -158,27 +145,6 @@ class ProjectDocument(QObject):
             if given_up:
                 self.analysing_changed.emit(False)
         self._reset_now(spec, path)
-
-    @Slot(object)
-    def _on_opening_analysed(self, opened: Opened) -> None:
-        self._recent = [(opened.spec, opened.analysis), *self._recent[: _RECENT_ANALYSES - 1]]
-        # The first layer is selected a turn later: a view lays its thousands of rows out
-        # first (selecting needs that layout), so neither turn does both.
-        self._reset_now(opened.spec, opened.path, select=False)
-        self._select_first_of = opened.spec
-        QTimer.singleShot(1, self._select_first_layer)  # a timer: a later turn of the loop
-        self.analysing_changed.emit(False)
-
-    @Slot()
-    def _select_first_layer(self) -> None:
-        if self._select_first_of is self._spec and self._spec.layers:
-            self.selection_requested.emit([LayerPath.top(0)])
-        self._select_first_of = None
-
-    @Slot(object)
-    def _on_opening_failed(self, pending: tuple[NetworkSpec, str | None]) -> None:
-        self.analysing_changed.emit(False)
-        self._reset_now(*pending)  # as before: on this thread, where the error shows
 
     def _reset_now(self, spec: NetworkSpec, path: str | None, *, select: bool = True) -> None:
         self.undo_stack.clear()
@@ -215,7 +181,7 @@ class ProjectDocument(QObject):
                 self._recent.insert(0, self._recent.pop(index))
                 return analysis
         analysis = analyze(spec, previous=self._analysis)
-        self._recent = [(spec, analysis), *self._recent[: _RECENT_ANALYSES - 1]]
+        self._recent = [(spec, analysis), *self._recent[: RECENT_ANALYSES - 1]]
         return analysis
 
     # ---- edits --------------------------------------------------------------------------

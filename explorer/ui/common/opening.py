@@ -5,6 +5,7 @@ layers take ~200 ms), which would hold the window for that long. The document ha
 spec to `OpeningAnalysis` instead; the spec is immutable, so the task runner's thread can
 walk it while the window stays responsive. The result comes back with the spec and the file
 path it was opened with, so the document can show spec and analysis together, as usual.
+`BackgroundOpening` is the document's side of it (a mixin of `ProjectDocument`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance, Slot
 
 from explorer.core.analysis import Analysis, analyze
+from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 #: background when opened: 500 take ~20 ms on the GUI thread, well inside a 50 ms turn
 #: with the views' own work on top.
 BACKGROUND_LAYERS = 500
+RECENT_ANALYSES = 8  # analyses a document keeps for undo and redo (by spec identity)
 
 
 def layer_count(spec: NetworkSpec) -> int:
@@ -39,11 +42,13 @@ def needs_background(spec: NetworkSpec) -> bool:
 
 @dataclass(frozen=True)
 class Opened:
-    """A spec to open with its analysis and the file it came from (None: not saved)."""
+    """A spec to open with its analysis and the file it came from (None: not saved); with
+    `edit`, the spec is not opened but reached by an edit of that name (recovered work)."""
 
     spec: NetworkSpec
     path: str | None
     analysis: Analysis
+    edit: str | None = None
 
 
 class OpeningAnalysis(QObject):
@@ -61,6 +66,7 @@ class OpeningAnalysis(QObject):
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.failed.connect(self._on_runner_failed)
         self._pending: tuple[NetworkSpec, str | None] | None = None
+        self._edit: str | None = None
         self._layers = 0
         self._waiting: list[Callable[[], object]] = []
 
@@ -69,9 +75,9 @@ class OpeningAnalysis(QObject):
         """How many layers the spec being analysed has; 0 when none is."""
         return self._layers
 
-    def start(self, spec: NetworkSpec, path: str | None) -> None:
+    def start(self, spec: NetworkSpec, path: str | None, *, edit: str | None = None) -> None:
         self.cancel()
-        self._pending, self._layers = (spec, path), layer_count(spec)
+        self._pending, self._layers, self._edit = (spec, path), layer_count(spec), edit
         self._runner.start(lambda control: analyze(spec))
 
     def cancel(self) -> bool:
@@ -102,7 +108,7 @@ class OpeningAnalysis(QObject):
     def _on_runner_finished(self, result: TaskFinished[Analysis]) -> None:
         pending, waiting = self._take()
         if pending is not None:
-            self.analysed.emit(Opened(*pending, result.value))
+            self.analysed.emit(Opened(*pending, result.value, self._edit))
             for callback in waiting:
                 callback()
 
@@ -112,3 +118,74 @@ class OpeningAnalysis(QObject):
         pending, _ = self._take()
         if pending is not None:
             self.failed.emit(pending)
+
+
+class BackgroundOpening:
+    """What `ProjectDocument` does with an `OpeningAnalysis` (see its module docstring):
+    says how many layers are being analysed, runs callbacks once they are shown, and
+    shows what the analysis returns."""
+
+    # The document's own, which these methods use.
+    _opening: OpeningAnalysis | None
+    _recent: list[tuple[NetworkSpec, Analysis]]
+    _spec: NetworkSpec
+    _path: str | None
+    _select_first_of: NetworkSpec | None
+    analysing_changed: SignalInstance
+    selection_requested: SignalInstance
+
+    def edit(self, new: NetworkSpec, text: str) -> bool:
+        raise NotImplementedError
+
+    def _reset_now(self, spec: NetworkSpec, path: str | None, *, select: bool = True) -> None:
+        raise NotImplementedError
+
+    @property
+    def analysing(self) -> int:
+        """How many layers the network being opened in the background has (0: none is)."""
+        return self._opening.layers if self._opening is not None else 0
+
+    def when_analysed(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once the network being opened is shown (at once when none is;
+        never when that opening is given up for another project)."""
+        if self._opening is None or not self._opening.when_done(callback):
+            callback()
+
+    def stop_analysing(self) -> None:
+        """Join the background analysis' thread (the way out of the window)."""
+        if self._opening is not None:
+            self._opening.shutdown()
+
+    def edit_analysed(self, new: NetworkSpec, text: str) -> None:
+        """`edit(new, text)`; a deep `new` is analysed in the background first (recovered
+        work: edits are refused meanwhile, `when_analysed` waits for it)."""
+        if self._opening is None or not needs_background(new):
+            self.edit(new, text)
+            return
+        self._opening.start(new, self._path, edit=text)
+        self.analysing_changed.emit(True)
+
+    @Slot(object)
+    def _on_opening_analysed(self, opened: Opened) -> None:
+        self._recent = [(opened.spec, opened.analysis), *self._recent[: RECENT_ANALYSES - 1]]
+        if opened.edit is not None:  # the analysis is known now: the edit reuses it
+            self.analysing_changed.emit(False)
+            self.edit(opened.spec, opened.edit)
+            return
+        # The first layer is selected a turn later: a view lays its thousands of rows out
+        # first (selecting needs that layout), so neither turn does both.
+        self._reset_now(opened.spec, opened.path, select=False)
+        self._select_first_of = opened.spec
+        QTimer.singleShot(1, self._select_first_layer)  # a timer: a later turn of the loop
+        self.analysing_changed.emit(False)
+
+    @Slot()
+    def _select_first_layer(self) -> None:
+        if self._select_first_of is self._spec and self._spec.layers:
+            self.selection_requested.emit([LayerPath.top(0)])
+        self._select_first_of = None
+
+    @Slot(object)
+    def _on_opening_failed(self, pending: tuple[NetworkSpec, str | None]) -> None:
+        self.analysing_changed.emit(False)
+        self._reset_now(*pending)  # as before: on this thread, where the error shows

@@ -391,7 +391,9 @@ class MainWindow(QMainWindow):
             except ProjectError:
                 path = None
         self.document.reset(base, path)
-        self.document.when_analysed(lambda: self._recovered(pending.spec, pending.forget))
+        # A deep network is analysed in the background, the opened one and then the
+        # recovered one: the autosave is forgotten once the recovered work is in.
+        self.document.when_analysed(lambda: self._recover(pending.spec, pending.forget))
         return True
 
     def _ask_to_recover(self, spec: NetworkSpec, path: str | None) -> bool:
@@ -405,8 +407,11 @@ class MainWindow(QMainWindow):
         )
         return answer == QMessageBox.StandardButton.Yes
 
-    def _recovered(self, spec: NetworkSpec, forget: Callable[[], None]) -> None:
-        self.document.edit(spec, "Recover unsaved changes")
+    def _recover(self, spec: NetworkSpec, forget: Callable[[], None]) -> None:
+        self.document.edit_analysed(spec, "Recover unsaved changes")
+        self.document.when_analysed(lambda: self._recovered(forget))
+
+    def _recovered(self, forget: Callable[[], None]) -> None:
         self.recovery.save_now()  # now this window's own, before the old file goes
         forget()
 

@@ -189,12 +189,8 @@ class Workbench(QObject):
         inspect.feature_maps.layer_selected.connect(self._on_feature_maps_layer_selected)
         inspect.set_members(self._trained.members)
         inspect.set_spec(self.document.spec, self.trained_state)
-        dataset = self._dataset
-        if (
-            dataset is not None
-            and tuple(dataset.info.input_shape) == self.document.spec.input.shape
-        ):
-            inspect.set_dataset(dataset)
+        if self._fits(self._dataset):
+            inspect.set_dataset(self._dataset)
         inspect.feature_maps.select_path(self.window.stack.current_path())
         return inspect
 
@@ -314,11 +310,7 @@ class Workbench(QObject):
     @Slot(object)
     def _on_training_dataset_loaded(self, dataset: Any) -> None:
         self._dataset = dataset
-        inspect = self._inspect.built
-        if (
-            inspect is not None
-            and tuple(dataset.info.input_shape) == self.document.spec.input.shape
-        ):
+        if (inspect := self._inspect.built) is not None and self._fits(dataset):
             inspect.set_dataset(dataset)
 
     @Slot(str)
