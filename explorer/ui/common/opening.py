@@ -24,9 +24,9 @@ from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 log = logging.getLogger(__name__)
 
 #: Networks with more layers than this (nested ones counted) are analysed in the
-#: background when opened: 500 take ~20 ms on the GUI thread, well inside a 50 ms turn
-#: with the views' own work on top.
-BACKGROUND_LAYERS = 500
+#: background when opened: 250 take ~8 ms on the GUI thread (500: ~17 ms, 5,000: ~190 ms),
+#: which the window's first turn, ~30 ms of its own with a paint to follow, can afford.
+BACKGROUND_LAYERS = 250
 RECENT_ANALYSES = 8  # analyses a document keeps for undo and redo (by spec identity)
 
 
