@@ -39,6 +39,7 @@ from explorer.core.paths import LayerPath
 from explorer.core.project import ProjectError, read_project
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
+from explorer.ui.evaluation.embedding import EmbeddingView
 from explorer.ui.evaluation.panel import EvaluationPanel
 from explorer.ui.inspect.panel import InspectPanel
 from explorer.ui.shell.deferred import BuildQueue, Deferred, DeferredDock, scrollable
@@ -157,6 +158,7 @@ class Workbench(QObject):
             self._queue, self._build_inspect, self.inspect_dock, content=scrollable
         )
         self._queue.add(self._inspect, first=True)  # the one most often looked at
+        self._embedding = Deferred(self._queue, EmbeddingView)  # the Evaluation's, a turn ahead
         self._evaluation = Deferred(
             self._queue, self._build_evaluation, self.evaluation_dock, content=scrollable
         )
@@ -195,7 +197,7 @@ class Workbench(QObject):
         return inspect
 
     def _build_evaluation(self) -> EvaluationPanel:
-        evaluation = EvaluationPanel()
+        evaluation = EvaluationPanel(embedding=self._embedding.get())
         evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
         return evaluation
 
@@ -441,3 +443,5 @@ class Workbench(QObject):
         self.evaluator.shutdown()
         if (evaluation := self._evaluation.built) is not None:
             evaluation.shutdown()
+        elif (embedding := self._embedding.built) is not None:
+            embedding.shutdown()
