@@ -5,12 +5,13 @@ are built after the window, each when first needed."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QDockWidget, QMessageBox, QScrollArea, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox, QScrollArea, QWidget
 
 from explorer.core.analysis import analyze
 from explorer.core.paths import LayerPath
@@ -20,7 +21,9 @@ from explorer.core.summary import table_rows
 from explorer.core.templates import load_template
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.opening import BACKGROUND_LAYERS
+from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.evaluation.panel import EvaluationPanel
+from explorer.ui.shell.deferred import BuildQueue, Deferred
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.shell.workbench import Workbench
 from explorer.ui.training.health_view import HealthView
@@ -235,3 +238,38 @@ def test_recovered_work_on_a_deep_network_is_analysed_in_the_background(
     finally:
         window.recovery.timer.stop()
         document.undo_stack.setClean()
+
+
+def test_a_quiet_timer_that_fires_late_waits_for_a_turn_of_its_own(qtbot: Any) -> None:
+    timer = QuietTimer()
+    fired: list[int] = []
+    timer.timeout.connect(lambda: fired.append(1))
+    timer.start(1)
+    time.sleep(0.05)  # the loop is busy with other work past the timer's moment
+    QApplication.processEvents()  # so it fires late, in a turn that had other work
+    assert fired == [] and timer.isActive()
+    qtbot.waitUntil(lambda: fired == [1])
+    qtbot.wait(50)
+    assert fired == [1] and not timer.isActive()
+
+
+def test_the_build_queue_builds_nothing_while_held_but_what_is_shown(qtbot: Any) -> None:
+    held = [True]
+    queue = BuildQueue(hold=lambda: held[0])
+    built: list[str] = []
+
+    def panel(name: str) -> QWidget:
+        built.append(name)
+        return QWidget()
+
+    dock = QDockWidget("Shown")
+    qtbot.addWidget(dock)
+    waiting = Deferred(queue, lambda: panel("waiting"))
+    Deferred(queue, lambda: panel("shown"), dock)
+    qtbot.wait(150)
+    assert built == []
+    dock.show()  # its dock is on screen: built whatever the hold says
+    qtbot.waitUntil(lambda: built == ["shown"])
+    held[0] = False
+    qtbot.waitUntil(lambda: built == ["shown", "waiting"])
+    assert waiting.built is not None and isinstance(QDockWidget.widget(dock), QWidget)

@@ -52,6 +52,7 @@ from explorer.ui.common.opening import (
     OpeningAnalysis,
     needs_background,
 )
+from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.common.row_change import RowChange
 from explorer.ui.common.spec_command import SpecEditCommand
 
@@ -100,6 +101,8 @@ class ProjectDocument(BackgroundOpening, QObject):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self.clean_changed)
         self._select_first_of: NetworkSpec | None = None
+        self._select_timer = QuietTimer(self)
+        self._select_timer.timeout.connect(self._select_first_layer)
         if later and self._opening is not None:
             self._opening.start(opened, None)
 

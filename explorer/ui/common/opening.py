@@ -14,11 +14,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance, Slot
+from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
+from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 #: which the window's first turn, ~30 ms of its own with a paint to follow, can afford.
 BACKGROUND_LAYERS = 250
 RECENT_ANALYSES = 8  # analyses a document keeps for undo and redo (by spec identity)
+#: An analysis is shown this long after it arrives, by a `QuietTimer`: in a turn of the loop
+#: of its own (it arrives as a posted call, which would run right after whatever the
+#: previous turn did), in which the views take in thousands of rows.
+SHOW_AFTER_MS = 25
 
 
 def layer_count(spec: NetworkSpec) -> int:
@@ -66,13 +71,16 @@ class OpeningAnalysis(QObject):
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.failed.connect(self._on_runner_failed)
         self._pending: tuple[NetworkSpec, str | None] | None = None
+        self._arrived: Analysis | None = None
+        self._show_timer = QuietTimer(self)
+        self._show_timer.timeout.connect(self._on_show_timer_timeout)
         self._edit: str | None = None
         self._layers = 0
         self._waiting: list[Callable[[], object]] = []
 
     @property
     def layers(self) -> int:
-        """How many layers the spec being analysed has; 0 when none is."""
+        """How many layers the spec being analysed (or about to be shown) has; 0: none."""
         return self._layers
 
     def start(self, spec: NetworkSpec, path: str | None, *, edit: str | None = None) -> None:
@@ -84,6 +92,8 @@ class OpeningAnalysis(QObject):
         """Forget the spec being analysed (its thread ends on its own); whether one was."""
         was = self._pending is not None
         self._runner.invalidate()
+        self._show_timer.stop()
+        self._arrived = None
         self._pending, self._layers, self._waiting = None, 0, []
         return was
 
@@ -106,9 +116,16 @@ class OpeningAnalysis(QObject):
 
     @Slot(object)
     def _on_runner_finished(self, result: TaskFinished[Analysis]) -> None:
+        if self._pending is not None:
+            self._arrived = result.value
+            self._show_timer.start(SHOW_AFTER_MS)
+
+    @Slot()
+    def _on_show_timer_timeout(self) -> None:
+        analysis, edit, self._arrived = self._arrived, self._edit, None
         pending, waiting = self._take()
-        if pending is not None:
-            self.analysed.emit(Opened(*pending, result.value, self._edit))
+        if pending is not None and analysis is not None:
+            self.analysed.emit(Opened(*pending, analysis, edit))
             for callback in waiting:
                 callback()
 
@@ -131,6 +148,7 @@ class BackgroundOpening:
     _spec: NetworkSpec
     _path: str | None
     _select_first_of: NetworkSpec | None
+    _select_timer: QuietTimer
     analysing_changed: SignalInstance
     selection_requested: SignalInstance
 
@@ -176,7 +194,7 @@ class BackgroundOpening:
         # first (selecting needs that layout), so neither turn does both.
         self._reset_now(opened.spec, opened.path, select=False)
         self._select_first_of = opened.spec
-        QTimer.singleShot(1, self._select_first_layer)  # a timer: a later turn of the loop
+        self._select_timer.start(SHOW_AFTER_MS)
         self.analysing_changed.emit(False)
 
     @Slot()

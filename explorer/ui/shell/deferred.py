@@ -17,8 +17,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea, QWidget
+
+from explorer.ui.common.quiet_timer import QuietTimer
 
 W = TypeVar("W", bound=QWidget)
 
@@ -30,15 +32,21 @@ SPACING_MS = 25
 
 
 class BuildQueue(QObject):
-    """Builds the panels queued with `add()`, one per turn of the loop (a timer's, never a
-    posted call's: those run back to back), SPACING_MS apart, in order; a panel whose dock
-    was shown goes first, in the next turn."""
+    """Builds the panels queued with `add()`, one per turn of the loop (a `QuietTimer`'s,
+    never a posted call's: those run back to back), SPACING_MS apart, in order; a panel whose dock
+    was shown goes first, in the next turn. While `hold()` is true (a deep network's first
+    analysis is coming, whose turn should have the loop to itself), only such a panel is
+    built."""
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(
+        self, parent: QObject | None = None, *, hold: Callable[[], bool] | None = None
+    ) -> None:
         super().__init__(parent)
+        self._hold = hold
+        self._held = False
+        self._urgent = False
         self._queue: deque[Deferred[QWidget]] = deque()
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
+        self._timer = QuietTimer(self)
         self._timer.timeout.connect(self._on_timer_timeout)
         self._stopped = False
 
@@ -47,14 +55,17 @@ class BuildQueue(QObject):
         """Whether a queued panel is still to be built."""
         return any(deferred.built is None for deferred in self._queue)
 
-    def add(self, deferred: Deferred[W], *, first: bool = False) -> None:
+    def add(self, deferred: Deferred[W], *, first: bool = False, now: bool = False) -> None:
+        """Queue `deferred` (`first`: ahead of the others; `now`: wanted on screen, built
+        in the next turn whatever `hold` says)."""
         item: Deferred[QWidget] = deferred  # type: ignore[assignment]
-        if first:
+        if first or now:
             self._queue.appendleft(item)
         else:
             self._queue.append(item)
-        if not self._stopped and (first or not self._timer.isActive()):
-            self._timer.start(0 if first else SPACING_MS)
+        self._urgent = self._urgent or now
+        if not self._stopped and (now or not self._timer.isActive()):
+            self._timer.start(0 if now else SPACING_MS)
 
     def stop(self) -> None:
         """Build nothing more in the background (the window is going away)."""
@@ -64,6 +75,14 @@ class BuildQueue(QObject):
 
     @Slot()
     def _on_timer_timeout(self) -> None:
+        held = not self._urgent and self._hold is not None and self._hold()
+        if held or self._held:
+            # Held, or just released: the turn that ended the hold (the analysis shown)
+            # may be this one, so the next panel waits one more spacing.
+            self._held = held
+            self._timer.start(SPACING_MS)
+            return
+        self._urgent = False
         while self._queue:
             deferred = self._queue.popleft()
             if deferred.built is None:
@@ -152,7 +171,7 @@ class Deferred(Generic[W]):
     def _on_dock_visibility_changed(self, visible: bool) -> None:
         # Built in the next turn, not inside the show (a restoreState, a tab click).
         if visible and self._widget is None:
-            self._queue.add(self, first=True)
+            self._queue.add(self, now=True)
 
 
 def scrollable(widget: QWidget) -> QScrollArea:

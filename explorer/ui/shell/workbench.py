@@ -80,7 +80,8 @@ class Workbench(QObject):
         self.evaluator.failed.connect(self._on_evaluator_failed)
         #: Bring the Evaluation tab forward once the next evaluation is shown (asked for).
         self.show_next_evaluation = False
-        self._queue = BuildQueue(self)
+        # No panel is built while a deep network's analysis is coming (unless shown).
+        self._queue = BuildQueue(self, hold=lambda: bool(self.document.analysing))
         # Each new dock lands stacked before it is tabified, which grows the window past
         # the screen; put the size back once every dock is in its place.
         size = window.size()
