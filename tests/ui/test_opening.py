@@ -5,6 +5,7 @@ are built after the window, each when first needed."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from explorer.core.spec import LayerSpec
 from explorer.core.summary import table_rows
 from explorer.core.templates import load_template
 from explorer.ui.common.document import ProjectDocument
-from explorer.ui.common.opening import BACKGROUND_LAYERS
+from explorer.ui.common.opening import BACKGROUND_LAYERS, SWITCH_INTERVAL_S
 from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.evaluation.panel import EvaluationPanel
 from explorer.ui.shell.deferred import BuildQueue, Deferred
@@ -273,3 +274,21 @@ def test_the_build_queue_builds_nothing_while_held_but_what_is_shown(qtbot: Any)
     held[0] = False
     qtbot.waitUntil(lambda: built == ["shown", "waiting"])
     assert waiting.built is not None and isinstance(QDockWidget.widget(dock), QWidget)
+
+
+def test_the_interpreter_switches_threads_often_only_while_a_network_is_analysed(
+    qtbot: Any,
+) -> None:
+    usual = sys.getswitchinterval()
+    document = ProjectDocument(load_template("keras-mnist"), analyse_in_background=True)
+    try:
+        document.reset(deep_spec(300))
+        assert sys.getswitchinterval() == min(usual, SWITCH_INTERVAL_S)
+        qtbot.waitUntil(lambda: not document.analysing, timeout=60_000)
+        assert sys.getswitchinterval() == usual
+        document.reset(deep_spec(300))
+        document.reset(load_template("keras-mnist"))  # given up: the usual interval again
+        assert sys.getswitchinterval() == usual
+    finally:
+        document.stop_analysing()
+    assert sys.getswitchinterval() == usual
