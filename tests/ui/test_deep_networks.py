@@ -34,6 +34,7 @@ def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> 
     window.resize(1280, 800)
     window.show()
     qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: not window.document.analysing, timeout=60_000)  # in the background
     bench = Workbench(window, warm_up=False)
     try:
         window.summary_dock.raise_()

@@ -4,18 +4,22 @@ Every edit becomes a `SpecEditCommand` that swaps whole immutable specs, so undo
 restore exactly the spec they replaced. Views listen to one signal, `spec_changed`, which says
 what the edit did to the rows of the stack (a `RowChange`): list views move, insert and remove
 those rows and keep their selection.
+
+Made with `analyse_in_background` (the window's document), a deep network being opened is
+analysed on a task thread (`opening.py`): meanwhile the document shows the network without
+its layers, refuses edits (`edit_refused`, with `analysing` set) and then swaps the whole
+spec and its analysis in, as a reset would.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import weakref
 from collections.abc import Hashable, Sequence
 from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoCommand, QUndoStack
+from PySide6.QtGui import QUndoStack
 
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.app.tree_edits import (
@@ -42,69 +46,20 @@ from explorer.core.paths import (
     replace_at,
 )
 from explorer.core.spec import BlockSpec, InputSpec, LayerOrBlock, NetworkSpec, SpecError
+from explorer.ui.common.opening import (
+    RECENT_ANALYSES,
+    BackgroundOpening,
+    OpeningAnalysis,
+    needs_background,
+)
+from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.common.row_change import RowChange
+from explorer.ui.common.spec_command import SpecEditCommand
 
 log = logging.getLogger(__name__)
 
-_MERGE_ID = 0x5EC
-_RECENT_ANALYSES = 8  # analyses kept for undo and redo (by spec identity)
 
-
-class SpecEditCommand(QUndoCommand):
-    """Replace the document's spec by `new` (undo puts `old` back).
-
-    Commands with the same `merge_key` pushed one after another merge into one undo step,
-    so dragging a spin box from 3 to 9 is undone at once.
-    """
-
-    def __init__(
-        self,
-        document: ProjectDocument,
-        old: NetworkSpec,
-        new: NetworkSpec,
-        text: str,
-        *,
-        change: RowChange,
-        merge_key: Hashable | None = None,
-        select_after: Sequence[LayerPath] = (),
-        select_before: Sequence[LayerPath] = (),
-    ) -> None:
-        super().__init__(text)
-        # Held weakly: the document's undo stack owns this command, and a strong reference
-        # back would make a cycle through C++ that only the garbage collector breaks, which
-        # then deletes the stack (and this command) while it clears them.
-        self._document = weakref.ref(document)
-        self.old = old
-        self.new = new
-        self.change = change
-        self.merge_key = merge_key
-        self._select_after = tuple(select_after)
-        self._select_before = tuple(select_before)
-
-    def id(self) -> int:
-        return _MERGE_ID if self.merge_key is not None else -1
-
-    def mergeWith(self, other: QUndoCommand) -> bool:
-        if not isinstance(other, SpecEditCommand) or other.merge_key != self.merge_key:
-            return False
-        self.new = other.new
-        self.change = self.change.then(other.change)
-        self._select_after = other._select_after
-        self.setObsolete(self.new == self.old)
-        return True
-
-    def redo(self) -> None:
-        document = self._document()
-        if document is not None:
-            document._show(self.new, self.change, self._select_after)
-
-    def undo(self) -> None:
-        document = self._document()
-        if document is not None:
-            document._show(self.old, self.change.inverse(), self._select_before)
-
-
-class ProjectDocument(QObject):
+class ProjectDocument(BackgroundOpening, QObject):
     """Owns the current `NetworkSpec` and everything derived from it."""
 
     # The spec (and its analysis) changed; the argument says what happened to the rows.
@@ -117,10 +72,26 @@ class ProjectDocument(QObject):
     # The layers (a list of LayerPath) the views should select after an edit, undo or
     # redo: new layers, moved layers.
     selection_requested = Signal(list)
+    # True: a network being opened is analysed in the background (edits are refused);
+    # False: it is shown, or the opening was given up for another project.
+    analysing_changed = Signal(bool)
 
-    def __init__(self, spec: NetworkSpec | None = None, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        spec: NetworkSpec | None = None,
+        parent: QObject | None = None,
+        *,
+        analyse_in_background: bool = False,
+    ) -> None:
         super().__init__(parent)
-        self._spec = spec if spec is not None else NetworkSpec()
+        opened = spec if spec is not None else NetworkSpec()
+        self._opening: OpeningAnalysis | None = None
+        if analyse_in_background:
+            self._opening = OpeningAnalysis(self)
+            self._opening.analysed.connect(self._on_opening_analysed)
+            self._opening.failed.connect(self._on_opening_failed)
+        later = self._opening is not None and needs_background(opened)
+        self._spec = opened.with_layers(()) if later else opened
         self._analysis = analyze(self._spec)
         self._recent: list[tuple[NetworkSpec, Analysis]] = [(self._spec, self._analysis)]
         self._path: str | None = None
@@ -129,6 +100,11 @@ class ProjectDocument(QObject):
         self._epoch = next(self._merge_epoch)
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self.clean_changed)
+        self._select_first_of: NetworkSpec | None = None
+        self._select_timer = QuietTimer(self)
+        self._select_timer.timeout.connect(self._select_first_layer)
+        if later and self._opening is not None:
+            self._opening.start(opened, None)
 
     # ---- state --------------------------------------------------------------------------
 
@@ -159,10 +135,24 @@ class ProjectDocument(QObject):
             self.lock_changed.emit(locked)
 
     def reset(self, spec: NetworkSpec, path: str | None = None) -> None:
-        """Start over with `spec` (New, Open, a template): empty history, clean."""
+        """Start over with `spec` (New, Open, a template): empty history, clean. A deep
+        network is shown once analysed in the background (see the module docstring)."""
+        if self._opening is not None:
+            given_up = self._opening.cancel()
+            if needs_background(spec) and not any(spec is known for known, _ in self._recent):
+                # Meanwhile without its layers, and of no file: Save cannot overwrite one.
+                self._reset_now(spec.with_layers(()), None)
+                self._opening.start(spec, path)
+                self.analysing_changed.emit(True)
+                return
+            if given_up:
+                self.analysing_changed.emit(False)
+        self._reset_now(spec, path)
+
+    def _reset_now(self, spec: NetworkSpec, path: str | None, *, select: bool = True) -> None:
         self.undo_stack.clear()
         change = RowChange.replacing(len(self._spec.layers), len(spec.layers))
-        self._show(spec, change, [LayerPath.top(0)] if spec.layers else [])
+        self._show(spec, change, [LayerPath.top(0)] if spec.layers and select else [])
         self.undo_stack.setClean()
         self.set_path(path)
         self.replaced.emit()
@@ -194,7 +184,7 @@ class ProjectDocument(QObject):
                 self._recent.insert(0, self._recent.pop(index))
                 return analysis
         analysis = analyze(spec, previous=self._analysis)
-        self._recent = [(spec, analysis), *self._recent[: _RECENT_ANALYSES - 1]]
+        self._recent = [(spec, analysis), *self._recent[: RECENT_ANALYSES - 1]]
         return analysis
 
     # ---- edits --------------------------------------------------------------------------
@@ -213,8 +203,8 @@ class ProjectDocument(QObject):
 
         `change` says what the edit does to the rows; without it, the rows that differ
         between the start and the end the two specs share are taken as replaced."""
-        if self._locked:
-            log.info("edit refused while locked: %s", text)
+        if self._locked or self.analysing:
+            log.info("edit refused while locked or analysing: %s", text)
             self.edit_refused.emit()
             return False
         if new == self._spec:
@@ -245,7 +235,7 @@ class ProjectDocument(QObject):
         and inserted passed on; a row whose block changed inside counts as replaced.
         False when the edit does not fit the tree (PathError: no such position, or a block
         moved into itself)."""
-        if self._locked:
+        if self._locked or self.analysing:
             return self.edit(self._spec, text)  # refused, and says so
         old = self._spec.layers
         try:

@@ -53,7 +53,11 @@ class EvaluationPanel(QWidget):
     image_chosen = Signal(str, int)
     cell_chosen = Signal(int, int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, *, embedding: EmbeddingView | None = None
+    ) -> None:
+        """`embedding`: the Embedding tab's view, made beforehand (the window makes it in a
+        turn of its own: the panel's plots together take longer than one should)."""
         super().__init__(parent)
         self._evaluation: Evaluation | None = None
         self._dataset: DeviceDataset | None = None
@@ -104,7 +108,7 @@ class EvaluationPanel(QWidget):
         self._tabs.addTab(self._table, "Per class")
         self._tabs.addTab(self._pair_page, "Cell images")
         self._tabs.addTab(_captioned(self._mistakes_caption, self._mistakes_grid), "Top mistakes")
-        self.embedding = EmbeddingView()
+        self.embedding = embedding if embedding is not None else EmbeddingView()
         self.embedding.image_chosen.connect(self.image_chosen)
         self._tabs.addTab(self.embedding, "Embedding")
         self.ensemble_view = EnsembleView()

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from explorer import __version__
@@ -51,21 +51,31 @@ def make_application(argv: list[str] | None = None) -> QApplication:
 
 
 class _AfterFirstPaint(QObject):
-    """Runs start-up work that may be slow (pyqtgraph, dialogs) once the window has
-    painted, so the user sees the window first."""
+    """Runs start-up work that may be slow (pyqtgraph, the workbench, dialogs) once the
+    window has painted, so the user sees the window first: one task per turn of the loop
+    (a timer's; zero-time single shots are posted calls that all run in one turn)."""
 
     def __init__(self, window: QWidget, tasks: list[Callable[[], object]]) -> None:
         super().__init__(window)
         self._tasks = tasks
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._on_timer_timeout)
         window.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Paint and self._tasks:
             watched.removeEventFilter(self)
-            tasks, self._tasks = self._tasks, []
-            for task in tasks:
-                QTimer.singleShot(0, task)
+            self._timer.start()
         return False
+
+    @Slot()
+    def _on_timer_timeout(self) -> None:
+        if self._tasks:
+            self._tasks.pop(0)()
+        if self._tasks:
+            self._timer.start()
 
 
 def open_main_window(path: str | None) -> MainWindow:
@@ -81,13 +91,19 @@ def open_main_window(path: str | None) -> MainWindow:
             window.files.remember(str(Path(path).resolve()))
         except ProjectError as error:
             problem = str(error)
-    tasks: list[Callable[[], object]] = [configure_pyqtgraph, lambda: start_workbench(window)]
-    if problem is not None:
-        message = problem
-        tasks.append(lambda: QMessageBox.critical(window, "Cannot Open Project", message))
-    # Offered even when the file failed to open: an earlier crash's work must not be lost.
-    tasks.append(lambda: None if window.is_shut_down else window.offer_recovery())
-    _AfterFirstPaint(window, tasks)  # a child of the window: lives as long as it
+
+    def workbench_then_dialogs() -> None:
+        # The dialogs come with the workbench, in its turn: what a dialog's answer restores
+        # goes to a window with every dock in place.
+        start_workbench(window)
+        if problem is not None:
+            QMessageBox.critical(window, "Cannot Open Project", problem)
+        # Offered even when the file failed to open: an earlier crash's work must not be lost.
+        if not window.is_shut_down:
+            window.offer_recovery()
+
+    # A child of the window: lives as long as it.
+    _AfterFirstPaint(window, [configure_pyqtgraph, workbench_then_dialogs])
     window.show()
     return window
 

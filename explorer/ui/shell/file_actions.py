@@ -163,12 +163,18 @@ class FileActions(QObject):
 
     @Slot()
     def save(self) -> bool:
+        if self.document.analysing:  # a network being opened: its layers are not in yet
+            self.document.edit_refused.emit()
+            return False
         if self.document.path is None:
             return self.save_as()
         return self.save_to(self.document.path)
 
     @Slot()
     def save_as(self) -> bool:
+        if self.document.analysing:
+            self.document.edit_refused.emit()
+            return False
         suggested = self.document.path or str(
             Path(self._folder()) / f"{_slug(self.document.spec.name)}.json"
         )

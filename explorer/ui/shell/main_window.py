@@ -58,7 +58,8 @@ class MainWindow(QMainWindow):
     def __init__(self, spec: NetworkSpec | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
-        self.document = ProjectDocument(spec, self)
+        # A deep network is analysed off the GUI thread; the window shows it when done.
+        self.document = ProjectDocument(spec, self, analyse_in_background=True)
         self.files = FileActions(self.document, self)
         self.recovery = RecoveryStore(self.document, data_dir(), self)
         self.docks: dict[str, QDockWidget] = {}
@@ -122,6 +123,7 @@ class MainWindow(QMainWindow):
         self.document.path_changed.connect(self._on_document_path_changed)
         self.document.clean_changed.connect(self._on_document_clean_changed)
         self.document.edit_refused.connect(self._on_document_edit_refused)
+        self.document.analysing_changed.connect(self._on_document_analysing_changed)
         # Qt moves the current index before the selection on a click: follow both.
         self.stack.view.selectionModel().currentChanged.connect(self._on_stack_current_changed)
         self.stack.view.selectionModel().selectionChanged.connect(self._on_stack_current_changed)
@@ -131,6 +133,7 @@ class MainWindow(QMainWindow):
         if self.document.spec.layers:
             self.stack.select_paths([LayerPath.top(0)])
         self.restore_layout()
+        self._on_document_analysing_changed(bool(self.document.analysing))
         self.recovery.start()
         app = QCoreApplication.instance()
         if app is not None:
@@ -139,11 +142,18 @@ class MainWindow(QMainWindow):
     # ---- public API for other panels ----------------------------------------------------
 
     def add_dock(
-        self, title: str, widget: QWidget, area: DockArea, object_name: str
+        self,
+        title: str,
+        widget: QWidget,
+        area: DockArea,
+        object_name: str,
+        *,
+        dock_type: type[QDockWidget] = QDockWidget,
     ) -> QDockWidget:
         """Add a movable, hideable panel; it is listed in the View menu and its place is
-        saved with the window layout."""
-        dock = QDockWidget(title, self)
+        saved with the window layout. `dock_type`: a QDockWidget subclass to make (one
+        whose panel is built later, say)."""
+        dock = dock_type(title, self)
         dock.setObjectName(object_name)
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
@@ -271,9 +281,22 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_document_edit_refused(self) -> None:
+        if self.document.analysing:
+            self.statusBar().showMessage(
+                f"{_analysing_text(self.document.analysing)} the network can be edited and "
+                "saved once it is shown."
+            )
+            return
         self.statusBar().showMessage(
             "The network cannot change while it trains: stop training to edit it.", 5000
         )
+
+    @Slot(bool)
+    def _on_document_analysing_changed(self, analysing: bool) -> None:
+        if analysing:
+            self.statusBar().showMessage(_analysing_text(self.document.analysing))
+        else:
+            self.statusBar().clearMessage()
 
     @Slot(str)
     def _on_undo_stack_undo_text_changed(self, text: str) -> None:
@@ -342,6 +365,7 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.recovery.stop()  # and waits for a recovery file being written
+        self.document.stop_analysing()
         self.closing.emit()
         # Floating panels are windows of their own: they go with this one (the layout has
         # been saved by now, so they still come back floating next time).
@@ -350,15 +374,29 @@ class MainWindow(QMainWindow):
                 dock.hide()
 
     def offer_recovery(self) -> bool:
-        """After an unclean exit, offer the autosaved project; True when it was restored."""
+        """After an unclean exit, offer the autosaved project; True when it was restored
+        (a deep one is, once analysed: its autosave is forgotten only then)."""
         pending = self.recovery.pending()
         if pending is None:
             return False
-        restored = self._offer(pending.spec, pending.path)
-        pending.forget()  # restored (now in this window's own file) or declined
-        return restored
+        if not self._ask_to_recover(pending.spec, pending.path):
+            pending.forget()  # declined
+            return False
+        # Restored work is unsaved: an edit from the file's state, so the window shows [*].
+        path = pending.path
+        base = self.document.spec
+        if path:
+            try:
+                base = load_project(path)
+            except ProjectError:
+                path = None
+        self.document.reset(base, path)
+        # A deep network is analysed in the background, the opened one and then the
+        # recovered one: the autosave is forgotten once the recovered work is in.
+        self.document.when_analysed(lambda: self._recover(pending.spec, pending.forget))
+        return True
 
-    def _offer(self, spec: NetworkSpec, path: str | None) -> bool:
+    def _ask_to_recover(self, spec: NetworkSpec, path: str | None) -> bool:
         answer = QMessageBox.question(
             self,
             "Recover Unsaved Work",
@@ -367,16 +405,16 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.Yes,
         )
-        if answer != QMessageBox.StandardButton.Yes:
-            return False
-        # Restored work is unsaved: an edit from the file's state, so the window shows [*].
-        base = self.document.spec
-        if path:
-            try:
-                base = load_project(path)
-            except ProjectError:
-                path = None
-        self.document.reset(base, path)
-        self.document.edit(spec, "Recover unsaved changes")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _recover(self, spec: NetworkSpec, forget: Callable[[], None]) -> None:
+        self.document.edit_analysed(spec, "Recover unsaved changes")
+        self.document.when_analysed(lambda: self._recovered(forget))
+
+    def _recovered(self, forget: Callable[[], None]) -> None:
         self.recovery.save_now()  # now this window's own, before the old file goes
-        return True
+        forget()
+
+
+def _analysing_text(layers: int) -> str:
+    return f"Analysing {layers:,} layers…"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, QSize
+from PySide6.QtCore import QPoint, QRect, QSize
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QStyle, QWidget
+from PySide6.QtWidgets import QDockWidget, QStyle, QWidget
 
 
 def available_geometry(window: QWidget, fallback: QSize) -> QRect:
@@ -34,3 +34,13 @@ def fit_into_screen(window: QWidget, size: QSize) -> None:
     left = max(available.left(), min(outer.left(), available.right() + 1 - outer.width()))
     top = max(available.top(), min(outer.top(), available.bottom() + 1 - outer.height()))
     window.move(left, top)
+
+
+def float_large(dock: QDockWidget, window: QWidget) -> None:
+    """Float a dock at a size where its pictures are readable, over the main window and
+    wholly inside its screen, frame included."""
+    dock.show()
+    dock.setFloating(True)
+    dock.move(window.geometry().topLeft() + QPoint(40, 30))
+    fit_into_screen(dock, QSize(1180, 760))
+    dock.raise_()

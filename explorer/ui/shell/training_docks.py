@@ -5,15 +5,23 @@ The docks go beside the editor's panels as tabs (the curves get the Summary's ro
 1280×800 window cannot spare for one more dock); starting a run raises the Training and
 Curves tabs, selecting a layer does not. With `warm_up`, torch, the dataset and the first
 training step are prepared in the background shortly after the window shows.
+
+The docks are there from the start; their panels are built later (`deferred.py`): the
+curves, the Training panel (whose Train/Pause/Stop then join the menu and tool bar), the
+runs and the timeline one per turn, the layer health (too big for one turn) when its
+tab is shown or a run reports health.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import QDockWidget, QWidget
 
+from explorer.ui.shell.deferred import BuildQueue, Deferred, DeferredDock
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.training.controller import TrainingController
 from explorer.ui.training.curves import TrainingCurves
@@ -46,77 +54,121 @@ class TrainingDocks(QObject):
         runs_root: str | Path | None = None,
         data_dir: str | Path | None = None,
         warm_up: bool = True,
+        queue: BuildQueue | None = None,
     ) -> None:
         super().__init__(window)
+        self._window = window
         document = self._document = window.document
-        self.controller = TrainingController(
+        self.controller = controller = TrainingController(
             document, runs_root=runs_root, data_dir=data_dir, parent=window
         )
-        self.curves = TrainingCurves()
-        self.panel = TrainingPanel(self.controller, self.curves)
-        self.runs = RunsPanel(document, self.curves, self.controller.runs_root)
-        self.controller.run_ended.connect(self.runs.add_run)
-        # A dataset Train just downloaded is now cached: the picker says so.
-        self.controller.dataset_loaded.connect(self.panel.populate_datasets)
+        self._warms_up = warm_up
+        self._data_dir = data_dir
 
-        right = Qt.DockWidgetArea.RightDockWidgetArea
-        self.training_dock = window.add_dock("Training", self.panel, right, "trainingDock")
-        self.curves_dock = window.add_dock(
-            "Training Curves", self.curves, right, "trainingCurvesDock"
-        )
-        self.runs_dock = window.add_dock("Runs", self.runs, right, "runsDock")
+        def dock(title: str, name: str) -> QDockWidget:
+            right = Qt.DockWidgetArea.RightDockWidgetArea
+            return window.add_dock(title, QWidget(), right, name, dock_type=DeferredDock)
+
+        self.training_dock = dock("Training", "trainingDock")
+        self.curves_dock = dock("Training Curves", "trainingCurvesDock")
+        self.runs_dock = dock("Runs", "runsDock")
         # Layer health: the live run's as it trains, a finished run's when it is selected.
-        self.health = HealthView()
-        self.health_dock = window.add_dock("Layer Health", self.health, right, "layerHealthDock")
-        self.controller.training_started.connect(self.health.clear)
-        self.controller.health_reported.connect(self.health.add_records)
-        self.health.layer_health_changed.connect(self._on_health_layer_health_changed)
-        self.layer_health_changed.connect(window.stack.model.set_health)  # the rows' badges
+        self.health_dock = dock("Layer Health", "layerHealthDock")
         # The probe image's feature maps over the run: live frames, or a selected run's.
-        self.timeline = TimelineView()
-        self.timeline_dock = window.add_dock(
-            "Map Timeline", self.timeline, right, "mapTimelineDock"
-        )
-        self.controller.training_started.connect(self.timeline.clear)
-        self.controller.timeline_reported.connect(self.timeline.add_frames)
-        self.runs.current_run_changed.connect(self._on_runs_current_run_changed)
-        self.runs.live_run = self._live_run
+        self.timeline_dock = dock("Map Timeline", "mapTimelineDock")
         window.tabifyDockWidget(window.properties_dock, self.training_dock)
         window.tabifyDockWidget(self.training_dock, self.runs_dock)
         window.tabifyDockWidget(window.summary_dock, self.curves_dock)
         window.tabifyDockWidget(self.curves_dock, self.health_dock)
         window.tabifyDockWidget(self.health_dock, self.timeline_dock)
-        self.controller.training_started.connect(self._on_training_started)
-        self.panel.train_action.triggered.connect(self._on_training_started)
 
-        panel = self.panel
-        run_actions = [panel.train_action, panel.pause_action, panel.stop_action]
+        queue = queue if queue is not None else BuildQueue(self)
+        self._curves = Deferred(queue, TrainingCurves, self.curves_dock)
+        self._panel = Deferred(queue, self._build_panel, self.training_dock)
+        self._runs = Deferred(queue, self._build_runs, self.runs_dock)
+        self._timeline = Deferred(queue, self._build_timeline, self.timeline_dock)
+        self._health = Deferred(queue, self._build_health, self.health_dock, idle=False)
+        controller.run_ended.connect(self._on_controller_run_ended)
+        # A dataset Train just downloaded is now cached: the picker says so.
+        controller.dataset_loaded.connect(self._on_controller_dataset_loaded)
+        controller.training_started.connect(self._on_controller_training_started)
+        controller.health_reported.connect(self._on_controller_health_reported)
+        controller.timeline_reported.connect(self._on_controller_timeline_reported)
+        self.layer_health_changed.connect(window.stack.model.set_health)  # the rows' badges
+
         self.menu = window.menus.add_menu("&Training")
-        self.menu.addActions(run_actions)
-        self.menu.addSeparator()
+        self.menu.aboutToShow.connect(self._on_menu_about_to_show)
+        self._run_separator = self.menu.addSeparator()
         export_png = self.menu.addAction("Export Curves as &PNG…")
-        export_png.triggered.connect(panel.export_png)
+        export_png.triggered.connect(self._on_export_png_triggered)
         export_csv = self.menu.addAction("Export Curves as &CSV…")
-        export_csv.triggered.connect(panel.export_csv)
+        export_csv.triggered.connect(self._on_export_csv_triggered)
         export_gif = self.menu.addAction("Export Map Timeline as &GIF…")
-        export_gif.triggered.connect(self.timeline.ask_export_gif)
+        export_gif.triggered.connect(self._on_export_gif_triggered)
         export_frames = self.menu.addAction("Export Map Timeline as MP4 &Frames…")
-        export_frames.triggered.connect(self.timeline.ask_export_frames)
+        export_frames.triggered.connect(self._on_export_frames_triggered)
         self.menu.addSeparator()
         self.sweep_action = self.menu.addAction("S&weep…")
         self.sweep_action.setShortcut("F8")
         self.sweep_action.triggered.connect(self.open_sweep)
         self.sweeps: list[SweepView] = []
-        self._data_dir = data_dir
-        window.menus.add_tool_actions(run_actions)
         # Emitted only once the window has agreed to close: a cancelled "save changes?"
         # keeps training running.
         window.closing.connect(self.shutdown)
         if warm_up:
-            QTimer.singleShot(WARM_UP_DELAY_MS, self.controller.warm_up)
-        else:
-            QTimer.singleShot(0, panel.populate_datasets)
+            QTimer.singleShot(WARM_UP_DELAY_MS, self._warm_up)
 
+    # ---- the panels, made when first needed ---------------------------------------------
+
+    @property
+    def curves(self) -> TrainingCurves:
+        return self._curves.get()
+
+    @property
+    def panel(self) -> TrainingPanel:
+        return self._panel.get()
+
+    @property
+    def runs(self) -> RunsPanel:
+        return self._runs.get()
+
+    @property
+    def health(self) -> HealthView:
+        return self._health.get()
+
+    @property
+    def timeline(self) -> TimelineView:
+        return self._timeline.get()
+
+    def when_runs_built(self, callback: Callable[[RunsPanel], object]) -> None:
+        """Call `callback(runs)` once the Runs panel is made (at once if it is)."""
+        self._runs.then(callback)
+
+    def _build_panel(self) -> TrainingPanel:
+        panel = TrainingPanel(self.controller, self.curves)
+        panel.train_action.triggered.connect(self.raise_run_docks)
+        run_actions = [panel.train_action, panel.pause_action, panel.stop_action]
+        self.menu.insertActions(self._run_separator, run_actions)
+        self._window.menus.add_tool_actions(run_actions)
+        if not self._warms_up:
+            QTimer.singleShot(0, panel.populate_datasets)
+        return panel
+
+    def _build_runs(self) -> RunsPanel:
+        runs = RunsPanel(self._document, self.curves, self.controller.runs_root)
+        runs.current_run_changed.connect(self._on_runs_current_run_changed)
+        runs.live_run = self._live_run
+        return runs
+
+    def _build_health(self) -> HealthView:
+        health = HealthView()
+        health.layer_health_changed.connect(self._on_health_layer_health_changed)
+        return health
+
+    def _build_timeline(self) -> TimelineView:
+        return TimelineView()
+
+    @Slot()
     def raise_run_docks(self) -> None:
         """Bring the Training and Training Curves tabs to the front."""
         for dock in (self.training_dock, self.curves_dock):
@@ -126,8 +178,7 @@ class TrainingDocks(QObject):
     @Slot()
     def open_sweep(self) -> SweepView | None:
         """Ask for a sweep of the current network and open its window (not started)."""
-        window = self.parent()
-        assert isinstance(window, MainWindow)
+        window = self._window
         dialog = SweepDialog(window.document.spec, self.controller.runs_root, window)
         if dialog.exec() != SweepDialog.DialogCode.Accepted or dialog.plan is None:
             return None
@@ -139,11 +190,53 @@ class TrainingDocks(QObject):
     @Slot()
     def shutdown(self) -> None:
         """Stop training, any download and the sweeps, waiting for their threads (safe to
-        repeat)."""
-        self.panel.shutdown()
-        self.runs.shutdown()
+        repeat). Panels not made yet run nothing, and are not made now."""
+        if (panel := self._panel.built) is not None:
+            panel.shutdown()
+        else:
+            self.controller.shutdown()
+        if (runs := self._runs.built) is not None:
+            runs.shutdown()
         for view in self.sweeps:
             view.queue.shutdown()
+
+    # ---- slots ----------------------------------------------------------------------------
+
+    @Slot()
+    def _on_menu_about_to_show(self) -> None:
+        self._panel.get()  # Train, Pause and Stop head the menu
+
+    @Slot()
+    def _on_export_png_triggered(self) -> None:
+        self.panel.export_png()
+
+    @Slot()
+    def _on_export_csv_triggered(self) -> None:
+        self.panel.export_csv()
+
+    @Slot()
+    def _on_export_gif_triggered(self) -> None:
+        self.timeline.ask_export_gif()
+
+    @Slot()
+    def _on_export_frames_triggered(self) -> None:
+        self.timeline.ask_export_frames()
+
+    @Slot(str)
+    def _on_controller_run_ended(self, run_dir: str) -> None:
+        self.runs.add_run(run_dir)
+
+    @Slot(object)
+    def _on_controller_dataset_loaded(self, _dataset: object) -> None:
+        self.panel.populate_datasets()
+
+    @Slot(object)
+    def _on_controller_health_reported(self, records: Any) -> None:
+        self.health.add_records(records)
+
+    @Slot(object)
+    def _on_controller_timeline_reported(self, frames: Any) -> None:
+        self.timeline.add_frames(frames)
 
     @Slot(object)
     def _on_health_layer_health_changed(self, advice: dict[str, HealthAdvice]) -> None:
@@ -163,5 +256,18 @@ class TrainingDocks(QObject):
             self.timeline.load_run(record.path)
 
     @Slot()
-    def _on_training_started(self) -> None:
+    def _on_controller_training_started(self) -> None:
+        # A new run's health and timeline start empty (made now if need be).
+        self.health.clear()
+        self.timeline.clear()
         self.raise_run_docks()
+
+    def prepare_run(self) -> None:
+        """Make the Training panel (if need be) before the controller starts anything: it
+        shows what the controller reports."""
+        self._panel.get()
+
+    @Slot()
+    def _warm_up(self) -> None:
+        self.prepare_run()
+        self.controller.warm_up()

@@ -11,6 +11,10 @@ Data flow: training controller ─weights_updated→ trained weights ─→ Insp
 training_finished (or Training ▸ Evaluate, at any time) ─→ evaluate as a background task ─→
 Evaluation panel ─image_chosen→ Inspect. Runs ▸ Resume continues a stopped run; closing the
 window while a run trains asks first.
+
+Its docks are there from the first turn, their panels are built in later ones (see
+`deferred.py`): `inspect`, `evaluation` and `runs` make theirs when first asked for, and
+the slots here skip a panel not made yet, whose builder starts it from the current state.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QPoint, QSize, Qt, Slot
+from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFrame, QMessageBox, QScrollArea, QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from explorer.core.app.trained_weights import (
     State,
@@ -35,14 +39,18 @@ from explorer.core.paths import LayerPath
 from explorer.core.project import ProjectError, read_project
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
+from explorer.ui.evaluation.embedding import EmbeddingView
 from explorer.ui.evaluation.panel import EvaluationPanel
 from explorer.ui.inspect.panel import InspectPanel
-from explorer.ui.shell.ensemble_results import EnsembleResults, ensemble_task
+from explorer.ui.shell.deferred import BuildQueue, Deferred, DeferredDock, scrollable
+from explorer.ui.shell.ensemble_results import ensemble_task
 from explorer.ui.shell.export_actions import ExportActions
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.shell.profile_actions import ProfileActions
-from explorer.ui.shell.screen_fit import fit_into_screen
+from explorer.ui.shell.runs_menu import RunsMenu
+from explorer.ui.shell.screen_fit import float_large
 from explorer.ui.shell.training_docks import TrainingDocks
+from explorer.ui.training.runs import RunsPanel
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +80,8 @@ class Workbench(QObject):
         self.evaluator.failed.connect(self._on_evaluator_failed)
         #: Bring the Evaluation tab forward once the next evaluation is shown (asked for).
         self.show_next_evaluation = False
+        # No panel is built while a deep network's analysis is coming (unless shown).
+        self._queue = BuildQueue(self, hold=lambda: bool(self.document.analysing))
         # Each new dock lands stacked before it is tabified, which grows the window past
         # the screen; put the size back once every dock is in its place.
         size = window.size()
@@ -84,7 +94,7 @@ class Workbench(QObject):
         for dock, key in ((self.inspect_dock, "F9"), (self.evaluation_dock, "F10")):
             action = window.menus.view_menu.addAction(f"{dock.windowTitle()} in Own Window")
             action.setShortcut(QKeySequence(key))
-            action.triggered.connect(lambda checked=False, d=dock: _float_large(d, window))
+            action.triggered.connect(lambda checked=False, d=dock: float_large(d, window))
 
         self.export = ExportActions(
             window, lambda: self.document.spec, self.weights_for, self.members_for
@@ -93,8 +103,6 @@ class Workbench(QObject):
         window.files.set_weights_saver(self.save_with_weights)
         window.files.set_weights_adopter(self.set_trained)
 
-        self.runs = self.training_docks.runs
-        self.runs.resume_requested.connect(self._on_runs_resume_requested)
         self.evaluate_action = self.training_docks.menu.addAction("&Evaluate Current Weights")
         self.evaluate_action.setShortcut(QKeySequence("F7"))
         self.evaluate_action.setToolTip(
@@ -108,18 +116,9 @@ class Workbench(QObject):
             window.statusBar(),
             self.training_docks.menu,
         )
-        runs_menu = window.menus.add_menu("&Runs")
-        runs_menu.setObjectName("runsMenu")
-        self.resume_action = runs_menu.addAction("&Resume Stopped Run")
-        self.resume_action.setToolTip(
-            "Continue the selected (or the latest) stopped run from its checkpoint, as "
-            "`train --resume` does"
-        )
-        self.resume_action.triggered.connect(self._on_resume_action_triggered)
-        self.ensembles = EnsembleResults(self, self._trained, runs_menu)
-        refresh = runs_menu.addAction("Re&fresh List")
-        refresh.triggered.connect(self.runs.refresh)
-        runs_menu.aboutToShow.connect(self._on_runs_menu_about_to_show)
+        self.runs_menu = RunsMenu(self, self._trained)
+        self.resume_action = self.runs_menu.resume_action
+        self.ensembles = self.runs_menu.ensembles
         window.close_guards.append(self.confirm_close)
 
         self.document.spec_changed.connect(self._on_document_spec_changed)
@@ -129,17 +128,11 @@ class Workbench(QObject):
         # finished event, and run_ended comes after every signal the worker sent.
         self.training.run_ended.connect(self._on_training_run_ended)
         self.training.dataset_loaded.connect(self._on_training_dataset_loaded)
-        self.evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
-        self.inspect.picker.image_chosen.connect(self._on_picker_image_chosen)
         # The stack's selection and the feature-map list follow each other, at any depth.
         stack_selection = window.stack.view.selectionModel()
         stack_selection.currentChanged.connect(self._on_stack_current_changed)
         stack_selection.selectionChanged.connect(self._on_stack_current_changed)
-        self.inspect.feature_maps.layer_selected.connect(self._on_feature_maps_layer_selected)
         window.closing.connect(self.shutdown)
-
-        self.inspect.set_spec(self.document.spec)
-        self._on_stack_current_changed()
         if self.document.path:
             self._on_document_path_changed(self.document.path)
 
@@ -151,20 +144,24 @@ class Workbench(QObject):
         warm_up: bool,
     ) -> None:
         self.training_docks = TrainingDocks(
-            window, runs_root=runs_root, data_dir=data_dir, warm_up=warm_up
+            window, runs_root=runs_root, data_dir=data_dir, warm_up=warm_up, queue=self._queue
         )
         self.training = self.training_docks.controller
-        # Behind another tab it captures nothing: the model the capture thread would build
-        # for each edit of a deep network competes with the GUI thread for the interpreter.
-        self.inspect = InspectPanel(capture_only_on_screen=True)
-        self.evaluation = EvaluationPanel()
         right = Qt.DockWidgetArea.RightDockWidgetArea
-        # Scrollable, so these big panels never force the window past a 1280×800 screen.
         self.inspect_dock = window.add_dock(
-            "Inspect", _scrollable(self.inspect), right, "inspectDock"
+            "Inspect", QWidget(), right, "inspectDock", dock_type=DeferredDock
         )
         self.evaluation_dock = window.add_dock(
-            "Evaluation", _scrollable(self.evaluation), right, "evaluationDock"
+            "Evaluation", QWidget(), right, "evaluationDock", dock_type=DeferredDock
+        )
+        # Scrollable, so these big panels never force the window past a 1280×800 screen.
+        self._inspect = Deferred(
+            self._queue, self._build_inspect, self.inspect_dock, content=scrollable
+        )
+        self._queue.add(self._inspect, first=True)  # the one most often looked at
+        self._embedding = Deferred(self._queue, EmbeddingView)  # the Evaluation's, a turn ahead
+        self._evaluation = Deferred(
+            self._queue, self._build_evaluation, self.evaluation_dock, content=scrollable
         )
         # Beside the summary and curves: the roomiest place a 1280×800 window has.
         window.tabifyDockWidget(self.training_docks.curves_dock, self.inspect_dock)
@@ -172,6 +169,43 @@ class Workbench(QObject):
         # The editor's panels in front at start-up; training raises its own when it starts.
         window.properties_dock.raise_()
         window.summary_dock.raise_()
+
+    # ---- the panels, made when first needed --------------------------------------------------
+
+    @property
+    def inspect(self) -> InspectPanel:
+        return self._inspect.get()
+
+    @property
+    def evaluation(self) -> EvaluationPanel:
+        return self._evaluation.get()
+
+    @property
+    def runs(self) -> RunsPanel:
+        return self.training_docks.runs
+
+    def _build_inspect(self) -> InspectPanel:
+        # Behind another tab it captures nothing: the model the capture thread would build
+        # for each edit of a deep network competes with the GUI thread for the interpreter.
+        inspect = InspectPanel(capture_only_on_screen=True)
+        inspect.picker.image_chosen.connect(self._on_picker_image_chosen)
+        inspect.feature_maps.layer_selected.connect(self._on_feature_maps_layer_selected)
+        inspect.set_members(self._trained.members)
+        inspect.set_spec(self.document.spec, self.trained_state)
+        if self._fits(self._dataset):
+            inspect.set_dataset(self._dataset)
+        inspect.feature_maps.select_path(self.window.stack.current_path())
+        return inspect
+
+    def _build_evaluation(self) -> EvaluationPanel:
+        evaluation = EvaluationPanel(embedding=self._embedding.get())
+        evaluation.image_chosen.connect(self._on_evaluation_image_chosen)
+        return evaluation
+
+    def _fits(self, dataset: Any) -> bool:
+        """Whether `dataset` (None: none loaded) has the network's input shape."""
+        shape = self.document.spec.input.shape
+        return dataset is not None and tuple(dataset.info.input_shape) == shape
 
     # ---- the trained weights ----------------------------------------------------------------
 
@@ -197,9 +231,11 @@ class Workbench(QObject):
     ) -> None:
         """Hold `state` (with an ensemble's `members`, the one shown by default)."""
         self._trained.hold(spec, state, members)
-        self.inspect.set_members(self._trained.members)
-        if state is not None:
-            self.inspect.refresh_from_weights(state)
+        inspect = self._inspect.built
+        if inspect is not None:
+            inspect.set_members(self._trained.members)
+            if state is not None:
+                inspect.refresh_from_weights(state)
 
     def save_with_weights(self, spec: NetworkSpec, path: str) -> bool:
         """File ▸ Save's hook: write the project with its trained weights, if any."""
@@ -215,7 +251,8 @@ class Workbench(QObject):
 
     @Slot()
     def _on_stack_current_changed(self) -> None:
-        self.inspect.feature_maps.select_path(self.window.stack.current_path())
+        if (inspect := self._inspect.built) is not None:
+            inspect.feature_maps.select_path(self.window.stack.current_path())
 
     @Slot(LayerPath)
     def _on_feature_maps_layer_selected(self, path: LayerPath) -> None:
@@ -224,11 +261,15 @@ class Workbench(QObject):
     @Slot()
     def _on_document_spec_changed(self) -> None:
         spec = self.document.spec
+        inspect, evaluation = self._inspect.built, self._evaluation.built
         if self._trained.forget_unless_for(spec):  # an edit changed the network
-            self.evaluation.mark_outdated()
-            self.inspect.set_members(())
+            if evaluation is not None:
+                evaluation.mark_outdated()
+            if inspect is not None:
+                inspect.set_members(())
             self.window.stack.model.set_health({})  # the run's health was of the old one
-        self.inspect.set_spec(spec, self.trained_state)
+        if inspect is not None:
+            inspect.set_spec(spec, self.trained_state)
 
     @Slot(str)
     def _on_document_path_changed(self, path: str) -> None:
@@ -272,8 +313,8 @@ class Workbench(QObject):
     @Slot(object)
     def _on_training_dataset_loaded(self, dataset: Any) -> None:
         self._dataset = dataset
-        if tuple(dataset.info.input_shape) == self.document.spec.input.shape:
-            self.inspect.set_dataset(dataset)
+        if (inspect := self._inspect.built) is not None and self._fits(dataset):
+            inspect.set_dataset(dataset)
 
     @Slot(str)
     def _on_training_run_ended(self, run_dir: str) -> None:
@@ -327,31 +368,6 @@ class Workbench(QObject):
         else:
             self.evaluator.start(lambda control: evaluate_weights(spec, state, dataset, data_dir))
         return True
-
-    @Slot()
-    def _on_runs_menu_about_to_show(self) -> None:
-        self.resume_action.setEnabled(
-            not self.training.is_running and self.runs.run_to_resume() is not None
-        )
-
-    @Slot()
-    def _on_resume_action_triggered(self) -> None:
-        record = self.runs.run_to_resume()
-        if record is None:
-            self.window.statusBar().showMessage("No stopped run to resume", 6000)
-            return
-        self.resume(str(record.path))
-
-    @Slot(str)
-    def _on_runs_resume_requested(self, path: str) -> None:
-        self.resume(path)
-
-    def resume(self, run_dir: str) -> bool:
-        """Continue the run in `run_dir` from its checkpoint."""
-        started = self.training.resume_run(run_dir)
-        if started:
-            self.training_docks.raise_run_docks()
-        return started
 
     def confirm_close(self) -> bool:
         """Closing the window while a run trains: ask before stopping it."""
@@ -418,28 +434,15 @@ class Workbench(QObject):
         if self._shut_down:
             return
         self._shut_down = True
+        self._queue.stop()
         self.training_docks.shutdown()
-        self.inspect.shutdown()
+        if (inspect := self._inspect.built) is not None:
+            inspect.shutdown()
         self.export.shutdown()
         self.profile.shutdown()
         self.weights_loader.shutdown()
         self.evaluator.shutdown()
-        self.evaluation.shutdown()
-
-
-def _float_large(dock: QDockWidget, window: QWidget) -> None:
-    """Float a dock at a size where its pictures are readable, over the main window and
-    wholly inside its screen, frame included."""
-    dock.show()
-    dock.setFloating(True)
-    dock.move(window.geometry().topLeft() + QPoint(40, 30))
-    fit_into_screen(dock, QSize(1180, 760))
-    dock.raise_()
-
-
-def _scrollable(widget: QWidget) -> QScrollArea:
-    area = QScrollArea()
-    area.setWidget(widget)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    return area
+        if (evaluation := self._evaluation.built) is not None:
+            evaluation.shutdown()
+        elif (embedding := self._embedding.built) is not None:
+            embedding.shutdown()
