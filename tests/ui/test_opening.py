@@ -23,6 +23,7 @@ from explorer.core.templates import load_template
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.opening import BACKGROUND_LAYERS, SWITCH_INTERVAL_S
 from explorer.ui.common.quiet_timer import QuietTimer
+from explorer.ui.editor.stack_view import EMPTY_TEXT
 from explorer.ui.evaluation.panel import EvaluationPanel
 from explorer.ui.shell.deferred import BuildQueue, Deferred
 from explorer.ui.shell.main_window import MainWindow
@@ -58,6 +59,8 @@ def test_a_5000_layer_network_is_analysed_in_the_background_then_editable(qtbot:
         assert document.spec.layers == () and document.spec.input == spec.input
         assert window.stack.model.rowCount() == 0
         assert window.statusBar().currentMessage() == "Analysing 5,000 layers…"
+        # The stack has no rows yet, but it does not invite the user to add the first.
+        assert window.stack.view.empty_text == "Analysing 5,000 layers…"
         # An edit meanwhile is refused and says why; nothing joins the history.
         assert not document.insert_layers(LayerPath.top(0), [LayerSpec.create("Flatten")])
         assert "can be edited and saved once it is shown" in window.statusBar().currentMessage()
@@ -71,6 +74,7 @@ def test_a_5000_layer_network_is_analysed_in_the_background_then_editable(qtbot:
         rows = [summary.row_cells(row) for row in range(summary.rowCount())]
         assert rows == table_rows(document.analysis)
         assert document.is_clean and window.statusBar().currentMessage() == ""
+        assert window.stack.view.empty_text == EMPTY_TEXT
         qtbot.waitUntil(lambda: window.stack.current_path() == LayerPath.top(0))
 
         conv = spec.layers[2]

@@ -26,6 +26,9 @@ from explorer.ui.editor.stack_tree import Node, RowKind
 
 _INDENT = 18
 _MERGE_GLYPHS = {"concat": "∥", "multiply": "×"}  # anything else adds: +
+EMPTY_TEXT = (
+    "No layers yet.\nDrag layers here from the palette, double-click one, or pick a template."
+)
 
 
 class LayerStackView(QTreeView):
@@ -51,6 +54,17 @@ class LayerStackView(QTreeView):
         self.setAnimated(False)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setItemDelegate(LayerRowDelegate(self))
+        self._empty_text = EMPTY_TEXT
+
+    @property
+    def empty_text(self) -> str:
+        return self._empty_text
+
+    def set_empty_text(self, text: str | None) -> None:
+        """What the empty stack says (None: the usual invitation to add layers); a network
+        still being analysed has no rows yet but is not empty."""
+        self._empty_text = EMPTY_TEXT if text is None else text
+        self.viewport().update()
 
     def stack_model(self) -> LayerStackModel | None:
         model = self.model()
@@ -131,8 +145,7 @@ class LayerStackView(QTreeView):
                 Qt.AlignmentFlag.AlignHCenter
                 | Qt.AlignmentFlag.AlignTop
                 | Qt.TextFlag.TextWordWrap,
-                "No layers yet.\nDrag layers here from the palette, double-click one, "
-                "or pick a template.",
+                self._empty_text,
             )
             painter.end()
 

@@ -293,8 +293,10 @@ class MainWindow(QMainWindow):
 
     @Slot(bool)
     def _on_document_analysing_changed(self, analysing: bool) -> None:
-        if analysing:
-            self.statusBar().showMessage(_analysing_text(self.document.analysing))
+        text = _analysing_text(self.document.analysing) if analysing else None
+        self.stack.view.set_empty_text(text)
+        if text is not None:
+            self.statusBar().showMessage(text)
         else:
             self.statusBar().clearMessage()
 
