@@ -61,6 +61,9 @@ def test_a_5000_layer_network_is_analysed_in_the_background_then_editable(qtbot:
         assert window.statusBar().currentMessage() == "Analysing 5,000 layers…"
         # The stack has no rows yet, but it does not invite the user to add the first.
         assert window.stack.view.empty_text == "Analysing 5,000 layers…"
+        # nor report the placeholder's "no layers" error as the network's
+        assert window.summary.diagnostics.text() == "Analysing 5,000 layers…"
+        assert window._status_errors.text() == ""
         # An edit meanwhile is refused and says why; nothing joins the history.
         assert not document.insert_layers(LayerPath.top(0), [LayerSpec.create("Flatten")])
         assert "can be edited and saved once it is shown" in window.statusBar().currentMessage()
@@ -75,6 +78,8 @@ def test_a_5000_layer_network_is_analysed_in_the_background_then_editable(qtbot:
         assert rows == table_rows(document.analysis)
         assert document.is_clean and window.statusBar().currentMessage() == ""
         assert window.stack.view.empty_text == EMPTY_TEXT
+        assert window.summary.diagnostics.text() == "No problems found."
+        assert window._status_errors.text() == "No errors"
         qtbot.waitUntil(lambda: window.stack.current_path() == LayerPath.top(0))
 
         conv = spec.layers[2]

@@ -298,6 +298,7 @@ class SummaryPanel(QWidget):
         self._totals_timer.timeout.connect(self._show_totals)
         self._estimate: Generator[None, None, TrainingMemory] | None = None
         document.spec_changed.connect(self._on_document_spec_changed)
+        document.analysing_changed.connect(self._on_document_spec_changed)
         self._on_document_spec_changed()  # the totals, too, follow on the next turn
 
     def show_profile(self, profile: StepProfile, largest: LargestBatch | None) -> None:
@@ -349,6 +350,9 @@ class SummaryPanel(QWidget):
         self._estimate = training_memory_steps(self.document.spec, analysis)
         self._totals_timer.start()
         items = []
+        if self.document.analysing:  # the placeholder's "no layers" is not the network's
+            self.diagnostics.setText(f"Analysing {self.document.analysing:,} layers…")
+            return
         for diagnostic in analysis.diagnostics:
             colour = ERROR_COLOUR if diagnostic.is_error else WARNING_COLOUR.darker(130)
             where = f"{_name_at(analysis, diagnostic.path)}: " if diagnostic.path else ""

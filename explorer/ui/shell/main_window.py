@@ -259,12 +259,14 @@ class MainWindow(QMainWindow):
         warnings = len(analysis.warnings)
         self._status_params.setText(f"Params: {analysis.params:,}")
         self._status_memory.setText(f"Forward memory/image: {format_bytes(analysis.forward_bytes)}")
-        if errors:
+        if self.document.analysing:
+            text = ""  # the placeholder's errors are not the network's
+        elif errors:
             plural = "s" if errors != 1 else ""
             text = f"<span style='color:#d93025'><b>{errors} error{plural}</b></span>"
         else:
             text = "No errors"
-        if warnings:
+        if warnings and not self.document.analysing:
             text += f", {warnings} warning{'s' if warnings != 1 else ''}"
         self._status_errors.setText(text)
 
@@ -295,6 +297,7 @@ class MainWindow(QMainWindow):
     def _on_document_analysing_changed(self, analysing: bool) -> None:
         text = _analysing_text(self.document.analysing) if analysing else None
         self.stack.view.set_empty_text(text)
+        self._on_document_spec_changed()
         if text is not None:
             self.statusBar().showMessage(text)
         else:
