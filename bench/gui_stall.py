@@ -169,6 +169,8 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
         window, workbench = state.get("window"), state.get("workbench")
         if window is not None and getattr(window.recovery, "busy", False):
             return False  # a recovery file is being written
+        if window is not None and getattr(window.document, "editing", False):
+            return False  # an edit of the deep network is being worked out
         if workbench is None:
             return True
         return not workbench.inspect.controller.busy

@@ -42,6 +42,7 @@ from explorer.core.paths import (
     replace_at,
 )
 from explorer.core.spec import BlockSpec, InputSpec, LayerOrBlock, NetworkSpec, SpecError
+from explorer.ui.common.deep_edits import DeepEdits, tree_change
 from explorer.ui.common.row_change import RowChange
 
 log = logging.getLogger(__name__)
@@ -54,20 +55,23 @@ class SpecEditCommand(QUndoCommand):
     """Replace the document's spec by `new` (undo puts `old` back).
 
     Commands with the same `merge_key` pushed one after another merge into one undo step,
-    so dragging a spin box from 3 to 9 is undone at once.
+    so dragging a spin box from 3 to 9 is undone at once. A deep network's edit is pushed
+    with `new` (and, after other such edits, `old`) None and its `tree_edit`: it is worked
+    out in the background (`deep_edits`).
     """
 
     def __init__(
         self,
         document: ProjectDocument,
-        old: NetworkSpec,
-        new: NetworkSpec,
+        old: NetworkSpec | None,
+        new: NetworkSpec | None,
         text: str,
         *,
         change: RowChange,
         merge_key: Hashable | None = None,
         select_after: Sequence[LayerPath] = (),
         select_before: Sequence[LayerPath] = (),
+        tree_edit: Edit | None = None,
     ) -> None:
         super().__init__(text)
         # Held weakly: the document's undo stack owns this command, and a strong reference
@@ -80,6 +84,7 @@ class SpecEditCommand(QUndoCommand):
         self.merge_key = merge_key
         self._select_after = tuple(select_after)
         self._select_before = tuple(select_before)
+        self.tree_edit = tree_edit
 
     def id(self) -> int:
         return _MERGE_ID if self.merge_key is not None else -1
@@ -95,12 +100,16 @@ class SpecEditCommand(QUndoCommand):
 
     def redo(self) -> None:
         document = self._document()
-        if document is not None:
+        edit = self.tree_edit if self.new is None else None
+        if document is not None and not document._edits.takes(self, edit):
+            assert self.new is not None
             document._show(self.new, self.change, self._select_after)
 
     def undo(self) -> None:
         document = self._document()
         if document is not None:
+            document._edits.settle()  # this command's spec and those before it are known
+            assert self.old is not None
             document._show(self.old, self.change.inverse(), self._select_before)
 
 
@@ -129,6 +138,7 @@ class ProjectDocument(QObject):
         self._epoch = next(self._merge_epoch)
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self.clean_changed)
+        self._edits = DeepEdits(self)
 
     # ---- state --------------------------------------------------------------------------
 
@@ -139,6 +149,19 @@ class ProjectDocument(QObject):
     @property
     def analysis(self) -> Analysis:
         return self._analysis
+
+    @property
+    def editing(self) -> bool:
+        """Whether an edit of a deep network is being worked out (`spec` is from before it)."""
+        return self._edits.busy
+
+    def settle(self) -> None:
+        """Finish the edits being worked out now (before saving what `spec` is)."""
+        self._edits.settle()
+
+    def stop_editing(self) -> None:
+        """Drop the edits being worked out and join their thread (the way out)."""
+        self._edits.stop()
 
     @property
     def path(self) -> str | None:
@@ -189,11 +212,19 @@ class ProjectDocument(QObject):
         """`analyze(spec)` (made from the analysis shown, whose unchanged layers it keeps),
         reused for the specs shown last: undo and redo go back to a
         spec analysed before, and analysing thousands of layers again takes a while."""
+        known = self._known_analysis(spec)
+        if known is None:
+            known = self._remember(spec, analyze(spec, previous=self._analysis))
+        return known
+
+    def _known_analysis(self, spec: NetworkSpec) -> Analysis | None:
         for index, (known, analysis) in enumerate(self._recent):
             if known is spec:
                 self._recent.insert(0, self._recent.pop(index))
                 return analysis
-        analysis = analyze(spec, previous=self._analysis)
+        return None
+
+    def _remember(self, spec: NetworkSpec, analysis: Analysis) -> Analysis:
         self._recent = [(spec, analysis), *self._recent[: _RECENT_ANALYSES - 1]]
         return analysis
 
@@ -217,6 +248,7 @@ class ProjectDocument(QObject):
             log.info("edit refused while locked: %s", text)
             self.edit_refused.emit()
             return False
+        self._edits.settle()  # (`new` is made from the spec shown: callers settle first)
         if new == self._spec:
             return False
         key = None if merge_key is None else (self._epoch, merge_key)
@@ -247,21 +279,17 @@ class ProjectDocument(QObject):
         moved into itself)."""
         if self._locked:
             return self.edit(self._spec, text)  # refused, and says so
-        old = self._spec.layers
+        if self._edits.push(edit, text, select_after, select_before):  # a deep network's
+            return True
         try:
             result = apply_edit(self._spec, edit)
         except (PathError, SpecError) as error:
             log.info("edit %r does not fit the stack: %s", text, error)
             return False
-        replaced = [
-            row
-            for row, was in enumerate(result.top_origin)
-            if was is not None and result.layers[row] is not old[was]
-        ]
         return self.edit(
             result.spec,  # its names worked out already
             text,
-            change=RowChange(result.top_origin, len(old), tuple(replaced)),
+            change=tree_change(self._spec.layers, result),
             select_after=select_after,
             select_before=select_before,
         )
@@ -348,6 +376,7 @@ class ProjectDocument(QObject):
     def replace_layer(self, path: LayerPath, layer: LayerOrBlock, key: str | None = None) -> bool:
         """Change one layer or block; edits of the same key of the same one merge into one
         step."""
+        self.settle()
         return self.edit(
             self._spec.with_layers(replace_at(self._spec.layers, path, layer)),
             f"Change {key or 'layer'} of {self._spec.name_of(path)}",
@@ -430,15 +459,18 @@ class ProjectDocument(QObject):
         return block.stacks[path.steps[-2]]
 
     def set_input(self, input_spec: InputSpec) -> bool:
+        self.settle()
         return self.edit(
             replace(self._spec, input=input_spec), "Change input shape", merge_key=("input",)
         )
 
     def set_num_classes(self, count: int) -> bool:
+        self.settle()
         spec = self._spec.with_num_classes(count)
         return self.edit(spec, "Change number of classes", merge_key=("num_classes",))
 
     def apply_fix(self, fix: Fix) -> bool:
+        self.settle()
         after = selection_after(self._spec, fix)
         return self.edit(
             apply_fix(self._spec, fix),
