@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytestqt.qtbot import QtBot
 
-from explorer.core.analysis import analyze
+from explorer.core.analysis import Analysis, analyze
 from explorer.core.paths import LayerPath
 from explorer.core.project import load_project
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.common import deep_edits
+from explorer.ui.common import document as document_module
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.shell.main_window import MainWindow
 
@@ -29,6 +31,10 @@ EDITS: dict[str, list[Edit]] = {
         lambda d: d.replace_layer(
             LayerPath.top(9), d.spec.layers[9].with_name("in_the_middle"), "name"
         )
+    ],
+    "typing": [  # one undo step, as a spin box's values are
+        lambda d: d.replace_layer(LayerPath.top(8), d.spec.layers[8].with_values(filters=5), "f"),
+        lambda d: d.replace_layer(LayerPath.top(8), d.spec.layers[8].with_values(filters=6), "f"),
     ],
     "move": [lambda d: d.move_by([LayerPath.top(500)], -1)],
     "duplicate": [lambda d: d.duplicate_layers([LayerPath.top(300)])],
@@ -50,7 +56,22 @@ EDITS: dict[str, list[Edit]] = {
 
 @pytest.fixture(scope="module")
 def deep() -> NetworkSpec:
-    return deep_network(1_200)
+    spec: NetworkSpec = deep_network(1_200)  # over DEEP_EDIT_LAYERS
+    return spec
+
+
+@pytest.fixture
+def make_document() -> Iterator[Callable[[NetworkSpec], ProjectDocument]]:
+    """Documents whose thread is joined after the test (a window's is when it closes)."""
+    made: list[ProjectDocument] = []
+
+    def make(spec: NetworkSpec) -> ProjectDocument:
+        made.append(ProjectDocument(spec))
+        return made[-1]
+
+    yield make
+    for document in made:
+        document.stop_editing()
 
 
 def synchronous(
@@ -69,19 +90,23 @@ def settled(qtbot: QtBot, document: ProjectDocument) -> None:
     qtbot.waitUntil(lambda: not document.editing, timeout=20_000)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", list(EDITS))
 def test_a_deep_edit_ends_as_the_synchronous_one(
-    qtbot: QtBot, deep: NetworkSpec, monkeypatch: pytest.MonkeyPatch, name: str
+    qtbot: QtBot,
+    deep: NetworkSpec,
+    monkeypatch: pytest.MonkeyPatch,
+    make_document: Callable[[NetworkSpec], ProjectDocument],
+    name: str,
 ) -> None:
     reference = synchronous(deep, EDITS[name], monkeypatch)
-    document = ProjectDocument(deep)
+    document = make_document(deep)
     own: list[bool] = []  # whether each spec the views were shown came with its own analysis
     document.spec_changed.connect(lambda _: own.append(document.analysis == analyze(document.spec)))
     for edit in EDITS[name]:
         edit(document)
     if "undo" not in name:
-        assert document.editing and document.spec is deep  # worked out in the background
+        assert document.editing  # worked out in the background
+        assert document.spec is deep or name == "typing"  # (its second value: the first shown)
     settled(qtbot, document)
     assert document.spec == reference.spec
     assert document.analysis == analyze(reference.spec)  # from scratch
@@ -99,25 +124,33 @@ def test_a_deep_edit_ends_as_the_synchronous_one(
 
 
 def test_redo_of_a_fresh_deep_edit_does_not_analyse_again(
-    qtbot: QtBot, deep: NetworkSpec, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot,
+    deep: NetworkSpec,
+    monkeypatch: pytest.MonkeyPatch,
+    make_document: Callable[[NetworkSpec], ProjectDocument],
 ) -> None:
-    document = ProjectDocument(deep)
+    document = make_document(deep)
     document.insert_layers(LayerPath.top(5), [LayerSpec.new("Conv2D")])
     settled(qtbot, document)
     inserted, analysis = document.spec, document.analysis
     calls: list[NetworkSpec] = []
-    real = deep_edits.analyze
-    monkeypatch.setattr(
-        deep_edits, "analyze", lambda spec, **kw: calls.append(spec) or real(spec, **kw)
-    )
+
+    def counted(spec: NetworkSpec, **options: Any) -> Analysis:
+        calls.append(spec)
+        return analyze(spec, **options)
+
+    for module in (deep_edits, document_module):  # on the thread, and on this one
+        monkeypatch.setattr(module, "analyze", counted)
     document.undo_stack.undo()
     document.undo_stack.redo()
     assert not document.editing and not calls
     assert document.spec is inserted and document.analysis is analysis
 
 
-def test_a_deep_edit_that_does_not_fit_is_dropped(qtbot: QtBot, deep: NetworkSpec) -> None:
-    document = ProjectDocument(deep)
+def test_a_deep_edit_that_does_not_fit_is_dropped(
+    qtbot: QtBot, deep: NetworkSpec, make_document: Callable[[NetworkSpec], ProjectDocument]
+) -> None:
+    document = make_document(deep)
     assert document.move_layers([LayerPath.top(3)], LayerPath((3, 0, 0)))  # into a layer
     settled(qtbot, document)
     assert document.spec is deep
@@ -135,6 +168,17 @@ def test_saving_during_a_deep_edit_saves_it(
     assert load_project(str(tmp_path / "deep.json")) == window.document.spec
     assert len(window.document.spec.layers) == len(deep.layers) - 1
     assert window.document.is_clean
+
+
+def test_opening_another_network_drops_a_deep_edit(
+    qtbot: QtBot, deep: NetworkSpec, make_document: Callable[[NetworkSpec], ProjectDocument]
+) -> None:
+    document = make_document(deep)
+    document.insert_layers(LayerPath.top(1), [LayerSpec.new("Conv2D")])
+    other = NetworkSpec(layers=(LayerSpec.new("Flatten"),))
+    document.reset(other)
+    settled(qtbot, document)
+    assert document.spec is other and document.undo_stack.count() == 0
 
 
 def test_closing_during_a_deep_edit_leaves_no_thread(qtbot: QtBot, deep: NetworkSpec) -> None:

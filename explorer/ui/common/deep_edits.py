@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, QTimer, Slot
 
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.app.tree_edits import Edit, EditResult, apply_edit
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Edits of networks with more layers than this (nested ones counted) are worked out in the
-#: background. At 1,000 layers an insert costs ~25 ms on the GUI thread, which the turn, with
-#: the views' own ~10 ms, can afford; at 5,000, ~100 ms.
+#: background. An insert's `apply_edit` and analysis take ~13 ms at 1,000 layers, which the
+#: turn can afford besides the views' own work (2,000: ~24 ms; 5,000: ~75 ms).
 DEEP_EDIT_LAYERS = 1_000
 
 
@@ -108,6 +108,14 @@ class DeepEdits(QObject):
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.failed.connect(self._on_runner_failed)
         self._jobs: deque[_Job] = deque()
+        # The views take in thousands of rows when an edit arrives, and selecting its layers
+        # needs their new layout: that is done in a turn of the loop of its own.
+        self._selection: tuple[NetworkSpec, Sequence[LayerPath]] | None = None
+        self._select_timer = QTimer(self)
+        self._select_timer.setSingleShot(True)
+        self._select_timer.setInterval(0)
+        self._select_timer.timeout.connect(self._on_select_timer_timeout)
+        document.replaced.connect(self.drop)  # (its undo stack cleared: the commands gone)
 
     @property
     def pending(self) -> bool:
@@ -116,8 +124,15 @@ class DeepEdits(QObject):
 
     @property
     def busy(self) -> bool:
-        """Whether a job is still on the thread (also one whose result is dropped)."""
-        return self.pending or self._runner.busy
+        """Whether an edit is pending, its layers still to be selected, or the thread (also
+        of a job whose result is dropped) still running."""
+        runner = self._runner
+        return (
+            self.pending
+            or runner.busy
+            or runner.running_thread is not None
+            or self._select_timer.isActive()
+        )
 
     def _document(self) -> ProjectDocument:
         return cast("ProjectDocument", self.parent())
@@ -175,11 +190,20 @@ class DeepEdits(QObject):
             return
         self._runner.invalidate()  # the job on the thread: its result is dropped
         while self._jobs:
-            self._finish(self._jobs[0], self._work_out(self._jobs[0]), undo_dropped=False)
+            self._finish(self._jobs[0], self._work_out(self._jobs[0]), now=True)
+        self._on_select_timer_timeout()
+
+    @Slot()
+    def drop(self) -> None:
+        """Forget the pending commands (another project is open): their results never come."""
+        self._jobs.clear()
+        self._runner.invalidate()
+        self._select_timer.stop()
+        self._selection = None
 
     def stop(self) -> None:
         """Drop the pending commands' work and join the thread (the way out)."""
-        self._jobs.clear()
+        self.drop()
         self._runner.shutdown()
 
     def _arguments(
@@ -197,10 +221,10 @@ class DeepEdits(QObject):
         arguments = self._arguments(self._jobs[0])
         self._runner.start(lambda control: work_out(*arguments))
 
-    def _finish(self, job: _Job, outcome: Outcome, *, undo_dropped: bool = True) -> None:
-        """`job`'s command takes its outcome and is shown; the next job starts from it. A
-        dropped command is undone at once when it is the last (`undo_dropped`: not while
-        `settle()` may run inside an undo)."""
+    def _finish(self, job: _Job, outcome: Outcome, *, now: bool = False) -> None:
+        """`job`'s command takes its outcome and is shown (its layers selected a turn
+        later); the next job starts from it. A dropped command is undone at once when it is
+        the last, except `now` (from `settle()`, which may run inside an undo)."""
         self._jobs.popleft()
         command, document = job.command, self._document()
         if outcome.spec is None:  # (only a tree edit: a spec given is never the old one)
@@ -212,7 +236,7 @@ class DeepEdits(QObject):
             command.setObsolete(True)  # removed by Qt when undone: now, when it is the last
             stack = document.undo_stack
             if (
-                undo_dropped
+                not now
                 and not self._jobs
                 and stack.index() == stack.count()
                 and stack.command(stack.index() - 1) is command
@@ -226,7 +250,16 @@ class DeepEdits(QObject):
         document._remember(outcome.spec, outcome.analysis)
         if self._jobs:
             self._jobs[0].command.old = outcome.spec
-        document._show(command.new, command.change, command._select_after)
+        document._show(command.new, command.change, None)
+        self._selection = (command.new, command._select_after)
+        self._select_timer.start()
+
+    @Slot()
+    def _on_select_timer_timeout(self) -> None:
+        self._select_timer.stop()
+        selection, self._selection = self._selection, None
+        if selection is not None and selection[0] is self._document()._spec:
+            self._document().selection_requested.emit(list(selection[1]))
 
     @Slot(object)
     def _on_runner_finished(self, result: TaskFinished[Outcome]) -> None:

@@ -202,11 +202,15 @@ class ProjectDocument(QObject):
         """The next edit starts a new undo step even if it touches the same key."""
         self._epoch = next(self._merge_epoch)
 
-    def _show(self, spec: NetworkSpec, change: RowChange, selection: Sequence[LayerPath]) -> None:
+    def _show(
+        self, spec: NetworkSpec, change: RowChange, selection: Sequence[LayerPath] | None
+    ) -> None:
+        """Show `spec` with its analysis and select `selection` (None: the caller will)."""
         self._spec = spec
         self._analysis = self._analysis_of(spec)
         self.spec_changed.emit(change)
-        self.selection_requested.emit(list(selection))
+        if selection is not None:
+            self.selection_requested.emit(list(selection))
 
     def _analysis_of(self, spec: NetworkSpec) -> Analysis:
         """`analyze(spec)` (made from the analysis shown, whose unchanged layers it keeps),
