@@ -79,6 +79,7 @@ def synchronous(
 ) -> ProjectDocument:
     with monkeypatch.context() as patch:
         patch.setattr(deep_edits, "DEEP_EDIT_LAYERS", 10**9)
+        patch.setattr(deep_edits, "DEEP_ANALYSIS_LAYERS", 10**9)
         document = ProjectDocument(spec)
         for edit in edits:
             edit(document)
@@ -99,6 +100,7 @@ def test_a_deep_edit_ends_as_the_synchronous_one(
     name: str,
 ) -> None:
     reference = synchronous(deep, EDITS[name], monkeypatch)
+    monkeypatch.setattr(deep_edits, "DEEP_ANALYSIS_LAYERS", 1_000)  # a rename's too
     document = make_document(deep)
     own: list[bool] = []  # whether each spec the views were shown came with its own analysis
     document.spec_changed.connect(lambda _: own.append(document.analysis == analyze(document.spec)))

@@ -39,17 +39,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Edits of networks with more layers than this (nested ones counted) are worked out in the
-#: background. An insert's `apply_edit` and analysis take ~13 ms at 1,000 layers, which the
-#: turn can afford besides the views' own work (2,000: ~24 ms; 5,000: ~75 ms).
+#: Tree edits (insert, remove, move, ...) of networks with more layers than this (nested ones
+#: counted) are worked out in the background. An insert's `apply_edit` and analysis take
+#: ~13 ms at 1,000 layers, which the turn can afford besides the views' own work (2,000:
+#: ~24 ms, and a Delete's whole turn ~52 ms; 5,000: ~75 ms).
 DEEP_EDIT_LAYERS = 1_000
+#: An edit whose spec is given (a property, a name: `edit()`) has only its analysis worked out
+#: in the background, past this many layers: a rename's turn takes ~26 ms at 2,000 layers
+#: (5,000: ~57 ms).
+DEEP_ANALYSIS_LAYERS = 2_000
 
 
-def is_deep(spec: NetworkSpec) -> bool:
-    """Whether edits of `spec` are worked out off the GUI thread."""
-    if len(spec.layers) > DEEP_EDIT_LAYERS:
+def is_deep(spec: NetworkSpec, layers: int | None = None) -> bool:
+    """Whether `spec` has more than `layers` (default `DEEP_EDIT_LAYERS`) layers, nested
+    ones counted: then its edits are worked out off the GUI thread."""
+    most = DEEP_EDIT_LAYERS if layers is None else layers
+    if len(spec.layers) > most:
         return True
-    return spec.has_blocks and sum(1 for _ in spec.walk()) > DEEP_EDIT_LAYERS
+    return spec.has_blocks and sum(1 for _ in spec.walk()) > most
 
 
 def tree_change(old: Sequence[LayerOrBlock], result: EditResult) -> RowChange:
@@ -177,7 +184,8 @@ class DeepEdits(QObject):
         if edit is None and not self._jobs:
             spec = command.new
             assert spec is not None
-            if document._known_analysis(spec) is not None or not is_deep(spec):
+            known = document._known_analysis(spec) is not None
+            if known or not is_deep(spec, DEEP_ANALYSIS_LAYERS):
                 return False
         self._jobs.append(_Job(command, edit, command.text()))
         if len(self._jobs) == 1:
