@@ -189,6 +189,7 @@ def test_closing_during_a_deep_edit_leaves_no_thread(qtbot: QtBot, deep: Network
     window.document.insert_layers(LayerPath.top(1), [LayerSpec.new("Conv2D")])
     runner = window.document._edits._runner
     assert runner.running_thread is not None
+    assert not window.document.is_clean  # closing would ask to save it (which settles it)
     window.document.undo_stack.setClean()  # (no "unsaved changes" question)
     window.close()
     assert window.is_shut_down and runner.running_thread is None and not runner.busy
