@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.paths import LayerPath
-from explorer.core.project import load_project
+from explorer.core.project import load_project, parse_recovery
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.ui.common import deep_edits
 from explorer.ui.common import document as document_module
@@ -170,6 +170,18 @@ def test_saving_during_a_deep_edit_saves_it(
     assert load_project(str(tmp_path / "deep.json")) == window.document.spec
     assert len(window.document.spec.layers) == len(deep.layers) - 1
     assert window.document.is_clean
+
+
+def test_the_recovery_file_written_during_a_deep_edit_holds_it(
+    qtbot: QtBot, deep: NetworkSpec
+) -> None:
+    window = MainWindow(deep)
+    qtbot.addWidget(window)
+    window.document.insert_layers(LayerPath.top(3), [LayerSpec.new("Dropout")])
+    assert window.document.editing and window.document.spec is deep
+    window.recovery.save_now()  # (what the autosave timer, or quitting, does)
+    spec, _ = parse_recovery(window.recovery.path.read_text(encoding="utf-8"))
+    assert spec == window.document.spec and spec.layers[3].type == "Dropout"
 
 
 def test_opening_another_network_drops_a_deep_edit(
