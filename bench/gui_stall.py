@@ -27,7 +27,8 @@ network as it was opened; the recovery timer fires only in the autosave step.
 A 5 ms QTimer probes the event loop all the while: a step's stall is the largest gap
 between two of its ticks (the time the window could not answer the user), measured until
 the event loop has been idle for 300 ms after the step (captures arrive in the meantime,
-and whatever the step left for later turns of the loop). A second table gives the most
+an edit of a deep network worked out in the background is shown, and whatever the step
+left for later turns of the loop). A second table gives the most
 CPU time the GUI thread spent between two ticks: on a shared machine, what the window
 itself did rather than how long the other processes kept it waiting.
 The peer is the same steps on the 7-layer keras-mnist template, so the ratio shows what
@@ -170,6 +171,8 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
         window, workbench = state.get("window"), state.get("workbench")
         if window is not None and getattr(window.recovery, "busy", False):
             return False  # a recovery file is being written
+        if window is not None and getattr(window.document, "editing", False):
+            return False  # an edit of the deep network is being worked out
         if window is not None and (workbench is None or window.document.analysing):
             return False  # the workbench or the network's analysis is still to come
         return workbench is None or not workbench.inspect.controller.busy

@@ -46,6 +46,7 @@ from explorer.core.paths import (
     replace_at,
 )
 from explorer.core.spec import BlockSpec, InputSpec, LayerOrBlock, NetworkSpec, SpecError
+from explorer.ui.common.deep_edits import DeepEdits, tree_change
 from explorer.ui.common.opening import (
     RECENT_ANALYSES,
     BackgroundOpening,
@@ -105,6 +106,7 @@ class ProjectDocument(BackgroundOpening, QObject):
         self._select_timer.timeout.connect(self._select_first_layer)
         if later and self._opening is not None:
             self._opening.start(opened, None)
+        self._edits = DeepEdits(self)
 
     # ---- state --------------------------------------------------------------------------
 
@@ -115,6 +117,19 @@ class ProjectDocument(BackgroundOpening, QObject):
     @property
     def analysis(self) -> Analysis:
         return self._analysis
+
+    @property
+    def editing(self) -> bool:
+        """Whether an edit of a deep network is being worked out (`spec` is from before it)."""
+        return self._edits.busy
+
+    def settle(self) -> None:
+        """Finish the edits being worked out now (before saving what `spec` is)."""
+        self._edits.settle()
+
+    def stop_editing(self) -> None:
+        """Drop the edits being worked out and join their thread (the way out)."""
+        self._edits.stop()
 
     @property
     def path(self) -> str | None:
@@ -169,21 +184,33 @@ class ProjectDocument(BackgroundOpening, QObject):
         """The next edit starts a new undo step even if it touches the same key."""
         self._epoch = next(self._merge_epoch)
 
-    def _show(self, spec: NetworkSpec, change: RowChange, selection: Sequence[LayerPath]) -> None:
+    def _show(
+        self, spec: NetworkSpec, change: RowChange, selection: Sequence[LayerPath] | None
+    ) -> None:
+        """Show `spec` with its analysis and select `selection` (None: the caller will)."""
         self._spec = spec
         self._analysis = self._analysis_of(spec)
         self.spec_changed.emit(change)
-        self.selection_requested.emit(list(selection))
+        if selection is not None:
+            self.selection_requested.emit(list(selection))
 
     def _analysis_of(self, spec: NetworkSpec) -> Analysis:
         """`analyze(spec)` (made from the analysis shown, whose unchanged layers it keeps),
         reused for the specs shown last: undo and redo go back to a
         spec analysed before, and analysing thousands of layers again takes a while."""
+        known = self._known_analysis(spec)
+        if known is None:
+            known = self._remember(spec, analyze(spec, previous=self._analysis))
+        return known
+
+    def _known_analysis(self, spec: NetworkSpec) -> Analysis | None:
         for index, (known, analysis) in enumerate(self._recent):
             if known is spec:
                 self._recent.insert(0, self._recent.pop(index))
                 return analysis
-        analysis = analyze(spec, previous=self._analysis)
+        return None
+
+    def _remember(self, spec: NetworkSpec, analysis: Analysis) -> Analysis:
         self._recent = [(spec, analysis), *self._recent[: RECENT_ANALYSES - 1]]
         return analysis
 
@@ -207,6 +234,7 @@ class ProjectDocument(BackgroundOpening, QObject):
             log.info("edit refused while locked or analysing: %s", text)
             self.edit_refused.emit()
             return False
+        self._edits.settle()  # (`new` is made from the spec shown: callers settle first)
         if new == self._spec:
             return False
         key = None if merge_key is None else (self._epoch, merge_key)
@@ -237,21 +265,17 @@ class ProjectDocument(BackgroundOpening, QObject):
         moved into itself)."""
         if self._locked or self.analysing:
             return self.edit(self._spec, text)  # refused, and says so
-        old = self._spec.layers
+        if self._edits.push(edit, text, select_after, select_before):  # a deep network's
+            return True
         try:
             result = apply_edit(self._spec, edit)
         except (PathError, SpecError) as error:
             log.info("edit %r does not fit the stack: %s", text, error)
             return False
-        replaced = [
-            row
-            for row, was in enumerate(result.top_origin)
-            if was is not None and result.layers[row] is not old[was]
-        ]
         return self.edit(
             result.spec,  # its names worked out already
             text,
-            change=RowChange(result.top_origin, len(old), tuple(replaced)),
+            change=tree_change(self._spec.layers, result),
             select_after=select_after,
             select_before=select_before,
         )
@@ -338,6 +362,7 @@ class ProjectDocument(BackgroundOpening, QObject):
     def replace_layer(self, path: LayerPath, layer: LayerOrBlock, key: str | None = None) -> bool:
         """Change one layer or block; edits of the same key of the same one merge into one
         step."""
+        self.settle()
         return self.edit(
             self._spec.with_layers(replace_at(self._spec.layers, path, layer)),
             f"Change {key or 'layer'} of {self._spec.name_of(path)}",
@@ -420,15 +445,18 @@ class ProjectDocument(BackgroundOpening, QObject):
         return block.stacks[path.steps[-2]]
 
     def set_input(self, input_spec: InputSpec) -> bool:
+        self.settle()
         return self.edit(
             replace(self._spec, input=input_spec), "Change input shape", merge_key=("input",)
         )
 
     def set_num_classes(self, count: int) -> bool:
+        self.settle()
         spec = self._spec.with_num_classes(count)
         return self.edit(spec, "Change number of classes", merge_key=("num_classes",))
 
     def apply_fix(self, fix: Fix) -> bool:
+        self.settle()
         after = selection_after(self._spec, fix)
         return self.edit(
             apply_fix(self._spec, fix),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QUndoCommand
 
+from explorer.core.app.tree_edits import Edit
 from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.row_change import RowChange
@@ -22,20 +23,23 @@ class SpecEditCommand(QUndoCommand):
     """Replace the document's spec by `new` (undo puts `old` back).
 
     Commands with the same `merge_key` pushed one after another merge into one undo step,
-    so dragging a spin box from 3 to 9 is undone at once.
+    so dragging a spin box from 3 to 9 is undone at once. A deep network's edit is pushed
+    with `new` (and, after other such edits, `old`) None and its `tree_edit`: it is worked
+    out in the background (`deep_edits`).
     """
 
     def __init__(
         self,
         document: ProjectDocument,
-        old: NetworkSpec,
-        new: NetworkSpec,
+        old: NetworkSpec | None,
+        new: NetworkSpec | None,
         text: str,
         *,
         change: RowChange,
         merge_key: Hashable | None = None,
         select_after: Sequence[LayerPath] = (),
         select_before: Sequence[LayerPath] = (),
+        tree_edit: Edit | None = None,
     ) -> None:
         super().__init__(text)
         # Held weakly: the document's undo stack owns this command, and a strong reference
@@ -48,6 +52,7 @@ class SpecEditCommand(QUndoCommand):
         self.merge_key = merge_key
         self._select_after = tuple(select_after)
         self._select_before = tuple(select_before)
+        self.tree_edit = tree_edit
 
     def id(self) -> int:
         return _MERGE_ID if self.merge_key is not None else -1
@@ -63,10 +68,14 @@ class SpecEditCommand(QUndoCommand):
 
     def redo(self) -> None:
         document = self._document()
-        if document is not None:
+        edit = self.tree_edit if self.new is None else None
+        if document is not None and not document._edits.takes(self, edit):
+            assert self.new is not None
             document._show(self.new, self.change, self._select_after)
 
     def undo(self) -> None:
         document = self._document()
         if document is not None:
+            document._edits.settle()  # this command's spec and those before it are known
+            assert self.old is not None
             document._show(self.old, self.change.inverse(), self._select_before)

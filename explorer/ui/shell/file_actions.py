@@ -186,6 +186,7 @@ class FileActions(QObject):
         return self.save_to(path)
 
     def save_to(self, path: str) -> bool:
+        self.document.settle()  # an edit of a deep network still being worked out: with it
         try:
             # With trained weights that fit the network, they are saved beside the project.
             saver = self._weights_saver

@@ -371,6 +371,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.recovery.stop()  # and waits for a recovery file being written
         self.document.stop_analysing()
+        self.document.stop_editing()  # an edit still being worked out is dropped
         self.closing.emit()
         # Floating panels are windows of their own: they go with this one (the layout has
         # been saved by now, so they still come back floating next time).

@@ -168,6 +168,7 @@ class RecoveryStore(QObject):
         self._write_next()
 
     def _snapshot(self) -> _Snapshot | None:
+        self.document.settle()  # the latest spec, with the edits still being worked out
         return None if self.document.is_clean else (self.document.spec, self.document.path)
 
     def _wait_for_writes(self) -> None:

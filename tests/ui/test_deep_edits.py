@@ -1,0 +1,208 @@
+"""Edits of a deep network are worked out on a task thread and end as synchronous ones do."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from explorer.core.analysis import Analysis, analyze
+from explorer.core.paths import LayerPath
+from explorer.core.project import load_project, parse_recovery
+from explorer.core.spec import LayerSpec, NetworkSpec
+from explorer.ui.common import deep_edits
+from explorer.ui.common import document as document_module
+from explorer.ui.common.document import ProjectDocument
+from explorer.ui.shell.main_window import MainWindow
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from gui_stall import deep_network
+
+Edit = Callable[[ProjectDocument], object]
+
+EDITS: dict[str, list[Edit]] = {
+    "insert": [lambda d: d.insert_layers(LayerPath.top(600), [LayerSpec.new("Conv2D")])],
+    "remove": [lambda d: d.remove_layers([LayerPath.top(7)])],
+    "rename": [
+        lambda d: d.replace_layer(
+            LayerPath.top(9), d.spec.layers[9].with_name("in_the_middle"), "name"
+        )
+    ],
+    "typing": [  # one undo step, as a spin box's values are
+        lambda d: d.replace_layer(LayerPath.top(8), d.spec.layers[8].with_values(filters=5), "f"),
+        lambda d: d.replace_layer(LayerPath.top(8), d.spec.layers[8].with_values(filters=6), "f"),
+    ],
+    "move": [lambda d: d.move_by([LayerPath.top(500)], -1)],
+    "duplicate": [lambda d: d.duplicate_layers([LayerPath.top(300)])],
+    "five inserts, three undos": [
+        *(
+            lambda d, i=i: d.insert_layers(LayerPath.top(100 * i), [LayerSpec.new("Conv2D")])
+            for i in range(5)
+        ),
+        *(lambda d: d.undo_stack.undo() for _ in range(3)),
+    ],
+    "insert, remove, undo, redo": [
+        lambda d: d.insert_layers(LayerPath.top(2), [LayerSpec.new("Dropout")]),
+        lambda d: d.remove_layers([LayerPath.top(400), LayerPath.top(401)]),
+        lambda d: d.undo_stack.undo(),
+        lambda d: d.undo_stack.redo(),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def deep() -> NetworkSpec:
+    spec: NetworkSpec = deep_network(1_200)  # over DEEP_EDIT_LAYERS
+    return spec
+
+
+@pytest.fixture
+def make_document() -> Iterator[Callable[[NetworkSpec], ProjectDocument]]:
+    """Documents whose thread is joined after the test (a window's is when it closes)."""
+    made: list[ProjectDocument] = []
+
+    def make(spec: NetworkSpec) -> ProjectDocument:
+        made.append(ProjectDocument(spec))
+        return made[-1]
+
+    yield make
+    for document in made:
+        document.stop_editing()
+
+
+def synchronous(
+    spec: NetworkSpec, edits: list[Edit], monkeypatch: pytest.MonkeyPatch
+) -> ProjectDocument:
+    with monkeypatch.context() as patch:
+        patch.setattr(deep_edits, "DEEP_EDIT_LAYERS", 10**9)
+        patch.setattr(deep_edits, "DEEP_ANALYSIS_LAYERS", 10**9)
+        document = ProjectDocument(spec)
+        for edit in edits:
+            edit(document)
+        assert not document.editing
+    return document
+
+
+def settled(qtbot: QtBot, document: ProjectDocument) -> None:
+    qtbot.waitUntil(lambda: not document.editing, timeout=20_000)
+
+
+@pytest.mark.parametrize("name", list(EDITS))
+def test_a_deep_edit_ends_as_the_synchronous_one(
+    qtbot: QtBot,
+    deep: NetworkSpec,
+    monkeypatch: pytest.MonkeyPatch,
+    make_document: Callable[[NetworkSpec], ProjectDocument],
+    name: str,
+) -> None:
+    reference = synchronous(deep, EDITS[name], monkeypatch)
+    monkeypatch.setattr(deep_edits, "DEEP_ANALYSIS_LAYERS", 1_000)  # a rename's too
+    document = make_document(deep)
+    own: list[bool] = []  # whether each spec the views were shown came with its own analysis
+    document.spec_changed.connect(lambda _: own.append(document.analysis == analyze(document.spec)))
+    for edit in EDITS[name]:
+        edit(document)
+    if "undo" not in name:
+        assert document.editing  # worked out in the background
+        assert document.spec is deep or name == "typing"  # (its second value: the first shown)
+    settled(qtbot, document)
+    assert document.spec == reference.spec
+    assert document.analysis == analyze(reference.spec)  # from scratch
+    assert document.undo_stack.index() == reference.undo_stack.index()
+    assert document.undo_stack.count() == reference.undo_stack.count()
+    assert [document.undo_stack.text(i) for i in range(document.undo_stack.count())] == [
+        reference.undo_stack.text(i) for i in range(reference.undo_stack.count())
+    ]
+    assert own and all(own)
+    document.undo_stack.setIndex(0)
+    assert document.spec == deep and document.analysis == analyze(deep)
+    document.undo_stack.setIndex(document.undo_stack.count())
+    settled(qtbot, document)
+    assert document.analysis == analyze(document.spec)
+
+
+def test_redo_of_a_fresh_deep_edit_does_not_analyse_again(
+    qtbot: QtBot,
+    deep: NetworkSpec,
+    monkeypatch: pytest.MonkeyPatch,
+    make_document: Callable[[NetworkSpec], ProjectDocument],
+) -> None:
+    document = make_document(deep)
+    document.insert_layers(LayerPath.top(5), [LayerSpec.new("Conv2D")])
+    settled(qtbot, document)
+    inserted, analysis = document.spec, document.analysis
+    calls: list[NetworkSpec] = []
+
+    def counted(spec: NetworkSpec, **options: Any) -> Analysis:
+        calls.append(spec)
+        return analyze(spec, **options)
+
+    for module in (deep_edits, document_module):  # on the thread, and on this one
+        monkeypatch.setattr(module, "analyze", counted)
+    document.undo_stack.undo()
+    document.undo_stack.redo()
+    assert not document.editing and not calls
+    assert document.spec is inserted and document.analysis is analysis
+
+
+def test_a_deep_edit_that_does_not_fit_is_dropped(
+    qtbot: QtBot, deep: NetworkSpec, make_document: Callable[[NetworkSpec], ProjectDocument]
+) -> None:
+    document = make_document(deep)
+    assert document.move_layers([LayerPath.top(3)], LayerPath((3, 0, 0)))  # into a layer
+    settled(qtbot, document)
+    assert document.spec is deep
+    assert document.undo_stack.count() == 0 and document.is_clean
+
+
+def test_saving_during_a_deep_edit_saves_it(
+    qtbot: QtBot, deep: NetworkSpec, tmp_path: Path
+) -> None:
+    window = MainWindow(deep)
+    qtbot.addWidget(window)
+    window.document.remove_layers([LayerPath.top(0)])
+    assert window.document.editing and window.document.spec is deep
+    assert window.files.save_to(str(tmp_path / "deep.json"))
+    assert load_project(str(tmp_path / "deep.json")) == window.document.spec
+    assert len(window.document.spec.layers) == len(deep.layers) - 1
+    assert window.document.is_clean
+
+
+def test_the_recovery_file_written_during_a_deep_edit_holds_it(
+    qtbot: QtBot, deep: NetworkSpec
+) -> None:
+    window = MainWindow(deep)
+    qtbot.addWidget(window)
+    window.document.insert_layers(LayerPath.top(3), [LayerSpec.new("Dropout")])
+    assert window.document.editing and window.document.spec is deep
+    window.recovery.save_now()  # (what the autosave timer, or quitting, does)
+    spec, _ = parse_recovery(window.recovery.path.read_text(encoding="utf-8"))
+    assert spec == window.document.spec and spec.layers[3].type == "Dropout"
+
+
+def test_opening_another_network_drops_a_deep_edit(
+    qtbot: QtBot, deep: NetworkSpec, make_document: Callable[[NetworkSpec], ProjectDocument]
+) -> None:
+    document = make_document(deep)
+    document.insert_layers(LayerPath.top(1), [LayerSpec.new("Conv2D")])
+    other = NetworkSpec(layers=(LayerSpec.new("Flatten"),))
+    document.reset(other)
+    settled(qtbot, document)
+    assert document.spec is other and document.undo_stack.count() == 0
+
+
+def test_closing_during_a_deep_edit_leaves_no_thread(qtbot: QtBot, deep: NetworkSpec) -> None:
+    window = MainWindow(deep)
+    qtbot.addWidget(window)
+    window.document.insert_layers(LayerPath.top(1), [LayerSpec.new("Conv2D")])
+    runner = window.document._edits._runner
+    assert runner.running_thread is not None
+    assert not window.document.is_clean  # closing would ask to save it (which settles it)
+    window.document.undo_stack.setClean()  # (no "unsaved changes" question)
+    window.close()
+    assert window.is_shut_down and runner.running_thread is None and not runner.busy
+    assert window.document.spec is deep  # dropped: the window shows what it showed
