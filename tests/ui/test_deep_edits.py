@@ -74,6 +74,14 @@ def make_document() -> Iterator[Callable[[NetworkSpec], ProjectDocument]]:
         document.stop_editing()
 
 
+def opened_window(qtbot: QtBot, spec: NetworkSpec) -> MainWindow:
+    """A window showing `spec`, once its background first analysis is in."""
+    window = MainWindow(spec)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: not window.document.analysing, timeout=60_000)
+    return window
+
+
 def synchronous(
     spec: NetworkSpec, edits: list[Edit], monkeypatch: pytest.MonkeyPatch
 ) -> ProjectDocument:
@@ -162,8 +170,7 @@ def test_a_deep_edit_that_does_not_fit_is_dropped(
 def test_saving_during_a_deep_edit_saves_it(
     qtbot: QtBot, deep: NetworkSpec, tmp_path: Path
 ) -> None:
-    window = MainWindow(deep)
-    qtbot.addWidget(window)
+    window = opened_window(qtbot, deep)
     window.document.remove_layers([LayerPath.top(0)])
     assert window.document.editing and window.document.spec is deep
     assert window.files.save_to(str(tmp_path / "deep.json"))
@@ -175,8 +182,7 @@ def test_saving_during_a_deep_edit_saves_it(
 def test_the_recovery_file_written_during_a_deep_edit_holds_it(
     qtbot: QtBot, deep: NetworkSpec
 ) -> None:
-    window = MainWindow(deep)
-    qtbot.addWidget(window)
+    window = opened_window(qtbot, deep)
     window.document.insert_layers(LayerPath.top(3), [LayerSpec.new("Dropout")])
     assert window.document.editing and window.document.spec is deep
     window.recovery.save_now()  # (what the autosave timer, or quitting, does)
@@ -196,8 +202,7 @@ def test_opening_another_network_drops_a_deep_edit(
 
 
 def test_closing_during_a_deep_edit_leaves_no_thread(qtbot: QtBot, deep: NetworkSpec) -> None:
-    window = MainWindow(deep)
-    qtbot.addWidget(window)
+    window = opened_window(qtbot, deep)
     window.document.insert_layers(LayerPath.top(1), [LayerSpec.new("Conv2D")])
     runner = window.document._edits._runner
     assert runner.running_thread is not None
@@ -206,3 +211,19 @@ def test_closing_during_a_deep_edit_leaves_no_thread(qtbot: QtBot, deep: Network
     window.close()
     assert window.is_shut_down and runner.running_thread is None and not runner.busy
     assert window.document.spec is deep  # dropped: the window shows what it showed
+
+
+def test_training_and_export_see_a_deep_edit_still_being_worked_out(
+    qtbot: QtBot, deep: NetworkSpec, make_document: Callable[[NetworkSpec], ProjectDocument]
+) -> None:
+    document = make_document(deep)
+    document.remove_layers([LayerPath.top(0)])
+    assert document.editing and document.spec is deep
+    # what the export reads: the network with the edit, not the one still shown
+    assert len(document.settled_spec().layers) == len(deep.layers) - 1
+    document.undo_stack.undo()
+    document.insert_layers(LayerPath.top(3), [LayerSpec.new("Dropout")])
+    assert document.editing
+    document.set_locked(True)  # what Train does before it reads the spec
+    assert document.spec.layers[3].type == "Dropout"
+    assert document.analysis == analyze(document.spec)

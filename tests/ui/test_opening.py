@@ -84,6 +84,7 @@ def test_a_5000_layer_network_is_analysed_in_the_background_then_editable(qtbot:
 
         conv = spec.layers[2]
         assert document.replace_layer(LayerPath.top(2), conv.with_values(filters=5))
+        document.settle()  # a deep edit's analysis is worked out on a thread too
         assert document.analysis == analyze(document.spec)
         assert document.analysis.layers[2].output_shape[0] == 5
     finally:

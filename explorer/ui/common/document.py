@@ -127,6 +127,11 @@ class ProjectDocument(BackgroundOpening, QObject):
         """Finish the edits being worked out now (before saving what `spec` is)."""
         self._edits.settle()
 
+    def settled_spec(self) -> NetworkSpec:
+        """The spec with every edit made so far (`spec` is the one shown until then)."""
+        self._edits.settle()
+        return self._spec
+
     def stop_editing(self) -> None:
         """Drop the edits being worked out and join their thread (the way out)."""
         self._edits.stop()
@@ -145,6 +150,8 @@ class ProjectDocument(BackgroundOpening, QObject):
 
     def set_locked(self, locked: bool) -> None:
         """While locked (training), edits are refused and `edit_refused` is emitted."""
+        if locked:
+            self._edits.settle()  # what trains is the network with every edit made so far
         if locked != self._locked:
             self._locked = locked
             self.lock_changed.emit(locked)

@@ -97,7 +97,7 @@ class Workbench(QObject):
             action.triggered.connect(lambda checked=False, d=dock: float_large(d, window))
 
         self.export = ExportActions(
-            window, lambda: self.document.spec, self.weights_for, self.members_for
+            window, self.document.settled_spec, self.weights_for, self.members_for
         )
         window.menus.add_file_menu(self.export.menu)
         window.files.set_weights_saver(self.save_with_weights)
