@@ -467,6 +467,10 @@ class Trainer(RunControl):
 
     def _release_memory(self) -> None:
         self._optimizer.zero_grad(set_to_none=True)
-        gc.collect()
+        # Only the main thread collects: on a window's training thread, a collection that
+        # frees a Qt object runs its C++ destructor there, which waits for the interpreter
+        # lock this thread already holds under another thread state (a hang).
+        if threading.current_thread() is threading.main_thread():
+            gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
