@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QDockWidget, QWidget
 from explorer.ui.shell.deferred import BuildQueue, Deferred, DeferredDock
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.training.controller import TrainingController
-from explorer.ui.training.curves import TrainingCurves
+from explorer.ui.training.curves import TrainingCurves, loss_graphics, with_accuracy_plot
 from explorer.ui.training.health_view import HealthView
 from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunRecord, RunsPanel
@@ -83,7 +83,12 @@ class TrainingDocks(QObject):
         window.tabifyDockWidget(self.health_dock, self.timeline_dock)
 
         queue = queue if queue is not None else BuildQueue(self)
-        self._curves = Deferred(queue, TrainingCurves, self.curves_dock)
+        # The curves' two plots are made a turn each before the panel around them.
+        loss = Deferred(queue, loss_graphics)
+        plots = Deferred(queue, lambda: with_accuracy_plot(loss.get()))
+        self._curves = Deferred(
+            queue, lambda: TrainingCurves(graphics=plots.get()), self.curves_dock
+        )
         self._panel = Deferred(queue, self._build_panel, self.training_dock)
         self._runs = Deferred(queue, self._build_runs, self.runs_dock)
         self._timeline = Deferred(queue, self._build_timeline, self.timeline_dock)
