@@ -120,6 +120,9 @@ def open_once(spec, over_ms: float, profile: bool) -> tuple[list[tuple[str, floa
     measure = probe.measure
 
     def measure_first(step, settle):
+        if profile and not first:  # the step's own turn too, which comes before any tick
+            probe._profiler = cProfile.Profile()
+            probe._profiler.enable()
         result = measure(step, settle)
         if not first:
             first.append(list(probe.turns))

@@ -226,6 +226,39 @@ def test_a_panel_asked_for_before_its_turn_is_built_then_and_works(
         window.document.undo_stack.setClean()
 
 
+def test_the_curves_are_built_in_three_turns_or_at_once_when_asked(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    from explorer.ui.training.curves import TrainingCurves
+
+    window = _shown_window(qtbot, load_template("keras-mnist"))
+    bench = Workbench(window, runs_root=tmp_path / "runs", warm_up=False)
+    try:
+        docks = bench.training_docks
+        assert not isinstance(_held(docks.curves_dock), TrainingCurves)
+        # In the queue's turns: the loss plot, the accuracy plot, then the panel in its dock.
+        qtbot.waitUntil(lambda: isinstance(_held(docks.curves_dock), TrainingCurves))
+        curves = docks.curves
+        assert curves.graphics.getItem(0, 0) is curves.loss_plot
+        assert curves.graphics.getItem(1, 0) is curves.accuracy_plot
+    finally:
+        bench.shutdown()
+        window.recovery.timer.stop()
+        window.document.undo_stack.setClean()
+    # Asked for before its turn (a run starting): made now, both plots with it.
+    other = _shown_window(qtbot, load_template("keras-mnist"))
+    asked = Workbench(other, runs_root=tmp_path / "runs2", warm_up=False)
+    try:
+        curves = asked.training_docks.curves
+        assert _held(asked.training_docks.curves_dock) is curves
+        assert curves.loss_plot is not curves.accuracy_plot
+        assert curves.accuracy_plot.getAxis("bottom").labelText == "epoch"
+    finally:
+        asked.shutdown()
+        other.recovery.timer.stop()
+        other.document.undo_stack.setClean()
+
+
 def test_recovered_work_on_a_deep_network_is_analysed_in_the_background(
     qtbot: Any, message_boxes: Any, isolated_settings: Path
 ) -> None:
