@@ -25,7 +25,7 @@ from explorer.ui.shell.deferred import BuildQueue, Deferred, DeferredDock
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.training.controller import TrainingController
 from explorer.ui.training.curves import TrainingCurves, loss_graphics, with_accuracy_plot
-from explorer.ui.training.health_view import HealthView
+from explorer.ui.training.health_view import HealthPlots, HealthView
 from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunRecord, RunsPanel
 from explorer.ui.training.sweep_dialog import SweepDialog
@@ -92,6 +92,10 @@ class TrainingDocks(QObject):
         self._panel = Deferred(queue, self._build_panel, self.training_dock)
         self._runs = Deferred(queue, self._build_runs, self.runs_dock)
         self._timeline = Deferred(queue, self._build_timeline, self.timeline_dock)
+        # The layer health's plots are made a turn each in the background; the view around
+        # them only when its tab is shown or a run reports health.
+        metric = Deferred(queue, HealthPlots)
+        self._health_plots = Deferred(queue, lambda: metric.get().with_histograms())
         self._health = Deferred(queue, self._build_health, self.health_dock, idle=False)
         controller.run_ended.connect(self._on_controller_run_ended)
         # A dataset Train just downloaded is now cached: the picker says so.
@@ -166,7 +170,7 @@ class TrainingDocks(QObject):
         return runs
 
     def _build_health(self) -> HealthView:
-        health = HealthView()
+        health = HealthView(plots=self._health_plots.get())
         health.layer_health_changed.connect(self._on_health_layer_health_changed)
         return health
 
