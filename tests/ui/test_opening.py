@@ -91,6 +91,37 @@ def test_a_5000_layer_network_is_analysed_in_the_background_then_editable(qtbot:
         document.undo_stack.setClean()
 
 
+def test_the_summary_takes_in_an_analysis_shown_once(qtbot: Any) -> None:
+    spec = deep_spec(BACKGROUND_LAYERS // 2 + 10)
+    window = _shown_window(qtbot, spec)
+    document, summary = window.document, window.summary
+    fitted: list[int] = []
+    fit = summary._fit_columns
+
+    def counted(grow_only: bool = False) -> None:
+        fitted.append(summary.model.rowCount())
+        fit(grow_only)
+
+    summary._fit_columns = counted  # type: ignore[method-assign]
+    try:
+        assert summary.diagnostics.text() == f"Analysing {len(spec.layers):,} layers…"
+        qtbot.waitUntil(lambda: not document.analysing, timeout=60_000)
+        # One fit of the network's rows (not a second one when analysing ends), and the
+        # diagnostics are the network's.
+        assert fitted.count(summary.model.rowCount()) == 1 and summary.model.rowCount() > 200
+        assert summary.diagnostics.text() == "No problems found."
+        # Opening another deep network says so again, then shows its own.
+        other = deep_spec(BACKGROUND_LAYERS // 2 + 20)
+        document.reset(other)
+        assert summary.diagnostics.text() == f"Analysing {len(other.layers):,} layers…"
+        qtbot.waitUntil(lambda: document.spec is other, timeout=60_000)
+        assert summary.diagnostics.text() == "No problems found."
+        assert summary.model.rowCount() == len(other.layers) + 1  # and the input row
+    finally:
+        window.recovery.timer.stop()
+        document.undo_stack.setClean()
+
+
 def test_a_network_within_the_bound_is_shown_at_once(qtbot: Any) -> None:
     spec = deep_spec((BACKGROUND_LAYERS - 2) // 2)
     window = _shown_window(qtbot, spec)
