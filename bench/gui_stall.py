@@ -175,7 +175,9 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
             return False  # an edit of the deep network is being worked out
         if window is not None and (workbench is None or window.document.analysing):
             return False  # the workbench or the network's analysis is still to come
-        return workbench is None or not workbench.inspect.controller.busy
+        # The panel as built, not built by asking: the queue builds it in a turn of its own.
+        inspect = None if workbench is None else workbench._inspect.built
+        return inspect is None or not inspect.controller.busy
 
     def open_window() -> None:
         window = MainWindow(spec)

@@ -68,6 +68,29 @@ def test_the_heat_map_has_one_row_per_layer_and_one_column_per_record(
     assert counts[:, 0].sum() == sum(records[0].layers[layers[0]].weight_hist or ())
 
 
+@pytest.mark.parametrize("histograms_first", [False, True])
+def test_plots_made_beforehand_are_the_ones_the_view_draws_into(
+    qtbot: Any, records: list[HealthRecord], histograms_first: bool
+) -> None:
+    from explorer.ui.training.health_view import HealthPlots
+
+    plots = HealthPlots()
+    assert plots.getItem(1, 0) is None  # the histograms come in a later turn (or with the view)
+    if histograms_first:
+        assert plots.with_histograms() is plots
+    view = HealthView(plots=plots)
+    qtbot.addWidget(view)
+    assert view.graphics is plots
+    assert view.metric_plot is plots.getItem(0, 0)
+    assert view.histogram_plot is plots.getItem(1, 0) is not None
+    view.add_records(records)
+    view.redraw()
+    assert view.metric_image.image.shape == (len(records[0].layers), len(records))
+    assert view.histogram_image.image.shape == (HISTOGRAM_BINS, len(records))
+    # The two heat maps share the step axis.
+    assert view.histogram_plot.vb.linkedView(0) is view.metric_plot.vb
+
+
 def test_hovering_says_the_cell_and_clicking_a_row_picks_its_layer(
     qtbot: Any, records: list[HealthRecord]
 ) -> None:

@@ -92,6 +92,37 @@ def test_a_5000_layer_network_is_analysed_in_the_background_then_editable(qtbot:
         document.undo_stack.setClean()
 
 
+def test_the_summary_takes_in_an_analysis_shown_once(qtbot: Any) -> None:
+    spec = deep_spec(BACKGROUND_LAYERS // 2 + 10)
+    window = _shown_window(qtbot, spec)
+    document, summary = window.document, window.summary
+    fitted: list[int] = []
+    fit = summary._fit_columns
+
+    def counted(grow_only: bool = False) -> None:
+        fitted.append(summary.model.rowCount())
+        fit(grow_only)
+
+    summary._fit_columns = counted  # type: ignore[method-assign]
+    try:
+        assert summary.diagnostics.text() == f"Analysing {len(spec.layers):,} layers…"
+        qtbot.waitUntil(lambda: not document.analysing, timeout=60_000)
+        # One fit of the network's rows (not a second one when analysing ends), and the
+        # diagnostics are the network's.
+        assert fitted.count(summary.model.rowCount()) == 1 and summary.model.rowCount() > 200
+        assert summary.diagnostics.text() == "No problems found."
+        # Opening another deep network says so again, then shows its own.
+        other = deep_spec(BACKGROUND_LAYERS // 2 + 20)
+        document.reset(other)
+        assert summary.diagnostics.text() == f"Analysing {len(other.layers):,} layers…"
+        qtbot.waitUntil(lambda: document.spec is other, timeout=60_000)
+        assert summary.diagnostics.text() == "No problems found."
+        assert summary.model.rowCount() == len(other.layers) + 1  # and the input row
+    finally:
+        window.recovery.timer.stop()
+        document.undo_stack.setClean()
+
+
 def test_a_network_within_the_bound_is_shown_at_once(qtbot: Any) -> None:
     spec = deep_spec((BACKGROUND_LAYERS - 2) // 2)
     window = _shown_window(qtbot, spec)
@@ -225,6 +256,39 @@ def test_a_panel_asked_for_before_its_turn_is_built_then_and_works(
         bench.shutdown()
         window.recovery.timer.stop()
         window.document.undo_stack.setClean()
+
+
+def test_the_curves_are_built_in_three_turns_or_at_once_when_asked(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    from explorer.ui.training.curves import TrainingCurves
+
+    window = _shown_window(qtbot, load_template("keras-mnist"))
+    bench = Workbench(window, runs_root=tmp_path / "runs", warm_up=False)
+    try:
+        docks = bench.training_docks
+        assert not isinstance(_held(docks.curves_dock), TrainingCurves)
+        # In the queue's turns: the loss plot, the accuracy plot, then the panel in its dock.
+        qtbot.waitUntil(lambda: isinstance(_held(docks.curves_dock), TrainingCurves))
+        curves = docks.curves
+        assert curves.graphics.getItem(0, 0) is curves.loss_plot
+        assert curves.graphics.getItem(1, 0) is curves.accuracy_plot
+    finally:
+        bench.shutdown()
+        window.recovery.timer.stop()
+        window.document.undo_stack.setClean()
+    # Asked for before its turn (a run starting): made now, both plots with it.
+    other = _shown_window(qtbot, load_template("keras-mnist"))
+    asked = Workbench(other, runs_root=tmp_path / "runs2", warm_up=False)
+    try:
+        curves = asked.training_docks.curves
+        assert _held(asked.training_docks.curves_dock) is curves
+        assert curves.loss_plot is not curves.accuracy_plot
+        assert curves.accuracy_plot.getAxis("bottom").labelText == "epoch"
+    finally:
+        asked.shutdown()
+        other.recovery.timer.stop()
+        other.document.undo_stack.setClean()
 
 
 def test_recovered_work_on_a_deep_network_is_analysed_in_the_background(

@@ -82,3 +82,24 @@ def test_the_plots_draw_the_history_they_are_given(qtbot: Any) -> None:
         assert np.array_equal(xs, series.data()[0]) and np.array_equal(ys, series.data()[1])
     assert list(curves.val_accuracy_item.getData()[1]) == pytest.approx([65.0])
     assert curves.history.point_count == 3 and curves.history.validation_point_count == 1
+
+
+def test_plots_made_beforehand_are_the_ones_the_curves_draw_into(qtbot: Any) -> None:
+    from explorer.ui.training.curves import loss_graphics, with_accuracy_plot
+
+    configure_pyqtgraph()
+    graphics = loss_graphics()
+    loss_plot = graphics.getItem(0, 0)
+    assert graphics.getItem(1, 0) is None  # the accuracy plot comes in a later turn
+    graphics = with_accuracy_plot(graphics)
+    accuracy_plot = graphics.getItem(1, 0)
+    curves = TrainingCurves(graphics=graphics)
+    qtbot.addWidget(curves)
+    assert curves.graphics is graphics
+    assert curves.loss_plot is loss_plot and curves.accuracy_plot is accuracy_plot
+    assert curves.raw_loss_item in loss_plot.listDataItems()
+    assert curves.val_accuracy_item in accuracy_plot.listDataItems()
+    assert accuracy_plot.getAxis("bottom").labelText == "epoch"
+    # The two plots share the epoch axis.
+    loss_plot.setXRange(0, 7, padding=0)
+    assert accuracy_plot.viewRange()[0] == pytest.approx([0, 7])

@@ -298,7 +298,8 @@ class SummaryPanel(QWidget):
         self._totals_timer.timeout.connect(self._show_totals)
         self._estimate: Generator[None, None, TrainingMemory] | None = None
         document.spec_changed.connect(self._on_document_spec_changed)
-        document.analysing_changed.connect(self._on_document_spec_changed)
+        document.analysing_changed.connect(self._on_document_analysing_changed)
+        self._shows_analysing = False
         self._on_document_spec_changed()  # the totals, too, follow on the next turn
 
     def show_profile(self, profile: StepProfile, largest: LargestBatch | None) -> None:
@@ -350,7 +351,8 @@ class SummaryPanel(QWidget):
         self._estimate = training_memory_steps(self.document.spec, analysis)
         self._totals_timer.start()
         items = []
-        if self.document.analysing:  # the placeholder's "no layers" is not the network's
+        self._shows_analysing = bool(self.document.analysing)
+        if self._shows_analysing:  # the placeholder's "no layers" is not the network's
             self.diagnostics.setText(f"Analysing {self.document.analysing:,} layers…")
             return
         for diagnostic in analysis.diagnostics:
@@ -358,6 +360,14 @@ class SummaryPanel(QWidget):
             where = f"{_name_at(analysis, diagnostic.path)}: " if diagnostic.path else ""
             items.append(f"<span style='color:{colour.name()}'>● {where}{diagnostic.text()}</span>")
         self.diagnostics.setText("<br>".join(items) if items else "No problems found.")
+
+    @Slot(bool)
+    def _on_document_analysing_changed(self, analysing: bool) -> None:
+        # An analysis shown has changed the spec just before (the table, the totals and the
+        # diagnostics are the network's already): refreshed again, the thousands of rows
+        # would be measured twice in that turn.
+        if analysing or self._shows_analysing:
+            self._on_document_spec_changed()
 
     def _fit_columns(self, grow_only: bool = False) -> None:
         """Fit the columns to their longest text among the first rows and those on screen,

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import QDockWidget, QWidget
 from explorer.ui.shell.deferred import BuildQueue, Deferred, DeferredDock
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.training.controller import TrainingController
-from explorer.ui.training.curves import TrainingCurves
-from explorer.ui.training.health_view import HealthView
+from explorer.ui.training.curves import TrainingCurves, loss_graphics, with_accuracy_plot
+from explorer.ui.training.health_view import HealthPlots, HealthView
 from explorer.ui.training.panel import TrainingPanel
 from explorer.ui.training.runs import RunRecord, RunsPanel
 from explorer.ui.training.sweep_dialog import SweepDialog
@@ -83,10 +83,19 @@ class TrainingDocks(QObject):
         window.tabifyDockWidget(self.health_dock, self.timeline_dock)
 
         queue = queue if queue is not None else BuildQueue(self)
-        self._curves = Deferred(queue, TrainingCurves, self.curves_dock)
+        # The curves' two plots are made a turn each before the panel around them.
+        loss = Deferred(queue, loss_graphics)
+        plots = Deferred(queue, lambda: with_accuracy_plot(loss.get()))
+        self._curves = Deferred(
+            queue, lambda: TrainingCurves(graphics=plots.get()), self.curves_dock
+        )
         self._panel = Deferred(queue, self._build_panel, self.training_dock)
         self._runs = Deferred(queue, self._build_runs, self.runs_dock)
         self._timeline = Deferred(queue, self._build_timeline, self.timeline_dock)
+        # The layer health's plots are made a turn each in the background; the view around
+        # them only when its tab is shown or a run reports health.
+        metric = Deferred(queue, HealthPlots)
+        self._health_plots = Deferred(queue, lambda: metric.get().with_histograms())
         self._health = Deferred(queue, self._build_health, self.health_dock, idle=False)
         controller.run_ended.connect(self._on_controller_run_ended)
         # A dataset Train just downloaded is now cached: the picker says so.
@@ -161,7 +170,7 @@ class TrainingDocks(QObject):
         return runs
 
     def _build_health(self) -> HealthView:
-        health = HealthView()
+        health = HealthView(plots=self._health_plots.get())
         health.layer_health_changed.connect(self._on_health_layer_health_changed)
         return health
 

@@ -40,15 +40,32 @@ LIVE_LEGEND = (
 )
 
 
+def loss_graphics() -> pg.GraphicsLayoutWidget:
+    """The curves' plotting area with its first plot, the loss, in it."""
+    graphics = pg.GraphicsLayoutWidget()
+    graphics.setBackground("w")
+    graphics.addPlot(row=0, col=0)
+    return graphics
+
+
+def with_accuracy_plot(graphics: pg.GraphicsLayoutWidget) -> pg.GraphicsLayoutWidget:
+    """`graphics` (from `loss_graphics`) with the accuracy plot added below the loss."""
+    graphics.addPlot(row=1, col=0)
+    return graphics
+
+
 class TrainingCurves(QWidget):
     """Loss (top) and accuracy (bottom) plots sharing the epoch axis."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, *, graphics: pg.GraphicsLayoutWidget | None = None
+    ) -> None:
+        """`graphics`: the plots made beforehand by `with_accuracy_plot(loss_graphics())`
+        (each plot takes ~15 ms, so a window makes them in turns of its own)."""
         super().__init__(parent)
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground("w")
-        self.loss_plot = self.graphics.addPlot(row=0, col=0)
-        self.accuracy_plot = self.graphics.addPlot(row=1, col=0)
+        self.graphics = with_accuracy_plot(loss_graphics()) if graphics is None else graphics
+        self.loss_plot = self.graphics.getItem(0, 0)
+        self.accuracy_plot = self.graphics.getItem(1, 0)
         self.accuracy_plot.setXLink(self.loss_plot)
         self.accuracy_plot.setLabel("bottom", "epoch")
         for plot, label in ((self.loss_plot, "loss"), (self.accuracy_plot, "accuracy (%)")):

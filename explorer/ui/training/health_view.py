@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -39,12 +39,49 @@ MAX_AXIS_WIDTH = 240
 MAX_ADVICE_LINES = 4
 
 
+class HealthPlots(pg.GraphicsLayoutWidget):
+    """The view's plotting area: the metric's heat map at first, the histograms' below it
+    once `with_histograms()` has added them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setBackground("w")
+        self.metric_plot = self.addPlot(row=0, col=0)
+        self.metric_plot.invertY(True)
+        self.metric_plot.setLabel("bottom", "step")
+        self.metric_image = pg.ImageItem(axisOrder="row-major")
+        self.metric_plot.addItem(self.metric_image)
+        self.metric_bar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), interactive=False)
+        self.metric_bar.setImageItem(self.metric_image, insert_in=self.metric_plot)
+        self.histogram_plot: Any = None
+        self.histogram_image: Any = None
+        self.histogram_bar: Any = None
+
+    def with_histograms(self) -> HealthPlots:
+        """These plots with the histograms' heat map below the metric's (once)."""
+        if self.histogram_plot is not None:
+            return self
+        self.histogram_plot = self.addPlot(row=1, col=0)
+        self.histogram_plot.setLabel("bottom", "step")
+        self.histogram_plot.setXLink(self.metric_plot)
+        self.histogram_image = pg.ImageItem(axisOrder="row-major")
+        self.histogram_plot.addItem(self.histogram_image)
+        self.histogram_bar = pg.ColorBarItem(colorMap=pg.colormap.get("inferno"), interactive=False)
+        self.histogram_bar.setImageItem(self.histogram_image, insert_in=self.histogram_plot)
+        # The layer rows need more height than the histogram's bins.
+        self.ci.layout.setRowStretchFactor(0, 3)
+        self.ci.layout.setRowStretchFactor(1, 2)
+        return self
+
+
 class HealthView(QWidget):
     """Layer health of the live run or of a finished one."""
 
     layer_health_changed = Signal(object)  # dict[str, HealthAdvice], newest record
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, plots: HealthPlots | None = None) -> None:
+        """`plots`: made beforehand (each of its two plots takes ~15 ms, so a window makes
+        them in turns of their own); the histograms' plot is added now if it is not yet."""
         super().__init__(parent)
         self.history = HealthHistory()
         self._advice: dict[str, HealthAdvice] = {}
@@ -74,25 +111,12 @@ class HealthView(QWidget):
         controls.addWidget(self.kind_box, 1, 2)
         controls.setColumnStretch(1, 1)
 
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground("w")
-        self.metric_plot = self.graphics.addPlot(row=0, col=0)
-        self.metric_plot.invertY(True)
-        self.metric_plot.setLabel("bottom", "step")
-        self.metric_image = pg.ImageItem(axisOrder="row-major")
-        self.metric_plot.addItem(self.metric_image)
-        self.metric_bar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), interactive=False)
-        self.metric_bar.setImageItem(self.metric_image, insert_in=self.metric_plot)
-        self.histogram_plot = self.graphics.addPlot(row=1, col=0)
-        self.histogram_plot.setLabel("bottom", "step")
-        self.histogram_plot.setXLink(self.metric_plot)
-        self.histogram_image = pg.ImageItem(axisOrder="row-major")
-        self.histogram_plot.addItem(self.histogram_image)
-        self.histogram_bar = pg.ColorBarItem(colorMap=pg.colormap.get("inferno"), interactive=False)
-        self.histogram_bar.setImageItem(self.histogram_image, insert_in=self.histogram_plot)
-        # The layer rows need more height than the histogram's bins.
-        self.graphics.ci.layout.setRowStretchFactor(0, 3)
-        self.graphics.ci.layout.setRowStretchFactor(1, 2)
+        plots = (HealthPlots() if plots is None else plots).with_histograms()
+        self.graphics = plots
+        self.metric_plot, self.metric_image = plots.metric_plot, plots.metric_image
+        self.metric_bar = plots.metric_bar
+        self.histogram_plot, self.histogram_image = plots.histogram_plot, plots.histogram_image
+        self.histogram_bar = plots.histogram_bar
         for plot in (self.metric_plot, self.histogram_plot):
             plot.getAxis("left").setWidth(AXIS_WIDTH)  # equal widths keep the step axes aligned
             plot.setMenuEnabled(False)
