@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox, QScrollAre
 from explorer.core.analysis import analyze
 from explorer.core.paths import LayerPath
 from explorer.core.project import dumps_project, save_project
-from explorer.core.spec import LayerSpec
+from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.summary import table_rows
 from explorer.core.templates import load_template
 from explorer.ui.common.document import ProjectDocument
@@ -366,3 +366,20 @@ def test_the_interpreter_switches_threads_often_only_while_a_network_is_analysed
     finally:
         document.stop_analysing()
     assert sys.getswitchinterval() == usual
+
+
+def test_a_later_selection_is_sent_only_while_its_spec_is_shown(qtbot: Any) -> None:
+    first = NetworkSpec(layers=(LayerSpec.new("Flatten"), LayerSpec.new("Dense")))
+    document = ProjectDocument(first)
+    sent: list[list[LayerPath]] = []
+    document.selection_requested.connect(sent.append)
+    document.later_selection.request(document.spec, [LayerPath.top(1)], 5)
+    assert document.later_selection.pending and sent == []
+    qtbot.waitUntil(lambda: not document.later_selection.pending)
+    assert sent == [[LayerPath.top(1)]]
+    # asked for one network, but another is shown by the time it is due: nothing is sent
+    document.later_selection.request(document.spec, [LayerPath.top(0)], 5)
+    document.reset(NetworkSpec(layers=(LayerSpec.new("Flatten"),)))
+    sent.clear()
+    document.later_selection.send_now()
+    assert sent == [] and not document.later_selection.pending

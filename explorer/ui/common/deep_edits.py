@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtCore import QObject, Slot
 
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.app.tree_edits import Edit, EditResult, apply_edit
@@ -116,13 +116,6 @@ class DeepEdits(QObject):
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.failed.connect(self._on_runner_failed)
         self._jobs: deque[_Job] = deque()
-        # The views take in thousands of rows when an edit arrives, and selecting its layers
-        # needs their new layout: that is done in a turn of the loop of its own.
-        self._selection: tuple[NetworkSpec, Sequence[LayerPath]] | None = None
-        self._select_timer = QTimer(self)
-        self._select_timer.setSingleShot(True)
-        self._select_timer.setInterval(0)
-        self._select_timer.timeout.connect(self._on_select_timer_timeout)
         document.replaced.connect(self.drop)  # (its undo stack cleared: the commands gone)
 
     @property
@@ -139,7 +132,7 @@ class DeepEdits(QObject):
             self.pending
             or runner.busy
             or runner.running_thread is not None
-            or self._select_timer.isActive()
+            or self._document().later_selection.pending
         )
 
     def _document(self) -> ProjectDocument:
@@ -200,15 +193,14 @@ class DeepEdits(QObject):
         self._runner.invalidate()  # the job on the thread: its result is dropped
         while self._jobs:
             self._finish(self._jobs[0], self._work_out(self._jobs[0]), now=True)
-        self._on_select_timer_timeout()
+        self._document().later_selection.send_now()
 
     @Slot()
     def drop(self) -> None:
         """Forget the pending commands (another project is open): their results never come."""
         self._jobs.clear()
         self._runner.invalidate()
-        self._select_timer.stop()
-        self._selection = None
+        self._document().later_selection.drop()
 
     def stop(self) -> None:
         """Drop the pending commands' work and join the thread (the way out)."""
@@ -260,15 +252,8 @@ class DeepEdits(QObject):
         if self._jobs:
             self._jobs[0].command.old = outcome.spec
         document._show(command.new, command.change, None)
-        self._selection = (command.new, command._select_after)
-        self._select_timer.start()
-
-    @Slot()
-    def _on_select_timer_timeout(self) -> None:
-        self._select_timer.stop()
-        selection, self._selection = self._selection, None
-        if selection is not None and selection[0] is self._document()._spec:
-            self._document().selection_requested.emit(list(selection[1]))
+        # selected a turn later, once the views have taken in the rows
+        document.later_selection.request(command.new, command._select_after)
 
     @Slot(object)
     def _on_runner_finished(self, result: TaskFinished[Outcome]) -> None:

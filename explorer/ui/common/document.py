@@ -47,13 +47,13 @@ from explorer.core.paths import (
 )
 from explorer.core.spec import BlockSpec, InputSpec, LayerOrBlock, NetworkSpec, SpecError
 from explorer.ui.common.deep_edits import DeepEdits, tree_change
+from explorer.ui.common.later_selection import LaterSelection
 from explorer.ui.common.opening import (
     RECENT_ANALYSES,
     BackgroundOpening,
     OpeningAnalysis,
     needs_background,
 )
-from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.common.row_change import RowChange
 from explorer.ui.common.spec_command import SpecEditCommand
 
@@ -101,9 +101,8 @@ class ProjectDocument(BackgroundOpening, QObject):
         self._epoch = next(self._merge_epoch)
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self.clean_changed)
-        self._select_first_of: NetworkSpec | None = None
-        self._select_timer = QuietTimer(self)
-        self._select_timer.timeout.connect(self._select_first_layer)
+        # Layers to select a turn after a deep network's rows arrive (opening, deep edits).
+        self.later_selection = LaterSelection(self)
         if later and self._opening is not None:
             self._opening.start(opened, None)
         self._edits = DeepEdits(self)

@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
+from explorer.ui.common.later_selection import LaterSelection
 from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 
@@ -164,8 +165,7 @@ class BackgroundOpening:
     _recent: list[tuple[NetworkSpec, Analysis]]
     _spec: NetworkSpec
     _path: str | None
-    _select_first_of: NetworkSpec | None
-    _select_timer: QuietTimer
+    later_selection: LaterSelection
     analysing_changed: SignalInstance
     selection_requested: SignalInstance
 
@@ -210,15 +210,9 @@ class BackgroundOpening:
         # The first layer is selected a turn later: a view lays its thousands of rows out
         # first (selecting needs that layout), so neither turn does both.
         self._reset_now(opened.spec, opened.path, select=False)
-        self._select_first_of = opened.spec
-        self._select_timer.start(SHOW_AFTER_MS)
+        if opened.spec.layers:
+            self.later_selection.request(opened.spec, [LayerPath.top(0)], SHOW_AFTER_MS)
         self.analysing_changed.emit(False)
-
-    @Slot()
-    def _select_first_layer(self) -> None:
-        if self._select_first_of is self._spec and self._spec.layers:
-            self.selection_requested.emit([LayerPath.top(0)])
-        self._select_first_of = None
 
     @Slot(object)
     def _on_opening_failed(self, pending: tuple[NetworkSpec, str | None]) -> None:
