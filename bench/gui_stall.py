@@ -36,6 +36,9 @@ the depth itself costs. Budget (DESIGN.md): every step ≤ 50 ms at 5,000 layers
 
     python bench/gui_stall.py [--layers 500 5000] [--repeat N] [--profile STEP]
 
+(`--profile STEP` prints a cProfile of that step's longest turn of the loop, at each
+depth but the peer's; cProfile slows Python code about twofold, not Qt's own.)
+
 (BENCH_SORT=cumulative sorts the profile by cumulative time instead of own time.)
 
 `--repeat N` takes every configuration N times, in turn, and reports each step's median:
@@ -102,6 +105,10 @@ class StallProbe:
         from PySide6.QtCore import Qt, QTimer
 
         self.app = app
+        # While `profiling`: a cProfile of each turn, the longest kept as (CPU s, profile).
+        self.profiling = False
+        self.longest: tuple[float, cProfile.Profile] | None = None
+        self._profiler: cProfile.Profile | None = None
         self.timer = QTimer()
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(PROBE_MS)
@@ -113,9 +120,20 @@ class StallProbe:
 
     def _tick(self) -> None:
         now, cpu = time.perf_counter(), time.thread_time()
+        self._turn_ended(cpu - self.last_cpu)
         self.worst = max(self.worst, now - self.last)
         self.worst_cpu = max(self.worst_cpu, cpu - self.last_cpu)
         self.last, self.last_cpu = now, cpu
+
+    def _turn_ended(self, cpu: float) -> None:
+        if self._profiler is not None:
+            self._profiler.disable()
+            if self.longest is None or cpu > self.longest[0]:
+                self.longest = (cpu, self._profiler)
+            self._profiler = None
+        if self.profiling:
+            self._profiler = cProfile.Profile()
+            self._profiler.enable()
 
     def measure(
         self, step: Callable[[], object], settle: Callable[[], bool]
@@ -129,6 +147,8 @@ class StallProbe:
         self.app.processEvents()
         self.last, self.last_cpu = time.perf_counter(), time.thread_time()
         self.worst = self.worst_cpu = 0.0
+        self.longest = None
+        self._turn_ended(0.0)  # (the step's own turn comes before any tick)
         QTimer.singleShot(0, step)
         quiet_since = time.perf_counter()
         deadline = quiet_since + 600
@@ -144,6 +164,7 @@ class StallProbe:
             elif time.perf_counter() - quiet_since > IDLE_MS / 1000:
                 break
         self.timer.stop()
+        self._turn_ended(time.thread_time() - self.last_cpu)
         wall = max(self.worst, time.perf_counter() - self.last) * 1000 - PROBE_MS
         cpu = max(self.worst_cpu, time.thread_time() - self.last_cpu) * 1000
         return wall, cpu
@@ -291,12 +312,12 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
         if name in before:
             before[name]()
             app.processEvents()
-        profiler = cProfile.Profile() if name == profile else None
-        if profiler is not None:
-            profiler.enable()  # the step and every event it causes until the loop is idle
+        probe.profiling = name == profile
         stalls[name] = probe.measure(actions[name], idle)
-        if profiler is not None:
-            profiler.disable()
+        probe.profiling = False
+        if name == profile and probe.longest is not None:
+            cpu, profiler = probe.longest
+            print(f"profile of the step's longest turn ({cpu * 1000:.0f} ms of CPU, profiled):")
             pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(
                 30
             )

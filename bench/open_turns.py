@@ -4,7 +4,7 @@
 window, then the workbench, then each panel in a turn of its own, a deep network's
 analysis swapped in) with the same 5 ms probe and lists every turn whose GUI-thread CPU
 time exceeds a threshold, with what ran in it: the window, the workbench, a panel's
-builder, the swap of the analysis, the first layer's selection (anything else in a turn,
+builder, the swap of the analysis, a selection sent a turn later (anything else in a turn,
 painting and laying out mostly, is the rest). `--profile` prints a cProfile of the
 longest turn.
 
@@ -56,6 +56,7 @@ def named(name: Callable[..., str]) -> Callable[[Callable[..., object]], Callabl
 
 def instrument() -> None:
     """Name the window's opening work (the classes are patched for this process only)."""
+    from explorer.ui.common.later_selection import LaterSelection
     from explorer.ui.common.opening import BackgroundOpening
     from explorer.ui.shell.deferred import Deferred
     from explorer.ui.shell.main_window import MainWindow
@@ -79,33 +80,22 @@ def instrument() -> None:
     BackgroundOpening._on_opening_analysed = named(lambda *_: "swap")(  # type: ignore[method-assign]
         BackgroundOpening._on_opening_analysed
     )
-    BackgroundOpening._select_first_layer = named(lambda *_: "select first")(  # type: ignore[method-assign]
-        BackgroundOpening._select_first_layer
+    LaterSelection.send_now = named(lambda *_: "selection")(  # type: ignore[method-assign]
+        LaterSelection.send_now
     )
 
 
 class TurnProbe(gui_stall.StallProbe):
     """The stall probe, keeping every turn: (CPU at its start, at its end)."""
 
-    def __init__(self, app, profile: bool) -> None:
+    def __init__(self, app) -> None:
         super().__init__(app)
         self.turns: list[tuple[float, float]] = []
-        self.profile = profile
-        self.profiles: list[tuple[float, cProfile.Profile]] = []
-        self._profiler: cProfile.Profile | None = None
 
     def _tick(self) -> None:
-        if self._profiler is not None:
-            self._profiler.disable()
         before = self.last_cpu
         super()._tick()
         self.turns.append((before, self.last_cpu))
-        if self._profiler is not None:
-            self.profiles.append((self.last_cpu - before, self._profiler))
-            self.profiles = sorted(self.profiles, key=lambda p: -p[0])[:1]
-        if self.profile:
-            self._profiler = cProfile.Profile()
-            self._profiler.enable()
 
 
 def open_once(spec, over_ms: float, profile: bool) -> tuple[list[tuple[str, float]], str]:
@@ -113,20 +103,20 @@ def open_once(spec, over_ms: float, profile: bool) -> tuple[list[tuple[str, floa
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
-    probe = TurnProbe(app, profile)
+    probe = TurnProbe(app)
+    probe.profiling = profile
     original = gui_stall.StallProbe
     gui_stall.StallProbe = lambda app: probe  # type: ignore[assignment,misc]
     first: list[list[tuple[float, float]]] = []
+    longest: list[tuple[float, cProfile.Profile] | None] = []
     measure = probe.measure
 
     def measure_first(step, settle):
-        if profile and not first:  # the step's own turn too, which comes before any tick
-            probe._profiler = cProfile.Profile()
-            probe._profiler.enable()
         result = measure(step, settle)
-        if not first:
+        if not first:  # the opening: its turns and its longest turn's profile
             first.append(list(probe.turns))
-            probe.profile = False
+            longest.append(probe.longest)
+            probe.profiling = False
         return result
 
     probe.measure = measure_first  # type: ignore[method-assign]
@@ -145,14 +135,13 @@ def open_once(spec, over_ms: float, profile: bool) -> tuple[list[tuple[str, floa
         ]
         rows.append((", ".join(inside) or "(paint, layout, other)", ms))
     text = ""
-    if probe.profiles:
+    if longest and longest[0] is not None:
+        cpu, profiler = longest[0]
         out = io.StringIO()
-        pstats.Stats(probe.profiles[0][1], stream=out).sort_stats(
+        pstats.Stats(profiler, stream=out).sort_stats(
             os.environ.get("BENCH_SORT", "cumulative")
         ).print_stats(40)
-        text = f"profile of the longest turn ({probe.profiles[0][0] * 1000:.0f} ms):\n" + (
-            out.getvalue()
-        )
+        text = f"profile of the longest turn ({cpu * 1000:.0f} ms):\n" + out.getvalue()
     return rows, text
 
 

@@ -63,7 +63,9 @@ def test_a_hidden_inspect_panel_draws_no_layer_of_a_deep_network(qtbot: Any) -> 
         assert maps.model.rowCount() == 403
         coloured = sorted(maps.delegate.images)
         viewport = maps.view.viewport().rect()
-        assert all(maps.view.visualRect(maps.model.index(r)).intersects(viewport) for r in coloured)
+        assert all(
+            maps.view.visualRect(maps.model.index(r, 0)).intersects(viewport) for r in coloured
+        )
         assert len(coloured) < 30  # of 403 rows
     finally:
         bench.shutdown()

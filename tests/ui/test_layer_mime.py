@@ -33,7 +33,7 @@ def test_a_drag_carries_the_layers_and_their_paths_in_this_document(
     document: ProjectDocument,
 ) -> None:
     model = LayerStackModel(document)
-    data = model.mimeData([model.index(3), model.index(1)])
+    data = model.mimeData([model.index(3, 0), model.index(1, 0)])
     marker = json.loads(bytes(data.data(PATHS_MIME).data()).decode())
     assert marker == {"document": id(document), "paths": [[1], [3]]}
     assert dragged_paths(data, document) == [top(1), top(3)]
@@ -104,7 +104,7 @@ def test_copy_then_paste_goes_after_the_last_selected_layer(
 def test_the_model_maps_paths_and_indexes_both_ways(document: ProjectDocument) -> None:
     model = LayerStackModel(document)
     for row in range(model.rowCount()):
-        assert model.path_of(model.index(row)) == top(row)
+        assert model.path_of(model.index(row, 0)) == top(row)
         assert model.index_of(top(row)).row() == row
     assert not model.index_of(top(model.rowCount())).isValid()
 

@@ -42,7 +42,7 @@ def test_model_passes_the_qt_model_tester(document: ProjectDocument, qtmodeltest
 
 def test_rows_show_description_shape_and_parameters(document: ProjectDocument) -> None:
     model = LayerStackModel(document)
-    index = model.index(0)
+    index = model.index(0, 0)
     assert model.data(index) == "Conv2D 32 · 5×5 · relu"
     assert model.data(index, SHAPE_ROLE) == "(32, 24, 24)"
     assert model.rowCount() == len(document.spec.layers)
@@ -76,7 +76,7 @@ def test_dropping_a_block_inserts_all_its_layers_in_one_undo_step(
 def test_dragging_rows_within_the_stack_moves_them(document: ProjectDocument) -> None:
     model = LayerStackModel(document)
     layers = document.spec.layers
-    data = model.mimeData([model.index(4), model.index(5)])
+    data = model.mimeData([model.index(4, 0), model.index(5, 0)])
     assert model.dropMimeData(data, MOVE, 0, 0, QModelIndex())
     assert document.spec.layers == (layers[4], layers[5], *layers[:4])
     assert model.rowCount() == len(layers)
@@ -86,7 +86,7 @@ def test_dragging_rows_into_another_window_copies_them(document: ProjectDocument
     source = LayerStackModel(document)
     other = ProjectDocument(NetworkSpec())
     target = LayerStackModel(other)
-    data = source.mimeData([source.index(0)])
+    data = source.mimeData([source.index(0, 0)])
     assert target.dropMimeData(data, MOVE, 0, 0, QModelIndex())
     assert other.spec.layers == (document.spec.layers[0],)
     assert len(document.spec.layers) == 6
@@ -96,7 +96,7 @@ def test_dropping_on_a_row_inserts_before_it(document: ProjectDocument) -> None:
     model = LayerStackModel(document)
     data = QMimeData()
     data.setData(LAYERS_MIME, json.dumps([{"type": "Dropout", "rate": 0.25}]).encode())
-    assert model.dropMimeData(data, COPY, -1, 0, model.index(2))
+    assert model.dropMimeData(data, COPY, -1, 0, model.index(2, 0))
     assert document.spec.layers[2] == LayerSpec.create("Dropout", {"rate": 0.25})
 
 
@@ -187,15 +187,15 @@ def test_invalid_kernel_marks_its_row_and_later_shapes_unknown_and_the_fix_repai
     editor.h.setValue(9)  # a user typing 9 into the kernel box
 
     assert document.spec.layers[1].get("kernel_size") == 9
-    assert model.data(model.index(1), SEVERITY_ROLE) == "error"
-    assert "kernel" in model.data(model.index(1), Qt.ItemDataRole.ToolTipRole)
-    assert model.data(model.index(0), SHAPE_ROLE) == "(4, 4, 4)"
-    assert [model.data(model.index(r), SHAPE_ROLE) for r in (1, 2, 3)] == ["?", "?", "?"]
-    assert model.data(model.index(2), SEVERITY_ROLE) is None
+    assert model.data(model.index(1, 0), SEVERITY_ROLE) == "error"
+    assert "kernel" in model.data(model.index(1, 0), Qt.ItemDataRole.ToolTipRole)
+    assert model.data(model.index(0, 0), SHAPE_ROLE) == "(4, 4, 4)"
+    assert [model.data(model.index(r, 0), SHAPE_ROLE) for r in (1, 2, 3)] == ["?", "?", "?"]
+    assert model.data(model.index(2, 0), SEVERITY_ROLE) is None
 
     assert len(fix_buttons(properties)) == 1
     label = fix_buttons(properties)[0].text()
     fix_buttons(properties)[0].click()
     assert document.analysis.ok, label
-    assert model.data(model.index(3), SHAPE_ROLE) == "(10,)"
-    assert all(model.data(model.index(r), SEVERITY_ROLE) is None for r in range(4))
+    assert model.data(model.index(3, 0), SHAPE_ROLE) == "(10,)"
+    assert all(model.data(model.index(r, 0), SEVERITY_ROLE) is None for r in range(4))

@@ -82,7 +82,7 @@ def panel(qtbot: Any) -> LayerStackPanel:
 def test_a_block_row_shows_its_kind_repeat_and_totals(qtbot: Any) -> None:
     document = ProjectDocument(network(residual(conv(), relu(), repeat=3)))
     model = LayerStackModel(document)
-    index = model.index(0)
+    index = model.index(0, 0)
     assert model.data(index, KIND_ROLE) == "block"
     assert model.data(index).startswith("Residual ×3")
     analysed = document.analysis.layers[0]

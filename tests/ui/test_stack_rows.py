@@ -63,7 +63,7 @@ _at = LayerPath.top
 
 
 def _names(model: LayerStackModel) -> list[str]:
-    return [str(model.index(row).data(NAME_ROLE)) for row in range(model.rowCount())]
+    return [str(model.index(row, 0).data(NAME_ROLE)) for row in range(model.rowCount())]
 
 
 EDITS_ABOVE = {
@@ -125,7 +125,7 @@ def test_a_change_in_place_updates_that_row_without_moving_any(
     ):
         document.replace_layer(_at(0), layer.with_values(filters=8), "filters")
     assert changed.args[0].row() == 0
-    assert "Conv2D 8" in str(model.index(0).data())
+    assert "Conv2D 8" in str(model.index(0, 0).data())
     assert view.currentIndex().row() == 3
 
 
@@ -209,7 +209,7 @@ def test_any_edits_undo_and_redo_keep_rows_and_persistent_indexes_right(
     layers = tuple(LayerSpec.create("Dense", {"units": units}) for units in range(1, 14))
     document = ProjectDocument(NetworkSpec(layers=layers))
     model = LayerStackModel(document)
-    persistent = QPersistentModelIndex(model.index(watched))
+    persistent = QPersistentModelIndex(model.index(watched, 0))
     identity = [f"u{units}" for units in range(1, 14)]  # a layer by its units, never renamed
 
     def units() -> list[str]:
@@ -273,7 +273,7 @@ def test_an_edit_of_a_deep_stack_lays_out_no_rows_again(
     panel.resize(300, 600)
     panel.show()
     view, model = panel.view, panel.model
-    qtbot.waitUntil(lambda: view.visualRect(model.index(2999)).isValid())
+    qtbot.waitUntil(lambda: view.visualRect(model.index(2999, 0)).isValid())
     panel.select_paths([_at(1500)])
     asked[0] = 0
     try:
@@ -281,7 +281,7 @@ def test_an_edit_of_a_deep_stack_lays_out_no_rows_again(
         document.settle()  # a network this deep is analysed on a thread after an edit
         # The tree view has uniform row heights: a change of the rows' data moves no row.
         assert asked[0] < 10
-        qtbot.waitUntil(lambda: view.visualRect(model.index(2999)).isValid())
+        qtbot.waitUntil(lambda: view.visualRect(model.index(2999, 0)).isValid())
         assert _selected(view)[1] == document.analysis.layers[1500].name
         assert document.spec.layers[1500].json_values()["units"] == 9
     finally:

@@ -156,7 +156,7 @@ class LayerStackPanel(QWidget):
         self.view.setRootIsDecorated(self.document.spec.has_blocks)
         if self.document.spec.has_blocks:
             for row in range(self.model.rowCount()):
-                index = self.model.index(row)
+                index = self.model.index(row, 0)
                 if self.model.hasChildren(index):
                     self.view.expandRecursively(index)
 

@@ -6,6 +6,13 @@ top-level rows, and the model inserts, moves and removes just those rows (as nap
 model does), then brings the rows inside a changed block up to date with as few inserts
 and removals as it can, so the view keeps its selection, current row, scroll position and
 the blocks it has collapsed.
+
+The tree's shape lives in Qt: each row is a bare QStandardItem (a "cell") holding only its
+flags, so the index, parent, row count and flags a view asks of every row whenever it lays
+the rows out are answered in C++. A tree view lays out all its rows after each insert or
+removal: for 5,000 rows, a Python model's index() and flags() made that 30-40 ms on their
+own, a QStandardItemModel's 1 ms. What a row shows (data()) is Python's, from the row's
+Node, and is asked only of the rows on screen.
 """
 
 from __future__ import annotations
@@ -15,7 +22,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractItemModel,
     QMimeData,
     QModelIndex,
     QObject,
@@ -24,6 +30,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
+from PySide6.QtGui import QStandardItem, QStandardItemModel
 
 from explorer.core.analysis import LayerAnalysis
 from explorer.core.paths import LayerPath, item_at, outermost
@@ -85,7 +92,7 @@ __all__ = [
 ]
 
 
-# Worked out once: a view asks for a row's flags many times per paint.
+# Each row's cell holds its flags (Qt reads them there).
 _MOVABLE = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
 # Drops land between layers, never on one.
 _LAYER_FLAGS = _MOVABLE | Qt.ItemFlag.ItemNeverHasChildren
@@ -94,11 +101,22 @@ _BLOCK_FLAGS = _MOVABLE | Qt.ItemFlag.ItemIsDropEnabled
 # Not selectable: a branch header, an empty or a merge row is where layers go.
 _PART_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsDropEnabled
 _ROOT_FLAGS = Qt.ItemFlag.ItemIsDropEnabled
-_ITEM = RowKind.ITEM  # (an enum member looked up once, not on every call)
 _MAX_RUNS = 8  # runs of changed rows told one by one
 
 
-class LayerStackModel(QAbstractItemModel):
+def _flags_of(node: Node) -> Qt.ItemFlag:
+    if node.kind is not RowKind.ITEM:
+        return _PART_FLAGS
+    return _BLOCK_FLAGS if isinstance(node.item, BlockSpec) else _LAYER_FLAGS
+
+
+def _cell(node: Node) -> QStandardItem:
+    cell = node.cell
+    assert isinstance(cell, QStandardItem)
+    return cell
+
+
+class LayerStackModel(QStandardItemModel):
     """One row per layer and block of the document's spec; a block's rows hold its
     sub-stacks (see stack_tree.py for the rows a block adds)."""
 
@@ -116,11 +134,15 @@ class LayerStackModel(QAbstractItemModel):
         super().__init__(parent)
         self.document = document
         self._root = Node(RowKind.ITEM, None)
+        root_cell = self.invisibleRootItem()
+        root_cell.setFlags(_ROOT_FLAGS)  # (an invalid index's flags: drops at the end)
+        self._root.cell = root_cell
+        self.setColumnCount(1)
+        # The row each cell shows, by the cell (its Python wrapper, which the node keeps).
+        self._nodes: dict[int, Node] = {}
         self._root.children = item_rows(document.spec.layers, self._root)
         self._refresh_all()
-        # Rows taken out stay referenced until the next edit: Qt may still ask an index
-        # made for one of them for its parent while it tidies up.
-        self._removed: list[Node] = []
+        root_cell.appendRows([self._attach(node) for node in self._root.children])
         self._changed: dict[int, tuple[Node, int, int]] = {}
         self._health = StackHealth()
         document.spec_changed.connect(self._on_document_spec_changed)
@@ -136,15 +158,11 @@ class LayerStackModel(QAbstractItemModel):
 
     @Slot(RowChange)
     def _on_document_spec_changed(self, change: RowChange) -> None:
-        self._removed = []
         if self._health:
             self._tell_health(self._health.forget_stale(self.document.spec))
         layers = self.document.spec.layers
         if not change.kept:
-            self.beginResetModel()
-            self._root.children = item_rows(layers, self._root)
-            self._refresh_all()
-            self.endResetModel()
+            self._reset(layers)
             return
         if change.removed:
             self._remove_rows(change.removed)
@@ -160,6 +178,7 @@ class LayerStackModel(QAbstractItemModel):
         for row, node in enumerate(rows):
             if node.item is not layers[row]:
                 sync_item(self, node, layers[row])
+                self._set_flags(node)
             elif node.shown is analysed[row] and node.name == names[row]:
                 continue
             changed.append(row)
@@ -180,13 +199,54 @@ class LayerStackModel(QAbstractItemModel):
         if len(told) > _MAX_RUNS:
             told = [(told[0][0], told[-1][1])]
         for first, last in told:
-            self.dataChanged.emit(self.index(first), self.index(last), CONTENT_ROLES)
+            self.dataChanged.emit(self.index(first, 0), self.index(last, 0), CONTENT_ROLES)
         for node, first, last in self._changed.values():
             parent = self._index_of_node(node)
             self.dataChanged.emit(
                 self.index(first, 0, parent), self.index(last, 0, parent), CONTENT_ROLES
             )
         self._changed = {}
+
+    def _reset(self, layers: Sequence[LayerOrBlock]) -> None:
+        """New rows for all of `layers`: Qt's views hear of a reset, not of the cells going
+        and coming."""
+        root_cell = self.invisibleRootItem()
+        self.beginResetModel()
+        blocked = self.blockSignals(True)
+        try:
+            root_cell.removeRows(0, root_cell.rowCount())
+            self._nodes = {}
+            self._root.children = item_rows(layers, self._root)
+            self._refresh_all()
+            root_cell.appendRows([self._attach(node) for node in self._root.children])
+        finally:
+            self.blockSignals(blocked)
+        self.endResetModel()
+
+    def _attach(self, node: Node) -> QStandardItem:
+        """A new cell for `node`, holding the cells of the rows under it."""
+        cell = QStandardItem()
+        cell.setFlags(_flags_of(node))
+        node.cell = cell
+        self._nodes[id(cell)] = node
+        if node.children:
+            cell.appendRows([self._attach(child) for child in node.children])
+        return cell
+
+    def _detach(self, node: Node) -> None:
+        """Forget the cells of `node` and of the rows under it (Qt deletes them)."""
+        self._nodes.pop(id(node.cell), None)
+        node.cell = None
+        for child in node.children:
+            self._detach(child)
+
+    def _set_flags(self, node: Node) -> None:
+        """`node`'s cell holds the flags of what it shows now (a layer's row may come to
+        show a block)."""
+        flags = _flags_of(node)
+        cell = _cell(node)
+        if cell.flags() != flags:
+            cell.setFlags(flags)
 
     def _tell_subtree(self, node: Node) -> None:
         if node.children:
@@ -216,24 +276,28 @@ class LayerStackModel(QAbstractItemModel):
             for child in node.children:
                 self._refresh(child)
 
+    # The nodes change first, then the cells, whose removal or insertion tells Qt: rows
+    # that stay are found by their cells, so they show the right node all the while.
+
     def remove_children(self, node: Node, first: int, last: int) -> None:
-        parent = self._index_of_node(node)
-        self.rows_leaving.emit(parent, first, last)
-        self.beginRemoveRows(parent, first, last)
-        self._removed += node.children[first : last + 1]
+        self.rows_leaving.emit(self._index_of_node(node), first, last)
+        leaving = node.children[first : last + 1]
         del node.children[first : last + 1]
         renumber(node.children, first)
-        self.endRemoveRows()
+        _cell(node).removeRows(first, last - first + 1)  # (the leaving still shown till then)
+        for gone in leaving:
+            self._detach(gone)
 
     def insert_children(self, node: Node, first: int, nodes: list[Node]) -> None:
-        self.beginInsertRows(self._index_of_node(node), first, first + len(nodes) - 1)
         node.children[first:first] = nodes
         renumber(node.children, first)
         for new in nodes:
             self._refresh(new)
-        self.endInsertRows()
+        _cell(node).insertRows(first, [self._attach(new) for new in nodes])
 
     def row_changed(self, node: Node) -> None:
+        if node.cell is not None:
+            self._set_flags(node)
         parent = node.parent
         if parent is None or parent is self._root:
             return  # the root's rows are told at once
@@ -251,7 +315,6 @@ class LayerStackModel(QAbstractItemModel):
         """Move the remaining top-level rows (the old rows `kept`, still in their old
         order) into the order `kept` gives them, a run of rows that stay neighbours per
         move."""
-        rows = self._root.children
         current = sorted(kept)
         for target, wanted in enumerate(kept):
             if current[target] == wanted:
@@ -265,13 +328,30 @@ class LayerStackModel(QAbstractItemModel):
             ):
                 length += 1
             last = source + length - 1
-            self.beginMoveRows(QModelIndex(), source, last, QModelIndex(), target)
-            rows[target:target] = rows[source : last + 1]
-            del rows[source + length : last + 1 + length]
-            renumber(rows, target)
+            self._move_rows(source, last, target)
             current[target:target] = current[source : last + 1]
             del current[source + length : last + 1 + length]
-            self.endMoveRows()
+
+    def _move_rows(self, source: int, last: int, target: int) -> None:
+        """Move top-level rows `source`..`last` up to `target` (< `source`)."""
+        rows = self._root.children
+        moved = rows[source : last + 1]
+        if any(row.children or row.is_block for row in rows[target : last + 1]):
+            # A block's cell holds its rows' cells: the rows go, and come back
+            self.remove_children(self._root, source, last)
+            self.insert_children(self._root, target, moved)
+            return
+        # Rows of layers alone: every cell between is alike, so the nodes move and the
+        # cells stay, each now showing the node that comes to its row.
+        cells = [row.cell for row in rows[target : last + 1]]
+        self.beginMoveRows(QModelIndex(), source, last, QModelIndex(), target)
+        rows[target:target] = moved
+        del rows[source + len(moved) : last + 1 + len(moved)]
+        renumber(rows, target)
+        for node, cell in zip(rows[target : last + 1], cells, strict=True):
+            node.cell = cell
+            self._nodes[id(cell)] = node
+        self.endMoveRows()
 
     def _insert_rows(self, rows: Sequence[int], layers: Sequence[LayerOrBlock]) -> None:
         """Insert the new top-level layers at `rows` (ascending), a run at a time."""
@@ -282,49 +362,24 @@ class LayerStackModel(QAbstractItemModel):
     # ---- the tree as Qt sees it ---------------------------------------------------------
 
     def _node(self, index: ModelIndex) -> Node:
-        # An invalid index points at nothing: the root. (Views ask for indexes, flags and
-        # parents of every row whenever rows come or go: one call into Qt, not two.)
-        node: Node | None = index.internalPointer()
-        return self._root if node is None else node
+        # An invalid index points at nothing: the root.
+        if not index.isValid():
+            return self._root
+        return self._nodes[id(self.itemFromIndex(index))]
 
     def _index_of_node(self, node: Node) -> QModelIndex:
         if node is self._root or node.parent is None:
             return QModelIndex()
-        return self.createIndex(node.row, 0, node)
+        return _cell(node).index()
 
     def node(self, index: ModelIndex) -> Node | None:
         """The row a valid index shows (None for an invalid one)."""
         return self._node(index) if index.isValid() else None
 
-    def index(
-        self,
-        row: int,
-        column: int = 0,
-        parent: ModelIndex = QModelIndex(),  # noqa: B008
-    ) -> QModelIndex:
-        rows = self._node(parent).children
-        if column != 0 or not 0 <= row < len(rows):
-            return QModelIndex()
-        return self.createIndex(row, 0, rows[row])
-
-    def parent(self, index: ModelIndex | None = None) -> Any:
-        if index is None:
-            return QObject.parent(self)
-        node: Node | None = index.internalPointer()
-        if node is None:
-            return QModelIndex()
-        return self._index_of_node(_parent_of(node))
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        if parent.isValid() and parent.column() != 0:
-            return 0
-        return len(self._node(parent).children)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 1
-
-    def hasChildren(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
-        return bool(self._node(parent).children)
+    def removeRows(self, row: int, count: int, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
+        # Rows go by document edits alone (a view's drag that moved layers asks for the
+        # dragged rows to be removed: the move has done that).
+        return False
 
     def path_of(self, index: ModelIndex) -> LayerPath:
         """The path of the layer or block a valid index shows (for a header, empty or
@@ -343,7 +398,7 @@ class LayerStackModel(QAbstractItemModel):
             if node is None:
                 return QModelIndex()
         assert node is not None
-        return self.createIndex(node.row, 0, node)
+        return _cell(node).index()
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -365,14 +420,6 @@ class LayerStackModel(QAbstractItemModel):
             return self.document.analysis.at(path)
         except LookupError:
             return None
-
-    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        node: Node | None = index.internalPointer()
-        if node is None:
-            return _ROOT_FLAGS
-        if node.kind is not _ITEM:
-            return _PART_FLAGS
-        return _BLOCK_FLAGS if isinstance(node.item, BlockSpec) else _LAYER_FLAGS
 
     # ---- drag and drop ------------------------------------------------------------------
 
@@ -448,8 +495,3 @@ class LayerStackModel(QAbstractItemModel):
             return None
         block = block_named(name)
         return (name, repeat) if block is not None and block.asks_repeat else None
-
-
-def _parent_of(node: Node) -> Node:
-    assert node.parent is not None
-    return node.parent

@@ -30,7 +30,7 @@ class Node:
     """One row: what it shows (`item` for a layer or block; `stack` for a branch header,
     an empty sub-stack or a merge), its parent node and its row under it."""
 
-    __slots__ = ("children", "item", "kind", "name", "parent", "row", "shown", "stack")
+    __slots__ = ("cell", "children", "item", "kind", "name", "parent", "row", "shown", "stack")
 
     def __init__(
         self,
@@ -50,6 +50,8 @@ class Node:
         # applied row by row (as Qt's model tester checks).
         self.shown: LayerAnalysis | None = None
         self.name = ""
+        # The row as Qt holds it (the model's QStandardItem), while the row is shown.
+        self.cell: object | None = None
 
     @property
     def is_block(self) -> bool:
