@@ -312,9 +312,9 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
         if name in before:
             before[name]()
             app.processEvents()
-        probe.profiling = name == profile
+        if profile is not None:
+            probe.profiling = name == profile
         stalls[name] = probe.measure(actions[name], idle)
-        probe.profiling = False
         if name == profile and probe.longest is not None:
             cpu, profiler = probe.longest
             print(f"profile of the step's longest turn ({cpu * 1000:.0f} ms of CPU, profiled):")

@@ -225,6 +225,7 @@ class LayerStackModel(QStandardItemModel):
 
     def _attach(self, node: Node) -> QStandardItem:
         """A new cell for `node`, holding the cells of the rows under it."""
+        # (made here, not cloned: Qt tells Python when it deletes an item Python made)
         cell = QStandardItem()
         cell.setFlags(_flags_of(node))
         node.cell = cell

@@ -160,7 +160,12 @@ def build(want: _Want, parent: Node) -> Node:
 
 def item_rows(items: Sequence[LayerOrBlock], parent: Node) -> list[Node]:
     """New nodes for a top-level stack of `items`."""
-    nodes = [build(_Want(RowKind.ITEM, item), parent) for item in items]
+    nodes = [
+        build(_Want(RowKind.ITEM, item), parent)
+        if isinstance(item, BlockSpec)
+        else Node(RowKind.ITEM, parent, item)  # (thousands of layers: no rows under them)
+        for item in items
+    ]
     renumber(nodes)
     return nodes
 

@@ -15,7 +15,6 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     Qt,
-    QTimer,
     Slot,
 )
 from PySide6.QtGui import QColor, QFontDatabase, QFontMetrics, QGuiApplication
@@ -44,12 +43,14 @@ from explorer.core.summary import (
 )
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.family_style import ERROR_COLOUR, WARNING_COLOUR
+from explorer.ui.common.quiet_timer import QuietTimer
 
 # a layer's result, its cells, colour, tooltip and the cells' lengths (for the widths)
 _Cells = tuple[LayerAnalysis, tuple[str, ...], QColor | None, str | None, tuple[int, ...]]
 
 
 _FIT_ROWS = 1000  # rows measured for the column widths (Qt's resizeContentsPrecision)
+_FIT_AT_ONCE_ROWS = 250  # more rows than this are measured in a turn of their own
 _SLICE_SECONDS = 0.008  # of the training-memory estimate per turn of the event loop
 
 if TYPE_CHECKING:
@@ -292,10 +293,12 @@ class SummaryPanel(QWidget):
         # node of the network (tens of ms at thousands of layers): it is worked out a slice
         # at a time on later turns of the event loop, and the totals follow, so the window
         # answers all the while (a thread would not help: the walk holds the interpreter).
-        self._totals_timer = QTimer(self)
-        self._totals_timer.setSingleShot(True)
-        self._totals_timer.setInterval(0)
+        self._totals_timer = QuietTimer(self)
         self._totals_timer.timeout.connect(self._show_totals)
+        # A deep network's columns are fitted a turn after its rows arrive (the views take
+        # the rows in, in that turn).
+        self._fit_timer = QuietTimer(self)
+        self._fit_timer.timeout.connect(self._fit_columns)
         self._estimate: Generator[None, None, TrainingMemory] | None = None
         document.spec_changed.connect(self._on_document_spec_changed)
         document.analysing_changed.connect(self._on_document_analysing_changed)
@@ -339,7 +342,7 @@ class SummaryPanel(QWidget):
             except StopIteration:
                 self._estimate = None
             else:
-                self._totals_timer.start()  # more on the next turn
+                self._totals_timer.start(0)  # more on the next turn
                 return
         self.totals.setText("\n".join(summary_totals(self.document.spec, self.document.analysis)))
 
@@ -347,9 +350,12 @@ class SummaryPanel(QWidget):
     def _on_document_spec_changed(self) -> None:
         analysis = self.document.analysis
         self.profile_label.hide()  # the model has dropped the measured columns too
-        self._fit_columns()
+        if self.model.rowCount() > _FIT_AT_ONCE_ROWS:
+            self._fit_timer.start(0)
+        else:
+            self._fit_columns()
         self._estimate = training_memory_steps(self.document.spec, analysis)
-        self._totals_timer.start()
+        self._totals_timer.start(0)
         items = []
         self._shows_analysing = bool(self.document.analysing)
         if self._shows_analysing:  # the placeholder's "no layers" is not the network's
@@ -369,17 +375,22 @@ class SummaryPanel(QWidget):
         if analysing or self._shows_analysing:
             self._on_document_spec_changed()
 
+    @Slot()
     def _fit_columns(self, grow_only: bool = False) -> None:
         """Fit the columns to their longest text among the first rows and those on screen,
         as Qt's resize-to-contents measures a bounded number of rows: a network of
-        thousands of layers formats no more rows than that for it."""
+        thousands of layers formats no more rows than that for it. (`grow_only`, as rows
+        scroll into view: widen for those on screen alone.)"""
+        self._fit_timer.stop()
         count = self.model.rowCount()
-        rows: Iterable[int] = range(min(count, _FIT_ROWS))
         top = self.table.rowAt(0)
-        if top >= _FIT_ROWS:
+        rows: Iterable[int] = () if grow_only else range(min(count, _FIT_ROWS))
+        if top >= (0 if grow_only else _FIT_ROWS):
             bottom = self.table.rowAt(self.table.viewport().height() - 1)
             rows = itertools.chain(rows, range(top, (bottom if bottom >= 0 else count - 1) + 1))
         lengths = [self.model.row_lengths(row) for row in rows]
+        if not lengths:
+            return
         longest = [max(column) for column in zip(*lengths, strict=True)][: len(COLUMNS) - 1]
         # The cells are in a fixed-pitch font: the longest text is the widest, so counting
         # characters (cheap) replaces measuring strings.
