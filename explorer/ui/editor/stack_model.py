@@ -110,12 +110,6 @@ def _flags_of(node: Node) -> Qt.ItemFlag:
     return _BLOCK_FLAGS if isinstance(node.item, BlockSpec) else _LAYER_FLAGS
 
 
-def _cell(node: Node) -> QStandardItem:
-    cell = node.cell
-    assert isinstance(cell, QStandardItem)
-    return cell
-
-
 class LayerStackModel(QStandardItemModel):
     """One row per layer and block of the document's spec; a block's rows hold its
     sub-stacks (see stack_tree.py for the rows a block adds)."""
@@ -136,7 +130,6 @@ class LayerStackModel(QStandardItemModel):
         self._root = Node(RowKind.ITEM, None)
         root_cell = self.invisibleRootItem()
         root_cell.setFlags(_ROOT_FLAGS)  # (an invalid index's flags: drops at the end)
-        self._root.cell = root_cell
         self.setColumnCount(1)
         # The row each cell shows, by the cell (its Python wrapper, which the node keeps).
         self._nodes: dict[int, Node] = {}
@@ -241,11 +234,21 @@ class LayerStackModel(QStandardItemModel):
         for child in node.children:
             self._detach(child)
 
+    def _cell(self, node: Node) -> QStandardItem:
+        """`node`'s cell. (The root's is asked of Qt each time: Qt made it, and deletes it
+        with the model without telling Python, so a wrapper kept for it could outlive it
+        and be handed out again for whatever Qt makes at that address next.)"""
+        if node is self._root:
+            return self.invisibleRootItem()
+        cell = node.cell
+        assert isinstance(cell, QStandardItem)
+        return cell
+
     def _set_flags(self, node: Node) -> None:
         """`node`'s cell holds the flags of what it shows now (a layer's row may come to
         show a block)."""
         flags = _flags_of(node)
-        cell = _cell(node)
+        cell = self._cell(node)
         if cell.flags() != flags:
             cell.setFlags(flags)
 
@@ -285,7 +288,7 @@ class LayerStackModel(QStandardItemModel):
         leaving = node.children[first : last + 1]
         del node.children[first : last + 1]
         renumber(node.children, first)
-        _cell(node).removeRows(first, last - first + 1)  # (the leaving still shown till then)
+        self._cell(node).removeRows(first, last - first + 1)  # (the leaving still shown till then)
         for gone in leaving:
             self._detach(gone)
 
@@ -294,7 +297,7 @@ class LayerStackModel(QStandardItemModel):
         renumber(node.children, first)
         for new in nodes:
             self._refresh(new)
-        _cell(node).insertRows(first, [self._attach(new) for new in nodes])
+        self._cell(node).insertRows(first, [self._attach(new) for new in nodes])
 
     def row_changed(self, node: Node) -> None:
         if node.cell is not None:
@@ -371,7 +374,7 @@ class LayerStackModel(QStandardItemModel):
     def _index_of_node(self, node: Node) -> QModelIndex:
         if node is self._root or node.parent is None:
             return QModelIndex()
-        return _cell(node).index()
+        return self._cell(node).index()
 
     def node(self, index: ModelIndex) -> Node | None:
         """The row a valid index shows (None for an invalid one)."""
@@ -399,7 +402,7 @@ class LayerStackModel(QStandardItemModel):
             if node is None:
                 return QModelIndex()
         assert node is not None
-        return _cell(node).index()
+        return self._cell(node).index()
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

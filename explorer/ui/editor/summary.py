@@ -298,7 +298,7 @@ class SummaryPanel(QWidget):
         # A deep network's columns are fitted a turn after its rows arrive (the views take
         # the rows in, in that turn).
         self._fit_timer = QuietTimer(self)
-        self._fit_timer.timeout.connect(self._fit_columns)
+        self._fit_timer.timeout.connect(self._on_fit_timer_timeout)
         self._estimate: Generator[None, None, TrainingMemory] | None = None
         document.spec_changed.connect(self._on_document_spec_changed)
         document.analysing_changed.connect(self._on_document_analysing_changed)
@@ -376,6 +376,9 @@ class SummaryPanel(QWidget):
             self._on_document_spec_changed()
 
     @Slot()
+    def _on_fit_timer_timeout(self) -> None:
+        self._fit_columns()
+
     def _fit_columns(self, grow_only: bool = False) -> None:
         """Fit the columns to their longest text among the first rows and those on screen,
         as Qt's resize-to-contents measures a bounded number of rows: a network of

@@ -131,7 +131,8 @@ class MainWindow(QMainWindow):
         self._on_document_spec_changed()
         self._on_document_path_changed("")
         if self.document.spec.layers:
-            self.stack.select_paths([LayerPath.top(0)])
+            # A turn after the window's first: Properties builds the layer's form then.
+            self.document.later_selection.request(self.document.spec, [LayerPath.top(0)])
         self.restore_layout()
         self._on_document_analysing_changed(bool(self.document.analysing))
         self.recovery.start()
