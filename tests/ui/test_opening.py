@@ -19,9 +19,9 @@ from explorer.core.paths import LayerPath
 from explorer.core.project import dumps_project, save_project
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.summary import table_rows
-from explorer.core.templates import load_template
+from explorer.core.templates import load_template, template_names
 from explorer.ui.common.document import ProjectDocument
-from explorer.ui.common.opening import BACKGROUND_LAYERS, SWITCH_INTERVAL_S
+from explorer.ui.common.opening import BACKGROUND_LAYERS, SWITCH_INTERVAL_S, layer_count
 from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.editor.stack_view import EMPTY_TEXT
 from explorer.ui.evaluation.panel import EvaluationPanel
@@ -107,6 +107,7 @@ def test_the_summary_takes_in_an_analysis_shown_once(qtbot: Any) -> None:
     try:
         assert summary.diagnostics.text() == f"Analysing {len(spec.layers):,} layers…"
         qtbot.waitUntil(lambda: not document.analysing, timeout=60_000)
+        qtbot.waitUntil(lambda: not summary._fit_timer.isActive())  # (a turn later)
         # One fit of the network's rows (not a second one when analysing ends), and the
         # diagnostics are the network's.
         assert fitted.count(summary.model.rowCount()) == 1 and summary.model.rowCount() > 200
@@ -383,3 +384,11 @@ def test_a_later_selection_is_sent_only_while_its_spec_is_shown(qtbot: Any) -> N
     sent.clear()
     document.later_selection.send_now()
     assert sent == [] and not document.later_selection.pending
+
+
+@pytest.mark.parametrize("name", sorted(template_names()))
+def test_the_layer_count_is_every_layer_and_block_the_spec_walks(name: str) -> None:
+    spec = load_template(name)
+    nested = NetworkSpec(input=spec.input, layers=(*spec.layers, *spec.layers))
+    for network in (spec, nested):
+        assert layer_count(network) == sum(1 for _ in network.walk())

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.paths import LayerPath
-from explorer.core.spec import NetworkSpec
+from explorer.core.spec import BlockSpec, LayerOrBlock, NetworkSpec
 from explorer.ui.common.later_selection import LaterSelection
 from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
@@ -42,8 +42,15 @@ SWITCH_INTERVAL_S = 0.0005
 
 
 def layer_count(spec: NetworkSpec) -> int:
-    """Every layer and block of the tree."""
-    return sum(1 for _ in spec.walk())
+    """Every layer and block of the tree (counted, no paths made: the window's first turn
+    asks this of whatever network it opens)."""
+    return _count(spec.layers)
+
+
+def _count(items: Sequence[LayerOrBlock]) -> int:
+    return len(items) + sum(
+        _count(stack) for item in items if isinstance(item, BlockSpec) for stack in item.stacks
+    )
 
 
 def needs_background(spec: NetworkSpec) -> bool:
