@@ -173,3 +173,32 @@ def test_a_network_the_format_cannot_express_is_reported_in_a_dialog(
     assert (kind, title) == ("critical", "Export failed")
     assert text.startswith("cannot export as TorchScript: Compiled functions")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_window_exports_with_the_analysis_it_shows_not_a_new_one(
+    tmp_path: Path, qtbot: Any, message_boxes: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from explorer.ui.common import document as document_module
+    from explorer.ui.shell import export_actions as export_module
+    from explorer.ui.shell.main_window import MainWindow
+    from explorer.ui.shell.workbench import Workbench
+
+    window = MainWindow(SPEC)
+    qtbot.addWidget(window)
+    bench = Workbench(window, runs_root=tmp_path / "runs", warm_up=False)
+    analysed: list[object] = []
+
+    def counted(spec: Any, **kwargs: Any) -> Any:
+        analysed.append(spec)
+        raise AssertionError("analysed again on the GUI thread")
+
+    # (a deep network's analysis takes a while: the one shown is the spec's)
+    monkeypatch.setattr(export_module, "analyze", counted)
+    monkeypatch.setattr(document_module, "analyze", counted)
+    target = tmp_path / "net.py"
+    with qtbot.waitSignal(bench.export.export_ended, timeout=60_000) as ended:
+        assert bench.export.export("pytorch", str(target))
+    assert analysed == [] and target.is_file()
+    assert ended.args[0].startswith("Exported net.py")
+    bench.export.shutdown()
+    window.document.undo_stack.setClean()

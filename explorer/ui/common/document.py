@@ -200,6 +200,11 @@ class ProjectDocument(BackgroundOpening, QObject):
         if selection is not None:
             self.selection_requested.emit(list(selection))
 
+    def analysis_of(self, spec: NetworkSpec) -> Analysis:
+        """`spec`'s analysis: the one shown when `spec` is (export asks it of the settled
+        spec, which thousands of layers would take a while to analyse again)."""
+        return self._analysis if spec is self._spec else self._analysis_of(spec)
+
     def _analysis_of(self, spec: NetworkSpec) -> Analysis:
         """`analyze(spec)` (made from the analysis shown, whose unchanged layers it keeps),
         reused for the specs shown last: undo and redo go back to a

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QProgressDialog
 
-from explorer.core.analysis import analyze
+from explorer.core.analysis import Analysis, analyze
 from explorer.core.export_formats import FORMATS
 from explorer.core.spec import NetworkSpec
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
@@ -99,10 +99,13 @@ class ExportActions(QObject):
         spec_source: Callable[[], NetworkSpec],
         weights: WeightsProvider,
         members: MembersProvider | None = None,
+        analysis_of: Callable[[NetworkSpec], Analysis] | None = None,
     ) -> None:
         super().__init__(window)
         self.window = window
         self._spec_source = spec_source
+        # The document's (the spec it shows is analysed already); without one, analyze.
+        self._analysis_of = analysis_of
         self._weights = weights
         self._members = members
         self._runner = TaskRunner("export", self)
@@ -134,7 +137,7 @@ class ExportActions(QObject):
             QMessageBox.information(self.window, "Export", self.onnx_hint)
             return False
         spec = self._spec_source()
-        analysis = analyze(spec)
+        analysis = analyze(spec) if self._analysis_of is None else self._analysis_of(spec)
         if analysis.errors:
             QMessageBox.warning(
                 self.window,

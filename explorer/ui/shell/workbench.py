@@ -97,7 +97,11 @@ class Workbench(QObject):
             action.triggered.connect(lambda checked=False, d=dock: float_large(d, window))
 
         self.export = ExportActions(
-            window, self.document.settled_spec, self.weights_for, self.members_for
+            window,
+            self.document.settled_spec,
+            self.weights_for,
+            self.members_for,
+            analysis_of=self.document.analysis_of,
         )
         window.menus.add_file_menu(self.export.menu)
         window.files.set_weights_saver(self.save_with_weights)
