@@ -150,6 +150,7 @@ def test_file_open_of_a_deep_project_shows_it_once_analysed_with_its_path(
         assert document.analysing == len(spec.layers)
         # Meanwhile of no file: Save cannot write the layer-less network over it.
         assert document.path is None
+        assert window.windowTitle().startswith("deep.json")  # the file being opened
         assert not window.files.save()
         assert json.loads(path.read_text())["layers"][0]["type"] == "Conv2D"
         qtbot.waitUntil(lambda: not document.analysing, timeout=60_000)

@@ -97,6 +97,11 @@ class OpeningAnalysis(QObject):
         """How many layers the spec being analysed (or about to be shown) has; 0: none."""
         return self._layers
 
+    @property
+    def path(self) -> str | None:
+        """The file of the spec being analysed (None: none, or not saved)."""
+        return None if self._pending is None else self._pending[1]
+
     def start(self, spec: NetworkSpec, path: str | None, *, edit: str | None = None) -> None:
         self.cancel()
         self._pending, self._layers, self._edit = (spec, path), layer_count(spec), edit
@@ -186,6 +191,12 @@ class BackgroundOpening:
     def analysing(self) -> int:
         """How many layers the network being opened in the background has (0: none is)."""
         return self._opening.layers if self._opening is not None else 0
+
+    @property
+    def analysing_path(self) -> str | None:
+        """The file of the network being opened in the background (None: none, or a
+        network not saved)."""
+        return self._opening.path if self._opening is not None else None
 
     def when_analysed(self, callback: Callable[[], object]) -> None:
         """Call `callback` once the network being opened is shown (at once when none is;

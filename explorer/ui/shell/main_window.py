@@ -273,6 +273,9 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_document_path_changed(self, path: str) -> None:
+        # (a file being opened in the background is named already: it is what the window
+        # shows, the network it had until then is gone)
+        path = self.document.analysing_path or path
         name = Path(path).name if path else "Untitled"
         self.setWindowTitle(f"{name}[*] — CNN Explorer")
         self.setWindowFilePath(path)
@@ -297,6 +300,7 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def _on_document_analysing_changed(self, analysing: bool) -> None:
         text = _analysing_text(self.document.analysing) if analysing else None
+        self._on_document_path_changed(self.document.path or "")
         self.stack.view.set_empty_text(text)
         self._on_document_spec_changed()
         if text is not None:
