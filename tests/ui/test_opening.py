@@ -393,3 +393,63 @@ def test_the_layer_count_is_every_layer_and_block_the_spec_walks(name: str) -> N
     nested = NetworkSpec(input=spec.input, layers=(*spec.layers, *spec.layers))
     for network in (spec, nested):
         assert layer_count(network) == sum(1 for _ in network.walk())
+
+
+def _rows(model: Any, parent: Any = None) -> list[tuple[Any, ...]]:
+    """Every row of a stack model, depth first: (flags, name, shape, tooltip, its rows)."""
+    from PySide6.QtCore import QModelIndex, Qt
+
+    from explorer.ui.editor.stack_model import NAME_ROLE, SHAPE_ROLE
+
+    parent = QModelIndex() if parent is None else parent
+    found = []
+    for row in range(model.rowCount(parent)):
+        index = model.index(row, 0, parent)
+        found.append(
+            (
+                model.flags(index),
+                index.data(NAME_ROLE),
+                index.data(SHAPE_ROLE),
+                index.data(Qt.ItemDataRole.ToolTipRole),
+                _rows(model, index),
+            )
+        )
+    return found
+
+
+@pytest.mark.parametrize("blocks", [False, True])
+def test_a_deep_network_opened_comes_with_its_stack_rows_made_on_the_thread(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch, blocks: bool
+) -> None:
+    import threading
+
+    from explorer.ui.editor import stack_cells, stack_model
+    from explorer.ui.editor.stack_model import LayerStackModel
+
+    made_on: list[str] = []
+    item_rows = stack_cells.item_rows
+
+    def recorded(*args: Any) -> Any:
+        if args[0]:  # (the placeholder shown meanwhile has no rows)
+            made_on.append(threading.current_thread().name)
+        return item_rows(*args)
+
+    monkeypatch.setattr(stack_cells, "item_rows", recorded)
+    window = _shown_window(qtbot, load_template("keras-mnist"))  # (rows made here: fine)
+    window.recovery.timer.stop()
+    monkeypatch.setattr(stack_model, "item_rows", recorded)  # the GUI thread's own
+    spec = deep_spec(BACKGROUND_LAYERS // 2 + 10)
+    if blocks:  # blocks in it: their rows under theirs
+        resnet = load_template("resnet-mnist")
+        spec = NetworkSpec(input=resnet.input, layers=resnet.layers * 30)
+    document = window.document
+    document.reset(spec)
+    try:
+        qtbot.waitUntil(lambda: not document.analysing, timeout=60_000)
+        assert made_on and threading.main_thread().name not in made_on
+        # the rows are those a model makes of the network on this thread
+        assert _rows(window.stack.model) == _rows(LayerStackModel(document))
+        assert window.stack.model.rowCount() == len(spec.layers)
+    finally:
+        window.recovery.timer.stop()
+        document.undo_stack.setClean()

@@ -87,6 +87,7 @@ class ProjectDocument(BackgroundOpening, QObject):
         super().__init__(parent)
         opened = spec if spec is not None else NetworkSpec()
         self._opening: OpeningAnalysis | None = None
+        self._prepared: tuple[NetworkSpec, object] | None = None
         if analyse_in_background:
             self._opening = OpeningAnalysis(self)
             self._opening.analysed.connect(self._on_opening_analysed)

@@ -58,15 +58,30 @@ def needs_background(spec: NetworkSpec) -> bool:
     return len(spec.layers) > BACKGROUND_LAYERS or layer_count(spec) > BACKGROUND_LAYERS
 
 
+#: Work a view does for a network it is about to show, run on the opening's thread after
+#: the analysis (see `BackgroundOpening.prepare_when_opening`).
+Preparer = Callable[[NetworkSpec, Analysis], object]
+
+
 @dataclass(frozen=True)
 class Opened:
     """A spec to open with its analysis and the file it came from (None: not saved); with
-    `edit`, the spec is not opened but reached by an edit of that name (recovered work)."""
+    `edit`, the spec is not opened but reached by an edit of that name (recovered work).
+    `prepared`: what the preparer made of them (None: no preparer)."""
 
     spec: NetworkSpec
     path: str | None
     analysis: Analysis
     edit: str | None = None
+    prepared: object = None
+
+
+def _analysed(spec: NetworkSpec, prepare: list[Preparer | None]) -> tuple[Analysis, object]:
+    analysis = analyze(spec)
+    # (the preparer as it is once the analysis is done: a window's views, made after its
+    # document has started analysing the network it opens with, have given theirs by then)
+    preparer = prepare[0]
+    return analysis, None if preparer is None else preparer(spec, analysis)
 
 
 class OpeningAnalysis(QObject):
@@ -84,7 +99,10 @@ class OpeningAnalysis(QObject):
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.failed.connect(self._on_runner_failed)
         self._pending: tuple[NetworkSpec, str | None] | None = None
-        self._arrived: Analysis | None = None
+        self._arrived: tuple[Analysis, object] | None = None
+        # (a list the thread reads, not an attribute of this object: the task holds no
+        # reference to a QObject)
+        self.prepare: list[Preparer | None] = [None]
         self._show_timer = QuietTimer(self)
         self._show_timer.timeout.connect(self._on_show_timer_timeout)
         self._edit: str | None = None
@@ -107,7 +125,9 @@ class OpeningAnalysis(QObject):
         self._pending, self._layers, self._edit = (spec, path), layer_count(spec), edit
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_S))
-        self._runner.start(lambda control: analyze(spec))
+        none: list[Preparer | None] = [None]
+        prepare = self.prepare if edit is None else none  # (an edit shows its own change)
+        self._runner.start(lambda control: _analysed(spec, prepare))
 
     def _analysed(self) -> None:
         """The thread is done with the spec (or told to be): the usual switch interval."""
@@ -143,7 +163,7 @@ class OpeningAnalysis(QObject):
         return taken
 
     @Slot(object)
-    def _on_runner_finished(self, result: TaskFinished[Analysis]) -> None:
+    def _on_runner_finished(self, result: TaskFinished[tuple[Analysis, object]]) -> None:
         self._analysed()
         if self._pending is not None:
             self._arrived = result.value
@@ -151,10 +171,10 @@ class OpeningAnalysis(QObject):
 
     @Slot()
     def _on_show_timer_timeout(self) -> None:
-        analysis, edit, self._arrived = self._arrived, self._edit, None
+        arrived, edit, self._arrived = self._arrived, self._edit, None
         pending, waiting = self._take()
-        if pending is not None and analysis is not None:
-            self.analysed.emit(Opened(*pending, analysis, edit))
+        if pending is not None and arrived is not None:
+            self.analysed.emit(Opened(*pending, arrived[0], edit, arrived[1]))
             for callback in waiting:
                 callback()
 
@@ -174,6 +194,7 @@ class BackgroundOpening:
 
     # The document's own, which these methods use.
     _opening: OpeningAnalysis | None
+    _prepared: tuple[NetworkSpec, object] | None
     _recent: list[tuple[NetworkSpec, Analysis]]
     _spec: NetworkSpec
     _path: str | None
@@ -197,6 +218,18 @@ class BackgroundOpening:
         """The file of the network being opened in the background (None: none, or a
         network not saved)."""
         return self._opening.path if self._opening is not None else None
+
+    def prepare_when_opening(self, prepare: Preparer) -> None:
+        """Run `prepare(spec, analysis)` on the opening's thread after each analysis; what it
+        returns is `prepared_for(spec)` while that spec is being shown (a later preparer
+        replaces this one)."""
+        if self._opening is not None:
+            self._opening.prepare[0] = prepare
+
+    def prepared_for(self, spec: NetworkSpec) -> object:
+        """What the preparer made for `spec`, while it is being shown (else None)."""
+        shown = self._prepared
+        return shown[1] if shown is not None and shown[0] is spec else None
 
     def when_analysed(self, callback: Callable[[], object]) -> None:
         """Call `callback` once the network being opened is shown (at once when none is;
@@ -227,7 +260,11 @@ class BackgroundOpening:
             return
         # The first layer is selected a turn later: a view lays its thousands of rows out
         # first (selecting needs that layout), so neither turn does both.
-        self._reset_now(opened.spec, opened.path, select=False)
+        self._prepared = (opened.spec, opened.prepared)
+        try:
+            self._reset_now(opened.spec, opened.path, select=False)
+        finally:
+            self._prepared = None
         if opened.spec.layers:
             self.later_selection.request(opened.spec, [LayerPath.top(0)], SHOW_AFTER_MS)
         self.analysing_changed.emit(False)

@@ -17,6 +17,7 @@ Node, and is asked only of the rows on screen.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -32,9 +33,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
-from explorer.core.analysis import LayerAnalysis
 from explorer.core.paths import LayerPath, item_at, outermost
-from explorer.core.spec import BlockSpec, LayerOrBlock, SpecError
+from explorer.core.spec import LayerOrBlock, SpecError
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.row_change import RowChange
 from explorer.ui.editor.blocks import block_named
@@ -46,6 +46,15 @@ from explorer.ui.editor.mime import (
     layers_from_mime,
     layers_mime_data,
     mark_dragged_paths,
+)
+from explorer.ui.editor.stack_cells import (
+    ROOT_FLAGS,
+    PreparedRows,
+    cells_for,
+    flags_of,
+    prepare_rows,
+    show_all,
+    show_rows,
 )
 from explorer.ui.editor.stack_health import StackHealth
 from explorer.ui.editor.stack_roles import (
@@ -92,22 +101,7 @@ __all__ = [
 ]
 
 
-# Each row's cell holds its flags (Qt reads them there).
-_MOVABLE = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
-# Drops land between layers, never on one.
-_LAYER_FLAGS = _MOVABLE | Qt.ItemFlag.ItemNeverHasChildren
-# Dropped on: into its first sub-stack.
-_BLOCK_FLAGS = _MOVABLE | Qt.ItemFlag.ItemIsDropEnabled
-# Not selectable: a branch header, an empty or a merge row is where layers go.
-_PART_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsDropEnabled
-_ROOT_FLAGS = Qt.ItemFlag.ItemIsDropEnabled
 _MAX_RUNS = 8  # runs of changed rows told one by one
-
-
-def _flags_of(node: Node) -> Qt.ItemFlag:
-    if node.kind is not RowKind.ITEM:
-        return _PART_FLAGS
-    return _BLOCK_FLAGS if isinstance(node.item, BlockSpec) else _LAYER_FLAGS
 
 
 class LayerStackModel(QStandardItemModel):
@@ -129,13 +123,15 @@ class LayerStackModel(QStandardItemModel):
         self.document = document
         self._root = Node(RowKind.ITEM, None)
         root_cell = self.invisibleRootItem()
-        root_cell.setFlags(_ROOT_FLAGS)  # (an invalid index's flags: drops at the end)
+        root_cell.setFlags(ROOT_FLAGS)  # (an invalid index's flags: drops at the end)
         self.setColumnCount(1)
         # The row each cell shows, by the cell (its Python wrapper, which the node keeps).
         self._nodes: dict[int, Node] = {}
         self._root.children = item_rows(document.spec.layers, self._root)
         self._refresh_all()
         root_cell.appendRows([self._attach(node) for node in self._root.children])
+        # A network opened in the background comes with its rows, made on that thread.
+        document.prepare_when_opening(functools.partial(prepare_rows, self._root))
         self._changed: dict[int, tuple[Node, int, int]] = {}
         self._health = StackHealth()
         document.spec_changed.connect(self._on_document_spec_changed)
@@ -204,28 +200,28 @@ class LayerStackModel(QStandardItemModel):
         """New rows for all of `layers`: Qt's views hear of a reset, not of the cells going
         and coming."""
         root_cell = self.invisibleRootItem()
+        prepared = self.document.prepared_for(self.document.spec)
         self.beginResetModel()
         blocked = self.blockSignals(True)
         try:
             root_cell.removeRows(0, root_cell.rowCount())
-            self._nodes = {}
-            self._root.children = item_rows(layers, self._root)
-            self._refresh_all()
-            root_cell.appendRows([self._attach(node) for node in self._root.children])
+            if isinstance(prepared, PreparedRows) and prepared.fits(self._root, tuple(layers)):
+                self._nodes = dict(prepared.by_cell)
+                self._root.children = prepared.nodes
+                cells = prepared.cells
+            else:
+                self._nodes = {}
+                self._root.children = item_rows(layers, self._root)
+                self._refresh_all()
+                cells = [self._attach(node) for node in self._root.children]
+            root_cell.appendRows(cells)
         finally:
             self.blockSignals(blocked)
         self.endResetModel()
 
     def _attach(self, node: Node) -> QStandardItem:
         """A new cell for `node`, holding the cells of the rows under it."""
-        # (made here, not cloned: Qt tells Python when it deletes an item Python made)
-        cell = QStandardItem()
-        cell.setFlags(_flags_of(node))
-        node.cell = cell
-        self._nodes[id(cell)] = node
-        if node.children:
-            cell.appendRows([self._attach(child) for child in node.children])
-        return cell
+        return cells_for(node, self._nodes)
 
     def _detach(self, node: Node) -> None:
         """Forget the cells of `node` and of the rows under it (Qt deletes them)."""
@@ -247,7 +243,7 @@ class LayerStackModel(QStandardItemModel):
     def _set_flags(self, node: Node) -> None:
         """`node`'s cell holds the flags of what it shows now (a layer's row may come to
         show a block)."""
-        flags = _flags_of(node)
+        flags = flags_of(node)
         cell = self._cell(node)
         if cell.flags() != flags:
             cell.setFlags(flags)
@@ -262,23 +258,10 @@ class LayerStackModel(QStandardItemModel):
 
     def _refresh(self, node: Node) -> None:
         """Show the current analysis and names in `node` and the rows under it."""
-        if node.kind is RowKind.ITEM and node.parent is not None:
-            path = node.position()
-            node.shown = self._analysis(path)
-            node.name = self.document.spec.names().get(path, "")
-        for child in node.children:
-            self._refresh(child)
+        show_rows(node, self.document.spec, self.document.analysis)
 
     def _refresh_all(self) -> None:
-        """`_refresh` of every row, the top-level ones' results and names found by their
-        index (thousands of rows need no path worked out and looked up each)."""
-        results = self.document.analysis.layers
-        names = self.document.spec.layer_names()
-        for row, node in enumerate(self._root.children):
-            node.shown = results[row]
-            node.name = names[row]
-            for child in node.children:
-                self._refresh(child)
+        show_all(self._root.children, self.document.spec, self.document.analysis)
 
     # The nodes change first, then the cells, whose removal or insertion tells Qt: rows
     # that stay are found by their cells, so they show the right node all the while.
@@ -418,12 +401,6 @@ class LayerStackModel(QStandardItemModel):
                 return self._health.tooltip(node.position(), shown)
             return shown
         return other_data(node, role)
-
-    def _analysis(self, path: LayerPath) -> LayerAnalysis | None:
-        try:
-            return self.document.analysis.at(path)
-        except LookupError:
-            return None
 
     # ---- drag and drop ------------------------------------------------------------------
 

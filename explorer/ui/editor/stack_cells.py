@@ -1,0 +1,101 @@
+"""The layer stack's rows as Qt holds them: a bare QStandardItem (a "cell") per node, with
+the row's flags and nothing else, and what each node shows of the analysis.
+
+A tree view asks every row for its index, parent and flags each time it lays its rows
+out: cells answer in C++, where a Python model's index() and flags() took 30-40 ms for
+5,000 rows. The rows of a network being opened in the background are made on that
+thread too (`prepare_rows`), so the turn that shows it only hands them to Qt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QStandardItem
+
+from explorer.core.analysis import Analysis
+from explorer.core.spec import BlockSpec, LayerOrBlock, NetworkSpec
+from explorer.ui.editor.stack_tree import Node, RowKind, item_rows
+
+_MOVABLE = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+# Drops land between layers, never on one.
+LAYER_FLAGS = _MOVABLE | Qt.ItemFlag.ItemNeverHasChildren
+# Dropped on: into its first sub-stack.
+BLOCK_FLAGS = _MOVABLE | Qt.ItemFlag.ItemIsDropEnabled
+# Not selectable: a branch header, an empty or a merge row is where layers go.
+PART_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsDropEnabled
+ROOT_FLAGS = Qt.ItemFlag.ItemIsDropEnabled
+
+
+def flags_of(node: Node) -> Qt.ItemFlag:
+    if node.kind is not RowKind.ITEM:
+        return PART_FLAGS
+    return BLOCK_FLAGS if isinstance(node.item, BlockSpec) else LAYER_FLAGS
+
+
+def cells_for(node: Node, nodes: dict[int, Node]) -> QStandardItem:
+    """A new cell for `node`, holding the cells of the rows under it; each cell's node is
+    entered in `nodes` under the cell's id. (Made here, never cloned: Qt tells Python
+    when it deletes an item Python made, and only then.)"""
+    cell = QStandardItem()
+    cell.setFlags(flags_of(node))
+    node.cell = cell
+    nodes[id(cell)] = node
+    if node.children:
+        cell.appendRows([cells_for(child, nodes) for child in node.children])
+    return cell
+
+
+def show_rows(node: Node, spec: NetworkSpec, analysis: Analysis) -> None:
+    """`node` and the rows under it show `analysis` and `spec`'s names."""
+    if node.kind is RowKind.ITEM and node.parent is not None:
+        path = node.position()
+        try:
+            node.shown = analysis.at(path)
+        except LookupError:
+            node.shown = None
+        node.name = spec.names().get(path, "")
+    for child in node.children:
+        show_rows(child, spec, analysis)
+
+
+def show_all(nodes: list[Node], spec: NetworkSpec, analysis: Analysis) -> None:
+    """`show_rows` of a top-level stack, whose results and names are found by row
+    (thousands of rows need no path worked out and looked up each)."""
+    results = analysis.layers
+    names = spec.layer_names()
+    for row, node in enumerate(nodes):
+        node.shown = results[row]
+        node.name = names[row]
+        for child in node.children:
+            show_rows(child, spec, analysis)
+
+
+@dataclass(frozen=True)
+class PreparedRows:
+    """The top-level rows of `layers`, under `root`, with their cells (not yet Qt's)."""
+
+    root: Node
+    layers: tuple[LayerOrBlock, ...]
+    nodes: list[Node]
+    cells: list[QStandardItem]
+    by_cell: dict[int, Node]
+
+    def fits(self, root: Node, layers: tuple[LayerOrBlock, ...]) -> bool:
+        """Whether these are rows for `layers` under `root`, not yet given to Qt."""
+        return (
+            root is self.root
+            and layers is self.layers
+            and not (self.cells and self.cells[0].model() is not None)
+        )
+
+
+def prepare_rows(root: Node, spec: NetworkSpec, analysis: Analysis) -> PreparedRows:
+    """`spec`'s rows under `root`, showing `analysis` (run on the thread that analysed it:
+    cells are no QObjects, and belong to no model until they are handed over)."""
+    nodes = item_rows(spec.layers, root)
+    show_all(nodes, spec, analysis)
+    by_cell: dict[int, Node] = {}
+    cells = [cells_for(node, by_cell) for node in nodes]
+    return PreparedRows(root, spec.layers, nodes, cells, by_cell)
