@@ -18,12 +18,10 @@ Node, and is asked only of the rows on screen.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QMimeData,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -33,20 +31,10 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
-from explorer.core.paths import LayerPath, item_at, outermost
-from explorer.core.spec import LayerOrBlock, SpecError
+from explorer.core.paths import LayerPath
+from explorer.core.spec import LayerOrBlock
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.row_change import RowChange
-from explorer.ui.editor.blocks import block_named
-from explorer.ui.editor.mime import (
-    BLOCK_MIME,
-    LAYERS_MIME,
-    PATHS_MIME,
-    dragged_paths,
-    layers_from_mime,
-    layers_mime_data,
-    mark_dragged_paths,
-)
 from explorer.ui.editor.stack_cells import (
     ROOT_FLAGS,
     PreparedRows,
@@ -56,6 +44,7 @@ from explorer.ui.editor.stack_cells import (
     show_all,
     show_rows,
 )
+from explorer.ui.editor.stack_drops import StackDrops
 from explorer.ui.editor.stack_health import StackHealth
 from explorer.ui.editor.stack_roles import (
     CONTENT_ROLES,
@@ -74,7 +63,6 @@ from explorer.ui.editor.stack_roles import (
 from explorer.ui.editor.stack_tree import (
     Node,
     RowKind,
-    drop_position,
     item_rows,
     renumber,
     runs,
@@ -104,7 +92,7 @@ __all__ = [
 _MAX_RUNS = 8  # runs of changed rows told one by one
 
 
-class LayerStackModel(QStandardItemModel):
+class LayerStackModel(StackDrops, QStandardItemModel):
     """One row per layer and block of the document's spec; a block's rows hold its
     sub-stacks (see stack_tree.py for the rows a block adds)."""
 
@@ -401,78 +389,3 @@ class LayerStackModel(QStandardItemModel):
                 return self._health.tooltip(node.position(), shown)
             return shown
         return other_data(node, role)
-
-    # ---- drag and drop ------------------------------------------------------------------
-
-    def supportedDropActions(self) -> Qt.DropAction:
-        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
-
-    def supportedDragActions(self) -> Qt.DropAction:
-        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
-
-    def mimeTypes(self) -> list[str]:
-        return [LAYERS_MIME, PATHS_MIME, "text/plain"]
-
-    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
-        paths = outermost(
-            self.path_of(index)
-            for index in indexes
-            if index.isValid() and self._node(index).kind is RowKind.ITEM
-        )
-        data = layers_mime_data([item_at(self.document.spec.layers, path) for path in paths])
-        mark_dragged_paths(data, self.document, paths)
-        return data
-
-    def canDropMimeData(
-        self,
-        data: QMimeData,
-        action: Qt.DropAction,
-        row: int,
-        column: int,
-        parent: ModelIndex,
-    ) -> bool:
-        return data.hasFormat(LAYERS_MIME) and not self.document.locked
-
-    def dropMimeData(
-        self,
-        data: QMimeData,
-        action: Qt.DropAction,
-        row: int,
-        column: int,
-        parent: ModelIndex,
-    ) -> bool:
-        if action == Qt.DropAction.IgnoreAction:
-            return True
-        if not data.hasFormat(LAYERS_MIME):
-            return False
-        destination = self.drop_path(row, parent)
-        block = self._asking_block(data)
-        if block is not None:
-            self.block_dropped.emit(*block, destination)
-            return True
-        own_paths = dragged_paths(data, self.document)
-        if own_paths is not None and action == Qt.DropAction.MoveAction:
-            return self.document.move_layers(own_paths, destination)
-        try:
-            layers = layers_from_mime(data)
-        except SpecError:
-            return False
-        return self.document.insert_layers(destination, layers)
-
-    def drop_path(self, row: int, parent: ModelIndex) -> LayerPath:
-        """Where a drop lands: before `row` of `parent`'s rows, or (row -1) on `parent`:
-        before a layer; at the end of a block's first sub-stack or of a branch; at the start
-        of an empty sub-stack; at the end of the last sub-stack for a merge row."""
-        return drop_position(self._node(parent), row)
-
-    def _asking_block(self, data: QMimeData) -> tuple[str, int] | None:
-        """(name, N offered) when `data` is a palette block that asks for N."""
-        if not data.hasFormat(BLOCK_MIME):
-            return None
-        try:
-            marker = json.loads(bytes(data.data(BLOCK_MIME).data()).decode())
-            name, repeat = str(marker["block"]), int(marker["repeat"])
-        except (ValueError, KeyError, TypeError):
-            return None
-        block = block_named(name)
-        return (name, repeat) if block is not None and block.asks_repeat else None
