@@ -169,8 +169,16 @@ class FeatureMapDelegate(QStyledItemDelegate):
         self.italic.setItalic(True)
         self.small = QFont(base)
         self.small.setPointSizeF(base.pointSizeF() * 0.85)
+        self.base = base
         self.line = QFontMetrics(base).height()
         self.small_line = QFontMetrics(self.small).height()
+        # Made once: a QFontMetrics is slow to make, and rows are measured by the hundred.
+        self._base_metrics = QFontMetrics(base)
+        self._italic_metrics = QFontMetrics(self.italic)
+        self._heights = {id(font): QFontMetrics(font).height() for font in self._fonts()}
+
+    def _fonts(self) -> tuple[QFont, ...]:
+        return (self.base, self.bold, self.italic, self.small)
 
     # ---- geometry ----------------------------------------------------------------------
 
@@ -187,14 +195,14 @@ class FeatureMapDelegate(QStyledItemDelegate):
         lines: list[tuple[QFont, str]] = [(self.bold, layer.label)]
         description, note = panel.title(layer)
         if description:
-            base = self.panel.font()
             width = NAME_WIDTH - 2 * PAD - indent(layer)
-            lines += [(base, part) for part in wrap_parts(description, QFontMetrics(base), width)]
+            metrics = self._base_metrics
+            lines += [(self.base, part) for part in wrap_parts(description, metrics, width)]
         if note:
             width = NAME_WIDTH - 2 * PAD - indent(layer)
-            metrics = QFontMetrics(self.italic)
+            metrics = self._italic_metrics
             lines += [(self.italic, part) for part in wrap_parts(note, metrics, width)]
-        lines.append((self.panel.font(), "×".join(str(n) for n in layer.shape)))
+        lines.append((self.base, "×".join(str(n) for n in layer.shape)))
         if layer.truncated:
             lines.append((self.italic, f"showing {layer.channels_shown} of {layer.shape[0]} maps"))
         return lines
@@ -218,7 +226,10 @@ class FeatureMapDelegate(QStyledItemDelegate):
         made, so laying out thousands of rows costs little)."""
         width = self.panel.view_width()
         fonts = self.text_fonts(row)
-        text_height = 2 * PAD + sum(QFontMetrics(font).height() for font in fonts)
+        heights = self._heights
+        text_height = 2 * PAD + sum(
+            heights.get(id(font)) or QFontMetrics(font).height() for font in fonts
+        )
         layer = self.panel.model.layer(row)
         if layer is None:
             bars = self.panel.bar_order().size

@@ -275,7 +275,8 @@ class FeatureMapPanel(QWidget):
         if found is None:
             if not self._layers_by_name and self._spec is not None:
                 spec = self._spec
-                self._layers_by_name = {name: spec.at(path) for path, name in spec.names().items()}
+                names = spec.names()  # (walked, not looked up path by path)
+                self._layers_by_name = {names[path]: item for path, item in spec.walk()}
             layer = self._layers_by_name.get(name)
             if layer is None:
                 return ("", "")
