@@ -106,9 +106,12 @@ def test_browsing_real_mnist_filters_by_class_and_jumps_at_random(
     labels = labels[:500].astype(np.int64)
     names = [str(i) for i in range(10)]
     picker.set_samples(images, labels, names, (0.1307,), (0.3081,))
-    assert picker.grid.count() == 120
+    assert 0 < picker.grid.count() < 120  # the first thumbnails now, the rest a chunk a turn
+    qtbot.waitUntil(lambda: picker.grid.count() == 120)
+    assert not picker.grid_filling
 
     picker.class_combo.setCurrentIndex(1 + 3)  # "3"
+    qtbot.waitUntil(lambda: not picker.grid_filling)
     assert picker.grid.count() == int((labels == 3).sum())
     labels_shown = {
         picker.grid.item(i).data(Qt.ItemDataRole.UserRole) for i in range(picker.grid.count())

@@ -46,6 +46,7 @@ from explorer.core.images import (
     centre_drawing,
     load_image_file,
 )
+from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
 from explorer.ui.inspect.drawing_canvas import DrawingCanvas
 from explorer.ui.inspect.input_images import (
@@ -64,6 +65,9 @@ from explorer.ui.inspect.input_images import (
 log = logging.getLogger(__name__)
 
 GRID_LIMIT = 120  # thumbnails listed at once; "Random" reaches every image
+# Thumbnails made per turn of the event loop (a few rows of the grid each): 120 of them at
+# once held the window for ~20 ms more than the panel needs.
+GRID_CHUNK = 30
 
 
 class InputPicker(QWidget):
@@ -167,6 +171,8 @@ class InputPicker(QWidget):
         self.stroke_spin.valueChanged.connect(self._on_stroke_spin_changed)
         self.canvas.drawing_finished.connect(self._on_canvas_drawing_finished)
         self._indices: np.ndarray = np.zeros(0, np.int64)
+        self._grid_timer = QuietTimer(self)  # the rest of the thumbnails, a chunk a turn
+        self._grid_timer.timeout.connect(self._on_grid_timer_timeout)
 
     # ---- configuration ---------------------------------------------------------------------
 
@@ -314,14 +320,33 @@ class InputPicker(QWidget):
     def _fill_grid(self) -> None:
         self.grid.blockSignals(True)
         self.grid.clear()
+        self.grid.blockSignals(False)
         self._indices = self._matching()[:GRID_LIMIT]
-        for index in self._indices:
+        self._grid_timer.stop()
+        self._add_thumbnails()
+
+    @property
+    def grid_filling(self) -> bool:
+        """Whether thumbnails of the listed images are still to be added to the grid."""
+        return self.grid.count() < len(self._indices)
+
+    def _add_thumbnails(self) -> None:
+        """The next chunk of thumbnails (more on a later turn while some are left)."""
+        start = self.grid.count()
+        self.grid.blockSignals(True)
+        for index in self._indices[start : start + GRID_CHUNK]:
             label = self._class_name(int(self._labels[index]))
             item = QListWidgetItem(QIcon(labelled_thumbnail(self._images[index], label)), "")
             item.setData(Qt.ItemDataRole.UserRole, label)
             item.setToolTip(f"test image #{index} · {label}")
             self.grid.addItem(item)
         self.grid.blockSignals(False)
+        if self.grid_filling:
+            self._grid_timer.start(0)
+
+    @Slot()
+    def _on_grid_timer_timeout(self) -> None:
+        self._add_thumbnails()
 
     # ---- slots -----------------------------------------------------------------------------
 
