@@ -358,8 +358,10 @@ def test_the_interpreter_switches_threads_often_only_while_a_network_is_analysed
     usual = sys.getswitchinterval()
     document = ProjectDocument(load_template("keras-mnist"), analyse_in_background=True)
     try:
-        document.reset(deep_spec(300))
-        assert sys.getswitchinterval() == min(usual, SWITCH_INTERVAL_S)
+        document.reset(deep_spec(1500))  # (long enough to see the interval while it runs)
+        # (from the next quiet turn, when the thread starts: not in the turn asking)
+        assert sys.getswitchinterval() == usual
+        qtbot.waitUntil(lambda: sys.getswitchinterval() == min(usual, SWITCH_INTERVAL_S))
         qtbot.waitUntil(lambda: not document.analysing, timeout=60_000)
         assert sys.getswitchinterval() == usual
         document.reset(deep_spec(300))

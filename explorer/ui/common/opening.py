@@ -105,6 +105,8 @@ class OpeningAnalysis(QObject):
         self.prepare: list[Preparer | None] = [None]
         self._show_timer = QuietTimer(self)
         self._show_timer.timeout.connect(self._on_show_timer_timeout)
+        self._start_timer = QuietTimer(self)
+        self._start_timer.timeout.connect(self._on_start_timer_timeout)
         self._edit: str | None = None
         self._switch_interval: float | None = None
         self._layers = 0
@@ -121,8 +123,17 @@ class OpeningAnalysis(QObject):
         return None if self._pending is None else self._pending[1]
 
     def start(self, spec: NetworkSpec, path: str | None, *, edit: str | None = None) -> None:
+        """Analyse `spec` from the next quiet turn on: the turn asking (a window's first,
+        which paints it) runs without a thread beside it holding the interpreter."""
         self.cancel()
         self._pending, self._layers, self._edit = (spec, path), layer_count(spec), edit
+        self._start_timer.start(0)
+
+    @Slot()
+    def _on_start_timer_timeout(self) -> None:
+        if self._pending is None:
+            return
+        spec, edit = self._pending[0], self._edit
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_S))
         none: list[Preparer | None] = [None]
@@ -140,6 +151,7 @@ class OpeningAnalysis(QObject):
         was = self._pending is not None
         self._runner.invalidate()
         self._analysed()
+        self._start_timer.stop()
         self._show_timer.stop()
         self._arrived = None
         self._pending, self._layers, self._waiting = None, 0, []
