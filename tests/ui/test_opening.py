@@ -455,3 +455,35 @@ def test_a_deep_network_opened_comes_with_its_stack_rows_made_on_the_thread(
     finally:
         window.recovery.timer.stop()
         document.undo_stack.setClean()
+
+
+def test_a_preparer_that_fails_leaves_the_views_to_make_their_own(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from explorer.ui.common import document as document_module
+    from explorer.ui.editor.stack_model import LayerStackModel
+
+    analysed_here: list[object] = []  # what the document analyses itself, on this thread
+
+    def recorded(spec: NetworkSpec, **kwargs: Any) -> Any:
+        analysed_here.append(spec)
+        return analyze(spec, **kwargs)
+
+    monkeypatch.setattr(document_module, "analyze", recorded)
+
+    document = ProjectDocument(load_template("keras-mnist"), analyse_in_background=True)
+    model = LayerStackModel(document)
+
+    def broken(spec: NetworkSpec, analysis: Any) -> object:
+        raise RuntimeError("a bug in a view's preparer")
+
+    document.prepare_when_opening(broken)  # (in place of the model's)
+    spec = deep_spec(BACKGROUND_LAYERS // 2 + 10)
+    try:
+        document.reset(spec)
+        qtbot.waitUntil(lambda: not document.analysing, timeout=60_000)
+        assert document.spec is spec and document.analysis == analyze(spec)
+        assert model.rowCount() == len(spec.layers)
+        assert spec not in analysed_here  # the thread's analysis, though the preparer failed
+    finally:
+        document.stop_analysing()

@@ -405,3 +405,43 @@ def test_the_edit_menu_wraps_and_unwraps(qtbot: Any) -> None:
     finally:
         window.recovery.timer.stop()
         window.document.undo_stack.setClean()
+
+
+@pytest.mark.parametrize("steps", [1, -1])
+def test_moving_a_layer_past_a_collapsed_block_keeps_it_collapsed_and_the_layer_selected(
+    qtbot: Any, steps: int
+) -> None:
+    # conv2d_1, residual_1 [conv2d_2, activation_1], conv2d_3, conv2d_4
+    document = ProjectDocument(network(conv(), residual(conv(), relu()), conv(), conv()))
+    panel = LayerStackPanel(document)
+    qtbot.addWidget(panel)
+    panel.show()
+    view, model = panel.view, panel.model
+    block = QPersistentModelIndex(model.index_of(at(1)))
+    view.collapse(model.index_of(at(1)))
+    moving = at(0) if steps == 1 else at(2)  # down past the block, or up past it
+    panel.select_paths([moving])
+    removed: list[tuple[int, int]] = []
+    model.rowsRemoved.connect(lambda parent, first, last: removed.append((first, last)))
+    assert document.move_by([moving], steps)
+    qtbot.wait(1)
+    assert model_tree(model) == spec_tree(document.spec)
+    # the block's row stayed (its index too): the layer's row went and came back
+    assert block.isValid() and model.path_of(QModelIndex(block)) in (at(0), at(1), at(2))
+    assert not view.isExpanded(QModelIndex(block))
+    assert len(removed) == 1 and removed[0][0] == removed[0][1]
+    qtbot.waitUntil(lambda: panel.selected_paths() == [at(1)])  # one place on: row 1
+
+
+def test_moving_the_first_row_to_the_end_past_blocks_takes_out_that_row_alone(
+    qtbot: Any,
+) -> None:
+    document = ProjectDocument(network(conv(), *[residual(conv(), relu()) for _ in range(6)]))
+    panel = LayerStackPanel(document)
+    qtbot.addWidget(panel)
+    model = panel.model
+    removed: list[tuple[int, int]] = []
+    model.rowsRemoved.connect(lambda parent, first, last: removed.append((first, last)))
+    assert document.move_layers([at(0)], at(7))
+    assert model_tree(model) == spec_tree(document.spec)
+    assert removed == [(0, 0)]  # not the six blocks it passed

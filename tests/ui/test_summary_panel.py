@@ -78,3 +78,24 @@ def test_a_deep_summary_fits_its_columns_to_the_first_rows_and_grows_them_when_s
     document.replace_layer(LayerPath.top(0), document.spec.layers[0].with_values(filters=3))
     assert model.row_cells(1)[1] == "(3, 4, 4)"
     assert model.data(model.index(1, 1)) == "(3, 4, 4)"
+
+
+def test_a_scroll_before_a_deep_summary_is_fitted_leaves_the_full_fit_to_come(
+    qtbot: Any,
+) -> None:
+    document = ProjectDocument(_deep(1500))
+    panel = SummaryPanel(document)
+    qtbot.addWidget(panel)
+    panel.resize(700, 400)
+    panel.show()
+    qtbot.waitExposed(panel)
+    model, table = panel.model, panel.table
+    qtbot.waitUntil(lambda: not panel._fit_timer.isActive())
+    table.setColumnWidth(0, 20)  # too narrow for any name
+    document.reset(_deep(1400))
+    assert panel._fit_timer.isActive()
+    panel._on_table_scrolled()  # as a scroll in the meantime would
+    qtbot.waitUntil(lambda: not panel._fit_timer.isActive())
+    advance = QFontMetrics(table.font()).horizontalAdvance("0")
+    longest = max(len(model.row_cells(row)[0]) for row in range(1000))
+    assert table.columnWidth(0) == advance * longest + 16

@@ -22,7 +22,7 @@ from explorer.core.paths import LayerPath
 from explorer.core.spec import BlockSpec, LayerOrBlock, NetworkSpec
 from explorer.ui.common.later_selection import LaterSelection
 from explorer.ui.common.quiet_timer import QuietTimer
-from explorer.ui.common.tasks import TaskFailed, TaskFinished, TaskRunner
+from explorer.ui.common.tasks import TaskControl, TaskFailed, TaskFinished, TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,20 @@ class Opened:
     prepared: object = None
 
 
-def _analysed(spec: NetworkSpec, prepare: list[Preparer | None]) -> tuple[Analysis, object]:
+def _analysed(
+    spec: NetworkSpec, prepare: list[Preparer | None], control: TaskControl
+) -> tuple[Analysis, object]:
     analysis = analyze(spec)
     # (the preparer as it is once the analysis is done: a window's views, made after its
     # document has started analysing the network it opens with, have given theirs by then)
     preparer = prepare[0]
-    return analysis, None if preparer is None else preparer(spec, analysis)
+    if preparer is None or control.stopped:  # (given up: its result is not shown)
+        return analysis, None
+    try:
+        return analysis, preparer(spec, analysis)
+    except Exception:  # the view makes its own on the GUI thread, as without a preparer
+        log.exception("preparing the views of the opened network failed")
+        return analysis, None
 
 
 class OpeningAnalysis(QObject):
@@ -138,7 +146,7 @@ class OpeningAnalysis(QObject):
         sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_S))
         none: list[Preparer | None] = [None]
         prepare = self.prepare if edit is None else none  # (an edit shows its own change)
-        self._runner.start(lambda control: _analysed(spec, prepare))
+        self._runner.start(lambda control: _analysed(spec, prepare, control))
 
     def _analysed(self) -> None:
         """The thread is done with the spec (or told to be): the usual switch interval."""

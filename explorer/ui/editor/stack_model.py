@@ -31,8 +31,9 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
+from explorer.core.analysis import Analysis
 from explorer.core.paths import LayerPath
-from explorer.core.spec import LayerOrBlock
+from explorer.core.spec import LayerOrBlock, NetworkSpec
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.row_change import RowChange
 from explorer.ui.editor.stack_cells import (
@@ -118,8 +119,11 @@ class LayerStackModel(StackDrops, QStandardItemModel):
         self._root.children = item_rows(document.spec.layers, self._root)
         self._refresh_all()
         root_cell.appendRows([self._attach(node) for node in self._root.children])
-        # A network opened in the background comes with its rows, made on that thread.
-        document.prepare_when_opening(functools.partial(prepare_rows, self._root))
+        # A network opened in the background comes with its rows, made on that thread
+        # (none once this model is gone: the flag holds no reference to it).
+        alive = [True]
+        self.destroyed.connect(lambda: alive.__setitem__(0, False))
+        document.prepare_when_opening(functools.partial(_prepare_while, alive, self._root))
         self._changed: dict[int, tuple[Node, int, int]] = {}
         self._health = StackHealth()
         document.spec_changed.connect(self._on_document_spec_changed)
@@ -310,11 +314,17 @@ class LayerStackModel(StackDrops, QStandardItemModel):
     def _move_rows(self, source: int, last: int, target: int) -> None:
         """Move top-level rows `source`..`last` up to `target` (< `source`)."""
         rows = self._root.children
-        moved = rows[source : last + 1]
-        if any(row.children or row.is_block for row in rows[target : last + 1]):
-            # A block's cell holds its rows' cells: the rows go, and come back
-            self.remove_children(self._root, source, last)
-            self.insert_children(self._root, target, moved)
+        moved, passed = rows[source : last + 1], rows[target:source]
+        if _has_blocks(moved) or _has_blocks(passed):
+            # A block's cell holds its rows' cells: one side goes and comes back, the
+            # rows passed over unless they hold blocks and the moved ones do not (a block
+            # taken out would come back expanded, its rows' indexes lost).
+            if not _has_blocks(passed) or (_has_blocks(moved) and len(passed) < len(moved)):
+                self.remove_children(self._root, target, source - 1)
+                self.insert_children(self._root, target + len(moved), passed)
+            else:
+                self.remove_children(self._root, source, last)
+                self.insert_children(self._root, target, moved)
             return
         # Rows of layers alone: every cell between is alike, so the nodes move and the
         # cells stay, each now showing the node that comes to its row.
@@ -389,3 +399,14 @@ class LayerStackModel(StackDrops, QStandardItemModel):
                 return self._health.tooltip(node.position(), shown)
             return shown
         return other_data(node, role)
+
+
+def _has_blocks(nodes: Sequence[Node]) -> bool:
+    return any(node.children or node.is_block for node in nodes)
+
+
+def _prepare_while(
+    alive: list[bool], root: Node, spec: NetworkSpec, analysis: Analysis
+) -> PreparedRows | None:
+    """`prepare_rows` for a model still alive (`alive[0]`), else nothing."""
+    return prepare_rows(root, spec, analysis) if alive[0] else None

@@ -384,7 +384,8 @@ class SummaryPanel(QWidget):
         as Qt's resize-to-contents measures a bounded number of rows: a network of
         thousands of layers formats no more rows than that for it. (`grow_only`, as rows
         scroll into view: widen for those on screen alone.)"""
-        self._fit_timer.stop()
+        if not grow_only:  # (a scroll meanwhile leaves the full fit to come)
+            self._fit_timer.stop()
         count = self.model.rowCount()
         top = self.table.rowAt(0)
         rows: Iterable[int] = () if grow_only else range(min(count, _FIT_ROWS))
