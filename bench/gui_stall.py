@@ -17,7 +17,8 @@ Export), and these steps are taken one after another:
     duplicate   Ctrl+D of a Conv2D in the middle (every row after it sees a wider field)
     remove      Delete of a Conv2D in the middle
     rename      a middle Conv2D's name typed into Properties
-    move        Ctrl+Up (Move Up) of a Conv2D in the middle, past its ReLU
+    move        Ctrl+Up (Move Up) of a Conv2D in the middle, past its ReLU (with --blocks:
+                of the middle block, past the block before it)
     autosave    the recovery file written after that move (the autosave timer firing)
     inspect     the Inspect panel brought to the front (maps drawn for what is visible)
     pick        another image picked in the input picker's dataset grid
@@ -88,9 +89,24 @@ PROBE_MS = 5
 IDLE_MS = 300
 
 
-def deep_network(layers: int):
-    """`layers` layers: (Conv2D 'same' + ReLU) pairs on 1×8×8, then Flatten and Dense."""
-    from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
+def deep_network(layers: int, blocks: bool = False):
+    """`layers` layers: (Conv2D 'same' + ReLU) pairs on 1×8×8, then Flatten and Dense; with
+    `blocks`, each pair is the body of a residual block (a third of the rows are then
+    blocks and their merge rows: `layers` counts the layers and blocks of the tree)."""
+    from explorer.core.spec import BlockSpec, InputSpec, LayerSpec, NetworkSpec
+
+    if blocks:
+        body = []
+        while 3 * len(body) < layers - 2:
+            pair = (
+                LayerSpec.create("Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}),
+                LayerSpec.create("Activation", {"function": "relu"}),
+            )
+            body.append(BlockSpec.create("Residual", {}, [pair]))
+        tail = (LayerSpec.new("Flatten"), LayerSpec.create("Dense", {"units": 10}))
+        return NetworkSpec(
+            name=f"deep-{layers}-blocks", input=InputSpec(1, 8, 8), layers=(*body, *tail)
+        )
 
     body: list[LayerSpec] = []
     while len(body) < layers - 2:
@@ -243,28 +259,33 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
             images, labels, [str(i) for i in range(10)], (0.5,) * c, (0.5,) * c
         )
 
-    def middle_conv() -> int:
+    def middle_conv() -> LayerPath:
+        """A Conv2D in the middle: a top-level one, or the first of a middle block's body."""
         layers = state["window"].document.spec.layers
         convs = [i for i, layer in enumerate(layers) if layer.type == "Conv2D"]
-        return convs[len(convs) // 2]
+        if convs:
+            return LayerPath.top(convs[len(convs) // 2])
+        return LayerPath.top(len(layers) // 2).child(0, 0)
 
     def edit() -> None:
         window = state["window"]
-        row = middle_conv()
-        window.stack.select_paths([LayerPath.top(row)])
+        window.stack.select_paths([middle_conv()])
         window.properties.editors["filters"].box.setValue(5)
 
     def undo() -> None:
         state["window"].document.undo_stack.undo()
 
     def select_middle() -> None:
-        state["window"].stack.select_paths([LayerPath.top(middle_conv())])
+        state["window"].stack.select_paths([middle_conv()])
+
+    def select_middle_row() -> None:  # (a block's first layer cannot move up: its block can)
+        state["window"].stack.select_paths([LayerPath.top(middle_conv().top_row)])
 
     def insert() -> None:
         from explorer.core.spec import LayerSpec
 
-        at = LayerPath.top(middle_conv() + 1)
-        state["window"].document.insert_layers(at, [LayerSpec.new("Conv2D")])
+        at = middle_conv()
+        state["window"].document.insert_layers(at.sibling(at.index + 1), [LayerSpec.new("Conv2D")])
 
     def duplicate() -> None:
         state["window"].stack.duplicate_action.trigger()
@@ -313,8 +334,8 @@ def run_steps(spec, profile: str | None) -> dict[str, tuple[float, float]]:
     actions = dict(zip(STEPS, steps, strict=True))
     # made ready before the step is measured: the layer the step acts on is selected
     before: dict[str, Callable[[], None]] = {
-        name: select_middle for name in ("insert", "duplicate", "remove", "rename", "move")
-    }
+        name: select_middle for name in ("insert", "duplicate", "remove", "rename")
+    } | {"move": select_middle_row}
     # undone after being measured, so that each edit is made on the network as opened (the
     # last one, "move", is left for "autosave" to write)
     undone = ("insert", "duplicate", "remove", "rename")
@@ -349,6 +370,9 @@ def main() -> int:
     parser.add_argument("--layers", type=int, nargs="+", default=[500, 5000])
     parser.add_argument("--profile", choices=STEPS, help="print a cProfile of this step")
     parser.add_argument("--no-peer", action="store_true", help="skip the 7-layer peer")
+    parser.add_argument(
+        "--blocks", action="store_true", help="the deep networks' pairs in residual blocks"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per configuration (median)")
     args = parser.parse_args()
 
@@ -359,7 +383,8 @@ def main() -> int:
     torch.set_num_threads(1)
     run_steps(load_template("keras-mnist"), None)  # warm-up: imports and first-use costs
     peers = [] if args.no_peer else [("7 (keras-mnist, peer)", load_template("keras-mnist"))]
-    deep = [(f"{layers:,}", deep_network(layers)) for layers in args.layers]
+    kind = " in blocks" if args.blocks else ""
+    deep = [(f"{layers:,}{kind}", deep_network(layers, args.blocks)) for layers in args.layers]
     networks = peers + deep
     runs: dict[str, list[dict[str, tuple[float, float]]]] = {label: [] for label, _ in networks}
     for _ in range(max(1, args.repeat)):  # in turn, so a busy minute spreads over all

@@ -95,6 +95,14 @@ def map_levels(maps: npt.NDArray[np.floating], shared: bool) -> FloatArray:
     if flat.shape[1] == 0:
         return np.zeros((flat.shape[0], 2), np.float32)
     low, high = flat.min(axis=1), flat.max(axis=1)
+    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+        # NaN or ±inf in a map (activations that overflowed): its finite values' range
+        # (min and max pass NaN and infinities through; all finite, they are the range)
+        finite = np.isfinite(flat)
+        low = np.where(finite, flat, np.inf).min(axis=1)
+        high = np.where(finite, flat, -np.inf).max(axis=1)
+        none = ~finite.any(axis=1)
+        low[none], high[none] = 0.0, 0.0
     if shared:
         low = np.full_like(low, low.min())
         high = np.full_like(high, high.max())
@@ -108,7 +116,9 @@ def normalize(maps: npt.NDArray[np.floating], levels: FloatArray) -> FloatArray:
     low = levels[:, 0].reshape(-1, *extra)
     span = (levels[:, 1] - levels[:, 0]).reshape(-1, *extra)
     safe = np.where(span > 0, span, 1.0).astype(np.float32)
-    out: FloatArray = ((values - low) / safe).astype(np.float32, copy=False)
+    with np.errstate(invalid="ignore", over="ignore"):  # (overflowed maps: NaN, ±inf)
+        out: FloatArray = ((values - low) / safe).astype(np.float32, copy=False)
+    np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=0.0)  # (overflowed values)
     np.clip(out, 0.0, 1.0, out=out)
     return out
 
@@ -174,9 +184,13 @@ def feature_mosaic(
         # normalize + to_indices in one pass: this runs for every layer on every redraw.
         span = levels[:, 1] - levels[:, 0]
         scale = np.divide(254.0, span, out=np.zeros_like(span), where=span > 0)
-        scaled = values - levels[:, 0, None, None]
-        scaled *= scale[:, None, None]
-        scaled += 1.5
+        with np.errstate(invalid="ignore", over="ignore"):  # (overflowed maps: NaN, ±inf)
+            scaled = values - levels[:, 0, None, None]
+            scaled *= scale[:, None, None]
+            scaled += 1.5
+        if not np.isfinite(scaled).all():  # overflowed values: the ends of the colormap
+            np.nan_to_num(scaled, copy=False, nan=0.0, posinf=255.0, neginf=1.0)
+            np.clip(scaled, 0.0, 255.0, out=scaled)
         image, layout = tile(scaled.astype(np.uint8), cols, gap=gap, aspect=aspect)
     else:
         image, layout = tile(normalize(values, levels), cols, gap=gap, aspect=aspect)

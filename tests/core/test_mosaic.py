@@ -114,3 +114,21 @@ def test_indexed_mosaic_is_the_float_mosaic_as_colour_indices() -> None:
     np.testing.assert_array_equal(indexed.image[~gaps], want.astype(np.uint8))
     strip = vector_strip(np.arange(5, dtype=np.float32), columns=4, indexed=True)
     assert strip.image.tolist() == [[1, 65, 128, 192], [255, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_overflowed_values_take_the_finite_range_and_the_ends_of_the_scale(indexed: bool) -> None:
+    maps = np.array(
+        [
+            [[0.0, 1.0], [np.inf, 2.0]],  # an overflow beside finite values
+            [[np.nan, -np.inf], [3.0, 5.0]],
+            [[np.nan, np.nan], [np.inf, -np.inf]],  # nothing finite
+        ],
+        np.float32,
+    )
+    levels = map_levels(maps, shared=False)
+    np.testing.assert_array_equal(levels, [[0.0, 2.0], [3.0, 5.0], [0.0, 0.0]])
+    feature_mosaic(maps, indexed=indexed)  # no warning (the tests make warnings errors)
+    top, low = (255, 1) if indexed else (1.0, 0.0)
+    first = feature_mosaic(maps[:1], indexed=indexed).image
+    assert first[1, 0] == top and first[0, 0] == low  # +inf at the top, the minimum at 0

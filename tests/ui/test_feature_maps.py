@@ -17,6 +17,7 @@ from explorer.core.capture import activation_responses, capture, with_mosaics
 from explorer.core.mosaic import feature_mosaic, layer_mosaics, vector_strip
 from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.vocabulary.activation_functions import ACTIVATION_NAMES
+from explorer.ui.inspect.feature_map_rows import NOT_FINITE_TEXT
 from explorer.ui.inspect.feature_maps import (
     MOSAIC_ASPECT,
     SEPARATOR_RGB,
@@ -365,3 +366,39 @@ def test_a_long_layer_description_wraps_between_its_parts_instead_of_being_cut(q
     geometry = panel.delegate.geometry(0)
     fonts = panel.delegate.text_fonts(0)
     assert geometry.height >= sum(QFontMetrics(font).height() for font in fonts)
+
+
+def test_outputs_that_overflowed_are_said_so_and_the_rows_still_draw(qtbot) -> None:
+    # a deep residual stack's activations overflow to inf, and its logits to NaN
+    spec = _rgb_spec()
+    model = build_model(spec, seed=0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.fill_(float("inf"))
+    result = with_mosaics(capture(model, torch.randn(3, 16, 16)))
+    assert not np.isfinite(result.probabilities).all()
+    panel = FeatureMapPanel()
+    qtbot.addWidget(panel)
+    panel.resize(700, 600)
+    panel.show()
+    panel.set_spec(spec)
+    panel.show_capture(result)
+    last = panel.model.rowCount() - 1  # the prediction row
+    assert panel.model.layer(last) is None
+    texts = [text for _, text in panel.delegate.text_lines(last)]
+    assert texts == ["prediction", NOT_FINITE_TEXT]
+    panel.view.scrollToBottom()
+    failures: list[str] = []
+    import logging
+
+    class Failed(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            failures.append(record.getMessage())
+
+    handler = Failed()
+    logging.getLogger("explorer.ui.inspect.feature_map_rows").addHandler(handler)
+    try:
+        image = panel.view.viewport().grab()  # every row on screen painted, the last too
+    finally:
+        logging.getLogger("explorer.ui.inspect.feature_map_rows").removeHandler(handler)
+    assert not image.isNull() and failures == []

@@ -7,6 +7,7 @@ rows is cheap; a row's pixels are coloured the first time it is painted.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,10 @@ SEPARATOR_RGB = (236, 236, 236)
 # Mosaics about this many times wider than tall fill a row of the column.
 MOSAIC_ASPECT = COLUMN_ASPECT
 _TOP_COLOUR, _BAR_COLOUR = QColor("#f39c12"), QColor("#4a90c2")
+# What the prediction row says when the outputs overflowed (a diverged or exploding network).
+NOT_FINITE_TEXT = "outputs not finite (NaN or ∞): the activations overflow"
+
+log = logging.getLogger(__name__)
 
 
 def coloured(indices: np.ndarray, colours: np.ndarray) -> QImage:
@@ -212,6 +217,8 @@ class FeatureMapDelegate(QStyledItemDelegate):
         if result is None or result.probabilities.size == 0:
             return [(self.bold, "prediction")]
         probabilities = result.probabilities
+        if not np.isfinite(probabilities).all():
+            return [(self.bold, "prediction"), (self.small, NOT_FINITE_TEXT)]
         count = probabilities.shape[0]
         top = int(np.argmax(probabilities))
         shown = f"top {TOP_CLASSES} of {count} classes" if count > TOP_CLASSES else "classes"
@@ -283,9 +290,24 @@ class FeatureMapDelegate(QStyledItemDelegate):
         option: QStyleOptionViewItem,
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
+        # An exception out of a Qt paint call can take the process down (shiboken reports
+        # it from inside Qt's paint event): a row that cannot be drawn is logged and left.
+        painter.save()
+        try:
+            self._paint(painter, option, index)
+        except Exception:
+            log.exception("drawing row %d of the feature maps failed", index.row())
+        finally:
+            painter.restore()
+
+    def _paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
         row = index.row()
         rect = option.rect
-        painter.save()
         # Map pixels stay sharp squares when enlarged.
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         painter.fillRect(rect, QColor(*SEPARATOR_RGB))
@@ -317,7 +339,6 @@ class FeatureMapDelegate(QStyledItemDelegate):
                 painter.drawImage(target, image)
             if self._labels_cells(layer):
                 self._paint_cell_names(painter, target, layer, geometry.scale)
-        painter.restore()
 
     def _paint_cell_names(
         self, painter: QPainter, target: QRect, layer: LayerCapture, scale: float
@@ -336,8 +357,8 @@ class FeatureMapDelegate(QStyledItemDelegate):
             return
         probabilities = result.probabilities
         order = self.panel.bar_order()
-        if order.size == 0:
-            return
+        if order.size == 0 or not np.isfinite(probabilities).all():
+            return  # (no bars to draw: the row's text says why)
         top = int(np.argmax(probabilities))
         metrics = QFontMetrics(self.small)
         names_width = min(
