@@ -31,9 +31,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
-from explorer.core.analysis import Analysis
 from explorer.core.paths import LayerPath
-from explorer.core.spec import LayerOrBlock, NetworkSpec
+from explorer.core.spec import LayerOrBlock
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.row_change import RowChange
 from explorer.ui.editor.stack_cells import (
@@ -119,11 +118,10 @@ class LayerStackModel(StackDrops, QStandardItemModel):
         self._root.children = item_rows(document.spec.layers, self._root)
         self._refresh_all()
         root_cell.appendRows([self._attach(node) for node in self._root.children])
-        # A network opened in the background comes with its rows, made on that thread
-        # (none once this model is gone: the flag holds no reference to it).
-        alive = [True]
-        self.destroyed.connect(lambda: alive.__setitem__(0, False))
-        document.prepare_when_opening(functools.partial(_prepare_while, alive, self._root))
+        # A network opened in the background comes with its rows, made on that thread.
+        # (The preparer holds the root node, not the model: a Python slot on the model's
+        # `destroyed`, to tell it the model is gone, crashed a garbage collection.)
+        document.prepare_when_opening(functools.partial(prepare_rows, self._root))
         self._changed: dict[int, tuple[Node, int, int]] = {}
         self._health = StackHealth()
         document.spec_changed.connect(self._on_document_spec_changed)
@@ -403,10 +401,3 @@ class LayerStackModel(StackDrops, QStandardItemModel):
 
 def _has_blocks(nodes: Sequence[Node]) -> bool:
     return any(node.children or node.is_block for node in nodes)
-
-
-def _prepare_while(
-    alive: list[bool], root: Node, spec: NetworkSpec, analysis: Analysis
-) -> PreparedRows | None:
-    """`prepare_rows` for a model still alive (`alive[0]`), else nothing."""
-    return prepare_rows(root, spec, analysis) if alive[0] else None
