@@ -56,15 +56,21 @@ def _deep(layers: int) -> NetworkSpec:
     )
 
 
-def test_a_deep_summary_fits_its_columns_to_the_first_rows_and_grows_them_when_scrolled(
-    qtbot: Any,
-) -> None:
+def _shown_deep_panel(qtbot: Any) -> tuple[ProjectDocument, SummaryPanel]:
+    """A summary of 1,500 layers, shown."""
     document = ProjectDocument(_deep(1500))
     panel = SummaryPanel(document)
     qtbot.addWidget(panel)
     panel.resize(700, 400)
     panel.show()
     qtbot.waitExposed(panel)
+    return document, panel
+
+
+def test_a_deep_summary_fits_its_columns_to_the_first_rows_and_grows_them_when_scrolled(
+    qtbot: Any,
+) -> None:
+    document, panel = _shown_deep_panel(qtbot)
     model, table = panel.model, panel.table
     advance = QFontMetrics(table.font()).horizontalAdvance("0")
     first = [model.row_cells(row)[0] for row in range(1000)]
@@ -83,12 +89,7 @@ def test_a_deep_summary_fits_its_columns_to_the_first_rows_and_grows_them_when_s
 def test_a_scroll_before_a_deep_summary_is_fitted_leaves_the_full_fit_to_come(
     qtbot: Any,
 ) -> None:
-    document = ProjectDocument(_deep(1500))
-    panel = SummaryPanel(document)
-    qtbot.addWidget(panel)
-    panel.resize(700, 400)
-    panel.show()
-    qtbot.waitExposed(panel)
+    document, panel = _shown_deep_panel(qtbot)
     model, table = panel.model, panel.table
     qtbot.waitUntil(lambda: not panel._fit_timer.isActive())
     table.setColumnWidth(0, 20)  # too narrow for any name
