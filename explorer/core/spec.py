@@ -145,6 +145,16 @@ class NetworkSpec:
         """Whether any row is a block (the file then needs format version 2)."""
         return any(isinstance(layer, BlockSpec) for layer in self.layers)
 
+    @property
+    def size(self) -> int:
+        """How many layers and blocks the tree holds, those in blocks counted (no paths
+        made: windows ask this of whatever network they open or edit)."""
+        cached: int | None = self.__dict__.get("_size")
+        if cached is None:  # worked out once per spec (it never changes)
+            cached = _count(self.layers)
+            object.__setattr__(self, "_size", cached)
+        return cached
+
     def walk(self) -> Iterator[tuple[LayerPath, LayerOrBlock]]:
         """Every layer and block with its path, in stack order (see `block_spec.walk`)."""
         return walk(self.layers)
@@ -320,3 +330,9 @@ def _numbered(
         taken.add(candidate)
         names[path] = candidate
     return names
+
+
+def _count(items: Sequence[LayerOrBlock]) -> int:
+    return len(items) + sum(
+        _count(stack) for item in items if isinstance(item, BlockSpec) for stack in item.stacks
+    )

@@ -9,6 +9,7 @@ import pytest
 from explorer.core.paths import LayerPath, PathError, moved_paths
 from explorer.core.project import ProjectError, decode_json, dumps_project, parse_project
 from explorer.core.spec import BlockSpec, LayerSpec, NetworkSpec
+from explorer.core.templates import load_template, template_names
 
 
 def conv(filters: int = 8, **values: object) -> LayerSpec:
@@ -124,3 +125,13 @@ def test_a_version_1_file_cannot_hold_blocks() -> None:
     data["version"] = 1
     with pytest.raises(ProjectError, match="layer 2: Residual blocks need format version 2"):
         parse_project(data)
+
+
+@pytest.mark.parametrize("name", ["blocks", *sorted(template_names())])
+def test_the_size_counts_every_layer_and_block_the_spec_walks(name: str) -> None:
+    spec = network() if name == "blocks" else load_template(name)
+    wrapped = NetworkSpec(
+        input=spec.input, layers=(residual(*spec.layers[:2]), *spec.layers, *spec.layers)
+    )
+    for tree in (spec, wrapped):
+        assert tree.size == sum(1 for _ in tree.walk())

@@ -19,9 +19,9 @@ from explorer.core.paths import LayerPath
 from explorer.core.project import dumps_project, save_project
 from explorer.core.spec import LayerSpec, NetworkSpec
 from explorer.core.summary import table_rows
-from explorer.core.templates import load_template, template_names
+from explorer.core.templates import load_template
 from explorer.ui.common.document import ProjectDocument
-from explorer.ui.common.opening import BACKGROUND_LAYERS, SWITCH_INTERVAL_S, layer_count
+from explorer.ui.common.opening import BACKGROUND_LAYERS, SWITCH_INTERVAL_S
 from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.editor.stack_view import EMPTY_TEXT
 from explorer.ui.evaluation.panel import EvaluationPanel
@@ -387,14 +387,6 @@ def test_a_later_selection_is_sent_only_while_its_spec_is_shown(qtbot: Any) -> N
     sent.clear()
     document.later_selection.send_now()
     assert sent == [] and not document.later_selection.pending
-
-
-@pytest.mark.parametrize("name", sorted(template_names()))
-def test_the_layer_count_is_every_layer_and_block_the_spec_walks(name: str) -> None:
-    spec = load_template(name)
-    nested = NetworkSpec(input=spec.input, layers=(*spec.layers, *spec.layers))
-    for network in (spec, nested):
-        assert layer_count(network) == sum(1 for _ in network.walk())
 
 
 def _rows(model: Any, parent: Any = None) -> list[tuple[Any, ...]]:

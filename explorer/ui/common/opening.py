@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.paths import LayerPath
-from explorer.core.spec import BlockSpec, LayerOrBlock, NetworkSpec
+from explorer.core.spec import NetworkSpec
 from explorer.ui.common.later_selection import LaterSelection
 from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.common.tasks import TaskControl, TaskFailed, TaskFinished, TaskRunner
@@ -41,21 +41,9 @@ SHOW_AFTER_MS = 25
 SWITCH_INTERVAL_S = 0.0005
 
 
-def layer_count(spec: NetworkSpec) -> int:
-    """Every layer and block of the tree (counted, no paths made: the window's first turn
-    asks this of whatever network it opens)."""
-    return _count(spec.layers)
-
-
-def _count(items: Sequence[LayerOrBlock]) -> int:
-    return len(items) + sum(
-        _count(stack) for item in items if isinstance(item, BlockSpec) for stack in item.stacks
-    )
-
-
 def needs_background(spec: NetworkSpec) -> bool:
     """Whether opening `spec` should analyse it off the GUI thread."""
-    return len(spec.layers) > BACKGROUND_LAYERS or layer_count(spec) > BACKGROUND_LAYERS
+    return len(spec.layers) > BACKGROUND_LAYERS or spec.size > BACKGROUND_LAYERS
 
 
 #: Work a view does for a network it is about to show, run on the opening's thread after
@@ -134,7 +122,7 @@ class OpeningAnalysis(QObject):
         """Analyse `spec` from the next quiet turn on: the turn asking (a window's first,
         which paints it) runs without a thread beside it holding the interpreter."""
         self.cancel()
-        self._pending, self._layers, self._edit = (spec, path), layer_count(spec), edit
+        self._pending, self._layers, self._edit = (spec, path), spec.size, edit
         self._start_timer.start(0)
 
     @Slot()
