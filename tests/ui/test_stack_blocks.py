@@ -445,3 +445,29 @@ def test_moving_the_first_row_to_the_end_past_blocks_takes_out_that_row_alone(
     assert document.move_layers([at(0)], at(7))
     assert model_tree(model) == spec_tree(document.spec)
     assert removed == [(0, 0)]  # not the six blocks it passed
+
+
+def test_blocks_renamed_behind_an_edit_keep_their_rows_and_show_the_new_analysis() -> None:
+    # Unnamed layers in blocks: removing the first convolution renumbers every later one,
+    # so each later block comes back a new object with its layers' names written out.
+    blocks = [residual(conv(4), relu()) for _ in range(6)]
+    document = ProjectDocument(network(*blocks))
+    model = LayerStackModel(document)
+    before = document.spec
+    inner = [at(row, 0, 1) for row in range(1, 6)]  # each later block's ReLU
+    kept = [QPersistentModelIndex(model.index_of(path)) for path in inner]
+    names = [model.data(index, NAME_ROLE) for index in kept]
+    removed: list[tuple[int, int]] = []
+    model.rowsAboutToBeRemoved.connect(lambda parent, first, last: removed.append((first, last)))
+
+    document.remove_layers([at(0, 0, 0)])
+
+    assert all(document.spec.layers[row] is not before.layers[row] for row in range(1, 6))
+    assert removed == [(0, 0)]  # the convolution's row alone
+    assert [model.data(index, NAME_ROLE) for index in kept] == names
+    assert [model.index_of(path) for path in inner] == [QModelIndex(index) for index in kept]
+    assert model_tree(model) == spec_tree(document.spec)
+    for path, _ in document.spec.walk():
+        node = model.node(model.index_of(path))
+        assert node is not None and node.shown is document.analysis.at(path)
+        assert node.item is document.spec.at(path)

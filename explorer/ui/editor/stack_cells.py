@@ -9,14 +9,17 @@ thread too (`prepare_rows`), so the turn that shows it only hands them to Qt.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QStandardItem
 
 from explorer.core.analysis import Analysis
+from explorer.core.layer_analysis import LayerAnalysis
+from explorer.core.paths import LayerPath
 from explorer.core.spec import BlockSpec, LayerOrBlock, NetworkSpec
-from explorer.ui.editor.stack_tree import Node, RowKind, item_rows
+from explorer.ui.editor.stack_tree import Node, RowKind, item_rows, sub_stacks
 
 _MOVABLE = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
 # Drops land between layers, never on one.
@@ -26,6 +29,8 @@ BLOCK_FLAGS = _MOVABLE | Qt.ItemFlag.ItemIsDropEnabled
 # Not selectable: a branch header, an empty or a merge row is where layers go.
 PART_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsDropEnabled
 ROOT_FLAGS = Qt.ItemFlag.ItemIsDropEnabled
+
+Names = Mapping[LayerPath, str]
 
 
 def flags_of(node: Node) -> Qt.ItemFlag:
@@ -52,10 +57,11 @@ def show_rows(node: Node, spec: NetworkSpec, analysis: Analysis) -> None:
     if node.kind is RowKind.ITEM and node.parent is not None:
         path = node.position()
         try:
-            node.shown = analysis.at(path)
+            shown: LayerAnalysis | None = analysis.at(path)
         except LookupError:
-            node.shown = None
-        node.name = spec.names().get(path, "")
+            shown = None
+        _show(node, path, shown, spec.names())
+        return
     for child in node.children:
         show_rows(child, spec, analysis)
 
@@ -68,8 +74,27 @@ def show_all(nodes: list[Node], spec: NetworkSpec, analysis: Analysis) -> None:
     for row, node in enumerate(nodes):
         node.shown = results[row]
         node.name = names[row]
-        for child in node.children:
-            show_rows(child, spec, analysis)
+        if node.children:
+            show_block(node, LayerPath.top(row), results[row], spec)
+
+
+def show_block(node: Node, path: LayerPath, shown: LayerAnalysis, spec: NetworkSpec) -> None:
+    """`show_rows` of a block's `node` at `path`, whose analysis is `shown`."""
+    _show(node, path, shown, spec.names())
+
+
+def _show(node: Node, path: LayerPath, shown: LayerAnalysis | None, names: Names) -> None:
+    """`node` (at `path`) shows `shown`, and each row inside it what `shown` holds for it
+    (as `Analysis.at` finds it, without going down from the top for each)."""
+    node.shown = shown
+    node.name = names.get(path, "")
+    for rows, stack in sub_stacks(node):
+        results = shown.children[stack] if shown and stack < len(shown.children) else ()
+        for row in rows:
+            if row.kind is RowKind.ITEM:
+                index = row.row
+                inner = results[index] if index < len(results) else None
+                _show(row, path.child(stack, index), inner, names)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from explorer.ui.editor.stack_cells import (
     flags_of,
     prepare_rows,
     show_all,
+    show_block,
     show_rows,
 )
 from explorer.ui.editor.stack_drops import StackDrops
@@ -65,6 +66,7 @@ from explorer.ui.editor.stack_tree import (
     RowKind,
     item_rows,
     renumber,
+    repoint,
     runs,
     sync_item,
 )
@@ -155,7 +157,7 @@ class LayerStackModel(StackDrops, QStandardItemModel):
         changed = []
         names = self.document.spec.layer_names()
         for row, node in enumerate(rows):
-            if node.item is not layers[row]:
+            if node.item is not layers[row] and not repoint(node, layers[row]):
                 sync_item(self, node, layers[row])
                 self._set_flags(node)
             elif node.shown is analysed[row] and node.name == names[row]:
@@ -163,7 +165,7 @@ class LayerStackModel(StackDrops, QStandardItemModel):
             changed.append(row)
             if node.children:
                 # what a block holds follows the shapes flowing into it
-                self._refresh(node)
+                show_block(node, LayerPath.top(row), analysed[row], self.document.spec)
                 self._tell_subtree(node)
             else:  # (by row: thousands of rows change name or place after an insert)
                 node.shown = analysed[row]
