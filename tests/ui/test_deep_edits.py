@@ -205,7 +205,10 @@ def test_closing_during_a_deep_edit_leaves_no_thread(qtbot: QtBot, deep: Network
     window = opened_window(qtbot, deep)
     window.document.insert_layers(LayerPath.top(1), [LayerSpec.new("Conv2D")])
     runner = window.document._edits._runner
-    assert runner.running_thread is not None
+    # The thread starts once the turn that made the edit is over (that turn's painting
+    # would otherwise share the interpreter with it).
+    assert runner.running_thread is None and window.document._edits.busy
+    qtbot.waitUntil(lambda: runner.running_thread is not None, timeout=5000)
     assert not window.document.is_clean  # closing would ask to save it (which settles it)
     window.document.undo_stack.setClean()  # (no "unsaved changes" question)
     window.close()

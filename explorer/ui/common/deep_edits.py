@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, QTimer, Slot
 
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.app.tree_edits import Edit, EditResult, apply_edit
@@ -55,9 +55,7 @@ def is_deep(spec: NetworkSpec, layers: int | None = None) -> bool:
     """Whether `spec` has more than `layers` (default `DEEP_EDIT_LAYERS`) layers, nested
     ones counted: then its edits are worked out off the GUI thread."""
     most = DEEP_EDIT_LAYERS if layers is None else layers
-    if len(spec.layers) > most:
-        return True
-    return spec.has_blocks and sum(1 for _ in spec.walk()) > most
+    return spec.size > most
 
 
 def tree_change(old: Sequence[LayerOrBlock], result: EditResult) -> RowChange:
@@ -116,6 +114,13 @@ class DeepEdits(QObject):
         self._runner.finished.connect(self._on_runner_finished)
         self._runner.failed.connect(self._on_runner_failed)
         self._jobs: deque[_Job] = deque()
+        # The first job starts once the turn that pushed it is over: a thread running
+        # Python beside it would hold the interpreter half the time, and the rest of that
+        # turn (the views painting the edit, Properties) would take twice as long.
+        self._start_timer = QTimer(self)
+        self._start_timer.setSingleShot(True)
+        self._start_timer.setInterval(0)
+        self._start_timer.timeout.connect(self._on_start_timer_timeout)
         document.replaced.connect(self.drop)  # (its undo stack cleared: the commands gone)
 
     @property
@@ -183,13 +188,14 @@ class DeepEdits(QObject):
                 return False
         self._jobs.append(_Job(command, edit, command.text()))
         if len(self._jobs) == 1:
-            self._start()
+            self._start_timer.start()
         return True
 
     def settle(self) -> None:
         """Work out every pending command now, on this thread, in order (and show each)."""
         if not self._jobs:
             return
+        self._start_timer.stop()
         self._runner.invalidate()  # the job on the thread: its result is dropped
         while self._jobs:
             self._finish(self._jobs[0], self._work_out(self._jobs[0]), now=True)
@@ -199,6 +205,7 @@ class DeepEdits(QObject):
     def drop(self) -> None:
         """Forget the pending commands (another project is open): their results never come."""
         self._jobs.clear()
+        self._start_timer.stop()
         self._runner.invalidate()
         self._document().later_selection.drop()
 
@@ -217,6 +224,11 @@ class DeepEdits(QObject):
 
     def _work_out(self, job: _Job) -> Outcome:
         return work_out(*self._arguments(job))
+
+    @Slot()
+    def _on_start_timer_timeout(self) -> None:
+        if self._jobs and not self._runner.is_shut_down:
+            self._start()
 
     def _start(self) -> None:
         arguments = self._arguments(self._jobs[0])
@@ -260,7 +272,7 @@ class DeepEdits(QObject):
         if self._jobs:
             self._finish(self._jobs[0], result.value)
             if self._jobs:
-                self._start()
+                self._start_timer.start()
 
     @Slot(object)
     def _on_runner_failed(self, failure: TaskFailed) -> None:
