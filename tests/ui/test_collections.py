@@ -4,10 +4,12 @@ a full collection over it would hold the interpreter, and the window, for ~0.1 s
 from __future__ import annotations
 
 import gc
+import weakref
 from typing import Any
 
 from explorer.core.templates import load_template
 from explorer.ui.shell import app as app_module
+from explorer.ui.shell import heap
 from explorer.ui.shell.main_window import MainWindow
 from explorer.ui.shell.workbench import Workbench
 
@@ -31,3 +33,60 @@ def test_installing_the_workbench_at_start_up_keeps_all_made_so_far_out_of_colle
         window.recovery.timer.stop()
         window.document.undo_stack.setClean()
     assert gc.get_freeze_count() == 0
+
+
+class _Cycle:
+    """A reference cycle: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _deep_window(qtbot: Any, layers: int) -> MainWindow:
+    from explorer.core.spec import LayerSpec, NetworkSpec
+
+    conv = LayerSpec.create("Conv2D", {"filters": 2, "kernel_size": 1})
+    window = MainWindow(NetworkSpec(layers=(conv,) * layers))
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: not window.document.analysing)  # (shown once analysed)
+    assert window.document.spec.size == layers
+    return window
+
+
+def test_a_deep_network_has_what_lives_frozen_and_its_window_unfreezes_it(qtbot: Any) -> None:
+    window = _deep_window(qtbot, heap.FREEZE_LAYERS + 1)
+    keeper = window.heap
+    gc.unfreeze()
+    try:
+        assert keeper._timer.isActive() and keeper._timer.interval() == heap.FREEZE_EVERY_MS
+        survivors = [_Cycle() for _ in range(2_000)]
+        gc.collect(1)  # they live through a collection of the middle generation
+        young_garbage = _Cycle()
+        gone = weakref.ref(young_garbage)
+        del young_garbage
+        assert keeper.freeze_survivors() and keeper.froze
+        assert gone() is None  # collected before the freeze, not frozen with the rest
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(survivors)
+        assert not keeper.freeze_survivors()  # nothing has lived through one since
+        assert gc.get_freeze_count() == frozen
+        window.document.undo_stack.setClean()
+        window.close()
+        assert window.is_shut_down and not keeper.froze and gc.get_freeze_count() == 0
+        assert not keeper._timer.isActive()
+    finally:
+        gc.unfreeze()
+
+
+def test_a_shallow_network_freezes_nothing(qtbot: Any) -> None:
+    window = _deep_window(qtbot, heap.FREEZE_LAYERS)
+    assert not window.heap._timer.isActive()
+    deep = window.document.spec.with_layers(window.document.spec.layers * 2)
+    window.document.reset(deep)
+    qtbot.waitUntil(lambda: window.document.spec is deep and not window.document.analysing)
+    assert window.heap._timer.isActive()  # the document now shows a deep network
+    window.document.reset(load_template("keras-mnist"))
+    qtbot.waitUntil(lambda: not window.document.analysing)
+    assert not window.heap._timer.isActive()
+    window.document.undo_stack.setClean()
+    window.close()

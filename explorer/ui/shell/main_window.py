@@ -38,6 +38,7 @@ from explorer.ui.editor.properties import PropertiesPanel
 from explorer.ui.editor.stack import LayerStackPanel
 from explorer.ui.editor.summary import SummaryPanel
 from explorer.ui.shell.file_actions import FileActions
+from explorer.ui.shell.heap import HeapKeeper
 from explorer.ui.shell.help_dialogs import show_about, show_layer_reference
 from explorer.ui.shell.recovery import RecoveryStore
 from explorer.ui.shell.screen_fit import available_geometry, fit_into_screen, fitting
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.document = ProjectDocument(spec, self, analyse_in_background=True)
         self.files = FileActions(self.document, self)
         self.recovery = RecoveryStore(self.document, data_dir(), self)
+        self.heap = HeapKeeper(self.document, self)
         self.docks: dict[str, QDockWidget] = {}
         self._history: QUndoView | None = None
         self._layout_restored = False
@@ -378,6 +380,7 @@ class MainWindow(QMainWindow):
         self.document.stop_analysing()
         self.document.stop_editing()  # an edit still being worked out is dropped
         self.closing.emit()
+        self.heap.stop()
         # Floating panels are windows of their own: they go with this one (the layout has
         # been saved by now, so they still come back floating next time).
         for dock in self.findChildren(QDockWidget):
