@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QGuiApplication
@@ -275,6 +275,7 @@ _EDIT = st.tuples(
 
 @settings(max_examples=40, deadline=None)
 @given(edits=st.lists(_EDIT, min_size=1, max_size=5), watched=st.integers(0, 8))
+@example(edits=[("move", 3, 2)], watched=2)  # a layer moved within its block
 def test_any_edits_of_the_tree_keep_the_rows_and_the_watched_layer_right(
     edits: list[tuple[str, int, int]], watched: int
 ) -> None:

@@ -94,7 +94,16 @@ def work_out(
         new, change = result.spec, tree_change(old.layers, result)
     if new is None or new == old:
         return Outcome(None, None, None, "it changes nothing")
-    return Outcome(new, change, analyze(new, previous=previous))
+    analysis = analyze(new, previous=previous)
+    worked_out_for_views(new, analysis)
+    return Outcome(new, change, analysis)
+
+
+def worked_out_for_views(spec: NetworkSpec, analysis: Analysis) -> None:
+    """Work out (and keep: each is worked out once) what the views read of a deep network
+    as it is shown: on the thread that analysed it, not in the turn that shows it (~20 ms
+    at 5,000 layers in blocks)."""
+    _ = spec.size, spec.layer_names(), analysis.diagnostics
 
 
 @dataclass

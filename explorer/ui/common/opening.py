@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 from explorer.core.analysis import Analysis, analyze
 from explorer.core.paths import LayerPath
 from explorer.core.spec import NetworkSpec
+from explorer.ui.common.deep_edits import worked_out_for_views
 from explorer.ui.common.later_selection import LaterSelection
 from explorer.ui.common.quiet_timer import QuietTimer
 from explorer.ui.common.tasks import TaskControl, TaskFailed, TaskFinished, TaskRunner
@@ -68,6 +69,7 @@ def _analysed(
     spec: NetworkSpec, prepare: list[Preparer | None], control: TaskControl
 ) -> tuple[Analysis, object]:
     analysis = analyze(spec)
+    worked_out_for_views(spec, analysis)
     # (the preparer as it is once the analysis is done: a window's views, made after its
     # document has started analysing the network it opens with, have given theirs by then)
     preparer = prepare[0]

@@ -83,6 +83,58 @@ def show_block(node: Node, path: LayerPath, shown: LayerAnalysis, spec: NetworkS
     _show(node, path, shown, spec.names())
 
 
+def show_repointed(
+    node: Node, item: LayerOrBlock, path: LayerPath, shown: LayerAnalysis | None, names: Names
+) -> bool:
+    """Let the block's `node` at `path` and the rows under it show `item` and `shown`, when
+    each row would show the layer or block it shows now, by name (the row's own name is
+    `names`'), and `item` has their shape (layers where they show layers, blocks of the
+    same type and sizes where they show blocks): True if so, with no row added, removed
+    or flagged. An edit that renumbers the generated names after it writes them out,
+    which makes every later block a new object of the same shape; thousands of them are
+    re-pointed, not synced. (A layer that moved within a block is another layer to the
+    row it lands on: that row is synced, and the layer gets a row of its own.)
+
+    False leaves re-pointed only the rows inside whose whole shape fits, each showing its
+    new item and analysis with all under it: syncing the rest (`sync_item`) keeps them."""
+    if names.get(path, "") != node.name:
+        return False
+    if not isinstance(item, BlockSpec):
+        if node.children or node.is_block:
+            return False
+        node.item, node.shown = item, shown
+        return True
+    old = node.item
+    stacks = sub_stacks(node)
+    if not isinstance(old, BlockSpec) or old.type != item.type or len(stacks) != len(item.stacks):
+        return False
+    fits = True
+    for (rows, stack), items in zip(stacks, item.stacks, strict=True):
+        if not items:
+            fits = fits and len(rows) == 1 and rows[0].kind is RowKind.EMPTY
+            continue
+        if len(rows) != len(items):
+            fits = False
+            continue
+        results = shown.children[stack] if shown and stack < len(shown.children) else ()
+        for row, inner in zip(rows, items, strict=True):
+            index = row.row
+            fits = (
+                row.kind is RowKind.ITEM
+                and show_repointed(
+                    row,
+                    inner,
+                    path.child(stack, index),
+                    results[index] if index < len(results) else None,
+                    names,
+                )
+                and fits
+            )
+    if fits:
+        node.item, node.shown = item, shown
+    return fits
+
+
 def _show(node: Node, path: LayerPath, shown: LayerAnalysis | None, names: Names) -> None:
     """`node` (at `path`) shows `shown`, and each row inside it what `shown` holds for it
     (as `Analysis.at` finds it, without going down from the top for each)."""

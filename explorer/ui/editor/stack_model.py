@@ -32,7 +32,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
 from explorer.core.paths import LayerPath
-from explorer.core.spec import LayerOrBlock
+from explorer.core.spec import BlockSpec, LayerOrBlock
 from explorer.ui.common.document import ProjectDocument
 from explorer.ui.common.row_change import RowChange
 from explorer.ui.editor.stack_cells import (
@@ -43,6 +43,7 @@ from explorer.ui.editor.stack_cells import (
     prepare_rows,
     show_all,
     show_block,
+    show_repointed,
     show_rows,
 )
 from explorer.ui.editor.stack_drops import StackDrops
@@ -66,7 +67,6 @@ from explorer.ui.editor.stack_tree import (
     RowKind,
     item_rows,
     renumber,
-    repoint,
     runs,
     sync_item,
 )
@@ -156,10 +156,21 @@ class LayerStackModel(StackDrops, QStandardItemModel):
         analysed = self.document.analysis.layers
         changed = []
         names = self.document.spec.layer_names()
+        by_path = self.document.spec.names()
         for row, node in enumerate(rows):
-            if node.item is not layers[row] and not repoint(node, layers[row]):
-                sync_item(self, node, layers[row])
-                self._set_flags(node)
+            item = layers[row]
+            if node.item is not item:
+                if node.children and show_repointed(
+                    node, item, LayerPath.top(row), analysed[row], by_path
+                ):
+                    changed.append(row)
+                    self._tell_subtree(node)
+                    continue
+                if node.children or isinstance(item, BlockSpec):
+                    sync_item(self, node, item)
+                    self._set_flags(node)
+                else:  # a layer's row shows another layer: no rows under it, the same flags
+                    node.item = item
             elif node.shown is analysed[row] and node.name == names[row]:
                 continue
             changed.append(row)

@@ -200,46 +200,6 @@ def sync_item(ops: RowOps, node: Node, item: LayerOrBlock) -> None:
         _sync_rows(ops, node, [])
 
 
-def repoint(node: Node, item: LayerOrBlock) -> bool:
-    """Let `node` (an ITEM row) and the rows under it show `item` when it has their shape
-    (layers where they show layers; blocks of the same type and sizes where they show
-    blocks): True if so, with no row added, removed or flagged otherwise. An edit that
-    renumbers the generated names after it writes them out, which gives every later block
-    a new object of the same shape; thousands of them are re-pointed, not synced."""
-    if not _fits(node, item):
-        return False
-    _point(node, item)
-    return True
-
-
-def _fits(node: Node, item: LayerOrBlock) -> bool:
-    if not isinstance(item, BlockSpec):
-        return not node.children and not node.is_block
-    old = node.item
-    if not isinstance(old, BlockSpec) or old.type != item.type:
-        return False
-    stacks = sub_stacks(node)
-    return len(stacks) == len(item.stacks) and all(
-        _fits_stack(rows, items) for (rows, _), items in zip(stacks, item.stacks, strict=True)
-    )
-
-
-def _fits_stack(rows: Sequence[Node], items: Sequence[LayerOrBlock]) -> bool:
-    if not items:
-        return len(rows) == 1 and rows[0].kind is RowKind.EMPTY
-    return len(rows) == len(items) and all(
-        row.kind is RowKind.ITEM and _fits(row, item) for row, item in zip(rows, items, strict=True)
-    )
-
-
-def _point(node: Node, item: LayerOrBlock) -> None:
-    node.item = item
-    if isinstance(item, BlockSpec):
-        for (rows, _), items in zip(sub_stacks(node), item.stacks, strict=True):
-            for row, inner in zip(rows, items, strict=False):  # (an empty one: no items)
-                _point(row, inner)
-
-
 def sub_stacks(node: Node) -> list[tuple[list[Node], int]]:
     """A block's node's sub-stacks: the rows of each (an empty one's EMPTY row), and its
     index (none for a layer's node)."""
