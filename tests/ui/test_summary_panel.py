@@ -13,6 +13,7 @@ from explorer.core.spec import InputSpec, LayerSpec, NetworkSpec
 from explorer.core.summary import summary_totals
 from explorer.core.templates import load_template, template_names
 from explorer.ui.common.document import ProjectDocument
+from explorer.ui.editor import summary as summary_module
 from explorer.ui.editor.summary import SummaryPanel
 from explorer.ui.shell.main_window import MainWindow
 
@@ -100,3 +101,31 @@ def test_a_scroll_before_a_deep_summary_is_fitted_leaves_the_full_fit_to_come(
     advance = QFontMetrics(table.font()).horizontalAdvance("0")
     longest = max(len(model.row_cells(row)[0]) for row in range(1000))
     assert table.columnWidth(0) == advance * longest + 16
+
+
+def test_a_deep_summary_formats_the_rows_it_measures_a_few_hundred_a_turn(qtbot: Any) -> None:
+    document, panel = _shown_deep_panel(qtbot)
+    model, table = panel.model, panel.table
+    qtbot.waitUntil(lambda: not panel._fit_timer.isActive())
+    formatted: list[int] = []
+    row_lengths = model.row_lengths
+    model.row_lengths = lambda row: formatted.append(row) or row_lengths(row)  # type: ignore[method-assign]
+    document.reset(_deep(1400))
+    table.setColumnWidth(0, 20)  # too narrow for any name (the header's least width)
+    narrow = table.columnWidth(0)
+    turns = 0
+    while panel._fit_timer.isActive():
+        panel._fit_timer.stop()
+        before = len(set(formatted))
+        panel._on_fit_timer_timeout()  # one turn's work
+        turns += 1
+        # rows formatted anew (a row formatted before is measured from its kept texts)
+        assert len(set(formatted)) - before <= summary_module._FIT_AT_ONCE_ROWS + 40
+        if panel._fit_timer.isActive():
+            assert table.columnWidth(0) == narrow  # measured once all are formatted
+    assert turns == 1000 // summary_module._FIT_AT_ONCE_ROWS
+    assert set(range(1000)) <= set(formatted)
+    advance = QFontMetrics(table.font()).horizontalAdvance("0")
+    assert (
+        table.columnWidth(0) == advance * max(len(model.row_cells(r)[0]) for r in range(1000)) + 16
+    )

@@ -298,6 +298,7 @@ class SummaryPanel(QWidget):
         # A deep network's columns are fitted a turn after its rows arrive (the views take
         # the rows in, in that turn).
         self._fit_timer = QuietTimer(self)
+        self._fit_formatted = 0  # rows formatted so far for the deferred fit
         self._fit_timer.timeout.connect(self._on_fit_timer_timeout)
         self._estimate: Generator[None, None, TrainingMemory] | None = None
         document.spec_changed.connect(self._on_document_spec_changed)
@@ -351,6 +352,7 @@ class SummaryPanel(QWidget):
         analysis = self.document.analysis
         self.profile_label.hide()  # the model has dropped the measured columns too
         if self.model.rowCount() > _FIT_AT_ONCE_ROWS:
+            self._fit_formatted = 0
             self._fit_timer.start(0)
         else:
             self._fit_columns()
@@ -377,6 +379,16 @@ class SummaryPanel(QWidget):
 
     @Slot()
     def _on_fit_timer_timeout(self) -> None:
+        # The rows measured are formatted a few hundred a turn (their texts are kept), then
+        # measured at once.
+        first = self._fit_formatted
+        last = min(self.model.rowCount(), _FIT_ROWS, first + _FIT_AT_ONCE_ROWS)
+        for row in range(first, last):
+            self.model.row_lengths(row)
+        self._fit_formatted = last
+        if last < min(self.model.rowCount(), _FIT_ROWS):
+            self._fit_timer.start(0)
+            return
         self._fit_columns()
 
     def _fit_columns(self, grow_only: bool = False) -> None:
