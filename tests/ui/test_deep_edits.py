@@ -230,3 +230,19 @@ def test_training_and_export_see_a_deep_edit_still_being_worked_out(
     document.set_locked(True)  # what Train does before it reads the spec
     assert document.spec.layers[3].type == "Dropout"
     assert document.analysis == analyze(document.spec)
+
+
+def test_a_network_with_blocks_is_deep_at_fewer_rows(qtbot: QtBot) -> None:
+    rows = deep_edits.DEEP_EDIT_LAYERS // deep_edits.BLOCK_WEIGHT + 2  # a few over
+    flat, in_blocks = deep_network(rows), deep_network(rows, blocks=True)
+    assert flat.size == in_blocks.size == rows and in_blocks.has_blocks
+    assert not deep_edits.is_deep(flat) and deep_edits.is_deep(in_blocks)
+    # ... so a Delete in it is worked out on the thread, as in a far longer plain one
+    document = ProjectDocument(in_blocks)
+    try:
+        assert document.remove_layers([LayerPath.top(3).child(0, 0)])
+        assert document._edits.pending and document.spec is in_blocks
+        qtbot.waitUntil(lambda: not document._edits.busy, timeout=10_000)
+        assert document.spec.size == rows - 1
+    finally:
+        document.stop_editing()
