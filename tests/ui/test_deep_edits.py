@@ -246,3 +246,13 @@ def test_a_network_with_blocks_is_deep_at_fewer_rows(qtbot: QtBot) -> None:
         assert document.spec.size == rows - 1
     finally:
         document.stop_editing()
+
+
+def test_what_the_views_read_of_an_edit_is_worked_out_on_its_thread(deep: NetworkSpec) -> None:
+    old = deep.with_layers(deep.layers)  # (nothing worked out of it yet)
+    # what the thread runs for a Delete of the first row
+    outcome = deep_edits.work_out(old, analyze(old), lambda items, maker: items[1:], None)
+    assert outcome.spec is not None and outcome.analysis is not None
+    for cached in ("_size", "_top_names"):
+        assert cached in outcome.spec.__dict__
+    assert "diagnostics" in outcome.analysis.__dict__
