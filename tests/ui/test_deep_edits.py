@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -201,14 +202,27 @@ def test_opening_another_network_drops_a_deep_edit(
     assert document.spec is other and document.undo_stack.count() == 0
 
 
-def test_closing_during_a_deep_edit_leaves_no_thread(qtbot: QtBot, deep: NetworkSpec) -> None:
+def test_closing_during_a_deep_edit_leaves_no_thread(
+    qtbot: QtBot, deep: NetworkSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
     window = opened_window(qtbot, deep)
+    started, release = threading.Event(), threading.Event()
+    work_out = deep_edits.work_out
+
+    def held(*arguments: Any) -> deep_edits.Outcome:  # the job, held until released
+        started.set()
+        release.wait(10)
+        return work_out(*arguments)
+
+    monkeypatch.setattr(deep_edits, "work_out", held)
     window.document.insert_layers(LayerPath.top(1), [LayerSpec.new("Conv2D")])
     runner = window.document._edits._runner
     # The thread starts once the turn that made the edit is over (that turn's painting
     # would otherwise share the interpreter with it).
     assert runner.running_thread is None and window.document._edits.busy
-    qtbot.waitUntil(lambda: runner.running_thread is not None, timeout=5000)
+    qtbot.waitUntil(started.is_set, timeout=5000)
+    assert runner.running_thread is not None
+    threading.Timer(0.2, release.set).start()  # still running as the window closes
     assert not window.document.is_clean  # closing would ask to save it (which settles it)
     window.document.undo_stack.setClean()  # (no "unsaved changes" question)
     window.close()
@@ -233,10 +247,15 @@ def test_training_and_export_see_a_deep_edit_still_being_worked_out(
 
 
 def test_a_network_with_blocks_is_deep_at_fewer_rows(qtbot: QtBot) -> None:
-    rows = deep_edits.DEEP_EDIT_LAYERS // deep_edits.BLOCK_WEIGHT + 2  # a few over
+    rows = 602  # 200 blocks of 2 layers, Flatten and Dense: 202 + 3 × 400 rows counted
     flat, in_blocks = deep_network(rows), deep_network(rows, blocks=True)
     assert flat.size == in_blocks.size == rows and in_blocks.has_blocks
+    weighted = len(in_blocks.layers) + deep_edits.BLOCK_WEIGHT * (rows - len(in_blocks.layers))
+    assert rows < deep_edits.DEEP_EDIT_LAYERS < weighted
     assert not deep_edits.is_deep(flat) and deep_edits.is_deep(in_blocks)
+    # a plain network with one small block: its plain rows count once
+    one_block = flat.with_layers((in_blocks.layers[0], *flat.layers[: rows - 3]))
+    assert one_block.size == rows and not deep_edits.is_deep(one_block)
     # ... so a Delete in it is worked out on the thread, as in a far longer plain one
     document = ProjectDocument(in_blocks)
     try:

@@ -120,12 +120,12 @@ def test_a_deep_summary_formats_the_rows_it_measures_a_few_hundred_a_turn(qtbot:
         panel._on_fit_timer_timeout()  # one turn's work
         turns += 1
         # rows formatted anew (a row formatted before is measured from its kept texts)
-        assert len(set(formatted)) - before <= summary_module._FIT_AT_ONCE_ROWS + 40
+        assert len(set(formatted)) - before <= summary_module._FIT_AT_ONCE_ROWS
         if panel._fit_timer.isActive():
             assert table.columnWidth(0) == narrow  # measured once all are formatted
-    assert turns == 1000 // summary_module._FIT_AT_ONCE_ROWS
-    assert set(range(1000)) <= set(formatted)
+    measured = summary_module._FIT_ROWS
+    assert turns == -(-measured // summary_module._FIT_AT_ONCE_ROWS)
+    assert set(range(measured)) <= set(formatted)
     advance = QFontMetrics(table.font()).horizontalAdvance("0")
-    assert (
-        table.columnWidth(0) == advance * max(len(model.row_cells(r)[0]) for r in range(1000)) + 16
-    )
+    longest = max(len(model.row_cells(row)[0]) for row in range(measured))
+    assert table.columnWidth(0) == advance * longest + 16

@@ -51,18 +51,19 @@ DEEP_EDIT_LAYERS = 1_000
 DEEP_ANALYSIS_LAYERS = 2_000
 
 
-#: A network with blocks counts each row this many times: editing and analysing a row in a
-#: block costs more (a Delete in a network of 500 rows in residual blocks: 19 ms of
-#: `apply_edit` and analysis, as much as 1,200 plain layers).
+#: A row inside a block counts this many times: editing and analysing it costs more (a
+#: Delete in a network of 500 rows in residual blocks: 19 ms of `apply_edit` and analysis,
+#: as much as 1,200 plain layers).
 BLOCK_WEIGHT = 3
 
 
 def is_deep(spec: NetworkSpec, layers: int | None = None) -> bool:
     """Whether `spec` has more than `layers` (default `DEEP_EDIT_LAYERS`) layers, nested
-    ones counted (and weighted by `BLOCK_WEIGHT` when it has blocks): then its edits are
-    worked out off the GUI thread."""
+    ones counted (`BLOCK_WEIGHT` times each): then its edits are worked out off the GUI
+    thread."""
     most = DEEP_EDIT_LAYERS if layers is None else layers
-    return spec.size * (BLOCK_WEIGHT if spec.has_blocks else 1) > most
+    top = len(spec.layers)
+    return top + BLOCK_WEIGHT * (spec.size - top) > most
 
 
 def tree_change(old: Sequence[LayerOrBlock], result: EditResult) -> RowChange:

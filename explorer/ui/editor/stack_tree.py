@@ -9,6 +9,7 @@ as few rows inserted and removed as possible.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -30,7 +31,18 @@ class Node:
     """One row: what it shows (`item` for a layer or block; `stack` for a branch header,
     an empty sub-stack or a merge), its parent node and its row under it."""
 
-    __slots__ = ("cell", "children", "item", "kind", "name", "parent", "row", "shown", "stack")
+    __slots__ = (
+        "__weakref__",
+        "_parent",
+        "cell",
+        "children",
+        "item",
+        "kind",
+        "name",
+        "row",
+        "shown",
+        "stack",
+    )
 
     def __init__(
         self,
@@ -40,7 +52,9 @@ class Node:
         stack: int = 0,
     ) -> None:
         self.kind = kind
-        self.parent = parent
+        # Weak: a node and the rows under it make no reference cycle, so rows that go are
+        # freed at once, even frozen out of the cyclic collector's reach (heap.py).
+        self._parent = None if parent is None else weakref.ref(parent)
         self.item = item
         self.stack = stack
         self.row = 0
@@ -52,6 +66,11 @@ class Node:
         self.name = ""
         # The row as Qt holds it (the model's QStandardItem), while the row is shown.
         self.cell: object | None = None
+
+    @property
+    def parent(self) -> Node | None:
+        """The node this row is under (None for the root, or once the parent is gone)."""
+        return None if self._parent is None else self._parent()
 
     @property
     def is_block(self) -> bool:

@@ -12,8 +12,14 @@ So while a deep network is shown, the objects that have lived through a collecti
 middle generation are frozen (`gc.freeze`: kept out of every later collection), at most
 once a second; a full collection then walks only what was made since. Frozen objects are
 still freed when their last reference goes. Only a reference cycle that is frozen alive
-and dropped later waits, until the window closes and everything is unfrozen again (the
-edits measured leave 6 such objects each).
+and dropped later waits, until the window closes and everything is unfrozen again: the
+stack's rows make none (a row holds its parent weakly), and the edits measured leave 6
+such objects each; replacing a network of 1,200 rows in blocks leaves none
+(tests/ui/test_collections.py).
+
+The freeze is the interpreter's, not the window's: unfreezing as the window goes also
+gives back what start-up froze (`app.keep_startup_out_of_collections`), which is what a
+window leaving cycles behind needs; the program ends with its window.
 """
 
 from __future__ import annotations
