@@ -111,6 +111,11 @@ class Analysis:
         return self.params * BYTES_PER_ELEMENT
 
     @functools.cached_property
+    def every_layer(self) -> tuple[LayerAnalysis, ...]:
+        """`walk()`, kept: every layer's and block's analysis, in stack order."""
+        return tuple(self.walk())
+
+    @functools.cached_property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """The network's diagnostics, then every layer's and block's in stack order."""
         per_layer: list[Diagnostic] = []

@@ -274,4 +274,5 @@ def test_what_the_views_read_of_an_edit_is_worked_out_on_its_thread(deep: Networ
     assert outcome.spec is not None and outcome.analysis is not None
     for cached in ("_size", "_top_names"):
         assert cached in outcome.spec.__dict__
-    assert "diagnostics" in outcome.analysis.__dict__
+    for cached in ("diagnostics", "every_layer"):
+        assert cached in outcome.analysis.__dict__

@@ -111,7 +111,7 @@ def worked_out_for_views(spec: NetworkSpec, analysis: Analysis) -> None:
     """Work out (and keep: each is worked out once) what the views read of a deep network
     as it is shown: on the thread that analysed it, not in the turn that shows it (~20 ms
     at 5,000 layers in blocks)."""
-    _ = spec.size, spec.layer_names(), analysis.diagnostics
+    _ = spec.size, spec.layer_names(), analysis.diagnostics, analysis.every_layer
 
 
 @dataclass

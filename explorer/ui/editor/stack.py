@@ -155,10 +155,7 @@ class LayerStackPanel(QWidget):
     def _on_model_reset(self) -> None:
         self.view.setRootIsDecorated(self.document.spec.has_blocks)
         if self.document.spec.has_blocks:
-            for row in range(self.model.rowCount()):
-                index = self.model.index(row, 0)
-                if self.model.hasChildren(index):
-                    self.view.expandRecursively(index)
+            self.view.expandAll()  # (every block, in one call: thousands of them)
 
     @Slot(QModelIndex, int, int)
     def _on_model_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:

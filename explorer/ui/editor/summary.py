@@ -462,7 +462,7 @@ def _rows_of(analysis: Analysis) -> tuple[LayerAnalysis, ...]:
     layers = analysis.layers
     if not any(layer.children for layer in layers):
         return layers
-    return tuple(analysis.walk())
+    return analysis.every_layer
 
 
 def _name_at(analysis: Analysis, path: LayerPath | None) -> str:
