@@ -118,12 +118,7 @@ class Analysis:
     @functools.cached_property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """The network's diagnostics, then every layer's and block's in stack order."""
-        per_layer: list[Diagnostic] = []
-        for layer in self.layers:
-            if layer.children:  # a block: its own, then its contents'
-                per_layer.extend(d for inner in layer.walk() for d in inner.diagnostics)
-            elif layer.diagnostics:
-                per_layer.extend(layer.diagnostics)
+        per_layer = (d for layer in self.every_layer for d in layer.diagnostics)
         return self.network_diagnostics + tuple(per_layer)
 
     @property

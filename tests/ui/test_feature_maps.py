@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,18 @@ def tile_values(gallery: ActivationGallery) -> dict[str, np.ndarray]:
 @pytest.fixture(autouse=True)
 def _row_major() -> None:
     pg.setConfigOptions(imageAxisOrder="row-major")
+
+
+def _shown_panel(qtbot, spec: NetworkSpec, result, size: tuple[int, int] | None = None):
+    """A shown feature-map panel of `spec` with `result` captured."""
+    panel = FeatureMapPanel()
+    qtbot.addWidget(panel)
+    if size is not None:
+        panel.resize(*size)
+    panel.show()
+    panel.set_spec(spec)
+    panel.show_capture(result)
+    return panel
 
 
 def _rgb_spec() -> NetworkSpec:
@@ -177,11 +190,7 @@ def test_many_classes_show_the_top_ten(qtbot) -> None:
     layers = (LayerSpec.create("Flatten"), LayerSpec.create("Dense", {"units": 100}))
     spec = NetworkSpec(input=InputSpec(1, 4, 4), num_classes=100, layers=layers)
     result = capture(build_model(spec, seed=1), torch.randn(1, 4, 4))
-    panel = FeatureMapPanel()
-    qtbot.addWidget(panel)
-    panel.show()
-    panel.set_spec(spec)
-    panel.show_capture(result)
+    panel = _shown_panel(qtbot, spec, result)
     order = panel.bar_order()
     np.testing.assert_array_equal(order, np.argsort(result.probabilities)[::-1][:10])
     texts = [text for _, text in panel.delegate.text_lines(len(result.layers))]
@@ -324,12 +333,7 @@ def test_a_mosaic_shown_smaller_than_its_pixels_is_coloured_at_about_that_size(q
     tail = (LayerSpec.create("GlobalAvgPool2D"), LayerSpec.create("Dense", {"units": 10}))
     spec = NetworkSpec(input=InputSpec(3, 96, 96), layers=(conv, *tail))
     result = capture(build_model(spec, seed=0), torch.randn(3, 96, 96))
-    panel = FeatureMapPanel()
-    qtbot.addWidget(panel)
-    panel.resize(700, 500)
-    panel.show()
-    panel.set_spec(spec)
-    panel.show_capture(result)
+    panel = _shown_panel(qtbot, spec, result, (700, 500))
     qtbot.waitUntil(lambda: 0 in sorted(panel.delegate.images), timeout=3000)
     indices = panel.row_mosaic(0).image
     geometry = panel.delegate.geometry(0)
@@ -352,11 +356,7 @@ def test_a_long_layer_description_wraps_between_its_parts_instead_of_being_cut(q
     )
     tail = (LayerSpec.create("Flatten"), LayerSpec.create("Dense", {"units": 10}))
     spec = NetworkSpec(input=InputSpec(1, 28, 28), layers=(conv, *tail))
-    panel = FeatureMapPanel()
-    qtbot.addWidget(panel)
-    panel.show()
-    panel.set_spec(spec)
-    panel.show_capture(capture(build_model(spec, seed=0), torch.zeros(1, 28, 28)))
+    panel = _shown_panel(qtbot, spec, capture(build_model(spec, seed=0), torch.zeros(1, 28, 28)))
     description = conv.describe()
     metrics = QFontMetrics(panel.font())
     assert metrics.horizontalAdvance(description) > 170  # too wide for the name column
@@ -368,7 +368,7 @@ def test_a_long_layer_description_wraps_between_its_parts_instead_of_being_cut(q
     assert geometry.height >= sum(QFontMetrics(font).height() for font in fonts)
 
 
-def test_outputs_that_overflowed_are_said_so_and_the_rows_still_draw(qtbot) -> None:
+def test_outputs_that_overflowed_are_said_so_and_the_rows_still_draw(qtbot, caplog) -> None:
     # a deep residual stack's activations overflow to inf, and its logits to NaN
     spec = _rgb_spec()
     model = build_model(spec, seed=0)
@@ -377,28 +377,13 @@ def test_outputs_that_overflowed_are_said_so_and_the_rows_still_draw(qtbot) -> N
             parameter.fill_(float("inf"))
     result = with_mosaics(capture(model, torch.randn(3, 16, 16)))
     assert not np.isfinite(result.probabilities).all()
-    panel = FeatureMapPanel()
-    qtbot.addWidget(panel)
-    panel.resize(700, 600)
-    panel.show()
-    panel.set_spec(spec)
-    panel.show_capture(result)
+    panel = _shown_panel(qtbot, spec, result, (700, 600))
     last = panel.model.rowCount() - 1  # the prediction row
     assert panel.model.layer(last) is None
     texts = [text for _, text in panel.delegate.text_lines(last)]
     assert texts == ["prediction", NOT_FINITE_TEXT]
     panel.view.scrollToBottom()
-    failures: list[str] = []
-    import logging
-
-    class Failed(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            failures.append(record.getMessage())
-
-    handler = Failed()
-    logging.getLogger("explorer.ui.inspect.feature_map_rows").addHandler(handler)
-    try:
+    with caplog.at_level(logging.ERROR, logger="explorer.ui.inspect.feature_map_rows"):
         image = panel.view.viewport().grab()  # every row on screen painted, the last too
-    finally:
-        logging.getLogger("explorer.ui.inspect.feature_map_rows").removeHandler(handler)
-    assert not image.isNull() and failures == []
+    painted = [r for r in caplog.records if r.name == "explorer.ui.inspect.feature_map_rows"]
+    assert not image.isNull() and painted == []

@@ -116,7 +116,7 @@ def show_repointed(
         if len(rows) != len(items):
             fits = False
             continue
-        results = shown.children[stack] if shown and stack < len(shown.children) else ()
+        results = _held(shown, stack)
         for row, inner in zip(rows, items, strict=True):
             index = row.row
             fits = (
@@ -135,13 +135,18 @@ def show_repointed(
     return fits
 
 
+def _held(shown: LayerAnalysis | None, stack: int) -> tuple[LayerAnalysis, ...]:
+    """The results of sub-stack `stack` of a block's analysis (none when it has none)."""
+    return shown.children[stack] if shown is not None and stack < len(shown.children) else ()
+
+
 def _show(node: Node, path: LayerPath, shown: LayerAnalysis | None, names: Names) -> None:
     """`node` (at `path`) shows `shown`, and each row inside it what `shown` holds for it
     (as `Analysis.at` finds it, without going down from the top for each)."""
     node.shown = shown
     node.name = names.get(path, "")
     for rows, stack in sub_stacks(node):
-        results = shown.children[stack] if shown and stack < len(shown.children) else ()
+        results = _held(shown, stack)
         for row in rows:
             if row.kind is RowKind.ITEM:
                 index = row.row

@@ -104,16 +104,10 @@ class Node:
 
     def child_at(self, stack: int, index: int) -> Node | None:
         """Under a block's node: the node of position `index` of sub-stack `stack`."""
-        block = self.item
-        if not isinstance(block, BlockSpec):
+        stacks = sub_stacks(self)
+        if stack >= len(stacks):
             return None
-        rows = self.children
-        if block.entry.max_stacks != 1:
-            if stack >= len(rows) - 1:
-                return None
-            rows = rows[stack].children
-        elif stack != 0:
-            return None
+        rows = stacks[stack][0]
         if index >= len(rows) or rows[index].kind is not RowKind.ITEM:
             return None
         return rows[index]
